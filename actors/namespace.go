@@ -1,0 +1,391 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/actorio/actorio/proto"
+)
+
+// requestTimeout bounds every control-plane request to a namespace.
+const requestTimeout = 10 * time.Second
+
+// Behavior supplies the user code that socket actors run.
+type Behavior interface {
+	// NewSocket creates the user-facing state of a new socket.
+	NewSocket(p *Peer, auth []byte) SocketHandler
+}
+
+// SocketHandler is the user code of one socket, called from its socket actor
+// one call at a time.
+type SocketHandler interface {
+	// Authorize runs the namespace middleware; a non-nil error refuses the
+	// socket with the CONNECT_ERROR payload it encodes.
+	Authorize() *Refusal
+	// Welcome runs the connection handlers.
+	Welcome()
+	// Event handles one EVENT or BINARY_EVENT packet.
+	Event(pkt *pb.InboundPacket)
+	// Disconnecting runs before the socket leaves its rooms.
+	Disconnecting(reason string)
+	// Disconnected runs once the socket has left its rooms.
+	Disconnected(reason string)
+}
+
+// Refusal is the payload of a CONNECT_ERROR packet: a JSON object with
+// "message" and, optionally, "data".
+type Refusal struct {
+	Payload []byte
+}
+
+// Namespace is the handle of one namespace supervisor. Safe for concurrent
+// use.
+type Namespace struct {
+	name     string
+	rt       *Runtime
+	pid      *actor.PID
+	behavior Behavior
+
+	ackIDs     atomic.Uint64
+	peers      sync.Map // socket id -> *Peer, every socket the supervisor spawned
+	collectors sync.Map // broadcast ack id -> *ackCollector, while its broadcast is routed
+}
+
+// SpawnNamespace starts the supervisor of the namespace called name.
+func (rt *Runtime) SpawnNamespace(name string, b Behavior) (*Namespace, error) {
+	ns := &Namespace{name: name, rt: rt, behavior: b}
+	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+	props := actor.PropsFromProducer(func() actor.Actor {
+		return &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
+	}, actor.WithSupervisor(stopChild), actor.WithReceiverMiddleware(rt.logPanics))
+	pid, err := rt.system.Root.SpawnNamed(props, "ns"+strings.ReplaceAll(name, "/", "_"))
+	if err != nil {
+		return nil, fmt.Errorf("spawn namespace %q: %w", name, err)
+	}
+	ns.pid = pid
+	return ns, nil
+}
+
+// Name returns the namespace name.
+func (ns *Namespace) Name() string { return ns.name }
+
+// NextAckID returns a fresh ack id, unique within the namespace.
+func (ns *Namespace) NextAckID() uint64 { return ns.ackIDs.Add(1) }
+
+// Peer returns the socket with the given id, if this supervisor spawned it
+// and it has not ended.
+func (ns *Namespace) Peer(id string) (*Peer, bool) {
+	v, ok := ns.peers.Load(id)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Peer), true
+}
+
+func (ns *Namespace) send(msg any) { ns.rt.system.Root.Send(ns.pid, msg) }
+
+func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
+	timeout := requestTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+		if timeout <= 0 {
+			return nil, fmt.Errorf("namespace %s: %w", ns.name, context.DeadlineExceeded)
+		}
+	}
+	res, err := ns.rt.system.Root.RequestFuture(ns.pid, msg, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("namespace %s: %w", ns.name, err)
+	}
+	return res, nil
+}
+
+// Broadcast hands an encoded packet to the selected sockets without waiting.
+func (ns *Namespace) Broadcast(b *pb.Broadcast) { ns.send(b) }
+
+// BroadcastWithAck sends a packet whose ack id is b.AckId, registers fn on
+// every receiver and returns the receivers.
+func (ns *Namespace) BroadcastWithAck(ctx context.Context, b *pb.Broadcast, fn func(p *Peer) AckFunc) ([]*Peer, error) {
+	c := &ackCollector{fn: fn}
+	ns.collectors.Store(b.AckId, c)
+	defer ns.collectors.Delete(b.AckId)
+	if _, err := ns.request(ctx, b); err != nil {
+		return nil, err
+	}
+	return c.peers, nil
+}
+
+// Select returns the connected sockets that t selects.
+func (ns *Namespace) Select(ctx context.Context, t *pb.Target) ([]*Peer, error) {
+	res, err := ns.request(ctx, &pb.SelectSockets{Target: t})
+	if err != nil {
+		return nil, err
+	}
+	ids := res.(*pb.SelectSocketsReply).SocketIds
+	out := make([]*Peer, 0, len(ids))
+	for _, id := range ids {
+		if p, ok := ns.Peer(id); ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ChangeRooms makes the selected sockets join or leave rooms.
+func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
+	ns.send(&pb.TargetRoomChange{Target: t, Rooms: rooms, Leave: leave})
+}
+
+// DisconnectSockets disconnects the selected sockets.
+func (ns *Namespace) DisconnectSockets(t *pb.Target, closeTransport bool) {
+	ns.send(&pb.TargetDisconnect{Target: t, Reason: ReasonServerNamespaceDisconnect, CloseTransport: closeTransport})
+}
+
+// Drain disconnects every socket with reason and waits until none is left.
+func (ns *Namespace) Drain(ctx context.Context, reason string) error {
+	_, err := ns.request(ctx, &pb.Drain{Reason: reason})
+	return err
+}
+
+// Stop stops the supervisor and waits for it.
+func (ns *Namespace) Stop() {
+	_ = ns.rt.system.Root.StopFuture(ns.pid).Wait()
+}
+
+// ackCollector registers a broadcast's ack handler on each receiver; only
+// the namespace actor appends to peers, before it replies.
+type ackCollector struct {
+	fn    func(p *Peer) AckFunc
+	peers []*Peer
+}
+
+// namespaceActor is the supervisor of one namespace: it owns the rooms and
+// the socket actors.
+type namespaceActor struct {
+	ns       *Namespace
+	rooms    map[string]map[*Peer]struct{}
+	children map[string]*Peer // every spawned socket by id, ready or not
+	drains   []*actor.PID
+	draining string
+}
+
+func (a *namespaceActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pb.SpawnSocket:
+		a.spawn(ctx, m)
+	case *pb.SocketReady:
+		if p, ok := a.children[m.SocketId]; ok {
+			a.join(p, []string{p.id})
+			if a.draining != "" {
+				p.Disconnect(a.draining, false)
+			}
+		}
+	case *pb.RoomChange:
+		for _, id := range m.SocketIds {
+			if p, ok := a.children[id]; ok {
+				a.change(p, m.Rooms, m.Leave)
+			}
+		}
+	case *pb.Broadcast:
+		n := a.broadcast(m)
+		if ctx.Sender() != nil {
+			ctx.Respond(&pb.BroadcastReply{Receivers: uint32(n)})
+		}
+	case *pb.SelectSockets:
+		reply := &pb.SelectSocketsReply{}
+		a.each(m.Target, func(p *Peer) { reply.SocketIds = append(reply.SocketIds, p.id) })
+		ctx.Respond(reply)
+	case *pb.TargetRoomChange:
+		var sel []*Peer
+		a.each(m.Target, func(p *Peer) { sel = append(sel, p) })
+		for _, p := range sel {
+			a.change(p, m.Rooms, m.Leave)
+		}
+	case *pb.TargetDisconnect:
+		a.each(m.Target, func(p *Peer) {
+			p.Disconnect(m.Reason, true)
+			if m.CloseTransport {
+				p.conn.Close(ReasonForcedServerClose)
+			}
+		})
+	case *pb.Drain:
+		a.draining = m.Reason
+		for _, p := range a.children {
+			p.Disconnect(m.Reason, false)
+		}
+		a.drains = append(a.drains, ctx.Sender())
+		a.maybeDrained(ctx)
+	case *actor.Terminated:
+		a.remove(ctx, m.Who)
+	}
+}
+
+func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
+	conn, ok := a.ns.rt.conns.Load(m.ConnId)
+	if !ok || a.draining != "" {
+		ctx.Respond(&pb.SpawnSocketReply{Error: "connection gone"})
+		return
+	}
+	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
+	h := a.ns.behavior.NewSocket(p, m.Auth)
+	p.handler = h
+	props := actor.PropsFromProducer(func() actor.Actor { return &socketActor{peer: p, h: h} },
+		actor.WithReceiverMiddleware(a.ns.rt.logPanics))
+	pid, err := ctx.SpawnNamed(props, m.SocketId)
+	if err != nil {
+		ctx.Respond(&pb.SpawnSocketReply{Error: err.Error()})
+		return
+	}
+	p.pid = pid
+	a.children[p.id] = p
+	a.ns.peers.Store(p.id, p)
+	ctx.Respond(&pb.SpawnSocketReply{SocketId: p.id})
+}
+
+func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
+	id := who.Id[strings.LastIndexByte(who.Id, '/')+1:]
+	p, ok := a.children[id]
+	if !ok {
+		return
+	}
+	delete(a.children, id)
+	a.ns.peers.Delete(id)
+	a.change(p, nil, true)
+	a.maybeDrained(ctx)
+}
+
+func (a *namespaceActor) maybeDrained(ctx actor.Context) {
+	if len(a.children) > 0 || len(a.drains) == 0 {
+		return
+	}
+	for _, d := range a.drains {
+		ctx.Send(d, &pb.DrainReply{})
+	}
+	a.drains = nil
+}
+
+// change moves p in or out of rooms; leaving with no rooms leaves them all.
+func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
+	if leave && len(rooms) == 0 {
+		rooms = p.Rooms()
+		p.mu.Lock()
+		clear(p.rooms)
+		p.mu.Unlock()
+	} else {
+		p.setRooms(rooms, leave)
+	}
+	if leave {
+		for _, r := range rooms {
+			if set, ok := a.rooms[r]; ok {
+				delete(set, p)
+				if len(set) == 0 {
+					delete(a.rooms, r)
+				}
+			}
+		}
+		return
+	}
+	if !p.Connected() {
+		return
+	}
+	a.join(p, rooms)
+}
+
+func (a *namespaceActor) join(p *Peer, rooms []string) {
+	for _, r := range rooms {
+		set, ok := a.rooms[r]
+		if !ok {
+			set = map[*Peer]struct{}{}
+			a.rooms[r] = set
+		}
+		set[p] = struct{}{}
+	}
+	p.setRooms(rooms, false)
+}
+
+// each calls fn once for every connected socket that t selects.
+func (a *namespaceActor) each(t *pb.Target, fn func(p *Peer)) {
+	var rooms, exceptRooms, exceptIDs []string
+	if t != nil {
+		rooms, exceptRooms, exceptIDs = t.Rooms, t.ExceptRooms, t.ExceptIds
+	}
+	excluded := func(p *Peer) bool {
+		if !p.Connected() {
+			return true
+		}
+		for _, id := range exceptIDs {
+			if p.id == id {
+				return true
+			}
+		}
+		for _, r := range exceptRooms {
+			if _, ok := a.rooms[r][p]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	if len(rooms) == 0 {
+		for _, p := range a.children {
+			if !excluded(p) {
+				fn(p)
+			}
+		}
+		return
+	}
+	if len(rooms) == 1 {
+		for p := range a.rooms[rooms[0]] {
+			if !excluded(p) {
+				fn(p)
+			}
+		}
+		return
+	}
+	seen := map[*Peer]struct{}{}
+	for _, r := range rooms {
+		for p := range a.rooms[r] {
+			if _, dup := seen[p]; dup {
+				continue
+			}
+			seen[p] = struct{}{}
+			if !excluded(p) {
+				fn(p)
+			}
+		}
+	}
+}
+
+func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
+	pkts := framePackets(m.Frame, m.Attachments)
+	var c *ackCollector
+	if m.AckId != 0 {
+		if v, ok := a.ns.collectors.Load(m.AckId); ok {
+			c = v.(*ackCollector)
+		}
+	}
+	n := 0
+	a.each(m.Target, func(p *Peer) {
+		if m.Volatile && !p.conn.Writable() {
+			return
+		}
+		if c != nil {
+			p.RegisterAck(m.AckId, c.fn(p))
+		}
+		if err := p.conn.Send(pkts...); err != nil {
+			if c != nil {
+				p.RemoveAck(m.AckId)
+			}
+			return
+		}
+		if c != nil {
+			c.peers = append(c.peers, p)
+		}
+		n++
+	})
+	return n
+}

@@ -1,0 +1,178 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorio/actorio/gateway"
+	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// ErrNotConnected is returned when writing to a socket that is not (or no
+// longer) connected.
+var ErrNotConnected = errors.New("actorio: socket not connected")
+
+// AckFunc receives the raw JSON array and attachments of an ACK packet; data
+// is nil when the socket ended before the ack arrived.
+type AckFunc func(data []byte, attachments [][]byte)
+
+// Peer is the data-plane handle of one namespace socket: the outbound
+// connection, the acks it awaits and the rooms it is in. Safe for
+// concurrent use.
+type Peer struct {
+	id   string
+	ns   *Namespace
+	conn *gateway.Conn
+	pid  *actor.PID
+
+	handler SocketHandler
+
+	connected atomic.Bool
+
+	mu    sync.Mutex
+	acks  map[uint64]AckFunc
+	rooms map[string]struct{}
+}
+
+func newPeer(id string, ns *Namespace, conn *gateway.Conn) *Peer {
+	return &Peer{id: id, ns: ns, conn: conn, rooms: map[string]struct{}{id: {}}}
+}
+
+// ID returns the socket id.
+func (p *Peer) ID() string { return p.id }
+
+// Namespace returns the namespace the socket belongs to.
+func (p *Peer) Namespace() *Namespace { return p.ns }
+
+// Handler returns the user-facing state the Behavior created for the socket.
+func (p *Peer) Handler() SocketHandler { return p.handler }
+
+// Conn returns the Engine.IO connection under the socket.
+func (p *Peer) Conn() *gateway.Conn { return p.conn }
+
+// Connected reports whether the socket passed its middleware and has not
+// disconnected yet.
+func (p *Peer) Connected() bool { return p.connected.Load() }
+
+// Write sends one encoded Socket.IO packet and its attachments.
+func (p *Peer) Write(frame []byte, attachments [][]byte) error {
+	if !p.connected.Load() {
+		return ErrNotConnected
+	}
+	return p.writeRaw(frame, attachments)
+}
+
+// writeRaw sends a packet whatever the socket's state (CONNECT replies and
+// DISCONNECT notices).
+func (p *Peer) writeRaw(frame []byte, attachments [][]byte) error {
+	if err := p.conn.Send(framePackets(frame, attachments)...); err != nil {
+		return fmt.Errorf("write to socket %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// framePackets wraps one Socket.IO packet into Engine.IO message packets.
+func framePackets(frame []byte, attachments [][]byte) []engineio.Packet {
+	pkts := make([]engineio.Packet, 1+len(attachments))
+	pkts[0] = engineio.Packet{Type: engineio.Message, Data: frame}
+	for i, a := range attachments {
+		pkts[i+1] = engineio.Packet{Type: engineio.Message, Data: a, Binary: true}
+	}
+	return pkts
+}
+
+// writePacket encodes and sends a header-only or JSON packet of this socket's
+// namespace.
+func (p *Peer) writePacket(t socketio.PacketType, data []byte) error {
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: p.ns.name, Data: data})
+	return p.writeRaw(frame, nil)
+}
+
+// RegisterAck remembers fn as the handler of the ACK with the given id.
+func (p *Peer) RegisterAck(id uint64, fn AckFunc) {
+	p.mu.Lock()
+	if p.acks == nil {
+		p.acks = make(map[uint64]AckFunc)
+	}
+	p.acks[id] = fn
+	p.mu.Unlock()
+}
+
+// RemoveAck forgets the ACK handler with the given id.
+func (p *Peer) RemoveAck(id uint64) {
+	p.mu.Lock()
+	delete(p.acks, id)
+	p.mu.Unlock()
+}
+
+// takeAck removes and returns the ACK handler with the given id.
+func (p *Peer) takeAck(id uint64) AckFunc {
+	p.mu.Lock()
+	fn := p.acks[id]
+	delete(p.acks, id)
+	p.mu.Unlock()
+	return fn
+}
+
+// Rooms returns the rooms the socket is in, sorted.
+func (p *Peer) Rooms() []string {
+	p.mu.Lock()
+	out := make([]string, 0, len(p.rooms))
+	for r := range p.rooms {
+		out = append(out, r)
+	}
+	p.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// InRoom reports whether the socket is in room.
+func (p *Peer) InRoom(room string) bool {
+	p.mu.Lock()
+	_, ok := p.rooms[room]
+	p.mu.Unlock()
+	return ok
+}
+
+// Join adds the socket to rooms.
+func (p *Peer) Join(rooms ...string) {
+	if len(rooms) == 0 {
+		return
+	}
+	p.setRooms(rooms, false)
+	p.ns.send(&pb.RoomChange{SocketIds: []string{p.id}, Rooms: rooms})
+}
+
+// Leave removes the socket from rooms.
+func (p *Peer) Leave(rooms ...string) {
+	if len(rooms) == 0 {
+		return
+	}
+	p.setRooms(rooms, true)
+	p.ns.send(&pb.RoomChange{SocketIds: []string{p.id}, Rooms: rooms, Leave: true})
+}
+
+func (p *Peer) setRooms(rooms []string, leave bool) {
+	p.mu.Lock()
+	for _, r := range rooms {
+		if leave {
+			delete(p.rooms, r)
+		} else {
+			p.rooms[r] = struct{}{}
+		}
+	}
+	p.mu.Unlock()
+}
+
+// Disconnect asks the socket actor to end the socket with reason; notify
+// sends a DISCONNECT packet to the client first.
+func (p *Peer) Disconnect(reason string, notify bool) {
+	p.ns.rt.system.Root.Send(p.pid, &pb.Disconnect{Reason: reason, NotifyClient: notify})
+}

@@ -1,0 +1,128 @@
+package actors
+
+import (
+	"encoding/json"
+	"log/slog"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// socketActor runs the user code of one namespace socket. It is a child of
+// its namespace supervisor, which stops it when a handler panics.
+type socketActor struct {
+	peer *Peer
+	h    SocketHandler
+	done bool
+}
+
+func (a *socketActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.start(ctx)
+	case *pb.InboundPacket:
+		if !a.done && a.peer.Connected() {
+			a.h.Event(m)
+		}
+	case *pb.Disconnect:
+		a.finish(ctx, m.Reason, m.NotifyClient)
+		ctx.Stop(ctx.Self())
+	case *actor.Stopping:
+		// Reached without a Disconnect only when supervision stopped this
+		// actor after a panic in user code.
+		if !a.done {
+			a.fail(ctx)
+		}
+	}
+}
+
+func (a *socketActor) start(ctx actor.Context) {
+	p := a.peer
+	if r := a.h.Authorize(); r != nil {
+		a.done = true
+		_ = p.writePacket(socketio.ConnectError, r.Payload)
+		a.gone(ctx, "refused")
+		ctx.Stop(ctx.Self())
+		return
+	}
+	sid, _ := json.Marshal(map[string]string{"sid": p.id})
+	p.connected.Store(true)
+	if err := p.writePacket(socketio.Connect, sid); err != nil {
+		p.connected.Store(false)
+		a.done = true
+		a.gone(ctx, ReasonTransportClose)
+		ctx.Stop(ctx.Self())
+		return
+	}
+	ctx.Send(p.ns.pid, &pb.SocketReady{SocketId: p.id})
+	p.ns.rt.log.Debug("actorio: socket connected", slog.String("nsp", p.ns.name),
+		slog.String("sid", p.id), slog.String("conn", p.conn.ID()))
+	a.h.Welcome()
+}
+
+// finish ends the socket once: disconnecting handlers, leave every room,
+// disconnect handlers.
+func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
+	if a.done {
+		return
+	}
+	a.done = true
+	p := a.peer
+	if !p.connected.Load() {
+		a.gone(ctx, reason)
+		return
+	}
+	a.h.Disconnecting(reason)
+	if notify {
+		_ = p.writePacket(socketio.Disconnect, nil)
+	}
+	p.connected.Store(false)
+	ctx.Send(p.ns.pid, &pb.RoomChange{SocketIds: []string{p.id}, Leave: true})
+	p.failAcks()
+	a.gone(ctx, reason)
+	p.ns.rt.log.Debug("actorio: socket disconnected", slog.String("nsp", p.ns.name),
+		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", reason))
+	a.h.Disconnected(reason)
+}
+
+// fail ends a socket whose handler panicked: a connected socket gets a
+// DISCONNECT packet, a socket still in middleware a CONNECT_ERROR.
+func (a *socketActor) fail(ctx actor.Context) {
+	p := a.peer
+	p.ns.rt.log.Warn("actorio: socket stopped after a handler panic", slog.String("nsp", p.ns.name),
+		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", ReasonHandlerPanic))
+	if !p.connected.Load() {
+		a.done = true
+		_ = p.writePacket(socketio.ConnectError, []byte(`{"message":"server error"}`))
+		a.gone(ctx, ReasonHandlerPanic)
+		return
+	}
+	defer func() {
+		// A second panic, in a disconnect handler, must not escape the
+		// stopping actor.
+		if r := recover(); r != nil {
+			p.ns.rt.log.Error("actorio: panic in disconnect handler", slog.String("sid", p.id), slog.Any("panic", r))
+		}
+	}()
+	a.finish(ctx, ReasonHandlerPanic, true)
+}
+
+// gone tells the connection actor to stop routing to this socket.
+func (a *socketActor) gone(ctx actor.Context, reason string) {
+	if c, ok := a.peer.ns.rt.conns.Load(a.peer.conn.ID()); ok {
+		ctx.Send(c.(*connActor).pid, &pb.SocketGone{Namespace: a.peer.ns.name, SocketId: a.peer.id, Reason: reason})
+	}
+}
+
+// failAcks drops every ack the socket still awaits, telling each waiter.
+func (p *Peer) failAcks() {
+	p.mu.Lock()
+	acks := p.acks
+	p.acks = nil
+	p.mu.Unlock()
+	for _, fn := range acks {
+		fn(nil, nil)
+	}
+}

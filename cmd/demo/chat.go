@@ -1,0 +1,45 @@
+package main
+
+import (
+	"github.com/actorio/actorio"
+)
+
+// Register installs the demo's chat events on the namespace "/".
+func Register(srv *actorio.Server) {
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			room := args.String(0)
+			if room == "" {
+				if ack != nil {
+					_ = ack(map[string]string{"error": "room name required"})
+				}
+				return
+			}
+			s.Join(room)
+			_ = s.To(room).Emit("joined", map[string]string{"id": s.ID(), "room": room})
+			if ack != nil {
+				_ = ack(map[string]any{"room": room, "rooms": s.Rooms()})
+			}
+		})
+		s.On("chat", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			text := args.String(0)
+			var rooms []string
+			for _, r := range s.Rooms() {
+				if r != s.ID() {
+					rooms = append(rooms, r)
+				}
+			}
+			if len(rooms) > 0 && text != "" {
+				_ = s.To(rooms...).Emit("chat", map[string]string{"from": s.ID(), "text": text})
+			}
+			if ack != nil {
+				_ = ack(len(rooms) > 0)
+			}
+		})
+		s.On("echo", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			if ack != nil {
+				_ = ack(args.Values()...)
+			}
+		})
+	})
+}

@@ -1,0 +1,163 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/gorilla/websocket"
+)
+
+func TestConnCloseFlushesPolling(t *testing.T) {
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	pending := make(chan string, 1)
+	go func() {
+		_, b := e.poll(t, sid)
+		pending <- b
+	}()
+	time.Sleep(30 * time.Millisecond)
+	c.mu.Lock() // queue without waking the poller, to test the flush
+	c.enqueueLocked(msg("last"))
+	c.mu.Unlock()
+	c.Close(ReasonForcedClose)
+	if b := <-pending; b != "4last\x1e1" {
+		t.Fatalf("pending GET %q", b)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose || ev.err != nil {
+		t.Fatalf("close %+v", ev)
+	}
+	if err := c.Send(msg("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after close: %v", err)
+	}
+	select {
+	case <-c.Closed():
+	default:
+		t.Fatal("Closed channel open")
+	}
+}
+
+func TestConnCloseFlushesWebSocket(t *testing.T) {
+	e := startEnv(t, Config{})
+	ws, c := e.openWS(t)
+	_ = c.Send(msg("a"), msg("b"))
+	c.Close(ReasonForcedClose)
+	for _, want := range []string{"4a", "4b", "1"} {
+		if got := readText(t, ws); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if err := expectClosed(t, ws); !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+		t.Fatalf("close error %v", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose {
+		t.Fatalf("close %+v", ev)
+	}
+}
+
+func TestSendRejectsNonMessage(t *testing.T) {
+	e := startEnv(t, Config{})
+	e.handshake(t)
+	c := e.h.nextConn(t)
+	if err := c.Send(engineio.Packet{Type: engineio.Ping}); !errors.Is(err, ErrNotMessage) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestMaxQueueBytesClosesSlowConsumer(t *testing.T) {
+	e := startEnv(t, Config{MaxQueueBytes: 10})
+	e.handshake(t)
+	c := e.h.nextConn(t)
+	if err := c.Send(msg("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(msg("x")); !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("err %v", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonSlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
+		t.Fatalf("close %+v", ev)
+	}
+}
+
+func TestCloseInsideOnPacket(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	e.h.echo = false
+	inPacket := make(chan bool, 1)
+	e.h.onPkt = func(c *Conn, _ engineio.Packet) {
+		c.Close(ReasonForcedClose)
+		select {
+		case ev := <-e.h.closes:
+			t.Errorf("OnClose ran inside OnPacket: %+v", ev)
+		default:
+		}
+		inPacket <- true
+	}
+	ws, _ := e.openWS(t)
+	writeText(t, ws, "4bye")
+	<-inPacket
+	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose {
+		t.Fatalf("close %+v", ev)
+	}
+	if got := readText(t, ws); got != "1" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestServerCloseClosesEveryoneAndLeavesNoGoroutine(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{PingInterval: 300 * time.Millisecond, PingTimeout: 200 * time.Millisecond})
+
+	// An idle polling session, one with a pending GET, a WebSocket one,
+	// an upgraded one and one in the middle of an upgrade.
+	e.handshake(t)
+	pendingSID := e.handshake(t)
+	pending := make(chan string, 1)
+	go func() {
+		_, b := e.poll(t, pendingSID)
+		pending <- b
+	}()
+	ws, _ := e.openWS(t)
+
+	upSID := e.handshake(t)
+	up := e.dial(t, "EIO=4&transport=websocket&sid="+upSID)
+	writeText(t, up, "2probe")
+	readText(t, up)
+	writeText(t, up, "5")
+
+	probingSID := e.handshake(t)
+	probing := e.dial(t, "EIO=4&transport=websocket&sid="+probingSID)
+	writeText(t, probing, "2probe")
+	readText(t, probing)
+	time.Sleep(30 * time.Millisecond)
+
+	if n := e.srv.Count(); n != 5 {
+		t.Fatalf("Count = %d", n)
+	}
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.srv.Count(); n != 0 {
+		t.Fatalf("Count after Close = %d", n)
+	}
+	if b := <-pending; b != "1" {
+		t.Fatalf("pending GET %q", b)
+	}
+	for i := 0; i < 5; i++ {
+		if ev := e.h.nextClose(t); ev.reason != ReasonForcedServerClose || !errors.Is(ev.err, ErrServerClosed) {
+			t.Fatalf("close %+v", ev)
+		}
+	}
+	for _, s := range []*websocket.Conn{ws, up, probing} {
+		expectClosed(t, s)
+	}
+	if status, _ := e.do(t, http.MethodGet, "EIO=4&transport=polling", ""); status != http.StatusServiceUnavailable {
+		t.Fatalf("request after Close: %d", status)
+	}
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

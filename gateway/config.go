@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Transport names accepted in the "transport" query parameter.
+const (
+	// TransportPolling is the HTTP long-polling transport.
+	TransportPolling = "polling"
+	// TransportWebSocket is the WebSocket transport.
+	TransportWebSocket = "websocket"
+)
+
+// Default values used for zero Config fields.
+const (
+	// DefaultPath is the default Config.Path.
+	DefaultPath = "/socket.io/"
+	// DefaultPingInterval is the default Config.PingInterval.
+	DefaultPingInterval = 25 * time.Second
+	// DefaultPingTimeout is the default Config.PingTimeout.
+	DefaultPingTimeout = 20 * time.Second
+	// DefaultMaxPayload is the default Config.MaxPayload in bytes.
+	DefaultMaxPayload = 1_000_000
+	// DefaultUpgradeTimeout is the default Config.UpgradeTimeout.
+	DefaultUpgradeTimeout = 10 * time.Second
+	// DefaultWriteTimeout is the default Config.WriteTimeout.
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Config configures a Server; zero values mean the documented defaults.
+type Config struct {
+	// Path is the URL path served, with or without its trailing slash
+	// (default "/socket.io/"). Other paths get 404.
+	Path string
+	// PingInterval is the delay between server pings (default 25s).
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for a pong after a ping
+	// before closing the session with "ping timeout" (default 20s).
+	PingTimeout time.Duration
+	// MaxPayload is the largest accepted POST body or WebSocket message in
+	// bytes (default 1_000_000). A larger POST gets HTTP 413 and closes the
+	// session; a larger WebSocket message closes the connection (close code
+	// 1009). Both close with reason "transport error".
+	MaxPayload int64
+	// UpgradeTimeout bounds the time between the WebSocket upgrade request
+	// and the client's upgrade packet (default 10s). On expiry the WebSocket
+	// is closed and the session keeps polling.
+	UpgradeTimeout time.Duration
+	// WriteTimeout bounds each WebSocket write (default 10s); a write that
+	// times out closes the session with "transport error".
+	WriteTimeout time.Duration
+	// Transports lists the allowed transports, among "polling" and
+	// "websocket" (default both).
+	Transports []string
+	// DisableUpgrades forbids the polling to WebSocket upgrade.
+	DisableUpgrades bool
+	// MaxQueueBytes bounds the bytes of Data queued on one Conn and not yet
+	// written; when exceeded, Send fails and the Conn closes with reason
+	// "slow consumer". Zero means unlimited.
+	MaxQueueBytes int64
+	// AllowRequest vets handshake requests; nil allows all. An error makes
+	// the server answer 403 {"code":4,"message":"Forbidden"}.
+	AllowRequest func(r *http.Request) error
+	// CORS sets the CORS headers and answers preflight requests; nil sends
+	// no CORS header and treats OPTIONS like any other method.
+	CORS *CORS
+	// Logger receives the server's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// CheckOrigin vets the Origin of WebSocket requests; nil allows every
+	// origin (unlike gorilla's default same-origin check), so restrict it
+	// with CORS-like rules when browsers carry credentials.
+	CheckOrigin func(r *http.Request) bool
+}
+
+// CORS configures Cross-Origin Resource Sharing headers.
+type CORS struct {
+	// Origins lists the allowed origins; "*" allows any origin (the request's
+	// origin is echoed when Credentials is set).
+	Origins []string
+	// Credentials sets Access-Control-Allow-Credentials: true.
+	Credentials bool
+	// Methods lists the methods announced to preflight requests (default GET, POST).
+	Methods []string
+	// AllowedHeaders lists the headers allowed in requests; empty echoes the
+	// preflight's Access-Control-Request-Headers.
+	AllowedHeaders []string
+	// MaxAge is how long browsers may cache a preflight answer; zero omits the header.
+	MaxAge time.Duration
+}
+
+// withDefaults returns a copy of c with the zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Path == "" {
+		c.Path = DefaultPath
+	}
+	if !strings.HasPrefix(c.Path, "/") {
+		c.Path = "/" + c.Path
+	}
+	if !strings.HasSuffix(c.Path, "/") {
+		c.Path += "/"
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.UpgradeTimeout <= 0 {
+		c.UpgradeTimeout = DefaultUpgradeTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if len(c.Transports) == 0 {
+		c.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.CheckOrigin == nil {
+		c.CheckOrigin = func(*http.Request) bool { return true }
+	}
+	return c
+}
+
+// allows reports whether the transport is enabled.
+func (c *Config) allows(transport string) bool {
+	for _, t := range c.Transports {
+		if t == transport {
+			return true
+		}
+	}
+	return false
+}
+
+// upgradesAllowed reports whether polling sessions may upgrade to WebSocket.
+func (c *Config) upgradesAllowed() bool {
+	return !c.DisableUpgrades && c.allows(TransportWebSocket)
+}

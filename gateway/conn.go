@@ -1,0 +1,337 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/gorilla/websocket"
+)
+
+// Handler receives new connections.
+type Handler interface {
+	// OnOpen is called once per session after the handshake is written, from
+	// the goroutine that served it and before any inbound packet is read; it
+	// must not block.
+	OnOpen(c *Conn)
+}
+
+// Receiver gets a connection's inbound packets and its end.
+type Receiver interface {
+	// OnPacket receives an inbound Message packet. Calls are sequential per
+	// Conn, from transport goroutines; they must not block long. p.Data is
+	// only valid during the call.
+	OnPacket(c *Conn, p engineio.Packet)
+	// OnClose is called exactly once per Conn with the close reason and the
+	// underlying error (nil for clean closes); no OnPacket follows it.
+	OnClose(c *Conn, reason string, err error)
+}
+
+// HandshakeRequest is what the server captured of the handshake request.
+type HandshakeRequest struct {
+	// Header is a copy of the request headers.
+	Header http.Header
+	// Query holds the parsed query parameters.
+	Query url.Values
+	// RemoteAddr is the client's network address as seen by net/http.
+	RemoteAddr string
+	// URL is the request URL as received (path and query).
+	URL string
+	// Secure reports whether the request came over TLS.
+	Secure bool
+	// Time is when the handshake was received.
+	Time time.Time
+}
+
+// closeMode tells the transports how to end a closing session.
+type closeMode uint8
+
+const (
+	// closeAbort drops what is queued and ends the transport.
+	closeAbort closeMode = iota
+	// closeFlush writes what is queued and a close packet first.
+	closeFlush
+	// closeByClient answers a pending poll with a noop packet.
+	closeByClient
+)
+
+// Conn is one Engine.IO session. Its methods are safe for concurrent use.
+type Conn struct {
+	srv *Server
+	id  string
+	req *HandshakeRequest
+	log *slog.Logger
+
+	closed chan struct{} // closed when the session ends
+	// pollWake and wsWake (capacity 1) wake the poller and the WebSocket
+	// writer when the queue or the state changes.
+	pollWake chan struct{}
+	wsWake   chan struct{}
+
+	// recvMu serialises OnPacket calls.
+	recvMu sync.Mutex
+
+	mu         sync.Mutex
+	receiver   Receiver
+	transport  string
+	queue      []engineio.Packet
+	queueBytes int64
+	isClosed   bool
+	mode       closeMode
+	reason     string
+	closeErr   error
+	delivering bool // an OnOpen or OnPacket call is in progress
+	closeDue   bool // OnClose waits for the current OnPacket call to return
+	// heartbeat
+	pingTimer    *time.Timer
+	timeoutTimer *time.Timer
+	pingGen      uint64
+	awaitingPong bool
+	// polling
+	polling bool // a GET is pending
+	posting bool // a POST is being processed
+	// upgrade
+	paused    bool            // polling paused by a probe: pending and new GETs get noop
+	upgrading bool            // a WebSocket upgrade request is being served
+	probe     *websocket.Conn // WebSocket being probed for an upgrade
+}
+
+// newID returns a random session id of 20 URL-safe base64 characters.
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// newConn creates a session for the handshake request r.
+func newConn(s *Server, r *http.Request, transport string) *Conn {
+	c := &Conn{
+		srv:       s,
+		id:        newID(),
+		transport: transport,
+		// OnOpen counts as a delivery: a close before it returns waits for it.
+		delivering: true,
+		closed:     make(chan struct{}),
+		pollWake:   make(chan struct{}, 1),
+		wsWake:     make(chan struct{}, 1),
+		req: &HandshakeRequest{
+			Header:     r.Header.Clone(),
+			Query:      r.URL.Query(),
+			RemoteAddr: r.RemoteAddr,
+			URL:        r.URL.String(),
+			Secure:     r.TLS != nil,
+			Time:       time.Now(),
+		},
+	}
+	c.log = s.log.With(slog.String("sid", c.id))
+	return c
+}
+
+// ID returns the session id.
+func (c *Conn) ID() string { return c.id }
+
+// Request returns what was captured of the handshake request; it must not be modified.
+func (c *Conn) Request() *HandshakeRequest { return c.req }
+
+// SetReceiver installs the receiver of inbound packets; call it inside OnOpen.
+func (c *Conn) SetReceiver(r Receiver) {
+	c.mu.Lock()
+	c.receiver = r
+	c.mu.Unlock()
+}
+
+// Transport returns the current transport name, "polling" or "websocket".
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport
+}
+
+// Closed returns a channel closed when the session ends.
+func (c *Conn) Closed() <-chan struct{} { return c.closed }
+
+// Send queues Message packets for the client without blocking; order is
+// preserved. The packets' Data is neither modified nor retained after it is
+// written, so it may be shared by many connections but must not be mutated
+// by the caller afterwards. Send returns ErrClosed after the session ended,
+// and ErrSlowConsumer (closing the session with "slow consumer") when the
+// queue would exceed Config.MaxQueueBytes.
+func (c *Conn) Send(pkts ...engineio.Packet) error {
+	var n int64
+	for _, p := range pkts {
+		if p.Type != engineio.Message {
+			return fmt.Errorf("send %s packet: %w", p.Type, ErrNotMessage)
+		}
+		n += int64(len(p.Data))
+	}
+	c.mu.Lock()
+	if c.isClosed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if limit := c.srv.cfg.MaxQueueBytes; limit > 0 && c.queueBytes+n > limit {
+		c.mu.Unlock()
+		// Close elsewhere: OnClose must not run inside the caller's Send.
+		c.srv.goTracked(func() { c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, closeAbort) })
+		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
+	}
+	c.queue = append(c.queue, pkts...)
+	c.queueBytes += n
+	c.mu.Unlock()
+	c.wake()
+	return nil
+}
+
+// Close ends the session from the server side: what is queued is flushed
+// (best effort), a close packet is sent, and OnClose receives reason.
+// OnClose may run on the calling goroutine (or, when called from OnPacket,
+// right after OnPacket returns).
+func (c *Conn) Close(reason string) {
+	c.closeWith(reason, nil, closeFlush)
+}
+
+// enqueueLocked appends a control packet to the queue; c.mu must be held.
+func (c *Conn) enqueueLocked(p engineio.Packet) {
+	c.queue = append(c.queue, p)
+	c.queueBytes += int64(len(p.Data))
+}
+
+// takeLocked removes and returns every queued packet; c.mu must be held.
+func (c *Conn) takeLocked() []engineio.Packet {
+	q := c.queue
+	c.queue = nil
+	c.queueBytes = 0
+	return q
+}
+
+// wake signals the poller and the WebSocket writer.
+func (c *Conn) wake() {
+	select {
+	case c.pollWake <- struct{}{}:
+	default:
+	}
+	select {
+	case c.wsWake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith ends the session once; later calls do nothing.
+func (c *Conn) closeWith(reason string, err error, mode closeMode) {
+	c.mu.Lock()
+	if c.isClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.isClosed = true
+	c.reason, c.closeErr, c.mode = reason, err, mode
+	c.stopHeartbeatLocked()
+	probe := c.probe
+	c.probe = nil
+	fire := !c.delivering
+	c.closeDue = c.delivering
+	transport := c.transport
+	c.mu.Unlock()
+
+	close(c.closed)
+	c.wake()
+	if probe != nil {
+		_ = probe.Close()
+	}
+	c.srv.remove(c)
+	attrs := []any{slog.String("transport", transport), slog.String("reason", reason)}
+	if err != nil {
+		attrs = append(attrs, slog.Any("err", err))
+	}
+	c.log.Debug("engine.io session closed", attrs...)
+	if fire {
+		c.fireOnClose()
+	}
+}
+
+// fireOnClose calls the receiver's OnClose.
+func (c *Conn) fireOnClose() {
+	c.mu.Lock()
+	r, reason, err := c.receiver, c.reason, c.closeErr
+	c.mu.Unlock()
+	if r != nil {
+		r.OnClose(c, reason, err)
+	}
+}
+
+// deliver hands an inbound Message packet to the receiver unless the
+// session is closed.
+func (c *Conn) deliver(p engineio.Packet) {
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	c.mu.Lock()
+	r := c.receiver
+	if c.isClosed || r == nil {
+		c.mu.Unlock()
+		return
+	}
+	c.delivering = true
+	c.mu.Unlock()
+
+	r.OnPacket(c, p)
+	c.endDelivery()
+}
+
+// endDelivery ends an OnOpen or OnPacket call and runs an OnClose that
+// waited for it.
+func (c *Conn) endDelivery() {
+	c.mu.Lock()
+	c.delivering = false
+	fire := c.closeDue
+	c.closeDue = false
+	c.mu.Unlock()
+	if fire {
+		c.fireOnClose()
+	}
+}
+
+// handlePacket processes one inbound packet from any transport and reports
+// whether the transport should keep reading.
+func (c *Conn) handlePacket(p engineio.Packet) bool {
+	switch p.Type {
+	case engineio.Message:
+		c.deliver(p)
+	case engineio.Ping:
+		c.mu.Lock()
+		if !c.isClosed {
+			c.enqueueLocked(engineio.Packet{Type: engineio.Pong, Data: append([]byte(nil), p.Data...)})
+		}
+		c.mu.Unlock()
+		c.wake()
+	case engineio.Pong:
+		c.onPong()
+	case engineio.Close:
+		c.closeWith(ReasonTransportClose, nil, closeByClient)
+		return false
+	default:
+		// Open, Upgrade outside an upgrade and Noop carry nothing.
+	}
+	return true
+}
+
+// Writable reports whether a packet sent now would go out at once: the
+// session is open, nothing is queued and its transport is ready (a pending
+// poll, or a WebSocket not in an upgrade). Volatile packets are dropped
+// when it is false.
+func (c *Conn) Writable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isClosed || len(c.queue) > 0 || c.paused {
+		return false
+	}
+	if c.transport == TransportPolling {
+		return c.polling
+	}
+	return true
+}

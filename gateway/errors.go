@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Sentinel errors returned by Conn methods or passed to Receiver.OnClose.
+var (
+	// ErrClosed is returned by Send on a closed Conn.
+	ErrClosed = errors.New("gateway: connection closed")
+	// ErrSlowConsumer is returned by Send when the queue exceeds Config.MaxQueueBytes.
+	ErrSlowConsumer = errors.New("gateway: send queue limit exceeded")
+	// ErrNotMessage is returned by Send for a packet whose type is not Message.
+	ErrNotMessage = errors.New("gateway: only message packets may be sent")
+	// ErrPayloadTooLarge is passed to OnClose when a body or frame exceeds MaxPayload.
+	ErrPayloadTooLarge = errors.New("gateway: payload too large")
+	// ErrPingTimeout is passed to OnClose when no pong arrived in time.
+	ErrPingTimeout = errors.New("gateway: ping timeout")
+	// ErrPollOverlap is passed to OnClose when two polling requests of the same kind overlap.
+	ErrPollOverlap = errors.New("gateway: overlapping polling requests")
+	// ErrPollAborted is passed to OnClose when the client abandons a pending polling request.
+	ErrPollAborted = errors.New("gateway: polling request aborted by the client")
+	// ErrServerClosed is passed to OnClose when the Server shuts down.
+	ErrServerClosed = errors.New("gateway: server closed")
+)
+
+// Close reasons passed to Receiver.OnClose.
+const (
+	// ReasonTransportClose: the client closed the session or its connection.
+	ReasonTransportClose = "transport close"
+	// ReasonTransportError: the connection failed or the client broke the transport rules.
+	ReasonTransportError = "transport error"
+	// ReasonPingTimeout: no pong arrived within PingTimeout of a ping.
+	ReasonPingTimeout = "ping timeout"
+	// ReasonParseError: the client sent a malformed packet.
+	ReasonParseError = "parse error"
+	// ReasonForcedClose is the conventional reason for Conn.Close.
+	ReasonForcedClose = "forced close"
+	// ReasonForcedServerClose: the Server was closed.
+	ReasonForcedServerClose = "forced server close"
+	// ReasonSlowConsumer: the send queue exceeded Config.MaxQueueBytes.
+	ReasonSlowConsumer = "slow consumer"
+)
+
+// ErrorCode is an Engine.IO HTTP error code, sent as {"code":N,"message":"…"}.
+type ErrorCode int
+
+// Engine.IO HTTP error codes.
+const (
+	// CodeUnknownTransport: missing, unknown or disabled transport.
+	CodeUnknownTransport ErrorCode = 0
+	// CodeUnknownSID: no live session has this id.
+	CodeUnknownSID ErrorCode = 1
+	// CodeBadHandshakeMethod: a handshake that is not a GET.
+	CodeBadHandshakeMethod ErrorCode = 2
+	// CodeBadRequest: a request that does not fit the session's state.
+	CodeBadRequest ErrorCode = 3
+	// CodeForbidden: refused by Config.AllowRequest or CheckOrigin.
+	CodeForbidden ErrorCode = 4
+	// CodeUnsupportedVersion: EIO is missing or not 4.
+	CodeUnsupportedVersion ErrorCode = 5
+)
+
+// Message returns the protocol message of the code, such as "Session ID unknown".
+func (c ErrorCode) Message() string {
+	switch c {
+	case CodeUnknownTransport:
+		return "Transport unknown"
+	case CodeUnknownSID:
+		return "Session ID unknown"
+	case CodeBadHandshakeMethod:
+		return "Bad handshake method"
+	case CodeBadRequest:
+		return "Bad request"
+	case CodeForbidden:
+		return "Forbidden"
+	case CodeUnsupportedVersion:
+		return "Unsupported protocol version"
+	}
+	return "Unknown error"
+}
+
+// Status returns the HTTP status sent with the code.
+func (c ErrorCode) Status() int {
+	if c == CodeForbidden {
+		return http.StatusForbidden
+	}
+	return http.StatusBadRequest
+}
+
+// Error implements error.
+func (c ErrorCode) Error() string {
+	return "engine.io error " + strconv.Itoa(int(c)) + ": " + c.Message()
+}
+
+// writeError writes the JSON error body of code with its HTTP status.
+func writeError(w http.ResponseWriter, code ErrorCode) {
+	body := `{"code":` + strconv.Itoa(int(code)) + `,"message":"` + code.Message() + `"}`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code.Status())
+	_, _ = w.Write([]byte(body))
+}

@@ -1,0 +1,144 @@
+package gateway
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/actorio/actorio/protocol/engineio"
+)
+
+const pollContentType = "text/plain; charset=UTF-8"
+
+var (
+	noopBody  = []byte{engineio.Noop.Char()}
+	closeBody = []byte{engineio.Close.Char()}
+)
+
+// servePoll answers a long-polling GET: with every queued packet as soon as
+// there is one, with a noop while an upgrade is under way, or with a close
+// packet when the session ends.
+func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.polling {
+		c.mu.Unlock()
+		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
+		c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
+		return
+	}
+	c.polling = true
+	// Drop a stale wake-up left by an earlier request.
+	select {
+	case <-c.pollWake:
+	default:
+	}
+	for {
+		body, done := c.pollBodyLocked()
+		if done {
+			c.polling = false
+			c.mu.Unlock()
+			writeBody(w, pollContentType, body)
+			return
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.pollWake:
+		case <-c.closed:
+		case <-r.Context().Done():
+			c.mu.Lock()
+			c.polling = false
+			c.mu.Unlock()
+			c.closeWith(ReasonTransportError, ErrPollAborted, closeAbort)
+			return
+		}
+		c.mu.Lock()
+	}
+}
+
+// pollBodyLocked returns the body a pending GET should answer now, if any;
+// c.mu must be held.
+func (c *Conn) pollBodyLocked() ([]byte, bool) {
+	switch {
+	case c.isClosed:
+		switch c.mode {
+		case closeByClient:
+			return noopBody, true
+		case closeFlush:
+			q := c.takeLocked()
+			q = append(q, engineio.Packet{Type: engineio.Close})
+			return engineio.AppendPayload(nil, q), true
+		default:
+			return closeBody, true
+		}
+	case c.transport != TransportPolling || c.paused:
+		return noopBody, true
+	case len(c.queue) > 0:
+		q := c.takeLocked()
+		return engineio.AppendPayload(make([]byte, 0, engineio.PayloadLen(q)), q), true
+	}
+	return nil, false
+}
+
+// servePost reads a long-polling POST body and processes its packets.
+func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	if c.posting || c.isClosed {
+		closed := c.isClosed
+		c.mu.Unlock()
+		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
+		if !closed {
+			c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
+		}
+		return
+	}
+	c.posting = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.posting = false
+		c.mu.Unlock()
+	}()
+
+	limit := c.srv.cfg.MaxPayload
+	if r.ContentLength > limit {
+		c.tooLarge(w, r.ContentLength)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		c.log.Warn("engine.io polling body read failed", slog.Any("err", err))
+		writeError(w, CodeBadRequest)
+		c.closeWith(ReasonTransportError, err, closeAbort)
+		return
+	}
+	if int64(len(body)) > limit {
+		c.tooLarge(w, int64(len(body)))
+		return
+	}
+	pkts, err := engineio.DecodePayload(body)
+	if err != nil {
+		c.log.Warn("engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
+		writeError(w, CodeBadRequest)
+		c.closeWith(ReasonParseError, err, closeAbort)
+		return
+	}
+	for _, p := range pkts {
+		if !c.handlePacket(p) {
+			break
+		}
+	}
+	writeBody(w, "text/html", []byte("ok"))
+}
+
+// tooLarge answers 413 and closes the session.
+func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
+	c.log.Warn("engine.io polling body too large", slog.Int64("size", n), slog.Int64("max", c.srv.cfg.MaxPayload))
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=UTF-8")
+	h.Set("Connection", "close")
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = io.WriteString(w, "payload too large, max "+strconv.FormatInt(c.srv.cfg.MaxPayload, 10))
+	c.closeWith(ReasonTransportError, fmt.Errorf("polling body of %d bytes: %w", n, ErrPayloadTooLarge), closeAbort)
+}

@@ -1,0 +1,276 @@
+package gateway
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+)
+
+// Server is an Engine.IO v4 server; it is an http.Handler.
+type Server struct {
+	cfg      Config
+	handler  Handler
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	shut     bool
+	sessions map[string]*Conn
+	wg       sync.WaitGroup // requests being served, timers firing and goroutines started
+}
+
+// New returns a Server that reports new sessions to h.
+func New(cfg Config, h Handler) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{
+		cfg:      cfg,
+		handler:  h,
+		log:      cfg.Logger,
+		sessions: make(map[string]*Conn),
+	}
+	s.upgrader = websocket.Upgrader{
+		CheckOrigin: cfg.CheckOrigin,
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+			s.log.Warn("engine.io websocket handshake failed", slog.Int("status", status), slog.Any("err", reason))
+			if status == http.StatusForbidden {
+				writeError(w, CodeForbidden)
+				return
+			}
+			writeError(w, CodeBadRequest)
+		},
+	}
+	return s
+}
+
+// enter registers a unit of work with the server; it fails after Close.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// exit ends a unit of work registered by enter.
+func (s *Server) exit() { s.wg.Done() }
+
+// goTracked runs f on a new goroutine that Close waits for and reports
+// whether it did; f is not run once Close started.
+func (s *Server) goTracked(f func()) bool {
+	if !s.enter() {
+		return false
+	}
+	go func() {
+		defer s.exit()
+		f()
+	}()
+	return true
+}
+
+// Count returns the number of live sessions.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// register adds a new session; it fails after Close.
+func (s *Server) register(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shut {
+		return false
+	}
+	s.sessions[c.id] = c
+	return true
+}
+
+// remove forgets a closed session.
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	if s.sessions[c.id] == c {
+		delete(s.sessions, c.id)
+	}
+	s.mu.Unlock()
+}
+
+// lookup returns the live session with the given id.
+func (s *Server) lookup(sid string) *Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[sid]
+}
+
+// Close closes every session with reason "forced server close" and waits
+// for every request being served and every goroutine the server started.
+// Later requests get 503. Close is idempotent.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.shut = true
+	conns := make([]*Conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeFlush)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// matchPath reports whether p is the configured path, with or without its trailing slash.
+func (s *Server) matchPath(p string) bool {
+	return p == s.cfg.Path || p == strings.TrimSuffix(s.cfg.Path, "/")
+}
+
+// ServeHTTP routes handshakes, polling requests and WebSocket connections.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.matchPath(r.URL.Path) {
+		http.NotFound(w, r)
+		return
+	}
+	if !s.enter() {
+		http.Error(w, "engine.io server closed", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.exit()
+
+	s.setCORS(w, r)
+	if r.Method == http.MethodOptions && s.cfg.CORS != nil {
+		s.preflight(w, r)
+		return
+	}
+
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	if (transport != TransportPolling && transport != TransportWebSocket) || !s.cfg.allows(transport) {
+		s.reject(w, r, CodeUnknownTransport, transport)
+		return
+	}
+	if q.Get("EIO") != "4" {
+		s.reject(w, r, CodeUnsupportedVersion, transport)
+		return
+	}
+	isWS := websocket.IsWebSocketUpgrade(r)
+	if transport == TransportWebSocket && !isWS {
+		s.reject(w, r, CodeBadRequest, transport)
+		return
+	}
+
+	sid := q.Get("sid")
+	if sid == "" {
+		s.handshake(w, r, transport)
+		return
+	}
+	c := s.lookup(sid)
+	if c == nil {
+		s.reject(w, r, CodeUnknownSID, transport)
+		return
+	}
+	if transport == TransportWebSocket {
+		s.serveUpgrade(w, r, c)
+		return
+	}
+	if c.Transport() != TransportPolling {
+		s.reject(w, r, CodeBadRequest, transport)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		c.servePoll(w, r)
+	case http.MethodPost:
+		c.servePost(w, r)
+	default:
+		s.reject(w, r, CodeBadRequest, transport)
+	}
+}
+
+// reject logs a protocol error and writes its JSON body.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, code ErrorCode, transport string) {
+	s.log.Warn("engine.io request rejected",
+		slog.Int("code", int(code)), slog.String("message", code.Message()),
+		slog.String("transport", transport), slog.String("sid", r.URL.Query().Get("sid")),
+		slog.String("method", r.Method), slog.String("remote", r.RemoteAddr))
+	writeError(w, code)
+}
+
+// handshake opens a new session on the requested transport.
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+	if r.Method != http.MethodGet {
+		s.reject(w, r, CodeBadHandshakeMethod, transport)
+		return
+	}
+	if s.cfg.AllowRequest != nil {
+		if err := s.cfg.AllowRequest(r); err != nil {
+			s.log.Debug("engine.io handshake refused", slog.Any("err", err), slog.String("remote", r.RemoteAddr))
+			writeError(w, CodeForbidden)
+			return
+		}
+	}
+	if transport == TransportWebSocket {
+		s.handshakeWebSocket(w, r)
+		return
+	}
+	c := newConn(s, r, TransportPolling)
+	// Hold deliveries until OnOpen returned: the client may POST as soon as
+	// it reads the open packet.
+	c.recvMu.Lock()
+	defer c.recvMu.Unlock()
+	if !s.register(c) {
+		http.Error(w, "engine.io server closed", http.StatusServiceUnavailable)
+		return
+	}
+	body := s.openPacket(c.id, s.cfg.upgradesAllowed())
+	writeBody(w, "text/plain; charset=UTF-8", body)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	c.log.Debug("engine.io session opened", slog.String("transport", TransportPolling))
+	s.open(c)
+}
+
+// open starts the heartbeat and reports the session to the Handler. The
+// caller holds c.recvMu; a close that happens meanwhile reaches OnClose once
+// OnOpen has returned.
+func (s *Server) open(c *Conn) {
+	c.startHeartbeat()
+	if s.handler != nil {
+		s.handler.OnOpen(c)
+	}
+	c.endDelivery()
+}
+
+// openPacket returns the open packet of a session.
+func (s *Server) openPacket(sid string, upgrades bool) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `0{"sid":"`...)
+	b = append(b, sid...)
+	if upgrades {
+		b = append(b, `","upgrades":["websocket"],"pingInterval":`...)
+	} else {
+		b = append(b, `","upgrades":[],"pingInterval":`...)
+	}
+	b = strconv.AppendInt(b, s.cfg.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, s.cfg.PingTimeout.Milliseconds(), 10)
+	b = append(b, `,"maxPayload":`...)
+	b = strconv.AppendInt(b, s.cfg.MaxPayload, 10)
+	return append(b, '}')
+}
+
+// writeBody writes a 200 response with the given content type.
+func writeBody(w http.ResponseWriter, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestUpgradeSequence(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+
+	_ = c.Send(msg("before"))
+	if _, body := e.poll(t, sid); body != "4before" {
+		t.Fatalf("GET %q", body)
+	}
+
+	// A GET pending when the probe arrives is answered with a noop.
+	pending := make(chan string, 1)
+	go func() {
+		_, b := e.poll(t, sid)
+		pending <- b
+	}()
+	time.Sleep(30 * time.Millisecond)
+
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	if b := <-pending; b != "6" {
+		t.Fatalf("pending GET %q", b)
+	}
+	// Packets sent while paused wait for the WebSocket; GETs get noops.
+	_ = c.Send(msg("during1"), msg("during2"))
+	if _, body := e.poll(t, sid); body != "6" {
+		t.Fatalf("GET while paused %q", body)
+	}
+	if c.Transport() != TransportPolling {
+		t.Fatalf("transport %s before upgrade packet", c.Transport())
+	}
+	writeText(t, ws, "5")
+	_ = c.Send(msg("after"))
+	for _, want := range []string{"4during1", "4during2", "4after"} {
+		if got := readText(t, ws); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	if c.Transport() != TransportWebSocket {
+		t.Fatalf("transport %s", c.Transport())
+	}
+
+	// The session no longer accepts polling nor a second WebSocket.
+	if status, body := e.poll(t, sid); status != 400 || body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("GET after upgrade: %d %q", status, body)
+	}
+	if ws2, resp, err := websocket.DefaultDialer.Dial(e.wsBase+"?EIO=4&transport=websocket&sid="+sid, nil); err == nil {
+		ws2.Close()
+		t.Fatal("second websocket accepted")
+	} else if resp == nil || resp.StatusCode != 400 {
+		t.Fatalf("second websocket: %v %v", resp, err)
+	}
+
+	writeText(t, ws, "4hello")
+	if got := readText(t, ws); got != "4hello" {
+		t.Fatalf("echo %q", got)
+	}
+}
+
+func TestUpgradeProbeAndUpgradeBackToBack(t *testing.T) {
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	writeText(t, ws, "5")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	writeText(t, ws, "4hello")
+	if got := readText(t, ws); got != "4hello" {
+		t.Fatalf("echo %q", got)
+	}
+}
+
+func TestUpgradeTimeoutKeepsPolling(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{UpgradeTimeout: 150 * time.Millisecond})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	expectClosed(t, ws)
+	_ = c.Send(msg("still polling"))
+	if status, body := e.poll(t, sid); status != 200 || body != "4still polling" {
+		t.Fatalf("GET after failed upgrade: %d %q", status, body)
+	}
+	if c.Transport() != TransportPolling {
+		t.Fatalf("transport %s", c.Transport())
+	}
+	select {
+	case ev := <-e.h.closes:
+		t.Fatalf("session closed: %+v", ev)
+	default:
+	}
+}
+
+func TestUpgradeDisabled(t *testing.T) {
+	e := startEnv(t, Config{DisableUpgrades: true})
+	sid := e.handshake(t)
+	_, resp, err := websocket.DefaultDialer.Dial(e.wsBase+"?EIO=4&transport=websocket&sid="+sid, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("upgrade allowed: %v %v", resp, err)
+	}
+}
+
+// TestUpgradeUnderLoadLosesNothing sends a stream of packets while the
+// client polls and upgrades, and checks that every packet arrives exactly
+// once and in order across both transports.
+func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
+	checkGoroutines(t)
+	const n = 3000
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+
+	var received []string
+	var mu sync.Mutex
+	record := func(pkts ...string) {
+		mu.Lock()
+		received = append(received, pkts...)
+		mu.Unlock()
+	}
+
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		for i := 0; i < n; i++ {
+			if err := c.Send(msg(fmt.Sprint(i))); err != nil {
+				t.Errorf("send %d: %v", i, err)
+				return
+			}
+			if i%50 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+
+	var stopPolling atomic.Bool
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		for !stopPolling.Load() {
+			status, body := e.poll(t, sid)
+			if status != 200 {
+				t.Errorf("GET: %d %q", status, body)
+				return
+			}
+			for _, p := range strings.Split(body, "\x1e") {
+				if p != "6" {
+					record(p)
+				}
+			}
+		}
+	}()
+
+	time.Sleep(10 * time.Millisecond)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	// Like a client: pause polling, wait for the last GET, then upgrade.
+	stopPolling.Store(true)
+	<-pollDone
+	writeText(t, ws, "5")
+	for {
+		mu.Lock()
+		done := len(received) >= n
+		mu.Unlock()
+		if done {
+			break
+		}
+		record(readText(t, ws))
+	}
+	<-sendDone
+	for i, p := range received {
+		if want := "4" + fmt.Sprint(i); p != want {
+			t.Fatalf("packet %d is %q, want %q", i, p, want)
+		}
+	}
+}

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/gorilla/websocket"
+)
+
+// typeChars holds the one-byte text prefix of each packet type.
+var typeChars = func() (t [engineio.Noop + 1][]byte) {
+	for i := range t {
+		t[i] = []byte{engineio.PacketType(i).Char()}
+	}
+	return t
+}()
+
+// handshakeWebSocket opens a session directly on a WebSocket. The serving
+// goroutine becomes the connection's read loop.
+func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered the request
+	}
+	ws.SetReadLimit(s.cfg.MaxPayload)
+	c := newConn(s, r, TransportWebSocket)
+	c.recvMu.Lock()
+	if !s.register(c) {
+		c.recvMu.Unlock()
+		closeSocket(ws, websocket.CloseGoingAway, s.cfg.WriteTimeout)
+		return
+	}
+	_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if err := ws.WriteMessage(websocket.TextMessage, s.openPacket(c.id, false)); err != nil {
+		c.closeWith(ReasonTransportError, fmt.Errorf("write open packet: %w", err), closeAbort)
+	}
+	c.log.Debug("engine.io session opened", slog.String("transport", TransportWebSocket))
+	s.open(c)
+	c.recvMu.Unlock()
+	if !s.goTracked(func() { c.writeLoop(ws) }) {
+		_ = ws.Close()
+	}
+	c.readLoop(ws)
+}
+
+// serveUpgrade serves a WebSocket request for an existing polling session:
+// it answers the probe, pauses polling, and switches the session to the
+// WebSocket when the client's upgrade packet arrives. The serving goroutine
+// then becomes the connection's read loop.
+func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
+	c.mu.Lock()
+	ok := s.cfg.upgradesAllowed() && !c.isClosed && !c.upgrading && c.transport == TransportPolling
+	if ok {
+		c.upgrading = true
+	}
+	c.mu.Unlock()
+	if !ok {
+		s.reject(w, r, CodeBadRequest, TransportWebSocket)
+		return
+	}
+	ws, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		c.mu.Lock()
+		c.upgrading = false
+		c.mu.Unlock()
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxPayload)
+	c.mu.Lock()
+	if c.isClosed {
+		c.mu.Unlock()
+		closeSocket(ws, websocket.CloseGoingAway, s.cfg.WriteTimeout)
+		return
+	}
+	c.probe = ws
+	c.mu.Unlock()
+	c.log.Debug("engine.io upgrade started", slog.String("transport", TransportPolling))
+
+	// The read deadline doubles as the upgrade timeout.
+	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			c.abortUpgrade(ws, fmt.Errorf("read during upgrade: %w", err))
+			return
+		}
+		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+		if err != nil {
+			c.abortUpgrade(ws, err)
+			return
+		}
+		switch {
+		case p.Type == engineio.Ping && string(p.Data) == "probe":
+			_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if err := ws.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
+				c.abortUpgrade(ws, fmt.Errorf("write probe answer: %w", err))
+				return
+			}
+			c.mu.Lock()
+			if c.probe == ws {
+				c.paused = true
+			}
+			c.mu.Unlock()
+			c.wake()
+		case p.Type == engineio.Upgrade:
+			if !c.completeUpgrade(ws) {
+				return
+			}
+			c.readLoop(ws)
+			return
+		default:
+			c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
+			return
+		}
+	}
+}
+
+// completeUpgrade makes ws the session's transport and starts its writer.
+func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
+	c.mu.Lock()
+	if c.isClosed || c.probe != ws {
+		c.mu.Unlock()
+		_ = ws.Close()
+		return false
+	}
+	c.probe = nil
+	c.paused = false
+	c.upgrading = false
+	c.transport = TransportWebSocket
+	c.mu.Unlock()
+	_ = ws.SetReadDeadline(time.Time{})
+	c.wake() // a pending GET answers noop; the writer drains the queue
+	c.log.Debug("engine.io session upgraded", slog.String("transport", TransportWebSocket))
+	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
+		_ = ws.Close()
+	}
+	return true
+}
+
+// abortUpgrade closes a probe WebSocket and resumes polling.
+func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
+	c.mu.Lock()
+	if c.probe == ws {
+		c.probe = nil
+		c.paused = false
+	}
+	c.upgrading = false
+	closed := c.isClosed
+	c.mu.Unlock()
+	_ = ws.Close()
+	c.wake()
+	if !closed {
+		c.log.Debug("engine.io upgrade aborted", slog.String("transport", TransportPolling), slog.Any("err", err))
+	}
+}
+
+// readLoop reads frames until the connection fails or the session ends.
+func (c *Conn) readLoop(ws *websocket.Conn) {
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+		if err != nil {
+			c.log.Warn("engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
+			c.closeWith(ReasonParseError, err, closeAbort)
+			return
+		}
+		if !c.handlePacket(p) {
+			return
+		}
+	}
+}
+
+// readFailed closes the session after a read error: a close frame with
+// code 1000, 1001 or 1005, or a dropped connection (EOF, 1006), is a
+// "transport close"; anything else (including an oversized message) is a
+// "transport error".
+func (c *Conn) readFailed(err error) {
+	select {
+	case <-c.closed:
+		return // the server closed the socket
+	default:
+	}
+	switch {
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.log.Warn("engine.io websocket message too large", slog.Int64("max", c.srv.cfg.MaxPayload))
+		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w: %w", ErrPayloadTooLarge, err), closeAbort)
+	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway,
+		websocket.CloseNoStatusReceived, websocket.CloseAbnormalClosure),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		c.closeWith(ReasonTransportClose, nil, closeAbort)
+	default:
+		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w", err), closeAbort)
+	}
+}
+
+// writeLoop drains the session's queue into ws, one frame per packet, and
+// closes ws when the session ends.
+func (c *Conn) writeLoop(ws *websocket.Conn) {
+	timeout := c.srv.cfg.WriteTimeout
+	for {
+		select {
+		case <-c.wsWake:
+		case <-c.closed:
+		}
+		c.mu.Lock()
+		q := c.takeLocked()
+		closed, mode := c.isClosed, c.mode
+		c.mu.Unlock()
+		if closed {
+			if mode != closeFlush {
+				q = nil
+			} else {
+				q = append(q, engineio.Packet{Type: engineio.Close})
+			}
+		}
+		if len(q) > 0 {
+			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
+			for _, p := range q {
+				if err := writeFrame(ws, p); err != nil {
+					c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+					_ = ws.Close()
+					return
+				}
+			}
+		}
+		if closed {
+			closeSocket(ws, websocket.CloseNormalClosure, timeout)
+			return
+		}
+	}
+}
+
+// writeFrame writes p as one frame: binary messages as binary frames, the
+// rest as text frames of the type character followed by Data.
+func writeFrame(ws *websocket.Conn, p engineio.Packet) error {
+	if p.Binary && p.Type == engineio.Message {
+		w, err := ws.NextWriter(websocket.BinaryMessage)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(p.Data); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	w, err := ws.NextWriter(websocket.TextMessage)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(typeChars[p.Type]); err != nil {
+		return err
+	}
+	if len(p.Data) > 0 {
+		if _, err := w.Write(p.Data); err != nil {
+			return err
+		}
+	}
+	return w.Close()
+}
+
+// closeSocket sends a close frame (best effort) and closes the connection.
+func closeSocket(ws *websocket.Conn, code int, timeout time.Duration) {
+	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(timeout))
+	_ = ws.Close()
+}

@@ -1,0 +1,132 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/gorilla/websocket"
+)
+
+// openWS opens a WebSocket session and consumes its open packet.
+func (e *env) openWS(t *testing.T) (*websocket.Conn, *Conn) {
+	t.Helper()
+	ws := e.dial(t, "EIO=4&transport=websocket")
+	readText(t, ws)
+	return ws, e.h.nextConn(t)
+}
+
+func TestWebSocketEchoText(t *testing.T) {
+	e := startEnv(t, Config{})
+	ws, _ := e.openWS(t)
+	for _, s := range []string{"4hello", "4", "4héllo ✓"} {
+		writeText(t, ws, s)
+		if got := readText(t, ws); got != s {
+			t.Fatalf("echo %q, want %q", got, s)
+		}
+	}
+}
+
+func TestWebSocketEchoBinary(t *testing.T) {
+	e := startEnv(t, Config{})
+	ws, _ := e.openWS(t)
+	want := []byte{1, 2, 3, 4}
+	if err := ws.WriteMessage(websocket.BinaryMessage, want); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	mt, got, err := ws.ReadMessage()
+	if err != nil || mt != websocket.BinaryMessage || !bytes.Equal(got, want) {
+		t.Fatalf("got %d %v %v", mt, got, err)
+	}
+}
+
+func TestWebSocketServerSendKeepsOrder(t *testing.T) {
+	e := startEnv(t, Config{})
+	ws, c := e.openWS(t)
+	shared := []byte("shared")
+	for i := 0; i < 100; i++ {
+		if err := c.Send(msg(strings.Repeat("x", i)), engineio.Packet{Type: engineio.Message, Data: shared, Binary: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		if got := readText(t, ws); got != "4"+strings.Repeat("x", i) {
+			t.Fatalf("frame %d: %q", i, got)
+		}
+		mt, data, err := ws.ReadMessage()
+		if err != nil || mt != websocket.BinaryMessage || string(data) != "shared" {
+			t.Fatalf("binary %d: %d %q %v", i, mt, data, err)
+		}
+	}
+}
+
+func TestWebSocketMalformedFrameClosesOnlyThatConnection(t *testing.T) {
+	e := startEnv(t, Config{})
+	bad, badConn := e.openWS(t)
+	good, _ := e.openWS(t)
+	writeText(t, bad, "abc")
+	expectClosed(t, bad)
+	<-badConn.Closed()
+	if ev := e.h.nextClose(t); ev.sid != badConn.ID() || ev.reason != ReasonParseError || !errors.Is(ev.err, engineio.ErrMalformed) {
+		t.Fatalf("close %+v", ev)
+	}
+	writeText(t, good, "4fine")
+	if got := readText(t, good); got != "4fine" {
+		t.Fatalf("other connection got %q", got)
+	}
+	if e.srv.Count() != 1 {
+		t.Fatalf("Count = %d", e.srv.Count())
+	}
+}
+
+func TestWebSocketCloseReasons(t *testing.T) {
+	tests := []struct {
+		name   string
+		client func(t *testing.T, ws *websocket.Conn)
+		reason string
+	}{
+		{"close packet", func(t *testing.T, ws *websocket.Conn) { writeText(t, ws, "1") }, ReasonTransportClose},
+		{"clean close frame", func(t *testing.T, ws *websocket.Conn) {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		}, ReasonTransportClose},
+		{"abrupt close", func(t *testing.T, ws *websocket.Conn) { _ = ws.NetConn().Close() }, ReasonTransportClose},
+		{"protocol error close", func(t *testing.T, ws *websocket.Conn) {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseProtocolError, ""), time.Now().Add(time.Second))
+		}, ReasonTransportError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkGoroutines(t)
+			e := startEnv(t, Config{})
+			ws, c := e.openWS(t)
+			tt.client(t, ws)
+			<-c.Closed()
+			if ev := e.h.nextClose(t); ev.reason != tt.reason {
+				t.Fatalf("reason %q (%v), want %q", ev.reason, ev.err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestWebSocketMaxPayload(t *testing.T) {
+	const max = 100
+	e := startEnv(t, Config{MaxPayload: max})
+	ws, _ := e.openWS(t)
+	atLimit := "4" + strings.Repeat("x", max-1)
+	writeText(t, ws, atLimit)
+	if got := readText(t, ws); got != atLimit {
+		t.Fatalf("echo %q", got)
+	}
+	writeText(t, ws, atLimit+"y")
+	err := expectClosed(t, ws)
+	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+		t.Fatalf("close error %v", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPayloadTooLarge) {
+		t.Fatalf("close %+v", ev)
+	}
+}

@@ -1,0 +1,145 @@
+package actorio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/actorio/actorio/actors"
+	pb "github.com/actorio/actorio/proto"
+)
+
+// Middleware runs before a socket joins a namespace; an error refuses it
+// (a *ConnectError sets the message and data the client receives).
+type Middleware func(s *Socket) error
+
+// Namespace is a Socket.IO namespace: its middleware, its connection
+// handlers and the broadcasts to its sockets. Safe for concurrent use.
+type Namespace struct {
+	srv  *Server
+	name string
+	a    *actors.Namespace
+
+	// A parent namespace matches names instead of owning sockets.
+	match    func(name string, auth json.RawMessage) bool
+	parent   *Namespace
+	children []*Namespace
+
+	mu          sync.RWMutex
+	middlewares []Middleware
+	onConnect   []func(s *Socket)
+}
+
+func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {
+	return &Namespace{srv: s, name: name, match: match}
+}
+
+func (ns *Namespace) spawn() error {
+	a, err := ns.srv.rt.SpawnNamespace(ns.name, ns)
+	if err != nil {
+		return err
+	}
+	ns.a = a
+	return nil
+}
+
+func (ns *Namespace) addChild(c *Namespace) {
+	ns.mu.Lock()
+	ns.children = append(ns.children, c)
+	ns.mu.Unlock()
+}
+
+// Name returns the namespace name, such as "/" or "/chat" ("" for a parent
+// namespace).
+func (ns *Namespace) Name() string { return ns.name }
+
+// Server returns the server the namespace belongs to.
+func (ns *Namespace) Server() *Server { return ns.srv }
+
+// Use adds a middleware, run in order for every socket before it connects.
+func (ns *Namespace) Use(mw Middleware) {
+	ns.mu.Lock()
+	ns.middlewares = append(ns.middlewares, mw)
+	ns.mu.Unlock()
+}
+
+// OnConnection registers a handler run for every socket that connects.
+func (ns *Namespace) OnConnection(fn func(s *Socket)) {
+	ns.mu.Lock()
+	ns.onConnect = append(ns.onConnect, fn)
+	ns.mu.Unlock()
+}
+
+// handlers returns the middleware and connection handlers a socket of this
+// namespace runs: a child of a dynamic parent runs the parent's.
+func (ns *Namespace) handlers() ([]Middleware, []func(*Socket)) {
+	src := ns
+	if ns.parent != nil {
+		src = ns.parent
+	}
+	src.mu.RLock()
+	defer src.mu.RUnlock()
+	return src.middlewares, src.onConnect
+}
+
+// NewSocket implements actors.Behavior.
+func (ns *Namespace) NewSocket(p *actors.Peer, auth []byte) actors.SocketHandler {
+	return newSocket(ns, p, auth)
+}
+
+func (ns *Namespace) op() *BroadcastOperator { return &BroadcastOperator{ns: ns} }
+
+// To selects the sockets in any of rooms.
+func (ns *Namespace) To(rooms ...string) *BroadcastOperator { return ns.op().To(rooms...) }
+
+// In is the same as To.
+func (ns *Namespace) In(rooms ...string) *BroadcastOperator { return ns.op().To(rooms...) }
+
+// Except selects every socket but those in rooms.
+func (ns *Namespace) Except(rooms ...string) *BroadcastOperator { return ns.op().Except(rooms...) }
+
+// Volatile selects every socket, skipping those not ready to receive.
+func (ns *Namespace) Volatile() *BroadcastOperator { return ns.op().Volatile() }
+
+// Emit sends an event to every socket of the namespace.
+func (ns *Namespace) Emit(event string, args ...any) error { return ns.op().Emit(event, args...) }
+
+// EmitWithAck sends an event to every socket and collects their acks until
+// all answered or ctx ends.
+func (ns *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	return ns.op().EmitWithAck(ctx, event, args...)
+}
+
+// FetchSockets returns the sockets of the namespace.
+func (ns *Namespace) FetchSockets(ctx context.Context) ([]*Socket, error) {
+	return ns.op().FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the namespace join rooms.
+func (ns *Namespace) SocketsJoin(rooms ...string) { ns.op().SocketsJoin(rooms...) }
+
+// SocketsLeave makes every socket of the namespace leave rooms.
+func (ns *Namespace) SocketsLeave(rooms ...string) { ns.op().SocketsLeave(rooms...) }
+
+// DisconnectSockets disconnects every socket of the namespace; close also
+// closes their connections.
+func (ns *Namespace) DisconnectSockets(close bool) { ns.op().DisconnectSockets(close) }
+
+// targets lists the namespace actors a broadcast goes to: the namespace
+// itself, or every child of a parent namespace.
+func (ns *Namespace) targets() []*actors.Namespace {
+	if ns.match == nil {
+		return []*actors.Namespace{ns.a}
+	}
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	out := make([]*actors.Namespace, len(ns.children))
+	for i, c := range ns.children {
+		out[i] = c.a
+	}
+	return out
+}
+
+func target(rooms, exceptRooms, exceptIDs []string) *pb.Target {
+	return &pb.Target{Rooms: rooms, ExceptRooms: exceptRooms, ExceptIds: exceptIDs}
+}

@@ -1,0 +1,73 @@
+package actorio
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/actorio/actorio/gateway"
+)
+
+// CORS configures the Cross-Origin Resource Sharing headers of the HTTP
+// long-polling transport.
+type CORS = gateway.CORS
+
+// Options configures a Server; every zero value means the default named in
+// its comment.
+type Options struct {
+	// Path is where the Socket.IO endpoint is served. Default "/socket.io/".
+	Path string
+	// PingInterval is how often the server pings each client. Default 25s.
+	PingInterval time.Duration
+	// PingTimeout is how long the server waits for a pong. Default 20s.
+	PingTimeout time.Duration
+	// ConnectTimeout closes a connection that joined no namespace in time.
+	// Default 45s.
+	ConnectTimeout time.Duration
+	// UpgradeTimeout bounds the polling-to-WebSocket upgrade. Default 10s.
+	UpgradeTimeout time.Duration
+	// MaxHTTPBufferSize is the largest message or POST body accepted, in
+	// bytes. Default 1e6.
+	MaxHTTPBufferSize int64
+	// Transports lists the allowed transports, "polling" and "websocket".
+	// Default both.
+	Transports []string
+	// DisableUpgrades turns off the polling-to-WebSocket upgrade.
+	DisableUpgrades bool
+	// CORS sets the CORS headers; nil sends none.
+	CORS *CORS
+	// AllowRequest, when set, may refuse a handshake before any session
+	// exists by returning an error (HTTP 403).
+	AllowRequest func(r *http.Request) error
+	// CheckOrigin decides whether a WebSocket handshake's Origin is
+	// accepted; nil accepts every origin.
+	CheckOrigin func(r *http.Request) bool
+	// Logger receives the server's logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 45 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+func (o Options) gateway() gateway.Config {
+	return gateway.Config{
+		Path:            o.Path,
+		PingInterval:    o.PingInterval,
+		PingTimeout:     o.PingTimeout,
+		MaxPayload:      o.MaxHTTPBufferSize,
+		UpgradeTimeout:  o.UpgradeTimeout,
+		Transports:      o.Transports,
+		DisableUpgrades: o.DisableUpgrades,
+		AllowRequest:    o.AllowRequest,
+		CORS:            o.CORS,
+		CheckOrigin:     o.CheckOrigin,
+		Logger:          o.Logger,
+	}
+}

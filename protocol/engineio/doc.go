@@ -1,0 +1,13 @@
+// Package engineio is a codec for the Engine.IO version 4 wire format.
+//
+// It encodes and decodes single packets carried in WebSocket frames
+// ([DecodeFrame], [AppendText]) and the payloads of the HTTP long-polling
+// transport, where packets are joined by the record separator 0x1e and
+// binary messages are written as 'b' followed by standard base64
+// ([AppendPayload], [DecodePayload]).
+//
+// The package performs no I/O and starts no goroutines; every function is
+// safe for concurrent use. Decoded packets may alias the input slice (see
+// each function); encoders never modify or retain the packets they are given,
+// so one packet's Data may be shared by many writers.
+package engineio

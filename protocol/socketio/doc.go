@@ -1,0 +1,23 @@
+// Package socketio implements the packet codec of the Socket.IO protocol,
+// revision 5 (socket.io 3.x and later).
+//
+// It converts between the text part of a Socket.IO packet, as carried inside
+// an Engine.IO message packet, and the [Packet] structure; it splits and
+// inspects raw JSON payloads ([SplitArray], [EventName], [ParseValue]); and it
+// encodes Go values into event/ack payloads, moving every []byte into a binary
+// attachment referenced by a {"_placeholder":true,"num":N} object
+// ([MarshalArgs]).
+//
+// The text wire format is
+//
+//	<type digit>[<attachments>-][<namespace>,][<ack id>][<JSON payload>]
+//
+// where the namespace is omitted when it is "/", and the attachment count is
+// present only for BINARY_EVENT and BINARY_ACK packets, whose binary
+// attachments travel as separate Engine.IO frames.
+//
+// The package is a pure codec: it performs no I/O, starts no goroutines and
+// has no mutable package-level state, so every function is safe for
+// concurrent use. Decoders never panic, whatever their input; malformed input
+// yields an error wrapping one of the sentinel errors declared in errors.go.
+package socketio

@@ -1,0 +1,185 @@
+package actorio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/gateway"
+)
+
+// closeTimeout bounds how long Close waits for sockets and connections.
+const closeTimeout = 10 * time.Second
+
+// Server is a Socket.IO v5 server: an http.Handler plus its namespaces.
+type Server struct {
+	opts Options
+	rt   *actors.Runtime
+	gw   *gateway.Server
+
+	mu      sync.RWMutex
+	nsps    map[string]*Namespace
+	parents []*Namespace // dynamic namespace matchers, in creation order
+	closed  bool
+}
+
+// NewServer creates a server with the default namespace "/".
+func NewServer(opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger), nsps: map[string]*Namespace{}}
+	s.gw = gateway.New(opts.gateway(), openHandler{s})
+	if _, err := s.of("/"); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// ServeHTTP serves the Engine.IO endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gw.ServeHTTP(w, r) }
+
+// openHandler gives each new Engine.IO connection its connection actor.
+type openHandler struct{ s *Server }
+
+func (h openHandler) OnOpen(c *gateway.Conn) {
+	if err := h.s.rt.Open(c, h.s, actors.ConnOptions{ConnectTimeout: h.s.opts.ConnectTimeout}); err != nil {
+		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
+		c.Close(actors.ReasonForcedClose)
+	}
+}
+
+// Of returns the namespace called name, creating it on first use.
+func (s *Server) Of(name string) *Namespace {
+	ns, err := s.of(name)
+	if err != nil {
+		s.opts.Logger.Error("actorio: cannot create namespace", "nsp", name, "err", err)
+		return nil
+	}
+	return ns
+}
+
+func (s *Server) of(name string) (*Namespace, error) {
+	if name == "" || name[0] != '/' {
+		name = "/" + name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrServerClosed
+	}
+	if ns, ok := s.nsps[name]; ok {
+		return ns, nil
+	}
+	ns := newNamespace(s, name, nil)
+	if err := ns.spawn(); err != nil {
+		return nil, err
+	}
+	s.nsps[name] = ns
+	return ns, nil
+}
+
+// OfFunc returns a parent namespace: a client connecting to a name that
+// match accepts gets a child namespace of that name, which uses the
+// parent's middleware and connection handlers.
+func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *Namespace {
+	ns := newNamespace(s, "", match)
+	s.mu.Lock()
+	s.parents = append(s.parents, ns)
+	s.mu.Unlock()
+	return ns
+}
+
+// OfRegexp returns a parent namespace for every name re matches.
+func (s *Server) OfRegexp(re *regexp.Regexp) *Namespace {
+	return s.OfFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) })
+}
+
+// Lookup implements actors.Directory.
+func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
+	s.mu.RLock()
+	ns, ok := s.nsps[name]
+	parents := s.parents
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return nil
+	}
+	if ok {
+		return ns.a
+	}
+	for _, p := range parents {
+		if !p.match(name, auth) {
+			continue
+		}
+		s.mu.Lock()
+		if ns, ok = s.nsps[name]; !ok && !s.closed {
+			ns = newNamespace(s, name, nil)
+			ns.parent = p
+			if err := ns.spawn(); err != nil {
+				s.mu.Unlock()
+				s.opts.Logger.Error("actorio: cannot create dynamic namespace", "nsp", name, "err", err)
+				return nil
+			}
+			s.nsps[name] = ns
+			p.addChild(ns)
+		}
+		s.mu.Unlock()
+		if ns == nil {
+			return nil
+		}
+		return ns.a
+	}
+	return nil
+}
+
+// OnConnection registers a connection handler on the namespace "/".
+func (s *Server) OnConnection(fn func(s *Socket)) { s.Of("/").OnConnection(fn) }
+
+// Use adds a middleware to the namespace "/".
+func (s *Server) Use(mw Middleware) { s.Of("/").Use(mw) }
+
+// Emit sends an event to every socket of the namespace "/".
+func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(event, args...) }
+
+// To selects the sockets of the namespace "/" in rooms.
+func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }
+
+// Close disconnects every socket with reason "server shutting down", closes
+// every connection and stops every goroutine the server started.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, ns := range s.nsps {
+		nsps = append(nsps, ns)
+	}
+	s.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	var errs []error
+	for _, ns := range nsps {
+		if err := ns.a.Drain(ctx, ReasonServerShuttingDown); err != nil {
+			errs = append(errs, fmt.Errorf("drain %s: %w", ns.name, err))
+		}
+	}
+	if err := s.gw.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close gateway: %w", err))
+	}
+	for _, ns := range nsps {
+		ns.a.Stop()
+	}
+	if err := s.rt.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop actors: %w", err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,141 @@
+package actorio_test
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio"
+)
+
+// checkGoroutines fails t when, after cleanup, more goroutines run than
+// before the test started.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(3 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			var buf bytes.Buffer
+			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+			t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf.String())
+		}
+	})
+}
+
+// reasons records OnDisconnect calls per socket id.
+type reasons struct {
+	mu  sync.Mutex
+	got map[string][]string
+}
+
+func (r *reasons) add(s *actorio.Socket, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.got == nil {
+		r.got = map[string][]string{}
+	}
+	r.got[s.ID()] = append(r.got[s.ID()], reason)
+}
+
+func (r *reasons) snapshot() map[string][]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string][]string{}
+	for k, v := range r.got {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+func TestCloseDisconnectsEveryoneOnceAndLeavesNoGoroutine(t *testing.T) {
+	checkGoroutines(t)
+	srv, err := actorio.NewServer(actorio.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rs reasons
+	srv.OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
+	srv.Of("/chat").OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
+	web := httptest.NewServer(srv)
+	defer web.Close()
+
+	const n = 5
+	for i := 0; i < n; i++ {
+		c := dial(web.URL)
+		c.send("40")
+		c.read()
+		c.send("40/chat,")
+		c.read()
+		defer c.ws.Close()
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	got := rs.snapshot()
+	if len(got) != 2*n {
+		t.Fatalf("OnDisconnect ran for %d sockets, want %d", len(got), 2*n)
+	}
+	for id, r := range got {
+		if len(r) != 1 || r[0] != actorio.ReasonServerShuttingDown {
+			t.Errorf("socket %s: reasons %q, want one %q", id, r, actorio.ReasonServerShuttingDown)
+		}
+	}
+}
+
+func TestHandlerPanicDisconnectsOnlyThatSocket(t *testing.T) {
+	checkGoroutines(t)
+	srv, err := actorio.NewServer(actorio.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	var rs reasons
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.OnDisconnect(rs.add)
+		s.On("boom", func(*actorio.Socket, actorio.Args, actorio.AckFunc) { panic("boom") })
+		s.On("ping", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) { _ = ack("pong") })
+	})
+	web := httptest.NewServer(srv)
+	defer web.Close()
+
+	victim, bystander := dial(web.URL), dial(web.URL)
+	defer victim.ws.Close()
+	defer bystander.ws.Close()
+	victim.send("40")
+	victim.read()
+	bystander.send("40")
+	bystander.read()
+
+	victim.send(`42["boom"]`)
+	if got := victim.read(); got != "41" {
+		t.Fatalf("victim got %q, want the DISCONNECT packet 41", got)
+	}
+	bystander.send(`421["ping"]`)
+	if got := bystander.read(); got != `431["pong"]` {
+		t.Fatalf("bystander got %q after the other socket's panic", got)
+	}
+	// The victim's Engine.IO connection survives: it can join again.
+	victim.send("40")
+	if got := victim.read(); !strings.HasPrefix(got, `40{"sid":`) {
+		t.Fatalf("victim reconnect got %q", got)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range rs.snapshot() {
+			if len(r) == 1 && r[0] == actorio.ReasonHandlerPanic {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no socket disconnected with %q: %v", actorio.ReasonHandlerPanic, rs.snapshot())
+}

@@ -1,0 +1,366 @@
+package actorio
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actorio/actorio/actors"
+	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// EventHandler handles one received event; ack is nil unless the client
+// asked for an acknowledgement.
+type EventHandler func(s *Socket, args Args, ack AckFunc)
+
+// AnyHandler handles every received event, before the event's own handlers.
+type AnyHandler func(s *Socket, event string, args Args, ack AckFunc)
+
+// AckFunc sends an acknowledgement back to the client; only the first call
+// sends anything.
+type AckFunc func(args ...any) error
+
+// Handshake is what the client sent when it connected.
+type Handshake struct {
+	// Headers are the HTTP headers of the first request.
+	Headers http.Header
+	// Query holds the query parameters of the first request.
+	Query url.Values
+	// Auth is the JSON payload of the client's CONNECT packet (nil if none).
+	Auth json.RawMessage
+	// Address is the client's remote address.
+	Address string
+	// Time is when the connection was opened.
+	Time time.Time
+	// URL is the request URL of the first request.
+	URL string
+	// Secure reports whether the connection came over TLS.
+	Secure bool
+}
+
+// Socket is one client connected to one namespace. Its handlers run one at
+// a time, in the order the client sent the events; its other methods are
+// safe for concurrent use.
+type Socket struct {
+	ns   *Namespace
+	p    *actors.Peer
+	hs   Handshake
+	data atomic.Value // holds dataBox
+
+	mu              sync.Mutex
+	handlers        map[string][]*listener
+	anyHandlers     []AnyHandler
+	onDisconnecting []func(s *Socket, reason string)
+	onDisconnect    []func(s *Socket, reason string)
+}
+
+type listener struct {
+	fn   EventHandler
+	once bool
+}
+
+type dataBox struct{ v any }
+
+func newSocket(ns *Namespace, p *actors.Peer, auth []byte) hooks {
+	r := p.Conn().Request()
+	hs := Handshake{Headers: r.Header, Query: r.Query, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
+	if len(auth) > 0 {
+		hs.Auth = json.RawMessage(auth)
+	}
+	return hooks{&Socket{ns: ns, p: p, hs: hs, handlers: map[string][]*listener{}}}
+}
+
+// ID returns the socket id (distinct from the Engine.IO session id).
+func (s *Socket) ID() string { return s.p.ID() }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.ns }
+
+// Handshake returns what the client sent when it connected.
+func (s *Socket) Handshake() Handshake { return s.hs }
+
+// Connected reports whether the socket is connected.
+func (s *Socket) Connected() bool { return s.p.Connected() }
+
+// Data returns the value last stored with SetData.
+func (s *Socket) Data() any {
+	b, _ := s.data.Load().(dataBox)
+	return b.v
+}
+
+// SetData stores an application value with the socket.
+func (s *Socket) SetData(v any) { s.data.Store(dataBox{v}) }
+
+// On registers a handler for event.
+func (s *Socket) On(event string, fn EventHandler) { s.addListener(event, fn, false) }
+
+// Once registers a handler run for the next event of that name only.
+func (s *Socket) Once(event string, fn EventHandler) { s.addListener(event, fn, true) }
+
+func (s *Socket) addListener(event string, fn EventHandler, once bool) {
+	s.mu.Lock()
+	s.handlers[event] = append(s.handlers[event], &listener{fn: fn, once: once})
+	s.mu.Unlock()
+}
+
+// Off removes every handler of event.
+func (s *Socket) Off(event string) {
+	s.mu.Lock()
+	delete(s.handlers, event)
+	s.mu.Unlock()
+}
+
+// OnAny registers a handler run for every event.
+func (s *Socket) OnAny(fn AnyHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting registers a handler run when the socket is about to
+// disconnect, while it is still in its rooms.
+func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers a handler run once when the socket disconnects,
+// whatever the cause, with one of the Reason constants.
+func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+// Emit sends an event to this socket's client. Arguments are any values
+// encoding/json accepts; a []byte at any depth in []any, map[string]any or
+// Object travels as a binary attachment.
+func (s *Socket) Emit(event string, args ...any) error {
+	frame, atts, err := encodeEvent(s.ns.name, event, 0, false, args)
+	if err != nil {
+		return err
+	}
+	return s.p.Write(frame, atts)
+}
+
+// Send emits the "message" event.
+func (s *Socket) Send(args ...any) error { return s.Emit("message", args...) }
+
+// EmitWithAck sends an event and waits for the client's acknowledgement
+// until ctx ends.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	id := s.p.Namespace().NextAckID()
+	frame, atts, err := encodeEvent(s.ns.name, event, id, true, args)
+	if err != nil {
+		return Args{}, err
+	}
+	type result struct {
+		args Args
+		err  error
+	}
+	ch := make(chan result, 1)
+	s.p.RegisterAck(id, func(data []byte, atts [][]byte) {
+		if data == nil {
+			ch <- result{err: ErrDisconnected}
+			return
+		}
+		a, err := newArgs(data, atts, 0)
+		ch <- result{a, err}
+	})
+	if err := s.p.Write(frame, atts); err != nil {
+		s.p.RemoveAck(id)
+		return Args{}, err
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return Args{}, fmt.Errorf("emit %q: %w", event, r.err)
+		}
+		return r.args, nil
+	case <-ctx.Done():
+		s.p.RemoveAck(id)
+		return Args{}, fmt.Errorf("emit %q: %w", event, ctx.Err())
+	}
+}
+
+// Volatile returns an operator that sends to this socket only if its
+// connection can take the packet now.
+func (s *Socket) Volatile() *BroadcastOperator {
+	return &BroadcastOperator{ns: s.ns, rooms: []string{s.ID()}, volatile: true}
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) { s.p.Join(rooms...) }
+
+// Leave removes the socket from rooms.
+func (s *Socket) Leave(rooms ...string) { s.p.Leave(rooms...) }
+
+// Rooms returns the rooms the socket is in, its own id among them.
+func (s *Socket) Rooms() []string { return s.p.Rooms() }
+
+// To selects the sockets in rooms, except this one.
+func (s *Socket) To(rooms ...string) *BroadcastOperator { return s.Broadcast().To(rooms...) }
+
+// In is the same as To.
+func (s *Socket) In(rooms ...string) *BroadcastOperator { return s.To(rooms...) }
+
+// Except selects every socket of the namespace but this one and those in
+// rooms.
+func (s *Socket) Except(rooms ...string) *BroadcastOperator { return s.Broadcast().Except(rooms...) }
+
+// Broadcast selects every socket of the namespace but this one.
+func (s *Socket) Broadcast() *BroadcastOperator {
+	return &BroadcastOperator{ns: s.ns, exceptIDs: []string{s.ID()}}
+}
+
+// Disconnect disconnects the socket from its namespace; close also closes
+// the underlying connection, disconnecting its other namespaces too.
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.ns.a.DisconnectSockets(target([]string{s.ID()}, nil, nil), true)
+		return
+	}
+	s.p.Disconnect(ReasonServerNamespaceDisconnect, true)
+}
+
+// hooks is how the socket's actor runs the user code of a Socket; it keeps
+// those entry points out of Socket's public methods.
+type hooks struct{ s *Socket }
+
+// Authorize runs the namespace middleware.
+func (h hooks) Authorize() *actors.Refusal {
+	s := h.s
+	mws, _ := s.ns.handlers()
+	for _, mw := range mws {
+		err := mw(s)
+		if err == nil {
+			continue
+		}
+		ce, ok := err.(*ConnectError)
+		if !ok {
+			ce = &ConnectError{Message: err.Error()}
+		}
+		body := socketio.Object{{Key: "message", Value: ce.Message}}
+		if ce.Data != nil {
+			body = append(body, socketio.Member{Key: "data", Value: ce.Data})
+		}
+		payload, err := body.MarshalJSON()
+		if err != nil {
+			payload = fmt.Appendf(nil, `{"message":%q}`, ce.Message)
+		}
+		return &actors.Refusal{Payload: payload}
+	}
+	return nil
+}
+
+// Welcome runs the namespace's connection handlers.
+func (h hooks) Welcome() {
+	_, fns := h.s.ns.handlers()
+	for _, fn := range fns {
+		fn(h.s)
+	}
+}
+
+// Event runs the handlers of one received event.
+func (h hooks) Event(pkt *pb.InboundPacket) {
+	s := h.s
+	all, err := newArgs(pkt.Data, pkt.Attachments, 0)
+	if err != nil {
+		return
+	}
+	name, args := all.String(0), all.From(1)
+	var ack AckFunc
+	if pkt.HasId {
+		ack = s.ackFunc(pkt.Id)
+	}
+	s.mu.Lock()
+	anys := slices.Clone(s.anyHandlers)
+	ls := s.handlers[name]
+	run := make([]EventHandler, 0, len(ls))
+	kept := ls[:0]
+	for _, l := range ls {
+		run = append(run, l.fn)
+		if !l.once {
+			kept = append(kept, l)
+		}
+	}
+	if len(kept) != len(ls) {
+		s.handlers[name] = slices.Clip(kept)
+	}
+	s.mu.Unlock()
+	for _, fn := range anys {
+		fn(s, name, args, ack)
+	}
+	for _, fn := range run {
+		fn(s, args, ack)
+	}
+}
+
+func (s *Socket) ackFunc(id uint64) AckFunc {
+	var sent atomic.Bool
+	return func(args ...any) error {
+		if !sent.CompareAndSwap(false, true) {
+			return nil
+		}
+		data, atts, err := socketio.MarshalArgs(args...)
+		if err != nil {
+			return fmt.Errorf("encode ack: %w", err)
+		}
+		t := socketio.Ack
+		if len(atts) > 0 {
+			t = socketio.BinaryAck
+		}
+		frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: s.ns.name, ID: id, HasID: true, Data: data, Attachments: len(atts)})
+		return s.p.Write(frame, atts)
+	}
+}
+
+// Disconnecting runs the OnDisconnecting handlers.
+func (h hooks) Disconnecting(reason string) {
+	s := h.s
+	s.mu.Lock()
+	fns := slices.Clone(s.onDisconnecting)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(s, reason)
+	}
+}
+
+// Disconnected runs the OnDisconnect handlers.
+func (h hooks) Disconnected(reason string) {
+	s := h.s
+	s.mu.Lock()
+	fns := slices.Clone(s.onDisconnect)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(s, reason)
+	}
+}
+
+// encodeEvent encodes an EVENT (or BINARY_EVENT) packet once.
+func encodeEvent(nsp, event string, id uint64, withID bool, args []any) ([]byte, [][]byte, error) {
+	if reserved[event] {
+		return nil, nil, fmt.Errorf("emit %q: %w", event, ErrReservedEvent)
+	}
+	all := make([]any, 0, len(args)+1)
+	all = append(all, event)
+	all = append(all, args...)
+	data, atts, err := socketio.MarshalArgs(all...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %q: %w", event, err)
+	}
+	t := socketio.Event
+	if len(atts) > 0 {
+		t = socketio.BinaryEvent
+	}
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: nsp, ID: id, HasID: withID, Data: data, Attachments: len(atts)})
+	return frame, atts, nil
+}
