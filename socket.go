@@ -224,11 +224,7 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 // Disconnect disconnects the socket from its namespace; close also closes
 // the underlying connection, disconnecting its other namespaces too.
 func (s *Socket) Disconnect(close bool) {
-	if close {
-		s.ns.a.DisconnectSockets(target([]string{s.ID()}, nil, nil), true)
-		return
-	}
-	s.p.Disconnect(ReasonServerNamespaceDisconnect, true)
+	s.p.Disconnect(ReasonServerNamespaceDisconnect, true, close)
 }
 
 // hooks is how the socket's actor runs the user code of a Socket; it keeps

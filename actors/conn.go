@@ -113,6 +113,8 @@ func (a *connActor) Receive(ctx actor.Context) {
 		}
 	case *pb.TransportClosed:
 		a.close(ctx, m.Reason)
+	case *pb.Disconnect:
+		a.closeByServer(m)
 	case *actor.Stopped:
 		if a.timer != nil {
 			a.timer.Stop()
@@ -128,10 +130,30 @@ func (a *connActor) close(ctx actor.Context, reason string) {
 	}
 	a.closed = true
 	for nsp, p := range a.sockets {
-		p.Disconnect(reason, false)
+		p.Disconnect(reason, false, false)
 		delete(a.sockets, nsp)
 	}
 	ctx.Stop(ctx.Self())
+}
+
+// closeByServer closes the connection at a socket's request
+// (Socket.Disconnect(true)): every other socket of it ends with m.Reason
+// ("server namespace disconnect", as with the reference server) and
+// its client gets a DISCONNECT packet, queued before the transport's close
+// packet. As with the reference server, the client then reconnects none of
+// them; told only "transport close", it would reconnect them all.
+func (a *connActor) closeByServer(m *pb.Disconnect) {
+	if a.closed {
+		return
+	}
+	for nsp, p := range a.sockets {
+		if m.NotifyClient && p.Connected() {
+			_ = p.writePacket(socketio.Disconnect, nil)
+		}
+		p.Disconnect(m.Reason, false, false)
+		delete(a.sockets, nsp)
+	}
+	a.conn.Close(ReasonForcedServerClose)
 }
 
 func (a *connActor) frame(ctx actor.Context, m *pb.TransportFrame) error {
@@ -171,7 +193,7 @@ func (a *connActor) dispatch(ctx actor.Context, pkt socketio.Packet, atts [][]by
 	case socketio.Disconnect:
 		if p, ok := a.sockets[pkt.Namespace]; ok {
 			delete(a.sockets, pkt.Namespace)
-			p.Disconnect(ReasonClientNamespaceDisconnect, false)
+			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
 		}
 	case socketio.Event, socketio.BinaryEvent:
 		p, ok := a.sockets[pkt.Namespace]

@@ -64,7 +64,7 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior) (*Namespace, error) {
 	props := actor.PropsFromProducer(func() actor.Actor {
 		return &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
 	}, actor.WithSupervisor(stopChild), actor.WithReceiverMiddleware(rt.logPanics))
-	pid, err := rt.system.Root.SpawnNamed(props, "ns"+strings.ReplaceAll(name, "/", "_"))
+	pid, err := rt.system.Root.SpawnNamed(props, "ns:"+name)
 	if err != nil {
 		return nil, fmt.Errorf("spawn namespace %q: %w", name, err)
 	}
@@ -182,7 +182,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		if p, ok := a.children[m.SocketId]; ok {
 			a.join(p, []string{p.id})
 			if a.draining != "" {
-				p.Disconnect(a.draining, false)
+				p.Disconnect(a.draining, false, false)
 			}
 		}
 	case *pb.RoomChange:
@@ -208,15 +208,12 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case *pb.TargetDisconnect:
 		a.each(m.Target, func(p *Peer) {
-			p.Disconnect(m.Reason, true)
-			if m.CloseTransport {
-				p.conn.Close(ReasonForcedServerClose)
-			}
+			p.Disconnect(m.Reason, true, m.CloseTransport)
 		})
 	case *pb.Drain:
 		a.draining = m.Reason
 		for _, p := range a.children {
-			p.Disconnect(m.Reason, false)
+			p.Disconnect(m.Reason, false, false)
 		}
 		a.drains = append(a.drains, ctx.Sender())
 		a.maybeDrained(ctx)

@@ -172,7 +172,12 @@ func (p *Peer) setRooms(rooms []string, leave bool) {
 }
 
 // Disconnect asks the socket actor to end the socket with reason; notify
-// sends a DISCONNECT packet to the client first.
-func (p *Peer) Disconnect(reason string, notify bool) {
-	p.ns.rt.system.Root.Send(p.pid, &pb.Disconnect{Reason: reason, NotifyClient: notify})
+// sends a DISCONNECT packet to the client first, closeTransport then closes
+// the whole Engine.IO connection. The acks the socket awaits fail at once:
+// the socket actor may be busy in a handler that waits in EmitWithAck for
+// this very socket, and would only reach the Disconnect message (and fail
+// them) once that wait timed out.
+func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
+	p.ns.rt.system.Root.Send(p.pid, &pb.Disconnect{Reason: reason, NotifyClient: notify, CloseTransport: closeTransport})
+	p.failAcks()
 }

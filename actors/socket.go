@@ -28,6 +28,9 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		}
 	case *pb.Disconnect:
 		a.finish(ctx, m.Reason, m.NotifyClient)
+		if m.CloseTransport {
+			a.closeConn(ctx)
+		}
 		ctx.Stop(ctx.Self())
 	case *actor.Stopping:
 		// Reached without a Disconnect only when supervision stopped this
@@ -107,6 +110,18 @@ func (a *socketActor) fail(ctx actor.Context) {
 		}
 	}()
 	a.finish(ctx, ReasonHandlerPanic, true)
+}
+
+// closeConn closes the socket's whole connection (Socket.Disconnect(true)).
+// The connection actor does it, after the SocketGone that finish sent, so
+// that the sockets of its other namespaces get a DISCONNECT packet first:
+// a client told nothing but "transport close" would reconnect them.
+func (a *socketActor) closeConn(ctx actor.Context) {
+	if c, ok := a.peer.ns.rt.conns.Load(a.peer.conn.ID()); ok {
+		ctx.Send(c.(*connActor).pid, &pb.Disconnect{Reason: ReasonServerNamespaceDisconnect, NotifyClient: true, CloseTransport: true})
+		return
+	}
+	a.peer.conn.Close(ReasonForcedServerClose)
 }
 
 // gone tells the connection actor to stop routing to this socket.

@@ -38,8 +38,10 @@ type Config struct {
 	Path string
 	// PingInterval is the delay between server pings (default 25s).
 	PingInterval time.Duration
-	// PingTimeout is how long the server waits for a pong after a ping
-	// before closing the session with "ping timeout" (default 20s).
+	// PingTimeout is how long the server waits for a pong after a ping is
+	// due before closing the session with "ping timeout" (default 20s): a
+	// session without a pong is dead PingInterval + PingTimeout after the
+	// handshake or the last pong, and requests check that deadline too.
 	PingTimeout time.Duration
 	// MaxPayload is the largest accepted POST body or WebSocket message in
 	// bytes (default 1_000_000). A larger POST gets HTTP 413 and closes the

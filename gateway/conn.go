@@ -26,7 +26,8 @@ type Handler interface {
 type Receiver interface {
 	// OnPacket receives an inbound Message packet. Calls are sequential per
 	// Conn, from transport goroutines; they must not block long. p.Data is
-	// only valid during the call.
+	// handed over: the gateway never reads or reuses it after the call, so
+	// the receiver may keep it.
 	OnPacket(c *Conn, p engineio.Packet)
 	// OnClose is called exactly once per Conn with the close reason and the
 	// underlying error (nil for clean closes); no OnPacket follows it.
@@ -93,6 +94,7 @@ type Conn struct {
 	timeoutTimer *time.Timer
 	pingGen      uint64
 	awaitingPong bool
+	expireAt     time.Time // the session dies then unless a pong resets it
 	// polling
 	polling bool // a GET is pending
 	posting bool // a POST is being processed

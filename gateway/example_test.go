@@ -15,9 +15,8 @@ type echo struct{}
 func (echo) OnOpen(c *gateway.Conn) { c.SetReceiver(echo{}) }
 
 func (echo) OnPacket(c *gateway.Conn, p engineio.Packet) {
-	// p.Data is only valid during the call: copy it before queueing.
-	data := append([]byte(nil), p.Data...)
-	_ = c.Send(engineio.Packet{Type: engineio.Message, Data: data, Binary: p.Binary})
+	// The gateway hands p.Data over, so it can be queued as it is.
+	_ = c.Send(p)
 }
 
 func (echo) OnClose(c *gateway.Conn, reason string, err error) {}

@@ -100,3 +100,35 @@ func TestClientPingIsAnswered(t *testing.T) {
 		t.Fatalf("GET %q", body)
 	}
 }
+
+// TestPollingDeadlineCountsFromHandshake: a client silent for exactly
+// pingInterval + pingTimeout after reading the open packet finds the session
+// gone, however late the heartbeat timers fire (the request checks the
+// deadline itself).
+func TestPollingDeadlineCountsFromHandshake(t *testing.T) {
+	e := startEnv(t, Config{PingInterval: testPingInterval, PingTimeout: testPingTimeout})
+	for i := 0; i < 3; i++ {
+		sid := e.handshake(t)
+		time.Sleep(testPingInterval + testPingTimeout)
+		if status, body := e.poll(t, sid); status != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
+			t.Fatalf("round %d, GET at the deadline: %d %q", i, status, body)
+		}
+	}
+}
+
+// TestPongJustInTimeKeepsSession: a pong posted before the deadline resets it.
+func TestPongJustInTimeKeepsSession(t *testing.T) {
+	e := startEnv(t, Config{PingInterval: testPingInterval, PingTimeout: testPingTimeout})
+	sid := e.handshake(t)
+	if _, body := e.poll(t, sid); body != "2" {
+		t.Fatalf("GET %q", body)
+	}
+	time.Sleep(testPingTimeout / 2)
+	if status, _ := e.post(t, sid, "3"); status != 200 {
+		t.Fatalf("pong: %d", status)
+	}
+	time.Sleep(testPingInterval)
+	if status, body := e.poll(t, sid); status != 200 || body != "2" {
+		t.Fatalf("GET after the pong: %d %q", status, body)
+	}
+}

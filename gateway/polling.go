@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
 )
@@ -17,9 +18,21 @@ var (
 	closeBody = []byte{engineio.Close.Char()}
 )
 
+// upgradeHold is how long a GET that started during an upgrade waits, once
+// the probe is answered, before it gets its noop (see servePoll).
+const upgradeHold = 100 * time.Millisecond
+
 // servePoll answers a long-polling GET: with every queued packet as soon as
 // there is one, with a noop while an upgrade is under way, or with a close
 // packet when the session ends.
+//
+// A GET that started before the upgrade request gets its noop as soon as
+// the probe is answered: the client waits for that GET to end before it
+// sends the upgrade packet. A GET that started during the upgrade may have
+// been sent after the upgrade packet, racing it on another connection; it
+// waits up to upgradeHold after the probe answer for that packet. If the
+// upgrade completes meanwhile, the GET is refused (400) like any GET after
+// an upgrade; otherwise it gets the noop.
 func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	if c.polling {
@@ -29,22 +42,51 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.polling = true
+	racesUpgrade := c.upgrading
+	var hold *time.Timer
+	defer func() {
+		if hold != nil {
+			hold.Stop()
+		}
+	}()
 	// Drop a stale wake-up left by an earlier request.
 	select {
 	case <-c.pollWake:
 	default:
 	}
 	for {
-		body, done := c.pollBodyLocked()
-		if done {
-			c.polling = false
-			c.mu.Unlock()
-			writeBody(w, pollContentType, body)
-			return
+		if racesUpgrade && !c.isClosed {
+			if c.transport != TransportPolling {
+				c.polling = false
+				c.mu.Unlock()
+				c.srv.reject(w, r, CodeBadRequest, TransportPolling)
+				return
+			}
+			if c.paused && hold == nil {
+				hold = time.NewTimer(upgradeHold)
+			}
+		}
+		var held <-chan time.Time
+		if hold != nil && c.paused && !c.isClosed {
+			held = hold.C
+		}
+		if held == nil {
+			body, done := c.pollBodyLocked()
+			if done {
+				c.polling = false
+				c.mu.Unlock()
+				writeBody(w, pollContentType, body)
+				return
+			}
 		}
 		c.mu.Unlock()
 		select {
 		case <-c.pollWake:
+		case <-held:
+			c.mu.Lock()
+			racesUpgrade = false // the hold is over: answer as usual
+			hold = nil
+			continue
 		case <-c.closed:
 		case <-r.Context().Done():
 			c.mu.Lock()

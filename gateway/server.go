@@ -170,7 +170,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.lookup(sid)
-	if c == nil {
+	if c == nil || c.expireIfDue() {
 		s.reject(w, r, CodeUnknownSID, transport)
 		return
 	}
@@ -227,6 +227,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		http.Error(w, "engine.io server closed", http.StatusServiceUnavailable)
 		return
 	}
+	c.startHeartbeat()
 	body := s.openPacket(c.id, s.cfg.upgradesAllowed())
 	writeBody(w, "text/plain; charset=UTF-8", body)
 	if f, ok := w.(http.Flusher); ok {
@@ -236,11 +237,10 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	s.open(c)
 }
 
-// open starts the heartbeat and reports the session to the Handler. The
-// caller holds c.recvMu; a close that happens meanwhile reaches OnClose once
-// OnOpen has returned.
+// open reports the session to the Handler; the caller started its
+// heartbeat before writing the open packet. The caller holds c.recvMu; a
+// close that happens meanwhile reaches OnClose once OnOpen has returned.
 func (s *Server) open(c *Conn) {
-	c.startHeartbeat()
 	if s.handler != nil {
 		s.handler.OnOpen(c)
 	}

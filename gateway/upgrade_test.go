@@ -200,3 +200,54 @@ func TestUpgradeUnderLoadLosesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeGetRacingUpgradePacket: a GET sent during an upgrade, while
+// the client is also sending the upgrade packet, is refused once the upgrade
+// completes instead of getting a noop first.
+func TestUpgradeGetRacingUpgradePacket(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	type result struct {
+		status int
+		body   string
+	}
+	got := make(chan result, 1)
+	go func() {
+		s, b := e.poll(t, sid) // pending before the probe: held, not answered noop
+		got <- result{s, b}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	writeText(t, ws, "2probe")
+	writeText(t, ws, "5")
+	if r := <-got; r.status != 400 || r.body != `{"code":3,"message":"Bad request"}` {
+		t.Fatalf("GET racing the upgrade: %d %q", r.status, r.body)
+	}
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	writeText(t, ws, "4hello")
+	if got := readText(t, ws); got != "4hello" {
+		t.Fatalf("echo %q", got)
+	}
+}
+
+// TestUpgradeHeldGetGetsNoopWithoutUpgradePacket: a GET sent during an
+// upgrade gets its noop within upgradeHold when no upgrade packet comes.
+func TestUpgradeHeldGetGetsNoopWithoutUpgradePacket(t *testing.T) {
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	start := time.Now()
+	if status, body := e.poll(t, sid); status != 200 || body != "6" {
+		t.Fatalf("GET during the upgrade: %d %q", status, body)
+	}
+	if d := time.Since(start); d > upgradeHold+200*time.Millisecond {
+		t.Fatalf("noop after %v", d)
+	}
+}

@@ -35,6 +35,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 		closeSocket(ws, websocket.CloseGoingAway, s.cfg.WriteTimeout)
 		return
 	}
+	c.startHeartbeat()
 	_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ws.WriteMessage(websocket.TextMessage, s.openPacket(c.id, false)); err != nil {
 		c.closeWith(ReasonTransportError, fmt.Errorf("write open packet: %w", err), closeAbort)

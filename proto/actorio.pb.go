@@ -471,9 +471,11 @@ type Disconnect struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Reason string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
 	// notify_client sends a DISCONNECT packet to the client first.
-	NotifyClient  bool `protobuf:"varint,2,opt,name=notify_client,json=notifyClient,proto3" json:"notify_client,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	NotifyClient bool `protobuf:"varint,2,opt,name=notify_client,json=notifyClient,proto3" json:"notify_client,omitempty"`
+	// close_transport then closes the whole Engine.IO connection.
+	CloseTransport bool `protobuf:"varint,3,opt,name=close_transport,json=closeTransport,proto3" json:"close_transport,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Disconnect) Reset() {
@@ -516,6 +518,13 @@ func (x *Disconnect) GetReason() string {
 func (x *Disconnect) GetNotifyClient() bool {
 	if x != nil {
 		return x.NotifyClient
+	}
+	return false
+}
+
+func (x *Disconnect) GetCloseTransport() bool {
+	if x != nil {
+		return x.CloseTransport
 	}
 	return false
 }
@@ -1093,11 +1102,12 @@ const file_actorio_proto_rawDesc = "" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12 \n" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\x04R\x02id\x12\x15\n" +
-	"\x06has_id\x18\x05 \x01(\bR\x05hasId\"I\n" +
+	"\x06has_id\x18\x05 \x01(\bR\x05hasId\"r\n" +
 	"\n" +
 	"Disconnect\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
-	"\rnotify_client\x18\x02 \x01(\bR\fnotifyClient\"W\n" +
+	"\rnotify_client\x18\x02 \x01(\bR\fnotifyClient\x12'\n" +
+	"\x0fclose_transport\x18\x03 \x01(\bR\x0ecloseTransport\"W\n" +
 	"\n" +
 	"RoomChange\x12\x1d\n" +
 	"\n" +

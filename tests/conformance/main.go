@@ -94,6 +94,8 @@ type echo struct{}
 
 func (echo) OnOpen(c *gateway.Conn) { c.SetReceiver(echo{}) }
 
+// OnPacket sends the packet back; the gateway hands p.Data over, so it may
+// be queued as it is.
 func (echo) OnPacket(c *gateway.Conn, p engineio.Packet) { _ = c.Send(p) }
 
 func (echo) OnClose(*gateway.Conn, string, error) {}

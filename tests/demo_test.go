@@ -1,0 +1,223 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/tests/internal/node"
+)
+
+// syncBuf is a goroutine-safe bytes.Buffer for a process's output.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemo builds cmd/demo (a main package, so it cannot be imported),
+// runs it on a free port with the local client bundle, checks the page and
+// the bundle it serves, has two clients chat in a room and echo binary,
+// and stops it with SIGTERM.
+func TestDemo(t *testing.T) {
+	node.Require(t)
+	root := node.Root(t)
+	bin := filepath.Join(t.TempDir(), "demo")
+	args := []string{"build", "-o", bin}
+	if raceEnabled {
+		args = append(args, "-race") // reuses the test build's cache
+	}
+	buildCtx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(buildCtx, "go", append(args, "./cmd/demo")...)
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/demo: %v\n%s", err, out)
+	}
+
+	addr := freeAddr(t)
+	clientJS := filepath.Join(root, "node_modules", "socket.io-client", "dist", "socket.io.min.js")
+	var stderr syncBuf
+	demo := exec.Command(bin, "-addr", addr, "-client-js", clientJS)
+	demo.Stderr = &stderr
+	demo.Stdout = &stderr
+	if err := demo.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- demo.Wait() }()
+	t.Cleanup(func() {
+		_ = demo.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("demo output:\n%s", stderr.String())
+		}
+	})
+
+	base := "http://" + addr
+	client := &http.Client{Timeout: step, Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func(path string) (int, string, []byte) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		return resp.StatusCode, resp.Header.Get("Content-Type"), body
+	}
+	waitUntil(t, 10*time.Second, "the demo to listen", func() bool {
+		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	status, ctype, page := get("/")
+	if status != http.StatusOK || !strings.HasPrefix(ctype, "text/html") ||
+		!bytes.Contains(page, []byte("<title>actorio chat</title>")) || !bytes.Contains(page, []byte("/socket.io.min.js")) {
+		t.Errorf("GET / = %d %s:\n%.300s", status, ctype, page)
+	}
+	want, err := os.ReadFile(clientJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, ctype, js := get("/socket.io.min.js")
+	if status != http.StatusOK || !strings.Contains(ctype, "javascript") || !bytes.Equal(js, want) {
+		t.Errorf("GET /socket.io.min.js = %d %s, %d bytes (want the %d bytes of %s)", status, ctype, len(js), len(want), clientJS)
+	}
+
+	c := runScript(t, base, driverScript, nil)
+	// a starts polling and upgrades, b uses the WebSocket, c polling only.
+	ids := map[string]string{
+		"a": c.connect("a", "/", map[string]any{"forceNew": true}),
+		"b": c.connect("b", "/", with(wsOnly, "forceNew", true)),
+		"c": c.connect("c", "/", with(pollingOnly, "forceNew", true)),
+	}
+
+	var joined struct {
+		Room  string   `json:"room"`
+		Rooms []string `json:"rooms"`
+	}
+	if err := c.emitAck("a", "join", "lobby").Decode(2, &joined); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(joined.Rooms)
+	wantRooms := []string{ids["a"], "lobby"}
+	slices.Sort(wantRooms)
+	if joined.Room != "lobby" || !reflect.DeepEqual(joined.Rooms, wantRooms) {
+		t.Errorf("join ack = %+v, want room lobby, rooms %v", joined, wantRooms)
+	}
+	if l := c.emitAck("a", "join", ""); !jsonEq(t, string(l.Args[2]), `{"error":"room name required"}`) {
+		t.Errorf("join without a room: %s", l.Raw)
+	}
+	c.emitAck("b", "join", "lobby")
+	if l := c.expectEvent("a", "joined"); !jsonEq(t, string(l.Args[3]), fmt.Sprintf(`{"id":%q,"room":"lobby"}`, ids["b"])) {
+		t.Errorf("a saw %s", l.Raw)
+	}
+
+	// a's chat reaches b, not a; b's answer reaches a. Both broadcasts go
+	// through the same supervisor in that order, so when a has b's answer
+	// it would already have its own chat, had it been sent to it.
+	if l := c.emitAck("a", "chat", "hi"); l.Arg(2) != true {
+		t.Errorf("chat ack %s", l.Raw)
+	}
+	if l := c.expectEvent("b", "chat"); !jsonEq(t, string(l.Args[3]), fmt.Sprintf(`{"from":%q,"text":"hi"}`, ids["a"])) {
+		t.Errorf("b got %s", l.Raw)
+	}
+	c.emitAck("b", "chat", "yo")
+	if l := c.expectEvent("a", "chat"); !jsonEq(t, string(l.Args[3]), fmt.Sprintf(`{"from":%q,"text":"yo"}`, ids["b"])) {
+		t.Errorf("a got %s", l.Raw)
+	}
+	c.noEvent("a", "chat")
+	c.noEvent("b", "chat")
+	// c is in no room: its chat goes nowhere, and the room's did not reach it.
+	if l := c.emitAck("c", "chat", "anyone?"); l.Arg(2) != false {
+		t.Errorf("chat outside a room acked %s", l.Raw)
+	}
+	c.emitAck("c", "join", "lobby")
+	c.emitAck("a", "chat", "welcome")
+	for _, name := range []string{"b", "c"} {
+		if l := c.expectEvent(name, "chat"); l.Arg(3).(map[string]any)["text"] != "welcome" {
+			t.Errorf("%s got %s", name, l.Raw)
+		}
+	}
+	c.noEvent("c", "chat")
+	c.noEvent("a", "chat")
+
+	// echo returns its arguments unchanged, binary and key order included.
+	echoArgs := []json.RawMessage{
+		json.RawMessage(`{"$bin":"3q2+7w=="}`),
+		json.RawMessage(`{"b":[1,{"$bin":"AA=="}],"a":"x"}`),
+		json.RawMessage(`"text"`),
+	}
+	l := c.emitAck("a", "echo", echoArgs[0], echoArgs[1], echoArgs[2])
+	if len(l.Args) != 2+len(echoArgs) {
+		t.Fatalf("echo ack %s", l.Raw)
+	}
+	for i, want := range echoArgs {
+		if got := string(l.Args[2+i]); got != string(want) {
+			t.Errorf("echo arg %d = %s, want %s", i, got, want)
+		}
+	}
+
+	// SIGTERM: the demo closes its server, every client learns it, and it
+	// exits with status 0.
+	if err := demo.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		if l := c.expect("disconnect", name); l.Arg(1) != "transport close" {
+			t.Errorf("%s: %s", name, l.Raw)
+		}
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("demo exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo still running 10s after SIGTERM")
+	}
+}
+
+// freeAddr returns a 127.0.0.1 address with a port free at the time.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
