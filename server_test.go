@@ -2,6 +2,9 @@ package actorio_test
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"runtime/pprof"
@@ -138,4 +141,75 @@ func TestHandlerPanicDisconnectsOnlyThatSocket(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("no socket disconnected with %q: %v", actorio.ReasonHandlerPanic, rs.snapshot())
+}
+
+func TestConnectTimeoutClosesConnectionWithoutNamespace(t *testing.T) {
+	checkGoroutines(t)
+	srv, err := actorio.NewServer(actorio.Options{Logger: quiet(), ConnectTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	web := httptest.NewServer(srv)
+	defer web.Close()
+
+	idle, joined := dial(web.URL), dial(web.URL)
+	defer idle.ws.Close()
+	defer joined.ws.Close()
+	joined.send("40")
+	joined.read()
+	start := time.Now()
+	if got := idle.read(); got != "1" {
+		t.Fatalf("idle connection got %q, want the close packet", got)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closed after %v, want about 200ms", d)
+	}
+	// The connection that joined a namespace in time stays open.
+	joined.send(`421["nothing"]`)
+	_ = joined.ws.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+	if _, _, err := joined.ws.ReadMessage(); err == nil || !isTimeout(err) {
+		t.Fatalf("joined connection: %v, want it still open (read timeout)", err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestAllowRequestRefusesHandshake(t *testing.T) {
+	checkGoroutines(t)
+	srv, err := actorio.NewServer(actorio.Options{Logger: quiet(), AllowRequest: func(r *http.Request) error {
+		if r.URL.Query().Get("key") != "open-sesame" {
+			return errors.New("bad key")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	web := httptest.NewServer(srv)
+	defer web.Close()
+
+	tests := []struct {
+		query      string
+		wantStatus int
+		wantBody   string
+	}{
+		{"EIO=4&transport=polling", http.StatusForbidden, `{"code":4,"message":"Forbidden"}`},
+		{"EIO=4&transport=polling&key=open-sesame", http.StatusOK, `0{"sid":`},
+	}
+	for _, tc := range tests {
+		resp, err := http.Get(web.URL + "/socket.io/?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(string(body), tc.wantBody) {
+			t.Errorf("%s: %d %s, want %d %s…", tc.query, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
+		}
+	}
 }

@@ -78,13 +78,15 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 		return
 	}
 	a.h.Disconnecting(reason)
+	p.connected.Store(false)
+	// The connection actor stops routing to this socket before the client
+	// can answer the DISCONNECT packet with a new CONNECT.
+	a.gone(ctx, reason)
 	if notify {
 		_ = p.writePacket(socketio.Disconnect, nil)
 	}
-	p.connected.Store(false)
 	ctx.Send(p.ns.pid, &pb.RoomChange{SocketIds: []string{p.id}, Leave: true})
 	p.failAcks()
-	a.gone(ctx, reason)
 	p.ns.rt.log.Debug("actorio: socket disconnected", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", reason))
 	a.h.Disconnected(reason)
