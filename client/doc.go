@@ -1,0 +1,68 @@
+// Package client is a Socket.IO v4 client (Engine.IO v4, Socket.IO protocol
+// revision 5): it talks to actorio servers and to the Node.js `socket.io`
+// v4 server alike.
+//
+// # Managers and sockets
+//
+// A [Manager] owns one Engine.IO connection to a server: HTTP long-polling
+// upgraded to WebSocket (the default), or WebSocket only, or polling only.
+// It answers the server's heartbeat, and when the connection is lost it
+// reconnects with an exponential, jittered backoff, as the JavaScript
+// client does. A [Socket] is one namespace of that connection; several
+// sockets ([Manager.Socket]) share, multiplexed, one Manager. [New] is the
+// short way: a Manager of its own and the socket of the URL's path.
+//
+// Sockets are created disconnected so that handlers can be registered
+// first; [Socket.Connect] starts the connection.
+//
+// # Events
+//
+// Every user-facing event fires on the Socket, by its classic name:
+//
+//	connecting        an attempt to connect starts
+//	connect           the namespace is connected
+//	disconnect        the connection ended (args: reason)
+//	connect_failed    the first connection could not be made and no reconnection is allowed or left
+//	error             an error no other event covers, such as a refusal by the server's middleware
+//	message           the server's send (with an ack when the server asked for one)
+//	<custom>          any other event the server emits
+//	reconnecting      a reconnection attempt starts (args: attempt number, from 1)
+//	reconnect         a reconnection succeeded (args: attempts it took)
+//	reconnect_failed  reconnection attempts ran out
+//
+// The Socket.IO v4 names are delivered as well: connect_error (every failed
+// attempt and every refusal), reconnect_attempt (with reconnecting) and
+// reconnect_error (every failed reconnection attempt).
+//
+// On the first connection the order is connecting, connect. A momentary
+// loss gives disconnect, then for each attempt reconnecting,
+// reconnect_attempt, connecting (and connect_error, reconnect_error when it
+// fails), and finally reconnect, connect. When reconnection attempts run
+// out, reconnect_failed follows the last failed attempt, then
+// connect_failed if the socket never connected since its Connect call.
+//
+// [Socket.On] subscribes to any event by name with an [EventHandler];
+// lifecycle events carry their payload as [Args] (the reason, the attempt
+// number, or an object with "message" and "data"). [Socket.OnEvent]
+// receives every lifecycle event as a typed [Event] instead.
+//
+// # Concurrency and ordering
+//
+// Every method is safe for concurrent use. The events of one Socket are
+// delivered one at a time, in order, on a goroutine of that Socket, never
+// while the package holds a lock: a handler may call any method, Close
+// included. A slow handler delays the events of its own Socket only.
+// Emits made while the socket is not connected are buffered and sent, in
+// order, right after the connection is made (before the connect event);
+// [Socket.Volatile] emits are dropped instead.
+//
+// # Goroutines
+//
+// A connected Manager runs one goroutine for its connection's lifecycle
+// plus the transport's: a reader and a writer (and a short-lived one for
+// the upgrade). Each Socket has one goroutine for its events, started with
+// its first event. [Manager.Close] stops and waits for all of them, except
+// one still running an event handler, which ends when that handler
+// returns. The package never prints; it logs through the [log/slog]
+// logger of [Options].
+package client

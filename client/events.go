@@ -1,0 +1,111 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// Args are the arguments of a received event or acknowledgement: raw JSON
+// values plus the binary attachments their placeholders point to.
+type Args = socketio.Args
+
+// Object is a JSON object that keeps its key order, for arguments.
+type Object = socketio.Object
+
+// EventHandler handles one event; ack is nil unless the server asked for
+// an acknowledgement (always nil for lifecycle events).
+type EventHandler func(args Args, ack AckFunc)
+
+// AnyHandler handles every event the server emits, before the event's own
+// handlers; lifecycle events do not reach it.
+type AnyHandler func(event string, args Args, ack AckFunc)
+
+// AckFunc sends an acknowledgement back to the server; only the first call
+// sends anything.
+type AckFunc func(args ...any) error
+
+// Event names: the classic Socket.IO set, then the v4 names delivered too.
+const (
+	// EventConnecting fires when an attempt to connect starts.
+	EventConnecting = "connecting"
+	// EventConnect fires when the namespace is connected.
+	EventConnect = "connect"
+	// EventDisconnect fires when a connected socket is disconnected, with a Reason… constant.
+	EventDisconnect = "disconnect"
+	// EventConnectFailed fires when the first connection cannot be made and no reconnection is allowed or left.
+	EventConnectFailed = "connect_failed"
+	// EventError fires for an error no other event covers, such as a refusal (*ConnectError).
+	EventError = "error"
+	// EventMessage is the event the server's send emits.
+	EventMessage = "message"
+	// EventReconnecting fires before each reconnection attempt, with its number.
+	EventReconnecting = "reconnecting"
+	// EventReconnect fires when a reconnection succeeded, with the number of attempts it took.
+	EventReconnect = "reconnect"
+	// EventReconnectFailed fires when the reconnection attempts ran out.
+	EventReconnectFailed = "reconnect_failed"
+	// EventConnectError fires (v4 name) for every failed connection attempt and every refusal.
+	EventConnectError = "connect_error"
+	// EventReconnectAttempt fires (v4 name) with reconnecting, with the attempt number.
+	EventReconnectAttempt = "reconnect_attempt"
+	// EventReconnectError fires (v4 name) for every failed reconnection attempt.
+	EventReconnectError = "reconnect_error"
+)
+
+// Event is a lifecycle event with its typed payload, as OnEvent handlers
+// receive it.
+type Event struct {
+	// Name is one of the Event… constants other than EventMessage.
+	Name string
+	// Reason is the disconnect reason (disconnect only).
+	Reason string
+	// Attempt is the attempt number (reconnecting, reconnect_attempt) or
+	// the number of attempts made (reconnect).
+	Attempt int
+	// Err is the error of error, connect_error, reconnect_error and
+	// connect_failed (a *ConnectError for a refusal by the server), and
+	// what ended the connection for disconnect, when known.
+	Err error
+}
+
+// Args returns the event's payload the way On handlers receive it: the
+// reason for disconnect, the attempt number for reconnecting,
+// reconnect_attempt and reconnect, an object {"message", "data"} for the
+// error events, nothing otherwise.
+func (e Event) Args() Args {
+	var vals []any
+	switch e.Name {
+	case EventDisconnect:
+		vals = []any{e.Reason}
+	case EventReconnecting, EventReconnectAttempt, EventReconnect:
+		vals = []any{e.Attempt}
+	case EventError, EventConnectError, EventReconnectError, EventConnectFailed:
+		if e.Err != nil {
+			vals = []any{errorObject(e.Err)}
+		}
+	}
+	data, atts, err := socketio.MarshalArgs(vals...)
+	if err != nil {
+		data, atts = []byte("[]"), nil
+	}
+	a, _ := socketio.NewArgs(data, atts, 0)
+	return a
+}
+
+// errorObject is err as JavaScript code sees an Error: message, and data
+// for a refusal that carries some.
+func errorObject(err error) Object {
+	msg := err.Error()
+	var data json.RawMessage
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		msg, data = ce.Message, ce.Data
+	}
+	o := Object{{Key: "message", Value: msg}}
+	if data != nil {
+		o = append(o, socketio.Member{Key: "data", Value: data})
+	}
+	return o
+}

@@ -1,0 +1,144 @@
+package client
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Transport names accepted in Options.Transports.
+const (
+	// TransportPolling is HTTP long-polling.
+	TransportPolling = "polling"
+	// TransportWebSocket is WebSocket.
+	TransportWebSocket = "websocket"
+)
+
+// Options configures a Manager; every zero value means the default named in
+// its comment, which is the JavaScript client's default.
+type Options struct {
+	// Path is where the server serves Socket.IO. Default "/socket.io/".
+	Path string
+	// Transports lists the transports in order of use: polling first
+	// upgrades to WebSocket when both are listed; ["websocket"] connects
+	// by WebSocket only, ["polling"] never upgrades. Default polling, websocket.
+	Transports []string
+	// Query holds parameters added to every request URL (after those of
+	// the URL given to New or NewManager).
+	Query url.Values
+	// Header holds HTTP headers sent with every polling request and with
+	// the WebSocket handshake.
+	Header http.Header
+	// Auth is sent with every namespace CONNECT; it must encode as a JSON
+	// object. Nil sends none. A socket's WithAuth option overrides it.
+	Auth any
+	// AuthFunc, when set, is called before every namespace CONNECT (each
+	// reconnection included) and its result replaces Auth.
+	AuthFunc func() any
+	// DisableReconnection turns automatic reconnection off (it is on by default).
+	DisableReconnection bool
+	// ReconnectionAttempts limits the reconnection attempts made in a row;
+	// zero means unlimited.
+	ReconnectionAttempts int
+	// ReconnectionDelay is the delay before the first reconnection attempt,
+	// doubled at each further attempt. Default 1s.
+	ReconnectionDelay time.Duration
+	// ReconnectionDelayMax caps the reconnection delay. Default 5s.
+	ReconnectionDelayMax time.Duration
+	// RandomizationFactor moves each delay up or down by a random fraction
+	// of it, at most this factor (at most 1). Default 0.5; a negative
+	// value means no randomization.
+	RandomizationFactor float64
+	// Timeout bounds each connection attempt, from the first request to the
+	// Engine.IO handshake, and each WebSocket write. Default 20s.
+	Timeout time.Duration
+	// HTTPClient sends the long-polling requests. Default: a client with a
+	// transport of the Manager's own, whose idle connections Close closes
+	// (a client given here is left as it is).
+	HTTPClient *http.Client
+	// Dialer opens WebSockets. Default: websocket.DefaultDialer's settings
+	// with HandshakeTimeout set to Timeout.
+	Dialer *websocket.Dialer
+	// Logger receives the client's logs: Debug for the connection
+	// lifecycle, Warn for faults of the server. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of the JavaScript client.
+const (
+	defaultPath                = "/socket.io/"
+	defaultReconnectionDelay   = time.Second
+	defaultReconnectionDelayMx = 5 * time.Second
+	defaultRandomization       = 0.5
+	defaultTimeout             = 20 * time.Second
+)
+
+// withDefaults returns o with every zero value replaced by its default, or
+// an error for a value that cannot work.
+func (o Options) withDefaults() (Options, error) {
+	if o.Path == "" {
+		o.Path = defaultPath
+	}
+	if o.Path[0] != '/' {
+		o.Path = "/" + o.Path
+	}
+	if len(o.Transports) == 0 {
+		o.Transports = []string{TransportPolling, TransportWebSocket}
+	}
+	for _, t := range o.Transports {
+		if t != TransportPolling && t != TransportWebSocket {
+			return o, fmt.Errorf("client: unknown transport %q", t)
+		}
+	}
+	if o.ReconnectionAttempts < 0 {
+		return o, fmt.Errorf("client: negative ReconnectionAttempts %d", o.ReconnectionAttempts)
+	}
+	if o.ReconnectionDelay <= 0 {
+		o.ReconnectionDelay = defaultReconnectionDelay
+	}
+	if o.ReconnectionDelayMax <= 0 {
+		o.ReconnectionDelayMax = defaultReconnectionDelayMx
+	}
+	o.ReconnectionDelayMax = max(o.ReconnectionDelayMax, o.ReconnectionDelay)
+	switch {
+	case o.RandomizationFactor == 0:
+		o.RandomizationFactor = defaultRandomization
+	case o.RandomizationFactor < 0:
+		o.RandomizationFactor = 0
+	case o.RandomizationFactor > 1:
+		o.RandomizationFactor = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = defaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o, nil
+}
+
+// SocketOption configures one Socket of a Manager.
+type SocketOption func(*socketConfig)
+
+// socketConfig is what SocketOptions set.
+type socketConfig struct {
+	auth     any
+	authFunc func() any
+	hasAuth  bool
+}
+
+// WithAuth sends auth, which must encode as a JSON object, with this
+// socket's CONNECT packets instead of Options.Auth.
+func WithAuth(auth any) SocketOption {
+	return func(c *socketConfig) { c.auth, c.authFunc, c.hasAuth = auth, nil, true }
+}
+
+// WithAuthFunc calls fn before every CONNECT of this socket and sends its
+// result instead of Options.Auth.
+func WithAuthFunc(fn func() any) SocketOption {
+	return func(c *socketConfig) { c.auth, c.authFunc, c.hasAuth = nil, fn, true }
+}

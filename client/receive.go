@@ -1,0 +1,223 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// receiver decodes the Socket.IO packets of one session, reassembles
+// binary packets with their attachments and routes them to the sockets.
+// Its engine calls it from one goroutine at a time.
+type receiver struct {
+	m       *Manager
+	pending *socketio.Packet // binary packet waiting for attachments
+	atts    [][]byte
+}
+
+func (rc *receiver) onMessage(e *engine, p engineio.Packet) {
+	if p.Binary {
+		if rc.pending == nil {
+			rc.parseError(e, fmt.Errorf("%w: binary message without a binary packet", ErrProtocol))
+			return
+		}
+		rc.atts = append(rc.atts, p.Data)
+		if len(rc.atts) < rc.pending.Attachments {
+			return
+		}
+		pkt, atts := *rc.pending, rc.atts
+		rc.pending, rc.atts = nil, nil
+		rc.m.route(e, pkt, atts)
+		return
+	}
+	if rc.pending != nil {
+		rc.parseError(e, fmt.Errorf("%w: text message while %d attachments are missing", ErrProtocol, rc.pending.Attachments-len(rc.atts)))
+		return
+	}
+	pkt, err := socketio.Decode(p.Data)
+	if err != nil {
+		rc.parseError(e, err)
+		return
+	}
+	if pkt.Type.IsBinary() {
+		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
+			rc.parseError(e, err)
+			return
+		}
+		if pkt.Attachments > 0 {
+			rc.pending = &pkt
+			return
+		}
+	}
+	rc.m.route(e, pkt, nil)
+}
+
+func (rc *receiver) parseError(e *engine, err error) {
+	rc.m.log.Warn("client: undecodable packet from the server", "err", err)
+	e.fail(ReasonParseError, err)
+}
+
+// route hands a packet to the socket of its namespace.
+func (m *Manager) route(e *engine, pkt socketio.Packet, atts [][]byte) {
+	m.mu.Lock()
+	s := m.sockets[pkt.Namespace]
+	m.mu.Unlock()
+	if s == nil {
+		m.log.Debug("client: packet for an unknown namespace", "nsp", pkt.Namespace, "type", pkt.Type)
+		return
+	}
+	switch pkt.Type {
+	case socketio.Connect:
+		s.onConnect(e, pkt)
+	case socketio.ConnectError:
+		s.onConnectError(e, pkt)
+	case socketio.Disconnect:
+		s.onServerDisconnect(e)
+	case socketio.Event, socketio.BinaryEvent:
+		s.onEvent(e, pkt, atts)
+	case socketio.Ack, socketio.BinaryAck:
+		s.onAck(pkt, atts)
+	}
+}
+
+// onConnect handles the server's CONNECT answer: the socket is connected,
+// its buffered emits are sent, then connect is posted.
+func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
+	var body struct {
+		SID string `json:"sid"`
+	}
+	if pkt.Data != nil {
+		_ = json.Unmarshal(pkt.Data, &body)
+	}
+	s.mu.Lock()
+	if !s.active && !s.connected && s.eng == nil && body.SID != "" {
+		// Disconnect was called while the CONNECT was on its way: leave
+		// at once rather than stay connected on the server's side.
+		e.send(encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
+		s.mu.Unlock()
+		return
+	}
+	if !s.active || s.connected || s.eng != e {
+		s.mu.Unlock()
+		return
+	}
+	if body.SID == "" {
+		err := fmt.Errorf("%w: CONNECT without sid (a Socket.IO v2 server?)", ErrProtocol)
+		s.post(Event{Name: EventConnectError, Err: err})
+		s.post(Event{Name: EventError, Err: err})
+		s.mu.Unlock()
+		return
+	}
+	s.connected, s.succeeded = true, true
+	s.id = body.SID
+	s.session++
+	n := 0
+	for _, o := range s.sendBuf {
+		if !e.send(o.frames...) {
+			break
+		}
+		if pa := s.acks[o.ackID]; o.hasAck && pa != nil {
+			pa.sent = true
+		}
+		n++
+	}
+	clear(s.sendBuf[:n])
+	s.sendBuf = s.sendBuf[n:]
+	if len(s.sendBuf) == 0 {
+		s.sendBuf = nil
+	}
+	s.post(Event{Name: EventConnect})
+	s.mu.Unlock()
+}
+
+// onConnectError handles a refusal: connect_error and error are posted and
+// the socket is not reconnected.
+func (s *Socket) onConnectError(e *engine, pkt socketio.Packet) {
+	ce := &ConnectError{}
+	var body struct {
+		Message string          `json:"message"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if len(pkt.Data) > 0 && pkt.Data[0] == '"' {
+		_ = json.Unmarshal(pkt.Data, &ce.Message)
+	} else if json.Unmarshal(pkt.Data, &body) == nil {
+		ce.Message, ce.Data = body.Message, body.Data
+	}
+	s.mu.Lock()
+	if s.eng != e {
+		s.mu.Unlock()
+		return
+	}
+	wasConnected := s.connected
+	s.active, s.connected, s.eng = false, false, nil
+	if wasConnected {
+		s.failAcks(ErrDisconnected, false)
+	}
+	s.post(Event{Name: EventConnectError, Err: ce})
+	s.post(Event{Name: EventError, Err: ce})
+	s.mu.Unlock()
+	s.m.maybeIdle()
+}
+
+// onServerDisconnect handles the server's DISCONNECT: disconnect is posted
+// with "io server disconnect" and the socket is not reconnected.
+func (s *Socket) onServerDisconnect(e *engine) {
+	s.mu.Lock()
+	if s.eng != e {
+		s.mu.Unlock()
+		return
+	}
+	wasConnected := s.connected
+	s.active, s.connected, s.eng = false, false, nil
+	if wasConnected {
+		s.failAcks(ErrDisconnected, false)
+		s.post(Event{Name: EventDisconnect, Reason: ReasonIOServerDisconnect})
+	}
+	s.mu.Unlock()
+	s.m.maybeIdle()
+}
+
+// onEvent queues an event of the server for the socket's handlers.
+func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
+	name, _, err := socketio.EventName(pkt.Data)
+	if err != nil {
+		e.fail(ReasonParseError, err)
+		return
+	}
+	args, err := socketio.NewArgs(pkt.Data, atts, 1)
+	if err != nil {
+		e.fail(ReasonParseError, err)
+		return
+	}
+	if reservedEmit[name] {
+		s.m.log.Warn("client: the server emitted a reserved event; dropped", "event", name)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected || s.eng != e {
+		s.m.log.Debug("client: event for a socket not connected; dropped", "nsp", s.nsp, "event", name)
+		return
+	}
+	var ack AckFunc
+	if pkt.HasID {
+		ack = s.ackFunc(s.session, pkt.ID)
+	}
+	s.d.push(func() { s.fireEvent(name, args, ack) })
+}
+
+// onAck resolves a pending EmitWithAck.
+func (s *Socket) onAck(pkt socketio.Packet, atts [][]byte) {
+	args, err := socketio.NewArgs(pkt.Data, atts, 0)
+	s.mu.Lock()
+	pa := s.acks[pkt.ID]
+	delete(s.acks, pkt.ID)
+	s.mu.Unlock()
+	if pa == nil {
+		s.m.log.Debug("client: acknowledgement nobody waits for", "nsp", s.nsp, "id", pkt.ID)
+		return
+	}
+	pa.ch <- ackResult{args: args, err: err}
+}

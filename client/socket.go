@@ -1,0 +1,354 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// Socket is one namespace of a Manager's connection. Its events are
+// delivered one at a time, in order; its methods are safe for concurrent use.
+type Socket struct {
+	m   *Manager
+	nsp string
+	cfg socketConfig
+	d   *dispatcher
+
+	mu          sync.Mutex
+	handlers    map[string][]*listener
+	anyHandlers []AnyHandler
+	eventHooks  []func(Event)
+
+	active    bool    // wants to be connected (Connect called, not yet given up)
+	connected bool    // the server confirmed the CONNECT
+	succeeded bool    // connected since the last Connect call
+	closed    bool    // the Manager is closed
+	eng       *engine // session the CONNECT was sent on, nil if none
+	id        string
+	session   uint64 // incremented at every connect; binds AckFuncs to it
+	nextAckID uint64
+	acks      map[uint64]*pendingAck
+	sendBuf   []outbound // emits waiting for a connection, in order
+}
+
+// listener is one On or Once registration.
+type listener struct {
+	fn   EventHandler
+	once bool
+}
+
+// outbound is an encoded emit waiting in the send buffer.
+type outbound struct {
+	frames []engineio.Packet
+	ackID  uint64
+	hasAck bool
+}
+
+// pendingAck waits for the acknowledgement of one emitted event.
+type pendingAck struct {
+	ch   chan ackResult // capacity 1, written once
+	sent bool           // the event left the buffer
+}
+
+type ackResult struct {
+	args Args
+	err  error
+}
+
+func newSocket(m *Manager, nsp string, cfg socketConfig) *Socket {
+	return &Socket{
+		m:        m,
+		nsp:      nsp,
+		cfg:      cfg,
+		d:        newDispatcher(m.log),
+		handlers: map[string][]*listener{},
+		acks:     map[uint64]*pendingAck{},
+	}
+}
+
+// Manager returns the Manager whose connection the socket uses.
+func (s *Socket) Manager() *Manager { return s.m }
+
+// Namespace returns the socket's namespace, such as "/" or "/admin".
+func (s *Socket) Namespace() string { return s.nsp }
+
+// ID returns the socket id the server gave, or "" while not connected.
+func (s *Socket) ID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.connected {
+		return ""
+	}
+	return s.id
+}
+
+// Connected reports whether the socket is connected to its namespace.
+func (s *Socket) Connected() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connected
+}
+
+// Connect starts connecting the socket (and its Manager, when needed)
+// without waiting; events report the outcome. It does nothing on a socket
+// already connected or connecting.
+func (s *Socket) Connect() error { return s.m.connect(s) }
+
+// Disconnect leaves the namespace ("io client disconnect"); the socket is
+// not reconnected until Connect is called again. The Manager closes its
+// connection when no socket remains connected or connecting.
+func (s *Socket) Disconnect() { s.m.disconnect(s) }
+
+// Close closes the socket's Manager, which disconnects every socket of it:
+// use Disconnect to leave only this namespace.
+func (s *Socket) Close() error { return s.m.Close() }
+
+// On registers fn for event: an event the server emits, "message" for the
+// server's send, or a lifecycle event such as "connect" or "disconnect".
+func (s *Socket) On(event string, fn EventHandler) { s.addListener(event, fn, false) }
+
+// Once registers fn for the next event of that name only.
+func (s *Socket) Once(event string, fn EventHandler) { s.addListener(event, fn, true) }
+
+func (s *Socket) addListener(event string, fn EventHandler, once bool) {
+	s.mu.Lock()
+	s.handlers[event] = append(s.handlers[event], &listener{fn: fn, once: once})
+	s.mu.Unlock()
+}
+
+// Off removes every handler registered with On or Once for event.
+func (s *Socket) Off(event string) {
+	s.mu.Lock()
+	delete(s.handlers, event)
+	s.mu.Unlock()
+}
+
+// OnAny registers fn for every event the server emits (not lifecycle events).
+func (s *Socket) OnAny(fn AnyHandler) {
+	s.mu.Lock()
+	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// OnEvent registers fn for every lifecycle event, with its typed payload;
+// it runs before the On handlers of the same event.
+func (s *Socket) OnEvent(fn func(Event)) {
+	s.mu.Lock()
+	s.eventHooks = append(s.eventHooks, fn)
+	s.mu.Unlock()
+}
+
+// Emit sends an event to the server, or buffers it until the socket is
+// connected. Arguments are values encoding/json accepts; a []byte at any
+// depth of []any, map[string]any or Object travels as a binary attachment.
+func (s *Socket) Emit(event string, args ...any) error {
+	_, err := s.emit(false, event, args, nil)
+	return err
+}
+
+// Send emits the "message" event.
+func (s *Socket) Send(args ...any) error { return s.Emit(EventMessage, args...) }
+
+// EmitWithAck emits an event with an acknowledgement request and waits for
+// the server's answer until ctx ends. It fails with ErrDisconnected when
+// the connection ends after the event was sent.
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
+	ch := make(chan ackResult, 1)
+	id, err := s.emit(false, event, args, ch)
+	if err != nil {
+		return Args{}, err
+	}
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return Args{}, fmt.Errorf("client: emit %q: %w", event, r.err)
+		}
+		return r.args, nil
+	case <-ctx.Done():
+		s.dropAck(id)
+		return Args{}, fmt.Errorf("client: emit %q: %w", event, ctx.Err())
+	}
+}
+
+// Volatile returns an emitter whose events are dropped, not buffered,
+// while the socket is not connected.
+func (s *Socket) Volatile() Volatile { return Volatile{s} }
+
+// Volatile emits events that are dropped while their socket is not connected.
+type Volatile struct{ s *Socket }
+
+// Emit sends the event if the socket is connected and drops it otherwise.
+func (v Volatile) Emit(event string, args ...any) error {
+	_, err := v.s.emit(true, event, args, nil)
+	return err
+}
+
+// Send emits the "message" event if the socket is connected.
+func (v Volatile) Send(args ...any) error { return v.Emit(EventMessage, args...) }
+
+// emit encodes and sends, buffers or (volatile) drops an event; with ch it
+// registers an acknowledgement and returns its id.
+func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult) (uint64, error) {
+	if reservedEmit[event] {
+		return 0, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	data, atts, err := socketio.MarshalArgs(append([]any{event}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("client: emit %q: %w", event, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	p := socketio.Packet{Type: socketio.Event, Namespace: s.nsp, Data: data}
+	var id uint64
+	if ch != nil {
+		id = s.nextAckID
+		s.nextAckID++
+		p.ID, p.HasID = id, true
+	}
+	frames := encodeFrames(p, atts)
+	if s.connected && s.eng.send(frames...) {
+		if ch != nil {
+			s.acks[id] = &pendingAck{ch: ch, sent: true}
+		}
+		return id, nil
+	}
+	if volatile {
+		return id, nil
+	}
+	if ch != nil {
+		s.acks[id] = &pendingAck{ch: ch}
+	}
+	s.sendBuf = append(s.sendBuf, outbound{frames: frames, ackID: id, hasAck: ch != nil})
+	return id, nil
+}
+
+// dropAck forgets an acknowledgement nobody waits for any more, and its
+// event if it is still buffered.
+func (s *Socket) dropAck(id uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.acks, id)
+	s.sendBuf = slices.DeleteFunc(s.sendBuf, func(o outbound) bool { return o.hasAck && o.ackID == id })
+}
+
+// encodeFrames encodes p (its binary type and attachment count set from
+// atts) as Engine.IO messages: the text packet, then one binary message per
+// attachment.
+func encodeFrames(p socketio.Packet, atts [][]byte) []engineio.Packet {
+	if len(atts) > 0 {
+		switch p.Type {
+		case socketio.Event:
+			p.Type = socketio.BinaryEvent
+		case socketio.Ack:
+			p.Type = socketio.BinaryAck
+		}
+		p.Attachments = len(atts)
+	}
+	frames := make([]engineio.Packet, 0, 1+len(atts))
+	frames = append(frames, engineio.Packet{Type: engineio.Message, Data: socketio.AppendEncode(nil, p)})
+	for _, a := range atts {
+		frames = append(frames, engineio.Packet{Type: engineio.Message, Data: slices.Clone(a), Binary: true})
+	}
+	return frames
+}
+
+// ackFunc returns the AckFunc of an event received with ack id id during
+// connection session.
+func (s *Socket) ackFunc(session, id uint64) AckFunc {
+	var done atomic.Bool
+	return func(args ...any) error {
+		data, atts, err := socketio.MarshalArgs(args...)
+		if err != nil {
+			return fmt.Errorf("client: ack: %w", err)
+		}
+		if done.Swap(true) {
+			return nil
+		}
+		frames := encodeFrames(socketio.Packet{Type: socketio.Ack, Namespace: s.nsp, ID: id, HasID: true, Data: data}, atts)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.connected || s.session != session || !s.eng.send(frames...) {
+			return ErrNotConnected
+		}
+		return nil
+	}
+}
+
+// post queues a lifecycle event for delivery.
+func (s *Socket) post(ev Event) {
+	s.d.push(func() { s.fireLifecycle(ev) })
+}
+
+func (s *Socket) fireLifecycle(ev Event) {
+	s.mu.Lock()
+	hooks := slices.Clone(s.eventHooks)
+	ls := s.takeListeners(ev.Name)
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h(ev)
+	}
+	if len(ls) > 0 {
+		args := ev.Args()
+		for _, fn := range ls {
+			fn(args, nil)
+		}
+	}
+}
+
+func (s *Socket) fireEvent(name string, args Args, ack AckFunc) {
+	s.mu.Lock()
+	anys := slices.Clone(s.anyHandlers)
+	ls := s.takeListeners(name)
+	s.mu.Unlock()
+	for _, fn := range anys {
+		fn(name, args, ack)
+	}
+	for _, fn := range ls {
+		fn(args, ack)
+	}
+}
+
+// takeListeners returns the handlers of event, removing the Once ones.
+// The caller holds s.mu.
+func (s *Socket) takeListeners(event string) []EventHandler {
+	ls := s.handlers[event]
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]EventHandler, len(ls))
+	keep := ls[:0:0]
+	for i, l := range ls {
+		out[i] = l.fn
+		if !l.once {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) == 0 {
+		delete(s.handlers, event)
+	} else if len(keep) != len(ls) {
+		s.handlers[event] = keep
+	}
+	return out
+}
+
+// failAcks fails the pending acknowledgements with err: all of them, or
+// only those whose event was sent.
+func (s *Socket) failAcks(err error, all bool) {
+	for id, pa := range s.acks {
+		if all || pa.sent {
+			delete(s.acks, id)
+			pa.ch <- ackResult{err: err}
+		}
+	}
+	if all {
+		s.sendBuf = nil
+	}
+}

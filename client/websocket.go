@@ -1,0 +1,204 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/actorio/actorio/protocol/engineio"
+)
+
+// maxFrame bounds a WebSocket message the client reads.
+const maxFrame = 64 << 20
+
+// dialWS opens a WebSocket for session sid ("" for a handshake).
+func (c *engineConfig) dialWS(ctx context.Context, sid string) (*websocket.Conn, error) {
+	ws, resp, err := c.dialer.DialContext(ctx, c.url(TransportWebSocket, sid), c.header)
+	if err != nil {
+		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return nil, fmt.Errorf("client: websocket: %w", newHTTPError(resp.StatusCode, body))
+		}
+		return nil, fmt.Errorf("client: websocket: %w", err)
+	}
+	ws.SetReadLimit(maxFrame)
+	return ws, nil
+}
+
+// dialWebSocket opens a session over WebSocket only.
+func dialWebSocket(ctx context.Context, cfg *engineConfig, h engineHandler) (*engine, error) {
+	ws, err := cfg.dialWS(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+	mt, data, err := ws.ReadMessage()
+	if !stop() {
+		_ = ws.Close()
+		return nil, fmt.Errorf("client: websocket handshake: %w", ctx.Err())
+	}
+	if err != nil {
+		_ = ws.Close()
+		return nil, fmt.Errorf("client: websocket handshake: %w", err)
+	}
+	p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+	if err != nil {
+		_ = ws.Close()
+		return nil, fmt.Errorf("%w: %w", ErrHandshake, err)
+	}
+	info, err := parseOpen(p)
+	if err != nil {
+		_ = ws.Close()
+		return nil, err
+	}
+	e := newEngine(cfg, h, info, TransportWebSocket)
+	e.ws = ws
+	e.wg.Add(2)
+	go e.wsReader(ws)
+	go e.wsWriter(ws)
+	return e, nil
+}
+
+// wsReader reads packets until the session ends.
+func (e *engine) wsReader(ws *websocket.Conn) {
+	defer e.wg.Done()
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			e.fail(ReasonTransportClose, fmt.Errorf("client: websocket: %w", err))
+			return
+		}
+		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+		if err != nil {
+			e.fail(ReasonTransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
+			return
+		}
+		if !e.handle(p) {
+			return
+		}
+	}
+}
+
+// wsWriter writes the queued packets, one per frame, until the session
+// ends; when the client closes, it ends with a close frame.
+func (e *engine) wsWriter(ws *websocket.Conn) {
+	defer e.wg.Done()
+	var buf []byte
+	for {
+		batch, final, stop := e.next(0, false)
+		if stop {
+			return
+		}
+		if final {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(e.cfg.timeout))
+			e.fail(reasonForcedClose, nil)
+			return
+		}
+		for _, p := range batch {
+			_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
+			var err error
+			if p.Binary && p.Type == engineio.Message {
+				err = ws.WriteMessage(websocket.BinaryMessage, p.Data)
+			} else {
+				buf = engineio.AppendText(buf[:0], p)
+				err = ws.WriteMessage(websocket.TextMessage, buf)
+			}
+			if err != nil {
+				e.fail(ReasonTransportError, fmt.Errorf("client: websocket write: %w", err))
+				return
+			}
+		}
+	}
+}
+
+// upgrade moves a polling session to WebSocket: probe, pause polling, send
+// the upgrade packet, hand the queue to the WebSocket writer. A failed
+// probe leaves the session on polling.
+func (e *engine) upgrade() {
+	defer e.wg.Done()
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.timeout)
+	defer cancel()
+	ws, err := e.cfg.dialWS(ctx, e.sid)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	if e.closed || e.closing {
+		e.mu.Unlock()
+		_ = ws.Close()
+		return
+	}
+	e.ws = ws // fail closes it from now on
+	e.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
+	ok := e.probe(ws)
+	if ok {
+		ok = e.pausePolling(ctx)
+	}
+	if !stop() {
+		ok = false
+	}
+	e.mu.Lock()
+	if !ok || e.closed {
+		if e.ws == ws {
+			e.ws = nil
+		}
+		paused := e.pausing
+		e.mu.Unlock()
+		_ = ws.Close()
+		if paused {
+			// Polling is gone and the WebSocket too: nothing carries the session.
+			e.fail(ReasonTransportError, errors.New("client: upgrade to websocket failed"))
+		}
+		return
+	}
+	e.mu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte{engineio.Upgrade.Char()}); err != nil {
+		e.fail(ReasonTransportError, fmt.Errorf("client: websocket upgrade: %w", err))
+		return
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.transport = TransportWebSocket
+	e.wg.Add(2)
+	e.mu.Unlock()
+	go e.wsReader(ws)
+	go e.wsWriter(ws)
+}
+
+// probe sends the probe ping over ws and reports whether the probe pong came back.
+func (e *engine) probe(ws *websocket.Conn) bool {
+	_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
+	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
+		return false
+	}
+	mt, data, err := ws.ReadMessage()
+	return err == nil && mt == websocket.TextMessage && string(data) == "3probe"
+}
+
+// pausePolling stops the polling reader and writer after their current
+// request, which the server ends promptly once probed.
+func (e *engine) pausePolling(ctx context.Context) bool {
+	e.mu.Lock()
+	e.pausing = true
+	e.signal()
+	e.mu.Unlock()
+	for _, done := range e.pollDone {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
