@@ -130,7 +130,7 @@ func TestNodeMiddlewareRefusal(t *testing.T) {
 }
 
 func TestNodeHeartbeatIsAnswered(t *testing.T) {
-	n := startNode(t, 0, map[string]string{"PING_INTERVAL": "100", "PING_TIMEOUT": "100"})
+	n := startNode(t, 0, map[string]string{"PING_INTERVAL": "100", "PING_TIMEOUT": "400"})
 	for _, tr := range []string{TransportPolling, TransportWebSocket} {
 		s := mustNew(t, n.URL, Options{Transports: []string{tr}})
 		r := record(s)

@@ -204,7 +204,7 @@ func TestGoMiddlewareRefusal(t *testing.T) {
 }
 
 func TestGoHeartbeatIsAnswered(t *testing.T) {
-	g := startGo(t, actorio.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond}, nil)
+	g := startGo(t, actorio.Options{PingInterval: 100 * time.Millisecond, PingTimeout: 400 * time.Millisecond}, nil)
 	for _, tr := range []string{TransportPolling, TransportWebSocket} {
 		s := mustNew(t, g.URL, Options{Transports: []string{tr}})
 		r := record(s)
