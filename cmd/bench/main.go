@@ -1,0 +1,63 @@
+// Command bench compares actorio with the Node.js socket.io v4 server and a
+// raw gorilla/websocket server (the ceiling), side by side, on 127.0.0.1.
+//
+//	go run ./cmd/bench                        # all servers, all scenarios, ~1-2 min
+//	go run ./cmd/bench -scenarios idle -n 10000
+//	go run ./cmd/bench -servers actorio -scenarios echo -profile /tmp/prof
+//
+// Every server runs as its own process, started afresh for each scenario,
+// so that its CPU time (/proc/<pid>/stat utime+stime) and memory
+// (/proc/<pid>/status VmRSS and VmHWM) are its own:
+//
+//   - actorio: this binary re-executed with -serve=actorio;
+//   - node: node cmd/bench/node/server.cjs (socket.io from ./node_modules);
+//   - raw: this binary with -serve=raw, gorilla/websocket with a tiny
+//     binary framing of its own and no Engine.IO or Socket.IO.
+//
+// Each server offers the same three requests: echo (acked with its
+// arguments), join (joins the room named by its argument, acked) and blast
+// {room, count, size} (emits "msg" with a size-byte string count times to
+// the room, then acks). This process is the load generator: a minimal
+// Engine.IO v4 / Socket.IO v5 client over gorilla/websocket built on
+// protocol/engineio and protocol/socketio (or the raw framing), and runs
+// the scenarios:
+//
+//   - echo: C clients in a closed loop of echo-with-ack for T;
+//   - fanout: R receivers in one room, one blast of M messages;
+//   - idle: N sockets held through heartbeats.
+//
+// It prints one markdown table with the ratios ours/node and ours/raw and
+// the targets of the issue. The load generator shares the machine's cores
+// with the server under test; the table shows how much CPU each used.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit, so the smoke test can re-execute itself as
+// a server.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return 2
+	}
+	if cfg.serve != "" {
+		if err := serve(cfg, stdout, stderr); err != nil {
+			fmt.Fprintln(stderr, "bench serve:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := orchestrate(cfg, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}

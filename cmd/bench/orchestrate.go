@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// results gathers every scenario's outcome per server kind.
+type results struct {
+	echo   map[string]echoResult
+	fanout map[string]fanResult
+	idle   map[string]idleResult
+	errs   []string // "scenario/kind: error"
+	took   time.Duration
+}
+
+// orchestrate runs every selected scenario against every selected server,
+// each in a fresh server process, and prints the table.
+func orchestrate(cfg config, stdout, stderr io.Writer) error {
+	// The load generator's heap is not what is measured: trade memory for
+	// less GC work on the cores it shares with the server under test.
+	debug.SetGCPercent(400)
+	need := 256 + max(cfg.echoClients, cfg.fanReceivers+1)
+	if slices.Contains(cfg.scenarios, scenIdle) {
+		need = max(need, cfg.idleConns+256)
+	}
+	if _, err := raiseNoFile(need); err != nil {
+		return err
+	}
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var logw io.Writer
+	if cfg.verbose {
+		logw = stderr
+	}
+	res := results{echo: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{}}
+	start := time.Now()
+	for _, scen := range cfg.scenarios {
+		for _, kind := range cfg.servers {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(stderr, "bench: %-6s vs %-7s ... ", scen, kind)
+			t0 := time.Now()
+			err := runOne(ctx, cfg, scen, kind, logw, &res)
+			if err != nil {
+				fmt.Fprintf(stderr, "FAILED after %v: %v\n", time.Since(t0).Round(time.Millisecond), err)
+				res.errs = append(res.errs, fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error())))
+				continue
+			}
+			fmt.Fprintf(stderr, "done in %v\n", time.Since(t0).Round(time.Millisecond))
+		}
+	}
+	res.took = time.Since(start)
+	writeReport(stdout, cfg, &res)
+	return nil
+}
+
+func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, res *results) error {
+	l := launch{kind: kind}
+	if cfg.profileDir != "" && kind != kindNode {
+		l.cpuProfile = filepath.Join(cfg.profileDir, kind+"-"+scen+".cpu.pprof")
+		l.memProfile = filepath.Join(cfg.profileDir, kind+"-"+scen+".heap.pprof")
+	}
+	s, err := startServer(ctx, cfg, l, logw)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	switch scen {
+	case scenEcho:
+		r, err := runEcho(ctx, cfg, s)
+		if err != nil {
+			return err
+		}
+		res.echo[kind] = r
+	case scenFanout:
+		r, err := runFanout(ctx, cfg, s)
+		if err != nil {
+			return err
+		}
+		if !r.complete {
+			err := fmt.Errorf("incomplete after %v: %d of %d messages delivered", r.elapsed.Round(time.Millisecond), r.delivered, r.want)
+			if r.recvErr != nil {
+				err = fmt.Errorf("%w (%w)", err, r.recvErr)
+			}
+			return err
+		}
+		res.fanout[kind] = r
+	case scenIdle:
+		r, err := runIdle(ctx, cfg, s)
+		if err != nil {
+			return err
+		}
+		res.idle[kind] = r
+	}
+	// Let the closed sockets and the exiting process settle before the
+	// next server starts.
+	s.stop()
+	return sleepCtx(ctx, cfg.settle)
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+)
+
+// noiseCores is how much CPU other processes may use during a measured
+// window before the report calls the run noisy.
+const noiseCores = 0.25
+
+// metric is one row of the table.
+type metric struct {
+	label string
+	vals  map[string]float64 // by server kind; absent: not measured
+	prec  int                // digits after the point
+	// noRatio leaves the ratio columns empty.
+	noRatio bool
+	// target, when set, is the goal of the issue and judge checks it.
+	target string
+	judge  func(v map[string]float64) string
+}
+
+func (m metric) cell(kind string) string {
+	v, ok := m.vals[kind]
+	if !ok || math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.*f", m.prec, v)
+}
+
+func ratio(v map[string]float64, other string) (float64, bool) {
+	a, ok1 := v[kindActorio]
+	b, ok2 := v[other]
+	if !ok1 || !ok2 || b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return 0, false
+	}
+	return a / b, true
+}
+
+func ratioCell(v map[string]float64, other string) string {
+	r, ok := ratio(v, other)
+	if !ok {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", r)
+}
+
+// bound is one target on the ratio ours/other.
+type bound struct {
+	other string
+	limit float64
+	min   bool // ours/other >= limit (else <=)
+}
+
+// judgeRatios checks every bound it can (the other server was measured).
+func judgeRatios(bs ...bound) func(map[string]float64) string {
+	return func(v map[string]float64) string {
+		met, known := true, 0
+		for _, b := range bs {
+			r, ok := ratio(v, b.other)
+			if !ok {
+				continue
+			}
+			known++
+			if b.min && r < b.limit || !b.min && r > b.limit {
+				met = false
+			}
+		}
+		switch {
+		case known == 0:
+			return "n/a"
+		case !met:
+			return "**no**"
+		case known < len(bs):
+			return "yes (partial)"
+		}
+		return "yes"
+	}
+}
+
+func writeReport(w io.Writer, cfg config, res *results) {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	cores := func(c cpuWindow, d time.Duration) float64 { return float64(d) / float64(c.wall) }
+	pick := func(f func(kind string) (float64, bool)) map[string]float64 {
+		out := map[string]float64{}
+		for _, k := range allKinds {
+			if v, ok := f(k); ok {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	echo := func(f func(r echoResult) float64) map[string]float64 {
+		return pick(func(k string) (float64, bool) {
+			r, ok := res.echo[k]
+			if !ok {
+				return 0, false
+			}
+			return f(r), true
+		})
+	}
+	fan := func(f func(r fanResult) float64) map[string]float64 {
+		return pick(func(k string) (float64, bool) {
+			r, ok := res.fanout[k]
+			if !ok {
+				return 0, false
+			}
+			return f(r), true
+		})
+	}
+	idle := func(f func(r idleResult) float64) map[string]float64 {
+		return pick(func(k string) (float64, bool) {
+			r, ok := res.idle[k]
+			if !ok {
+				return 0, false
+			}
+			return f(r), true
+		})
+	}
+
+	var rows []metric
+	if slices.Contains(cfg.scenarios, scenEcho) {
+		rows = append(rows,
+			metric{label: "echo: acks/s", prec: 0,
+				vals:   echo(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() }),
+				target: "≥ 1.5× node, ≥ 0.6× raw",
+				judge:  judgeRatios(bound{kindNode, 1.5, true}, bound{kindRaw, 0.6, true})},
+			metric{label: "echo: latency p50 (ms)", prec: 3, vals: echo(func(r echoResult) float64 { return ms(r.p50) })},
+			metric{label: "echo: latency p99 (ms)", prec: 3, vals: echo(func(r echoResult) float64 { return ms(r.p99) })},
+			metric{label: "echo: server CPU per ack (µs)", prec: 2,
+				vals:   echo(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) }),
+				target: "≤ 0.6× node",
+				judge:  judgeRatios(bound{kindNode, 0.6, false})},
+			metric{label: "echo: server CPU (cores)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.server) })},
+			metric{label: "echo: load generator CPU (cores)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.load) })},
+			metric{label: "echo: other processes' CPU (cores, noise)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.others) })},
+		)
+	}
+	if slices.Contains(cfg.scenarios, scenFanout) {
+		rows = append(rows,
+			metric{label: "fan-out: delivered msgs/s", prec: 0,
+				vals:   fan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() }),
+				target: "≥ 2× node, ≥ 0.7× raw",
+				judge:  judgeRatios(bound{kindNode, 2, true}, bound{kindRaw, 0.7, true})},
+			metric{label: "fan-out: time until every receiver has all M (ms)", prec: 1, vals: fan(func(r fanResult) float64 { return ms(r.elapsed) })},
+			metric{label: "fan-out: blast acked after (ms)", prec: 1, noRatio: true, vals: fan(func(r fanResult) float64 { return ms(r.ackAfter) })},
+			metric{label: "fan-out: server CPU per delivered msg (µs)", prec: 3,
+				vals: fan(func(r fanResult) float64 { return us(r.cpu.server) / float64(r.delivered) })},
+			metric{label: "fan-out: server CPU (cores)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.server) })},
+			metric{label: "fan-out: load generator CPU (cores)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.load) })},
+			metric{label: "fan-out: other processes' CPU (cores, noise)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.others) })},
+			metric{label: "fan-out: peak server RSS (MB)", prec: 1,
+				vals:   fan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) }),
+				target: "≤ 0.5× node",
+				judge:  judgeRatios(bound{kindNode, 0.5, false})},
+		)
+	}
+	if slices.Contains(cfg.scenarios, scenIdle) {
+		target := "≤ 16 KB at N=10000"
+		rows = append(rows,
+			metric{label: fmt.Sprintf("idle: server RSS per connection (KB), N=%d", cfg.idleConns), prec: 2,
+				vals:   idle(func(r idleResult) float64 { return r.perConn() / 1024 }),
+				target: target,
+				judge: func(v map[string]float64) string {
+					x, ok := v[kindActorio]
+					if !ok {
+						return "n/a"
+					}
+					verdict := "yes"
+					if x > 16 {
+						verdict = "**no**"
+					}
+					if cfg.idleConns != 10000 {
+						verdict += fmt.Sprintf(" (at N=%d; judged at 10000)", cfg.idleConns)
+					}
+					return verdict
+				}},
+			metric{label: "idle: server RSS before → after (MB)", prec: 1, noRatio: true,
+				vals: idle(func(r idleResult) float64 { return float64(r.after.RSS) / (1 << 20) })},
+			metric{label: "idle: connect time for N (s)", prec: 2, vals: idle(func(r idleResult) float64 { return r.connectTime.Seconds() })},
+			metric{label: "idle: server CPU per connect (µs)", prec: 1, vals: idle(func(r idleResult) float64 { return us(r.connCPU) / float64(r.n) })},
+			metric{label: "idle: heartbeats answered per connection (min)", prec: 0, noRatio: true, vals: idle(func(r idleResult) float64 { return float64(r.minPings) })},
+		)
+	}
+
+	fmt.Fprintln(w, "| metric | actorio | node socket.io 4.8 | raw gorilla ws | ours/node | ours/raw | target | met |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---|")
+	for _, m := range rows {
+		cells := []string{m.label, m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw),
+			ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw), m.target, ""}
+		if m.noRatio {
+			cells[4], cells[5] = "", ""
+		}
+		if strings.HasPrefix(m.label, "idle: server RSS before") {
+			for i, k := range allKinds {
+				if r, ok := res.idle[k]; ok {
+					cells[1+i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
+				}
+			}
+		}
+		if m.judge != nil {
+			cells[7] = m.judge(m.vals)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Parameters: echo C=%d clients, T=%v (after %v warm-up), %d-byte string; fan-out R=%d receivers, M=%d messages of %d bytes in one blast; idle N=%d held %v; ping interval %v. ",
+		cfg.echoClients, cfg.echoTime, cfg.echoWarmup, cfg.echoSize, cfg.fanReceivers, cfg.fanMessages, cfg.fanSize, cfg.idleConns, cfg.idleHold, cfg.pingInterval)
+	fmt.Fprintf(w, "Machine: %d CPUs, %s/%s, %s, node %s. Whole run: %v.\n\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), res.took.Round(time.Second))
+	fmt.Fprintf(w, "Each server is a separate process, started afresh per scenario; CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, RSS is VmRSS and peak RSS VmHWM from /proc/<pid>/status. "+
+		"The load generator (this process) runs on the same %d CPUs as the server under test: the \"load generator CPU\" rows show its share, and \"other processes\" what the rest of the machine used meanwhile (/proc/stat; anything well above 0 means a noisy run); "+
+		"when server + load generator reach about %d cores, the machine, not the server, is the limit, and throughput is shared between both.\n",
+		runtime.NumCPU(), runtime.NumCPU())
+	var noisy []string
+	for _, k := range allKinds {
+		if r, ok := res.echo[k]; ok && cores(r.cpu, r.cpu.others) > noiseCores {
+			noisy = append(noisy, fmt.Sprintf("echo/%s %.2f", k, cores(r.cpu, r.cpu.others)))
+		}
+		if r, ok := res.fanout[k]; ok && cores(r.cpu, r.cpu.others) > noiseCores {
+			noisy = append(noisy, fmt.Sprintf("fan-out/%s %.2f", k, cores(r.cpu, r.cpu.others)))
+		}
+	}
+	if len(noisy) > 0 {
+		fmt.Fprintf(w, "\n**Noisy run**: other processes used more than %.2f cores during %s (cores). Throughput and latency ratios of those runs are unreliable; CPU per operation is less affected. Rerun on a quiet machine.\n",
+			noiseCores, strings.Join(noisy, ", "))
+	}
+	if len(res.errs) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Failures:")
+		for _, e := range res.errs {
+			fmt.Fprintf(w, "- %s\n", e)
+		}
+	}
+}
+
+func nodeVersion(cfg config) string {
+	out, err := exec.Command(cfg.nodeBin, "--version").Output()
+	if err != nil {
+		return "(not found)"
+	}
+	return strings.TrimSpace(string(out))
+}

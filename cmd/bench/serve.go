@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	httppprof "net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/actorio/actorio"
+)
+
+// serve runs one bench server until SIGTERM or SIGINT: it prints
+// "READY <addr>" on stdout once it accepts connections.
+func serve(cfg config, stdout, stderr io.Writer) error {
+	if _, err := raiseNoFile(0); err != nil {
+		fmt.Fprintln(stderr, "bench serve: raise RLIMIT_NOFILE:", err)
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	mux := http.NewServeMux()
+	switch cfg.serve {
+	case kindActorio:
+		srv, err := newActorioServer(cfg, logger)
+		if err != nil {
+			return err
+		}
+		mux.Handle("/socket.io/", srv)
+	case kindRaw:
+		mux.Handle(rawPath, newRawServer(cfg.pingInterval))
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	if cfg.pprofAddr != "" {
+		if err := servePprof(cfg.pprofAddr, stderr); err != nil {
+			return err
+		}
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "bench serve: http: ", 0)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	fmt.Fprintf(stdout, "READY %s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	case <-ctx.Done():
+	}
+	// No graceful close: the process ends here and the kernel closes the
+	// sockets, so the measured run is not followed by thousands of
+	// disconnect handlers.
+	if cfg.memProfile != "" {
+		runtime.GC()
+		f, err := os.Create(cfg.memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			return err
+		}
+		if err := writeMemStats(cfg.memProfile + ".memstats.txt"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeMemStats writes where the Go runtime's memory goes (heap, stacks,
+// runtime overhead) next to the heap profile, which shows the heap only.
+func writeMemStats(path string) error {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	mb := func(b uint64) float64 { return float64(b) / (1 << 20) }
+	text := fmt.Sprintf("goroutines %d\nSys %.1f MB\nHeapInuse %.1f MB (live objects %.1f MB)\nHeapIdle %.1f MB (released %.1f MB)\nStackInuse %.1f MB\nMSpanInuse %.1f MB\nGCSys %.1f MB\nOtherSys %.1f MB\nNumGC %d\n",
+		runtime.NumGoroutine(), mb(m.Sys), mb(m.HeapInuse), mb(m.HeapAlloc), mb(m.HeapIdle), mb(m.HeapReleased),
+		mb(m.StackInuse), mb(m.MSpanInuse), mb(m.GCSys), mb(m.OtherSys), m.NumGC)
+	return os.WriteFile(path, []byte(text), 0o644)
+}
+
+// servePprof serves net/http/pprof on addr, on a mux of its own.
+func servePprof(addr string, stderr io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", httppprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	go func() {
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		if err := hs.Serve(ln); err != nil {
+			fmt.Fprintln(stderr, "bench serve: pprof:", err)
+		}
+	}()
+	return nil
+}
+
+// newActorioServer is the bench server of ours: the three events of every
+// bench server on the namespace "/".
+func newActorioServer(cfg config, logger *slog.Logger) (*actorio.Server, error) {
+	srv, err := actorio.NewServer(actorio.Options{PingInterval: cfg.pingInterval, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.On("echo", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			if ack != nil {
+				_ = ack(args.Values()...)
+			}
+		})
+		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			room := args.String(0)
+			s.Join(room)
+			if ack != nil {
+				_ = ack(room)
+			}
+		})
+		s.On("blast", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			var req struct {
+				Room  string `json:"room"`
+				Count int    `json:"count"`
+				Size  int    `json:"size"`
+			}
+			if err := args.Decode(0, &req); err != nil {
+				if ack != nil {
+					_ = ack(map[string]string{"error": err.Error()})
+				}
+				return
+			}
+			payload := strings.Repeat("x", req.Size)
+			to := s.Namespace().To(req.Room)
+			for range req.Count {
+				if err := to.Emit("msg", payload); err != nil {
+					logger.Warn("blast emit", "err", err)
+					break
+				}
+			}
+			if ack != nil {
+				_ = ack(req.Count)
+			}
+		})
+	})
+	return srv, nil
+}
