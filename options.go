@@ -44,6 +44,10 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// CloseTimeout bounds how long Close waits for the sockets' handlers to
+	// return and their disconnect handlers to run (see Server.Close).
+	// Default 10s.
+	CloseTimeout time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -52,6 +56,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = 10 * time.Second
 	}
 	return o
 }

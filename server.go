@@ -14,8 +14,9 @@ import (
 	"github.com/actorio/actorio/gateway"
 )
 
-// closeTimeout bounds how long Close waits for sockets and connections.
-const closeTimeout = 10 * time.Second
+// stopGrace is how long Close still waits for actors that were told to stop
+// after the drain used up Options.CloseTimeout.
+const stopGrace = 500 * time.Millisecond
 
 // Server is a Socket.IO v5 server: an http.Handler plus its namespaces.
 type Server struct {
@@ -150,7 +151,22 @@ func (s *Server) Emit(event string, args ...any) error { return s.Of("/").Emit(e
 func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }
 
 // Close disconnects every socket with reason "server shutting down", closes
-// every connection and stops every goroutine the server started.
+// every connection and stops every goroutine the server started. Close is
+// idempotent.
+//
+// Close waits up to Options.CloseTimeout for every socket to end: a socket
+// ends once the handler it is running returns, then its disconnect handlers
+// run. A handler still running at the deadline (blocked forever, say) does
+// not hold Close up: Close closes every connection anyway, stops the actors
+// (waiting a little longer, at most half a second, for those already
+// stopping, but not for that socket) and returns an error saying which
+// namespaces did not drain. The
+// goroutine of that handler is the only one Close leaves behind; when the
+// handler returns, its socket still gets exactly one OnDisconnect call, with
+// reason "server shutting down" (or the reason of an end that came earlier,
+// such as "transport close"). Closing the connections flushes what is
+// queued for each client: a client that stopped reading can hold that up
+// for the WebSocket write timeout (10s).
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -164,22 +180,51 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	deadline := time.Now().Add(s.opts.CloseTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var errs []error
-	for _, ns := range nsps {
-		if err := ns.a.Drain(ctx, ReasonServerShuttingDown); err != nil {
-			errs = append(errs, fmt.Errorf("drain %s: %w", ns.name, err))
-		}
+	// Drain the namespaces together: one stuck namespace must not use up
+	// the time of the others.
+	errs := make([]error, len(nsps))
+	var wg sync.WaitGroup
+	for i, ns := range nsps {
+		wg.Go(func() {
+			if err := ns.a.Drain(ctx, ReasonServerShuttingDown); err != nil {
+				errs[i] = fmt.Errorf("drain %s: %w", ns.name, err)
+			}
+		})
 	}
+	wg.Wait()
 	if err := s.gw.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close gateway: %w", err))
 	}
-	for _, ns := range nsps {
-		ns.a.Stop()
+	// Every actor left has been told to stop; those not stuck in a handler
+	// need only a moment, even when the drain used up the deadline. A
+	// namespace that did not drain is stopped without waiting: it has a
+	// socket stuck in a handler, and stops once the handler returns.
+	stopCtx, cancelStop := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(stopGrace)))
+	defer cancelStop()
+	noWait, cancelNoWait := context.WithCancel(context.Background())
+	cancelNoWait()
+	for i, ns := range nsps {
+		if errs[i] != nil {
+			_ = ns.a.Stop(noWait)
+			continue
+		}
+		if err := ns.a.Stop(stopCtx); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := s.rt.Close(ctx); err != nil {
+	if err := s.rt.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("stop actors: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -268,11 +268,10 @@ func (h hooks) Welcome() {
 // Event runs the handlers of one received event.
 func (h hooks) Event(pkt *pb.InboundPacket) {
 	s := h.s
-	all, err := newArgs(pkt.Data, pkt.Attachments, 0)
+	name, args, err := socketio.NewEventArgs(pkt.Data, pkt.Attachments)
 	if err != nil {
 		return
 	}
-	name, args := all.String(0), all.From(1)
 	var ack AckFunc
 	if pkt.HasId {
 		ack = s.ackFunc(pkt.Id)

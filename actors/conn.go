@@ -35,9 +35,11 @@ type ConnOptions struct {
 func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error {
 	a := &connActor{rt: rt, conn: c, dir: dir, opts: opts, sockets: map[string]*Peer{}}
 	rt.live.Add(1)
-	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithReceiverMiddleware(rt.logPanics))
+	rt.liveConns.Add(1)
+	props := rt.props(func() actor.Actor { return a })
 	pid, err := rt.system.Root.SpawnNamed(props, "conn/"+c.ID())
 	if err != nil {
+		rt.liveConns.Add(-1)
 		rt.live.Done()
 		return fmt.Errorf("spawn connection actor %s: %w", c.ID(), err)
 	}
@@ -120,6 +122,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 			a.timer.Stop()
 		}
 		a.rt.conns.Delete(a.conn.ID())
+		a.rt.liveConns.Add(-1)
 		a.rt.live.Done()
 	}
 }
@@ -239,9 +242,14 @@ func (a *connActor) connect(pkt socketio.Packet) {
 		return
 	}
 	reply := res.(*pb.SpawnSocketReply)
-	p, ok := ns.Peer(reply.SocketId)
-	if reply.Error != "" || !ok {
+	if reply.Error != "" {
 		refuse("server error")
+		return
+	}
+	p, ok := ns.Peer(reply.SocketId)
+	if !ok {
+		// The socket actor started and already ended (its middleware
+		// refused it, say): it answered the client itself.
 		return
 	}
 	a.sockets[pkt.Namespace] = p

@@ -55,15 +55,21 @@ type Namespace struct {
 	ackIDs     atomic.Uint64
 	peers      sync.Map // socket id -> *Peer, every socket the supervisor spawned
 	collectors sync.Map // broadcast ack id -> *ackCollector, while its broadcast is routed
+
+	// Counts the supervisor publishes after each change, for Sockets and Rooms.
+	sockets atomic.Int64
+	rooms   atomic.Int64
+	// stopped is closed when the supervisor has stopped.
+	stopped chan struct{}
 }
 
 // SpawnNamespace starts the supervisor of the namespace called name.
 func (rt *Runtime) SpawnNamespace(name string, b Behavior) (*Namespace, error) {
-	ns := &Namespace{name: name, rt: rt, behavior: b}
+	ns := &Namespace{name: name, rt: rt, behavior: b, stopped: make(chan struct{})}
 	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
-	props := actor.PropsFromProducer(func() actor.Actor {
+	props := rt.props(func() actor.Actor {
 		return &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
-	}, actor.WithSupervisor(stopChild), actor.WithReceiverMiddleware(rt.logPanics))
+	}, actor.WithSupervisor(stopChild))
 	pid, err := rt.system.Root.SpawnNamed(props, "ns:"+name)
 	if err != nil {
 		return nil, fmt.Errorf("spawn namespace %q: %w", name, err)
@@ -74,6 +80,15 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior) (*Namespace, error) {
 
 // Name returns the namespace name.
 func (ns *Namespace) Name() string { return ns.name }
+
+// Sockets returns the number of socket actors of the namespace that have not
+// stopped: connected, in middleware or ending. The count follows the
+// supervisor, which learns of a socket's end just after its actor stops.
+func (ns *Namespace) Sockets() int { return int(ns.sockets.Load()) }
+
+// Rooms returns the number of non-empty rooms of the namespace, the room of
+// each socket's own id included.
+func (ns *Namespace) Rooms() int { return int(ns.rooms.Load()) }
 
 // NextAckID returns a fresh ack id, unique within the namespace.
 func (ns *Namespace) NextAckID() uint64 { return ns.ackIDs.Add(1) }
@@ -152,9 +167,22 @@ func (ns *Namespace) Drain(ctx context.Context, reason string) error {
 	return err
 }
 
-// Stop stops the supervisor and waits for it.
-func (ns *Namespace) Stop() {
-	_ = ns.rt.system.Root.StopFuture(ns.pid).Wait()
+// Stop stops the supervisor and its sockets, and waits until it stopped or
+// ctx ends. A socket actor busy in a handler stops only once the handler
+// returns, and the supervisor only after its last socket.
+func (ns *Namespace) Stop(ctx context.Context) error {
+	ns.rt.system.Root.Stop(ns.pid)
+	select {
+	case <-ns.stopped:
+		return nil
+	case <-ctx.Done():
+		select {
+		case <-ns.stopped:
+			return nil
+		default:
+			return fmt.Errorf("stop namespace %s: %w", ns.name, ctx.Err())
+		}
+	}
 }
 
 // ackCollector registers a broadcast's ack handler on each receiver; only
@@ -178,6 +206,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pb.SpawnSocket:
 		a.spawn(ctx, m)
+		a.publish()
 	case *pb.SocketReady:
 		if p, ok := a.children[m.SocketId]; ok {
 			a.join(p, []string{p.id})
@@ -185,12 +214,14 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 				p.Disconnect(a.draining, false, false)
 			}
 		}
+		a.publish()
 	case *pb.RoomChange:
 		for _, id := range m.SocketIds {
 			if p, ok := a.children[id]; ok {
 				a.change(p, m.Rooms, m.Leave)
 			}
 		}
+		a.publish()
 	case *pb.Broadcast:
 		n := a.broadcast(m)
 		if ctx.Sender() != nil {
@@ -206,6 +237,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		for _, p := range sel {
 			a.change(p, m.Rooms, m.Leave)
 		}
+		a.publish()
 	case *pb.TargetDisconnect:
 		a.each(m.Target, func(p *Peer) {
 			p.Disconnect(m.Reason, true, m.CloseTransport)
@@ -219,7 +251,17 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.maybeDrained(ctx)
 	case *actor.Terminated:
 		a.remove(ctx, m.Who)
+		a.publish()
+	case *actor.Stopped:
+		close(a.ns.stopped)
 	}
+}
+
+// publish makes the supervisor's counts visible to Namespace.Sockets and
+// Namespace.Rooms.
+func (a *namespaceActor) publish() {
+	a.ns.sockets.Store(int64(len(a.children)))
+	a.ns.rooms.Store(int64(len(a.rooms)))
 }
 
 func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
@@ -231,8 +273,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
 	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
 	h := a.ns.behavior.NewSocket(p, m.Auth)
 	p.handler = h
-	props := actor.PropsFromProducer(func() actor.Actor { return &socketActor{peer: p, h: h} },
-		actor.WithReceiverMiddleware(a.ns.rt.logPanics))
+	props := a.ns.rt.props(func() actor.Actor { return &socketActor{peer: p, h: h} })
 	pid, err := ctx.SpawnNamed(props, m.SocketId)
 	if err != nil {
 		ctx.Respond(&pb.SpawnSocketReply{Error: err.Error()})

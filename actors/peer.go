@@ -39,6 +39,8 @@ type Peer struct {
 	mu    sync.Mutex
 	acks  map[uint64]AckFunc
 	rooms map[string]struct{}
+	// asked is the first Disconnect sent to the socket actor.
+	asked *pb.Disconnect
 }
 
 func newPeer(id string, ns *Namespace, conn *gateway.Conn) *Peer {
@@ -178,6 +180,19 @@ func (p *Peer) setRooms(rooms []string, leave bool) {
 // this very socket, and would only reach the Disconnect message (and fail
 // them) once that wait timed out.
 func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
-	p.ns.rt.system.Root.Send(p.pid, &pb.Disconnect{Reason: reason, NotifyClient: notify, CloseTransport: closeTransport})
+	m := &pb.Disconnect{Reason: reason, NotifyClient: notify, CloseTransport: closeTransport}
+	p.mu.Lock()
+	if p.asked == nil {
+		p.asked = m
+	}
+	p.mu.Unlock()
+	p.ns.rt.system.Root.Send(p.pid, m)
 	p.failAcks()
+}
+
+// requested returns the first Disconnect sent to the socket actor, if any.
+func (p *Peer) requested() *pb.Disconnect {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.asked
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -15,10 +16,14 @@ type Runtime struct {
 	system *actor.ActorSystem
 	log    *slog.Logger
 
-	// live counts connection actors, so Close can wait for the last one.
-	live sync.WaitGroup
+	// live counts connection actors, so Close can wait for the last one;
+	// liveConns is the same count, readable.
+	live      sync.WaitGroup
+	liveConns atomic.Int64
 	// conns maps Engine.IO session ids to their connection actors.
 	conns sync.Map
+	// dispatcher runs every actorio actor's mailbox.
+	dispatcher *poolDispatcher
 }
 
 // NewRuntime starts an actor system that logs through log.
@@ -28,11 +33,14 @@ func NewRuntime(log *slog.Logger) *Runtime {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
-	return &Runtime{system: sys, log: log}
+	return &Runtime{system: sys, log: log, dispatcher: newPoolDispatcher()}
 }
 
 // Logger returns the runtime's logger.
 func (rt *Runtime) Logger() *slog.Logger { return rt.log }
+
+// Connections returns the number of connection actors not yet stopped.
+func (rt *Runtime) Connections() int { return int(rt.liveConns.Load()) }
 
 // Close waits for every connection actor to stop, up to ctx, then shuts the
 // actor system down.
@@ -43,10 +51,20 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = ctx.Err()
+		if rt.liveConns.Load() > 0 {
+			err = ctx.Err()
+		}
 	}
 	rt.system.Shutdown()
+	rt.dispatcher.close()
 	return err
+}
+
+// props returns the props of an actorio actor: the pooled dispatcher and
+// the panic-logging middleware, plus opts.
+func (rt *Runtime) props(produce actor.Producer, opts ...actor.PropsOption) *actor.Props {
+	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithReceiverMiddleware(rt.logPanics))
+	return actor.PropsFromProducer(produce, opts...)
 }
 
 // logPanics is a receive middleware that logs a panic with its stack before

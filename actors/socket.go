@@ -16,6 +16,9 @@ type socketActor struct {
 	peer *Peer
 	h    SocketHandler
 	done bool
+	// inUser is set while middleware, a connection handler or an event
+	// handler runs; it stays set when one of them panics.
+	inUser bool
 }
 
 func (a *socketActor) Receive(ctx actor.Context) {
@@ -24,29 +27,56 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *pb.InboundPacket:
 		if !a.done && a.peer.Connected() {
-			a.h.Event(m)
+			a.user(func() { a.h.Event(m) })
 		}
 	case *pb.Disconnect:
-		a.finish(ctx, m.Reason, m.NotifyClient)
-		if m.CloseTransport {
-			a.closeConn(ctx)
-		}
+		a.disconnect(ctx, m)
 		ctx.Stop(ctx.Self())
 	case *actor.Stopping:
-		// Reached without a Disconnect only when supervision stopped this
-		// actor after a panic in user code.
-		if !a.done {
-			a.fail(ctx)
+		if a.done {
+			break
 		}
+		if a.inUser {
+			// Supervision stopped this actor after a panic in user code.
+			a.fail(ctx)
+			break
+		}
+		// The supervisor stopped, taking this actor with it, before the
+		// actor could process the Disconnect it was sent: Server.Close gave
+		// up waiting for a handler that kept running. End the socket as
+		// that Disconnect asked.
+		if m := a.peer.requested(); m != nil {
+			a.disconnect(ctx, m)
+		} else {
+			a.finish(ctx, ReasonForcedClose, true)
+		}
+	}
+}
+
+// user runs user code, leaving inUser set if it panics.
+func (a *socketActor) user(f func()) {
+	a.inUser = true
+	f()
+	a.inUser = false
+}
+
+// disconnect ends the socket as m asks.
+func (a *socketActor) disconnect(ctx actor.Context, m *pb.Disconnect) {
+	a.finish(ctx, m.Reason, m.NotifyClient)
+	if m.CloseTransport {
+		a.closeConn(ctx)
 	}
 }
 
 func (a *socketActor) start(ctx actor.Context) {
 	p := a.peer
-	if r := a.h.Authorize(); r != nil {
+	var r *Refusal
+	a.user(func() { r = a.h.Authorize() })
+	if r != nil {
 		a.done = true
-		_ = p.writePacket(socketio.ConnectError, r.Payload)
+		// As in finish: stop the routing before the client can answer.
 		a.gone(ctx, "refused")
+		_ = p.writePacket(socketio.ConnectError, r.Payload)
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -62,7 +92,7 @@ func (a *socketActor) start(ctx actor.Context) {
 	ctx.Send(p.ns.pid, &pb.SocketReady{SocketId: p.id})
 	p.ns.rt.log.Debug("actorio: socket connected", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()))
-	a.h.Welcome()
+	a.user(a.h.Welcome)
 }
 
 // finish ends the socket once: disconnecting handlers, leave every room,
@@ -100,8 +130,8 @@ func (a *socketActor) fail(ctx actor.Context) {
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", ReasonHandlerPanic))
 	if !p.connected.Load() {
 		a.done = true
-		_ = p.writePacket(socketio.ConnectError, []byte(`{"message":"server error"}`))
 		a.gone(ctx, ReasonHandlerPanic)
+		_ = p.writePacket(socketio.ConnectError, []byte(`{"message":"server error"}`))
 		return
 	}
 	defer func() {

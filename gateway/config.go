@@ -53,7 +53,9 @@ type Config struct {
 	// is closed and the session keeps polling.
 	UpgradeTimeout time.Duration
 	// WriteTimeout bounds each WebSocket write (default 10s); a write that
-	// times out closes the session with "transport error".
+	// times out closes the session with "transport error". A session that
+	// ends with "ping timeout" or "slow consumer" does not wait for it: its
+	// network connection is closed at once, without a close frame.
 	WriteTimeout time.Duration
 	// Transports lists the allowed transports, among "polling" and
 	// "websocket" (default both).

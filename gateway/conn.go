@@ -60,6 +60,10 @@ const (
 	closeFlush
 	// closeByClient answers a pending poll with a noop packet.
 	closeByClient
+	// closeDrop is closeAbort for a peer that stopped answering or reading:
+	// it also closes a WebSocket's network connection at once, without a
+	// close frame, so that no write to the peer blocks until WriteTimeout.
+	closeDrop
 )
 
 // Conn is one Engine.IO session. Its methods are safe for concurrent use.
@@ -70,10 +74,9 @@ type Conn struct {
 	log *slog.Logger
 
 	closed chan struct{} // closed when the session ends
-	// pollWake and wsWake (capacity 1) wake the poller and the WebSocket
-	// writer when the queue or the state changes.
+	// pollWake (capacity 1) wakes the poller when the queue or the state
+	// changes.
 	pollWake chan struct{}
-	wsWake   chan struct{}
 
 	// recvMu serialises OnPacket calls.
 	recvMu sync.Mutex
@@ -102,6 +105,12 @@ type Conn struct {
 	paused    bool            // polling paused by a probe: pending and new GETs get noop
 	upgrading bool            // a WebSocket upgrade request is being served
 	probe     *websocket.Conn // WebSocket being probed for an upgrade
+	ws        *websocket.Conn // the WebSocket transport, once the session has one
+	// out is the WebSocket the writer drains into, once writes may start; a
+	// writer goroutine exists only while writing is set, so an idle
+	// connection has none.
+	out     *websocket.Conn
+	writing bool
 }
 
 // newID returns a random session id of 20 URL-safe base64 characters.
@@ -121,7 +130,6 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		delivering: true,
 		closed:     make(chan struct{}),
 		pollWake:   make(chan struct{}, 1),
-		wsWake:     make(chan struct{}, 1),
 		req: &HandshakeRequest{
 			Header:     r.Header.Clone(),
 			Query:      r.URL.Query(),
@@ -180,7 +188,7 @@ func (c *Conn) Send(pkts ...engineio.Packet) error {
 	if limit := c.srv.cfg.MaxQueueBytes; limit > 0 && c.queueBytes+n > limit {
 		c.mu.Unlock()
 		// Close elsewhere: OnClose must not run inside the caller's Send.
-		c.srv.goTracked(func() { c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, closeAbort) })
+		c.srv.goTracked(func() { c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, closeDrop) })
 		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
 	}
 	c.queue = append(c.queue, pkts...)
@@ -212,15 +220,53 @@ func (c *Conn) takeLocked() []engineio.Packet {
 	return q
 }
 
-// wake signals the poller and the WebSocket writer.
+// wake signals the poller and starts a WebSocket writer if none runs.
 func (c *Conn) wake() {
 	select {
 	case c.pollWake <- struct{}{}:
 	default:
 	}
-	select {
-	case c.wsWake <- struct{}{}:
-	default:
+	if ws := c.claimWriter(); ws != nil && !c.srv.goTracked(func() { c.writeLoop(ws) }) {
+		// The server is shutting down; its Close ends this session, and
+		// closeWith starts the last writer.
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+	}
+}
+
+// claimWriter returns the WebSocket to write to when no writer runs, and
+// marks one as running; nil otherwise.
+func (c *Conn) claimWriter() *websocket.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.out == nil || c.writing {
+		return nil
+	}
+	c.writing = true
+	return c.out
+}
+
+// startWriting makes ws the socket the writer drains into, then starts a
+// writer for what is queued, or for the close when the session has ended.
+func (c *Conn) startWriting(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.out = ws
+	closed := c.isClosed
+	c.mu.Unlock()
+	if closed {
+		c.lastWrite()
+		return
+	}
+	c.wake()
+}
+
+// lastWrite starts the writer that sends the close (or just closes the
+// socket) after the session ended. Its caller is tracked by the server (or
+// is Server.Close), so it may start even while the server shuts down.
+func (c *Conn) lastWrite() {
+	if ws := c.claimWriter(); ws != nil {
+		c.srv.goAlways(func() { c.writeLoop(ws) })
 	}
 }
 
@@ -239,12 +285,19 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	fire := !c.delivering
 	c.closeDue = c.delivering
 	transport := c.transport
+	ws := c.ws
 	c.mu.Unlock()
 
 	close(c.closed)
+	c.lastWrite()
 	c.wake()
 	if probe != nil {
 		_ = probe.Close()
+	}
+	if mode == closeDrop && ws != nil {
+		// Fails a write stuck on the peer's full buffers and the pending
+		// read; the writer and reader goroutines then end.
+		_ = ws.NetConn().Close()
 	}
 	c.srv.remove(c)
 	attrs := []any{slog.String("transport", transport), slog.String("reason", reason)}

@@ -46,7 +46,7 @@ func (c *Conn) expireIfDue() bool {
 	c.mu.Unlock()
 	if due {
 		c.log.Debug("engine.io ping timeout")
-		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeAbort)
+		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
 	}
 	return closed || due
 }
@@ -80,7 +80,7 @@ func (c *Conn) onPingTimeout(gen uint64) {
 	c.mu.Unlock()
 	if expired {
 		c.log.Debug("engine.io ping timeout")
-		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeAbort)
+		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
 	}
 }
 

@@ -33,7 +33,12 @@ func New(cfg Config, h Handler) *Server {
 		sessions: make(map[string]*Conn),
 	}
 	s.upgrader = websocket.Upgrader{
-		CheckOrigin: cfg.CheckOrigin,
+		// A small read buffer of its own (not net/http's 4 KB one) and
+		// write buffers taken from a pool only while a frame is written
+		// keep an idle connection small.
+		ReadBufferSize:  1024,
+		WriteBufferPool: &writeBuffers,
+		CheckOrigin:     cfg.CheckOrigin,
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			s.log.Warn("engine.io websocket handshake failed", slog.Int("status", status), slog.Any("err", reason))
 			if status == http.StatusForbidden {
@@ -59,6 +64,19 @@ func (s *Server) enter() bool {
 
 // exit ends a unit of work registered by enter.
 func (s *Server) exit() { s.wg.Done() }
+
+// writeBuffers lends WebSocket write buffers to the frames being written.
+var writeBuffers sync.Pool
+
+// goAlways runs f on a new goroutine that Close waits for, even once Close
+// started; its caller must itself be tracked (or be Close, before it waits).
+func (s *Server) goAlways(f func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		f()
+	}()
+}
 
 // goTracked runs f on a new goroutine that Close waits for and reports
 // whether it did; f is not run once Close started.

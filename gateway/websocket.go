@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
@@ -20,15 +21,16 @@ var typeChars = func() (t [engineio.Noop + 1][]byte) {
 	return t
 }()
 
-// handshakeWebSocket opens a session directly on a WebSocket. The serving
-// goroutine becomes the connection's read loop.
+// handshakeWebSocket opens a session directly on a WebSocket and starts its
+// read and write loops.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	c := newConn(s, r, TransportWebSocket)
+	c.ws = ws
 	c.recvMu.Lock()
 	if !s.register(c) {
 		c.recvMu.Unlock()
@@ -43,16 +45,14 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.log.Debug("engine.io session opened", slog.String("transport", TransportWebSocket))
 	s.open(c)
 	c.recvMu.Unlock()
-	if !s.goTracked(func() { c.writeLoop(ws) }) {
-		_ = ws.Close()
-	}
-	c.readLoop(ws)
+	c.startWriting(ws)
+	c.readOnOwnGoroutine(ws)
 }
 
 // serveUpgrade serves a WebSocket request for an existing polling session:
 // it answers the probe, pauses polling, and switches the session to the
-// WebSocket when the client's upgrade packet arrives. The serving goroutine
-// then becomes the connection's read loop.
+// WebSocket when the client's upgrade packet arrives, and then starts its
+// read loop.
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	c.mu.Lock()
 	ok := s.cfg.upgradesAllowed() && !c.isClosed && !c.upgrading && c.transport == TransportPolling
@@ -64,7 +64,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		s.reject(w, r, CodeBadRequest, TransportWebSocket)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
 	if err != nil {
 		c.mu.Lock()
 		c.upgrading = false
@@ -112,7 +112,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			if !c.completeUpgrade(ws) {
 				return
 			}
-			c.readLoop(ws)
+			c.readOnOwnGoroutine(ws)
 			return
 		default:
 			c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
@@ -133,13 +133,12 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
 	c.paused = false
 	c.upgrading = false
 	c.transport = TransportWebSocket
+	c.ws = ws
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
-	c.wake() // a pending GET answers noop; the writer drains the queue
+	c.wake() // a pending GET answers noop
 	c.log.Debug("engine.io session upgraded", slog.String("transport", TransportWebSocket))
-	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
-		_ = ws.Close()
-	}
+	c.startWriting(ws)
 	return true
 }
 
@@ -157,6 +156,16 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 	c.wake()
 	if !closed {
 		c.log.Debug("engine.io upgrade aborted", slog.String("transport", TransportPolling), slog.Any("err", err))
+	}
+}
+
+// readOnOwnGoroutine runs the read loop on a goroutine of its own and lets
+// the HTTP handler return: the handler's goroutine, its grown stack and the
+// request it holds are released for the life of the connection.
+func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
+	if !c.srv.goTracked(func() { c.readLoop(ws) }) {
+		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeAbort)
+		_ = ws.Close()
 	}
 }
 
@@ -181,8 +190,8 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 }
 
 // readFailed closes the session after a read error: a close frame with
-// code 1000, 1001 or 1005, or a dropped connection (EOF, 1006), is a
-// "transport close"; anything else (including an oversized message) is a
+// code 1000, 1001 or 1005, or a dropped connection (EOF, 1006, a reset), is
+// a "transport close"; anything else (including an oversized message) is a
 // "transport error".
 func (c *Conn) readFailed(err error) {
 	select {
@@ -196,25 +205,27 @@ func (c *Conn) readFailed(err error) {
 		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w: %w", ErrPayloadTooLarge, err), closeAbort)
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway,
 		websocket.CloseNoStatusReceived, websocket.CloseAbnormalClosure),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
 		c.closeWith(ReasonTransportClose, nil, closeAbort)
 	default:
 		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w", err), closeAbort)
 	}
 }
 
-// writeLoop drains the session's queue into ws, one frame per packet, and
-// closes ws when the session ends.
+// writeLoop drains the session's queue into ws, one batch per run, and
+// returns when the queue is empty; after the session ended it sends the
+// close (when flushing) and closes ws.
 func (c *Conn) writeLoop(ws *websocket.Conn) {
 	timeout := c.srv.cfg.WriteTimeout
 	for {
-		select {
-		case <-c.wsWake:
-		case <-c.closed:
-		}
 		c.mu.Lock()
 		q := c.takeLocked()
 		closed, mode := c.isClosed, c.mode
+		if len(q) == 0 && !closed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		if closed {
 			if mode != closeFlush {
@@ -225,12 +236,10 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		}
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-			for _, p := range q {
-				if err := writeFrame(ws, p); err != nil {
-					c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
-					_ = ws.Close()
-					return
-				}
+			if err := writeBatch(ws, q); err != nil {
+				c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+				_ = ws.Close()
+				return
 			}
 		}
 		if closed {
@@ -238,6 +247,27 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// writeBatch writes q, in one write to the network when ws sits on a
+// batchConn.
+func writeBatch(ws *websocket.Conn, q []engineio.Packet) error {
+	bc, _ := ws.NetConn().(*batchConn)
+	if bc != nil {
+		bc.begin()
+	}
+	var err error
+	for _, p := range q {
+		if err = writeFrame(ws, p); err != nil {
+			break
+		}
+	}
+	if bc != nil {
+		if ferr := bc.end(); err == nil {
+			err = ferr
+		}
+	}
+	return err
 }
 
 // writeFrame writes p as one frame: binary messages as binary frames, the

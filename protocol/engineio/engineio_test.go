@@ -22,28 +22,30 @@ func TestPacketTypeString(t *testing.T) {
 	}
 }
 
+// decodeFrameTests are the DecodeFrame cases; they also seed FuzzDecodeFrame.
+var decodeFrameTests = []struct {
+	name   string
+	in     string
+	binary bool
+	want   Packet
+	err    bool
+}{
+	{"message", "4hello", false, Packet{Type: Message, Data: []byte("hello")}, false},
+	{"ping probe", "2probe", false, Packet{Type: Ping, Data: []byte("probe")}, false},
+	{"bare pong", "3", false, Packet{Type: Pong}, false},
+	{"upgrade", "5", false, Packet{Type: Upgrade}, false},
+	{"noop", "6", false, Packet{Type: Noop}, false},
+	{"utf8", "4héllo✓", false, Packet{Type: Message, Data: []byte("héllo✓")}, false},
+	{"binary frame", "\x01\x02\xff", true, Packet{Type: Message, Data: []byte{1, 2, 0xff}, Binary: true}, false},
+	{"empty binary frame", "", true, Packet{Type: Message, Data: []byte{}, Binary: true}, false},
+	{"empty text", "", false, Packet{}, true},
+	{"unknown type", "abc", false, Packet{}, true},
+	{"type 7", "7x", false, Packet{}, true},
+	{"invalid utf8", "4\xff\xfe", false, Packet{}, true},
+}
+
 func TestDecodeFrame(t *testing.T) {
-	tests := []struct {
-		name   string
-		in     string
-		binary bool
-		want   Packet
-		err    bool
-	}{
-		{"message", "4hello", false, Packet{Type: Message, Data: []byte("hello")}, false},
-		{"ping probe", "2probe", false, Packet{Type: Ping, Data: []byte("probe")}, false},
-		{"bare pong", "3", false, Packet{Type: Pong}, false},
-		{"upgrade", "5", false, Packet{Type: Upgrade}, false},
-		{"noop", "6", false, Packet{Type: Noop}, false},
-		{"utf8", "4héllo✓", false, Packet{Type: Message, Data: []byte("héllo✓")}, false},
-		{"binary frame", "\x01\x02\xff", true, Packet{Type: Message, Data: []byte{1, 2, 0xff}, Binary: true}, false},
-		{"empty binary frame", "", true, Packet{Type: Message, Data: []byte{}, Binary: true}, false},
-		{"empty text", "", false, Packet{}, true},
-		{"unknown type", "abc", false, Packet{}, true},
-		{"type 7", "7x", false, Packet{}, true},
-		{"invalid utf8", "4\xff\xfe", false, Packet{}, true},
-	}
-	for _, tt := range tests {
+	for _, tt := range decodeFrameTests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeFrame([]byte(tt.in), tt.binary)
 			if tt.err {
@@ -111,34 +113,36 @@ func TestAppendPayload(t *testing.T) {
 	}
 }
 
+// decodePayloadTests are the DecodePayload cases; they also seed FuzzDecodePayload.
+var decodePayloadTests = []struct {
+	name string
+	in   string
+	want []Packet
+	err  bool
+}{
+	{"one", "4hello", []Packet{{Type: Message, Data: []byte("hello")}}, false},
+	{"several", "4test1\x1e4test2\x1e4test3", []Packet{
+		{Type: Message, Data: []byte("test1")},
+		{Type: Message, Data: []byte("test2")},
+		{Type: Message, Data: []byte("test3")},
+	}, false},
+	{"text and binary", "4hello\x1ebAQIDBA==", []Packet{
+		{Type: Message, Data: []byte("hello")},
+		{Type: Message, Data: []byte{1, 2, 3, 4}, Binary: true},
+	}, false},
+	{"pong and close", "3\x1e1", []Packet{{Type: Pong}, {Type: Close}}, false},
+	{"empty binary", "b", []Packet{{Type: Message, Data: []byte{}, Binary: true}}, false},
+	{"empty body", "", nil, true},
+	{"garbage", "abc", nil, true},
+	{"empty packet in middle", "4a\x1e\x1e4b", nil, true},
+	{"trailing separator", "4a\x1e", nil, true},
+	{"leading separator", "\x1e4a", nil, true},
+	{"bad base64", "b!!!", nil, true},
+	{"invalid utf8", "4\xc3\x28", nil, true},
+}
+
 func TestDecodePayload(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want []Packet
-		err  bool
-	}{
-		{"one", "4hello", []Packet{{Type: Message, Data: []byte("hello")}}, false},
-		{"several", "4test1\x1e4test2\x1e4test3", []Packet{
-			{Type: Message, Data: []byte("test1")},
-			{Type: Message, Data: []byte("test2")},
-			{Type: Message, Data: []byte("test3")},
-		}, false},
-		{"text and binary", "4hello\x1ebAQIDBA==", []Packet{
-			{Type: Message, Data: []byte("hello")},
-			{Type: Message, Data: []byte{1, 2, 3, 4}, Binary: true},
-		}, false},
-		{"pong and close", "3\x1e1", []Packet{{Type: Pong}, {Type: Close}}, false},
-		{"empty binary", "b", []Packet{{Type: Message, Data: []byte{}, Binary: true}}, false},
-		{"empty body", "", nil, true},
-		{"garbage", "abc", nil, true},
-		{"empty packet in middle", "4a\x1e\x1e4b", nil, true},
-		{"trailing separator", "4a\x1e", nil, true},
-		{"leading separator", "\x1e4a", nil, true},
-		{"bad base64", "b!!!", nil, true},
-		{"invalid utf8", "4\xc3\x28", nil, true},
-	}
-	for _, tt := range tests {
+	for _, tt := range decodePayloadTests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodePayload([]byte(tt.in))
 			if tt.err {

@@ -125,3 +125,13 @@ func (a Args) From(i int) Args {
 	}
 	return Args{raw: a.raw[i:], atts: a.atts}
 }
+
+// NewEventArgs splits an EVENT payload into the event name and its
+// arguments.
+func NewEventArgs(data []byte, atts [][]byte) (string, Args, error) {
+	name, elems, err := EventName(data)
+	if err != nil {
+		return "", Args{}, err
+	}
+	return name, Args{raw: elems, atts: atts}, nil
+}

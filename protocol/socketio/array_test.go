@@ -6,28 +6,30 @@ import (
 	"testing"
 )
 
+// splitArrayTests are the SplitArray cases; they also seed FuzzSplitArray.
+var splitArrayTests = []struct {
+	in   string
+	want []string
+	err  error
+}{
+	{`[]`, nil, nil},
+	{` [ ] `, nil, nil},
+	{`["a"]`, []string{`"a"`}, nil},
+	{`["a",1,true,null,{"x":[1,2]},[[]],"]\"",-1.5e3]`, []string{`"a"`, `1`, `true`, `null`, `{"x":[1,2]}`, `[[]]`, `"]\""`, `-1.5e3`}, nil},
+	{"[ 1 ,\n2\t, {\"a\" : 1} ]", []string{`1`, `2`, `{"a" : 1}`}, nil},
+	{`["a,b","c]"]`, []string{`"a,b"`, `"c]"`}, nil},
+	{`{}`, nil, ErrNotArray},
+	{`"a"`, nil, ErrNotArray},
+	{`1`, nil, ErrNotArray},
+	{``, nil, ErrInvalidJSON},
+	{`[`, nil, ErrInvalidJSON},
+	{`[1,]`, nil, ErrInvalidJSON},
+	{`[1] [2]`, nil, ErrInvalidJSON},
+	{"[\"\xff\"]", nil, ErrInvalidJSON},
+}
+
 func TestSplitArray(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []string
-		err  error
-	}{
-		{`[]`, nil, nil},
-		{` [ ] `, nil, nil},
-		{`["a"]`, []string{`"a"`}, nil},
-		{`["a",1,true,null,{"x":[1,2]},[[]],"]\"",-1.5e3]`, []string{`"a"`, `1`, `true`, `null`, `{"x":[1,2]}`, `[[]]`, `"]\""`, `-1.5e3`}, nil},
-		{"[ 1 ,\n2\t, {\"a\" : 1} ]", []string{`1`, `2`, `{"a" : 1}`}, nil},
-		{`["a,b","c]"]`, []string{`"a,b"`, `"c]"`}, nil},
-		{`{}`, nil, ErrNotArray},
-		{`"a"`, nil, ErrNotArray},
-		{`1`, nil, ErrNotArray},
-		{``, nil, ErrInvalidJSON},
-		{`[`, nil, ErrInvalidJSON},
-		{`[1,]`, nil, ErrInvalidJSON},
-		{`[1] [2]`, nil, ErrInvalidJSON},
-		{"[\"\xff\"]", nil, ErrInvalidJSON},
-	}
-	for _, tt := range tests {
+	for _, tt := range splitArrayTests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := SplitArray([]byte(tt.in))
 			if tt.err != nil {
@@ -62,25 +64,27 @@ func TestSplitArrayDeep(t *testing.T) {
 	}
 }
 
+// eventNameTests are the EventName cases; they also seed FuzzEventName.
+var eventNameTests = []struct {
+	in   string
+	name string
+	args []string
+	ok   bool
+}{
+	{`["hello"]`, "hello", nil, true},
+	{`["hello",1,{"a":2}]`, "hello", []string{`1`, `{"a":2}`}, true},
+	{`[ "h\u00e9\"llo" , [1] ]`, "hé\"llo", []string{`[1]`}, true},
+	{`["\ud83d\ude00"]`, "\U0001F600", nil, true},
+	{`["\ud83d"]`, "\uFFFD", nil, true},
+	{`[]`, "", nil, false},
+	{`[1,"a"]`, "", nil, false},
+	{`{"a":1}`, "", nil, false},
+	{`["a"`, "", nil, false},
+	{`0[""]`, "", nil, false},
+}
+
 func TestEventName(t *testing.T) {
-	tests := []struct {
-		in   string
-		name string
-		args []string
-		ok   bool
-	}{
-		{`["hello"]`, "hello", nil, true},
-		{`["hello",1,{"a":2}]`, "hello", []string{`1`, `{"a":2}`}, true},
-		{`[ "h\u00e9\"llo" , [1] ]`, "hé\"llo", []string{`[1]`}, true},
-		{`["\ud83d\ude00"]`, "\U0001F600", nil, true},
-		{`["\ud83d"]`, "\uFFFD", nil, true},
-		{`[]`, "", nil, false},
-		{`[1,"a"]`, "", nil, false},
-		{`{"a":1}`, "", nil, false},
-		{`["a"`, "", nil, false},
-		{`0[""]`, "", nil, false},
-	}
-	for _, tt := range tests {
+	for _, tt := range eventNameTests {
 		t.Run(tt.in, func(t *testing.T) {
 			name, args, err := EventName([]byte(tt.in))
 			if !tt.ok {

@@ -13,44 +13,46 @@ func packetsEqual(a, b Packet) bool {
 		bytes.Equal(a.Data, b.Data) && (a.Data == nil) == (b.Data == nil) && a.Attachments == b.Attachments
 }
 
+// decodeValidTests are the valid Decode cases; they also seed FuzzDecode.
+var decodeValidTests = []struct {
+	in        string
+	want      Packet
+	canonical bool // AppendEncode reproduces the input byte for byte
+}{
+	{`0`, Packet{Type: Connect, Namespace: "/"}, true},
+	{`0/custom,`, Packet{Type: Connect, Namespace: "/custom"}, true},
+	{`0/custom`, Packet{Type: Connect, Namespace: "/custom"}, false},
+	{`0/`, Packet{Type: Connect, Namespace: "/"}, false},
+	{`0/,`, Packet{Type: Connect, Namespace: "/"}, false},
+	{`0{"token":"123"}`, Packet{Type: Connect, Namespace: "/", Data: []byte(`{"token":"123"}`)}, true},
+	{`0/admin,{"token":"x"}`, Packet{Type: Connect, Namespace: "/admin", Data: []byte(`{"token":"x"}`)}, true},
+	{`0/a/b?x=1,{}`, Packet{Type: Connect, Namespace: "/a/b?x=1", Data: []byte(`{}`)}, true},
+	{`1`, Packet{Type: Disconnect, Namespace: "/"}, true},
+	{`1/admin,`, Packet{Type: Disconnect, Namespace: "/admin"}, true},
+	{`1/admin`, Packet{Type: Disconnect, Namespace: "/admin"}, false},
+	{`2["hello",1]`, Packet{Type: Event, Namespace: "/", Data: []byte(`["hello",1]`)}, true},
+	{`2/admin,12["project:delete",123]`, Packet{Type: Event, Namespace: "/admin", ID: 12, HasID: true, Data: []byte(`["project:delete",123]`)}, true},
+	{`212["foo"]`, Packet{Type: Event, Namespace: "/", ID: 12, HasID: true, Data: []byte(`["foo"]`)}, true},
+	{`20["foo"]`, Packet{Type: Event, Namespace: "/", ID: 0, HasID: true, Data: []byte(`["foo"]`)}, true},
+	{`2012["foo"]`, Packet{Type: Event, Namespace: "/", ID: 12, HasID: true, Data: []byte(`["foo"]`)}, false},
+	{`218446744073709551615["foo"]`, Packet{Type: Event, Namespace: "/", ID: 18446744073709551615, HasID: true, Data: []byte(`["foo"]`)}, true},
+	{`2[ "a" , {"b":[1,2]} ]`, Packet{Type: Event, Namespace: "/", Data: []byte(`[ "a" , {"b":[1,2]} ]`)}, true},
+	{"2[\"a\"]\n", Packet{Type: Event, Namespace: "/", Data: []byte("[\"a\"]\n")}, true},
+	{`2["<é>\u00e9"]`, Packet{Type: Event, Namespace: "/", Data: []byte(`["<é>\u00e9"]`)}, true},
+	{`3/admin,13["bar"]`, Packet{Type: Ack, Namespace: "/admin", ID: 13, HasID: true, Data: []byte(`["bar"]`)}, true},
+	{`31[]`, Packet{Type: Ack, Namespace: "/", ID: 1, HasID: true, Data: []byte(`[]`)}, true},
+	{`4{"message":"Not authorized"}`, Packet{Type: ConnectError, Namespace: "/", Data: []byte(`{"message":"Not authorized"}`)}, true},
+	{`4/admin,{"message":"x","data":{"a":1}}`, Packet{Type: ConnectError, Namespace: "/admin", Data: []byte(`{"message":"x","data":{"a":1}}`)}, true},
+	{`4"Invalid namespace"`, Packet{Type: ConnectError, Namespace: "/", Data: []byte(`"Invalid namespace"`)}, true},
+	{`51-["hello",{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1, Data: []byte(`["hello",{"_placeholder":true,"num":0}]`)}, true},
+	{`52-/ns,7["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/ns", ID: 7, HasID: true, Attachments: 2, Data: []byte(`["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]`)}, true},
+	{`50-["a"]`, Packet{Type: BinaryEvent, Namespace: "/", Data: []byte(`["a"]`)}, true},
+	{`51000-["a"]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1000, Data: []byte(`["a"]`)}, true},
+	{`61-/admin,456[{"_placeholder":true,"num":0}]`, Packet{Type: BinaryAck, Namespace: "/admin", ID: 456, HasID: true, Attachments: 1, Data: []byte(`[{"_placeholder":true,"num":0}]`)}, true},
+}
+
 func TestDecodeValid(t *testing.T) {
-	tests := []struct {
-		in        string
-		want      Packet
-		canonical bool // AppendEncode reproduces the input byte for byte
-	}{
-		{`0`, Packet{Type: Connect, Namespace: "/"}, true},
-		{`0/custom,`, Packet{Type: Connect, Namespace: "/custom"}, true},
-		{`0/custom`, Packet{Type: Connect, Namespace: "/custom"}, false},
-		{`0/`, Packet{Type: Connect, Namespace: "/"}, false},
-		{`0/,`, Packet{Type: Connect, Namespace: "/"}, false},
-		{`0{"token":"123"}`, Packet{Type: Connect, Namespace: "/", Data: []byte(`{"token":"123"}`)}, true},
-		{`0/admin,{"token":"x"}`, Packet{Type: Connect, Namespace: "/admin", Data: []byte(`{"token":"x"}`)}, true},
-		{`0/a/b?x=1,{}`, Packet{Type: Connect, Namespace: "/a/b?x=1", Data: []byte(`{}`)}, true},
-		{`1`, Packet{Type: Disconnect, Namespace: "/"}, true},
-		{`1/admin,`, Packet{Type: Disconnect, Namespace: "/admin"}, true},
-		{`1/admin`, Packet{Type: Disconnect, Namespace: "/admin"}, false},
-		{`2["hello",1]`, Packet{Type: Event, Namespace: "/", Data: []byte(`["hello",1]`)}, true},
-		{`2/admin,12["project:delete",123]`, Packet{Type: Event, Namespace: "/admin", ID: 12, HasID: true, Data: []byte(`["project:delete",123]`)}, true},
-		{`212["foo"]`, Packet{Type: Event, Namespace: "/", ID: 12, HasID: true, Data: []byte(`["foo"]`)}, true},
-		{`20["foo"]`, Packet{Type: Event, Namespace: "/", ID: 0, HasID: true, Data: []byte(`["foo"]`)}, true},
-		{`2012["foo"]`, Packet{Type: Event, Namespace: "/", ID: 12, HasID: true, Data: []byte(`["foo"]`)}, false},
-		{`218446744073709551615["foo"]`, Packet{Type: Event, Namespace: "/", ID: 18446744073709551615, HasID: true, Data: []byte(`["foo"]`)}, true},
-		{`2[ "a" , {"b":[1,2]} ]`, Packet{Type: Event, Namespace: "/", Data: []byte(`[ "a" , {"b":[1,2]} ]`)}, true},
-		{"2[\"a\"]\n", Packet{Type: Event, Namespace: "/", Data: []byte("[\"a\"]\n")}, true},
-		{`2["<é>\u00e9"]`, Packet{Type: Event, Namespace: "/", Data: []byte(`["<é>\u00e9"]`)}, true},
-		{`3/admin,13["bar"]`, Packet{Type: Ack, Namespace: "/admin", ID: 13, HasID: true, Data: []byte(`["bar"]`)}, true},
-		{`31[]`, Packet{Type: Ack, Namespace: "/", ID: 1, HasID: true, Data: []byte(`[]`)}, true},
-		{`4{"message":"Not authorized"}`, Packet{Type: ConnectError, Namespace: "/", Data: []byte(`{"message":"Not authorized"}`)}, true},
-		{`4/admin,{"message":"x","data":{"a":1}}`, Packet{Type: ConnectError, Namespace: "/admin", Data: []byte(`{"message":"x","data":{"a":1}}`)}, true},
-		{`4"Invalid namespace"`, Packet{Type: ConnectError, Namespace: "/", Data: []byte(`"Invalid namespace"`)}, true},
-		{`51-["hello",{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1, Data: []byte(`["hello",{"_placeholder":true,"num":0}]`)}, true},
-		{`52-/ns,7["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]`, Packet{Type: BinaryEvent, Namespace: "/ns", ID: 7, HasID: true, Attachments: 2, Data: []byte(`["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]`)}, true},
-		{`50-["a"]`, Packet{Type: BinaryEvent, Namespace: "/", Data: []byte(`["a"]`)}, true},
-		{`51000-["a"]`, Packet{Type: BinaryEvent, Namespace: "/", Attachments: 1000, Data: []byte(`["a"]`)}, true},
-		{`61-/admin,456[{"_placeholder":true,"num":0}]`, Packet{Type: BinaryAck, Namespace: "/admin", ID: 456, HasID: true, Attachments: 1, Data: []byte(`[{"_placeholder":true,"num":0}]`)}, true},
-	}
-	for _, tt := range tests {
+	for _, tt := range decodeValidTests {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := Decode([]byte(tt.in))
 			if err != nil {
@@ -71,64 +73,66 @@ func TestDecodeValid(t *testing.T) {
 	}
 }
 
+// decodeInvalidTests are the malformed Decode cases; they also seed FuzzDecode.
+var decodeInvalidTests = []struct {
+	name, in string
+}{
+	{"empty", ``},
+	{"unknown type 7", `7`},
+	{"unknown type letter", `a["x"]`},
+	{"event object", `2{}`},
+	{"event garbage", `2abc`},
+	{"event empty array", `2[]`},
+	{"event number name", `2[1]`},
+	{"event null name", `2[null,"a"]`},
+	{"event without payload", `2`},
+	{"event id without payload", `212`},
+	{"ns without slash", `2abc["a"]`},
+	{"event string", `2"a"`},
+	{"event leading space", `2 ["a"]`},
+	{"ack without id", `3["a"]`},
+	{"ack object", `31{}`},
+	{"ack without payload", `31`},
+	{"binary without count", `5["a"]`},
+	{"binary non-numeric count", `5x-["a"]`},
+	{"binary dash only", `5-["a"]`},
+	{"binary count without dash", `51["a"]`},
+	{"binary count at end", `51`},
+	{"binary count too large", `51001-["a"]`},
+	{"binary count overflow", `5999999999999999999999999-["a"]`},
+	{"binary ack without id", `61-[{"_placeholder":true,"num":0}]`},
+	{"count on event", `21-["a"]`},
+	{"dash on event", `2-["a"]`},
+	{"count on connect", `01-{}`},
+	{"invalid utf8 payload", "2[\"\xff\"]"},
+	{"invalid utf8 namespace", "0/\xc3,"},
+	{"invalid json", `2["a",]`},
+	{"truncated json", `2["a"`},
+	{"trailing garbage", `2["a"]x`},
+	{"two values", `2["a"]["b"]`},
+	{"connect bad payload", `0/ns,abc`},
+	{"connect array", `0["a"]`},
+	{"connect string", `0"a"`},
+	{"connect with id", `01{}`},
+	{"connect ns with id", `0/ns,1`},
+	{"disconnect payload", `1{}`},
+	{"disconnect ns payload", `1/admin,{}`},
+	{"disconnect id", `112`},
+	{"connect error without payload", `4`},
+	{"connect error array", `4["a"]`},
+	{"connect error id", `41{}`},
+	{"30-digit ack id", `2123456789012345678901234567890["a"]`},
+	{"21-digit ack id", `2000000000000000000001["a"]`},
+	{"uint64 overflow", `218446744073709551616["a"]`},
+	{"event ns no comma", `2/admin["a"]`},
+	{"unexpected after id", `212abc`},
+	{"unexpected after ns", `2/a,x["a"]`},
+	{"nul", "\x00"},
+	{"deep nesting", "2[\"a\"," + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "]"},
+}
+
 func TestDecodeInvalid(t *testing.T) {
-	tests := []struct {
-		name, in string
-	}{
-		{"empty", ``},
-		{"unknown type 7", `7`},
-		{"unknown type letter", `a["x"]`},
-		{"event object", `2{}`},
-		{"event garbage", `2abc`},
-		{"event empty array", `2[]`},
-		{"event number name", `2[1]`},
-		{"event null name", `2[null,"a"]`},
-		{"event without payload", `2`},
-		{"event id without payload", `212`},
-		{"ns without slash", `2abc["a"]`},
-		{"event string", `2"a"`},
-		{"event leading space", `2 ["a"]`},
-		{"ack without id", `3["a"]`},
-		{"ack object", `31{}`},
-		{"ack without payload", `31`},
-		{"binary without count", `5["a"]`},
-		{"binary non-numeric count", `5x-["a"]`},
-		{"binary dash only", `5-["a"]`},
-		{"binary count without dash", `51["a"]`},
-		{"binary count at end", `51`},
-		{"binary count too large", `51001-["a"]`},
-		{"binary count overflow", `5999999999999999999999999-["a"]`},
-		{"binary ack without id", `61-[{"_placeholder":true,"num":0}]`},
-		{"count on event", `21-["a"]`},
-		{"dash on event", `2-["a"]`},
-		{"count on connect", `01-{}`},
-		{"invalid utf8 payload", "2[\"\xff\"]"},
-		{"invalid utf8 namespace", "0/\xc3,"},
-		{"invalid json", `2["a",]`},
-		{"truncated json", `2["a"`},
-		{"trailing garbage", `2["a"]x`},
-		{"two values", `2["a"]["b"]`},
-		{"connect bad payload", `0/ns,abc`},
-		{"connect array", `0["a"]`},
-		{"connect string", `0"a"`},
-		{"connect with id", `01{}`},
-		{"connect ns with id", `0/ns,1`},
-		{"disconnect payload", `1{}`},
-		{"disconnect ns payload", `1/admin,{}`},
-		{"disconnect id", `112`},
-		{"connect error without payload", `4`},
-		{"connect error array", `4["a"]`},
-		{"connect error id", `41{}`},
-		{"30-digit ack id", `2123456789012345678901234567890["a"]`},
-		{"21-digit ack id", `2000000000000000000001["a"]`},
-		{"uint64 overflow", `218446744073709551616["a"]`},
-		{"event ns no comma", `2/admin["a"]`},
-		{"unexpected after id", `212abc`},
-		{"unexpected after ns", `2/a,x["a"]`},
-		{"nul", "\x00"},
-		{"deep nesting", "2[\"a\"," + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "]"},
-	}
-	for _, tt := range tests {
+	for _, tt := range decodeInvalidTests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := Decode([]byte(tt.in))
 			if err == nil {

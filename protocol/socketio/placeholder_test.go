@@ -7,35 +7,37 @@ import (
 	"testing"
 )
 
+// placeholderTests are the placeholder scanner cases; they also seed FuzzCheckPlaceholders.
+var placeholderTests = []struct {
+	in        string
+	has       bool
+	count     int
+	countErr  error
+	announced int
+	checkErr  error
+}{
+	{`["a"]`, false, 0, nil, 0, nil},
+	{`["a"]`, false, 0, nil, 1, ErrBadPlaceholder},
+	{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 1, nil},
+	{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 0, ErrBadPlaceholder},
+	{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 2, ErrBadPlaceholder},
+	{`["a",{"num":1,"_placeholder":true},{"x":[{"_placeholder":true,"num":0}]}]`, true, 2, nil, 2, nil},
+	{`["a",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`, true, 2, nil, 2, ErrBadPlaceholder},
+	{`["a",{"_placeholder":true,"num":1}]`, true, 1, nil, 1, ErrBadPlaceholder},
+	{`["a",{"_placeholder":true,"num":-1}]`, true, 0, ErrBadPlaceholder, 1, ErrBadPlaceholder},
+	{`["a",{"_placeholder":true,"num":"0"}]`, true, 0, ErrBadPlaceholder, 1, ErrBadPlaceholder},
+	{`["a",{"\u005fplaceholder":true,"num":0}]`, true, 1, nil, 1, nil},
+	{`["a","{\"_placeholder\":true,\"num\":0}"]`, false, 0, nil, 0, nil},
+	{`["a",{"_placeholder":false,"num":0}]`, false, 0, nil, 0, nil},
+	{`["a",{"_placeholder":true,"num":0,"more":1}]`, false, 0, nil, 0, nil},
+	{`{"_placeholder":true,"num":0}`, true, 1, nil, 1, nil},
+	{`["a",{"_placeholder":true,"num":0}`, false, 0, ErrInvalidJSON, 1, ErrInvalidJSON},
+	{`not json`, false, 0, ErrInvalidJSON, 0, ErrInvalidJSON},
+	{strings.Repeat(`{"num":`, 3000) + "1" + strings.Repeat("}", 3000), false, 0, nil, 0, nil},
+}
+
 func TestPlaceholders(t *testing.T) {
-	tests := []struct {
-		in        string
-		has       bool
-		count     int
-		countErr  error
-		announced int
-		checkErr  error
-	}{
-		{`["a"]`, false, 0, nil, 0, nil},
-		{`["a"]`, false, 0, nil, 1, ErrBadPlaceholder},
-		{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 1, nil},
-		{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 0, ErrBadPlaceholder},
-		{`["a",{"_placeholder":true,"num":0}]`, true, 1, nil, 2, ErrBadPlaceholder},
-		{`["a",{"num":1,"_placeholder":true},{"x":[{"_placeholder":true,"num":0}]}]`, true, 2, nil, 2, nil},
-		{`["a",{"_placeholder":true,"num":0},{"_placeholder":true,"num":0}]`, true, 2, nil, 2, ErrBadPlaceholder},
-		{`["a",{"_placeholder":true,"num":1}]`, true, 1, nil, 1, ErrBadPlaceholder},
-		{`["a",{"_placeholder":true,"num":-1}]`, true, 0, ErrBadPlaceholder, 1, ErrBadPlaceholder},
-		{`["a",{"_placeholder":true,"num":"0"}]`, true, 0, ErrBadPlaceholder, 1, ErrBadPlaceholder},
-		{`["a",{"\u005fplaceholder":true,"num":0}]`, true, 1, nil, 1, nil},
-		{`["a","{\"_placeholder\":true,\"num\":0}"]`, false, 0, nil, 0, nil},
-		{`["a",{"_placeholder":false,"num":0}]`, false, 0, nil, 0, nil},
-		{`["a",{"_placeholder":true,"num":0,"more":1}]`, false, 0, nil, 0, nil},
-		{`{"_placeholder":true,"num":0}`, true, 1, nil, 1, nil},
-		{`["a",{"_placeholder":true,"num":0}`, false, 0, ErrInvalidJSON, 1, ErrInvalidJSON},
-		{`not json`, false, 0, ErrInvalidJSON, 0, ErrInvalidJSON},
-		{strings.Repeat(`{"num":`, 3000) + "1" + strings.Repeat("}", 3000), false, 0, nil, 0, nil},
-	}
-	for _, tt := range tests {
+	for _, tt := range placeholderTests {
 		name := tt.in
 		if len(name) > 60 {
 			name = name[:60]

@@ -70,30 +70,32 @@ func TestParseValueSharesAttachments(t *testing.T) {
 	}
 }
 
+// parseValueErrorTests are the ParseValue error cases; they also seed FuzzParseValue.
+var parseValueErrorTests = []struct {
+	in   string
+	atts int
+	err  error
+}{
+	{``, 0, ErrInvalidJSON},
+	{`[1,]`, 0, ErrInvalidJSON},
+	{`{"a":1} x`, 0, ErrInvalidJSON},
+	{"\"\xff\"", 0, ErrInvalidJSON},
+	{`[{"_placeholder":true,"num":0}]`, 0, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":2}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":-1}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":1.0}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":1e0}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":"0"}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":null}]`, 2, ErrBadPlaceholder},
+	{`[{"_placeholder":true,"num":99999999999999999999999}]`, 2, ErrBadPlaceholder},
+	{strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), 0, ErrTooDeep},
+	{strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1), 0, ErrTooDeep},
+	{strings.Repeat("[", 9000) + strings.Repeat("]", 9000), 0, ErrTooDeep},
+	{strings.Repeat("[", 20000) + strings.Repeat("]", 20000), 0, ErrInvalidJSON},
+}
+
 func TestParseValueErrors(t *testing.T) {
-	tests := []struct {
-		in   string
-		atts int
-		err  error
-	}{
-		{``, 0, ErrInvalidJSON},
-		{`[1,]`, 0, ErrInvalidJSON},
-		{`{"a":1} x`, 0, ErrInvalidJSON},
-		{"\"\xff\"", 0, ErrInvalidJSON},
-		{`[{"_placeholder":true,"num":0}]`, 0, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":2}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":-1}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":1.0}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":1e0}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":"0"}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":null}]`, 2, ErrBadPlaceholder},
-		{`[{"_placeholder":true,"num":99999999999999999999999}]`, 2, ErrBadPlaceholder},
-		{strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1), 0, ErrTooDeep},
-		{strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1), 0, ErrTooDeep},
-		{strings.Repeat("[", 9000) + strings.Repeat("]", 9000), 0, ErrTooDeep},
-		{strings.Repeat("[", 20000) + strings.Repeat("]", 20000), 0, ErrInvalidJSON},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseValueErrorTests {
 		name := tt.in
 		if len(name) > 60 {
 			name = name[:60]

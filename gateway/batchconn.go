@@ -1,0 +1,90 @@
+package gateway
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// batchMax bounds how many bytes a batch holds before it is written out.
+const batchMax = 64 << 10
+
+// batchBufs recycles batch buffers between writer runs, so an idle
+// connection holds none.
+var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// batchConn is the network connection under a WebSocket: between begin and
+// end its writes are gathered, so the frames the writer drains in one run
+// leave in one write(2) instead of one each. Outside a batch (control
+// frames) writes go straight through.
+type batchConn struct {
+	net.Conn
+
+	mu       sync.Mutex
+	batching bool
+	buf      *[]byte
+}
+
+// Write implements net.Conn.
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return c.Conn.Write(p)
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= batchMax {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *batchConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	if c.buf == nil {
+		c.buf = batchBufs.Get().(*[]byte)
+	}
+	c.mu.Unlock()
+}
+
+// end writes out what the batch gathered and returns the buffer to the pool.
+func (c *batchConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	err := c.flushLocked()
+	if cap(*c.buf) <= 2*batchMax {
+		batchBufs.Put(c.buf)
+	}
+	c.buf = nil
+	return err
+}
+
+func (c *batchConn) flushLocked() error {
+	b := *c.buf
+	*c.buf = b[:0]
+	if len(b) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// hijackWrap hands the WebSocket upgrader a batchConn when it hijacks the
+// HTTP connection.
+type hijackWrap struct {
+	http.ResponseWriter
+}
+
+// Hijack implements http.Hijacker.
+func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	return &batchConn{Conn: c}, brw, nil
+}
