@@ -12,6 +12,9 @@ import (
 // long-polling transport.
 type CORS = gateway.CORS
 
+// DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
+const DefaultMaxQueueBytes = 16 << 20
+
 // Options configures a Server; every zero value means the default named in
 // its comment.
 type Options struct {
@@ -44,6 +47,19 @@ type Options struct {
 	CheckOrigin func(r *http.Request) bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
+	// MaxQueueBytes bounds the bytes queued for one connection and not yet
+	// written to it; a connection that would exceed it is closed with reason
+	// "slow consumer" (ReasonSlowConsumer). Default 16 MiB: sixteen default
+	// MaxHTTPBufferSize messages, or seconds of backlog for a healthy client
+	// on a slow link, yet a bound on what a client that stopped reading can
+	// pin. A broadcast's bytes are shared by its receivers, so N stalled
+	// receivers of the same broadcasts hold far less than N times the bound.
+	// Negative means unlimited.
+	MaxQueueBytes int64
+	// MaxQueuePackets bounds the number of packets queued for one
+	// connection the same way (a binary event counts one packet per
+	// attachment, plus one). Zero or negative means unlimited (the default).
+	MaxQueuePackets int
 	// CloseTimeout bounds how long Close waits for the sockets' handlers to
 	// return and their disconnect handlers to run (see Server.Close).
 	// Default 10s.
@@ -56,6 +72,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = DefaultMaxQueueBytes
 	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = 10 * time.Second
@@ -76,5 +95,7 @@ func (o Options) gateway() gateway.Config {
 		CORS:            o.CORS,
 		CheckOrigin:     o.CheckOrigin,
 		Logger:          o.Logger,
+		MaxQueueBytes:   max(o.MaxQueueBytes, 0),
+		MaxQueuePackets: max(o.MaxQueuePackets, 0),
 	}
 }

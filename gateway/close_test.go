@@ -82,6 +82,21 @@ func TestMaxQueueBytesClosesSlowConsumer(t *testing.T) {
 	}
 }
 
+func TestMaxQueuePacketsClosesSlowConsumer(t *testing.T) {
+	e := startEnv(t, Config{MaxQueuePackets: 2})
+	e.handshake(t)
+	c := e.h.nextConn(t)
+	if err := c.Send(msg("a"), msg("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send(msg("c")); !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("err %v", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonSlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
+		t.Fatalf("close %+v", ev)
+	}
+}
+
 func TestCloseInsideOnPacket(t *testing.T) {
 	checkGoroutines(t)
 	e := startEnv(t, Config{})

@@ -66,6 +66,9 @@ type Config struct {
 	// written; when exceeded, Send fails and the Conn closes with reason
 	// "slow consumer". Zero means unlimited.
 	MaxQueueBytes int64
+	// MaxQueuePackets bounds the number of packets queued on one Conn the
+	// same way, with the same reason. Zero means unlimited.
+	MaxQueuePackets int
 	// AllowRequest vets handshake requests; nil allows all. An error makes
 	// the server answer 403 {"code":4,"message":"Forbidden"}.
 	AllowRequest func(r *http.Request) error

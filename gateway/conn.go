@@ -171,7 +171,7 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // written, so it may be shared by many connections but must not be mutated
 // by the caller afterwards. Send returns ErrClosed after the session ended,
 // and ErrSlowConsumer (closing the session with "slow consumer") when the
-// queue would exceed Config.MaxQueueBytes.
+// queue would exceed Config.MaxQueueBytes or Config.MaxQueuePackets.
 func (c *Conn) Send(pkts ...engineio.Packet) error {
 	var n int64
 	for _, p := range pkts {
@@ -185,7 +185,7 @@ func (c *Conn) Send(pkts ...engineio.Packet) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if limit := c.srv.cfg.MaxQueueBytes; limit > 0 && c.queueBytes+n > limit {
+	if c.overLimitLocked(n, len(pkts)) {
 		c.mu.Unlock()
 		// Close elsewhere: OnClose must not run inside the caller's Send.
 		c.srv.goTracked(func() { c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, closeDrop) })
@@ -196,6 +196,14 @@ func (c *Conn) Send(pkts ...engineio.Packet) error {
 	c.mu.Unlock()
 	c.wake()
 	return nil
+}
+
+// overLimitLocked reports whether queueing n more bytes in pkts packets
+// would exceed the queue bounds; c.mu must be held.
+func (c *Conn) overLimitLocked(n int64, pkts int) bool {
+	cfg := &c.srv.cfg
+	return (cfg.MaxQueueBytes > 0 && c.queueBytes+n > cfg.MaxQueueBytes) ||
+		(cfg.MaxQueuePackets > 0 && len(c.queue)+pkts > cfg.MaxQueuePackets)
 }
 
 // Close ends the session from the server side: what is queued is flushed
@@ -304,7 +312,13 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
 	}
-	c.log.Debug("engine.io session closed", attrs...)
+	if reason == ReasonSlowConsumer {
+		// The client stopped reading (or reads too slowly): worth an
+		// operator's attention, unlike an ordinary close.
+		c.log.Warn("engine.io session closed", attrs...)
+	} else {
+		c.log.Debug("engine.io session closed", attrs...)
+	}
 	if fire {
 		c.fireOnClose()
 	}
