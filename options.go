@@ -15,6 +15,9 @@ type CORS = gateway.CORS
 // DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
 const DefaultMaxQueueBytes = 16 << 20
 
+// DefaultMaxDynamicNamespaces is the default Options.MaxDynamicNamespaces.
+const DefaultMaxDynamicNamespaces = 1000
+
 // Options configures a Server; every zero value means the default named in
 // its comment.
 type Options struct {
@@ -64,6 +67,33 @@ type Options struct {
 	// return and their disconnect handlers to run (see Server.Close).
 	// Default 10s.
 	CloseTimeout time.Duration
+	// MaxConnections bounds the Engine.IO sessions open at once. A
+	// handshake over it, polling or WebSocket, is refused before any
+	// session exists with HTTP 403 {"code":4,"message":"Forbidden"} (as
+	// AllowRequest refuses) and logged at Warn. Zero or negative means
+	// unlimited (the default).
+	MaxConnections int
+	// MaxConnectionsPerAddress bounds the sessions open at once from one
+	// remote IP address (the request's RemoteAddr without its port;
+	// X-Forwarded-For is not trusted), refused the same way. Zero or
+	// negative means unlimited (the default): behind a reverse proxy or a
+	// NAT many clients share one address, so no default fits everyone.
+	MaxConnectionsPerAddress int
+	// MaxDynamicNamespaces bounds the namespaces OfFunc and OfRegexp
+	// create (they live until Close). Past it, a client connecting to a new
+	// name gets CONNECT_ERROR {"message":"Invalid namespace"} and the
+	// server logs at Warn. Default 1000, so that clients cannot grow the
+	// server without bound by inventing names; negative means unlimited.
+	MaxDynamicNamespaces int
+	// EventRate and EventBurst rate-limit the events each socket receives
+	// from its client with a token bucket: EventBurst events at once, then
+	// EventRate events per second. An event over the limit is dropped
+	// (its handlers do not run and an ack it asks for is never sent),
+	// counted in Stats.DroppedEvents and logged at Debug. EventRate zero
+	// or negative means unlimited (the default); EventBurst defaults to
+	// max(1, EventRate).
+	EventRate  float64
+	EventBurst int
 }
 
 func (o Options) withDefaults() Options {
@@ -75,6 +105,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxQueueBytes == 0 {
 		o.MaxQueueBytes = DefaultMaxQueueBytes
+	}
+	if o.MaxDynamicNamespaces == 0 {
+		o.MaxDynamicNamespaces = DefaultMaxDynamicNamespaces
+	}
+	if o.EventRate > 0 && o.EventBurst <= 0 {
+		o.EventBurst = max(1, int(o.EventRate))
 	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = 10 * time.Second
@@ -97,5 +133,8 @@ func (o Options) gateway() gateway.Config {
 		Logger:          o.Logger,
 		MaxQueueBytes:   max(o.MaxQueueBytes, 0),
 		MaxQueuePackets: max(o.MaxQueuePackets, 0),
+
+		MaxConnections:           max(o.MaxConnections, 0),
+		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),
 	}
 }

@@ -27,6 +27,7 @@ type Server struct {
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
 	parents []*Namespace // dynamic namespace matchers, in creation order
+	dynamic int          // dynamic namespaces created
 	closed  bool
 }
 
@@ -48,7 +49,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gw.ServeH
 type openHandler struct{ s *Server }
 
 func (h openHandler) OnOpen(c *gateway.Conn) {
-	if err := h.s.rt.Open(c, h.s, actors.ConnOptions{ConnectTimeout: h.s.opts.ConnectTimeout}); err != nil {
+	if err := h.s.rt.Open(c, h.s, actors.ConnOptions{
+		ConnectTimeout: h.s.opts.ConnectTimeout,
+		EventRate:      h.s.opts.EventRate,
+		EventBurst:     h.s.opts.EventBurst,
+	}); err != nil {
 		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
 		c.Close(actors.ReasonForcedClose)
 	}
@@ -119,6 +124,12 @@ func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
 		}
 		s.mu.Lock()
 		if ns, ok = s.nsps[name]; !ok && !s.closed {
+			if limit := s.opts.MaxDynamicNamespaces; limit > 0 && s.dynamic >= limit {
+				s.mu.Unlock()
+				s.opts.Logger.Warn("actorio: dynamic namespace refused: MaxDynamicNamespaces reached",
+					"nsp", name, "max", limit)
+				return nil
+			}
 			ns = newNamespace(s, name, nil)
 			ns.parent = p
 			if err := ns.spawn(); err != nil {
@@ -127,6 +138,7 @@ func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
 				return nil
 			}
 			s.nsps[name] = ns
+			s.dynamic++
 			p.addChild(ns)
 		}
 		s.mu.Unlock()

@@ -19,6 +19,9 @@ type Stats struct {
 	// Namespaces holds the counts of every namespace, dynamic ones
 	// included, by name.
 	Namespaces map[string]NamespaceStats
+	// DroppedEvents is the number of inbound events dropped so far by the
+	// per-socket rate limit (Options.EventRate); it only grows.
+	DroppedEvents int64
 }
 
 // NamespaceStats are the counts of one namespace.
@@ -34,7 +37,7 @@ type NamespaceStats struct {
 // Stats returns the server's current counts; safe for concurrent use, also
 // after Close.
 func (s *Server) Stats() Stats {
-	st := Stats{Sessions: s.gw.Count(), Connections: s.rt.Connections()}
+	st := Stats{Sessions: s.gw.Count(), Connections: s.rt.Connections(), DroppedEvents: s.rt.DroppedEvents()}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st.Namespaces = make(map[string]NamespaceStats, len(s.nsps))

@@ -28,6 +28,10 @@ type Directory interface {
 type ConnOptions struct {
 	// ConnectTimeout closes a connection that joined no namespace in time.
 	ConnectTimeout time.Duration
+	// EventRate and EventBurst rate-limit the events each socket receives
+	// with a token bucket (see tokenBucket); EventRate <= 0 means no limit.
+	EventRate  float64
+	EventBurst int
 }
 
 // Open spawns the connection actor of c and makes it c's receiver. It must
@@ -205,6 +209,12 @@ func (a *connActor) dispatch(ctx actor.Context, pkt socketio.Packet, atts [][]by
 				slog.String("nsp", pkt.Namespace))
 			return nil
 		}
+		if a.opts.EventRate > 0 && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
+			a.rt.dropped.Add(1)
+			a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
+				slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))
+			return nil
+		}
 		ctx.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
 	case socketio.Ack, socketio.BinaryAck:
 		if p, ok := a.sockets[pkt.Namespace]; ok {
@@ -256,6 +266,29 @@ func (a *connActor) connect(pkt socketio.Packet) {
 	if a.timer != nil {
 		a.timer.Stop()
 	}
+}
+
+// tokenBucket is a socket's event rate limit, refilled from the clock when
+// an event arrives (no timer or goroutine). Only the connection actor uses it.
+type tokenBucket struct {
+	tokens float64
+	last   time.Time // zero until the first event: the bucket starts full
+}
+
+// take reports whether an event arriving at now fits the limit of rate
+// events per second with bursts of burst, and spends its token if so.
+func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
+	if b.last.IsZero() {
+		b.tokens = float64(burst)
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(float64(burst), b.tokens+d.Seconds()*rate)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // NewID returns a random, unguessable 20-character id.

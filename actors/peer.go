@@ -35,6 +35,9 @@ type Peer struct {
 	handler SocketHandler
 
 	connected atomic.Bool
+	// bucket rate-limits the socket's inbound events; only the connection
+	// actor touches it.
+	bucket tokenBucket
 
 	mu    sync.Mutex
 	acks  map[uint64]AckFunc

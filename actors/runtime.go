@@ -20,6 +20,8 @@ type Runtime struct {
 	// liveConns is the same count, readable.
 	live      sync.WaitGroup
 	liveConns atomic.Int64
+	// dropped counts the events the rate limit dropped.
+	dropped atomic.Int64
 	// conns maps Engine.IO session ids to their connection actors.
 	conns sync.Map
 	// dispatcher runs every actorio actor's mailbox.
@@ -41,6 +43,10 @@ func (rt *Runtime) Logger() *slog.Logger { return rt.log }
 
 // Connections returns the number of connection actors not yet stopped.
 func (rt *Runtime) Connections() int { return int(rt.liveConns.Load()) }
+
+// DroppedEvents returns the number of inbound events dropped by the
+// per-socket rate limit (ConnOptions.EventRate) so far.
+func (rt *Runtime) DroppedEvents() int64 { return rt.dropped.Load() }
 
 // Close waits for every connection actor to stop, up to ctx, then shuts the
 // actor system down.

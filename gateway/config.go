@@ -81,6 +81,18 @@ type Config struct {
 	// origin (unlike gorilla's default same-origin check), so restrict it
 	// with CORS-like rules when browsers carry credentials.
 	CheckOrigin func(r *http.Request) bool
+	// MaxConnections bounds the sessions open at once, handshakes in
+	// progress included. A handshake over it, polling or WebSocket, is
+	// refused before any session exists with HTTP 403
+	// {"code":4,"message":"Forbidden"}, as AllowRequest refuses, and logged
+	// at Warn. Zero or negative means unlimited (the default).
+	MaxConnections int
+	// MaxConnectionsPerAddress bounds the sessions open at once from one
+	// remote IP address (the host of the request's RemoteAddr, without the
+	// port; X-Forwarded-For is not trusted), refused the same way. Zero or
+	// negative means unlimited (the default): behind a proxy or a NAT every
+	// client may share one address.
+	MaxConnectionsPerAddress int
 }
 
 // CORS configures Cross-Origin Resource Sharing headers.

@@ -72,6 +72,9 @@ type Conn struct {
 	id  string
 	req *HandshakeRequest
 	log *slog.Logger
+	// slot is the place the session holds under the connection limits;
+	// nil when none is set. Guarded by srv.mu.
+	slot *slot
 
 	closed chan struct{} // closed when the session ends
 	// pollWake (capacity 1) wakes the poller when the queue or the state
@@ -139,6 +142,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 			Time:       time.Now(),
 		},
 	}
+	c.slot, _ = r.Context().Value(slotKey{}).(*slot)
 	c.log = s.log.With(slog.String("sid", c.id))
 	return c
 }

@@ -57,7 +57,8 @@ const (
 	CodeBadHandshakeMethod ErrorCode = 2
 	// CodeBadRequest: a request that does not fit the session's state.
 	CodeBadRequest ErrorCode = 3
-	// CodeForbidden: refused by Config.AllowRequest or CheckOrigin.
+	// CodeForbidden: refused by Config.AllowRequest, CheckOrigin or a
+	// connection limit (MaxConnections, MaxConnectionsPerAddress).
 	CodeForbidden ErrorCode = 4
 	// CodeUnsupportedVersion: EIO is missing or not 4.
 	CodeUnsupportedVersion ErrorCode = 5

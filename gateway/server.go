@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,7 +22,11 @@ type Server struct {
 	mu       sync.Mutex
 	shut     bool
 	sessions map[string]*Conn
-	wg       sync.WaitGroup // requests being served, timers firing and goroutines started
+	// slots counts the sessions and handshakes in progress holding a slot
+	// (see reserve), in total and by remote address.
+	slots       int
+	slotsByAddr map[string]int
+	wg          sync.WaitGroup // requests being served, timers firing and goroutines started
 }
 
 // New returns a Server that reports new sessions to h.
@@ -31,6 +37,8 @@ func New(cfg Config, h Handler) *Server {
 		handler:  h,
 		log:      cfg.Logger,
 		sessions: make(map[string]*Conn),
+
+		slotsByAddr: make(map[string]int),
 	}
 	s.upgrader = websocket.Upgrader{
 		// A small read buffer of its own (not net/http's 4 KB one) and
@@ -106,6 +114,9 @@ func (s *Server) register(c *Conn) bool {
 		return false
 	}
 	s.sessions[c.id] = c
+	if c.slot != nil {
+		c.slot.used = true // now released by remove
+	}
 	return true
 }
 
@@ -114,8 +125,66 @@ func (s *Server) remove(c *Conn) {
 	s.mu.Lock()
 	if s.sessions[c.id] == c {
 		delete(s.sessions, c.id)
+		s.releaseLocked(c.slot)
 	}
 	s.mu.Unlock()
+}
+
+// slot is the place a handshake holds under the connection limits, from
+// the check until its session ends, or until the handshake fails.
+type slot struct {
+	addr string
+	used bool // a registered session owns it
+}
+
+// slotKey carries a handshake's slot in its request's context to newConn.
+type slotKey struct{}
+
+// remoteHost returns the IP address of a request's RemoteAddr, without the port.
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
+
+// reserve takes a slot for a handshake under MaxConnections and
+// MaxConnectionsPerAddress; it returns nil when either is reached.
+func (s *Server) reserve(r *http.Request) *slot {
+	addr := remoteHost(r)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cfg.MaxConnections > 0 && s.slots >= s.cfg.MaxConnections {
+		return nil
+	}
+	if s.cfg.MaxConnectionsPerAddress > 0 && s.slotsByAddr[addr] >= s.cfg.MaxConnectionsPerAddress {
+		return nil
+	}
+	s.slots++
+	s.slotsByAddr[addr]++
+	return &slot{addr: addr}
+}
+
+// unreserve gives back the slot of a handshake that opened no session.
+func (s *Server) unreserve(sl *slot) {
+	s.mu.Lock()
+	if !sl.used {
+		s.releaseLocked(sl)
+	}
+	s.mu.Unlock()
+}
+
+// releaseLocked gives a slot back; s.mu is held.
+func (s *Server) releaseLocked(sl *slot) {
+	if sl == nil {
+		return
+	}
+	s.slots--
+	if n := s.slotsByAddr[sl.addr] - 1; n > 0 {
+		s.slotsByAddr[sl.addr] = n
+	} else {
+		delete(s.slotsByAddr, sl.addr)
+	}
 }
 
 // lookup returns the live session with the given id.
@@ -231,6 +300,18 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 			writeError(w, CodeForbidden)
 			return
 		}
+	}
+	if s.cfg.MaxConnections > 0 || s.cfg.MaxConnectionsPerAddress > 0 {
+		sl := s.reserve(r)
+		if sl == nil {
+			s.log.Warn("engine.io handshake refused: connection limit reached",
+				slog.String("transport", transport), slog.String("remote", r.RemoteAddr),
+				slog.Int("max", s.cfg.MaxConnections), slog.Int("max_per_address", s.cfg.MaxConnectionsPerAddress))
+			writeError(w, CodeForbidden)
+			return
+		}
+		defer s.unreserve(sl)
+		r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
 	}
 	if transport == TransportWebSocket {
 		s.handshakeWebSocket(w, r)
