@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
 // hostileLimit is the server's MaxHTTPBufferSize in TestHostileInput: above
@@ -63,24 +63,6 @@ for await (const c of input()) {
   out('stopped', report);
 }
 `
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // eioError is an Engine.IO HTTP error answer.
 type eioError struct {
@@ -466,7 +448,7 @@ func TestHostileInput(t *testing.T) {
 	dl.ch = make(chan disconnectEvent, hostileAttempts)
 	// Every hostile request is logged at Warn: keep only errors, shown if
 	// the test fails.
-	var logs lockedBuffer
+	var logs logbuf.Buffer
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server errors:\n%s", logs.String())

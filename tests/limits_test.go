@@ -14,14 +14,15 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
 // forbidden is the Engine.IO error body of a refused handshake.
 const forbidden = `{"code":4,"message":"Forbidden"}`
 
 // warnLogger returns a logger writing Warn and above into a buffer.
-func warnLogger() (*slog.Logger, *lockedBuffer) {
-	logs := &lockedBuffer{}
+func warnLogger() (*slog.Logger, *logbuf.Buffer) {
+	logs := &logbuf.Buffer{}
 	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})), logs
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
 // The slow-consumer scenario: one peer stops reading among fastPeers that
@@ -62,7 +63,7 @@ func TestSlowConsumerVolatile(t *testing.T) {
 }
 
 func runSlow(t *testing.T, volatile bool) {
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	dl := newDisconnectLog()
 	ts := startServer(t, actorio.Options{
 		MaxQueueBytes: slowQueue,

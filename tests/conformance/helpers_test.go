@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
 // Paths and settings of the reference application (see main.go).
@@ -89,7 +90,7 @@ type server struct {
 func startServer(t *testing.T, timeout time.Duration) *server {
 	t.Helper()
 	baseline := runtime.NumGoroutine()
-	logs := &logBuffer{}
+	logs := &logbuf.Buffer{}
 	h, closeApp, err := NewHandler(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatalf("NewHandler: %v", err)
@@ -149,24 +150,6 @@ func checkGoroutines(t *testing.T, baseline int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// logBuffer collects the server's log, shown when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ---- HTTP long-polling ----

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
 const (
@@ -137,7 +139,7 @@ type Proc struct {
 	cmd    *exec.Cmd
 	path   string
 	stdin  io.WriteCloser
-	stderr syncBuffer
+	stderr logbuf.Buffer
 
 	sendMu sync.Mutex
 
@@ -536,21 +538,4 @@ func (p *Proc) diag() string {
 		}
 	}
 	return sb.String()
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
