@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,7 +242,7 @@ func (a *connActor) connect(pkt socketio.Packet) {
 		refuse("Invalid namespace")
 		return
 	}
-	res, err := ns.request(context.Background(), &pb.SpawnSocket{ConnId: a.conn.ID(), SocketId: NewID(), Auth: pkt.Data})
+	res, err := ns.request(context.Background(), &pb.SpawnSocket{ConnId: a.conn.ID(), SocketId: gateway.NewID(), Auth: pkt.Data})
 	if err != nil {
 		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
 			slog.String("nsp", pkt.Namespace), slog.Any("err", err))
@@ -289,11 +287,4 @@ func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {
 	}
 	b.tokens--
 	return true
-}
-
-// NewID returns a random, unguessable 20-character id.
-func NewID() string {
-	var b [15]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
 }

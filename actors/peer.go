@@ -138,14 +138,6 @@ func (p *Peer) Rooms() []string {
 	return out
 }
 
-// InRoom reports whether the socket is in room.
-func (p *Peer) InRoom(room string) bool {
-	p.mu.Lock()
-	_, ok := p.rooms[room]
-	p.mu.Unlock()
-	return ok
-}
-
 // Join adds the socket to rooms.
 func (p *Peer) Join(rooms ...string) {
 	if len(rooms) == 0 {

@@ -38,9 +38,6 @@ func NewRuntime(log *slog.Logger) *Runtime {
 	return &Runtime{system: sys, log: log, dispatcher: newPoolDispatcher()}
 }
 
-// Logger returns the runtime's logger.
-func (rt *Runtime) Logger() *slog.Logger { return rt.log }
-
 // Connections returns the number of connection actors not yet stopped.
 func (rt *Runtime) Connections() int { return int(rt.liveConns.Load()) }
 

@@ -116,8 +116,9 @@ type Conn struct {
 	writing bool
 }
 
-// newID returns a random session id of 20 URL-safe base64 characters.
-func newID() string {
+// NewID returns a random, unguessable id of 20 URL-safe base64
+// characters, as used for session and socket ids.
+func NewID() string {
 	var b [15]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
@@ -127,7 +128,7 @@ func newID() string {
 func newConn(s *Server, r *http.Request, transport string) *Conn {
 	c := &Conn{
 		srv:       s,
-		id:        newID(),
+		id:        NewID(),
 		transport: transport,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
