@@ -146,14 +146,9 @@ func (s *Socket) onConnectError(e *engine, pkt socketio.Packet) {
 		ce.Message, ce.Data = body.Message, body.Data
 	}
 	s.mu.Lock()
-	if s.eng != e {
+	if _, ok := s.droppedByServerLocked(e); !ok {
 		s.mu.Unlock()
 		return
-	}
-	wasConnected := s.connected
-	s.active, s.connected, s.eng = false, false, nil
-	if wasConnected {
-		s.failAcks(ErrDisconnected, false)
 	}
 	s.post(Event{Name: EventConnectError, Err: ce})
 	s.post(Event{Name: EventError, Err: ce})
@@ -165,18 +160,27 @@ func (s *Socket) onConnectError(e *engine, pkt socketio.Packet) {
 // with "io server disconnect" and the socket is not reconnected.
 func (s *Socket) onServerDisconnect(e *engine) {
 	s.mu.Lock()
-	if s.eng != e {
-		s.mu.Unlock()
-		return
-	}
-	wasConnected := s.connected
-	s.active, s.connected, s.eng = false, false, nil
-	if wasConnected {
-		s.failAcks(ErrDisconnected, false)
+	if wasConnected, ok := s.droppedByServerLocked(e); ok && wasConnected {
 		s.post(Event{Name: EventDisconnect, Reason: ReasonIOServerDisconnect})
 	}
 	s.mu.Unlock()
 	s.m.maybeIdle()
+}
+
+// droppedByServerLocked detaches s from engine e, which the server refused or
+// disconnected it on: s is not reconnected, and if it was connected the
+// acks it awaits fail. ok is false, and nothing changes, when s has moved on
+// from e. s.mu must be held.
+func (s *Socket) droppedByServerLocked(e *engine) (wasConnected, ok bool) {
+	if s.eng != e {
+		return false, false
+	}
+	wasConnected = s.connected
+	s.active, s.connected, s.eng = false, false, nil
+	if wasConnected {
+		s.failAcks(ErrDisconnected, false)
+	}
+	return wasConnected, true
 }
 
 // onEvent queues an event of the server for the socket's handlers.
