@@ -1,19 +1,18 @@
 package actorio_test
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/leakcheck"
 )
 
 // checkGoroutines fails t when, after cleanup, more goroutines run than
@@ -22,14 +21,8 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			var buf bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-			t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, buf.String())
+		if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
+			t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, dump)
 		}
 	})
 }

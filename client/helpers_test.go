@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/leakcheck"
 )
 
 // waitTimeout bounds every wait of the tests.
@@ -314,18 +315,8 @@ func (p *cutProxy) close() {
 // checkNoLeak fails if goroutines started after before remain.
 func checkNoLeak(t testing.TB, before int) {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Fatalf("%d goroutines, want <= %d:\n%s", n, before, buf)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
+		t.Fatalf("%d goroutines, want <= %d:\n%s", n, before, dump)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/tests/leakcheck"
 	"github.com/gorilla/websocket"
 )
 
@@ -267,19 +268,8 @@ func checkGoroutines(t *testing.T) {
 	t.Helper()
 	before := runtime.NumGoroutine()
 	t.Cleanup(func() {
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutines: %d before, %d after\n%s", before, n, buf)
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
+		if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
+			t.Errorf("goroutines: %d before, %d after\n%s", before, n, dump)
 		}
 	})
 }

@@ -8,7 +8,6 @@
 package tests
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +25,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/tests/leakcheck"
 )
 
 // step bounds every single wait of a test: a connect, an event, an ack.
@@ -143,20 +142,9 @@ func (ts *testServer) DropConnections() int {
 // back to baseline and fails the test with a goroutine dump if it does not.
 func checkGoroutines(t testing.TB, baseline int) {
 	t.Helper()
-	deadline := time.Now().Add(leakWait)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= baseline {
-			return
-		}
-		if time.Now().After(deadline) {
-			var buf bytes.Buffer
-			_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
-			t.Errorf("goroutine leak: %d goroutines before the server started, %d %v after Close\n%s",
-				baseline, n, leakWait, buf.String())
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if n, dump := leakcheck.Settle(baseline, leakWait); dump != "" {
+		t.Errorf("goroutine leak: %d goroutines before the server started, %d %v after Close\n%s",
+			baseline, n, leakWait, dump)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/tests/leakcheck"
 )
 
 // Paths and settings of the reference application (see main.go).
@@ -136,19 +137,8 @@ func startServer(t *testing.T, timeout time.Duration) *server {
 // to baseline, and fails the test with every stack if it does not.
 func checkGoroutines(t *testing.T, baseline int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= baseline {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutine leak: %d before the server started, %d after it closed\n%s", baseline, n, buf)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if n, dump := leakcheck.Settle(baseline, time.Second); dump != "" {
+		t.Errorf("goroutine leak: %d before the server started, %d after it closed\n%s", baseline, n, dump)
 	}
 }
 
