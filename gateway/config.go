@@ -69,18 +69,40 @@ type Config struct {
 	// MaxQueuePackets bounds the number of packets queued on one Conn the
 	// same way, with the same reason. Zero means unlimited.
 	MaxQueuePackets int
-	// AllowRequest vets handshake requests; nil allows all. An error makes
-	// the server answer 403 {"code":4,"message":"Forbidden"}.
+	// AllowRequest vets handshake requests, polling and WebSocket, before
+	// any session exists; nil allows all. An error makes the server answer
+	// 403 {"code":4,"message":"Forbidden"}.
 	AllowRequest func(r *http.Request) error
-	// CORS sets the CORS headers and answers preflight requests; nil sends
-	// no CORS header and treats OPTIONS like any other method.
+	// CORS is the origin policy of every request (see the package
+	// documentation, "Origins"): a request without an Origin header (a
+	// client that is not a browser) and a same-origin request (its
+	// Origin's host equals the request's Host) are always accepted; a
+	// cross-origin one is accepted only when its origin is listed in
+	// CORS.Origins, or CORS.Origins holds "*". An accepted cross-origin
+	// request gets the CORS headers and an OPTIONS preflight is answered;
+	// a refused one, preflight included, gets 403
+	// {"code":4,"message":"Forbidden"} and no CORS header. nil means same
+	// origin only: no cross-origin request is accepted, no CORS header is
+	// sent and OPTIONS is treated like any other method.
 	CORS *CORS
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// CheckOrigin vets the Origin of WebSocket requests; nil allows every
-	// origin (unlike gorilla's default same-origin check), so restrict it
-	// with CORS-like rules when browsers carry credentials.
+	// CheckOrigin, when set, replaces the origin policy of CORS for
+	// WebSocket requests (handshakes and upgrades): it accepts or refuses
+	// a request whatever its Origin, and a refusal gets 403
+	// {"code":4,"message":"Forbidden"}. nil applies the CORS policy to
+	// WebSocket requests too. Polling requests always follow CORS.
 	CheckOrigin func(r *http.Request) bool
+	// BindSessionToAddress binds each session to the remote IP address of
+	// its handshake (the host of the request's RemoteAddr, without the
+	// port; X-Forwarded-For is not trusted): a polling GET or POST or a
+	// WebSocket upgrade carrying the session's id from another address is
+	// answered 400 {"code":1,"message":"Session ID unknown"}, as for an id
+	// that does not exist, and logged at Warn, while the session goes on
+	// unharmed. Off by default: a client behind a proxy pool, a NAT pool
+	// or a mobile network may change address during a session, which this
+	// would break.
+	BindSessionToAddress bool
 	// MaxConnections bounds the sessions open at once, handshakes in
 	// progress included. A handshake over it, polling or WebSocket, is
 	// refused before any session exists with HTTP 403
@@ -95,10 +117,14 @@ type Config struct {
 	MaxConnectionsPerAddress int
 }
 
-// CORS configures Cross-Origin Resource Sharing headers.
+// CORS configures the origins allowed besides the server's own, and the
+// Cross-Origin Resource Sharing headers sent to them.
 type CORS struct {
-	// Origins lists the allowed origins; "*" allows any origin (the request's
-	// origin is echoed when Credentials is set).
+	// Origins lists the allowed origins, such as "https://app.example"
+	// (scheme, host and port, as browsers send them in the Origin header,
+	// compared exactly); "*" allows any origin (the request's origin is
+	// echoed when Credentials is set). Requests without an Origin header
+	// and same-origin requests are allowed whatever the list holds.
 	Origins []string
 	// Credentials sets Access-Control-Allow-Credentials: true.
 	Credentials bool
@@ -142,9 +168,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.CheckOrigin == nil {
-		c.CheckOrigin = func(*http.Request) bool { return true }
 	}
 	return c
 }

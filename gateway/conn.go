@@ -72,6 +72,9 @@ type Conn struct {
 	id  string
 	req *HandshakeRequest
 	log *slog.Logger
+	// addr is the remote IP address of the handshake, without the port
+	// (see Config.BindSessionToAddress).
+	addr string
 	// slot is the place the session holds under the connection limits;
 	// nil when none is set. Guarded by srv.mu.
 	slot *slot
@@ -117,10 +120,11 @@ type Conn struct {
 }
 
 // NewID returns a random, unguessable id of 20 URL-safe base64
-// characters, as used for session and socket ids.
+// characters, as used for session and socket ids: 120 bits from
+// crypto/rand, so that ids can be neither predicted nor enumerated.
 func NewID() string {
 	var b [15]byte
-	_, _ = rand.Read(b[:])
+	_, _ = rand.Read(b[:]) // never fails: Go crashes the program rather than return weak bytes
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
@@ -129,6 +133,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 	c := &Conn{
 		srv:       s,
 		id:        NewID(),
+		addr:      remoteHost(r),
 		transport: transport,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
@@ -150,6 +155,9 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 
 // ID returns the session id.
 func (c *Conn) ID() string { return c.id }
+
+// RemoteIP returns the remote IP address of the handshake, without the port.
+func (c *Conn) RemoteIP() string { return c.addr }
 
 // Request returns what was captured of the handshake request; it must not be modified.
 func (c *Conn) Request() *HandshakeRequest { return c.req }

@@ -29,6 +29,35 @@
 // goroutine. [Server.Close] closes every session and waits for every
 // goroutine the server started and every request it is serving.
 //
+// # Origins
+//
+// Every request passes the origin policy before anything else, so that a
+// refused request reaches neither [Config.AllowRequest] nor a session.
+// Browsers send an Origin header with cross-origin requests (and with
+// every WebSocket handshake); other clients, such as the Go and Node
+// Socket.IO clients, send none. The policy accepts:
+//
+//   - a request without an Origin header;
+//   - a same-origin request: the host and port of its Origin equal the
+//     request's Host (the scheme is not compared, since a proxy may
+//     terminate TLS);
+//   - a cross-origin request whose origin [CORS.Origins] lists, or any
+//     origin when it holds "*".
+//
+// With a nil [Config.CORS], the default, that is same origin only. A
+// refused request, an OPTIONS preflight included, gets HTTP 403
+// {"code":4,"message":"Forbidden"} without any CORS header, and a Warn
+// log. [Config.CheckOrigin], when set, replaces the policy for WebSocket
+// requests. A reverse proxy that rewrites the Host header makes browser
+// requests look cross-origin: list the public origin in CORS.Origins.
+//
+// # Session ids
+//
+// Session ids come from [NewID]: 120 bits from crypto/rand. With
+// [Config.BindSessionToAddress] a session also answers only requests from
+// the remote IP address of its handshake; requests with its id from
+// elsewhere get the answer of an unknown id and leave it untouched.
+//
 // # Logging
 //
 // The server logs through the [log/slog] logger of its [Config]: Debug for

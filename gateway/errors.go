@@ -57,8 +57,9 @@ const (
 	CodeBadHandshakeMethod ErrorCode = 2
 	// CodeBadRequest: a request that does not fit the session's state.
 	CodeBadRequest ErrorCode = 3
-	// CodeForbidden: refused by Config.AllowRequest, CheckOrigin or a
-	// connection limit (MaxConnections, MaxConnectionsPerAddress).
+	// CodeForbidden: refused by the origin policy (Config.CORS,
+	// Config.CheckOrigin), Config.AllowRequest or a connection limit
+	// (MaxConnections, MaxConnectionsPerAddress).
 	CodeForbidden ErrorCode = 4
 	// CodeUnsupportedVersion: EIO is missing or not 4.
 	CodeUnsupportedVersion ErrorCode = 5

@@ -200,8 +200,8 @@ func TestCORS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Fatalf("unlisted origin allowed: %v", resp.Header)
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("unlisted origin allowed: %d %v", resp.StatusCode, resp.Header)
 	}
 }
 

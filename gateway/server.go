@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +47,8 @@ func New(cfg Config, h Handler) *Server {
 		// keep an idle connection small.
 		ReadBufferSize:  1024,
 		WriteBufferPool: &writeBuffers,
-		CheckOrigin:     cfg.CheckOrigin,
+		// ServeHTTP checked the origin before anything else.
+		CheckOrigin: func(*http.Request) bool { return true },
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			s.log.Warn("engine.io websocket handshake failed", slog.Int("status", status), slog.Any("err", reason))
 			if status == http.StatusForbidden {
@@ -140,12 +142,21 @@ type slot struct {
 // slotKey carries a handshake's slot in its request's context to newConn.
 type slotKey struct{}
 
-// remoteHost returns the IP address of a request's RemoteAddr, without the port.
+// remoteHost returns the IP address of a request's RemoteAddr, without the
+// port; an IPv4-mapped IPv6 address is given as the IPv4 address.
 func remoteHost(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+	return addrHost(r.RemoteAddr)
+}
+
+// addrHost returns the IP address of a host:port network address.
+func addrHost(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
 		return host
 	}
-	return r.RemoteAddr
+	return addr
 }
 
 // reserve takes a slot for a handshake under MaxConnections and
@@ -229,14 +240,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.exit()
 
+	q := r.URL.Query()
+	transport := q.Get("transport")
+	isWS := websocket.IsWebSocketUpgrade(r)
+	// The origin comes first: a refused browser request must not reach
+	// AllowRequest, a session or its counters.
+	if !s.checkOrigin(r, isWS && transport == TransportWebSocket) {
+		s.refuseOrigin(w, r, transport)
+		return
+	}
 	s.setCORS(w, r)
 	if r.Method == http.MethodOptions && s.cfg.CORS != nil {
 		s.preflight(w, r)
 		return
 	}
 
-	q := r.URL.Query()
-	transport := q.Get("transport")
 	if (transport != TransportPolling && transport != TransportWebSocket) || !s.cfg.allows(transport) {
 		s.reject(w, r, CodeUnknownTransport, transport)
 		return
@@ -245,7 +263,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, CodeUnsupportedVersion, transport)
 		return
 	}
-	isWS := websocket.IsWebSocketUpgrade(r)
 	if transport == TransportWebSocket && !isWS {
 		s.reject(w, r, CodeBadRequest, transport)
 		return
@@ -257,6 +274,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.lookup(sid)
+	if c != nil && s.cfg.BindSessionToAddress {
+		if addr := remoteHost(r); addr != c.addr {
+			// Answered like an unknown id, so that the request learns
+			// nothing, and without touching the session.
+			s.log.Warn("engine.io request refused: session bound to another address",
+				slog.String("sid", sid), slog.String("session_addr", c.addr), slog.String("remote", addr),
+				slog.String("transport", transport), slog.String("method", r.Method))
+			writeError(w, CodeUnknownSID)
+			return
+		}
+	}
 	if c == nil || c.expireIfDue() {
 		s.reject(w, r, CodeUnknownSID, transport)
 		return
