@@ -57,6 +57,9 @@ func (b *BroadcastOperator) target() *pb.Target { return target(b.rooms, b.excep
 // Emit encodes the event once and sends the same bytes to every selected
 // socket. It does not wait for delivery.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	if b.ns.srv.down.Load() {
+		return ErrServerClosed
+	}
 	frame, atts, err := encodeEvent(b.ns.name, event, 0, false, args)
 	if err != nil {
 		return err
@@ -76,6 +79,9 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 // acks once all answered; when ctx ends first it returns the acks received
 // so far with ctx's error.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	if b.ns.srv.down.Load() {
+		return nil, ErrServerClosed
+	}
 	var (
 		mu      sync.Mutex
 		results []Args
@@ -149,6 +155,9 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 
 // FetchSockets returns the selected sockets.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error) {
+	if b.ns.srv.down.Load() {
+		return nil, ErrServerClosed
+	}
 	var out []*Socket
 	for _, a := range b.ns.targets() {
 		peers, err := a.Select(ctx, b.target())

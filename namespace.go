@@ -35,7 +35,7 @@ func newNamespace(s *Server, name string, match func(string, json.RawMessage) bo
 }
 
 func (ns *Namespace) spawn() error {
-	a, err := ns.srv.rt.SpawnNamespace(ns.name, ns)
+	a, err := ns.srv.rt.SpawnNamespace(ns.name, ns, ns.srv.opts.ConnectionStateRecovery.actors(ns.srv.opts.BindSessionToAddress))
 	if err != nil {
 		return err
 	}
@@ -129,6 +129,9 @@ func (ns *Namespace) DisconnectSockets(close bool) { ns.op().DisconnectSockets(c
 // itself, or every child of a parent namespace.
 func (ns *Namespace) targets() []*actors.Namespace {
 	if ns.match == nil {
+		if ns.a == nil {
+			return nil // made by Of after Close
+		}
 		return []*actors.Namespace{ns.a}
 	}
 	ns.mu.RLock()

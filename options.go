@@ -8,8 +8,8 @@ import (
 	"github.com/actorio/actorio/gateway"
 )
 
-// CORS configures the Cross-Origin Resource Sharing headers of the HTTP
-// long-polling transport.
+// CORS configures the origins allowed besides the server's own, on both
+// transports, and the Cross-Origin Resource Sharing headers sent to them.
 type CORS = gateway.CORS
 
 // DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
@@ -40,13 +40,18 @@ type Options struct {
 	Transports []string
 	// DisableUpgrades turns off the polling-to-WebSocket upgrade.
 	DisableUpgrades bool
-	// CORS sets the CORS headers; nil sends none.
+	// CORS is the origin policy. Requests without an Origin header (clients
+	// that are not browsers) and same-origin requests are always accepted;
+	// a cross-origin one only when CORS.Origins lists its origin or holds
+	// "*", and then it gets the CORS headers. A refused request gets 403
+	// {"code":4,"message":"Forbidden"}. nil, the default, means same
+	// origin only.
 	CORS *CORS
 	// AllowRequest, when set, may refuse a handshake before any session
 	// exists by returning an error (HTTP 403).
 	AllowRequest func(r *http.Request) error
-	// CheckOrigin decides whether a WebSocket handshake's Origin is
-	// accepted; nil accepts every origin.
+	// CheckOrigin, when set, replaces the CORS origin policy for WebSocket
+	// requests only; nil applies the CORS policy to them too.
 	CheckOrigin func(r *http.Request) bool
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -79,6 +84,15 @@ type Options struct {
 	// negative means unlimited (the default): behind a reverse proxy or a
 	// NAT many clients share one address, so no default fits everyone.
 	MaxConnectionsPerAddress int
+	// BindSessionToAddress binds each Engine.IO session to the remote IP
+	// address of its handshake (the request's RemoteAddr without its port;
+	// X-Forwarded-For is not trusted): a polling request or a WebSocket
+	// upgrade carrying the session's id from another address gets HTTP
+	// 400 {"code":1,"message":"Session ID unknown"}, as for an unknown id,
+	// and is logged at Warn, while the session goes on unharmed. Off by
+	// default: clients behind proxy or NAT pools, or on mobile networks,
+	// may change address during a session, which this would break.
+	BindSessionToAddress bool
 	// MaxDynamicNamespaces bounds the namespaces OfFunc and OfRegexp
 	// create (they live until Close). Past it, a client connecting to a new
 	// name gets CONNECT_ERROR {"message":"Invalid namespace"} and the
@@ -94,6 +108,9 @@ type Options struct {
 	// max(1, EventRate).
 	EventRate  float64
 	EventBurst int
+	// ConnectionStateRecovery, when set, turns connection state recovery
+	// on (see ConnectionStateRecovery). Nil, the default, turns it off.
+	ConnectionStateRecovery *ConnectionStateRecovery
 }
 
 func (o Options) withDefaults() Options {
@@ -136,5 +153,6 @@ func (o Options) gateway() gateway.Config {
 
 		MaxConnections:           max(o.MaxConnections, 0),
 		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),
+		BindSessionToAddress:     o.BindSessionToAddress,
 	}
 }

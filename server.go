@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorio/actorio/actors"
@@ -29,6 +30,8 @@ type Server struct {
 	parents []*Namespace // dynamic namespace matchers, in creation order
 	dynamic int          // dynamic namespaces created
 	closed  bool
+	// down is closed, readable without mu.
+	down atomic.Bool
 }
 
 // NewServer creates a server with the default namespace "/".
@@ -59,12 +62,13 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 	}
 }
 
-// Of returns the namespace called name, creating it on first use.
+// Of returns the namespace called name, creating it on first use. After
+// Close it returns a namespace whose broadcasts fail with ErrServerClosed.
 func (s *Server) Of(name string) *Namespace {
 	ns, err := s.of(name)
 	if err != nil {
 		s.opts.Logger.Error("actorio: cannot create namespace", "nsp", name, "err", err)
-		return nil
+		return newNamespace(s, name, nil)
 	}
 	return ns
 }
@@ -75,11 +79,11 @@ func (s *Server) of(name string) (*Namespace, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrServerClosed
-	}
 	if ns, ok := s.nsps[name]; ok {
 		return ns, nil
+	}
+	if s.closed {
+		return nil, ErrServerClosed
 	}
 	ns := newNamespace(s, name, nil)
 	if err := ns.spawn(); err != nil {
@@ -186,6 +190,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.down.Store(true)
 	nsps := make([]*Namespace, 0, len(s.nsps))
 	for _, ns := range s.nsps {
 		nsps = append(nsps, ns)

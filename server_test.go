@@ -1,6 +1,7 @@
 package actorio_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -204,5 +205,44 @@ func TestAllowRequestRefusesHandshake(t *testing.T) {
 		if resp.StatusCode != tc.wantStatus || !strings.HasPrefix(string(body), tc.wantBody) {
 			t.Errorf("%s: %d %s, want %d %s…", tc.query, resp.StatusCode, body, tc.wantStatus, tc.wantBody)
 		}
+	}
+}
+
+// TestAfterClose checks that namespaces stay usable handles after Close:
+// Of never returns nil, and sending through them fails with ErrServerClosed.
+func TestAfterClose(t *testing.T) {
+	srv, err := actorio.NewServer(actorio.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat := srv.Of("/chat")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ns   *actorio.Namespace
+	}{
+		{"default", srv.Of("/")},
+		{"existing", chat},
+		{"created after Close", srv.Of("/late")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.ns == nil {
+				t.Fatal("Of returned nil")
+			}
+			if err := tc.ns.Emit("x", 1); !errors.Is(err, actorio.ErrServerClosed) {
+				t.Errorf("Emit: %v, want ErrServerClosed", err)
+			}
+			if err := tc.ns.To("room").Emit("x"); !errors.Is(err, actorio.ErrServerClosed) {
+				t.Errorf("To(room).Emit: %v, want ErrServerClosed", err)
+			}
+			if _, err := tc.ns.FetchSockets(context.Background()); !errors.Is(err, actorio.ErrServerClosed) {
+				t.Errorf("FetchSockets: %v, want ErrServerClosed", err)
+			}
+			if _, err := tc.ns.EmitWithAck(context.Background(), "x"); !errors.Is(err, actorio.ErrServerClosed) {
+				t.Errorf("EmitWithAck: %v, want ErrServerClosed", err)
+			}
+		})
 	}
 }

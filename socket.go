@@ -74,7 +74,11 @@ func newSocket(ns *Namespace, p *actors.Peer, auth []byte) hooks {
 	if len(auth) > 0 {
 		hs.Auth = json.RawMessage(auth)
 	}
-	return hooks{&Socket{ns: ns, p: p, hs: hs, handlers: map[string][]*listener{}}}
+	s := &Socket{ns: ns, p: p, hs: hs, handlers: map[string][]*listener{}}
+	if d, ok := p.RestoredData(); ok {
+		s.SetData(d)
+	}
+	return hooks{s}
 }
 
 // ID returns the socket id (distinct from the Engine.IO session id).
@@ -88,6 +92,11 @@ func (s *Socket) Handshake() Handshake { return s.hs }
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.p.Connected() }
+
+// Recovered reports whether the socket restored the session of a socket
+// that lost its connection (see ConnectionStateRecovery): it has that
+// socket's id, rooms and Data, and the client got the packets it missed.
+func (s *Socket) Recovered() bool { return s.p.Recovered() }
 
 // Data returns the value last stored with SetData.
 func (s *Socket) Data() any {
@@ -148,7 +157,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.p.Write(frame, atts)
+	return s.p.WriteEvent(frame, atts)
 }
 
 // Send emits the "message" event.
@@ -317,6 +326,9 @@ func (s *Socket) ackFunc(id uint64) AckFunc {
 		return s.p.Write(frame, atts)
 	}
 }
+
+// Data returns the socket's Data, kept with its session for recovery.
+func (h hooks) Data() any { return h.s.Data() }
 
 // Disconnecting runs the OnDisconnecting handlers.
 func (h hooks) Disconnecting(reason string) {

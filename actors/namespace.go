@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -36,6 +38,9 @@ type SocketHandler interface {
 	Disconnecting(reason string)
 	// Disconnected runs once the socket has left its rooms.
 	Disconnected(reason string)
+	// Data returns the application data kept with a session for
+	// connection state recovery.
+	Data() any
 }
 
 // Refusal is the payload of a CONNECT_ERROR packet: a JSON object with
@@ -51,6 +56,7 @@ type Namespace struct {
 	rt       *Runtime
 	pid      *actor.PID
 	behavior Behavior
+	recovery *Recovery // nil: no connection state recovery
 
 	ackIDs     atomic.Uint64
 	peers      sync.Map // socket id -> *Peer, every socket the supervisor spawned
@@ -63,12 +69,17 @@ type Namespace struct {
 	stopped chan struct{}
 }
 
-// SpawnNamespace starts the supervisor of the namespace called name.
-func (rt *Runtime) SpawnNamespace(name string, b Behavior) (*Namespace, error) {
-	ns := &Namespace{name: name, rt: rt, behavior: b, stopped: make(chan struct{})}
+// SpawnNamespace starts the supervisor of the namespace called name; rec,
+// when not nil, turns connection state recovery on.
+func (rt *Runtime) SpawnNamespace(name string, b Behavior, rec *Recovery) (*Namespace, error) {
+	ns := &Namespace{name: name, rt: rt, behavior: b, recovery: rec, stopped: make(chan struct{})}
 	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 	props := rt.props(func() actor.Actor {
-		return &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
+		a := &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
+		if rec != nil {
+			a.log = newPacketLog(*rec)
+		}
+		return a
 	}, actor.WithSupervisor(stopChild))
 	pid, err := rt.system.Root.SpawnNamed(props, "ns:"+name)
 	if err != nil {
@@ -200,20 +211,38 @@ type namespaceActor struct {
 	children map[string]*Peer // every spawned socket by id, ready or not
 	drains   []*actor.PID
 	draining string
+	// log is the packet log and the disconnected sessions of connection
+	// state recovery; nil when it is off.
+	log *packetLog
 }
 
 func (a *namespaceActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.armSweep(ctx)
 	case *pb.SpawnSocket:
 		a.spawn(ctx, m)
 		a.publish()
 	case *pb.SocketReady:
 		if p, ok := a.children[m.SocketId]; ok {
-			a.join(p, []string{p.id})
+			a.ready(p)
 			if a.draining != "" {
 				p.Disconnect(a.draining, false, false)
 			}
 		}
+		a.publish()
+	case *pb.SocketEnded:
+		// It may come after the socket's Terminated, which has already
+		// taken it out of its rooms.
+		if p, ok := a.children[m.SocketId]; ok {
+			a.change(p, nil, true)
+		}
+		a.publish()
+	case *pb.DirectWrite:
+		a.direct(m)
+	case *pb.RecoverySweep:
+		a.log.expire(time.Now())
+		a.armSweep(ctx)
 		a.publish()
 	case *pb.RoomChange:
 		for _, id := range m.SocketIds {
@@ -253,8 +282,55 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.remove(ctx, m.Who)
 		a.publish()
 	case *actor.Stopped:
+		if a.log != nil && a.log.sweep != nil {
+			a.log.sweep.Stop()
+		}
 		close(a.ns.stopped)
 	}
+}
+
+// armSweep schedules the next drop of expired sessions and log entries.
+func (a *namespaceActor) armSweep(ctx actor.Context) {
+	if a.log == nil {
+		return
+	}
+	self, root := ctx.Self(), a.ns.rt.system.Root
+	a.log.sweep = time.AfterFunc(a.log.sweepEvery(), func() { root.Send(self, &pb.RecoverySweep{}) })
+}
+
+// ready puts a socket that passed its middleware in its rooms. A restored
+// socket first gets the logged packets it missed, in order, before any new
+// packet can reach it.
+func (a *namespaceActor) ready(p *Peer) {
+	rooms := []string{p.id}
+	if a.log != nil {
+		p.first.Store(a.log.next - 1)
+	}
+	if r := p.restore; r != nil {
+		p.restore = nil
+		p.first.Store(r.last)
+		rooms = r.rooms
+		if !slices.Contains(rooms, p.id) {
+			rooms = append(rooms, p.id)
+		}
+		a.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
+			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
+		})
+	}
+	a.join(p, rooms)
+}
+
+// direct sends a socket's own packet, logging it first when asked.
+func (a *namespaceActor) direct(m *pb.DirectWrite) {
+	frame := m.Frame
+	if m.Log && a.log != nil {
+		frame = a.log.append(time.Now(), &pb.Target{Rooms: []string{m.SocketId}}, frame, m.Attachments)
+	}
+	p, ok := a.children[m.SocketId]
+	if !ok || (!m.Force && !p.Connected()) {
+		return
+	}
+	_ = p.conn.Send(framePackets(frame, m.Attachments)...)
 }
 
 // publish makes the supervisor's counts visible to Namespace.Sockets and
@@ -271,10 +347,18 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
 		return
 	}
 	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
+	if a.log != nil {
+		p.privateID = gateway.NewID()
+		if s := a.log.claim(time.Now(), m.Auth, p.conn.RemoteIP()); s != nil {
+			p.id, p.privateID, p.recovered = s.sid, s.pid, true
+			p.rooms = map[string]struct{}{s.sid: {}}
+			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
+		}
+	}
 	h := a.ns.behavior.NewSocket(p, m.Auth)
 	p.handler = h
 	props := a.ns.rt.props(func() actor.Actor { return &socketActor{peer: p, h: h} })
-	pid, err := ctx.SpawnNamed(props, m.SocketId)
+	pid, err := ctx.SpawnNamed(props, p.id)
 	if err != nil {
 		ctx.Respond(&pb.SpawnSocketReply{Error: err.Error()})
 		return
@@ -294,6 +378,10 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 	delete(a.children, id)
 	a.ns.peers.Delete(id)
 	a.change(p, nil, true)
+	if s := p.takeSession(); s != nil && a.log != nil {
+		s.endedAt = time.Now()
+		a.log.sessions[s.pid] = s
+	}
 	a.maybeDrained(ctx)
 }
 
@@ -399,7 +487,11 @@ func (a *namespaceActor) each(t *pb.Target, fn func(p *Peer)) {
 }
 
 func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
-	pkts := framePackets(m.Frame, m.Attachments)
+	frame := m.Frame
+	if a.log != nil && m.AckId == 0 && !m.Volatile {
+		frame = a.log.append(time.Now(), m.Target, frame, m.Attachments)
+	}
+	pkts := framePackets(frame, m.Attachments)
 	var c *ackCollector
 	if m.AckId != 0 {
 		if v, ok := a.ns.collectors.Load(m.AckId); ok {

@@ -34,6 +34,16 @@ type Peer struct {
 
 	handler SocketHandler
 
+	// Connection state recovery: the session's private id (empty when
+	// recovery is off); restore, the state a restored socket starts from
+	// until the namespace made it ready (the namespace actor owns it);
+	// first, the log position the client is assumed to have reached when
+	// it sends no offset.
+	privateID string
+	restore   *restore
+	first     atomic.Uint64
+	recovered bool
+
 	connected atomic.Bool
 	// bucket rate-limits the socket's inbound events; only the connection
 	// actor touches it.
@@ -44,6 +54,8 @@ type Peer struct {
 	rooms map[string]struct{}
 	// asked is the first Disconnect sent to the socket actor.
 	asked *pb.Disconnect
+	// kept is the session the socket ended with, for its namespace to keep.
+	kept *session
 }
 
 func newPeer(id string, ns *Namespace, conn *gateway.Conn) *Peer {
@@ -62,14 +74,45 @@ func (p *Peer) Handler() SocketHandler { return p.handler }
 // Conn returns the Engine.IO connection under the socket.
 func (p *Peer) Conn() *gateway.Conn { return p.conn }
 
+// Recovered reports whether the socket restored a disconnected session
+// (connection state recovery): same id, rooms and data, missed packets
+// replayed.
+func (p *Peer) Recovered() bool { return p.recovered }
+
+// RestoredData returns the application data of the session the socket
+// restored, if it restored one.
+func (p *Peer) RestoredData() (any, bool) {
+	if p.restore == nil {
+		return nil, false
+	}
+	return p.restore.data, true
+}
+
 // Connected reports whether the socket passed its middleware and has not
 // disconnected yet.
 func (p *Peer) Connected() bool { return p.connected.Load() }
 
 // Write sends one encoded Socket.IO packet and its attachments.
 func (p *Peer) Write(frame []byte, attachments [][]byte) error {
+	return p.write(frame, attachments, false)
+}
+
+// WriteEvent sends an EVENT packet that asks for no ack: with connection
+// state recovery on, it is logged with an offset and replayed to the
+// client if it is lost with the connection.
+func (p *Peer) WriteEvent(frame []byte, attachments [][]byte) error {
+	return p.write(frame, attachments, true)
+}
+
+func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
 	if !p.connected.Load() {
 		return ErrNotConnected
+	}
+	if p.ns.recovery != nil {
+		// Through the namespace actor, the one writer of the log, so that
+		// the client gets its packets in log order.
+		p.ns.send(&pb.DirectWrite{SocketId: p.id, Frame: frame, Attachments: attachments, Log: log})
+		return nil
 	}
 	return p.writeRaw(frame, attachments)
 }
@@ -190,4 +233,26 @@ func (p *Peer) requested() *pb.Disconnect {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.asked
+}
+
+// keepSession records the state of a socket that is ending, for its
+// namespace to keep once the socket actor stopped.
+func (p *Peer) keepSession() {
+	data := p.handler.Data()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rooms := make([]string, 0, len(p.rooms))
+	for r := range p.rooms {
+		rooms = append(rooms, r)
+	}
+	p.kept = &session{sid: p.id, pid: p.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), last: p.first.Load()}
+}
+
+// takeSession returns the session keepSession recorded, once.
+func (p *Peer) takeSession() *session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.kept
+	p.kept = nil
+	return s
 }

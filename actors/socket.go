@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"encoding/json"
 	"log/slog"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -71,7 +70,9 @@ func (a *socketActor) disconnect(ctx actor.Context, m *pb.Disconnect) {
 func (a *socketActor) start(ctx actor.Context) {
 	p := a.peer
 	var r *Refusal
-	a.user(func() { r = a.h.Authorize() })
+	if !p.recovered || !p.ns.recovery.SkipMiddlewares {
+		a.user(func() { r = a.h.Authorize() })
+	}
 	if r != nil {
 		a.done = true
 		// As in finish: stop the routing before the client can answer.
@@ -80,7 +81,11 @@ func (a *socketActor) start(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	sid, _ := json.Marshal(map[string]string{"sid": p.id})
+	reply := socketio.Object{{Key: "sid", Value: p.id}}
+	if p.privateID != "" {
+		reply = append(reply, socketio.Member{Key: "pid", Value: p.privateID})
+	}
+	sid, _ := reply.MarshalJSON()
 	p.connected.Store(true)
 	if err := p.writePacket(socketio.Connect, sid); err != nil {
 		p.connected.Store(false)
@@ -113,13 +118,29 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 	// can answer the DISCONNECT packet with a new CONNECT.
 	a.gone(ctx, reason)
 	if notify {
-		_ = p.writePacket(socketio.Disconnect, nil)
+		a.notifyDisconnect(ctx)
 	}
-	ctx.Send(p.ns.pid, &pb.RoomChange{SocketIds: []string{p.id}, Leave: true})
+	if p.ns.recovery != nil && recoverable[reason] {
+		p.keepSession()
+	}
+	ctx.Send(p.ns.pid, &pb.SocketEnded{SocketId: p.id, Reason: reason})
 	p.failAcks()
 	p.ns.rt.log.Debug("actorio: socket disconnected", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", reason))
 	a.h.Disconnected(reason)
+}
+
+// notifyDisconnect sends the client a DISCONNECT packet; with connection
+// state recovery on it goes through the namespace actor, behind the
+// socket's packets still queued there.
+func (a *socketActor) notifyDisconnect(ctx actor.Context) {
+	p := a.peer
+	if p.ns.recovery == nil {
+		_ = p.writePacket(socketio.Disconnect, nil)
+		return
+	}
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Disconnect, Namespace: p.ns.name})
+	ctx.Send(p.ns.pid, &pb.DirectWrite{SocketId: p.id, Frame: frame, Force: true})
 }
 
 // fail ends a socket whose handler panicked: a connected socket gets a

@@ -46,6 +46,24 @@
 // number, or an object with "message" and "data"). [Socket.OnEvent]
 // receives every lifecycle event as a typed [Event] instead.
 //
+// # Connection state recovery
+//
+// A server with connection state recovery on (Socket.IO v4.6 and later)
+// gives a socket that lost its connection its session back when it
+// reconnects in time: the same id, the same rooms, and the events emitted
+// to it meanwhile. The server answers CONNECT with a private session id and
+// appends an offset to every event it emits without an acknowledgement
+// request. The socket keeps the session id and the last offset (the last
+// argument of an event, when it is a string) and sends them as "pid" and
+// "offset", ahead of the auth object's own keys, with the CONNECT of every
+// reconnection. [Socket.Recovered] reports whether the last connection
+// restored the session. The missed events, which the server sends before
+// its CONNECT answer, are delivered once each, in order, right after the
+// connect event and before any later event. As with the JavaScript
+// client, handlers see the offset as an extra last string argument.
+// Disconnect, Close and a disconnection by the server end the session: the
+// next Connect starts a new one.
+//
 // # Concurrency and ordering
 //
 // Every method is safe for concurrent use. The events of one Socket are

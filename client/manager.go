@@ -161,7 +161,8 @@ func (m *Manager) Close() error {
 }
 
 // leaveLocked sends DISCONNECT if the socket is connected, posts its
-// disconnect event, and makes it inactive. The caller holds s.mu.
+// disconnect event, and makes it inactive; its next connection starts a new
+// session. The caller holds s.mu.
 func (s *Socket) leaveLocked() {
 	if s.connected {
 		s.eng.send(encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
@@ -171,6 +172,8 @@ func (s *Socket) leaveLocked() {
 	}
 	s.active = false
 	s.eng = nil
+	s.recvBuf = nil
+	s.forgetSessionLocked()
 }
 
 // connect makes s active, starting the connection when the Manager is idle.
@@ -405,6 +408,7 @@ func (m *Manager) endRunLocked(r *run, socks []*Socket, err error) {
 		}
 		s.active = false
 		s.eng = nil
+		s.recvBuf = nil
 		s.mu.Unlock()
 	}
 	m.cur = nil
@@ -455,6 +459,7 @@ func (m *Manager) lost(r *run, eng *engine) bool {
 				s.post(Event{Name: EventDisconnect, Reason: reason, Err: err})
 			}
 			s.eng = nil
+			s.recvBuf = nil // not delivered: the next CONNECT asks for them again
 		}
 		s.mu.Unlock()
 	}
@@ -473,13 +478,17 @@ func (m *Manager) lost(r *run, eng *engine) bool {
 }
 
 // sendConnect sends s's CONNECT over eng unless it is no longer wanted or
-// already sent there. Auth functions run here, outside every lock.
+// already sent there, with the session to restore if any. Auth functions
+// run here, outside every lock.
 func (m *Manager) sendConnect(s *Socket, eng *engine) {
 	auth, err := s.authPayload()
 	s.mu.Lock()
 	if !s.active || s.connected || s.eng == eng {
 		s.mu.Unlock()
 		return
+	}
+	if err == nil {
+		auth, err = s.connectPayloadLocked(auth)
 	}
 	if err != nil {
 		s.active = false
@@ -490,6 +499,7 @@ func (m *Manager) sendConnect(s *Socket, eng *engine) {
 		return
 	}
 	s.eng = eng
+	s.recvBuf = nil
 	eng.send(encodeFrames(socketio.Packet{Type: socketio.Connect, Namespace: s.nsp, Data: auth}, nil)...)
 	s.mu.Unlock()
 }

@@ -19,7 +19,8 @@ import (
 // nodeScript is a Node.js socket.io v4 server for the interop tests. It
 // prints JSON lines {"ev": ..., "args": [...]} (the first one is
 // "listening" with its port) and obeys JSON commands on stdin. Buffers
-// travel as {"$bin": base64} both ways.
+// travel as {"$bin": base64} both ways. RECOVERY=1 in its environment
+// turns connection state recovery on.
 const nodeScript = `
 const http = require('node:http');
 const readline = require('node:readline');
@@ -47,19 +48,21 @@ const httpServer = http.createServer();
 const io = new Server(httpServer, {
   pingInterval: Number(process.env.PING_INTERVAL || 25000),
   pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
+  connectionStateRecovery: process.env.RECOVERY ? { maxDisconnectionDuration: 120000 } : undefined,
 });
 
 const onConnection = (socket) => {
   const nsp = socket.nsp.name;
   out('connection', nsp, socket.id, socket.conn.id, socket.handshake.auth,
-    socket.handshake.query.foo || null, socket.handshake.headers['x-test'] || null, socket.conn.transport.name);
+    socket.handshake.query.foo || null, socket.handshake.headers['x-test'] || null, socket.conn.transport.name,
+    socket.recovered, [...socket.rooms]);
   socket.conn.once('upgrade', (t) => out('upgrade', nsp, t.name));
   socket.onAny((ev, ...args) => {
     const ack = typeof args[args.length - 1] === 'function' ? args.pop() : null;
     out('event', nsp, ev, ...args);
     if (ack) ack(...args);
   });
-  socket.on('disconnect', (reason) => out('disconnect', nsp, reason));
+  socket.on('disconnect', (reason) => out('disconnect', nsp, reason, socket.id));
 };
 io.on('connection', onConnection);
 io.of('/admin').on('connection', onConnection);
@@ -93,6 +96,35 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
     case 'drop':
       for (const s of sockets(c.nsp)) s.conn.close();
       break;
+    case 'join':
+      for (const s of sockets(c.nsp)) s.join(c.room);
+      break;
+    case 'to':
+      io.of(c.nsp || '/').to(c.room).emit(c.ev, ...args);
+      break;
+    case 'stream': {
+      // Emits ev with 1..n, one every c.every ms, to the room of each socket
+      // connected now, whether connected or not meanwhile; then "end".
+      // "missed" (once per outage) tells a number was emitted while the
+      // socket was away.
+      const ns = io.of(c.nsp || '/');
+      for (const id of sockets(c.nsp).map((s) => s.id)) {
+        let i = 0, away = false;
+        const timer = setInterval(() => {
+          i++;
+          ns.to(id).emit(c.ev, i);
+          const here = (ns.adapter.rooms.get(id) || new Set()).size > 0;
+          if (!here && !away) out('missed', id, i);
+          away = !here;
+          if (i === c.n) {
+            clearInterval(timer);
+            ns.to(id).emit('end');
+            out('streamed', id, i);
+          }
+        }, c.every);
+      }
+      break;
+    }
     case 'exit':
       process.exit(0);
   }

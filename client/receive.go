@@ -83,10 +83,12 @@ func (m *Manager) route(e *engine, pkt socketio.Packet, atts [][]byte) {
 }
 
 // onConnect handles the server's CONNECT answer: the socket is connected,
-// its buffered emits are sent, then connect is posted.
+// its buffered emits are sent, connect is posted, then the events received
+// before the answer (those a recovered session missed) are delivered.
 func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 	var body struct {
 		SID string `json:"sid"`
+		PID string `json:"pid"`
 	}
 	if pkt.Data != nil {
 		_ = json.Unmarshal(pkt.Data, &body)
@@ -105,13 +107,14 @@ func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 	}
 	if body.SID == "" {
 		err := fmt.Errorf("%w: CONNECT without sid (a Socket.IO v2 server?)", ErrProtocol)
+		s.recvBuf = nil
 		s.post(Event{Name: EventConnectError, Err: err})
 		s.post(Event{Name: EventError, Err: err})
 		s.mu.Unlock()
 		return
 	}
 	s.connected, s.succeeded = true, true
-	s.id = body.SID
+	s.connectedLocked(body.SID, body.PID)
 	s.session++
 	n := 0
 	for _, o := range s.sendBuf {
@@ -129,6 +132,10 @@ func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 		s.sendBuf = nil
 	}
 	s.post(Event{Name: EventConnect})
+	for _, in := range s.recvBuf {
+		s.deliverLocked(in)
+	}
+	s.recvBuf = nil
 	s.mu.Unlock()
 }
 
@@ -160,8 +167,11 @@ func (s *Socket) onConnectError(e *engine, pkt socketio.Packet) {
 // with "io server disconnect" and the socket is not reconnected.
 func (s *Socket) onServerDisconnect(e *engine) {
 	s.mu.Lock()
-	if wasConnected, ok := s.droppedByServerLocked(e); ok && wasConnected {
-		s.post(Event{Name: EventDisconnect, Reason: ReasonIOServerDisconnect})
+	if wasConnected, ok := s.droppedByServerLocked(e); ok {
+		s.forgetSessionLocked()
+		if wasConnected {
+			s.post(Event{Name: EventDisconnect, Reason: ReasonIOServerDisconnect})
+		}
 	}
 	s.mu.Unlock()
 	s.m.maybeIdle()
@@ -177,13 +187,15 @@ func (s *Socket) droppedByServerLocked(e *engine) (wasConnected, ok bool) {
 	}
 	wasConnected = s.connected
 	s.active, s.connected, s.eng = false, false, nil
+	s.recvBuf = nil
 	if wasConnected {
 		s.failAcks(ErrDisconnected, false)
 	}
 	return wasConnected, true
 }
 
-// onEvent queues an event of the server for the socket's handlers.
+// onEvent queues an event of the server for the socket's handlers; one
+// that comes before the CONNECT answer of its session waits for it.
 func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 	name, _, err := socketio.EventName(pkt.Data)
 	if err != nil {
@@ -199,17 +211,19 @@ func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 		s.m.log.Warn("client: the server emitted a reserved event; dropped", "event", name)
 		return
 	}
+	in := inbound{name: name, args: args, id: pkt.ID, hasID: pkt.HasID}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.connected || s.eng != e {
+	switch {
+	case s.eng != e:
 		s.m.log.Debug("client: event for a socket not connected; dropped", "nsp", s.nsp, "event", name)
-		return
+	case s.connected:
+		s.deliverLocked(in)
+	default:
+		// The CONNECT was sent on e and its answer is pending: a server
+		// restoring a session sends the missed events first.
+		s.recvBuf = append(s.recvBuf, in)
 	}
-	var ack AckFunc
-	if pkt.HasID {
-		ack = s.ackFunc(s.session, pkt.ID)
-	}
-	s.d.push(func() { s.fireEvent(name, args, ack) })
 }
 
 // onAck resolves a pending EmitWithAck.

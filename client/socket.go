@@ -34,6 +34,13 @@ type Socket struct {
 	nextAckID uint64
 	acks      map[uint64]*pendingAck
 	sendBuf   []outbound // emits waiting for a connection, in order
+	recvBuf   []inbound  // events received on eng before its CONNECT answer
+
+	// Connection state recovery (recovery.go).
+	pid       string // private session id of the last CONNECT answer, "" when none
+	offset    string // last argument of the last event received with a pid
+	hasOffset bool   // offset was received
+	recovered bool   // the last CONNECT answer restored the previous session
 }
 
 // listener is one On or Once registration.
@@ -110,6 +117,11 @@ func (s *Socket) Close() error { return s.m.Close() }
 
 // On registers fn for event: an event the server emits, "message" for the
 // server's send, or a lifecycle event such as "connect" or "disconnect".
+//
+// A server with connection state recovery on appends the event's offset to
+// the arguments of every event it emits without an acknowledgement request:
+// fn then sees it as an extra last string argument, which the socket, like
+// the JavaScript client, cannot tell from an argument of the application.
 func (s *Socket) On(event string, fn EventHandler) { s.addListener(event, fn, false) }
 
 // Once registers fn for the next event of that name only.
@@ -128,7 +140,9 @@ func (s *Socket) Off(event string) {
 	s.mu.Unlock()
 }
 
-// OnAny registers fn for every event the server emits (not lifecycle events).
+// OnAny registers fn for every event the server emits (not lifecycle
+// events); its arguments include the offset a recovery-enabled server
+// appends, as for On.
 func (s *Socket) OnAny(fn AnyHandler) {
 	s.mu.Lock()
 	s.anyHandlers = append(s.anyHandlers, fn)

@@ -529,6 +529,178 @@ func (x *Disconnect) GetCloseTransport() bool {
 	return false
 }
 
+// SocketEnded tells the namespace that a socket disconnected: it leaves
+// every room.
+type SocketEnded struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SocketId      string                 `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketEnded) Reset() {
+	*x = SocketEnded{}
+	mi := &file_actorio_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketEnded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketEnded) ProtoMessage() {}
+
+func (x *SocketEnded) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketEnded.ProtoReflect.Descriptor instead.
+func (*SocketEnded) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SocketEnded) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *SocketEnded) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// DirectWrite sends one packet to one socket through its namespace, so that
+// it is ordered with the namespace's broadcasts (connection state recovery).
+type DirectWrite struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	SocketId    string                 `protobuf:"bytes,1,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Frame       []byte                 `protobuf:"bytes,2,opt,name=frame,proto3" json:"frame,omitempty"`
+	Attachments [][]byte               `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// log records the packet, with an offset, in the recovery log.
+	Log bool `protobuf:"varint,4,opt,name=log,proto3" json:"log,omitempty"`
+	// force sends it even to a socket that is no longer connected (its
+	// DISCONNECT notice).
+	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectWrite) Reset() {
+	*x = DirectWrite{}
+	mi := &file_actorio_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectWrite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectWrite) ProtoMessage() {}
+
+func (x *DirectWrite) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectWrite.ProtoReflect.Descriptor instead.
+func (*DirectWrite) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DirectWrite) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *DirectWrite) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *DirectWrite) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+func (x *DirectWrite) GetLog() bool {
+	if x != nil {
+		return x.Log
+	}
+	return false
+}
+
+func (x *DirectWrite) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+// RecoverySweep asks a namespace to drop expired sessions and log entries.
+type RecoverySweep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecoverySweep) Reset() {
+	*x = RecoverySweep{}
+	mi := &file_actorio_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecoverySweep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecoverySweep) ProtoMessage() {}
+
+func (x *RecoverySweep) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecoverySweep.ProtoReflect.Descriptor instead.
+func (*RecoverySweep) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{11}
+}
+
 // RoomChange adds sockets to or removes them from rooms.
 type RoomChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -541,7 +713,7 @@ type RoomChange struct {
 
 func (x *RoomChange) Reset() {
 	*x = RoomChange{}
-	mi := &file_actorio_proto_msgTypes[9]
+	mi := &file_actorio_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +725,7 @@ func (x *RoomChange) String() string {
 func (*RoomChange) ProtoMessage() {}
 
 func (x *RoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[9]
+	mi := &file_actorio_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +738,7 @@ func (x *RoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomChange.ProtoReflect.Descriptor instead.
 func (*RoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{9}
+	return file_actorio_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoomChange) GetSocketIds() []string {
@@ -603,7 +775,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_actorio_proto_msgTypes[10]
+	mi := &file_actorio_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +787,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[10]
+	mi := &file_actorio_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +800,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{10}
+	return file_actorio_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Target) GetRooms() []string {
@@ -668,7 +840,7 @@ type Broadcast struct {
 
 func (x *Broadcast) Reset() {
 	*x = Broadcast{}
-	mi := &file_actorio_proto_msgTypes[11]
+	mi := &file_actorio_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +852,7 @@ func (x *Broadcast) String() string {
 func (*Broadcast) ProtoMessage() {}
 
 func (x *Broadcast) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[11]
+	mi := &file_actorio_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +865,7 @@ func (x *Broadcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Broadcast.ProtoReflect.Descriptor instead.
 func (*Broadcast) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{11}
+	return file_actorio_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Broadcast) GetTarget() *Target {
@@ -741,7 +913,7 @@ type BroadcastReply struct {
 
 func (x *BroadcastReply) Reset() {
 	*x = BroadcastReply{}
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +925,7 @@ func (x *BroadcastReply) String() string {
 func (*BroadcastReply) ProtoMessage() {}
 
 func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +938,7 @@ func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BroadcastReply.ProtoReflect.Descriptor instead.
 func (*BroadcastReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{12}
+	return file_actorio_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BroadcastReply) GetReceivers() uint32 {
@@ -786,7 +958,7 @@ type SelectSockets struct {
 
 func (x *SelectSockets) Reset() {
 	*x = SelectSockets{}
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +970,7 @@ func (x *SelectSockets) String() string {
 func (*SelectSockets) ProtoMessage() {}
 
 func (x *SelectSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +983,7 @@ func (x *SelectSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSockets.ProtoReflect.Descriptor instead.
 func (*SelectSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{13}
+	return file_actorio_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SelectSockets) GetTarget() *Target {
@@ -831,7 +1003,7 @@ type SelectSocketsReply struct {
 
 func (x *SelectSocketsReply) Reset() {
 	*x = SelectSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1015,7 @@ func (x *SelectSocketsReply) String() string {
 func (*SelectSocketsReply) ProtoMessage() {}
 
 func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1028,7 @@ func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSocketsReply.ProtoReflect.Descriptor instead.
 func (*SelectSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{14}
+	return file_actorio_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SelectSocketsReply) GetSocketIds() []string {
@@ -878,7 +1050,7 @@ type TargetRoomChange struct {
 
 func (x *TargetRoomChange) Reset() {
 	*x = TargetRoomChange{}
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1062,7 @@ func (x *TargetRoomChange) String() string {
 func (*TargetRoomChange) ProtoMessage() {}
 
 func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1075,7 @@ func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetRoomChange.ProtoReflect.Descriptor instead.
 func (*TargetRoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{15}
+	return file_actorio_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TargetRoomChange) GetTarget() *Target {
@@ -939,7 +1111,7 @@ type TargetDisconnect struct {
 
 func (x *TargetDisconnect) Reset() {
 	*x = TargetDisconnect{}
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -951,7 +1123,7 @@ func (x *TargetDisconnect) String() string {
 func (*TargetDisconnect) ProtoMessage() {}
 
 func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -964,7 +1136,7 @@ func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetDisconnect.ProtoReflect.Descriptor instead.
 func (*TargetDisconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{16}
+	return file_actorio_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TargetDisconnect) GetTarget() *Target {
@@ -998,7 +1170,7 @@ type Drain struct {
 
 func (x *Drain) Reset() {
 	*x = Drain{}
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1010,7 +1182,7 @@ func (x *Drain) String() string {
 func (*Drain) ProtoMessage() {}
 
 func (x *Drain) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1023,7 +1195,7 @@ func (x *Drain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drain.ProtoReflect.Descriptor instead.
 func (*Drain) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{17}
+	return file_actorio_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Drain) GetReason() string {
@@ -1042,7 +1214,7 @@ type DrainReply struct {
 
 func (x *DrainReply) Reset() {
 	*x = DrainReply{}
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1226,7 @@ func (x *DrainReply) String() string {
 func (*DrainReply) ProtoMessage() {}
 
 func (x *DrainReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1239,7 @@ func (x *DrainReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainReply.ProtoReflect.Descriptor instead.
 func (*DrainReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{18}
+	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
 var File_actorio_proto protoreflect.FileDescriptor
@@ -1107,7 +1279,17 @@ const file_actorio_proto_rawDesc = "" +
 	"Disconnect\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
 	"\rnotify_client\x18\x02 \x01(\bR\fnotifyClient\x12'\n" +
-	"\x0fclose_transport\x18\x03 \x01(\bR\x0ecloseTransport\"W\n" +
+	"\x0fclose_transport\x18\x03 \x01(\bR\x0ecloseTransport\"B\n" +
+	"\vSocketEnded\x12\x1b\n" +
+	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8a\x01\n" +
+	"\vDirectWrite\x12\x1b\n" +
+	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x14\n" +
+	"\x05frame\x18\x02 \x01(\fR\x05frame\x12 \n" +
+	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x10\n" +
+	"\x03log\x18\x04 \x01(\bR\x03log\x12\x14\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\"\x0f\n" +
+	"\rRecoverySweep\"W\n" +
 	"\n" +
 	"RoomChange\x12\x1d\n" +
 	"\n" +
@@ -1157,7 +1339,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_actorio_proto_goTypes = []any{
 	(*TransportFrame)(nil),     // 0: actorio.v1.TransportFrame
 	(*TransportClosed)(nil),    // 1: actorio.v1.TransportClosed
@@ -1168,22 +1350,25 @@ var file_actorio_proto_goTypes = []any{
 	(*SocketGone)(nil),         // 6: actorio.v1.SocketGone
 	(*InboundPacket)(nil),      // 7: actorio.v1.InboundPacket
 	(*Disconnect)(nil),         // 8: actorio.v1.Disconnect
-	(*RoomChange)(nil),         // 9: actorio.v1.RoomChange
-	(*Target)(nil),             // 10: actorio.v1.Target
-	(*Broadcast)(nil),          // 11: actorio.v1.Broadcast
-	(*BroadcastReply)(nil),     // 12: actorio.v1.BroadcastReply
-	(*SelectSockets)(nil),      // 13: actorio.v1.SelectSockets
-	(*SelectSocketsReply)(nil), // 14: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),   // 15: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),   // 16: actorio.v1.TargetDisconnect
-	(*Drain)(nil),              // 17: actorio.v1.Drain
-	(*DrainReply)(nil),         // 18: actorio.v1.DrainReply
+	(*SocketEnded)(nil),        // 9: actorio.v1.SocketEnded
+	(*DirectWrite)(nil),        // 10: actorio.v1.DirectWrite
+	(*RecoverySweep)(nil),      // 11: actorio.v1.RecoverySweep
+	(*RoomChange)(nil),         // 12: actorio.v1.RoomChange
+	(*Target)(nil),             // 13: actorio.v1.Target
+	(*Broadcast)(nil),          // 14: actorio.v1.Broadcast
+	(*BroadcastReply)(nil),     // 15: actorio.v1.BroadcastReply
+	(*SelectSockets)(nil),      // 16: actorio.v1.SelectSockets
+	(*SelectSocketsReply)(nil), // 17: actorio.v1.SelectSocketsReply
+	(*TargetRoomChange)(nil),   // 18: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),   // 19: actorio.v1.TargetDisconnect
+	(*Drain)(nil),              // 20: actorio.v1.Drain
+	(*DrainReply)(nil),         // 21: actorio.v1.DrainReply
 }
 var file_actorio_proto_depIdxs = []int32{
-	10, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
-	10, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
-	10, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
-	10, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
+	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
+	13, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
+	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
+	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
 	4,  // [4:4] is the sub-list for method output_type
 	4,  // [4:4] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
@@ -1202,7 +1387,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

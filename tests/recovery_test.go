@@ -1,0 +1,318 @@
+package tests
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio"
+)
+
+// recoveryScript opens one official client with the options in OPTS and
+// reports its connects (id, recovered, transport) and disconnects. It keeps
+// the numbers of the events "a", "b", "c" and "bin" in arrival order and
+// prints them when the server emits "done". Each event must end with the
+// offset string the server appends; one that does not is reported. The
+// commands "disconnect" and "connect" call the socket's methods.
+const recoveryScript = `
+import { io } from 'socket.io-client';
+const s = io(process.env.SERVER_URL, JSON.parse(process.env.OPTS));
+const got = { a: [], b: [], c: [], bin: [] };
+s.on('connect', () => out('connect', s.id, s.recovered === true, s.io.engine.transport.name));
+s.on('disconnect', (reason) => out('disconnect', reason));
+for (const ev of ['a', 'b', 'c']) {
+  s.on(ev, (n, offset) => {
+    got[ev].push(n);
+    if (typeof offset !== 'string') out('no-offset', ev, n);
+  });
+}
+s.on('bin', (n, buf, offset) => {
+  if (!Buffer.isBuffer(buf) || buf.length !== 1 || buf[0] !== n % 256) out('bad-bin', n);
+  if (typeof offset !== 'string') out('no-offset', 'bin', n);
+  got.bin.push(n);
+});
+s.on('done', () => out('got', got));
+for await (const c of input()) {
+  if (c.op === 'disconnect') s.disconnect();
+  if (c.op === 'connect') s.connect();
+}
+`
+
+// recoveryClient runs recoveryScript against ts with the client options opts.
+func recoveryClient(t *testing.T, ts *testServer, opts map[string]any) *nodeClients {
+	t.Helper()
+	b, err := json.Marshal(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return runScript(t, ts.URL, recoveryScript, map[string]string{"OPTS": string(b)})
+}
+
+// seq returns from, from+step, ... up to to.
+func seq(from, to, step int) []int {
+	var out []int
+	for i := from; i <= to; i += step {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestRecoveryKillTransportMidStream kills the client's transport while the
+// server emits steadily to it through three paths (a room broadcast, a
+// broadcast to the socket's own id, Socket.Emit on the current socket) plus
+// binary events, and asserts that the official client, reconnecting by
+// itself, is restored (same id, recovered, rooms and Data back, middleware
+// skipped) and got every event of every stream exactly once, in order.
+func TestRecoveryKillTransportMidStream(t *testing.T) {
+	const n = 400
+	const dropAt = 150
+	for _, tc := range []struct {
+		name string
+		opts map[string]any
+	}{
+		{"websocket", wsOnly},
+		{"polling", pollingOnly},
+		{"upgrade", map[string]any{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dl := newDisconnectLog()
+			var (
+				mu          sync.Mutex
+				sockets     []*actorio.Socket
+				middlewares atomic.Int32
+			)
+			connected := make(chan *actorio.Socket, 4)
+			ts := startServer(t, actorio.Options{ConnectionStateRecovery: &actorio.ConnectionStateRecovery{}}, func(srv *actorio.Server) {
+				srv.Use(func(s *actorio.Socket) error {
+					middlewares.Add(1)
+					return nil
+				})
+				srv.OnConnection(func(s *actorio.Socket) {
+					dl.watch(s)
+					if !s.Recovered() {
+						s.Join("r")
+						s.SetData("player-7")
+					}
+					mu.Lock()
+					sockets = append(sockets, s)
+					mu.Unlock()
+					connected <- s
+				})
+			})
+			c := recoveryClient(t, ts, with(tc.opts, "reconnectionDelay", 100, "reconnectionDelayMax", 100, "randomizationFactor", 0))
+			first := c.waitFor("the first connect", func(l nodeLine) bool { return l.Ev == "connect" })
+			sid := first.Arg(0).(string)
+			if first.Arg(1) != false {
+				t.Fatalf("first connect says recovered: %s", first.Raw)
+			}
+			s1 := recv(t, connected, step, "the first connection")
+			if s1.ID() != sid || s1.Recovered() {
+				t.Fatalf("server socket %s recovered=%v, client %s", s1.ID(), s1.Recovered(), sid)
+			}
+
+			// The producer: a steady stream on every path. Socket.Emit on a
+			// socket that has ended fails with ErrNotConnected; the producer
+			// then waits for the restored socket and emits again.
+			srv := ts.Srv
+			reached := make(chan struct{})
+			produced := make(chan error, 1)
+			// Registered after startServer, this cleanup runs before the
+			// server closes: a failed test stops the producer first.
+			stop := make(chan struct{})
+			stopped := make(chan struct{})
+			t.Cleanup(func() { close(stop); <-stopped })
+			go func() {
+				defer close(stopped)
+				cur := s1
+				for i := 1; i <= n; i++ {
+					if i == dropAt {
+						close(reached)
+					}
+					if err := srv.To("r").Emit("a", i); err != nil {
+						produced <- err
+						return
+					}
+					if err := srv.To(sid).Emit("b", i); err != nil {
+						produced <- err
+						return
+					}
+					for {
+						err := cur.Emit("c", i)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, actorio.ErrNotConnected) {
+							produced <- err
+							return
+						}
+						select {
+						case cur = <-connected:
+						case <-stop:
+							produced <- errors.New("stopped")
+							return
+						case <-time.After(step):
+							produced <- fmt.Errorf("no socket to emit c %d to", i)
+							return
+						}
+					}
+					if i%10 == 0 {
+						if err := srv.To(sid).Emit("bin", i, []byte{byte(i)}); err != nil {
+							produced <- err
+							return
+						}
+					}
+					select {
+					case <-stop:
+						produced <- errors.New("stopped")
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+				produced <- srv.To(sid).Emit("done")
+			}()
+
+			recv(t, reached, step, "the producer's drop point")
+			if ts.DropConnections() == 0 {
+				t.Fatal("no connection to drop")
+			}
+			c.waitFor("the client's disconnect", func(l nodeLine) bool { return l.Ev == "disconnect" })
+			second := c.waitFor("the reconnect", func(l nodeLine) bool { return l.Ev == "connect" })
+			if second.Arg(0) != sid || second.Arg(1) != true {
+				t.Fatalf("reconnect %s: want id %s recovered", second.Raw, sid)
+			}
+			if err := recv(t, produced, 2*step, "the producer's end"); err != nil {
+				t.Fatalf("producer: %v", err)
+			}
+			got := c.waitFor("the events", func(l nodeLine) bool { return l.Ev == "got" })
+			var streams map[string][]int
+			if err := json.Unmarshal(got.Args[0], &streams); err != nil {
+				t.Fatalf("decode %s: %v", got.Raw, err)
+			}
+			for _, ev := range []string{"a", "b", "c"} {
+				if want := seq(1, n, 1); !slices.Equal(streams[ev], want) {
+					t.Errorf("stream %s: got %d events %v, want 1..%d once each in order", ev, len(streams[ev]), streams[ev], n)
+				}
+			}
+			if want := seq(10, n, 10); !slices.Equal(streams["bin"], want) {
+				t.Errorf("binary stream: got %v, want %v", streams["bin"], want)
+			}
+			c.none("an event without offset or with a bad attachment", func(l nodeLine) bool {
+				return l.Ev == "no-offset" || l.Ev == "bad-bin"
+			})
+
+			mu.Lock()
+			defer mu.Unlock()
+			if len(sockets) != 2 {
+				t.Fatalf("%d connections, want 2", len(sockets))
+			}
+			s2 := sockets[1]
+			if !s2.Recovered() || s2.ID() != sid {
+				t.Errorf("restored socket %s recovered=%v, want %s recovered", s2.ID(), s2.Recovered(), sid)
+			}
+			if s2.Data() != "player-7" {
+				t.Errorf("restored Data %v, want player-7", s2.Data())
+			}
+			if rooms := s2.Rooms(); !slices.Equal(rooms, []string{"r", sid}) && !slices.Equal(rooms, []string{sid, "r"}) {
+				t.Errorf("restored rooms %v, want r and %s", rooms, sid)
+			}
+			if m := middlewares.Load(); m != 1 {
+				t.Errorf("middleware ran %d times, want once (skipped on recovery)", m)
+			}
+			// Which of the two a dropped connection gives depends on what
+			// the server was doing with it; both are recoverable.
+			if r := dl.of(sid); len(r) != 1 || (r[0] != actorio.ReasonTransportError && r[0] != actorio.ReasonTransportClose) {
+				t.Errorf("OnDisconnect calls of the first socket: %q, want one transport error or close", r)
+			}
+		})
+	}
+}
+
+// TestRecoveryRefused covers the cases where a reconnecting client gets a
+// new session: it disconnected by choice, its session expired, the log no
+// longer holds what it missed, or recovery is off.
+func TestRecoveryRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rec  *actorio.ConnectionStateRecovery
+		// lose ends the first socket; emitGap events go to it while it is
+		// away.
+		lose    func(t *testing.T, ts *testServer, c *nodeClients)
+		emitGap int
+		wait    time.Duration
+	}{
+		{
+			name: "client disconnect",
+			rec:  &actorio.ConnectionStateRecovery{},
+			lose: func(t *testing.T, ts *testServer, c *nodeClients) {
+				c.send(map[string]any{"op": "disconnect"})
+				c.waitFor("disconnect", func(l nodeLine) bool { return l.Ev == "disconnect" })
+				c.send(map[string]any{"op": "connect"})
+			},
+		},
+		{
+			name: "expired",
+			rec:  &actorio.ConnectionStateRecovery{MaxDisconnectionDuration: 200 * time.Millisecond},
+			lose: dropTransport,
+			wait: 600 * time.Millisecond,
+		},
+		{
+			name:    "log overflow",
+			rec:     &actorio.ConnectionStateRecovery{MaxPackets: 5},
+			lose:    dropTransport,
+			emitGap: 20,
+		},
+		{
+			name: "recovery off",
+			lose: dropTransport,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dl := newDisconnectLog()
+			connected := make(chan *actorio.Socket, 4)
+			ts := startServer(t, actorio.Options{ConnectionStateRecovery: tc.rec}, func(srv *actorio.Server) {
+				srv.OnConnection(func(s *actorio.Socket) {
+					dl.watch(s)
+					connected <- s
+				})
+			})
+			delay := 300 + int(tc.wait/time.Millisecond)
+			c := recoveryClient(t, ts, with(wsOnly, "reconnectionDelay", delay, "reconnectionDelayMax", delay, "randomizationFactor", 0))
+			first := c.waitFor("the first connect", func(l nodeLine) bool { return l.Ev == "connect" })
+			sid := first.Arg(0).(string)
+			recv(t, connected, step, "the first connection")
+			// One logged event gives the client an offset.
+			if err := ts.Srv.To(sid).Emit("a", 1); err != nil {
+				t.Fatal(err)
+			}
+			if err := ts.Srv.To(sid).Emit("done"); err != nil {
+				t.Fatal(err)
+			}
+			c.waitFor("the first events", func(l nodeLine) bool { return l.Ev == "got" })
+
+			tc.lose(t, ts, c)
+			dl.waitID(t, sid)
+			for i := range tc.emitGap {
+				if err := ts.Srv.To(sid).Emit("a", i+2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			second := c.waitFor("the reconnect", func(l nodeLine) bool { return l.Ev == "connect" })
+			s2 := recv(t, connected, step, "the second connection")
+			if second.Arg(0) == sid || second.Arg(1) != false || s2.Recovered() || s2.ID() == sid {
+				t.Fatalf("reconnect %s (server socket %s recovered=%v): want a new session", second.Raw, s2.ID(), s2.Recovered())
+			}
+		})
+	}
+}
+
+// dropTransport closes the client's TCP connections from the server side.
+func dropTransport(t *testing.T, ts *testServer, _ *nodeClients) {
+	if ts.DropConnections() == 0 {
+		t.Fatal("no connection to drop")
+	}
+}
