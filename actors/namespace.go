@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -221,7 +222,15 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.armSweep(ctx)
 	case *pb.SpawnSocket:
-		a.spawn(ctx, m)
+		if !a.deferSpawn(ctx, m) {
+			a.spawn(ctx, m, ctx.Sender())
+		}
+		a.publish()
+	case *pb.ClaimTimeout:
+		if w, ok := a.log.waiting[m.Pid]; ok {
+			delete(a.log.waiting, m.Pid)
+			a.spawn(ctx, w.m, w.sender)
+		}
 		a.publish()
 	case *pb.SocketReady:
 		if p, ok := a.children[m.SocketId]; ok {
@@ -340,10 +349,50 @@ func (a *namespaceActor) publish() {
 	a.ns.rooms.Store(int64(len(a.rooms)))
 }
 
-func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
+// deferSpawn puts off a request to restore the session of a socket that
+// has not ended: the client, reconnecting with that session's private id,
+// has left it behind (its transport died and the server has not noticed
+// yet). That socket is ended, which keeps its session, and the request
+// runs then, or after claimWait with a new socket.
+func (a *namespaceActor) deferSpawn(ctx actor.Context, m *pb.SpawnSocket) bool {
+	if a.log == nil || a.draining != "" {
+		return false
+	}
+	req, ok := parseClaim(m.Auth)
+	if !ok {
+		return false
+	}
+	old, live := a.log.live[*req.PID]
+	if !live {
+		return false
+	}
+	if _, dup := a.log.waiting[*req.PID]; dup {
+		return false
+	}
+	if a.log.cfg.BindAddress {
+		if c, ok := a.ns.rt.conns.Load(m.ConnId); !ok || c.(*connActor).conn.RemoteIP() != old.conn.RemoteIP() {
+			return false
+		}
+	}
+	a.log.waiting[*req.PID] = waitingSpawn{m: m, sender: ctx.Sender()}
+	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
+	time.AfterFunc(claimWait, func() { root.Send(self, &pb.ClaimTimeout{Pid: pid}) })
+	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
+		slog.String("sid", old.id), slog.String("conn", old.conn.ID()))
+	old.Disconnect(ReasonTransportClose, false, false)
+	return true
+}
+
+// spawn creates the socket a SpawnSocket asks for and replies to sender.
+func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *actor.PID) {
+	respond := func(r *pb.SpawnSocketReply) {
+		if sender != nil {
+			ctx.Send(sender, r)
+		}
+	}
 	conn, ok := a.ns.rt.conns.Load(m.ConnId)
 	if !ok || a.draining != "" {
-		ctx.Respond(&pb.SpawnSocketReply{Error: "connection gone"})
+		respond(&pb.SpawnSocketReply{Error: "connection gone"})
 		return
 	}
 	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
@@ -360,13 +409,16 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket) {
 	props := a.ns.rt.props(func() actor.Actor { return &socketActor{peer: p, h: h} })
 	pid, err := ctx.SpawnNamed(props, p.id)
 	if err != nil {
-		ctx.Respond(&pb.SpawnSocketReply{Error: err.Error()})
+		respond(&pb.SpawnSocketReply{Error: err.Error()})
 		return
 	}
 	p.pid = pid
 	a.children[p.id] = p
 	a.ns.peers.Store(p.id, p)
-	ctx.Respond(&pb.SpawnSocketReply{SocketId: p.id})
+	if a.log != nil {
+		a.log.live[p.privateID] = p
+	}
+	respond(&pb.SpawnSocketReply{SocketId: p.id})
 }
 
 func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
@@ -378,9 +430,18 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 	delete(a.children, id)
 	a.ns.peers.Delete(id)
 	a.change(p, nil, true)
-	if s := p.takeSession(); s != nil && a.log != nil {
-		s.endedAt = time.Now()
-		a.log.sessions[s.pid] = s
+	if a.log != nil {
+		if a.log.live[p.privateID] == p {
+			delete(a.log.live, p.privateID)
+		}
+		if s := p.takeSession(); s != nil {
+			s.endedAt = time.Now()
+			a.log.sessions[s.pid] = s
+		}
+		if w, ok := a.log.waiting[p.privateID]; ok {
+			delete(a.log.waiting, p.privateID)
+			a.spawn(ctx, w.m, w.sender)
+		}
 	}
 	a.maybeDrained(ctx)
 }

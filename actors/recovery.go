@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -89,10 +91,41 @@ type packetLog struct {
 
 	sessions map[string]*session // by private id
 	sweep    *time.Timer
+	// live holds the sockets not yet ended, by private id; waiting, the
+	// restore requests for a session whose socket has not ended yet.
+	live    map[string]*Peer
+	waiting map[string]waitingSpawn
+}
+
+// waitingSpawn is a SpawnSocket request put off until the socket holding
+// the session it restores has ended.
+type waitingSpawn struct {
+	m      *pb.SpawnSocket
+	sender *actor.PID
+}
+
+// claimWait bounds how long a restore request waits for the socket that
+// holds its session to end; past it the client gets a new socket.
+const claimWait = 3 * time.Second
+
+// claimRequest is what a CONNECT's auth holds for recovery.
+type claimRequest struct {
+	PID    *string `json:"pid"`
+	Offset *string `json:"offset"`
+}
+
+// parseClaim reads the private id and offset a CONNECT's auth carries; ok
+// is false when it carries no private id.
+func parseClaim(auth []byte) (req claimRequest, ok bool) {
+	if len(auth) == 0 || json.Unmarshal(auth, &req) != nil || req.PID == nil {
+		return claimRequest{}, false
+	}
+	return req, true
 }
 
 func newPacketLog(cfg Recovery) *packetLog {
-	return &packetLog{cfg: cfg, tag: gateway.NewID()[:8], next: 1, sessions: map[string]*session{}}
+	return &packetLog{cfg: cfg, tag: gateway.NewID()[:8], next: 1, sessions: map[string]*session{},
+		live: map[string]*Peer{}, waiting: map[string]waitingSpawn{}}
 }
 
 // offset formats the offset of entry seq as clients see it.
@@ -183,14 +216,8 @@ func (l *packetLog) expire(now time.Time) {
 // client at addr, if it exists, has not expired, and every packet it missed
 // is still logged.
 func (l *packetLog) claim(now time.Time, auth []byte, addr string) *session {
-	if len(auth) == 0 {
-		return nil
-	}
-	var req struct {
-		PID    *string `json:"pid"`
-		Offset *string `json:"offset"`
-	}
-	if json.Unmarshal(auth, &req) != nil || req.PID == nil {
+	req, ok := parseClaim(auth)
+	if !ok {
 		return nil
 	}
 	s, ok := l.sessions[*req.PID]

@@ -701,6 +701,52 @@ func (*RecoverySweep) Descriptor() ([]byte, []int) {
 	return file_actorio_proto_rawDescGZIP(), []int{11}
 }
 
+// ClaimTimeout ends the wait of a restore request for the socket that still
+// holds its session: the request gets a new socket instead.
+type ClaimTimeout struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           string                 `protobuf:"bytes,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimTimeout) Reset() {
+	*x = ClaimTimeout{}
+	mi := &file_actorio_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimTimeout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimTimeout) ProtoMessage() {}
+
+func (x *ClaimTimeout) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimTimeout.ProtoReflect.Descriptor instead.
+func (*ClaimTimeout) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ClaimTimeout) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
 // RoomChange adds sockets to or removes them from rooms.
 type RoomChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -713,7 +759,7 @@ type RoomChange struct {
 
 func (x *RoomChange) Reset() {
 	*x = RoomChange{}
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +771,7 @@ func (x *RoomChange) String() string {
 func (*RoomChange) ProtoMessage() {}
 
 func (x *RoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +784,7 @@ func (x *RoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomChange.ProtoReflect.Descriptor instead.
 func (*RoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{12}
+	return file_actorio_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RoomChange) GetSocketIds() []string {
@@ -775,7 +821,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +833,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +846,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{13}
+	return file_actorio_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Target) GetRooms() []string {
@@ -840,7 +886,7 @@ type Broadcast struct {
 
 func (x *Broadcast) Reset() {
 	*x = Broadcast{}
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +898,7 @@ func (x *Broadcast) String() string {
 func (*Broadcast) ProtoMessage() {}
 
 func (x *Broadcast) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +911,7 @@ func (x *Broadcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Broadcast.ProtoReflect.Descriptor instead.
 func (*Broadcast) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{14}
+	return file_actorio_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Broadcast) GetTarget() *Target {
@@ -913,7 +959,7 @@ type BroadcastReply struct {
 
 func (x *BroadcastReply) Reset() {
 	*x = BroadcastReply{}
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -925,7 +971,7 @@ func (x *BroadcastReply) String() string {
 func (*BroadcastReply) ProtoMessage() {}
 
 func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -938,7 +984,7 @@ func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BroadcastReply.ProtoReflect.Descriptor instead.
 func (*BroadcastReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{15}
+	return file_actorio_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *BroadcastReply) GetReceivers() uint32 {
@@ -958,7 +1004,7 @@ type SelectSockets struct {
 
 func (x *SelectSockets) Reset() {
 	*x = SelectSockets{}
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -970,7 +1016,7 @@ func (x *SelectSockets) String() string {
 func (*SelectSockets) ProtoMessage() {}
 
 func (x *SelectSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -983,7 +1029,7 @@ func (x *SelectSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSockets.ProtoReflect.Descriptor instead.
 func (*SelectSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{16}
+	return file_actorio_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SelectSockets) GetTarget() *Target {
@@ -1003,7 +1049,7 @@ type SelectSocketsReply struct {
 
 func (x *SelectSocketsReply) Reset() {
 	*x = SelectSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1061,7 @@ func (x *SelectSocketsReply) String() string {
 func (*SelectSocketsReply) ProtoMessage() {}
 
 func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1074,7 @@ func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSocketsReply.ProtoReflect.Descriptor instead.
 func (*SelectSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{17}
+	return file_actorio_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SelectSocketsReply) GetSocketIds() []string {
@@ -1050,7 +1096,7 @@ type TargetRoomChange struct {
 
 func (x *TargetRoomChange) Reset() {
 	*x = TargetRoomChange{}
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1108,7 @@ func (x *TargetRoomChange) String() string {
 func (*TargetRoomChange) ProtoMessage() {}
 
 func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1121,7 @@ func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetRoomChange.ProtoReflect.Descriptor instead.
 func (*TargetRoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{18}
+	return file_actorio_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TargetRoomChange) GetTarget() *Target {
@@ -1111,7 +1157,7 @@ type TargetDisconnect struct {
 
 func (x *TargetDisconnect) Reset() {
 	*x = TargetDisconnect{}
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1169,7 @@ func (x *TargetDisconnect) String() string {
 func (*TargetDisconnect) ProtoMessage() {}
 
 func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1182,7 @@ func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetDisconnect.ProtoReflect.Descriptor instead.
 func (*TargetDisconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{19}
+	return file_actorio_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TargetDisconnect) GetTarget() *Target {
@@ -1170,7 +1216,7 @@ type Drain struct {
 
 func (x *Drain) Reset() {
 	*x = Drain{}
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1228,7 @@ func (x *Drain) String() string {
 func (*Drain) ProtoMessage() {}
 
 func (x *Drain) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1241,7 @@ func (x *Drain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drain.ProtoReflect.Descriptor instead.
 func (*Drain) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{20}
+	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Drain) GetReason() string {
@@ -1214,7 +1260,7 @@ type DrainReply struct {
 
 func (x *DrainReply) Reset() {
 	*x = DrainReply{}
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1272,7 @@ func (x *DrainReply) String() string {
 func (*DrainReply) ProtoMessage() {}
 
 func (x *DrainReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1285,7 @@ func (x *DrainReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainReply.ProtoReflect.Descriptor instead.
 func (*DrainReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{21}
+	return file_actorio_proto_rawDescGZIP(), []int{22}
 }
 
 var File_actorio_proto protoreflect.FileDescriptor
@@ -1289,7 +1335,9 @@ const file_actorio_proto_rawDesc = "" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x10\n" +
 	"\x03log\x18\x04 \x01(\bR\x03log\x12\x14\n" +
 	"\x05force\x18\x05 \x01(\bR\x05force\"\x0f\n" +
-	"\rRecoverySweep\"W\n" +
+	"\rRecoverySweep\" \n" +
+	"\fClaimTimeout\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\tR\x03pid\"W\n" +
 	"\n" +
 	"RoomChange\x12\x1d\n" +
 	"\n" +
@@ -1339,7 +1387,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_actorio_proto_goTypes = []any{
 	(*TransportFrame)(nil),     // 0: actorio.v1.TransportFrame
 	(*TransportClosed)(nil),    // 1: actorio.v1.TransportClosed
@@ -1353,22 +1401,23 @@ var file_actorio_proto_goTypes = []any{
 	(*SocketEnded)(nil),        // 9: actorio.v1.SocketEnded
 	(*DirectWrite)(nil),        // 10: actorio.v1.DirectWrite
 	(*RecoverySweep)(nil),      // 11: actorio.v1.RecoverySweep
-	(*RoomChange)(nil),         // 12: actorio.v1.RoomChange
-	(*Target)(nil),             // 13: actorio.v1.Target
-	(*Broadcast)(nil),          // 14: actorio.v1.Broadcast
-	(*BroadcastReply)(nil),     // 15: actorio.v1.BroadcastReply
-	(*SelectSockets)(nil),      // 16: actorio.v1.SelectSockets
-	(*SelectSocketsReply)(nil), // 17: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),   // 18: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),   // 19: actorio.v1.TargetDisconnect
-	(*Drain)(nil),              // 20: actorio.v1.Drain
-	(*DrainReply)(nil),         // 21: actorio.v1.DrainReply
+	(*ClaimTimeout)(nil),       // 12: actorio.v1.ClaimTimeout
+	(*RoomChange)(nil),         // 13: actorio.v1.RoomChange
+	(*Target)(nil),             // 14: actorio.v1.Target
+	(*Broadcast)(nil),          // 15: actorio.v1.Broadcast
+	(*BroadcastReply)(nil),     // 16: actorio.v1.BroadcastReply
+	(*SelectSockets)(nil),      // 17: actorio.v1.SelectSockets
+	(*SelectSocketsReply)(nil), // 18: actorio.v1.SelectSocketsReply
+	(*TargetRoomChange)(nil),   // 19: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),   // 20: actorio.v1.TargetDisconnect
+	(*Drain)(nil),              // 21: actorio.v1.Drain
+	(*DrainReply)(nil),         // 22: actorio.v1.DrainReply
 }
 var file_actorio_proto_depIdxs = []int32{
-	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
-	13, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
-	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
-	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
+	14, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
+	14, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
+	14, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
+	14, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
 	4,  // [4:4] is the sub-list for method output_type
 	4,  // [4:4] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
@@ -1387,7 +1436,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

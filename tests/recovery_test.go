@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,10 +178,20 @@ func TestRecoveryKillTransportMidStream(t *testing.T) {
 			}()
 
 			recv(t, reached, step, "the producer's drop point")
-			if ts.DropConnections() == 0 {
-				t.Fatal("no connection to drop")
+			// A polling client may open its next request just as the
+			// connections are dropped, and not notice: drop again.
+			for attempt := 0; ; attempt++ {
+				if ts.DropConnections() == 0 {
+					t.Fatal("no connection to drop")
+				}
+				_, err := c.waitForTimeout("the client's disconnect", 500*time.Millisecond, func(l nodeLine) bool { return l.Ev == "disconnect" })
+				if err == nil {
+					break
+				}
+				if attempt == 5 {
+					t.Fatal(err)
+				}
 			}
-			c.waitFor("the client's disconnect", func(l nodeLine) bool { return l.Ev == "disconnect" })
 			second := c.waitFor("the reconnect", func(l nodeLine) bool { return l.Ev == "connect" })
 			if second.Arg(0) != sid || second.Arg(1) != true {
 				t.Fatalf("reconnect %s: want id %s recovered", second.Raw, sid)
@@ -314,5 +325,81 @@ func TestRecoveryRefused(t *testing.T) {
 func dropTransport(t *testing.T, ts *testServer, _ *nodeClients) {
 	if ts.DropConnections() == 0 {
 		t.Fatal("no connection to drop")
+	}
+}
+
+// TestRecoveryLeftBehind reconnects with a session whose socket the server
+// still holds: the client's first connection is alive as far as the server
+// knows (its transport died unnoticed, say). The server must end that
+// socket once, with "transport close", and restore its session on the new
+// connection: same id and private id, the missed events, and nothing more
+// for the connection left behind.
+func TestRecoveryLeftBehind(t *testing.T) {
+	dl := newDisconnectLog()
+	connected := make(chan *actorio.Socket, 4)
+	ts := startServer(t, actorio.Options{ConnectionStateRecovery: &actorio.ConnectionStateRecovery{}}, func(srv *actorio.Server) {
+		srv.OnConnection(func(s *actorio.Socket) {
+			dl.watch(s)
+			connected <- s
+		})
+	})
+	p1 := dialPeer(t, ts, peerOpts{})
+	var first struct{ Sid, Pid string }
+	if reply := p1.joinReply("/", ""); !strings.HasPrefix(reply, "40") || json.Unmarshal([]byte(reply[2:]), &first) != nil || first.Pid == "" {
+		t.Fatalf("CONNECT reply %q, want sid and pid", reply)
+	}
+	recv(t, connected, step, "the first connection")
+	emit := func(n int) {
+		t.Helper()
+		if err := ts.Srv.To(first.Sid).Emit("a", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emit(1)
+	var ev []any
+	if f := p1.readSync(); !strings.HasPrefix(f, "42") || json.Unmarshal([]byte(f[2:]), &ev) != nil || len(ev) != 3 {
+		t.Fatalf("event %q, want [\"a\",1,offset]", f)
+	}
+	offset, _ := ev[2].(string)
+	emit(2) // p1 does not read them: lost with the connection left behind
+	emit(3)
+
+	p2 := dialPeer(t, ts, peerOpts{})
+	auth, _ := json.Marshal(map[string]string{"pid": first.Pid, "offset": offset})
+	var second struct{ Sid, Pid string }
+	if reply := p2.joinReply("/", string(auth)); json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &second) != nil || second != first {
+		t.Fatalf("restore reply %q, want sid %s and pid %s", reply, first.Sid, first.Pid)
+	}
+	for _, want := range []int{2, 3} {
+		f := p2.readSync()
+		if !strings.HasPrefix(f, fmt.Sprintf(`42["a",%d,"`, want)) {
+			t.Fatalf("replayed %q, want event a %d", f, want)
+		}
+	}
+	s2 := recv(t, connected, step, "the restored connection")
+	if !s2.Recovered() || s2.ID() != first.Sid {
+		t.Fatalf("restored socket %s recovered %v", s2.ID(), s2.Recovered())
+	}
+	dl.waitID(t, first.Sid)
+	dl.expectOnce(t, first.Sid, actorio.ReasonTransportClose)
+
+	emit(4)
+	if f := p2.readSync(); !strings.HasPrefix(f, `42["a",4,"`) {
+		t.Fatalf("after restore %q, want event a 4", f)
+	}
+	p1.startReader()
+	select {
+	case f, ok := <-p1.in:
+		for ok && !strings.HasPrefix(f, `42["a",4`) {
+			select {
+			case f, ok = <-p1.in:
+			case <-time.After(200 * time.Millisecond):
+				ok = false
+			}
+		}
+		if ok {
+			t.Fatalf("the connection left behind got %q", f)
+		}
+	case <-time.After(200 * time.Millisecond):
 	}
 }
