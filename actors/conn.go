@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -36,10 +37,10 @@ type ConnOptions struct {
 // be called from the gateway's OnOpen.
 func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error {
 	a := &connActor{rt: rt, conn: c, dir: dir, opts: opts, sockets: map[string]*Peer{}}
+	a.publishRoutes()
 	rt.live.Add(1)
 	rt.liveConns.Add(1)
-	props := rt.props(func() actor.Actor { return a })
-	pid, err := rt.system.Root.SpawnNamed(props, "conn/"+c.ID())
+	pid, err := rt.spawn(a, func() (*actor.PID, error) { return rt.system.Root.SpawnNamed(rt.connProps, "conn/"+c.ID()) })
 	if err != nil {
 		rt.liveConns.Add(-1)
 		rt.live.Done()
@@ -47,31 +48,136 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 	}
 	a.pid = pid
 	rt.conns.Store(c.ID(), a)
-	c.SetReceiver(receiver{rt: rt, pid: pid})
+	c.SetReceiver(&receiver{a: a})
 	return nil
 }
 
-// receiver forwards the gateway's callbacks to a connection actor: the one
-// hop every inbound frame takes.
+// receiver is the data-plane side of a connection: it runs on the
+// gateway's goroutine (one OnPacket call at a time, OnClose after the last
+// one), decodes the Socket.IO packets, assembles binary ones and delivers
+// each EVENT straight to its socket actor, or each ACK to the socket's ack
+// table, when nothing it handed to the connection actor is still waiting
+// there: the routing table is then current and a direct send cannot
+// overtake an earlier packet. Everything else (CONNECT, DISCONNECT, and
+// events while the connection actor is busy) goes through the connection
+// actor, in order.
 type receiver struct {
-	rt  *Runtime
-	pid *actor.PID
+	a *connActor
+
+	// A binary packet waiting for its attachments.
+	pending     *socketio.Packet
+	attachments [][]byte
+	// forwarded counts the packets handed to the connection actor, which
+	// counts those it has handled in a.handled.
+	forwarded uint64
+	broken    bool // a malformed packet closed the connection
 }
 
-func (r receiver) OnPacket(_ *gateway.Conn, p engineio.Packet) {
-	r.rt.system.Root.Send(r.pid, &pb.TransportFrame{Data: p.Data, Binary: p.Binary})
+func (r *receiver) OnPacket(_ *gateway.Conn, p engineio.Packet) {
+	if r.broken {
+		return
+	}
+	pkt, atts, complete, err := r.assemble(p)
+	if err == nil && complete {
+		err = r.route(pkt, atts)
+	}
+	if err != nil {
+		r.broken = true
+		a := r.a
+		a.rt.log.Warn("actorio: closing connection on a malformed packet", slog.String("conn", a.conn.ID()),
+			slog.String("reason", ReasonParseError), slog.Any("err", err))
+		a.conn.Close(ReasonParseError)
+	}
 }
 
-func (r receiver) OnClose(_ *gateway.Conn, reason string, err error) {
+func (r *receiver) OnClose(_ *gateway.Conn, reason string, err error) {
 	m := &pb.TransportClosed{Reason: reason}
 	if err != nil {
 		m.Error = err.Error()
 	}
-	r.rt.system.Root.Send(r.pid, m)
+	r.a.rt.system.Root.Send(r.a.pid, m)
 }
 
-// connActor owns one Engine.IO session: it decodes Socket.IO packets and
-// routes them to the socket actors of their namespaces.
+var errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
+
+// assemble decodes one Engine.IO message; complete is false while a binary
+// packet waits for attachments.
+func (r *receiver) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byte, complete bool, err error) {
+	if r.pending != nil {
+		if !m.Binary {
+			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", r.pending.Attachments-len(r.attachments))
+		}
+		r.attachments = append(r.attachments, m.Data)
+		if len(r.attachments) < r.pending.Attachments {
+			return pkt, nil, false, nil
+		}
+		pkt, atts = *r.pending, r.attachments
+		r.pending, r.attachments = nil, nil
+		return pkt, atts, true, nil
+	}
+	if m.Binary {
+		return pkt, nil, false, errUnexpectedBinary
+	}
+	pkt, err = socketio.Decode(m.Data)
+	if err != nil {
+		return pkt, nil, false, fmt.Errorf("decode packet: %w", err)
+	}
+	if pkt.Attachments > 0 {
+		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
+			return pkt, nil, false, fmt.Errorf("binary packet: %w", err)
+		}
+		r.pending = &pkt
+		return pkt, nil, false, nil
+	}
+	return pkt, nil, true, nil
+}
+
+// route delivers one complete packet: directly when it can (see receiver),
+// through the connection actor otherwise.
+func (r *receiver) route(pkt socketio.Packet, atts [][]byte) error {
+	a := r.a
+	switch pkt.Type {
+	case socketio.Connect, socketio.Disconnect:
+	case socketio.Event, socketio.BinaryEvent:
+		// The rate limit is the receiver's: every event passes here once.
+		if a.opts.EventRate > 0 {
+			if p, ok := a.route(pkt.Namespace); ok && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
+				a.rt.dropped.Add(1)
+				a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
+					slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))
+				return nil
+			}
+		}
+		if a.handled.Load() == r.forwarded {
+			p, ok := a.route(pkt.Namespace)
+			if !ok {
+				a.notJoined(pkt.Namespace)
+				return nil
+			}
+			a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+			return nil
+		}
+	case socketio.Ack, socketio.BinaryAck:
+		if a.handled.Load() == r.forwarded {
+			if p, ok := a.route(pkt.Namespace); ok {
+				if fn := p.takeAck(pkt.ID); fn != nil {
+					fn(pkt.Data, atts)
+				}
+			}
+			return nil
+		}
+	default:
+		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
+	}
+	r.forwarded++
+	a.rt.system.Root.Send(a.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts,
+		Id: pkt.ID, HasId: pkt.HasID, Namespace: pkt.Namespace})
+	return nil
+}
+
+// connActor owns one Engine.IO session's control plane: it joins and
+// leaves namespaces, keeps the routing table its receiver reads, and routes
+// the packets the receiver could not deliver directly.
 type connActor struct {
 	rt   *Runtime
 	conn *gateway.Conn
@@ -80,15 +186,43 @@ type connActor struct {
 	opts ConnOptions
 
 	sockets map[string]*Peer // by namespace name
+	// routes is a copy of sockets for the receiver, replaced on each change
+	// (a slice: connections join few namespaces).
+	routes atomic.Pointer[[]route]
+	// handled counts the InboundPackets from the receiver handled so far.
+	handled atomic.Uint64
 	timer   *time.Timer
 	closed  bool
-
-	// A binary packet waiting for its attachments.
-	pending     *socketio.Packet
-	attachments [][]byte
 }
 
-var errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
+// route is one entry of the receiver's routing table.
+type route struct {
+	nsp string
+	p   *Peer
+}
+
+// publishRoutes gives the receiver a copy of the routing table.
+func (a *connActor) publishRoutes() {
+	rs := make([]route, 0, len(a.sockets))
+	for nsp, p := range a.sockets {
+		rs = append(rs, route{nsp, p})
+	}
+	a.routes.Store(&rs)
+}
+
+// route returns the socket of namespace nsp, from the receiver's copy.
+func (a *connActor) route(nsp string) (*Peer, bool) {
+	for _, r := range *a.routes.Load() {
+		if r.nsp == nsp {
+			return r.p, true
+		}
+	}
+	return nil, false
+}
+
+func (a *connActor) notJoined(nsp string) {
+	a.rt.log.Debug("actorio: event for a namespace not joined", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
+}
 
 func (a *connActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
@@ -97,20 +231,18 @@ func (a *connActor) Receive(ctx actor.Context) {
 			self := ctx.Self()
 			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, &pb.ConnectTimeout{}) })
 		}
-	case *pb.TransportFrame:
-		if a.closed {
-			return
+	case *pb.InboundPacket:
+		if !a.closed {
+			a.dispatch(ctx, m)
 		}
-		if err := a.frame(ctx, m); err != nil {
-			a.rt.log.Warn("actorio: closing connection on a malformed packet", slog.String("conn", a.conn.ID()),
-				slog.String("reason", ReasonParseError), slog.Any("err", err))
-			a.conn.Close(ReasonParseError)
-		}
+		a.handled.Add(1)
 	case *pb.SocketGone:
 		if p, ok := a.sockets[m.Namespace]; ok && p.id == m.SocketId {
 			delete(a.sockets, m.Namespace)
+			a.publishRoutes()
 		}
 	case *pb.ConnectTimeout:
+		a.timer = nil
 		if len(a.sockets) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
 			a.conn.Close(ReasonForcedClose)
@@ -119,6 +251,14 @@ func (a *connActor) Receive(ctx actor.Context) {
 		a.close(ctx, m.Reason)
 	case *pb.Disconnect:
 		a.closeByServer(m)
+	case *actor.Stopping:
+		// A panic stops this actor (see Runtime.connProps): end the
+		// connection with it.
+		if !a.closed {
+			a.rt.log.Error("actorio: connection actor stopped", slog.String("conn", a.conn.ID()))
+			a.close(ctx, ReasonForcedClose)
+			a.conn.Close(ReasonForcedClose)
+		}
 	case *actor.Stopped:
 		if a.timer != nil {
 			a.timer.Stop()
@@ -138,6 +278,7 @@ func (a *connActor) close(ctx actor.Context, reason string) {
 		p.Disconnect(reason, false, false)
 		delete(a.sockets, nsp)
 	}
+	a.publishRoutes()
 	ctx.Stop(ctx.Self())
 }
 
@@ -158,94 +299,58 @@ func (a *connActor) closeByServer(m *pb.Disconnect) {
 		p.Disconnect(m.Reason, false, false)
 		delete(a.sockets, nsp)
 	}
+	a.publishRoutes()
 	a.conn.Close(ReasonForcedServerClose)
 }
 
-func (a *connActor) frame(ctx actor.Context, m *pb.TransportFrame) error {
-	if a.pending != nil {
-		if !m.Binary {
-			return fmt.Errorf("text frame while %d attachments are missing", a.pending.Attachments-len(a.attachments))
-		}
-		a.attachments = append(a.attachments, m.Data)
-		if len(a.attachments) < a.pending.Attachments {
-			return nil
-		}
-		pkt, atts := *a.pending, a.attachments
-		a.pending, a.attachments = nil, nil
-		return a.dispatch(ctx, pkt, atts)
-	}
-	if m.Binary {
-		return errUnexpectedBinary
-	}
-	pkt, err := socketio.Decode(m.Data)
-	if err != nil {
-		return fmt.Errorf("decode packet: %w", err)
-	}
-	if pkt.Attachments > 0 {
-		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
-			return fmt.Errorf("binary packet: %w", err)
-		}
-		a.pending = &pkt
-		return nil
-	}
-	return a.dispatch(ctx, pkt, nil)
-}
-
-func (a *connActor) dispatch(ctx actor.Context, pkt socketio.Packet, atts [][]byte) error {
-	switch pkt.Type {
+// dispatch handles a packet the receiver handed over.
+func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
+	switch socketio.PacketType(m.Type) {
 	case socketio.Connect:
-		a.connect(pkt)
+		a.connect(m.Namespace, m.Data)
 	case socketio.Disconnect:
-		if p, ok := a.sockets[pkt.Namespace]; ok {
-			delete(a.sockets, pkt.Namespace)
+		if p, ok := a.sockets[m.Namespace]; ok {
+			delete(a.sockets, m.Namespace)
+			a.publishRoutes()
 			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
 		}
 	case socketio.Event, socketio.BinaryEvent:
-		p, ok := a.sockets[pkt.Namespace]
+		p, ok := a.sockets[m.Namespace]
 		if !ok {
-			a.rt.log.Debug("actorio: event for a namespace not joined", slog.String("conn", a.conn.ID()),
-				slog.String("nsp", pkt.Namespace))
-			return nil
+			a.notJoined(m.Namespace)
+			return
 		}
-		if a.opts.EventRate > 0 && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
-			a.rt.dropped.Add(1)
-			a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
-				slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))
-			return nil
-		}
-		ctx.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+		m.Namespace = ""
+		ctx.Send(p.pid, m)
 	case socketio.Ack, socketio.BinaryAck:
-		if p, ok := a.sockets[pkt.Namespace]; ok {
-			if fn := p.takeAck(pkt.ID); fn != nil {
-				fn(pkt.Data, atts)
+		if p, ok := a.sockets[m.Namespace]; ok {
+			if fn := p.takeAck(m.Id); fn != nil {
+				fn(m.Data, m.Attachments)
 			}
 		}
-	default:
-		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
 	}
-	return nil
 }
 
-func (a *connActor) connect(pkt socketio.Packet) {
-	if _, dup := a.sockets[pkt.Namespace]; dup {
-		a.rt.log.Debug("actorio: namespace joined twice", slog.String("conn", a.conn.ID()), slog.String("nsp", pkt.Namespace))
+func (a *connActor) connect(nsp string, auth []byte) {
+	if _, dup := a.sockets[nsp]; dup {
+		a.rt.log.Debug("actorio: namespace joined twice", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
 		return
 	}
 	refuse := func(msg string) {
-		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: pkt.Namespace,
+		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: nsp,
 			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
 		_ = a.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
 	}
-	ns := a.dir.Lookup(pkt.Namespace, pkt.Data)
+	ns := a.dir.Lookup(nsp, auth)
 	if ns == nil {
-		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", pkt.Namespace))
+		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
 		refuse("Invalid namespace")
 		return
 	}
-	res, err := ns.request(context.Background(), &pb.SpawnSocket{ConnId: a.conn.ID(), SocketId: gateway.NewID(), Auth: pkt.Data})
+	res, err := ns.request(context.Background(), &pb.SpawnSocket{ConnId: a.conn.ID(), SocketId: gateway.NewID(), Auth: auth})
 	if err != nil {
 		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
-			slog.String("nsp", pkt.Namespace), slog.Any("err", err))
+			slog.String("nsp", nsp), slog.Any("err", err))
 		refuse("server error")
 		return
 	}
@@ -260,14 +365,17 @@ func (a *connActor) connect(pkt socketio.Packet) {
 		// refused it, say): it answered the client itself.
 		return
 	}
-	a.sockets[pkt.Namespace] = p
+	a.sockets[nsp] = p
+	a.publishRoutes()
 	if a.timer != nil {
 		a.timer.Stop()
+		a.timer = nil
 	}
 }
 
 // tokenBucket is a socket's event rate limit, refilled from the clock when
-// an event arrives (no timer or goroutine). Only the connection actor uses it.
+// an event arrives (no timer or goroutine). Only the connection's receiver
+// uses it.
 type tokenBucket struct {
 	tokens float64
 	last   time.Time // zero until the first event: the bucket starts full

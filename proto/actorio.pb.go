@@ -26,59 +26,6 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// TransportFrame is one Engine.IO message packet read from a connection.
-type TransportFrame struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	Binary        bool                   `protobuf:"varint,2,opt,name=binary,proto3" json:"binary,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TransportFrame) Reset() {
-	*x = TransportFrame{}
-	mi := &file_actorio_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TransportFrame) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TransportFrame) ProtoMessage() {}
-
-func (x *TransportFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TransportFrame.ProtoReflect.Descriptor instead.
-func (*TransportFrame) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *TransportFrame) GetData() []byte {
-	if x != nil {
-		return x.Data
-	}
-	return nil
-}
-
-func (x *TransportFrame) GetBinary() bool {
-	if x != nil {
-		return x.Binary
-	}
-	return false
-}
-
 // TransportClosed tells a connection actor that its Engine.IO session ended.
 type TransportClosed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -90,7 +37,7 @@ type TransportClosed struct {
 
 func (x *TransportClosed) Reset() {
 	*x = TransportClosed{}
-	mi := &file_actorio_proto_msgTypes[1]
+	mi := &file_actorio_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +49,7 @@ func (x *TransportClosed) String() string {
 func (*TransportClosed) ProtoMessage() {}
 
 func (x *TransportClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[1]
+	mi := &file_actorio_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +62,7 @@ func (x *TransportClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportClosed.ProtoReflect.Descriptor instead.
 func (*TransportClosed) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{1}
+	return file_actorio_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *TransportClosed) GetReason() string {
@@ -141,7 +88,7 @@ type ConnectTimeout struct {
 
 func (x *ConnectTimeout) Reset() {
 	*x = ConnectTimeout{}
-	mi := &file_actorio_proto_msgTypes[2]
+	mi := &file_actorio_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +100,7 @@ func (x *ConnectTimeout) String() string {
 func (*ConnectTimeout) ProtoMessage() {}
 
 func (x *ConnectTimeout) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[2]
+	mi := &file_actorio_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,7 +113,7 @@ func (x *ConnectTimeout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectTimeout.ProtoReflect.Descriptor instead.
 func (*ConnectTimeout) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{2}
+	return file_actorio_proto_rawDescGZIP(), []int{1}
 }
 
 // SpawnSocket asks a namespace supervisor to create a socket for a connection.
@@ -181,7 +128,7 @@ type SpawnSocket struct {
 
 func (x *SpawnSocket) Reset() {
 	*x = SpawnSocket{}
-	mi := &file_actorio_proto_msgTypes[3]
+	mi := &file_actorio_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +140,7 @@ func (x *SpawnSocket) String() string {
 func (*SpawnSocket) ProtoMessage() {}
 
 func (x *SpawnSocket) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[3]
+	mi := &file_actorio_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +153,7 @@ func (x *SpawnSocket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnSocket.ProtoReflect.Descriptor instead.
 func (*SpawnSocket) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{3}
+	return file_actorio_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SpawnSocket) GetConnId() string {
@@ -241,7 +188,7 @@ type SpawnSocketReply struct {
 
 func (x *SpawnSocketReply) Reset() {
 	*x = SpawnSocketReply{}
-	mi := &file_actorio_proto_msgTypes[4]
+	mi := &file_actorio_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +200,7 @@ func (x *SpawnSocketReply) String() string {
 func (*SpawnSocketReply) ProtoMessage() {}
 
 func (x *SpawnSocketReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[4]
+	mi := &file_actorio_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +213,7 @@ func (x *SpawnSocketReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SpawnSocketReply.ProtoReflect.Descriptor instead.
 func (*SpawnSocketReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{4}
+	return file_actorio_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SpawnSocketReply) GetSocketId() string {
@@ -293,7 +240,7 @@ type SocketReady struct {
 
 func (x *SocketReady) Reset() {
 	*x = SocketReady{}
-	mi := &file_actorio_proto_msgTypes[5]
+	mi := &file_actorio_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +252,7 @@ func (x *SocketReady) String() string {
 func (*SocketReady) ProtoMessage() {}
 
 func (x *SocketReady) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[5]
+	mi := &file_actorio_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +265,7 @@ func (x *SocketReady) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketReady.ProtoReflect.Descriptor instead.
 func (*SocketReady) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{5}
+	return file_actorio_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SocketReady) GetSocketId() string {
@@ -340,7 +287,7 @@ type SocketGone struct {
 
 func (x *SocketGone) Reset() {
 	*x = SocketGone{}
-	mi := &file_actorio_proto_msgTypes[6]
+	mi := &file_actorio_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -352,7 +299,7 @@ func (x *SocketGone) String() string {
 func (*SocketGone) ProtoMessage() {}
 
 func (x *SocketGone) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[6]
+	mi := &file_actorio_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -365,7 +312,7 @@ func (x *SocketGone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketGone.ProtoReflect.Descriptor instead.
 func (*SocketGone) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{6}
+	return file_actorio_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *SocketGone) GetNamespace() string {
@@ -389,7 +336,8 @@ func (x *SocketGone) GetReason() string {
 	return ""
 }
 
-// InboundPacket carries a decoded EVENT or ACK packet to a socket actor.
+// InboundPacket carries a decoded Socket.IO packet from a connection's
+// reader to its connection actor (any type), or an EVENT to a socket actor.
 type InboundPacket struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Type          uint32                 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
@@ -397,13 +345,14 @@ type InboundPacket struct {
 	Attachments   [][]byte               `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	Id            uint64                 `protobuf:"varint,4,opt,name=id,proto3" json:"id,omitempty"`
 	HasId         bool                   `protobuf:"varint,5,opt,name=has_id,json=hasId,proto3" json:"has_id,omitempty"`
+	Namespace     string                 `protobuf:"bytes,6,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InboundPacket) Reset() {
 	*x = InboundPacket{}
-	mi := &file_actorio_proto_msgTypes[7]
+	mi := &file_actorio_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +364,7 @@ func (x *InboundPacket) String() string {
 func (*InboundPacket) ProtoMessage() {}
 
 func (x *InboundPacket) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[7]
+	mi := &file_actorio_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +377,7 @@ func (x *InboundPacket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundPacket.ProtoReflect.Descriptor instead.
 func (*InboundPacket) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{7}
+	return file_actorio_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InboundPacket) GetType() uint32 {
@@ -466,6 +415,13 @@ func (x *InboundPacket) GetHasId() bool {
 	return false
 }
 
+func (x *InboundPacket) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 // Disconnect asks a socket actor to end with a reason.
 type Disconnect struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -480,7 +436,7 @@ type Disconnect struct {
 
 func (x *Disconnect) Reset() {
 	*x = Disconnect{}
-	mi := &file_actorio_proto_msgTypes[8]
+	mi := &file_actorio_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +448,7 @@ func (x *Disconnect) String() string {
 func (*Disconnect) ProtoMessage() {}
 
 func (x *Disconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[8]
+	mi := &file_actorio_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +461,7 @@ func (x *Disconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disconnect.ProtoReflect.Descriptor instead.
 func (*Disconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{8}
+	return file_actorio_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Disconnect) GetReason() string {
@@ -541,7 +497,7 @@ type SocketEnded struct {
 
 func (x *SocketEnded) Reset() {
 	*x = SocketEnded{}
-	mi := &file_actorio_proto_msgTypes[9]
+	mi := &file_actorio_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +509,7 @@ func (x *SocketEnded) String() string {
 func (*SocketEnded) ProtoMessage() {}
 
 func (x *SocketEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[9]
+	mi := &file_actorio_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +522,7 @@ func (x *SocketEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketEnded.ProtoReflect.Descriptor instead.
 func (*SocketEnded) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{9}
+	return file_actorio_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SocketEnded) GetSocketId() string {
@@ -601,7 +557,7 @@ type DirectWrite struct {
 
 func (x *DirectWrite) Reset() {
 	*x = DirectWrite{}
-	mi := &file_actorio_proto_msgTypes[10]
+	mi := &file_actorio_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +569,7 @@ func (x *DirectWrite) String() string {
 func (*DirectWrite) ProtoMessage() {}
 
 func (x *DirectWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[10]
+	mi := &file_actorio_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +582,7 @@ func (x *DirectWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectWrite.ProtoReflect.Descriptor instead.
 func (*DirectWrite) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{10}
+	return file_actorio_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DirectWrite) GetSocketId() string {
@@ -673,7 +629,7 @@ type RecoverySweep struct {
 
 func (x *RecoverySweep) Reset() {
 	*x = RecoverySweep{}
-	mi := &file_actorio_proto_msgTypes[11]
+	mi := &file_actorio_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +641,7 @@ func (x *RecoverySweep) String() string {
 func (*RecoverySweep) ProtoMessage() {}
 
 func (x *RecoverySweep) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[11]
+	mi := &file_actorio_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +654,7 @@ func (x *RecoverySweep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecoverySweep.ProtoReflect.Descriptor instead.
 func (*RecoverySweep) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{11}
+	return file_actorio_proto_rawDescGZIP(), []int{10}
 }
 
 // ClaimTimeout ends the wait of a restore request for the socket that still
@@ -712,7 +668,7 @@ type ClaimTimeout struct {
 
 func (x *ClaimTimeout) Reset() {
 	*x = ClaimTimeout{}
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -724,7 +680,7 @@ func (x *ClaimTimeout) String() string {
 func (*ClaimTimeout) ProtoMessage() {}
 
 func (x *ClaimTimeout) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[12]
+	mi := &file_actorio_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -737,7 +693,7 @@ func (x *ClaimTimeout) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimTimeout.ProtoReflect.Descriptor instead.
 func (*ClaimTimeout) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{12}
+	return file_actorio_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ClaimTimeout) GetPid() string {
@@ -759,7 +715,7 @@ type RoomChange struct {
 
 func (x *RoomChange) Reset() {
 	*x = RoomChange{}
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +727,7 @@ func (x *RoomChange) String() string {
 func (*RoomChange) ProtoMessage() {}
 
 func (x *RoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[13]
+	mi := &file_actorio_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +740,7 @@ func (x *RoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoomChange.ProtoReflect.Descriptor instead.
 func (*RoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{13}
+	return file_actorio_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RoomChange) GetSocketIds() []string {
@@ -821,7 +777,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +789,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +802,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{14}
+	return file_actorio_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Target) GetRooms() []string {
@@ -886,7 +842,7 @@ type Broadcast struct {
 
 func (x *Broadcast) Reset() {
 	*x = Broadcast{}
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +854,7 @@ func (x *Broadcast) String() string {
 func (*Broadcast) ProtoMessage() {}
 
 func (x *Broadcast) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +867,7 @@ func (x *Broadcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Broadcast.ProtoReflect.Descriptor instead.
 func (*Broadcast) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{15}
+	return file_actorio_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Broadcast) GetTarget() *Target {
@@ -959,7 +915,7 @@ type BroadcastReply struct {
 
 func (x *BroadcastReply) Reset() {
 	*x = BroadcastReply{}
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +927,7 @@ func (x *BroadcastReply) String() string {
 func (*BroadcastReply) ProtoMessage() {}
 
 func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +940,7 @@ func (x *BroadcastReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BroadcastReply.ProtoReflect.Descriptor instead.
 func (*BroadcastReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{16}
+	return file_actorio_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BroadcastReply) GetReceivers() uint32 {
@@ -1004,7 +960,7 @@ type SelectSockets struct {
 
 func (x *SelectSockets) Reset() {
 	*x = SelectSockets{}
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +972,7 @@ func (x *SelectSockets) String() string {
 func (*SelectSockets) ProtoMessage() {}
 
 func (x *SelectSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +985,7 @@ func (x *SelectSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSockets.ProtoReflect.Descriptor instead.
 func (*SelectSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{17}
+	return file_actorio_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SelectSockets) GetTarget() *Target {
@@ -1049,7 +1005,7 @@ type SelectSocketsReply struct {
 
 func (x *SelectSocketsReply) Reset() {
 	*x = SelectSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1061,7 +1017,7 @@ func (x *SelectSocketsReply) String() string {
 func (*SelectSocketsReply) ProtoMessage() {}
 
 func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1074,7 +1030,7 @@ func (x *SelectSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SelectSocketsReply.ProtoReflect.Descriptor instead.
 func (*SelectSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{18}
+	return file_actorio_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SelectSocketsReply) GetSocketIds() []string {
@@ -1096,7 +1052,7 @@ type TargetRoomChange struct {
 
 func (x *TargetRoomChange) Reset() {
 	*x = TargetRoomChange{}
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1108,7 +1064,7 @@ func (x *TargetRoomChange) String() string {
 func (*TargetRoomChange) ProtoMessage() {}
 
 func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1121,7 +1077,7 @@ func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetRoomChange.ProtoReflect.Descriptor instead.
 func (*TargetRoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{19}
+	return file_actorio_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *TargetRoomChange) GetTarget() *Target {
@@ -1157,7 +1113,7 @@ type TargetDisconnect struct {
 
 func (x *TargetDisconnect) Reset() {
 	*x = TargetDisconnect{}
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1169,7 +1125,7 @@ func (x *TargetDisconnect) String() string {
 func (*TargetDisconnect) ProtoMessage() {}
 
 func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1182,7 +1138,7 @@ func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetDisconnect.ProtoReflect.Descriptor instead.
 func (*TargetDisconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{20}
+	return file_actorio_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TargetDisconnect) GetTarget() *Target {
@@ -1216,7 +1172,7 @@ type Drain struct {
 
 func (x *Drain) Reset() {
 	*x = Drain{}
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1184,7 @@ func (x *Drain) String() string {
 func (*Drain) ProtoMessage() {}
 
 func (x *Drain) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1197,7 @@ func (x *Drain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drain.ProtoReflect.Descriptor instead.
 func (*Drain) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{21}
+	return file_actorio_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Drain) GetReason() string {
@@ -1260,7 +1216,7 @@ type DrainReply struct {
 
 func (x *DrainReply) Reset() {
 	*x = DrainReply{}
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1228,7 @@ func (x *DrainReply) String() string {
 func (*DrainReply) ProtoMessage() {}
 
 func (x *DrainReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1241,7 @@ func (x *DrainReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainReply.ProtoReflect.Descriptor instead.
 func (*DrainReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{22}
+	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
 var File_actorio_proto protoreflect.FileDescriptor
@@ -1293,10 +1249,7 @@ var File_actorio_proto protoreflect.FileDescriptor
 const file_actorio_proto_rawDesc = "" +
 	"\n" +
 	"\ractorio.proto\x12\n" +
-	"actorio.v1\"<\n" +
-	"\x0eTransportFrame\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\x12\x16\n" +
-	"\x06binary\x18\x02 \x01(\bR\x06binary\"?\n" +
+	"actorio.v1\"?\n" +
 	"\x0fTransportClosed\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\x10\n" +
@@ -1314,13 +1267,14 @@ const file_actorio_proto_rawDesc = "" +
 	"SocketGone\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
 	"\tsocket_id\x18\x02 \x01(\tR\bsocketId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x80\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9e\x01\n" +
 	"\rInboundPacket\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\rR\x04type\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\x12 \n" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\x04R\x02id\x12\x15\n" +
-	"\x06has_id\x18\x05 \x01(\bR\x05hasId\"r\n" +
+	"\x06has_id\x18\x05 \x01(\bR\x05hasId\x12\x1c\n" +
+	"\tnamespace\x18\x06 \x01(\tR\tnamespace\"r\n" +
 	"\n" +
 	"Disconnect\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12#\n" +
@@ -1387,37 +1341,36 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_actorio_proto_goTypes = []any{
-	(*TransportFrame)(nil),     // 0: actorio.v1.TransportFrame
-	(*TransportClosed)(nil),    // 1: actorio.v1.TransportClosed
-	(*ConnectTimeout)(nil),     // 2: actorio.v1.ConnectTimeout
-	(*SpawnSocket)(nil),        // 3: actorio.v1.SpawnSocket
-	(*SpawnSocketReply)(nil),   // 4: actorio.v1.SpawnSocketReply
-	(*SocketReady)(nil),        // 5: actorio.v1.SocketReady
-	(*SocketGone)(nil),         // 6: actorio.v1.SocketGone
-	(*InboundPacket)(nil),      // 7: actorio.v1.InboundPacket
-	(*Disconnect)(nil),         // 8: actorio.v1.Disconnect
-	(*SocketEnded)(nil),        // 9: actorio.v1.SocketEnded
-	(*DirectWrite)(nil),        // 10: actorio.v1.DirectWrite
-	(*RecoverySweep)(nil),      // 11: actorio.v1.RecoverySweep
-	(*ClaimTimeout)(nil),       // 12: actorio.v1.ClaimTimeout
-	(*RoomChange)(nil),         // 13: actorio.v1.RoomChange
-	(*Target)(nil),             // 14: actorio.v1.Target
-	(*Broadcast)(nil),          // 15: actorio.v1.Broadcast
-	(*BroadcastReply)(nil),     // 16: actorio.v1.BroadcastReply
-	(*SelectSockets)(nil),      // 17: actorio.v1.SelectSockets
-	(*SelectSocketsReply)(nil), // 18: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),   // 19: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),   // 20: actorio.v1.TargetDisconnect
-	(*Drain)(nil),              // 21: actorio.v1.Drain
-	(*DrainReply)(nil),         // 22: actorio.v1.DrainReply
+	(*TransportClosed)(nil),    // 0: actorio.v1.TransportClosed
+	(*ConnectTimeout)(nil),     // 1: actorio.v1.ConnectTimeout
+	(*SpawnSocket)(nil),        // 2: actorio.v1.SpawnSocket
+	(*SpawnSocketReply)(nil),   // 3: actorio.v1.SpawnSocketReply
+	(*SocketReady)(nil),        // 4: actorio.v1.SocketReady
+	(*SocketGone)(nil),         // 5: actorio.v1.SocketGone
+	(*InboundPacket)(nil),      // 6: actorio.v1.InboundPacket
+	(*Disconnect)(nil),         // 7: actorio.v1.Disconnect
+	(*SocketEnded)(nil),        // 8: actorio.v1.SocketEnded
+	(*DirectWrite)(nil),        // 9: actorio.v1.DirectWrite
+	(*RecoverySweep)(nil),      // 10: actorio.v1.RecoverySweep
+	(*ClaimTimeout)(nil),       // 11: actorio.v1.ClaimTimeout
+	(*RoomChange)(nil),         // 12: actorio.v1.RoomChange
+	(*Target)(nil),             // 13: actorio.v1.Target
+	(*Broadcast)(nil),          // 14: actorio.v1.Broadcast
+	(*BroadcastReply)(nil),     // 15: actorio.v1.BroadcastReply
+	(*SelectSockets)(nil),      // 16: actorio.v1.SelectSockets
+	(*SelectSocketsReply)(nil), // 17: actorio.v1.SelectSocketsReply
+	(*TargetRoomChange)(nil),   // 18: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),   // 19: actorio.v1.TargetDisconnect
+	(*Drain)(nil),              // 20: actorio.v1.Drain
+	(*DrainReply)(nil),         // 21: actorio.v1.DrainReply
 }
 var file_actorio_proto_depIdxs = []int32{
-	14, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
-	14, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
-	14, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
-	14, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
+	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
+	13, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
+	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
+	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
 	4,  // [4:4] is the sub-list for method output_type
 	4,  // [4:4] is the sub-list for method input_type
 	4,  // [4:4] is the sub-list for extension type_name
@@ -1436,7 +1389,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
