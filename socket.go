@@ -51,30 +51,31 @@ type Handshake struct {
 type Socket struct {
 	ns   *Namespace
 	p    *actors.Peer
-	hs   Handshake
-	data atomic.Value // holds dataBox
+	auth json.RawMessage // what Handshake reports with the connection's request
+	data atomic.Value    // holds dataBox
 
-	mu              sync.Mutex
-	handlers        map[string][]*listener
+	mu sync.Mutex
+	// listeners in registration order: sockets have few, and a slice
+	// scanned per event is smaller than a map for every idle socket.
+	listeners       []listener
 	anyHandlers     []AnyHandler
 	onDisconnecting []func(s *Socket, reason string)
 	onDisconnect    []func(s *Socket, reason string)
 }
 
 type listener struct {
-	fn   EventHandler
-	once bool
+	event string
+	fn    EventHandler
+	once  bool
 }
 
 type dataBox struct{ v any }
 
 func newSocket(ns *Namespace, p *actors.Peer, auth []byte) hooks {
-	r := p.Conn().Request()
-	hs := Handshake{Headers: r.Header, Query: r.Query, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
+	s := &Socket{ns: ns, p: p}
 	if len(auth) > 0 {
-		hs.Auth = json.RawMessage(auth)
+		s.auth = json.RawMessage(auth)
 	}
-	s := &Socket{ns: ns, p: p, hs: hs, handlers: map[string][]*listener{}}
 	if d, ok := p.RestoredData(); ok {
 		s.SetData(d)
 	}
@@ -88,7 +89,10 @@ func (s *Socket) ID() string { return s.p.ID() }
 func (s *Socket) Namespace() *Namespace { return s.ns }
 
 // Handshake returns what the client sent when it connected.
-func (s *Socket) Handshake() Handshake { return s.hs }
+func (s *Socket) Handshake() Handshake {
+	r := s.p.Conn().Request()
+	return Handshake{Headers: r.Header, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
+}
 
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.p.Connected() }
@@ -115,14 +119,14 @@ func (s *Socket) Once(event string, fn EventHandler) { s.addListener(event, fn, 
 
 func (s *Socket) addListener(event string, fn EventHandler, once bool) {
 	s.mu.Lock()
-	s.handlers[event] = append(s.handlers[event], &listener{fn: fn, once: once})
+	s.listeners = append(s.listeners, listener{event: event, fn: fn, once: once})
 	s.mu.Unlock()
 }
 
 // Off removes every handler of event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == event })
 	s.mu.Unlock()
 }
 
@@ -287,17 +291,17 @@ func (h hooks) Event(pkt *pb.InboundPacket) {
 	}
 	s.mu.Lock()
 	anys := slices.Clone(s.anyHandlers)
-	ls := s.handlers[name]
-	run := make([]EventHandler, 0, len(ls))
-	kept := ls[:0]
-	for _, l := range ls {
-		run = append(run, l.fn)
-		if !l.once {
-			kept = append(kept, l)
+	var buf [4]EventHandler
+	run := buf[:0]
+	once := false
+	for _, l := range s.listeners {
+		if l.event == name {
+			run = append(run, l.fn)
+			once = once || l.once
 		}
 	}
-	if len(kept) != len(ls) {
-		s.handlers[name] = slices.Clip(kept)
+	if once {
+		s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == name && l.once })
 	}
 	s.mu.Unlock()
 	for _, fn := range anys {

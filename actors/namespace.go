@@ -212,6 +212,9 @@ type namespaceActor struct {
 	children map[string]*Peer // every spawned socket by id, ready or not
 	drains   []*actor.PID
 	draining string
+	// ownRooms counts the sockets in the room of their own id, which have
+	// no entry in rooms.
+	ownRooms int
 	// log is the packet log and the disconnected sessions of connection
 	// state recovery; nil when it is off.
 	log *packetLog
@@ -346,7 +349,7 @@ func (a *namespaceActor) direct(m *pb.DirectWrite) {
 // Namespace.Rooms.
 func (a *namespaceActor) publish() {
 	a.ns.sockets.Store(int64(len(a.children)))
-	a.ns.rooms.Store(int64(len(a.rooms)))
+	a.ns.rooms.Store(int64(len(a.rooms) + a.ownRooms))
 }
 
 // deferSpawn puts off a request to restore the session of a socket that
@@ -400,14 +403,13 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *act
 		p.privateID = gateway.NewID()
 		if s := a.log.claim(time.Now(), m.Auth, p.conn.RemoteIP()); s != nil {
 			p.id, p.privateID, p.recovered = s.sid, s.pid, true
-			p.rooms = map[string]struct{}{s.sid: {}}
 			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
 		}
 	}
 	h := a.ns.behavior.NewSocket(p, m.Auth)
 	p.handler = h
-	props := a.ns.rt.props(func() actor.Actor { return &socketActor{peer: p, h: h} })
-	pid, err := ctx.SpawnNamed(props, p.id)
+	rt := a.ns.rt
+	pid, err := rt.spawn(&socketActor{peer: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })
 	if err != nil {
 		respond(&pb.SpawnSocketReply{Error: err.Error()})
 		return
@@ -461,13 +463,23 @@ func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
 	if leave && len(rooms) == 0 {
 		rooms = p.Rooms()
 		p.mu.Lock()
-		clear(p.rooms)
+		p.rooms, p.ownRoom = nil, false
 		p.mu.Unlock()
+		if p.inOwnRoom && !slices.Contains(rooms, p.id) {
+			rooms = append(rooms, p.id)
+		}
 	} else {
 		p.setRooms(rooms, leave)
 	}
 	if leave {
 		for _, r := range rooms {
+			if r == p.id {
+				if p.inOwnRoom {
+					p.inOwnRoom = false
+					a.ownRooms--
+				}
+				continue
+			}
 			if set, ok := a.rooms[r]; ok {
 				delete(set, p)
 				if len(set) == 0 {
@@ -485,6 +497,13 @@ func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
 
 func (a *namespaceActor) join(p *Peer, rooms []string) {
 	for _, r := range rooms {
+		if r == p.id {
+			if !p.inOwnRoom {
+				p.inOwnRoom = true
+				a.ownRooms++
+			}
+			continue
+		}
 		set, ok := a.rooms[r]
 		if !ok {
 			set = map[*Peer]struct{}{}
@@ -511,7 +530,7 @@ func (a *namespaceActor) each(t *pb.Target, fn func(p *Peer)) {
 			}
 		}
 		for _, r := range exceptRooms {
-			if _, ok := a.rooms[r][p]; ok {
+			if a.inRoom(p, r) {
 				return true
 			}
 		}
@@ -526,25 +545,45 @@ func (a *namespaceActor) each(t *pb.Target, fn func(p *Peer)) {
 		return
 	}
 	if len(rooms) == 1 {
-		for p := range a.rooms[rooms[0]] {
+		a.members(rooms[0], func(p *Peer) {
 			if !excluded(p) {
 				fn(p)
 			}
-		}
+		})
 		return
 	}
 	seen := map[*Peer]struct{}{}
 	for _, r := range rooms {
-		for p := range a.rooms[r] {
+		a.members(r, func(p *Peer) {
 			if _, dup := seen[p]; dup {
-				continue
+				return
 			}
 			seen[p] = struct{}{}
 			if !excluded(p) {
 				fn(p)
 			}
-		}
+		})
 	}
+}
+
+// members calls fn for every socket in room r: those of its room map, and
+// the socket whose own id r is.
+func (a *namespaceActor) members(r string, fn func(p *Peer)) {
+	for p := range a.rooms[r] {
+		fn(p)
+	}
+	if p, ok := a.children[r]; ok && p.inOwnRoom {
+		fn(p)
+	}
+}
+
+// inRoom reports whether p is in room r.
+func (a *namespaceActor) inRoom(p *Peer, r string) bool {
+	if r == p.id {
+		return p.inOwnRoom
+	}
+	_, ok := a.rooms[r][p]
+	return ok
 }
 
 func (a *namespaceActor) broadcast(m *pb.Broadcast) int {

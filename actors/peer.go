@@ -45,13 +45,20 @@ type Peer struct {
 	recovered bool
 
 	connected atomic.Bool
-	// bucket rate-limits the socket's inbound events; only the connection
-	// actor touches it.
+	// bucket rate-limits the socket's inbound events; only the connection's
+	// receiver touches it.
 	bucket tokenBucket
 
-	mu    sync.Mutex
-	acks  map[uint64]AckFunc
-	rooms map[string]struct{}
+	mu   sync.Mutex
+	acks map[uint64]AckFunc
+	// rooms are the rooms the socket is in besides its own id's, nil when
+	// none; ownRoom tells whether it is in that one (what the user sees:
+	// Join and Leave change it at once).
+	rooms   map[string]struct{}
+	ownRoom bool
+	// inOwnRoom is the namespace actor's view of ownRoom: the namespace
+	// keeps no room map for a socket's own id.
+	inOwnRoom bool
 	// asked is the first Disconnect sent to the socket actor.
 	asked *pb.Disconnect
 	// kept is the session the socket ended with, for its namespace to keep.
@@ -59,7 +66,7 @@ type Peer struct {
 }
 
 func newPeer(id string, ns *Namespace, conn *gateway.Conn) *Peer {
-	return &Peer{id: id, ns: ns, conn: conn, rooms: map[string]struct{}{id: {}}}
+	return &Peer{id: id, ns: ns, conn: conn}
 }
 
 // ID returns the socket id.
@@ -172,12 +179,22 @@ func (p *Peer) takeAck(id uint64) AckFunc {
 // Rooms returns the rooms the socket is in, sorted.
 func (p *Peer) Rooms() []string {
 	p.mu.Lock()
-	out := make([]string, 0, len(p.rooms))
+	out := p.roomsLocked()
+	p.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// roomsLocked lists the socket's rooms, its own id's included; p.mu must
+// be held.
+func (p *Peer) roomsLocked() []string {
+	out := make([]string, 0, len(p.rooms)+1)
+	if p.ownRoom {
+		out = append(out, p.id)
+	}
 	for r := range p.rooms {
 		out = append(out, r)
 	}
-	p.mu.Unlock()
-	slices.Sort(out)
 	return out
 }
 
@@ -202,9 +219,15 @@ func (p *Peer) Leave(rooms ...string) {
 func (p *Peer) setRooms(rooms []string, leave bool) {
 	p.mu.Lock()
 	for _, r := range rooms {
-		if leave {
+		switch {
+		case r == p.id:
+			p.ownRoom = !leave
+		case leave:
 			delete(p.rooms, r)
-		} else {
+		default:
+			if p.rooms == nil {
+				p.rooms = make(map[string]struct{}, 1)
+			}
 			p.rooms[r] = struct{}{}
 		}
 	}
@@ -241,10 +264,7 @@ func (p *Peer) keepSession() {
 	data := p.handler.Data()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rooms := make([]string, 0, len(p.rooms))
-	for r := range p.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := p.roomsLocked()
 	p.kept = &session{sid: p.id, pid: p.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), last: p.first.Load()}
 }
 

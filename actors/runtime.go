@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +25,12 @@ type Runtime struct {
 	conns sync.Map
 	// dispatcher runs every actorio actor's mailbox.
 	dispatcher *poolDispatcher
+
+	// connProps and socketProps are shared by every connection and socket
+	// actor; next is the actor their producer yields (see spawn).
+	connProps, socketProps *actor.Props
+	spawnMu                sync.Mutex
+	next                   actor.Actor
 }
 
 // NewRuntime starts an actor system that logs through log.
@@ -35,7 +40,13 @@ func NewRuntime(log *slog.Logger) *Runtime {
 		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
 		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
 	)
-	return &Runtime{system: sys, log: log, dispatcher: newPoolDispatcher()}
+	rt := &Runtime{system: sys, log: log, dispatcher: newPoolDispatcher()}
+	// A connection actor that panics is stopped, not restarted: its
+	// Stopping closes the connection.
+	stop := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
+	rt.connProps = rt.sharedProps(actor.WithGuardian(stop))
+	rt.socketProps = rt.sharedProps()
+	return rt
 }
 
 // Connections returns the number of connection actors not yet stopped.
@@ -63,28 +74,36 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	return err
 }
 
-// props returns the props of an actorio actor: the pooled dispatcher and
-// the panic-logging middleware, plus opts.
+// props returns the props of an actorio actor: the pooled dispatcher,
+// plus opts.
 func (rt *Runtime) props(produce actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithReceiverMiddleware(rt.logPanics))
+	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithMailbox(actor.UnboundedLockfree()))
 	return actor.PropsFromProducer(produce, opts...)
 }
 
-// logPanics is a receive middleware that logs a panic with its stack before
-// supervision takes over, since protoactor logs only the value.
-func (rt *Runtime) logPanics(next actor.ReceiverFunc) actor.ReceiverFunc {
-	return func(c actor.ReceiverContext, env *actor.MessageEnvelope) {
-		defer func() {
-			if r := recover(); r != nil {
-				rt.log.Error("actorio: handler panic",
-					slog.String("actor", c.Self().Id),
-					slog.Any("panic", r),
-					slog.String("stack", string(debug.Stack())))
-				panic(r)
-			}
-		}()
-		next(c, env)
-	}
+// sharedProps returns props whose producer yields the actor handed to
+// spawn: one Props for every actor of a kind instead of one per actor
+// (half a kilobyte each, for as long as the actor lives). Actors spawned
+// from them must never be restarted, which would produce nothing: their
+// supervisor stops them instead.
+func (rt *Runtime) sharedProps(opts ...actor.PropsOption) *actor.Props {
+	return rt.props(func() actor.Actor {
+		a := rt.next
+		rt.next = nil
+		return a
+	}, opts...)
+}
+
+// spawn spawns a with shared props through do, which must call the
+// spawner (a root or actor context's SpawnNamed) with props: the producer
+// runs within that call, under rt.spawnMu.
+func (rt *Runtime) spawn(a actor.Actor, do func() (*actor.PID, error)) (*actor.PID, error) {
+	rt.spawnMu.Lock()
+	defer rt.spawnMu.Unlock()
+	rt.next = a
+	pid, err := do()
+	rt.next = nil
+	return pid, err
 }
 
 // minLevel drops records below min; it keeps protoactor's INFO chatter out

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -52,9 +53,22 @@ func (a *socketActor) Receive(ctx actor.Context) {
 	}
 }
 
-// user runs user code, leaving inUser set if it panics.
+// user runs user code, leaving inUser set if it panics; the panic is
+// logged with its stack (protoactor logs only its value) and goes on to
+// the supervisor.
 func (a *socketActor) user(f func()) {
 	a.inUser = true
+	defer func() {
+		if !a.inUser {
+			return
+		}
+		if r := recover(); r != nil {
+			p := a.peer
+			p.ns.rt.log.Error("actorio: handler panic", slog.String("nsp", p.ns.name), slog.String("sid", p.id),
+				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			panic(r)
+		}
+	}()
 	f()
 	a.inUser = false
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
@@ -36,10 +37,8 @@ type Receiver interface {
 
 // HandshakeRequest is what the server captured of the handshake request.
 type HandshakeRequest struct {
-	// Header is a copy of the request headers.
+	// Header holds the request headers; they must not be modified.
 	Header http.Header
-	// Query holds the parsed query parameters.
-	Query url.Values
 	// RemoteAddr is the client's network address as seen by net/http.
 	RemoteAddr string
 	// URL is the request URL as received (path and query).
@@ -48,6 +47,26 @@ type HandshakeRequest struct {
 	Secure bool
 	// Time is when the handshake was received.
 	Time time.Time
+}
+
+// Query parses the query parameters of URL (each call returns a new map:
+// sessions do not keep a parsed copy).
+func (r *HandshakeRequest) Query() url.Values {
+	u, err := url.ParseRequestURI(r.URL)
+	if err != nil {
+		return url.Values{}
+	}
+	return u.Query()
+}
+
+// logAt logs msg at level with the session id, when the logger takes that
+// level: sessions do not keep a logger of their own.
+func (c *Conn) logAt(level slog.Level, msg string, attrs ...slog.Attr) {
+	l := c.srv.log
+	if !l.Enabled(context.Background(), level) {
+		return
+	}
+	l.LogAttrs(context.Background(), level, msg, append(attrs, slog.String("sid", c.id))...)
 }
 
 // closeMode tells the transports how to end a closing session.
@@ -71,7 +90,6 @@ type Conn struct {
 	srv *Server
 	id  string
 	req *HandshakeRequest
-	log *slog.Logger
 	// addr is the remote IP address of the handshake, without the port
 	// (see Config.BindSessionToAddress).
 	addr string
@@ -99,11 +117,11 @@ type Conn struct {
 	delivering bool // an OnOpen or OnPacket call is in progress
 	closeDue   bool // OnClose waits for the current OnPacket call to return
 	// heartbeat
-	pingTimer    *time.Timer
-	timeoutTimer *time.Timer
-	pingGen      uint64
-	awaitingPong bool
-	expireAt     time.Time // the session dies then unless a pong resets it
+	heartbeat        *time.Timer // see heartbeat.go
+	heartbeatStopped bool
+	awaitingPong     bool
+	pingAt           time.Time // the next ping is due then
+	expireAt         time.Time // the session dies then unless a pong resets it
 	// polling
 	polling bool // a GET is pending
 	posting bool // a POST is being processed
@@ -140,8 +158,9 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		closed:     make(chan struct{}),
 		pollWake:   make(chan struct{}, 1),
 		req: &HandshakeRequest{
-			Header:     r.Header.Clone(),
-			Query:      r.URL.Query(),
+			// net/http leaves a request's headers alone once its handler
+			// returned, so the session keeps them rather than a copy.
+			Header:     r.Header,
 			RemoteAddr: r.RemoteAddr,
 			URL:        r.URL.String(),
 			Secure:     r.TLS != nil,
@@ -149,7 +168,6 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		},
 	}
 	c.slot, _ = r.Context().Value(slotKey{}).(*slot)
-	c.log = s.log.With(slog.String("sid", c.id))
 	return c
 }
 
@@ -321,16 +339,16 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 		_ = ws.NetConn().Close()
 	}
 	c.srv.remove(c)
-	attrs := []any{slog.String("transport", transport), slog.String("reason", reason)}
+	attrs := []slog.Attr{slog.String("transport", transport), slog.String("reason", reason)}
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
 	}
 	if reason == ReasonSlowConsumer {
 		// The client stopped reading (or reads too slowly): worth an
 		// operator's attention, unlike an ordinary close.
-		c.log.Warn("engine.io session closed", attrs...)
+		c.logAt(slog.LevelWarn, "engine.io session closed", attrs...)
 	} else {
-		c.log.Debug("engine.io session closed", attrs...)
+		c.logAt(slog.LevelDebug, "engine.io session closed", attrs...)
 	}
 	if fire {
 		c.fireOnClose()

@@ -37,7 +37,7 @@ func TestHandshakePollingJSONIsExact(t *testing.T) {
 	if c.ID() != m[1] || c.Transport() != TransportPolling {
 		t.Fatalf("conn %s/%s", c.ID(), c.Transport())
 	}
-	if c.Request().Query.Get("EIO") != "4" || c.Request().RemoteAddr == "" {
+	if c.Request().Query().Get("EIO") != "4" || c.Request().RemoteAddr == "" {
 		t.Fatalf("request %+v", c.Request())
 	}
 	if e.srv.Count() != 1 {

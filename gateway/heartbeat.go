@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
@@ -8,9 +9,10 @@ import (
 
 // The heartbeat: pingInterval after the handshake (or after the last pong)
 // the server queues a ping; if no pong arrives by pingInterval + pingTimeout
-// after that same start, the session closes with "ping timeout". Both steps
-// run on time.AfterFunc timers; a generation number discards callbacks that
-// lost a race with Stop.
+// after that same start, the session closes with "ping timeout". One
+// time.AfterFunc timer per session serves both steps, re-armed with Reset;
+// its callback decides from the session's state and the clock what is due,
+// so a callback that lost a race with a Reset or a Stop does nothing.
 //
 // The deadline is fixed when the interval starts, not when the ping timer
 // happens to fire, and requests also check it (expireIfDue): a client that
@@ -27,13 +29,17 @@ func (c *Conn) startHeartbeat() {
 	}
 }
 
-// schedulePingLocked arms the ping timer and sets the session's deadline;
-// c.mu must be held.
+// schedulePingLocked arms the timer for the next ping and sets the
+// session's deadline; c.mu must be held.
 func (c *Conn) schedulePingLocked() {
-	c.pingGen++
-	gen := c.pingGen
-	c.expireAt = time.Now().Add(c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout)
-	c.pingTimer = time.AfterFunc(c.srv.cfg.PingInterval, func() { c.onPingDue(gen) })
+	now := time.Now()
+	c.pingAt = now.Add(c.srv.cfg.PingInterval)
+	c.expireAt = c.pingAt.Add(c.srv.cfg.PingTimeout)
+	if c.heartbeat == nil {
+		c.heartbeat = time.AfterFunc(c.srv.cfg.PingInterval, c.onHeartbeat)
+		return
+	}
+	c.heartbeat.Reset(c.srv.cfg.PingInterval)
 }
 
 // expireIfDue closes the session with "ping timeout" if its deadline has
@@ -45,43 +51,42 @@ func (c *Conn) expireIfDue() bool {
 	due := !closed && !c.expireAt.IsZero() && !time.Now().Before(c.expireAt)
 	c.mu.Unlock()
 	if due {
-		c.log.Debug("engine.io ping timeout")
+		c.logAt(slog.LevelDebug, "engine.io ping timeout")
 		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
 	}
 	return closed || due
 }
 
-// onPingDue queues a ping and arms the pong timeout.
-func (c *Conn) onPingDue(gen uint64) {
+// onHeartbeat queues the ping that is due and arms the pong timeout, or
+// closes the session whose pong did not come in time.
+func (c *Conn) onHeartbeat() {
 	if !c.srv.enter() {
 		return
 	}
 	defer c.srv.exit()
+	now := time.Now()
 	c.mu.Lock()
-	if c.isClosed || gen != c.pingGen {
+	switch {
+	case c.isClosed || c.heartbeatStopped:
+	case c.awaitingPong:
+		if !now.Before(c.expireAt) {
+			c.mu.Unlock()
+			c.logAt(slog.LevelDebug, "engine.io ping timeout")
+			c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
+			return
+		}
+		c.heartbeat.Reset(c.expireAt.Sub(now))
+	case !now.Before(c.pingAt):
+		c.enqueueLocked(engineio.Packet{Type: engineio.Ping})
+		c.awaitingPong = true
+		c.heartbeat.Reset(c.expireAt.Sub(now))
 		c.mu.Unlock()
+		c.wake()
 		return
+	default:
+		// A pong re-armed the timer while this call waited for c.mu.
 	}
-	c.enqueueLocked(engineio.Packet{Type: engineio.Ping})
-	c.awaitingPong = true
-	c.timeoutTimer = time.AfterFunc(time.Until(c.expireAt), func() { c.onPingTimeout(gen) })
 	c.mu.Unlock()
-	c.wake()
-}
-
-// onPingTimeout closes the session if the pong for ping gen never came.
-func (c *Conn) onPingTimeout(gen uint64) {
-	if !c.srv.enter() {
-		return
-	}
-	defer c.srv.exit()
-	c.mu.Lock()
-	expired := !c.isClosed && gen == c.pingGen && c.awaitingPong
-	c.mu.Unlock()
-	if expired {
-		c.log.Debug("engine.io ping timeout")
-		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
-	}
 }
 
 // onPong records a pong and schedules the next ping.
@@ -92,19 +97,13 @@ func (c *Conn) onPong() {
 		return
 	}
 	c.awaitingPong = false
-	if c.timeoutTimer != nil {
-		c.timeoutTimer.Stop()
-	}
 	c.schedulePingLocked()
 }
 
-// stopHeartbeatLocked stops both timers; c.mu must be held.
+// stopHeartbeatLocked stops the timer for good; c.mu must be held.
 func (c *Conn) stopHeartbeatLocked() {
-	c.pingGen++
-	if c.pingTimer != nil {
-		c.pingTimer.Stop()
-	}
-	if c.timeoutTimer != nil {
-		c.timeoutTimer.Stop()
+	c.heartbeatStopped = true
+	if c.heartbeat != nil {
+		c.heartbeat.Stop()
 	}
 }

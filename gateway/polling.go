@@ -150,7 +150,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		c.log.Warn("engine.io polling body read failed", slog.Any("err", err))
+		c.logAt(slog.LevelWarn, "engine.io polling body read failed", slog.Any("err", err))
 		writeError(w, CodeBadRequest)
 		c.closeWith(ReasonTransportError, err, closeAbort)
 		return
@@ -161,7 +161,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	pkts, err := engineio.DecodePayload(body)
 	if err != nil {
-		c.log.Warn("engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
+		c.logAt(slog.LevelWarn, "engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
 		writeError(w, CodeBadRequest)
 		c.closeWith(ReasonParseError, err, closeAbort)
 		return
@@ -176,7 +176,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 
 // tooLarge answers 413 and closes the session.
 func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
-	c.log.Warn("engine.io polling body too large", slog.Int64("size", n), slog.Int64("max", c.srv.cfg.MaxPayload))
+	c.logAt(slog.LevelWarn, "engine.io polling body too large", slog.Int64("size", n), slog.Int64("max", c.srv.cfg.MaxPayload))
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Connection", "close")

@@ -42,10 +42,9 @@ func New(cfg Config, h Handler) *Server {
 		slotsByAddr: make(map[string]int),
 	}
 	s.upgrader = websocket.Upgrader{
-		// A small read buffer of its own (not net/http's 4 KB one) and
-		// write buffers taken from a pool only while a frame is written
-		// keep an idle connection small.
-		ReadBufferSize:  1024,
+		// The small read buffer hijackWrap makes (not net/http's 4 KB
+		// one; ReadBufferSize 0 adopts it) and write buffers taken from a
+		// pool only while a frame is written keep an idle connection small.
 		WriteBufferPool: &writeBuffers,
 		// ServeHTTP checked the origin before anything else.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -360,7 +359,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}
-	c.log.Debug("engine.io session opened", slog.String("transport", TransportPolling))
+	c.logAt(slog.LevelDebug, "engine.io session opened", slog.String("transport", TransportPolling))
 	s.open(c)
 }
 

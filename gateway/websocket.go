@@ -42,7 +42,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	if err := ws.WriteMessage(websocket.TextMessage, s.openPacket(c.id, false)); err != nil {
 		c.closeWith(ReasonTransportError, fmt.Errorf("write open packet: %w", err), closeAbort)
 	}
-	c.log.Debug("engine.io session opened", slog.String("transport", TransportWebSocket))
+	c.logAt(slog.LevelDebug, "engine.io session opened", slog.String("transport", TransportWebSocket))
 	s.open(c)
 	c.recvMu.Unlock()
 	c.startWriting(ws)
@@ -80,7 +80,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 	c.probe = ws
 	c.mu.Unlock()
-	c.log.Debug("engine.io upgrade started", slog.String("transport", TransportPolling))
+	c.logAt(slog.LevelDebug, "engine.io upgrade started", slog.String("transport", TransportPolling))
 
 	// The read deadline doubles as the upgrade timeout.
 	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
@@ -137,7 +137,7 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
 	c.wake() // a pending GET answers noop
-	c.log.Debug("engine.io session upgraded", slog.String("transport", TransportWebSocket))
+	c.logAt(slog.LevelDebug, "engine.io session upgraded", slog.String("transport", TransportWebSocket))
 	c.startWriting(ws)
 	return true
 }
@@ -155,7 +155,7 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 	_ = ws.Close()
 	c.wake()
 	if !closed {
-		c.log.Debug("engine.io upgrade aborted", slog.String("transport", TransportPolling), slog.Any("err", err))
+		c.logAt(slog.LevelDebug, "engine.io upgrade aborted", slog.String("transport", TransportPolling), slog.Any("err", err))
 	}
 }
 
@@ -163,23 +163,41 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 // the HTTP handler return: the handler's goroutine, its grown stack and the
 // request it holds are released for the life of the connection.
 func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
-	if !c.srv.goTracked(func() { c.readLoop(ws) }) {
+	if !c.srv.goTracked(func() { c.readLoop(ws, true) }) {
 		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeAbort)
 		_ = ws.Close()
 	}
 }
 
-// readLoop reads frames until the connection fails or the session ends.
-func (c *Conn) readLoop(ws *websocket.Conn) {
+// readLoop reads frames until the connection fails or the session ends;
+// fresh tells that it runs on a goroutine that has read nothing yet.
+//
+// A quiet connection (its last frame took quietAfter or more to come) is
+// handed to a fresh goroutine, which waits in waitReadable: the stack of
+// a goroutine that has read and handled frames has grown, and stacks
+// shrink only during a garbage collection, which an idle server may not
+// run for minutes. A fresh one waits on the smallest stack.
+func (c *Conn) readLoop(ws *websocket.Conn, fresh bool) {
+	bc, _ := ws.NetConn().(*batchConn)
+	quiet := true
 	for {
+		start := time.Now()
+		if quiet && bc != nil && bc.br != nil && bc.br.Buffered() == 0 {
+			if !fresh && c.srv.goTracked(func() { c.readLoop(ws, true) }) {
+				return
+			}
+			bc.waitReadable()
+		}
+		fresh = false
 		mt, data, err := ws.ReadMessage()
+		quiet = time.Since(start) > quietAfter
 		if err != nil {
 			c.readFailed(err)
 			return
 		}
 		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
-			c.log.Warn("engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
+			c.logAt(slog.LevelWarn, "engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
 			c.closeWith(ReasonParseError, err, closeAbort)
 			return
 		}
@@ -201,7 +219,7 @@ func (c *Conn) readFailed(err error) {
 	}
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
-		c.log.Warn("engine.io websocket message too large", slog.Int64("max", c.srv.cfg.MaxPayload))
+		c.logAt(slog.LevelWarn, "engine.io websocket message too large", slog.Int64("max", c.srv.cfg.MaxPayload))
 		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w: %w", ErrPayloadTooLarge, err), closeAbort)
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway,
 		websocket.CloseNoStatusReceived, websocket.CloseAbnormalClosure),
