@@ -49,6 +49,9 @@ func (c *engineConfig) poll(ctx context.Context, method, sid string, body []byte
 	if err != nil {
 		return nil, err
 	}
+	if method == http.MethodGet {
+		req.Body = noReplay{}
+	}
 	for k, vs := range c.header {
 		req.Header[k] = slices.Clone(vs)
 	}
@@ -72,6 +75,18 @@ func (c *engineConfig) poll(ctx context.Context, method, sid string, body []byte
 	}
 	return data, nil
 }
+
+// noReplay is the empty body of a polling GET. net/http's Transport
+// silently sends a GET again on a new connection when a reused one fails
+// before the answer's first byte; a poll whose answer the server wrote is
+// then answered by the next batch, and the packets of the lost answer are
+// gone while the session goes on. A body other than http.NoBody, with no
+// GetBody, makes the request one the Transport does not replay: the poll
+// fails and the session ends, as it must. (An empty body sends nothing.)
+type noReplay struct{}
+
+func (noReplay) Read([]byte) (int, error) { return 0, io.EOF }
+func (noReplay) Close() error             { return nil }
 
 // startPolling starts the polling reader, which first handles first (the
 // packets that came with the handshake), and the polling writer.
