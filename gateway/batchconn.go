@@ -5,8 +5,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"syscall"
-	"time"
 )
 
 // batchMax bounds how many bytes a batch holds before it is written out.
@@ -26,12 +24,6 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	buf      *[]byte
-
-	// br is the WebSocket's read buffer (see hijackWrap), read by the read
-	// loop only; rc and peek serve waitReadable.
-	br   *bufio.Reader
-	rc   syscall.RawConn
-	peek func(fd uintptr) bool
 }
 
 // Write implements net.Conn.
@@ -93,10 +85,9 @@ type hijackWrap struct {
 const wsReadBuffer = 512
 
 // Hijack implements http.Hijacker. The read buffer it returns is a small
-// one of the batchConn's own, which the upgrader adopts (its
-// ReadBufferSize is 0), so that the read loop can tell when it is empty.
-// A client that sent data before the handshake completed keeps net/http's
-// buffer, and the upgrader refuses it.
+// one, which the upgrader adopts (its ReadBufferSize is 0) instead of
+// net/http's 4 KB one. A client that sent data before the handshake
+// completed keeps net/http's buffer, and the upgrader refuses it.
 func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
@@ -106,35 +97,5 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Reader.Buffered() > 0 {
 		return bc, brw, nil
 	}
-	bc.br = bufio.NewReaderSize(bc, wsReadBuffer)
-	return bc, bufio.NewReadWriter(bc.br, brw.Writer), nil
-}
-
-// quietAfter is how long a wait for a frame must last for the connection
-// to count as quiet: the read loop then waits for the next one in
-// waitReadable.
-const quietAfter = 100 * time.Millisecond
-
-// waitReadable blocks until the connection has something to read (or has
-// failed), on a shallow stack: a quiet connection's read goroutine parked
-// here uses so little of its stack that the garbage collector halves it,
-// which a goroutine parked deep in the WebSocket reader does not allow.
-// It returns at once when the read buffer holds data or the platform has
-// no way to peek.
-func (c *batchConn) waitReadable() {
-	if c.br == nil || c.br.Buffered() > 0 {
-		return
-	}
-	if c.rc == nil {
-		sc, ok := c.Conn.(syscall.Conn)
-		if !ok {
-			return
-		}
-		rc, err := sc.SyscallConn()
-		if err != nil {
-			return
-		}
-		c.rc, c.peek = rc, peekReadable
-	}
-	_ = c.rc.Read(c.peek)
+	return bc, bufio.NewReadWriter(bufio.NewReaderSize(bc, wsReadBuffer), brw.Writer), nil
 }

@@ -163,34 +163,16 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 // the HTTP handler return: the handler's goroutine, its grown stack and the
 // request it holds are released for the life of the connection.
 func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
-	if !c.srv.goTracked(func() { c.readLoop(ws, true) }) {
+	if !c.srv.goTracked(func() { c.readLoop(ws) }) {
 		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeAbort)
 		_ = ws.Close()
 	}
 }
 
-// readLoop reads frames until the connection fails or the session ends;
-// fresh tells that it runs on a goroutine that has read nothing yet.
-//
-// A quiet connection (its last frame took quietAfter or more to come) is
-// handed to a fresh goroutine, which waits in waitReadable: the stack of
-// a goroutine that has read and handled frames has grown, and stacks
-// shrink only during a garbage collection, which an idle server may not
-// run for minutes. A fresh one waits on the smallest stack.
-func (c *Conn) readLoop(ws *websocket.Conn, fresh bool) {
-	bc, _ := ws.NetConn().(*batchConn)
-	quiet := true
+// readLoop reads frames until the connection fails or the session ends.
+func (c *Conn) readLoop(ws *websocket.Conn) {
 	for {
-		start := time.Now()
-		if quiet && bc != nil && bc.br != nil && bc.br.Buffered() == 0 {
-			if !fresh && c.srv.goTracked(func() { c.readLoop(ws, true) }) {
-				return
-			}
-			bc.waitReadable()
-		}
-		fresh = false
 		mt, data, err := ws.ReadMessage()
-		quiet = time.Since(start) > quietAfter
 		if err != nil {
 			c.readFailed(err)
 			return
