@@ -281,7 +281,8 @@ func (h hooks) Welcome() {
 // Event runs the handlers of one received event.
 func (h hooks) Event(pkt *pb.InboundPacket) {
 	s := h.s
-	name, args, err := socketio.NewEventArgs(pkt.Data, pkt.Attachments)
+	// The connection's receiver decoded the packet: its JSON is valid.
+	name, args, err := socketio.NewDecodedEventArgs(pkt.Data, pkt.Attachments)
 	if err != nil {
 		return
 	}

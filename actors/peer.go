@@ -127,7 +127,7 @@ func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
 // writeRaw sends a packet whatever the socket's state (CONNECT replies and
 // DISCONNECT notices).
 func (p *Peer) writeRaw(frame []byte, attachments [][]byte) error {
-	if err := p.conn.Send(framePackets(frame, attachments)...); err != nil {
+	if err := p.conn.SendNow(framePackets(frame, attachments)...); err != nil {
 		return fmt.Errorf("write to socket %s: %w", p.id, err)
 	}
 	return nil

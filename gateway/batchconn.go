@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // batchMax bounds how many bytes a batch holds before it is written out.
@@ -24,6 +26,83 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	buf      *[]byte
+	// deadline is the write deadline, applied to the connection only when
+	// a write may block (gorilla sets it for every frame).
+	deadline time.Time
+	// rc writes without blocking (tryEnd); nil where the platform cannot.
+	rc     syscall.RawConn
+	rcDone bool
+}
+
+// SetWriteDeadline implements net.Conn: the deadline is kept and set on
+// the connection by the next write that may block.
+func (c *batchConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	c.mu.Unlock()
+	return nil
+}
+
+// SetDeadline implements net.Conn.
+func (c *batchConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// writeLocked writes b to the connection, blocking up to the deadline.
+func (c *batchConn) writeLocked(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
+}
+
+// canTry reports whether tryEnd can write without blocking here.
+func (c *batchConn) canTry() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.rcDone {
+		c.rcDone = true
+		if sc, ok := c.Conn.(syscall.Conn); ok && canWriteRaw {
+			if rc, err := sc.SyscallConn(); err == nil {
+				c.rc = rc
+			}
+		}
+	}
+	return c.rc != nil
+}
+
+// pending reports whether a batch holds bytes tryEnd could not write.
+func (c *batchConn) pending() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.batching && c.buf != nil && len(*c.buf) > 0
+}
+
+// tryEnd is end without blocking: it writes what the socket takes at once
+// and reports whether that was all; if not, the batch stays open with the
+// rest, for end.
+func (c *batchConn) tryEnd() (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := *c.buf
+	n, err := writeRaw(c.rc, b)
+	if err != nil {
+		return false, err
+	}
+	if n < len(b) {
+		*c.buf = b[:copy(b, b[n:])]
+		return false, nil
+	}
+	c.batching = false
+	*c.buf = b[:0]
+	if cap(*c.buf) <= 2*batchMax {
+		batchBufs.Put(c.buf)
+	}
+	c.buf = nil
+	return true, nil
 }
 
 // Write implements net.Conn.
@@ -31,7 +110,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.batching {
-		return c.Conn.Write(p)
+		return c.writeLocked(p)
 	}
 	*c.buf = append(*c.buf, p...)
 	if len(*c.buf) >= batchMax {
@@ -70,7 +149,7 @@ func (c *batchConn) flushLocked() error {
 	if len(b) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(b)
+	_, err := c.writeLocked(b)
 	return err
 }
 

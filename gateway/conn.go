@@ -203,7 +203,17 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // by the caller afterwards. Send returns ErrClosed after the session ended,
 // and ErrSlowConsumer (closing the session with "slow consumer") when the
 // queue would exceed Config.MaxQueueBytes or Config.MaxQueuePackets.
-func (c *Conn) Send(pkts ...engineio.Packet) error {
+func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false) }
+
+// SendNow is Send for a caller that can spend a write(2) on its packets
+// (a socket's own emit or ack): on a WebSocket with no writer running, the
+// calling goroutine writes what is queued itself, without ever blocking,
+// and leaves to a writer goroutine only what the socket does not take at
+// once. It saves starting a goroutine per packet. Broadcasts use Send, so
+// that what piles up for a connection leaves in one write.
+func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true) }
+
+func (c *Conn) send(pkts []engineio.Packet, now bool) error {
 	var n int64
 	for _, p := range pkts {
 		if p.Type != engineio.Message {
@@ -225,7 +235,11 @@ func (c *Conn) Send(pkts ...engineio.Packet) error {
 	c.queue = append(c.queue, pkts...)
 	c.queueBytes += n
 	c.mu.Unlock()
-	c.wake()
+	if now {
+		c.wakeNow()
+	} else {
+		c.wake()
+	}
 	return nil
 }
 
@@ -276,6 +290,70 @@ func (c *Conn) wake() {
 
 // claimWriter returns the WebSocket to write to when no writer runs, and
 // marks one as running; nil otherwise.
+// wakeNow is wake writing in the calling goroutine when it can (see
+// SendNow).
+func (c *Conn) wakeNow() {
+	select {
+	case c.pollWake <- struct{}{}:
+	default:
+	}
+	ws := c.claimWriter()
+	if ws == nil || c.writeInline(ws) {
+		return
+	}
+	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
+		// As in wake: Close ends the session and starts the last writer.
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+	}
+}
+
+// writeInline writes what is queued on ws, without blocking, and reports
+// whether it is done: then the writer claim is released, or the session
+// has failed. Otherwise a writer goroutine must take over (with the bytes
+// the socket did not take still in the batch).
+func (c *Conn) writeInline(ws *websocket.Conn) bool {
+	bc, _ := ws.NetConn().(*batchConn)
+	if bc == nil || !bc.canTry() {
+		return false
+	}
+	c.mu.Lock()
+	if c.isClosed {
+		c.mu.Unlock()
+		return false // the writer goroutine handles the close
+	}
+	q := c.takeLocked()
+	c.mu.Unlock()
+	_ = ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	bc.begin()
+	var err error
+	for _, p := range q {
+		if err = writeFrame(ws, p); err != nil {
+			break
+		}
+	}
+	done := false
+	if err == nil {
+		done, err = bc.tryEnd()
+	}
+	if err != nil {
+		c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+		_ = ws.Close()
+		return true
+	}
+	if !done {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) > 0 || c.isClosed {
+		return false
+	}
+	c.writing = false
+	return true
+}
+
 func (c *Conn) claimWriter() *websocket.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()

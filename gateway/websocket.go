@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"syscall"
 	"time"
 
@@ -172,7 +173,7 @@ func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 // readLoop reads frames until the connection fails or the session ends.
 func (c *Conn) readLoop(ws *websocket.Conn) {
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := readMessage(ws)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -187,6 +188,41 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// readBufs recycles the buffers messages are read into.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// readMessage is ws.ReadMessage returning the message in a slice of its
+// exact size (ReadMessage's starts at 512 bytes and grows): it is read
+// into a pooled buffer, then copied once into the slice the receiver keeps.
+func readMessage(ws *websocket.Conn) (int, []byte, error) {
+	mt, r, err := ws.NextReader()
+	if err != nil {
+		return mt, nil, err
+	}
+	bp := readBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
+			readBufs.Put(bp)
+		}
+	}()
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return mt, nil, err
+		}
+	}
+	return mt, append([]byte(nil), buf...), nil
 }
 
 // readFailed closes the session after a read error: a close frame with
@@ -217,6 +253,15 @@ func (c *Conn) readFailed(err error) {
 // close (when flushing) and closes ws.
 func (c *Conn) writeLoop(ws *websocket.Conn) {
 	timeout := c.srv.cfg.WriteTimeout
+	if bc, ok := ws.NetConn().(*batchConn); ok && bc.pending() {
+		// writeInline left what the socket did not take at once.
+		_ = ws.SetWriteDeadline(time.Now().Add(timeout))
+		if err := bc.end(); err != nil {
+			c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+			_ = ws.Close()
+			return
+		}
+	}
 	for {
 		c.mu.Lock()
 		q := c.takeLocked()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +129,53 @@ func TestWebSocketMaxPayload(t *testing.T) {
 	}
 	if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPayloadTooLarge) {
 		t.Fatalf("close %+v", ev)
+	}
+}
+
+// TestWebSocketSendNowFullSocket sends with SendNow more than the socket
+// buffers take while the client does not read: an inline write finds the
+// socket full and leaves the rest to a writer goroutine, and later sends
+// queue behind it. Once the client reads, every message arrives intact and
+// in each sender's order, and SendNow never blocked its caller.
+func TestWebSocketSendNowFullSocket(t *testing.T) {
+	for _, senders := range []int{1, 4} {
+		t.Run(fmt.Sprintf("%d senders", senders), func(t *testing.T) {
+			e := startEnv(t, Config{})
+			ws, c := e.openWS(t)
+			const each = 60
+			payload := strings.Repeat("p", 32<<10)
+			start := time.Now()
+			done := make(chan struct{})
+			for s := range senders {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					for i := range each {
+						if err := c.SendNow(msg(fmt.Sprintf("%d:%d:%s", s, i, payload))); err != nil {
+							t.Errorf("SendNow: %v", err)
+							return
+						}
+					}
+				}()
+			}
+			for range senders {
+				<-done
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("SendNow of %d MiB to a client that does not read took %v: it blocked", senders*each*len(payload)>>20, d)
+			}
+			next := make([]int, senders)
+			for range senders * each {
+				got := readText(t, ws)
+				var s, i int
+				var rest string
+				if n, err := fmt.Sscanf(got, "4%d:%d:%s", &s, &i, &rest); n != 3 || err != nil || rest != payload {
+					t.Fatalf("message %.40q... (%d bytes) is not one that was sent", got, len(got))
+				}
+				if i != next[s] {
+					t.Fatalf("sender %d: message %d, want %d", s, i, next[s])
+				}
+				next[s]++
+			}
+		})
 	}
 }

@@ -135,3 +135,14 @@ func NewEventArgs(data []byte, atts [][]byte) (string, Args, error) {
 	}
 	return name, Args{raw: elems, atts: atts}, nil
 }
+
+// NewDecodedEventArgs is NewEventArgs for the Data of an EVENT packet that
+// Decode returned, which it has already checked to be valid JSON: it does
+// not check it again.
+func NewDecodedEventArgs(data []byte, atts [][]byte) (string, Args, error) {
+	name, elems, err := eventName(data)
+	if err != nil {
+		return "", Args{}, err
+	}
+	return name, Args{raw: elems, atts: atts}, nil
+}

@@ -15,6 +15,11 @@ func SplitArray(raw []byte) ([]json.RawMessage, error) {
 	if !validJSON(raw) {
 		return nil, fmt.Errorf("socketio: split array: %w", ErrInvalidJSON)
 	}
+	return splitValidArray(raw)
+}
+
+// splitValidArray is SplitArray for raw already known to be valid JSON.
+func splitValidArray(raw []byte) ([]json.RawMessage, error) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '[' {
 		return nil, fmt.Errorf("socketio: split array: %w", ErrNotArray)
@@ -81,7 +86,15 @@ func countElements(b []byte) int {
 // It fails with an error wrapping ErrMalformed when data is not a JSON array
 // whose first element is a string.
 func EventName(data []byte) (name string, args []json.RawMessage, err error) {
-	elems, err := SplitArray(data)
+	if !validJSON(data) {
+		return "", nil, fmt.Errorf("%w: event payload: %w", ErrMalformed, ErrInvalidJSON)
+	}
+	return eventName(data)
+}
+
+// eventName is EventName for data already known to be valid JSON.
+func eventName(data []byte) (name string, args []json.RawMessage, err error) {
+	elems, err := splitValidArray(data)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: event payload: %w", ErrMalformed, err)
 	}

@@ -40,8 +40,14 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("Decode(%q) = %+v: invalid JSON payload", in, p)
 		}
 		if p.Type == Event || p.Type == BinaryEvent {
-			if _, _, err := EventName(p.Data); err != nil {
+			name, args, err := EventName(p.Data)
+			if err != nil {
 				t.Fatalf("Decode(%q) accepted an event EventName rejects: %v", in, err)
+			}
+			// The server's path skips the validation Decode did: same result.
+			name2, args2, err := NewDecodedEventArgs(p.Data, nil)
+			if err != nil || name2 != name || args2.Len() != len(args) {
+				t.Fatalf("NewDecodedEventArgs(%q) = %q, %d args, %v; EventName: %q, %d args", p.Data, name2, args2.Len(), err, name, len(args))
 			}
 		}
 		enc := AppendEncode(nil, p)
