@@ -36,8 +36,8 @@ type ConnOptions struct {
 // Open spawns the connection actor of c and makes it c's receiver. It must
 // be called from the gateway's OnOpen.
 func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error {
-	a := &connActor{rt: rt, conn: c, dir: dir, opts: opts, sockets: map[string]*Peer{}}
-	a.publishRoutes()
+	a := &connActor{rt: rt, conn: c, dir: dir, opts: opts}
+	a.routes.Store(&[]route{})
 	rt.live.Add(1)
 	rt.liveConns.Add(1)
 	pid, err := rt.spawn(a, func() (*actor.PID, error) { return rt.system.Root.SpawnNamed(rt.connProps, "conn/"+c.ID()) })
@@ -185,9 +185,9 @@ type connActor struct {
 	dir  Directory
 	opts ConnOptions
 
-	sockets map[string]*Peer // by namespace name
-	// routes is a copy of sockets for the receiver, replaced on each change
-	// (a slice: connections join few namespaces).
+	// routes is the routing table, namespace name to socket: a slice (a
+	// connection joins few namespaces) that only the actor changes, each
+	// time by storing a new one, and that the receiver reads.
 	routes atomic.Pointer[[]route]
 	// handled counts the InboundPackets from the receiver handled so far.
 	handled atomic.Uint64
@@ -201,16 +201,26 @@ type route struct {
 	p   *Peer
 }
 
-// publishRoutes gives the receiver a copy of the routing table.
-func (a *connActor) publishRoutes() {
-	rs := make([]route, 0, len(a.sockets))
-	for nsp, p := range a.sockets {
+// setRoute makes p the socket of namespace nsp, or removes nsp's when p
+// is nil.
+func (a *connActor) setRoute(nsp string, p *Peer) {
+	old := *a.routes.Load()
+	rs := make([]route, 0, len(old)+1)
+	for _, r := range old {
+		if r.nsp != nsp {
+			rs = append(rs, r)
+		}
+	}
+	if p != nil {
 		rs = append(rs, route{nsp, p})
 	}
 	a.routes.Store(&rs)
 }
 
-// route returns the socket of namespace nsp, from the receiver's copy.
+// sockets returns the routing table (not to be modified).
+func (a *connActor) sockets() []route { return *a.routes.Load() }
+
+// route returns the socket of namespace nsp.
 func (a *connActor) route(nsp string) (*Peer, bool) {
 	for _, r := range *a.routes.Load() {
 		if r.nsp == nsp {
@@ -237,13 +247,12 @@ func (a *connActor) Receive(ctx actor.Context) {
 		}
 		a.handled.Add(1)
 	case *pb.SocketGone:
-		if p, ok := a.sockets[m.Namespace]; ok && p.id == m.SocketId {
-			delete(a.sockets, m.Namespace)
-			a.publishRoutes()
+		if p, ok := a.route(m.Namespace); ok && p.id == m.SocketId {
+			a.setRoute(m.Namespace, nil)
 		}
 	case *pb.ConnectTimeout:
 		a.timer = nil
-		if len(a.sockets) == 0 && !a.closed {
+		if len(a.sockets()) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
 			a.conn.Close(ReasonForcedClose)
 		}
@@ -274,11 +283,10 @@ func (a *connActor) close(ctx actor.Context, reason string) {
 		return
 	}
 	a.closed = true
-	for nsp, p := range a.sockets {
-		p.Disconnect(reason, false, false)
-		delete(a.sockets, nsp)
+	for _, r := range a.sockets() {
+		r.p.Disconnect(reason, false, false)
 	}
-	a.publishRoutes()
+	a.routes.Store(&[]route{})
 	ctx.Stop(ctx.Self())
 }
 
@@ -292,14 +300,13 @@ func (a *connActor) closeByServer(m *pb.Disconnect) {
 	if a.closed {
 		return
 	}
-	for nsp, p := range a.sockets {
-		if m.NotifyClient && p.Connected() {
-			_ = p.writePacket(socketio.Disconnect, nil)
+	for _, r := range a.sockets() {
+		if m.NotifyClient && r.p.Connected() {
+			_ = r.p.writePacket(socketio.Disconnect, nil)
 		}
-		p.Disconnect(m.Reason, false, false)
-		delete(a.sockets, nsp)
+		r.p.Disconnect(m.Reason, false, false)
 	}
-	a.publishRoutes()
+	a.routes.Store(&[]route{})
 	a.conn.Close(ReasonForcedServerClose)
 }
 
@@ -309,13 +316,12 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
 	case socketio.Connect:
 		a.connect(m.Namespace, m.Data)
 	case socketio.Disconnect:
-		if p, ok := a.sockets[m.Namespace]; ok {
-			delete(a.sockets, m.Namespace)
-			a.publishRoutes()
+		if p, ok := a.route(m.Namespace); ok {
+			a.setRoute(m.Namespace, nil)
 			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
 		}
 	case socketio.Event, socketio.BinaryEvent:
-		p, ok := a.sockets[m.Namespace]
+		p, ok := a.route(m.Namespace)
 		if !ok {
 			a.notJoined(m.Namespace)
 			return
@@ -323,7 +329,7 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
 		m.Namespace = ""
 		ctx.Send(p.pid, m)
 	case socketio.Ack, socketio.BinaryAck:
-		if p, ok := a.sockets[m.Namespace]; ok {
+		if p, ok := a.route(m.Namespace); ok {
 			if fn := p.takeAck(m.Id); fn != nil {
 				fn(m.Data, m.Attachments)
 			}
@@ -332,7 +338,7 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
 }
 
 func (a *connActor) connect(nsp string, auth []byte) {
-	if _, dup := a.sockets[nsp]; dup {
+	if _, dup := a.route(nsp); dup {
 		a.rt.log.Debug("actorio: namespace joined twice", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
 		return
 	}
@@ -365,8 +371,7 @@ func (a *connActor) connect(nsp string, auth []byte) {
 		// refused it, say): it answered the client itself.
 		return
 	}
-	a.sockets[nsp] = p
-	a.publishRoutes()
+	a.setRoute(nsp, p)
 	if a.timer != nil {
 		a.timer.Stop()
 		a.timer = nil

@@ -99,7 +99,7 @@ type Conn struct {
 
 	closed chan struct{} // closed when the session ends
 	// pollWake (capacity 1) wakes the poller when the queue or the state
-	// changes.
+	// changes; nil for a session opened on a WebSocket.
 	pollWake chan struct{}
 
 	// recvMu serialises OnPacket calls.
@@ -156,7 +156,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
 		closed:     make(chan struct{}),
-		pollWake:   make(chan struct{}, 1),
+
 		req: &HandshakeRequest{
 			// net/http leaves a request's headers alone once its handler
 			// returned, so the session keeps them rather than a copy.
@@ -168,6 +168,11 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		},
 	}
 	c.slot, _ = r.Context().Value(slotKey{}).(*slot)
+	if transport == TransportPolling {
+		// Only a polling session polls (an upgrade goes from polling to
+		// WebSocket, never back); a nil channel is never ready.
+		c.pollWake = make(chan struct{}, 1)
+	}
 	return c
 }
 
