@@ -338,8 +338,16 @@ func (a *namespaceActor) direct(m *pb.DirectWrite) {
 	if m.Log && a.log != nil {
 		frame = a.log.append(time.Now(), &pb.Target{Rooms: []string{m.SocketId}}, frame, m.Attachments)
 	}
+	if m.Force {
+		// The socket's Terminated (a system message) may have overtaken
+		// this notice and removed it: the connection is found by its id.
+		if c, ok := a.ns.rt.conns.Load(m.ConnId); ok {
+			_ = c.(*connActor).conn.Send(framePackets(frame, m.Attachments)...)
+		}
+		return
+	}
 	p, ok := a.children[m.SocketId]
-	if !ok || (!m.Force && !p.Connected()) {
+	if !ok || !p.Connected() {
 		return
 	}
 	_ = p.conn.Send(framePackets(frame, m.Attachments)...)

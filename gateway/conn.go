@@ -285,12 +285,17 @@ func (c *Conn) wake() {
 	default:
 	}
 	if ws := c.claimWriter(); ws != nil && !c.srv.goTracked(func() { c.writeLoop(ws) }) {
-		// The server is shutting down; its Close ends this session, and
-		// closeWith starts the last writer.
-		c.mu.Lock()
-		c.writing = false
-		c.mu.Unlock()
+		c.writeWhileClosing(ws)
 	}
+}
+
+// writeWhileClosing runs the writer on the calling goroutine, which holds
+// the writer claim, when the server's Close has started and no tracked
+// goroutine may start: Close's own closeWith may have found the claim
+// taken and started no writer, and Close waits for the read loop, which
+// ends only once a writer has closed the WebSocket.
+func (c *Conn) writeWhileClosing(ws *websocket.Conn) {
+	c.writeLoop(ws)
 }
 
 // claimWriter returns the WebSocket to write to when no writer runs, and
@@ -307,10 +312,7 @@ func (c *Conn) wakeNow() {
 		return
 	}
 	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
-		// As in wake: Close ends the session and starts the last writer.
-		c.mu.Lock()
-		c.writing = false
-		c.mu.Unlock()
+		c.writeWhileClosing(ws)
 	}
 }
 

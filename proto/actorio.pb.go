@@ -549,8 +549,9 @@ type DirectWrite struct {
 	// log records the packet, with an offset, in the recovery log.
 	Log bool `protobuf:"varint,4,opt,name=log,proto3" json:"log,omitempty"`
 	// force sends it even to a socket that is no longer connected (its
-	// DISCONNECT notice).
-	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	// DISCONNECT notice), on the connection conn_id.
+	Force         bool   `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	ConnId        string `protobuf:"bytes,6,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -618,6 +619,13 @@ func (x *DirectWrite) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *DirectWrite) GetConnId() string {
+	if x != nil {
+		return x.ConnId
+	}
+	return ""
 }
 
 // RecoverySweep asks a namespace to drop expired sessions and log entries.
@@ -1282,13 +1290,14 @@ const file_actorio_proto_rawDesc = "" +
 	"\x0fclose_transport\x18\x03 \x01(\bR\x0ecloseTransport\"B\n" +
 	"\vSocketEnded\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8a\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa3\x01\n" +
 	"\vDirectWrite\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x14\n" +
 	"\x05frame\x18\x02 \x01(\fR\x05frame\x12 \n" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x10\n" +
 	"\x03log\x18\x04 \x01(\bR\x03log\x12\x14\n" +
-	"\x05force\x18\x05 \x01(\bR\x05force\"\x0f\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\x12\x17\n" +
+	"\aconn_id\x18\x06 \x01(\tR\x06connId\"\x0f\n" +
 	"\rRecoverySweep\" \n" +
 	"\fClaimTimeout\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\tR\x03pid\"W\n" +
