@@ -308,7 +308,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // reject logs a protocol error and writes its JSON body.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, code ErrorCode, transport string) {
-	s.log.Warn("engine.io request rejected",
+	level := slog.LevelWarn
+	if code == CodeUnknownSID {
+		// A client's request racing the end of its session (a poll after
+		// the server closed it, say) is routine: hundreds an hour on a
+		// busy server with reconnecting clients.
+		level = slog.LevelDebug
+	}
+	s.log.Log(r.Context(), level, "engine.io request rejected",
 		slog.Int("code", int(code)), slog.String("message", code.Message()),
 		slog.String("transport", transport), slog.String("sid", r.URL.Query().Get("sid")),
 		slog.String("method", r.Method), slog.String("remote", r.RemoteAddr))
