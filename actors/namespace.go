@@ -338,19 +338,14 @@ func (a *namespaceActor) direct(m *pb.DirectWrite) {
 	if m.Log && a.log != nil {
 		frame = a.log.append(time.Now(), &pb.Target{Rooms: []string{m.SocketId}}, frame, m.Attachments)
 	}
-	if m.Force {
-		// The socket's Terminated (a system message) may have overtaken
-		// this notice and removed it: the connection is found by its id.
-		if c, ok := a.ns.rt.conns.Load(m.ConnId); ok {
-			_ = c.(*connActor).conn.Send(framePackets(frame, m.Attachments)...)
-		}
-		return
+	// The socket was connected when it wrote this. It may have ended
+	// since, and its Terminated (a system message) may even have overtaken
+	// this write and removed it: what it wrote before its end still goes
+	// out, ahead of its DISCONNECT notice, on the connection it was
+	// written for.
+	if c, ok := a.ns.rt.conns.Load(m.ConnId); ok {
+		_ = c.(*connActor).conn.Send(framePackets(frame, m.Attachments)...)
 	}
-	p, ok := a.children[m.SocketId]
-	if !ok || !p.Connected() {
-		return
-	}
-	_ = p.conn.Send(framePackets(frame, m.Attachments)...)
 }
 
 // publish makes the supervisor's counts visible to Namespace.Sockets and

@@ -118,7 +118,7 @@ func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
 	if p.ns.recovery != nil {
 		// Through the namespace actor, the one writer of the log, so that
 		// the client gets its packets in log order.
-		p.ns.send(&pb.DirectWrite{SocketId: p.id, Frame: frame, Attachments: attachments, Log: log})
+		p.ns.send(&pb.DirectWrite{SocketId: p.id, Frame: frame, Attachments: attachments, Log: log, ConnId: p.conn.ID()})
 		return nil
 	}
 	return p.writeRaw(frame, attachments)

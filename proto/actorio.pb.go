@@ -548,9 +548,11 @@ type DirectWrite struct {
 	Attachments [][]byte               `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	// log records the packet, with an offset, in the recovery log.
 	Log bool `protobuf:"varint,4,opt,name=log,proto3" json:"log,omitempty"`
-	// force sends it even to a socket that is no longer connected (its
-	// DISCONNECT notice), on the connection conn_id.
-	Force         bool   `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	// force marks the socket's DISCONNECT notice, written once it is no
+	// longer connected.
+	Force bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	// conn_id is the connection it is sent on, whatever the socket's state
+	// when the namespace gets it.
 	ConnId        string `protobuf:"bytes,6,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

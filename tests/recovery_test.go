@@ -403,3 +403,35 @@ func TestRecoveryLeftBehind(t *testing.T) {
 	case <-time.After(200 * time.Millisecond):
 	}
 }
+
+// TestRecoveryEmitThenDisconnectKeepsOrder: with recovery on, a socket's
+// own packets go through its namespace actor. An event emitted just before
+// Socket.Disconnect must still reach the client before the DISCONNECT
+// packet, and the server disconnect is not recoverable: the client gets a
+// new session when it connects again.
+func TestRecoveryEmitThenDisconnectKeepsOrder(t *testing.T) {
+	ts := startServer(t, actorio.Options{ConnectionStateRecovery: &actorio.ConnectionStateRecovery{}}, func(srv *actorio.Server) {
+		srv.OnConnection(func(s *actorio.Socket) {
+			s.On("quit", func(s *actorio.Socket, _ actorio.Args, _ actorio.AckFunc) {
+				for i := range 20 {
+					_ = s.Emit("bye", i)
+				}
+				s.Disconnect(false)
+			})
+		})
+	})
+	c := startClients(t, ts)
+	c.connect("a", "/", wsOnly)
+	c.emit("a", "quit")
+	for i := range 20 {
+		l := c.waitFor("the next line of a", func(l nodeLine) bool {
+			return (l.Ev == "event" || l.Ev == "disconnect") && l.Arg(0) == "a"
+		})
+		if l.Ev != "event" || l.Arg(1) != "bye" || l.Arg(3) != float64(i) {
+			t.Fatalf("line %d: %s, want event bye %d before the disconnect", i, l.Raw, i)
+		}
+	}
+	if l := c.expect("disconnect", "a"); l.Arg(1) != "io server disconnect" {
+		t.Fatalf("disconnect %s, want io server disconnect", l.Raw)
+	}
+}
