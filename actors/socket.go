@@ -154,7 +154,7 @@ func (a *socketActor) notifyDisconnect(ctx actor.Context) {
 		return
 	}
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Disconnect, Namespace: p.ns.name})
-	ctx.Send(p.ns.pid, &pb.DirectWrite{SocketId: p.id, Frame: frame, Force: true, ConnId: p.conn.ID()})
+	ctx.Send(p.ns.pid, &pb.DirectWrite{SocketId: p.id, Frame: frame, ConnId: p.conn.ID()})
 }
 
 // fail ends a socket whose handler panicked: a connected socket gets a

@@ -548,9 +548,6 @@ type DirectWrite struct {
 	Attachments [][]byte               `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	// log records the packet, with an offset, in the recovery log.
 	Log bool `protobuf:"varint,4,opt,name=log,proto3" json:"log,omitempty"`
-	// force marks the socket's DISCONNECT notice, written once it is no
-	// longer connected.
-	Force bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
 	// conn_id is the connection it is sent on, whatever the socket's state
 	// when the namespace gets it.
 	ConnId        string `protobuf:"bytes,6,opt,name=conn_id,json=connId,proto3" json:"conn_id,omitempty"`
@@ -612,13 +609,6 @@ func (x *DirectWrite) GetAttachments() [][]byte {
 func (x *DirectWrite) GetLog() bool {
 	if x != nil {
 		return x.Log
-	}
-	return false
-}
-
-func (x *DirectWrite) GetForce() bool {
-	if x != nil {
-		return x.Force
 	}
 	return false
 }
@@ -1292,14 +1282,13 @@ const file_actorio_proto_rawDesc = "" +
 	"\x0fclose_transport\x18\x03 \x01(\bR\x0ecloseTransport\"B\n" +
 	"\vSocketEnded\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa3\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x93\x01\n" +
 	"\vDirectWrite\x12\x1b\n" +
 	"\tsocket_id\x18\x01 \x01(\tR\bsocketId\x12\x14\n" +
 	"\x05frame\x18\x02 \x01(\fR\x05frame\x12 \n" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x10\n" +
-	"\x03log\x18\x04 \x01(\bR\x03log\x12\x14\n" +
-	"\x05force\x18\x05 \x01(\bR\x05force\x12\x17\n" +
-	"\aconn_id\x18\x06 \x01(\tR\x06connId\"\x0f\n" +
+	"\x03log\x18\x04 \x01(\bR\x03log\x12\x17\n" +
+	"\aconn_id\x18\x06 \x01(\tR\x06connIdJ\x04\b\x05\x10\x06\"\x0f\n" +
 	"\rRecoverySweep\" \n" +
 	"\fClaimTimeout\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\tR\x03pid\"W\n" +
