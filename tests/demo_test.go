@@ -40,8 +40,9 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// TestDemo builds cmd/demo (a main package, so it cannot be imported),
-// runs it on a free port with the local client bundle, checks the page and
+// TestDemo builds cmd/demo and runs the binary itself (its flags and its
+// shutdown are under test; tests/browser serves cmd/demo/chatdemo
+// in-process) on a free port with the local client bundle, checks the page and
 // the bundle it serves, has two clients chat in a room and echo binary,
 // and stops it with SIGTERM.
 func TestDemo(t *testing.T) {

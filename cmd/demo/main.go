@@ -1,16 +1,11 @@
-// Command demo serves a multi-room chat page and its Socket.IO endpoint.
-//
-// Events: "join" (room name; acked with the room's rooms list), "chat" (text;
-// sent to the sender's rooms, except the sender) and "echo" (acked with its
-// arguments unchanged, binary included).
+// Command demo serves a multi-room chat page and its Socket.IO endpoint;
+// the events and the page are in package chatdemo.
 package main
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"flag"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -19,10 +14,8 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cmd/demo/chatdemo"
 )
-
-//go:embed static
-var static embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
@@ -41,17 +34,9 @@ func run(addr, clientJS string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	Register(srv)
+	chatdemo.Register(srv)
 
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv)
-	page, _ := fs.Sub(static, "static")
-	mux.Handle("/", http.FileServerFS(page))
-	if clientJS != "" {
-		mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
-	}
-
-	httpSrv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Addr: addr, Handler: chatdemo.Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)

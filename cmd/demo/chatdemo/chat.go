@@ -1,4 +1,11 @@
-package main
+// Package chatdemo is the chat demo of cmd/demo as a package, so that tests
+// can serve it in-process: [Register] installs its Socket.IO events and
+// [Handler] serves them together with the page.
+//
+// Events: "join" (room name; acked with the room's rooms list), "chat" (text;
+// sent to the sender's rooms, except the sender) and "echo" (acked with its
+// arguments unchanged, binary included; the page's "Echo file" form uses it).
+package chatdemo
 
 import (
 	"github.com/actorio/actorio"

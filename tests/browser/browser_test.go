@@ -1,0 +1,616 @@
+// Package browser tests the demo chat page (cmd/demo/chatdemo) in a real
+// headless Chromium driven by playwright-core from a Node script.
+//
+// Requirements: Node.js 20+ with `npm ci` done (playwright-core and
+// socket.io-client), and Debian's Chromium (`apt-get install chromium`);
+// playwright-core downloads no browser, the test points it at
+// $ACTORIO_CHROMIUM or the chromium found on PATH. A missing Chromium fails
+// the test; ACTORIO_SKIP_BROWSER=1 skips it instead.
+//
+// The screenshots go to $ARTIFACTS_DIR/browser/ (a relative ARTIFACTS_DIR
+// is taken from the module root), by default tests/artifacts/browser/,
+// which git ignores.
+package browser
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cmd/demo/chatdemo"
+	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/tests/internal/node"
+)
+
+const (
+	// step bounds each browser action (Playwright's default timeout).
+	step = 20 * time.Second
+	// opWait bounds the wait for the reply to one driver command.
+	opWait = 2*step + 5*time.Second
+	// testWait bounds the whole test; the driver script is killed then.
+	testWait = 3 * time.Minute
+	// minNodeMajor is the oldest Node.js that playwright-core supports.
+	minNodeMajor = 20
+)
+
+// TestDemoInBrowser serves the demo in-process on 127.0.0.1 and has three
+// Chromium pages use it: alice and bob in room red, carol in room blue,
+// then bob in both. Each page's log must hold exactly the lines its rooms
+// entitle it to. alice reloads mid-session and must come back with a new
+// socket (the old one disconnected on the server) and chat again; then she
+// echoes a file through the server and must get the same bytes back, as
+// binary WebSocket frames both ways. Each page's screenshot is saved.
+func TestDemoInBrowser(t *testing.T) {
+	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
+		t.Skip("ACTORIO_SKIP_BROWSER=1: skipping the headless-Chromium test of the demo page")
+	}
+	chromium, err := chromiumPath()
+	if err != nil {
+		t.Fatalf("this test needs a headless Chromium: %v\n"+
+			"install Debian's (apt-get install chromium; .ci/run does it), point ACTORIO_CHROMIUM at one, "+
+			"or set ACTORIO_SKIP_BROWSER=1 to skip the test", err)
+	}
+	node.RequirePackage(t, "playwright-core")
+	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
+		t.Fatalf("playwright-core needs Node.js %d or newer; node is %s", minNodeMajor, v)
+	}
+	root := node.Root(t)
+	clientJS := filepath.Join(root, "node_modules", "socket.io-client", "dist", "socket.io.min.js")
+	if _, err := os.Stat(clientJS); err != nil {
+		t.Fatalf("the npm copy of socket.io-client: %v (run `npm ci` in %s)", err, root)
+	}
+	artifacts := artifactsDir(root)
+	if err := os.MkdirAll(artifacts, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := filepath.Glob(filepath.Join(artifacts, t.Name()+"-*.png"))
+	for _, f := range old { // an earlier run's, failure screenshots included
+		os.Remove(f)
+	}
+
+	d := startDemo(t, clientJS)
+	cdnURL := d.cdnURL(t)
+	b := startBrowser(t, map[string]string{
+		"BASE_URL":  d.http.URL,
+		"CDN_URL":   cdnURL,
+		"CLIENT_JS": clientJS,
+		"CHROMIUM":  chromium,
+		"STEP_MS":   strconv.FormatInt(step.Milliseconds(), 10),
+	})
+	t.Logf("Chromium %s (%s), playwright-core %s, node %s", b.version, chromium, npmVersion(root, "playwright-core"), node.NodeVersion(t))
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.screenshots(artifacts, "-failed")
+		}
+	})
+
+	// alice and bob load socket.io-client from the CDN address, which the
+	// test answers with the npm copy; carol's CDN request fails, so her
+	// page falls back to the copy the demo serves (-client-js).
+	ids := map[string]string{
+		"alice": b.open("alice", "npm"),
+		"bob":   b.open("bob", "npm"),
+		"carol": b.open("carol", "offline"),
+	}
+	if x, y, z := ids["alice"], ids["bob"], ids["carol"]; len(x) < 6 || len(y) < 6 || len(z) < 6 || x == y || y == z || x == z {
+		t.Fatalf("socket ids %v: want three distinct ids", ids)
+	}
+	local := d.http.URL + chatdemo.ClientJSPath
+	for name := range ids {
+		reqs := b.requests(name)
+		fromCDN, fromLocal := slices.Contains(reqs, cdnURL), slices.Contains(reqs, local)
+		if want := name == "carol"; !fromCDN || fromLocal != want {
+			t.Errorf("%s requested the CDN copy: %v, the local copy: %v (want true, %v); requests %q", name, fromCDN, fromLocal, want, reqs)
+		}
+	}
+	short := func(name string) string { return ids[name][:6] }
+
+	// Page logs, as the page renders them; every checkpoint compares all.
+	logs := map[string][]string{}
+	add := func(name string, lines ...string) { logs[name] = append(logs[name], lines...) }
+	check := func(when string) {
+		t.Helper()
+		for _, name := range []string{"alice", "bob", "carol"} {
+			b.waitLog(name, when, logs[name])
+		}
+	}
+
+	b.join("alice", "red")
+	add("alice", "you are in red")
+	check("alice joined red")
+	b.join("bob", "red")
+	add("bob", "you are in red")
+	add("alice", short("bob")+" joined red")
+	check("bob joined red")
+	b.join("carol", "blue")
+	add("carol", "you are in blue")
+	check("carol joined blue")
+
+	b.say("alice", "hello red")
+	add("alice", "me: hello red")
+	add("bob", short("alice")+": hello red")
+	check("alice chatted in red")
+	b.say("carol", "hello blue")
+	add("carol", "me: hello blue")
+	check("carol chatted alone in blue")
+
+	b.join("bob", "blue")
+	add("bob", "you are in blue, red")
+	add("carol", short("bob")+" joined blue")
+	check("bob joined blue too")
+	b.say("carol", "blue only")
+	add("carol", "me: blue only")
+	add("bob", short("carol")+": blue only")
+	check("carol chatted in blue")
+	b.say("bob", "to both rooms")
+	add("bob", "me: to both rooms")
+	add("alice", short("bob")+": to both rooms") // once each, though bob is in two rooms
+	add("carol", short("bob")+": to both rooms")
+	check("bob chatted in red and blue")
+
+	// alice reloads: a new socket, the old one ends on the server, her log
+	// starts empty and she is in no room until she joins again.
+	before := ids["alice"]
+	ids["alice"] = b.reload("alice")
+	if ids["alice"] == before {
+		t.Fatalf("alice kept socket id %s across the reload", before)
+	}
+	logs["alice"] = nil
+	check("alice reloaded")
+	if r := d.waitDisconnect(t, before); r != "transport close" {
+		t.Errorf("alice's socket before the reload ended with %q, want \"transport close\"", r)
+	}
+	d.waitSockets(t, 3)
+	b.say("alice", "anyone?") // in no room: nobody gets it
+	add("alice", "me: anyone?")
+	check("alice chatted in no room")
+	b.join("alice", "red")
+	add("alice", "you are in red")
+	add("bob", short("alice")+" joined red")
+	check("alice joined red again")
+	b.say("alice", "back again")
+	add("alice", "me: back again")
+	add("bob", short("alice")+": back again")
+	check("alice chatted after the reload")
+	b.say("bob", "welcome back")
+	add("bob", "me: welcome back")
+	add("alice", short("bob")+": welcome back")
+	add("carol", short("bob")+": welcome back")
+	check("bob answered")
+
+	// Binary round trip: a file with every byte value goes to the server
+	// as an attachment of "echo" and comes back in the ack.
+	if tr := b.transport("alice"); tr != "websocket" {
+		t.Fatalf("alice's transport is %q", tr)
+	}
+	data := make([]byte, 300)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	b.echo("alice", "bytes.bin", data)
+	add("alice", "echo of bytes.bin: 300 bytes back, identical: "+hexHead(data)+" …")
+	check("alice echoed a file")
+	var sent, received int
+	for _, f := range b.frames("alice") {
+		if bytes.Equal(f.Data, data) {
+			switch f.Dir {
+			case "sent":
+				sent++
+			case "received":
+				received++
+			}
+		}
+	}
+	if sent != 1 || received != 1 {
+		t.Errorf("binary WebSocket frames holding the file: %d sent, %d received; want 1 and 1", sent, received)
+	}
+
+	time.Sleep(300 * time.Millisecond) // nothing more may arrive
+	check("the end")
+
+	for _, name := range []string{"alice", "bob", "carol"} {
+		checkPNG(t, b.screenshot(name, filepath.Join(artifacts, t.Name()+"-"+name+".png")))
+	}
+	if p := b.problems(); len(p.Refused) > 0 || len(p.Errors["alice"])+len(p.Errors["bob"])+len(p.Errors["carol"]) > 0 {
+		t.Errorf("refused requests %q; page errors %q", p.Refused, p.Errors)
+	}
+
+	// Closing the browser ends every socket on the server, once each.
+	b.close()
+	d.waitSockets(t, 0)
+	for _, id := range []string{before, ids["alice"], ids["bob"], ids["carol"]} {
+		if r := d.reasons(id); len(r) != 1 {
+			t.Errorf("socket %s: disconnect reasons %q, want exactly one", id, r)
+		}
+	}
+}
+
+// chromiumPath returns $ACTORIO_CHROMIUM, or chromium (else
+// chromium-browser) on PATH.
+func chromiumPath() (string, error) {
+	if p := os.Getenv("ACTORIO_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("ACTORIO_CHROMIUM: %w", err)
+		}
+		return p, nil
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("neither chromium nor chromium-browser is on PATH, and ACTORIO_CHROMIUM is not set")
+}
+
+// npmVersion returns the version of an installed npm package, or "?".
+func npmVersion(root, pkg string) string {
+	b, err := os.ReadFile(filepath.Join(root, "node_modules", pkg, "package.json"))
+	var m struct{ Version string }
+	if err != nil || json.Unmarshal(b, &m) != nil || m.Version == "" {
+		return "?"
+	}
+	return m.Version
+}
+
+func nodeMajor(version string) int {
+	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	n, _ := strconv.Atoi(major)
+	return n
+}
+
+// artifactsDir is $ARTIFACTS_DIR/browser (relative to root unless
+// absolute), or root/tests/artifacts/browser.
+func artifactsDir(root string) string {
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = filepath.Join("tests", "artifacts")
+	}
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	return filepath.Join(dir, "browser")
+}
+
+// hexHead renders the first 16 bytes as the page does.
+func hexHead(b []byte) string {
+	parts := make([]string, 0, 16)
+	for _, c := range b[:min(16, len(b))] {
+		parts = append(parts, fmt.Sprintf("%02x", c))
+	}
+	return strings.Join(parts, " ")
+}
+
+// checkPNG fails unless path is a PNG of the page's width that is not a
+// single colour.
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", path, err)
+	}
+	bounds := img.Bounds()
+	colours := map[[4]uint32]bool{}
+	for y := bounds.Min.Y; y < bounds.Max.Y && len(colours) < 3; y += 4 {
+		for x := bounds.Min.X; x < bounds.Max.X; x += 4 {
+			r, g, bl, a := img.At(x, y).RGBA()
+			colours[[4]uint32{r, g, bl, a}] = true
+		}
+	}
+	if bounds.Dx() != 800 || bounds.Dy() < 600 || len(colours) < 3 {
+		t.Errorf("screenshot %s: %v, %d colours seen; want 800 wide, 600+ high, not blank", path, bounds, len(colours))
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// demo is the chat demo served in-process on 127.0.0.1.
+type demo struct {
+	srv  *actorio.Server
+	http *httptest.Server
+
+	mu      sync.Mutex
+	ended   map[string][]string // socket id -> OnDisconnect reasons
+	changed chan struct{}
+}
+
+func startDemo(t *testing.T, clientJS string) *demo {
+	t.Helper()
+	var logs logbuf.Buffer
+	srv, err := actorio.NewServer(actorio.Options{
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatdemo.Register(srv)
+	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{})}
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.OnDisconnect(func(s *actorio.Socket, reason string) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.ended[s.ID()] = append(d.ended[s.ID()], reason)
+			close(d.changed)
+			d.changed = make(chan struct{})
+		})
+	})
+	d.http = httptest.NewServer(chatdemo.Handler(srv, clientJS)) // 127.0.0.1
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("closing the demo's server: %v", err)
+		}
+		d.http.Close()
+		if t.Failed() {
+			t.Logf("demo server log:\n%s", logs.String())
+		}
+	})
+	return d
+}
+
+var cdnScript = regexp.MustCompile(`<script src="(https://[^"]+/socket\.io\.min\.js)">`)
+
+// cdnURL returns the address from which the served page loads
+// socket.io-client.
+func (d *demo) cdnURL(t *testing.T) string {
+	t.Helper()
+	c := &http.Client{Timeout: step}
+	resp, err := c.Get(d.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cdnScript.FindSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET / = %d, no CDN script tag in:\n%.400s", resp.StatusCode, page)
+	}
+	return string(m[1])
+}
+
+func (d *demo) reasons(id string) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.ended[id])
+}
+
+// waitDisconnect returns the first disconnect reason of socket id.
+func (d *demo) waitDisconnect(t *testing.T, id string) string {
+	t.Helper()
+	timeout := time.After(step)
+	for {
+		d.mu.Lock()
+		r, changed := d.ended[id], d.changed
+		d.mu.Unlock()
+		if len(r) > 0 {
+			return r[0]
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			t.Fatalf("socket %s still connected %v later", id, step)
+		}
+	}
+}
+
+// waitSockets waits until the namespace "/" counts n sockets.
+func (d *demo) waitSockets(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(step)
+	for {
+		got := d.srv.Stats().Namespaces["/"].Sockets
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server counts %d sockets, want %d", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// browser is the driver script and its Chromium.
+type browser struct {
+	t       *testing.T
+	p       *node.Proc
+	version string
+	seq     int
+	pages   []string
+}
+
+func startBrowser(t *testing.T, env map[string]string) *browser {
+	t.Helper()
+	// Not t.Context(): that ends before the cleanups, which still use the
+	// browser (screenshots of a failure, then a clean exit).
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	t.Cleanup(cancel)
+	b := &browser{t: t, p: node.Run(t, ctx, driverScript, env)}
+	// Before node.Run's cleanup kills the script: closing its stdin makes
+	// it close Chromium and exit.
+	t.Cleanup(func() {
+		_ = b.p.CloseStdin()
+		select {
+		case <-b.p.Exited():
+		case <-time.After(opWait):
+			t.Errorf("the driver script did not exit %v after its stdin closed", opWait)
+		}
+	})
+	l := b.reply(0, "launch")
+	if err := l.Decode(1, &b.version); err != nil {
+		t.Fatalf("launch: %v in %s", err, l.Raw)
+	}
+	return b
+}
+
+// do sends one command and returns its reply's result (the line's third
+// argument), failing the test if the command failed.
+func (b *browser) do(op string, args ...any) node.Line {
+	b.t.Helper()
+	b.seq++
+	cmd := map[string]any{"id": b.seq, "op": op}
+	for i := 0; i+1 < len(args); i += 2 {
+		cmd[args[i].(string)] = args[i+1]
+	}
+	if err := b.p.Send(cmd); err != nil {
+		b.t.Fatalf("browser %s: %v", op, err)
+	}
+	return b.reply(b.seq, op)
+}
+
+// reply returns the reply to command id, skipping the late replies of
+// earlier commands.
+func (b *browser) reply(id int, op string) node.Line {
+	b.t.Helper()
+	for {
+		l, err := b.p.Next(opWait)
+		if err != nil {
+			b.t.Fatalf("browser %s: %v", op, err)
+		}
+		var got int
+		if len(l.Args) < 2 || l.Decode(0, &got) != nil {
+			b.t.Fatalf("browser %s: unexpected line %s", op, l.Raw)
+		}
+		if got != id {
+			continue
+		}
+		if l.Ev != "ok" {
+			b.t.Fatalf("browser %s failed: %v", op, l.Arg(1))
+		}
+		return l
+	}
+}
+
+func (b *browser) str(l node.Line) string {
+	b.t.Helper()
+	var s string
+	if err := l.Decode(1, &s); err != nil {
+		b.t.Fatalf("browser: %v in %s", err, l.Raw)
+	}
+	return s
+}
+
+func (b *browser) open(page, cdn string) string {
+	b.t.Helper()
+	id := b.str(b.do("open", "page", page, "cdn", cdn))
+	b.pages = append(b.pages, page)
+	return id
+}
+
+func (b *browser) join(page, room string) { b.t.Helper(); b.do("join", "page", page, "room", room) }
+func (b *browser) say(page, text string)  { b.t.Helper(); b.do("say", "page", page, "text", text) }
+func (b *browser) reload(page string) string {
+	b.t.Helper()
+	return b.str(b.do("reload", "page", page))
+}
+func (b *browser) transport(page string) string {
+	b.t.Helper()
+	return b.str(b.do("transport", "page", page))
+}
+func (b *browser) echo(page, file string, data []byte) {
+	b.t.Helper()
+	b.do("echo", "page", page, "file", file, "data", node.Bin(data))
+}
+func (b *browser) screenshot(page, path string) string {
+	b.t.Helper()
+	return b.str(b.do("screenshot", "page", page, "path", path))
+}
+
+// waitLog waits until page's log is exactly want; when says what the test
+// did last.
+func (b *browser) waitLog(page, when string, want []string) {
+	b.t.Helper()
+	var got []string
+	if err := b.do("log", "page", page, "want", append([]string{}, want...)).Decode(1, &got); err != nil {
+		b.t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		b.t.Fatalf("after %s, %s's log is\n\t%s\nwant\n\t%s", when, page, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
+
+func (b *browser) requests(page string) []string {
+	b.t.Helper()
+	var reqs []string
+	if err := b.do("requests", "page", page).Decode(1, &reqs); err != nil {
+		b.t.Fatal(err)
+	}
+	return reqs
+}
+
+type frame struct {
+	Dir  string
+	Data node.Bin
+}
+
+func (b *browser) frames(page string) []frame {
+	b.t.Helper()
+	var fs []frame
+	if err := b.do("frames", "page", page).Decode(1, &fs); err != nil {
+		b.t.Fatal(err)
+	}
+	return fs
+}
+
+type problems struct {
+	Refused []string
+	Errors  map[string][]string
+}
+
+func (b *browser) problems() problems {
+	b.t.Helper()
+	var p problems
+	if err := b.do("problems").Decode(1, &p); err != nil {
+		b.t.Fatal(err)
+	}
+	return p
+}
+
+func (b *browser) close() { b.t.Helper(); b.do("close") }
+
+// screenshots saves every open page's screenshot, best effort, for a
+// failed test.
+func (b *browser) screenshots(dir, suffix string) {
+	for _, page := range b.pages {
+		path := filepath.Join(dir, b.t.Name()+"-"+page+suffix+".png")
+		b.seq++
+		if err := b.p.Send(map[string]any{"id": b.seq, "op": "screenshot", "page": page, "path": path}); err != nil {
+			return
+		}
+		for {
+			l, err := b.p.Next(step)
+			if err != nil {
+				return
+			}
+			var id int
+			if l.Decode(0, &id) == nil && id == b.seq {
+				if l.Ev == "ok" {
+					b.t.Logf("screenshot of the failure: %s", path)
+				}
+				break
+			}
+		}
+	}
+}
