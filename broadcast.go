@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/actorio/actorio/actors"
 	pb "github.com/actorio/actorio/proto"
@@ -94,6 +95,7 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		default:
 		}
 	}
+	start := time.Now()
 	type sent struct {
 		p  *actors.Peer
 		id uint64
@@ -108,6 +110,9 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		peers, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: b.target(), Frame: frame, Attachments: atts, Volatile: b.volatile, AckId: id},
 			func(*actors.Peer) actors.AckFunc {
 				return func(data []byte, atts [][]byte) {
+					if data != nil {
+						a.ObserveAck(time.Since(start))
+					}
 					mu.Lock()
 					waiting--
 					if data != nil {

@@ -161,7 +161,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.p.WriteEvent(frame, atts)
+	return s.p.WriteEvent(frame, atts, false)
 }
 
 // Send emits the "message" event.
@@ -180,15 +180,17 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		err  error
 	}
 	ch := make(chan result, 1)
+	start := time.Now()
 	s.p.RegisterAck(id, func(data []byte, atts [][]byte) {
 		if data == nil {
 			ch <- result{err: ErrDisconnected}
 			return
 		}
+		s.ns.a.ObserveAck(time.Since(start))
 		a, err := newArgs(data, atts, 0)
 		ch <- result{a, err}
 	})
-	if err := s.p.Write(frame, atts); err != nil {
+	if err := s.p.WriteEvent(frame, atts, true); err != nil {
 		s.p.RemoveAck(id)
 		return Args{}, err
 	}

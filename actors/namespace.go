@@ -63,6 +63,12 @@ type Namespace struct {
 	peers      sync.Map // socket id -> *Peer, every socket the supervisor spawned
 	collectors sync.Map // broadcast ack id -> *ackCollector, while its broadcast is routed
 
+	// Event counters: received from clients and handed to socket actors,
+	// sent to clients (a broadcast counts once per receiver), and
+	// volatile packets skipped for a connection not ready for them.
+	eventsIn, eventsOut, droppedVolatile atomic.Int64
+	acks                                 latency
+
 	// Counts the supervisor publishes after each change, for Sockets and Rooms.
 	sockets atomic.Int64
 	rooms   atomic.Int64
@@ -101,6 +107,17 @@ func (ns *Namespace) Sockets() int { return int(ns.sockets.Load()) }
 // Rooms returns the number of non-empty rooms of the namespace, the room of
 // each socket's own id included.
 func (ns *Namespace) Rooms() int { return int(ns.rooms.Load()) }
+
+// EventsIn returns the number of events its sockets received so far.
+func (ns *Namespace) EventsIn() int64 { return ns.eventsIn.Load() }
+
+// EventsOut returns the number of events sent to its sockets so far, one
+// per receiver.
+func (ns *Namespace) EventsOut() int64 { return ns.eventsOut.Load() }
+
+// DroppedVolatile returns the number of volatile packets skipped so far for
+// connections that could not take them at once.
+func (ns *Namespace) DroppedVolatile() int64 { return ns.droppedVolatile.Load() }
 
 // NextAckID returns a fresh ack id, unique within the namespace.
 func (ns *Namespace) NextAckID() uint64 { return ns.ackIDs.Add(1) }
@@ -601,9 +618,10 @@ func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
 			c = v.(*ackCollector)
 		}
 	}
-	n := 0
+	n, skipped := 0, 0
 	a.each(m.Target, func(p *Peer) {
 		if m.Volatile && !p.conn.Writable() {
+			skipped++
 			return
 		}
 		if c != nil {
@@ -620,5 +638,9 @@ func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
 		}
 		n++
 	})
+	a.ns.eventsOut.Add(int64(n))
+	if skipped > 0 {
+		a.ns.droppedVolatile.Add(int64(skipped))
+	}
 	return n
 }

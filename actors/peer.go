@@ -104,11 +104,16 @@ func (p *Peer) Write(frame []byte, attachments [][]byte) error {
 	return p.write(frame, attachments, false)
 }
 
-// WriteEvent sends an EVENT packet that asks for no ack: with connection
-// state recovery on, it is logged with an offset and replayed to the
-// client if it is lost with the connection.
-func (p *Peer) WriteEvent(frame []byte, attachments [][]byte) error {
-	return p.write(frame, attachments, true)
+// WriteEvent sends an EVENT packet, counted in the namespace's EventsOut.
+// With connection state recovery on, one that asks for no ack is logged
+// with an offset and replayed to the client if it is lost with the
+// connection.
+func (p *Peer) WriteEvent(frame []byte, attachments [][]byte, wantsAck bool) error {
+	if err := p.write(frame, attachments, !wantsAck); err != nil {
+		return err
+	}
+	p.ns.eventsOut.Add(1)
+	return nil
 }
 
 func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {

@@ -19,8 +19,9 @@ type Runtime struct {
 	// liveConns is the same count, readable.
 	live      sync.WaitGroup
 	liveConns atomic.Int64
-	// dropped counts the events the rate limit dropped.
-	dropped atomic.Int64
+	// dropped counts the events the rate limit dropped; panics, the
+	// panics of user code in socket actors.
+	dropped, panics atomic.Int64
 	// conns maps Engine.IO session ids to their connection actors.
 	conns sync.Map
 	// dispatcher runs every actorio actor's mailbox.
@@ -55,6 +56,9 @@ func (rt *Runtime) Connections() int { return int(rt.liveConns.Load()) }
 // DroppedEvents returns the number of inbound events dropped by the
 // per-socket rate limit (ConnOptions.EventRate) so far.
 func (rt *Runtime) DroppedEvents() int64 { return rt.dropped.Load() }
+
+// HandlerPanics returns the number of panics in sockets' handlers so far.
+func (rt *Runtime) HandlerPanics() int64 { return rt.panics.Load() }
 
 // Close waits for every connection actor to stop, up to ctx, then shuts the
 // actor system down.

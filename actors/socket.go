@@ -27,6 +27,7 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		a.start(ctx)
 	case *pb.InboundPacket:
 		if !a.done && a.peer.Connected() {
+			a.peer.ns.eventsIn.Add(1)
 			a.user(func() { a.h.Event(m) })
 		}
 	case *pb.Disconnect:
@@ -64,6 +65,7 @@ func (a *socketActor) user(f func()) {
 		}
 		if r := recover(); r != nil {
 			p := a.peer
+			p.ns.rt.panics.Add(1)
 			p.ns.rt.log.Error("actorio: handler panic", slog.String("nsp", p.ns.name), slog.String("sid", p.id),
 				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
 			panic(r)

@@ -274,6 +274,7 @@ func (c *Conn) enqueueLocked(p engineio.Packet) {
 func (c *Conn) takeLocked() []engineio.Packet {
 	q := c.queue
 	c.queue = nil
+	c.srv.bytesOut.Add(c.queueBytes)
 	c.queueBytes = 0
 	return q
 }
@@ -403,6 +404,9 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	}
 	c.isClosed = true
 	c.reason, c.closeErr, c.mode = reason, err, mode
+	if reason == ReasonSlowConsumer {
+		c.srv.slowConsumers.Add(1)
+	}
 	c.stopHeartbeatLocked()
 	probe := c.probe
 	c.probe = nil
@@ -486,6 +490,7 @@ func (c *Conn) endDelivery() {
 func (c *Conn) handlePacket(p engineio.Packet) bool {
 	switch p.Type {
 	case engineio.Message:
+		c.srv.bytesIn.Add(int64(len(p.Data)))
 		c.deliver(p)
 	case engineio.Ping:
 		c.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 )
@@ -28,6 +29,9 @@ type Server struct {
 	slots       int
 	slotsByAddr map[string]int
 	wg          sync.WaitGroup // requests being served, timers firing and goroutines started
+	// Counters for Stats: message bytes read and taken to be written,
+	// sessions closed as slow consumers.
+	bytesIn, bytesOut, slowConsumers atomic.Int64
 }
 
 // New returns a Server that reports new sessions to h.
@@ -99,6 +103,18 @@ func (s *Server) goTracked(f func()) bool {
 	}()
 	return true
 }
+
+// BytesIn returns the bytes of the message packets read from clients so
+// far (Engine.IO payloads, without WebSocket or HTTP framing).
+func (s *Server) BytesIn() int64 { return s.bytesIn.Load() }
+
+// BytesOut returns the bytes of the message packets taken from sessions'
+// queues to be written so far (Engine.IO payloads, without framing).
+func (s *Server) BytesOut() int64 { return s.bytesOut.Load() }
+
+// SlowConsumers returns the number of sessions closed so far because their
+// queue overflowed (ReasonSlowConsumer).
+func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 
 // Count returns the number of live sessions.
 func (s *Server) Count() int {
