@@ -173,6 +173,14 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	c.noEvent("c", "chat")
+
+	// The demo's /metrics reflects the chat: 3 sessions, events counted.
+	status, ctype, metrics := get("/metrics")
+	if status != http.StatusOK || !strings.HasPrefix(ctype, "text/plain") ||
+		!bytes.Contains(metrics, []byte("\nactorio_sessions 3\n")) ||
+		!bytes.Contains(metrics, []byte(`actorio_events_received_total{namespace="/"}`)) {
+		t.Errorf("GET /metrics = %d %s:\n%s", status, ctype, metrics)
+	}
 	c.noEvent("a", "chat")
 
 	// echo returns its arguments unchanged, binary and key order included.
