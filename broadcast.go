@@ -19,6 +19,8 @@ type BroadcastOperator struct {
 	exceptRooms []string
 	exceptIDs   []string
 	volatile    bool
+	// local keeps a broadcast on this node (Options.Cluster).
+	local bool
 }
 
 func (b *BroadcastOperator) clone() *BroadcastOperator {
@@ -53,10 +55,20 @@ func (b *BroadcastOperator) Volatile() *BroadcastOperator {
 	return c
 }
 
+// Local keeps the broadcast on this node: with Options.Cluster, the other
+// nodes do not get it. Without, it changes nothing.
+func (b *BroadcastOperator) Local() *BroadcastOperator {
+	c := b.clone()
+	c.local = true
+	return c
+}
+
 func (b *BroadcastOperator) target() *pb.Target { return target(b.rooms, b.exceptRooms, b.exceptIDs) }
 
 // Emit encodes the event once and sends the same bytes to every selected
-// socket. It does not wait for delivery.
+// socket. It does not wait for delivery. With Options.Cluster, and unless
+// Local, the other nodes get the same bytes and deliver them to their own
+// selected sockets, in the order this goroutine emitted them.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if b.ns.srv.down.Load() {
 		return ErrServerClosed
@@ -71,14 +83,19 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 				return err
 			}
 		}
-		a.Broadcast(&pb.Broadcast{Target: b.target(), Frame: frame, Attachments: atts, Volatile: b.volatile})
+		msg := &pb.Broadcast{Target: b.target(), Frame: frame, Attachments: atts, Volatile: b.volatile}
+		a.Broadcast(msg)
+		if n := b.ns.srv.node; n != nil && !b.local {
+			n.Broadcast(a.Name(), msg)
+		}
 	}
 	return nil
 }
 
 // EmitWithAck sends the event to every selected socket and returns their
 // acks once all answered; when ctx ends first it returns the acks received
-// so far with ctx's error.
+// so far with ctx's error. With Options.Cluster, it reaches the sockets of
+// this node only, for now.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed
@@ -158,7 +175,8 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	return slices.Clone(results), nil
 }
 
-// FetchSockets returns the selected sockets.
+// FetchSockets returns the selected sockets. With Options.Cluster, only
+// those of this node, for now.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed
@@ -176,14 +194,16 @@ func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error)
 	return out, nil
 }
 
-// SocketsJoin makes the selected sockets join rooms.
+// SocketsJoin makes the selected sockets join rooms (with Options.Cluster,
+// those of this node only, for now).
 func (b *BroadcastOperator) SocketsJoin(rooms ...string) {
 	for _, a := range b.ns.targets() {
 		a.ChangeRooms(b.target(), rooms, false)
 	}
 }
 
-// SocketsLeave makes the selected sockets leave rooms.
+// SocketsLeave makes the selected sockets leave rooms (with
+// Options.Cluster, those of this node only, for now).
 func (b *BroadcastOperator) SocketsLeave(rooms ...string) {
 	for _, a := range b.ns.targets() {
 		a.ChangeRooms(b.target(), rooms, true)
@@ -191,7 +211,8 @@ func (b *BroadcastOperator) SocketsLeave(rooms ...string) {
 }
 
 // DisconnectSockets disconnects the selected sockets; close also closes
-// their connections.
+// their connections. With Options.Cluster, those of this node only, for
+// now.
 func (b *BroadcastOperator) DisconnectSockets(close bool) {
 	for _, a := range b.ns.targets() {
 		a.DisconnectSockets(b.target(), close)

@@ -101,6 +101,10 @@ func (ns *Namespace) Except(rooms ...string) *BroadcastOperator { return ns.op()
 // Volatile selects every socket, skipping those not ready to receive.
 func (ns *Namespace) Volatile() *BroadcastOperator { return ns.op().Volatile() }
 
+// Local selects every socket of the namespace on this node only: with
+// Options.Cluster, its broadcasts do not go to the other nodes.
+func (ns *Namespace) Local() *BroadcastOperator { return ns.op().Local() }
+
 // Emit sends an event to every socket of the namespace.
 func (ns *Namespace) Emit(event string, args ...any) error { return ns.op().Emit(event, args...) }
 

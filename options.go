@@ -1,11 +1,13 @@
 package actorio
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/actorio/actorio/gateway"
+	pb "github.com/actorio/actorio/proto"
 )
 
 // CORS configures the origins allowed besides the server's own, on both
@@ -111,6 +113,10 @@ type Options struct {
 	// ConnectionStateRecovery, when set, turns connection state recovery
 	// on (see ConnectionStateRecovery). Nil, the default, turns it off.
 	ConnectionStateRecovery *ConnectionStateRecovery
+	// Cluster, when set, makes this server one node of several that act as
+	// one Socket.IO server (see ClusterOptions). Nil, the default, keeps it
+	// a single node: no cluster code runs on any path.
+	Cluster *ClusterOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -155,4 +161,70 @@ func (o Options) gateway() gateway.Config {
 		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),
 		BindSessionToAddress:     o.BindSessionToAddress,
 	}
+}
+
+// ClusterOptions joins a Server to a cluster of actorio servers (nodes)
+// that act as one Socket.IO server: a namespace broadcast reaches the
+// sockets of every node, and ServerSideEmit the handlers of the other
+// nodes. Package github.com/actorio/actorio/cluster provides the
+// providers, and its documentation says what crosses nodes and what does
+// not yet. Each Server needs its own ClusterOptions value.
+type ClusterOptions struct {
+	// Name is the cluster's name: nodes of different names ignore each
+	// other. Default "actorio".
+	Name string
+	// Address is the host:port this node listens on for the other nodes
+	// (not the HTTP port); port 0 picks a free one (see
+	// Server.ClusterNodes). Default "127.0.0.1:0".
+	Address string
+	// AdvertisedAddress is the host:port the other nodes reach this node
+	// at, when it differs from Address (a container, NAT). Default: the
+	// address Address listens on.
+	AdvertisedAddress string
+	// Provider tells the node which nodes are alive (see package cluster:
+	// a static list of seeds that needs no external service, or one of
+	// protoactor-go's providers such as Consul, etcd or Kubernetes).
+	// Required.
+	Provider ClusterProvider
+}
+
+// ClusterProvider starts this server's node of a cluster. Package cluster
+// implements it; it is the seam between this package and that one, not an
+// interface meant for applications.
+type ClusterProvider interface {
+	// JoinCluster starts the node: what the other nodes send, it hands to
+	// recv; log is the server's logger.
+	JoinCluster(o ClusterOptions, log *slog.Logger, recv ClusterReceiver) (ClusterNode, error)
+}
+
+// ClusterNode is a server's running node of a cluster (package cluster).
+// Its methods never wait for another node, except ServerSideEmitWithAck.
+type ClusterNode interface {
+	// Nodes returns the cluster addresses of the nodes alive as this node
+	// sees them, its own first.
+	Nodes() []string
+	// Broadcast hands b, a broadcast of the namespace nsp encoded on this
+	// node, to every other node alive, which delivers it to its own
+	// sockets. b is shared, not copied: nobody may change it.
+	Broadcast(nsp string, b *pb.Broadcast)
+	// ServerSideEmit sends data, the JSON array [event, args...], and its
+	// attachments to every other node alive.
+	ServerSideEmit(data []byte, atts [][]byte)
+	// ServerSideEmitWithAck does the same and waits, until ctx ends, for
+	// one acknowledgement from each of those nodes, or for the nodes that
+	// did not answer to leave the cluster.
+	ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error)
+	// Close leaves the cluster: the other nodes stop sending to this one.
+	Close() error
+}
+
+// ClusterReceiver is how a ClusterNode hands a server what the other nodes
+// sent, one message at a time per kind, in the order each node sent them.
+type ClusterReceiver interface {
+	// Broadcast delivers a broadcast of the namespace nsp to this node's
+	// sockets, if the namespace exists here.
+	Broadcast(nsp string, b *pb.Broadcast)
+	// ServerSideEmit runs the handlers of a server-side event; ack is nil
+	// unless the sender waits for an acknowledgement.
+	ServerSideEmit(data []byte, atts [][]byte, ack func(data []byte, atts [][]byte))
 }

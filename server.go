@@ -13,6 +13,8 @@ import (
 
 	"github.com/actorio/actorio/actors"
 	"github.com/actorio/actorio/gateway"
+	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/socketio"
 )
 
 // stopGrace is how long Close still waits for actors that were told to stop
@@ -32,6 +34,13 @@ type Server struct {
 	closed  bool
 	// down is closed, readable without mu.
 	down atomic.Bool
+
+	// node is this server's cluster node; nil on a single node, never
+	// changed after NewServer.
+	node ClusterNode
+	// sideMu guards onSide, the ServerSideEmit handlers by event.
+	sideMu sync.RWMutex
+	onSide map[string][]ServerSideHandler
 }
 
 // NewServer creates a server with the default namespace "/".
@@ -41,6 +50,12 @@ func NewServer(opts Options) (*Server, error) {
 	s.gw = gateway.New(opts.gateway(), openHandler{s})
 	if _, err := s.of("/"); err != nil {
 		return nil, err
+	}
+	if opts.Cluster != nil {
+		if err := s.joinCluster(); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -197,6 +212,13 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 
+	// Leave the cluster first: the other nodes stop sending to this one,
+	// and nothing they sent reaches a namespace that is stopping.
+	var nodeErr error
+	if s.node != nil {
+		nodeErr = s.node.Close()
+	}
+
 	deadline := time.Now().Add(s.opts.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -235,6 +257,9 @@ func (s *Server) Close() error {
 	if err := s.rt.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("stop actors: %w", err))
 	}
+	if nodeErr != nil {
+		errs = append(errs, fmt.Errorf("leave cluster: %w", nodeErr))
+	}
 	return errors.Join(errs...)
 }
 
@@ -244,4 +269,151 @@ func later(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// Local selects the sockets of the namespace "/" on this node only: with
+// Options.Cluster, its broadcasts do not go to the other nodes.
+func (s *Server) Local() *BroadcastOperator { return s.Of("/").Local() }
+
+// ClusterNodes returns the cluster addresses (host:port) of the nodes this
+// server's broadcasts go to, its own first, as its membership sees them
+// now; nil without Options.Cluster.
+func (s *Server) ClusterNodes() []string {
+	if s.node == nil {
+		return nil
+	}
+	return s.node.Nodes()
+}
+
+// ServerSideHandler handles an event another node of the cluster sent with
+// ServerSideEmit; ack is nil unless that node waits for an acknowledgement
+// (ServerSideEmitWithAck). Handlers run one at a time, in the order each
+// node sent its events, and never on the path of a broadcast.
+type ServerSideHandler func(args Args, ack AckFunc)
+
+// OnServerSideEmit registers a handler for event, sent by the other nodes
+// of the cluster with ServerSideEmit.
+func (s *Server) OnServerSideEmit(event string, fn ServerSideHandler) {
+	s.sideMu.Lock()
+	if s.onSide == nil {
+		s.onSide = map[string][]ServerSideHandler{}
+	}
+	s.onSide[event] = append(s.onSide[event], fn)
+	s.sideMu.Unlock()
+}
+
+// ServerSideEmit sends an event to the handlers that the other nodes of the
+// cluster registered with OnServerSideEmit (not to this node's), without
+// waiting. Without Options.Cluster there is no other node: it sends
+// nothing.
+func (s *Server) ServerSideEmit(event string, args ...any) error {
+	data, atts, err := s.encodeServerSide(event, args)
+	if err != nil || s.node == nil {
+		return err
+	}
+	s.node.ServerSideEmit(data, atts)
+	return nil
+}
+
+// ServerSideEmitWithAck sends an event as ServerSideEmit does and returns
+// the acknowledgement of every other node once each answered; a node that
+// leaves the cluster meanwhile is not waited for. When ctx ends first it
+// returns the acknowledgements received with ctx's error. A node answers
+// when one of its handlers calls ack: a node without a handler for the
+// event never does.
+func (s *Server) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
+	data, atts, err := s.encodeServerSide(event, args)
+	if err != nil || s.node == nil {
+		return nil, err
+	}
+	acks, err := s.node.ServerSideEmitWithAck(ctx, data, atts)
+	out := make([]Args, 0, len(acks))
+	for _, a := range acks {
+		if args, aerr := newArgs(a.Data, a.Attachments, 0); aerr == nil {
+			out = append(out, args)
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("server-side emit %q: %w", event, err)
+	}
+	return out, nil
+}
+
+// encodeServerSide encodes a server-side event as the JSON array [event,
+// args...] and its attachments.
+func (s *Server) encodeServerSide(event string, args []any) ([]byte, [][]byte, error) {
+	if s.down.Load() {
+		return nil, nil, ErrServerClosed
+	}
+	all := make([]any, 0, len(args)+1)
+	all = append(all, event)
+	all = append(all, args...)
+	data, atts, err := socketio.MarshalArgs(all...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %q: %w", event, err)
+	}
+	return data, atts, nil
+}
+
+// joinCluster starts this server's cluster node (Options.Cluster).
+func (s *Server) joinCluster() error {
+	o := *s.opts.Cluster
+	if o.Provider == nil {
+		return errors.New("actorio: Options.Cluster.Provider is nil")
+	}
+	node, err := o.Provider.JoinCluster(o, s.opts.Logger, clusterReceiver{s})
+	if err != nil {
+		return fmt.Errorf("actorio: join cluster: %w", err)
+	}
+	s.node = node
+	return nil
+}
+
+// clusterReceiver hands a server what the other nodes of its cluster sent.
+type clusterReceiver struct{ s *Server }
+
+// Broadcast hands a broadcast another node encoded to the supervisor of
+// the namespace of that name, as a local broadcast. A namespace that does
+// not exist here has no socket to reach.
+func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
+	s := r.s
+	if s.down.Load() {
+		return
+	}
+	s.mu.RLock()
+	ns := s.nsps[nsp]
+	s.mu.RUnlock()
+	if ns != nil {
+		ns.a.Broadcast(b)
+	}
+}
+
+// ServerSideEmit runs the handlers of a server-side event.
+func (r clusterReceiver) ServerSideEmit(data []byte, atts [][]byte, ack func([]byte, [][]byte)) {
+	name, args, err := socketio.NewEventArgs(data, atts)
+	if err != nil {
+		r.s.opts.Logger.Warn("actorio: malformed server-side event from another node", "err", err)
+		return
+	}
+	r.s.sideMu.RLock()
+	fns := r.s.onSide[name]
+	r.s.sideMu.RUnlock()
+	var af AckFunc
+	if ack != nil {
+		var sent atomic.Bool
+		af = func(args ...any) error {
+			if !sent.CompareAndSwap(false, true) {
+				return nil
+			}
+			data, atts, err := socketio.MarshalArgs(args...)
+			if err != nil {
+				return fmt.Errorf("encode ack: %w", err)
+			}
+			ack(data, atts)
+			return nil
+		}
+	}
+	for _, fn := range fns {
+		fn(args, af)
+	}
 }

@@ -1244,6 +1244,440 @@ func (*DrainReply) Descriptor() ([]byte, []int) {
 	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
+// NodeBroadcast carries a namespace broadcast, encoded once on the sending
+// node, to another node, which hands `broadcast` to its own supervisor of
+// `namespace` as an ordinary local broadcast.
+type NodeBroadcast struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// broadcast has no ack_id: broadcasts with acks stay on their node.
+	Broadcast     *Broadcast `protobuf:"bytes,2,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcast) Reset() {
+	*x = NodeBroadcast{}
+	mi := &file_actorio_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcast) ProtoMessage() {}
+
+func (x *NodeBroadcast) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcast.ProtoReflect.Descriptor instead.
+func (*NodeBroadcast) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *NodeBroadcast) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeBroadcast) GetBroadcast() *Broadcast {
+	if x != nil {
+		return x.Broadcast
+	}
+	return nil
+}
+
+// NodeEvent carries a ServerSideEmit to another node.
+type NodeEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data is the JSON array [event, args...]; attachments its binary values.
+	Data        []byte   `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Attachments [][]byte `protobuf:"bytes,2,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	// ack_id, when set, asks for one NodeEventAck sent to reply_to, the
+	// cluster address of the sending node.
+	AckId         uint64 `protobuf:"varint,3,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	ReplyTo       string `protobuf:"bytes,4,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEvent) Reset() {
+	*x = NodeEvent{}
+	mi := &file_actorio_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEvent) ProtoMessage() {}
+
+func (x *NodeEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEvent.ProtoReflect.Descriptor instead.
+func (*NodeEvent) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *NodeEvent) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeEvent) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+func (x *NodeEvent) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeEvent) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+// NodeEventAck answers a NodeEvent that asked for an acknowledgement.
+type NodeEventAck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	AckId uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// member_id is the answering node's member id.
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// data is the JSON array of the acknowledgement's arguments.
+	Data          []byte   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Attachments   [][]byte `protobuf:"bytes,4,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeEventAck) Reset() {
+	*x = NodeEventAck{}
+	mi := &file_actorio_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeEventAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeEventAck) ProtoMessage() {}
+
+func (x *NodeEventAck) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeEventAck.ProtoReflect.Descriptor instead.
+func (*NodeEventAck) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *NodeEventAck) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeEventAck) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeEventAck) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeEventAck) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+// NodePing probes a node for the static membership: the answer proves it
+// alive and names it.
+type NodePing struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// member_id and address are the probing node's: the probed node learns
+	// of it this way.
+	MemberId      string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePing) Reset() {
+	*x = NodePing{}
+	mi := &file_actorio_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePing) ProtoMessage() {}
+
+func (x *NodePing) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePing.ProtoReflect.Descriptor instead.
+func (*NodePing) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *NodePing) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *NodePing) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodePing) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// NodePong answers a NodePing.
+type NodePong struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Cluster  string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Address  string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Kinds    []string               `protobuf:"bytes,4,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	// known lists the addresses of the other nodes the answering node holds
+	// alive, so that a node given one seed finds them all.
+	Known         []string `protobuf:"bytes,5,rep,name=known,proto3" json:"known,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePong) Reset() {
+	*x = NodePong{}
+	mi := &file_actorio_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePong) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePong) ProtoMessage() {}
+
+func (x *NodePong) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePong.ProtoReflect.Descriptor instead.
+func (*NodePong) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *NodePong) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *NodePong) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodePong) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *NodePong) GetKinds() []string {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *NodePong) GetKnown() []string {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
+// NodeLeaving tells the other nodes that a node is closing: they stop
+// sending to it at once rather than when their membership notices.
+type NodeLeaving struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeLeaving) Reset() {
+	*x = NodeLeaving{}
+	mi := &file_actorio_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeLeaving) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeLeaving) ProtoMessage() {}
+
+func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
+func (*NodeLeaving) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *NodeLeaving) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeLeaving) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// NodeLeavingAck confirms a NodeLeaving: everything the leaving node sent
+// before it has been handed on.
+type NodeLeavingAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeLeavingAck) Reset() {
+	*x = NodeLeavingAck{}
+	mi := &file_actorio_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeLeavingAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeLeavingAck) ProtoMessage() {}
+
+func (x *NodeLeavingAck) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeLeavingAck.ProtoReflect.Descriptor instead.
+func (*NodeLeavingAck) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{28}
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -1327,7 +1761,34 @@ const file_actorio_proto_rawDesc = "" +
 	"\x05Drain\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\f\n" +
 	"\n" +
-	"DrainReplyB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"DrainReply\"b\n" +
+	"\rNodeBroadcast\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x123\n" +
+	"\tbroadcast\x18\x02 \x01(\v2\x15.actorio.v1.BroadcastR\tbroadcast\"s\n" +
+	"\tNodeEvent\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12 \n" +
+	"\vattachments\x18\x02 \x03(\fR\vattachments\x12\x15\n" +
+	"\x06ack_id\x18\x03 \x01(\x04R\x05ackId\x12\x19\n" +
+	"\breply_to\x18\x04 \x01(\tR\areplyTo\"x\n" +
+	"\fNodeEventAck\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12 \n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\"[\n" +
+	"\bNodePing\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x87\x01\n" +
+	"\bNodePong\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x14\n" +
+	"\x05kinds\x18\x04 \x03(\tR\x05kinds\x12\x14\n" +
+	"\x05known\x18\x05 \x03(\tR\x05known\"D\n" +
+	"\vNodeLeaving\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x10\n" +
+	"\x0eNodeLeavingAckB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -1341,7 +1802,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_actorio_proto_goTypes = []any{
 	(*TransportClosed)(nil),    // 0: actorio.v1.TransportClosed
 	(*ConnectTimeout)(nil),     // 1: actorio.v1.ConnectTimeout
@@ -1365,17 +1826,25 @@ var file_actorio_proto_goTypes = []any{
 	(*TargetDisconnect)(nil),   // 19: actorio.v1.TargetDisconnect
 	(*Drain)(nil),              // 20: actorio.v1.Drain
 	(*DrainReply)(nil),         // 21: actorio.v1.DrainReply
+	(*NodeBroadcast)(nil),      // 22: actorio.v1.NodeBroadcast
+	(*NodeEvent)(nil),          // 23: actorio.v1.NodeEvent
+	(*NodeEventAck)(nil),       // 24: actorio.v1.NodeEventAck
+	(*NodePing)(nil),           // 25: actorio.v1.NodePing
+	(*NodePong)(nil),           // 26: actorio.v1.NodePong
+	(*NodeLeaving)(nil),        // 27: actorio.v1.NodeLeaving
+	(*NodeLeavingAck)(nil),     // 28: actorio.v1.NodeLeavingAck
 }
 var file_actorio_proto_depIdxs = []int32{
 	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
 	13, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
 	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
 	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
-	4,  // [4:4] is the sub-list for method output_type
-	4,  // [4:4] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	14, // 4: actorio.v1.NodeBroadcast.broadcast:type_name -> actorio.v1.Broadcast
+	5,  // [5:5] is the sub-list for method output_type
+	5,  // [5:5] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -1389,7 +1858,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,418 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
+)
+
+// Probe settings of the test cluster: a node that stops answering is
+// dropped within MaxFailures × (ProbeInterval + ProbeTimeout) = 2.4 s.
+const (
+	probeInterval = 200 * time.Millisecond
+	probeTimeout  = time.Second
+	maxFailures   = 2
+	dropBound     = maxFailures * (probeInterval + probeTimeout)
+)
+
+// clusterRuns counts the runs of TestCluster in this process (-count).
+var clusterRuns atomic.Int32
+
+// TestCluster starts three nodes on 127.0.0.1, each with its own actor
+// system, cluster port and HTTP server, connects Go clients to different
+// nodes and checks, one rule per subtest, what crosses nodes. The nodes
+// are shared by the subtests, which run in order: the last ones close and
+// kill nodes. (One test function starts them all: see cluster.WarmUp for
+// why nodes cannot start once others have talked, under -race.)
+func TestCluster(t *testing.T) {
+	if clusterRuns.Add(1) > 1 && raceEnabled {
+		t.Skip("under -race, nodes can start in the first run of a process only (see cluster.WarmUp)")
+	}
+	checkGoroutines(t)
+
+	t.Run("NewServer fails on a cluster address in use", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		srv, err := actorio.NewServer(actorio.Options{
+			Logger:  testLog(),
+			Cluster: &actorio.ClusterOptions{Address: l.Addr().String(), Provider: &cluster.Static{}},
+		})
+		if err == nil {
+			_ = srv.Close()
+			t.Fatal("NewServer succeeded on a port in use")
+		}
+	})
+
+	static := func(seeds ...string) *cluster.Static {
+		return &cluster.Static{Seeds: seeds, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout, MaxFailures: maxFailures}
+	}
+	start := time.Now()
+	a := startNode(t, "A", "127.0.0.1:0", static(), true)
+	b := startNode(t, "B", "127.0.0.1:0", static(), true)
+	c := startNode(t, "C", "127.0.0.1:0", static(a.addr, b.addr), false)
+	a.warmDone()
+	b.warmDone()
+	waitMembers(t, 10*time.Second, a, b, c)
+	t.Logf("three nodes started and saw each other in %v", time.Since(start).Round(time.Millisecond))
+
+	// Clients on every node: room r everywhere, vip on B, other on C, and
+	// the namespace /chat on A and C.
+	ca := connect(t, "ca", a.url, "r")
+	cb := connect(t, "cb", b.url, "r")
+	cbVIP := connect(t, "cbVIP", b.url, "r", "vip")
+	cc := connect(t, "cc", c.url, "r")
+	ccOther := connect(t, "ccOther", c.url, "other")
+	xa := connect(t, "xa", a.url+"/chat", "r")
+	xc := connect(t, "xc", c.url+"/chat", "r")
+	inR := []*testClient{ca, cb, cbVIP, cc}
+	root := []*testClient{ca, cb, cbVIP, cc, ccOther}
+	all := append(slices.Clone(root), xa, xc)
+	nodes := []*testNode{a, b, c}
+
+	t.Run("room broadcast reaches every node once and in order per sender", func(t *testing.T) {
+		const n = 200
+		var wg sync.WaitGroup
+		for _, node := range nodes {
+			wg.Go(func() {
+				for i := range n {
+					if err := node.srv.To("r").Emit("seq", node.name, i); err != nil {
+						t.Errorf("node %s: Emit: %v", node.name, err)
+						return
+					}
+				}
+				// After its numbers, each sender fences r and other: a
+				// client that has the three fences has everything.
+				_ = node.srv.To("r", "other").Emit("fence1", node.name)
+			})
+		}
+		wg.Wait()
+		for _, cl := range append(slices.Clone(inR), ccOther) {
+			cl.waitEvents(t, "fence1", len(nodes), 20*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond) // room for a duplicate to show
+		for _, cl := range inR {
+			checkSequences(t, cl, "seq", []string{"A", "B", "C"}, n)
+		}
+		if got := ccOther.events("seq"); len(got) != 0 {
+			t.Errorf("ccOther, not in r, got %d of r's events", len(got))
+		}
+		for _, cl := range []*testClient{xa, xc} {
+			if got := cl.events("seq"); len(got) != 0 {
+				t.Errorf("%s, in /chat, got %d events of / 's room r", cl.name, len(got))
+			}
+		}
+	})
+
+	t.Run("Except skips the sockets in its rooms on every node", func(t *testing.T) {
+		_ = a.srv.To("r").Except("vip").Emit("exc", 1)
+		_ = a.srv.To("r").Emit("fence2")
+		for _, cl := range inR {
+			cl.waitEvents(t, "fence2", 1, 10*time.Second)
+		}
+		for _, cl := range []*testClient{ca, cb, cc} {
+			if got := len(cl.events("exc")); got != 1 {
+				t.Errorf("%s: %d exc events, want 1", cl.name, got)
+			}
+		}
+		if got := len(cbVIP.events("exc")); got != 0 {
+			t.Errorf("cbVIP, in vip on another node than the sender, got %d exc events", got)
+		}
+	})
+
+	t.Run("Local stays on its node", func(t *testing.T) {
+		_ = b.srv.To("r").Local().Emit("local1")
+		_ = b.srv.Local().Emit("local2")
+		_ = b.srv.Emit("fence3")
+		for _, cl := range root {
+			cl.waitEvents(t, "fence3", 1, 10*time.Second)
+		}
+		for _, cl := range root {
+			want := 0
+			if cl == cb || cl == cbVIP {
+				want = 1
+			}
+			if got := len(cl.events("local1")); got != want {
+				t.Errorf("%s: %d local1 events, want %d", cl.name, got, want)
+			}
+			if got := len(cl.events("local2")); got != want {
+				t.Errorf("%s: %d local2 events, want %d", cl.name, got, want)
+			}
+		}
+	})
+
+	t.Run("a socket's Broadcast skips that socket only, on every node", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := ca.s.EmitWithAck(ctx, "shout", "hi"); err != nil {
+			t.Fatal(err)
+		}
+		_ = a.srv.Emit("fence4")
+		for _, cl := range root {
+			cl.waitEvents(t, "fence4", 1, 10*time.Second)
+		}
+		for _, cl := range root {
+			want := 1
+			if cl == ca {
+				want = 0
+			}
+			if got := len(cl.events("shout")); got != want {
+				t.Errorf("%s: %d shout events, want %d", cl.name, got, want)
+			}
+		}
+	})
+
+	t.Run("namespace Emit reaches that namespace on every node and only it", func(t *testing.T) {
+		_ = b.srv.Of("/chat").Emit("news", "n")
+		_ = c.srv.Emit("everyone", "e", []byte("bin"))
+		_ = b.srv.Of("/chat").Emit("fence5")
+		_ = c.srv.Emit("fence5")
+		for _, cl := range all {
+			cl.waitEvents(t, "fence5", 1, 10*time.Second)
+		}
+		for _, cl := range all {
+			chat := cl == xa || cl == xc
+			if got, want := len(cl.events("news")), b2i(chat); got != want {
+				t.Errorf("%s: %d news events, want %d", cl.name, got, want)
+			}
+			got := cl.events("everyone")
+			if want := b2i(!chat); len(got) != want {
+				t.Errorf("%s: %d everyone events, want %d", cl.name, len(got), want)
+			}
+			if len(got) == 1 && (len(got[0].args) != 2 || got[0].args[1] != "bytes:bin") {
+				t.Errorf("%s: everyone with %v, want its binary attachment", cl.name, got[0].args)
+			}
+		}
+	})
+
+	t.Run("ServerSideEmit reaches the other nodes in order, not its own", func(t *testing.T) {
+		const n = 100
+		for i := range n {
+			if err := a.srv.ServerSideEmit("ping", i, []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, node := range []*testNode{b, c} {
+			eventually(t, 10*time.Second, "node "+node.name+" gets the server-side events", func() bool {
+				return len(node.sideEvents()) >= n
+			})
+			got := node.sideEvents()
+			if len(got) != n {
+				t.Fatalf("node %s: %d server-side events, want %d", node.name, len(got), n)
+			}
+			for i, r := range got {
+				if len(r.args) != 2 || r.args[0] != strconv.Itoa(i) || r.args[1] != "bytes:x" {
+					t.Fatalf("node %s: server-side event %d is %v, want [%d bytes:x]", node.name, i, r.args, i)
+				}
+			}
+		}
+		if got := a.sideEvents(); len(got) != 0 {
+			t.Errorf("the sending node got %d of its own server-side events", len(got))
+		}
+	})
+
+	t.Run("ServerSideEmitWithAck collects one ack per other node", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		acks, err := a.srv.ServerSideEmitWithAck(ctx, "ask", "q")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, ack := range acks {
+			if ack.String(1) != "q" {
+				t.Errorf("ack %v does not echo the argument", ack.Values())
+			}
+			names = append(names, ack.String(0))
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"B", "C"}) {
+			t.Errorf("acks from %v, want [B C]", names)
+		}
+	})
+
+	t.Run("ServerSideEmitWithAck ends with ctx when no handler acks", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		acks, err := b.srv.ServerSideEmitWithAck(ctx, "nobody-listens")
+		if !errors.Is(err, context.DeadlineExceeded) || len(acks) != 0 {
+			t.Fatalf("got %d acks, %v; want none and a deadline error", len(acks), err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("returned %v after its deadline", took)
+		}
+	})
+
+	t.Run("a polling request on another node than its session's gets Session ID unknown", func(t *testing.T) {
+		res, err := http.Get(a.url + "/socket.io/?EIO=4&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var open struct {
+			SID string `json:"sid"`
+		}
+		if i := strings.IndexByte(string(body), '{'); i < 0 || json.Unmarshal(body[i:], &open) != nil || open.SID == "" {
+			t.Fatalf("handshake on A: %q", body)
+		}
+		res, err = http.Get(b.url + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusBadRequest || strings.TrimSpace(string(body)) != `{"code":1,"message":"Session ID unknown"}` {
+			t.Errorf("B answered %d %q to A's sid", res.StatusCode, body)
+		}
+	})
+
+	t.Run("a closed node is dropped at once and the others keep broadcasting", func(t *testing.T) {
+		c.close(t)
+		t.Logf("node C closed in %v", c.closeTook.Round(time.Millisecond))
+		// C waited for A and B to confirm its leaving: no delay here.
+		for _, node := range []*testNode{a, b} {
+			if got := node.srv.ClusterNodes(); len(got) != 2 {
+				t.Errorf("node %s still sees %v right after C closed", node.name, got)
+			}
+		}
+		const n = 200
+		start := time.Now()
+		for i := range n {
+			_ = a.srv.To("r").Emit("after", "A", i)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("%d broadcasts took %v: something blocks", n, took)
+		}
+		_ = a.srv.To("r").Emit("fence6", "A")
+		for _, cl := range []*testClient{ca, cb, cbVIP} {
+			cl.waitEvents(t, "fence6", 1, 10*time.Second)
+			checkSequences(t, cl, "after", []string{"A"}, n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		acks, err := a.srv.ServerSideEmitWithAck(ctx, "ask", "q")
+		if err != nil || len(acks) != 1 || acks[0].String(0) != "B" {
+			t.Errorf("after C closed, acks %v, %v; want B's alone", acks, err)
+		}
+	})
+
+	t.Run("a node restarted at its address joins again", func(t *testing.T) {
+		if raceEnabled {
+			t.Skip("under -race a node cannot start once others have talked (see cluster.WarmUp)")
+		}
+		c2 := startNode(t, "C2", c.addr, static(a.addr), false)
+		waitMembers(t, 10*time.Second, a, b, c2)
+		cc2 := connect(t, "cc2", c2.url, "r")
+		_ = a.srv.To("r").Emit("again")
+		cc2.waitEvents(t, "again", 1, 10*time.Second)
+		c2.close(t)
+	})
+
+	t.Run("a node that stops answering is dropped within the probe bound, without blocking broadcasts", func(t *testing.T) {
+		cluster.Kill(b.rec.node)
+		start := time.Now()
+		var slowest time.Duration
+		for len(a.srv.ClusterNodes()) != 1 {
+			if time.Since(start) > 3*dropBound {
+				t.Fatalf("node A still sees %v %v after B stopped answering", a.srv.ClusterNodes(), time.Since(start))
+			}
+			// Broadcasting meanwhile never waits for B.
+			t0 := time.Now()
+			_ = a.srv.To("r").Emit("during")
+			slowest = max(slowest, time.Since(t0))
+			time.Sleep(5 * time.Millisecond)
+		}
+		took := time.Since(start)
+		t.Logf("B dropped by A after %v (bound %v); slowest broadcast meanwhile %v", took.Round(time.Millisecond), dropBound, slowest)
+		if took > dropBound+time.Second {
+			t.Errorf("B dropped after %v, bound %v", took, dropBound)
+		}
+		if slowest > 100*time.Millisecond {
+			t.Errorf("a broadcast took %v while B was dead but still a member", slowest)
+		}
+		_ = a.srv.To("r").Emit("fence7")
+		ca.waitEvents(t, "fence7", 1, 10*time.Second)
+	})
+}
+
+// TestNewServerFailsWithoutProvider: Options.Cluster needs a provider.
+func TestNewServerFailsWithoutProvider(t *testing.T) {
+	checkGoroutines(t)
+	if _, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{}}); err == nil {
+		t.Fatal("NewServer succeeded without a provider")
+	}
+}
+
+// TestNewServerFailsOnWildcardAddressWithoutAdvertisedAddress: a node that
+// listens on every interface cannot tell the others where to reach it.
+func TestNewServerFailsOnWildcardAddressWithoutAdvertisedAddress(t *testing.T) {
+	checkGoroutines(t)
+	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0"} {
+		srv, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{Address: addr, Provider: &cluster.Static{}}})
+		if err == nil {
+			_ = srv.Close()
+			t.Errorf("NewServer succeeded with Address %q and no AdvertisedAddress", addr)
+		}
+	}
+}
+
+// checkSequences checks that cl got, for every sender, the events named
+// event numbered 0 to n-1, each once and in order, and nothing else.
+func checkSequences(t *testing.T, cl *testClient, event string, senders []string, n int) {
+	t.Helper()
+	next := map[string]int{}
+	for _, s := range senders {
+		next[strconv.Quote(s)] = 0
+	}
+	for _, r := range cl.events(event) {
+		if len(r.args) != 2 {
+			t.Errorf("%s: %s with args %v", cl.name, event, r.args)
+			return
+		}
+		want, ok := next[r.args[0]]
+		if !ok {
+			t.Errorf("%s: %s from unknown sender %s", cl.name, event, r.args[0])
+			return
+		}
+		if r.args[1] != strconv.Itoa(want) {
+			t.Errorf("%s: from %s got %s after %d: lost, duplicated or out of order", cl.name, r.args[0], r.args[1], want-1)
+			return
+		}
+		next[r.args[0]] = want + 1
+	}
+	var short []string
+	for s, got := range next {
+		if got != n {
+			short = append(short, fmt.Sprintf("%s: %d", s, got))
+		}
+	}
+	if len(short) > 0 {
+		slices.Sort(short)
+		t.Errorf("%s: %s events per sender, want %d each: %s", cl.name, event, n, strings.Join(short, ", "))
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

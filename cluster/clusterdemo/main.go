@@ -1,0 +1,82 @@
+// Command clusterdemo serves the chat demo (package chatdemo: the page and
+// its Socket.IO events) as one node of a cluster. Start several on one
+// machine, each with its own HTTP and cluster ports, the later ones with
+// the cluster address of one started before as seed:
+//
+//	go run ./cluster/clusterdemo -addr 127.0.0.1:3001 -node 127.0.0.1:7001
+//	go run ./cluster/clusterdemo -addr 127.0.0.1:3002 -node 127.0.0.1:7002 -seeds 127.0.0.1:7001
+//	go run ./cluster/clusterdemo -addr 127.0.0.1:3003 -node 127.0.0.1:7003 -seeds 127.0.0.1:7001
+//
+// then chat from http://127.0.0.1:3001 and http://127.0.0.1:3002 (or
+// go run ./cmd/chat -url http://127.0.0.1:3002): a room's messages reach
+// its members on every node.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/cmd/demo/chatdemo"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:3000", "HTTP address to listen on")
+	node := flag.String("node", "127.0.0.1:7000", "cluster address of this node (host:port)")
+	seeds := flag.String("seeds", "", "comma-separated cluster addresses of nodes to join")
+	name := flag.String("cluster", "chat", "cluster name")
+	clientJS := flag.String("client-js", "", "serve this file at /socket.io.min.js (the page loads the CDN copy otherwise)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(*addr, *node, *name, strings.Split(*seeds, ","), *clientJS, log); err != nil {
+		log.Error("clusterdemo stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, node, name string, seeds []string, clientJS string, log *slog.Logger) error {
+	srv, err := actorio.NewServer(actorio.Options{
+		Logger: log,
+		Cluster: &actorio.ClusterOptions{
+			Name:     name,
+			Address:  node,
+			Provider: &cluster.Static{Seeds: seeds},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	chatdemo.Register(srv)
+
+	httpSrv := &http.Server{Addr: addr, Handler: chatdemo.Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.ListenAndServe() }()
+	log.Info("clusterdemo listening", "url", "http://"+addr, "node", srv.ClusterNodes()[0])
+	select {
+	case err := <-errc:
+		_ = srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(); err != nil {
+		log.Warn("close socket.io server", "err", err)
+	}
+	if err := httpSrv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+// Package cluster makes several actorio servers, the nodes, act as one
+// Socket.IO server, over protoactor-go's remote (gRPC between nodes) and
+// cluster membership. A server joins with a few lines of options:
+//
+//	srv, err := actorio.NewServer(actorio.Options{
+//		Cluster: &actorio.ClusterOptions{
+//			Name:     "chat",
+//			Address:  "127.0.0.1:7001", // this node's cluster port
+//			Provider: &cluster.Static{Seeds: []string{"127.0.0.1:7001", "127.0.0.1:7002"}},
+//		},
+//	})
+//
+// Without Options.Cluster a server is a single node, and none of this
+// package is linked into it or runs.
+//
+// # What crosses nodes
+//
+// Namespace broadcasts: Emit on what To, In, Except, Broadcast and
+// Volatile select, from a Server, a Namespace or a Socket. The sending
+// node encodes the packet once, delivers it to its own sockets, and sends
+// every other node alive one message (proto NodeBroadcast: the encoded
+// frame, its attachments and the target rooms and exclusions), which that
+// node hands to its supervisor of the namespace as an ordinary local
+// broadcast: each selected socket gets the packet once, whichever node it
+// is on. Rooms and exclusions are resolved on each node against its own
+// sockets; socket ids are unique across nodes. Local (on a
+// BroadcastOperator, a Namespace or the Server) keeps a broadcast on its
+// node.
+//
+// Server-side events: Server.ServerSideEmit reaches the handlers the other
+// nodes registered with Server.OnServerSideEmit (not the sender's own), and
+// ServerSideEmitWithAck collects one acknowledgement per other node. The
+// handlers of a node run one event at a time, apart from its broadcasts.
+//
+// # Ordering, delivery, blocking
+//
+// Broadcasts that one goroutine emits one after the other reach every
+// socket, on every node, in that order: messages to a node leave on one
+// connection in the order they were queued, and are handed on in that
+// order. Nothing is ordered between different senders, as on one node.
+//
+// Delivery is at most once. A broadcast reaches the nodes the sender's
+// membership holds alive when it is emitted; what is in flight to a node
+// that dies is lost. Nothing is retried and nothing is acknowledged.
+//
+// Emit never waits for another node: it queues one message per node and
+// returns. The queue to one node has no bound: while a node is dead but
+// not yet dropped, or slower than the sender, what is sent to it waits in
+// the sender's memory (protoactor then drops it once a connection attempt
+// has failed; at most one attempt every 2 s). ServerSideEmitWithAck is the
+// only call that waits, up to its context, and never for a node that has
+// left.
+//
+// # Membership
+//
+// A node sends to the members of its cluster topology, which comes from
+// its provider:
+//
+//   - Static needs no external service: each node probes the nodes it
+//     knows over the cluster connection and learns of the others from the
+//     answers, so one seed is enough. A node that stops answering is
+//     dropped after MaxFailures probes in a row, which takes at most
+//     MaxFailures × (ProbeInterval + ProbeTimeout), 6 s with the defaults.
+//     Made for one machine, tests and small fixed deployments.
+//   - Protoactor takes protoactor-go's providers, for production:
+//     Consul (cluster/clusterproviders/consul), etcd (…/etcd), Kubernetes
+//     (…/k8s), ZooKeeper (…/zk). They decide when a node is dead (a TTL
+//     check, a pod's status). Each brings its client library into the
+//     build; this package does not import them, nor test them.
+//
+// Whatever the provider, a node that Server.Close stops tells the others,
+// which stop sending to it before Close returns (or after half a second,
+// for a node that does not answer). A dropped node is not taken back:
+// protoactor-go blocks its member id. A restarted node, at the same
+// address or not, has a new id and joins. Server.ClusterNodes lists the
+// nodes a server sends to.
+//
+// # Not yet across nodes
+//
+// These act on the calling node's sockets only: broadcasts with acks
+// (BroadcastOperator.EmitWithAck), FetchSockets, SocketsJoin, SocketsLeave
+// and DisconnectSockets. Connection state recovery is per node: a client
+// must come back to the node it left (its session is not shared). An
+// Engine.IO session lives on the node that opened it, so long-polling
+// needs sticky sessions at the load balancer (by sid, or by client
+// address), or clients restricted to WebSocket; a polling request on
+// another node gets HTTP 400 {"code":1,"message":"Session ID unknown"}.
+// A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
+// reaches, on the other nodes, the children that exist on the sending node
+// too.
+//
+// # Security
+//
+// Nodes talk plain gRPC, without authentication or encryption: any peer
+// that reaches a node's cluster port can broadcast to its clients. Keep
+// cluster ports on a private network.
+//
+// # Goroutines
+//
+// A node runs protoactor's actor system for the cluster (separate from the
+// server's own), its gRPC server and one connection per other node, and,
+// with Static, one goroutine that probes. Server.Close stops them all. It
+// usually takes milliseconds, but may wait for the other nodes to confirm
+// the goodbye (at most 0.5 s), for a round of probes in flight (at most
+// ProbeTimeout) and for a connection attempt to a node that has gone (at
+// most 2 s, which protoactor does not interrupt).
+package cluster

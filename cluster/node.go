@@ -1,0 +1,530 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
+	"github.com/asynkron/protoactor-go/eventstream"
+	"github.com/asynkron/protoactor-go/remote"
+
+	"github.com/actorio/actorio"
+	pb "github.com/actorio/actorio/proto"
+)
+
+const (
+	// nodeActorName and eventsActorName are the two actors of every node
+	// that the other nodes address.
+	nodeActorName   = "actorio-node"
+	eventsActorName = "actorio-events"
+
+	// leaveTimeout bounds the wait for the other nodes to confirm that a
+	// closing node left.
+	leaveTimeout = 500 * time.Millisecond
+	// writerQueue is the initial capacity of the queue of messages to one
+	// other node (protoactor's default, a million, allocates 16 MB per
+	// node). The queue grows when needed: a send never waits.
+	writerQueue = 1024
+	// gossipOff is a gossip interval long enough never to tick.
+	gossipOff = 1 << 62
+	// endpointSupervisor is the name of protoactor remote's actor whose
+	// children hold the connections to the other nodes.
+	endpointSupervisor = "EndpointSupervisor"
+	// localAddress is protoactor's address of an actor system whose remote
+	// has not started.
+	localAddress = "nonhost"
+)
+
+// node is one server's member of a cluster: a protoactor actor system with
+// remote and cluster started, the two actors the other nodes address, and
+// the list of the other nodes alive. It implements actorio.ClusterNode.
+type node struct {
+	name string
+	log  *slog.Logger
+	recv actorio.ClusterReceiver
+	sys  *actor.ActorSystem
+	c    *cluster.Cluster
+	// static is the membership provider when it is this package's Static;
+	// nil with another provider.
+	static *staticProvider
+	id     string // the actor system's id: the member id
+
+	// peers are the other nodes alive, what every broadcast goes to: read
+	// without a lock, replaced whole under mu.
+	peers atomic.Pointer[[]peer]
+
+	mu      sync.Mutex
+	members []*cluster.Member // the last topology
+	left    map[string]bool   // member ids of nodes that said they were leaving
+
+	ackSeq  atomic.Uint64
+	waiters sync.Map // ack id -> *ackWaiter
+
+	subs      []*eventstream.Subscription
+	closed    atomic.Bool
+	quiet     *atomic.Bool // silences protoactor's logs (protoactorLog)
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// peer is another node alive.
+type peer struct {
+	id, addr     string
+	node, events *actor.PID
+}
+
+// startNode starts a node whose membership comes from provider; static is
+// provider when it is a Static one.
+func startNode(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver, provider cluster.ClusterProvider, static *staticProvider) (n *node, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if o.Name == "" {
+		o.Name = "actorio"
+	}
+	if o.Address == "" {
+		o.Address = "127.0.0.1:0"
+	}
+	host, portText, err := net.SplitHostPort(o.Address)
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %q: %w", o.Address, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("cluster address %q: bad port", o.Address)
+	}
+	if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && o.AdvertisedAddress == "" {
+		return nil, fmt.Errorf("cluster address %q listens on every interface: set AdvertisedAddress to the one the other nodes reach", o.Address)
+	}
+
+	quiet := new(atomic.Bool)
+	plog := slog.New(protoactorLog{Handler: log.Handler(), quiet: quiet}).With("lib", "protoactor")
+	sys := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return plog }),
+		// Its dead-letter log throttle holds a goroutine for this long after
+		// each dead letter (the default is a second), Close or not.
+		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+	)
+	ropts := []remote.ConfigOption{
+		remote.WithEndpointWriterQueueSize(writerQueue),
+		remote.WithEndpointManagerQueueSize(writerQueue),
+	}
+	if o.AdvertisedAddress != "" {
+		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
+	}
+	rc := remote.Configure(host, port, ropts...)
+	// One connection attempt, then the messages queued for that node are
+	// dropped (protoactor waits 2 s between attempts, with the queue
+	// growing): the next message tries again.
+	rc.MaxRetryCount = 1
+	cfg := cluster.Configure(o.Name, provider, disthash.New(), rc)
+	// protoactor's gossip spreads heartbeats and grain placement, which
+	// actorio does not use: membership is the provider's alone. Each round
+	// of it also leaves timer goroutines behind for a minute, past Close.
+	cfg.GossipInterval = gossipOff
+
+	n = &node{
+		name:   o.Name,
+		log:    log.With("cluster", o.Name),
+		recv:   recv,
+		sys:    sys,
+		static: static,
+		id:     sys.ID,
+		left:   map[string]bool{},
+		quiet:  quiet,
+	}
+	n.peers.Store(&[]peer{})
+	if static != nil {
+		static.n = n
+	}
+	n.c = cluster.New(sys, cfg)
+
+	// The two actors exist before the remote starts, so that no message
+	// from another node finds them missing.
+	props := actor.PropsFromProducer(func() actor.Actor { return &nodeActor{n: n} })
+	if _, err := sys.Root.SpawnNamed(props, nodeActorName); err != nil {
+		sys.Shutdown()
+		return nil, fmt.Errorf("spawn %s: %w", nodeActorName, err)
+	}
+	props = actor.PropsFromProducer(func() actor.Actor { return &eventsActor{n: n} })
+	if _, err := sys.Root.SpawnNamed(props, eventsActorName); err != nil {
+		sys.Shutdown()
+		return nil, fmt.Errorf("spawn %s: %w", eventsActorName, err)
+	}
+	n.subs = append(n.subs,
+		sys.EventStream.Subscribe(n.onTopology),
+		sys.EventStream.SubscribeWithPredicate(n.onEndpointTerminated, func(evt any) bool {
+			_, ok := evt.(*remote.EndpointTerminatedEvent)
+			return ok
+		}))
+
+	if err := n.startMember(); err != nil {
+		_ = n.teardown(false)
+		return nil, err
+	}
+	n.log.Info("actorio: cluster node started", "address", n.address(), "member", n.id)
+	return n, nil
+}
+
+// address is the address the other nodes reach this one at, once the
+// remote has started. (protoactor sets it before the remote serves, so
+// whatever a message from another node runs reads it safely.)
+func (n *node) address() string { return n.sys.Address() }
+
+// startMember starts protoactor's remote and cluster member, turning its
+// panics (a port in use, a provider that fails) into an error.
+func (n *node) startMember() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("start cluster member: %v", r)
+		}
+	}()
+	n.c.StartMember()
+	return nil
+}
+
+// onTopology follows the cluster's membership: every topology the
+// provider reports replaces the list of peers.
+func (n *node) onTopology(evt any) {
+	t, ok := evt.(*cluster.ClusterTopology)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	n.members = t.Members
+	n.refreshLocked()
+	n.mu.Unlock()
+}
+
+// onEndpointTerminated hears that the connection to a node ended: the
+// static membership probes at once rather than at its next round.
+func (n *node) onEndpointTerminated(evt any) {
+	if n.static != nil && !n.closed.Load() {
+		n.static.probeSoon()
+	}
+}
+
+// leaving drops a node that said it was closing.
+func (n *node) leaving(id, addr string) {
+	n.mu.Lock()
+	n.left[id] = true
+	n.refreshLocked()
+	n.mu.Unlock()
+	if n.static != nil {
+		n.static.forget(addr, id)
+	}
+}
+
+// refreshLocked recomputes the peers from the last topology, logs who
+// joined and who left, and stops waiting for acknowledgements from nodes
+// that are gone.
+func (n *node) refreshLocked() {
+	old := *n.peers.Load()
+	next := make([]peer, 0, len(n.members))
+	for _, m := range n.members {
+		if m.Id == n.id || n.left[m.Id] {
+			continue
+		}
+		addr := m.Address()
+		next = append(next, peer{id: m.Id, addr: addr,
+			node: actor.NewPID(addr, nodeActorName), events: actor.NewPID(addr, eventsActorName)})
+	}
+	slices.SortFunc(next, func(a, b peer) int {
+		switch {
+		case a.addr < b.addr:
+			return -1
+		case a.addr > b.addr:
+			return 1
+		}
+		return 0
+	})
+	has := func(ps []peer, id string) bool {
+		return slices.ContainsFunc(ps, func(p peer) bool { return p.id == id })
+	}
+	for _, p := range next {
+		if !has(old, p.id) {
+			n.log.Info("actorio: cluster node joined", "address", p.addr, "member", p.id)
+		}
+	}
+	for _, p := range old {
+		switch {
+		case has(next, p.id):
+		case n.left[p.id]:
+			n.log.Info("actorio: cluster node left", "address", p.addr, "member", p.id)
+		default:
+			n.log.Warn("actorio: cluster node dropped: the membership no longer holds it alive", "address", p.addr, "member", p.id)
+		}
+	}
+	n.peers.Store(&next)
+	alive := make(map[string]bool, len(next))
+	for _, p := range next {
+		alive[p.id] = true
+	}
+	n.waiters.Range(func(_, v any) bool {
+		v.(*ackWaiter).keep(alive)
+		return true
+	})
+}
+
+// Nodes implements actorio.ClusterNode.
+func (n *node) Nodes() []string {
+	ps := *n.peers.Load()
+	out := make([]string, 0, len(ps)+1)
+	out = append(out, n.address())
+	for _, p := range ps {
+		out = append(out, p.addr)
+	}
+	return out
+}
+
+// Broadcast implements actorio.ClusterNode: one message per other node,
+// all sharing b, each queued for the connection to that node without
+// waiting. Messages to one node leave on one connection in the order they
+// were queued, which keeps each sender's order.
+func (n *node) Broadcast(nsp string, b *pb.Broadcast) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return
+	}
+	msg := &pb.NodeBroadcast{Namespace: nsp, Broadcast: b}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].node, msg)
+	}
+}
+
+// ServerSideEmit implements actorio.ClusterNode.
+func (n *node) ServerSideEmit(data []byte, atts [][]byte) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return
+	}
+	msg := &pb.NodeEvent{Data: data, Attachments: atts}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].events, msg)
+	}
+}
+
+// ServerSideEmitWithAck implements actorio.ClusterNode.
+func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return nil, nil
+	}
+	id := n.ackSeq.Add(1)
+	w := &ackWaiter{want: make(map[string]bool, len(ps)), done: make(chan struct{})}
+	for _, p := range ps {
+		w.want[p.id] = true
+	}
+	n.waiters.Store(id, w)
+	defer n.waiters.Delete(id)
+	msg := &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].events, msg)
+	}
+	select {
+	case <-w.done:
+		acks, _ := w.result()
+		if n.closed.Load() {
+			return acks, errors.New("the node closed while waiting for acknowledgements")
+		}
+		return acks, nil
+	case <-ctx.Done():
+		acks, missing := w.result()
+		return acks, fmt.Errorf("%d of %d nodes did not acknowledge: %w", missing, len(ps), ctx.Err())
+	}
+}
+
+// ack hands an acknowledgement to the call waiting for it, if any.
+func (n *node) ack(m *pb.NodeEventAck) {
+	if v, ok := n.waiters.Load(m.AckId); ok {
+		v.(*ackWaiter).add(m)
+	}
+}
+
+// runEvent runs this server's handlers of a server-side event; a panic in
+// one is logged with its stack and ends that event only.
+func (n *node) runEvent(m *pb.NodeEvent) {
+	var ack func([]byte, [][]byte)
+	if m.AckId != 0 && m.ReplyTo != "" {
+		to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.id
+		ack = func(data []byte, atts [][]byte) {
+			if n.closed.Load() {
+				return
+			}
+			n.sys.Root.Send(to, &pb.NodeEventAck{AckId: id, MemberId: self, Data: data, Attachments: atts})
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			n.log.Error("actorio: server-side event handler panicked", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	n.recv.ServerSideEmit(m.Data, m.Attachments, ack)
+}
+
+// pong answers a probe of the static membership.
+func (n *node) pong(m *pb.NodePing) *pb.NodePong {
+	if n.static != nil && m.Cluster == n.name && m.Address != "" {
+		n.static.learn(m.Address)
+	}
+	p := &pb.NodePong{Cluster: n.name, MemberId: n.id, Address: n.address(), Kinds: n.c.GetClusterKinds()}
+	for _, peer := range *n.peers.Load() {
+		p.Known = append(p.Known, peer.addr)
+	}
+	return p
+}
+
+// Close implements actorio.ClusterNode: it tells the other nodes that this
+// one leaves (they drop it at once and confirm, up to leaveTimeout), then
+// stops the membership, the cluster and the remote.
+func (n *node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.teardown(true) })
+	return n.closeErr
+}
+
+// teardown stops what startNode started; started says whether the cluster
+// member had started.
+func (n *node) teardown(started bool) (err error) {
+	n.closed.Store(true)
+	// From here on, protoactor reports the connections it loses as errors:
+	// they are the ones this teardown closes.
+	n.quiet.Store(true)
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("leave cluster: %v", r)
+		}
+		n.sys.Shutdown()
+	}()
+	if started {
+		var wg sync.WaitGroup
+		bye := &pb.NodeLeaving{MemberId: n.id, Address: n.address()}
+		for _, p := range *n.peers.Load() {
+			wg.Go(func() {
+				_, _ = n.sys.Root.RequestFuture(p.node, bye, leaveTimeout).Result()
+			})
+		}
+		wg.Wait()
+	}
+	n.peers.Store(&[]peer{})
+	for _, s := range n.subs {
+		n.sys.EventStream.Unsubscribe(s)
+	}
+	var errs []error
+	if n.static != nil {
+		_ = n.static.Shutdown(true)
+	} else if started {
+		if err := n.c.Config.ClusterProvider.Shutdown(true); err != nil {
+			errs = append(errs, fmt.Errorf("cluster provider: %w", err))
+		}
+	}
+	if n.c.Gossip != nil {
+		n.c.Gossip.Shutdown()
+	}
+	if n.c.IdentityLookup != nil {
+		n.c.IdentityLookup.Shutdown()
+	}
+	if n.c.Remote != nil && n.address() != localAddress {
+		// Not protoactor's graceful Remote.Shutdown: it sets flags that its
+		// connection goroutines read without synchronization, and it can
+		// send on a channel that one of them has closed. Stopping the
+		// endpoint supervisor stops its children, the writers, which close
+		// the connections to the other nodes; stopping the gRPC server
+		// closes theirs to this node and waits for its goroutines.
+		_ = n.sys.Root.StopFuture(n.sys.NewLocalPID(endpointSupervisor)).Wait()
+		n.c.Remote.Shutdown(false)
+	}
+	n.waiters.Range(func(_, v any) bool {
+		v.(*ackWaiter).keep(nil)
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// ackWaiter collects the acknowledgements of one ServerSideEmitWithAck.
+type ackWaiter struct {
+	mu   sync.Mutex
+	want map[string]bool // member ids not heard from yet
+	acks []*pb.NodeEventAck
+	done chan struct{} // closed when want is empty
+}
+
+func (w *ackWaiter) add(m *pb.NodeEventAck) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.want[m.MemberId] {
+		return
+	}
+	delete(w.want, m.MemberId)
+	w.acks = append(w.acks, m)
+	w.check()
+}
+
+// keep stops waiting for the nodes not in alive.
+func (w *ackWaiter) keep(alive map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id := range w.want {
+		if !alive[id] {
+			delete(w.want, id)
+		}
+	}
+	w.check()
+}
+
+func (w *ackWaiter) check() {
+	if len(w.want) == 0 {
+		select {
+		case <-w.done:
+		default:
+			close(w.done)
+		}
+	}
+}
+
+func (w *ackWaiter) result() ([]*pb.NodeEventAck, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.acks), len(w.want)
+}
+
+// nodeActor receives what the other nodes send to this one, except
+// server-side events: broadcasts (handed to the namespace as a local
+// broadcast), acknowledgements, probes and goodbyes.
+type nodeActor struct{ n *node }
+
+func (a *nodeActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *pb.NodeBroadcast:
+		if m.Broadcast != nil && !a.n.closed.Load() {
+			a.n.recv.Broadcast(m.Namespace, m.Broadcast)
+		}
+	case *pb.NodeEventAck:
+		a.n.ack(m)
+	case *pb.NodePing:
+		ctx.Respond(a.n.pong(m))
+	case *pb.NodeLeaving:
+		a.n.leaving(m.MemberId, m.Address)
+		ctx.Respond(&pb.NodeLeavingAck{})
+	}
+}
+
+// eventsActor runs the server-side event handlers, one event at a time,
+// apart from the broadcasts, which a slow handler must not hold up.
+type eventsActor struct{ n *node }
+
+func (a *eventsActor) Receive(ctx actor.Context) {
+	if m, ok := ctx.Message().(*pb.NodeEvent); ok && !a.n.closed.Load() {
+		a.n.runEvent(m)
+	}
+}

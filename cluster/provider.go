@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+
+	"github.com/actorio/actorio"
+)
+
+// Defaults of Static.
+const (
+	DefaultProbeInterval = time.Second
+	DefaultProbeTimeout  = time.Second
+	DefaultMaxFailures   = 3
+)
+
+// Static is a membership that needs no external service: each node probes
+// the nodes it knows over the cluster connection itself, and learns of
+// more from every answer and every probe it receives. It suits one
+// machine, tests, and small fixed deployments.
+//
+// A node is alive from its first answer; it is dropped after MaxFailures
+// probes in a row went unanswered, which with the defaults takes at most
+// MaxFailures × (ProbeInterval + ProbeTimeout) = 6 s after it died (a
+// node that Server.Close stops says so and is dropped at once). A dropped
+// node is not taken back: protoactor-go blocks its member id for good,
+// cluster-wide, so a node wrongly declared dead must restart; a node that
+// restarts, at the same address or not, has a new id and joins again.
+//
+// One Static value may serve several servers: each gets its own state.
+type Static struct {
+	// Seeds are cluster addresses (host:port, ClusterOptions.Address) of
+	// nodes to probe. One live seed is enough to find every node; this
+	// node's own address may be listed. With none, the node waits for
+	// others to probe it. Seeds are probed for as long as the node runs
+	// (every ten rounds while they do not answer); the nodes learnt from
+	// others are forgotten once dropped.
+	Seeds []string
+	// ProbeInterval is the pause between two rounds of probes. Default 1s.
+	ProbeInterval time.Duration
+	// ProbeTimeout is how long a probe waits for its answer. Default 1s.
+	ProbeTimeout time.Duration
+	// MaxFailures is the number of probes in a row a node may leave
+	// unanswered before it is dropped. Default 3.
+	MaxFailures int
+}
+
+// JoinCluster implements actorio.ClusterProvider.
+func (s *Static) JoinCluster(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver) (actorio.ClusterNode, error) {
+	cfg := *s
+	if cfg.ProbeInterval <= 0 {
+		cfg.ProbeInterval = DefaultProbeInterval
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = DefaultMaxFailures
+	}
+	p := newStaticProvider(cfg)
+	n, err := startNode(o, log, recv, p, p)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Protoactor takes the membership from one of protoactor-go's cluster
+// providers, for production: Consul
+// (github.com/asynkron/protoactor-go/cluster/clusterproviders/consul),
+// etcd (…/etcd), Kubernetes (…/k8s), ZooKeeper (…/zk) or automanaged
+// (…/automanaged). The provider decides when a node is alive and when it
+// is dead (a Consul TTL check, a Kubernetes pod's status), and so how long
+// a dead node takes to be dropped. This package does not test them.
+//
+// A provider holds the state of one node: give each server its own
+// Protoactor value and provider.
+type Protoactor struct {
+	Provider cluster.ClusterProvider
+}
+
+// JoinCluster implements actorio.ClusterProvider.
+func (p *Protoactor) JoinCluster(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver) (actorio.ClusterNode, error) {
+	if p.Provider == nil {
+		return nil, errors.New("cluster: Protoactor.Provider is nil")
+	}
+	n, err := startNode(o, log, recv, p.Provider, nil)
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
