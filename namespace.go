@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/actorio/actorio/actors"
 	pb "github.com/actorio/actorio/proto"
@@ -28,6 +29,10 @@ type Namespace struct {
 	mu          sync.RWMutex
 	middlewares []Middleware
 	onConnect   []func(s *Socket)
+	forwards    []forward // Forward registrations
+	// forwarded is set once Forward has been called: events check it
+	// without taking mu.
+	forwarded atomic.Bool
 }
 
 func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -110,6 +112,12 @@ type Options struct {
 	// max(1, EventRate).
 	EventRate  float64
 	EventBurst int
+	// ActorSystem, when set, is the protoactor-go actor system the
+	// server's actors run on: an application's own, so that its actors
+	// can send the server Emit messages (Server.PID) and receive its
+	// sockets' events (Namespace.Forward). The server leaves it running at
+	// Close. Nil, the default, gives the server a system of its own.
+	ActorSystem *actor.ActorSystem
 	// ConnectionStateRecovery, when set, turns connection state recovery
 	// on (see ConnectionStateRecovery). Nil, the default, turns it off.
 	ConnectionStateRecovery *ConnectionStateRecovery

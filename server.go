@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/actorio/actorio/actors"
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
@@ -35,6 +37,9 @@ type Server struct {
 	// down is closed, readable without mu.
 	down atomic.Bool
 
+	// entry is the actor that takes Emit messages (PID).
+	entry *actor.PID
+
 	// node is this server's cluster node; nil on a single node, never
 	// changed after NewServer.
 	node ClusterNode
@@ -46,9 +51,13 @@ type Server struct {
 // NewServer creates a server with the default namespace "/".
 func NewServer(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger), nsps: map[string]*Namespace{}}
+	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{}}
 	s.gw = gateway.New(opts.gateway(), openHandler{s})
 	if _, err := s.of("/"); err != nil {
+		return nil, err
+	}
+	if err := s.spawnEntry(); err != nil {
+		_ = s.Close()
 		return nil, err
 	}
 	if opts.Cluster != nil {
@@ -253,6 +262,9 @@ func (s *Server) Close() error {
 		if err := ns.a.Stop(stopCtx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if s.entry != nil {
+		s.rt.System().Root.Stop(s.entry)
 	}
 	if err := s.rt.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("stop actors: %w", err))

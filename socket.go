@@ -313,6 +313,9 @@ func (h hooks) Event(pkt *pb.InboundPacket) {
 	for _, fn := range run {
 		fn(s, args, ack)
 	}
+	if s.ns.forwarded.Load() || (s.ns.parent != nil && s.ns.parent.forwarded.Load()) {
+		s.forwardEvent(name, args, ack)
+	}
 }
 
 func (s *Socket) ackFunc(id uint64) AckFunc {

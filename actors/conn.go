@@ -40,7 +40,7 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 	a.routes.Store(&[]route{})
 	rt.live.Add(1)
 	rt.liveConns.Add(1)
-	pid, err := rt.spawn(a, func() (*actor.PID, error) { return rt.system.Root.SpawnNamed(rt.connProps, "conn/"+c.ID()) })
+	pid, err := rt.spawn(a, func() (*actor.PID, error) { return rt.system.Root.SpawnNamed(rt.connProps, rt.Name("conn/"+c.ID())) })
 	if err != nil {
 		rt.liveConns.Add(-1)
 		rt.live.Done()

@@ -88,7 +88,7 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, rec *Recovery) (*Name
 		}
 		return a
 	}, actor.WithSupervisor(stopChild))
-	pid, err := rt.system.Root.SpawnNamed(props, "ns:"+name)
+	pid, err := rt.system.Root.SpawnNamed(props, rt.Name("ns:"+name))
 	if err != nil {
 		return nil, fmt.Errorf("spawn namespace %q: %w", name, err)
 	}

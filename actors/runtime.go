@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/actorio/actorio/gateway"
 )
 
 // Runtime is the actor system behind one actorio server.
@@ -27,6 +29,11 @@ type Runtime struct {
 	// dispatcher runs every actorio actor's mailbox.
 	dispatcher *poolDispatcher
 
+	// owned tells that the runtime made the actor system (and shuts it
+	// down at Close); prefix starts the names of its top-level actors.
+	owned  bool
+	prefix string
+
 	// connProps and socketProps are shared by every connection and socket
 	// actor; next is the actor their producer yields (see spawn).
 	connProps, socketProps *actor.Props
@@ -34,14 +41,23 @@ type Runtime struct {
 	next                   actor.Actor
 }
 
-// NewRuntime starts an actor system that logs through log.
-func NewRuntime(log *slog.Logger) *Runtime {
-	quiet := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
-	sys := actor.NewActorSystem(
-		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
-		actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
-	)
+// NewRuntime starts an actor system that logs through log, or, when sys is
+// not nil, runs actorio's actors on that one (an application's own), under
+// names of their own, and leaves it running at Close.
+func NewRuntime(log *slog.Logger, sys *actor.ActorSystem) *Runtime {
 	rt := &Runtime{system: sys, log: log, dispatcher: newPoolDispatcher()}
+	if sys == nil {
+		quiet := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}).With("lib", "protoactor")
+		rt.system = actor.NewActorSystem(
+			actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
+			actor.WithDeadLetterThrottleInterval(10*time.Millisecond),
+		)
+		rt.owned = true
+	} else {
+		// Two servers, or a server and the application, must not clash on
+		// actor names.
+		rt.prefix = "actorio-" + gateway.NewID()[:8] + "/"
+	}
 	// A connection actor that panics is stopped, not restarted: its
 	// Stopping closes the connection.
 	stop := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
@@ -56,6 +72,12 @@ func (rt *Runtime) Connections() int { return int(rt.liveConns.Load()) }
 // DroppedEvents returns the number of inbound events dropped by the
 // per-socket rate limit (ConnOptions.EventRate) so far.
 func (rt *Runtime) DroppedEvents() int64 { return rt.dropped.Load() }
+
+// System returns the actor system the runtime's actors run on.
+func (rt *Runtime) System() *actor.ActorSystem { return rt.system }
+
+// Name returns the name of a top-level actor of the runtime.
+func (rt *Runtime) Name(name string) string { return rt.prefix + name }
 
 // HandlerPanics returns the number of panics in sockets' handlers so far.
 func (rt *Runtime) HandlerPanics() int64 { return rt.panics.Load() }
@@ -73,7 +95,9 @@ func (rt *Runtime) Close(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
-	rt.system.Shutdown()
+	if rt.owned {
+		rt.system.Shutdown()
+	}
 	rt.dispatcher.close()
 	return err
 }
