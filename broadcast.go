@@ -2,6 +2,7 @@ package actorio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/actorio/actorio/actors"
 	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/socketio"
 )
 
 // BroadcastOperator selects sockets of a namespace by room and sends to
@@ -94,89 +96,145 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 
 // EmitWithAck sends the event to every selected socket and returns their
 // acks once all answered; when ctx ends first it returns the acks received
-// so far with ctx's error. With Options.Cluster, it reaches the sockets of
-// this node only, for now.
+// so far with ctx's error. With Options.Cluster, and unless Local, the
+// selected sockets of the other nodes get it too and their acks come back
+// to this call, under the same ctx: it waits for every node alive, but not
+// for one that leaves the cluster meanwhile.
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed
 	}
+	data, atts, err := encodeEventData(event, args)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		mu      sync.Mutex
 		results []Args
+		missing int
+		errs    []error
+		wg      sync.WaitGroup
+	)
+	collect := func(data []byte, atts [][]byte) {
+		if args, err := newArgs(data, atts, 0); err == nil {
+			mu.Lock()
+			results = append(results, args)
+			mu.Unlock()
+		}
+	}
+	done := func(m int, err error) {
+		mu.Lock()
+		missing += m
+		if err != nil {
+			errs = append(errs, err)
+		}
+		mu.Unlock()
+	}
+	t := b.target()
+	for _, a := range b.ns.targets() {
+		if n := b.ns.srv.node; n != nil && !b.local {
+			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, b.volatile, data, atts, collect)) })
+		}
+		wg.Go(func() { done(emitWithAckLocal(ctx, a, t, b.volatile, data, atts, collect)) })
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	out := slices.Clone(results)
+	switch {
+	case len(errs) == 0:
+		return out, nil
+	case missing > 0:
+		return out, fmt.Errorf("broadcast %q: %d acks missing: %w", event, missing, errors.Join(errs...))
+	default:
+		return out, fmt.Errorf("broadcast %q: %w", event, errors.Join(errs...))
+	}
+}
+
+// encodeEventData encodes an event as the JSON array [event, args...] and
+// its attachments, without framing it: each namespace frames it with an
+// ack id of its own.
+func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
+	if reserved[event] {
+		return nil, nil, fmt.Errorf("emit %q: %w", event, ErrReservedEvent)
+	}
+	all := make([]any, 0, len(args)+1)
+	all = append(all, event)
+	all = append(all, args...)
+	data, atts, err := socketio.MarshalArgs(all...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode %q: %w", event, err)
+	}
+	return data, atts, nil
+}
+
+// emitWithAckLocal sends the event data to the sockets of a that t
+// selects, on this node, hands each ack to onAck, and returns once every
+// receiver answered or left, or, when ctx ends first, the number of
+// receivers that did not answer with ctx's error.
+func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+	id := a.NextAckID()
+	typ := socketio.Event
+	if len(atts) > 0 {
+		typ = socketio.BinaryEvent
+	}
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: typ, Namespace: a.Name(), ID: id, HasID: true, Data: data, Attachments: len(atts)})
+	var (
+		mu      sync.Mutex
 		waiting int
 		done    = make(chan struct{}, 1)
 	)
-	notify := func() {
-		select {
-		case done <- struct{}{}:
-		default:
-		}
-	}
 	start := time.Now()
-	type sent struct {
-		p  *actors.Peer
-		id uint64
-	}
-	var receivers []sent
-	for _, a := range b.ns.targets() {
-		id := a.NextAckID()
-		frame, atts, err := encodeEvent(a.Name(), event, id, true, args)
-		if err != nil {
-			return nil, err
-		}
-		peers, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: b.target(), Frame: frame, Attachments: atts, Volatile: b.volatile, AckId: id},
-			func(*actors.Peer) actors.AckFunc {
-				return func(data []byte, atts [][]byte) {
-					if data != nil {
-						a.ObserveAck(time.Since(start))
-					}
-					mu.Lock()
-					waiting--
-					if data != nil {
-						if args, err := newArgs(data, atts, 0); err == nil {
-							results = append(results, args)
-						}
-					}
-					mu.Unlock()
-					notify()
+	peers, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id},
+		func(*actors.Peer) actors.AckFunc {
+			return func(data []byte, atts [][]byte) {
+				if data != nil {
+					a.ObserveAck(time.Since(start))
+					onAck(data, atts)
 				}
-			})
-		if err != nil {
-			return nil, fmt.Errorf("broadcast %q: %w", event, err)
-		}
-		mu.Lock()
-		waiting += len(peers)
-		mu.Unlock()
-		for _, p := range peers {
-			receivers = append(receivers, sent{p, id})
-		}
+				mu.Lock()
+				waiting--
+				mu.Unlock()
+				select {
+				case done <- struct{}{}:
+				default:
+				}
+			}
+		})
+	if err != nil {
+		return 0, err
 	}
+	mu.Lock()
+	waiting += len(peers)
+	mu.Unlock()
 	for {
 		mu.Lock()
 		left := waiting
 		mu.Unlock()
 		if left <= 0 {
-			break
+			return 0, nil
 		}
 		select {
 		case <-done:
 		case <-ctx.Done():
-			for _, r := range receivers {
-				r.p.RemoveAck(r.id)
+			for _, p := range peers {
+				p.RemoveAck(id)
 			}
 			mu.Lock()
-			out := slices.Clone(results)
+			left = waiting
 			mu.Unlock()
-			return out, fmt.Errorf("broadcast %q: %d acks missing: %w", event, left, ctx.Err())
+			if left <= 0 {
+				return 0, nil
+			}
+			return left, ctx.Err()
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	return slices.Clone(results), nil
 }
 
 // FetchSockets returns the selected sockets. With Options.Cluster, only
-// those of this node, for now.
+// those of this node: the sockets of the other nodes are not fetched (yet);
+// reach them with Emit, EmitWithAck, SocketsJoin, SocketsLeave and
+// DisconnectSockets, which do cross nodes.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed
@@ -194,27 +252,35 @@ func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error)
 	return out, nil
 }
 
-// SocketsJoin makes the selected sockets join rooms (with Options.Cluster,
-// those of this node only, for now).
-func (b *BroadcastOperator) SocketsJoin(rooms ...string) {
-	for _, a := range b.ns.targets() {
-		a.ChangeRooms(b.target(), rooms, false)
-	}
-}
+// SocketsJoin makes the selected sockets join rooms. With
+// Options.Cluster, and unless Local, those of every node: each other node
+// gets one message, which it applies after the broadcasts this goroutine
+// emitted before.
+func (b *BroadcastOperator) SocketsJoin(rooms ...string) { b.changeRooms(rooms, false) }
 
-// SocketsLeave makes the selected sockets leave rooms (with
-// Options.Cluster, those of this node only, for now).
-func (b *BroadcastOperator) SocketsLeave(rooms ...string) {
+// SocketsLeave makes the selected sockets leave rooms; with
+// Options.Cluster, and unless Local, those of every node.
+func (b *BroadcastOperator) SocketsLeave(rooms ...string) { b.changeRooms(rooms, true) }
+
+func (b *BroadcastOperator) changeRooms(rooms []string, leave bool) {
+	t := b.target()
 	for _, a := range b.ns.targets() {
-		a.ChangeRooms(b.target(), rooms, true)
+		a.ChangeRooms(t, rooms, leave)
+		if n := b.ns.srv.node; n != nil && !b.local {
+			n.ChangeRooms(a.Name(), t, rooms, leave)
+		}
 	}
 }
 
 // DisconnectSockets disconnects the selected sockets; close also closes
-// their connections. With Options.Cluster, those of this node only, for
-// now.
+// their connections. With Options.Cluster, and unless Local, those of
+// every node.
 func (b *BroadcastOperator) DisconnectSockets(close bool) {
+	t := b.target()
 	for _, a := range b.ns.targets() {
-		a.DisconnectSockets(b.target(), close)
+		a.DisconnectSockets(t, close)
+		if n := b.ns.srv.node; n != nil && !b.local {
+			n.DisconnectSockets(a.Name(), t, close)
+		}
 	}
 }

@@ -206,7 +206,8 @@ type ClusterProvider interface {
 }
 
 // ClusterNode is a server's running node of a cluster (package cluster).
-// Its methods never wait for another node, except ServerSideEmitWithAck.
+// Its methods never wait for another node, except ServerSideEmitWithAck
+// and BroadcastWithAck.
 type ClusterNode interface {
 	// Nodes returns the cluster addresses of the nodes alive as this node
 	// sees them, its own first.
@@ -222,6 +223,22 @@ type ClusterNode interface {
 	// one acknowledgement from each of those nodes, or for the nodes that
 	// did not answer to leave the cluster.
 	ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error)
+	// ChangeRooms makes the sockets t selects in the namespace nsp, on
+	// every other node alive, join rooms (leave them when leave).
+	ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool)
+	// DisconnectSockets disconnects the sockets t selects in the namespace
+	// nsp on every other node alive; closeTransport also closes their
+	// connections.
+	DisconnectSockets(nsp string, t *pb.Target, closeTransport bool)
+	// BroadcastWithAck sends the event data (the JSON array [event,
+	// args...]) and its attachments to the sockets t selects in the
+	// namespace nsp on every other node alive, hands each acknowledgement
+	// to onAck as it comes (one at a time), and
+	// returns once every such node has finished (all its receivers
+	// answered or left), has left the cluster, or ctx ended (with ctx's
+	// error). It returns how many receivers did not answer on the nodes
+	// that finished.
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
@@ -235,4 +252,16 @@ type ClusterReceiver interface {
 	// ServerSideEmit runs the handlers of a server-side event; ack is nil
 	// unless the sender waits for an acknowledgement.
 	ServerSideEmit(data []byte, atts [][]byte, ack func(data []byte, atts [][]byte))
+	// ChangeRooms makes the sockets t selects in the namespace nsp join
+	// rooms, or leave them when leave.
+	ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool)
+	// DisconnectSockets disconnects the sockets t selects in the namespace
+	// nsp; closeTransport also closes their connections.
+	DisconnectSockets(nsp string, t *pb.Target, closeTransport bool)
+	// BroadcastWithAck sends the event data (the JSON array [event,
+	// args...]) and its attachments to the sockets t selects in the
+	// namespace nsp, hands each acknowledgement to onAck, and returns once
+	// every receiver answered or left, or ctx ended, with the number of
+	// receivers that did not answer.
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
 }

@@ -400,6 +400,46 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	}
 }
 
+// namespace returns the namespace called nsp, nil if it does not exist
+// here or the server is closing.
+func (r clusterReceiver) namespace(nsp string) *Namespace {
+	if r.s.down.Load() {
+		return nil
+	}
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	return r.s.nsps[nsp]
+}
+
+// ChangeRooms makes the sockets t selects in nsp join or leave rooms.
+func (r clusterReceiver) ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool) {
+	if ns := r.namespace(nsp); ns != nil {
+		ns.a.ChangeRooms(t, rooms, leave)
+	}
+}
+
+// DisconnectSockets disconnects the sockets t selects in nsp.
+func (r clusterReceiver) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) {
+	if ns := r.namespace(nsp); ns != nil {
+		ns.a.DisconnectSockets(t, closeTransport)
+	}
+}
+
+// BroadcastWithAck sends an event another node encoded to the sockets t
+// selects in nsp and hands their acks to onAck, as EmitWithAck does on
+// this node.
+func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
+	ns := r.namespace(nsp)
+	if ns == nil {
+		return 0
+	}
+	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, data, atts, onAck)
+	if err != nil && missing == 0 && ctx.Err() == nil {
+		r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
+	}
+	return missing
+}
+
 // ServerSideEmit runs the handlers of a server-side event.
 func (r clusterReceiver) ServerSideEmit(data []byte, atts [][]byte, ack func([]byte, [][]byte)) {
 	name, args, err := socketio.NewEventArgs(data, atts)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
 )
 
@@ -260,6 +261,113 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("SocketsJoin, SocketsLeave and DisconnectSockets reach the sockets of every node", func(t *testing.T) {
+		ja := connect(t, "ja", a.url, "a")
+		jb := connect(t, "jb", b.url, "a")
+		jc := connect(t, "jc", c.url, "a")
+		nb := connect(t, "nb", b.url, "nothing")
+		inA := []*testClient{ja, jb, jc}
+		reasons := map[*testClient]chan string{}
+		for _, cl := range append(slices.Clone(inA), nb) {
+			ch := make(chan string, 1)
+			reasons[cl] = ch
+			cl.s.OnEvent(func(e client.Event) {
+				if e.Name == client.EventDisconnect {
+					select {
+					case ch <- e.Reason:
+					default:
+					}
+				}
+			})
+		}
+
+		a.srv.To("a").SocketsJoin("b")
+		waitRoomSizes(t, "b", nodes, 1)
+		_ = c.srv.To("b").Emit("to-b")
+		_ = c.srv.To("b", "nothing").Emit("fence-b")
+		for _, cl := range append(slices.Clone(inA), nb) {
+			cl.waitEvents(t, "fence-b", 1, 10*time.Second)
+		}
+		for _, cl := range inA {
+			if got := len(cl.events("to-b")); got != 1 {
+				t.Errorf("%s, in a: %d broadcasts to b from node C, want 1", cl.name, got)
+			}
+		}
+		if got := len(nb.events("to-b")); got != 0 {
+			t.Errorf("nb, not in a: %d broadcasts to b, want 0", got)
+		}
+
+		a.srv.To("a").SocketsLeave("b")
+		waitRoomSizes(t, "b", nodes, 0)
+
+		a.srv.To("a").DisconnectSockets(false)
+		for _, cl := range inA {
+			select {
+			case r := <-reasons[cl]:
+				if r != client.ReasonIOServerDisconnect {
+					t.Errorf("%s disconnected with %q, want %q", cl.name, r, client.ReasonIOServerDisconnect)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s, in a on node %s, not disconnected", cl.name, cl.name[1:])
+			}
+		}
+		_ = b.srv.To("nothing").Emit("fence-b2")
+		nb.waitEvents(t, "fence-b2", 1, 10*time.Second)
+		select {
+		case r := <-reasons[nb]:
+			t.Errorf("nb, not in a, disconnected too (%q)", r)
+		default:
+		}
+	})
+
+	t.Run("EmitWithAck collects the acks of the sockets of every node", func(t *testing.T) {
+		connectAcker(t, "ka", a.url, "acks")
+		connectAcker(t, "kb", b.url, "acks")
+		connectAcker(t, "kc", c.url, "acks")
+		connect(t, "silent", b.url, "silent") // never acks q
+		names := func(acks []actorio.Args) []string {
+			var out []string
+			for _, ack := range acks {
+				if ack.String(1) != "x" {
+					t.Errorf("ack %v does not echo the argument", ack.Values())
+				}
+				out = append(out, ack.String(0))
+			}
+			slices.Sort(out)
+			return out
+		}
+
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		acks, err := a.srv.To("acks").EmitWithAck(ctx, "q", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := names(acks); !slices.Equal(got, []string{"ka", "kb", "kc"}) {
+			t.Errorf("acks from %v, want [ka kb kc]", got)
+		}
+
+		acks, err = c.srv.To("acks").Local().EmitWithAck(ctx, "q", "x")
+		if got := names(acks); err != nil || !slices.Equal(got, []string{"kc"}) {
+			t.Errorf("Local: acks from %v, %v; want [kc]", got, err)
+		}
+
+		short, cancelShort := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancelShort()
+		start := time.Now()
+		acks, err = c.srv.To("acks", "silent").EmitWithAck(short, "q", "x")
+		took := time.Since(start)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("with a socket that never acks: error %v, want a deadline error", err)
+		}
+		if got := names(acks); !slices.Equal(got, []string{"ka", "kb", "kc"}) {
+			t.Errorf("with a socket that never acks: acks from %v, want [ka kb kc]", got)
+		}
+		if took < 400*time.Millisecond || took > 2*time.Second {
+			t.Errorf("with a socket that never acks: returned after %v, deadline 500ms", took)
+		}
+	})
+
 	t.Run("a polling request on another node than its session's gets Session ID unknown", func(t *testing.T) {
 		res, err := http.Get(a.url + "/socket.io/?EIO=4&transport=polling")
 		if err != nil {
@@ -327,6 +435,24 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a node that stops answering is dropped within the probe bound, without blocking broadcasts", func(t *testing.T) {
+		// A broadcast with acks waiting for silent, on B, when B dies.
+		connectAcker(t, "da", a.url, "dying")
+		connectAcker(t, "db", b.url, "dying")
+		connect(t, "silent2", b.url, "dying")
+		type result struct {
+			acks []actorio.Args
+			err  error
+			took time.Duration
+		}
+		waiting := make(chan result, 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() {
+			start := time.Now()
+			acks, err := a.srv.To("dying").EmitWithAck(ctx, "q", "x")
+			waiting <- result{acks, err, time.Since(start)}
+		}()
+		time.Sleep(200 * time.Millisecond) // B has the broadcast, db acked
 		cluster.Kill(b.rec.node)
 		start := time.Now()
 		var slowest time.Duration
@@ -350,6 +476,21 @@ func TestCluster(t *testing.T) {
 		}
 		_ = a.srv.To("r").Emit("fence7")
 		ca.waitEvents(t, "fence7", 1, 10*time.Second)
+
+		select {
+		case r := <-waiting:
+			var names []string
+			for _, ack := range r.acks {
+				names = append(names, ack.String(0))
+			}
+			slices.Sort(names)
+			t.Logf("EmitWithAck waiting for B returned after %v: %v, %v", r.took.Round(time.Millisecond), names, r.err)
+			if r.err != nil || !slices.Equal(names, []string{"da", "db"}) {
+				t.Errorf("EmitWithAck waiting for B when it died: acks %v, %v; want [da db] and no error", names, r.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("EmitWithAck still waits for B, dropped 5 s ago")
+		}
 	})
 }
 
@@ -372,6 +513,35 @@ func TestNewServerFailsOnWildcardAddressWithoutAdvertisedAddress(t *testing.T) {
 			t.Errorf("NewServer succeeded with Address %q and no AdvertisedAddress", addr)
 		}
 	}
+}
+
+// connectAcker connects a client as connect does that acknowledges the
+// event "q" with its name and q's first argument.
+func connectAcker(t *testing.T, name, url string, rooms ...string) *testClient {
+	t.Helper()
+	cl := connect(t, name, url, rooms...)
+	cl.s.On("q", func(args client.Args, ack client.AckFunc) {
+		if ack != nil {
+			_ = ack(name, args.String(0))
+		}
+	})
+	return cl
+}
+
+// waitRoomSizes waits until every node has n sockets of "/" in room.
+func waitRoomSizes(t *testing.T, room string, nodes []*testNode, n int) {
+	t.Helper()
+	eventually(t, 10*time.Second, fmt.Sprintf("room %s has %d sockets on every node", room, n), func() bool {
+		for _, node := range nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			got, err := node.srv.To(room).Local().FetchSockets(ctx)
+			cancel()
+			if err != nil || len(got) != n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // checkSequences checks that cl got, for every sender, the events named

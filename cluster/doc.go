@@ -27,6 +27,28 @@
 // BroadcastOperator, a Namespace or the Server) keeps a broadcast on its
 // node.
 //
+// Room changes and disconnections: SocketsJoin, SocketsLeave and
+// DisconnectSockets, from a BroadcastOperator or a Namespace (not Local),
+// send every other node one message (proto NodeRoomChange,
+// NodeDisconnect: the namespace, the target and the rooms or the close
+// flag), which that node hands to its supervisor of the namespace. They
+// travel with the broadcasts, so a broadcast that the same goroutine emits
+// after SocketsJoin reaches, on every node, the sockets that joined; one
+// from another node may come before the change.
+//
+// Broadcasts with acknowledgements: BroadcastOperator.EmitWithAck (not
+// Local) sends every other node one NodeBroadcastWithAck with the event's
+// JSON and the time left before the caller's deadline. That node frames the
+// event with an ack id of its own, sends it to its selected sockets as a
+// local EmitWithAck would, streams each acknowledgement back as it comes
+// (NodeBroadcastAck) and ends with NodeBroadcastAckDone once every
+// receiver answered or left, or at that deadline. The caller returns once
+// its own sockets and every other node finished, or when its ctx ends,
+// with every acknowledgement received from any node; a node that leaves
+// or is dropped meanwhile is no longer waited for. Without a deadline on
+// the caller's ctx, the other nodes wait until every receiver answered or
+// left (cancelling ctx does not reach them).
+//
 // Server-side events: Server.ServerSideEmit reaches the handlers the other
 // nodes registered with Server.OnServerSideEmit (not the sender's own), and
 // ServerSideEmitWithAck collects one acknowledgement per other node. The
@@ -43,13 +65,13 @@
 // membership holds alive when it is emitted; what is in flight to a node
 // that dies is lost. Nothing is retried and nothing is acknowledged.
 //
-// Emit never waits for another node: it queues one message per node and
-// returns. The queue to one node has no bound: while a node is dead but
+// Emit, SocketsJoin, SocketsLeave and DisconnectSockets never wait for
+// another node: they queue one message per node and return. The queue to one node has no bound: while a node is dead but
 // not yet dropped, or slower than the sender, what is sent to it waits in
 // the sender's memory (protoactor then drops it once a connection attempt
-// has failed; at most one attempt every 2 s). ServerSideEmitWithAck is the
-// only call that waits, up to its context, and never for a node that has
-// left.
+// has failed; at most one attempt every 2 s). ServerSideEmitWithAck and
+// BroadcastOperator.EmitWithAck are the only calls that wait, up to their
+// context, and never for a node that has left.
 //
 // # Membership
 //
@@ -77,9 +99,8 @@
 //
 // # Not yet across nodes
 //
-// These act on the calling node's sockets only: broadcasts with acks
-// (BroadcastOperator.EmitWithAck), FetchSockets, SocketsJoin, SocketsLeave
-// and DisconnectSockets. Connection state recovery is per node: a client
+// FetchSockets returns the calling node's sockets only: there are no
+// handles for sockets of other nodes yet. Connection state recovery is per node: a client
 // must come back to the node it left (its session is not shared). An
 // Engine.IO session lives on the node that opened it, so long-polling
 // needs sticky sessions at the load balancer (by sid, or by client

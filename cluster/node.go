@@ -69,7 +69,14 @@ type node struct {
 	left    map[string]bool   // member ids of nodes that said they were leaving
 
 	ackSeq  atomic.Uint64
-	waiters sync.Map // ack id -> *ackWaiter
+	waiters sync.Map // ack id -> *ackWaiter or *broadcastWaiter
+
+	// ctx ends when the node closes: it ends the broadcasts with acks
+	// other nodes asked this one for, which run in work.
+	ctx    context.Context
+	cancel context.CancelFunc
+	workMu sync.Mutex // orders work.Add before teardown's work.Wait
+	work   sync.WaitGroup
 
 	subs      []*eventstream.Subscription
 	closed    atomic.Bool
@@ -144,6 +151,7 @@ func startNode(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterR
 		left:   map[string]bool{},
 		quiet:  quiet,
 	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers.Store(&[]peer{})
 	if static != nil {
 		static.n = n
@@ -272,7 +280,7 @@ func (n *node) refreshLocked() {
 		alive[p.id] = true
 	}
 	n.waiters.Range(func(_, v any) bool {
-		v.(*ackWaiter).keep(alive)
+		v.(keeper).keep(alive)
 		return true
 	})
 }
@@ -345,10 +353,120 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 	}
 }
 
+// ChangeRooms implements actorio.ClusterNode.
+func (n *node) ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool) {
+	n.sendAll(&pb.NodeRoomChange{Namespace: nsp, Target: t, Rooms: rooms, Leave: leave})
+}
+
+// DisconnectSockets implements actorio.ClusterNode.
+func (n *node) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) {
+	n.sendAll(&pb.NodeDisconnect{Namespace: nsp, Target: t, Close: closeTransport})
+}
+
+// sendAll queues msg for the node actor of every other node alive, after
+// the broadcasts queued before it.
+func (n *node) sendAll(msg any) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return
+	}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].node, msg)
+	}
+}
+
+// BroadcastWithAck implements actorio.ClusterNode: every other node alive
+// gets one NodeBroadcastWithAck, streams back one NodeBroadcastAck per
+// acknowledgement, and ends with a NodeBroadcastAckDone.
+func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return 0, nil
+	}
+	id := n.ackSeq.Add(1)
+	w := &broadcastWaiter{want: make(map[string]bool, len(ps)), onAck: onAck, done: make(chan struct{})}
+	for _, p := range ps {
+		w.want[p.id] = true
+	}
+	n.waiters.Store(id, w)
+	defer n.waiters.Delete(id)
+	var timeout int64
+	if d, ok := ctx.Deadline(); ok {
+		// At least a millisecond: 0 would mean no timeout.
+		timeout = max(time.Until(d).Milliseconds(), 1)
+	}
+	msg := &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
+		AckId: id, ReplyTo: n.address(), TimeoutMs: timeout}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].node, msg)
+	}
+	select {
+	case <-w.done:
+		missing, _ := w.result()
+		if n.closed.Load() {
+			return missing, errors.New("the node closed while waiting for acknowledgements")
+		}
+		if missing > 0 {
+			return missing, fmt.Errorf("other nodes: %w", context.DeadlineExceeded)
+		}
+		return 0, nil
+	case <-ctx.Done():
+		missing, nodes := w.result()
+		return missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err())
+	}
+}
+
+// startWork adds one to work unless the node is closing.
+func (n *node) startWork() bool {
+	n.workMu.Lock()
+	defer n.workMu.Unlock()
+	if n.closed.Load() {
+		return false
+	}
+	n.work.Add(1)
+	return true
+}
+
+// broadcastWithAck runs, for another node, a broadcast with acks on this
+// node's sockets and streams the acks back.
+func (n *node) broadcastWithAck(m *pb.NodeBroadcastWithAck) {
+	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.id
+	ctx, cancel := n.ctx, context.CancelFunc(func() {})
+	if m.TimeoutMs > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
+	}
+	defer cancel()
+	var mu sync.Mutex // acks go out one at a time, before the end
+	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, m.Volatile, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !n.closed.Load() {
+			n.sys.Root.Send(to, &pb.NodeBroadcastAck{AckId: id, MemberId: self, Data: data, Attachments: atts})
+		}
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if !n.closed.Load() {
+		n.sys.Root.Send(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing)})
+	}
+}
+
+// broadcastAck hands an acknowledgement, or the end of a node's answer, to
+// the broadcast waiting for it, if any.
+func (n *node) broadcastAck(id uint64, member string, ack *pb.NodeBroadcastAck, end *pb.NodeBroadcastAckDone) {
+	if v, ok := n.waiters.Load(id); ok {
+		if w, ok := v.(*broadcastWaiter); ok {
+			w.add(member, ack, end)
+		}
+	}
+}
+
 // ack hands an acknowledgement to the call waiting for it, if any.
 func (n *node) ack(m *pb.NodeEventAck) {
 	if v, ok := n.waiters.Load(m.AckId); ok {
-		v.(*ackWaiter).add(m)
+		if w, ok := v.(*ackWaiter); ok {
+			w.add(m)
+		}
 	}
 }
 
@@ -417,6 +535,10 @@ func (n *node) teardown(started bool) (err error) {
 		wg.Wait()
 	}
 	n.peers.Store(&[]peer{})
+	n.workMu.Lock()
+	n.workMu.Unlock() //nolint:staticcheck // a barrier: every startWork that saw the node open has added
+	n.cancel()
+	n.work.Wait()
 	for _, s := range n.subs {
 		n.sys.EventStream.Unsubscribe(s)
 	}
@@ -445,10 +567,69 @@ func (n *node) teardown(started bool) (err error) {
 		n.c.Remote.Shutdown(false)
 	}
 	n.waiters.Range(func(_, v any) bool {
-		v.(*ackWaiter).keep(nil)
+		v.(keeper).keep(nil)
 		return true
 	})
 	return errors.Join(errs...)
+}
+
+// keeper is a call waiting for answers from other nodes.
+type keeper interface {
+	// keep stops waiting for the nodes not in alive.
+	keep(alive map[string]bool)
+}
+
+// broadcastWaiter collects the acknowledgements of one broadcast with
+// acks from the other nodes.
+type broadcastWaiter struct {
+	mu      sync.Mutex
+	want    map[string]bool // member ids that have not finished
+	onAck   func([]byte, [][]byte)
+	missing int           // receivers that did not answer, on the nodes that finished
+	done    chan struct{} // closed when want is empty
+}
+
+// add takes one ack (ack) or the end of a node's answer (end). Acks from a
+// node that finished or is no longer waited for are dropped.
+func (w *broadcastWaiter) add(member string, ack *pb.NodeBroadcastAck, end *pb.NodeBroadcastAckDone) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.want[member] {
+		return
+	}
+	if ack != nil {
+		w.onAck(ack.Data, ack.Attachments)
+		return
+	}
+	delete(w.want, member)
+	w.missing += int(end.Missing)
+	if len(w.want) == 0 {
+		close(w.done)
+	}
+}
+
+func (w *broadcastWaiter) keep(alive map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.want) == 0 {
+		return
+	}
+	for id := range w.want {
+		if !alive[id] {
+			delete(w.want, id)
+		}
+	}
+	if len(w.want) == 0 {
+		close(w.done)
+	}
+}
+
+// result returns the receivers known not to have answered and the nodes
+// not finished.
+func (w *broadcastWaiter) result() (missing, nodes int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.missing, len(w.want)
 }
 
 // ackWaiter collects the acknowledgements of one ServerSideEmitWithAck.
@@ -511,6 +692,28 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 	case *pb.NodeEventAck:
 		a.n.ack(m)
+	case *pb.NodeRoomChange:
+		if !a.n.closed.Load() {
+			a.n.recv.ChangeRooms(m.Namespace, m.Target, m.Rooms, m.Leave)
+		}
+	case *pb.NodeDisconnect:
+		if !a.n.closed.Load() {
+			a.n.recv.DisconnectSockets(m.Namespace, m.Target, m.Close)
+		}
+	case *pb.NodeBroadcastWithAck:
+		// Its acks may take until the caller's deadline: it must not hold
+		// up what comes next.
+		if m.ReplyTo == "" || !a.n.startWork() {
+			break
+		}
+		go func() {
+			defer a.n.work.Done()
+			a.n.broadcastWithAck(m)
+		}()
+	case *pb.NodeBroadcastAck:
+		a.n.broadcastAck(m.AckId, m.MemberId, m, nil)
+	case *pb.NodeBroadcastAckDone:
+		a.n.broadcastAck(m.AckId, m.MemberId, nil, m)
 	case *pb.NodePing:
 		ctx.Respond(a.n.pong(m))
 	case *pb.NodeLeaving:

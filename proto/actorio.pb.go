@@ -1250,7 +1250,8 @@ func (*DrainReply) Descriptor() ([]byte, []int) {
 type NodeBroadcast struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
-	// broadcast has no ack_id: broadcasts with acks stay on their node.
+	// broadcast has no ack_id: a broadcast with acks crosses as a
+	// NodeBroadcastWithAck instead.
 	Broadcast     *Broadcast `protobuf:"bytes,2,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1678,6 +1679,385 @@ func (*NodeLeavingAck) Descriptor() ([]byte, []int) {
 	return file_actorio_proto_rawDescGZIP(), []int{28}
 }
 
+// NodeRoomChange makes the sockets `target` selects in `namespace`, on the
+// receiving node, join `rooms`, or leave them when `leave`
+// (SocketsJoin, SocketsLeave). Nothing answers it.
+type NodeRoomChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Target        *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Rooms         []string               `protobuf:"bytes,3,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	Leave         bool                   `protobuf:"varint,4,opt,name=leave,proto3" json:"leave,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRoomChange) Reset() {
+	*x = NodeRoomChange{}
+	mi := &file_actorio_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRoomChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRoomChange) ProtoMessage() {}
+
+func (x *NodeRoomChange) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRoomChange.ProtoReflect.Descriptor instead.
+func (*NodeRoomChange) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *NodeRoomChange) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeRoomChange) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *NodeRoomChange) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *NodeRoomChange) GetLeave() bool {
+	if x != nil {
+		return x.Leave
+	}
+	return false
+}
+
+// NodeDisconnect disconnects the sockets `target` selects in `namespace`
+// on the receiving node (DisconnectSockets); `close` also closes their
+// connections. Nothing answers it.
+type NodeDisconnect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Target        *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Close         bool                   `protobuf:"varint,3,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeDisconnect) Reset() {
+	*x = NodeDisconnect{}
+	mi := &file_actorio_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeDisconnect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeDisconnect) ProtoMessage() {}
+
+func (x *NodeDisconnect) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeDisconnect.ProtoReflect.Descriptor instead.
+func (*NodeDisconnect) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *NodeDisconnect) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeDisconnect) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *NodeDisconnect) GetClose() bool {
+	if x != nil {
+		return x.Close
+	}
+	return false
+}
+
+// NodeBroadcastWithAck asks another node to send an event to the sockets
+// `target` selects in `namespace` and to collect their acknowledgements:
+// it sends one NodeBroadcastAck to reply_to (the sending node's cluster
+// address) per acknowledgement, as each comes, then one
+// NodeBroadcastAckDone once every receiver answered or left, or after
+// timeout_ms.
+type NodeBroadcastWithAck struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Target    *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// data is the JSON array [event, args...]; attachments its binary
+	// values. The receiving node frames it with an ack id of its own.
+	Data        []byte   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Attachments [][]byte `protobuf:"bytes,4,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	Volatile    bool     `protobuf:"varint,5,opt,name=volatile,proto3" json:"volatile,omitempty"`
+	// ack_id names the call on the sending node.
+	AckId   uint64 `protobuf:"varint,6,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	ReplyTo string `protobuf:"bytes,7,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	// timeout_ms bounds the wait on the receiving node (the caller's
+	// deadline); 0 waits until every receiver answered or left.
+	TimeoutMs     int64 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcastWithAck) Reset() {
+	*x = NodeBroadcastWithAck{}
+	mi := &file_actorio_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcastWithAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcastWithAck) ProtoMessage() {}
+
+func (x *NodeBroadcastWithAck) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcastWithAck.ProtoReflect.Descriptor instead.
+func (*NodeBroadcastWithAck) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *NodeBroadcastWithAck) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeBroadcastWithAck) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *NodeBroadcastWithAck) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeBroadcastWithAck) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+func (x *NodeBroadcastWithAck) GetVolatile() bool {
+	if x != nil {
+		return x.Volatile
+	}
+	return false
+}
+
+func (x *NodeBroadcastWithAck) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeBroadcastWithAck) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+func (x *NodeBroadcastWithAck) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// NodeBroadcastAck carries one socket's acknowledgement of a
+// NodeBroadcastWithAck back to the sending node.
+type NodeBroadcastAck struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AckId    uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// data is the JSON array of the acknowledgement's arguments.
+	Data          []byte   `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Attachments   [][]byte `protobuf:"bytes,4,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcastAck) Reset() {
+	*x = NodeBroadcastAck{}
+	mi := &file_actorio_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcastAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcastAck) ProtoMessage() {}
+
+func (x *NodeBroadcastAck) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcastAck.ProtoReflect.Descriptor instead.
+func (*NodeBroadcastAck) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *NodeBroadcastAck) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeBroadcastAck) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeBroadcastAck) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeBroadcastAck) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+// NodeBroadcastAckDone ends the answer of one node to a
+// NodeBroadcastWithAck: every NodeBroadcastAck it sent came before.
+type NodeBroadcastAckDone struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AckId    uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// missing counts the receivers on that node that did not answer in time.
+	Missing       int32 `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcastAckDone) Reset() {
+	*x = NodeBroadcastAckDone{}
+	mi := &file_actorio_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcastAckDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcastAckDone) ProtoMessage() {}
+
+func (x *NodeBroadcastAckDone) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcastAckDone.ProtoReflect.Descriptor instead.
+func (*NodeBroadcastAckDone) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *NodeBroadcastAckDone) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeBroadcastAckDone) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeBroadcastAckDone) GetMissing() int32 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -1788,7 +2168,35 @@ const file_actorio_proto_rawDesc = "" +
 	"\vNodeLeaving\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\"\x10\n" +
-	"\x0eNodeLeavingAckB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\x0eNodeLeavingAck\"\x86\x01\n" +
+	"\x0eNodeRoomChange\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
+	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
+	"\x05rooms\x18\x03 \x03(\tR\x05rooms\x12\x14\n" +
+	"\x05leave\x18\x04 \x01(\bR\x05leave\"p\n" +
+	"\x0eNodeDisconnect\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
+	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
+	"\x05close\x18\x03 \x01(\bR\x05close\"\x83\x02\n" +
+	"\x14NodeBroadcastWithAck\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
+	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12 \n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\x12\x1a\n" +
+	"\bvolatile\x18\x05 \x01(\bR\bvolatile\x12\x15\n" +
+	"\x06ack_id\x18\x06 \x01(\x04R\x05ackId\x12\x19\n" +
+	"\breply_to\x18\a \x01(\tR\areplyTo\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\b \x01(\x03R\ttimeoutMs\"|\n" +
+	"\x10NodeBroadcastAck\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12 \n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\"d\n" +
+	"\x14NodeBroadcastAckDone\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
+	"\amissing\x18\x03 \x01(\x05R\amissingB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -1802,37 +2210,42 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_actorio_proto_goTypes = []any{
-	(*TransportClosed)(nil),    // 0: actorio.v1.TransportClosed
-	(*ConnectTimeout)(nil),     // 1: actorio.v1.ConnectTimeout
-	(*SpawnSocket)(nil),        // 2: actorio.v1.SpawnSocket
-	(*SpawnSocketReply)(nil),   // 3: actorio.v1.SpawnSocketReply
-	(*SocketReady)(nil),        // 4: actorio.v1.SocketReady
-	(*SocketGone)(nil),         // 5: actorio.v1.SocketGone
-	(*InboundPacket)(nil),      // 6: actorio.v1.InboundPacket
-	(*Disconnect)(nil),         // 7: actorio.v1.Disconnect
-	(*SocketEnded)(nil),        // 8: actorio.v1.SocketEnded
-	(*DirectWrite)(nil),        // 9: actorio.v1.DirectWrite
-	(*RecoverySweep)(nil),      // 10: actorio.v1.RecoverySweep
-	(*ClaimTimeout)(nil),       // 11: actorio.v1.ClaimTimeout
-	(*RoomChange)(nil),         // 12: actorio.v1.RoomChange
-	(*Target)(nil),             // 13: actorio.v1.Target
-	(*Broadcast)(nil),          // 14: actorio.v1.Broadcast
-	(*BroadcastReply)(nil),     // 15: actorio.v1.BroadcastReply
-	(*SelectSockets)(nil),      // 16: actorio.v1.SelectSockets
-	(*SelectSocketsReply)(nil), // 17: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),   // 18: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),   // 19: actorio.v1.TargetDisconnect
-	(*Drain)(nil),              // 20: actorio.v1.Drain
-	(*DrainReply)(nil),         // 21: actorio.v1.DrainReply
-	(*NodeBroadcast)(nil),      // 22: actorio.v1.NodeBroadcast
-	(*NodeEvent)(nil),          // 23: actorio.v1.NodeEvent
-	(*NodeEventAck)(nil),       // 24: actorio.v1.NodeEventAck
-	(*NodePing)(nil),           // 25: actorio.v1.NodePing
-	(*NodePong)(nil),           // 26: actorio.v1.NodePong
-	(*NodeLeaving)(nil),        // 27: actorio.v1.NodeLeaving
-	(*NodeLeavingAck)(nil),     // 28: actorio.v1.NodeLeavingAck
+	(*TransportClosed)(nil),      // 0: actorio.v1.TransportClosed
+	(*ConnectTimeout)(nil),       // 1: actorio.v1.ConnectTimeout
+	(*SpawnSocket)(nil),          // 2: actorio.v1.SpawnSocket
+	(*SpawnSocketReply)(nil),     // 3: actorio.v1.SpawnSocketReply
+	(*SocketReady)(nil),          // 4: actorio.v1.SocketReady
+	(*SocketGone)(nil),           // 5: actorio.v1.SocketGone
+	(*InboundPacket)(nil),        // 6: actorio.v1.InboundPacket
+	(*Disconnect)(nil),           // 7: actorio.v1.Disconnect
+	(*SocketEnded)(nil),          // 8: actorio.v1.SocketEnded
+	(*DirectWrite)(nil),          // 9: actorio.v1.DirectWrite
+	(*RecoverySweep)(nil),        // 10: actorio.v1.RecoverySweep
+	(*ClaimTimeout)(nil),         // 11: actorio.v1.ClaimTimeout
+	(*RoomChange)(nil),           // 12: actorio.v1.RoomChange
+	(*Target)(nil),               // 13: actorio.v1.Target
+	(*Broadcast)(nil),            // 14: actorio.v1.Broadcast
+	(*BroadcastReply)(nil),       // 15: actorio.v1.BroadcastReply
+	(*SelectSockets)(nil),        // 16: actorio.v1.SelectSockets
+	(*SelectSocketsReply)(nil),   // 17: actorio.v1.SelectSocketsReply
+	(*TargetRoomChange)(nil),     // 18: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),     // 19: actorio.v1.TargetDisconnect
+	(*Drain)(nil),                // 20: actorio.v1.Drain
+	(*DrainReply)(nil),           // 21: actorio.v1.DrainReply
+	(*NodeBroadcast)(nil),        // 22: actorio.v1.NodeBroadcast
+	(*NodeEvent)(nil),            // 23: actorio.v1.NodeEvent
+	(*NodeEventAck)(nil),         // 24: actorio.v1.NodeEventAck
+	(*NodePing)(nil),             // 25: actorio.v1.NodePing
+	(*NodePong)(nil),             // 26: actorio.v1.NodePong
+	(*NodeLeaving)(nil),          // 27: actorio.v1.NodeLeaving
+	(*NodeLeavingAck)(nil),       // 28: actorio.v1.NodeLeavingAck
+	(*NodeRoomChange)(nil),       // 29: actorio.v1.NodeRoomChange
+	(*NodeDisconnect)(nil),       // 30: actorio.v1.NodeDisconnect
+	(*NodeBroadcastWithAck)(nil), // 31: actorio.v1.NodeBroadcastWithAck
+	(*NodeBroadcastAck)(nil),     // 32: actorio.v1.NodeBroadcastAck
+	(*NodeBroadcastAckDone)(nil), // 33: actorio.v1.NodeBroadcastAckDone
 }
 var file_actorio_proto_depIdxs = []int32{
 	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -1840,11 +2253,14 @@ var file_actorio_proto_depIdxs = []int32{
 	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
 	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
 	14, // 4: actorio.v1.NodeBroadcast.broadcast:type_name -> actorio.v1.Broadcast
-	5,  // [5:5] is the sub-list for method output_type
-	5,  // [5:5] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	13, // 5: actorio.v1.NodeRoomChange.target:type_name -> actorio.v1.Target
+	13, // 6: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
+	13, // 7: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -1858,7 +2274,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
