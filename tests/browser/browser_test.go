@@ -4,8 +4,9 @@
 // Requirements: Node.js 20+ with `npm ci` done (playwright-core and
 // socket.io-client), and Debian's Chromium (`apt-get install chromium`);
 // playwright-core downloads no browser, the test points it at
-// $ACTORIO_CHROMIUM or the chromium found on PATH. A missing Chromium fails
-// the test; ACTORIO_SKIP_BROWSER=1 skips it instead.
+// $ACTORIO_CHROMIUM or the chromium found on PATH. Without Chromium the
+// test is skipped, unless ACTORIO_REQUIRE_BROWSER=1 (set by .ci/run) makes
+// it fail; ACTORIO_SKIP_BROWSER=1 skips it in any case.
 //
 // The screenshots go to $ARTIFACTS_DIR/browser/ (a relative ARTIFACTS_DIR
 // is taken from the module root), by default tests/artifacts/browser/,
@@ -64,9 +65,12 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 	chromium, err := chromiumPath()
 	if err != nil {
-		t.Fatalf("this test needs a headless Chromium: %v\n"+
-			"install Debian's (apt-get install chromium; .ci/run does it), point ACTORIO_CHROMIUM at one, "+
-			"or set ACTORIO_SKIP_BROWSER=1 to skip the test", err)
+		msg := fmt.Sprintf("this test needs a headless Chromium: %v\n"+
+			"install Debian's (apt-get install chromium; .ci/run does it) or point ACTORIO_CHROMIUM at one", err)
+		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
+			t.Fatal(msg) // CI: a missing browser must not pass silently
+		}
+		t.Skip(msg)
 	}
 	node.RequirePackage(t, "playwright-core")
 	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
