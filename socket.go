@@ -364,15 +364,9 @@ func (h hooks) Disconnected(reason string) {
 
 // encodeEvent encodes an EVENT (or BINARY_EVENT) packet once.
 func encodeEvent(nsp, event string, id uint64, withID bool, args []any) ([]byte, [][]byte, error) {
-	if reserved[event] {
-		return nil, nil, fmt.Errorf("emit %q: %w", event, ErrReservedEvent)
-	}
-	all := make([]any, 0, len(args)+1)
-	all = append(all, event)
-	all = append(all, args...)
-	data, atts, err := socketio.MarshalArgs(all...)
+	data, atts, err := encodeEventData(event, args)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode %q: %w", event, err)
+		return nil, nil, err
 	}
 	t := socketio.Event
 	if len(atts) > 0 {

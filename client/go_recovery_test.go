@@ -2,7 +2,6 @@ package client
 
 import (
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,20 +102,7 @@ func TestGoRecoveryAfterTransportCutMidStream(t *testing.T) {
 			}
 			l.waitFor(t, "end", func(items []string) bool { return slices.Contains(items, "end") })
 
-			got := l.all()
-			k := slices.Index(got, "disconnect") - 1
-			if k < 20 {
-				t.Fatalf("disconnect at %d in %q", k, got[:min(len(got), 40)])
-			}
-			want := []string{"connect"}
-			for i := 1; i <= total; i++ {
-				if i == k+1 {
-					want = append(want, "disconnect", "connect")
-				}
-				want = append(want, "n:"+strconv.Itoa(i))
-			}
-			want = append(want, "end")
-			expectSeq(t, "stream", got, want)
+			expectRecoveredStream(t, l, total)
 		})
 	}
 }

@@ -114,6 +114,27 @@ func logStream(s *Socket) *seqLog {
 	return l
 }
 
+// expectRecoveredStream checks a logStream log of a stream of numbers
+// 1..total cut once and recovered: every number once, in order, those
+// missed during the cut right after the reconnection's connect.
+func expectRecoveredStream(t *testing.T, l *seqLog, total int) {
+	t.Helper()
+	got := l.all()
+	k := slices.Index(got, "disconnect") - 1
+	if k < 20 {
+		t.Fatalf("disconnect at %d in %q", k, got[:min(len(got), 40)])
+	}
+	want := []string{"connect"}
+	for i := 1; i <= total; i++ {
+		if i == k+1 {
+			want = append(want, "disconnect", "connect")
+		}
+		want = append(want, "n:"+strconv.Itoa(i))
+	}
+	want = append(want, "end")
+	expectSeq(t, "stream", got, want)
+}
+
 // recvOne returns the next value of ch, failing after waitTimeout.
 func recvOne[T any](t testing.TB, ch <-chan T) T {
 	t.Helper()
@@ -178,22 +199,7 @@ func TestNodeRecoveryAfterTransportCutMidStream(t *testing.T) {
 			}
 			l.waitFor(t, "end", func(items []string) bool { return slices.Contains(items, "end") })
 
-			// Every number once, in order; those missed during the cut come
-			// right after the reconnection's connect.
-			got := l.all()
-			k := slices.Index(got, "disconnect") - 1
-			if k < 20 {
-				t.Fatalf("disconnect at %d in %q", k, got[:min(len(got), 40)])
-			}
-			want := []string{"connect"}
-			for i := 1; i <= total; i++ {
-				if i == k+1 {
-					want = append(want, "disconnect", "connect")
-				}
-				want = append(want, "n:"+strconv.Itoa(i))
-			}
-			want = append(want, "end")
-			expectSeq(t, "stream", got, want)
+			expectRecoveredStream(t, l, total)
 		})
 	}
 }
