@@ -357,14 +357,7 @@ func (s *Server) encodeServerSide(event string, args []any) ([]byte, [][]byte, e
 	if s.down.Load() {
 		return nil, nil, ErrServerClosed
 	}
-	all := make([]any, 0, len(args)+1)
-	all = append(all, event)
-	all = append(all, args...)
-	data, atts, err := socketio.MarshalArgs(all...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode %q: %w", event, err)
-	}
-	return data, atts, nil
+	return encodeEventData(event, args)
 }
 
 // joinCluster starts this server's cluster node (Options.Cluster).
