@@ -1,36 +1,29 @@
 package tests
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/internal/logbuf"
 )
 
-// jsonLog is a slog handler's output, one JSON object per line, safe for
-// concurrent writes.
+// jsonLog is a slog JSON handler's output, one object per line.
 type jsonLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	logbuf.Buffer
+	read int // bytes of the buffer records has returned
 }
 
-func (l *jsonLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// records returns the lines logged so far, decoded, and forgets them.
+// records returns the lines logged since the last call, decoded.
 func (l *jsonLog) records(t *testing.T) []map[string]any {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	all := l.String()
+	fresh := all[l.read:]
+	l.read = len(all)
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(fresh), "\n") {
 		if line == "" {
 			continue
 		}
@@ -40,7 +33,6 @@ func (l *jsonLog) records(t *testing.T) []map[string]any {
 		}
 		out = append(out, r)
 	}
-	l.buf.Reset()
 	return out
 }
 
