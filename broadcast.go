@@ -231,10 +231,8 @@ func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, vo
 	}
 }
 
-// FetchSockets returns the selected sockets. With Options.Cluster, only
-// those of this node: the sockets of the other nodes are not fetched (yet);
-// reach them with Emit, EmitWithAck, SocketsJoin, SocketsLeave and
-// DisconnectSockets, which do cross nodes.
+// FetchSockets returns the selected sockets of this node. With
+// Options.Cluster, FetchRemoteSockets returns those of every node.
 func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed

@@ -119,7 +119,8 @@ func (ns *Namespace) EmitWithAck(ctx context.Context, event string, args ...any)
 	return ns.op().EmitWithAck(ctx, event, args...)
 }
 
-// FetchSockets returns the sockets of the namespace.
+// FetchSockets returns the sockets of the namespace on this node (see
+// FetchRemoteSockets for every node of a cluster).
 func (ns *Namespace) FetchSockets(ctx context.Context) ([]*Socket, error) {
 	return ns.op().FetchSockets(ctx)
 }

@@ -206,8 +206,8 @@ type ClusterProvider interface {
 }
 
 // ClusterNode is a server's running node of a cluster (package cluster).
-// Its methods never wait for another node, except ServerSideEmitWithAck
-// and BroadcastWithAck.
+// Its methods never wait for another node, except ServerSideEmitWithAck,
+// BroadcastWithAck and FetchSockets.
 type ClusterNode interface {
 	// Nodes returns the cluster addresses of the nodes alive as this node
 	// sees them, its own first.
@@ -239,6 +239,14 @@ type ClusterNode interface {
 	// error). It returns how many receivers did not answer on the nodes
 	// that finished.
 	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
+	// FetchSockets asks every other node alive for the sockets t selects
+	// in the namespace nsp and returns the answers, one per node, once
+	// every such node answered or left the cluster, or ctx ended (then
+	// with the answers received so far and ctx's error).
+	FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*pb.NodeFetchSocketsReply, error)
+	// SocketCommand sends c to the node whose member id is member, which
+	// applies it to its socket; it is dropped when that node is gone.
+	SocketCommand(member string, c *pb.NodeSocketCommand)
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
@@ -264,4 +272,10 @@ type ClusterReceiver interface {
 	// every receiver answered or left, or ctx ended, with the number of
 	// receivers that did not answer.
 	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
+	// FetchSockets describes the sockets t selects in the namespace nsp,
+	// until ctx ends.
+	FetchSockets(ctx context.Context, nsp string, t *pb.Target) []*pb.NodeSocketInfo
+	// SocketCommand applies c to the socket it names, if it is still
+	// connected here.
+	SocketCommand(c *pb.NodeSocketCommand)
 }

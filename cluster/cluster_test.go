@@ -368,6 +368,106 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("FetchRemoteSockets returns the sockets of every node, whose handles reach them", func(t *testing.T) {
+		fa := connect(t, "fa", a.url, "f")
+		fb := connect(t, "fb", b.url, "f")
+		fc := connect(t, "fc", c.url, "f")
+		fbReason := make(chan string, 1)
+		fb.s.OnEvent(func(e client.Event) {
+			if e.Name == client.EventDisconnect {
+				select {
+				case fbReason <- e.Reason:
+				default:
+				}
+			}
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		onC, err := c.srv.To("f").Local().FetchSockets(ctx)
+		if err != nil || len(onC) != 1 {
+			t.Fatalf("C's own sockets in f: %v, %v", onC, err)
+		}
+		onC[0].SetData(map[string]any{"n": "fc"})
+
+		got, err := a.srv.To("f").FetchRemoteSockets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byID := map[string]actorio.RemoteSocket{}
+		for _, s := range got {
+			byID[s.ID()] = s
+		}
+		if len(got) != 3 || len(byID) != 3 {
+			t.Fatalf("FetchRemoteSockets from A: %d sockets, %d ids; want fa, fb, fc", len(got), len(byID))
+		}
+		for _, cl := range []*testClient{fa, fb, fc} {
+			s := byID[cl.s.ID()]
+			if s == nil {
+				t.Fatalf("%s (id %s) missing from FetchRemoteSockets", cl.name, cl.s.ID())
+			}
+			want := []string{cl.s.ID(), "f"}
+			slices.Sort(want)
+			if !slices.Equal(s.Rooms(), want) {
+				t.Errorf("%s: rooms %v, want %v", cl.name, s.Rooms(), want)
+			}
+			if _, local := s.(*actorio.Socket); local != (cl == fa) {
+				t.Errorf("%s: a *Socket: %v, want only for A's own socket", cl.name, local)
+			}
+		}
+		if d, ok := byID[fc.s.ID()].Data().(map[string]any); !ok || d["n"] != "fc" {
+			t.Errorf("fc's Data from A: %#v, want map[n:fc]", byID[fc.s.ID()].Data())
+		}
+
+		localOnly, err := a.srv.To("f").Local().FetchRemoteSockets(ctx)
+		if err != nil || len(localOnly) != 1 || localOnly[0].ID() != fa.s.ID() {
+			t.Errorf("Local().FetchRemoteSockets from A: %d sockets, %v; want fa only", len(localOnly), err)
+		}
+
+		rc, rb := byID[fc.s.ID()], byID[fb.s.ID()]
+		if err := rc.Emit("direct", "hi"); err != nil {
+			t.Fatal(err)
+		}
+		if got := fc.waitEvents(t, "direct", 1, 10*time.Second); !slices.Equal(got[0].args, []string{`"hi"`}) {
+			t.Errorf("fc: direct with %v, want [\"hi\"]", got[0].args)
+		}
+
+		rc.Join("g")
+		waitRoomSizes(t, "g", []*testNode{c}, 1)
+		_ = b.srv.To("g").Emit("to-g")
+		_ = b.srv.To("f").Emit("fence-f")
+		for _, cl := range []*testClient{fa, fb, fc} {
+			cl.waitEvents(t, "fence-f", 1, 10*time.Second)
+		}
+		if got := len(fc.events("to-g")); got != 1 {
+			t.Errorf("fc, joined g from A: %d broadcasts to g from B, want 1", got)
+		}
+		for _, cl := range []*testClient{fa, fb} {
+			if n := len(cl.events("direct")) + len(cl.events("to-g")); n != 0 {
+				t.Errorf("%s got %d events meant for fc", cl.name, n)
+			}
+		}
+		rc.Leave("g")
+		waitRoomSizes(t, "g", []*testNode{c}, 0)
+
+		rb.Disconnect(false)
+		select {
+		case r := <-fbReason:
+			if r != client.ReasonIOServerDisconnect {
+				t.Errorf("fb disconnected with %q, want %q", r, client.ReasonIOServerDisconnect)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("fb, disconnected through its handle on A, still connected")
+		}
+		eventually(t, 10*time.Second, "A fetches fa and fc once fb left", func() bool {
+			got, err := a.srv.To("f").FetchRemoteSockets(ctx)
+			return err == nil && len(got) == 2
+		})
+		_ = rb.Emit("direct", "gone") // ignored by B: no such socket
+		if !fa.s.Connected() || !fc.s.Connected() {
+			t.Error("fa or fc disconnected with fb")
+		}
+	})
+
 	t.Run("a polling request on another node than its session's gets Session ID unknown", func(t *testing.T) {
 		res, err := http.Get(a.url + "/socket.io/?EIO=4&transport=polling")
 		if err != nil {
@@ -455,6 +555,24 @@ func TestCluster(t *testing.T) {
 		time.Sleep(200 * time.Millisecond) // B has the broadcast, db acked
 		cluster.Kill(b.rec.node)
 		start := time.Now()
+		// FetchRemoteSockets meanwhile: one with a short ctx returns A's
+		// socket and a deadline error; one with a long ctx returns once B
+		// is dropped.
+		type fetched struct {
+			socks []actorio.RemoteSocket
+			err   error
+		}
+		fetching := make(chan fetched, 1)
+		go func() {
+			socks, err := a.srv.To("dying").FetchRemoteSockets(ctx)
+			fetching <- fetched{socks, err}
+		}()
+		short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		socks, err := a.srv.To("dying").FetchRemoteSockets(short)
+		cancelShort()
+		if !errors.Is(err, context.DeadlineExceeded) || len(socks) != 1 {
+			t.Errorf("FetchRemoteSockets with B dead, not dropped, 300ms ctx: %d sockets, %v; want da and a deadline error", len(socks), err)
+		}
 		var slowest time.Duration
 		for len(a.srv.ClusterNodes()) != 1 {
 			if time.Since(start) > 3*dropBound {
@@ -476,6 +594,15 @@ func TestCluster(t *testing.T) {
 		}
 		_ = a.srv.To("r").Emit("fence7")
 		ca.waitEvents(t, "fence7", 1, 10*time.Second)
+
+		select {
+		case f := <-fetching:
+			if f.err != nil || len(f.socks) != 1 {
+				t.Errorf("FetchRemoteSockets waiting for B when it died: %d sockets, %v; want da and no error", len(f.socks), f.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("FetchRemoteSockets still waits for B, dropped 5 s ago")
+		}
 
 		select {
 		case r := <-waiting:

@@ -49,6 +49,18 @@
 // the caller's ctx, the other nodes wait until every receiver answered or
 // left (cancelling ctx does not reach them).
 //
+// Fetching sockets: BroadcastOperator.FetchRemoteSockets (and
+// Namespace's; not Local) sends every other node one NodeFetchSockets;
+// each answers with the id, rooms and Data (as JSON) of its selected
+// sockets (NodeFetchSocketsReply). The caller returns its own sockets (as
+// *actorio.Socket) and a handle per socket of another node once every
+// node answered or left, or when its ctx ends, then with the sockets it
+// has and ctx's error. A handle's Emit, Join, Leave and Disconnect send
+// one NodeSocketCommand to the node that owns the socket, which applies
+// it to that socket if it is still connected there (else ignores it),
+// after the broadcasts the same goroutine emitted before. FetchSockets
+// stays on its node and returns *actorio.Socket.
+//
 // Server-side events: Server.ServerSideEmit reaches the handlers the other
 // nodes registered with Server.OnServerSideEmit (not the sender's own), and
 // ServerSideEmitWithAck collects one acknowledgement per other node. The
@@ -65,13 +77,13 @@
 // membership holds alive when it is emitted; what is in flight to a node
 // that dies is lost. Nothing is retried and nothing is acknowledged.
 //
-// Emit, SocketsJoin, SocketsLeave and DisconnectSockets never wait for
-// another node: they queue one message per node and return. The queue to one node has no bound: while a node is dead but
+// Emit, SocketsJoin, SocketsLeave, DisconnectSockets and the methods of a
+// remote socket handle never wait for another node: they queue one message per node and return. The queue to one node has no bound: while a node is dead but
 // not yet dropped, or slower than the sender, what is sent to it waits in
 // the sender's memory (protoactor then drops it once a connection attempt
-// has failed; at most one attempt every 2 s). ServerSideEmitWithAck and
-// BroadcastOperator.EmitWithAck are the only calls that wait, up to their
-// context, and never for a node that has left.
+// has failed; at most one attempt every 2 s). ServerSideEmitWithAck,
+// BroadcastOperator.EmitWithAck and FetchRemoteSockets are the only calls
+// that wait, up to their context, and never for a node that has left.
 //
 // # Membership
 //
@@ -99,8 +111,7 @@
 //
 // # Not yet across nodes
 //
-// FetchSockets returns the calling node's sockets only: there are no
-// handles for sockets of other nodes yet. Connection state recovery is per node: a client
+// Connection state recovery is per node: a client
 // must come back to the node it left (its session is not shared). An
 // Engine.IO session lives on the node that opened it, so long-polling
 // needs sticky sessions at the load balancer (by sid, or by client

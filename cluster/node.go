@@ -416,6 +416,69 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	}
 }
 
+// FetchSockets implements actorio.ClusterNode: every other node alive gets
+// one NodeFetchSockets and answers with one NodeFetchSocketsReply.
+func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*pb.NodeFetchSocketsReply, error) {
+	ps := *n.peers.Load()
+	if len(ps) == 0 || n.closed.Load() {
+		return nil, nil
+	}
+	id := n.ackSeq.Add(1)
+	w := &fetchWaiter{want: make(map[string]bool, len(ps)), done: make(chan struct{})}
+	for _, p := range ps {
+		w.want[p.id] = true
+	}
+	n.waiters.Store(id, w)
+	defer n.waiters.Delete(id)
+	var timeout int64
+	if d, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(d).Milliseconds(), 1)
+	}
+	msg := &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout}
+	for i := range ps {
+		n.sys.Root.Send(ps[i].node, msg)
+	}
+	select {
+	case <-w.done:
+		replies, _ := w.result()
+		if n.closed.Load() {
+			return replies, errors.New("the node closed while waiting for sockets")
+		}
+		return replies, nil
+	case <-ctx.Done():
+		replies, missing := w.result()
+		return replies, fmt.Errorf("%d of %d other nodes did not answer: %w", missing, len(ps), ctx.Err())
+	}
+}
+
+// fetchSockets answers, for another node, a NodeFetchSockets.
+func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
+	ctx, cancel := n.ctx, context.CancelFunc(func() {})
+	if m.TimeoutMs > 0 {
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
+	}
+	defer cancel()
+	socks := n.recv.FetchSockets(ctx, m.Namespace, m.Target)
+	if !n.closed.Load() {
+		n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName),
+			&pb.NodeFetchSocketsReply{RequestId: m.RequestId, MemberId: n.id, Sockets: socks})
+	}
+}
+
+// SocketCommand implements actorio.ClusterNode: one message to the node
+// actor of that node, after what this node queued for it before.
+func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
+	if n.closed.Load() {
+		return
+	}
+	for _, p := range *n.peers.Load() {
+		if p.id == member {
+			n.sys.Root.Send(p.node, c)
+			return
+		}
+	}
+}
+
 // startWork adds one to work unless the node is closing.
 func (n *node) startWork() bool {
 	n.workMu.Lock()
@@ -632,6 +695,50 @@ func (w *broadcastWaiter) result() (missing, nodes int) {
 	return w.missing, len(w.want)
 }
 
+// fetchWaiter collects the answers of the other nodes to one FetchSockets.
+type fetchWaiter struct {
+	mu      sync.Mutex
+	want    map[string]bool // member ids not heard from yet
+	replies []*pb.NodeFetchSocketsReply
+	done    chan struct{} // closed when want is empty
+}
+
+func (w *fetchWaiter) add(m *pb.NodeFetchSocketsReply) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.want[m.MemberId] {
+		return
+	}
+	delete(w.want, m.MemberId)
+	w.replies = append(w.replies, m)
+	if len(w.want) == 0 {
+		close(w.done)
+	}
+}
+
+func (w *fetchWaiter) keep(alive map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.want) == 0 {
+		return
+	}
+	for id := range w.want {
+		if !alive[id] {
+			delete(w.want, id)
+		}
+	}
+	if len(w.want) == 0 {
+		close(w.done)
+	}
+}
+
+// result returns the answers received and the nodes not heard from.
+func (w *fetchWaiter) result() ([]*pb.NodeFetchSocketsReply, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.replies), len(w.want)
+}
+
 // ackWaiter collects the acknowledgements of one ServerSideEmitWithAck.
 type ackWaiter struct {
 	mu   sync.Mutex
@@ -710,6 +817,26 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 			defer a.n.work.Done()
 			a.n.broadcastWithAck(m)
 		}()
+	case *pb.NodeFetchSockets:
+		// Off the actor, as its answer waits for the namespace; its
+		// request still reaches the namespace after what came before.
+		if m.ReplyTo == "" || !a.n.startWork() {
+			break
+		}
+		go func() {
+			defer a.n.work.Done()
+			a.n.fetchSockets(m)
+		}()
+	case *pb.NodeFetchSocketsReply:
+		if v, ok := a.n.waiters.Load(m.RequestId); ok {
+			if w, ok := v.(*fetchWaiter); ok {
+				w.add(m)
+			}
+		}
+	case *pb.NodeSocketCommand:
+		if !a.n.closed.Load() {
+			a.n.recv.SocketCommand(m)
+		}
 	case *pb.NodeBroadcastAck:
 		a.n.broadcastAck(m.AckId, m.MemberId, m, nil)
 	case *pb.NodeBroadcastAckDone:

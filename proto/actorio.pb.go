@@ -2058,6 +2058,320 @@ func (x *NodeBroadcastAckDone) GetMissing() int32 {
 	return 0
 }
 
+// NodeFetchSockets asks another node for the sockets `target` selects in
+// `namespace` (FetchRemoteSockets): it answers reply_to (the asking node's
+// cluster address) with one NodeFetchSocketsReply.
+type NodeFetchSockets struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Target    *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	// request_id names the call on the asking node.
+	RequestId uint64 `protobuf:"varint,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo   string `protobuf:"bytes,4,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	// timeout_ms bounds the work on the answering node (the caller's
+	// deadline); 0 means none.
+	TimeoutMs     int64 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeFetchSockets) Reset() {
+	*x = NodeFetchSockets{}
+	mi := &file_actorio_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeFetchSockets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeFetchSockets) ProtoMessage() {}
+
+func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeFetchSockets.ProtoReflect.Descriptor instead.
+func (*NodeFetchSockets) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *NodeFetchSockets) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeFetchSockets) GetTarget() *Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *NodeFetchSockets) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeFetchSockets) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+func (x *NodeFetchSockets) GetTimeoutMs() int64 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+// NodeSocketInfo describes one socket of the answering node as of a
+// NodeFetchSockets.
+type NodeSocketInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// rooms are the socket's rooms, its own id's included, sorted.
+	Rooms []string `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// data is the socket's Data as JSON; empty when it is nil or JSON
+	// cannot encode it.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSocketInfo) Reset() {
+	*x = NodeSocketInfo{}
+	mi := &file_actorio_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSocketInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSocketInfo) ProtoMessage() {}
+
+func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSocketInfo.ProtoReflect.Descriptor instead.
+func (*NodeSocketInfo) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *NodeSocketInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NodeSocketInfo) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *NodeSocketInfo) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// NodeFetchSocketsReply answers a NodeFetchSockets.
+type NodeFetchSocketsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Sockets       []*NodeSocketInfo      `protobuf:"bytes,3,rep,name=sockets,proto3" json:"sockets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeFetchSocketsReply) Reset() {
+	*x = NodeFetchSocketsReply{}
+	mi := &file_actorio_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeFetchSocketsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeFetchSocketsReply) ProtoMessage() {}
+
+func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeFetchSocketsReply.ProtoReflect.Descriptor instead.
+func (*NodeFetchSocketsReply) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *NodeFetchSocketsReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeFetchSocketsReply) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeFetchSocketsReply) GetSockets() []*NodeSocketInfo {
+	if x != nil {
+		return x.Sockets
+	}
+	return nil
+}
+
+// NodeSocketCommand applies one operation of a RemoteSocket to the socket
+// `socket_id` of `namespace` on the receiving node, the one that owns it;
+// a socket that is gone ignores it. Exactly one of: an event (frame and
+// attachments, framed for the namespace by the sender), join, leave,
+// disconnect. Nothing answers it.
+type NodeSocketCommand struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Namespace   string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	SocketId    string                 `protobuf:"bytes,2,opt,name=socket_id,json=socketId,proto3" json:"socket_id,omitempty"`
+	Frame       []byte                 `protobuf:"bytes,3,opt,name=frame,proto3" json:"frame,omitempty"`
+	Attachments [][]byte               `protobuf:"bytes,4,rep,name=attachments,proto3" json:"attachments,omitempty"`
+	Join        []string               `protobuf:"bytes,5,rep,name=join,proto3" json:"join,omitempty"`
+	Leave       []string               `protobuf:"bytes,6,rep,name=leave,proto3" json:"leave,omitempty"`
+	Disconnect  bool                   `protobuf:"varint,7,opt,name=disconnect,proto3" json:"disconnect,omitempty"`
+	// close also closes the connection, with disconnect.
+	Close         bool `protobuf:"varint,8,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSocketCommand) Reset() {
+	*x = NodeSocketCommand{}
+	mi := &file_actorio_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSocketCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSocketCommand) ProtoMessage() {}
+
+func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSocketCommand.ProtoReflect.Descriptor instead.
+func (*NodeSocketCommand) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *NodeSocketCommand) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeSocketCommand) GetSocketId() string {
+	if x != nil {
+		return x.SocketId
+	}
+	return ""
+}
+
+func (x *NodeSocketCommand) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *NodeSocketCommand) GetAttachments() [][]byte {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
+}
+
+func (x *NodeSocketCommand) GetJoin() []string {
+	if x != nil {
+		return x.Join
+	}
+	return nil
+}
+
+func (x *NodeSocketCommand) GetLeave() []string {
+	if x != nil {
+		return x.Leave
+	}
+	return nil
+}
+
+func (x *NodeSocketCommand) GetDisconnect() bool {
+	if x != nil {
+		return x.Disconnect
+	}
+	return false
+}
+
+func (x *NodeSocketCommand) GetClose() bool {
+	if x != nil {
+		return x.Close
+	}
+	return false
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -2196,7 +2510,35 @@ const file_actorio_proto_rawDesc = "" +
 	"\x14NodeBroadcastAckDone\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
-	"\amissing\x18\x03 \x01(\x05R\amissingB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\amissing\x18\x03 \x01(\x05R\amissing\"\xb5\x01\n" +
+	"\x10NodeFetchSockets\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
+	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\x04R\trequestId\x12\x19\n" +
+	"\breply_to\x18\x04 \x01(\tR\areplyTo\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\x03R\ttimeoutMs\"J\n" +
+	"\x0eNodeSocketInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05rooms\x18\x02 \x03(\tR\x05rooms\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\x89\x01\n" +
+	"\x15NodeFetchSocketsReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x124\n" +
+	"\asockets\x18\x03 \x03(\v2\x1a.actorio.v1.NodeSocketInfoR\asockets\"\xe6\x01\n" +
+	"\x11NodeSocketCommand\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x1b\n" +
+	"\tsocket_id\x18\x02 \x01(\tR\bsocketId\x12\x14\n" +
+	"\x05frame\x18\x03 \x01(\fR\x05frame\x12 \n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\x12\x12\n" +
+	"\x04join\x18\x05 \x03(\tR\x04join\x12\x14\n" +
+	"\x05leave\x18\x06 \x03(\tR\x05leave\x12\x1e\n" +
+	"\n" +
+	"disconnect\x18\a \x01(\bR\n" +
+	"disconnect\x12\x14\n" +
+	"\x05close\x18\b \x01(\bR\x05closeB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -2210,42 +2552,46 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_actorio_proto_goTypes = []any{
-	(*TransportClosed)(nil),      // 0: actorio.v1.TransportClosed
-	(*ConnectTimeout)(nil),       // 1: actorio.v1.ConnectTimeout
-	(*SpawnSocket)(nil),          // 2: actorio.v1.SpawnSocket
-	(*SpawnSocketReply)(nil),     // 3: actorio.v1.SpawnSocketReply
-	(*SocketReady)(nil),          // 4: actorio.v1.SocketReady
-	(*SocketGone)(nil),           // 5: actorio.v1.SocketGone
-	(*InboundPacket)(nil),        // 6: actorio.v1.InboundPacket
-	(*Disconnect)(nil),           // 7: actorio.v1.Disconnect
-	(*SocketEnded)(nil),          // 8: actorio.v1.SocketEnded
-	(*DirectWrite)(nil),          // 9: actorio.v1.DirectWrite
-	(*RecoverySweep)(nil),        // 10: actorio.v1.RecoverySweep
-	(*ClaimTimeout)(nil),         // 11: actorio.v1.ClaimTimeout
-	(*RoomChange)(nil),           // 12: actorio.v1.RoomChange
-	(*Target)(nil),               // 13: actorio.v1.Target
-	(*Broadcast)(nil),            // 14: actorio.v1.Broadcast
-	(*BroadcastReply)(nil),       // 15: actorio.v1.BroadcastReply
-	(*SelectSockets)(nil),        // 16: actorio.v1.SelectSockets
-	(*SelectSocketsReply)(nil),   // 17: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),     // 18: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),     // 19: actorio.v1.TargetDisconnect
-	(*Drain)(nil),                // 20: actorio.v1.Drain
-	(*DrainReply)(nil),           // 21: actorio.v1.DrainReply
-	(*NodeBroadcast)(nil),        // 22: actorio.v1.NodeBroadcast
-	(*NodeEvent)(nil),            // 23: actorio.v1.NodeEvent
-	(*NodeEventAck)(nil),         // 24: actorio.v1.NodeEventAck
-	(*NodePing)(nil),             // 25: actorio.v1.NodePing
-	(*NodePong)(nil),             // 26: actorio.v1.NodePong
-	(*NodeLeaving)(nil),          // 27: actorio.v1.NodeLeaving
-	(*NodeLeavingAck)(nil),       // 28: actorio.v1.NodeLeavingAck
-	(*NodeRoomChange)(nil),       // 29: actorio.v1.NodeRoomChange
-	(*NodeDisconnect)(nil),       // 30: actorio.v1.NodeDisconnect
-	(*NodeBroadcastWithAck)(nil), // 31: actorio.v1.NodeBroadcastWithAck
-	(*NodeBroadcastAck)(nil),     // 32: actorio.v1.NodeBroadcastAck
-	(*NodeBroadcastAckDone)(nil), // 33: actorio.v1.NodeBroadcastAckDone
+	(*TransportClosed)(nil),       // 0: actorio.v1.TransportClosed
+	(*ConnectTimeout)(nil),        // 1: actorio.v1.ConnectTimeout
+	(*SpawnSocket)(nil),           // 2: actorio.v1.SpawnSocket
+	(*SpawnSocketReply)(nil),      // 3: actorio.v1.SpawnSocketReply
+	(*SocketReady)(nil),           // 4: actorio.v1.SocketReady
+	(*SocketGone)(nil),            // 5: actorio.v1.SocketGone
+	(*InboundPacket)(nil),         // 6: actorio.v1.InboundPacket
+	(*Disconnect)(nil),            // 7: actorio.v1.Disconnect
+	(*SocketEnded)(nil),           // 8: actorio.v1.SocketEnded
+	(*DirectWrite)(nil),           // 9: actorio.v1.DirectWrite
+	(*RecoverySweep)(nil),         // 10: actorio.v1.RecoverySweep
+	(*ClaimTimeout)(nil),          // 11: actorio.v1.ClaimTimeout
+	(*RoomChange)(nil),            // 12: actorio.v1.RoomChange
+	(*Target)(nil),                // 13: actorio.v1.Target
+	(*Broadcast)(nil),             // 14: actorio.v1.Broadcast
+	(*BroadcastReply)(nil),        // 15: actorio.v1.BroadcastReply
+	(*SelectSockets)(nil),         // 16: actorio.v1.SelectSockets
+	(*SelectSocketsReply)(nil),    // 17: actorio.v1.SelectSocketsReply
+	(*TargetRoomChange)(nil),      // 18: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),      // 19: actorio.v1.TargetDisconnect
+	(*Drain)(nil),                 // 20: actorio.v1.Drain
+	(*DrainReply)(nil),            // 21: actorio.v1.DrainReply
+	(*NodeBroadcast)(nil),         // 22: actorio.v1.NodeBroadcast
+	(*NodeEvent)(nil),             // 23: actorio.v1.NodeEvent
+	(*NodeEventAck)(nil),          // 24: actorio.v1.NodeEventAck
+	(*NodePing)(nil),              // 25: actorio.v1.NodePing
+	(*NodePong)(nil),              // 26: actorio.v1.NodePong
+	(*NodeLeaving)(nil),           // 27: actorio.v1.NodeLeaving
+	(*NodeLeavingAck)(nil),        // 28: actorio.v1.NodeLeavingAck
+	(*NodeRoomChange)(nil),        // 29: actorio.v1.NodeRoomChange
+	(*NodeDisconnect)(nil),        // 30: actorio.v1.NodeDisconnect
+	(*NodeBroadcastWithAck)(nil),  // 31: actorio.v1.NodeBroadcastWithAck
+	(*NodeBroadcastAck)(nil),      // 32: actorio.v1.NodeBroadcastAck
+	(*NodeBroadcastAckDone)(nil),  // 33: actorio.v1.NodeBroadcastAckDone
+	(*NodeFetchSockets)(nil),      // 34: actorio.v1.NodeFetchSockets
+	(*NodeSocketInfo)(nil),        // 35: actorio.v1.NodeSocketInfo
+	(*NodeFetchSocketsReply)(nil), // 36: actorio.v1.NodeFetchSocketsReply
+	(*NodeSocketCommand)(nil),     // 37: actorio.v1.NodeSocketCommand
 }
 var file_actorio_proto_depIdxs = []int32{
 	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -2256,11 +2602,13 @@ var file_actorio_proto_depIdxs = []int32{
 	13, // 5: actorio.v1.NodeRoomChange.target:type_name -> actorio.v1.Target
 	13, // 6: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
 	13, // 7: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 8: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
+	35, // 9: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -2274,7 +2622,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
