@@ -330,10 +330,8 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 		return nil, nil
 	}
 	id := n.ackSeq.Add(1)
-	w := &ackWaiter{want: make(map[string]bool, len(ps)), done: make(chan struct{})}
-	for _, p := range ps {
-		w.want[p.id] = true
-	}
+	w := &ackWaiter{}
+	w.await(ps)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
 	msg := &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()}
@@ -384,10 +382,8 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 		return 0, nil
 	}
 	id := n.ackSeq.Add(1)
-	w := &broadcastWaiter{want: make(map[string]bool, len(ps)), onAck: onAck, done: make(chan struct{})}
-	for _, p := range ps {
-		w.want[p.id] = true
-	}
+	w := &broadcastWaiter{onAck: onAck}
+	w.await(ps)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
 	var timeout int64
@@ -424,10 +420,8 @@ func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*p
 		return nil, nil
 	}
 	id := n.ackSeq.Add(1)
-	w := &fetchWaiter{want: make(map[string]bool, len(ps)), done: make(chan struct{})}
-	for _, p := range ps {
-		w.want[p.id] = true
-	}
+	w := &fetchWaiter{}
+	w.await(ps)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
 	var timeout int64
@@ -642,14 +636,63 @@ type keeper interface {
 	keep(alive map[string]bool)
 }
 
+// awaiting is the set of nodes a call still waits for; done is closed
+// once it is empty. The waiter that embeds it guards it with its mu.
+type awaiting struct {
+	mu   sync.Mutex
+	want map[string]bool // member ids not finished
+	done chan struct{}
+}
+
+// await starts waiting for every peer of ps.
+func (a *awaiting) await(ps []peer) {
+	a.want = make(map[string]bool, len(ps))
+	a.done = make(chan struct{})
+	for _, p := range ps {
+		a.want[p.id] = true
+	}
+}
+
+// finish ends the wait for member and reports whether it was awaited;
+// a.mu must be held.
+func (a *awaiting) finish(member string) bool {
+	if !a.want[member] {
+		return false
+	}
+	delete(a.want, member)
+	a.check()
+	return true
+}
+
+// keep stops waiting for the nodes not in alive.
+func (a *awaiting) keep(alive map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range a.want {
+		if !alive[id] {
+			delete(a.want, id)
+		}
+	}
+	a.check()
+}
+
+// check closes done once nothing is awaited; a.mu must be held.
+func (a *awaiting) check() {
+	if len(a.want) == 0 {
+		select {
+		case <-a.done:
+		default:
+			close(a.done)
+		}
+	}
+}
+
 // broadcastWaiter collects the acknowledgements of one broadcast with
 // acks from the other nodes.
 type broadcastWaiter struct {
-	mu      sync.Mutex
-	want    map[string]bool // member ids that have not finished
+	awaiting
 	onAck   func([]byte, [][]byte)
-	missing int           // receivers that did not answer, on the nodes that finished
-	done    chan struct{} // closed when want is empty
+	missing int // receivers that did not answer, on the nodes that finished
 }
 
 // add takes one ack (ack) or the end of a node's answer (end). Acks from a
@@ -664,27 +707,8 @@ func (w *broadcastWaiter) add(member string, ack *pb.NodeBroadcastAck, end *pb.N
 		w.onAck(ack.Data, ack.Attachments)
 		return
 	}
-	delete(w.want, member)
 	w.missing += int(end.Missing)
-	if len(w.want) == 0 {
-		close(w.done)
-	}
-}
-
-func (w *broadcastWaiter) keep(alive map[string]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.want) == 0 {
-		return
-	}
-	for id := range w.want {
-		if !alive[id] {
-			delete(w.want, id)
-		}
-	}
-	if len(w.want) == 0 {
-		close(w.done)
-	}
+	w.finish(member)
 }
 
 // result returns the receivers known not to have answered and the nodes
@@ -697,38 +721,16 @@ func (w *broadcastWaiter) result() (missing, nodes int) {
 
 // fetchWaiter collects the answers of the other nodes to one FetchSockets.
 type fetchWaiter struct {
-	mu      sync.Mutex
-	want    map[string]bool // member ids not heard from yet
+	awaiting
 	replies []*pb.NodeFetchSocketsReply
-	done    chan struct{} // closed when want is empty
 }
 
 func (w *fetchWaiter) add(m *pb.NodeFetchSocketsReply) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.want[m.MemberId] {
-		return
-	}
-	delete(w.want, m.MemberId)
-	w.replies = append(w.replies, m)
-	if len(w.want) == 0 {
-		close(w.done)
-	}
-}
-
-func (w *fetchWaiter) keep(alive map[string]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.want) == 0 {
-		return
-	}
-	for id := range w.want {
-		if !alive[id] {
-			delete(w.want, id)
-		}
-	}
-	if len(w.want) == 0 {
-		close(w.done)
+	if w.want[m.MemberId] {
+		w.replies = append(w.replies, m)
+		w.finish(m.MemberId)
 	}
 }
 
@@ -741,42 +743,16 @@ func (w *fetchWaiter) result() ([]*pb.NodeFetchSocketsReply, int) {
 
 // ackWaiter collects the acknowledgements of one ServerSideEmitWithAck.
 type ackWaiter struct {
-	mu   sync.Mutex
-	want map[string]bool // member ids not heard from yet
+	awaiting
 	acks []*pb.NodeEventAck
-	done chan struct{} // closed when want is empty
 }
 
 func (w *ackWaiter) add(m *pb.NodeEventAck) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.want[m.MemberId] {
-		return
-	}
-	delete(w.want, m.MemberId)
-	w.acks = append(w.acks, m)
-	w.check()
-}
-
-// keep stops waiting for the nodes not in alive.
-func (w *ackWaiter) keep(alive map[string]bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for id := range w.want {
-		if !alive[id] {
-			delete(w.want, id)
-		}
-	}
-	w.check()
-}
-
-func (w *ackWaiter) check() {
-	if len(w.want) == 0 {
-		select {
-		case <-w.done:
-		default:
-			close(w.done)
-		}
+	if w.want[m.MemberId] {
+		w.acks = append(w.acks, m)
+		w.finish(m.MemberId)
 	}
 }
 
