@@ -719,47 +719,34 @@ func (w *broadcastWaiter) result() (missing, nodes int) {
 	return w.missing, len(w.want)
 }
 
-// fetchWaiter collects the answers of the other nodes to one FetchSockets.
-type fetchWaiter struct {
+// replyWaiter collects one reply from each other node to a call: the
+// acknowledgements of a ServerSideEmitWithAck (ackWaiter) or the answers
+// to a FetchSockets (fetchWaiter).
+type replyWaiter[T interface{ GetMemberId() string }] struct {
 	awaiting
-	replies []*pb.NodeFetchSocketsReply
+	replies []T
 }
 
-func (w *fetchWaiter) add(m *pb.NodeFetchSocketsReply) {
+type (
+	ackWaiter   = replyWaiter[*pb.NodeEventAck]
+	fetchWaiter = replyWaiter[*pb.NodeFetchSocketsReply]
+)
+
+// add takes the reply of a node still awaited, and drops any other.
+func (w *replyWaiter[T]) add(m T) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.want[m.MemberId] {
+	if w.want[m.GetMemberId()] {
 		w.replies = append(w.replies, m)
-		w.finish(m.MemberId)
+		w.finish(m.GetMemberId())
 	}
 }
 
-// result returns the answers received and the nodes not heard from.
-func (w *fetchWaiter) result() ([]*pb.NodeFetchSocketsReply, int) {
+// result returns the replies received and the nodes not heard from.
+func (w *replyWaiter[T]) result() ([]T, int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.replies), len(w.want)
-}
-
-// ackWaiter collects the acknowledgements of one ServerSideEmitWithAck.
-type ackWaiter struct {
-	awaiting
-	acks []*pb.NodeEventAck
-}
-
-func (w *ackWaiter) add(m *pb.NodeEventAck) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.want[m.MemberId] {
-		w.acks = append(w.acks, m)
-		w.finish(m.MemberId)
-	}
-}
-
-func (w *ackWaiter) result() ([]*pb.NodeEventAck, int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.acks), len(w.want)
 }
 
 // nodeActor receives what the other nodes send to this one, except
