@@ -69,7 +69,7 @@ type node struct {
 	left    map[string]bool   // member ids of nodes that said they were leaving
 
 	ackSeq  atomic.Uint64
-	waiters sync.Map // ack id -> *ackWaiter or *broadcastWaiter
+	waiters sync.Map // request id -> *ackWaiter, *fetchWaiter or *broadcastWaiter
 
 	// ctx ends when the node closes: it ends the broadcasts with acks
 	// other nodes asked this one for, which run in work.
@@ -329,25 +329,34 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 	if len(ps) == 0 || n.closed.Load() {
 		return nil, nil
 	}
+	return collectReplies[*pb.NodeEventAck](ctx, n, ps, "acknowledgements", func(id uint64) {
+		msg := &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()}
+		for i := range ps {
+			n.sys.Root.Send(ps[i].events, msg)
+		}
+	})
+}
+
+// collectReplies registers a replyWaiter for one reply from each node of
+// ps under a fresh id, lets send ask them, and waits until each replied
+// or left, or ctx ends; what names the replies in its errors.
+func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n *node, ps []peer, what string, send func(id uint64)) ([]T, error) {
 	id := n.ackSeq.Add(1)
-	w := &ackWaiter{}
+	w := &replyWaiter[T]{}
 	w.await(ps)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
-	msg := &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()}
-	for i := range ps {
-		n.sys.Root.Send(ps[i].events, msg)
-	}
+	send(id)
 	select {
 	case <-w.done:
-		acks, _ := w.result()
+		replies, _ := w.result()
 		if n.closed.Load() {
-			return acks, errors.New("the node closed while waiting for acknowledgements")
+			return replies, fmt.Errorf("the node closed while waiting for %s", what)
 		}
-		return acks, nil
+		return replies, nil
 	case <-ctx.Done():
-		acks, missing := w.result()
-		return acks, fmt.Errorf("%d of %d nodes did not acknowledge: %w", missing, len(ps), ctx.Err())
+		replies, missing := w.result()
+		return replies, fmt.Errorf("%d of %d other nodes did not send their %s: %w", missing, len(ps), what, ctx.Err())
 	}
 }
 
@@ -419,30 +428,16 @@ func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*p
 	if len(ps) == 0 || n.closed.Load() {
 		return nil, nil
 	}
-	id := n.ackSeq.Add(1)
-	w := &fetchWaiter{}
-	w.await(ps)
-	n.waiters.Store(id, w)
-	defer n.waiters.Delete(id)
 	var timeout int64
 	if d, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(d).Milliseconds(), 1)
 	}
-	msg := &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout}
-	for i := range ps {
-		n.sys.Root.Send(ps[i].node, msg)
-	}
-	select {
-	case <-w.done:
-		replies, _ := w.result()
-		if n.closed.Load() {
-			return replies, errors.New("the node closed while waiting for sockets")
+	return collectReplies[*pb.NodeFetchSocketsReply](ctx, n, ps, "sockets", func(id uint64) {
+		msg := &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout}
+		for i := range ps {
+			n.sys.Root.Send(ps[i].node, msg)
 		}
-		return replies, nil
-	case <-ctx.Done():
-		replies, missing := w.result()
-		return replies, fmt.Errorf("%d of %d other nodes did not answer: %w", missing, len(ps), ctx.Err())
-	}
+	})
 }
 
 // fetchSockets answers, for another node, a NodeFetchSockets.
