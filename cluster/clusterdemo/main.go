@@ -13,16 +13,10 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
@@ -57,26 +51,5 @@ func run(addr, node, name string, seeds []string, clientJS string, log *slog.Log
 		return err
 	}
 	chatdemo.Register(srv)
-
-	httpSrv := &http.Server{Addr: addr, Handler: chatdemo.Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.ListenAndServe() }()
-	log.Info("clusterdemo listening", "url", "http://"+addr, "node", srv.ClusterNodes()[0])
-	select {
-	case err := <-errc:
-		_ = srv.Close()
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Close(); err != nil {
-		log.Warn("close socket.io server", "err", err)
-	}
-	if err := httpSrv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return chatdemo.Serve(srv, addr, clientJS, log, "clusterdemo listening", "node", srv.ClusterNodes()[0])
 }

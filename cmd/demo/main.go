@@ -3,15 +3,9 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"log/slog"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
@@ -35,25 +29,5 @@ func run(addr, clientJS string, log *slog.Logger) error {
 		return err
 	}
 	chatdemo.Register(srv)
-
-	httpSrv := &http.Server{Addr: addr, Handler: chatdemo.Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.ListenAndServe() }()
-	log.Info("demo listening", "url", "http://"+addr)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Close(); err != nil {
-		log.Warn("close socket.io server", "err", err)
-	}
-	if err := httpSrv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return chatdemo.Serve(srv, addr, clientJS, log, "demo listening")
 }

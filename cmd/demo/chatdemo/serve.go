@@ -1,0 +1,41 @@
+package chatdemo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/actorio/actorio"
+)
+
+// Serve serves srv's demo (Handler) on addr until SIGINT or SIGTERM, then
+// closes srv and shuts the HTTP server down; listening is logged with
+// attrs once the listener runs.
+func Serve(srv *actorio.Server, addr, clientJS string, log *slog.Logger, listening string, attrs ...any) error {
+	httpSrv := &http.Server{Addr: addr, Handler: Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.ListenAndServe() }()
+	log.Info(listening, append([]any{"url", "http://" + addr}, attrs...)...)
+	select {
+	case err := <-errc:
+		_ = srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Close(); err != nil {
+		log.Warn("close socket.io server", "err", err)
+	}
+	if err := httpSrv.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
