@@ -28,6 +28,9 @@ type Counters struct {
 	// from clients and written to them (Engine.IO payloads, without the
 	// WebSocket or HTTP framing).
 	BytesIn, BytesOut int64
+	// PacketsIn and PacketsOut count those message packets (a binary
+	// attachment is a packet of its own).
+	PacketsIn, PacketsOut int64
 	// SlowConsumers counts the connections closed because their outbound
 	// queue overflowed (ReasonSlowConsumer).
 	SlowConsumers int64
@@ -69,7 +72,7 @@ type Histogram struct {
 // Counters returns the server's totals; safe for concurrent use, also
 // after Close.
 func (s *Server) Counters() Counters {
-	c := Counters{BytesIn: s.gw.BytesIn(), BytesOut: s.gw.BytesOut(), SlowConsumers: s.gw.SlowConsumers(),
+	c := Counters{BytesIn: s.gw.BytesIn(), BytesOut: s.gw.BytesOut(), PacketsIn: s.gw.PacketsIn(), PacketsOut: s.gw.PacketsOut(), SlowConsumers: s.gw.SlowConsumers(),
 		HandlerPanics: s.rt.HandlerPanics(), DroppedEvents: s.rt.DroppedEvents()}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

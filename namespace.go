@@ -45,6 +45,9 @@ func (ns *Namespace) spawn() error {
 		return err
 	}
 	ns.a = a
+	if ns.srv.obs.Load() != nil {
+		a.SetWatcher(nsWatcher{ns})
+	}
 	return nil
 }
 

@@ -46,6 +46,9 @@ type Server struct {
 	// sideMu guards onSide, the ServerSideEmit handlers by event.
 	sideMu sync.RWMutex
 	onSide map[string][]ServerSideHandler
+
+	// obs holds the installed observers (Observe); nil when there are none.
+	obs atomic.Pointer[multiObserver]
 }
 
 // NewServer creates a server with the default namespace "/".
@@ -76,6 +79,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gw.ServeH
 type openHandler struct{ s *Server }
 
 func (h openHandler) OnOpen(c *gateway.Conn) {
+	if o := h.s.observer(); o != nil {
+		o.SessionOpened(c.ID(), c.Transport())
+	}
 	if err := h.s.rt.Open(c, h.s, actors.ConnOptions{
 		ConnectTimeout: h.s.opts.ConnectTimeout,
 		EventRate:      h.s.opts.EventRate,

@@ -77,7 +77,7 @@ func newSocket(ns *Namespace, p *actors.Peer, auth []byte) hooks {
 		s.auth = json.RawMessage(auth)
 	}
 	if d, ok := p.RestoredData(); ok {
-		s.SetData(d)
+		s.data.Store(dataBox{d})
 	}
 	return hooks{s}
 }
@@ -94,6 +94,14 @@ func (s *Socket) Handshake() Handshake {
 	return Handshake{Headers: r.Header, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
 }
 
+// SessionID returns the id of the Engine.IO session the socket runs on,
+// which the client's sockets of other namespaces share.
+func (s *Socket) SessionID() string { return s.p.Conn().ID() }
+
+// Transport returns the transport of the socket's session now, "polling"
+// or "websocket".
+func (s *Socket) Transport() string { return s.p.Conn().Transport() }
+
 // Connected reports whether the socket is connected.
 func (s *Socket) Connected() bool { return s.p.Connected() }
 
@@ -109,7 +117,12 @@ func (s *Socket) Data() any {
 }
 
 // SetData stores an application value with the socket.
-func (s *Socket) SetData(v any) { s.data.Store(dataBox{v}) }
+func (s *Socket) SetData(v any) {
+	s.data.Store(dataBox{v})
+	if o := s.ns.srv.observer(); o != nil {
+		o.SocketDataChanged(s)
+	}
+}
 
 // On registers a handler for event.
 func (s *Socket) On(event string, fn EventHandler) { s.addListener(event, fn, false) }
@@ -274,6 +287,9 @@ func (h hooks) Authorize() *actors.Refusal {
 
 // Welcome runs the namespace's connection handlers.
 func (h hooks) Welcome() {
+	if o := h.s.ns.srv.observer(); o != nil {
+		o.SocketConnected(h.s)
+	}
 	_, fns := h.s.ns.handlers()
 	for _, fn := range fns {
 		fn(h.s)
@@ -307,6 +323,9 @@ func (h hooks) Event(pkt *pb.InboundPacket) {
 		s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == name && l.once })
 	}
 	s.mu.Unlock()
+	if o := s.ns.srv.observer(); o != nil {
+		o.EventReceived(s, name, args)
+	}
 	for _, fn := range anys {
 		fn(s, name, args, ack)
 	}
@@ -354,6 +373,9 @@ func (h hooks) Disconnecting(reason string) {
 // Disconnected runs the OnDisconnect handlers.
 func (h hooks) Disconnected(reason string) {
 	s := h.s
+	if o := s.ns.srv.observer(); o != nil {
+		o.SocketDisconnected(s, reason)
+	}
 	s.mu.Lock()
 	fns := slices.Clone(s.onDisconnect)
 	s.mu.Unlock()

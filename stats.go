@@ -13,6 +13,8 @@ package actorio
 type Stats struct {
 	// Sessions is the number of open Engine.IO sessions.
 	Sessions int
+	// PollingSessions is how many of them use HTTP long-polling.
+	PollingSessions int
 	// Connections is the number of live connection actors, one per session
 	// until the session's end has been processed.
 	Connections int
@@ -37,7 +39,7 @@ type NamespaceStats struct {
 // Stats returns the server's current counts; safe for concurrent use, also
 // after Close.
 func (s *Server) Stats() Stats {
-	st := Stats{Sessions: s.gw.Count(), Connections: s.rt.Connections(), DroppedEvents: s.rt.DroppedEvents()}
+	st := Stats{Sessions: s.gw.Count(), PollingSessions: s.gw.PollingCount(), Connections: s.rt.Connections(), DroppedEvents: s.rt.DroppedEvents()}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	st.Namespaces = make(map[string]NamespaceStats, len(s.nsps))

@@ -74,6 +74,37 @@ type Namespace struct {
 	rooms   atomic.Int64
 	// stopped is closed when the supervisor has stopped.
 	stopped chan struct{}
+	// watcher, when set, is told of room changes and sent events.
+	watcher atomic.Pointer[Watcher]
+}
+
+// Watcher is told of a namespace's room changes and sent events. Its
+// methods run on the namespace's supervisor or on the goroutine that sent
+// an event, so they must return quickly and must not wait on the
+// namespace.
+type Watcher interface {
+	// RoomChanged reports that socket id joined room, or left it; a
+	// socket's own room is not reported.
+	RoomChanged(id, room string, leave bool)
+	// EventSent reports an EVENT packet (frame and attachments, not to be
+	// modified) written to the sockets ids.
+	EventSent(frame []byte, attachments [][]byte, ids []string)
+}
+
+// SetWatcher installs w, replacing the previous one; nil removes it.
+func (ns *Namespace) SetWatcher(w Watcher) {
+	if w == nil {
+		ns.watcher.Store(nil)
+		return
+	}
+	ns.watcher.Store(&w)
+}
+
+func (ns *Namespace) watching() Watcher {
+	if w := ns.watcher.Load(); w != nil {
+		return *w
+	}
+	return nil
 }
 
 // SpawnNamespace starts the supervisor of the namespace called name; rec,
@@ -491,6 +522,7 @@ func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
 	} else {
 		p.setRooms(rooms, leave)
 	}
+	w := a.ns.watching()
 	if leave {
 		for _, r := range rooms {
 			if r == p.id {
@@ -501,7 +533,12 @@ func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
 				continue
 			}
 			if set, ok := a.rooms[r]; ok {
-				delete(set, p)
+				if _, in := set[p]; in {
+					delete(set, p)
+					if w != nil {
+						w.RoomChanged(p.id, r, true)
+					}
+				}
 				if len(set) == 0 {
 					delete(a.rooms, r)
 				}
@@ -516,6 +553,7 @@ func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
 }
 
 func (a *namespaceActor) join(p *Peer, rooms []string) {
+	w := a.ns.watching()
 	for _, r := range rooms {
 		if r == p.id {
 			if !p.inOwnRoom {
@@ -529,7 +567,12 @@ func (a *namespaceActor) join(p *Peer, rooms []string) {
 			set = map[*Peer]struct{}{}
 			a.rooms[r] = set
 		}
-		set[p] = struct{}{}
+		if _, in := set[p]; !in {
+			set[p] = struct{}{}
+			if w != nil {
+				w.RoomChanged(p.id, r, false)
+			}
+		}
 	}
 	p.setRooms(rooms, false)
 }
@@ -619,6 +662,8 @@ func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
 		}
 	}
 	n, skipped := 0, 0
+	w := a.ns.watching()
+	var ids []string
 	a.each(m.Target, func(p *Peer) {
 		if m.Volatile && !p.conn.Writable() {
 			skipped++
@@ -636,8 +681,14 @@ func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
 		if c != nil {
 			c.peers = append(c.peers, p)
 		}
+		if w != nil {
+			ids = append(ids, p.id)
+		}
 		n++
 	})
+	if w != nil && n > 0 {
+		w.EventSent(m.Frame, m.Attachments, ids)
+	}
 	a.ns.eventsOut.Add(int64(n))
 	if skipped > 0 {
 		a.ns.droppedVolatile.Add(int64(skipped))

@@ -113,6 +113,9 @@ func (p *Peer) WriteEvent(frame []byte, attachments [][]byte, wantsAck bool) err
 		return err
 	}
 	p.ns.eventsOut.Add(1)
+	if w := p.ns.watching(); w != nil {
+		w.EventSent(frame, attachments, []string{p.id})
+	}
 	return nil
 }
 

@@ -274,6 +274,13 @@ func (c *Conn) enqueueLocked(p engineio.Packet) {
 func (c *Conn) takeLocked() []engineio.Packet {
 	q := c.queue
 	c.queue = nil
+	msgs := 0
+	for i := range q {
+		if q[i].Type == engineio.Message {
+			msgs++
+		}
+	}
+	c.srv.packetsOut.Add(int64(msgs))
 	c.srv.bytesOut.Add(c.queueBytes)
 	c.queueBytes = 0
 	return q
@@ -449,6 +456,9 @@ func (c *Conn) fireOnClose() {
 	c.mu.Lock()
 	r, reason, err := c.receiver, c.reason, c.closeErr
 	c.mu.Unlock()
+	if w := c.srv.watching(); w != nil {
+		w.Closed(c, reason)
+	}
 	if r != nil {
 		r.OnClose(c, reason, err)
 	}
@@ -491,6 +501,7 @@ func (c *Conn) handlePacket(p engineio.Packet) bool {
 	switch p.Type {
 	case engineio.Message:
 		c.srv.bytesIn.Add(int64(len(p.Data)))
+		c.srv.packetsIn.Add(1)
 		c.deliver(p)
 	case engineio.Ping:
 		c.mu.Lock()

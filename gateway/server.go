@@ -32,6 +32,35 @@ type Server struct {
 	// Counters for Stats: message bytes read and taken to be written,
 	// sessions closed as slow consumers.
 	bytesIn, bytesOut, slowConsumers atomic.Int64
+	packetsIn, packetsOut            atomic.Int64
+	// watcher, when set, is told of upgrades and closes (SetWatcher).
+	watcher atomic.Pointer[Watcher]
+}
+
+// Watcher is told when a session changes transport or ends; its methods
+// run on transport goroutines and must return quickly.
+type Watcher interface {
+	// Upgraded reports that c now uses the WebSocket transport.
+	Upgraded(c *Conn)
+	// Closed reports that c ended with reason, before its receiver's
+	// OnClose runs.
+	Closed(c *Conn, reason string)
+}
+
+// SetWatcher installs w, replacing the previous one; nil removes it.
+func (s *Server) SetWatcher(w Watcher) {
+	if w == nil {
+		s.watcher.Store(nil)
+		return
+	}
+	s.watcher.Store(&w)
+}
+
+func (s *Server) watching() Watcher {
+	if w := s.watcher.Load(); w != nil {
+		return *w
+	}
+	return nil
 }
 
 // New returns a Server that reports new sessions to h.
@@ -111,6 +140,32 @@ func (s *Server) BytesIn() int64 { return s.bytesIn.Load() }
 // BytesOut returns the bytes of the message packets taken from sessions'
 // queues to be written so far (Engine.IO payloads, without framing).
 func (s *Server) BytesOut() int64 { return s.bytesOut.Load() }
+
+// PacketsIn returns the number of message packets read from clients so
+// far; PacketsOut those taken from sessions' queues to be written.
+func (s *Server) PacketsIn() int64 { return s.packetsIn.Load() }
+
+// PacketsOut returns the number of message packets taken from sessions'
+// queues to be written so far.
+func (s *Server) PacketsOut() int64 { return s.packetsOut.Load() }
+
+// PollingCount returns the number of live sessions on the polling
+// transport.
+func (s *Server) PollingCount() int {
+	s.mu.Lock()
+	conns := make([]*Conn, 0, len(s.sessions))
+	for _, c := range s.sessions {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	n := 0
+	for _, c := range conns {
+		if c.Transport() == TransportPolling {
+			n++
+		}
+	}
+	return n
+}
 
 // SlowConsumers returns the number of sessions closed so far because their
 // queue overflowed (ReasonSlowConsumer).

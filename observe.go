@@ -1,0 +1,207 @@
+package actorio
+
+import (
+	"slices"
+
+	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// Observer is told what happens on a server: sessions, sockets, rooms and
+// events, for tools such as the admin UI (package admin). Install one with
+// Server.Observe.
+//
+// Its methods run on the server's own goroutines (the transport, socket
+// or namespace actor concerned), so they must return quickly and must not
+// wait on the server: an Observer with more to do hands it to a goroutine
+// of its own. The Args it receives stay valid after the call.
+type Observer interface {
+	// SessionOpened reports a new Engine.IO session and its first
+	// transport, "polling" or "websocket".
+	SessionOpened(sid, transport string)
+	// SessionUpgraded reports that session sid moved to WebSocket.
+	SessionUpgraded(sid string)
+	// SessionClosed reports the end of session sid with its Engine.IO
+	// reason, such as "transport close".
+	SessionClosed(sid, reason string)
+	// SocketConnected reports a socket that passed its middleware, before
+	// its connection handlers run.
+	SocketConnected(s *Socket)
+	// SocketDisconnected reports the end of a socket with its reason (one
+	// of the Reason constants), before its OnDisconnect handlers run.
+	SocketDisconnected(s *Socket, reason string)
+	// SocketDataChanged reports a call of s.SetData.
+	SocketDataChanged(s *Socket)
+	// RoomJoined reports that the socket id of the namespace nsp joined
+	// room; a socket's own room is not reported.
+	RoomJoined(nsp, room, id string)
+	// RoomLeft reports that the socket id of the namespace nsp left room.
+	RoomLeft(nsp, room, id string)
+	// EventReceived reports an event a socket received, before its
+	// handlers run.
+	EventReceived(s *Socket, event string, args Args)
+	// EventSent reports an event sent to the sockets ids of the namespace
+	// nsp of this node: once per Socket.Emit, and once per broadcast for
+	// all its receivers. Acknowledgements are not reported.
+	EventSent(nsp string, ids []string, event string, args Args)
+}
+
+// Observe installs o, which is told what happens on the server from now
+// on, until stop is called. Several observers may be installed; with none,
+// the server pays one atomic load at each place it would report.
+func (s *Server) Observe(o Observer) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setObservers(append(slices.Clone(s.observers()), o))
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		list := slices.Clone(s.observers())
+		if i := slices.Index(list, o); i >= 0 {
+			s.setObservers(slices.Delete(list, i, i+1))
+		}
+	}
+}
+
+// observers lists the installed observers.
+func (s *Server) observers() []Observer {
+	if m := s.obs.Load(); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// observer returns what to report to, or nil when nobody observes.
+func (s *Server) observer() Observer {
+	if m := s.obs.Load(); m != nil {
+		return m
+	}
+	return nil
+}
+
+// setObservers installs list and the watchers that feed it; s.mu must be
+// held, so that a namespace created meanwhile gets its watcher in spawn.
+func (s *Server) setObservers(list []Observer) {
+	if len(list) == 0 {
+		s.obs.Store(nil)
+		s.gw.SetWatcher(nil)
+		for _, ns := range s.nsps {
+			ns.a.SetWatcher(nil)
+		}
+		return
+	}
+	m := multiObserver(list)
+	s.obs.Store(&m)
+	s.gw.SetWatcher(sessionWatcher{s})
+	for _, ns := range s.nsps {
+		ns.a.SetWatcher(nsWatcher{ns})
+	}
+}
+
+// multiObserver reports to every observer in turn.
+type multiObserver []Observer
+
+func (m *multiObserver) SessionOpened(sid, transport string) {
+	for _, o := range *m {
+		o.SessionOpened(sid, transport)
+	}
+}
+
+func (m *multiObserver) SessionUpgraded(sid string) {
+	for _, o := range *m {
+		o.SessionUpgraded(sid)
+	}
+}
+
+func (m *multiObserver) SessionClosed(sid, reason string) {
+	for _, o := range *m {
+		o.SessionClosed(sid, reason)
+	}
+}
+
+func (m *multiObserver) SocketConnected(s *Socket) {
+	for _, o := range *m {
+		o.SocketConnected(s)
+	}
+}
+
+func (m *multiObserver) SocketDisconnected(s *Socket, reason string) {
+	for _, o := range *m {
+		o.SocketDisconnected(s, reason)
+	}
+}
+
+func (m *multiObserver) SocketDataChanged(s *Socket) {
+	for _, o := range *m {
+		o.SocketDataChanged(s)
+	}
+}
+
+func (m *multiObserver) RoomJoined(nsp, room, id string) {
+	for _, o := range *m {
+		o.RoomJoined(nsp, room, id)
+	}
+}
+
+func (m *multiObserver) RoomLeft(nsp, room, id string) {
+	for _, o := range *m {
+		o.RoomLeft(nsp, room, id)
+	}
+}
+
+func (m *multiObserver) EventReceived(s *Socket, event string, args Args) {
+	for _, o := range *m {
+		o.EventReceived(s, event, args)
+	}
+}
+
+func (m *multiObserver) EventSent(nsp string, ids []string, event string, args Args) {
+	for _, o := range *m {
+		o.EventSent(nsp, ids, event, args)
+	}
+}
+
+// sessionWatcher turns the gateway's session reports into Observer calls.
+type sessionWatcher struct{ s *Server }
+
+func (w sessionWatcher) Upgraded(c *gateway.Conn) {
+	if o := w.s.observer(); o != nil {
+		o.SessionUpgraded(c.ID())
+	}
+}
+
+func (w sessionWatcher) Closed(c *gateway.Conn, reason string) {
+	if o := w.s.observer(); o != nil {
+		o.SessionClosed(c.ID(), reason)
+	}
+}
+
+// nsWatcher turns a namespace actor's reports into Observer calls.
+type nsWatcher struct{ ns *Namespace }
+
+func (w nsWatcher) RoomChanged(id, room string, leave bool) {
+	o := w.ns.srv.observer()
+	switch {
+	case o == nil:
+	case leave:
+		o.RoomLeft(w.ns.name, room, id)
+	default:
+		o.RoomJoined(w.ns.name, room, id)
+	}
+}
+
+func (w nsWatcher) EventSent(frame []byte, attachments [][]byte, ids []string) {
+	o := w.ns.srv.observer()
+	if o == nil {
+		return
+	}
+	p, err := socketio.Decode(frame)
+	if err != nil {
+		return
+	}
+	event, args, err := socketio.NewDecodedEventArgs(p.Data, attachments)
+	if err != nil {
+		return
+	}
+	o.EventSent(w.ns.name, ids, event, args)
+}
