@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -247,10 +248,14 @@ func (o observer) SocketConnected(s *actorio.Socket) {
 	// Described now, before its connection handlers run: rooms they join
 	// come as room_joined, after this.
 	info, now := describe(s), time.Now()
+	if !slices.Contains(info.Rooms, info.ID) {
+		// Its namespace puts it in its own room just after this.
+		info.Rooms = append([]string{info.ID}, info.Rooms...)
+	}
 	o.post(func() {
 		sid := s.SessionID()
 		o.a.bySession[sid] = append(o.a.bySession[sid], socketRef{id: info.ID, nsp: info.Nsp})
-		_ = o.a.ns.Emit("socket_connected", info, now)
+		_ = o.a.ns.Emit("socket_connected", info, jsTime(now))
 	})
 }
 
@@ -273,7 +278,7 @@ func (o observer) SocketDisconnected(s *actorio.Socket, reason string) {
 		} else {
 			o.a.bySession[sid] = refs
 		}
-		_ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, now)
+		_ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, jsTime(now))
 	})
 }
 
@@ -291,7 +296,7 @@ func (o observer) RoomJoined(nsp, room, id string) {
 		return
 	}
 	now := time.Now()
-	o.post(func() { _ = o.a.ns.Emit("room_joined", nsp, room, id, now) })
+	o.post(func() { _ = o.a.ns.Emit("room_joined", nsp, room, id, jsTime(now)) })
 }
 
 func (o observer) RoomLeft(nsp, room, id string) {
@@ -299,7 +304,7 @@ func (o observer) RoomLeft(nsp, room, id string) {
 		return
 	}
 	now := time.Now()
-	o.post(func() { _ = o.a.ns.Emit("room_left", nsp, room, id, now) })
+	o.post(func() { _ = o.a.ns.Emit("room_left", nsp, room, id, jsTime(now)) })
 }
 
 func (o observer) EventReceived(s *actorio.Socket, event string, args actorio.Args) {
@@ -309,7 +314,7 @@ func (o observer) EventReceived(s *actorio.Socket, event string, args actorio.Ar
 	}
 	now := time.Now()
 	o.post(func() {
-		_ = o.a.ns.Emit("event_received", nsp, s.ID(), eventArgs(event, args), now)
+		_ = o.a.ns.Emit("event_received", nsp, s.ID(), eventArgs(event, args), jsTime(now))
 	})
 }
 
@@ -321,7 +326,7 @@ func (o observer) EventSent(nsp string, ids []string, event string, args actorio
 	o.post(func() {
 		all := eventArgs(event, args)
 		for _, id := range ids {
-			_ = o.a.ns.Emit("event_sent", nsp, id, all, now)
+			_ = o.a.ns.Emit("event_sent", nsp, id, all, jsTime(now))
 		}
 	})
 }
@@ -331,6 +336,10 @@ func (o observer) EventSent(nsp string, ids []string, event string, args actorio
 func eventArgs(event string, args actorio.Args) []any {
 	return append([]any{event}, args.Values()...)
 }
+
+// jsTime formats t as JavaScript's Date.toISOString does, the form the
+// dashboard shows and sorts.
+func jsTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // socketRef names a socket of a session, for the transport updates.
 type socketRef struct{ id, nsp string }

@@ -1,33 +1,122 @@
 // Command demo serves a multi-room chat page and its Socket.IO endpoint;
-// the events and the page are in package chatdemo.
+// the events and the page are in package chatdemo. With -admin it also
+// serves the admin namespace of package admin and, when it finds the
+// built dashboard of @socket.io/admin-ui, the dashboard at /admin/ui/.
 package main
 
 import (
+	"errors"
 	"flag"
+	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
 )
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:3000", "address to listen on")
-	clientJS := flag.String("client-js", "", "serve this file at /socket.io.min.js (the page loads the CDN copy otherwise)")
-	flag.Parse()
+// passwordEnv is where the admin password comes from when -admin-password
+// is not given, to keep it off the command line.
+const passwordEnv = "ACTORIO_ADMIN_PASSWORD"
 
+// config is the demo's command line.
+type config struct {
+	addr, clientJS string
+
+	admin                    bool
+	adminUser, adminPassword string
+	adminReadOnly            bool
+	adminUI                  string
+}
+
+func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(*addr, *clientJS, log); err != nil {
+	cfg, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		os.Exit(2) // the error and the usage are printed
+	}
+	if err := run(cfg, log); err != nil {
 		log.Error("demo stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, clientJS string, log *slog.Logger) error {
-	srv, err := actorio.NewServer(actorio.Options{Logger: log})
+// parseFlags reads the command line args; getenv supplies the admin
+// password when no flag gives one.
+func parseFlags(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:3000", "address to listen on")
+	fs.StringVar(&cfg.clientJS, "client-js", "", "serve this file at /socket.io.min.js (the page loads the CDN copy otherwise)")
+	fs.BoolVar(&cfg.admin, "admin", false, "serve the admin namespace /admin for the Socket.IO admin dashboard")
+	fs.StringVar(&cfg.adminUser, "admin-user", chatdemo.DefaultAdminUser, "user name the admin dashboard logs in with")
+	fs.StringVar(&cfg.adminPassword, "admin-password", "", "password the admin dashboard logs in with (default $"+passwordEnv+"; none: anyone may use /admin)")
+	fs.BoolVar(&cfg.adminReadOnly, "admin-readonly", false, "let the admin dashboard watch only (no emit, join, leave, disconnect)")
+	fs.StringVar(&cfg.adminUI, "admin-ui", "", "serve the admin dashboard from this directory at "+chatdemo.AdminUIPath+" (default "+chatdemo.AdminUIDist+" if present)")
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected arguments %q", fs.Args())
+		fmt.Fprintln(usage, err)
+		fs.Usage()
+		return config{}, err
+	}
+	if cfg.adminPassword == "" {
+		cfg.adminPassword = getenv(passwordEnv)
+	}
+	return cfg, nil
+}
+
+func run(cfg config, log *slog.Logger) error {
+	srv, h, closeAdmin, attrs, err := setup(cfg, log)
 	if err != nil {
 		return err
 	}
+	defer closeAdmin()
+	return chatdemo.ServeHandler(srv, h, cfg.addr, log, "demo listening", attrs...)
+}
+
+// setup makes the demo's server and handler as cfg says; closeAdmin
+// stops the admin namespace, and attrs describe the admin dashboard for
+// the log.
+func setup(cfg config, log *slog.Logger) (srv *actorio.Server, h http.Handler, closeAdmin func(), attrs []any, err error) {
+	srv, err = actorio.NewServer(actorio.Options{Logger: log})
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
 	chatdemo.Register(srv)
-	return chatdemo.Serve(srv, addr, clientJS, log, "demo listening")
+	opts := chatdemo.Options{ClientJS: cfg.clientJS}
+	closeAdmin = func() {}
+	if !cfg.admin {
+		if cfg.adminUI != "" {
+			log.Warn("-admin-ui is ignored without -admin")
+		}
+		return srv, chatdemo.NewHandler(srv, opts), closeAdmin, nil, nil
+	}
+	fail := func(err error) (*actorio.Server, http.Handler, func(), []any, error) {
+		_ = srv.Close()
+		return nil, nil, nil, nil, err
+	}
+	if opts.AdminUI, err = chatdemo.FindAdminUI(cfg.adminUI); err != nil {
+		return fail(err)
+	}
+	a, err := chatdemo.InstrumentAdmin(srv, chatdemo.AdminOptions{
+		User: cfg.adminUser, Password: cfg.adminPassword, ReadOnly: cfg.adminReadOnly, Logger: log,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if opts.AdminUI == "" {
+		log.Warn("admin dashboard not served: " + chatdemo.AdminUIDist + " not found (run npm ci, or give -admin-ui DIR)")
+	} else {
+		attrs = []any{"admin_ui", "http://" + cfg.addr + chatdemo.AdminUIPath}
+	}
+	return srv, chatdemo.NewHandler(srv, opts), a.Close, attrs, nil
 }

@@ -12,6 +12,10 @@ package browser
 // with cdn "offline", refused as a network failure; anything else is
 // refused and reported by the "problems" op. Host resolution outside
 // 127.0.0.1 is disabled in the browser as a second fence.
+//
+// The ops open, join, say, log, reload, transport and echo drive the
+// chat page; visit, fill, click, refresh, hash, text and rows drive any
+// page of the server (the admin dashboard's test uses them).
 const driverScript = `
 const { chromium } = require('playwright-core');
 
@@ -43,34 +47,112 @@ const connected = async (page) => {
 
 const logLines = (page) => page.$$eval('#log p', (ps) => ps.map((p) => p.textContent));
 
+// newPage opens page name in a browser context of its own (800x600,
+// nothing shared with the other pages), with the routes described above
+// and its requests, WebSocket binary frames and errors recorded.
+const newPage = async (name, cdn) => {
+  const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  ctx.setDefaultTimeout(stepMs);
+  const st = { requests: [], frames: [], errors: [] };
+  const refused = new Set();
+  await ctx.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(base + '/')) return route.continue();
+    if (url === cdnURL && cdn === 'npm') return route.fulfill({ path: clientJS, contentType: 'text/javascript; charset=utf-8' });
+    if (url === cdnURL) return route.abort('internetdisconnected');
+    problems.push(name + ': refused a request to ' + url);
+    refused.add(url);
+    return route.abort('blockedbyclient');
+  });
+  const page = await ctx.newPage();
+  page.on('request', (r) => st.requests.push(r.url()));
+  page.on('pageerror', (e) => st.errors.push('page error: ' + e.message));
+  page.on('console', (m) => {
+    // A refused request, and the refused CDN script of an "offline"
+    // page, are expected to fail; the refusal is reported apart.
+    const from = m.location().url;
+    if (m.type() === 'error' && !refused.has(from) && !(cdn !== 'npm' && from === cdnURL)) st.errors.push('console error: ' + m.text());
+  });
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => { if (typeof f.payload !== 'string') st.frames.push({ dir: 'sent', data: f.payload }); });
+    ws.on('framereceived', (f) => { if (typeof f.payload !== 'string') st.frames.push({ dir: 'received', data: f.payload }); });
+  });
+  st.page = page;
+  pages.set(name, st);
+  return page;
+};
+
+// poll evaluates read(arg) in page until done accepts its result or
+// stepMs pass, and returns the last result. A navigation that destroys
+// the page's context meanwhile only costs a round.
+const poll = async (page, read, arg, done) => {
+  const deadline = Date.now() + stepMs;
+  let got = null;
+  for (;;) {
+    try {
+      got = await page.evaluate(read, arg);
+    } catch (e) {
+      if (!/Execution context was destroyed/.test(String(e))) throw e;
+    }
+    if (done(got) || Date.now() > deadline) return got;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+};
+
+// visibleText and visibleRows run in the page (see text and rows).
+const visibleText = (selector) => {
+  const el = Array.from(document.querySelectorAll(selector)).find((e) => e.getClientRects().length > 0);
+  return el ? el.innerText.replace(/\s+/g, ' ').trim() : null;
+};
+const visibleRows = ({ selector, cols }) => Array.from(document.querySelectorAll(selector))
+  .filter((tr) => tr.getClientRects().length > 0)
+  .map((tr) => {
+    const cells = Array.from(tr.querySelectorAll('th, td'), (c) => c.innerText.replace(/\s+/g, ' ').trim());
+    return cols ? cols.map((i) => (i < cells.length ? cells[i] : null)) : cells;
+  });
+const sortRows = (rows) => (rows || []).slice().sort((a, b) => {
+  const x = JSON.stringify(a), y = JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+});
+
 const ops = {
   async open({ page: name, cdn }) {
-    const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
-    ctx.setDefaultTimeout(stepMs);
-    const st = { requests: [], frames: [], errors: [] };
-    await ctx.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(base + '/')) return route.continue();
-      if (url === cdnURL && cdn === 'npm') return route.fulfill({ path: clientJS, contentType: 'text/javascript; charset=utf-8' });
-      if (url === cdnURL) return route.abort('internetdisconnected');
-      problems.push(name + ': refused a request to ' + url);
-      return route.abort('blockedbyclient');
-    });
-    const page = await ctx.newPage();
-    page.on('request', (r) => st.requests.push(r.url()));
-    page.on('pageerror', (e) => st.errors.push('page error: ' + e.message));
-    page.on('console', (m) => {
-      // The refused CDN script of an "offline" page is expected to fail.
-      if (m.type() === 'error' && !(cdn !== 'npm' && m.location().url === cdnURL)) st.errors.push('console error: ' + m.text());
-    });
-    page.on('websocket', (ws) => {
-      ws.on('framesent', (f) => { if (typeof f.payload !== 'string') st.frames.push({ dir: 'sent', data: f.payload }); });
-      ws.on('framereceived', (f) => { if (typeof f.payload !== 'string') st.frames.push({ dir: 'received', data: f.payload }); });
-    });
-    st.page = page;
-    pages.set(name, st);
+    const page = await newPage(name, cdn);
     await page.goto(base + '/');
     return connected(page);
+  },
+  // visit opens page name at base + path, with no CDN copy to offer.
+  async visit({ page: name, path }) {
+    const page = await newPage(name, 'offline');
+    await page.goto(base + path);
+  },
+  // fill types value into the input labelled label.
+  async fill({ page: name, label, value }) {
+    await get(name).page.getByLabel(label, { exact: true }).fill(value);
+  },
+  async click({ page: name, selector }) {
+    await get(name).page.locator(selector).click();
+  },
+  async refresh({ page: name }) {
+    await get(name).page.reload();
+  },
+  // hash moves the page to #hash without reloading it.
+  async hash({ page: name, hash }) {
+    await get(name).page.evaluate((h) => { location.hash = h; }, hash);
+  },
+  // text waits until the first visible element matching selector reads
+  // want (as rendered, innerText, whitespace collapsed) and returns what
+  // it reads then (null: no such element).
+  async text({ page: name, selector, want }) {
+    return poll(get(name).page, visibleText, selector, (got) => got === want);
+  },
+  // rows waits until the visible table rows matching selector are
+  // exactly want, in any order, and returns them as they are then,
+  // sorted. A row is the text of its th and td cells (innerText,
+  // whitespace collapsed), only those at the indexes in cols when set.
+  async rows({ page: name, selector, cols, want }) {
+    const w = JSON.stringify(sortRows(want));
+    return sortRows(await poll(get(name).page, visibleRows, { selector, cols }, (got) => JSON.stringify(sortRows(got)) === w));
   },
   async join({ page: name, room }) {
     const { page } = get(name);
@@ -115,7 +197,8 @@ const ops = {
   frames({ page: name }) { return get(name).frames; },
   requests({ page: name }) { return get(name).requests; },
   async screenshot({ page: name, path }) {
-    await get(name).page.screenshot({ path, fullPage: true });
+    // Transitions under way jump to their end: no half-faded views.
+    await get(name).page.screenshot({ path, fullPage: true, animations: 'disabled' });
     return path;
   },
   problems() {

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,11 +20,28 @@ var static embed.FS
 // the page's fallback when its CDN copy does not load.
 const ClientJSPath = "/socket.io.min.js"
 
+// Options configures NewHandler; the zero value serves the chat alone.
+type Options struct {
+	// ClientJS, when set, is socket.io-client's dist/socket.io.min.js,
+	// served at ClientJSPath.
+	ClientJS string
+	// AdminUI, when set, is the directory of the admin dashboard's built
+	// files (see AdminUIDist), served at AdminUIPath. The dashboard logs
+	// in to the admin namespace, which InstrumentAdmin adds.
+	AdminUI string
+}
+
 // Handler serves srv's endpoint at /socket.io/, the chat page at /, and
 // srv's Prometheus metrics at /metrics. When clientJS is not empty, that
 // file (socket.io-client's dist/socket.io.min.js) is served at
 // ClientJSPath.
 func Handler(srv *actorio.Server, clientJS string) http.Handler {
+	return NewHandler(srv, Options{ClientJS: clientJS})
+}
+
+// NewHandler is Handler with opts: it also serves the admin dashboard
+// when opts.AdminUI is set.
+func NewHandler(srv *actorio.Server, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", srv)
 	reg := prom.NewRegistry()
@@ -31,8 +49,13 @@ func Handler(srv *actorio.Server, clientJS string) http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("/", http.FileServerFS(page))
-	if clientJS != "" {
-		mux.HandleFunc(ClientJSPath, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
+	if opts.ClientJS != "" {
+		mux.HandleFunc(ClientJSPath, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, opts.ClientJS) })
+	}
+	if opts.AdminUI != "" {
+		mux.Handle(AdminUIPath, adminUI(opts.AdminUI))
+		// The dashboard's asset paths are relative to its directory.
+		mux.Handle(strings.TrimSuffix(AdminUIPath, "/"), http.RedirectHandler(AdminUIPath, http.StatusMovedPermanently))
 	}
 	return mux
 }

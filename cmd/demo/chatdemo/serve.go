@@ -17,7 +17,13 @@ import (
 // closes srv and shuts the HTTP server down; listening is logged with
 // attrs once the listener runs.
 func Serve(srv *actorio.Server, addr, clientJS string, log *slog.Logger, listening string, attrs ...any) error {
-	httpSrv := &http.Server{Addr: addr, Handler: Handler(srv, clientJS), ReadHeaderTimeout: 10 * time.Second}
+	return ServeHandler(srv, Handler(srv, clientJS), addr, log, listening, attrs...)
+}
+
+// ServeHandler is Serve with h, which serves srv's endpoint, in place of
+// Handler.
+func ServeHandler(srv *actorio.Server, h http.Handler, addr string, log *slog.Logger, listening string, attrs ...any) error {
+	httpSrv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
