@@ -362,17 +362,16 @@ func (a *namespaceActor) armSweep(ctx actor.Context) {
 // socket first gets the logged packets it missed, in order, before any new
 // packet can reach it.
 func (a *namespaceActor) ready(p *Peer) {
-	rooms := []string{p.id}
+	// The rooms its middleware joined: a RoomChange that arrived before
+	// the socket was connected only recorded them in p.
+	rooms := append(p.Rooms(), p.id)
 	if a.log != nil {
 		p.first.Store(a.log.next - 1)
 	}
 	if r := p.restore; r != nil {
 		p.restore = nil
 		p.first.Store(r.last)
-		rooms = r.rooms
-		if !slices.Contains(rooms, p.id) {
-			rooms = append(rooms, p.id)
-		}
+		rooms = append(slices.Clone(r.rooms), rooms...)
 		a.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
 			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
 		})

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/tests/internal/node"
@@ -219,5 +220,46 @@ func TestRoomsAndBroadcast(t *testing.T) {
 	}
 	for _, id := range ids {
 		dl.expectOnce(t, id, actorio.ReasonServerNamespaceDisconnect)
+	}
+}
+
+// TestJoinInMiddleware checks that rooms joined by a middleware hold once
+// the socket connects, whichever of the join and the socket's readiness
+// its namespace learns of first: the slow middleware makes the namespace
+// process the join while the socket is not connected yet.
+func TestJoinInMiddleware(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+	}{
+		{"join processed before the socket is ready", 50 * time.Millisecond},
+		{"no delay", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+				srv.Use(func(s *actorio.Socket) error {
+					s.Join("vip", "gone")
+					s.Leave("gone")
+					time.Sleep(tc.delay)
+					return nil
+				})
+			})
+			c := startClients(t, ts)
+			id := c.connect("a", "/", wsOnly)
+			socks, err := ts.Srv.Of("/").In("vip").FetchSockets(ctxStep(t, step))
+			if err != nil || len(socks) != 1 || socks[0].ID() != id {
+				t.Fatalf("room vip holds %v (%v), want socket %s", socks, err, id)
+			}
+			if rooms := socks[0].Rooms(); !slices.Equal(rooms, sorted([]string{id, "vip"})) {
+				t.Fatalf("rooms %v, want %s and vip", rooms, id)
+			}
+			if err := ts.Srv.To("vip").Emit("hi"); err != nil {
+				t.Fatal(err)
+			}
+			c.expectEvent("a", "hi")
+			if n := ts.Srv.Stats().Namespaces["/"].Rooms; n != 2 {
+				t.Fatalf("%d rooms, want its own and vip", n)
+			}
+		})
 	}
 }
