@@ -16,6 +16,8 @@
 //	volatile_dropped_total{namespace}           volatile packets skipped for a connection not ready
 //	ack_latency_seconds{namespace}              time clients took to acknowledge the server's emits (histogram)
 //	bytes_received_total, bytes_sent_total      Engine.IO message bytes, without framing
+//	packets_received_total, packets_sent_total  Engine.IO message packets (an attachment is one)
+//	polling_sessions                            sessions on HTTP long-polling (gauge)
 //	slow_consumer_disconnects_total             connections closed as slow consumers
 //	handler_panics_total                        panics in sockets' handlers
 //	rate_limited_events_total                   inbound events dropped by Options.EventRate
@@ -34,6 +36,7 @@ type Collector struct {
 	sessions, connections, sockets, rooms     *prom.Desc
 	eventsIn, eventsOut, volatile, ackLatency *prom.Desc
 	bytesIn, bytesOut, slow, panics, limited  *prom.Desc
+	packetsIn, packetsOut, polling            *prom.Desc
 }
 
 // NewCollector returns a collector of src's figures (an *actorio.Server).
@@ -54,6 +57,9 @@ func NewCollector(src actorio.MetricsSource) *Collector {
 		ackLatency:  d("ack_latency_seconds", "Time clients took to acknowledge the events the server emitted with an ack.", ns),
 		bytesIn:     d("bytes_received_total", "Bytes of the message packets read from clients (Engine.IO payloads).", nil),
 		bytesOut:    d("bytes_sent_total", "Bytes of the message packets written to clients (Engine.IO payloads).", nil),
+		packetsIn:   d("packets_received_total", "Message packets read from clients (a binary attachment is one).", nil),
+		packetsOut:  d("packets_sent_total", "Message packets written to clients (a binary attachment is one).", nil),
+		polling:     d("polling_sessions", "Open Engine.IO sessions on HTTP long-polling.", nil),
 		slow:        d("slow_consumer_disconnects_total", "Connections closed because their outbound queue overflowed.", nil),
 		panics:      d("handler_panics_total", "Panics in the user code run for sockets.", nil),
 		limited:     d("rate_limited_events_total", "Inbound events dropped by the per-socket rate limit.", nil),
@@ -63,7 +69,8 @@ func NewCollector(src actorio.MetricsSource) *Collector {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prom.Desc) {
 	for _, d := range []*prom.Desc{c.sessions, c.connections, c.sockets, c.rooms, c.eventsIn, c.eventsOut,
-		c.volatile, c.ackLatency, c.bytesIn, c.bytesOut, c.slow, c.panics, c.limited} {
+		c.volatile, c.ackLatency, c.bytesIn, c.bytesOut, c.slow, c.panics, c.limited,
+		c.packetsIn, c.packetsOut, c.polling} {
 		ch <- d
 	}
 }
@@ -79,6 +86,7 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	}
 	gauge(c.sessions, float64(st.Sessions))
 	gauge(c.connections, float64(st.Connections))
+	gauge(c.polling, float64(st.PollingSessions))
 	for name, n := range st.Namespaces {
 		gauge(c.sockets, float64(n.Sockets), name)
 		gauge(c.rooms, float64(n.Rooms), name)
@@ -98,6 +106,8 @@ func (c *Collector) Collect(ch chan<- prom.Metric) {
 	}
 	counter(c.bytesIn, ct.BytesIn)
 	counter(c.bytesOut, ct.BytesOut)
+	counter(c.packetsIn, ct.PacketsIn)
+	counter(c.packetsOut, ct.PacketsOut)
 	counter(c.slow, ct.SlowConsumers)
 	counter(c.panics, ct.HandlerPanics)
 	counter(c.limited, ct.DroppedEvents)

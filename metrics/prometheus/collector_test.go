@@ -172,8 +172,13 @@ func TestCollectorOverHTTP(t *testing.T) {
 			t.Errorf("%s{namespace=\"/\"} missing from /metrics", name)
 		}
 	}
-	if v, _ := value(fams, "actorio_bytes_received_total", ""); v <= 0 {
-		t.Errorf("bytes received %v, want > 0", v)
+	for _, name := range []string{"actorio_bytes_received_total", "actorio_packets_received_total", "actorio_packets_sent_total"} {
+		if v, _ := value(fams, name, ""); v <= 0 {
+			t.Errorf("%s = %v, want > 0", name, v)
+		}
+	}
+	if _, found := value(fams, "actorio_polling_sessions", ""); !found {
+		t.Errorf("actorio_polling_sessions missing from /metrics")
 	}
 	if h := fams["actorio_ack_latency_seconds"].GetMetric()[0].GetHistogram(); len(h.GetBucket()) != 14 || h.GetSampleSum() <= 0 { // 13 bounds and +Inf
 		t.Errorf("ack latency histogram: %d buckets, sum %v; want 14 buckets (13 bounds and +Inf) and a positive sum", len(h.GetBucket()), h.GetSampleSum())
