@@ -273,7 +273,11 @@ func (a *Admin) onConnection(s *actorio.Socket) {
 		s.On("_disconnect", a.onDisconnect)
 	}
 	if !a.opts.Production {
-		_ = s.Emit("all_sockets", a.allSockets())
+		// From the admin's goroutine, after the reports already queued:
+		// a room change it reports was then either broadcast before the
+		// list (which replaces the dashboard's) or made after it was read.
+		// A full queue drops it, as any report.
+		observer{a}.post(func() { _ = s.Emit("all_sockets", a.allSockets()) })
 	}
 }
 
