@@ -203,33 +203,6 @@ func TestAdminUIInBrowser(t *testing.T) {
 	d.waitNamespace(t, admin.DefaultNamespace, 0)
 }
 
-// requireBrowser returns the Chromium to run, or skips the test (fails
-// it with ACTORIO_REQUIRE_BROWSER=1) when the browser or Node.js is not
-// fit; see the package comment.
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
-		t.Skip("ACTORIO_SKIP_BROWSER=1: skipping the headless-Chromium test")
-	}
-	skip := func(msg string) {
-		t.Helper()
-		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromium, err := chromiumPath()
-	if err != nil {
-		skip(fmt.Sprintf("this test needs a headless Chromium: %v\n"+
-			"install Debian's (apt-get install chromium; .ci/run does it) or point ACTORIO_CHROMIUM at one", err))
-	}
-	node.RequirePackage(t, "playwright-core")
-	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
-		skip(fmt.Sprintf("playwright-core needs Node.js %d or newer; node is %s", minNodeMajor, v))
-	}
-	return chromium
-}
-
 // refusedFont reports whether a "refused a request to URL" problem is one
 // of the dashboard's font requests.
 func refusedFont(problem string) bool {
@@ -250,16 +223,7 @@ func startAdminDemo(t *testing.T, dir string) *adminDemo {
 		t.Fatal(err)
 	}
 	chatdemo.Register(srv)
-	d.demo = &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{})}
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.OnDisconnect(func(s *actorio.Socket, reason string) {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			d.ended[s.ID()] = append(d.ended[s.ID()], reason)
-			close(d.changed)
-			d.changed = make(chan struct{})
-		})
-	})
+	d.demo = newDemo(srv)
 	hash, err := bcrypt.GenerateFromPassword([]byte(adminPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

@@ -60,26 +60,7 @@ const (
 // echoes a file through the server and must get the same bytes back, as
 // binary WebSocket frames both ways. Each page's screenshot is saved.
 func TestDemoInBrowser(t *testing.T) {
-	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
-		t.Skip("ACTORIO_SKIP_BROWSER=1: skipping the headless-Chromium test of the demo page")
-	}
-	chromium, err := chromiumPath()
-	if err != nil {
-		msg := fmt.Sprintf("this test needs a headless Chromium: %v\n"+
-			"install Debian's (apt-get install chromium; .ci/run does it) or point ACTORIO_CHROMIUM at one", err)
-		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg) // CI: a missing browser must not pass silently
-		}
-		t.Skip(msg)
-	}
-	node.RequirePackage(t, "playwright-core")
-	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
-		msg := fmt.Sprintf("playwright-core needs Node.js %d or newer; node is %s", minNodeMajor, v)
-		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	chromium := requireBrowser(t)
 	root := node.Root(t)
 	clientJS := filepath.Join(root, "node_modules", "socket.io-client", "dist", "socket.io.min.js")
 	if _, err := os.Stat(clientJS); err != nil {
@@ -251,6 +232,33 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 }
 
+// requireBrowser returns the Chromium to run, or skips the test (fails
+// it with ACTORIO_REQUIRE_BROWSER=1) when the browser or Node.js is not
+// fit; see the package comment.
+func requireBrowser(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
+		t.Skip("ACTORIO_SKIP_BROWSER=1: skipping the headless-Chromium test")
+	}
+	skip := func(msg string) {
+		t.Helper()
+		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	chromium, err := chromiumPath()
+	if err != nil {
+		skip(fmt.Sprintf("this test needs a headless Chromium: %v\n"+
+			"install Debian's (apt-get install chromium; .ci/run does it) or point ACTORIO_CHROMIUM at one", err))
+	}
+	node.RequirePackage(t, "playwright-core")
+	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
+		skip(fmt.Sprintf("playwright-core needs Node.js %d or newer; node is %s", minNodeMajor, v))
+	}
+	return chromium
+}
+
 // chromiumPath returns $ACTORIO_CHROMIUM, or chromium (else
 // chromium-browser) on PATH.
 func chromiumPath() (string, error) {
@@ -353,16 +361,7 @@ func startDemo(t *testing.T, clientJS string) *demo {
 		t.Fatal(err)
 	}
 	chatdemo.Register(srv)
-	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{})}
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.OnDisconnect(func(s *actorio.Socket, reason string) {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			d.ended[s.ID()] = append(d.ended[s.ID()], reason)
-			close(d.changed)
-			d.changed = make(chan struct{})
-		})
-	})
+	d := newDemo(srv)
 	d.http = httptest.NewServer(chatdemo.Handler(srv, clientJS)) // 127.0.0.1
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
@@ -377,6 +376,22 @@ func startDemo(t *testing.T, clientJS string) *demo {
 }
 
 var cdnScript = regexp.MustCompile(`<script src="(https://[^"]+/socket\.io\.min\.js)">`)
+
+// newDemo follows srv's sockets: every disconnect of a socket of "/" is
+// recorded with its reason (see reasons and waitDisconnect).
+func newDemo(srv *actorio.Server) *demo {
+	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{})}
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.OnDisconnect(func(s *actorio.Socket, reason string) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.ended[s.ID()] = append(d.ended[s.ID()], reason)
+			close(d.changed)
+			d.changed = make(chan struct{})
+		})
+	})
+	return d
+}
 
 // cdnURL returns the address from which the served page loads
 // socket.io-client.
