@@ -1,6 +1,8 @@
 package actorio
 
 import (
+	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/actorio/actorio/gateway"
@@ -14,7 +16,8 @@ import (
 // Its methods run on the server's own goroutines (the transport, socket
 // or namespace actor concerned), so they must return quickly and must not
 // wait on the server: an Observer with more to do hands it to a goroutine
-// of its own. The Args it receives stay valid after the call.
+// of its own. The Args it receives stay valid after the call. A panic in
+// a method is logged and goes no further.
 type Observer interface {
 	// SessionOpened reports a new Engine.IO session and its first
 	// transport, "polling" or "websocket".
@@ -66,7 +69,7 @@ func (s *Server) Observe(o Observer) (stop func()) {
 // observers lists the installed observers.
 func (s *Server) observers() []Observer {
 	if m := s.obs.Load(); m != nil {
-		return *m
+		return m.list
 	}
 	return nil
 }
@@ -90,75 +93,74 @@ func (s *Server) setObservers(list []Observer) {
 		}
 		return
 	}
-	m := multiObserver(list)
-	s.obs.Store(&m)
+	s.obs.Store(&multiObserver{list: list, log: s.opts.Logger})
 	s.gw.SetWatcher(sessionWatcher{s})
 	for _, ns := range s.nsps {
 		ns.a.SetWatcher(nsWatcher{ns})
 	}
 }
 
-// multiObserver reports to every observer in turn.
-type multiObserver []Observer
+// multiObserver reports to every observer in turn. A panicking observer
+// is logged and skipped: the report points include actors and transport
+// goroutines that must not die of it.
+type multiObserver struct {
+	list []Observer
+	log  *slog.Logger
+}
+
+func (m *multiObserver) each(report func(o Observer)) {
+	for _, o := range m.list {
+		m.call(o, report)
+	}
+}
+
+func (m *multiObserver) call(o Observer, report func(o Observer)) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("actorio: observer panicked", "observer", fmt.Sprintf("%T", o), "panic", r)
+		}
+	}()
+	report(o)
+}
 
 func (m *multiObserver) SessionOpened(sid, transport string) {
-	for _, o := range *m {
-		o.SessionOpened(sid, transport)
-	}
+	m.each(func(o Observer) { o.SessionOpened(sid, transport) })
 }
 
 func (m *multiObserver) SessionUpgraded(sid string) {
-	for _, o := range *m {
-		o.SessionUpgraded(sid)
-	}
+	m.each(func(o Observer) { o.SessionUpgraded(sid) })
 }
 
 func (m *multiObserver) SessionClosed(sid, reason string) {
-	for _, o := range *m {
-		o.SessionClosed(sid, reason)
-	}
+	m.each(func(o Observer) { o.SessionClosed(sid, reason) })
 }
 
 func (m *multiObserver) SocketConnected(s *Socket) {
-	for _, o := range *m {
-		o.SocketConnected(s)
-	}
+	m.each(func(o Observer) { o.SocketConnected(s) })
 }
 
 func (m *multiObserver) SocketDisconnected(s *Socket, reason string) {
-	for _, o := range *m {
-		o.SocketDisconnected(s, reason)
-	}
+	m.each(func(o Observer) { o.SocketDisconnected(s, reason) })
 }
 
 func (m *multiObserver) SocketDataChanged(s *Socket) {
-	for _, o := range *m {
-		o.SocketDataChanged(s)
-	}
+	m.each(func(o Observer) { o.SocketDataChanged(s) })
 }
 
 func (m *multiObserver) RoomJoined(nsp, room, id string) {
-	for _, o := range *m {
-		o.RoomJoined(nsp, room, id)
-	}
+	m.each(func(o Observer) { o.RoomJoined(nsp, room, id) })
 }
 
 func (m *multiObserver) RoomLeft(nsp, room, id string) {
-	for _, o := range *m {
-		o.RoomLeft(nsp, room, id)
-	}
+	m.each(func(o Observer) { o.RoomLeft(nsp, room, id) })
 }
 
 func (m *multiObserver) EventReceived(s *Socket, event string, args Args) {
-	for _, o := range *m {
-		o.EventReceived(s, event, args)
-	}
+	m.each(func(o Observer) { o.EventReceived(s, event, args) })
 }
 
 func (m *multiObserver) EventSent(nsp string, ids []string, event string, args Args) {
-	for _, o := range *m {
-		o.EventSent(nsp, ids, event, args)
-	}
+	m.each(func(o Observer) { o.EventSent(nsp, ids, event, args) })
 }
 
 // sessionWatcher turns the gateway's session reports into Observer calls.

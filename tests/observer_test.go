@@ -117,3 +117,43 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// panicky is an Observer that panics at every report.
+type panicky struct{ recorder }
+
+func (p *panicky) RoomJoined(nsp, room, id string) { panic("observer bug") }
+func (p *panicky) EventReceived(s *actorio.Socket, event string, args actorio.Args) {
+	panic("observer bug")
+}
+func (p *panicky) SessionUpgraded(sid string) { panic("observer bug") }
+
+// TestObserverPanic checks that an observer's panic in a namespace actor,
+// a socket actor or a transport goroutine is logged and changes nothing
+// else: the events still reach their handlers and the other observers.
+func TestObserverPanic(t *testing.T) {
+	rec := &recorder{}
+	ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		srv.Observe(&panicky{})
+		srv.Observe(rec)
+		srv.OnConnection(func(s *actorio.Socket) {
+			s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+				s.Join(args.String(0))
+				_ = ack(s.Rooms())
+			})
+		})
+	})
+	c := startClients(t, ts)
+	c.connect("a", "/", nil) // polling, then the upgrade
+	l := c.emitAck("a", "join", "r")
+	if rooms, _ := l.Arg(2).([]any); len(rooms) != 2 {
+		t.Fatalf("join acked with %s", l.Raw)
+	}
+	socks, err := ts.Srv.Of("/").In("r").FetchSockets(ctxStep(t, step))
+	if err != nil || len(socks) != 1 {
+		t.Fatalf("room r: %v, %v", socks, err)
+	}
+	waitUntil(t, step, "the other observer's reports", func() bool {
+		got := rec.snapshot()
+		return slices.Contains(got, "upgraded") && slices.Contains(got, "joined / r") && slices.Contains(got, `received join "r"`)
+	})
+}
