@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/admin"
 )
 
 // The benchmarks below measure the outbound data path end to end, over
@@ -189,6 +190,25 @@ func BenchmarkBroadcastRoom(b *testing.B) {
 		payload := strings.Repeat("x", size)
 		b.Run(fmt.Sprintf("members=%d/bytes=%d", members, size), func(b *testing.B) {
 			benchEmit(b, r, members, func() error { return srv.To("room").Emit("msg", payload) })
+		})
+	}
+	// The same with the admin namespace instrumented (no dashboard
+	// connected): what its observer costs the broadcast path.
+	for _, production := range []bool{false, true} {
+		mode := "development"
+		if production {
+			mode = "production"
+		}
+		b.Run(fmt.Sprintf("members=%d/bytes=64/admin=%s", members, mode), func(b *testing.B) {
+			a, err := admin.Instrument(srv, admin.Options{NoAuth: true, Production: production,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer a.Close()
+			payload := strings.Repeat("x", 64)
+			benchEmit(b, r, members, func() error { return srv.To("room").Emit("msg", payload) })
+			b.ReportMetric(float64(a.Dropped())/float64(b.N), "dropped-reports/op")
 		})
 	}
 }

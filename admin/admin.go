@@ -115,7 +115,11 @@ type Admin struct {
 	done    chan struct{}
 	closed  atomic.Bool
 	dropped atomic.Int64
-	observe func() // removes the observer
+	// watchers counts the dashboards connected to this node; clustered
+	// says whether others may watch from other nodes.
+	watchers  atomic.Int32
+	clustered bool
+	observe   func() // removes the observer
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // login session id -> expiry
@@ -159,6 +163,7 @@ func Instrument(srv *actorio.Server, opts Options) (*Admin, error) {
 		sessions: map[string]time.Time{}, issued: map[string]string{}, events: newEventBuffer(),
 		bySession: map[string][]socketRef{},
 	}
+	a.clustered = srv.ClusterNodes() != nil
 	if a.serverID == "" {
 		a.serverID = hostname
 	}
@@ -265,6 +270,8 @@ func (a *Admin) onConnection(s *actorio.Socket) {
 	if ok {
 		_ = s.Emit("session", id)
 	}
+	a.watchers.Add(1)
+	s.OnDisconnect(func(*actorio.Socket, string) { a.watchers.Add(-1) })
 	_ = s.Emit("config", map[string]any{"supportedFeatures": a.features})
 	if !a.opts.ReadOnly {
 		s.On("emit", a.onEmit)

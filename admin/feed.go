@@ -222,6 +222,14 @@ func (o observer) post(f func()) {
 // mode.
 func (o observer) feeding() bool { return !o.a.opts.Production }
 
+// watched reports whether a dashboard may get the feed now: with none
+// connected, reports are skipped (a dashboard that connects gets the
+// whole state in all_sockets). In a cluster, dashboards connected to
+// other nodes get this node's feed too, so it is always sent.
+func (o observer) watched() bool {
+	return o.feeding() && (o.a.clustered || o.a.watchers.Load() > 0)
+}
+
 func (o observer) SessionOpened(string, string) {
 	o.a.events.add(time.Now(), "rawConnection", "", 1)
 }
@@ -231,6 +239,9 @@ func (o observer) SessionUpgraded(sid string) {
 		return
 	}
 	o.post(func() {
+		if !o.watched() {
+			return
+		}
 		for _, s := range o.a.bySession[sid] {
 			_ = o.a.ns.Emit("socket_updated", map[string]string{"id": s.id, "nsp": s.nsp, "transport": "websocket"})
 		}
@@ -245,17 +256,24 @@ func (o observer) SocketConnected(s *actorio.Socket) {
 	if !o.feeding() {
 		return
 	}
-	// Described now, before its connection handlers run: rooms they join
-	// come as room_joined, after this.
-	info, now := describe(s), time.Now()
-	if !slices.Contains(info.Rooms, info.ID) {
-		// Its namespace puts it in its own room just after this.
-		info.Rooms = append([]string{info.ID}, info.Rooms...)
+	ref, now := socketRef{id: s.ID(), nsp: s.Namespace().Name()}, time.Now()
+	var info *socketInfo
+	if o.watched() {
+		// Described now, before its connection handlers run: rooms they
+		// join come as room_joined, after this.
+		d := describe(s)
+		if !slices.Contains(d.Rooms, d.ID) {
+			// Its namespace puts it in its own room just after this.
+			d.Rooms = append([]string{d.ID}, d.Rooms...)
+		}
+		info = &d
 	}
 	o.post(func() {
 		sid := s.SessionID()
-		o.a.bySession[sid] = append(o.a.bySession[sid], socketRef{id: info.ID, nsp: info.Nsp})
-		_ = o.a.ns.Emit("socket_connected", info, jsTime(now))
+		o.a.bySession[sid] = append(o.a.bySession[sid], ref)
+		if info != nil {
+			_ = o.a.ns.Emit("socket_connected", info, jsTime(now))
+		}
 	})
 }
 
@@ -278,12 +296,14 @@ func (o observer) SocketDisconnected(s *actorio.Socket, reason string) {
 		} else {
 			o.a.bySession[sid] = refs
 		}
-		_ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, jsTime(now))
+		if o.watched() {
+			_ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, jsTime(now))
+		}
 	})
 }
 
 func (o observer) SocketDataChanged(s *actorio.Socket) {
-	if !o.feeding() {
+	if !o.watched() {
 		return
 	}
 	o.post(func() {
@@ -292,7 +312,7 @@ func (o observer) SocketDataChanged(s *actorio.Socket) {
 }
 
 func (o observer) RoomJoined(nsp, room, id string) {
-	if !o.feeding() {
+	if !o.watched() {
 		return
 	}
 	now := time.Now()
@@ -300,7 +320,7 @@ func (o observer) RoomJoined(nsp, room, id string) {
 }
 
 func (o observer) RoomLeft(nsp, room, id string) {
-	if !o.feeding() {
+	if !o.watched() {
 		return
 	}
 	now := time.Now()
@@ -309,7 +329,7 @@ func (o observer) RoomLeft(nsp, room, id string) {
 
 func (o observer) EventReceived(s *actorio.Socket, event string, args actorio.Args) {
 	nsp := s.Namespace().Name()
-	if !o.feeding() || nsp == o.a.opts.Namespace {
+	if !o.watched() || nsp == o.a.opts.Namespace {
 		return
 	}
 	now := time.Now()
@@ -319,7 +339,7 @@ func (o observer) EventReceived(s *actorio.Socket, event string, args actorio.Ar
 }
 
 func (o observer) EventSent(nsp string, ids []string, event string, args actorio.Args) {
-	if !o.feeding() || nsp == o.a.opts.Namespace {
+	if !o.watched() || nsp == o.a.opts.Namespace {
 		return
 	}
 	now := time.Now()
