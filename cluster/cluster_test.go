@@ -366,6 +366,25 @@ func TestCluster(t *testing.T) {
 		if took < 400*time.Millisecond || took > 2*time.Second {
 			t.Errorf("with a socket that never acks: returned after %v, deadline 500ms", took)
 		}
+
+		// A context canceled, not timed out: the node with the silent
+		// socket has no deadline to stop at, and must stop when told.
+		cctx, cancelAll := context.WithCancel(context.Background())
+		ended := make(chan error, 1)
+		go func() {
+			_, err := c.srv.To("silent").EmitWithAck(cctx, "q", "x")
+			ended <- err
+		}()
+		eventually(t, 10*time.Second, "B to wait for the silent socket", func() bool {
+			return cluster.WaitingBroadcasts(b.rec.node) == 1
+		})
+		cancelAll()
+		if err := <-ended; !errors.Is(err, context.Canceled) {
+			t.Errorf("canceled EmitWithAck: %v, want context.Canceled", err)
+		}
+		eventually(t, 5*time.Second, "B to stop waiting once the caller canceled", func() bool {
+			return cluster.WaitingBroadcasts(b.rec.node) == 0
+		})
 	})
 
 	t.Run("FetchRemoteSockets returns the sockets of every node, whose handles reach them", func(t *testing.T) {

@@ -45,9 +45,10 @@
 // receiver answered or left, or at that deadline. The caller returns once
 // its own sockets and every other node finished, or when its ctx ends,
 // with every acknowledgement received from any node; a node that leaves
-// or is dropped meanwhile is no longer waited for. Without a deadline on
-// the caller's ctx, the other nodes wait until every receiver answered or
-// left (cancelling ctx does not reach them).
+// or is dropped meanwhile is no longer waited for. When ctx ends first
+// (deadline or cancel), the caller tells every other node
+// (NodeBroadcastCancel), which stops waiting for its receivers and drops
+// the acknowledgements they still owe.
 //
 // Fetching sockets: BroadcastOperator.FetchRemoteSockets (and
 // Namespace's; not Local) sends every other node one NodeFetchSockets;

@@ -108,3 +108,11 @@ func Kill(cn actorio.ClusterNode) {
 	n.peers.Store(&[]peer{})
 	n.c.Remote.Shutdown(false)
 }
+
+// WaitingBroadcasts returns how many broadcasts with acks that other nodes
+// asked for still wait for this node's sockets.
+func WaitingBroadcasts(cn actorio.ClusterNode) int {
+	n := 0
+	cn.(*node).acking.Range(func(any, any) bool { n++; return true })
+	return n
+}

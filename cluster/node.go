@@ -70,6 +70,9 @@ type node struct {
 
 	ackSeq  atomic.Uint64
 	waiters sync.Map // request id -> *ackWaiter, *fetchWaiter or *broadcastWaiter
+	// acking holds the cancel of each broadcast with acks run for another
+	// node, by ackKey, while it waits for this node's sockets.
+	acking sync.Map
 
 	// ctx ends when the node closes: it ends the broadcasts with acks
 	// other nodes asked this one for, which run in work.
@@ -417,8 +420,19 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 		return 0, nil
 	case <-ctx.Done():
 		missing, nodes := w.result()
+		// Those still running it stop waiting for their sockets.
+		cancel := &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()}
+		for i := range ps {
+			n.sys.Root.Send(ps[i].node, cancel)
+		}
 		return missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err())
 	}
+}
+
+// ackKey names a broadcast with acks that the node replyTo asked for.
+type ackKey struct {
+	replyTo string
+	id      uint64
 }
 
 // FetchSockets implements actorio.ClusterNode: every other node alive gets
@@ -480,14 +494,12 @@ func (n *node) startWork() bool {
 }
 
 // broadcastWithAck runs, for another node, a broadcast with acks on this
-// node's sockets and streams the acks back.
-func (n *node) broadcastWithAck(m *pb.NodeBroadcastWithAck) {
+// node's sockets and streams the acks back until they all answered or
+// ctx ends.
+// ctx ends at the asking node's deadline, or when it cancels
+// (NodeBroadcastCancel).
+func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck) {
 	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.id
-	ctx, cancel := n.ctx, context.CancelFunc(func() {})
-	if m.TimeoutMs > 0 {
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
-	}
-	defer cancel()
 	var mu sync.Mutex // acks go out one at a time, before the end
 	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, m.Volatile, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
 		mu.Lock()
@@ -771,10 +783,27 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		if m.ReplyTo == "" || !a.n.startWork() {
 			break
 		}
+		// Registered here, so that a cancel, which comes after it from
+		// the same node, finds it.
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if m.TimeoutMs > 0 {
+			ctx, cancel = context.WithTimeout(a.n.ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
+		} else {
+			ctx, cancel = context.WithCancel(a.n.ctx)
+		}
+		key := ackKey{m.ReplyTo, m.AckId}
+		a.n.acking.Store(key, cancel)
 		go func() {
 			defer a.n.work.Done()
-			a.n.broadcastWithAck(m)
+			defer cancel()
+			defer a.n.acking.Delete(key)
+			a.n.broadcastWithAck(ctx, m)
 		}()
+	case *pb.NodeBroadcastCancel:
+		if cancel, ok := a.n.acking.Load(ackKey{m.ReplyTo, m.AckId}); ok {
+			cancel.(context.CancelFunc)()
+		}
 	case *pb.NodeFetchSockets:
 		// Off the actor, as its answer waits for the namespace; its
 		// request still reaches the namespace after what came before.

@@ -2058,6 +2058,62 @@ func (x *NodeBroadcastAckDone) GetMissing() int32 {
 	return 0
 }
 
+// NodeBroadcastCancel tells a node that reply_to stopped waiting for the
+// acknowledgements of its broadcast ack_id (its caller's context ended
+// first): the node stops waiting for its own sockets' answers and drops
+// the acknowledgements they still owe.
+type NodeBroadcastCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AckId         uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	ReplyTo       string                 `protobuf:"bytes,2,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcastCancel) Reset() {
+	*x = NodeBroadcastCancel{}
+	mi := &file_actorio_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcastCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcastCancel) ProtoMessage() {}
+
+func (x *NodeBroadcastCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcastCancel.ProtoReflect.Descriptor instead.
+func (*NodeBroadcastCancel) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *NodeBroadcastCancel) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeBroadcastCancel) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
 // NodeFetchSockets asks another node for the sockets `target` selects in
 // `namespace` (FetchRemoteSockets): it answers reply_to (the asking node's
 // cluster address) with one NodeFetchSocketsReply.
@@ -2077,7 +2133,7 @@ type NodeFetchSockets struct {
 
 func (x *NodeFetchSockets) Reset() {
 	*x = NodeFetchSockets{}
-	mi := &file_actorio_proto_msgTypes[34]
+	mi := &file_actorio_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2145,7 @@ func (x *NodeFetchSockets) String() string {
 func (*NodeFetchSockets) ProtoMessage() {}
 
 func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[34]
+	mi := &file_actorio_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2158,7 @@ func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSockets.ProtoReflect.Descriptor instead.
 func (*NodeFetchSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{34}
+	return file_actorio_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *NodeFetchSockets) GetNamespace() string {
@@ -2156,7 +2212,7 @@ type NodeSocketInfo struct {
 
 func (x *NodeSocketInfo) Reset() {
 	*x = NodeSocketInfo{}
-	mi := &file_actorio_proto_msgTypes[35]
+	mi := &file_actorio_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2224,7 @@ func (x *NodeSocketInfo) String() string {
 func (*NodeSocketInfo) ProtoMessage() {}
 
 func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[35]
+	mi := &file_actorio_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2237,7 @@ func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketInfo.ProtoReflect.Descriptor instead.
 func (*NodeSocketInfo) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{35}
+	return file_actorio_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *NodeSocketInfo) GetId() string {
@@ -2217,7 +2273,7 @@ type NodeFetchSocketsReply struct {
 
 func (x *NodeFetchSocketsReply) Reset() {
 	*x = NodeFetchSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[36]
+	mi := &file_actorio_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2229,7 +2285,7 @@ func (x *NodeFetchSocketsReply) String() string {
 func (*NodeFetchSocketsReply) ProtoMessage() {}
 
 func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[36]
+	mi := &file_actorio_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2242,7 +2298,7 @@ func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSocketsReply.ProtoReflect.Descriptor instead.
 func (*NodeFetchSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{36}
+	return file_actorio_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NodeFetchSocketsReply) GetRequestId() uint64 {
@@ -2288,7 +2344,7 @@ type NodeSocketCommand struct {
 
 func (x *NodeSocketCommand) Reset() {
 	*x = NodeSocketCommand{}
-	mi := &file_actorio_proto_msgTypes[37]
+	mi := &file_actorio_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2356,7 @@ func (x *NodeSocketCommand) String() string {
 func (*NodeSocketCommand) ProtoMessage() {}
 
 func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[37]
+	mi := &file_actorio_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2369,7 @@ func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketCommand.ProtoReflect.Descriptor instead.
 func (*NodeSocketCommand) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{37}
+	return file_actorio_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *NodeSocketCommand) GetNamespace() string {
@@ -2510,7 +2566,10 @@ const file_actorio_proto_rawDesc = "" +
 	"\x14NodeBroadcastAckDone\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
-	"\amissing\x18\x03 \x01(\x05R\amissing\"\xb5\x01\n" +
+	"\amissing\x18\x03 \x01(\x05R\amissing\"G\n" +
+	"\x13NodeBroadcastCancel\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x19\n" +
+	"\breply_to\x18\x02 \x01(\tR\areplyTo\"\xb5\x01\n" +
 	"\x10NodeFetchSockets\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
 	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x1d\n" +
@@ -2552,7 +2611,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_actorio_proto_goTypes = []any{
 	(*TransportClosed)(nil),       // 0: actorio.v1.TransportClosed
 	(*ConnectTimeout)(nil),        // 1: actorio.v1.ConnectTimeout
@@ -2588,10 +2647,11 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeBroadcastWithAck)(nil),  // 31: actorio.v1.NodeBroadcastWithAck
 	(*NodeBroadcastAck)(nil),      // 32: actorio.v1.NodeBroadcastAck
 	(*NodeBroadcastAckDone)(nil),  // 33: actorio.v1.NodeBroadcastAckDone
-	(*NodeFetchSockets)(nil),      // 34: actorio.v1.NodeFetchSockets
-	(*NodeSocketInfo)(nil),        // 35: actorio.v1.NodeSocketInfo
-	(*NodeFetchSocketsReply)(nil), // 36: actorio.v1.NodeFetchSocketsReply
-	(*NodeSocketCommand)(nil),     // 37: actorio.v1.NodeSocketCommand
+	(*NodeBroadcastCancel)(nil),   // 34: actorio.v1.NodeBroadcastCancel
+	(*NodeFetchSockets)(nil),      // 35: actorio.v1.NodeFetchSockets
+	(*NodeSocketInfo)(nil),        // 36: actorio.v1.NodeSocketInfo
+	(*NodeFetchSocketsReply)(nil), // 37: actorio.v1.NodeFetchSocketsReply
+	(*NodeSocketCommand)(nil),     // 38: actorio.v1.NodeSocketCommand
 }
 var file_actorio_proto_depIdxs = []int32{
 	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -2603,7 +2663,7 @@ var file_actorio_proto_depIdxs = []int32{
 	13, // 6: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
 	13, // 7: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
 	13, // 8: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
-	35, // 9: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
+	36, // 9: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
 	10, // [10:10] is the sub-list for method output_type
 	10, // [10:10] is the sub-list for method input_type
 	10, // [10:10] is the sub-list for extension type_name
@@ -2622,7 +2682,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
