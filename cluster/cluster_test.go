@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/admin"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
 )
@@ -384,6 +385,57 @@ func TestCluster(t *testing.T) {
 		}
 		eventually(t, 5*time.Second, "B to stop waiting once the caller canceled", func() bool {
 			return cluster.WaitingBroadcasts(b.rec.node) == 0
+		})
+	})
+
+	t.Run("a dashboard on one node gets the admin stats and feed of every node", func(t *testing.T) {
+		for _, n := range []*testNode{a, b, c} {
+			ad, err := admin.Instrument(n.srv, admin.Options{NoAuth: true, ServerID: "node-" + n.name,
+				StatsInterval: 100 * time.Millisecond, Logger: testLog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(ad.Close)
+		}
+		dash, err := client.New(a.url+"/admin", client.Options{Transports: []string{client.TransportWebSocket},
+			DisableReconnection: true, Logger: testLog()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = dash.Close() })
+		var mu sync.Mutex
+		servers, connected := map[string]bool{}, map[string]bool{}
+		dash.On("server_stats", func(args client.Args, _ client.AckFunc) {
+			var st struct {
+				ServerID string `json:"serverId"`
+			}
+			if args.Decode(0, &st) == nil {
+				mu.Lock()
+				servers[st.ServerID] = true
+				mu.Unlock()
+			}
+		})
+		dash.On("socket_connected", func(args client.Args, _ client.AckFunc) {
+			var sock struct{ ID, Nsp string }
+			if args.Decode(0, &sock) == nil {
+				mu.Lock()
+				connected[sock.Nsp+" "+sock.ID] = true
+				mu.Unlock()
+			}
+		})
+		if err := dash.Connect(); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "server_stats of the three nodes at A's dashboard", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return servers["node-A"] && servers["node-B"] && servers["node-C"]
+		})
+		onC := connect(t, "admin-c", c.url)
+		eventually(t, 10*time.Second, "socket_connected of C's socket at A's dashboard", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return connected["/ "+onC.s.ID()]
 		})
 	})
 
