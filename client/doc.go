@@ -64,6 +64,36 @@
 // Disconnect, Close and a disconnection by the server end the session: the
 // next Connect starts a new one.
 //
+// # Acknowledgement timeout and retries
+//
+// Options.AckTimeout and Options.Retries are the ackTimeout and retries
+// options of the JavaScript client (v4.6). AckTimeout bounds the wait of
+// [Socket.EmitWithAck] beside its ctx: an acknowledgement that does not
+// come in time fails it with an error wrapping [ErrAckTimeout], which
+// itself wraps context.DeadlineExceeded.
+//
+// With Retries > 0, each socket sends its events (not the Volatile ones)
+// through a queue: one at a time, in order, each with an acknowledgement
+// request, a plain [Socket.Emit] included; the next one leaves once the
+// previous is acknowledged or given up. An event not acknowledged within
+// AckTimeout is sent again, with a new ack id; once sent 1+Retries times
+// it is given up: EmitWithAck fails with ErrAckTimeout, and a plain Emit's
+// loss is logged at Warn. The event in flight when the connection ends
+// (lost, or ended by either side) is sent again right after the next
+// connection; as in the JavaScript client, that send counts as a try, so
+// with AckTimeout set an event whose last try the connection interrupted
+// is given up with [ErrDisconnected]. Without AckTimeout only that resend
+// applies: no event is ever given up, and the queue waits for each
+// acknowledgement as long as it takes. An EmitWithAck whose ctx ends
+// leaves the queue, sent or not, and the next event goes. The queue, like
+// the send buffer, is kept across Disconnect and sent after the next
+// Connect; Close fails the EmitWithAck calls in it with [ErrClosed].
+//
+// Delivery is then at least once: the server may receive an event more
+// than once, its handler running for each copy. Its handlers must
+// acknowledge every event, since only the acknowledgement stops the
+// resends, and should tolerate duplicates.
+//
 // # Concurrency and ordering
 //
 // Every method is safe for concurrent use. The events of one Socket are
@@ -72,7 +102,8 @@
 // included. A slow handler delays the events of its own Socket only.
 // Emits made while the socket is not connected are buffered and sent, in
 // order, right after the connection is made (before the connect event);
-// [Socket.Volatile] emits are dropped instead.
+// [Socket.Volatile] emits are dropped instead. With Options.Retries they
+// wait in the socket's retry queue, whose head is sent at that point.
 //
 // # Goroutines
 //

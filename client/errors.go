@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,3 +94,16 @@ var reservedEmit = map[string]bool{
 	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
 	"newListener": true, "removeListener": true,
 }
+
+// ErrAckTimeout is wrapped by the error of an EmitWithAck that got no
+// acknowledgement within Options.AckTimeout (with Options.Retries: within
+// the AckTimeout of each of its tries). It wraps context.DeadlineExceeded,
+// so that errors.Is(err, context.DeadlineExceeded) holds as for a deadline
+// of ctx, and errors.Is(err, ErrAckTimeout) tells the two apart.
+var ErrAckTimeout error = ackTimeoutError{}
+
+type ackTimeoutError struct{}
+
+func (ackTimeoutError) Error() string { return "client: acknowledgement timed out" }
+func (ackTimeoutError) Unwrap() error { return context.DeadlineExceeded }
+func (ackTimeoutError) Timeout() bool { return true }

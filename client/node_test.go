@@ -168,6 +168,7 @@ type nodeServer struct {
 	port   int
 	URL    string
 	env    map[string]string
+	script string
 }
 
 type lockedBuffer struct {
@@ -209,6 +210,14 @@ func moduleRoot(t testing.TB) string {
 // startNode starts the Node server on port (0: any) and waits until it listens.
 func startNode(t testing.TB, port int, env map[string]string) *nodeServer {
 	t.Helper()
+	return startNodeScript(t, nodeScript, port, env)
+}
+
+// startNodeScript runs script, a Node server that prints "listening" with
+// its port (PORT in its environment, 0: any) as nodeScript does, and waits
+// until it listens.
+func startNodeScript(t testing.TB, script string, port int, env map[string]string) *nodeServer {
+	t.Helper()
 	root := moduleRoot(t)
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is required: %v", err)
@@ -216,17 +225,17 @@ func startNode(t testing.TB, port int, env map[string]string) *nodeServer {
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "socket.io", "package.json")); err != nil {
 		t.Fatalf("npm package socket.io is missing (run npm ci in %s): %v", root, err)
 	}
-	script := filepath.Join(t.TempDir(), "server.cjs")
-	if err := os.WriteFile(script, []byte(nodeScript), 0o644); err != nil {
+	file := filepath.Join(t.TempDir(), "server.cjs")
+	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("node", script)
+	cmd := exec.Command("node", file)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(root, "node_modules"), "PORT="+strconv.Itoa(port))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	n := &nodeServer{t: t, cmd: cmd, lines: make(chan nodeLine, 1000), exited: make(chan struct{}), stderr: &lockedBuffer{}, env: env}
+	n := &nodeServer{t: t, cmd: cmd, lines: make(chan nodeLine, 1000), exited: make(chan struct{}), stderr: &lockedBuffer{}, env: env, script: script}
 	cmd.Stderr = n.stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -267,7 +276,7 @@ func startNode(t testing.TB, port int, env map[string]string) *nodeServer {
 func (n *nodeServer) restart() *nodeServer {
 	n.t.Helper()
 	n.kill()
-	return startNode(n.t, n.port, n.env)
+	return startNodeScript(n.t, n.script, n.port, n.env)
 }
 
 // kill kills the server process (this test's own child) and waits for it.

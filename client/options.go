@@ -64,8 +64,25 @@ type Options struct {
 	// with HandshakeTimeout set to Timeout.
 	Dialer *websocket.Dialer
 	// Logger receives the client's logs: Debug for the connection
-	// lifecycle, Warn for faults of the server. Default slog.Default().
+	// lifecycle, Warn for faults of the server and for emits given up
+	// (see Retries). Default slog.Default().
 	Logger *slog.Logger
+	// AckTimeout, when positive, is the longest EmitWithAck waits for the
+	// server's acknowledgement, on top of its ctx (whichever ends first);
+	// it then fails with an error wrapping ErrAckTimeout. With Retries it
+	// bounds each try instead (see Retries). Zero: only ctx bounds the wait.
+	AckTimeout time.Duration
+	// Retries, when positive, sends every Emit and EmitWithAck of a socket
+	// (not the Volatile ones) through a queue of that socket, as the
+	// JavaScript client does: one at a time, in order, each with an
+	// acknowledgement request, the next once the previous is acknowledged
+	// or given up. An event not acknowledged within AckTimeout is sent
+	// again, up to Retries more times, then given up; the event in flight
+	// when the connection ends is sent again after the next connection.
+	// Without AckTimeout only that resend applies. The server's handlers
+	// must acknowledge every event, plain emits included, and should
+	// tolerate duplicates (see the package documentation). Zero: no queue.
+	Retries int
 }
 
 // Defaults of the JavaScript client.
@@ -96,6 +113,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.ReconnectionAttempts < 0 {
 		return o, fmt.Errorf("client: negative ReconnectionAttempts %d", o.ReconnectionAttempts)
+	}
+	if o.AckTimeout < 0 {
+		return o, fmt.Errorf("client: negative AckTimeout %v", o.AckTimeout)
+	}
+	if o.Retries < 0 {
+		return o, fmt.Errorf("client: negative Retries %d", o.Retries)
 	}
 	if o.ReconnectionDelay <= 0 {
 		o.ReconnectionDelay = defaultReconnectionDelay

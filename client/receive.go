@@ -83,8 +83,9 @@ func (m *Manager) route(e *engine, pkt socketio.Packet, atts [][]byte) {
 }
 
 // onConnect handles the server's CONNECT answer: the socket is connected,
-// its buffered emits are sent, connect is posted, then the events received
-// before the answer (those a recovered session missed) are delivered.
+// its buffered emits and the head of its retry queue are sent, connect is
+// posted, then the events received before the answer (those a recovered
+// session missed) are delivered.
 func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 	var body struct {
 		SID string `json:"sid"`
@@ -131,6 +132,7 @@ func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 	if len(s.sendBuf) == 0 {
 		s.sendBuf = nil
 	}
+	s.drainLocked() // the retry queue's head, again if it was in flight
 	s.post(Event{Name: EventConnect})
 	for _, in := range s.recvBuf {
 		s.deliverLocked(in)
@@ -226,12 +228,18 @@ func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 	}
 }
 
-// onAck resolves a pending EmitWithAck.
+// onAck resolves a pending EmitWithAck, or the try of the retry queue's
+// head it answers.
 func (s *Socket) onAck(pkt socketio.Packet, atts [][]byte) {
 	args, err := socketio.NewArgs(pkt.Data, atts, 0)
 	s.mu.Lock()
 	pa := s.acks[pkt.ID]
 	delete(s.acks, pkt.ID)
+	if pa != nil && pa.q != nil {
+		s.queueAckedLocked(pa.q, ackResult{args: args, err: err})
+		s.mu.Unlock()
+		return
+	}
 	s.mu.Unlock()
 	if pa == nil {
 		s.m.log.Debug("client: acknowledgement nobody waits for", "nsp", s.nsp, "id", pkt.ID)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
@@ -34,6 +35,7 @@ type Socket struct {
 	nextAckID uint64
 	acks      map[uint64]*pendingAck
 	sendBuf   []outbound // emits waiting for a connection, in order
+	queue     []*queued  // the retry queue, head first (retry.go)
 	recvBuf   []inbound  // events received on eng before its CONNECT answer
 
 	// Connection state recovery (recovery.go).
@@ -58,8 +60,9 @@ type outbound struct {
 
 // pendingAck waits for the acknowledgement of one emitted event.
 type pendingAck struct {
-	ch   chan ackResult // capacity 1, written once
+	ch   chan ackResult // capacity 1, written once; nil for a try of q
 	sent bool           // the event left the buffer
+	q    *queued        // the retry queue's event this try is of, or nil
 }
 
 type ackResult struct {
@@ -160,7 +163,15 @@ func (s *Socket) OnEvent(fn func(Event)) {
 // Emit sends an event to the server, or buffers it until the socket is
 // connected. Arguments are values encoding/json accepts; a []byte at any
 // depth of []any, map[string]any or Object travels as a binary attachment.
+//
+// With Options.Retries, the event joins the socket's retry queue instead,
+// with an acknowledgement request the server's handler must answer; an
+// event given up is logged at Warn.
 func (s *Socket) Emit(event string, args ...any) error {
+	if s.m.opts.Retries > 0 {
+		_, err := s.enqueue(event, args, nil)
+		return err
+	}
 	_, err := s.emit(false, event, args, nil)
 	return err
 }
@@ -169,13 +180,36 @@ func (s *Socket) Emit(event string, args ...any) error {
 func (s *Socket) Send(args ...any) error { return s.Emit(EventMessage, args...) }
 
 // EmitWithAck emits an event with an acknowledgement request and waits for
-// the server's answer until ctx ends. It fails with ErrDisconnected when
-// the connection ends after the event was sent.
+// the server's answer until ctx ends, or for Options.AckTimeout when that
+// comes first: the error then wraps ErrAckTimeout. It fails with
+// ErrDisconnected when the connection ends after the event was sent. An
+// event still buffered when the wait ends is never sent.
+//
+// With Options.Retries, the event joins the socket's retry queue instead:
+// a lost connection makes it sent again rather than fail, AckTimeout
+// bounds each try, and the error after the last try wraps ErrAckTimeout.
+// When ctx ends, the event leaves the queue.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	ch := make(chan ackResult, 1)
-	id, err := s.emit(false, event, args, ch)
-	if err != nil {
-		return Args{}, err
+	var abandon func()
+	var timeout <-chan time.Time
+	if s.m.opts.Retries > 0 {
+		q, err := s.enqueue(event, args, ch)
+		if err != nil {
+			return Args{}, err
+		}
+		abandon = func() { s.dequeue(q) }
+	} else {
+		id, err := s.emit(false, event, args, ch)
+		if err != nil {
+			return Args{}, err
+		}
+		abandon = func() { s.dropAck(id) }
+		if d := s.m.opts.AckTimeout; d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			timeout = t.C
+		}
 	}
 	select {
 	case r := <-ch:
@@ -184,8 +218,11 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		}
 		return r.args, nil
 	case <-ctx.Done():
-		s.dropAck(id)
+		abandon()
 		return Args{}, fmt.Errorf("client: emit %q: %w", event, ctx.Err())
+	case <-timeout:
+		abandon()
+		return Args{}, fmt.Errorf("client: emit %q: %w", event, ErrAckTimeout)
 	}
 }
 
@@ -205,15 +242,25 @@ func (v Volatile) Emit(event string, args ...any) error {
 // Send emits the "message" event if the socket is connected.
 func (v Volatile) Send(args ...any) error { return v.Emit(EventMessage, args...) }
 
-// emit encodes and sends, buffers or (volatile) drops an event; with ch it
-// registers an acknowledgement and returns its id.
-func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult) (uint64, error) {
+// encodeEmit checks the event name and encodes it with args: the JSON
+// array of the EVENT packet and its binary attachments.
+func encodeEmit(event string, args []any) ([]byte, [][]byte, error) {
 	if reservedEmit[event] {
-		return 0, fmt.Errorf("%w: %q", ErrReservedEvent, event)
+		return nil, nil, fmt.Errorf("%w: %q", ErrReservedEvent, event)
 	}
 	data, atts, err := socketio.MarshalArgs(append([]any{event}, args...)...)
 	if err != nil {
-		return 0, fmt.Errorf("client: emit %q: %w", event, err)
+		return nil, nil, fmt.Errorf("client: emit %q: %w", event, err)
+	}
+	return data, atts, nil
+}
+
+// emit encodes and sends, buffers or (volatile) drops an event; with ch it
+// registers an acknowledgement and returns its id.
+func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult) (uint64, error) {
+	data, atts, err := encodeEmit(event, args)
+	if err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -354,15 +401,20 @@ func (s *Socket) takeListeners(event string) []EventHandler {
 }
 
 // failAcks fails the pending acknowledgements with err: all of them, or
-// only those whose event was sent.
+// only those whose event was sent. The retry queue fails all its events
+// likewise, or else only ends the try in flight (see endTriesLocked). The
+// caller holds s.mu.
 func (s *Socket) failAcks(err error, all bool) {
 	for id, pa := range s.acks {
-		if all || pa.sent {
+		if pa.q == nil && (all || pa.sent) {
 			delete(s.acks, id)
 			pa.ch <- ackResult{err: err}
 		}
 	}
 	if all {
 		s.sendBuf = nil
+		s.failQueueLocked(err)
+	} else {
+		s.endTriesLocked(err)
 	}
 }
