@@ -31,6 +31,9 @@ type AckFunc func(args ...any) error
 type Handshake struct {
 	// Headers are the HTTP headers of the first request.
 	Headers http.Header
+	// Host is the host the first request was sent to (net/http keeps it
+	// out of Headers).
+	Host string
 	// Query holds the query parameters of the first request.
 	Query url.Values
 	// Auth is the JSON payload of the client's CONNECT packet (nil if none).
@@ -91,7 +94,7 @@ func (s *Socket) Namespace() *Namespace { return s.ns }
 // Handshake returns what the client sent when it connected.
 func (s *Socket) Handshake() Handshake {
 	r := s.p.Conn().Request()
-	return Handshake{Headers: r.Header, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
+	return Handshake{Headers: r.Header, Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
 }
 
 // SessionID returns the id of the Engine.IO session the socket runs on,

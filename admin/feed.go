@@ -159,6 +159,9 @@ func describe(s *actorio.Socket) socketInfo {
 	for k, v := range h.Headers {
 		headers[strings.ToLower(k)] = strings.Join(v, ", ")
 	}
+	if h.Host != "" {
+		headers["host"] = h.Host
+	}
 	query := make(map[string]string, len(h.Query))
 	for k, v := range h.Query {
 		if len(v) > 0 {

@@ -41,6 +41,9 @@ type HandshakeRequest struct {
 	Header http.Header
 	// RemoteAddr is the client's network address as seen by net/http.
 	RemoteAddr string
+	// Host is the host the request was sent to (net/http keeps it out of
+	// Header).
+	Host string
 	// URL is the request URL as received (path and query).
 	URL string
 	// Secure reports whether the request came over TLS.
@@ -162,6 +165,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 			// returned, so the session keeps them rather than a copy.
 			Header:     r.Header,
 			RemoteAddr: r.RemoteAddr,
+			Host:       r.Host,
 			URL:        r.URL.String(),
 			Secure:     r.TLS != nil,
 			Time:       time.Now(),

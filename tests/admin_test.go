@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,7 +200,7 @@ func TestAdminFeed(t *testing.T) {
 			if s.Nsp != "/" || s.Transport != "polling" || len(s.ClientID) != 12 || !slices.Equal(s.Rooms, []string{idA}) {
 				t.Errorf("socket a listed as %s", raw)
 			}
-			if s.Handshake.Address != "127.0.0.1" || s.Handshake.Query["who"] != "alice" || s.Handshake.Headers["user-agent"] == "" ||
+			if s.Handshake.Address != "127.0.0.1" || s.Handshake.Query["who"] != "alice" || s.Handshake.Headers["user-agent"] == "" || s.Handshake.Headers["host"] != strings.TrimPrefix(ts.URL, "http://") ||
 				time.Since(time.UnixMilli(s.Handshake.Issued)) > time.Minute {
 				t.Errorf("socket a's handshake %+v", s.Handshake)
 			}

@@ -87,6 +87,9 @@ func TestConnectNamespaces(t *testing.T) {
 				if !strings.HasPrefix(hs.Address, "127.0.0.1:") {
 					t.Errorf("%s: address %q", cn.nsp, hs.Address)
 				}
+				if want := strings.TrimPrefix(ts.URL, "http://"); hs.Host != want {
+					t.Errorf("%s: host %q, want %q", cn.nsp, hs.Host, want)
+				}
 				if !strings.Contains(hs.URL, "/socket.io/") || hs.Secure || hs.Time.IsZero() {
 					t.Errorf("%s: handshake URL %q secure %v time %v", cn.nsp, hs.URL, hs.Secure, hs.Time)
 				}
