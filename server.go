@@ -211,8 +211,8 @@ func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(ro
 // handler returns, its socket still gets exactly one OnDisconnect call, with
 // reason "server shutting down" (or the reason of an end that came earlier,
 // such as "transport close"). Closing the connections flushes what is
-// queued for each client: a client that stopped reading can hold that up
-// for the WebSocket write timeout (10s).
+// queued for each client: a WebSocket client that stopped reading holds
+// that up for at most a second, then its connection is cut.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +175,31 @@ func TestServerCloseClosesEveryoneAndLeavesNoGoroutine(t *testing.T) {
 	}
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServerCloseCutsAClientThatDoesNotRead checks that Close does not
+// wait WriteTimeout for a WebSocket client that stopped reading: it cuts
+// the connection after its flush bound.
+func TestServerCloseCutsAClientThatDoesNotRead(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{WriteTimeout: 20 * time.Second})
+	_, c := e.openWS(t) // never read from here on
+	chunk := msg(strings.Repeat("x", 256<<10))
+	for range 64 { // 16 MiB: far more than the socket buffers hold
+		if err := c.Send(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the writer is blocked by now
+	start := time.Now()
+	if err := e.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > shutdownFlush+2*time.Second {
+		t.Fatalf("Close took %v with a client that does not read (flush bound %v)", took, shutdownFlush)
+	}
+	if ev := e.h.nextClose(t); ev.reason != ReasonForcedServerClose {
+		t.Fatalf("close %+v", ev)
 	}
 }

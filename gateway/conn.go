@@ -455,6 +455,17 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	}
 }
 
+// cutWebSocket closes the session's WebSocket network connection, failing
+// a write blocked on a peer that does not read.
+func (c *Conn) cutWebSocket() {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.NetConn().Close()
+	}
+}
+
 // fireOnClose calls the receiver's OnClose.
 func (c *Conn) fireOnClose() {
 	c.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -277,7 +278,9 @@ func (s *Server) lookup(sid string) *Conn {
 
 // Close closes every session with reason "forced server close" and waits
 // for every request being served and every goroutine the server started.
-// Later requests get 503. Close is idempotent.
+// What is queued for a WebSocket client is flushed first, for at most a
+// second: a client that does not read has its connection cut then. Later
+// requests get 503. Close is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.shut = true
@@ -289,9 +292,26 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeFlush)
 	}
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(shutdownFlush):
+		// Writers still flushing to peers that do not read: cut them.
+		for _, c := range conns {
+			c.cutWebSocket()
+		}
+		<-done
+	}
 	return nil
 }
+
+// shutdownFlush bounds how long Close lets WebSocket writers flush what is
+// queued for clients that do not read, before it cuts their connections.
+const shutdownFlush = time.Second
 
 // matchPath reports whether p is the configured path, with or without its trailing slash.
 func (s *Server) matchPath(p string) bool {
