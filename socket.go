@@ -62,9 +62,17 @@ type Socket struct {
 	// scanned per event is smaller than a map for every idle socket.
 	listeners       []listener
 	anyHandlers     []AnyHandler
+	middlewares     []SocketMiddleware
+	onError         []func(s *Socket, err error)
 	onDisconnecting []func(s *Socket, reason string)
 	onDisconnect    []func(s *Socket, reason string)
 }
+
+// SocketMiddleware vets one event a socket received, after the socket's
+// OnAny handlers and before its own handlers: an error stops the event
+// there (its handlers do not run and the client gets no ack) and goes to
+// the socket's OnError handlers.
+type SocketMiddleware func(s *Socket, event string, args Args) error
 
 type listener struct {
 	event string
@@ -150,6 +158,21 @@ func (s *Socket) Off(event string) {
 func (s *Socket) OnAny(fn AnyHandler) {
 	s.mu.Lock()
 	s.anyHandlers = append(s.anyHandlers, fn)
+	s.mu.Unlock()
+}
+
+// Use adds a middleware run, in order, for every event the socket
+// receives from now on (see SocketMiddleware).
+func (s *Socket) Use(mw SocketMiddleware) {
+	s.mu.Lock()
+	s.middlewares = append(s.middlewares, mw)
+	s.mu.Unlock()
+}
+
+// OnError registers a handler for the errors of the socket's middlewares.
+func (s *Socket) OnError(fn func(s *Socket, err error)) {
+	s.mu.Lock()
+	s.onError = append(s.onError, fn)
 	s.mu.Unlock()
 }
 
@@ -311,19 +334,13 @@ func (h hooks) Event(pkt *pb.InboundPacket) {
 	if pkt.HasId {
 		ack = s.ackFunc(pkt.Id)
 	}
+	var buf [4]EventHandler
 	s.mu.Lock()
 	anys := slices.Clone(s.anyHandlers)
-	var buf [4]EventHandler
-	run := buf[:0]
-	once := false
-	for _, l := range s.listeners {
-		if l.event == name {
-			run = append(run, l.fn)
-			once = once || l.once
-		}
-	}
-	if once {
-		s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == name && l.once })
+	mws := slices.Clone(s.middlewares)
+	var run []EventHandler
+	if len(mws) == 0 {
+		run = s.takeListenersLocked(name, buf[:0])
 	}
 	s.mu.Unlock()
 	if o := s.ns.srv.observer(); o != nil {
@@ -332,11 +349,54 @@ func (h hooks) Event(pkt *pb.InboundPacket) {
 	for _, fn := range anys {
 		fn(s, name, args, ack)
 	}
+	if len(mws) > 0 {
+		for _, mw := range mws {
+			if err := mw(s, name, args); err != nil {
+				s.fail(name, err)
+				return
+			}
+		}
+		s.mu.Lock()
+		run = s.takeListenersLocked(name, buf[:0])
+		s.mu.Unlock()
+	}
 	for _, fn := range run {
 		fn(s, args, ack)
 	}
 	if s.ns.forwarded.Load() || (s.ns.parent != nil && s.ns.parent.forwarded.Load()) {
 		s.forwardEvent(name, args, ack)
+	}
+}
+
+// takeListenersLocked appends the handlers of event to run, and removes
+// those registered with Once; s.mu must be held.
+func (s *Socket) takeListenersLocked(event string, run []EventHandler) []EventHandler {
+	once := false
+	for _, l := range s.listeners {
+		if l.event == event {
+			run = append(run, l.fn)
+			once = once || l.once
+		}
+	}
+	if once {
+		s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == event && l.once })
+	}
+	return run
+}
+
+// fail hands the error of a socket middleware, which stopped event, to
+// the OnError handlers, or logs it when there is none.
+func (s *Socket) fail(event string, err error) {
+	s.mu.Lock()
+	fns := slices.Clone(s.onError)
+	s.mu.Unlock()
+	if len(fns) == 0 {
+		s.ns.srv.opts.Logger.Warn("actorio: event stopped by a socket middleware, and the socket has no OnError handler",
+			"nsp", s.ns.name, "sid", s.ID(), "event", event, "err", err)
+		return
+	}
+	for _, fn := range fns {
+		fn(s, err)
 	}
 }
 
