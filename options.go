@@ -39,6 +39,11 @@ type Options struct {
 	// MaxHTTPBufferSize is the largest message or POST body accepted, in
 	// bytes. Default 1e6.
 	MaxHTTPBufferSize int64
+	// HTTPCompressionThreshold is the size from which a long-polling
+	// response is gzip-compressed for a client that accepts gzip (browsers
+	// do), as Node's httpCompression does. Default 1024 bytes; negative
+	// turns compression off. WebSocket messages are never compressed.
+	HTTPCompressionThreshold int
 	// Transports lists the allowed transports, "polling" and "websocket".
 	// Default both.
 	Transports []string
@@ -151,19 +156,21 @@ func (o Options) withDefaults() Options {
 
 func (o Options) gateway() gateway.Config {
 	return gateway.Config{
-		Path:            o.Path,
-		PingInterval:    o.PingInterval,
-		PingTimeout:     o.PingTimeout,
-		MaxPayload:      o.MaxHTTPBufferSize,
-		UpgradeTimeout:  o.UpgradeTimeout,
-		Transports:      o.Transports,
-		DisableUpgrades: o.DisableUpgrades,
-		AllowRequest:    o.AllowRequest,
-		CORS:            o.CORS,
-		CheckOrigin:     o.CheckOrigin,
-		Logger:          o.Logger,
-		MaxQueueBytes:   max(o.MaxQueueBytes, 0),
-		MaxQueuePackets: max(o.MaxQueuePackets, 0),
+		Path:         o.Path,
+		PingInterval: o.PingInterval,
+		PingTimeout:  o.PingTimeout,
+		MaxPayload:   o.MaxHTTPBufferSize,
+
+		CompressionThreshold: o.HTTPCompressionThreshold,
+		UpgradeTimeout:       o.UpgradeTimeout,
+		Transports:           o.Transports,
+		DisableUpgrades:      o.DisableUpgrades,
+		AllowRequest:         o.AllowRequest,
+		CORS:                 o.CORS,
+		CheckOrigin:          o.CheckOrigin,
+		Logger:               o.Logger,
+		MaxQueueBytes:        max(o.MaxQueueBytes, 0),
+		MaxQueuePackets:      max(o.MaxQueuePackets, 0),
 
 		MaxConnections:           max(o.MaxConnections, 0),
 		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),

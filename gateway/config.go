@@ -25,6 +25,8 @@ const (
 	DefaultPingTimeout = 20 * time.Second
 	// DefaultMaxPayload is the default Config.MaxPayload in bytes.
 	DefaultMaxPayload = 1_000_000
+	// DefaultCompressionThreshold is the default Config.CompressionThreshold.
+	DefaultCompressionThreshold = 1024
 	// DefaultUpgradeTimeout is the default Config.UpgradeTimeout.
 	DefaultUpgradeTimeout = 10 * time.Second
 	// DefaultWriteTimeout is the default Config.WriteTimeout.
@@ -48,6 +50,11 @@ type Config struct {
 	// session; a larger WebSocket message closes the connection (close code
 	// 1009). Both close with reason "transport error".
 	MaxPayload int64
+	// CompressionThreshold is the size from which a polling response is
+	// gzip-compressed for a client that accepts it (Accept-Encoding);
+	// 0 means DefaultCompressionThreshold and a negative value never
+	// compresses. WebSocket messages are never compressed.
+	CompressionThreshold int
 	// UpgradeTimeout bounds the time between the WebSocket upgrade request
 	// and the client's upgrade packet (default 10s). On expiry the WebSocket
 	// is closed and the session keeps polling.
@@ -156,6 +163,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.CompressionThreshold == 0 {
+		c.CompressionThreshold = DefaultCompressionThreshold
 	}
 	if c.UpgradeTimeout <= 0 {
 		c.UpgradeTimeout = DefaultUpgradeTimeout

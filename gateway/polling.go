@@ -75,7 +75,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			if done {
 				c.polling = false
 				c.mu.Unlock()
-				writeBody(w, pollContentType, body)
+				c.srv.writePoll(w, r, body)
 				return
 			}
 		}

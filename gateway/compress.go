@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"bytes"
+	"compress/gzip"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// gzipWriters reuses gzip writers, whose state is large to allocate.
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return w
+}}
+
+// writePoll answers a polling GET with body, gzip-compressed when the
+// client accepts gzip and body reaches Config.CompressionThreshold.
+func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte) {
+	th := s.cfg.CompressionThreshold
+	if th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		writeBody(w, pollContentType, body)
+		return
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(body) / 2)
+	gz := gzipWriters.Get().(*gzip.Writer)
+	gz.Reset(&buf)
+	_, err := gz.Write(body)
+	if err == nil {
+		err = gz.Close()
+	}
+	gzipWriters.Put(gz)
+	if err != nil { // a bytes.Buffer does not fail; send it plain anyway
+		writeBody(w, pollContentType, body)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Encoding", "gzip")
+	h.Add("Vary", "Accept-Encoding")
+	writeBody(w, pollContentType, buf.Bytes())
+}
+
+// acceptsGzip reports whether an Accept-Encoding header value accepts
+// gzip: listed with a non-zero q, or, when not listed, "*" is.
+func acceptsGzip(header string) bool {
+	star := false
+	for part := range strings.SplitSeq(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		switch strings.ToLower(strings.TrimSpace(coding)) {
+		case "gzip":
+			return !zeroQ(params)
+		case "*":
+			star = !zeroQ(params)
+		}
+	}
+	return star
+}
+
+// zeroQ reports whether the parameters of an Accept-Encoding entry give it
+// q=0, which refuses that coding.
+func zeroQ(params string) bool {
+	for p := range strings.SplitSeq(params, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(strings.TrimSpace(name), "q") {
+			v := strings.TrimRight(strings.TrimSpace(value), "0")
+			return v == "" || v == "0." || v == "0"
+		}
+	}
+	return false
+}
