@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/admin"
 )
 
 // workers bounds the clients connected, synced or closed at once.
@@ -40,6 +41,10 @@ type result struct {
 	connectTook, settleTook             time.Duration
 	closeClientsTook, closeServerTook   time.Duration
 	took                                time.Duration
+	// adminFeed counts the admin events the dashboard got, by name, and
+	// adminDropped the reports the admin dropped (TestSoakAdmin).
+	adminFeed    map[string]int
+	adminDropped int64
 }
 
 // runChat starts the server and the clients, lets them chat and drop for
@@ -55,6 +60,13 @@ func runChat(t *testing.T, cfg config) *result {
 		t.Fatalf("NewServer: %v", err)
 	}
 	clientLog := newCountingHandler()
+	var dash *dashboard
+	if cfg.admin {
+		if dash, err = startDashboard(cs, slog.New(clientLog)); err != nil {
+			_, _ = cs.close()
+			t.Fatalf("admin: %v", err)
+		}
+	}
 	lat := &histogram{}
 	clients := make([]*soakClient, 0, cfg.clients)
 	serverClosed := false
@@ -111,6 +123,11 @@ func runChat(t *testing.T, cfg config) *result {
 	errs.fatal(t, "connecting")
 	wantConnected := actorio.Stats{Sessions: cfg.clients, Connections: cfg.clients,
 		Namespaces: map[string]actorio.NamespaceStats{"/": {Sockets: cfg.clients, Rooms: cfg.clients + usedRooms}}}
+	if dash != nil { // and the dashboard, in its own room
+		wantConnected.Sessions++
+		wantConnected.Connections++
+		wantConnected.Namespaces[admin.DefaultNamespace] = actorio.NamespaceStats{Sockets: 1, Rooms: 1}
+	}
 	if st, ok := cs.waitStats(settleWait, wantConnected); !ok {
 		t.Fatalf("server stats with every client connected: %+v, want %+v", st, wantConnected)
 	}
@@ -187,6 +204,13 @@ func runChat(t *testing.T, cfg config) *result {
 	checkLifecycles(t, cfg, cs, clients, res)
 	res.p50, res.p99, res.pmax = lat.quantile(0.5), lat.quantile(0.99), lat.quantile(1)
 
+	if dash != nil {
+		res.adminFeed, res.adminDropped = dash.close()
+		if res.adminFeed["event_received"] == 0 || res.adminFeed["event_sent"] == 0 || res.adminFeed["server_stats"] == 0 {
+			t.Errorf("the dashboard got %v: the admin feed did not flow", res.adminFeed)
+		}
+	}
+
 	// Close every client: the server ends up with nothing.
 	start = time.Now()
 	parallel(len(clients), workers, func(i int) {
@@ -198,6 +222,9 @@ func runChat(t *testing.T, cfg config) *result {
 	clients = nil
 	errs.report(t, "closing the clients")
 	wantEmpty := actorio.Stats{Namespaces: map[string]actorio.NamespaceStats{"/": {}}}
+	if dash != nil {
+		wantEmpty.Namespaces[admin.DefaultNamespace] = actorio.NamespaceStats{}
+	}
 	if st, ok := cs.waitStats(settleWait, wantEmpty); !ok {
 		t.Errorf("server stats after every client closed: %+v, want %+v", st, wantEmpty)
 	}
@@ -457,6 +484,9 @@ func (r *result) summary(cfg config) string {
 		cfg.clients, r.stable, r.droppers, transportMix(r.transports), cfg.rooms, cfg.duration, cfg.rate, cfg.dropEvery)
 	if cfg.recovery {
 		b.WriteString(", recovery")
+	}
+	if cfg.admin {
+		fmt.Fprintf(&b, ", admin feed %v (%d reports dropped)", r.adminFeed, r.adminDropped)
 	}
 	fmt.Fprintf(&b, "; sent %d, broadcast %d, delivered %d; drops %d, reconnects %d (%d recovered); server sockets %d, disconnect reasons %v",
 		r.sent, r.broadcast, r.delivered, r.drops, r.reconnects, r.recovered, r.serverSockets, r.reasons)

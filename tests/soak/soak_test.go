@@ -128,6 +128,9 @@ type config struct {
 	// every reconnection must be a recovery. Set it with server options
 	// that turn recovery on.
 	recovery bool
+	// admin instruments the server with package admin (development mode)
+	// and connects a dashboard that takes the whole feed for the run.
+	admin bool
 	// server and client are the options every run starts from; the run
 	// sets the logger, timeouts, transports, auth and dialers.
 	server actorio.Options
@@ -177,6 +180,17 @@ func TestSoakRecovery(t *testing.T) {
 	cfg.server = actorio.Options{PingInterval: pingInterval, PingTimeout: pingTimeout,
 		ConnectionStateRecovery: &actorio.ConnectionStateRecovery{}}
 	cfg.recovery = true
+	runSoak(t, cfg)
+}
+
+// TestSoakAdmin is the soak with the admin UI's namespace instrumented in
+// development mode and a dashboard taking its feed, which reports every
+// event received and every delivery: the chat must keep every guarantee,
+// and everything must be gone after Close.
+func TestSoakAdmin(t *testing.T) {
+	cfg := configFromFlags()
+	cfg.server = actorio.Options{PingInterval: pingInterval, PingTimeout: pingTimeout}
+	cfg.admin = true
 	runSoak(t, cfg)
 }
 
