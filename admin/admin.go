@@ -123,11 +123,17 @@ type Admin struct {
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // login session id -> expiry
-	issued   map[string]string    // socket id -> session id to send it
+	issued   map[string]issued    // socket id -> session id to send it
 	events   *eventBuffer
 	// bySession lists the sockets of each Engine.IO session; only the
 	// admin's goroutine uses it.
 	bySession map[string][]socketRef
+}
+
+// issued is a session id a login created, for its socket's greeting.
+type issued struct {
+	session string
+	at      time.Time
 }
 
 // processStart approximates the process start for the "uptime" stat.
@@ -160,7 +166,7 @@ func Instrument(srv *actorio.Server, opts Options) (*Admin, error) {
 	a := &Admin{
 		srv: srv, opts: opts, hostname: hostname, serverID: opts.ServerID, startedAt: processStart,
 		feed: make(chan func(), feedSize), stop: make(chan struct{}), done: make(chan struct{}),
-		sessions: map[string]time.Time{}, issued: map[string]string{}, events: newEventBuffer(),
+		sessions: map[string]time.Time{}, issued: map[string]issued{}, events: newEventBuffer(),
 		bySession: map[string][]socketRef{},
 	}
 	a.clustered = srv.ClusterNodes() != nil
@@ -227,7 +233,13 @@ func (a *Admin) authenticate(s *actorio.Socket) error {
 		id := randomID()
 		a.mu.Lock()
 		a.sessions[id] = time.Now().Add(a.opts.SessionTTL)
-		a.issued[s.ID()] = id
+		now := time.Now()
+		for k, v := range a.issued { // a socket that never connected
+			if now.Sub(v.at) > time.Minute {
+				delete(a.issued, k)
+			}
+		}
+		a.issued[s.ID()] = issued{session: id, at: now}
 		a.mu.Unlock()
 		return nil
 	}
@@ -264,11 +276,11 @@ func (a *Admin) onConnection(s *actorio.Socket) {
 		return
 	}
 	a.mu.Lock()
-	id, ok := a.issued[s.ID()]
+	login, ok := a.issued[s.ID()]
 	delete(a.issued, s.ID())
 	a.mu.Unlock()
 	if ok {
-		_ = s.Emit("session", id)
+		_ = s.Emit("session", login.session)
 	}
 	a.watchers.Add(1)
 	s.OnDisconnect(func(*actorio.Socket, string) { a.watchers.Add(-1) })
