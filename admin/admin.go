@@ -365,18 +365,33 @@ func (a *Admin) onDisconnect(_ *actorio.Socket, args actorio.Args, _ actorio.Ack
 	}
 }
 
-// allSockets describes the sockets of every namespace of this node.
+// allSockets describes the sockets of every namespace of this node and,
+// in a cluster, those of the same namespaces on the other nodes, whose
+// description holds what a fetch returns: id, rooms and Data.
 func (a *Admin) allSockets() []socketInfo {
 	out := []socketInfo{}
 	for name := range a.srv.Stats().Namespaces {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		socks, err := a.srv.Of(name).FetchSockets(ctx)
-		cancel()
-		if err != nil {
+		if !a.clustered {
+			socks, err := a.srv.Of(name).FetchSockets(ctx)
+			cancel()
+			if err == nil {
+				for _, s := range socks {
+					out = append(out, describe(s))
+				}
+			}
 			continue
 		}
-		for _, s := range socks {
-			out = append(out, describe(s))
+		// Replies missing at the deadline are left out: what came is listed.
+		socks, _ := a.srv.Of(name).FetchRemoteSockets(ctx)
+		cancel()
+		for _, rs := range socks {
+			if s, ok := rs.(*actorio.Socket); ok {
+				out = append(out, describe(s))
+				continue
+			}
+			out = append(out, socketInfo{ID: rs.ID(), Nsp: name, Data: dataJSON(rs.Data()), Rooms: rs.Rooms(),
+				Handshake: handshakeInfo{Headers: map[string]string{}, Query: map[string]string{}}})
 		}
 	}
 	return out

@@ -389,6 +389,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("a dashboard on one node gets the admin stats and feed of every node", func(t *testing.T) {
+		onB := connect(t, "admin-b", b.url, "watched") // before the dashboard
 		for _, n := range []*testNode{a, b, c} {
 			ad, err := admin.Instrument(n.srv, admin.Options{NoAuth: true, ServerID: "node-" + n.name,
 				StatsInterval: 100 * time.Millisecond, Logger: testLog()})
@@ -405,6 +406,18 @@ func TestCluster(t *testing.T) {
 		t.Cleanup(func() { _ = dash.Close() })
 		var mu sync.Mutex
 		servers, connected := map[string]bool{}, map[string]bool{}
+		listed := make(chan []struct {
+			ID, Nsp string
+			Rooms   []string
+		}, 1)
+		dash.On("all_sockets", func(args client.Args, _ client.AckFunc) {
+			var socks []struct {
+				ID, Nsp string
+				Rooms   []string
+			}
+			_ = args.Decode(0, &socks)
+			listed <- socks
+		})
 		dash.On("server_stats", func(args client.Args, _ client.AckFunc) {
 			var st struct {
 				ServerID string `json:"serverId"`
@@ -425,6 +438,20 @@ func TestCluster(t *testing.T) {
 		})
 		if err := dash.Connect(); err != nil {
 			t.Fatal(err)
+		}
+		select {
+		case socks := <-listed:
+			found := false
+			for _, sk := range socks {
+				if sk.ID == onB.s.ID() {
+					found = sk.Nsp == "/" && slices.Contains(sk.Rooms, "watched")
+				}
+			}
+			if !found {
+				t.Errorf("all_sockets at A's dashboard %+v lacks B's socket %s in room watched", socks, onB.s.ID())
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("no all_sockets")
 		}
 		eventually(t, 10*time.Second, "server_stats of the three nodes at A's dashboard", func() bool {
 			mu.Lock()
