@@ -27,6 +27,12 @@ const DefaultMaxDynamicNamespaces = 1000
 type Options struct {
 	// Path is where the Socket.IO endpoint is served. Default "/socket.io/".
 	Path string
+	// ClientDir, when set, is the dist directory of the npm package
+	// socket.io-client, whose bundles the server serves under Path
+	// (socket.io.js, socket.io.min.js, socket.io.esm.min.js,
+	// socket.io.msgpack.min.js and their source maps), as Node's
+	// serveClient does: pages can load /socket.io/socket.io.js.
+	ClientDir string
 	// PingInterval is how often the server pings each client. Default 25s.
 	PingInterval time.Duration
 	// PingTimeout is how long the server waits for a pong. Default 20s.

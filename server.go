@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -47,6 +49,9 @@ type Server struct {
 	sideMu sync.RWMutex
 	onSide map[string][]ServerSideHandler
 
+	// path is the endpoint's path, "/"-terminated, for ClientDir's files.
+	path string
+
 	// obs holds the installed observers (Observe); nil when there are none.
 	obs atomic.Pointer[multiObserver]
 }
@@ -54,8 +59,14 @@ type Server struct {
 // NewServer creates a server with the default namespace "/".
 func NewServer(opts Options) (*Server, error) {
 	opts = opts.withDefaults()
+	if opts.ClientDir != "" {
+		if _, err := os.Stat(filepath.Join(opts.ClientDir, "socket.io.js")); err != nil {
+			return nil, fmt.Errorf("actorio: ClientDir is not socket.io-client's dist directory: %w", err)
+		}
+	}
 	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{}}
 	s.gw = gateway.New(opts.gateway(), openHandler{s})
+	s.path = s.gw.Path()
 	if _, err := s.of("/"); err != nil {
 		return nil, err
 	}
@@ -73,7 +84,12 @@ func NewServer(opts Options) (*Server, error) {
 }
 
 // ServeHTTP serves the Engine.IO endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.gw.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.serveClient(w, r) {
+		return
+	}
+	s.gw.ServeHTTP(w, r)
+}
 
 // openHandler gives each new Engine.IO connection its connection actor.
 type openHandler struct{ s *Server }

@@ -142,6 +142,10 @@ func (s *Server) BytesIn() int64 { return s.bytesIn.Load() }
 // queues to be written so far (Engine.IO payloads, without framing).
 func (s *Server) BytesOut() int64 { return s.bytesOut.Load() }
 
+// Path returns the endpoint's path, as configured and normalized: with a
+// leading and a trailing "/".
+func (s *Server) Path() string { return s.cfg.Path }
+
 // PacketsIn returns the number of message packets read from clients so
 // far; PacketsOut those taken from sessions' queues to be written.
 func (s *Server) PacketsIn() int64 { return s.packetsIn.Load() }
