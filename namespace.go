@@ -3,6 +3,7 @@ package actorio
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -126,6 +127,28 @@ func (ns *Namespace) EmitWithAck(ctx context.Context, event string, args ...any)
 // FetchRemoteSockets for every node of a cluster).
 func (ns *Namespace) FetchSockets(ctx context.Context) ([]*Socket, error) {
 	return ns.op().FetchSockets(ctx)
+}
+
+// Rooms returns the rooms of the namespace on this node that hold a
+// connected socket, with how many each holds, as Node's adapter.rooms
+// without the room of each socket's own id. For a parent namespace
+// (OfFunc) it adds up those of its child namespaces.
+func (ns *Namespace) Rooms(ctx context.Context) (map[string]int, error) {
+	targets := ns.targets()
+	if targets == nil && ns.match == nil {
+		return nil, ErrServerClosed
+	}
+	out := map[string]int{}
+	for _, a := range targets {
+		rooms, err := a.ListRooms(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("rooms of %s: %w", a.Name(), err)
+		}
+		for r, n := range rooms {
+			out[r] += n
+		}
+	}
+	return out, nil
 }
 
 // SocketsJoin makes every socket of the namespace join rooms.

@@ -211,6 +211,21 @@ func (ns *Namespace) Select(ctx context.Context, t *pb.Target) ([]*Peer, error) 
 	return out, nil
 }
 
+// ListRooms returns the connected sockets of each non-empty room, the
+// rooms of the sockets' own ids left out.
+func (ns *Namespace) ListRooms(ctx context.Context) (map[string]int, error) {
+	res, err := ns.request(ctx, &pb.ListRooms{})
+	if err != nil {
+		return nil, err
+	}
+	rooms := res.(*pb.ListRoomsReply).Rooms
+	out := make(map[string]int, len(rooms))
+	for r, n := range rooms {
+		out[r] = int(n)
+	}
+	return out, nil
+}
+
 // ChangeRooms makes the selected sockets join or leave rooms.
 func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.send(&pb.TargetRoomChange{Target: t, Rooms: rooms, Leave: leave})
@@ -319,6 +334,20 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case *pb.SelectSockets:
 		reply := &pb.SelectSocketsReply{}
 		a.each(m.Target, func(p *Peer) { reply.SocketIds = append(reply.SocketIds, p.id) })
+		ctx.Respond(reply)
+	case *pb.ListRooms:
+		reply := &pb.ListRoomsReply{Rooms: make(map[string]int32, len(a.rooms))}
+		for r, set := range a.rooms {
+			n := int32(0)
+			for p := range set {
+				if p.Connected() {
+					n++
+				}
+			}
+			if n > 0 {
+				reply.Rooms[r] = n
+			}
+		}
 		ctx.Respond(reply)
 	case *pb.TargetRoomChange:
 		var sel []*Peer

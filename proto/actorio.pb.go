@@ -1040,6 +1040,89 @@ func (x *SelectSocketsReply) GetSocketIds() []string {
 	return nil
 }
 
+// ListRooms asks a namespace supervisor for its rooms.
+type ListRooms struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRooms) Reset() {
+	*x = ListRooms{}
+	mi := &file_actorio_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRooms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRooms) ProtoMessage() {}
+
+func (x *ListRooms) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRooms.ProtoReflect.Descriptor instead.
+func (*ListRooms) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{18}
+}
+
+// ListRoomsReply gives the connected sockets of each non-empty room, the
+// rooms of the sockets' own ids left out.
+type ListRoomsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rooms         map[string]int32       `protobuf:"bytes,1,rep,name=rooms,proto3" json:"rooms,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRoomsReply) Reset() {
+	*x = ListRoomsReply{}
+	mi := &file_actorio_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRoomsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRoomsReply) ProtoMessage() {}
+
+func (x *ListRoomsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRoomsReply.ProtoReflect.Descriptor instead.
+func (*ListRoomsReply) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListRoomsReply) GetRooms() map[string]int32 {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
 // TargetRoomChange joins or leaves rooms for every selected socket.
 type TargetRoomChange struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1052,7 +1135,7 @@ type TargetRoomChange struct {
 
 func (x *TargetRoomChange) Reset() {
 	*x = TargetRoomChange{}
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1147,7 @@ func (x *TargetRoomChange) String() string {
 func (*TargetRoomChange) ProtoMessage() {}
 
 func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1160,7 @@ func (x *TargetRoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetRoomChange.ProtoReflect.Descriptor instead.
 func (*TargetRoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{18}
+	return file_actorio_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TargetRoomChange) GetTarget() *Target {
@@ -1113,7 +1196,7 @@ type TargetDisconnect struct {
 
 func (x *TargetDisconnect) Reset() {
 	*x = TargetDisconnect{}
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1208,7 @@ func (x *TargetDisconnect) String() string {
 func (*TargetDisconnect) ProtoMessage() {}
 
 func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1221,7 @@ func (x *TargetDisconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetDisconnect.ProtoReflect.Descriptor instead.
 func (*TargetDisconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{19}
+	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TargetDisconnect) GetTarget() *Target {
@@ -1172,7 +1255,7 @@ type Drain struct {
 
 func (x *Drain) Reset() {
 	*x = Drain{}
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1267,7 @@ func (x *Drain) String() string {
 func (*Drain) ProtoMessage() {}
 
 func (x *Drain) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1280,7 @@ func (x *Drain) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Drain.ProtoReflect.Descriptor instead.
 func (*Drain) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{20}
+	return file_actorio_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Drain) GetReason() string {
@@ -1216,7 +1299,7 @@ type DrainReply struct {
 
 func (x *DrainReply) Reset() {
 	*x = DrainReply{}
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1311,7 @@ func (x *DrainReply) String() string {
 func (*DrainReply) ProtoMessage() {}
 
 func (x *DrainReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1324,7 @@ func (x *DrainReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainReply.ProtoReflect.Descriptor instead.
 func (*DrainReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{21}
+	return file_actorio_proto_rawDescGZIP(), []int{23}
 }
 
 // NodeBroadcast carries a namespace broadcast, encoded once on the sending
@@ -1259,7 +1342,7 @@ type NodeBroadcast struct {
 
 func (x *NodeBroadcast) Reset() {
 	*x = NodeBroadcast{}
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1354,7 @@ func (x *NodeBroadcast) String() string {
 func (*NodeBroadcast) ProtoMessage() {}
 
 func (x *NodeBroadcast) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1367,7 @@ func (x *NodeBroadcast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcast.ProtoReflect.Descriptor instead.
 func (*NodeBroadcast) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{22}
+	return file_actorio_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeBroadcast) GetNamespace() string {
@@ -1317,7 +1400,7 @@ type NodeEvent struct {
 
 func (x *NodeEvent) Reset() {
 	*x = NodeEvent{}
-	mi := &file_actorio_proto_msgTypes[23]
+	mi := &file_actorio_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1412,7 @@ func (x *NodeEvent) String() string {
 func (*NodeEvent) ProtoMessage() {}
 
 func (x *NodeEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[23]
+	mi := &file_actorio_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1425,7 @@ func (x *NodeEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEvent.ProtoReflect.Descriptor instead.
 func (*NodeEvent) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{23}
+	return file_actorio_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NodeEvent) GetData() []byte {
@@ -1388,7 +1471,7 @@ type NodeEventAck struct {
 
 func (x *NodeEventAck) Reset() {
 	*x = NodeEventAck{}
-	mi := &file_actorio_proto_msgTypes[24]
+	mi := &file_actorio_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1483,7 @@ func (x *NodeEventAck) String() string {
 func (*NodeEventAck) ProtoMessage() {}
 
 func (x *NodeEventAck) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[24]
+	mi := &file_actorio_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1496,7 @@ func (x *NodeEventAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeEventAck.ProtoReflect.Descriptor instead.
 func (*NodeEventAck) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{24}
+	return file_actorio_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeEventAck) GetAckId() uint64 {
@@ -1459,7 +1542,7 @@ type NodePing struct {
 
 func (x *NodePing) Reset() {
 	*x = NodePing{}
-	mi := &file_actorio_proto_msgTypes[25]
+	mi := &file_actorio_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1554,7 @@ func (x *NodePing) String() string {
 func (*NodePing) ProtoMessage() {}
 
 func (x *NodePing) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[25]
+	mi := &file_actorio_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1567,7 @@ func (x *NodePing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodePing.ProtoReflect.Descriptor instead.
 func (*NodePing) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{25}
+	return file_actorio_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *NodePing) GetCluster() string {
@@ -1524,7 +1607,7 @@ type NodePong struct {
 
 func (x *NodePong) Reset() {
 	*x = NodePong{}
-	mi := &file_actorio_proto_msgTypes[26]
+	mi := &file_actorio_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1619,7 @@ func (x *NodePong) String() string {
 func (*NodePong) ProtoMessage() {}
 
 func (x *NodePong) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[26]
+	mi := &file_actorio_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1632,7 @@ func (x *NodePong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodePong.ProtoReflect.Descriptor instead.
 func (*NodePong) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{26}
+	return file_actorio_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *NodePong) GetCluster() string {
@@ -1599,7 +1682,7 @@ type NodeLeaving struct {
 
 func (x *NodeLeaving) Reset() {
 	*x = NodeLeaving{}
-	mi := &file_actorio_proto_msgTypes[27]
+	mi := &file_actorio_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1694,7 @@ func (x *NodeLeaving) String() string {
 func (*NodeLeaving) ProtoMessage() {}
 
 func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[27]
+	mi := &file_actorio_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1707,7 @@ func (x *NodeLeaving) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeaving.ProtoReflect.Descriptor instead.
 func (*NodeLeaving) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{27}
+	return file_actorio_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *NodeLeaving) GetMemberId() string {
@@ -1651,7 +1734,7 @@ type NodeLeavingAck struct {
 
 func (x *NodeLeavingAck) Reset() {
 	*x = NodeLeavingAck{}
-	mi := &file_actorio_proto_msgTypes[28]
+	mi := &file_actorio_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1746,7 @@ func (x *NodeLeavingAck) String() string {
 func (*NodeLeavingAck) ProtoMessage() {}
 
 func (x *NodeLeavingAck) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[28]
+	mi := &file_actorio_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1759,7 @@ func (x *NodeLeavingAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeLeavingAck.ProtoReflect.Descriptor instead.
 func (*NodeLeavingAck) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{28}
+	return file_actorio_proto_rawDescGZIP(), []int{30}
 }
 
 // NodeRoomChange makes the sockets `target` selects in `namespace`, on the
@@ -1694,7 +1777,7 @@ type NodeRoomChange struct {
 
 func (x *NodeRoomChange) Reset() {
 	*x = NodeRoomChange{}
-	mi := &file_actorio_proto_msgTypes[29]
+	mi := &file_actorio_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1789,7 @@ func (x *NodeRoomChange) String() string {
 func (*NodeRoomChange) ProtoMessage() {}
 
 func (x *NodeRoomChange) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[29]
+	mi := &file_actorio_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1802,7 @@ func (x *NodeRoomChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRoomChange.ProtoReflect.Descriptor instead.
 func (*NodeRoomChange) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{29}
+	return file_actorio_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *NodeRoomChange) GetNamespace() string {
@@ -1764,7 +1847,7 @@ type NodeDisconnect struct {
 
 func (x *NodeDisconnect) Reset() {
 	*x = NodeDisconnect{}
-	mi := &file_actorio_proto_msgTypes[30]
+	mi := &file_actorio_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1859,7 @@ func (x *NodeDisconnect) String() string {
 func (*NodeDisconnect) ProtoMessage() {}
 
 func (x *NodeDisconnect) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[30]
+	mi := &file_actorio_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1872,7 @@ func (x *NodeDisconnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDisconnect.ProtoReflect.Descriptor instead.
 func (*NodeDisconnect) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{30}
+	return file_actorio_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NodeDisconnect) GetNamespace() string {
@@ -1840,7 +1923,7 @@ type NodeBroadcastWithAck struct {
 
 func (x *NodeBroadcastWithAck) Reset() {
 	*x = NodeBroadcastWithAck{}
-	mi := &file_actorio_proto_msgTypes[31]
+	mi := &file_actorio_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1852,7 +1935,7 @@ func (x *NodeBroadcastWithAck) String() string {
 func (*NodeBroadcastWithAck) ProtoMessage() {}
 
 func (x *NodeBroadcastWithAck) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[31]
+	mi := &file_actorio_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1865,7 +1948,7 @@ func (x *NodeBroadcastWithAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcastWithAck.ProtoReflect.Descriptor instead.
 func (*NodeBroadcastWithAck) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{31}
+	return file_actorio_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NodeBroadcastWithAck) GetNamespace() string {
@@ -1939,7 +2022,7 @@ type NodeBroadcastAck struct {
 
 func (x *NodeBroadcastAck) Reset() {
 	*x = NodeBroadcastAck{}
-	mi := &file_actorio_proto_msgTypes[32]
+	mi := &file_actorio_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2034,7 @@ func (x *NodeBroadcastAck) String() string {
 func (*NodeBroadcastAck) ProtoMessage() {}
 
 func (x *NodeBroadcastAck) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[32]
+	mi := &file_actorio_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2047,7 @@ func (x *NodeBroadcastAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcastAck.ProtoReflect.Descriptor instead.
 func (*NodeBroadcastAck) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{32}
+	return file_actorio_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NodeBroadcastAck) GetAckId() uint64 {
@@ -2009,7 +2092,7 @@ type NodeBroadcastAckDone struct {
 
 func (x *NodeBroadcastAckDone) Reset() {
 	*x = NodeBroadcastAckDone{}
-	mi := &file_actorio_proto_msgTypes[33]
+	mi := &file_actorio_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2104,7 @@ func (x *NodeBroadcastAckDone) String() string {
 func (*NodeBroadcastAckDone) ProtoMessage() {}
 
 func (x *NodeBroadcastAckDone) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[33]
+	mi := &file_actorio_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2117,7 @@ func (x *NodeBroadcastAckDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcastAckDone.ProtoReflect.Descriptor instead.
 func (*NodeBroadcastAckDone) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{33}
+	return file_actorio_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *NodeBroadcastAckDone) GetAckId() uint64 {
@@ -2072,7 +2155,7 @@ type NodeBroadcastCancel struct {
 
 func (x *NodeBroadcastCancel) Reset() {
 	*x = NodeBroadcastCancel{}
-	mi := &file_actorio_proto_msgTypes[34]
+	mi := &file_actorio_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2167,7 @@ func (x *NodeBroadcastCancel) String() string {
 func (*NodeBroadcastCancel) ProtoMessage() {}
 
 func (x *NodeBroadcastCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[34]
+	mi := &file_actorio_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2180,7 @@ func (x *NodeBroadcastCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcastCancel.ProtoReflect.Descriptor instead.
 func (*NodeBroadcastCancel) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{34}
+	return file_actorio_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *NodeBroadcastCancel) GetAckId() uint64 {
@@ -2133,7 +2216,7 @@ type NodeFetchSockets struct {
 
 func (x *NodeFetchSockets) Reset() {
 	*x = NodeFetchSockets{}
-	mi := &file_actorio_proto_msgTypes[35]
+	mi := &file_actorio_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2228,7 @@ func (x *NodeFetchSockets) String() string {
 func (*NodeFetchSockets) ProtoMessage() {}
 
 func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[35]
+	mi := &file_actorio_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2241,7 @@ func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSockets.ProtoReflect.Descriptor instead.
 func (*NodeFetchSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{35}
+	return file_actorio_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NodeFetchSockets) GetNamespace() string {
@@ -2212,7 +2295,7 @@ type NodeSocketInfo struct {
 
 func (x *NodeSocketInfo) Reset() {
 	*x = NodeSocketInfo{}
-	mi := &file_actorio_proto_msgTypes[36]
+	mi := &file_actorio_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2307,7 @@ func (x *NodeSocketInfo) String() string {
 func (*NodeSocketInfo) ProtoMessage() {}
 
 func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[36]
+	mi := &file_actorio_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2320,7 @@ func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketInfo.ProtoReflect.Descriptor instead.
 func (*NodeSocketInfo) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{36}
+	return file_actorio_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *NodeSocketInfo) GetId() string {
@@ -2273,7 +2356,7 @@ type NodeFetchSocketsReply struct {
 
 func (x *NodeFetchSocketsReply) Reset() {
 	*x = NodeFetchSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[37]
+	mi := &file_actorio_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2368,7 @@ func (x *NodeFetchSocketsReply) String() string {
 func (*NodeFetchSocketsReply) ProtoMessage() {}
 
 func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[37]
+	mi := &file_actorio_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2381,7 @@ func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSocketsReply.ProtoReflect.Descriptor instead.
 func (*NodeFetchSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{37}
+	return file_actorio_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *NodeFetchSocketsReply) GetRequestId() uint64 {
@@ -2344,7 +2427,7 @@ type NodeSocketCommand struct {
 
 func (x *NodeSocketCommand) Reset() {
 	*x = NodeSocketCommand{}
-	mi := &file_actorio_proto_msgTypes[38]
+	mi := &file_actorio_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2439,7 @@ func (x *NodeSocketCommand) String() string {
 func (*NodeSocketCommand) ProtoMessage() {}
 
 func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[38]
+	mi := &file_actorio_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2452,7 @@ func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketCommand.ProtoReflect.Descriptor instead.
 func (*NodeSocketCommand) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{38}
+	return file_actorio_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *NodeSocketCommand) GetNamespace() string {
@@ -2499,7 +2582,14 @@ const file_actorio_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x12.actorio.v1.TargetR\x06target\"3\n" +
 	"\x12SelectSocketsReply\x12\x1d\n" +
 	"\n" +
-	"socket_ids\x18\x01 \x03(\tR\tsocketIds\"j\n" +
+	"socket_ids\x18\x01 \x03(\tR\tsocketIds\"\v\n" +
+	"\tListRooms\"\x87\x01\n" +
+	"\x0eListRoomsReply\x12;\n" +
+	"\x05rooms\x18\x01 \x03(\v2%.actorio.v1.ListRoomsReply.RoomsEntryR\x05rooms\x1a8\n" +
+	"\n" +
+	"RoomsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"j\n" +
 	"\x10TargetRoomChange\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
 	"\x05rooms\x18\x02 \x03(\tR\x05rooms\x12\x14\n" +
@@ -2611,7 +2701,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_actorio_proto_goTypes = []any{
 	(*TransportClosed)(nil),       // 0: actorio.v1.TransportClosed
 	(*ConnectTimeout)(nil),        // 1: actorio.v1.ConnectTimeout
@@ -2631,44 +2721,48 @@ var file_actorio_proto_goTypes = []any{
 	(*BroadcastReply)(nil),        // 15: actorio.v1.BroadcastReply
 	(*SelectSockets)(nil),         // 16: actorio.v1.SelectSockets
 	(*SelectSocketsReply)(nil),    // 17: actorio.v1.SelectSocketsReply
-	(*TargetRoomChange)(nil),      // 18: actorio.v1.TargetRoomChange
-	(*TargetDisconnect)(nil),      // 19: actorio.v1.TargetDisconnect
-	(*Drain)(nil),                 // 20: actorio.v1.Drain
-	(*DrainReply)(nil),            // 21: actorio.v1.DrainReply
-	(*NodeBroadcast)(nil),         // 22: actorio.v1.NodeBroadcast
-	(*NodeEvent)(nil),             // 23: actorio.v1.NodeEvent
-	(*NodeEventAck)(nil),          // 24: actorio.v1.NodeEventAck
-	(*NodePing)(nil),              // 25: actorio.v1.NodePing
-	(*NodePong)(nil),              // 26: actorio.v1.NodePong
-	(*NodeLeaving)(nil),           // 27: actorio.v1.NodeLeaving
-	(*NodeLeavingAck)(nil),        // 28: actorio.v1.NodeLeavingAck
-	(*NodeRoomChange)(nil),        // 29: actorio.v1.NodeRoomChange
-	(*NodeDisconnect)(nil),        // 30: actorio.v1.NodeDisconnect
-	(*NodeBroadcastWithAck)(nil),  // 31: actorio.v1.NodeBroadcastWithAck
-	(*NodeBroadcastAck)(nil),      // 32: actorio.v1.NodeBroadcastAck
-	(*NodeBroadcastAckDone)(nil),  // 33: actorio.v1.NodeBroadcastAckDone
-	(*NodeBroadcastCancel)(nil),   // 34: actorio.v1.NodeBroadcastCancel
-	(*NodeFetchSockets)(nil),      // 35: actorio.v1.NodeFetchSockets
-	(*NodeSocketInfo)(nil),        // 36: actorio.v1.NodeSocketInfo
-	(*NodeFetchSocketsReply)(nil), // 37: actorio.v1.NodeFetchSocketsReply
-	(*NodeSocketCommand)(nil),     // 38: actorio.v1.NodeSocketCommand
+	(*ListRooms)(nil),             // 18: actorio.v1.ListRooms
+	(*ListRoomsReply)(nil),        // 19: actorio.v1.ListRoomsReply
+	(*TargetRoomChange)(nil),      // 20: actorio.v1.TargetRoomChange
+	(*TargetDisconnect)(nil),      // 21: actorio.v1.TargetDisconnect
+	(*Drain)(nil),                 // 22: actorio.v1.Drain
+	(*DrainReply)(nil),            // 23: actorio.v1.DrainReply
+	(*NodeBroadcast)(nil),         // 24: actorio.v1.NodeBroadcast
+	(*NodeEvent)(nil),             // 25: actorio.v1.NodeEvent
+	(*NodeEventAck)(nil),          // 26: actorio.v1.NodeEventAck
+	(*NodePing)(nil),              // 27: actorio.v1.NodePing
+	(*NodePong)(nil),              // 28: actorio.v1.NodePong
+	(*NodeLeaving)(nil),           // 29: actorio.v1.NodeLeaving
+	(*NodeLeavingAck)(nil),        // 30: actorio.v1.NodeLeavingAck
+	(*NodeRoomChange)(nil),        // 31: actorio.v1.NodeRoomChange
+	(*NodeDisconnect)(nil),        // 32: actorio.v1.NodeDisconnect
+	(*NodeBroadcastWithAck)(nil),  // 33: actorio.v1.NodeBroadcastWithAck
+	(*NodeBroadcastAck)(nil),      // 34: actorio.v1.NodeBroadcastAck
+	(*NodeBroadcastAckDone)(nil),  // 35: actorio.v1.NodeBroadcastAckDone
+	(*NodeBroadcastCancel)(nil),   // 36: actorio.v1.NodeBroadcastCancel
+	(*NodeFetchSockets)(nil),      // 37: actorio.v1.NodeFetchSockets
+	(*NodeSocketInfo)(nil),        // 38: actorio.v1.NodeSocketInfo
+	(*NodeFetchSocketsReply)(nil), // 39: actorio.v1.NodeFetchSocketsReply
+	(*NodeSocketCommand)(nil),     // 40: actorio.v1.NodeSocketCommand
+	nil,                           // 41: actorio.v1.ListRoomsReply.RoomsEntry
 }
 var file_actorio_proto_depIdxs = []int32{
 	13, // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
 	13, // 1: actorio.v1.SelectSockets.target:type_name -> actorio.v1.Target
-	13, // 2: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
-	13, // 3: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
-	14, // 4: actorio.v1.NodeBroadcast.broadcast:type_name -> actorio.v1.Broadcast
-	13, // 5: actorio.v1.NodeRoomChange.target:type_name -> actorio.v1.Target
-	13, // 6: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
-	13, // 7: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
-	13, // 8: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
-	36, // 9: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	41, // 2: actorio.v1.ListRoomsReply.rooms:type_name -> actorio.v1.ListRoomsReply.RoomsEntry
+	13, // 3: actorio.v1.TargetRoomChange.target:type_name -> actorio.v1.Target
+	13, // 4: actorio.v1.TargetDisconnect.target:type_name -> actorio.v1.Target
+	14, // 5: actorio.v1.NodeBroadcast.broadcast:type_name -> actorio.v1.Broadcast
+	13, // 6: actorio.v1.NodeRoomChange.target:type_name -> actorio.v1.Target
+	13, // 7: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
+	13, // 8: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
+	13, // 9: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
+	38, // 10: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -2682,7 +2776,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -2,8 +2,11 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,5 +264,67 @@ func TestJoinInMiddleware(t *testing.T) {
 				t.Fatalf("%d rooms, want its own and vip", n)
 			}
 		})
+	}
+}
+
+// TestNamespaceRooms checks Namespace.Rooms: the rooms with a connected
+// socket and their sizes, own-id rooms left out, following joins, leaves
+// and disconnects; for a parent namespace, its children's added up.
+func TestNamespaceRooms(t *testing.T) {
+	var parent *actorio.Namespace
+	ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		join := func(s *actorio.Socket) {
+			s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+				s.Join(args.String(0))
+				_ = ack()
+			})
+			s.On("leave", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+				s.Leave(args.String(0))
+				_ = ack()
+			})
+		}
+		srv.OnConnection(join)
+		parent = srv.OfFunc(func(name string, _ json.RawMessage) bool { return strings.HasPrefix(name, "/game-") })
+		parent.OnConnection(join)
+	})
+	c := startClients(t, ts)
+	rooms := func(ns *actorio.Namespace) map[string]int {
+		t.Helper()
+		r, err := ns.Rooms(ctxStep(t, step))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	root := ts.Srv.Of("/")
+	if r := rooms(root); len(r) != 0 {
+		t.Fatalf("rooms with no socket: %v", r)
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		c.connect(name, "/", map[string]any{"forceNew": true})
+	}
+	c.emitAck("a", "join", "lobby")
+	c.emitAck("b", "join", "lobby")
+	c.emitAck("c", "join", "lobby")
+	c.emitAck("a", "join", "vip")
+	if r := rooms(root); !maps.Equal(r, map[string]int{"lobby": 3, "vip": 1}) {
+		t.Fatalf("rooms %v, want lobby 3, vip 1", r)
+	}
+	c.emitAck("a", "leave", "vip")
+	c.send(map[string]any{"op": "disconnect", "name": "c"})
+	c.expect("disconnect", "c")
+	waitUntil(t, step, "lobby 2 and no vip", func() bool {
+		return maps.Equal(rooms(root), map[string]int{"lobby": 2})
+	})
+
+	c.connect("g1", "/game-1", nil)
+	c.connect("g2", "/game-2", nil)
+	c.emitAck("g1", "join", "table")
+	c.emitAck("g2", "join", "table")
+	if r := rooms(ts.Srv.Of("/game-1")); !maps.Equal(r, map[string]int{"table": 1}) {
+		t.Fatalf("/game-1 rooms %v", r)
+	}
+	if r := rooms(parent); !maps.Equal(r, map[string]int{"table": 2}) {
+		t.Fatalf("parent namespace rooms %v, want table 2", r)
 	}
 }
