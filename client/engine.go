@@ -37,6 +37,7 @@ type engineConfig struct {
 	query      url.Values
 	header     http.Header
 	transports []string
+	tryAll     bool // Options.TryAllTransports
 	timeout    time.Duration
 	httpClient *http.Client
 	ownHTTP    bool // httpClient is the Manager's own
@@ -54,6 +55,7 @@ func newEngineConfig(u *url.URL, o Options) *engineConfig {
 		query:      q,
 		header:     o.Header.Clone(),
 		transports: slices.Clone(o.Transports),
+		tryAll:     o.TryAllTransports,
 		timeout:    o.Timeout,
 		httpClient: o.HTTPClient,
 		dialer:     o.Dialer,
@@ -161,15 +163,21 @@ type engine struct {
 	graceTimer *time.Timer // ends a closing session that takes too long
 }
 
-// dialEngine opens a session with the first of cfg's transports; ctx
-// bounds the handshake only.
+// dialEngine opens a session with the first of cfg's transports, or, with
+// Options.TryAllTransports, with the first of them that opens; ctx bounds
+// the handshakes only.
 func dialEngine(ctx context.Context, cfg *engineConfig, h engineHandler) (*engine, error) {
 	var e *engine
 	var err error
-	if cfg.transports[0] == TransportWebSocket {
-		e, err = dialWebSocket(ctx, cfg, h)
-	} else {
-		e, err = dialPolling(ctx, cfg, h)
+	for i, t := range cfg.transports {
+		if t == TransportWebSocket {
+			e, err = dialWebSocket(ctx, cfg, h)
+		} else {
+			e, err = dialPolling(ctx, cfg, h)
+		}
+		if err == nil || !cfg.tryAll || ctx.Err() != nil || i == len(cfg.transports)-1 {
+			break
+		}
 	}
 	var ne net.Error
 	if err != nil && (errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {

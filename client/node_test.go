@@ -49,6 +49,7 @@ const io = new Server(httpServer, {
   pingInterval: Number(process.env.PING_INTERVAL || 25000),
   pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
   connectionStateRecovery: process.env.RECOVERY ? { maxDisconnectionDuration: 120000 } : undefined,
+  transports: process.env.TRANSPORTS ? process.env.TRANSPORTS.split(',') : undefined,
 });
 
 const onConnection = (socket) => {

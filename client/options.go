@@ -27,6 +27,12 @@ type Options struct {
 	// upgrades to WebSocket when both are listed; ["websocket"] connects
 	// by WebSocket only, ["polling"] never upgrades. Default polling, websocket.
 	Transports []string
+	// TryAllTransports makes a connection attempt whose first transport
+	// fails to open try the next ones of Transports, in order, as the
+	// JavaScript client's tryAllTransports: with ["websocket", "polling"],
+	// a client whose WebSocket is blocked connects by long-polling (and
+	// does not try to upgrade). Off by default: the first transport only.
+	TryAllTransports bool
 	// Query holds parameters added to every request URL (after those of
 	// the URL given to New or NewManager).
 	Query url.Values
