@@ -49,7 +49,8 @@ const io = new Server(httpServer, {
   pingInterval: Number(process.env.PING_INTERVAL || 25000),
   pingTimeout: Number(process.env.PING_TIMEOUT || 20000),
   connectionStateRecovery: process.env.RECOVERY ? { maxDisconnectionDuration: 120000 } : undefined,
-  transports: process.env.TRANSPORTS ? process.env.TRANSPORTS.split(',') : undefined,
+  // An undefined transports would override the default: set it only when given.
+  ...(process.env.TRANSPORTS ? { transports: process.env.TRANSPORTS.split(',') } : {}),
 });
 
 const onConnection = (socket) => {
