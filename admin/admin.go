@@ -125,8 +125,9 @@ type Admin struct {
 	sessions map[string]time.Time // login session id -> expiry
 	issued   map[string]issued    // socket id -> session id to send it
 	events   *eventBuffer
-	// bySession lists the sockets of each Engine.IO session; only the
-	// admin's goroutine uses it.
+	// refsMu guards bySession, the sockets of each Engine.IO session, for
+	// the transport updates.
+	refsMu    sync.Mutex
 	bySession map[string][]socketRef
 }
 

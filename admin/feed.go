@@ -245,64 +245,63 @@ func (o observer) SessionUpgraded(sid string) {
 		if !o.watched() {
 			return
 		}
-		for _, s := range o.a.bySession[sid] {
+		o.a.refsMu.Lock()
+		refs := slices.Clone(o.a.bySession[sid])
+		o.a.refsMu.Unlock()
+		for _, s := range refs {
 			_ = o.a.ns.Emit("socket_updated", map[string]string{"id": s.id, "nsp": s.nsp, "transport": "websocket"})
 		}
 	})
 }
 
-func (o observer) SessionClosed(_ string, reason string) {
+func (o observer) SessionClosed(sid string, reason string) {
 	o.a.events.add(time.Now(), "rawDisconnection", reason, 1)
+	if o.feeding() {
+		o.a.refsMu.Lock()
+		delete(o.a.bySession, sid)
+		o.a.refsMu.Unlock()
+	}
 }
 
 func (o observer) SocketConnected(s *actorio.Socket) {
 	if !o.feeding() {
 		return
 	}
-	ref, now := socketRef{id: s.ID(), nsp: s.Namespace().Name()}, time.Now()
-	var info *socketInfo
-	if o.watched() {
-		// Described now, before its connection handlers run: rooms they
-		// join come as room_joined, after this.
-		d := describe(s)
-		if !slices.Contains(d.Rooms, d.ID) {
-			// Its namespace puts it in its own room just after this.
-			d.Rooms = append([]string{d.ID}, d.Rooms...)
-		}
-		info = &d
+	sid, now := s.SessionID(), time.Now()
+	// The sockets of each session are kept here, not by the feed, whose
+	// reports may be dropped: a session's entry goes with it.
+	o.a.refsMu.Lock()
+	o.a.bySession[sid] = append(o.a.bySession[sid], socketRef{id: s.ID(), nsp: s.Namespace().Name()})
+	o.a.refsMu.Unlock()
+	if !o.watched() {
+		return
 	}
-	o.post(func() {
-		sid := s.SessionID()
-		o.a.bySession[sid] = append(o.a.bySession[sid], ref)
-		if info != nil {
-			_ = o.a.ns.Emit("socket_connected", info, jsTime(now))
-		}
-	})
+	// Described now, before its connection handlers run: rooms they join
+	// come as room_joined, after this.
+	info := describe(s)
+	if !slices.Contains(info.Rooms, info.ID) {
+		// Its namespace puts it in its own room just after this.
+		info.Rooms = append([]string{info.ID}, info.Rooms...)
+	}
+	o.post(func() { _ = o.a.ns.Emit("socket_connected", info, jsTime(now)) })
 }
 
 func (o observer) SocketDisconnected(s *actorio.Socket, reason string) {
 	if !o.feeding() {
 		return
 	}
-	now := time.Now()
-	o.post(func() {
-		sid, id := s.SessionID(), s.ID()
-		refs := o.a.bySession[sid]
-		for i, r := range refs {
-			if r.id == id {
-				refs = append(refs[:i], refs[i+1:]...)
-				break
-			}
-		}
-		if len(refs) == 0 {
-			delete(o.a.bySession, sid)
-		} else {
-			o.a.bySession[sid] = refs
-		}
-		if o.watched() {
-			_ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, jsTime(now))
-		}
-	})
+	sid, id, now := s.SessionID(), s.ID(), time.Now()
+	o.a.refsMu.Lock()
+	if refs := slices.DeleteFunc(o.a.bySession[sid], func(r socketRef) bool { return r.id == id }); len(refs) > 0 {
+		o.a.bySession[sid] = refs
+	} else {
+		delete(o.a.bySession, sid)
+	}
+	o.a.refsMu.Unlock()
+	if !o.watched() {
+		return
+	}
+	o.post(func() { _ = o.a.ns.Emit("socket_disconnected", s.Namespace().Name(), id, reason, jsTime(now)) })
 }
 
 func (o observer) SocketDataChanged(s *actorio.Socket) {
