@@ -393,7 +393,9 @@ func (a *namespaceActor) armSweep(ctx actor.Context) {
 func (a *namespaceActor) ready(p *Peer) {
 	// The rooms its middleware joined: a RoomChange that arrived before
 	// the socket was connected only recorded them in p.
-	rooms := append(p.Rooms(), p.id)
+	p.mu.Lock()
+	rooms := append(p.roomsLocked(), p.id)
+	p.mu.Unlock()
 	if a.log != nil {
 		p.first.Store(a.log.next - 1)
 	}
