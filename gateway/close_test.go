@@ -153,11 +153,18 @@ func TestServerCloseClosesEveryoneAndLeavesNoGoroutine(t *testing.T) {
 	if n := e.srv.Count(); n != 5 {
 		t.Fatalf("Count = %d", n)
 	}
+	// The idle, the pending and the probing sessions still poll.
+	if n := e.srv.PollingCount(); n != 3 {
+		t.Fatalf("PollingCount = %d, want 3", n)
+	}
 	if err := e.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.srv.Count(); n != 0 {
 		t.Fatalf("Count after Close = %d", n)
+	}
+	if n := e.srv.PollingCount(); n != 0 {
+		t.Fatalf("PollingCount after Close = %d", n)
 	}
 	if b := <-pending; b != "1" {
 		t.Fatalf("pending GET %q", b)

@@ -34,6 +34,8 @@ type Server struct {
 	// sessions closed as slow consumers.
 	bytesIn, bytesOut, slowConsumers atomic.Int64
 	packetsIn, packetsOut            atomic.Int64
+	// polling counts the registered sessions on the polling transport.
+	polling atomic.Int64
 	// watcher, when set, is told of upgrades and closes (SetWatcher).
 	watcher atomic.Pointer[Watcher]
 }
@@ -156,21 +158,7 @@ func (s *Server) PacketsOut() int64 { return s.packetsOut.Load() }
 
 // PollingCount returns the number of live sessions on the polling
 // transport.
-func (s *Server) PollingCount() int {
-	s.mu.Lock()
-	conns := make([]*Conn, 0, len(s.sessions))
-	for _, c := range s.sessions {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
-	n := 0
-	for _, c := range conns {
-		if c.Transport() == TransportPolling {
-			n++
-		}
-	}
-	return n
-}
+func (s *Server) PollingCount() int { return int(s.polling.Load()) }
 
 // SlowConsumers returns the number of sessions closed so far because their
 // queue overflowed (ReasonSlowConsumer).
@@ -185,24 +173,33 @@ func (s *Server) Count() int {
 
 // register adds a new session; it fails after Close.
 func (s *Server) register(c *Conn) bool {
+	polling := c.Transport() == TransportPolling
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.shut {
 		return false
 	}
 	s.sessions[c.id] = c
+	if polling {
+		s.polling.Add(1)
+	}
 	if c.slot != nil {
 		c.slot.used = true // now released by remove
 	}
 	return true
 }
 
-// remove forgets a closed session.
+// remove forgets a closed session. Its transport is final: a closed
+// session no longer upgrades.
 func (s *Server) remove(c *Conn) {
+	polling := c.Transport() == TransportPolling
 	s.mu.Lock()
 	if s.sessions[c.id] == c {
 		delete(s.sessions, c.id)
 		s.releaseLocked(c.slot)
+		if polling {
+			s.polling.Add(-1)
+		}
 	}
 	s.mu.Unlock()
 }

@@ -135,6 +135,7 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
 	c.upgrading = false
 	c.transport = TransportWebSocket
 	c.ws = ws
+	c.srv.polling.Add(-1) // registered as polling, not closed (checked above)
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
 	c.wake() // a pending GET answers noop
