@@ -249,10 +249,16 @@ func TestJoinInMiddleware(t *testing.T) {
 			})
 			c := startClients(t, ts)
 			id := c.connect("a", "/", wsOnly)
-			socks, err := ts.Srv.Of("/").In("vip").FetchSockets(ctxStep(t, step))
-			if err != nil || len(socks) != 1 || socks[0].ID() != id {
-				t.Fatalf("room vip holds %v (%v), want socket %s", socks, err, id)
-			}
+			// The CONNECT reply leaves before the namespace has put the
+			// socket in its rooms (its SocketReady follows it), so this
+			// goroutine, which the reply informed, waits; a lost join
+			// never shows.
+			var socks []*actorio.Socket
+			waitUntil(t, step, "room vip to hold socket "+id, func() bool {
+				var err error
+				socks, err = ts.Srv.Of("/").In("vip").FetchSockets(ctxStep(t, step))
+				return err == nil && len(socks) == 1 && socks[0].ID() == id
+			})
 			if rooms := socks[0].Rooms(); !slices.Equal(rooms, sorted([]string{id, "vip"})) {
 				t.Fatalf("rooms %v, want %s and vip", rooms, id)
 			}
