@@ -29,6 +29,10 @@ type batchConn struct {
 	// deadline is the write deadline, applied to the connection only when
 	// a write may block (gorilla sets it for every frame).
 	deadline time.Time
+	// applied is the deadline last set on the connection: the runtime
+	// checks it before a non-blocking write too, so tryEnd clears one that
+	// a blocking write left behind, which may have passed since.
+	applied time.Time
 	// rc writes without blocking (tryEnd); nil where the platform cannot.
 	rc     syscall.RawConn
 	rcDone bool
@@ -56,6 +60,7 @@ func (c *batchConn) writeLocked(b []byte) (int, error) {
 	if err := c.Conn.SetWriteDeadline(c.deadline); err != nil {
 		return 0, err
 	}
+	c.applied = c.deadline
 	return c.Conn.Write(b)
 }
 
@@ -87,6 +92,14 @@ func (c *batchConn) pending() bool {
 func (c *batchConn) tryEnd() (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.applied.IsZero() {
+		// A non-blocking write needs no deadline, and an old one that has
+		// passed would fail it at once (an idle connection's next ack).
+		if err := c.Conn.SetWriteDeadline(time.Time{}); err != nil {
+			return false, err
+		}
+		c.applied = time.Time{}
+	}
 	b := *c.buf
 	n, err := writeRaw(c.rc, b)
 	if err != nil {

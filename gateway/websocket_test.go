@@ -179,3 +179,35 @@ func TestWebSocketSendNowFullSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketSendNowAfterIdleLongerThanWriteTimeout: the caller's inline
+// write after an idle gap longer than WriteTimeout must not trip on the
+// deadline the last blocking write left on the connection.
+func TestWebSocketSendNowAfterIdleLongerThanWriteTimeout(t *testing.T) {
+	const wt = 200 * time.Millisecond
+	e := startEnv(t, Config{WriteTimeout: wt})
+	ws, c := e.openWS(t) // the open packet is a blocking write: its deadline stays set
+	for i := 0; i < 3; i++ {
+		time.Sleep(2 * wt)
+		want := fmt.Sprintf("4after idle %d", i)
+		if err := c.SendNow(msg(want[1:])); err != nil {
+			t.Fatalf("SendNow %d: %v", i, err)
+		}
+		if got := readText(t, ws); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		// A queued (writer goroutine) write between the inline ones sets a
+		// fresh deadline that then passes too.
+		if err := c.Send(msg("queued")); err != nil {
+			t.Fatal(err)
+		}
+		if got := readText(t, ws); got != "4queued" {
+			t.Fatalf("got %q", got)
+		}
+	}
+	select {
+	case <-c.Closed():
+		t.Fatal("session closed after an idle gap")
+	default:
+	}
+}
