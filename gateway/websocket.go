@@ -55,13 +55,20 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 // WebSocket when the client's upgrade packet arrives, and then starts its
 // read loop.
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
+	allowed := s.cfg.upgradesAllowed()
 	c.mu.Lock()
-	ok := s.cfg.upgradesAllowed() && !c.isClosed && !c.upgrading && c.transport == TransportPolling
+	busy := c.upgrading || c.transport != TransportPolling
+	ok := allowed && !c.isClosed && !busy
 	if ok {
 		c.upgrading = true
 	}
+	closed := c.isClosed
 	c.mu.Unlock()
 	if !ok {
+		if allowed && !closed {
+			s.ignoreWebSocket(w, r, c)
+			return
+		}
 		s.reject(w, r, CodeBadRequest, TransportWebSocket)
 		return
 	}
@@ -121,6 +128,35 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		}
 	}
 }
+
+// ignoreWebSocket serves a WebSocket request for a session that is already
+// upgrading or on a WebSocket, as Node's engine.io does: the handshake
+// succeeds (101), then the server closes the connection at once with a
+// close frame carrying no status code (1005 for the client). The session is
+// left alone. A 400 instead would be an error event in clients built on
+// the ws package, and the official suites check for a close.
+func (s *Server) ignoreWebSocket(w http.ResponseWriter, r *http.Request, c *Conn) {
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
+	if err != nil {
+		return // the upgrader answered the request
+	}
+	c.logAt(slog.LevelDebug, "engine.io extra websocket for the session closed", slog.String("remote", r.RemoteAddr))
+	_ = ws.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(s.cfg.WriteTimeout))
+	// Wait (briefly) for the client's close frame before closing the TCP
+	// connection: data the client sent meanwhile, unread, would turn the
+	// close into a reset and cost the client the close frame.
+	_ = ws.SetReadDeadline(time.Now().Add(ignoredCloseWait))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			break
+		}
+	}
+	_ = ws.Close()
+}
+
+// ignoredCloseWait bounds how long ignoreWebSocket waits for the client's
+// close frame.
+const ignoredCloseWait = time.Second
 
 // completeUpgrade makes ws the session's transport and starts its writer.
 func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {

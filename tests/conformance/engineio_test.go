@@ -47,7 +47,7 @@ func TestEngineIOSuite(t *testing.T) {
 
 		{name: "upgrade/upgrades polling to websocket", run: eioUpgrade},
 		{name: "upgrade/refuses polling after the upgrade", run: eioUpgradeRefusesPolling},
-		{name: "upgrade/refuses a second websocket after the upgrade", run: eioUpgradeRefusesSecondWebSocket},
+		{name: "upgrade/ignores a second websocket after the upgrade", run: eioUpgradeIgnoresSecondWebSocket},
 	})
 }
 
@@ -238,12 +238,12 @@ func eioUpgradeRefusesPolling(t *testing.T, s *server) {
 	ws.expectText("4hello")
 }
 
-func eioUpgradeRefusesSecondWebSocket(t *testing.T, s *server) {
+func eioUpgradeIgnoresSecondWebSocket(t *testing.T, s *server) {
 	sid := s.openPolling(eioPath)
 	ws := s.dial(eioPath, "EIO=4&transport=websocket&sid="+sid)
 	ws.sendText("2probe")
 	ws.sendText("5")
-	s.expectRefused(eioPath, "EIO=4&transport=websocket&sid="+sid)
+	s.expectIgnored(eioPath, "EIO=4&transport=websocket&sid="+sid)
 	ws.sendText("4hello")
 	ws.expectText("3probe")
 	ws.expectText("4hello")

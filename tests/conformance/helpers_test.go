@@ -374,6 +374,31 @@ func (s *server) expectRefused(path, query string) {
 	(&wsConn{t: s.t, c: c, deadline: s.deadline}).expectClosed()
 }
 
+// expectIgnored checks that the server accepts a WebSocket with the given
+// query (HTTP 101, as Node's engine.io does for a session that is already
+// upgrading or upgraded), then closes it at once, sending nothing but a
+// close frame without a status code. A 400 fails: clients built on the ws
+// package report it as an error.
+func (s *server) expectIgnored(path, query string) {
+	s.t.Helper()
+	c, resp, err := s.dialRaw(path, query)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		s.t.Fatalf("WebSocket %s?%s refused (HTTP %d, %v), want it accepted then closed", path, query, status, err)
+	}
+	_ = c.SetReadDeadline(s.deadline)
+	_, data, err := c.ReadMessage()
+	if err == nil {
+		s.t.Fatalf("WebSocket %s?%s: got frame %q, want a close", path, query, data)
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+		s.t.Fatalf("WebSocket %s?%s ended with %v, want a close frame without status (1005)", path, query, err)
+	}
+}
+
 // sendText sends a text frame.
 func (w *wsConn) sendText(s string) {
 	w.t.Helper()

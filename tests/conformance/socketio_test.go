@@ -36,7 +36,7 @@ func TestSocketIOSuite(t *testing.T) {
 
 		{name: "engine.io/upgrade/upgrades polling to websocket", run: sioUpgrade},
 		{name: "engine.io/upgrade/refuses polling after the upgrade", run: sioUpgradeRefusesPolling},
-		{name: "engine.io/upgrade/refuses a second websocket after the upgrade", run: sioUpgradeRefusesSecondWebSocket},
+		{name: "engine.io/upgrade/ignores a second websocket after the upgrade", run: sioUpgradeIgnoresSecondWebSocket},
 
 		{name: "socket.io/connect/main namespace", run: connectMain},
 		{name: "socket.io/connect/main namespace with a payload", run: connectMainWithPayload},
@@ -77,12 +77,12 @@ func sioUpgradeRefusesPolling(t *testing.T, s *server) {
 	expectStatus(t, "GET after the upgrade", s.get(sioPath, pollingQuery(sid)), http.StatusBadRequest, nil)
 }
 
-func sioUpgradeRefusesSecondWebSocket(t *testing.T, s *server) {
+func sioUpgradeIgnoresSecondWebSocket(t *testing.T, s *server) {
 	sid := s.openPolling(sioPath)
 	ws := s.dial(sioPath, "EIO=4&transport=websocket&sid="+sid)
 	ws.sendText("2probe")
 	ws.sendText("5")
-	s.expectRefused(sioPath, "EIO=4&transport=websocket&sid="+sid)
+	s.expectIgnored(sioPath, "EIO=4&transport=websocket&sid="+sid)
 }
 
 // ---- connect ----
