@@ -519,12 +519,12 @@ func (c *Conn) handlePacket(p engineio.Packet) bool {
 		c.srv.packetsIn.Add(1)
 		c.deliver(p)
 	case engineio.Ping:
-		c.mu.Lock()
-		if !c.isClosed {
-			c.enqueueLocked(engineio.Packet{Type: engineio.Pong, Data: append([]byte(nil), p.Data...)})
-		}
-		c.mu.Unlock()
-		c.wake()
+		// In Engine.IO v4 only the server pings, and a probe belongs on
+		// the WebSocket being upgraded (serveUpgrade answers it there).
+		// Node closes the session with "transport error"; so do we.
+		c.logAt(slog.LevelWarn, "engine.io ping from the client", slog.String("transport", c.Transport()), slog.Int("len", len(p.Data)))
+		c.closeWith(ReasonTransportError, ErrHeartbeatDirection, closeAbort)
+		return false
 	case engineio.Pong:
 		c.onPong()
 	case engineio.Close:

@@ -22,6 +22,10 @@ var (
 	ErrPollOverlap = errors.New("gateway: overlapping polling requests")
 	// ErrPollAborted is passed to OnClose when the client abandons a pending polling request.
 	ErrPollAborted = errors.New("gateway: polling request aborted by the client")
+	// ErrHeartbeatDirection is passed to OnClose (with ReasonTransportError)
+	// when the client sends a ping, which Engine.IO v4 reserves to the
+	// server, or a probe outside an upgrade.
+	ErrHeartbeatDirection = errors.New("gateway: invalid heartbeat direction")
 	// ErrServerClosed is passed to OnClose when the Server shuts down.
 	ErrServerClosed = errors.New("gateway: server closed")
 )

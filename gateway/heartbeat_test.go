@@ -92,15 +92,6 @@ func TestWebSocketPingTimeout(t *testing.T) {
 	}
 }
 
-func TestClientPingIsAnswered(t *testing.T) {
-	e := startEnv(t, Config{})
-	sid := e.handshake(t)
-	e.post(t, sid, "2hi")
-	if _, body := e.poll(t, sid); body != "3hi" {
-		t.Fatalf("GET %q", body)
-	}
-}
-
 // TestPollingDeadlineCountsFromHandshake: a client silent for exactly
 // pingInterval + pingTimeout after reading the open packet finds the session
 // gone, however late the heartbeat timers fire (the request checks the
