@@ -399,7 +399,7 @@ func (s *Server) joinCluster() error {
 // clusterReceiver hands a server what the other nodes of its cluster sent.
 type clusterReceiver struct{ s *Server }
 
-// Broadcast hands a broadcast another node encoded to the supervisor of
+// Broadcast delivers a broadcast another node encoded to the sockets of
 // the namespace of that name, as a local broadcast. A namespace that does
 // not exist here has no socket to reach.
 func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,9 +58,23 @@ type Namespace struct {
 	behavior Behavior
 	recovery *Recovery // nil: no connection state recovery
 
-	ackIDs     atomic.Uint64
-	peers      sync.Map // socket id -> *Peer, every socket the supervisor spawned
-	collectors sync.Map // broadcast ack id -> *ackCollector, while its broadcast is routed
+	ackIDs atomic.Uint64
+	peers  sync.Map // socket id -> *Peer, every socket the supervisor spawned
+
+	// mu guards the data plane of rooms.go: rooms, connected, ownRooms, each
+	// Peer's inOwnRoom and indexed, and the entries of log.
+	mu    sync.RWMutex
+	rooms map[string]map[*Peer]struct{}
+	// connected holds the connected sockets by id, from their CONNECT
+	// reply until they leave their rooms.
+	connected map[string]*Peer
+	// ownRooms counts the sockets in the room of their own id, which have
+	// no entry in rooms.
+	ownRooms int
+	// log is the packet log and the disconnected sessions of connection
+	// state recovery; nil when it is off. Its sessions, live and waiting
+	// maps belong to the supervisor alone.
+	log *packetLog
 
 	// Event counters: received from clients and handed to socket actors,
 	// sent to clients (a broadcast counts once per receiver), and
@@ -69,9 +82,9 @@ type Namespace struct {
 	eventsIn, eventsOut, droppedVolatile atomic.Int64
 	acks                                 latency
 
-	// Counts the supervisor publishes after each change, for Sockets and Rooms.
-	sockets atomic.Int64
-	rooms   atomic.Int64
+	// Counts published after each change, for Sockets and Rooms.
+	sockets   atomic.Int64
+	roomCount atomic.Int64
 	// stopped is closed when the supervisor has stopped.
 	stopped chan struct{}
 	// watcher, when set, is told of room changes and sent events.
@@ -110,14 +123,14 @@ func (ns *Namespace) watching() Watcher {
 // SpawnNamespace starts the supervisor of the namespace called name; rec,
 // when not nil, turns connection state recovery on.
 func (rt *Runtime) SpawnNamespace(name string, b Behavior, rec *Recovery) (*Namespace, error) {
-	ns := &Namespace{name: name, rt: rt, behavior: b, recovery: rec, stopped: make(chan struct{})}
+	ns := &Namespace{name: name, rt: rt, behavior: b, recovery: rec, stopped: make(chan struct{}),
+		rooms: map[string]map[*Peer]struct{}{}, connected: map[string]*Peer{}}
+	if rec != nil {
+		ns.log = newPacketLog(*rec)
+	}
 	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 	props := rt.props(func() actor.Actor {
-		a := &namespaceActor{ns: ns, rooms: map[string]map[*Peer]struct{}{}, children: map[string]*Peer{}}
-		if rec != nil {
-			a.log = newPacketLog(*rec)
-		}
-		return a
+		return &namespaceActor{ns: ns, children: map[string]*Peer{}}
 	}, actor.WithSupervisor(stopChild))
 	pid, err := rt.system.Root.SpawnNamed(props, rt.Name("ns:"+name))
 	if err != nil {
@@ -137,7 +150,7 @@ func (ns *Namespace) Sockets() int { return int(ns.sockets.Load()) }
 
 // Rooms returns the number of non-empty rooms of the namespace, the room of
 // each socket's own id included.
-func (ns *Namespace) Rooms() int { return int(ns.rooms.Load()) }
+func (ns *Namespace) Rooms() int { return int(ns.roomCount.Load()) }
 
 // EventsIn returns the number of events its sockets received so far.
 func (ns *Namespace) EventsIn() int64 { return ns.eventsIn.Load() }
@@ -180,62 +193,6 @@ func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
 	return res, nil
 }
 
-// Broadcast hands an encoded packet to the selected sockets without waiting.
-func (ns *Namespace) Broadcast(b *pb.Broadcast) { ns.send(b) }
-
-// BroadcastWithAck sends a packet whose ack id is b.AckId, registers fn on
-// every receiver and returns the receivers.
-func (ns *Namespace) BroadcastWithAck(ctx context.Context, b *pb.Broadcast, fn func(p *Peer) AckFunc) ([]*Peer, error) {
-	c := &ackCollector{fn: fn}
-	ns.collectors.Store(b.AckId, c)
-	defer ns.collectors.Delete(b.AckId)
-	if _, err := ns.request(ctx, b); err != nil {
-		return nil, err
-	}
-	return c.peers, nil
-}
-
-// Select returns the connected sockets that t selects.
-func (ns *Namespace) Select(ctx context.Context, t *pb.Target) ([]*Peer, error) {
-	res, err := ns.request(ctx, &pb.SelectSockets{Target: t})
-	if err != nil {
-		return nil, err
-	}
-	ids := res.(*pb.SelectSocketsReply).SocketIds
-	out := make([]*Peer, 0, len(ids))
-	for _, id := range ids {
-		if p, ok := ns.Peer(id); ok {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-// ListRooms returns the connected sockets of each non-empty room, the
-// rooms of the sockets' own ids left out.
-func (ns *Namespace) ListRooms(ctx context.Context) (map[string]int, error) {
-	res, err := ns.request(ctx, &pb.ListRooms{})
-	if err != nil {
-		return nil, err
-	}
-	rooms := res.(*pb.ListRoomsReply).Rooms
-	out := make(map[string]int, len(rooms))
-	for r, n := range rooms {
-		out[r] = int(n)
-	}
-	return out, nil
-}
-
-// ChangeRooms makes the selected sockets join or leave rooms.
-func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
-	ns.send(&pb.TargetRoomChange{Target: t, Rooms: rooms, Leave: leave})
-}
-
-// DisconnectSockets disconnects the selected sockets.
-func (ns *Namespace) DisconnectSockets(t *pb.Target, closeTransport bool) {
-	ns.send(&pb.TargetDisconnect{Target: t, Reason: ReasonServerNamespaceDisconnect, CloseTransport: closeTransport})
-}
-
 // Drain disconnects every socket with reason and waits until none is left.
 func (ns *Namespace) Drain(ctx context.Context, reason string) error {
 	_, err := ns.request(ctx, &pb.Drain{Reason: reason})
@@ -260,32 +217,22 @@ func (ns *Namespace) Stop(ctx context.Context) error {
 	}
 }
 
-// ackCollector registers a broadcast's ack handler on each receiver; only
-// the namespace actor appends to peers, before it replies.
-type ackCollector struct {
-	fn    func(p *Peer) AckFunc
-	peers []*Peer
-}
-
-// namespaceActor is the supervisor of one namespace: it owns the rooms and
-// the socket actors.
+// namespaceActor is the supervisor of one namespace: it owns the socket
+// actors, their spawning and their end, and the sessions kept for
+// connection state recovery. The rooms are the data plane's (rooms.go).
 type namespaceActor struct {
 	ns       *Namespace
-	rooms    map[string]map[*Peer]struct{}
 	children map[string]*Peer // every spawned socket by id, ready or not
 	drains   []*actor.PID
 	draining string
-	// ownRooms counts the sockets in the room of their own id, which have
-	// no entry in rooms.
-	ownRooms int
-	// log is the packet log and the disconnected sessions of connection
-	// state recovery; nil when it is off.
+	// log is ns.log: its entries are read and trimmed under ns.mu.
 	log *packetLog
 }
 
 func (a *namespaceActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		a.log = a.ns.log
 		a.armSweep(ctx)
 	case *pb.SpawnSocket:
 		if !a.deferSpawn(ctx, m) {
@@ -299,67 +246,16 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		}
 		a.publish()
 	case *pb.SocketReady:
-		if p, ok := a.children[m.SocketId]; ok {
-			a.ready(p)
-			if a.draining != "" {
-				p.Disconnect(a.draining, false, false)
-			}
+		// The socket is in its rooms already (Namespace.ready); one that
+		// became ready while the namespace drains ends at once.
+		if p, ok := a.children[m.SocketId]; ok && a.draining != "" {
+			p.Disconnect(a.draining, false, false)
 		}
-		a.publish()
-	case *pb.SocketEnded:
-		// It may come after the socket's Terminated, which has already
-		// taken it out of its rooms.
-		if p, ok := a.children[m.SocketId]; ok {
-			a.change(p, nil, true)
-		}
-		a.publish()
-	case *pb.DirectWrite:
-		a.direct(m)
 	case *pb.RecoverySweep:
+		a.ns.mu.Lock()
 		a.log.expire(time.Now())
+		a.ns.mu.Unlock()
 		a.armSweep(ctx)
-		a.publish()
-	case *pb.RoomChange:
-		for _, id := range m.SocketIds {
-			if p, ok := a.children[id]; ok {
-				a.change(p, m.Rooms, m.Leave)
-			}
-		}
-		a.publish()
-	case *pb.Broadcast:
-		n := a.broadcast(m)
-		if ctx.Sender() != nil {
-			ctx.Respond(&pb.BroadcastReply{Receivers: uint32(n)})
-		}
-	case *pb.SelectSockets:
-		reply := &pb.SelectSocketsReply{}
-		a.each(m.Target, func(p *Peer) { reply.SocketIds = append(reply.SocketIds, p.id) })
-		ctx.Respond(reply)
-	case *pb.ListRooms:
-		reply := &pb.ListRoomsReply{Rooms: make(map[string]int32, len(a.rooms))}
-		for r, set := range a.rooms {
-			n := int32(0)
-			for p := range set {
-				if p.Connected() {
-					n++
-				}
-			}
-			if n > 0 {
-				reply.Rooms[r] = n
-			}
-		}
-		ctx.Respond(reply)
-	case *pb.TargetRoomChange:
-		var sel []*Peer
-		a.each(m.Target, func(p *Peer) { sel = append(sel, p) })
-		for _, p := range sel {
-			a.change(p, m.Rooms, m.Leave)
-		}
-		a.publish()
-	case *pb.TargetDisconnect:
-		a.each(m.Target, func(p *Peer) {
-			p.Disconnect(m.Reason, true, m.CloseTransport)
-		})
 	case *pb.Drain:
 		a.draining = m.Reason
 		for _, p := range a.children {
@@ -387,50 +283,9 @@ func (a *namespaceActor) armSweep(ctx actor.Context) {
 	a.log.sweep = time.AfterFunc(a.log.sweepEvery(), func() { root.Send(self, &pb.RecoverySweep{}) })
 }
 
-// ready puts a socket that passed its middleware in its rooms. A restored
-// socket first gets the logged packets it missed, in order, before any new
-// packet can reach it.
-func (a *namespaceActor) ready(p *Peer) {
-	// The rooms its middleware joined: a RoomChange that arrived before
-	// the socket was connected only recorded them in p.
-	p.mu.Lock()
-	rooms := append(p.roomsLocked(), p.id)
-	p.mu.Unlock()
-	if a.log != nil {
-		p.first.Store(a.log.next - 1)
-	}
-	if r := p.restore; r != nil {
-		p.restore = nil
-		p.first.Store(r.last)
-		rooms = append(slices.Clone(r.rooms), rooms...)
-		a.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
-			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
-		})
-	}
-	a.join(p, rooms)
-}
-
-// direct sends a socket's own packet, logging it first when asked.
-func (a *namespaceActor) direct(m *pb.DirectWrite) {
-	frame := m.Frame
-	if m.Log && a.log != nil {
-		frame = a.log.append(time.Now(), &pb.Target{Rooms: []string{m.SocketId}}, frame, m.Attachments)
-	}
-	// The socket was connected when it wrote this. It may have ended
-	// since, and its Terminated (a system message) may even have overtaken
-	// this write and removed it: what it wrote before its end still goes
-	// out, ahead of its DISCONNECT notice, on the connection it was
-	// written for.
-	if c, ok := a.ns.rt.conns.Load(m.ConnId); ok {
-		_ = c.(*connActor).conn.Send(framePackets(frame, m.Attachments)...)
-	}
-}
-
-// publish makes the supervisor's counts visible to Namespace.Sockets and
-// Namespace.Rooms.
+// publish makes the supervisor's count visible to Namespace.Sockets.
 func (a *namespaceActor) publish() {
 	a.ns.sockets.Store(int64(len(a.children)))
-	a.ns.rooms.Store(int64(len(a.rooms) + a.ownRooms))
 }
 
 // deferSpawn puts off a request to restore the session of a socket that
@@ -482,7 +337,10 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *act
 	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
 	if a.log != nil {
 		p.privateID = gateway.NewID()
-		if s := a.log.claim(time.Now(), m.Auth, p.conn.RemoteIP()); s != nil {
+		a.ns.mu.Lock()
+		s := a.log.claim(time.Now(), m.Auth, p.conn.RemoteIP())
+		a.ns.mu.Unlock()
+		if s != nil {
 			p.id, p.privateID, p.recovered = s.sid, s.pid, true
 			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
 		}
@@ -512,7 +370,9 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 	}
 	delete(a.children, id)
 	a.ns.peers.Delete(id)
-	a.change(p, nil, true)
+	// finish took it out of its rooms, unless it stopped without one (a
+	// panic in middleware, a supervisor stopping).
+	a.ns.leaveAll(p)
 	if a.log != nil {
 		if a.log.live[p.privateID] == p {
 			delete(a.log.live, p.privateID)
@@ -537,191 +397,4 @@ func (a *namespaceActor) maybeDrained(ctx actor.Context) {
 		ctx.Send(d, &pb.DrainReply{})
 	}
 	a.drains = nil
-}
-
-// change moves p in or out of rooms; leaving with no rooms leaves them all.
-func (a *namespaceActor) change(p *Peer, rooms []string, leave bool) {
-	if leave && len(rooms) == 0 {
-		rooms = p.Rooms()
-		p.mu.Lock()
-		p.rooms, p.ownRoom = nil, false
-		p.mu.Unlock()
-		if p.inOwnRoom && !slices.Contains(rooms, p.id) {
-			rooms = append(rooms, p.id)
-		}
-	} else {
-		p.setRooms(rooms, leave)
-	}
-	w := a.ns.watching()
-	if leave {
-		for _, r := range rooms {
-			if r == p.id {
-				if p.inOwnRoom {
-					p.inOwnRoom = false
-					a.ownRooms--
-				}
-				continue
-			}
-			if set, ok := a.rooms[r]; ok {
-				if _, in := set[p]; in {
-					delete(set, p)
-					if w != nil {
-						w.RoomChanged(p.id, r, true)
-					}
-				}
-				if len(set) == 0 {
-					delete(a.rooms, r)
-				}
-			}
-		}
-		return
-	}
-	if !p.Connected() {
-		return
-	}
-	a.join(p, rooms)
-}
-
-func (a *namespaceActor) join(p *Peer, rooms []string) {
-	w := a.ns.watching()
-	for _, r := range rooms {
-		if r == p.id {
-			if !p.inOwnRoom {
-				p.inOwnRoom = true
-				a.ownRooms++
-			}
-			continue
-		}
-		set, ok := a.rooms[r]
-		if !ok {
-			set = map[*Peer]struct{}{}
-			a.rooms[r] = set
-		}
-		if _, in := set[p]; !in {
-			set[p] = struct{}{}
-			if w != nil {
-				w.RoomChanged(p.id, r, false)
-			}
-		}
-	}
-	p.setRooms(rooms, false)
-}
-
-// each calls fn once for every connected socket that t selects.
-func (a *namespaceActor) each(t *pb.Target, fn func(p *Peer)) {
-	var rooms, exceptRooms, exceptIDs []string
-	if t != nil {
-		rooms, exceptRooms, exceptIDs = t.Rooms, t.ExceptRooms, t.ExceptIds
-	}
-	excluded := func(p *Peer) bool {
-		if !p.Connected() {
-			return true
-		}
-		for _, id := range exceptIDs {
-			if p.id == id {
-				return true
-			}
-		}
-		for _, r := range exceptRooms {
-			if a.inRoom(p, r) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(rooms) == 0 {
-		for _, p := range a.children {
-			if !excluded(p) {
-				fn(p)
-			}
-		}
-		return
-	}
-	if len(rooms) == 1 {
-		a.members(rooms[0], func(p *Peer) {
-			if !excluded(p) {
-				fn(p)
-			}
-		})
-		return
-	}
-	seen := map[*Peer]struct{}{}
-	for _, r := range rooms {
-		a.members(r, func(p *Peer) {
-			if _, dup := seen[p]; dup {
-				return
-			}
-			seen[p] = struct{}{}
-			if !excluded(p) {
-				fn(p)
-			}
-		})
-	}
-}
-
-// members calls fn for every socket in room r: those of its room map, and
-// the socket whose own id r is.
-func (a *namespaceActor) members(r string, fn func(p *Peer)) {
-	for p := range a.rooms[r] {
-		fn(p)
-	}
-	if p, ok := a.children[r]; ok && p.inOwnRoom {
-		fn(p)
-	}
-}
-
-// inRoom reports whether p is in room r.
-func (a *namespaceActor) inRoom(p *Peer, r string) bool {
-	if r == p.id {
-		return p.inOwnRoom
-	}
-	_, ok := a.rooms[r][p]
-	return ok
-}
-
-func (a *namespaceActor) broadcast(m *pb.Broadcast) int {
-	frame := m.Frame
-	if a.log != nil && m.AckId == 0 && !m.Volatile {
-		frame = a.log.append(time.Now(), m.Target, frame, m.Attachments)
-	}
-	pkts := framePackets(frame, m.Attachments)
-	var c *ackCollector
-	if m.AckId != 0 {
-		if v, ok := a.ns.collectors.Load(m.AckId); ok {
-			c = v.(*ackCollector)
-		}
-	}
-	n, skipped := 0, 0
-	w := a.ns.watching()
-	var ids []string
-	a.each(m.Target, func(p *Peer) {
-		if m.Volatile && !p.conn.Writable() {
-			skipped++
-			return
-		}
-		if c != nil {
-			p.RegisterAck(m.AckId, c.fn(p))
-		}
-		if err := p.conn.Send(pkts...); err != nil {
-			if c != nil {
-				p.RemoveAck(m.AckId)
-			}
-			return
-		}
-		if c != nil {
-			c.peers = append(c.peers, p)
-		}
-		if w != nil {
-			ids = append(ids, p.id)
-		}
-		n++
-	})
-	if w != nil && n > 0 {
-		w.EventSent(m.Frame, m.Attachments, ids)
-	}
-	a.ns.eventsOut.Add(int64(n))
-	if skipped > 0 {
-		a.ns.droppedVolatile.Add(int64(skipped))
-	}
-	return n
 }

@@ -56,9 +56,11 @@ type Peer struct {
 	// Join and Leave change it at once).
 	rooms   map[string]struct{}
 	ownRoom bool
-	// inOwnRoom is the namespace actor's view of ownRoom: the namespace
-	// keeps no room map for a socket's own id.
+	// inOwnRoom is the namespace's view of ownRoom (the namespace keeps no
+	// room map for a socket's own id), and indexed tells that the socket
+	// is among its connected sockets; both guarded by ns.mu.
 	inOwnRoom bool
+	indexed   bool
 	// asked is the first Disconnect sent to the socket actor.
 	asked *pb.Disconnect
 	// kept is the session the socket ended with, for its namespace to keep.
@@ -123,11 +125,8 @@ func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
 	if !p.connected.Load() {
 		return ErrNotConnected
 	}
-	if p.ns.recovery != nil {
-		// Through the namespace actor, the one writer of the log, so that
-		// the client gets its packets in log order.
-		p.ns.send(&pb.DirectWrite{SocketId: p.id, Frame: frame, Attachments: attachments, Log: log, ConnId: p.conn.ID()})
-		return nil
+	if p.ns.log != nil {
+		return p.ns.writeLogged(p, frame, attachments, log)
 	}
 	return p.writeRaw(frame, attachments)
 }
@@ -211,8 +210,7 @@ func (p *Peer) Join(rooms ...string) {
 	if len(rooms) == 0 {
 		return
 	}
-	p.setRooms(rooms, false)
-	p.ns.send(&pb.RoomChange{SocketIds: []string{p.id}, Rooms: rooms})
+	p.ns.changeRooms(p, rooms, false)
 }
 
 // Leave removes the socket from rooms.
@@ -220,8 +218,7 @@ func (p *Peer) Leave(rooms ...string) {
 	if len(rooms) == 0 {
 		return
 	}
-	p.setRooms(rooms, true)
-	p.ns.send(&pb.RoomChange{SocketIds: []string{p.id}, Rooms: rooms, Leave: true})
+	p.ns.changeRooms(p, rooms, true)
 }
 
 func (p *Peer) setRooms(rooms []string, leave bool) {

@@ -102,9 +102,8 @@ func (a *socketActor) start(ctx actor.Context) {
 		reply = append(reply, socketio.Member{Key: "pid", Value: p.privateID})
 	}
 	sid, _ := reply.MarshalJSON()
-	p.connected.Store(true)
-	if err := p.writePacket(socketio.Connect, sid); err != nil {
-		p.connected.Store(false)
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Connect, Namespace: p.ns.name, Data: sid})
+	if err := p.ns.ready(p, frame); err != nil {
 		a.done = true
 		a.gone(ctx, ReasonTransportClose)
 		ctx.Stop(ctx.Self())
@@ -134,29 +133,22 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 	// can answer the DISCONNECT packet with a new CONNECT.
 	a.gone(ctx, reason)
 	if notify {
-		a.notifyDisconnect(ctx)
+		a.notifyDisconnect()
 	}
 	if p.ns.recovery != nil && recoverable[reason] {
 		p.keepSession()
 	}
-	ctx.Send(p.ns.pid, &pb.SocketEnded{SocketId: p.id, Reason: reason})
+	p.ns.leaveAll(p)
 	p.failAcks()
 	p.ns.rt.log.Debug("actorio: socket disconnected", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", reason))
 	a.h.Disconnected(reason)
 }
 
-// notifyDisconnect sends the client a DISCONNECT packet; with connection
-// state recovery on it goes through the namespace actor, behind the
-// socket's packets still queued there.
-func (a *socketActor) notifyDisconnect(ctx actor.Context) {
-	p := a.peer
-	if p.ns.recovery == nil {
-		_ = p.writePacket(socketio.Disconnect, nil)
-		return
-	}
-	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Disconnect, Namespace: p.ns.name})
-	ctx.Send(p.ns.pid, &pb.DirectWrite{SocketId: p.id, Frame: frame, ConnId: p.conn.ID()})
+// notifyDisconnect sends the client a DISCONNECT packet, behind what the
+// socket wrote before.
+func (a *socketActor) notifyDisconnect() {
+	_ = a.peer.writePacket(socketio.Disconnect, nil)
 }
 
 // fail ends a socket whose handler panicked: a connected socket gets a

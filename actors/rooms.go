@@ -1,0 +1,361 @@
+package actors
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	pb "github.com/actorio/actorio/proto"
+)
+
+// This file is the namespace's data plane: its rooms, and the delivery of
+// broadcasts into its sockets' connection queues. Both run in the calling
+// goroutine, under Namespace.mu, not in the supervisor: what one goroutine
+// writes to a connection (a broadcast, then an ack or a direct emit)
+// enters that connection's one queue in the order it was written, as in
+// Node, and no actor hop stands between a broadcast and its receivers.
+//
+// Namespace.mu guards rooms, connected, ownRooms, each Peer's inOwnRoom and
+// indexed, and the packet log's entries. Broadcasts without connection
+// state recovery take it shared, so they run side by side; joins, leaves,
+// a socket's entry and exit, and everything that touches the packet log
+// take it alone. Under it the code pushes onto connection queues, which
+// never blocks, and reports to the watcher, which must not block either
+// nor call back into the namespace.
+
+// ready enters a socket that passed its middleware: the CONNECT reply
+// goes out, a restored socket gets the logged packets it missed, and the
+// socket enters its rooms, all under the lock, so that no broadcast can
+// reach the client before its CONNECT reply, nor miss it after.
+func (ns *Namespace) ready(p *Peer, reply []byte) error {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	p.connected.Store(true)
+	if err := p.writeRaw(reply, nil); err != nil {
+		p.connected.Store(false)
+		return err
+	}
+	// The rooms its middleware joined, recorded in p until now.
+	p.mu.Lock()
+	rooms := append(p.roomsLocked(), p.id)
+	p.mu.Unlock()
+	if ns.log != nil {
+		p.first.Store(ns.log.next - 1)
+	}
+	if r := p.restore; r != nil {
+		p.restore = nil
+		p.first.Store(r.last)
+		rooms = append(slices.Clone(r.rooms), rooms...)
+		ns.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
+			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
+		})
+	}
+	p.indexed = true
+	ns.connected[p.id] = p
+	ns.join(p, rooms)
+	ns.publishRooms()
+	return nil
+}
+
+// leaveAll takes p out of every room and out of the namespace's
+// connected sockets; it may run more than once.
+func (ns *Namespace) leaveAll(p *Peer) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	ns.change(p, nil, true)
+	if p.indexed {
+		p.indexed = false
+		delete(ns.connected, p.id)
+	}
+	ns.publishRooms()
+}
+
+// changeRooms makes p join or leave rooms.
+func (ns *Namespace) changeRooms(p *Peer, rooms []string, leave bool) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	ns.change(p, rooms, leave)
+	ns.publishRooms()
+}
+
+// publishRooms makes the room count visible to Namespace.Rooms; ns.mu
+// must be held.
+func (ns *Namespace) publishRooms() {
+	ns.roomCount.Store(int64(len(ns.rooms) + ns.ownRooms))
+}
+
+// change moves p in or out of rooms; leaving with no rooms leaves them
+// all. A socket not yet ready only records its joins, which ready applies.
+// ns.mu must be held.
+func (ns *Namespace) change(p *Peer, rooms []string, leave bool) {
+	if leave && len(rooms) == 0 {
+		rooms = p.Rooms()
+		p.mu.Lock()
+		p.rooms, p.ownRoom = nil, false
+		p.mu.Unlock()
+		if p.inOwnRoom && !slices.Contains(rooms, p.id) {
+			rooms = append(rooms, p.id)
+		}
+	} else {
+		p.setRooms(rooms, leave)
+	}
+	w := ns.watching()
+	if leave {
+		for _, r := range rooms {
+			if r == p.id {
+				if p.inOwnRoom {
+					p.inOwnRoom = false
+					ns.ownRooms--
+				}
+				continue
+			}
+			if set, ok := ns.rooms[r]; ok {
+				if _, in := set[p]; in {
+					delete(set, p)
+					if w != nil {
+						w.RoomChanged(p.id, r, true)
+					}
+				}
+				if len(set) == 0 {
+					delete(ns.rooms, r)
+				}
+			}
+		}
+		return
+	}
+	if !p.indexed || !p.Connected() {
+		return
+	}
+	ns.join(p, rooms)
+}
+
+// join puts p in rooms; ns.mu must be held.
+func (ns *Namespace) join(p *Peer, rooms []string) {
+	w := ns.watching()
+	for _, r := range rooms {
+		if r == p.id {
+			if !p.inOwnRoom {
+				p.inOwnRoom = true
+				ns.ownRooms++
+			}
+			continue
+		}
+		set, ok := ns.rooms[r]
+		if !ok {
+			set = map[*Peer]struct{}{}
+			ns.rooms[r] = set
+		}
+		if _, in := set[p]; !in {
+			set[p] = struct{}{}
+			if w != nil {
+				w.RoomChanged(p.id, r, false)
+			}
+		}
+	}
+	p.setRooms(rooms, false)
+}
+
+// each calls fn once for every connected socket that t selects; ns.mu
+// must be held.
+func (ns *Namespace) each(t *pb.Target, fn func(p *Peer)) {
+	var rooms, exceptRooms, exceptIDs []string
+	if t != nil {
+		rooms, exceptRooms, exceptIDs = t.Rooms, t.ExceptRooms, t.ExceptIds
+	}
+	excluded := func(p *Peer) bool {
+		if !p.Connected() {
+			return true
+		}
+		for _, id := range exceptIDs {
+			if p.id == id {
+				return true
+			}
+		}
+		for _, r := range exceptRooms {
+			if ns.inRoom(p, r) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(rooms) == 0 {
+		for _, p := range ns.connected {
+			if !excluded(p) {
+				fn(p)
+			}
+		}
+		return
+	}
+	if len(rooms) == 1 {
+		ns.members(rooms[0], func(p *Peer) {
+			if !excluded(p) {
+				fn(p)
+			}
+		})
+		return
+	}
+	seen := map[*Peer]struct{}{}
+	for _, r := range rooms {
+		ns.members(r, func(p *Peer) {
+			if _, dup := seen[p]; dup {
+				return
+			}
+			seen[p] = struct{}{}
+			if !excluded(p) {
+				fn(p)
+			}
+		})
+	}
+}
+
+// members calls fn for every socket in room r: those of its room map, and
+// the socket whose own id r is; ns.mu must be held.
+func (ns *Namespace) members(r string, fn func(p *Peer)) {
+	for p := range ns.rooms[r] {
+		fn(p)
+	}
+	if p, ok := ns.connected[r]; ok && p.inOwnRoom {
+		fn(p)
+	}
+}
+
+// inRoom reports whether p is in room r; ns.mu must be held.
+func (ns *Namespace) inRoom(p *Peer, r string) bool {
+	if r == p.id {
+		return p.inOwnRoom
+	}
+	_, ok := ns.rooms[r][p]
+	return ok
+}
+
+// Broadcast hands an encoded packet to the selected sockets' connections
+// before it returns, without waiting on any of them.
+func (ns *Namespace) Broadcast(b *pb.Broadcast) { ns.deliver(b, nil) }
+
+// BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
+// handler fn makes on every receiver, and returns the receivers.
+func (ns *Namespace) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *Peer) AckFunc) ([]*Peer, error) {
+	var peers []*Peer
+	ns.deliver(b, func(p *Peer, send func() bool) {
+		p.RegisterAck(b.AckId, fn(p))
+		if !send() {
+			p.RemoveAck(b.AckId)
+			return
+		}
+		peers = append(peers, p)
+	})
+	return peers, nil
+}
+
+// deliver pushes b onto the queue of each socket it selects, through via
+// when set (which calls send, reporting whether the packet was queued).
+// With connection state recovery on, an event that asks for no ack and is
+// not volatile is logged first, with the lock held alone, so that every
+// client gets the log in its order.
+func (ns *Namespace) deliver(b *pb.Broadcast, via func(p *Peer, send func() bool)) int {
+	frame := b.Frame
+	if ns.log != nil {
+		ns.mu.Lock()
+		defer ns.mu.Unlock()
+		if b.AckId == 0 && !b.Volatile {
+			frame = ns.log.append(time.Now(), b.Target, frame, b.Attachments)
+		}
+	} else {
+		ns.mu.RLock()
+		defer ns.mu.RUnlock()
+	}
+	pkts := framePackets(frame, b.Attachments)
+	n, skipped := 0, 0
+	w := ns.watching()
+	var ids []string
+	ns.each(b.Target, func(p *Peer) {
+		if b.Volatile && !p.conn.Writable() {
+			skipped++
+			return
+		}
+		send := func() bool { return p.conn.Send(pkts...) == nil }
+		if via != nil {
+			sent := false
+			via(p, func() bool { sent = send(); return sent })
+			if !sent {
+				return
+			}
+		} else if !send() {
+			return
+		}
+		if w != nil {
+			ids = append(ids, p.id)
+		}
+		n++
+	})
+	if w != nil && n > 0 {
+		w.EventSent(b.Frame, b.Attachments, ids)
+	}
+	ns.eventsOut.Add(int64(n))
+	if skipped > 0 {
+		ns.droppedVolatile.Add(int64(skipped))
+	}
+	return n
+}
+
+// writeLogged writes a socket's own packet with connection state recovery
+// on: an event that asks for no ack is logged first, under the lock, so
+// that it takes its place in the log's order.
+func (ns *Namespace) writeLogged(p *Peer, frame []byte, atts [][]byte, log bool) error {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if log {
+		frame = ns.log.append(time.Now(), &pb.Target{Rooms: []string{p.id}}, frame, atts)
+	}
+	return p.writeRaw(frame, atts)
+}
+
+// Select returns the connected sockets that t selects.
+func (ns *Namespace) Select(_ context.Context, t *pb.Target) ([]*Peer, error) {
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	var out []*Peer
+	ns.each(t, func(p *Peer) { out = append(out, p) })
+	return out, nil
+}
+
+// ListRooms returns the connected sockets of each non-empty room, the
+// rooms of the sockets' own ids left out.
+func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
+	ns.mu.RLock()
+	defer ns.mu.RUnlock()
+	out := make(map[string]int, len(ns.rooms))
+	for r, set := range ns.rooms {
+		n := 0
+		for p := range set {
+			if p.Connected() {
+				n++
+			}
+		}
+		if n > 0 {
+			out[r] = n
+		}
+	}
+	return out, nil
+}
+
+// ChangeRooms makes the selected sockets join or leave rooms before it
+// returns.
+func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	var sel []*Peer
+	ns.each(t, func(p *Peer) { sel = append(sel, p) })
+	for _, p := range sel {
+		ns.change(p, rooms, leave)
+	}
+	ns.publishRooms()
+}
+
+// DisconnectSockets disconnects the selected sockets.
+func (ns *Namespace) DisconnectSockets(t *pb.Target, closeTransport bool) {
+	sel, _ := ns.Select(context.Background(), t)
+	for _, p := range sel {
+		p.Disconnect(ReasonServerNamespaceDisconnect, true, closeTransport)
+	}
+}
