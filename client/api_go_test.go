@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -241,9 +243,26 @@ func TestGoEmitWithAckTimeoutAndDisconnect(t *testing.T) {
 
 func TestGoEmitRejectsReservedAndUnencodable(t *testing.T) {
 	s := mustNew(t, freePort(t), Options{})
+	sr := mustNew(t, freePort(t), Options{Retries: 1})
+	emitters := map[string]func(name string) error{
+		"Emit":          func(name string) error { return s.Emit(name) },
+		"Volatile.Emit": func(name string) error { return s.Volatile().Emit(name) },
+		"EmitWithAck": func(name string) error {
+			_, err := s.EmitWithAck(ctxT(t), name)
+			return err
+		},
+		"Emit with Retries": func(name string) error { return sr.Emit(name) },
+		"EmitWithAck with Retries": func(name string) error {
+			_, err := sr.EmitWithAck(ctxT(t), name)
+			return err
+		},
+	}
+	// The names the JavaScript client refuses to emit.
 	for _, name := range []string{"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"} {
-		if err := s.Emit(name); !errors.Is(err, ErrReservedEvent) {
-			t.Errorf("Emit(%q): %v", name, err)
+		for how, emit := range emitters {
+			if err := emit(name); !errors.Is(err, ErrReservedEvent) || !strings.Contains(err.Error(), strconv.Quote(name)) {
+				t.Errorf("%s(%q): %v", how, name, err)
+			}
 		}
 	}
 	if err := s.Emit("bad", make(chan int)); err == nil {

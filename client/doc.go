@@ -41,6 +41,14 @@
 // out, reconnect_failed follows the last failed attempt, then
 // connect_failed if the socket never connected since its Connect call.
 //
+// Only the client fires these lifecycle events. An event the server emits
+// under one of their names, or under disconnecting, newListener or
+// removeListener, reaches no handler ([Socket.OnAny] included), is not
+// acknowledged, and is logged; message, the server's send, is an ordinary
+// event. [Socket.Emit] refuses the names the JavaScript client refuses
+// (connect, connect_error, disconnect, disconnecting, newListener,
+// removeListener) with [ErrReservedEvent].
+//
 // [Socket.On] subscribes to any event by name with an [EventHandler];
 // lifecycle events carry their payload as [Args] (the reason, the attempt
 // number, or an object with "message" and "data"). [Socket.OnEvent]

@@ -89,12 +89,6 @@ func newHTTPError(status int, body []byte) *HTTPError {
 	return e
 }
 
-// reservedEmit lists the event names a client may not emit.
-var reservedEmit = map[string]bool{
-	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
-	"newListener": true, "removeListener": true,
-}
-
 // ErrAckTimeout is wrapped by the error of an EmitWithAck that got no
 // acknowledgement within Options.AckTimeout (with Options.Retries: within
 // the AckTimeout of each of its tries). It wraps context.DeadlineExceeded,

@@ -54,6 +54,39 @@ const (
 	EventReconnectError = "reconnect_error"
 )
 
+// lifecycleEvents holds the names of the events the client fires itself:
+// every Event… constant but EventMessage. A server event with one of these
+// names is dropped (see dropsServerEvent): only the client tells its
+// handlers that it connected, failed or reconnected.
+var lifecycleEvents = map[string]bool{
+	EventConnecting:       true,
+	EventConnect:          true,
+	EventDisconnect:       true,
+	EventConnectFailed:    true,
+	EventError:            true,
+	EventReconnecting:     true,
+	EventReconnect:        true,
+	EventReconnectFailed:  true,
+	EventConnectError:     true,
+	EventReconnectAttempt: true,
+	EventReconnectError:   true,
+}
+
+// reservedEmit holds the event names a client may not emit: those the
+// JavaScript client refuses (its own lifecycle names on the socket, and
+// the names Node's EventEmitter uses itself).
+var reservedEmit = map[string]bool{
+	EventConnect: true, EventConnectError: true, EventDisconnect: true,
+	"disconnecting": true, "newListener": true, "removeListener": true,
+}
+
+// dropsServerEvent reports whether an EVENT the server sends under name is
+// dropped instead of delivered: a lifecycle name, or one JavaScript
+// reserves. "message" (the server's send) is delivered.
+func dropsServerEvent(name string) bool {
+	return lifecycleEvents[name] || reservedEmit[name]
+}
+
 // Event is a lifecycle event with its typed payload, as OnEvent handlers
 // receive it.
 type Event struct {

@@ -28,7 +28,8 @@ type Manager struct {
 	order   []*Socket // creation order: the order events are posted in
 	cur     *run      // the connection's lifecycle goroutine, nil when idle
 	closed  bool
-	wg      sync.WaitGroup // lifecycle goroutines
+	wg      sync.WaitGroup  // lifecycle goroutines
+	warned  map[string]bool // reserved names of server events logged at Warn
 }
 
 // runState is where a lifecycle goroutine is.

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
@@ -209,8 +211,9 @@ func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 		e.fail(ReasonParseError, err)
 		return
 	}
-	if reservedEmit[name] {
-		s.m.log.Warn("client: the server emitted a reserved event; dropped", "event", name)
+	if dropsServerEvent(name) {
+		// Checked before the acknowledgement is made: none goes back.
+		s.m.droppedReserved(s.nsp, name, pkt.HasID)
 		return
 	}
 	in := inbound{name: name, args: args, id: pkt.ID, hasID: pkt.HasID}
@@ -226,6 +229,28 @@ func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 		// restoring a session sends the missed events first.
 		s.recvBuf = append(s.recvBuf, in)
 	}
+}
+
+// droppedReserved logs an event of the server named like a lifecycle or
+// reserved event, dropped: at Warn the first time the Manager sees the
+// name (the set is small, so is the memory), at Debug after that, so that
+// a server repeating it cannot flood the log.
+func (m *Manager) droppedReserved(nsp, name string, ackRequested bool) {
+	m.mu.Lock()
+	first := !m.warned[name]
+	if first {
+		if m.warned == nil {
+			m.warned = map[string]bool{}
+		}
+		m.warned[name] = true
+	}
+	m.mu.Unlock()
+	level := slog.LevelDebug
+	if first {
+		level = slog.LevelWarn
+	}
+	m.log.Log(context.Background(), level, "client: the server emitted an event named like a lifecycle or reserved event; dropped",
+		"nsp", nsp, "event", name, "ack_requested", ackRequested)
 }
 
 // onAck resolves a pending EmitWithAck, or the try of the retry queue's

@@ -119,7 +119,9 @@ func (s *Socket) Disconnect() { s.m.disconnect(s) }
 func (s *Socket) Close() error { return s.m.Close() }
 
 // On registers fn for event: an event the server emits, "message" for the
-// server's send, or a lifecycle event such as "connect" or "disconnect".
+// server's send, or a lifecycle event such as "connect" or "disconnect"
+// (fired by the client only: the server's events of those names are
+// dropped).
 //
 // A server with connection state recovery on appends the event's offset to
 // the arguments of every event it emits without an acknowledgement request:
@@ -144,7 +146,7 @@ func (s *Socket) Off(event string) {
 }
 
 // OnAny registers fn for every event the server emits (not lifecycle
-// events); its arguments include the offset a recovery-enabled server
+// events, nor the server's events named like them); its arguments include the offset a recovery-enabled server
 // appends, as for On.
 func (s *Socket) OnAny(fn AnyHandler) {
 	s.mu.Lock()
