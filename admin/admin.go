@@ -92,6 +92,13 @@ type Options struct {
 	// SessionTTL is how long a login's session id stays valid;
 	// DefaultSessionTTL when zero.
 	SessionTTL time.Duration
+	// LoginPenalty throttles failed logins by remote address: an address
+	// (IPv4, or IPv6 /64) may fail LoginBurst logins in a row, then gets
+	// one password check per LoginPenalty; its other attempts are refused
+	// at once, with the error of a wrong password and no check.
+	// DefaultLoginPenalty when zero; a negative value turns the throttle
+	// off. Logins with a session id are never throttled.
+	LoginPenalty time.Duration
 	// Logger receives the admin namespace's logs; slog.Default() when nil.
 	Logger *slog.Logger
 }
@@ -115,6 +122,14 @@ type Admin struct {
 	done    chan struct{}
 	closed  atomic.Bool
 	dropped atomic.Int64
+
+	// throttle limits the password checks per address; checks holds the
+	// one password check that may run at a time, queued counts the logins
+	// running or waiting for it, throttled the logins refused unchecked.
+	throttle  *loginThrottle
+	checks    chan struct{}
+	queued    atomic.Int32
+	throttled atomic.Int64
 	// watchers counts the dashboards connected to this node; clustered
 	// says whether others may watch from other nodes.
 	watchers  atomic.Int32
@@ -160,6 +175,9 @@ func Instrument(srv *actorio.Server, opts Options) (*Admin, error) {
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = DefaultSessionTTL
 	}
+	if opts.LoginPenalty == 0 {
+		opts.LoginPenalty = DefaultLoginPenalty
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -169,6 +187,7 @@ func Instrument(srv *actorio.Server, opts Options) (*Admin, error) {
 		feed: make(chan func(), feedSize), stop: make(chan struct{}), done: make(chan struct{}),
 		sessions: map[string]time.Time{}, issued: map[string]issued{}, events: newEventBuffer(),
 		bySession: map[string][]socketRef{},
+		throttle:  newLoginThrottle(opts.LoginPenalty), checks: make(chan struct{}, 1),
 	}
 	a.clustered = srv.ClusterNodes() != nil
 	if a.serverID == "" {
@@ -197,6 +216,11 @@ func Instrument(srv *actorio.Server, opts Options) (*Admin, error) {
 // Namespace returns the admin namespace.
 func (a *Admin) Namespace() *actorio.Namespace { return a.ns }
 
+// Throttled returns how many logins were refused without a password
+// check: their address had failed too often (see Options.LoginPenalty), or
+// too many logins were waiting for the password checker.
+func (a *Admin) Throttled() int64 { return a.throttled.Load() }
+
 // Dropped returns how many reports the feed dropped because dashboards
 // could not keep up.
 func (a *Admin) Dropped() int64 { return a.dropped.Load() }
@@ -216,6 +240,10 @@ func (a *Admin) Close() {
 
 // authenticate is the admin namespace's middleware: a dashboard logs in
 // with its user name and password, or with the session id a login gave it.
+// It runs on the socket's own actor; the password checks of all logins
+// run one at a time (see checkPassword), so that they take at most one
+// core from the server's other sockets, and an address that failed too
+// often gets none (see Options.LoginPenalty).
 func (a *Admin) authenticate(s *actorio.Socket) error {
 	var auth struct {
 		Username  string `json:"username"`
@@ -228,9 +256,29 @@ func (a *Admin) authenticate(s *actorio.Socket) error {
 	if auth.SessionID != "" && a.validSession(auth.SessionID) {
 		return nil
 	}
+	address := s.Handshake().Address
+	key := throttleKey(address)
+	if !a.throttle.take(key, time.Now()) {
+		a.throttled.Add(1)
+		a.opts.Logger.Debug("actorio admin: login throttled", slog.String("nsp", a.opts.Namespace),
+			slog.String("address", address))
+		return errInvalidCredentials()
+	}
 	want := a.opts.Auth
-	if subtle.ConstantTimeCompare([]byte(auth.Username), []byte(want.Username)) == 1 &&
-		bcrypt.CompareHashAndPassword([]byte(want.PasswordHash), []byte(auth.Password)) == nil {
+	ok := subtle.ConstantTimeCompare([]byte(auth.Username), []byte(want.Username)) == 1
+	if ok {
+		var checked bool
+		ok, checked = a.checkPassword(auth.Password)
+		if !checked {
+			a.throttle.refund(key, time.Now())
+			a.throttled.Add(1)
+			a.opts.Logger.Debug("actorio admin: login refused unchecked, too many logins waiting", slog.String("nsp", a.opts.Namespace),
+				slog.String("address", address))
+			return errInvalidCredentials()
+		}
+	}
+	if ok {
+		a.throttle.forget(key)
 		id := randomID()
 		a.mu.Lock()
 		a.sessions[id] = time.Now().Add(a.opts.SessionTTL)
@@ -245,8 +293,33 @@ func (a *Admin) authenticate(s *actorio.Socket) error {
 		return nil
 	}
 	a.opts.Logger.Warn("actorio admin: login refused", slog.String("nsp", a.opts.Namespace),
-		slog.String("address", s.Handshake().Address), slog.String("username", auth.Username))
+		slog.String("address", address), slog.String("username", auth.Username))
+	return errInvalidCredentials()
+}
+
+// errInvalidCredentials is the refusal of a login, the one the dashboard
+// answers with its login form.
+func errInvalidCredentials() error {
 	return &actorio.ConnectError{Message: "invalid credentials"}
+}
+
+// checkPassword compares password with the bcrypt hash, one comparison
+// at a time for the whole namespace: a login waits for the ones before
+// it. checked is false when it did not compare: more than maxQueuedChecks
+// logins were running or waiting already, or the admin is closed.
+func (a *Admin) checkPassword(password string) (ok, checked bool) {
+	if a.queued.Add(1) > maxQueuedChecks {
+		a.queued.Add(-1)
+		return false, false
+	}
+	defer a.queued.Add(-1)
+	select {
+	case a.checks <- struct{}{}:
+	case <-a.stop:
+		return false, false
+	}
+	defer func() { <-a.checks }()
+	return bcrypt.CompareHashAndPassword([]byte(a.opts.Auth.PasswordHash), []byte(password)) == nil, true
 }
 
 // validSession reports whether id is a live session, forgetting expired ones.
