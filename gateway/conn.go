@@ -128,6 +128,15 @@ type Conn struct {
 	// polling
 	polling bool // a GET is pending
 	posting bool // a POST is being processed
+	// finalSent: a GET got the session's last answer (its close packet,
+	// or the noop after the client's close); later requests get 400.
+	finalSent bool
+	// lingering: the session ended with no GET pending, and the client's
+	// next GET gets its last answer (see Server.lingerLocked).
+	lingering bool
+	// lingerTimer forgets the session once closed (see Server.lingerLocked);
+	// guarded by srv.mu.
+	lingerTimer *time.Timer
 	// upgrade
 	paused    bool            // polling paused by a probe: pending and new GETs get noop
 	upgrading bool            // a WebSocket upgrade request is being served
@@ -425,6 +434,13 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	c.closeDue = c.delivering
 	transport := c.transport
 	ws := c.ws
+	// A polling client with no GET pending learns of the end from its
+	// next GET: keep the session within reach of it (see Server.lingerLocked).
+	// Node keeps a session that the server closes until that GET comes,
+	// and answers a GET that arrives with the client's close; ours may be
+	// handled after the close even when the client sent it first.
+	linger := transport == TransportPolling && !c.polling && (mode == closeFlush || mode == closeByClient)
+	c.lingering = linger
 	c.mu.Unlock()
 
 	close(c.closed)
@@ -438,7 +454,7 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 		// read; the writer and reader goroutines then end.
 		_ = ws.NetConn().Close()
 	}
-	c.srv.remove(c)
+	c.srv.remove(c, linger)
 	attrs := []slog.Attr{slog.String("transport", transport), slog.String("reason", reason)}
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
@@ -453,6 +469,14 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	if fire {
 		c.fireOnClose()
 	}
+}
+
+// lingers reports whether the session ended and owes its polling client a
+// last answer (see Server.lingerLocked).
+func (c *Conn) lingers() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isClosed && c.lingering
 }
 
 // cutWebSocket closes the session's WebSocket network connection, failing

@@ -35,6 +35,12 @@ const upgradeHold = 100 * time.Millisecond
 // an upgrade; otherwise it gets the noop.
 func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
+	if c.finalSent {
+		// The session ended and a GET already told the client.
+		c.mu.Unlock()
+		c.srv.reject(w, r, CodeUnknownSID, TransportPolling)
+		return
+	}
 	if c.polling {
 		c.mu.Unlock()
 		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
@@ -74,7 +80,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			body, done := c.pollBodyLocked()
 			if done {
 				c.polling = false
+				final := c.finalSent
 				c.mu.Unlock()
+				if final {
+					c.srv.unlinger(c)
+				}
 				c.srv.writePoll(w, r, body)
 				return
 			}
@@ -104,6 +114,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 func (c *Conn) pollBodyLocked() ([]byte, bool) {
 	switch {
 	case c.isClosed:
+		c.finalSent = true
 		switch c.mode {
 		case closeByClient:
 			return noopBody, true
@@ -126,6 +137,15 @@ func (c *Conn) pollBodyLocked() ([]byte, bool) {
 // servePost reads a long-polling POST body and processes its packets.
 func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
+	if c.isClosed && c.mode == closeFlush && !c.finalSent && !c.posting {
+		// The server closed the session and the client has not polled
+		// since: as Node does while the close waits for that GET, take
+		// the POST and drop its packets.
+		c.mu.Unlock()
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, c.srv.cfg.MaxPayload))
+		writeBody(w, "text/html", []byte("ok"))
+		return
+	}
 	if c.posting || c.isClosed {
 		closed := c.isClosed
 		c.mu.Unlock()

@@ -22,7 +22,10 @@ type Server struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// closing: Close has started; only the last GETs (and POSTs) of
+	// lingering sessions are still served. shut: they are over too.
+	closing  bool
 	shut     bool
 	sessions map[string]*Conn
 	// slots counts the sessions and handshakes in progress holding a slot
@@ -36,6 +39,11 @@ type Server struct {
 	packetsIn, packetsOut            atomic.Int64
 	// polling counts the registered sessions on the polling transport.
 	polling atomic.Int64
+	// lingering holds the polling sessions that ended while no GET was
+	// pending, by id, until a GET gets their last answer or closeLinger
+	// passes (see lingerLocked). Guarded by mu.
+	lingering   map[string]*Conn
+	closeLinger time.Duration
 	// watcher, when set, is told of upgrades and closes (SetWatcher).
 	watcher atomic.Pointer[Watcher]
 }
@@ -74,6 +82,9 @@ func New(cfg Config, h Handler) *Server {
 		handler:  h,
 		log:      cfg.Logger,
 		sessions: make(map[string]*Conn),
+
+		lingering:   make(map[string]*Conn),
+		closeLinger: closeLinger,
 
 		slotsByAddr: make(map[string]int),
 	}
@@ -176,7 +187,7 @@ func (s *Server) register(c *Conn) bool {
 	polling := c.Transport() == TransportPolling
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.shut {
+	if s.shut || s.closing {
 		return false
 	}
 	s.sessions[c.id] = c
@@ -189,11 +200,13 @@ func (s *Server) register(c *Conn) bool {
 	return true
 }
 
-// remove forgets a closed session. Its transport is final: a closed
-// session no longer upgrades.
-func (s *Server) remove(c *Conn) {
+// remove forgets a closed session, or with linger moves it to the
+// lingering ones in the same step, so that no request finds it in
+// neither. Its transport is final: a closed session no longer upgrades.
+func (s *Server) remove(c *Conn, linger bool) {
 	polling := c.Transport() == TransportPolling
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.sessions[c.id] == c {
 		delete(s.sessions, c.id)
 		s.releaseLocked(c.slot)
@@ -201,7 +214,84 @@ func (s *Server) remove(c *Conn) {
 			s.polling.Add(-1)
 		}
 	}
-	s.mu.Unlock()
+	if linger {
+		s.lingerLocked(c)
+	}
+}
+
+// closeLinger is how long a polling session that ended with no GET
+// pending stays within reach of the client's next GET. That GET is
+// normally already on its way (sent with the client's close, or right
+// after the previous answer).
+const closeLinger = 5 * time.Second
+
+// lingerLocked keeps the closed polling session c within reach of GETs for
+// closeLinger, unless the server is shutting down. A GET for it gets its
+// last answer: the close packet after a server close, with what was
+// queued; the noop after the client's close. A POST after a server close
+// gets "ok". Lingering sessions are not counted and hold no slot.
+// s.mu is held.
+func (s *Server) lingerLocked(c *Conn) {
+	if s.shut {
+		return
+	}
+	if old := s.lingering[c.id]; old != nil && old.lingerTimer != nil {
+		old.lingerTimer.Stop()
+	}
+	s.lingering[c.id] = c
+	c.lingerTimer = time.AfterFunc(s.closeLinger, func() { s.unlinger(c) })
+}
+
+// unlinger forgets the lingering session c, if it still is.
+func (s *Server) unlinger(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lingering[c.id] != c {
+		return
+	}
+	delete(s.lingering, c.id)
+	if c.lingerTimer != nil {
+		c.lingerTimer.Stop()
+		c.lingerTimer = nil
+	}
+}
+
+// lookupRequest returns the session a request names: a live one or, for
+// the polling transport, a lingering one; closing reports that Close has
+// started.
+func (s *Server) lookupRequest(sid string, polling bool) (c *Conn, closing bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c = s.sessions[sid]
+	if c == nil && polling {
+		c = s.lingering[sid]
+	}
+	return c, s.closing
+}
+
+// stopLingeringLocked forgets every lingering session; s.mu is held.
+func (s *Server) stopLingeringLocked() {
+	for id, c := range s.lingering {
+		if c.lingerTimer != nil {
+			c.lingerTimer.Stop()
+			c.lingerTimer = nil
+		}
+		delete(s.lingering, id)
+	}
+}
+
+// awaitLingering waits until no session lingers, or until deadline.
+func (s *Server) awaitLingering(deadline time.Time) {
+	for s.lingeringCount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lingeringCount returns the number of lingering sessions.
+func (s *Server) lingeringCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lingering)
 }
 
 // slot is the place a handshake holds under the connection limits, from
@@ -270,29 +360,31 @@ func (s *Server) releaseLocked(sl *slot) {
 	}
 }
 
-// lookup returns the live session with the given id.
-func (s *Server) lookup(sid string) *Conn {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sessions[sid]
-}
-
 // Close closes every session with reason "forced server close" and waits
 // for every request being served and every goroutine the server started.
-// What is queued for a WebSocket client is flushed first, for at most a
-// second: a client that does not read has its connection cut then. Later
-// requests get 503. Close is idempotent.
+// What is queued for a client is flushed first, with a close packet, for
+// at most a second: a WebSocket client that does not read has its
+// connection cut then, and a polling client with no GET pending has until
+// then to send one and get its close packet. Other requests get 503 from
+// the start. Close is idempotent.
 func (s *Server) Close() error {
+	deadline := time.Now().Add(shutdownFlush)
 	s.mu.Lock()
-	s.shut = true
+	s.closing = true
 	conns := make([]*Conn, 0, len(s.sessions))
 	for _, c := range s.sessions {
 		conns = append(conns, c)
 	}
+	s.stopLingeringLocked() // sessions closed earlier: not waited for
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeFlush)
 	}
+	s.awaitLingering(deadline)
+	s.mu.Lock()
+	s.shut = true
+	s.stopLingeringLocked()
+	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -300,7 +392,7 @@ func (s *Server) Close() error {
 	}()
 	select {
 	case <-done:
-	case <-time.After(shutdownFlush):
+	case <-time.After(time.Until(deadline)):
 		// Writers still flushing to peers that do not read: cut them.
 		for _, c := range conns {
 			c.cutWebSocket()
@@ -364,7 +456,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handshake(w, r, transport)
 		return
 	}
-	c := s.lookup(sid)
+	c, closing := s.lookupRequest(sid, transport == TransportPolling)
+	if closing && (c == nil || transport != TransportPolling || !c.lingers()) {
+		http.Error(w, "engine.io server closed", http.StatusServiceUnavailable)
+		return
+	}
 	if c != nil && s.cfg.BindSessionToAddress {
 		if addr := remoteHost(r); addr != c.addr {
 			// Answered like an unknown id, so that the request learns
@@ -375,6 +471,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, CodeUnknownSID)
 			return
 		}
+	}
+	if c != nil && transport == TransportPolling && c.lingers() {
+		// The session just ended and may still owe this request its last
+		// answer (see lingerLocked), whether it was found lingering or
+		// just before its removal.
+		switch r.Method {
+		case http.MethodGet:
+			c.servePoll(w, r)
+		case http.MethodPost:
+			c.servePost(w, r)
+		default:
+			s.reject(w, r, CodeBadRequest, transport)
+		}
+		return
 	}
 	if c == nil || c.expireIfDue() {
 		s.reject(w, r, CodeUnknownSID, transport)
