@@ -1,0 +1,372 @@
+package defaults
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/tests/internal/node"
+)
+
+// readUntilClosed reads w until the server closes it or until the
+// deadline, answering pings when pong is set and accepting a close packet
+// when closePacket is; it returns the number of pings and the read error.
+func readUntilClosed(t *testing.T, w *rawWS, deadline time.Time, pong, closePacket bool) (int, error) {
+	t.Helper()
+	pings := 0
+	for {
+		m, err := w.read(max(time.Until(deadline), time.Millisecond))
+		if err != nil {
+			return pings, err
+		}
+		switch {
+		case m == "2":
+			pings++
+			if pong {
+				w.send(t, "3")
+			}
+		case m == "1" && closePacket:
+			t.Log("close packet")
+		default:
+			t.Fatalf("unexpected message %q", m)
+		}
+	}
+}
+
+// noConnection fails the test if a socket connected.
+func noConnection(t *testing.T, s *server) {
+	t.Helper()
+	select {
+	case so := <-s.conns:
+		t.Errorf("socket %s connected", so.ID())
+	default:
+	}
+}
+
+// noWarnings fails the test if the server logged at Warn or above.
+func noWarnings(t *testing.T, s *server) {
+	t.Helper()
+	for line := range strings.Lines(s.log.String()) {
+		if strings.Contains(line, "level=WARN") || strings.Contains(line, "level=ERROR") {
+			t.Errorf("server logged: %s", strings.TrimSpace(line))
+		}
+	}
+}
+
+// waitSessions waits until the server has no Engine.IO session left.
+func waitSessions(t *testing.T, s *server) {
+	t.Helper()
+	deadline := time.Now().Add(step)
+	for s.srv.Stats().Sessions != 0 {
+		if time.Now().After(deadline) {
+			t.Errorf("server Stats %+v %v after the close, want no session", s.srv.Stats(), step)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// managerScript opens the official client's Manager, with its default
+// options, and joins no namespace.
+const managerScript = `
+import { Manager } from 'socket.io-client';
+exitAfter(Number(process.env.LIFETIME_MS));
+const opts = {};
+if (process.env.TRANSPORTS) opts.transports = process.env.TRANSPORTS.split(',');
+const m = new Manager(process.env.SERVER_URL, opts);
+m.on('open', () => out('open', m.engine.transport.name));
+m.on('error', (err) => out('error', err));
+m.on('close', (reason, details) => {
+  out('close', reason, details?.description ?? null, m.engine.transport.name);
+  exit(0);
+});
+`
+
+// TestConnectTimeout: a connection that joins no namespace is closed
+// ConnectTimeout (45 s) after its handshake, as Node's server closes it:
+// a WebSocket with a close frame without status (1005), a polling session
+// with a close packet answering the pending poll; the official client
+// reports "transport close". The connection answers the ping at 25 s, so
+// that the heartbeat has nothing to do with the close.
+func TestConnectTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("raw websocket", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, actorio.Options{}, nil)
+		start := time.Now()
+		w := dialWS(t, s, "", 0)
+		checkOpen(t, w.open(t))
+		pings, err := readUntilClosed(t, w, start.Add(connectTimeout+lateBy), true, true)
+		within(t, "closed", time.Since(start), connectTimeout, connectTimeout+lateBy)
+		// Node sends a close frame without status (1005) and no close
+		// packet; this server sends a close packet, then close 1000. The
+		// official client takes both for "transport close".
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) {
+			t.Errorf("read ended with %v, want a close frame", err)
+		}
+		t.Logf("the WebSocket ended with %v", err)
+		if pings != 1 {
+			t.Errorf("%d pings before the close, want 1", pings)
+		}
+		noConnection(t, s)
+		waitSessions(t, s)
+		noWarnings(t, s)
+	})
+	t.Run("raw polling", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, actorio.Options{}, nil)
+		start := time.Now()
+		p, o := dialPolling(t, s)
+		checkOpen(t, o)
+		pings := 0
+		for {
+			got := p.get(t)
+			if len(got) == 1 && got[0] == "2" {
+				pings++
+				p.post(t, "3")
+				continue
+			}
+			if len(got) != 1 || got[0] != "1" {
+				t.Fatalf("poll got %q, want a ping or a close packet", got)
+			}
+			break
+		}
+		within(t, "close packet", time.Since(start), connectTimeout, connectTimeout+lateBy)
+		if pings != 1 {
+			t.Errorf("%d pings before the close, want 1", pings)
+		}
+		p.gone(t)
+		noConnection(t, s)
+		waitSessions(t, s)
+		noWarnings(t, s)
+	})
+	for _, tr := range allTransports {
+		t.Run("js manager/"+tr.name, func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, actorio.Options{}, nil)
+			p := node.Run(t, t.Context(), managerScript, map[string]string{
+				"SERVER_URL":                s.url,
+				"TRANSPORTS":                strings.Join(tr.list, ","),
+				"LIFETIME_MS":               fmt.Sprint((connectTimeout + 3*step).Milliseconds()),
+				"ACTORIO_SCRIPT_TIMEOUT_MS": fmt.Sprint((connectTimeout + 3*step).Milliseconds()),
+			})
+			p.Expect(t, "open", 3*step)
+			start := time.Now()
+			l := p.Expect(t, "close", connectTimeout+lateBy+step)
+			within(t, "closed", time.Since(start), connectTimeout-lateBy, connectTimeout+lateBy)
+			if l.Arg(0) != "transport close" || l.Arg(2) != tr.final {
+				t.Errorf("the client reports %s, want transport close on %s", l.Raw, tr.final)
+			}
+			noConnection(t, s)
+			waitSessions(t, s)
+			noWarnings(t, s)
+		})
+	}
+}
+
+// TestPingTimeout: a client that joined "/" and reads everything but
+// never answers a ping is disconnected with "ping timeout" PingInterval +
+// PingTimeout (45 s) after its handshake.
+func TestPingTimeout(t *testing.T) {
+	t.Parallel()
+	t.Run("raw websocket", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, actorio.Options{}, nil)
+		start := time.Now()
+		w := dialWS(t, s, "", 0)
+		checkOpen(t, w.open(t))
+		id := w.join(t)
+		pings, err := readUntilClosed(t, w, start.Add(heartbeat+lateBy), false, false)
+		g := s.expectGone(t, step, "ping timeout")
+		if g.id != id || g.reason != actorio.ReasonPingTimeout {
+			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonPingTimeout)
+		}
+		within(t, "ping timeout", g.at.Sub(start), heartbeat, heartbeat+lateBy)
+		within(t, "connection ended", time.Since(start), heartbeat, heartbeat+lateBy)
+		// Node sends a close frame without status (1005); this server
+		// drops the connection (see gateway.Config.WriteTimeout).
+		t.Logf("the client's read ended with %v", err)
+		if pings != 1 {
+			t.Errorf("%d pings, want 1", pings)
+		}
+		waitSessions(t, s)
+		noWarnings(t, s)
+	})
+	t.Run("raw polling", func(t *testing.T) {
+		t.Parallel()
+		s := startServer(t, actorio.Options{}, nil)
+		start := time.Now()
+		p, o := dialPolling(t, s)
+		checkOpen(t, o)
+		id := p.join(t)
+		if got := p.get(t); len(got) != 1 || got[0] != "2" {
+			t.Fatalf("poll got %q, want the ping", got)
+		}
+		within(t, "ping", time.Since(start), pingInterval, pingInterval+lateBy)
+		// No pong; the next poll is held until the session ends.
+		code, body := p.do(t, "GET", "")
+		t.Logf("the poll pending at the timeout got %d %q", code, body)
+		g := s.expectGone(t, step, "ping timeout")
+		if g.id != id || g.reason != actorio.ReasonPingTimeout {
+			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonPingTimeout)
+		}
+		within(t, "ping timeout", g.at.Sub(start), heartbeat, heartbeat+lateBy)
+		p.gone(t)
+		waitSessions(t, s)
+		noWarnings(t, s)
+	})
+}
+
+// TestUpgradeTimeout: a polling session whose client opens the upgrade's
+// WebSocket and answers the probe but never sends the upgrade packet
+// loses that WebSocket UpgradeTimeout (10 s) after it opened, and goes on
+// polling, as with Node's server.
+func TestUpgradeTimeout(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, actorio.Options{}, nil)
+	p, _ := dialPolling(t, s)
+	id := p.join(t)
+	start := time.Now()
+	w := dialWS(t, s, p.sid, 0)
+	w.send(t, "2probe")
+	if m := w.mustRead(t); m != "3probe" {
+		t.Fatalf("probe answered %q", m)
+	}
+	_, err := w.read(upgradeTimeout + lateBy)
+	if err == nil {
+		t.Fatal("the WebSocket got a message, want it closed")
+	}
+	within(t, "upgrade WebSocket closed", time.Since(start), upgradeTimeout, upgradeTimeout+lateBy)
+	// Node sends a close frame without status (1005); this server closes
+	// the connection without one.
+	t.Logf("the WebSocket read ended with %v", err)
+	// The session goes on polling.
+	p.post(t, `421["echo",7]`)
+	var got []string
+	for !strings.Contains(strings.Join(got, " "), `431[7]`) {
+		more := p.get(t)
+		for _, m := range more {
+			if m != "6" && m != `431[7]` {
+				t.Fatalf("poll after the failed upgrade got %q", more)
+			}
+		}
+		got = append(got, more...)
+	}
+	s.noneGone(t)
+	if so := s.socket(t, id); so.Transport() != "polling" || !so.Connected() {
+		t.Errorf("socket on %s, connected %v; want polling, connected", so.Transport(), so.Connected())
+	}
+	noWarnings(t, s)
+}
+
+// flood is a server handler: flood(n) broadcasts n blobs of 64 KiB to
+// the socket's own room, 1 MiB every 50 ms, as a busy room would.
+//
+// Broadcasts, not Socket.Emit: the socket's own emits of 64 KiB or more
+// are written by the emitting goroutine, which blocks up to WriteTimeout
+// on a client that does not read, so that they never pile up in the queue
+// (see the report of issue 12's tests).
+func flood(srv *actorio.Server) {
+	blob := strings.Repeat("x", 64<<10)
+	srv.OnConnection(func(so *actorio.Socket) {
+		so.On("flood", func(so *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
+			var n int
+			_ = args.Decode(0, &n)
+			room := srv.Of("/").To(so.ID())
+			for i := range n {
+				if !so.Connected() || room.Emit("blob", blob) != nil {
+					return
+				}
+				if i%16 == 15 {
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		})
+	})
+}
+
+// TestStalledReader: a WebSocket client that stops reading while the
+// server has megabytes for it. Under MaxQueueBytes (16 MiB) the server's
+// write blocks on the full socket buffers and fails WriteTimeout (10 s)
+// later: "transport error", long before the ping timeout. Over it, the
+// socket is closed at once as a "slow consumer".
+func TestStalledReader(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		mib    int
+		reason string
+		lo, hi time.Duration
+	}{
+		{8, actorio.ReasonTransportError, writeTimeout, writeTimeout + lateBy},
+		{24, actorio.ReasonSlowConsumer, 0, step},
+	} {
+		t.Run(fmt.Sprintf("%d MiB", tc.mib), func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, actorio.Options{}, flood)
+			w := dialWS(t, s, "", 4096)
+			w.open(t)
+			id := w.join(t)
+			start := time.Now()
+			w.send(t, fmt.Sprintf(`42["flood",%d]`, tc.mib*16))
+			// Not a byte read from here on.
+			g := s.expectGone(t, tc.hi+step, tc.reason)
+			if g.id != id || g.reason != tc.reason {
+				t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, tc.reason)
+			}
+			within(t, tc.reason, g.at.Sub(start), tc.lo, tc.hi)
+			waitSessions(t, s)
+		})
+	}
+}
+
+// TestCloseTimeout: Server.Close with a handler that does not return
+// gives up on it after CloseTimeout (10 s) and returns an error; the
+// socket's OnDisconnect runs once the handler returns.
+func TestCloseTimeout(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unblock)
+	s := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		srv.OnConnection(func(so *actorio.Socket) {
+			so.On("block", func(*actorio.Socket, actorio.Args, actorio.AckFunc) {
+				close(entered)
+				<-release
+			})
+		})
+	})
+	w := dialWS(t, s, "", 0)
+	w.open(t)
+	id := w.join(t)
+	w.send(t, `42["block"]`)
+	select {
+	case <-entered:
+	case <-time.After(step):
+		t.Fatal("the handler did not run")
+	}
+	s.mu.Lock()
+	s.closed = true // the cleanup must not close it again
+	s.mu.Unlock()
+	start := time.Now()
+	err := s.srv.Close()
+	within(t, "Close returned", time.Since(start), closeTimeout, closeTimeout+lateBy)
+	if err == nil {
+		t.Error("Close returned nil with a handler still running")
+	}
+	s.http.Close()
+	s.noneGone(t)
+	unblock()
+	g := s.expectGone(t, step, "handler returned")
+	if g.id != id || g.reason != actorio.ReasonServerShuttingDown {
+		t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonServerShuttingDown)
+	}
+	s.noneGone(t)
+}
