@@ -55,6 +55,25 @@ func TestPollingGetRacingClientCloseGetsNoop(t *testing.T) {
 	}
 }
 
+// TestPollingGetAfterClientCloseIs400: a GET the client sends after its
+// close was answered finds no session (400), as in Node; only a GET sent
+// with the close gets the noop.
+func TestPollingGetAfterClientCloseIs400(t *testing.T) {
+	e := startEnv(t, Config{})
+	for i := 0; i < 20; i++ {
+		sid := e.handshake(t)
+		if status, body := e.post(t, sid, "1"); status != http.StatusOK || body != "ok" {
+			t.Fatalf("POST 1: %d %q", status, body)
+		}
+		if status, body := e.poll(t, sid); status != http.StatusBadRequest {
+			t.Fatalf("try %d: GET after the close was answered: %d %q, want 400", i, status, body)
+		}
+	}
+	if n := e.srv.lingeringCount(); n != 0 {
+		t.Fatalf("%d sessions lingering", n)
+	}
+}
+
 // TestPollingServerCloseReachesPollingClient: a client that polls without
 // pause (the next GET leaves as soon as the last one is answered) gets the
 // close packet after the session's Close or the Server's, whenever it

@@ -134,6 +134,8 @@ type Conn struct {
 	// lingering: the session ended with no GET pending, and the client's
 	// next GET gets its last answer (see Server.lingerLocked).
 	lingering bool
+	// finalCh, when set, is closed with finalSent (see servePost).
+	finalCh chan struct{}
 	// lingerTimer forgets the session once closed (see Server.lingerLocked);
 	// guarded by srv.mu.
 	lingerTimer *time.Timer

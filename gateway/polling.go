@@ -114,6 +114,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 func (c *Conn) pollBodyLocked() ([]byte, bool) {
 	switch {
 	case c.isClosed:
+		if !c.finalSent && c.finalCh != nil {
+			close(c.finalCh)
+		}
 		c.finalSent = true
 		switch c.mode {
 		case closeByClient:
@@ -191,7 +194,44 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
+	c.awaitRacingGet(r)
 	writeBody(w, "text/html", []byte("ok"))
+}
+
+// racingGetWait bounds how long the POST that carried the client's close
+// waits for a GET sent with it.
+const racingGetWait = 50 * time.Millisecond
+
+// awaitRacingGet runs after a POST's packets were handled. When they
+// closed the session (the client's close packet) with no GET pending, a
+// GET the client sent at the same time, on another connection, may not
+// have been handled yet; Node, handling requests in arrival order, answers
+// it with the noop. So the POST waits, up to racingGetWait, for such a GET
+// to take the noop, and only then, before its own answer leaves, ends the
+// session's lingering: a GET the client sends after reading that answer
+// gets 400, as in Node.
+func (c *Conn) awaitRacingGet(r *http.Request) {
+	c.mu.Lock()
+	if !c.isClosed || c.mode != closeByClient || !c.lingering || c.finalSent {
+		c.mu.Unlock()
+		return
+	}
+	if c.finalCh == nil {
+		c.finalCh = make(chan struct{})
+	}
+	final := c.finalCh
+	c.mu.Unlock()
+	t := time.NewTimer(racingGetWait)
+	select {
+	case <-final:
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	t.Stop()
+	c.mu.Lock()
+	c.lingering = false
+	c.mu.Unlock()
+	c.srv.unlinger(c)
 }
 
 // tooLarge answers 413 and closes the session.

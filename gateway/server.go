@@ -219,17 +219,18 @@ func (s *Server) remove(c *Conn, linger bool) {
 	}
 }
 
-// closeLinger is how long a polling session that ended with no GET
-// pending stays within reach of the client's next GET. That GET is
-// normally already on its way (sent with the client's close, or right
-// after the previous answer).
+// closeLinger bounds how long a polling session that the server closed
+// with no GET pending stays within reach of the client's next GET. That
+// GET normally leaves right after the previous answer; Node waits for it
+// too (up to 30 s).
 const closeLinger = 5 * time.Second
 
-// lingerLocked keeps the closed polling session c within reach of GETs for
-// closeLinger, unless the server is shutting down. A GET for it gets its
-// last answer: the close packet after a server close, with what was
-// queued; the noop after the client's close. A POST after a server close
-// gets "ok". Lingering sessions are not counted and hold no slot.
+// lingerLocked keeps the closed polling session c within reach of GETs,
+// unless the server is shutting down. A GET for it gets its last answer:
+// after a server close, what was queued and the close packet (a POST
+// before it gets "ok"), for up to closeLinger; after the client's close,
+// the noop, only until the POST that carried the close is answered (see
+// awaitRacingGet). Lingering sessions are not counted and hold no slot.
 // s.mu is held.
 func (s *Server) lingerLocked(c *Conn) {
 	if s.shut {
@@ -457,7 +458,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, closing := s.lookupRequest(sid, transport == TransportPolling)
-	if closing && (c == nil || transport != TransportPolling || !c.lingers()) {
+	if closing && (c == nil || transport != TransportPolling) {
+		// Close has started: only polling sessions are still served, to
+		// hand out their close packets (those not closed yet are about to
+		// be).
 		http.Error(w, "engine.io server closed", http.StatusServiceUnavailable)
 		return
 	}
