@@ -259,8 +259,8 @@ client a:
 		`
 client b:
   ["connect",{"id":"<b:id1>","sid":"<b:sid1>","pid":null}]
-- ["event","seq","/dyn-1801",1]
-+ ["event","seq","/dyn-1801",2]
+- ["event","seq","/dyn-198985558301",1]
++ ["event","seq","/dyn-198985558301",2]
   ["ack","done"]
 `,
 	},

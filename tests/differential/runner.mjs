@@ -1247,7 +1247,7 @@ const runScenario = async (name, { profile, fn }) => {
       return x;
     },
     http: (n, query, opts, p = profile) => httpReq(rec, n, URLS[p], query, opts),
-    ns: (prefix) => prefix + (scenarioIndex.get(name) * 100 + ++nsCount),
+    ns: (prefix) => prefix + (nameHash(name) * 100 + ++nsCount),
     room: () => slug + '-' + ++roomCount,
   };
   try {
@@ -1262,7 +1262,18 @@ const runScenario = async (name, { profile, fn }) => {
   return res;
 };
 
-const scenarioIndex = new Map([...scenarios.keys()].map((k, i) => [k, i + 1]));
+// nameHash numbers a scenario by its name, so that the namespaces it
+// makes up keep their names whatever other scenarios are added.
+const nameHash = (name) => {
+  let h = 0x811c9dc5; // FNV-1a, 32 bits
+  for (const ch of name) h = Math.imul(h ^ ch.codePointAt(0), 16777619) >>> 0;
+  return h;
+};
+const hashes = new Map();
+for (const n of scenarios.keys()) {
+  if (hashes.has(nameHash(n))) throw new Error('scenarios ' + n + ' and ' + hashes.get(nameHash(n)) + ' share a number: rename one');
+  hashes.set(nameHash(n), n);
+}
 const only = (process.env.SCENARIOS || '').split(',').filter(Boolean);
 const names = [...scenarios.keys()].filter((n) => only.length === 0 || only.includes(n));
 for (const n of only) if (!scenarios.has(n)) out('result', n, { _: ['["error","no such scenario"]'] });
