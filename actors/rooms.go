@@ -300,14 +300,18 @@ func (ns *Namespace) deliver(b *pb.Broadcast, via func(p *Peer, send func() bool
 
 // writeLogged writes a socket's own packet with connection state recovery
 // on: an event that asks for no ack is logged first, under the lock, so
-// that it takes its place in the log's order.
+// that it takes its place in the log's order. A logged event has been
+// sent once it is in the log, even if the connection has just closed: the
+// client gets it when it recovers its session.
 func (ns *Namespace) writeLogged(p *Peer, frame []byte, atts [][]byte, log bool) error {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	if log {
-		frame = ns.log.append(time.Now(), &pb.Target{Rooms: []string{p.id}}, frame, atts)
+	if !log {
+		return p.writeRaw(frame, atts)
 	}
-	return p.writeRaw(frame, atts)
+	frame = ns.log.append(time.Now(), &pb.Target{Rooms: []string{p.id}}, frame, atts)
+	_ = p.writeRaw(frame, atts)
+	return nil
 }
 
 // Select returns the connected sockets that t selects.

@@ -254,7 +254,7 @@ const httpReq = async (rec, client, base, query, { method = 'GET', body, headers
 // as bytes), ["close", code] and, for a refused upgrade, ["refused",
 // status]. It answers pings unless mute is set.
 class RawWS {
-  constructor(rec, client, base, query, { mute = false, record = true } = {}) {
+  constructor(rec, client, base, query, { mute = false } = {}) {
     this.rec = rec;
     this.client = client;
     this.mute = mute;
@@ -268,7 +268,7 @@ class RawWS {
     this.ws.on('error', () => {}); // the close record tells the outcome
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) {
-        if (record) rec.log(client, 'recv', Buffer.from(data));
+        rec.log(client, 'recv', Buffer.from(data));
         return;
       }
       const text = data.toString();
@@ -279,7 +279,7 @@ class RawWS {
         return;
       }
       if (text.startsWith('40')) learn(rec, client, text);
-      if (record) rec.log(client, 'recv', text);
+      rec.log(client, 'recv', text);
       if (text === '2' && !this.mute) this.ws.send('3');
     });
     this.ws.on('close', (code) => rec.log(client, 'close', code));
@@ -306,11 +306,12 @@ class RawWS {
 
 // ---- scenarios ----
 
-// Each scenario gets ctx: rec (its Recorder), url(profile), client(name,
-// nsp, opts, profile), raw(name, query, opts, profile), http(name, query,
-// opts, profile), ns(prefix) (a namespace name of its own), room() (a
-// room name of its own), and reasons(tag), which reads back the server's
-// disconnect reasons for sockets connected with auth.tag.
+// Each scenario gets ctx: rec (its Recorder), client(name, nsp, opts,
+// profile), raw(name, query, opts, profile), http(name, query, opts,
+// profile), ns(prefix) (a namespace name of its own) and room() (a room
+// name of its own); profile defaults to the scenario's. serverReasons
+// reads back the server's disconnect reasons for sockets connected with
+// auth.tag.
 const scenarios = new Map();
 const scenario = (name, profile, fn) => scenarios.set(name, { profile, fn });
 
@@ -1235,7 +1236,6 @@ const runScenario = async (name, { profile, fn }) => {
   const slug = name.replace(/[^a-z0-9]+/gi, '-');
   const ctx = {
     rec,
-    url: (p = profile) => URLS[p],
     client: (n, nsp, opts, p = profile) => {
       const x = new Client(rec, n, URLS[p], nsp, opts);
       closers.push(() => x.socket.disconnect());
