@@ -19,6 +19,14 @@ type CORS = gateway.CORS
 // DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
 const DefaultMaxQueueBytes = 16 << 20
 
+// Defaults of the inbound bounds: what one connection may have read and
+// not yet handled, and the attachments of one binary packet.
+const (
+	DefaultMaxInboundBytes    = 1 << 20
+	DefaultMaxInboundPackets  = 256
+	DefaultMaxAttachmentBytes = 8 << 20
+)
+
 // DefaultMaxDynamicNamespaces is the default Options.MaxDynamicNamespaces.
 const DefaultMaxDynamicNamespaces = 1000
 
@@ -83,6 +91,28 @@ type Options struct {
 	// connection the same way (a binary event counts one packet per
 	// attachment, plus one). Zero or negative means unlimited (the default).
 	MaxQueuePackets int
+	// MaxInboundBytes bounds what one connection has read from its client
+	// and its handlers have not handled yet: events waiting for their
+	// socket's handler, in bytes (arguments and attachments). When it is
+	// reached the connection reads nothing more, so TCP flow control
+	// slows the sender (a polling client's POST waits for its answer),
+	// and reading resumes as handlers catch up: a client sending faster
+	// than its handlers run costs the server this bound, not its whole
+	// backlog. One packet may take it past the bound. A handler that
+	// never returns keeps its connection from reading: the client's pongs
+	// go unread and the connection ends with "ping timeout" within
+	// PingInterval + PingTimeout, holding no more than the bound meanwhile.
+	// Default 1 MiB; negative means unlimited.
+	MaxInboundBytes int64
+	// MaxInboundPackets bounds the same packets by count. Default 256;
+	// negative means unlimited.
+	MaxInboundPackets int
+	// MaxAttachmentBytes bounds the total size of the binary attachments
+	// of one packet a client sends (each attachment is also bounded by
+	// MaxHTTPBufferSize). A packet whose attachments exceed it closes its
+	// connection with "parse error", logged at Warn. Default 8 MiB;
+	// negative means unlimited.
+	MaxAttachmentBytes int64
 	// CloseTimeout bounds how long Close waits for the sockets' handlers to
 	// return and their disconnect handlers to run (see Server.Close).
 	// Default 10s.
@@ -151,6 +181,15 @@ func (o Options) withDefaults() Options {
 	if o.MaxDynamicNamespaces == 0 {
 		o.MaxDynamicNamespaces = DefaultMaxDynamicNamespaces
 	}
+	if o.MaxInboundBytes == 0 {
+		o.MaxInboundBytes = DefaultMaxInboundBytes
+	}
+	if o.MaxInboundPackets == 0 {
+		o.MaxInboundPackets = DefaultMaxInboundPackets
+	}
+	if o.MaxAttachmentBytes == 0 {
+		o.MaxAttachmentBytes = DefaultMaxAttachmentBytes
+	}
 	if o.EventRate > 0 && o.EventBurst <= 0 {
 		o.EventBurst = max(1, int(o.EventRate))
 	}
@@ -177,6 +216,8 @@ func (o Options) gateway() gateway.Config {
 		Logger:               o.Logger,
 		MaxQueueBytes:        max(o.MaxQueueBytes, 0),
 		MaxQueuePackets:      max(o.MaxQueuePackets, 0),
+		MaxInboundBytes:      max(o.MaxInboundBytes, 0),
+		MaxInboundPackets:    max(o.MaxInboundPackets, 0),
 
 		MaxConnections:           max(o.MaxConnections, 0),
 		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),

@@ -102,6 +102,8 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 		ConnectTimeout: h.s.opts.ConnectTimeout,
 		EventRate:      h.s.opts.EventRate,
 		EventBurst:     h.s.opts.EventBurst,
+
+		MaxAttachmentBytes: max(h.s.opts.MaxAttachmentBytes, 0),
 	}); err != nil {
 		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
 		c.Close(actors.ReasonForcedClose)

@@ -31,6 +31,10 @@ type ConnOptions struct {
 	// with a token bucket (see tokenBucket); EventRate <= 0 means no limit.
 	EventRate  float64
 	EventBurst int
+	// MaxAttachmentBytes bounds the total size of one packet's binary
+	// attachments; past it the connection closes with "parse error". Zero
+	// means unlimited.
+	MaxAttachmentBytes int64
 }
 
 // Open spawns the connection actor of c and makes it c's receiver. It must
@@ -64,9 +68,10 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 type receiver struct {
 	a *connActor
 
-	// A binary packet waiting for its attachments.
+	// A binary packet waiting for its attachments, and their size so far.
 	pending     *socketio.Packet
 	attachments [][]byte
+	attBytes    int64
 	// forwarded counts the packets handed to the connection actor, which
 	// counts those it has handled in a.handled.
 	forwarded uint64
@@ -107,12 +112,16 @@ func (r *receiver) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]by
 		if !m.Binary {
 			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", r.pending.Attachments-len(r.attachments))
 		}
+		r.attBytes += int64(len(m.Data))
+		if max := r.a.opts.MaxAttachmentBytes; max > 0 && r.attBytes > max {
+			return pkt, nil, false, fmt.Errorf("binary attachments over %d bytes", max)
+		}
 		r.attachments = append(r.attachments, m.Data)
 		if len(r.attachments) < r.pending.Attachments {
 			return pkt, nil, false, nil
 		}
 		pkt, atts = *r.pending, r.attachments
-		r.pending, r.attachments = nil, nil
+		r.pending, r.attachments, r.attBytes = nil, nil, 0
 		return pkt, atts, true, nil
 	}
 	if m.Binary {
@@ -154,7 +163,9 @@ func (r *receiver) route(pkt socketio.Packet, atts [][]byte) error {
 				a.notJoined(pkt.Namespace)
 				return nil
 			}
-			a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+			if p.admit(packetCost(pkt.Data, atts), false) {
+				a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+			}
 			return nil
 		}
 	case socketio.Ack, socketio.BinaryAck:
@@ -170,6 +181,7 @@ func (r *receiver) route(pkt socketio.Packet, atts [][]byte) error {
 		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
 	}
 	r.forwarded++
+	a.conn.Hold(packetCost(pkt.Data, atts))
 	a.rt.system.Root.Send(a.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts,
 		Id: pkt.ID, HasId: pkt.HasID, Namespace: pkt.Namespace})
 	return nil
@@ -242,8 +254,8 @@ func (a *connActor) Receive(ctx actor.Context) {
 			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, &pb.ConnectTimeout{}) })
 		}
 	case *pb.InboundPacket:
-		if !a.closed {
-			a.dispatch(ctx, m)
+		if a.closed || !a.dispatch(ctx, m) {
+			a.conn.Release(packetCost(m.Data, m.Attachments), 1)
 		}
 		a.handled.Add(1)
 	case *pb.SocketGone:
@@ -310,8 +322,10 @@ func (a *connActor) closeByServer(m *pb.Disconnect) {
 	a.conn.Close(ReasonForcedServerClose)
 }
 
-// dispatch handles a packet the receiver handed over.
-func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
+// dispatch handles a packet the receiver handed over, and reports whether
+// the connection's hold on it went with it to a socket actor (admit gives
+// the hold back itself when that actor has stopped).
+func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) bool {
 	switch socketio.PacketType(m.Type) {
 	case socketio.Connect:
 		a.connect(m.Namespace, m.Data)
@@ -324,10 +338,13 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
 		p, ok := a.route(m.Namespace)
 		if !ok {
 			a.notJoined(m.Namespace)
-			return
+			return false
 		}
 		m.Namespace = ""
-		ctx.Send(p.pid, m)
+		if p.admit(packetCost(m.Data, m.Attachments), true) {
+			ctx.Send(p.pid, m)
+		}
+		return true
 	case socketio.Ack, socketio.BinaryAck:
 		if p, ok := a.route(m.Namespace); ok {
 			if fn := p.takeAck(m.Id); fn != nil {
@@ -335,6 +352,7 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) {
 			}
 		}
 	}
+	return false
 }
 
 func (a *connActor) connect(nsp string, auth []byte) {

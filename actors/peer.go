@@ -49,6 +49,13 @@ type Peer struct {
 	// receiver touches it.
 	bucket tokenBucket
 
+	// The events handed to the socket actor and not handled yet, counted
+	// in the connection's inbound bound, and whether the actor stopped
+	// (inflow.go).
+	inMu               sync.Mutex
+	inBytes, inPackets int64
+	inClosed           bool
+
 	mu   sync.Mutex
 	acks map[uint64]AckFunc
 	// rooms are the rooms the socket is in besides its own id's, nil when

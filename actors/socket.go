@@ -26,10 +26,16 @@ func (a *socketActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.start(ctx)
 	case *pb.InboundPacket:
+		// Given back after the handlers ran: a handler that panics stops
+		// the actor, whose Stopped gives it back.
+		n := packetCost(m.Data, m.Attachments)
 		if !a.done && a.peer.Connected() {
 			a.peer.ns.eventsIn.Add(1)
 			a.user(func() { a.h.Event(m) })
 		}
+		a.peer.handled(n)
+	case *actor.Stopped:
+		a.peer.closeInflow()
 	case *pb.Disconnect:
 		a.disconnect(ctx, m)
 		ctx.Stop(ctx.Self())

@@ -76,6 +76,16 @@ type Config struct {
 	// MaxQueuePackets bounds the number of packets queued on one Conn the
 	// same way, with the same reason. Zero means unlimited.
 	MaxQueuePackets int
+	// MaxInboundBytes bounds the bytes of inbound packets a session's
+	// receiver took (Conn.Hold) and that are not handled yet
+	// (Conn.Release): once reached, the transport reads nothing more
+	// until handlers catch up, so TCP flow control holds the sender back
+	// (a polling POST waits for its answer). One packet may take it past
+	// the bound. Zero means unlimited.
+	MaxInboundBytes int64
+	// MaxInboundPackets bounds the number of such packets the same way.
+	// Zero means unlimited.
+	MaxInboundPackets int
 	// AllowRequest vets handshake requests, polling and WebSocket, before
 	// any session exists; nil allows all. An error makes the server answer
 	// 403 {"code":4,"message":"Forbidden"}.

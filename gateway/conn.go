@@ -107,6 +107,8 @@ type Conn struct {
 
 	// recvMu serialises OnPacket calls.
 	recvMu sync.Mutex
+	// in is what the receiver took and has not handled yet (inflow.go).
+	in inflow
 
 	mu         sync.Mutex
 	receiver   Receiver
@@ -170,6 +172,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
 		closed:     make(chan struct{}),
+		in:         inflow{wake: make(chan struct{}, 1)},
 
 		req: &HandshakeRequest{
 			// net/http leaves a request's headers alone once its handler
@@ -507,20 +510,31 @@ func (c *Conn) fireOnClose() {
 
 // deliver hands an inbound Message packet to the receiver unless the
 // session is closed.
+// Then, before the transport reads again, it waits while the session's
+// inbound bound is reached (see inflow).
 func (c *Conn) deliver(p engineio.Packet) {
+	if c.deliverOne(p) {
+		c.awaitInbound()
+	}
+}
+
+// deliverOne is deliver without the wait; it reports whether the receiver
+// got the packet.
+func (c *Conn) deliverOne(p engineio.Packet) bool {
 	c.recvMu.Lock()
 	defer c.recvMu.Unlock()
 	c.mu.Lock()
 	r := c.receiver
 	if c.isClosed || r == nil {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.delivering = true
 	c.mu.Unlock()
 
 	r.OnPacket(c, p)
 	c.endDelivery()
+	return true
 }
 
 // endDelivery ends an OnOpen or OnPacket call and runs an OnClose that

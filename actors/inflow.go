@@ -1,0 +1,63 @@
+package actors
+
+// The inbound bound of a connection (gateway.Conn.Hold and Release) counts
+// each packet its receiver hands on until it is handled. An event handed
+// to a socket actor is counted on its Peer too, so that what the actor
+// never handles (its mailbox is dropped when it stops) is given back when
+// it stops, once.
+
+// packetCost is what one inbound packet counts against the bound.
+func packetCost(data []byte, atts [][]byte) int64 {
+	n := int64(len(data))
+	for _, a := range atts {
+		n += int64(len(a))
+	}
+	return n
+}
+
+// admit counts an event of n bytes on its way to the socket actor and
+// reports whether it may be sent: false once the actor has stopped. held
+// tells that the connection already holds it (the connection actor
+// forwards it); otherwise admit takes the connection's hold.
+func (p *Peer) admit(n int64, held bool) bool {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	if p.inClosed {
+		if held {
+			p.conn.Release(n, 1)
+		}
+		return false
+	}
+	p.inBytes += n
+	p.inPackets++
+	if !held {
+		p.conn.Hold(n)
+	}
+	return true
+}
+
+// handled gives back the hold of an event of n bytes the socket actor is
+// done with.
+func (p *Peer) handled(n int64) {
+	p.inMu.Lock()
+	if p.inClosed {
+		p.inMu.Unlock()
+		return
+	}
+	p.inBytes -= n
+	p.inPackets--
+	p.inMu.Unlock()
+	p.conn.Release(n, 1)
+}
+
+// closeInflow gives back what the stopped socket actor will never handle;
+// later events are not admitted.
+func (p *Peer) closeInflow() {
+	p.inMu.Lock()
+	n, k := p.inBytes, p.inPackets
+	p.inBytes, p.inPackets, p.inClosed = 0, 0, true
+	p.inMu.Unlock()
+	if k > 0 || n > 0 {
+		p.conn.Release(n, k)
+	}
+}
