@@ -45,6 +45,9 @@ var (
 	ErrServerClosed = errors.New("actorio: server closed")
 	// ErrNoArg is returned by Args accessors for an index out of range.
 	ErrNoArg = socketio.ErrNoArg
+	// ErrTooManyRooms is returned by Socket.TryJoin when joining would take
+	// the socket past Options.MaxRoomsPerSocket.
+	ErrTooManyRooms = errors.New("actorio: too many rooms for one socket")
 )
 
 // ConnectError refuses a socket from middleware: the client receives its

@@ -22,10 +22,14 @@ type Namespace struct {
 	name string
 	a    *actors.Namespace
 
-	// A parent namespace matches names instead of owning sockets.
+	// A parent namespace matches names instead of owning sockets; byName
+	// tells that match ignores the auth (OfRegexp), so that Of can use it.
+	// A child namespace has its parent, and a is its incarnation: the
+	// child is removed when empty and made again on the next CONNECT.
 	match    func(name string, auth json.RawMessage) bool
+	byName   bool
 	parent   *Namespace
-	children []*Namespace
+	children map[*Namespace]struct{}
 
 	mu          sync.RWMutex
 	middlewares []Middleware
@@ -41,12 +45,23 @@ func newNamespace(s *Server, name string, match func(string, json.RawMessage) bo
 }
 
 func (ns *Namespace) spawn() error {
-	a, err := ns.srv.rt.SpawnNamespace(ns.name, ns, ns.srv.opts.ConnectionStateRecovery.actors(ns.srv.opts.BindSessionToAddress))
+	s := ns.srv
+	o := actors.NamespaceOptions{
+		Recovery:             s.opts.ConnectionStateRecovery.actors(s.opts.BindSessionToAddress),
+		MaxNamespacesPerConn: max(s.opts.MaxNamespacesPerConnection, 0),
+		MaxRoomsPerSocket:    max(s.opts.MaxRoomsPerSocket, 0),
+		Refusals:             s.refusals,
+	}
+	if ns.parent != nil && !s.opts.KeepEmptyChildNamespaces {
+		o.OnEmpty = func() bool { return s.removeChild(ns) }
+		o.OnRemoved = s.removing.Done
+	}
+	a, err := s.rt.SpawnNamespace(ns.name, ns, o)
 	if err != nil {
 		return err
 	}
 	ns.a = a
-	if ns.srv.obs.Load() != nil {
+	if s.obs.Load() != nil {
 		a.SetWatcher(nsWatcher{ns})
 	}
 	return nil
@@ -54,7 +69,16 @@ func (ns *Namespace) spawn() error {
 
 func (ns *Namespace) addChild(c *Namespace) {
 	ns.mu.Lock()
-	ns.children = append(ns.children, c)
+	if ns.children == nil {
+		ns.children = map[*Namespace]struct{}{}
+	}
+	ns.children[c] = struct{}{}
+	ns.mu.Unlock()
+}
+
+func (ns *Namespace) removeChild(c *Namespace) {
+	ns.mu.Lock()
+	delete(ns.children, c)
 	ns.mu.Unlock()
 }
 
@@ -80,7 +104,9 @@ func (ns *Namespace) OnConnection(fn func(s *Socket)) {
 }
 
 // handlers returns the middleware and connection handlers a socket of this
-// namespace runs: a child of a dynamic parent runs the parent's.
+// namespace runs: a child of a dynamic parent runs the parent's, as they
+// are when the socket connects (a child made again runs those registered
+// since, too).
 func (ns *Namespace) handlers() ([]Middleware, []func(*Socket)) {
 	src := ns
 	if ns.parent != nil {
@@ -162,19 +188,26 @@ func (ns *Namespace) SocketsLeave(rooms ...string) { ns.op().SocketsLeave(rooms.
 func (ns *Namespace) DisconnectSockets(close bool) { ns.op().DisconnectSockets(close) }
 
 // targets lists the namespace actors a broadcast goes to: the namespace
-// itself, or every child of a parent namespace.
+// itself, or every child of a parent namespace. A child namespace stands
+// for its name: once removed, its broadcasts go to the namespace of that
+// name now, if any (the child made again by the next CONNECT).
 func (ns *Namespace) targets() []*actors.Namespace {
 	if ns.match == nil {
 		if ns.a == nil {
 			return nil // made by Of after Close
 		}
+		if ns.parent != nil {
+			if cur := ns.srv.lookupName(ns.name); cur != nil && cur != ns {
+				return []*actors.Namespace{cur.a}
+			}
+		}
 		return []*actors.Namespace{ns.a}
 	}
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
-	out := make([]*actors.Namespace, len(ns.children))
-	for i, c := range ns.children {
-		out[i] = c.a
+	out := make([]*actors.Namespace, 0, len(ns.children))
+	for c := range ns.children {
+		out = append(out, c.a)
 	}
 	return out
 }

@@ -30,6 +30,10 @@ const (
 // DefaultMaxDynamicNamespaces is the default Options.MaxDynamicNamespaces.
 const DefaultMaxDynamicNamespaces = 1000
 
+// DefaultMaxNamespacesPerConnection is the default
+// Options.MaxNamespacesPerConnection.
+const DefaultMaxNamespacesPerConnection = 100
+
 // Options configures a Server; every zero value means the default named in
 // its comment.
 type Options struct {
@@ -138,12 +142,46 @@ type Options struct {
 	// default: clients behind proxy or NAT pools, or on mobile networks,
 	// may change address during a session, which this would break.
 	BindSessionToAddress bool
-	// MaxDynamicNamespaces bounds the namespaces OfFunc and OfRegexp
-	// create (they live until Close). Past it, a client connecting to a new
-	// name gets CONNECT_ERROR {"message":"Invalid namespace"} and the
-	// server logs at Warn. Default 1000, so that clients cannot grow the
-	// server without bound by inventing names; negative means unlimited.
+	// MaxDynamicNamespaces bounds the child namespaces of OfFunc and
+	// OfRegexp parents alive at once; a child that was removed (see
+	// KeepEmptyChildNamespaces) no longer counts. Past it, a client
+	// connecting to a new name gets CONNECT_ERROR {"message":"Invalid
+	// namespace"}, as Node answers a name no parent accepts. The refusals
+	// are logged at Warn: the first at once, then one line every 10 s
+	// with how many followed (and at Close). Default 1000, so that clients
+	// cannot grow the server without bound by inventing names; negative
+	// means unlimited.
 	MaxDynamicNamespaces int
+	// KeepEmptyChildNamespaces keeps a child namespace of OfFunc and
+	// OfRegexp until Close, as Node does by default (its
+	// cleanupEmptyChildNamespaces is false). By default (false) a child
+	// is removed once its last socket has left, its supervisor stops,
+	// and the next client to connect to the name makes it again, with
+	// the parent's middleware and handlers: otherwise a server whose
+	// names come and go (a namespace per game) would hold every name it
+	// ever served and, with MaxDynamicNamespaces, refuse new ones once
+	// that many were served. With ConnectionStateRecovery a child waits
+	// until the sessions it keeps have expired. Handles of a removed
+	// child (Socket.Namespace, Of) stay usable: their broadcasts reach
+	// the child of that name alive at the time, if any.
+	KeepEmptyChildNamespaces bool
+	// MaxNamespacesPerConnection bounds the namespaces one connection
+	// (one socket.io-client Manager) may be connected to at once, static
+	// and dynamic alike, sockets still in middleware included. Past it the
+	// CONNECT gets {"message":"Invalid namespace"}, as for a name that
+	// does not exist, and is logged at Warn once per connection, then
+	// with a count every 10 s while refusals go on. It keeps one
+	// connection from taking the MaxDynamicNamespaces of everyone.
+	// Default 100, far more than clients use (a Manager per page with a
+	// few namespaces); negative means unlimited.
+	MaxNamespacesPerConnection int
+	// MaxRoomsPerSocket bounds the rooms one socket may be in, the room of
+	// its own id not counted. A Join (or SocketsJoin, or a join in
+	// middleware) that would take a socket past it joins none of the
+	// rooms it names, and is logged at Warn once per socket, then with a
+	// count every 10 s; Socket.TryJoin says whether it joined. Node has
+	// no such bound: zero or negative, the default, means unlimited.
+	MaxRoomsPerSocket int
 	// EventRate and EventBurst rate-limit the events each socket receives
 	// from its client with a token bucket: EventBurst events at once, then
 	// EventRate events per second. An event over the limit is dropped
@@ -180,6 +218,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDynamicNamespaces == 0 {
 		o.MaxDynamicNamespaces = DefaultMaxDynamicNamespaces
+	}
+	if o.MaxNamespacesPerConnection == 0 {
+		o.MaxNamespacesPerConnection = DefaultMaxNamespacesPerConnection
 	}
 	if o.MaxInboundBytes == 0 {
 		o.MaxInboundBytes = DefaultMaxInboundBytes

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,8 +35,13 @@ type Server struct {
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
 	parents []*Namespace // dynamic namespace matchers, in creation order
-	dynamic int          // dynamic namespaces created
+	dynamic int          // child namespaces of parents, alive
 	closed  bool
+	// removing counts the child namespaces removed whose supervisor has
+	// not stopped yet, for Close to wait on.
+	removing sync.WaitGroup
+	// refusals logs the namespaces and rooms refused to clients.
+	refusals *actors.RefusalLog
 	// down is closed, readable without mu.
 	down atomic.Bool
 
@@ -64,7 +70,8 @@ func NewServer(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("actorio: ClientDir is not socket.io-client's dist directory: %w", err)
 		}
 	}
-	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{}}
+	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{},
+		refusals: actors.NewRefusalLog(opts.Logger)}
 	s.gw = gateway.New(opts.gateway(), openHandler{s})
 	s.path = s.gw.Path()
 	if _, err := s.of("/"); err != nil {
@@ -112,6 +119,14 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 
 // Of returns the namespace called name, creating it on first use. After
 // Close it returns a namespace whose broadcasts fail with ErrServerClosed.
+//
+// A name that a parent made by OfRegexp matches belongs to that parent,
+// as in Node: Of returns its child namespace when one is alive, else a
+// handle of the name that creates nothing (the next client to connect to
+// the name makes the child, with the parent's handlers). Either way the
+// handle's broadcasts reach the child of that name alive at the time, if
+// any: it outlives the removal of empty children. Register middleware and
+// handlers on the parent: a child runs its parent's.
 func (s *Server) Of(name string) *Namespace {
 	ns, err := s.of(name)
 	if err != nil {
@@ -133,6 +148,13 @@ func (s *Server) of(name string) (*Namespace, error) {
 	if s.closed {
 		return nil, ErrServerClosed
 	}
+	for _, p := range s.parents {
+		if p.byName && p.match(name, nil) {
+			h := newNamespace(s, name, nil)
+			h.parent, h.a = p, s.rt.DetachedNamespace(name)
+			return h, nil
+		}
+	}
 	ns := newNamespace(s, name, nil)
 	if err := ns.spawn(); err != nil {
 		return nil, err
@@ -143,63 +165,109 @@ func (s *Server) of(name string) (*Namespace, error) {
 
 // OfFunc returns a parent namespace: a client connecting to a name that
 // match accepts gets a child namespace of that name, which uses the
-// parent's middleware and connection handlers.
+// parent's middleware and connection handlers. A child is removed once
+// its last socket has left (see Options.KeepEmptyChildNamespaces) and made
+// again, with the parent's handlers, by the next client to connect to its
+// name.
 func (s *Server) OfFunc(match func(name string, auth json.RawMessage) bool) *Namespace {
+	return s.ofFunc(match, false)
+}
+
+// OfRegexp returns a parent namespace for every name re matches.
+func (s *Server) OfRegexp(re *regexp.Regexp) *Namespace {
+	return s.ofFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) }, true)
+}
+
+func (s *Server) ofFunc(match func(name string, auth json.RawMessage) bool, byName bool) *Namespace {
 	ns := newNamespace(s, "", match)
+	ns.byName = byName
 	s.mu.Lock()
 	s.parents = append(s.parents, ns)
 	s.mu.Unlock()
 	return ns
 }
 
-// OfRegexp returns a parent namespace for every name re matches.
-func (s *Server) OfRegexp(re *regexp.Regexp) *Namespace {
-	return s.OfFunc(func(name string, _ json.RawMessage) bool { return re.MatchString(name) })
-}
-
-// Lookup implements actors.Directory.
+// Lookup implements actors.Directory. The namespace it returns is
+// reserved for the SpawnSocket request that follows (actors.Namespace.Reserve),
+// under s.mu, so a child namespace found here is not removed before that
+// request reached it.
 func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
 	s.mu.RLock()
-	ns, ok := s.nsps[name]
-	parents := s.parents
-	closed := s.closed
-	s.mu.RUnlock()
-	if closed {
+	if s.closed {
+		s.mu.RUnlock()
 		return nil
 	}
-	if ok {
+	if ns, ok := s.nsps[name]; ok {
+		ns.a.Reserve()
+		s.mu.RUnlock()
 		return ns.a
 	}
+	parents := s.parents
+	s.mu.RUnlock()
 	for _, p := range parents {
-		if !p.match(name, auth) {
-			continue
+		if p.match(name, auth) {
+			return s.child(p, name)
 		}
-		s.mu.Lock()
-		if ns, ok = s.nsps[name]; !ok && !s.closed {
-			if limit := s.opts.MaxDynamicNamespaces; limit > 0 && s.dynamic >= limit {
-				s.mu.Unlock()
-				s.opts.Logger.Warn("actorio: dynamic namespace refused: MaxDynamicNamespaces reached",
-					"nsp", name, "max", limit)
-				return nil
-			}
-			ns = newNamespace(s, name, nil)
-			ns.parent = p
-			if err := ns.spawn(); err != nil {
-				s.mu.Unlock()
-				s.opts.Logger.Error("actorio: cannot create dynamic namespace", "nsp", name, "err", err)
-				return nil
-			}
-			s.nsps[name] = ns
-			s.dynamic++
-			p.addChild(ns)
-		}
-		s.mu.Unlock()
-		if ns == nil {
-			return nil
-		}
-		return ns.a
 	}
 	return nil
+}
+
+// child returns the child namespace of p called name, reserved for a
+// SpawnSocket, creating it unless Options.MaxDynamicNamespaces children
+// are alive.
+func (s *Server) child(p *Namespace, name string) *actors.Namespace {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	if ns, ok := s.nsps[name]; ok { // made meanwhile
+		ns.a.Reserve()
+		s.mu.Unlock()
+		return ns.a
+	}
+	if limit := s.opts.MaxDynamicNamespaces; limit > 0 && s.dynamic >= limit {
+		s.mu.Unlock()
+		s.refusals.Refuse("", "actorio: dynamic namespace refused: MaxDynamicNamespaces reached",
+			slog.String("nsp", name), slog.Int("max", limit))
+		return nil
+	}
+	ns := newNamespace(s, name, nil)
+	ns.parent = p
+	if err := ns.spawn(); err != nil {
+		s.mu.Unlock()
+		s.opts.Logger.Error("actorio: cannot create dynamic namespace", "nsp", name, "err", err)
+		return nil
+	}
+	s.nsps[name] = ns
+	s.dynamic++
+	p.addChild(ns)
+	ns.a.Reserve()
+	s.mu.Unlock()
+	return ns.a
+}
+
+// removeChild removes the child namespace ns, which its supervisor found
+// empty, unless a CONNECT found it meanwhile (its SpawnSocket is on its
+// way) or the server is closing (Close drains and stops it).
+func (s *Server) removeChild(ns *Namespace) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.nsps[ns.name] != ns || ns.a.Pending() > 0 {
+		return false
+	}
+	delete(s.nsps, ns.name)
+	s.dynamic--
+	ns.parent.removeChild(ns)
+	s.removing.Add(1)
+	return true
+}
+
+// lookupName returns the namespace called name now, nil if there is none.
+func (s *Server) lookupName(name string) *Namespace {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.nsps[name]
 }
 
 // OnConnection registers a connection handler on the namespace "/".
@@ -290,6 +358,10 @@ func (s *Server) Close() error {
 	if s.entry != nil {
 		s.rt.System().Root.Stop(s.entry)
 	}
+	if err := waitGroup(stopCtx, &s.removing); err != nil {
+		errs = append(errs, fmt.Errorf("stop removed namespaces: %w", err))
+	}
+	s.refusals.Close()
 	if err := s.rt.Close(stopCtx); err != nil {
 		errs = append(errs, fmt.Errorf("stop actors: %w", err))
 	}
@@ -297,6 +369,18 @@ func (s *Server) Close() error {
 		errs = append(errs, fmt.Errorf("leave cluster: %w", nodeErr))
 	}
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg, or until ctx ends.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // later returns the later of a and b.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
 )
 
 // requestTimeout bounds every control-plane request to a namespace.
@@ -49,6 +51,30 @@ type Refusal struct {
 	Payload []byte
 }
 
+// NamespaceOptions configures a namespace supervisor.
+type NamespaceOptions struct {
+	// Recovery, when not nil, turns connection state recovery on.
+	Recovery *Recovery
+	// OnEmpty, when set, makes the namespace removable: the supervisor
+	// calls it, on its own goroutine, each time it finds itself empty (no
+	// socket, no socket being spawned, no session kept for recovery, no
+	// SpawnSocket reserved by Reserve and not handled yet). When it
+	// returns true the namespace was removed from its directory, so no
+	// new Reserve can reach it: the supervisor stops, then calls
+	// OnRemoved.
+	OnEmpty   func() bool
+	OnRemoved func()
+	// MaxNamespacesPerConn refuses a socket, with CONNECT_ERROR "Invalid
+	// namespace", to a connection that already has that many sockets in
+	// any namespace; zero means no bound.
+	MaxNamespacesPerConn int
+	// MaxRoomsPerSocket bounds the rooms a socket is in besides the room
+	// of its own id; zero means no bound (see Peer.TryJoin).
+	MaxRoomsPerSocket int
+	// Refusals logs the refusals of both bounds; nil logs nothing.
+	Refusals *RefusalLog
+}
+
 // Namespace is the handle of one namespace supervisor. Safe for concurrent
 // use.
 type Namespace struct {
@@ -57,6 +83,12 @@ type Namespace struct {
 	pid      *actor.PID
 	behavior Behavior
 	recovery *Recovery // nil: no connection state recovery
+	opts     NamespaceOptions
+
+	// pending counts the SpawnSocket requests announced by Reserve and
+	// not handled yet: a removable namespace with one pending is not
+	// empty.
+	pending atomic.Int64
 
 	ackIDs atomic.Uint64
 	peers  sync.Map // socket id -> *Peer, every socket the supervisor spawned
@@ -64,10 +96,17 @@ type Namespace struct {
 	// mu guards the data plane of rooms.go: rooms, connected, ownRooms, each
 	// Peer's inOwnRoom and indexed, and the entries of log.
 	mu    sync.RWMutex
-	rooms map[string]map[*Peer]struct{}
+	rooms map[string]roomSet
 	// connected holds the connected sockets by id, from their CONNECT
 	// reply until they leave their rooms.
 	connected map[string]*Peer
+	// roomsPeak and connectedPeak are the largest sizes of rooms and
+	// connected since each map was made: a map far below its peak is
+	// rebuilt, since Go maps never give memory back (rooms.go).
+	roomsPeak, connectedPeak int
+	// roomRefusals lists the sockets whose joins the room bound refused
+	// while the lock was held, for logging once it is released.
+	roomRefusals []*Peer
 	// ownRooms counts the sockets in the room of their own id, which have
 	// no entry in rooms.
 	ownRooms int
@@ -120,13 +159,11 @@ func (ns *Namespace) watching() Watcher {
 	return nil
 }
 
-// SpawnNamespace starts the supervisor of the namespace called name; rec,
-// when not nil, turns connection state recovery on.
-func (rt *Runtime) SpawnNamespace(name string, b Behavior, rec *Recovery) (*Namespace, error) {
-	ns := &Namespace{name: name, rt: rt, behavior: b, recovery: rec, stopped: make(chan struct{}),
-		rooms: map[string]map[*Peer]struct{}{}, connected: map[string]*Peer{}}
-	if rec != nil {
-		ns.log = newPacketLog(*rec)
+// SpawnNamespace starts the supervisor of the namespace called name.
+func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (*Namespace, error) {
+	ns := newNamespace(name, rt, b, o)
+	if o.Recovery != nil {
+		ns.log = newPacketLog(*o.Recovery)
 	}
 	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 	props := rt.props(func() actor.Actor {
@@ -139,6 +176,30 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, rec *Recovery) (*Name
 	ns.pid = pid
 	return ns, nil
 }
+
+func newNamespace(name string, rt *Runtime, b Behavior, o NamespaceOptions) *Namespace {
+	return &Namespace{name: name, rt: rt, behavior: b, recovery: o.Recovery, opts: o, stopped: make(chan struct{}),
+		rooms: map[string]roomSet{}, connected: map[string]*Peer{}}
+}
+
+// DetachedNamespace returns a namespace called name without a supervisor
+// or sockets, whose broadcasts reach no socket of this node: the stand-in
+// for a dynamic namespace that does not exist here now.
+func (rt *Runtime) DetachedNamespace(name string) *Namespace {
+	ns := newNamespace(name, rt, nil, NamespaceOptions{})
+	close(ns.stopped)
+	return ns
+}
+
+// Reserve announces a SpawnSocket request about to be sent to the
+// namespace: until the supervisor has handled it, the namespace is not
+// empty and OnEmpty is not called. The directory that hands the namespace
+// out calls it under the lock its OnEmpty takes.
+func (ns *Namespace) Reserve() { ns.pending.Add(1) }
+
+// Pending returns the number of SpawnSocket requests reserved and not
+// handled yet.
+func (ns *Namespace) Pending() int64 { return ns.pending.Load() }
 
 // Name returns the namespace name.
 func (ns *Namespace) Name() string { return ns.name }
@@ -176,9 +237,10 @@ func (ns *Namespace) Peer(id string) (*Peer, bool) {
 	return v.(*Peer), true
 }
 
-func (ns *Namespace) send(msg any) { ns.rt.system.Root.Send(ns.pid, msg) }
-
 func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
+	if ns.pid == nil {
+		return nil, fmt.Errorf("namespace %s: detached", ns.name)
+	}
 	timeout := requestTimeout
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
@@ -203,6 +265,9 @@ func (ns *Namespace) Drain(ctx context.Context, reason string) error {
 // ctx ends. A socket actor busy in a handler stops only once the handler
 // returns, and the supervisor only after its last socket.
 func (ns *Namespace) Stop(ctx context.Context) error {
+	if ns.pid == nil {
+		return nil
+	}
 	ns.rt.system.Root.Stop(ns.pid)
 	select {
 	case <-ns.stopped:
@@ -227,6 +292,8 @@ type namespaceActor struct {
 	draining string
 	// log is ns.log: its entries are read and trimmed under ns.mu.
 	log *packetLog
+	// removed is set once OnEmpty removed the namespace: it is stopping.
+	removed bool
 }
 
 func (a *namespaceActor) Receive(ctx actor.Context) {
@@ -235,16 +302,19 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.log = a.ns.log
 		a.armSweep(ctx)
 	case *pb.SpawnSocket:
+		a.ns.pending.Add(-1)
 		if !a.deferSpawn(ctx, m) {
 			a.spawn(ctx, m, ctx.Sender())
 		}
 		a.publish()
+		a.maybeEmpty(ctx)
 	case *pb.ClaimTimeout:
 		if w, ok := a.log.waiting[m.Pid]; ok {
 			delete(a.log.waiting, m.Pid)
 			a.spawn(ctx, w.m, w.sender)
 		}
 		a.publish()
+		a.maybeEmpty(ctx)
 	case *pb.SocketReady:
 		// The socket is in its rooms already (Namespace.ready); one that
 		// became ready while the namespace drains ends at once.
@@ -256,6 +326,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.log.expire(time.Now())
 		a.ns.mu.Unlock()
 		a.armSweep(ctx)
+		a.maybeEmpty(ctx)
 	case *pb.Drain:
 		a.draining = m.Reason
 		for _, p := range a.children {
@@ -266,12 +337,35 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case *actor.Terminated:
 		a.remove(ctx, m.Who)
 		a.publish()
+		a.maybeEmpty(ctx)
 	case *actor.Stopped:
 		if a.log != nil && a.log.sweep != nil {
 			a.log.sweep.Stop()
 		}
 		close(a.ns.stopped)
+		if a.removed && a.ns.opts.OnRemoved != nil {
+			a.ns.opts.OnRemoved()
+		}
 	}
+}
+
+// maybeEmpty offers a removable namespace that holds nothing any more to
+// its directory (NamespaceOptions.OnEmpty), and stops once removed. A
+// SpawnSocket that the directory handed out before the removal is
+// reserved, so the namespace is not empty until it is handled here: a
+// CONNECT either lands in this namespace or finds a new one.
+func (a *namespaceActor) maybeEmpty(ctx actor.Context) {
+	if a.ns.opts.OnEmpty == nil || a.removed || a.draining != "" || len(a.children) > 0 || a.ns.pending.Load() > 0 {
+		return
+	}
+	if a.log != nil && (len(a.log.sessions) > 0 || len(a.log.waiting) > 0) {
+		return // kept for recovery until they expire (RecoverySweep)
+	}
+	if !a.ns.opts.OnEmpty() {
+		return
+	}
+	a.removed = true
+	ctx.Stop(ctx.Self())
 }
 
 // armSweep schedules the next drop of expired sessions and log entries.
@@ -334,6 +428,12 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *act
 		respond(&pb.SpawnSocketReply{Error: "connection gone"})
 		return
 	}
+	if c := conn.(*connActor); a.overConnBound(c) {
+		// The client has its answer; a reply naming no socket tells the
+		// connection actor there is nothing to route.
+		respond(&pb.SpawnSocketReply{})
+		return
+	}
 	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
 	if a.log != nil {
 		p.privateID = gateway.NewID()
@@ -360,6 +460,27 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *act
 		a.log.live[p.privateID] = p
 	}
 	respond(&pb.SpawnSocketReply{SocketId: p.id})
+}
+
+// overConnBound refuses, as Node refuses a namespace that does not exist,
+// a socket whose connection already has NamespaceOptions.MaxNamespacesPerConn
+// sockets: one connection cannot hold more namespaces than that, nor use
+// up the dynamic ones. The connection actor waits for this request, so
+// its routing table is the sockets it joined before this one (and
+// perhaps a socket that ended and it has not heard of yet).
+func (a *namespaceActor) overConnBound(c *connActor) bool {
+	limit := a.ns.opts.MaxNamespacesPerConn
+	if limit <= 0 || len(c.sockets()) < limit {
+		return false
+	}
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: a.ns.name,
+		Data: []byte(`{"message":"Invalid namespace"}`)})
+	_ = c.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
+	if r := a.ns.opts.Refusals; r != nil {
+		r.Refuse(c.conn.ID(), "actorio: namespace refused: MaxNamespacesPerConnection reached",
+			slog.String("conn", c.conn.ID()), slog.String("nsp", a.ns.name), slog.Int("max", limit))
+	}
+	return true
 }
 
 func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {

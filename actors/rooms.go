@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -22,6 +23,120 @@ import (
 // take it alone. Under it the code pushes onto connection queues, which
 // never blocks, and reports to the watcher, which must not block either
 // nor call back into the namespace.
+//
+// Memory: a room of one socket (a user's own room, say) is held without a
+// map of its own, and a map that has shrunk to a quarter of its peak (the
+// rooms, one room's members, the connected sockets) is rebuilt at its
+// size, since Go maps keep their largest size. A rebuild copies the
+// entries left, after at least three times as many were deleted, so it
+// costs O(1) per delete over time, and a join/leave loop at a steady size
+// never rebuilds.
+
+// shrinkMin is the peak below which a map is never rebuilt: a small map
+// costs little, and rebuilding it would only churn.
+const shrinkMin = 64
+
+// roomSet is the members of one room: the one socket in one, or, from a
+// second member on, every member in many. The zero roomSet is empty.
+type roomSet struct {
+	one  *Peer
+	many map[*Peer]struct{}
+	peak int // the largest len(many) since many was made
+}
+
+func (s roomSet) size() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	if s.one != nil {
+		return 1
+	}
+	return 0
+}
+
+func (s roomSet) has(p *Peer) bool {
+	if s.many != nil {
+		_, ok := s.many[p]
+		return ok
+	}
+	return s.one == p && p != nil
+}
+
+// add puts p in s and reports whether it was not there.
+func (s *roomSet) add(p *Peer) bool {
+	switch {
+	case s.many != nil:
+		if _, in := s.many[p]; in {
+			return false
+		}
+		s.many[p] = struct{}{}
+		s.peak = max(s.peak, len(s.many))
+	case s.one == nil:
+		s.one = p
+	case s.one == p:
+		return false
+	default:
+		s.many = map[*Peer]struct{}{s.one: {}, p: {}}
+		s.one, s.peak = nil, 2
+	}
+	return true
+}
+
+// remove takes p out of s and reports whether it was there. A set left
+// with one member drops its map; one far below its peak is rebuilt.
+func (s *roomSet) remove(p *Peer) bool {
+	if s.many == nil {
+		if s.one != p || p == nil {
+			return false
+		}
+		s.one = nil
+		return true
+	}
+	if _, in := s.many[p]; !in {
+		return false
+	}
+	delete(s.many, p)
+	switch n := len(s.many); {
+	case n == 1:
+		for q := range s.many {
+			s.one = q
+		}
+		s.many, s.peak = nil, 0
+	case s.peak >= shrinkMin && n <= s.peak/4:
+		s.many, s.peak = rebuilt(s.many), n
+	}
+	return true
+}
+
+// each calls fn for every member of s.
+func (s roomSet) each(fn func(p *Peer)) {
+	if s.many == nil {
+		if s.one != nil {
+			fn(s.one)
+		}
+		return
+	}
+	for p := range s.many {
+		fn(p)
+	}
+}
+
+// rebuilt returns a copy of m sized for its entries.
+func rebuilt[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// shrinkRooms rebuilds the room map once it is far below its peak; ns.mu
+// must be held.
+func (ns *Namespace) shrinkRooms() {
+	if n := len(ns.rooms); ns.roomsPeak >= shrinkMin && n <= ns.roomsPeak/4 {
+		ns.rooms, ns.roomsPeak = rebuilt(ns.rooms), n
+	}
+}
 
 // ready enters a socket that passed its middleware: the CONNECT reply
 // goes out, a restored socket gets the logged packets it missed, and the
@@ -52,6 +167,7 @@ func (ns *Namespace) ready(p *Peer, reply []byte) error {
 	}
 	p.indexed = true
 	ns.connected[p.id] = p
+	ns.connectedPeak = max(ns.connectedPeak, len(ns.connected))
 	ns.join(p, rooms)
 	ns.publishRooms()
 	return nil
@@ -66,16 +182,74 @@ func (ns *Namespace) leaveAll(p *Peer) {
 	if p.indexed {
 		p.indexed = false
 		delete(ns.connected, p.id)
+		if n := len(ns.connected); ns.connectedPeak >= shrinkMin && n <= ns.connectedPeak/4 {
+			ns.connected, ns.connectedPeak = rebuilt(ns.connected), n
+		}
 	}
 	ns.publishRooms()
 }
 
-// changeRooms makes p join or leave rooms.
-func (ns *Namespace) changeRooms(p *Peer, rooms []string, leave bool) {
+// changeRooms makes p join or leave rooms, and reports whether it did: a
+// join past NamespaceOptions.MaxRoomsPerSocket joins none of rooms.
+func (ns *Namespace) changeRooms(p *Peer, rooms []string, leave bool) bool {
 	ns.mu.Lock()
-	defer ns.mu.Unlock()
-	ns.change(p, rooms, leave)
+	ok := ns.change(p, rooms, leave)
 	ns.publishRooms()
+	refused := ns.takeRoomRefusals()
+	ns.mu.Unlock()
+	ns.logRoomRefusals(refused)
+	return ok
+}
+
+// TryJoin adds the socket to rooms and reports whether it did: past
+// NamespaceOptions.MaxRoomsPerSocket it joins none of them, and the
+// refusal is logged. Join is TryJoin without the answer.
+func (p *Peer) TryJoin(rooms ...string) bool {
+	if len(rooms) == 0 {
+		return true
+	}
+	return p.ns.changeRooms(p, rooms, false)
+}
+
+// roomsFit reports whether p may join rooms under the room bound; ns.mu
+// must be held.
+func (ns *Namespace) roomsFit(p *Peer, rooms []string) bool {
+	limit := ns.opts.MaxRoomsPerSocket
+	if limit <= 0 {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.rooms)
+	for i, r := range rooms {
+		if r == p.id || slices.Contains(rooms[:i], r) {
+			continue
+		}
+		if _, in := p.rooms[r]; !in {
+			n++
+		}
+	}
+	return n <= limit
+}
+
+// takeRoomRefusals returns the sockets refused by the room bound since
+// the last call; ns.mu must be held.
+func (ns *Namespace) takeRoomRefusals() []*Peer {
+	out := ns.roomRefusals
+	ns.roomRefusals = nil
+	return out
+}
+
+// logRoomRefusals logs the refusals of the room bound, with ns.mu not held.
+func (ns *Namespace) logRoomRefusals(refused []*Peer) {
+	r := ns.opts.Refusals
+	if r == nil {
+		return
+	}
+	for _, p := range refused {
+		r.Refuse(ns.name+"\x00"+p.id, "actorio: join refused: MaxRoomsPerSocket reached",
+			slog.String("nsp", ns.name), slog.String("sid", p.id), slog.Int("max", ns.opts.MaxRoomsPerSocket))
+	}
 }
 
 // publishRooms makes the room count visible to Namespace.Rooms; ns.mu
@@ -86,9 +260,11 @@ func (ns *Namespace) publishRooms() {
 
 // change moves p in or out of rooms; leaving with no rooms leaves them
 // all. A socket not yet ready only records its joins, which ready applies.
-// ns.mu must be held.
-func (ns *Namespace) change(p *Peer, rooms []string, leave bool) {
-	if leave && len(rooms) == 0 {
+// A join past the room bound changes nothing, records p in
+// ns.roomRefusals and returns false. ns.mu must be held.
+func (ns *Namespace) change(p *Peer, rooms []string, leave bool) bool {
+	switch {
+	case leave && len(rooms) == 0:
 		rooms = p.Rooms()
 		p.mu.Lock()
 		p.rooms, p.ownRoom = nil, false
@@ -96,8 +272,19 @@ func (ns *Namespace) change(p *Peer, rooms []string, leave bool) {
 		if p.inOwnRoom && !slices.Contains(rooms, p.id) {
 			rooms = append(rooms, p.id)
 		}
-	} else {
-		p.setRooms(rooms, leave)
+	case leave:
+		p.setRooms(rooms, true)
+		p.mu.Lock()
+		if len(p.rooms) == 0 {
+			p.rooms = nil // an emptied map keeps its size: let it go
+		}
+		p.mu.Unlock()
+	default:
+		if !ns.roomsFit(p, rooms) {
+			ns.roomRefusals = append(ns.roomRefusals, p)
+			return false
+		}
+		p.setRooms(rooms, false)
 	}
 	w := ns.watching()
 	if leave {
@@ -109,24 +296,27 @@ func (ns *Namespace) change(p *Peer, rooms []string, leave bool) {
 				}
 				continue
 			}
-			if set, ok := ns.rooms[r]; ok {
-				if _, in := set[p]; in {
-					delete(set, p)
-					if w != nil {
-						w.RoomChanged(p.id, r, true)
-					}
-				}
-				if len(set) == 0 {
-					delete(ns.rooms, r)
-				}
+			set, ok := ns.rooms[r]
+			if !ok || !set.remove(p) {
+				continue
+			}
+			if w != nil {
+				w.RoomChanged(p.id, r, true)
+			}
+			if set.size() == 0 {
+				delete(ns.rooms, r)
+			} else {
+				ns.rooms[r] = set
 			}
 		}
-		return
+		ns.shrinkRooms()
+		return true
 	}
 	if !p.indexed || !p.Connected() {
-		return
+		return true
 	}
 	ns.join(p, rooms)
+	return true
 }
 
 // join puts p in rooms; ns.mu must be held.
@@ -140,18 +330,16 @@ func (ns *Namespace) join(p *Peer, rooms []string) {
 			}
 			continue
 		}
-		set, ok := ns.rooms[r]
-		if !ok {
-			set = map[*Peer]struct{}{}
-			ns.rooms[r] = set
+		set := ns.rooms[r]
+		if !set.add(p) {
+			continue
 		}
-		if _, in := set[p]; !in {
-			set[p] = struct{}{}
-			if w != nil {
-				w.RoomChanged(p.id, r, false)
-			}
+		ns.rooms[r] = set
+		if w != nil {
+			w.RoomChanged(p.id, r, false)
 		}
 	}
+	ns.roomsPeak = max(ns.roomsPeak, len(ns.rooms))
 	p.setRooms(rooms, false)
 }
 
@@ -211,9 +399,7 @@ func (ns *Namespace) each(t *pb.Target, fn func(p *Peer)) {
 // members calls fn for every socket in room r: those of its room map, and
 // the socket whose own id r is; ns.mu must be held.
 func (ns *Namespace) members(r string, fn func(p *Peer)) {
-	for p := range ns.rooms[r] {
-		fn(p)
-	}
+	ns.rooms[r].each(fn)
 	if p, ok := ns.connected[r]; ok && p.inOwnRoom {
 		fn(p)
 	}
@@ -224,8 +410,7 @@ func (ns *Namespace) inRoom(p *Peer, r string) bool {
 	if r == p.id {
 		return p.inOwnRoom
 	}
-	_, ok := ns.rooms[r][p]
-	return ok
+	return ns.rooms[r].has(p)
 }
 
 // Broadcast hands an encoded packet to the selected sockets' connections
@@ -331,11 +516,11 @@ func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
 	out := make(map[string]int, len(ns.rooms))
 	for r, set := range ns.rooms {
 		n := 0
-		for p := range set {
+		set.each(func(p *Peer) {
 			if p.Connected() {
 				n++
 			}
-		}
+		})
 		if n > 0 {
 			out[r] = n
 		}
@@ -344,16 +529,18 @@ func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
 }
 
 // ChangeRooms makes the selected sockets join or leave rooms before it
-// returns.
+// returns; a socket the room bound refuses joins none of them.
 func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.mu.Lock()
-	defer ns.mu.Unlock()
 	var sel []*Peer
 	ns.each(t, func(p *Peer) { sel = append(sel, p) })
 	for _, p := range sel {
 		ns.change(p, rooms, leave)
 	}
 	ns.publishRooms()
+	refused := ns.takeRoomRefusals()
+	ns.mu.Unlock()
+	ns.logRoomRefusals(refused)
 }
 
 // DisconnectSockets disconnects the selected sockets.
