@@ -83,12 +83,14 @@ func newSoakClient(cfg config, i int, cs *chatServer, lat *histogram, logger *sl
 		c.transport, opts.Transports = "websocket", []string{client.TransportWebSocket}
 	}
 	opts.Auth = map[string]any{"client": i}
-	opts.ReconnectionDelay = 100 * time.Millisecond
-	opts.ReconnectionDelayMax = time.Second
-	opts.Timeout = 10 * time.Second
 	c.hc = c.tr.httpClient()
-	opts.HTTPClient = c.hc
-	opts.Dialer = c.tr.wsDialer(opts.Timeout)
+	if !cfg.clientDefaults {
+		opts.ReconnectionDelay = 100 * time.Millisecond
+		opts.ReconnectionDelayMax = time.Second
+		opts.Timeout = 10 * time.Second
+		opts.HTTPClient = c.hc
+		opts.Dialer = c.tr.wsDialer(opts.Timeout)
+	}
 	opts.Logger = logger
 	s, err := client.New(cs.url, opts)
 	if err != nil {

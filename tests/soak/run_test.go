@@ -138,7 +138,11 @@ func runChat(t *testing.T, cfg config) *result {
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, c := range clients {
-		wg.Go(func() { c.chat(ctx, cfg.rate) })
+		if cfg.chat != nil {
+			wg.Go(func() { cfg.chat(ctx, c) })
+		} else {
+			wg.Go(func() { c.chat(ctx, cfg.rate) })
+		}
 		if c.dropper {
 			wg.Go(func() {
 				if err := c.drop(ctx, cfg.dropEvery); err != nil {

@@ -21,6 +21,7 @@
 package soak
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -135,6 +136,12 @@ type config struct {
 	// sets the logger, timeouts, transports, auth and dialers.
 	server actorio.Options
 	client client.Options
+	// clientDefaults leaves the clients' timings (reconnection delays,
+	// Timeout) and HTTP client and dialer at their defaults.
+	clientDefaults bool
+	// chat, when set, replaces the clients' steady chat at rate: it runs
+	// for each client until ctx ends (see defaults_test.go).
+	chat func(ctx context.Context, c *soakClient)
 }
 
 // configFromFlags is the run the -soak.* flags describe.
