@@ -103,7 +103,10 @@ func (r *receiver) OnClose(_ *gateway.Conn, reason string, err error) {
 	r.a.rt.system.Root.Send(r.a.pid, m)
 }
 
-var errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
+var (
+	errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
+	errReservedEvent    = errors.New("event with a reserved name")
+)
 
 // assemble decodes one Engine.IO message; complete is false while a binary
 // packet waits for attachments.
@@ -148,6 +151,10 @@ func (r *receiver) route(pkt socketio.Packet, atts [][]byte) error {
 	switch pkt.Type {
 	case socketio.Connect, socketio.Disconnect:
 	case socketio.Event, socketio.BinaryEvent:
+		if socketio.HasReservedName(pkt.Data) {
+			// The official parser refuses these names as malformed.
+			return errReservedEvent
+		}
 		// The rate limit is the receiver's: every event passes here once.
 		if a.opts.EventRate > 0 {
 			if p, ok := a.route(pkt.Namespace); ok && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
@@ -357,7 +364,11 @@ func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) bool {
 
 func (a *connActor) connect(nsp string, auth []byte) {
 	if _, dup := a.route(nsp); dup {
-		a.rt.log.Debug("actorio: namespace joined twice", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
+		// As the reference server does: a client that connects a
+		// namespace it is connected to is out of step with the server.
+		a.rt.log.Warn("actorio: closing connection on a second CONNECT", slog.String("conn", a.conn.ID()),
+			slog.String("nsp", nsp), slog.String("reason", ReasonParseError))
+		a.conn.Close(ReasonParseError)
 		return
 	}
 	refuse := func(msg string) {

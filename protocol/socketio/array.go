@@ -81,10 +81,11 @@ func countElements(b []byte) int {
 
 // EventName returns the event name (the first element, unescaped) of the
 // EVENT or BINARY_EVENT payload data and the raw remaining arguments as
-// byte-exact sub-slices of data.
+// byte-exact sub-slices of data. A numeric name (which the official parser
+// accepts) is returned as JavaScript's String(n) writes it: 1 gives "1".
 //
 // It fails with an error wrapping ErrMalformed when data is not a JSON array
-// whose first element is a string.
+// whose first element is a string or a number.
 func EventName(data []byte) (name string, args []json.RawMessage, err error) {
 	if !validJSON(data) {
 		return "", nil, fmt.Errorf("%w: event payload: %w", ErrMalformed, ErrInvalidJSON)
@@ -98,8 +99,18 @@ func eventName(data []byte) (name string, args []json.RawMessage, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: event payload: %w", ErrMalformed, err)
 	}
-	if len(elems) == 0 || len(elems[0]) == 0 || elems[0][0] != '"' {
-		return "", nil, fmt.Errorf("%w: event payload must start with a string event name", ErrMalformed)
+	if len(elems) == 0 || len(elems[0]) == 0 {
+		return "", nil, fmt.Errorf("%w: event payload must start with a string or number event name", ErrMalformed)
+	}
+	if isNumberStart(elems[0][0]) {
+		name, ok := numberName(elems[0])
+		if !ok {
+			return "", nil, fmt.Errorf("%w: event name: %w", ErrMalformed, ErrInvalidJSON)
+		}
+		return name, elems[1:], nil
+	}
+	if elems[0][0] != '"' {
+		return "", nil, fmt.Errorf("%w: event payload must start with a string or number event name", ErrMalformed)
 	}
 	name, ok := unquote(elems[0])
 	if !ok {

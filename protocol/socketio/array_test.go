@@ -77,7 +77,10 @@ var eventNameTests = []struct {
 	{`["\ud83d\ude00"]`, "\U0001F600", nil, true},
 	{`["\ud83d"]`, "\uFFFD", nil, true},
 	{`[]`, "", nil, false},
-	{`[1,"a"]`, "", nil, false},
+	{`[1,"a"]`, "1", []string{`"a"`}, true},
+	{`[-2.50]`, "-2.5", nil, true},
+	{`[1e3]`, "1000", nil, true},
+	{`[true]`, "", nil, false},
 	{`{"a":1}`, "", nil, false},
 	{`["a"`, "", nil, false},
 	{`0[""]`, "", nil, false},
@@ -108,5 +111,26 @@ func TestEventName(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestHasReservedName(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{
+		{`["disconnect"]`, true},
+		{`[ "connect" , 1]`, true},
+		{`["newListener",{"a":1}]`, true},
+		{`["\u0063onnect_error"]`, true},
+		{`["disconnected"]`, false},
+		{`["connect\u0000"]`, false},
+		{`["message"]`, false},
+		{`[1,"disconnect"]`, false},
+		{`[]`, false},
+	} {
+		if got := HasReservedName([]byte(tt.in)); got != tt.want {
+			t.Errorf("HasReservedName(%s) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }

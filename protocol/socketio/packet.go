@@ -98,10 +98,11 @@ type Packet struct {
 // BINARY_EVENT and BINARY_ACK, or missing on ACK and BINARY_ACK; input that is
 // not valid UTF-8; a payload that is not valid JSON or has the wrong shape for
 // the type: EVENT and BINARY_EVENT need an array whose first element is a
-// string, ACK and BINARY_ACK need an array, CONNECT takes no payload or an
+// string or a number, ACK and BINARY_ACK need an array, CONNECT takes no payload or an
 // object, CONNECT_ERROR needs an object or a string, and DISCONNECT takes no
 // payload. A namespace with no trailing comma extends to the end of the input
-// ("0/custom"). Reserved event names are not checked, nor are binary
+// ("0/custom"). Reserved event names are not checked (see
+// HasReservedName), nor are binary
 // placeholders (see CheckPlaceholders). Leading zeros in numbers are accepted;
 // the payload must start right after the header but may end with JSON
 // whitespace, and json.Valid limits its nesting to 10000 levels.
@@ -227,8 +228,9 @@ func checkPayload(p *Packet) error {
 		return fmt.Errorf("%w: %s payload: %w", ErrMalformed, p.Type, ErrInvalidJSON)
 	}
 	if p.Type == Event || p.Type == BinaryEvent {
-		if k := skipSpace(d, 1); k >= len(d) || d[k] != '"' {
-			return fmt.Errorf("%w: %s payload must start with a string event name", ErrMalformed, p.Type)
+		// The official parser takes a number as event name too.
+		if k := skipSpace(d, 1); k >= len(d) || (d[k] != '"' && !isNumberStart(d[k])) {
+			return fmt.Errorf("%w: %s payload must start with a string or number event name", ErrMalformed, p.Type)
 		}
 	}
 	return nil

@@ -83,7 +83,7 @@ var decodeInvalidTests = []struct {
 	{"event object", `2{}`},
 	{"event garbage", `2abc`},
 	{"event empty array", `2[]`},
-	{"event number name", `2[1]`},
+	{"event bool name", `2[true]`},
 	{"event null name", `2[null,"a"]`},
 	{"event without payload", `2`},
 	{"event id without payload", `212`},
