@@ -55,6 +55,7 @@ func (ns *Namespace) spawn() error {
 	if ns.parent != nil && !s.opts.KeepEmptyChildNamespaces {
 		o.OnEmpty = func() bool { return s.removeChild(ns) }
 		o.OnRemoved = s.removing.Done
+		o.Incarnation = s.incarnations.Add(1)
 	}
 	a, err := s.rt.SpawnNamespace(ns.name, ns, o)
 	if err != nil {

@@ -38,8 +38,10 @@ type Server struct {
 	dynamic int          // child namespaces of parents, alive
 	closed  bool
 	// removing counts the child namespaces removed whose supervisor has
-	// not stopped yet, for Close to wait on.
-	removing sync.WaitGroup
+	// not stopped yet, for Close to wait on; incarnations numbers the
+	// removable children made, for their actor names.
+	removing     sync.WaitGroup
+	incarnations atomic.Uint64
 	// refusals logs the namespaces and rooms refused to clients.
 	refusals *actors.RefusalLog
 	// down is closed, readable without mu.
@@ -126,7 +128,10 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 // the name makes the child, with the parent's handlers). Either way the
 // handle's broadcasts reach the child of that name alive at the time, if
 // any: it outlives the removal of empty children. Register middleware and
-// handlers on the parent: a child runs its parent's.
+// handlers on the parent: a child runs its parent's. Names of OfFunc
+// parents are not looked at, as in Node (their match needs the client's
+// auth): Of creates a namespace of its own for such a name when no child
+// has it, and clients then join that one; to only look, use Namespace.
 func (s *Server) Of(name string) *Namespace {
 	ns, err := s.of(name)
 	if err != nil {
@@ -187,10 +192,10 @@ func (s *Server) ofFunc(match func(name string, auth json.RawMessage) bool, byNa
 	return ns
 }
 
-// Lookup implements actors.Directory. The namespace it returns is
-// reserved for the SpawnSocket request that follows (actors.Namespace.Reserve),
-// under s.mu, so a child namespace found here is not removed before that
-// request reached it.
+// Lookup implements actors.Directory, for the connection actors only: the
+// namespace it returns is reserved for the SpawnSocket request that
+// follows (actors.Namespace.Reserve), under s.mu, so a child namespace
+// found here is not removed before that request reached it.
 func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
 	s.mu.RLock()
 	if s.closed {
@@ -261,6 +266,15 @@ func (s *Server) removeChild(ns *Namespace) bool {
 	ns.parent.removeChild(ns)
 	s.removing.Add(1)
 	return true
+}
+
+// Namespace returns the namespace called name if it exists now (static,
+// or a child of a parent alive at this moment), without creating one as
+// Of does: what code that only inspects (a dashboard, say) should use,
+// since a child namespace may be removed at any time.
+func (s *Server) Namespace(name string) (*Namespace, bool) {
+	ns := s.lookupName(name)
+	return ns, ns != nil
 }
 
 // lookupName returns the namespace called name now, nil if there is none.

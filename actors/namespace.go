@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,11 @@ type NamespaceOptions struct {
 	// OnRemoved.
 	OnEmpty   func() bool
 	OnRemoved func()
+	// Incarnation, when not zero, tells apart the supervisors of one name
+	// made one after the other: their actor names are "ns:<name>#<n>", so
+	// that a name made again does not wait for its previous supervisor's
+	// name to be free.
+	Incarnation uint64
 	// MaxNamespacesPerConn refuses a socket, with CONNECT_ERROR "Invalid
 	// namespace", to a connection that already has that many sockets in
 	// any namespace; zero means no bound.
@@ -169,7 +175,11 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (
 	props := rt.props(func() actor.Actor {
 		return &namespaceActor{ns: ns, children: map[string]*Peer{}}
 	}, actor.WithSupervisor(stopChild))
-	pid, err := rt.system.Root.SpawnNamed(props, rt.Name("ns:"+name))
+	actorName := "ns:" + name
+	if o.Incarnation != 0 {
+		actorName += "#" + strconv.FormatUint(o.Incarnation, 10)
+	}
+	pid, err := rt.system.Root.SpawnNamed(props, rt.Name(actorName))
 	if err != nil {
 		return nil, fmt.Errorf("spawn namespace %q: %w", name, err)
 	}

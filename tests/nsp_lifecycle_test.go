@@ -120,9 +120,15 @@ func TestNspLifecycleRecreatedChildRunsParentHandlers(t *testing.T) {
 	c := startClients(t, ts)
 	c.connect("g1", "/game-1", with(wsOnly, "forceNew", true))
 	old := recv(t, handles, step, "the first /game-1 socket")
+	if ns, ok := ts.Srv.Namespace("/game-1"); !ok || ns != old {
+		t.Fatalf("Namespace(/game-1) = %p, %v while alive, want %p", ns, ok, old)
+	}
 	c.send(map[string]any{"op": "disconnect", "name": "g1"})
 	c.expect("disconnect", "g1")
 	waitNspGone(t, ts.Srv, "/game-1")
+	if _, ok := ts.Srv.Namespace("/game-1"); ok {
+		t.Fatal("Namespace(/game-1) found a removed child")
+	}
 
 	var passed atomic.Int64
 	parent.Use(func(s *actorio.Socket) error { passed.Add(1); return nil })
@@ -322,4 +328,41 @@ func TestNspLifecycleRecoveryKeepsChild(t *testing.T) {
 	if d := time.Since(start); d < 500*time.Millisecond {
 		t.Errorf("/game-1 removed %v after its last socket ended, before its session expired", d)
 	}
+}
+
+// TestNspLifecycleCloseDuringChurn closes the server while clients join
+// and leave games, so that children are being removed and made as Close
+// drains: Close returns without error and in time, and leaves no
+// goroutine behind (checked at cleanup).
+func TestNspLifecycleCloseDuringChurn(t *testing.T) {
+	ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		srv.OfRegexp(gamePattern).OnConnection(func(s *actorio.Socket) { s.On("echo", echoHandler) })
+	})
+	var wg sync.WaitGroup
+	var games atomic.Int64
+	for i := range 4 {
+		c, err := dialNspRaw(ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer c.ws.Close()
+			for r := 0; ; r++ {
+				if c.game(fmt.Sprint("/game-", (i+r)%3), r) != nil {
+					return // the server closed
+				}
+				games.Add(1)
+			}
+		})
+	}
+	waitUntil(t, step, "some games", func() bool { return games.Load() >= 40 })
+	start := time.Now()
+	if err := ts.Srv.Close(); err != nil {
+		t.Fatalf("Close during churn: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	wg.Wait()
+	t.Logf("%d games before Close, which took %v", games.Load(), time.Since(start).Round(time.Millisecond))
 }
