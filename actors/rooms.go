@@ -420,24 +420,18 @@ func (ns *Namespace) Broadcast(b *pb.Broadcast) { ns.deliver(b, nil) }
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
 // handler fn makes on every receiver, and returns the receivers.
 func (ns *Namespace) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *Peer) AckFunc) ([]*Peer, error) {
-	var peers []*Peer
-	ns.deliver(b, func(p *Peer, send func() bool) {
-		p.RegisterAck(b.AckId, fn(p))
-		if !send() {
-			p.RemoveAck(b.AckId)
-			return
-		}
-		peers = append(peers, p)
-	})
+	_, peers := ns.deliver(b, fn)
 	return peers, nil
 }
 
-// deliver pushes b onto the queue of each socket it selects, through via
-// when set (which calls send, reporting whether the packet was queued).
-// With connection state recovery on, an event that asks for no ack and is
-// not volatile is logged first, with the lock held alone, so that every
-// client gets the log in its order.
-func (ns *Namespace) deliver(b *pb.Broadcast, via func(p *Peer, send func() bool)) int {
+// deliver pushes b onto the queue of each socket it selects and returns
+// how many took it; with ack set (b.AckId is then set), it first registers
+// the handler ack makes on each, and returns those receivers too. With
+// connection state recovery on, an event that asks for no ack and is not
+// volatile is logged first, with the lock held alone, so that every
+// client gets the log in its order. No allocation per receiver: this is
+// the fan-out's inner loop.
+func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, []*Peer) {
 	frame := b.Frame
 	if ns.log != nil {
 		ns.mu.Lock()
@@ -453,20 +447,23 @@ func (ns *Namespace) deliver(b *pb.Broadcast, via func(p *Peer, send func() bool
 	n, skipped := 0, 0
 	w := ns.watching()
 	var ids []string
+	var peers []*Peer
 	ns.each(b.Target, func(p *Peer) {
 		if b.Volatile && !p.conn.Writable() {
 			skipped++
 			return
 		}
-		send := func() bool { return p.conn.Send(pkts...) == nil }
-		if via != nil {
-			sent := false
-			via(p, func() bool { sent = send(); return sent })
-			if !sent {
-				return
+		if ack != nil {
+			p.RegisterAck(b.AckId, ack(p))
+		}
+		if p.conn.Send(pkts...) != nil {
+			if ack != nil {
+				p.RemoveAck(b.AckId)
 			}
-		} else if !send() {
 			return
+		}
+		if ack != nil {
+			peers = append(peers, p)
 		}
 		if w != nil {
 			ids = append(ids, p.id)
@@ -480,7 +477,7 @@ func (ns *Namespace) deliver(b *pb.Broadcast, via func(p *Peer, send func() bool
 	if skipped > 0 {
 		ns.droppedVolatile.Add(int64(skipped))
 	}
-	return n
+	return n, peers
 }
 
 // writeLogged writes a socket's own packet with connection state recovery
