@@ -138,18 +138,15 @@ func (ns *Namespace) shrinkRooms() {
 	}
 }
 
-// ready enters a socket that passed its middleware: the CONNECT reply
-// goes out, a restored socket gets the logged packets it missed, and the
-// socket enters its rooms, all under the lock, so that no broadcast can
-// reach the client before its CONNECT reply, nor miss it after.
+// ready enters a socket that passed its middleware: a restored socket
+// gets the logged packets it missed, then the CONNECT reply goes out (the
+// reference server's order: its client hands the missed events over before
+// its connect event), and the socket enters its rooms, all under the lock,
+// so that no new broadcast can reach the client before its CONNECT reply,
+// nor miss it after.
 func (ns *Namespace) ready(p *Peer, reply []byte) error {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	p.connected.Store(true)
-	if err := p.writeRaw(reply, nil); err != nil {
-		p.connected.Store(false)
-		return err
-	}
 	// The rooms its middleware joined, recorded in p until now.
 	p.mu.Lock()
 	rooms := append(p.roomsLocked(), p.id)
@@ -164,6 +161,11 @@ func (ns *Namespace) ready(p *Peer, reply []byte) error {
 		ns.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
 			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
 		})
+	}
+	p.connected.Store(true)
+	if err := p.writeRaw(reply, nil); err != nil {
+		p.connected.Store(false)
+		return err
 	}
 	p.indexed = true
 	ns.connected[p.id] = p

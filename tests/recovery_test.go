@@ -366,15 +366,17 @@ func TestRecoveryLeftBehind(t *testing.T) {
 
 	p2 := dialPeer(t, ts, peerOpts{})
 	auth, _ := json.Marshal(map[string]string{"pid": first.Pid, "offset": offset})
-	var second struct{ Sid, Pid string }
-	if reply := p2.joinReply("/", string(auth)); json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &second) != nil || second != first {
-		t.Fatalf("restore reply %q, want sid %s and pid %s", reply, first.Sid, first.Pid)
-	}
+	// As the reference server: the missed events, then the CONNECT reply.
+	p2.send("40" + string(auth))
 	for _, want := range []int{2, 3} {
 		f := p2.readSync()
 		if !strings.HasPrefix(f, fmt.Sprintf(`42["a",%d,"`, want)) {
 			t.Fatalf("replayed %q, want event a %d", f, want)
 		}
+	}
+	var second struct{ Sid, Pid string }
+	if reply := p2.readSync(); json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &second) != nil || second != first {
+		t.Fatalf("restore reply %q, want sid %s and pid %s", reply, first.Sid, first.Pid)
 	}
 	s2 := recv(t, connected, step, "the restored connection")
 	if !s2.Recovered() || s2.ID() != first.Sid {
