@@ -107,15 +107,26 @@ func (ns *Namespace) OnConnection(fn func(s *Socket)) {
 // handlers returns the middleware and connection handlers a socket of this
 // namespace runs: a child of a dynamic parent runs the parent's, as they
 // are when the socket connects (a child made again runs those registered
-// since, too).
+// since, too), then those registered on the child itself (through Of or
+// Socket.Namespace), which go with the child when it is removed.
 func (ns *Namespace) handlers() ([]Middleware, []func(*Socket)) {
-	src := ns
-	if ns.parent != nil {
-		src = ns.parent
+	ns.mu.RLock()
+	mws, fns := ns.middlewares, ns.onConnect
+	ns.mu.RUnlock()
+	if ns.parent == nil {
+		return mws, fns
 	}
-	src.mu.RLock()
-	defer src.mu.RUnlock()
-	return src.middlewares, src.onConnect
+	p := ns.parent
+	p.mu.RLock()
+	pmws, pfns := p.middlewares, p.onConnect
+	p.mu.RUnlock()
+	if len(mws) > 0 {
+		pmws = append(pmws[:len(pmws):len(pmws)], mws...)
+	}
+	if len(fns) > 0 {
+		pfns = append(pfns[:len(pfns):len(pfns)], fns...)
+	}
+	return pmws, pfns
 }
 
 // NewSocket implements actors.Behavior.

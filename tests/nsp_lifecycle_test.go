@@ -366,3 +366,50 @@ func TestNspLifecycleCloseDuringChurn(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d games before Close, which took %v", games.Load(), time.Since(start).Round(time.Millisecond))
 }
+
+// TestNspLifecycleRefusedLeavesNothing has a parent's middleware refuse
+// every socket: each refused CONNECT made a child, which goes with its
+// refused socket, so MaxDynamicNamespaces is never reached and every
+// client gets the middleware's answer, not "Invalid namespace". A handler
+// registered on a live child (through Of) runs after the parent's, as in
+// Node.
+func TestNspLifecycleRefusedLeavesNothing(t *testing.T) {
+	var order []string
+	var mu sync.Mutex
+	note := func(s string) { mu.Lock(); order = append(order, s); mu.Unlock() }
+	ts := startServer(t, actorio.Options{MaxDynamicNamespaces: 3}, func(srv *actorio.Server) {
+		parent := srv.OfRegexp(gamePattern)
+		parent.Use(func(s *actorio.Socket) error {
+			if s.Namespace().Name() == "/game-999" {
+				return nil
+			}
+			return &actorio.ConnectError{Message: "no such game"}
+		})
+		parent.OnConnection(func(s *actorio.Socket) { note("parent") })
+	})
+	p := dialPeer(t, ts, peerOpts{})
+	for i := range 20 {
+		nsp := fmt.Sprint("/game-", i)
+		if got, want := p.joinReply(nsp, ""), "44"+nsp+`,{"message":"no such game"}`; got != want {
+			t.Fatalf("CONNECT %d: %q, want %q", i, got, want)
+		}
+	}
+	p.join("/game-999", "")
+	ns, ok := ts.Srv.Namespace("/game-999")
+	if !ok {
+		t.Fatal("no /game-999 while a socket is in it")
+	}
+	ns.OnConnection(func(s *actorio.Socket) { note("child") })
+	q := dialPeer(t, ts, peerOpts{})
+	q.join("/game-999", "")
+	waitUntil(t, step, "the handlers of the second socket", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 3
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(order, ",") != "parent,parent,child" {
+		t.Fatalf("connection handlers ran in the order %v", order)
+	}
+}
