@@ -312,12 +312,10 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 			return
 		}
 		c.mu.Unlock()
-		if closed {
-			if mode != closeFlush {
-				q = nil
-			} else {
-				q = append(q, engineio.Packet{Type: engineio.Close})
-			}
+		// No close packet after a flush: Node's engine.io ends a WebSocket
+		// it closes with the close frame alone (closeBare below).
+		if closed && mode != closeFlush {
+			q = nil
 		}
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
@@ -328,7 +326,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 			}
 		}
 		if closed {
-			closeSocket(ws, websocket.CloseNormalClosure, timeout)
+			closeBare(ws, timeout)
 			return
 		}
 	}
@@ -387,4 +385,33 @@ func writeFrame(ws *websocket.Conn, p engineio.Packet) error {
 func closeSocket(ws *websocket.Conn, code int, timeout time.Duration) {
 	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(timeout))
 	_ = ws.Close()
+}
+
+// closeBare ends a session's WebSocket as Node's engine.io does: a close
+// frame without a status code (the client reads 1005), best effort, then
+// the connection is closed.
+func closeBare(ws *websocket.Conn, timeout time.Duration) {
+	_ = ws.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(timeout))
+	_ = ws.Close()
+}
+
+// bareCloseFrame is a server's close frame without a status code: FIN and
+// opcode 8, no mask, no payload.
+var bareCloseFrame = []byte{0x88, 0x00}
+
+// tryCloseFrame writes a bare close frame on the session's WebSocket if no
+// writer is using it and the socket takes the two bytes at once, without
+// ever blocking: a peer that stopped reading gets nothing, and the caller
+// cuts the connection right after either way.
+func (c *Conn) tryCloseFrame() {
+	ws := c.claimWriter()
+	if ws == nil {
+		return // a writer is busy, perhaps blocked: no frame can go in between
+	}
+	if bc, ok := ws.NetConn().(*batchConn); ok && bc.canTry() {
+		_ = bc.tryWrite(bareCloseFrame)
+	}
+	c.mu.Lock()
+	c.writing = false
+	c.mu.Unlock()
 }

@@ -1,0 +1,146 @@
+package gateway
+
+import (
+	"errors"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/gorilla/websocket"
+)
+
+// A WebSocket the server closes ends as Node's engine.io ends it: what was
+// queued (when the close flushes), no Engine.IO close packet, then a close
+// frame without a status code, which the client reads as 1005.
+
+// readUntilClose reads frames until ws ends and returns the text frames
+// read and the error that ended it.
+func readUntilClose(t *testing.T, ws *websocket.Conn) ([]string, error) {
+	t.Helper()
+	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+	var got []string
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("websocket not closed by the server (read %q)", got)
+			}
+			return got, err
+		}
+		got = append(got, string(data))
+	}
+}
+
+func TestWebSocketServerCloseIsABareCloseFrame(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		close  func(t *testing.T, e *env, ws *websocket.Conn, c *Conn)
+		want   []string // frames read after the open packet
+		reason string
+	}{
+		{
+			name: "Conn.Close flushes the queue",
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				_ = c.Send(msg("a"), msg("b"))
+				c.Close(ReasonForcedClose)
+			},
+			want:   []string{"4a", "4b"},
+			reason: ReasonForcedClose,
+		},
+		{
+			name: "Conn.Close inside OnPacket",
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				e.h.echo = false
+				e.h.onPkt = func(c *Conn, _ engineio.Packet) { c.Close(ReasonParseError) }
+				writeText(t, ws, "4bad")
+			},
+			reason: ReasonParseError,
+		},
+		{
+			name: "client-sent ping",
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				writeText(t, ws, "2")
+			},
+			reason: ReasonTransportError,
+		},
+		{
+			name: "malformed Engine.IO packet",
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				writeText(t, ws, "9")
+			},
+			reason: ReasonParseError,
+		},
+		{
+			name: "Server.Close",
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				_ = c.Send(msg("last"))
+				if err := e.srv.Close(); err != nil {
+					t.Error(err)
+				}
+			},
+			want:   []string{"4last"},
+			reason: ReasonForcedServerClose,
+		},
+		{
+			name: "ping timeout",
+			cfg:  Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond},
+			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
+				// The client reads the ping and never answers.
+			},
+			want:   []string{"2"},
+			reason: ReasonPingTimeout,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			e := startEnv(t, tc.cfg)
+			ws, c := e.openWS(t)
+			tc.close(t, e, ws, c)
+			got, err := readUntilClose(t, ws)
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("frames before the close: %q, want %q (no close packet)", got, tc.want)
+			}
+			if !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+				t.Errorf("websocket ended with %v, want a close frame without status (1005)", err)
+			}
+			if ev := e.h.nextClose(t); ev.reason != tc.reason {
+				t.Errorf("server-side reason %q, want %q", ev.reason, tc.reason)
+			}
+		})
+	}
+}
+
+// TestPingTimeoutCutsAWriterStuckOnAPeerThatDoesNotRead: with a writer
+// blocked on a peer that stopped reading, no close frame can go in between;
+// the ping timeout still ends the connection at once instead of waiting
+// for WriteTimeout.
+func TestPingTimeoutCutsAWriterStuckOnAPeerThatDoesNotRead(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{PingInterval: 100 * time.Millisecond, PingTimeout: 100 * time.Millisecond, WriteTimeout: 20 * time.Second})
+	_, c := e.openWS(t) // never read from here on
+	chunk := msg(strings.Repeat("x", 256<<10))
+	for range 64 { // 16 MiB: far more than the socket buffers hold
+		if err := c.Send(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if ev := e.h.nextClose(t); ev.reason != ReasonPingTimeout {
+		t.Fatalf("close %+v", ev)
+	}
+	// The writer ends with the cut, not at WriteTimeout.
+	deadline := time.Now().Add(2 * time.Second)
+	buf := make([]byte, 1<<20)
+	for strings.Contains(string(buf[:runtime.Stack(buf, true)]), ").writeLoop(") {
+		if time.Now().After(deadline) {
+			t.Fatalf("writer still running %v after the ping timeout", time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
