@@ -25,7 +25,11 @@ type batchConn struct {
 
 	mu       sync.Mutex
 	batching bool
-	buf      *[]byte
+	// inline marks a batch that a caller gathers for tryEnd: it never
+	// writes while gathering, whatever its size, since that write could
+	// block the caller (a socket's handler) on a peer that stopped reading.
+	inline bool
+	buf    *[]byte
 	// deadline is the write deadline, applied to the connection only when
 	// a write may block (gorilla sets it for every frame).
 	deadline time.Time
@@ -109,32 +113,13 @@ func (c *batchConn) tryEnd() (bool, error) {
 		*c.buf = b[:copy(b, b[n:])]
 		return false, nil
 	}
-	c.batching = false
+	c.batching, c.inline = false, false
 	*c.buf = b[:0]
 	if cap(*c.buf) <= 2*batchMax {
 		batchBufs.Put(c.buf)
 	}
 	c.buf = nil
 	return true, nil
-}
-
-// tryWrite writes b outside a batch with one non-blocking write, of which
-// the socket may take only a part (or nothing); the caller owns the writer
-// claim and closes the connection next.
-func (c *batchConn) tryWrite(b []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.batching {
-		return nil // bytes of a frame are pending: b cannot go in between
-	}
-	if !c.applied.IsZero() {
-		if err := c.Conn.SetWriteDeadline(time.Time{}); err != nil {
-			return err
-		}
-		c.applied = time.Time{}
-	}
-	_, err := writeRaw(c.rc, b)
-	return err
 }
 
 // Write implements net.Conn.
@@ -145,7 +130,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		return c.writeLocked(p)
 	}
 	*c.buf = append(*c.buf, p...)
-	if len(*c.buf) >= batchMax {
+	if len(*c.buf) >= batchMax && !c.inline {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -153,9 +138,16 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *batchConn) begin() {
+func (c *batchConn) begin() { c.start(false) }
+
+// beginInline starts a batch for tryEnd: what is written is only gathered,
+// however large (at most what the connection's queue held), and tryEnd
+// writes what the socket takes without blocking.
+func (c *batchConn) beginInline() { c.start(true) }
+
+func (c *batchConn) start(inline bool) {
 	c.mu.Lock()
-	c.batching = true
+	c.batching, c.inline = true, inline
 	if c.buf == nil {
 		c.buf = batchBufs.Get().(*[]byte)
 	}
@@ -166,7 +158,7 @@ func (c *batchConn) begin() {
 func (c *batchConn) end() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.batching = false
+	c.batching, c.inline = false, false
 	err := c.flushLocked()
 	if cap(*c.buf) <= 2*batchMax {
 		batchBufs.Put(c.buf)
