@@ -122,6 +122,25 @@ func (c *batchConn) tryEnd() (bool, error) {
 	return true, nil
 }
 
+// tryWrite writes b outside a batch with one non-blocking write, of which
+// the socket may take only a part (or nothing); the caller owns the writer
+// claim and closes the connection next.
+func (c *batchConn) tryWrite(b []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.batching {
+		return nil // bytes of a frame are pending: b cannot go in between
+	}
+	if !c.applied.IsZero() {
+		if err := c.Conn.SetWriteDeadline(time.Time{}); err != nil {
+			return err
+		}
+		c.applied = time.Time{}
+	}
+	_, err := writeRaw(c.rc, b)
+	return err
+}
+
 // Write implements net.Conn.
 func (c *batchConn) Write(p []byte) (int, error) {
 	c.mu.Lock()

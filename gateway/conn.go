@@ -78,13 +78,14 @@ type closeMode uint8
 const (
 	// closeAbort drops what is queued and ends the transport.
 	closeAbort closeMode = iota
-	// closeFlush writes what is queued and a close packet first.
+	// closeFlush writes what is queued first, and on polling a close packet.
 	closeFlush
 	// closeByClient answers a pending poll with a noop packet.
 	closeByClient
 	// closeDrop is closeAbort for a peer that stopped answering or reading:
-	// it also closes a WebSocket's network connection at once, without a
-	// close frame, so that no write to the peer blocks until WriteTimeout.
+	// it also closes a WebSocket's network connection at once, after a
+	// close frame only if it goes out without waiting, so that no write to
+	// the peer blocks until WriteTimeout.
 	closeDrop
 )
 
@@ -275,7 +276,9 @@ func (c *Conn) overLimitLocked(n int64, pkts int) bool {
 }
 
 // Close ends the session from the server side: what is queued is flushed
-// (best effort), a close packet is sent, and OnClose receives reason.
+// (best effort), then a polling client gets a close packet and a
+// WebSocket one a close frame without status code, as from Node, and
+// OnClose receives reason.
 // OnClose may run on the calling goroutine (or, when called from OnPacket,
 // right after OnPacket returns).
 func (c *Conn) Close(reason string) {
@@ -449,15 +452,18 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	c.mu.Unlock()
 
 	close(c.closed)
+	if mode == closeDrop && ws != nil {
+		// A close frame if it goes out without waiting (as Node's, which
+		// sends one), then the cut: it fails a write stuck on the peer's
+		// full buffers and the pending read; the writer and reader
+		// goroutines then end.
+		c.tryCloseFrame()
+		_ = ws.NetConn().Close()
+	}
 	c.lastWrite()
 	c.wake()
 	if probe != nil {
 		_ = probe.Close()
-	}
-	if mode == closeDrop && ws != nil {
-		// Fails a write stuck on the peer's full buffers and the pending
-		// read; the writer and reader goroutines then end.
-		_ = ws.NetConn().Close()
 	}
 	c.srv.remove(c, linger)
 	attrs := []slog.Attr{slog.String("transport", transport), slog.String("reason", reason)}
