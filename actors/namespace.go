@@ -427,8 +427,13 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *pb.SpawnSocket) bool {
 }
 
 // spawn creates the socket a SpawnSocket asks for and replies to sender.
+// A namespace left empty by a refusal is removed before the reply, so
+// that the connection's next CONNECT finds it gone.
 func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *actor.PID) {
 	respond := func(r *pb.SpawnSocketReply) {
+		if r.SocketId == "" {
+			a.maybeEmpty(ctx)
+		}
 		if sender != nil {
 			ctx.Send(sender, r)
 		}
