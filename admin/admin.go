@@ -377,10 +377,10 @@ func (a *Admin) onConnection(s *actorio.Socket) {
 // namespace returns the namespace called name if the server has it: the
 // dashboard's commands never create one.
 func (a *Admin) namespace(name string) *actorio.Namespace {
-	if _, ok := a.srv.Stats().Namespaces[name]; !ok {
-		return nil
-	}
-	return a.srv.Of(name)
+	// Server.Namespace creates nothing: a dynamic child removed since the
+	// dashboard listed it must not come back as a namespace of its own.
+	ns, _ := a.srv.Namespace(name)
+	return ns
 }
 
 // selection is the sockets of nsp, or those in room filter when set.
