@@ -42,9 +42,10 @@ func (s *syncBuf) String() string {
 
 // TestDemo builds cmd/demo and runs the binary itself (its flags and its
 // shutdown are under test; tests/browser serves cmd/demo/chatdemo
-// in-process) on a free port with the local client bundle, checks the page and
-// the bundle it serves, has two clients chat in a room and echo binary,
-// and stops it with SIGTERM.
+// in-process) on a free port from the module root, as README's first
+// command does, checks that the page loads socket.io-client from the demo
+// and that the demo serves the node_modules copy there, has clients chat
+// in rooms and echo binary, and stops it with SIGTERM.
 func TestDemo(t *testing.T) {
 	node.Require(t)
 	root := node.Root(t)
@@ -62,9 +63,10 @@ func TestDemo(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
-	clientJS := filepath.Join(root, "node_modules", "socket.io-client", "dist", "socket.io.min.js")
+	dist := filepath.Join(root, "node_modules", "socket.io-client", "dist")
 	var stderr syncBuf
-	demo := exec.Command(bin, "-addr", addr, "-client-js", clientJS)
+	demo := exec.Command(bin, "-addr", addr)
+	demo.Dir = root
 	demo.Stderr = &stderr
 	demo.Stdout = &stderr
 	if err := demo.Start(); err != nil {
@@ -103,18 +105,30 @@ func TestDemo(t *testing.T) {
 		return err == nil
 	})
 
+	// The page loads socket.io-client from the demo (the CDN is its second
+	// choice), and the demo serves the copy `npm ci` installed, with its
+	// source map.
+	const clientPath = "/socket.io/socket.io.min.js"
 	status, ctype, page := get("/")
 	if status != http.StatusOK || !strings.HasPrefix(ctype, "text/html") ||
-		!bytes.Contains(page, []byte("<title>actorio chat</title>")) || !bytes.Contains(page, []byte("/socket.io.min.js")) {
-		t.Errorf("GET / = %d %s:\n%.300s", status, ctype, page)
+		!bytes.Contains(page, []byte("<title>actorio chat</title>")) || !bytes.Contains(page, []byte(`"`+clientPath+`"`)) {
+		t.Errorf("GET / = %d %s, want the chat page loading %s:\n%.300s", status, ctype, clientPath, page)
 	}
-	want, err := os.ReadFile(clientJS)
-	if err != nil {
-		t.Fatal(err)
+	for _, f := range []struct{ path, file, ctype string }{
+		{clientPath, "socket.io.min.js", "application/javascript"},
+		{clientPath + ".map", "socket.io.min.js.map", "application/json"},
+	} {
+		want, err := os.ReadFile(filepath.Join(dist, f.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, ctype, body := get(f.path)
+		if status != http.StatusOK || !strings.HasPrefix(ctype, f.ctype) || !bytes.Equal(body, want) {
+			t.Errorf("GET %s = %d %s, %d bytes (want the %d bytes of %s)", f.path, status, ctype, len(body), len(want), filepath.Join(dist, f.file))
+		}
 	}
-	status, ctype, js := get("/socket.io.min.js")
-	if status != http.StatusOK || !strings.Contains(ctype, "javascript") || !bytes.Equal(js, want) {
-		t.Errorf("GET /socket.io.min.js = %d %s, %d bytes (want the %d bytes of %s)", status, ctype, len(js), len(want), clientJS)
+	if want := "client_js=" + filepath.Join(dist, "socket.io.min.js"); !strings.Contains(stderr.String(), want) {
+		t.Errorf("the demo's log does not say %s:\n%s", want, stderr.String())
 	}
 
 	c := runScript(t, base, driverScript, nil)
@@ -166,12 +180,49 @@ func TestDemo(t *testing.T) {
 		t.Errorf("chat outside a room acked %s", l.Raw)
 	}
 	c.emitAck("c", "join", "lobby")
+	for _, name := range []string{"a", "b"} {
+		if l := c.expectEvent(name, "joined"); l.Arg(3).(map[string]any)["id"] != ids["c"] {
+			t.Errorf("%s saw %s", name, l.Raw)
+		}
+	}
 	c.emitAck("a", "chat", "welcome")
 	for _, name := range []string{"b", "c"} {
 		if l := c.expectEvent(name, "chat"); l.Arg(3).(map[string]any)["text"] != "welcome" {
 			t.Errorf("%s got %s", name, l.Raw)
 		}
 	}
+	c.noEvent("c", "chat")
+
+	// Joining another room leaves the lobby (the page's default room): a's
+	// chat goes to red only, and the lobby's no longer reaches a.
+	if err := c.emitAck("a", "join", "red").Decode(2, &joined); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(joined.Rooms)
+	wantRooms = []string{ids["a"], "red"}
+	slices.Sort(wantRooms)
+	if joined.Room != "red" || !reflect.DeepEqual(joined.Rooms, wantRooms) {
+		t.Errorf("join ack = %+v, want room red, rooms %v", joined, wantRooms)
+	}
+	if l := c.emitAck("c", "chat", "lobby only"); l.Arg(2) != true {
+		t.Errorf("chat in the lobby acked %s", l.Raw)
+	}
+	if l := c.expectEvent("b", "chat"); l.Arg(3).(map[string]any)["text"] != "lobby only" {
+		t.Errorf("b got %s", l.Raw)
+	}
+	c.emitAck("a", "chat", "red alone")
+	c.emitAck("b", "join", "red")
+	if l := c.expectEvent("a", "joined"); !jsonEq(t, string(l.Args[3]), fmt.Sprintf(`{"id":%q,"room":"red"}`, ids["b"])) {
+		t.Errorf("a saw %s", l.Raw)
+	}
+	c.emitAck("c", "chat", "lobby alone")
+	// As above, b would have the two earlier chats before this one.
+	c.emitAck("a", "chat", "red together")
+	if l := c.expectEvent("b", "chat"); l.Arg(3).(map[string]any)["text"] != "red together" {
+		t.Errorf("b got %s", l.Raw)
+	}
+	c.noEvent("a", "chat")
+	c.noEvent("b", "chat")
 	c.noEvent("c", "chat")
 
 	// The demo's /metrics reflects the chat: 3 sessions, events counted.

@@ -1,5 +1,8 @@
 // Command demo serves a multi-room chat page and its Socket.IO endpoint;
-// the events and the page are in package chatdemo. With -admin it also
+// the events and the page are in package chatdemo. The page loads
+// socket.io-client from the demo, which serves the copy `npm ci` put in
+// node_modules (found in the working directory or a parent), or the file
+// of -client-js; it tries the CDN when neither is there. With -admin it also
 // serves the admin namespace of package admin and, when it finds the
 // built dashboard of @socket.io/admin-ui, the dashboard at /admin/ui/.
 package main
@@ -12,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
@@ -53,7 +57,7 @@ func parseFlags(args []string, getenv func(string) string, usage io.Writer) (con
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:3000", "address to listen on")
-	fs.StringVar(&cfg.clientJS, "client-js", "", "serve this file at /socket.io.min.js (the page loads the CDN copy otherwise)")
+	fs.StringVar(&cfg.clientJS, "client-js", "", "serve this copy of socket.io.min.js at "+chatdemo.ClientJSPath+" (default: the one in "+chatdemo.ClientDist+" if present; the page tries the CDN when the demo serves none)")
 	fs.BoolVar(&cfg.admin, "admin", false, "serve the admin namespace /admin for the Socket.IO admin dashboard")
 	fs.StringVar(&cfg.adminUser, "admin-user", chatdemo.DefaultAdminUser, "user name the admin dashboard logs in with")
 	fs.StringVar(&cfg.adminPassword, "admin-password", "", "password the admin dashboard logs in with (default $"+passwordEnv+"; none: anyone may use /admin)")
@@ -84,10 +88,31 @@ func run(cfg config, log *slog.Logger) error {
 }
 
 // setup makes the demo's server and handler as cfg says; closeAdmin
-// stops the admin namespace, and attrs describe the admin dashboard for
-// the log.
+// stops the admin namespace, and attrs describe, for the log, where the
+// page's socket.io-client and the admin dashboard come from.
 func setup(cfg config, log *slog.Logger) (srv *actorio.Server, h http.Handler, closeAdmin func(), attrs []any, err error) {
-	srv, err = actorio.NewServer(actorio.Options{Logger: log})
+	var clientDir string
+	switch {
+	case cfg.clientJS != "":
+		fi, err := os.Stat(cfg.clientJS)
+		if err == nil && !fi.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a file", cfg.clientJS)
+		}
+		if err != nil {
+			return nil, nil, nil, nil, fmt.Errorf("-client-js: %w", err)
+		}
+		attrs = append(attrs, "client_js", cfg.clientJS)
+	default:
+		if clientDir, err = chatdemo.FindClientDir(); err != nil {
+			return nil, nil, nil, nil, err
+		}
+		if clientDir == "" {
+			log.Warn("socket.io-client not found in " + chatdemo.ClientDist + " (run npm ci, or give -client-js FILE): the page will try its CDN")
+		} else {
+			attrs = append(attrs, "client_js", filepath.Join(clientDir, "socket.io.min.js"))
+		}
+	}
+	srv, err = actorio.NewServer(actorio.Options{Logger: log, ClientDir: clientDir})
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
@@ -98,7 +123,7 @@ func setup(cfg config, log *slog.Logger) (srv *actorio.Server, h http.Handler, c
 		if cfg.adminUI != "" {
 			log.Warn("-admin-ui is ignored without -admin")
 		}
-		return srv, chatdemo.NewHandler(srv, opts), closeAdmin, nil, nil
+		return srv, chatdemo.NewHandler(srv, opts), closeAdmin, attrs, nil
 	}
 	fail := func(err error) (*actorio.Server, http.Handler, func(), []any, error) {
 		_ = srv.Close()
@@ -116,7 +141,7 @@ func setup(cfg config, log *slog.Logger) (srv *actorio.Server, h http.Handler, c
 	if opts.AdminUI == "" {
 		log.Warn("admin dashboard not served: " + chatdemo.AdminUIDist + " not found (run npm ci, or give -admin-ui DIR)")
 	} else {
-		attrs = []any{"admin_ui", "http://" + cfg.addr + chatdemo.AdminUIPath}
+		attrs = append(attrs, "admin_ui", "http://"+cfg.addr+chatdemo.AdminUIPath)
 	}
 	return srv, chatdemo.NewHandler(srv, opts), a.Close, attrs, nil
 }

@@ -279,3 +279,77 @@ func TestNoAdminWithoutFlag(t *testing.T) {
 		t.Errorf("no warning about -admin-ui without -admin:\n%s", d.logs.String())
 	}
 }
+
+// fakeClient writes a socket.io-client dist directory under root holding
+// a socket.io.min.js of body and a socket.io.js, and returns the directory.
+func fakeClient(t *testing.T, root, body string) string {
+	t.Helper()
+	dist := filepath.Join(root, filepath.FromSlash(chatdemo.ClientDist))
+	if err := os.MkdirAll(dist, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string]string{"socket.io.min.js": body, "socket.io.js": "/* full */"} {
+		if err := os.WriteFile(filepath.Join(dist, name), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dist
+}
+
+// The page loads socket.io-client from the demo before the CDN: the demo
+// serves the node_modules copy of the working directory or of a parent
+// (go run from a subdirectory of the module), or the -client-js file in
+// its place, and nothing there when it has neither, so that the page
+// goes on to the CDN.
+func TestClientBundle(t *testing.T) {
+	root := t.TempDir()
+	fakeClient(t, root, "/* npm copy */")
+	sub := filepath.Join(root, "cmd", "demo")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(t.TempDir(), "own.js")
+	if err := os.WriteFile(own, []byte("/* -client-js copy */"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, wd, clientJS string
+		want               string // the body at ClientJSPath; "" for none
+		warn               bool
+	}{
+		{name: "module root", wd: root, want: "/* npm copy */"},
+		{name: "subdirectory", wd: sub, want: "/* npm copy */"},
+		{name: "-client-js", wd: root, clientJS: own, want: "/* -client-js copy */"},
+		{name: "-client-js without node_modules", wd: t.TempDir(), clientJS: own, want: "/* -client-js copy */"},
+		{name: "none", wd: t.TempDir(), warn: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Chdir(tc.wd)
+			d := startDemo(t, config{clientJS: tc.clientJS})
+			code, _, page := d.get(t, "/")
+			if code != http.StatusOK || !strings.Contains(page, `"`+chatdemo.ClientJSPath+`"`) {
+				t.Errorf("GET / = %d, the page does not load %s:\n%s", code, chatdemo.ClientJSPath, page)
+			}
+			code, _, js := d.get(t, chatdemo.ClientJSPath)
+			switch {
+			case tc.want != "" && (code != http.StatusOK || js != tc.want):
+				t.Errorf("GET %s = %d %q, want %q", chatdemo.ClientJSPath, code, js, tc.want)
+			case tc.want == "" && code == http.StatusOK:
+				t.Errorf("GET %s = %d %q with no copy to serve", chatdemo.ClientJSPath, code, js)
+			}
+			warned := strings.Contains(d.logs.String(), `level=WARN msg="socket.io-client not found`)
+			if warned != tc.warn {
+				t.Errorf("warned about the missing socket.io-client: %v, want %v:\n%s", warned, tc.warn, d.logs.String())
+			}
+		})
+	}
+}
+
+func TestClientJSMustExist(t *testing.T) {
+	for _, path := range []string{filepath.Join(t.TempDir(), "missing.js"), t.TempDir()} {
+		_, _, _, _, err := setup(config{clientJS: path}, slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "-client-js") {
+			t.Errorf("setup with -client-js %s: %v, want an error naming -client-js", path, err)
+		}
+	}
+}

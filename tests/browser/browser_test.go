@@ -32,6 +32,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,13 +53,19 @@ const (
 	minNodeMajor = 20
 )
 
-// TestDemoInBrowser serves the demo in-process on 127.0.0.1 and has three
-// Chromium pages use it: alice and bob in room red, carol in room blue,
-// then bob in both. Each page's log must hold exactly the lines its rooms
-// entitle it to. alice reloads mid-session and must come back with a new
-// socket (the old one disconnected on the server) and chat again; then she
-// echoes a file through the server and must get the same bytes back, as
-// binary WebSocket frames both ways. Each page's screenshot is saved.
+// TestDemoInBrowser serves the demo in-process on 127.0.0.1, as cmd/demo
+// does (socket.io-client served from node_modules by the server's
+// ClientDir), and has Chromium pages use it with the CDN unreachable.
+// alice and bob load the client from the demo, never ask the CDN, and
+// chat in the default room without pressing Join; carol's page cannot
+// load the demo's copy and falls back to the CDN (answered with the npm
+// copy). alice and bob then move to room red, carol to blue, bob to both:
+// each page's log must hold exactly the lines its rooms entitle it to.
+// alice reloads mid-session and must come back with a new socket (the old
+// one disconnected on the server), in the default room, and chat again;
+// she echoes a file through the server and must get the same bytes back,
+// as binary WebSocket frames both ways. dave's page can load the client
+// from neither place and must say so. Each page's screenshot is saved.
 func TestDemoInBrowser(t *testing.T) {
 	chromium := requireBrowser(t)
 	root := node.Root(t)
@@ -75,7 +82,7 @@ func TestDemoInBrowser(t *testing.T) {
 		os.Remove(f)
 	}
 
-	d := startDemo(t, clientJS)
+	d := startDemo(t)
 	cdnURL := d.cdnURL(t)
 	b := startBrowser(t, map[string]string{
 		"BASE_URL":  d.http.URL,
@@ -91,14 +98,16 @@ func TestDemoInBrowser(t *testing.T) {
 		}
 	})
 
-	// alice and bob load socket.io-client from the CDN address, which the
-	// test answers with the npm copy; carol's CDN request fails, so her
-	// page falls back to the copy the demo serves (-client-js).
+	// alice and bob: the CDN is unreachable ("offline"), the demo serves
+	// the client. carol: the demo does not, the CDN address is answered
+	// with the npm copy.
 	ids := map[string]string{
-		"alice": b.open("alice", "npm"),
-		"bob":   b.open("bob", "npm"),
-		"carol": b.open("carol", "offline"),
+		"alice": b.open("alice", "offline"),
+		"bob":   b.open("bob", "offline"),
 	}
+	d.serveClient(false)
+	ids["carol"] = b.open("carol", "npm")
+	d.serveClient(true)
 	if x, y, z := ids["alice"], ids["bob"], ids["carol"]; len(x) < 6 || len(y) < 6 || len(z) < 6 || x == y || y == z || x == z {
 		t.Fatalf("socket ids %v: want three distinct ids", ids)
 	}
@@ -106,8 +115,8 @@ func TestDemoInBrowser(t *testing.T) {
 	for name := range ids {
 		reqs := b.requests(name)
 		fromCDN, fromLocal := slices.Contains(reqs, cdnURL), slices.Contains(reqs, local)
-		if want := name == "carol"; !fromCDN || fromLocal != want {
-			t.Errorf("%s requested the CDN copy: %v, the local copy: %v (want true, %v); requests %q", name, fromCDN, fromLocal, want, reqs)
+		if wantCDN := name == "carol"; !fromLocal || fromCDN != wantCDN {
+			t.Errorf("%s requested the demo's copy: %v, the CDN copy: %v (want true, %v); requests %q", name, fromLocal, fromCDN, wantCDN, reqs)
 		}
 	}
 	short := func(name string) string { return ids[name][:6] }
@@ -122,6 +131,23 @@ func TestDemoInBrowser(t *testing.T) {
 		}
 	}
 
+	// Every page is in the lobby as it connects: no Join needed to chat.
+	add("alice", "you are in lobby", short("bob")+" joined lobby", short("carol")+" joined lobby")
+	add("bob", "you are in lobby", short("carol")+" joined lobby")
+	add("carol", "you are in lobby")
+	check("three pages opened")
+	b.say("alice", "hello lobby")
+	add("alice", "me: hello lobby")
+	add("bob", short("alice")+": hello lobby")
+	add("carol", short("alice")+": hello lobby")
+	check("alice chatted without joining")
+	b.say("carol", "hi both")
+	add("carol", "me: hi both")
+	add("alice", short("carol")+": hi both")
+	add("bob", short("carol")+": hi both")
+	check("carol chatted without joining")
+
+	// Joining a room leaves the lobby.
 	b.join("alice", "red")
 	add("alice", "you are in red")
 	check("alice joined red")
@@ -129,6 +155,9 @@ func TestDemoInBrowser(t *testing.T) {
 	add("bob", "you are in red")
 	add("alice", short("bob")+" joined red")
 	check("bob joined red")
+	b.say("carol", "still here?") // alone in the lobby: nobody gets it
+	add("carol", "me: still here?")
+	check("carol chatted alone in the lobby")
 	b.join("carol", "blue")
 	add("carol", "you are in blue")
 	check("carol joined blue")
@@ -156,21 +185,21 @@ func TestDemoInBrowser(t *testing.T) {
 	check("bob chatted in red and blue")
 
 	// alice reloads: a new socket, the old one ends on the server, her log
-	// starts empty and she is in no room until she joins again.
+	// starts again in the lobby, where nobody is left.
 	before := ids["alice"]
 	ids["alice"] = b.reload("alice")
 	if ids["alice"] == before {
 		t.Fatalf("alice kept socket id %s across the reload", before)
 	}
-	logs["alice"] = nil
+	logs["alice"] = []string{"you are in lobby"}
 	check("alice reloaded")
 	if r := d.waitDisconnect(t, before); r != "transport close" {
 		t.Errorf("alice's socket before the reload ended with %q, want \"transport close\"", r)
 	}
 	d.waitSockets(t, 3)
-	b.say("alice", "anyone?") // in no room: nobody gets it
+	b.say("alice", "anyone?")
 	add("alice", "me: anyone?")
-	check("alice chatted in no room")
+	check("alice chatted in the empty lobby")
 	b.join("alice", "red")
 	add("alice", "you are in red")
 	add("bob", short("alice")+" joined red")
@@ -212,13 +241,33 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("binary WebSocket frames holding the file: %d sent, %d received; want 1 and 1", sent, received)
 	}
 
+	// dave's page finds the client neither on the demo nor on the CDN: it
+	// says so, and what to do, instead of "connecting…" for ever.
+	d.serveClient(false)
+	b.visit("dave", "/")
+	b.waitText("dave", "#status.error", "Cannot chat: socket.io-client did not load, neither from this server ("+
+		chatdemo.ClientJSPath+") nor from its CDN ("+cdnURL+"). Run \"npm ci\" in the actorio directory and restart the demo, "+
+		"or start it with -client-js pointing at a copy of socket.io.min.js.")
+	d.serveClient(true)
+	if reqs := b.requests("dave"); !slices.Contains(reqs, local) || !slices.Contains(reqs, cdnURL) {
+		t.Errorf("dave's requests %q: want both copies tried", reqs)
+	}
+
 	time.Sleep(300 * time.Millisecond) // nothing more may arrive
 	check("the end")
 
-	for _, name := range []string{"alice", "bob", "carol"} {
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
 		checkPNG(t, b.screenshot(name, filepath.Join(artifacts, t.Name()+"-"+name+".png")))
 	}
-	if p := b.problems(); len(p.Refused) > 0 || len(p.Errors["alice"])+len(p.Errors["bob"])+len(p.Errors["carol"]) > 0 {
+	// The demo's copy refused to carol and dave is their only error: the
+	// 404, and Chromium's refusal to run its text/plain body.
+	p := b.problems()
+	for _, name := range []string{"carol", "dave"} {
+		p.Errors[name] = slices.DeleteFunc(p.Errors[name], func(e string) bool {
+			return e == refusedClientJS || strings.HasPrefix(e, "console error: Refused to execute script from '"+local+"'")
+		})
+	}
+	if len(p.Refused) > 0 || len(p.Errors["alice"])+len(p.Errors["bob"])+len(p.Errors["carol"])+len(p.Errors["dave"]) > 0 {
 		t.Errorf("refused requests %q; page errors %q", p.Refused, p.Errors)
 	}
 
@@ -231,6 +280,10 @@ func TestDemoInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// refusedClientJS is the console error of a page whose request for the
+// demo's copy of socket.io-client got the 404 of demo.serveClient(false).
+const refusedClientJS = "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
 
 // requireBrowser returns the Chromium to run, or skips the test (fails
 // it with ACTORIO_REQUIRE_BROWSER=1) when the browser or Node.js is not
@@ -346,23 +399,40 @@ type demo struct {
 	srv  *actorio.Server
 	http *httptest.Server
 
+	noClient atomic.Bool // answer chatdemo.ClientJSPath with 404
+
 	mu      sync.Mutex
 	ended   map[string][]string // socket id -> OnDisconnect reasons
 	changed chan struct{}
 }
 
-func startDemo(t *testing.T, clientJS string) *demo {
+// startDemo serves the demo as cmd/demo does: the server's ClientDir is
+// the socket.io-client of node_modules that chatdemo.FindClientDir finds
+// from the working directory (tests/browser).
+func startDemo(t *testing.T) *demo {
 	t.Helper()
+	dir, err := chatdemo.FindClientDir()
+	if err != nil || dir == "" {
+		t.Fatalf("chatdemo.FindClientDir() = %q, %v from the test's directory", dir, err)
+	}
 	var logs logbuf.Buffer
 	srv, err := actorio.NewServer(actorio.Options{
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ClientDir: dir,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	chatdemo.Register(srv)
 	d := newDemo(srv)
-	d.http = httptest.NewServer(chatdemo.Handler(srv, clientJS)) // 127.0.0.1
+	h := chatdemo.NewHandler(srv, chatdemo.Options{})
+	d.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // 127.0.0.1
+		if r.URL.Path == chatdemo.ClientJSPath && d.noClient.Load() {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("closing the demo's server: %v", err)
@@ -375,7 +445,12 @@ func startDemo(t *testing.T, clientJS string) *demo {
 	return d
 }
 
-var cdnScript = regexp.MustCompile(`<script src="(https://[^"]+/socket\.io\.min\.js)">`)
+// serveClient makes the demo serve its copy of socket.io-client at
+// chatdemo.ClientJSPath (on, as it starts) or answer 404 there, as a demo
+// without node_modules does.
+func (d *demo) serveClient(on bool) { d.noClient.Store(!on) }
+
+var cdnScript = regexp.MustCompile(`"(https://[^"]+/socket\.io\.min\.js)"`)
 
 // newDemo follows srv's sockets: every disconnect of a socket of "/" is
 // recorded with its reason (see reasons and waitDisconnect).
@@ -393,8 +468,8 @@ func newDemo(srv *actorio.Server) *demo {
 	return d
 }
 
-// cdnURL returns the address from which the served page loads
-// socket.io-client.
+// cdnURL returns the CDN address from which the served page loads
+// socket.io-client when the demo serves none.
 func (d *demo) cdnURL(t *testing.T) string {
 	t.Helper()
 	c := &http.Client{Timeout: step}

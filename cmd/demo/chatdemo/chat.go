@@ -5,11 +5,20 @@
 // Events: "join" (room name; acked with the room's rooms list), "chat" (text;
 // sent to the sender's rooms, except the sender) and "echo" (acked with its
 // arguments unchanged, binary included; the page's "Echo file" form uses it).
+//
+// The page joins [DefaultRoom] as soon as it connects, so that pages chat
+// before anyone picks a room; joining any other room leaves DefaultRoom, so
+// that a page that picked rooms hears only those. Rooms other than
+// DefaultRoom add up: a socket may be in several, and its chat goes to all.
 package chatdemo
 
 import (
 	"github.com/actorio/actorio"
 )
+
+// DefaultRoom is the room the page joins on connecting and leaves when it
+// joins another.
+const DefaultRoom = "lobby"
 
 // Register installs the demo's chat events on the namespace "/".
 func Register(srv *actorio.Server) {
@@ -21,6 +30,9 @@ func Register(srv *actorio.Server) {
 					_ = ack(map[string]string{"error": "room name required"})
 				}
 				return
+			}
+			if room != DefaultRoom {
+				s.Leave(DefaultRoom)
 			}
 			s.Join(room)
 			_ = s.To(room).Emit("joined", map[string]string{"id": s.ID(), "room": room})

@@ -16,14 +16,18 @@ import (
 //go:embed static
 var static embed.FS
 
-// ClientJSPath is where Handler serves the local copy of socket.io-client,
-// the page's fallback when its CDN copy does not load.
-const ClientJSPath = "/socket.io.min.js"
+// ClientJSPath is where the page loads socket.io-client from before it
+// tries the CDN: the server's endpoint path, where an actorio.Server with
+// Options.ClientDir serves the bundles of socket.io-client's dist directory
+// (see FindClientDir), as Node's serveClient does. Options.ClientJS
+// replaces that copy.
+const ClientJSPath = "/socket.io/socket.io.min.js"
 
 // Options configures NewHandler; the zero value serves the chat alone.
 type Options struct {
-	// ClientJS, when set, is socket.io-client's dist/socket.io.min.js,
-	// served at ClientJSPath.
+	// ClientJS, when set, is a copy of socket.io-client's
+	// dist/socket.io.min.js, served at ClientJSPath in place of the
+	// server's.
 	ClientJS string
 	// AdminUI, when set, is the directory of the admin dashboard's built
 	// files (see AdminUIDist), served at AdminUIPath. The dashboard logs
@@ -50,7 +54,10 @@ func NewHandler(srv *actorio.Server, opts Options) http.Handler {
 	page, _ := fs.Sub(static, "static")
 	mux.Handle("/", http.FileServerFS(page))
 	if opts.ClientJS != "" {
-		mux.HandleFunc(ClientJSPath, func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, opts.ClientJS) })
+		mux.HandleFunc("GET "+ClientJSPath, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+			http.ServeFile(w, r, opts.ClientJS)
+		})
 	}
 	if opts.AdminUI != "" {
 		mux.Handle(AdminUIPath, adminUI(opts.AdminUI))
