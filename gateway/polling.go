@@ -1,11 +1,10 @@
 package gateway
 
 import (
-	"fmt"
+	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/actorio/actorio/protocol/engineio"
@@ -43,8 +42,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.polling {
 		c.mu.Unlock()
-		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
-		c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
+		c.overlap(w, r)
 		return
 	}
 	c.polling = true
@@ -149,13 +147,14 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, "text/html", []byte("ok"))
 		return
 	}
-	if c.posting || c.isClosed {
-		closed := c.isClosed
+	if c.isClosed {
 		c.mu.Unlock()
 		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
-		if !closed {
-			c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
-		}
+		return
+	}
+	if c.posting {
+		c.mu.Unlock()
+		c.overlap(w, r)
 		return
 	}
 	c.posting = true
@@ -184,18 +183,46 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	}
 	pkts, err := engineio.DecodePayload(body)
 	if err != nil {
+		// As Node: the packets before the one that does not decode are
+		// handled, the session closes with "parse error", and the POST
+		// that carried them gets its "ok".
 		c.logAt(slog.LevelWarn, "engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
-		writeError(w, CodeBadRequest)
-		c.closeWith(ReasonParseError, err, closeAbort)
-		return
+		pkts = decodablePrefix(body)
 	}
 	for _, p := range pkts {
 		if !c.handlePacket(p) {
 			break
 		}
 	}
+	if err != nil {
+		c.closeWith(ReasonParseError, err, closeAbort)
+	}
 	c.awaitRacingGet(r)
 	writeBody(w, "text/html", []byte("ok"))
+}
+
+// decodablePrefix returns the packets of a payload that come before the
+// first record that does not decode.
+func decodablePrefix(body []byte) []engineio.Packet {
+	var pkts []engineio.Packet
+	for _, rec := range bytes.Split(body, []byte{engineio.Separator}) {
+		p, err := engineio.DecodePayload(rec)
+		if err != nil || len(p) != 1 {
+			break
+		}
+		pkts = append(pkts, p[0])
+	}
+	return pkts
+}
+
+// overlap answers a GET that comes while one is pending, or a POST while
+// one is being handled, as Node does: 400 with no body, and the session
+// closes with "transport error".
+func (c *Conn) overlap(w http.ResponseWriter, r *http.Request) {
+	c.logAt(slog.LevelWarn, "engine.io overlapping polling request", slog.String("method", r.Method), slog.String("remote", r.RemoteAddr))
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusBadRequest)
+	c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
 }
 
 // racingGetWait bounds how long the POST that carried the client's close
@@ -234,13 +261,13 @@ func (c *Conn) awaitRacingGet(r *http.Request) {
 	c.srv.unlinger(c)
 }
 
-// tooLarge answers 413 and closes the session.
+// tooLarge answers a POST over MaxPayload as Node does: 413 with no body,
+// and the session goes on (the client's next POST is served). The rest of
+// the body is never read: the connection closes after the answer.
 func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
 	c.logAt(slog.LevelWarn, "engine.io polling body too large", slog.Int64("size", n), slog.Int64("max", c.srv.cfg.MaxPayload))
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=UTF-8")
 	h.Set("Connection", "close")
+	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
-	_, _ = io.WriteString(w, "payload too large, max "+strconv.FormatInt(c.srv.cfg.MaxPayload, 10))
-	c.closeWith(ReasonTransportError, fmt.Errorf("polling body of %d bytes: %w", n, ErrPayloadTooLarge), closeAbort)
 }
