@@ -3,7 +3,6 @@ package actorio_test
 import (
 	"context"
 	"errors"
-	"github.com/gorilla/websocket"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/tests/leakcheck"
