@@ -22,6 +22,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -281,6 +282,51 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 }
 
+// TestDemoRejoinsInBrowser has a Chromium page join two rooms, then cuts
+// its connection: the client reconnects with a new socket, which the page
+// must put in the same rooms again, as a second page in one of them sees.
+func TestDemoRejoinsInBrowser(t *testing.T) {
+	chromium := requireBrowser(t)
+	root := node.Root(t)
+	d := startDemo(t)
+	b := startBrowser(t, map[string]string{
+		"BASE_URL": d.http.URL,
+		"CDN_URL":  d.cdnURL(t),
+		"CHROMIUM": chromium,
+		"STEP_MS":  strconv.FormatInt(step.Milliseconds(), 10),
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.screenshots(artifactsDir(root), "-failed")
+		}
+	})
+
+	erin := b.open("erin", "offline")
+	b.join("erin", "green")
+	b.join("erin", "teal")
+	want := []string{"you are in lobby", "you are in green", "you are in green, teal"}
+	b.waitLog("erin", "erin joined green and teal", want)
+
+	d.dropConnections()
+	if r := d.waitDisconnect(t, erin); r != "transport close" && r != "transport error" {
+		t.Errorf("erin's socket ended with %q, want a transport close or error", r)
+	}
+	// The client reconnects on its own (after about a second).
+	want = append(want, "you are in green", "you are in green, teal")
+	b.waitLog("erin", "erin's connection was cut", want)
+	d.waitSockets(t, 1)
+
+	frank := b.open("frank", "offline")
+	b.join("frank", "teal")
+	b.say("frank", "still in teal?")
+	want = append(want, frank[:6]+" joined teal", frank[:6]+": still in teal?")
+	b.waitLog("erin", "frank chatted in teal", want)
+	b.waitLog("frank", "frank chatted in teal", []string{"you are in lobby", "you are in teal", "me: still in teal?"})
+	if p := b.problems(); len(p.Refused) > 0 || len(p.Errors["erin"])+len(p.Errors["frank"]) > 0 {
+		t.Errorf("refused requests %q; page errors %q", p.Refused, p.Errors)
+	}
+}
+
 // refusedClientJS is the console error of a page whose request for the
 // demo's copy of socket.io-client got the 404 of demo.serveClient(false).
 const refusedClientJS = "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
@@ -401,6 +447,9 @@ type demo struct {
 
 	noClient atomic.Bool // answer chatdemo.ClientJSPath with 404
 
+	connMu sync.Mutex
+	conns  []net.Conn // every connection accepted, for dropConnections
+
 	mu      sync.Mutex
 	ended   map[string][]string // socket id -> OnDisconnect reasons
 	changed chan struct{}
@@ -426,13 +475,15 @@ func startDemo(t *testing.T) *demo {
 	chatdemo.Register(srv)
 	d := newDemo(srv)
 	h := chatdemo.NewHandler(srv, chatdemo.Options{})
-	d.http = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // 127.0.0.1
+	d.http = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { // 127.0.0.1
 		if r.URL.Path == chatdemo.ClientJSPath && d.noClient.Load() {
 			http.NotFound(w, r)
 			return
 		}
 		h.ServeHTTP(w, r)
 	}))
+	d.http.Listener = &trackingListener{Listener: d.http.Listener, d: d}
+	d.http.Start()
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("closing the demo's server: %v", err)
@@ -443,6 +494,34 @@ func startDemo(t *testing.T) *demo {
 		}
 	})
 	return d
+}
+
+// trackingListener records the connections it accepts in d.
+type trackingListener struct {
+	net.Listener
+	d *demo
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.d.connMu.Lock()
+		l.d.conns = append(l.d.conns, c)
+		l.d.connMu.Unlock()
+	}
+	return c, err
+}
+
+// dropConnections closes every connection the demo accepted, WebSockets
+// included (httptest's CloseClientConnections leaves hijacked ones), as a
+// network outage would end them.
+func (d *demo) dropConnections() {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	for _, c := range d.conns {
+		_ = c.Close()
+	}
+	d.conns = nil
 }
 
 // serveClient makes the demo serve its copy of socket.io-client at
