@@ -28,7 +28,7 @@ func main() {
 	node := flag.String("node", "127.0.0.1:7000", "cluster address of this node (host:port)")
 	seeds := flag.String("seeds", "", "comma-separated cluster addresses of nodes to join")
 	name := flag.String("cluster", "chat", "cluster name")
-	clientJS := flag.String("client-js", "", "serve this file at /socket.io.min.js (the page loads the CDN copy otherwise)")
+	clientJS := flag.String("client-js", "", "serve this copy of socket.io.min.js at "+chatdemo.ClientJSPath+" (default: the one in "+chatdemo.ClientDist+" if present; the page tries the CDN when the node serves none)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -39,8 +39,18 @@ func main() {
 }
 
 func run(addr, node, name string, seeds []string, clientJS string, log *slog.Logger) error {
+	// The page loads socket.io-client from the node: -client-js, else
+	// node_modules' copy (npm ci), served by ClientDir.
+	var clientDir string
+	if clientJS == "" {
+		var err error
+		if clientDir, err = chatdemo.FindClientDir(); err != nil {
+			return err
+		}
+	}
 	srv, err := actorio.NewServer(actorio.Options{
-		Logger: log,
+		Logger:    log,
+		ClientDir: clientDir,
 		Cluster: &actorio.ClusterOptions{
 			Name:     name,
 			Address:  node,
