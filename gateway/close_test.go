@@ -25,8 +25,16 @@ func TestConnCloseFlushesPolling(t *testing.T) {
 	c.enqueueLocked(msg("last"))
 	c.mu.Unlock()
 	c.Close(ReasonForcedClose)
-	if b := <-pending; b != "4last\x1e1" {
-		t.Fatalf("pending GET %q", b)
+	// As Node, whose close waits for the buffer to drain: what was queued
+	// goes to the pending GET, the close packet to the next one.
+	if b := <-pending; b != "4last" {
+		t.Fatalf("pending GET %q, want the queued packet alone", b)
+	}
+	if status, b := e.poll(t, sid); status != 200 || b != "1" {
+		t.Fatalf("next GET %d %q, want the close packet", status, b)
+	}
+	if status, _ := e.poll(t, sid); status != 400 {
+		t.Fatalf("GET after the close packet: %d", status)
 	}
 	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose || ev.err != nil {
 		t.Fatalf("close %+v", ev)

@@ -447,7 +447,18 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	// Node keeps a session that the server closes until that GET comes,
 	// and answers a GET that arrives with the client's close; ours may be
 	// handled after the close even when the client sent it first.
-	linger := transport == TransportPolling && !c.polling && (mode == closeFlush || mode == closeByClient)
+	//
+	// A flush that finds packets queued answers them first and leaves the
+	// close packet to the GET after, as Node, whose close waits for its
+	// buffer to drain: a client handed both at once (the socket.io-client
+	// dispatches packets a tick later) reports the transport close before
+	// a DISCONNECT packet queued ahead of it. And a POST whose packets end
+	// the session (a client ping, a payload that does not decode) leaves
+	// it within reach of the GET the client sent with it, which Node,
+	// reading the POST's body later, answers first.
+	linger := transport == TransportPolling &&
+		((!c.polling && (mode == closeFlush || mode == closeByClient || c.posting)) ||
+			(mode == closeFlush && len(c.queue) > 0))
 	c.lingering = linger
 	c.mu.Unlock()
 

@@ -211,3 +211,39 @@ func TestPollingOversizedPostsCostNoMemory(t *testing.T) {
 		t.Fatalf("POST after: %d %q", status, got)
 	}
 }
+
+// TestPollingPostThatEndsTheSessionLeavesItToARacingGet: when a POST's
+// packets end the session with no GET pending, a GET the client sent with
+// it and that comes right after the close still gets the close packet, as
+// from Node, which reads the POST's body after such a GET: the client
+// sees "transport close" rather than a failed poll ("transport error").
+func TestPollingPostThatEndsTheSessionLeavesItToARacingGet(t *testing.T) {
+	tests := []struct {
+		name, body, reason string
+	}{
+		{"client ping", "2", ReasonTransportError},
+		{"payload that does not decode", "x", ReasonParseError},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			e := startEnv(t, Config{})
+			sid := e.handshake(t)
+			e.h.nextConn(t)
+			posted := make(chan rawResponse, 1)
+			go func() { posted <- e.send(t, http.MethodPost, sid, strings.NewReader(tc.body), -1) }()
+			if ev := e.h.nextClose(t); ev.reason != tc.reason {
+				t.Fatalf("close %+v, want %q", ev, tc.reason)
+			}
+			if status, body := e.poll(t, sid); status != 200 || body != "1" {
+				t.Fatalf("GET racing the POST: %d %q, want the close packet", status, body)
+			}
+			if got := <-posted; got != (rawResponse{200, "text/html", "ok"}) {
+				t.Fatalf("POST: %+v", got)
+			}
+			if status, _ := e.poll(t, sid); status != http.StatusBadRequest {
+				t.Fatalf("GET after: %d", status)
+			}
+		})
+	}
+}

@@ -111,6 +111,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 // c.mu must be held.
 func (c *Conn) pollBodyLocked() ([]byte, bool) {
 	switch {
+	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
+		// What was queued first; the close packet goes to the next GET
+		// (see closeWith).
+		q := c.takeLocked()
+		return engineio.AppendPayload(make([]byte, 0, engineio.PayloadLen(q)), q), true
 	case c.isClosed:
 		if !c.finalSent && c.finalCh != nil {
 			close(c.finalCh)
@@ -230,16 +235,17 @@ func (c *Conn) overlap(w http.ResponseWriter, r *http.Request) {
 const racingGetWait = 50 * time.Millisecond
 
 // awaitRacingGet runs after a POST's packets were handled. When they
-// closed the session (the client's close packet) with no GET pending, a
-// GET the client sent at the same time, on another connection, may not
-// have been handled yet; Node, handling requests in arrival order, answers
-// it with the noop. So the POST waits, up to racingGetWait, for such a GET
-// to take the noop, and only then, before its own answer leaves, ends the
-// session's lingering: a GET the client sends after reading that answer
-// gets 400, as in Node.
+// closed the session (the client's close packet, a ping from the client,
+// a payload that does not decode) with no GET pending, a GET the client
+// sent at the same time, on another connection, may not have been handled
+// yet; Node, which reads the POST's body after it, answers that GET with
+// the noop (after the client's close) or the close packet. So the POST
+// waits, up to racingGetWait, for such a GET to take its answer, and only
+// then, before its own answer leaves, ends the session's lingering: a GET
+// the client sends after reading that answer gets 400, as in Node.
 func (c *Conn) awaitRacingGet(r *http.Request) {
 	c.mu.Lock()
-	if !c.isClosed || c.mode != closeByClient || !c.lingering || c.finalSent {
+	if !c.isClosed || c.mode == closeFlush || !c.lingering || c.finalSent {
 		c.mu.Unlock()
 		return
 	}
