@@ -25,7 +25,6 @@ import (
 	"maps"
 	"net/http/httptest"
 	"os"
-	"reflect"
 	"runtime"
 	"slices"
 	"sort"
@@ -71,15 +70,10 @@ var profiles = map[string]func() actorio.Options{
 			MaxDisconnectionDuration: 2 * time.Minute,
 		}}
 	},
-	"cleanup": func() actorio.Options {
-		var o actorio.Options
-		// Node's cleanupEmptyChildNamespaces; set once actorio has the
-		// option (see DIFFERENCES.md), without breaking the build before.
-		if f := reflect.ValueOf(&o).Elem().FieldByName("CleanupEmptyChildNamespaces"); f.IsValid() && f.Kind() == reflect.Bool {
-			f.SetBool(true)
-		}
-		return o
-	},
+	// Node's cleanupEmptyChildNamespaces is actorio's default.
+	"cleanup": func() actorio.Options { return actorio.Options{} },
+	// Node's default, which keeps empty child namespaces.
+	"keep": func() actorio.Options { return actorio.Options{KeepEmptyChildNamespaces: true} },
 }
 
 // recording is what the clients of one scenario observed: client name ->

@@ -22,6 +22,7 @@ const PROFILES = {
   small: { maxHttpBufferSize: 1000 },
   rec: { connectionStateRecovery: { maxDisconnectionDuration: 120000 } },
   cleanup: { cleanupEmptyChildNamespaces: true },
+  keep: {},
 };
 
 // reasons: tag -> ["<nsp> <reason>", ...], filled by disconnect handlers.

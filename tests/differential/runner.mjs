@@ -13,7 +13,7 @@
 // id, socket id, private session id, recovery offset) becomes a
 // placeholder named for the client that first learnt it and the order in
 // which it did, such as "<a:id2>".
-import { io as ioc } from 'socket.io-client';
+import { io as ioc, Manager } from 'socket.io-client';
 import WebSocket from 'ws';
 
 const URLS = JSON.parse(process.env.URLS);
@@ -462,6 +462,19 @@ scenario('namespace/dynamic-child-kept-when-empty', 'main', async (c) => {
   await b.run({ op: 'seq' });
 });
 
+// The same on actorio with KeepEmptyChildNamespaces, Node at its default.
+scenario('namespace/dynamic-child-kept-with-option', 'keep', async (c) => {
+  const name = c.ns('/dyn-');
+  const a = c.client('a', name);
+  await a.connected();
+  await a.run({ op: 'seq' });
+  a.close();
+  await sleep(100);
+  const b = c.client('b', name);
+  await b.connected();
+  await b.run({ op: 'seq' });
+});
+
 scenario('namespace/dynamic-child-cleanup-when-empty', 'cleanup', async (c) => {
   const name = c.ns('/dyn-');
   const a = c.client('a', name);
@@ -883,6 +896,58 @@ scenario('disconnect/ping-timeout', 'hb', async (c) => {
   await w.next(0, 'close');
   await serverReasons(c, tag, 'hb');
 });
+
+// The official client's view of the server-side closes above: the
+// reason its socket reports, on both transports.
+for (const transport of ['websocket', 'polling']) {
+  scenario('js/' + transport + '/parse-error', 'main', async (c) => {
+    const tag = c.room();
+    const a = c.client('a', '/', { transports: [transport], auth: { tag } });
+    await a.connected();
+    a.socket.io.engine.send('abc'); // the Socket.IO packet "abc" does not decode
+    await a.until(0, 'disconnect');
+    await serverReasons(c, tag);
+  });
+
+  scenario('js/' + transport + '/ping-timeout', 'hb', async (c) => {
+    const tag = c.room();
+    const a = c.client('a', '/', { transports: [transport], auth: { tag } });
+    await a.connected();
+    // The client stops answering pings (and so would its own timer, which
+    // waits pingInterval + pingTimeout: the server's comes first).
+    const e = a.socket.io.engine;
+    const send = e._sendPacket.bind(e);
+    e._sendPacket = (type, ...rest) => (type === 'pong' ? undefined : send(type, ...rest));
+    await a.until(0, 'disconnect');
+    await serverReasons(c, tag, 'hb');
+  });
+
+  scenario('js/' + transport + '/client-sent-ping', 'main', async (c) => {
+    const tag = c.room();
+    const a = c.client('a', '/', { transports: [transport], auth: { tag } });
+    await a.connected();
+    a.socket.io.engine._sendPacket('ping');
+    await a.until(0, 'disconnect');
+    await serverReasons(c, tag);
+  });
+
+  scenario('js/' + transport + '/server-disconnect-close', 'main', async (c) => {
+    const tag = c.room();
+    const a = c.client('a', '/', { transports: [transport], auth: { tag } });
+    await a.connected();
+    a.emit('run', [{ op: 'disconnect', close: true }]);
+    await a.until(0, 'disconnect');
+    await serverReasons(c, tag);
+  });
+
+  scenario('js/' + transport + '/connect-timeout', 'hb', async (c) => {
+    // A Manager whose engine opens and never connects a namespace.
+    const m = new Manager(URLS.hb, { transports: [transport], reconnection: false, forceNew: true });
+    m.on('open', () => c.rec.log('a', 'open'));
+    m.on('close', (reason) => c.rec.log('a', 'close', reason));
+    await c.rec.wait('a', 0, (r) => r[0] === 'close', 'close');
+  });
+}
 
 // ---- malformed and raw packets ----
 
