@@ -21,13 +21,14 @@ func TestPayloadLimit(t *testing.T) {
 		name          string
 		opts          map[string]any
 		clientReasons []string // the big client's possible disconnect reasons
+		serverReason  string
 	}{
 		// The server closes the WebSocket (code 1009 from the read limit).
-		{"websocket", wsOnly, []string{"transport close"}},
-		// The POST gets 413 ("transport error" for the client) and the
-		// session closes, which answers the pending GET with a close
-		// packet ("transport close"): whichever the client reads first.
-		{"polling", pollingOnly, []string{"transport error", "transport close"}},
+		{"websocket", wsOnly, []string{"transport close"}, actorio.ReasonTransportError},
+		// As with Node, the POST gets 413 ("transport error" for the
+		// client) and the session goes on until the client, giving up,
+		// sends its close packet ("transport close" for the server).
+		{"polling", pollingOnly, []string{"transport error"}, actorio.ReasonTransportClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dl := newDisconnectLog()
@@ -53,8 +54,8 @@ func TestPayloadLimit(t *testing.T) {
 				t.Errorf("client reason %v, want one of %q", l.Arg(1), tc.clientReasons)
 			}
 			ev := dl.next(t)
-			if ev.ID != bigID || ev.Reason != actorio.ReasonTransportError {
-				t.Errorf("OnDisconnect %+v, want %s with %q", ev, bigID, actorio.ReasonTransportError)
+			if ev.ID != bigID || ev.Reason != tc.serverReason {
+				t.Errorf("OnDisconnect %+v, want %s with %q", ev, bigID, tc.serverReason)
 			}
 
 			// The other client is untouched and keeps working, with big
@@ -76,7 +77,7 @@ func TestPayloadLimit(t *testing.T) {
 			if err := ts.Srv.Close(); err != nil {
 				t.Fatal(err)
 			}
-			dl.expectOnce(t, bigID, actorio.ReasonTransportError)
+			dl.expectOnce(t, bigID, tc.serverReason)
 			dl.expectOnce(t, otherID, actorio.ReasonServerShuttingDown)
 		})
 	}
