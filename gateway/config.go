@@ -46,9 +46,10 @@ type Config struct {
 	// handshake or the last pong, and requests check that deadline too.
 	PingTimeout time.Duration
 	// MaxPayload is the largest accepted POST body or WebSocket message in
-	// bytes (default 1_000_000). A larger POST gets HTTP 413 and closes the
-	// session; a larger WebSocket message closes the connection (close code
-	// 1009). Both close with reason "transport error".
+	// bytes (default 1_000_000). A larger POST gets HTTP 413 with no body
+	// and is dropped unread, and the session goes on, as with Node; a
+	// larger WebSocket message closes the connection (close code 1009)
+	// with reason "transport error".
 	MaxPayload int64
 	// CompressionThreshold is the size from which a polling response is
 	// gzip-compressed for a client that accepts it (Accept-Encoding);
