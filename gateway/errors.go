@@ -14,7 +14,7 @@ var (
 	ErrSlowConsumer = errors.New("gateway: send queue limit exceeded")
 	// ErrNotMessage is returned by Send for a packet whose type is not Message.
 	ErrNotMessage = errors.New("gateway: only message packets may be sent")
-	// ErrPayloadTooLarge is passed to OnClose when a body or frame exceeds MaxPayload.
+	// ErrPayloadTooLarge is passed to OnClose when a WebSocket message exceeds MaxPayload.
 	ErrPayloadTooLarge = errors.New("gateway: payload too large")
 	// ErrPingTimeout is passed to OnClose when no pong arrived in time.
 	ErrPingTimeout = errors.New("gateway: ping timeout")
