@@ -3,9 +3,9 @@
 // machine, each with its own HTTP and cluster ports, the later ones with
 // the cluster address of one started before as seed:
 //
-//	go run ./cluster/clusterdemo -addr 127.0.0.1:3001 -node 127.0.0.1:7001
-//	go run ./cluster/clusterdemo -addr 127.0.0.1:3002 -node 127.0.0.1:7002 -seeds 127.0.0.1:7001
-//	go run ./cluster/clusterdemo -addr 127.0.0.1:3003 -node 127.0.0.1:7003 -seeds 127.0.0.1:7001
+//	go run ./cmd/clusterdemo -addr 127.0.0.1:3001 -node 127.0.0.1:7001
+//	go run ./cmd/clusterdemo -addr 127.0.0.1:3002 -node 127.0.0.1:7002 -seeds 127.0.0.1:7001
+//	go run ./cmd/clusterdemo -addr 127.0.0.1:3003 -node 127.0.0.1:7003 -seeds 127.0.0.1:7001
 //
 // then chat from http://127.0.0.1:3001 and http://127.0.0.1:3002 (or
 // go run ./cmd/chat -url http://127.0.0.1:3002): a room's messages reach
