@@ -4,34 +4,40 @@ import (
 	"errors"
 
 	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/socketio"
 )
+
+// Reason is why a socket or a connection ended, such as "transport close";
+// it is disconnect.Reason, an alias of string, so a handler may declare its
+// reason parameter as either.
+type Reason = disconnect.Reason
 
 // Disconnect reasons passed to OnDisconnecting and OnDisconnect handlers,
 // with the strings Socket.IO v4 servers use.
 const (
 	// ReasonTransportClose: the client closed the connection, or it was lost.
-	ReasonTransportClose = actors.ReasonTransportClose
+	ReasonTransportClose = disconnect.TransportClose
 	// ReasonTransportError: the connection failed (read error, oversized frame).
-	ReasonTransportError = actors.ReasonTransportError
+	ReasonTransportError = disconnect.TransportError
 	// ReasonPingTimeout: the client did not answer a ping within PingTimeout.
-	ReasonPingTimeout = actors.ReasonPingTimeout
+	ReasonPingTimeout = disconnect.PingTimeout
 	// ReasonParseError: the client sent a packet the server could not decode.
-	ReasonParseError = actors.ReasonParseError
+	ReasonParseError = disconnect.ParseError
 	// ReasonForcedClose: the server closed the connection.
-	ReasonForcedClose = actors.ReasonForcedClose
+	ReasonForcedClose = disconnect.ForcedClose
 	// ReasonForcedServerClose: the server closed the connection with Disconnect(true).
-	ReasonForcedServerClose = actors.ReasonForcedServerClose
+	ReasonForcedServerClose = disconnect.ForcedServerClose
 	// ReasonServerNamespaceDisconnect: the server called Disconnect on the socket.
-	ReasonServerNamespaceDisconnect = actors.ReasonServerNamespaceDisconnect
+	ReasonServerNamespaceDisconnect = disconnect.ServerNamespaceDisconnect
 	// ReasonClientNamespaceDisconnect: the client disconnected the socket.
-	ReasonClientNamespaceDisconnect = actors.ReasonClientNamespaceDisconnect
+	ReasonClientNamespaceDisconnect = disconnect.ClientNamespaceDisconnect
 	// ReasonServerShuttingDown: Server.Close was called.
-	ReasonServerShuttingDown = actors.ReasonServerShuttingDown
+	ReasonServerShuttingDown = disconnect.ServerShuttingDown
 	// ReasonHandlerPanic: one of the socket's handlers panicked.
-	ReasonHandlerPanic = actors.ReasonHandlerPanic
+	ReasonHandlerPanic = disconnect.HandlerPanic
 	// ReasonSlowConsumer: the socket's outbound queue overflowed.
-	ReasonSlowConsumer = actors.ReasonSlowConsumer
+	ReasonSlowConsumer = disconnect.SlowConsumer
 )
 
 var (
@@ -41,8 +47,9 @@ var (
 	ErrReservedEvent = errors.New("actorio: reserved event name")
 	// ErrDisconnected is returned by EmitWithAck when the socket ends before acking.
 	ErrDisconnected = errors.New("actorio: socket disconnected before acknowledging")
-	// ErrServerClosed is returned by operations on a closed server.
-	ErrServerClosed = errors.New("actorio: server closed")
+	// ErrServerClosed is returned by operations on a closed server; it is
+	// disconnect.ErrServerClosed, the same value as gateway.ErrServerClosed.
+	ErrServerClosed = disconnect.ErrServerClosed
 	// ErrNoArg is returned by Args accessors for an index out of range.
 	ErrNoArg = socketio.ErrNoArg
 	// ErrTooManyRooms is returned by Socket.TryJoin when joining would take

@@ -1,16 +1,19 @@
 package actors
 
-// Disconnect reasons, as Socket.IO v4 servers report them.
+import "github.com/actorio/actorio/disconnect"
+
+// Disconnect reasons, as Socket.IO v4 servers report them: the names this
+// package uses for the disconnect package's constants.
 const (
-	ReasonTransportClose            = "transport close"
-	ReasonTransportError            = "transport error"
-	ReasonPingTimeout               = "ping timeout"
-	ReasonParseError                = "parse error"
-	ReasonForcedClose               = "forced close"
-	ReasonForcedServerClose         = "forced server close"
-	ReasonServerNamespaceDisconnect = "server namespace disconnect"
-	ReasonClientNamespaceDisconnect = "client namespace disconnect"
-	ReasonServerShuttingDown        = "server shutting down"
-	ReasonHandlerPanic              = "handler panic"
-	ReasonSlowConsumer              = "slow consumer"
+	ReasonTransportClose            = disconnect.TransportClose
+	ReasonTransportError            = disconnect.TransportError
+	ReasonPingTimeout               = disconnect.PingTimeout
+	ReasonParseError                = disconnect.ParseError
+	ReasonForcedClose               = disconnect.ForcedClose
+	ReasonForcedServerClose         = disconnect.ForcedServerClose
+	ReasonServerNamespaceDisconnect = disconnect.ServerNamespaceDisconnect
+	ReasonClientNamespaceDisconnect = disconnect.ClientNamespaceDisconnect
+	ReasonServerShuttingDown        = disconnect.ServerShuttingDown
+	ReasonHandlerPanic              = disconnect.HandlerPanic
+	ReasonSlowConsumer              = disconnect.SlowConsumer
 )

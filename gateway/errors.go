@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Sentinel errors returned by Conn methods or passed to Receiver.OnClose.
@@ -26,26 +28,28 @@ var (
 	// when the client sends a ping, which Engine.IO v4 reserves to the
 	// server, or a probe outside an upgrade.
 	ErrHeartbeatDirection = errors.New("gateway: invalid heartbeat direction")
-	// ErrServerClosed is passed to OnClose when the Server shuts down.
-	ErrServerClosed = errors.New("gateway: server closed")
+	// ErrServerClosed is passed to OnClose when the Server shuts down; it
+	// is disconnect.ErrServerClosed, the same value as actorio.ErrServerClosed.
+	ErrServerClosed = disconnect.ErrServerClosed
 )
 
-// Close reasons passed to Receiver.OnClose.
+// Close reasons passed to Receiver.OnClose: the disconnect package's, of
+// type disconnect.Reason (a string).
 const (
 	// ReasonTransportClose: the client closed the session or its connection.
-	ReasonTransportClose = "transport close"
+	ReasonTransportClose = disconnect.TransportClose
 	// ReasonTransportError: the connection failed or the client broke the transport rules.
-	ReasonTransportError = "transport error"
+	ReasonTransportError = disconnect.TransportError
 	// ReasonPingTimeout: no pong arrived within PingTimeout of a ping.
-	ReasonPingTimeout = "ping timeout"
+	ReasonPingTimeout = disconnect.PingTimeout
 	// ReasonParseError: the client sent a malformed packet.
-	ReasonParseError = "parse error"
+	ReasonParseError = disconnect.ParseError
 	// ReasonForcedClose is the conventional reason for Conn.Close.
-	ReasonForcedClose = "forced close"
+	ReasonForcedClose = disconnect.ForcedClose
 	// ReasonForcedServerClose: the Server was closed.
-	ReasonForcedServerClose = "forced server close"
+	ReasonForcedServerClose = disconnect.ForcedServerClose
 	// ReasonSlowConsumer: the send queue exceeded Config.MaxQueueBytes.
-	ReasonSlowConsumer = "slow consumer"
+	ReasonSlowConsumer = disconnect.SlowConsumer
 )
 
 // ErrorCode is an Engine.IO HTTP error code, sent as {"code":N,"message":"…"}.
