@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
 )
 
 // checkGoroutines fails t when, after cleanup, more goroutines run than

@@ -99,23 +99,13 @@ type Namespace struct {
 	ackIDs atomic.Uint64
 	peers  sync.Map // socket id -> *Peer, every socket the supervisor spawned
 
-	// mu guards the data plane of rooms.go: rooms, connected, ownRooms, each
-	// Peer's inOwnRoom and indexed, and the entries of log.
-	mu    sync.RWMutex
-	rooms map[string]roomSet
-	// connected holds the connected sockets by id, from their CONNECT
-	// reply until they leave their rooms.
-	connected map[string]*Peer
-	// roomsPeak and connectedPeak are the largest sizes of rooms and
-	// connected since each map was made: a map far below its peak is
-	// rebuilt, since Go maps never give memory back (rooms.go).
-	roomsPeak, connectedPeak int
+	// mu guards the data plane of rooms.go: the room index, each Peer's
+	// inOwnRoom and indexed, and the entries of log.
+	mu  sync.RWMutex
+	idx roomIndex
 	// roomRefusals lists the sockets whose joins the room bound refused
 	// while the lock was held, for logging once it is released.
 	roomRefusals []*Peer
-	// ownRooms counts the sockets in the room of their own id, which have
-	// no entry in rooms.
-	ownRooms int
 	// log is the packet log and the disconnected sessions of connection
 	// state recovery; nil when it is off. Its sessions, live and waiting
 	// maps belong to the supervisor alone.
@@ -189,7 +179,7 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (
 
 func newNamespace(name string, rt *Runtime, b Behavior, o NamespaceOptions) *Namespace {
 	return &Namespace{name: name, rt: rt, behavior: b, recovery: o.Recovery, opts: o, stopped: make(chan struct{}),
-		rooms: map[string]roomSet{}, connected: map[string]*Peer{}}
+		idx: newRoomIndex()}
 }
 
 // DetachedNamespace returns a namespace called name without a supervisor

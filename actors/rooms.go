@@ -16,127 +16,13 @@ import (
 // enters that connection's one queue in the order it was written, as in
 // Node, and no actor hop stands between a broadcast and its receivers.
 //
-// Namespace.mu guards rooms, connected, ownRooms, each Peer's inOwnRoom and
-// indexed, and the packet log's entries. Broadcasts without connection
+// Namespace.mu guards the room index (roomindex.go), each Peer's inOwnRoom
+// and indexed, and the packet log's entries. Broadcasts without connection
 // state recovery take it shared, so they run side by side; joins, leaves,
 // a socket's entry and exit, and everything that touches the packet log
 // take it alone. Under it the code pushes onto connection queues, which
 // never blocks, and reports to the watcher, which must not block either
 // nor call back into the namespace.
-//
-// Memory: a room of one socket (a user's own room, say) is held without a
-// map of its own, and a map that has shrunk to a quarter of its peak (the
-// rooms, one room's members, the connected sockets) is rebuilt at its
-// size, since Go maps keep their largest size. A rebuild copies the
-// entries left, after at least three times as many were deleted, so it
-// costs O(1) per delete over time, and a join/leave loop at a steady size
-// never rebuilds.
-
-// shrinkMin is the peak below which a map is never rebuilt: a small map
-// costs little, and rebuilding it would only churn.
-const shrinkMin = 64
-
-// roomSet is the members of one room: the one socket in one, or, from a
-// second member on, every member in many. The zero roomSet is empty.
-type roomSet struct {
-	one  *Peer
-	many map[*Peer]struct{}
-	peak int // the largest len(many) since many was made
-}
-
-func (s roomSet) size() int {
-	if s.many != nil {
-		return len(s.many)
-	}
-	if s.one != nil {
-		return 1
-	}
-	return 0
-}
-
-func (s roomSet) has(p *Peer) bool {
-	if s.many != nil {
-		_, ok := s.many[p]
-		return ok
-	}
-	return s.one == p && p != nil
-}
-
-// add puts p in s and reports whether it was not there.
-func (s *roomSet) add(p *Peer) bool {
-	switch {
-	case s.many != nil:
-		if _, in := s.many[p]; in {
-			return false
-		}
-		s.many[p] = struct{}{}
-		s.peak = max(s.peak, len(s.many))
-	case s.one == nil:
-		s.one = p
-	case s.one == p:
-		return false
-	default:
-		s.many = map[*Peer]struct{}{s.one: {}, p: {}}
-		s.one, s.peak = nil, 2
-	}
-	return true
-}
-
-// remove takes p out of s and reports whether it was there. A set left
-// with one member drops its map; one far below its peak is rebuilt.
-func (s *roomSet) remove(p *Peer) bool {
-	if s.many == nil {
-		if s.one != p || p == nil {
-			return false
-		}
-		s.one = nil
-		return true
-	}
-	if _, in := s.many[p]; !in {
-		return false
-	}
-	delete(s.many, p)
-	switch n := len(s.many); {
-	case n == 1:
-		for q := range s.many {
-			s.one = q
-		}
-		s.many, s.peak = nil, 0
-	case s.peak >= shrinkMin && n <= s.peak/4:
-		s.many, s.peak = rebuilt(s.many), n
-	}
-	return true
-}
-
-// each calls fn for every member of s.
-func (s roomSet) each(fn func(p *Peer)) {
-	if s.many == nil {
-		if s.one != nil {
-			fn(s.one)
-		}
-		return
-	}
-	for p := range s.many {
-		fn(p)
-	}
-}
-
-// rebuilt returns a copy of m sized for its entries.
-func rebuilt[K comparable, V any](m map[K]V) map[K]V {
-	out := make(map[K]V, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// shrinkRooms rebuilds the room map once it is far below its peak; ns.mu
-// must be held.
-func (ns *Namespace) shrinkRooms() {
-	if n := len(ns.rooms); ns.roomsPeak >= shrinkMin && n <= ns.roomsPeak/4 {
-		ns.rooms, ns.roomsPeak = rebuilt(ns.rooms), n
-	}
-}
 
 // ready enters a socket that passed its middleware: a restored socket
 // gets the logged packets it missed, then the CONNECT reply goes out (the
@@ -167,10 +53,7 @@ func (ns *Namespace) ready(p *Peer, reply []byte) error {
 		p.connected.Store(false)
 		return err
 	}
-	p.indexed = true
-	ns.connected[p.id] = p
-	ns.connectedPeak = max(ns.connectedPeak, len(ns.connected))
-	ns.join(p, rooms)
+	ns.idx.enter(p, rooms, ns.watching())
 	ns.publishRooms()
 	return nil
 }
@@ -181,13 +64,7 @@ func (ns *Namespace) leaveAll(p *Peer) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	ns.change(p, nil, true)
-	if p.indexed {
-		p.indexed = false
-		delete(ns.connected, p.id)
-		if n := len(ns.connected); ns.connectedPeak >= shrinkMin && n <= ns.connectedPeak/4 {
-			ns.connected, ns.connectedPeak = rebuilt(ns.connected), n
-		}
-	}
+	ns.idx.exit(p)
 	ns.publishRooms()
 }
 
@@ -257,7 +134,7 @@ func (ns *Namespace) logRoomRefusals(refused []*Peer) {
 // publishRooms makes the room count visible to Namespace.Rooms; ns.mu
 // must be held.
 func (ns *Namespace) publishRooms() {
-	ns.roomCount.Store(int64(len(ns.rooms) + ns.ownRooms))
+	ns.roomCount.Store(int64(ns.idx.count()))
 }
 
 // change moves p in or out of rooms; leaving with no rooms leaves them
@@ -288,131 +165,14 @@ func (ns *Namespace) change(p *Peer, rooms []string, leave bool) bool {
 		}
 		p.setRooms(rooms, false)
 	}
-	w := ns.watching()
 	if leave {
-		for _, r := range rooms {
-			if r == p.id {
-				if p.inOwnRoom {
-					p.inOwnRoom = false
-					ns.ownRooms--
-				}
-				continue
-			}
-			set, ok := ns.rooms[r]
-			if !ok || !set.remove(p) {
-				continue
-			}
-			if w != nil {
-				w.RoomChanged(p.id, r, true)
-			}
-			if set.size() == 0 {
-				delete(ns.rooms, r)
-			} else {
-				ns.rooms[r] = set
-			}
-		}
-		ns.shrinkRooms()
+		ns.idx.leave(p, rooms, ns.watching())
 		return true
 	}
-	if !p.indexed || !p.Connected() {
-		return true
+	if p.indexed && p.Connected() {
+		ns.idx.join(p, rooms, ns.watching())
 	}
-	ns.join(p, rooms)
 	return true
-}
-
-// join puts p in rooms; ns.mu must be held.
-func (ns *Namespace) join(p *Peer, rooms []string) {
-	w := ns.watching()
-	for _, r := range rooms {
-		if r == p.id {
-			if !p.inOwnRoom {
-				p.inOwnRoom = true
-				ns.ownRooms++
-			}
-			continue
-		}
-		set := ns.rooms[r]
-		if !set.add(p) {
-			continue
-		}
-		ns.rooms[r] = set
-		if w != nil {
-			w.RoomChanged(p.id, r, false)
-		}
-	}
-	ns.roomsPeak = max(ns.roomsPeak, len(ns.rooms))
-	p.setRooms(rooms, false)
-}
-
-// each calls fn once for every connected socket that t selects; ns.mu
-// must be held.
-func (ns *Namespace) each(t *pb.Target, fn func(p *Peer)) {
-	var rooms, exceptRooms, exceptIDs []string
-	if t != nil {
-		rooms, exceptRooms, exceptIDs = t.Rooms, t.ExceptRooms, t.ExceptIds
-	}
-	excluded := func(p *Peer) bool {
-		if !p.Connected() {
-			return true
-		}
-		for _, id := range exceptIDs {
-			if p.id == id {
-				return true
-			}
-		}
-		for _, r := range exceptRooms {
-			if ns.inRoom(p, r) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(rooms) == 0 {
-		for _, p := range ns.connected {
-			if !excluded(p) {
-				fn(p)
-			}
-		}
-		return
-	}
-	if len(rooms) == 1 {
-		ns.members(rooms[0], func(p *Peer) {
-			if !excluded(p) {
-				fn(p)
-			}
-		})
-		return
-	}
-	seen := map[*Peer]struct{}{}
-	for _, r := range rooms {
-		ns.members(r, func(p *Peer) {
-			if _, dup := seen[p]; dup {
-				return
-			}
-			seen[p] = struct{}{}
-			if !excluded(p) {
-				fn(p)
-			}
-		})
-	}
-}
-
-// members calls fn for every socket in room r: those of its room map, and
-// the socket whose own id r is; ns.mu must be held.
-func (ns *Namespace) members(r string, fn func(p *Peer)) {
-	ns.rooms[r].each(fn)
-	if p, ok := ns.connected[r]; ok && p.inOwnRoom {
-		fn(p)
-	}
-}
-
-// inRoom reports whether p is in room r; ns.mu must be held.
-func (ns *Namespace) inRoom(p *Peer, r string) bool {
-	if r == p.id {
-		return p.inOwnRoom
-	}
-	return ns.rooms[r].has(p)
 }
 
 // Broadcast hands an encoded packet to the selected sockets' connections
@@ -450,7 +210,7 @@ func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, [
 	w := ns.watching()
 	var ids []string
 	var peers []*Peer
-	ns.each(b.Target, func(p *Peer) {
+	ns.idx.each(b.Target, func(p *Peer) {
 		if b.Volatile && !p.conn.Writable() {
 			skipped++
 			return
@@ -503,7 +263,7 @@ func (ns *Namespace) Select(_ context.Context, t *pb.Target) ([]*Peer, error) {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
 	var out []*Peer
-	ns.each(t, func(p *Peer) { out = append(out, p) })
+	ns.idx.each(t, func(p *Peer) { out = append(out, p) })
 	return out, nil
 }
 
@@ -512,19 +272,7 @@ func (ns *Namespace) Select(_ context.Context, t *pb.Target) ([]*Peer, error) {
 func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
-	out := make(map[string]int, len(ns.rooms))
-	for r, set := range ns.rooms {
-		n := 0
-		set.each(func(p *Peer) {
-			if p.Connected() {
-				n++
-			}
-		})
-		if n > 0 {
-			out[r] = n
-		}
-	}
-	return out, nil
+	return ns.idx.list(), nil
 }
 
 // ChangeRooms makes the selected sockets join or leave rooms before it
@@ -532,7 +280,7 @@ func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
 func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.mu.Lock()
 	var sel []*Peer
-	ns.each(t, func(p *Peer) { sel = append(sel, p) })
+	ns.idx.each(t, func(p *Peer) { sel = append(sel, p) })
 	for _, p := range sel {
 		ns.change(p, rooms, leave)
 	}

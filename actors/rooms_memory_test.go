@@ -16,8 +16,7 @@ func roomsTestNamespace(n int, o NamespaceOptions) (*Namespace, []*Peer) {
 		p := newPeer(fmt.Sprintf("sock-%07d", i), ns, nil)
 		p.connected.Store(true)
 		ns.mu.Lock()
-		p.indexed = true
-		ns.connected[p.id] = p
+		ns.idx.enter(p, nil, nil)
 		ns.mu.Unlock()
 		peers[i] = p
 	}
@@ -99,18 +98,18 @@ func TestRoomsSetShrinks(t *testing.T) {
 	for _, p := range peers[10:] {
 		ns.changeRooms(p, []string{"big"}, true)
 	}
-	set := ns.rooms["big"]
+	set := ns.idx.rooms["big"]
 	if set.size() != 10 || set.peak > max(4*10, shrinkMin) {
 		t.Fatalf("after 990 of 1000 left: size %d, peak %d: the map was not rebuilt", set.size(), set.peak)
 	}
 	for _, p := range peers[1:10] {
 		ns.changeRooms(p, []string{"big"}, true)
 	}
-	if set := ns.rooms["big"]; set.many != nil || set.one != peers[0] {
+	if set := ns.idx.rooms["big"]; set.many != nil || set.one != peers[0] {
 		t.Fatalf("a room of one socket still has a map of %d", len(set.many))
 	}
 	var got []*Peer
-	ns.members("big", func(p *Peer) { got = append(got, p) })
+	ns.idx.members("big", func(p *Peer) { got = append(got, p) })
 	if len(got) != 1 || got[0] != peers[0] {
 		t.Fatalf("members of big: %v", got)
 	}
@@ -124,7 +123,7 @@ func TestRoomsJoinLeaveLoopDoesNotRebuild(t *testing.T) {
 	for i, p := range peers {
 		ns.changeRooms(p, []string{fmt.Sprint("r", i)}, false)
 	}
-	rooms := ns.rooms
+	rooms := ns.idx.rooms
 	for round := range 20 {
 		for i, p := range peers[:900] {
 			ns.changeRooms(p, []string{fmt.Sprint("r", i)}, true)
@@ -135,11 +134,11 @@ func TestRoomsJoinLeaveLoopDoesNotRebuild(t *testing.T) {
 	}
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
-	if fmt.Sprintf("%p", ns.rooms) != fmt.Sprintf("%p", rooms) {
+	if fmt.Sprintf("%p", ns.idx.rooms) != fmt.Sprintf("%p", rooms) {
 		t.Fatal("the room map was rebuilt under a join/leave loop at a steady size")
 	}
-	if len(ns.rooms) != 1000 {
-		t.Fatalf("%d rooms, want 1000", len(ns.rooms))
+	if len(ns.idx.rooms) != 1000 {
+		t.Fatalf("%d rooms, want 1000", len(ns.idx.rooms))
 	}
 }
 
@@ -171,14 +170,14 @@ func TestRoomsPerSocketBound(t *testing.T) {
 			t.Fatalf("leave=%v %v: ok %v with %d rooms, want %v with %d", tc.leave, tc.rooms, ok, n, tc.ok, tc.want)
 		}
 	}
-	if ns.inRoom(p, "c") != true || ns.rooms["zz"].size() != 0 {
+	if ns.idx.inRoom(p, "c") != true || ns.idx.rooms["zz"].size() != 0 {
 		t.Fatal("room index out of step with the socket's rooms")
 	}
 	// SocketsJoin past the bound: the socket at its bound joins nothing,
 	// the other joins.
 	ns.ChangeRooms(nil, []string{"e"}, false)
-	if ns.inRoom(p, "e") || !ns.inRoom(peers[1], "e") {
-		t.Fatalf("SocketsJoin past the bound: in e: %v, %v", ns.inRoom(p, "e"), ns.inRoom(peers[1], "e"))
+	if ns.idx.inRoom(p, "e") || !ns.idx.inRoom(peers[1], "e") {
+		t.Fatalf("SocketsJoin past the bound: in e: %v, %v", ns.idx.inRoom(p, "e"), ns.idx.inRoom(peers[1], "e"))
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
 )
 
 const (

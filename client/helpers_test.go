@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
 )
 
 // waitTimeout bounds every wait of the tests.

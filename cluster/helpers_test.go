@@ -17,7 +17,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
 )
 
 // testLog is where the servers log: nowhere, unless CLUSTER_LOG is set.

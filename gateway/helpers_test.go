@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/protocol/engineio"
-	"github.com/actorio/actorio/tests/leakcheck"
 	"github.com/gorilla/websocket"
 )
 

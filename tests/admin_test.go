@@ -13,7 +13,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/admin"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // The admin tests play the dashboard of @socket.io/admin-ui: an official

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/node"
 	"github.com/actorio/actorio/protocol/socketio"
-	"github.com/actorio/actorio/tests/internal/node"
 )
 
 // TestBinary sends Buffers both ways, at the top level and nested in

@@ -25,9 +25,9 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/node"
 	pb "github.com/actorio/actorio/proto"
-	"github.com/actorio/actorio/tests/internal/node"
-	"github.com/actorio/actorio/tests/leakcheck"
 )
 
 // clusterJSRuns counts the runs of TestClusterJS in this process (-count).

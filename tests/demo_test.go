@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // syncBuf is a goroutine-safe bytes.Buffer for a process's output.

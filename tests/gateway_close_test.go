@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // closeRaceScript connects a polling-only socket.io-client for each command

@@ -1,6 +1,6 @@
 // Package tests holds actorio's integration tests: each test starts the real
 // server on 127.0.0.1 and drives it with the official socket.io-client v4
-// running in Node (see tests/internal/node), or with a raw WebSocket.
+// running in Node (see internal/node), or with a raw WebSocket.
 //
 // The tests do not call t.Parallel: every test checks that Server.Close
 // leaves no goroutine behind by counting runtime.NumGoroutine, a
@@ -24,8 +24,8 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // step bounds every single wait of a test: a connect, an event, an ack.

@@ -19,7 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // The inbound bounds (Options.MaxInboundBytes, MaxInboundPackets,

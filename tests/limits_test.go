@@ -14,7 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // forbidden is the Engine.IO error body of a refused handshake.

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // jsonLog is a slog JSON handler's output, one object per line.

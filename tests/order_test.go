@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // orderScript connects one official client and, for each scenario the

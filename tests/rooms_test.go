@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // TestRoomsAndBroadcast drives three clients a, b and c through joins,

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // TestServeClient checks Options.ClientDir, Node's serveClient: the npm

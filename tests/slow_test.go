@@ -15,7 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // The slow-consumer scenario: one peer stops reading among fastPeers that

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // TestSocketMiddleware checks Socket.Use and Socket.OnError, as Node's

@@ -20,8 +20,8 @@ import (
 	"github.com/actorio/actorio/admin"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
-	"github.com/actorio/actorio/tests/internal/logbuf"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/logbuf"
+	"github.com/actorio/actorio/internal/node"
 )
 
 const (

@@ -21,8 +21,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/actorio/actorio/tests/internal/logbuf"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // Paths and settings of the reference application (see main.go).

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // The shipped defaults every test here runs with (options.go,

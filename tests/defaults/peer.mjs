@@ -1,5 +1,5 @@
 // The official socket.io-client with its default options, driven by the Go
-// test (peers_test.go) through stdin; run by tests/internal/node, whose
+// test (peers_test.go) through stdin; run by internal/node, whose
 // prelude defines out, input, exitAfter, sleep and exit.
 //
 // Env: SERVER_URL; TRANSPORTS, comma-separated, or empty for the client's

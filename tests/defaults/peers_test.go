@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/client"
-	"github.com/actorio/actorio/tests/internal/logbuf"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/logbuf"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // peer is one client connected to "/" with its library's default options

@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/node"
+	"github.com/actorio/actorio/internal/node"
 )
 
 // readUntilClosed reads w until the server closes it or until the

@@ -34,9 +34,9 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/tests/internal/logbuf"
-	"github.com/actorio/actorio/tests/internal/node"
-	"github.com/actorio/actorio/tests/leakcheck"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/logbuf"
+	"github.com/actorio/actorio/internal/node"
 )
 
 var (

@@ -1,5 +1,5 @@
 // The reference app on Node's socket.io: the behaviour app_test.go defines
-// again on actorio. Run by differential_test.go through tests/internal/node,
+// again on actorio. Run by differential_test.go through internal/node,
 // whose prelude provides out() and input(). It starts one server per option
 // profile on 127.0.0.1, prints {"ev":"listening","args":[{profile: port}]},
 // and exits when its stdin closes.

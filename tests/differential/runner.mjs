@@ -1,6 +1,6 @@
 // The scenario runner: the same script runs against Node's socket.io and
 // against actorio (differential_test.go runs it once per server). It is run
-// through tests/internal/node, whose prelude provides out() and sleep().
+// through internal/node, whose prelude provides out() and sleep().
 //
 // Environment: URLS, a JSON object {profile: "http://127.0.0.1:port"} (see
 // refserver.mjs for the profiles); SCENARIOS, an optional comma-separated

@@ -7,7 +7,7 @@ import "strings"
 // and `require` resolve packages from <module root>/node_modules.
 //
 // See the package documentation for the functions it defines.
-const Prelude = `// ---- actorio test prelude (tests/internal/node/prelude.go) ----
+const Prelude = `// ---- actorio test prelude (internal/node/prelude.go) ----
 import { createRequire as __actorioCreateRequire } from 'node:module';
 const require = __actorioCreateRequire(import.meta.url);
 const { out, input, next, exitAfter, exit, sleep } = (() => {

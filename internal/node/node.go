@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorio/actorio/tests/internal/logbuf"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 const (
