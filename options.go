@@ -12,6 +12,51 @@ import (
 	pb "github.com/actorio/actorio/proto"
 )
 
+// How limits read (the convention for Options; issue 14).
+//
+// Every limit of Options reads the same way:
+//
+//   - zero means the default named in the option's comment; a default may
+//     itself be "unlimited" (MaxQueuePackets, MaxRoomsPerSocket, ...), and
+//     a default that is a bound may change between versions;
+//   - a negative value means unlimited: no bound, or the feature off
+//     (HTTPCompressionThreshold: never compress); write -1 to ask for it;
+//   - a positive value is the bound itself.
+//
+// Code that turns Options into the settings of gateway and actors (whose
+// Config fields read "zero means unlimited", as internal plumbing) maps
+// negative to 0 with max(v, 0), or tests v > 0, after withDefaults; new
+// options and new internal code follow the same split: the public zero is
+// the default, the public negative is unlimited, the internal zero is
+// unlimited.
+//
+// Where Options departs from it today (kept as it is, not to change what a
+// program that sets these gets; to be decided):
+//
+//   - MaxHTTPBufferSize: negative means the default 1e6 (gateway.Config
+//     MaxPayload <= 0), not unlimited; there is no unlimited.
+//   - CloseTimeout, PingInterval, PingTimeout, UpgradeTimeout: negative
+//     means the default, as zero does. ConnectTimeout: negative means no
+//     timeout, as the convention says, but its comment does not say so.
+//   - ConnectionStateRecovery.MaxDisconnectionDuration, MaxPackets and
+//     MaxBytes: negative means the default, not unlimited.
+//   - EventBurst: zero or negative means the default max(1, EventRate).
+//   - MaxQueuePackets, MaxConnections, MaxConnectionsPerAddress,
+//     MaxRoomsPerSocket, EventRate: their comments say "zero or negative
+//     means unlimited (the default)", which agrees with the convention
+//     while the default stays unlimited.
+//
+// Elsewhere, not bound by it: gateway.Config reads zero as unlimited for
+// MaxQueueBytes, MaxQueuePackets, MaxInboundBytes and MaxInboundPackets
+// (the same names as here, with the opposite zero), zero or negative as
+// unlimited for MaxConnections and MaxConnectionsPerAddress, zero as the
+// default and negative as off for CompressionThreshold, and zero or
+// negative as the default for MaxPayload and its durations.
+// client.Options reads zero as unlimited for ReconnectionAttempts, as
+// "none" for AckTimeout and Retries, and refuses a negative one (an error
+// from New and NewManager); RandomizationFactor takes zero as the default
+// 0.5 and negative as none.
+
 // CORS configures the origins allowed besides the server's own, on both
 // transports, and the Cross-Origin Resource Sharing headers sent to them.
 type CORS = gateway.CORS
