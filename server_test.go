@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,12 +21,7 @@ import (
 // before the test started.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
-			t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, dump)
-		}
-	})
+	leakcheck.Check(t, 3*time.Second)
 }
 
 // reasons records OnDisconnect calls per socket id.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -288,12 +287,7 @@ pinging:
 // checkNoLeak makes the test fail if, once its cleanups (registered
 // later, so run earlier) are done, goroutines it started remain.
 func checkNoLeak(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if n, dump := leakcheck.Settle(before, 5*time.Second); dump != "" {
-			t.Errorf("%d goroutines left, want <= %d:\n%s", n, before, dump)
-		}
-	})
+	leakcheck.Check(t, 5*time.Second)
 }
 
 // TestAdminThrottleAdmitsCorrectPasswordAfterPenalty checks that an

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/internal/leakcheck"
 )
 
 // waitTimeout bounds every wait of the tests.
@@ -310,14 +309,6 @@ func (p *cutProxy) close() {
 	p.ln.Close()
 	p.cut()
 	p.wg.Wait()
-}
-
-// checkNoLeak fails if goroutines started after before remain.
-func checkNoLeak(t testing.TB, before int) {
-	t.Helper()
-	if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
-		t.Fatalf("%d goroutines, want <= %d:\n%s", n, before, dump)
-	}
 }
 
 // freePort returns a port nothing listens on (for "server gone" tests).

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -33,15 +32,7 @@ func testLog() *slog.Logger {
 // still be sleeping out its 2 s before giving up, hence the long wait.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		start := time.Now()
-		if n, dump := leakcheck.Settle(before, 8*time.Second); dump != "" {
-			t.Errorf("%d goroutines after Close, %d before:\n%s", n, before, dump)
-			return
-		}
-		t.Logf("goroutines back to %d, %v after the last Close", before, time.Since(start).Round(time.Millisecond))
-	})
+	leakcheck.Check(t, 8*time.Second)
 }
 
 // recorder keeps the node its provider started, for tests that kill it.

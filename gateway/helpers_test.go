@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -266,12 +265,7 @@ func expectClosed(t *testing.T, ws *websocket.Conn) error {
 // to come back. Register it before startEnv so it runs after env.stop.
 func checkGoroutines(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		if n, dump := leakcheck.Settle(before, 3*time.Second); dump != "" {
-			t.Errorf("goroutines: %d before, %d after\n%s", before, n, dump)
-		}
-	})
+	leakcheck.Check(t, 3*time.Second)
 }
 
 // msg builds a text Message packet.

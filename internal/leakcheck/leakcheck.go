@@ -6,8 +6,23 @@ import (
 	"bytes"
 	"runtime"
 	"runtime/pprof"
+	"testing"
 	"time"
 )
+
+// Check records how many goroutines run now and registers a cleanup that
+// fails t when, once the cleanups registered after it have run, more
+// remain after waiting up to wait for them to end. Call it before
+// starting what the test must stop, so that its cleanup runs last.
+func Check(t testing.TB, wait time.Duration) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		if n, dump := Settle(before, wait); dump != "" {
+			t.Errorf("%d goroutines left after the test's cleanups, %d before:\n%s", n, before, dump)
+		}
+	})
+}
 
 // Settle waits up to wait for the goroutine count to fall back to baseline.
 // It returns the last count and, when the count stayed above baseline, a
