@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // reservedNodeScript is a Node.js socket.io v4 server that writes EVENT
@@ -26,10 +27,8 @@ import (
 // "ack"; every event the client emits prints "event" and is acknowledged.
 const reservedNodeScript = `
 const http = require('node:http');
-const readline = require('node:readline');
 const { Server } = require('socket.io');
 
-const out = (ev, ...args) => process.stdout.write(JSON.stringify({ ev, args }) + '\n');
 const httpServer = http.createServer();
 const io = new Server(httpServer);
 io.on('connection', (socket) => {
@@ -40,8 +39,7 @@ io.on('connection', (socket) => {
     if (ack) ack('ok');
   });
 });
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  const c = JSON.parse(line);
+const obey = (c) => {
   const socket = io.of('/').sockets.get(c.id);
   if (!socket) { out('nosocket', c.id); return; }
   const data = [c.ev, 'fake'];
@@ -56,28 +54,11 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   socket.packet(packet);
   socket.emit('after', c.ev);
   out('sent', c.ev);
-});
-process.stdin.on('end', () => process.exit(0));
+};
 httpServer.listen(Number(process.env.PORT || 0), '127.0.0.1', () => out('listening', httpServer.address().port));
+for await (const c of input()) obey(c);
+exit(0);
 `
-
-// logBuffer collects a socket's log output.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNodeServerCannotFakeLifecycleEvents has the Node server emit every
 // name the client fires itself or JavaScript reserves, with and without an
@@ -106,7 +87,7 @@ func TestNodeServerCannotFakeLifecycleEvents(t *testing.T) {
 
 	for _, c := range cases {
 		t.Run(c.ev+"/ack="+strconv.FormatBool(c.ack)+"/bin="+strconv.FormatBool(c.bin), func(t *testing.T) {
-			logs := &logBuffer{}
+			logs := &logbuf.Buffer{}
 			s := mustNew(t, n.URL, Options{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			var mu sync.Mutex
 			var seen []string // what On and OnAny handlers saw

@@ -1,48 +1,25 @@
 package client
 
 import (
-	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/internal/node"
 )
 
-// nodeScript is a Node.js socket.io v4 server for the interop tests. It
-// prints JSON lines {"ev": ..., "args": [...]} (the first one is
+// nodeScript is a Node.js socket.io v4 server for the interop tests, run
+// through internal/node. It prints lines with out() (the first one is
 // "listening" with its port) and obeys JSON commands on stdin. Buffers
 // travel as {"$bin": base64} both ways. RECOVERY=1 in its environment
 // turns connection state recovery on.
 const nodeScript = `
 const http = require('node:http');
-const readline = require('node:readline');
 const { Server } = require('socket.io');
-
-const enc = (v) => {
-  if (Buffer.isBuffer(v) || v instanceof Uint8Array) return { $bin: Buffer.from(v).toString('base64') };
-  if (v instanceof ArrayBuffer) return { $bin: Buffer.from(v).toString('base64') };
-  if (Array.isArray(v)) return v.map(enc);
-  if (v && typeof v === 'object') { const o = {}; for (const k of Object.keys(v)) o[k] = enc(v[k]); return o; }
-  return v === undefined ? null : v;
-};
-const dec = (v) => {
-  if (Array.isArray(v)) return v.map(dec);
-  if (v && typeof v === 'object') {
-    const ks = Object.keys(v);
-    if (ks.length === 1 && ks[0] === '$bin') return Buffer.from(v.$bin, 'base64');
-    const o = {}; for (const k of ks) o[k] = dec(v[k]); return o;
-  }
-  return v;
-};
-const out = (ev, ...args) => process.stdout.write(JSON.stringify({ ev, args: args.map(enc) }) + '\n');
 
 const httpServer = http.createServer();
 const io = new Server(httpServer, {
@@ -76,9 +53,8 @@ io.of('/private').use((socket, next) => {
 io.of('/private').on('connection', onConnection);
 
 const sockets = (nsp) => [...io.of(nsp || '/').sockets.values()];
-readline.createInterface({ input: process.stdin }).on('line', (line) => {
-  const c = JSON.parse(line);
-  const args = dec(c.args || []);
+const obey = (c) => {
+  const args = c.args || [];
   switch (c.cmd) {
     case 'emit':
       for (const s of sockets(c.nsp)) {
@@ -131,9 +107,10 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       process.exit(0);
   }
   out('done', c.cmd);
-});
-process.stdin.on('end', () => process.exit(0));
+};
 httpServer.listen(Number(process.env.PORT || 0), '127.0.0.1', () => out('listening', httpServer.address().port));
+for await (const c of input()) obey(c);
+exit(0);
 `
 
 // nodeLine is one line printed by the Node server.
@@ -162,51 +139,13 @@ func (l nodeLine) raw(i int) string {
 // nodeServer is a running Node.js socket.io server.
 type nodeServer struct {
 	t      testing.TB
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	p      *node.Proc
 	lines  chan nodeLine
-	exited chan struct{}
-	stderr *lockedBuffer
+	exited chan struct{} // closed once every line of p is in lines
 	port   int
 	URL    string
 	env    map[string]string
 	script string
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// moduleRoot returns the directory holding go.mod, above the test's directory.
-func moduleRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory")
-		}
-		dir = parent
-	}
 }
 
 // startNode starts the Node server on port (0: any) and waits until it listens.
@@ -215,62 +154,44 @@ func startNode(t testing.TB, port int, env map[string]string) *nodeServer {
 	return startNodeScript(t, nodeScript, port, env)
 }
 
-// startNodeScript runs script, a Node server that prints "listening" with
-// its port (PORT in its environment, 0: any) as nodeScript does, and waits
-// until it listens.
+// startNodeScript runs script with internal/node, a Node server that
+// prints "listening" with its port (PORT in its environment, 0: any) as
+// nodeScript does, and waits until it listens.
 func startNodeScript(t testing.TB, script string, port int, env map[string]string) *nodeServer {
 	t.Helper()
-	root := moduleRoot(t)
-	if _, err := exec.LookPath("node"); err != nil {
-		t.Fatalf("node is required: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "socket.io", "package.json")); err != nil {
-		t.Fatalf("npm package socket.io is missing (run npm ci in %s): %v", root, err)
-	}
-	file := filepath.Join(t.TempDir(), "server.cjs")
-	if err := os.WriteFile(file, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("node", file)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(root, "node_modules"), "PORT="+strconv.Itoa(port))
+	node.RequirePackage(t, "socket.io")
+	penv := map[string]string{"PORT": strconv.Itoa(port)}
 	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		penv[k] = v
 	}
-	n := &nodeServer{t: t, cmd: cmd, lines: make(chan nodeLine, 1000), exited: make(chan struct{}), stderr: &lockedBuffer{}, env: env, script: script}
-	cmd.Stderr = n.stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.stdin = stdin
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := node.Run(t, nil, script, penv)
+	n := &nodeServer{t: t, p: p, lines: make(chan nodeLine, 1000), exited: make(chan struct{}), env: env, script: script}
+	ctx := t.Context()
 	go func() {
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(nil, 16<<20)
-		for sc.Scan() {
-			var l nodeLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				n.lines <- l
+		defer close(n.exited)
+		for {
+			l, err := p.Next(node.MaxTimeout)
+			if errors.Is(err, node.ErrClosed) || ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				continue // a line that is not out()'s, or a long quiet spell
+			}
+			select {
+			case n.lines <- nodeLine{Ev: l.Ev, Args: l.Args}:
+			case <-ctx.Done():
+				return
 			}
 		}
-		_ = cmd.Wait()
-		close(n.exited)
 	}()
 	t.Cleanup(n.kill)
 	l := n.expect("listening")
-	var p int
-	if err := json.Unmarshal(l.Args[0], &p); err != nil {
+	var pt int
+	if err := json.Unmarshal(l.Args[0], &pt); err != nil {
 		t.Fatalf("bad port line: %v", err)
 	}
-	n.port = p
-	n.URL = "http://127.0.0.1:" + strconv.Itoa(p)
+	n.port = pt
+	n.URL = "http://127.0.0.1:" + strconv.Itoa(pt)
 	return n
 }
 
@@ -283,12 +204,7 @@ func (n *nodeServer) restart() *nodeServer {
 
 // kill kills the server process (this test's own child) and waits for it.
 func (n *nodeServer) kill() {
-	select {
-	case <-n.exited:
-		return
-	default:
-	}
-	_ = n.cmd.Process.Kill()
+	n.p.Kill()
 	select {
 	case <-n.exited:
 	case <-time.After(5 * time.Second):
@@ -298,12 +214,8 @@ func (n *nodeServer) kill() {
 // send writes one command.
 func (n *nodeServer) send(cmd map[string]any) {
 	n.t.Helper()
-	b, err := json.Marshal(cmd)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	if _, err := n.stdin.Write(append(b, '\n')); err != nil {
-		n.t.Fatalf("node: %v\n%s", err, n.stderr.String())
+	if err := n.p.Send(cmd); err != nil {
+		n.t.Fatalf("%v\n%s", err, n.p.Stderr())
 	}
 }
 
@@ -326,9 +238,9 @@ func (n *nodeServer) expectFunc(ev string, ok func(nodeLine) bool) nodeLine {
 			}
 			skipped = append(skipped, fmt.Sprintf("%s%s", l.Ev, l.Args))
 		case <-n.exited:
-			n.t.Fatalf("node exited while waiting for %q; skipped %q\nstderr:\n%s", ev, skipped, n.stderr.String())
+			n.t.Fatalf("node exited while waiting for %q; skipped %q\nstderr:\n%s", ev, skipped, n.p.Stderr())
 		case <-deadline:
-			n.t.Fatalf("node: no %q line within %v; skipped %q\nstderr:\n%s", ev, waitTimeout, skipped, n.stderr.String())
+			n.t.Fatalf("node: no %q line within %v; skipped %q\nstderr:\n%s", ev, waitTimeout, skipped, n.p.Stderr())
 		}
 	}
 }

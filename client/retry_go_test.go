@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // Options.AckTimeout and Options.Retries against the actorio server.
@@ -332,7 +333,7 @@ func TestGoRetryDroppedEmitIsLoggedAndTheQueueMovesOn(t *testing.T) {
 			_ = d.ack()
 		}
 	})
-	logs := &lockedBuffer{}
+	logs := &logbuf.Buffer{}
 	s, _ := connected(t, g.URL, Options{
 		AckTimeout: 100 * time.Millisecond,
 		Retries:    1,

@@ -21,7 +21,6 @@ const http = require('node:http');
 const { Server } = require('socket.io');
 
 const ignore = Number(process.env.IGNORE || 0);
-const out = (ev, ...args) => process.stdout.write(JSON.stringify({ ev, args }) + '\n');
 const copies = new Map();
 
 const httpServer = http.createServer();
@@ -40,9 +39,9 @@ io.on('connection', (socket) => {
     if (ack && (ev === 'drop' || n > ignore)) ack('ok', n);
   });
 });
-process.stdin.on('data', () => {});
-process.stdin.on('end', () => process.exit(0));
 httpServer.listen(Number(process.env.PORT || 0), '127.0.0.1', () => out('listening', httpServer.address().port));
+for await (const _ of input());
+exit(0);
 `
 
 // nodeCopies reads the server's event lines until one is not a copy of
