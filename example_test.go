@@ -9,52 +9,67 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"regexp"
-	"strings"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/client"
 )
 
-// rawClient is a minimal Socket.IO client over one WebSocket, enough for the
-// examples to show the frames the server sends.
-type rawClient struct{ ws *websocket.Conn }
+// The examples serve on 127.0.0.1 and talk to the server with the Go
+// client of package client.
 
-func dial(url string) *rawClient {
-	u := "ws" + strings.TrimPrefix(url, "http") + "/socket.io/?EIO=4&transport=websocket"
-	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// serve starts srv over HTTP on 127.0.0.1 and returns its URL and a
+// function that stops both.
+func serve(srv *actorio.Server) (url string, stop func()) {
+	web := httptest.NewServer(srv)
+	return web.URL, func() {
+		_ = srv.Close()
+		web.Close()
+	}
+}
+
+// newClient returns a socket, not yet connected, of the namespace in
+// url's path, that does not reconnect.
+func newClient(url string, opts client.Options) *client.Socket {
+	opts.Logger = quiet()
+	opts.DisableReconnection = true
+	s, err := client.New(url, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
-	c := &rawClient{ws}
-	c.read() // the Engine.IO open packet
-	return c
+	return s
 }
 
-func (c *rawClient) send(frame string) {
-	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
-		log.Fatal(err)
+// connect connects s and waits for the outcome: nil once connected, the
+// server's refusal (a *client.ConnectError) or the failure otherwise.
+func connect(s *client.Socket) error {
+	outcome := make(chan error, 1)
+	s.OnEvent(func(e client.Event) {
+		switch e.Name {
+		case client.EventConnect:
+			select {
+			case outcome <- nil:
+			default:
+			}
+		case client.EventConnectError, client.EventConnectFailed:
+			select {
+			case outcome <- e.Err:
+			default:
+			}
+		}
+	})
+	if err := s.Connect(); err != nil {
+		return err
+	}
+	select {
+	case err := <-outcome:
+		return err
+	case <-time.After(5 * time.Second):
+		return errors.New("no connect within 5s")
 	}
 }
-
-// read returns the next frame, answering pings on the way.
-func (c *rawClient) read() string {
-	for {
-		_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, b, err := c.ws.ReadMessage()
-		if err != nil {
-			return "closed"
-		}
-		if string(b) == "2" {
-			c.send("3")
-			continue
-		}
-		return string(b)
-	}
-}
-
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // A server that acknowledges every "hello" event with a greeting.
 func ExampleNewServer() {
@@ -62,7 +77,6 @@ func ExampleNewServer() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
 	srv.OnConnection(func(s *actorio.Socket) {
 		s.On("hello", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
 			if ack != nil {
@@ -70,17 +84,23 @@ func ExampleNewServer() {
 			}
 		})
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	url, stop := serve(srv)
+	defer stop()
 
-	c := dial(web.URL)
-	c.send(`40`)
-	fmt.Println(strings.HasPrefix(c.read(), `40{"sid":`))
-	c.send(`421["hello","gopher"]`)
-	fmt.Println(c.read())
+	c := newClient(url, client.Options{})
+	defer c.Close()
+	if err := connect(c); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	reply, err := c.EmitWithAck(ctx, "hello", "gopher")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(reply.String(0))
 	// Output:
-	// true
-	// 431["hi gopher"]
+	// hi gopher
 }
 
 // Middleware refuses a socket with a message and data the client receives.
@@ -89,7 +109,6 @@ func ExampleNamespace_Use() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
 	srv.Of("/admin").Use(func(s *actorio.Socket) error {
 		var auth struct{ Token string }
 		if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil {
@@ -100,14 +119,26 @@ func ExampleNamespace_Use() {
 		}
 		return nil
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	url, stop := serve(srv)
+	defer stop()
 
-	c := dial(web.URL)
-	c.send(`40/admin,{"token":"wrong"}`)
-	fmt.Println(c.read())
+	for _, token := range []string{"wrong", "secret"} {
+		c := newClient(url+"/admin", client.Options{Auth: map[string]string{"token": token}})
+		err := connect(c)
+		var refused *client.ConnectError
+		switch {
+		case errors.As(err, &refused):
+			fmt.Printf("%s: %s %s\n", token, refused.Message, refused.Data)
+		case err != nil:
+			log.Fatal(err)
+		default:
+			fmt.Printf("%s: connected\n", token)
+		}
+		_ = c.Close()
+	}
 	// Output:
-	// 44/admin,{"message":"not authorized","data":{"hint":"send a token"}}
+	// wrong: not authorized {"hint":"send a token"}
+	// secret: connected
 }
 
 // Rooms: a broadcast to a room reaches its members except the sender.
@@ -116,7 +147,6 @@ func ExampleSocket_To() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
 	srv.OnConnection(func(s *actorio.Socket) {
 		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
 			s.Join(args.String(0))
@@ -126,20 +156,29 @@ func ExampleSocket_To() {
 			_ = s.To("lobby").Emit("said", args.String(0))
 		})
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	url, stop := serve(srv)
+	defer stop()
 
-	alice, bob := dial(web.URL), dial(web.URL)
-	for _, c := range []*rawClient{alice, bob} {
-		c.send(`40`)
-		c.read()
-		c.send(`421["join","lobby"]`)
-		c.read()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	alice, bob := newClient(url, client.Options{}), newClient(url, client.Options{})
+	said := make(chan string, 1)
+	bob.On("said", func(args client.Args, _ client.AckFunc) { said <- args.String(0) })
+	for _, c := range []*client.Socket{alice, bob} {
+		defer c.Close()
+		if err := connect(c); err != nil {
+			log.Fatal(err)
+		}
+		if _, err := c.EmitWithAck(ctx, "join", "lobby"); err != nil {
+			log.Fatal(err)
+		}
 	}
-	alice.send(`42["say","hello lobby"]`)
-	fmt.Println(bob.read())
+	if err := alice.Emit("say", "hello lobby"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("bob got:", <-said)
 	// Output:
-	// 42["said","hello lobby"]
+	// bob got: hello lobby
 }
 
 // Dynamic namespaces: every name the pattern matches becomes a namespace
@@ -149,22 +188,27 @@ func ExampleServer_OfRegexp() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
 	srv.OfRegexp(regexp.MustCompile(`^/game-\d+$`)).OnConnection(func(s *actorio.Socket) {
 		_ = s.Emit("welcome", s.Namespace().Name())
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	url, stop := serve(srv)
+	defer stop()
 
-	c := dial(web.URL)
-	c.send(`40/game-42,`)
-	c.read()
-	fmt.Println(c.read())
-	c.send(`40/chess,`)
-	fmt.Println(c.read())
+	game := newClient(url+"/game-42", client.Options{})
+	defer game.Close()
+	welcome := make(chan string, 1)
+	game.On("welcome", func(args client.Args, _ client.AckFunc) { welcome <- args.String(0) })
+	if err := connect(game); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("welcome to", <-welcome)
+
+	chess := newClient(url+"/chess", client.Options{})
+	defer chess.Close()
+	fmt.Println("/chess:", connect(chess))
 	// Output:
-	// 42/game-42,["welcome","/game-42"]
-	// 44/chess,{"message":"Invalid namespace"}
+	// welcome to /game-42
+	// /chess: Invalid namespace
 }
 
 // EmitWithAck waits for the client's acknowledgement.
@@ -173,7 +217,6 @@ func ExampleSocket_EmitWithAck() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer srv.Close()
 	answer := make(chan string, 1)
 	srv.OnConnection(func(s *actorio.Socket) {
 		go func() {
@@ -187,15 +230,19 @@ func ExampleSocket_EmitWithAck() {
 			answer <- string(args.Raw(0))
 		}()
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	url, stop := serve(srv)
+	defer stop()
 
-	c := dial(web.URL)
-	c.send(`40`)
-	c.read()
-	q := c.read() // 42<id>["question","6×7?"]
-	id := q[2:strings.IndexByte(q, '[')]
-	c.send(`43` + id + `[42]`)
+	c := newClient(url, client.Options{})
+	defer c.Close()
+	c.On("question", func(_ client.Args, ack client.AckFunc) {
+		if ack != nil {
+			_ = ack(42)
+		}
+	})
+	if err := connect(c); err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println(<-answer)
 	// Output:
 	// 42

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -242,5 +243,43 @@ func TestAfterClose(t *testing.T) {
 				t.Errorf("EmitWithAck: %v, want ErrServerClosed", err)
 			}
 		})
+	}
+}
+
+// rawClient is a minimal Socket.IO client over one WebSocket, for tests
+// that check the frames the server sends.
+type rawClient struct{ ws *websocket.Conn }
+
+// dial opens a WebSocket session on url and reads its Engine.IO open packet.
+func dial(url string) *rawClient {
+	u := "ws" + strings.TrimPrefix(url, "http") + "/socket.io/?EIO=4&transport=websocket"
+	ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c := &rawClient{ws}
+	c.read() // the Engine.IO open packet
+	return c
+}
+
+func (c *rawClient) send(frame string) {
+	if err := c.ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// read returns the next frame, answering pings on the way.
+func (c *rawClient) read() string {
+	for {
+		_ = c.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return "closed"
+		}
+		if string(b) == "2" {
+			c.send("3")
+			continue
+		}
+		return string(b)
 	}
 }
