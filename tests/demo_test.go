@@ -14,31 +14,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
 )
-
-// syncBuf is a goroutine-safe bytes.Buffer for a process's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestDemo builds cmd/demo and runs the binary itself (its flags and its
 // shutdown are under test; tests/browser serves cmd/demo/chatdemo
@@ -64,7 +46,7 @@ func TestDemo(t *testing.T) {
 
 	addr := freeAddr(t)
 	dist := filepath.Join(root, "node_modules", "socket.io-client", "dist")
-	var stderr syncBuf
+	var stderr logbuf.Buffer
 	demo := exec.Command(bin, "-addr", addr)
 	demo.Dir = root
 	demo.Stderr = &stderr

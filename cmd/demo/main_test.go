@@ -10,12 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // wait bounds every wait of these tests.
@@ -65,33 +65,15 @@ func TestParseFlagsRefusesArguments(t *testing.T) {
 	}
 }
 
-// logBuf is a log destination safe for concurrent writes.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // demo is setup's result served by httptest on 127.0.0.1.
 type demo struct {
 	url  string
-	logs *logBuf
+	logs *logbuf.Buffer
 }
 
 func startDemo(t *testing.T, cfg config) *demo {
 	t.Helper()
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	srv, h, closeAdmin, _, err := setup(cfg, log)
 	if err != nil {
