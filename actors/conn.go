@@ -1,10 +1,9 @@
 package actors
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
-	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -51,152 +49,14 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 		return fmt.Errorf("spawn connection actor %s: %w", c.ID(), err)
 	}
 	a.pid = pid
-	rt.conns.Store(c.ID(), a)
-	c.SetReceiver(&receiver{a: a})
+	c.SetReceiver(&inbound{a: a})
 	return nil
 }
 
-// receiver is the data-plane side of a connection: it runs on the
-// gateway's goroutine (one OnPacket call at a time, OnClose after the last
-// one), decodes the Socket.IO packets, assembles binary ones and delivers
-// each EVENT straight to its socket actor, or each ACK to the socket's ack
-// table, when nothing it handed to the connection actor is still waiting
-// there: the routing table is then current and a direct send cannot
-// overtake an earlier packet. Everything else (CONNECT, DISCONNECT, and
-// events while the connection actor is busy) goes through the connection
-// actor, in order.
-type receiver struct {
-	a *connActor
-
-	// A binary packet waiting for its attachments, and their size so far.
-	pending     *socketio.Packet
-	attachments [][]byte
-	attBytes    int64
-	// forwarded counts the packets handed to the connection actor, which
-	// counts those it has handled in a.handled.
-	forwarded uint64
-	broken    bool // a malformed packet closed the connection
-}
-
-func (r *receiver) OnPacket(_ *gateway.Conn, p engineio.Packet) {
-	if r.broken {
-		return
-	}
-	pkt, atts, complete, err := r.assemble(p)
-	if err == nil && complete {
-		err = r.route(pkt, atts)
-	}
-	if err != nil {
-		r.broken = true
-		a := r.a
-		a.rt.log.Warn("actorio: closing connection on a malformed packet", slog.String("conn", a.conn.ID()),
-			slog.String("reason", ReasonParseError), slog.Any("err", err))
-		a.conn.Close(ReasonParseError)
-	}
-}
-
-func (r *receiver) OnClose(_ *gateway.Conn, reason string, err error) {
-	m := &pb.TransportClosed{Reason: reason}
-	if err != nil {
-		m.Error = err.Error()
-	}
-	r.a.rt.system.Root.Send(r.a.pid, m)
-}
-
-var (
-	errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
-	errReservedEvent    = errors.New("event with a reserved name")
-)
-
-// assemble decodes one Engine.IO message; complete is false while a binary
-// packet waits for attachments.
-func (r *receiver) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byte, complete bool, err error) {
-	if r.pending != nil {
-		if !m.Binary {
-			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", r.pending.Attachments-len(r.attachments))
-		}
-		r.attBytes += int64(len(m.Data))
-		if max := r.a.opts.MaxAttachmentBytes; max > 0 && r.attBytes > max {
-			return pkt, nil, false, fmt.Errorf("binary attachments over %d bytes", max)
-		}
-		r.attachments = append(r.attachments, m.Data)
-		if len(r.attachments) < r.pending.Attachments {
-			return pkt, nil, false, nil
-		}
-		pkt, atts = *r.pending, r.attachments
-		r.pending, r.attachments, r.attBytes = nil, nil, 0
-		return pkt, atts, true, nil
-	}
-	if m.Binary {
-		return pkt, nil, false, errUnexpectedBinary
-	}
-	pkt, err = socketio.Decode(m.Data)
-	if err != nil {
-		return pkt, nil, false, fmt.Errorf("decode packet: %w", err)
-	}
-	if pkt.Attachments > 0 {
-		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
-			return pkt, nil, false, fmt.Errorf("binary packet: %w", err)
-		}
-		r.pending = &pkt
-		return pkt, nil, false, nil
-	}
-	return pkt, nil, true, nil
-}
-
-// route delivers one complete packet: directly when it can (see receiver),
-// through the connection actor otherwise.
-func (r *receiver) route(pkt socketio.Packet, atts [][]byte) error {
-	a := r.a
-	switch pkt.Type {
-	case socketio.Connect, socketio.Disconnect:
-	case socketio.Event, socketio.BinaryEvent:
-		if socketio.HasReservedName(pkt.Data) {
-			// The official parser refuses these names as malformed.
-			return errReservedEvent
-		}
-		// The rate limit is the receiver's: every event passes here once.
-		if a.opts.EventRate > 0 {
-			if p, ok := a.route(pkt.Namespace); ok && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
-				a.rt.dropped.Add(1)
-				a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
-					slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))
-				return nil
-			}
-		}
-		if a.handled.Load() == r.forwarded {
-			p, ok := a.route(pkt.Namespace)
-			if !ok {
-				a.notJoined(pkt.Namespace)
-				return nil
-			}
-			if p.admit(packetCost(pkt.Data, atts), false) {
-				a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
-			}
-			return nil
-		}
-	case socketio.Ack, socketio.BinaryAck:
-		if a.handled.Load() == r.forwarded {
-			if p, ok := a.route(pkt.Namespace); ok {
-				if fn := p.takeAck(pkt.ID); fn != nil {
-					fn(pkt.Data, atts)
-				}
-			}
-			return nil
-		}
-	default:
-		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
-	}
-	r.forwarded++
-	a.conn.Hold(packetCost(pkt.Data, atts))
-	a.rt.system.Root.Send(a.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts,
-		Id: pkt.ID, HasId: pkt.HasID, Namespace: pkt.Namespace})
-	return nil
-}
-
-// connActor owns one Engine.IO session's control plane: it joins and
-// leaves namespaces, keeps the routing table its receiver reads, and routes
-// the packets the receiver could not deliver directly.
+// connActor owns one Engine.IO session's lifecycle: the connect timeout,
+// the end of its sockets when the transport closes or a socket closes it,
+// and the removal of a socket that ended from the routing table that its
+// inbound route (inbound.go) reads and changes.
 type connActor struct {
 	rt   *Runtime
 	conn *gateway.Conn
@@ -205,13 +65,19 @@ type connActor struct {
 	opts ConnOptions
 
 	// routes is the routing table, namespace name to socket: a slice (a
-	// connection joins few namespaces) that only the actor changes, each
-	// time by storing a new one, and that the receiver reads.
-	routes atomic.Pointer[[]route]
-	// handled counts the InboundPackets from the receiver handled so far.
-	handled atomic.Uint64
-	timer   *time.Timer
-	closed  bool
+	// connection joins few namespaces), replaced whole under routeMu by
+	// the inbound route (CONNECT, DISCONNECT) and the actor (a socket that
+	// ended, the connection's end), read without a lock.
+	routes  atomic.Pointer[[]route]
+	routeMu sync.Mutex
+	// joined is set once a namespace was joined: the connect timeout no
+	// longer applies, as in Node.
+	joined atomic.Bool
+	// gone is set once the actor stopped: a supervisor asked for a socket
+	// of this connection then makes none.
+	gone   atomic.Bool
+	timer  *time.Timer
+	closed bool
 }
 
 // route is one entry of the receiver's routing table.
@@ -223,6 +89,8 @@ type route struct {
 // setRoute makes p the socket of namespace nsp, or removes nsp's when p
 // is nil.
 func (a *connActor) setRoute(nsp string, p *Peer) {
+	a.routeMu.Lock()
+	defer a.routeMu.Unlock()
 	old := *a.routes.Load()
 	rs := make([]route, 0, len(old)+1)
 	for _, r := range old {
@@ -234,6 +102,31 @@ func (a *connActor) setRoute(nsp string, p *Peer) {
 		rs = append(rs, route{nsp, p})
 	}
 	a.routes.Store(&rs)
+}
+
+// routeGone removes the route of namespace nsp if it still leads to the
+// socket with id sid (one that ended; the client may have joined nsp
+// again since).
+func (a *connActor) routeGone(nsp, sid string) {
+	a.routeMu.Lock()
+	defer a.routeMu.Unlock()
+	old := *a.routes.Load()
+	rs := make([]route, 0, len(old))
+	for _, r := range old {
+		if r.nsp != nsp || r.p.id != sid {
+			rs = append(rs, r)
+		}
+	}
+	a.routes.Store(&rs)
+}
+
+// clearRoutes empties the routing table and returns what it held.
+func (a *connActor) clearRoutes() []route {
+	a.routeMu.Lock()
+	defer a.routeMu.Unlock()
+	old := *a.routes.Load()
+	a.routes.Store(&[]route{})
+	return old
 }
 
 // sockets returns the routing table (not to be modified).
@@ -249,10 +142,6 @@ func (a *connActor) route(nsp string) (*Peer, bool) {
 	return nil, false
 }
 
-func (a *connActor) notJoined(nsp string) {
-	a.rt.log.Debug("actorio: event for a namespace not joined", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
-}
-
 func (a *connActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
@@ -260,18 +149,9 @@ func (a *connActor) Receive(ctx actor.Context) {
 			self := ctx.Self()
 			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, &pb.ConnectTimeout{}) })
 		}
-	case *pb.InboundPacket:
-		if a.closed || !a.dispatch(ctx, m) {
-			a.conn.Release(packetCost(m.Data, m.Attachments), 1)
-		}
-		a.handled.Add(1)
-	case *pb.SocketGone:
-		if p, ok := a.route(m.Namespace); ok && p.id == m.SocketId {
-			a.setRoute(m.Namespace, nil)
-		}
 	case *pb.ConnectTimeout:
 		a.timer = nil
-		if len(a.sockets()) == 0 && !a.closed {
+		if !a.joined.Load() && len(a.sockets()) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
 			a.conn.Close(ReasonForcedClose)
 		}
@@ -291,7 +171,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 		if a.timer != nil {
 			a.timer.Stop()
 		}
-		a.rt.conns.Delete(a.conn.ID())
+		a.gone.Store(true)
 		a.rt.liveConns.Add(-1)
 		a.rt.live.Done()
 	}
@@ -302,10 +182,9 @@ func (a *connActor) close(ctx actor.Context, reason string) {
 		return
 	}
 	a.closed = true
-	for _, r := range a.sockets() {
+	for _, r := range a.clearRoutes() {
 		r.p.Disconnect(reason, false, false)
 	}
-	a.routes.Store(&[]route{})
 	ctx.Stop(ctx.Self())
 }
 
@@ -319,92 +198,13 @@ func (a *connActor) closeByServer(m *pb.Disconnect) {
 	if a.closed {
 		return
 	}
-	for _, r := range a.sockets() {
+	for _, r := range a.clearRoutes() {
 		if m.NotifyClient && r.p.Connected() {
 			_ = r.p.writePacket(socketio.Disconnect, nil)
 		}
 		r.p.Disconnect(m.Reason, false, false)
 	}
-	a.routes.Store(&[]route{})
 	a.conn.Close(ReasonForcedServerClose)
-}
-
-// dispatch handles a packet the receiver handed over, and reports whether
-// the connection's hold on it went with it to a socket actor (admit gives
-// the hold back itself when that actor has stopped).
-func (a *connActor) dispatch(ctx actor.Context, m *pb.InboundPacket) bool {
-	switch socketio.PacketType(m.Type) {
-	case socketio.Connect:
-		a.connect(m.Namespace, m.Data)
-	case socketio.Disconnect:
-		if p, ok := a.route(m.Namespace); ok {
-			a.setRoute(m.Namespace, nil)
-			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
-		}
-	case socketio.Event, socketio.BinaryEvent:
-		p, ok := a.route(m.Namespace)
-		if !ok {
-			a.notJoined(m.Namespace)
-			return false
-		}
-		m.Namespace = ""
-		if p.admit(packetCost(m.Data, m.Attachments), true) {
-			ctx.Send(p.pid, m)
-		}
-		return true
-	case socketio.Ack, socketio.BinaryAck:
-		if p, ok := a.route(m.Namespace); ok {
-			if fn := p.takeAck(m.Id); fn != nil {
-				fn(m.Data, m.Attachments)
-			}
-		}
-	}
-	return false
-}
-
-func (a *connActor) connect(nsp string, auth []byte) {
-	if _, dup := a.route(nsp); dup {
-		// As the reference server does: a client that connects a
-		// namespace it is connected to is out of step with the server.
-		a.rt.log.Warn("actorio: closing connection on a second CONNECT", slog.String("conn", a.conn.ID()),
-			slog.String("nsp", nsp), slog.String("reason", ReasonParseError))
-		a.conn.Close(ReasonParseError)
-		return
-	}
-	refuse := func(msg string) {
-		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: nsp,
-			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
-		_ = a.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
-	}
-	ns := a.dir.Lookup(nsp, auth)
-	if ns == nil {
-		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
-		refuse("Invalid namespace")
-		return
-	}
-	res, err := ns.request(context.Background(), &pb.SpawnSocket{ConnId: a.conn.ID(), SocketId: gateway.NewID(), Auth: auth})
-	if err != nil {
-		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
-			slog.String("nsp", nsp), slog.Any("err", err))
-		refuse("server error")
-		return
-	}
-	reply := res.(*pb.SpawnSocketReply)
-	if reply.Error != "" {
-		refuse("server error")
-		return
-	}
-	p, ok := ns.Peer(reply.SocketId)
-	if !ok {
-		// The socket actor started and already ended (its middleware
-		// refused it, say): it answered the client itself.
-		return
-	}
-	a.setRoute(nsp, p)
-	if a.timer != nil {
-		a.timer.Stop()
-		a.timer = nil
-	}
 }
 
 // tokenBucket is a socket's event rate limit, refilled from the clock when

@@ -1,22 +1,34 @@
-// Package actors runs actorio's control plane on protoactor-go.
+// Package actors runs actorio's control plane on protoactor-go, and the
+// data plane beside it.
 //
-// Three kinds of actor exist. A connection actor owns one Engine.IO session:
-// it receives the frames the gateway reads, decodes Socket.IO packets,
-// assembles binary attachments and routes each packet to the socket actor of
-// its namespace. A namespace supervisor owns the namespace's rooms and the
-// registry of its sockets; it spawns one socket actor per namespace socket
-// as its child and stops a child whose user handler panicked. A socket actor
-// runs the user's middleware and handlers for one socket, one message at a
+// Three kinds of actor exist. A connection actor owns one Engine.IO
+// session's lifecycle: the connect timeout, removing from the routing table
+// a socket that ended on the server's side, and ending the connection's
+// sockets when its transport closes. A namespace supervisor owns the
+// registry of the namespace's sockets: it spawns one socket actor per
+// namespace socket as its child, stops a child whose user handler panicked,
+// and keeps the sessions of connection state recovery. A socket actor runs
+// the user's middleware and handlers for one socket, one message at a
 // time, in the order the client sent them.
 //
-// State ownership: a connection actor alone touches its routing table and
-// pending binary packet; a namespace supervisor alone touches its room maps;
-// a socket actor alone runs its socket's handlers. Peer holds what several
-// goroutines read (the outbound Engine.IO connection, the ack table and a
-// copy of the socket's rooms), each guarded by its own lock or atomic.
+// Beside the actors, on the goroutines that call them:
+//   - a connection's inbound route (inbound.go) runs on the gateway's
+//     reading goroutine: it decodes each Socket.IO packet and handles it
+//     before the next is read (CONNECT and DISCONNECT change the routing
+//     table, an EVENT goes to its socket actor, an ACK to the waiting
+//     handler), so packets take effect in the order the client sent them;
+//   - a namespace's room index (roomindex.go) and the delivery of its
+//     broadcasts (rooms.go) run in the broadcasting goroutine, under the
+//     namespace's lock, so what one goroutine writes to a connection keeps
+//     its order whatever the path, and a broadcast takes no actor hop;
+//   - a socket emit writes straight into its connection's queue.
 //
-// Outbound data never takes an actor hop per receiver: a socket emit writes
-// straight into the connection's queue, and a broadcast takes one hop to the
-// namespace supervisor, which pushes the same encoded bytes into every
-// receiver's queue.
+// State ownership: the routing table of a connection is changed under its
+// lock by its inbound route and its connection actor, and read without
+// one; a namespace supervisor alone touches its registry of children; a
+// socket actor alone runs its socket's handlers; the room index and the
+// packet log are guarded by the namespace's lock. Peer holds what several
+// goroutines read (the outbound Engine.IO connection, the ack table, a copy
+// of the socket's rooms, the socket's share of its connection's inbound
+// bound), each guarded by its own lock or atomic.
 package actors

@@ -1,10 +1,11 @@
 package actors
 
 // The inbound bound of a connection (gateway.Conn.Hold and Release) counts
-// each packet its receiver hands on until it is handled. An event handed
-// to a socket actor is counted on its Peer too, so that what the actor
-// never handles (its mailbox is dropped when it stops) is given back when
-// it stops, once.
+// each event the inbound route (inbound.go) hands to a socket actor until
+// the actor is done with it. The count is kept on the event's Peer too, so
+// that what the actor never handles (protoactor drops its mailbox when it
+// stops) is given back when it stops, once. Other packets (CONNECT,
+// DISCONNECT, ACK) are handled before the next is read and hold nothing.
 
 // packetCost is what one inbound packet counts against the bound.
 func packetCost(data []byte, atts [][]byte) int64 {
@@ -15,24 +16,18 @@ func packetCost(data []byte, atts [][]byte) int64 {
 	return n
 }
 
-// admit counts an event of n bytes on its way to the socket actor and
-// reports whether it may be sent: false once the actor has stopped. held
-// tells that the connection already holds it (the connection actor
-// forwards it); otherwise admit takes the connection's hold.
-func (p *Peer) admit(n int64, held bool) bool {
+// admit counts an event of n bytes on its way to the socket actor, on
+// the Peer and on the connection, and reports whether it may be sent:
+// false once the actor has stopped.
+func (p *Peer) admit(n int64) bool {
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
 	if p.inClosed {
-		if held {
-			p.conn.Release(n, 1)
-		}
 		return false
 	}
 	p.inBytes += n
 	p.inPackets++
-	if !held {
-		p.conn.Hold(n)
-	}
+	p.conn.Hold(n)
 	return true
 }
 

@@ -282,6 +282,20 @@ func (ns *Namespace) Stop(ctx context.Context) error {
 	}
 }
 
+// spawnSocket asks a namespace supervisor for a socket on connection conn
+// (a request: the answer is a spawnReply). In-process messages are plain
+// Go values carrying what the receiver talks to; protobuf is for what
+// crosses nodes.
+type spawnSocket struct {
+	conn *connActor
+	id   string
+	auth []byte
+}
+
+// spawnReply answers spawnSocket: the id of the socket made, empty when
+// none was (the client has its answer), or why it failed.
+type spawnReply struct{ id, err string }
+
 // namespaceActor is the supervisor of one namespace: it owns the socket
 // actors, their spawning and their end, and the sessions kept for
 // connection state recovery. The rooms are the data plane's (rooms.go).
@@ -301,7 +315,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		a.log = a.ns.log
 		a.armSweep(ctx)
-	case *pb.SpawnSocket:
+	case *spawnSocket:
 		a.ns.pending.Add(-1)
 		if !a.deferSpawn(ctx, m) {
 			a.spawn(ctx, m, ctx.Sender())
@@ -387,11 +401,11 @@ func (a *namespaceActor) publish() {
 // has left it behind (its transport died and the server has not noticed
 // yet). That socket is ended, which keeps its session, and the request
 // runs then, or after claimWait with a new socket.
-func (a *namespaceActor) deferSpawn(ctx actor.Context, m *pb.SpawnSocket) bool {
+func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	if a.log == nil || a.draining != "" {
 		return false
 	}
-	req, ok := parseClaim(m.Auth)
+	req, ok := parseClaim(m.auth)
 	if !ok {
 		return false
 	}
@@ -403,7 +417,7 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *pb.SpawnSocket) bool {
 		return false
 	}
 	if a.log.cfg.BindAddress {
-		if c, ok := a.ns.rt.conns.Load(m.ConnId); !ok || c.(*connActor).conn.RemoteIP() != old.conn.RemoteIP() {
+		if m.conn.conn.RemoteIP() != old.conn.RemoteIP() {
 			return false
 		}
 	}
@@ -419,43 +433,43 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *pb.SpawnSocket) bool {
 // spawn creates the socket a SpawnSocket asks for and replies to sender.
 // A namespace left empty by a refusal is removed before the reply, so
 // that the connection's next CONNECT finds it gone.
-func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *actor.PID) {
-	respond := func(r *pb.SpawnSocketReply) {
-		if r.SocketId == "" {
+func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.PID) {
+	respond := func(r spawnReply) {
+		if r.id == "" {
 			a.maybeEmpty(ctx)
 		}
 		if sender != nil {
 			ctx.Send(sender, r)
 		}
 	}
-	conn, ok := a.ns.rt.conns.Load(m.ConnId)
-	if !ok || a.draining != "" {
-		respond(&pb.SpawnSocketReply{Error: "connection gone"})
+	if m.conn.gone.Load() || a.draining != "" {
+		respond(spawnReply{err: "connection gone"})
 		return
 	}
-	if c := conn.(*connActor); a.overConnBound(c) {
+	if a.overConnBound(m.conn) {
 		// The client has its answer; a reply naming no socket tells the
-		// connection actor there is nothing to route.
-		respond(&pb.SpawnSocketReply{})
+		// inbound route there is nothing to route.
+		respond(spawnReply{})
 		return
 	}
-	p := newPeer(m.SocketId, a.ns, conn.(*connActor).conn)
+	p := newPeer(m.id, a.ns, m.conn.conn)
+	p.owner = m.conn
 	if a.log != nil {
 		p.privateID = gateway.NewID()
 		a.ns.mu.Lock()
-		s := a.log.claim(time.Now(), m.Auth, p.conn.RemoteIP())
+		s := a.log.claim(time.Now(), m.auth, p.conn.RemoteIP())
 		a.ns.mu.Unlock()
 		if s != nil {
 			p.id, p.privateID, p.recovered = s.sid, s.pid, true
 			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
 		}
 	}
-	h := a.ns.behavior.NewSocket(p, m.Auth)
+	h := a.ns.behavior.NewSocket(p, m.auth)
 	p.handler = h
 	rt := a.ns.rt
 	pid, err := rt.spawn(&socketActor{peer: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })
 	if err != nil {
-		respond(&pb.SpawnSocketReply{Error: err.Error()})
+		respond(spawnReply{err: err.Error()})
 		return
 	}
 	p.pid = pid
@@ -464,7 +478,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *pb.SpawnSocket, sender *act
 	if a.log != nil {
 		a.log.live[p.privateID] = p
 	}
-	respond(&pb.SpawnSocketReply{SocketId: p.id})
+	respond(spawnReply{id: p.id})
 }
 
 // overConnBound refuses, as Node refuses a namespace that does not exist,

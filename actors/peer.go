@@ -45,6 +45,11 @@ type Peer struct {
 	recovered bool
 
 	connected atomic.Bool
+	// owner is the connection actor of conn, whose routing table leads to
+	// this socket; unrouted is set when the socket leaves that table
+	// (socketActor.gone).
+	owner    *connActor
+	unrouted atomic.Bool
 	// bucket rate-limits the socket's inbound events; only the connection's
 	// receiver touches it.
 	bucket tokenBucket

@@ -100,7 +100,7 @@ type packetLog struct {
 // waitingSpawn is a SpawnSocket request put off until the socket holding
 // the session it restores has ended.
 type waitingSpawn struct {
-	m      *pb.SpawnSocket
+	m      *spawnSocket
 	sender *actor.PID
 }
 

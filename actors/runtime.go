@@ -24,8 +24,6 @@ type Runtime struct {
 	// dropped counts the events the rate limit dropped; panics, the
 	// panics of user code in socket actors.
 	dropped, panics atomic.Int64
-	// conns maps Engine.IO session ids to their connection actors.
-	conns sync.Map
 	// dispatcher runs every actorio actor's mailbox.
 	dispatcher *poolDispatcher
 

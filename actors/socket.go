@@ -98,7 +98,7 @@ func (a *socketActor) start(ctx actor.Context) {
 	if r != nil {
 		a.done = true
 		// As in finish: stop the routing before the client can answer.
-		a.gone(ctx, "refused")
+		a.gone()
 		_ = p.writePacket(socketio.ConnectError, r.Payload)
 		ctx.Stop(ctx.Self())
 		return
@@ -111,7 +111,7 @@ func (a *socketActor) start(ctx actor.Context) {
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Connect, Namespace: p.ns.name, Data: sid})
 	if err := p.ns.ready(p, frame); err != nil {
 		a.done = true
-		a.gone(ctx, ReasonTransportClose)
+		a.gone()
 		ctx.Stop(ctx.Self())
 		return
 	}
@@ -130,14 +130,14 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 	a.done = true
 	p := a.peer
 	if !p.connected.Load() {
-		a.gone(ctx, reason)
+		a.gone()
 		return
 	}
 	a.h.Disconnecting(reason)
 	p.connected.Store(false)
-	// The connection actor stops routing to this socket before the client
-	// can answer the DISCONNECT packet with a new CONNECT.
-	a.gone(ctx, reason)
+	// Out of the routing table before the client can answer the
+	// DISCONNECT packet with a new CONNECT.
+	a.gone()
 	if notify {
 		a.notifyDisconnect()
 	}
@@ -165,7 +165,7 @@ func (a *socketActor) fail(ctx actor.Context) {
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", ReasonHandlerPanic))
 	if !p.connected.Load() {
 		a.done = true
-		a.gone(ctx, ReasonHandlerPanic)
+		a.gone()
 		_ = p.writePacket(socketio.ConnectError, []byte(`{"message":"server error"}`))
 		return
 	}
@@ -180,21 +180,29 @@ func (a *socketActor) fail(ctx actor.Context) {
 }
 
 // closeConn closes the socket's whole connection (Socket.Disconnect(true)).
-// The connection actor does it, after the SocketGone that finish sent, so
-// that the sockets of its other namespaces get a DISCONNECT packet first:
-// a client told nothing but "transport close" would reconnect them.
+// The connection actor does it, once finish took this socket out of the
+// routing table, so that the sockets of its other namespaces get a
+// DISCONNECT packet first: a client told nothing but "transport close"
+// would reconnect them.
 func (a *socketActor) closeConn(ctx actor.Context) {
-	if c, ok := a.peer.ns.rt.conns.Load(a.peer.conn.ID()); ok {
-		ctx.Send(c.(*connActor).pid, &pb.Disconnect{Reason: ReasonServerNamespaceDisconnect, NotifyClient: true, CloseTransport: true})
+	if c := a.peer.owner; c != nil {
+		ctx.Send(c.pid, &pb.Disconnect{Reason: ReasonServerNamespaceDisconnect, NotifyClient: true, CloseTransport: true})
 		return
 	}
 	a.peer.conn.Close(ReasonForcedServerClose)
 }
 
-// gone tells the connection actor to stop routing to this socket.
-func (a *socketActor) gone(ctx actor.Context, reason string) {
-	if c, ok := a.peer.ns.rt.conns.Load(a.peer.conn.ID()); ok {
-		ctx.Send(c.(*connActor).pid, &pb.SocketGone{Namespace: a.peer.ns.name, SocketId: a.peer.id, Reason: reason})
+// gone takes the socket out of its connection's routing table, before
+// the client is told of its end (a CONNECT_ERROR or a DISCONNECT): the
+// client may answer with a new CONNECT for the namespace at once, which
+// must not find this socket there.
+func (a *socketActor) gone() {
+	p := a.peer
+	// Before the removal: the inbound route, adding this socket to the
+	// table as this runs, then sees it and takes it out again.
+	p.unrouted.Store(true)
+	if p.owner != nil {
+		p.owner.routeGone(p.ns.name, p.id)
 	}
 }
 

@@ -42,9 +42,11 @@ const (
 	// the flood's length.
 	inFlightBound = 12 << 20
 	// goodAckP99 bounds the 99th percentile of the well-behaved client's
-	// ack latency during an attack (2 cores shared with the attacker and
-	// the race detector).
-	goodAckP99 = 300 * time.Millisecond
+	// ack latency during an attack: measured at 5-60 ms with -race, it
+	// reached 526 ms once with the machine's load at 7 (other test
+	// packages on the same 2 cores); a server that stalled beside the
+	// attacker would take seconds.
+	goodAckP99 = time.Second
 	// floodFor is how long each flood lasts.
 	floodFor = 3 * time.Second
 )

@@ -1,0 +1,211 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/actorio/actorio/gateway"
+	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
+)
+
+// inbound is a connection's one inbound route. It runs on the gateway's
+// goroutine that reads the connection (one OnPacket call at a time,
+// OnClose after the last one): it decodes each Socket.IO packet, holds a
+// binary one until its attachments are in, and handles it before the next
+// is read:
+//
+//   - CONNECT: looks the namespace up, asks its supervisor for a socket and
+//     waits for the answer, then adds the socket to the routing table;
+//   - DISCONNECT: takes the namespace's socket out of the table and ends it;
+//   - EVENT: sends it to its namespace's socket actor (the one hop);
+//   - ACK: hands it to the waiting ack handler, on the spot.
+//
+// Ordering rule: packets of one connection take effect in the order the
+// client sent them. CONNECT and DISCONNECT change the routing table
+// before the next packet is read, so an EVENT reaches the socket its
+// namespace had when the client sent it, and a socket actor's mailbox
+// gets its events in the order sent. A CONNECT holds the reads only while
+// the supervisor spawns the socket (microseconds; up to 3 s when a
+// recovering client left its old socket behind, see deferSpawn): the
+// socket's middleware runs later, on its own actor, with the events sent
+// meanwhile waiting in its mailbox.
+//
+// A socket that ends takes itself out of the table (socketActor.gone)
+// before its client is told; the connection actor (conn.go) ends the
+// sockets left when the transport closes.
+type inbound struct {
+	a *connActor
+
+	// A binary packet waiting for its attachments, and their size so far.
+	pending     *socketio.Packet
+	attachments [][]byte
+	attBytes    int64
+	broken      bool // a malformed packet closed the connection
+}
+
+var (
+	errUnexpectedBinary = errors.New("binary frame without a pending binary packet")
+	errReservedEvent    = errors.New("event with a reserved name")
+	errDuplicateConnect = errors.New("CONNECT for a namespace already joined")
+)
+
+// OnPacket handles one Engine.IO message.
+func (r *inbound) OnPacket(_ *gateway.Conn, p engineio.Packet) {
+	if r.broken {
+		return
+	}
+	pkt, atts, complete, err := r.assemble(p)
+	if err == nil && complete {
+		err = r.handle(pkt, atts)
+	}
+	if err != nil {
+		r.broken = true
+		a := r.a
+		a.rt.log.Warn("actorio: closing connection on a malformed packet", slog.String("conn", a.conn.ID()),
+			slog.String("reason", ReasonParseError), slog.Any("err", err))
+		a.conn.Close(ReasonParseError)
+	}
+}
+
+// OnClose tells the connection actor that the transport ended.
+func (r *inbound) OnClose(_ *gateway.Conn, reason string, err error) {
+	m := &pb.TransportClosed{Reason: reason}
+	if err != nil {
+		m.Error = err.Error()
+	}
+	r.a.rt.system.Root.Send(r.a.pid, m)
+}
+
+// assemble decodes one Engine.IO message; complete is false while a binary
+// packet waits for attachments.
+func (r *inbound) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byte, complete bool, err error) {
+	if r.pending != nil {
+		if !m.Binary {
+			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", r.pending.Attachments-len(r.attachments))
+		}
+		r.attBytes += int64(len(m.Data))
+		if max := r.a.opts.MaxAttachmentBytes; max > 0 && r.attBytes > max {
+			return pkt, nil, false, fmt.Errorf("binary attachments over %d bytes", max)
+		}
+		r.attachments = append(r.attachments, m.Data)
+		if len(r.attachments) < r.pending.Attachments {
+			return pkt, nil, false, nil
+		}
+		pkt, atts = *r.pending, r.attachments
+		r.pending, r.attachments, r.attBytes = nil, nil, 0
+		return pkt, atts, true, nil
+	}
+	if m.Binary {
+		return pkt, nil, false, errUnexpectedBinary
+	}
+	pkt, err = socketio.Decode(m.Data)
+	if err != nil {
+		return pkt, nil, false, fmt.Errorf("decode packet: %w", err)
+	}
+	if pkt.Attachments > 0 {
+		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
+			return pkt, nil, false, fmt.Errorf("binary packet: %w", err)
+		}
+		r.pending = &pkt
+		return pkt, nil, false, nil
+	}
+	return pkt, nil, true, nil
+}
+
+// handle applies one complete packet; an error closes the connection.
+func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
+	a := r.a
+	switch pkt.Type {
+	case socketio.Connect:
+		return r.connect(pkt.Namespace, pkt.Data)
+	case socketio.Disconnect:
+		if p, ok := a.route(pkt.Namespace); ok {
+			a.routeGone(pkt.Namespace, p.id)
+			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
+		}
+	case socketio.Event, socketio.BinaryEvent:
+		if socketio.HasReservedName(pkt.Data) {
+			// The official parser refuses these names as malformed.
+			return errReservedEvent
+		}
+		p, ok := a.route(pkt.Namespace)
+		if !ok {
+			a.rt.log.Debug("actorio: event for a namespace not joined", slog.String("conn", a.conn.ID()),
+				slog.String("nsp", pkt.Namespace))
+			return nil
+		}
+		// The rate limit is the route's: every event passes here once.
+		if a.opts.EventRate > 0 && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
+			a.rt.dropped.Add(1)
+			a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
+				slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))
+			return nil
+		}
+		if p.admit(packetCost(pkt.Data, atts)) {
+			a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+		}
+	case socketio.Ack, socketio.BinaryAck:
+		if p, ok := a.route(pkt.Namespace); ok {
+			if fn := p.takeAck(pkt.ID); fn != nil {
+				fn(pkt.Data, atts)
+			}
+		}
+	default:
+		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
+	}
+	return nil
+}
+
+// connect joins namespace nsp: the socket its supervisor spawns is in the
+// routing table when connect returns. A CONNECT for a namespace the
+// connection is connected to closes the connection, as the reference
+// server does: the client is out of step with the server.
+func (r *inbound) connect(nsp string, auth []byte) error {
+	a := r.a
+	if _, dup := a.route(nsp); dup {
+		return errDuplicateConnect
+	}
+	refuse := func(msg string) {
+		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: nsp,
+			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
+		_ = a.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
+	}
+	ns := a.dir.Lookup(nsp, auth)
+	if ns == nil {
+		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
+		refuse("Invalid namespace")
+		return nil
+	}
+	res, err := ns.request(context.Background(), &spawnSocket{conn: a, id: gateway.NewID(), auth: auth})
+	if err != nil {
+		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
+			slog.String("nsp", nsp), slog.Any("err", err))
+		refuse("server error")
+		return nil
+	}
+	reply := res.(spawnReply)
+	if reply.err != "" {
+		refuse("server error")
+		return nil
+	}
+	p, ok := ns.Peer(reply.id)
+	if !ok {
+		// The socket actor started and already ended (its middleware
+		// refused it, say): it answered the client itself.
+		return nil
+	}
+	a.setRoute(nsp, p)
+	if p.unrouted.Load() {
+		// It ended (its middleware refused it, say) while it was being
+		// routed: its own removal (socketActor.gone) may have come first.
+		a.routeGone(nsp, p.id)
+		return nil
+	}
+	a.joined.Store(true)
+	return nil
+}

@@ -1,0 +1,98 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio"
+)
+
+// The inbound route's ordering rule (actors/inbound.go): packets of one
+// connection take effect in the order the client sent them, CONNECT and
+// DISCONNECT included.
+
+// TestInboundRouteOrderInOnePayload: CONNECT, an event, DISCONNECT,
+// CONNECT again and an event, all in one polling POST: the first event
+// reaches the first socket, the second the second, and the first socket
+// ends with "client namespace disconnect" before the second connects.
+func TestInboundRouteOrderInOnePayload(t *testing.T) {
+	type seen struct{ id, what string }
+	var mu sync.Mutex
+	var got []seen
+	note := func(id, what string) {
+		mu.Lock()
+		got = append(got, seen{id, what})
+		mu.Unlock()
+	}
+	ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		srv.OnConnection(func(s *actorio.Socket) {
+			note(s.ID(), "connect")
+			s.On("x", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
+				note(s.ID(), "x "+args.String(0))
+			})
+			s.OnDisconnect(func(s *actorio.Socket, reason string) { note(s.ID(), "disconnect "+reason) })
+		})
+	})
+	hc := &http.Client{Timeout: step}
+	base := ts.URL + "/socket.io/?EIO=4&transport=polling"
+	resp, err := hc.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	sid := string(body[len(`0{"sid":"`) : len(`0{"sid":"`)+20])
+	payload := strings.Join([]string{`40`, `42["x","1"]`, `41`, `40`, `42["x","2"]`}, "\x1e")
+	resp, err = hc.Post(base+"&sid="+sid, "text/plain;charset=UTF-8", strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	waitUntil(t, step, "two sockets, two events, one disconnect", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 5
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 5 || got[0].id == got[3].id {
+		t.Fatalf("server saw %v", got)
+	}
+	first, second := got[0].id, got[3].id
+	want := []seen{{first, "connect"}, {first, "x 1"}, {first, "disconnect client namespace disconnect"}, {second, "connect"}, {second, "x 2"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("server saw\n  %v\nwant\n  %v", got, want)
+	}
+}
+
+// TestInboundRouteReconnectAfterRefusal: a client whose CONNECT the
+// middleware refuses at once may connect to the namespace again on the
+// same connection; the refused socket must not linger in the routing
+// table (a second CONNECT for a joined namespace closes the connection).
+func TestInboundRouteReconnectAfterRefusal(t *testing.T) {
+	ts := startServer(t, actorio.Options{}, func(srv *actorio.Server) {
+		srv.Use(func(s *actorio.Socket) error {
+			if strings.Contains(string(s.Handshake().Auth), "no") {
+				return fmt.Errorf("refused")
+			}
+			return nil
+		})
+		srv.OnConnection(func(s *actorio.Socket) {})
+	})
+	p := dialPeer(t, ts, peerOpts{})
+	for i := range 50 {
+		if reply := p.joinReply("/", `{"t":"no"}`); !strings.HasPrefix(reply, "44") {
+			t.Fatalf("round %d: refused CONNECT got %q", i, reply)
+		}
+		if reply := p.joinReply("/", `{"t":"yes"}`); !strings.HasPrefix(reply, `40{"sid"`) {
+			t.Fatalf("round %d: CONNECT after a refusal got %q, want a CONNECT reply", i, reply)
+		}
+		p.send("41")
+		time.Sleep(time.Millisecond) // the DISCONNECT has no answer to wait for
+	}
+}
