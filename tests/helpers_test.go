@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -26,6 +25,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // step bounds every single wait of a test: a connect, an event, an ack.
@@ -43,8 +43,7 @@ type testServer struct {
 	// URL is the base URL, such as http://127.0.0.1:43210.
 	URL string
 
-	mu    sync.Mutex
-	conns map[net.Conn]http.ConnState // every TCP connection not yet closed
+	conns testkit.Conns // every TCP connection not yet closed
 }
 
 // startServer starts an actorio server with opts (a quiet logger unless
@@ -72,7 +71,7 @@ func startServerWrapped(t testing.TB, opts actorio.Options, setup func(srv *acto
 	if setup != nil {
 		setup(srv)
 	}
-	ts := &testServer{t: t, Srv: srv, conns: map[net.Conn]http.ConnState{}}
+	ts := &testServer{t: t, Srv: srv}
 	mux := http.NewServeMux()
 	path := opts.Path
 	if path == "" {
@@ -84,7 +83,7 @@ func startServerWrapped(t testing.TB, opts actorio.Options, setup func(srv *acto
 	}
 	mux.Handle(path, h)
 	ts.HTTP = httptest.NewUnstartedServer(mux)
-	ts.HTTP.Config.ConnState = ts.track
+	ts.HTTP.Config.ConnState = ts.conns.Track
 	ts.HTTP.Start()
 	ts.URL = ts.HTTP.URL
 	t.Cleanup(func() {
@@ -98,44 +97,14 @@ func startServerWrapped(t testing.TB, opts actorio.Options, setup func(srv *acto
 	return ts
 }
 
-// track follows the server's TCP connections, hijacked WebSockets included.
-func (ts *testServer) track(c net.Conn, state http.ConnState) {
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	if state == http.StateClosed {
-		delete(ts.conns, c)
-		return
-	}
-	ts.conns[c] = state
-}
-
 // DropConnections waits until a request is in flight or a WebSocket open
 // (a polling client is between two GETs for a moment), then closes, from
 // the server side, every TCP connection the HTTP server accepted: the
 // transports die without any Socket.IO or Engine.IO packet, as when a
 // proxy or the network drops them. It returns how many it closed.
 func (ts *testServer) DropConnections() int {
-	waitUntil(ts.t, step, "an active client connection", func() bool {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		for _, st := range ts.conns {
-			if st == http.StateActive || st == http.StateHijacked {
-				return true
-			}
-		}
-		return false
-	})
-	ts.mu.Lock()
-	conns := make([]net.Conn, 0, len(ts.conns))
-	for c := range ts.conns {
-		conns = append(conns, c)
-		delete(ts.conns, c)
-	}
-	ts.mu.Unlock()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	return len(conns)
+	waitUntil(ts.t, step, "an active client connection", ts.conns.Busy)
+	return ts.conns.CloseAll()
 }
 
 // checkGoroutines waits up to leakWait for the goroutine count to come

@@ -4,8 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
@@ -17,6 +15,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/logbuf"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // The shipped defaults every test here runs with (options.go,
@@ -87,7 +86,7 @@ type server struct {
 
 	mu      sync.Mutex
 	sockets map[string]*actorio.Socket
-	tcp     map[net.Conn]struct{}
+	tcp     testkit.Conns
 	closed  bool
 }
 
@@ -112,7 +111,6 @@ func startServer(t *testing.T, opts actorio.Options, setup func(*actorio.Server)
 		conns:   make(chan *actorio.Socket, 16),
 		gone:    make(chan gone, 16),
 		sockets: map[string]*actorio.Socket{},
-		tcp:     map[net.Conn]struct{}{},
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -141,15 +139,7 @@ func startServer(t *testing.T, opts actorio.Options, setup func(*actorio.Server)
 		setup(srv)
 	}
 	s.http = httptest.NewUnstartedServer(srv)
-	s.http.Config.ConnState = func(c net.Conn, st http.ConnState) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if st == http.StateClosed {
-			delete(s.tcp, c)
-		} else {
-			s.tcp[c] = struct{}{}
-		}
-	}
+	s.http.Config.ConnState = s.tcp.Track
 	s.http.Start()
 	s.url = s.http.URL
 	t.Cleanup(func() { s.close(t) })

@@ -23,14 +23,7 @@ const reconnectWait = 5*time.Second*3/2 + step
 
 // dropConnections closes, from the server's side, every TCP connection
 // the server accepted: the client's transport dies without a packet.
-func (s *server) dropConnections() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.tcp {
-		_ = c.Close()
-		delete(s.tcp, c)
-	}
-}
+func (s *server) dropConnections() { s.tcp.CloseAll() }
 
 // TestRecoveryWindow: with ConnectionStateRecovery{} (all defaults) a Go
 // client, at its default options, that loses its connection and can only
