@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/actors"
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -323,16 +322,16 @@ func (h hooks) Welcome() {
 }
 
 // Event runs the handlers of one received event.
-func (h hooks) Event(pkt *pb.InboundPacket) {
+func (h hooks) Event(pkt *actors.InboundEvent) {
 	s := h.s
-	// The connection's receiver decoded the packet: its JSON is valid.
+	// The connection's inbound route decoded the packet: its JSON is valid.
 	name, args, err := socketio.NewDecodedEventArgs(pkt.Data, pkt.Attachments)
 	if err != nil {
 		return
 	}
 	var ack AckFunc
-	if pkt.HasId {
-		ack = s.ackFunc(pkt.Id)
+	if pkt.HasID {
+		ack = s.ackFunc(pkt.ID)
 	}
 	var buf [4]EventHandler
 	s.mu.Lock()

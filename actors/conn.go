@@ -10,7 +10,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorio/actorio/gateway"
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -147,17 +146,17 @@ func (a *connActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		if a.opts.ConnectTimeout > 0 {
 			self := ctx.Self()
-			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, &pb.ConnectTimeout{}) })
+			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, connectTimeout{}) })
 		}
-	case *pb.ConnectTimeout:
+	case connectTimeout:
 		a.timer = nil
 		if !a.joined.Load() && len(a.sockets()) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
 			a.conn.Close(ReasonForcedClose)
 		}
-	case *pb.TransportClosed:
-		a.close(ctx, m.Reason)
-	case *pb.Disconnect:
+	case transportClosed:
+		a.close(ctx, m.reason)
+	case *endSocket:
 		a.closeByServer(m)
 	case *actor.Stopping:
 		// A panic stops this actor (see Runtime.connProps): end the
@@ -189,20 +188,20 @@ func (a *connActor) close(ctx actor.Context, reason string) {
 }
 
 // closeByServer closes the connection at a socket's request
-// (Socket.Disconnect(true)): every other socket of it ends with m.Reason
+// (Socket.Disconnect(true)): every other socket of it ends with m.reason
 // ("server namespace disconnect", as with the reference server) and
 // its client gets a DISCONNECT packet, queued before the transport's close
 // packet. As with the reference server, the client then reconnects none of
 // them; told only "transport close", it would reconnect them all.
-func (a *connActor) closeByServer(m *pb.Disconnect) {
+func (a *connActor) closeByServer(m *endSocket) {
 	if a.closed {
 		return
 	}
 	for _, r := range a.clearRoutes() {
-		if m.NotifyClient && r.p.Connected() {
+		if m.notify && r.p.Connected() {
 			_ = r.p.writePacket(socketio.Disconnect, nil)
 		}
-		r.p.Disconnect(m.Reason, false, false)
+		r.p.Disconnect(m.reason, false, false)
 	}
 	a.conn.Close(ReasonForcedServerClose)
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/gateway"
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -72,13 +71,10 @@ func (r *inbound) OnPacket(_ *gateway.Conn, p engineio.Packet) {
 	}
 }
 
-// OnClose tells the connection actor that the transport ended.
-func (r *inbound) OnClose(_ *gateway.Conn, reason string, err error) {
-	m := &pb.TransportClosed{Reason: reason}
-	if err != nil {
-		m.Error = err.Error()
-	}
-	r.a.rt.system.Root.Send(r.a.pid, m)
+// OnClose tells the connection actor that the transport ended (the
+// gateway logged the error, if any).
+func (r *inbound) OnClose(_ *gateway.Conn, reason string, _ error) {
+	r.a.rt.system.Root.Send(r.a.pid, transportClosed{reason: reason})
 }
 
 // assemble decodes one Engine.IO message; complete is false while a binary
@@ -147,7 +143,7 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		if p.admit(packetCost(pkt.Data, atts)) {
-			a.rt.system.Root.Send(p.pid, &pb.InboundPacket{Type: uint32(pkt.Type), Data: pkt.Data, Attachments: atts, Id: pkt.ID, HasId: pkt.HasID})
+			a.rt.system.Root.Send(p.pid, &InboundEvent{Data: pkt.Data, Attachments: atts, ID: pkt.ID, HasID: pkt.HasID})
 		}
 	case socketio.Ack, socketio.BinaryAck:
 		if p, ok := a.route(pkt.Namespace); ok {

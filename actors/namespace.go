@@ -13,7 +13,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorio/actorio/gateway"
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -36,7 +35,7 @@ type SocketHandler interface {
 	// Welcome runs the connection handlers.
 	Welcome()
 	// Event handles one EVENT or BINARY_EVENT packet.
-	Event(pkt *pb.InboundPacket)
+	Event(pkt *InboundEvent)
 	// Disconnecting runs before the socket leaves its rooms.
 	Disconnecting(reason string)
 	// Disconnected runs once the socket has left its rooms.
@@ -257,7 +256,7 @@ func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
 
 // Drain disconnects every socket with reason and waits until none is left.
 func (ns *Namespace) Drain(ctx context.Context, reason string) error {
-	_, err := ns.request(ctx, &pb.Drain{Reason: reason})
+	_, err := ns.request(ctx, drain{reason: reason})
 	return err
 }
 
@@ -322,29 +321,29 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
-	case *pb.ClaimTimeout:
-		if w, ok := a.log.waiting[m.Pid]; ok {
-			delete(a.log.waiting, m.Pid)
+	case claimTimeout:
+		if w, ok := a.log.waiting[m.pid]; ok {
+			delete(a.log.waiting, m.pid)
 			a.spawn(ctx, w.m, w.sender)
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
-	case *pb.SocketReady:
+	case socketReady:
 		// The socket is in its rooms already (Namespace.ready); one that
 		// became ready while the namespace drains ends at once.
-		if p, ok := a.children[m.SocketId]; ok && a.draining != "" {
+		if p, ok := a.children[m.id]; ok && a.draining != "" {
 			p.Disconnect(a.draining, false, false)
 		}
-	case *pb.RecoverySweep:
+	case recoverySweep:
 		a.ns.mu.Lock()
 		a.log.expire(time.Now())
 		a.ns.mu.Unlock()
 		a.armSweep(ctx)
 		a.maybeEmpty(ctx)
-	case *pb.Drain:
-		a.draining = m.Reason
+	case drain:
+		a.draining = m.reason
 		for _, p := range a.children {
-			p.Disconnect(m.Reason, false, false)
+			p.Disconnect(m.reason, false, false)
 		}
 		a.drains = append(a.drains, ctx.Sender())
 		a.maybeDrained(ctx)
@@ -388,7 +387,7 @@ func (a *namespaceActor) armSweep(ctx actor.Context) {
 		return
 	}
 	self, root := ctx.Self(), a.ns.rt.system.Root
-	a.log.sweep = time.AfterFunc(a.log.sweepEvery(), func() { root.Send(self, &pb.RecoverySweep{}) })
+	a.log.sweep = time.AfterFunc(a.log.sweepEvery(), func() { root.Send(self, recoverySweep{}) })
 }
 
 // publish makes the supervisor's count visible to Namespace.Sockets.
@@ -423,7 +422,7 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	}
 	a.log.waiting[*req.PID] = waitingSpawn{m: m, sender: ctx.Sender()}
 	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
-	time.AfterFunc(claimWait, func() { root.Send(self, &pb.ClaimTimeout{Pid: pid}) })
+	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
 	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
 		slog.String("sid", old.id), slog.String("conn", old.conn.ID()))
 	old.Disconnect(ReasonTransportClose, false, false)
@@ -534,7 +533,7 @@ func (a *namespaceActor) maybeDrained(ctx actor.Context) {
 		return
 	}
 	for _, d := range a.drains {
-		ctx.Send(d, &pb.DrainReply{})
+		ctx.Send(d, drained{})
 	}
 	a.drains = nil
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorio/actorio/gateway"
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -74,7 +73,7 @@ type Peer struct {
 	inOwnRoom bool
 	indexed   bool
 	// asked is the first Disconnect sent to the socket actor.
-	asked *pb.Disconnect
+	asked *endSocket
 	// kept is the session the socket ended with, for its namespace to keep.
 	kept *session
 }
@@ -258,7 +257,7 @@ func (p *Peer) setRooms(rooms []string, leave bool) {
 // this very socket, and would only reach the Disconnect message (and fail
 // them) once that wait timed out.
 func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
-	m := &pb.Disconnect{Reason: reason, NotifyClient: notify, CloseTransport: closeTransport}
+	m := &endSocket{reason: reason, notify: notify, closeTransport: closeTransport}
 	p.mu.Lock()
 	if p.asked == nil {
 		p.asked = m
@@ -269,7 +268,7 @@ func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
 }
 
 // requested returns the first Disconnect sent to the socket actor, if any.
-func (p *Peer) requested() *pb.Disconnect {
+func (p *Peer) requested() *endSocket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.asked

@@ -6,7 +6,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
-	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -25,7 +24,7 @@ func (a *socketActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
 		a.start(ctx)
-	case *pb.InboundPacket:
+	case *InboundEvent:
 		// Given back after the handlers ran: a handler that panics stops
 		// the actor, whose Stopped gives it back.
 		n := packetCost(m.Data, m.Attachments)
@@ -36,7 +35,7 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		a.peer.handled(n)
 	case *actor.Stopped:
 		a.peer.closeInflow()
-	case *pb.Disconnect:
+	case *endSocket:
 		a.disconnect(ctx, m)
 		ctx.Stop(ctx.Self())
 	case *actor.Stopping:
@@ -49,9 +48,9 @@ func (a *socketActor) Receive(ctx actor.Context) {
 			break
 		}
 		// The supervisor stopped, taking this actor with it, before the
-		// actor could process the Disconnect it was sent: Server.Close gave
+		// actor could process the endSocket it was sent: Server.Close gave
 		// up waiting for a handler that kept running. End the socket as
-		// that Disconnect asked.
+		// that endSocket asked.
 		if m := a.peer.requested(); m != nil {
 			a.disconnect(ctx, m)
 		} else {
@@ -82,9 +81,9 @@ func (a *socketActor) user(f func()) {
 }
 
 // disconnect ends the socket as m asks.
-func (a *socketActor) disconnect(ctx actor.Context, m *pb.Disconnect) {
-	a.finish(ctx, m.Reason, m.NotifyClient)
-	if m.CloseTransport {
+func (a *socketActor) disconnect(ctx actor.Context, m *endSocket) {
+	a.finish(ctx, m.reason, m.notify)
+	if m.closeTransport {
 		a.closeConn(ctx)
 	}
 }
@@ -115,7 +114,7 @@ func (a *socketActor) start(ctx actor.Context) {
 		ctx.Stop(ctx.Self())
 		return
 	}
-	ctx.Send(p.ns.pid, &pb.SocketReady{SocketId: p.id})
+	ctx.Send(p.ns.pid, socketReady{id: p.id})
 	p.ns.rt.log.Debug("actorio: socket connected", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()))
 	a.user(a.h.Welcome)
@@ -186,7 +185,7 @@ func (a *socketActor) fail(ctx actor.Context) {
 // would reconnect them.
 func (a *socketActor) closeConn(ctx actor.Context) {
 	if c := a.peer.owner; c != nil {
-		ctx.Send(c.pid, &pb.Disconnect{Reason: ReasonServerNamespaceDisconnect, NotifyClient: true, CloseTransport: true})
+		ctx.Send(c.pid, &endSocket{reason: ReasonServerNamespaceDisconnect, notify: true, closeTransport: true})
 		return
 	}
 	a.peer.conn.Close(ReasonForcedServerClose)
