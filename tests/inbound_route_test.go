@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,16 +38,9 @@ func TestInboundRouteOrderInOnePayload(t *testing.T) {
 		})
 	})
 	hc := &http.Client{Timeout: step}
-	base := ts.URL + "/socket.io/?EIO=4&transport=polling"
-	resp, err := hc.Get(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	sid := string(body[len(`0{"sid":"`) : len(`0{"sid":"`)+20])
+	u := openPollingSession(t, hc, ts.URL)
 	payload := strings.Join([]string{`40`, `42["x","1"]`, `41`, `40`, `42["x","2"]`}, "\x1e")
-	resp, err = hc.Post(base+"&sid="+sid, "text/plain;charset=UTF-8", strings.NewReader(payload))
+	resp, err := hc.Post(u, "text/plain;charset=UTF-8", strings.NewReader(payload))
 	if err != nil {
 		t.Fatal(err)
 	}

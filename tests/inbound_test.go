@@ -181,6 +181,24 @@ func (c *rawWS) echo(id int, timeout time.Duration) (time.Duration, error) {
 	}
 }
 
+// openPollingSession makes a polling handshake on the server at url and
+// returns the session's polling URL.
+func openPollingSession(t *testing.T, hc *http.Client, url string) string {
+	t.Helper()
+	base := url + "/socket.io/?EIO=4&transport=polling"
+	resp, err := hc.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	const open = `0{"sid":"`
+	if len(body) < len(open)+20 || string(body[:len(open)]) != open {
+		t.Fatalf("handshake answered %q", body)
+	}
+	return base + "&sid=" + string(body[len(open):len(open)+20])
+}
+
 // goodClient runs a well-behaved client beside an attack: one echo with
 // an ack every 20 ms until stop is closed. It returns the latencies.
 func goodClient(t *testing.T, url string, stop <-chan struct{}) func() []time.Duration {
@@ -311,15 +329,7 @@ func TestInboundFloodPollingIsBounded(t *testing.T) {
 	good := goodClient(t, ts.URL, stop)
 
 	hc := &http.Client{Timeout: 30 * time.Second}
-	base := ts.URL + "/socket.io/?EIO=4&transport=polling"
-	resp, err := hc.Get(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	sid := string(body[len(`0{"sid":"`) : len(`0{"sid":"`)+20])
-	u := base + "&sid=" + sid
+	u := openPollingSession(t, hc, ts.URL)
 	post := func(payload string) error {
 		resp, err := hc.Post(u, "text/plain;charset=UTF-8", strings.NewReader(payload))
 		if err != nil {
