@@ -17,8 +17,8 @@ import (
 
 // TestInboundRouteOrderInOnePayload: CONNECT, an event, DISCONNECT,
 // CONNECT again and an event, all in one polling POST: the first event
-// reaches the first socket, the second the second, and the first socket
-// ends with "client namespace disconnect" before the second connects.
+// reaches the first socket, which then ends with "client namespace
+// disconnect", and the second event reaches the second socket.
 func TestInboundRouteOrderInOnePayload(t *testing.T) {
 	type seen struct{ id, what string }
 	var mu sync.Mutex
@@ -52,13 +52,28 @@ func TestInboundRouteOrderInOnePayload(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(got) != 5 || got[0].id == got[3].id {
-		t.Fatalf("server saw %v", got)
+	// Each socket sees its packets in order; the two sockets' handlers run
+	// on their own actors, so how their lines interleave is not fixed.
+	bySocket := map[string][]string{}
+	var order []string
+	for _, g := range got {
+		if _, ok := bySocket[g.id]; !ok {
+			order = append(order, g.id)
+		}
+		bySocket[g.id] = append(bySocket[g.id], g.what)
 	}
-	first, second := got[0].id, got[3].id
-	want := []seen{{first, "connect"}, {first, "x 1"}, {first, "disconnect client namespace disconnect"}, {second, "connect"}, {second, "x 2"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("server saw\n  %v\nwant\n  %v", got, want)
+	if len(order) != 2 {
+		t.Fatalf("server saw %v, want two sockets", got)
+	}
+	first, second := order[0], order[1]
+	if bySocket[first][0] == "connect" && len(bySocket[first]) == 2 {
+		first, second = second, first // the second socket's line came first
+	}
+	if want := "[connect x 1 disconnect client namespace disconnect]"; fmt.Sprint(bySocket[first]) != want {
+		t.Errorf("first socket saw %v, want %s", bySocket[first], want)
+	}
+	if want := "[connect x 2]"; fmt.Sprint(bySocket[second]) != want {
+		t.Errorf("second socket saw %v, want %s", bySocket[second], want)
 	}
 }
 
