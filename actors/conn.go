@@ -53,9 +53,10 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 }
 
 // connActor owns one Engine.IO session's lifecycle: the connect timeout,
-// the end of its sockets when the transport closes or a socket closes it,
-// and the removal of a socket that ended from the routing table that its
-// inbound route (inbound.go) reads and changes.
+// and the end of its sockets when the transport closes or a socket closes
+// it. It also holds the session's routing table, which its inbound route
+// (inbound.go) changes on CONNECT and DISCONNECT and each socket changes
+// when it ends (socketActor.gone).
 type connActor struct {
 	rt   *Runtime
 	conn *gateway.Conn
@@ -65,8 +66,8 @@ type connActor struct {
 
 	// routes is the routing table, namespace name to socket: a slice (a
 	// connection joins few namespaces), replaced whole under routeMu by
-	// the inbound route (CONNECT, DISCONNECT) and the actor (a socket that
-	// ended, the connection's end), read without a lock.
+	// the inbound route (CONNECT, DISCONNECT), a socket that ends and the
+	// actor (the connection's end), read without a lock.
 	routes  atomic.Pointer[[]route]
 	routeMu sync.Mutex
 	// joined is set once a namespace was joined: the connect timeout no
