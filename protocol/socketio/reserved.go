@@ -2,7 +2,10 @@ package socketio
 
 import (
 	"bytes"
+	"errors"
+	"math"
 	"strconv"
+	"strings"
 )
 
 // ReservedEvents are the event names Socket.IO keeps for its own lifecycle:
@@ -48,14 +51,29 @@ func HasReservedName(data []byte) bool {
 }
 
 // numberName returns the event name a JavaScript peer gives a numeric
-// event name: the number's shortest decimal text, as String(n) writes it
-// for the numbers JSON carries in practice.
+// event name: String(n), the number's shortest round-trip decimal text,
+// in exponent form from 1e21 up and below 1e-6, and "Infinity" for a
+// number too large for a float64 (1e1000), as JSON.parse makes it.
 func numberName(lit []byte) (string, bool) {
 	f, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil {
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return "", false
 	}
-	return strconv.FormatFloat(f, 'f', -1, 64), true
+	switch a := math.Abs(f); {
+	case math.IsInf(f, 1):
+		return "Infinity", true
+	case math.IsInf(f, -1):
+		return "-Infinity", true
+	case a == 0:
+		return "0", true // JavaScript's String(-0) is "0" too
+	case a >= 1e21 || a < 1e-6:
+		// Go writes "1e+21" and "1.5e-07"; JavaScript "1e+21" and "1.5e-7".
+		m, e, _ := strings.Cut(strconv.FormatFloat(f, 'e', -1, 64), "e")
+		sign, digits := e[:1], strings.TrimLeft(e[1:], "0")
+		return m + "e" + sign + digits, true
+	default:
+		return strconv.FormatFloat(f, 'f', -1, 64), true
+	}
 }
 
 // isNumberStart reports whether c starts a JSON number.
