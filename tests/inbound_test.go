@@ -268,6 +268,18 @@ func checkGood(t *testing.T, lat []time.Duration) {
 	}
 }
 
+// checkFlood asserts the bounds of a flood: what the attacker sent and no
+// handler handled yet, and the heap's peak growth.
+func checkFlood(t *testing.T, inFlight int64, growth uint64) {
+	t.Helper()
+	if inFlight > inFlightBound {
+		t.Errorf("%d MB sent and not handled, want under %d MB", inFlight>>20, inFlightBound>>20)
+	}
+	if growth > inboundHeapBound {
+		t.Errorf("heap grew by %d MB during the flood, want under %d MB", growth>>20, inboundHeapBound>>20)
+	}
+}
+
 // inboundServer starts a server whose "chat" handler is slower than the
 // network (20 ms per event) and whose "echo" acks its arguments.
 func inboundServer(t *testing.T, opts actorio.Options, onChat func()) (*testServer, *disconnectLog) {
@@ -304,12 +316,7 @@ func TestInboundFloodWebSocketIsBounded(t *testing.T) {
 	checkGood(t, good())
 	t.Logf("attacker wrote %d events of 60 kB in %v; %d handled; %d kB in flight; peak heap growth %d MB",
 		sent, floodFor, handled.Load(), inFlight>>10, growth>>20)
-	if inFlight > inFlightBound {
-		t.Errorf("%d MB written and not handled, want under %d MB", inFlight>>20, inFlightBound>>20)
-	}
-	if growth > inboundHeapBound {
-		t.Errorf("heap grew by %d MB during the flood, want under %d MB", growth>>20, inboundHeapBound>>20)
-	}
+	checkFlood(t, inFlight, growth)
 	// Flow control, not a disconnect: the attacker is still connected.
 	select {
 	case <-attacker.closed:
@@ -384,12 +391,7 @@ func TestInboundFloodPollingIsBounded(t *testing.T) {
 	checkGood(t, good())
 	t.Logf("attacker posted %d payloads of 900 kB in %v; %d events handled; %d kB in flight; peak heap growth %d MB",
 		posts, floodFor, handled.Load(), inFlight>>10, growth>>20)
-	if inFlight > inFlightBound {
-		t.Errorf("%d MB posted and not handled, want under %d MB", inFlight>>20, inFlightBound>>20)
-	}
-	if growth > inboundHeapBound {
-		t.Errorf("heap grew by %d MB during the flood, want under %d MB", growth>>20, inboundHeapBound>>20)
-	}
+	checkFlood(t, inFlight, growth)
 	if got := dl.snapshot(); len(got) != 0 {
 		t.Errorf("disconnects during the flood: %v", got)
 	}
