@@ -13,10 +13,12 @@ import (
 // events, for tools such as the admin UI (package admin). Install one with
 // Server.Observe.
 //
-// Its methods run on the server's own goroutines (the transport, socket
-// or namespace actor concerned), so they must return quickly and must not
-// wait on the server: an Observer with more to do hands it to a goroutine
-// of its own. The Args it receives stay valid after the call. A panic in
+// Its methods run on the server's own goroutines (the transport or socket
+// actor concerned, or the goroutine that joins, leaves or broadcasts, which
+// holds its namespace's room lock during RoomJoined, RoomLeft and the
+// EventSent of a broadcast), so they must return quickly and must not wait
+// on the server nor call it (no Join, Emit or broadcast from inside a
+// method): an Observer with more to do hands it to a goroutine of its own. The Args it receives stay valid after the call. A panic in
 // a method is logged and goes no further.
 type Observer interface {
 	// SessionOpened reports a new Engine.IO session and its first
