@@ -126,9 +126,9 @@ type Namespace struct {
 }
 
 // Watcher is told of a namespace's room changes and sent events. Its
-// methods run on the namespace's supervisor or on the goroutine that sent
-// an event, so they must return quickly and must not wait on the
-// namespace.
+// methods run on the goroutine that joins, leaves or sends, with the
+// namespace's room lock held for room changes and broadcasts, so they must
+// return quickly and must neither wait on the namespace nor call it.
 type Watcher interface {
 	// RoomChanged reports that socket id joined room, or left it; a
 	// socket's own room is not reported.
