@@ -167,15 +167,25 @@ func (s *server) close(t *testing.T) {
 }
 
 // socket returns the server-side socket of id.
+//
+// The client's connect event can come before the server's connection
+// handler has recorded the socket (the handler runs on the socket's actor
+// once the CONNECT reply is queued), so it waits for it up to step.
 func (s *server) socket(t *testing.T, id string) *actorio.Socket {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	so := s.sockets[id]
-	if so == nil {
-		t.Fatalf("the server has no socket %q", id)
+	deadline := time.Now().Add(step)
+	for {
+		s.mu.Lock()
+		so := s.sockets[id]
+		s.mu.Unlock()
+		if so != nil {
+			return so
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server has no socket %q", id)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return so
 }
 
 // expectGone waits up to d for an OnDisconnect call.
