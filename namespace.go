@@ -203,6 +203,18 @@ func (ns *Namespace) DisconnectSockets(close bool) { ns.op().DisconnectSockets(c
 // itself, or every child of a parent namespace. A child namespace stands
 // for its name: once removed, its broadcasts go to the namespace of that
 // name now, if any (the child made again by the next CONNECT).
+// Socket returns the connected socket of this namespace on this node with
+// the given id, as Node's namespace.sockets.get(id); for a parent made by
+// OfFunc or OfRegexp it looks in every child.
+func (ns *Namespace) Socket(id string) (*Socket, bool) {
+	for _, a := range ns.targets() {
+		if p, ok := a.Peer(id); ok && p.Connected() {
+			return p.Handler().(hooks).s, true
+		}
+	}
+	return nil, false
+}
+
 func (ns *Namespace) targets() []*actors.Namespace {
 	if ns.match == nil {
 		if ns.a == nil {

@@ -280,6 +280,13 @@ func (s *Socket) Disconnect(close bool) {
 	s.p.Disconnect(ReasonServerNamespaceDisconnect, true, close)
 }
 
+// CloseConn closes the socket's underlying Engine.IO connection, as Node's
+// socket.conn.close(): unlike Disconnect(true), no DISCONNECT packet goes
+// first, so the client sees "transport close" and reconnects (every
+// namespace of the connection), while the server's sockets end with
+// "forced close".
+func (s *Socket) CloseConn() { s.p.Conn().Close(ReasonForcedClose) }
+
 // hooks is how the socket's actor runs the user code of a Socket; it keeps
 // those entry points out of Socket's public methods.
 type hooks struct{ s *Socket }
