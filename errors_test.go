@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/actors"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
@@ -27,17 +26,17 @@ func TestReasonNames(t *testing.T) {
 		want disconnect.Reason
 		got  []string
 	}{
-		{disconnect.TransportClose, []string{actorio.ReasonTransportClose, actors.ReasonTransportClose, gateway.ReasonTransportClose, client.ReasonTransportClose}},
-		{disconnect.TransportError, []string{actorio.ReasonTransportError, actors.ReasonTransportError, gateway.ReasonTransportError, client.ReasonTransportError}},
-		{disconnect.PingTimeout, []string{actorio.ReasonPingTimeout, actors.ReasonPingTimeout, gateway.ReasonPingTimeout, client.ReasonPingTimeout}},
-		{disconnect.ParseError, []string{actorio.ReasonParseError, actors.ReasonParseError, gateway.ReasonParseError, client.ReasonParseError}},
-		{disconnect.ForcedClose, []string{actorio.ReasonForcedClose, actors.ReasonForcedClose, gateway.ReasonForcedClose}},
-		{disconnect.ForcedServerClose, []string{actorio.ReasonForcedServerClose, actors.ReasonForcedServerClose, gateway.ReasonForcedServerClose}},
-		{disconnect.ServerNamespaceDisconnect, []string{actorio.ReasonServerNamespaceDisconnect, actors.ReasonServerNamespaceDisconnect}},
-		{disconnect.ClientNamespaceDisconnect, []string{actorio.ReasonClientNamespaceDisconnect, actors.ReasonClientNamespaceDisconnect}},
-		{disconnect.ServerShuttingDown, []string{actorio.ReasonServerShuttingDown, actors.ReasonServerShuttingDown}},
-		{disconnect.HandlerPanic, []string{actorio.ReasonHandlerPanic, actors.ReasonHandlerPanic}},
-		{disconnect.SlowConsumer, []string{actorio.ReasonSlowConsumer, actors.ReasonSlowConsumer, gateway.ReasonSlowConsumer}},
+		{disconnect.TransportClose, []string{actorio.ReasonTransportClose, gateway.ReasonTransportClose, client.ReasonTransportClose}},
+		{disconnect.TransportError, []string{actorio.ReasonTransportError, gateway.ReasonTransportError, client.ReasonTransportError}},
+		{disconnect.PingTimeout, []string{actorio.ReasonPingTimeout, gateway.ReasonPingTimeout, client.ReasonPingTimeout}},
+		{disconnect.ParseError, []string{actorio.ReasonParseError, gateway.ReasonParseError, client.ReasonParseError}},
+		{disconnect.ForcedClose, []string{actorio.ReasonForcedClose, gateway.ReasonForcedClose}},
+		{disconnect.ForcedServerClose, []string{actorio.ReasonForcedServerClose, gateway.ReasonForcedServerClose}},
+		{disconnect.ServerNamespaceDisconnect, []string{actorio.ReasonServerNamespaceDisconnect}},
+		{disconnect.ClientNamespaceDisconnect, []string{actorio.ReasonClientNamespaceDisconnect}},
+		{disconnect.ServerShuttingDown, []string{actorio.ReasonServerShuttingDown}},
+		{disconnect.HandlerPanic, []string{actorio.ReasonHandlerPanic}},
+		{disconnect.SlowConsumer, []string{actorio.ReasonSlowConsumer, gateway.ReasonSlowConsumer}},
 		{disconnect.IOServerDisconnect, []string{client.ReasonIOServerDisconnect}},
 		{disconnect.IOClientDisconnect, []string{client.ReasonIOClientDisconnect}},
 	}

@@ -115,7 +115,7 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 		MaxAttachmentBytes: max(h.s.opts.MaxAttachmentBytes, 0),
 	}); err != nil {
 		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
-		c.Close(actors.ReasonForcedClose)
+		c.Close(ReasonForcedClose)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -153,7 +154,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 		a.timer = nil
 		if !a.joined.Load() && len(a.sockets()) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
-			a.conn.Close(ReasonForcedClose)
+			a.conn.Close(disconnect.ForcedClose)
 		}
 	case transportClosed:
 		a.close(ctx, m.reason)
@@ -164,8 +165,8 @@ func (a *connActor) Receive(ctx actor.Context) {
 		// connection with it.
 		if !a.closed {
 			a.rt.log.Error("actorio: connection actor stopped", slog.String("conn", a.conn.ID()))
-			a.close(ctx, ReasonForcedClose)
-			a.conn.Close(ReasonForcedClose)
+			a.close(ctx, disconnect.ForcedClose)
+			a.conn.Close(disconnect.ForcedClose)
 		}
 	case *actor.Stopped:
 		if a.timer != nil {
@@ -204,7 +205,7 @@ func (a *connActor) closeByServer(m *endSocket) {
 		}
 		r.p.Disconnect(m.reason, false, false)
 	}
-	a.conn.Close(ReasonForcedServerClose)
+	a.conn.Close(disconnect.ForcedServerClose)
 }
 
 // tokenBucket is a socket's event rate limit, refilled from the clock when

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
@@ -66,8 +67,8 @@ func (r *inbound) OnPacket(_ *gateway.Conn, p engineio.Packet) {
 		r.broken = true
 		a := r.a
 		a.rt.log.Warn("actorio: closing connection on a malformed packet", slog.String("conn", a.conn.ID()),
-			slog.String("reason", ReasonParseError), slog.Any("err", err))
-		a.conn.Close(ReasonParseError)
+			slog.String("reason", disconnect.ParseError), slog.Any("err", err))
+		a.conn.Close(disconnect.ParseError)
 	}
 }
 
@@ -122,7 +123,7 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 	case socketio.Disconnect:
 		if p, ok := a.route(pkt.Namespace); ok {
 			a.routeGone(pkt.Namespace, p.id)
-			p.Disconnect(ReasonClientNamespaceDisconnect, false, false)
+			p.Disconnect(disconnect.ClientNamespaceDisconnect, false, false)
 		}
 	case socketio.Event, socketio.BinaryEvent:
 		if socketio.HasReservedName(pkt.Data) {

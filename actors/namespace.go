@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
@@ -425,7 +426,7 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
 	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
 		slog.String("sid", old.id), slog.String("conn", old.conn.ID()))
-	old.Disconnect(ReasonTransportClose, false, false)
+	old.Disconnect(disconnect.TransportClose, false, false)
 	return true
 }
 

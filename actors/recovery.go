@@ -8,6 +8,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -35,13 +36,13 @@ type Recovery struct {
 // recoverable lists the disconnect reasons after which a session is kept:
 // those where the client did not choose to leave and was not sent away.
 var recoverable = map[string]bool{
-	ReasonTransportClose:     true,
-	ReasonTransportError:     true,
-	ReasonPingTimeout:        true,
-	ReasonForcedClose:        true,
-	ReasonForcedServerClose:  true,
-	ReasonServerShuttingDown: true,
-	ReasonSlowConsumer:       true,
+	disconnect.TransportClose:     true,
+	disconnect.TransportError:     true,
+	disconnect.PingTimeout:        true,
+	disconnect.ForcedClose:        true,
+	disconnect.ForcedServerClose:  true,
+	disconnect.ServerShuttingDown: true,
+	disconnect.SlowConsumer:       true,
 }
 
 // session is what the namespace keeps of a disconnected socket until it is

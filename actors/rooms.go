@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -294,6 +295,6 @@ func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 func (ns *Namespace) DisconnectSockets(t *pb.Target, closeTransport bool) {
 	sel, _ := ns.Select(context.Background(), t)
 	for _, p := range sel {
-		p.Disconnect(ReasonServerNamespaceDisconnect, true, closeTransport)
+		p.Disconnect(disconnect.ServerNamespaceDisconnect, true, closeTransport)
 	}
 }

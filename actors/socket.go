@@ -6,6 +6,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -54,7 +55,7 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		if m := a.peer.requested(); m != nil {
 			a.disconnect(ctx, m)
 		} else {
-			a.finish(ctx, ReasonForcedClose, true)
+			a.finish(ctx, disconnect.ForcedClose, true)
 		}
 	}
 }
@@ -161,7 +162,7 @@ func (a *socketActor) notifyDisconnect() {
 func (a *socketActor) fail(ctx actor.Context) {
 	p := a.peer
 	p.ns.rt.log.Warn("actorio: socket stopped after a handler panic", slog.String("nsp", p.ns.name),
-		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", ReasonHandlerPanic))
+		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", disconnect.HandlerPanic))
 	if !p.connected.Load() {
 		a.done = true
 		a.gone()
@@ -175,7 +176,7 @@ func (a *socketActor) fail(ctx actor.Context) {
 			p.ns.rt.log.Error("actorio: panic in disconnect handler", slog.String("sid", p.id), slog.Any("panic", r))
 		}
 	}()
-	a.finish(ctx, ReasonHandlerPanic, true)
+	a.finish(ctx, disconnect.HandlerPanic, true)
 }
 
 // closeConn closes the socket's whole connection (Socket.Disconnect(true)).
@@ -185,10 +186,10 @@ func (a *socketActor) fail(ctx actor.Context) {
 // would reconnect them.
 func (a *socketActor) closeConn(ctx actor.Context) {
 	if c := a.peer.owner; c != nil {
-		ctx.Send(c.pid, &endSocket{reason: ReasonServerNamespaceDisconnect, notify: true, closeTransport: true})
+		ctx.Send(c.pid, &endSocket{reason: disconnect.ServerNamespaceDisconnect, notify: true, closeTransport: true})
 		return
 	}
-	a.peer.conn.Close(ReasonForcedServerClose)
+	a.peer.conn.Close(disconnect.ForcedServerClose)
 }
 
 // gone takes the socket out of its connection's routing table, before
