@@ -450,42 +450,27 @@ scenario('namespace/dynamic-parent-broadcast', 'main', async (c) => {
   await b.next(mb, 'all');
 });
 
-scenario('namespace/dynamic-child-kept-when-empty', 'main', async (c) => {
+// childAgain: a client uses a dynamic child namespace and leaves it, and
+// after pause another connects to the same name: its connection count
+// (the 'seq' op) tells whether the child was kept or made again.
+async function childAgain(c, pause) {
   const name = c.ns('/dyn-');
   const a = c.client('a', name);
   await a.connected();
   await a.run({ op: 'seq' });
   a.close();
-  await sleep(100);
+  await sleep(pause);
   const b = c.client('b', name);
   await b.connected();
   await b.run({ op: 'seq' });
-});
+}
+
+scenario('namespace/dynamic-child-kept-when-empty', 'main', (c) => childAgain(c, 100));
 
 // The same on actorio with KeepEmptyChildNamespaces, Node at its default.
-scenario('namespace/dynamic-child-kept-with-option', 'keep', async (c) => {
-  const name = c.ns('/dyn-');
-  const a = c.client('a', name);
-  await a.connected();
-  await a.run({ op: 'seq' });
-  a.close();
-  await sleep(100);
-  const b = c.client('b', name);
-  await b.connected();
-  await b.run({ op: 'seq' });
-});
+scenario('namespace/dynamic-child-kept-with-option', 'keep', (c) => childAgain(c, 100));
 
-scenario('namespace/dynamic-child-cleanup-when-empty', 'cleanup', async (c) => {
-  const name = c.ns('/dyn-');
-  const a = c.client('a', name);
-  await a.connected();
-  await a.run({ op: 'seq' });
-  a.close();
-  await sleep(200);
-  const b = c.client('b', name);
-  await b.connected();
-  await b.run({ op: 'seq' });
-});
+scenario('namespace/dynamic-child-cleanup-when-empty', 'cleanup', (c) => childAgain(c, 200));
 
 // ---- rooms, except, broadcast, volatile ----
 
