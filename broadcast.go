@@ -172,7 +172,7 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 // selects, on this node, hands each ack to onAck, and returns once every
 // receiver answered or left, or, when ctx ends first, the number of
 // receivers that did not answer with ctx's error.
-func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
 	id := a.NextAckID()
 	typ := socketio.Event
 	if len(atts) > 0 {
@@ -185,8 +185,8 @@ func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, vo
 		done    = make(chan struct{}, 1)
 	)
 	start := time.Now()
-	peers, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id},
-		func(*actors.Peer) actors.AckFunc {
+	refs, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id},
+		func(*actors.SocketRef) actors.AckFunc {
 			return func(data []byte, atts [][]byte) {
 				if data != nil {
 					a.ObserveAck(time.Since(start))
@@ -205,7 +205,7 @@ func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, vo
 		return 0, err
 	}
 	mu.Lock()
-	waiting += len(peers)
+	waiting += len(refs)
 	mu.Unlock()
 	for {
 		mu.Lock()
@@ -217,7 +217,7 @@ func emitWithAckLocal(ctx context.Context, a *actors.Namespace, t *pb.Target, vo
 		select {
 		case <-done:
 		case <-ctx.Done():
-			for _, p := range peers {
+			for _, p := range refs {
 				p.RemoveAck(id)
 			}
 			mu.Lock()
@@ -239,11 +239,11 @@ func (b *BroadcastOperator) FetchSockets(ctx context.Context) ([]*Socket, error)
 	}
 	var out []*Socket
 	for _, a := range b.ns.targets() {
-		peers, err := a.Select(ctx, b.target())
+		refs, err := a.Select(ctx, b.target())
 		if err != nil {
 			return out, fmt.Errorf("fetch sockets: %w", err)
 		}
-		for _, p := range peers {
+		for _, p := range refs {
 			out = append(out, p.Handler().(hooks).s)
 		}
 	}

@@ -20,7 +20,7 @@ type Middleware func(s *Socket) error
 type Namespace struct {
 	srv  *Server
 	name string
-	a    *actors.Namespace
+	a    *actors.NamespaceRef
 
 	// A parent namespace matches names instead of owning sockets; byName
 	// tells that match ignores the auth (OfRegexp), so that Of can use it.
@@ -130,7 +130,7 @@ func (ns *Namespace) handlers() ([]Middleware, []func(*Socket)) {
 }
 
 // NewSocket implements actors.Behavior.
-func (ns *Namespace) NewSocket(p *actors.Peer, auth []byte) actors.SocketHandler {
+func (ns *Namespace) NewSocket(p *actors.SocketRef, auth []byte) actors.SocketHandler {
 	return newSocket(ns, p, auth)
 }
 
@@ -208,28 +208,28 @@ func (ns *Namespace) DisconnectSockets(close bool) { ns.op().DisconnectSockets(c
 // OfFunc or OfRegexp it looks in every child.
 func (ns *Namespace) Socket(id string) (*Socket, bool) {
 	for _, a := range ns.targets() {
-		if p, ok := a.Peer(id); ok && p.Connected() {
+		if p, ok := a.Socket(id); ok && p.Connected() {
 			return p.Handler().(hooks).s, true
 		}
 	}
 	return nil, false
 }
 
-func (ns *Namespace) targets() []*actors.Namespace {
+func (ns *Namespace) targets() []*actors.NamespaceRef {
 	if ns.match == nil {
 		if ns.a == nil {
 			return nil // made by Of after Close
 		}
 		if ns.parent != nil {
 			if cur := ns.srv.lookupName(ns.name); cur != nil && cur != ns {
-				return []*actors.Namespace{cur.a}
+				return []*actors.NamespaceRef{cur.a}
 			}
 		}
-		return []*actors.Namespace{ns.a}
+		return []*actors.NamespaceRef{ns.a}
 	}
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
-	out := make([]*actors.Namespace, 0, len(ns.children))
+	out := make([]*actors.NamespaceRef, 0, len(ns.children))
 	for c := range ns.children {
 		out = append(out, c.a)
 	}

@@ -154,13 +154,13 @@ func (r clusterReceiver) FetchSockets(ctx context.Context, nsp string, t *pb.Tar
 	if ns == nil {
 		return nil
 	}
-	peers, err := ns.a.Select(ctx, t)
+	refs, err := ns.a.Select(ctx, t)
 	if err != nil {
 		r.s.opts.Logger.Warn("actorio: fetch sockets for another node failed", "nsp", nsp, "err", err)
 		return nil
 	}
-	out := make([]*pb.NodeSocketInfo, 0, len(peers))
-	for _, p := range peers {
+	out := make([]*pb.NodeSocketInfo, 0, len(refs))
+	for _, p := range refs {
 		info := &pb.NodeSocketInfo{Id: p.ID(), Rooms: p.Rooms()}
 		if h, ok := p.Handler().(hooks); ok {
 			if d := h.s.Data(); d != nil {
@@ -181,7 +181,7 @@ func (r clusterReceiver) SocketCommand(c *pb.NodeSocketCommand) {
 	if ns == nil {
 		return
 	}
-	p, ok := ns.a.Peer(c.SocketId)
+	p, ok := ns.a.Socket(c.SocketId)
 	if !ok {
 		return
 	}

@@ -194,9 +194,9 @@ func (s *Server) ofFunc(match func(name string, auth json.RawMessage) bool, byNa
 
 // Lookup implements actors.Directory, for the connection actors only: the
 // namespace it returns is reserved for the SpawnSocket request that
-// follows (actors.Namespace.Reserve), under s.mu, so a child namespace
+// follows (actors.NamespaceRef.Reserve), under s.mu, so a child namespace
 // found here is not removed before that request reached it.
-func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
+func (s *Server) Lookup(name string, auth []byte) *actors.NamespaceRef {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -220,7 +220,7 @@ func (s *Server) Lookup(name string, auth []byte) *actors.Namespace {
 // child returns the child namespace of p called name, reserved for a
 // SpawnSocket, creating it unless Options.MaxDynamicNamespaces children
 // are alive.
-func (s *Server) child(p *Namespace, name string) *actors.Namespace {
+func (s *Server) child(p *Namespace, name string) *actors.NamespaceRef {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -52,7 +52,7 @@ type Handshake struct {
 // safe for concurrent use.
 type Socket struct {
 	ns   *Namespace
-	p    *actors.Peer
+	p    *actors.SocketRef
 	auth json.RawMessage // what Handshake reports with the connection's request
 	data atomic.Value    // holds dataBox
 
@@ -81,7 +81,7 @@ type listener struct {
 
 type dataBox struct{ v any }
 
-func newSocket(ns *Namespace, p *actors.Peer, auth []byte) hooks {
+func newSocket(ns *Namespace, p *actors.SocketRef, auth []byte) hooks {
 	s := &Socket{ns: ns, p: p}
 	if len(auth) > 0 {
 		s.auth = json.RawMessage(auth)

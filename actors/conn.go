@@ -18,7 +18,7 @@ import (
 type Directory interface {
 	// Lookup returns the namespace called name, creating a dynamic one when
 	// a parent namespace accepts it, or nil when there is none.
-	Lookup(name string, auth []byte) *Namespace
+	Lookup(name string, auth []byte) *NamespaceRef
 }
 
 // ConnOptions tunes connection actors.
@@ -84,12 +84,12 @@ type connActor struct {
 // route is one entry of the receiver's routing table.
 type route struct {
 	nsp string
-	p   *Peer
+	p   *SocketRef
 }
 
 // setRoute makes p the socket of namespace nsp, or removes nsp's when p
 // is nil.
-func (a *connActor) setRoute(nsp string, p *Peer) {
+func (a *connActor) setRoute(nsp string, p *SocketRef) {
 	a.routeMu.Lock()
 	defer a.routeMu.Unlock()
 	old := *a.routes.Load()
@@ -134,7 +134,7 @@ func (a *connActor) clearRoutes() []route {
 func (a *connActor) sockets() []route { return *a.routes.Load() }
 
 // route returns the socket of namespace nsp.
-func (a *connActor) route(nsp string) (*Peer, bool) {
+func (a *connActor) route(nsp string) (*SocketRef, bool) {
 	for _, r := range *a.routes.Load() {
 		if r.nsp == nsp {
 			return r.p, true

@@ -27,7 +27,7 @@
 // lock by its inbound route and its connection actor, and read without
 // one; a namespace supervisor alone touches its registry of children; a
 // socket actor alone runs its socket's handlers; the room index and the
-// packet log are guarded by the namespace's lock. Peer holds what several
+// packet log are guarded by the namespace's lock. SocketRef holds what several
 // goroutines read (the outbound Engine.IO connection, the ack table, a copy
 // of the socket's rooms, the socket's share of its connection's inbound
 // bound), each guarded by its own lock or atomic.

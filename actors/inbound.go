@@ -190,7 +190,7 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 		refuse("server error")
 		return nil
 	}
-	p, ok := ns.Peer(reply.id)
+	p, ok := ns.Socket(reply.id)
 	if !ok {
 		// The socket actor started and already ended (its middleware
 		// refused it, say): it answered the client itself.

@@ -2,7 +2,7 @@ package actors
 
 // The inbound bound of a connection (gateway.Conn.Hold and Release) counts
 // each event the inbound route (inbound.go) hands to a socket actor until
-// the actor is done with it. The count is kept on the event's Peer too, so
+// the actor is done with it. The count is kept on the event's SocketRef too, so
 // that what the actor never handles (protoactor drops its mailbox when it
 // stops) is given back when it stops, once. Other packets (CONNECT,
 // DISCONNECT, ACK) are handled before the next is read and hold nothing.
@@ -17,9 +17,9 @@ func packetCost(data []byte, atts [][]byte) int64 {
 }
 
 // admit counts an event of n bytes on its way to the socket actor, on
-// the Peer and on the connection, and reports whether it may be sent:
+// the SocketRef and on the connection, and reports whether it may be sent:
 // false once the actor has stopped.
-func (p *Peer) admit(n int64) bool {
+func (p *SocketRef) admit(n int64) bool {
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
 	if p.inClosed {
@@ -33,7 +33,7 @@ func (p *Peer) admit(n int64) bool {
 
 // handled gives back the hold of an event of n bytes the socket actor is
 // done with.
-func (p *Peer) handled(n int64) {
+func (p *SocketRef) handled(n int64) {
 	p.inMu.Lock()
 	if p.inClosed {
 		p.inMu.Unlock()
@@ -47,7 +47,7 @@ func (p *Peer) handled(n int64) {
 
 // closeInflow gives back what the stopped socket actor will never handle;
 // later events are not admitted.
-func (p *Peer) closeInflow() {
+func (p *SocketRef) closeInflow() {
 	p.inMu.Lock()
 	n, k := p.inBytes, p.inPackets
 	p.inBytes, p.inPackets, p.inClosed = 0, 0, true

@@ -24,7 +24,7 @@ const requestTimeout = 10 * time.Second
 // Behavior supplies the user code that socket actors run.
 type Behavior interface {
 	// NewSocket creates the user-facing state of a new socket.
-	NewSocket(p *Peer, auth []byte) SocketHandler
+	NewSocket(p *SocketRef, auth []byte) SocketHandler
 }
 
 // SocketHandler is the user code of one socket, called from its socket actor
@@ -75,15 +75,15 @@ type NamespaceOptions struct {
 	// any namespace; zero means no bound.
 	MaxNamespacesPerConn int
 	// MaxRoomsPerSocket bounds the rooms a socket is in besides the room
-	// of its own id; zero means no bound (see Peer.TryJoin).
+	// of its own id; zero means no bound (see SocketRef.TryJoin).
 	MaxRoomsPerSocket int
 	// Refusals logs the refusals of both bounds; nil logs nothing.
 	Refusals *RefusalLog
 }
 
-// Namespace is the handle of one namespace supervisor. Safe for concurrent
+// NamespaceRef is the handle of one namespace supervisor. Safe for concurrent
 // use.
-type Namespace struct {
+type NamespaceRef struct {
 	name     string
 	rt       *Runtime
 	pid      *actor.PID
@@ -97,15 +97,15 @@ type Namespace struct {
 	pending atomic.Int64
 
 	ackIDs atomic.Uint64
-	peers  sync.Map // socket id -> *Peer, every socket the supervisor spawned
+	refs   sync.Map // socket id -> *SocketRef, every socket the supervisor spawned
 
-	// mu guards the data plane of rooms.go: the room index, each Peer's
+	// mu guards the data plane of rooms.go: the room index, each SocketRef's
 	// inOwnRoom and indexed, and the entries of log.
 	mu  sync.RWMutex
 	idx roomIndex
 	// roomRefusals lists the sockets whose joins the room bound refused
 	// while the lock was held, for logging once it is released.
-	roomRefusals []*Peer
+	roomRefusals []*SocketRef
 	// log is the packet log and the disconnected sessions of connection
 	// state recovery; nil when it is off. Its sessions, live and waiting
 	// maps belong to the supervisor alone.
@@ -140,7 +140,7 @@ type Watcher interface {
 }
 
 // SetWatcher installs w, replacing the previous one; nil removes it.
-func (ns *Namespace) SetWatcher(w Watcher) {
+func (ns *NamespaceRef) SetWatcher(w Watcher) {
 	if w == nil {
 		ns.watcher.Store(nil)
 		return
@@ -148,7 +148,7 @@ func (ns *Namespace) SetWatcher(w Watcher) {
 	ns.watcher.Store(&w)
 }
 
-func (ns *Namespace) watching() Watcher {
+func (ns *NamespaceRef) watching() Watcher {
 	if w := ns.watcher.Load(); w != nil {
 		return *w
 	}
@@ -156,14 +156,14 @@ func (ns *Namespace) watching() Watcher {
 }
 
 // SpawnNamespace starts the supervisor of the namespace called name.
-func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (*Namespace, error) {
+func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (*NamespaceRef, error) {
 	ns := newNamespace(name, rt, b, o)
 	if o.Recovery != nil {
 		ns.log = newPacketLog(*o.Recovery)
 	}
 	stopChild := actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.StopDirective })
 	props := rt.props(func() actor.Actor {
-		return &namespaceActor{ns: ns, children: map[string]*Peer{}}
+		return &namespaceActor{ns: ns, children: map[string]*SocketRef{}}
 	}, actor.WithSupervisor(stopChild))
 	actorName := "ns:" + name
 	if o.Incarnation != 0 {
@@ -177,15 +177,15 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (
 	return ns, nil
 }
 
-func newNamespace(name string, rt *Runtime, b Behavior, o NamespaceOptions) *Namespace {
-	return &Namespace{name: name, rt: rt, behavior: b, recovery: o.Recovery, opts: o, stopped: make(chan struct{}),
+func newNamespace(name string, rt *Runtime, b Behavior, o NamespaceOptions) *NamespaceRef {
+	return &NamespaceRef{name: name, rt: rt, behavior: b, recovery: o.Recovery, opts: o, stopped: make(chan struct{}),
 		idx: newRoomIndex()}
 }
 
 // DetachedNamespace returns a namespace called name without a supervisor
 // or sockets, whose broadcasts reach no socket of this node: the stand-in
 // for a dynamic namespace that does not exist here now.
-func (rt *Runtime) DetachedNamespace(name string) *Namespace {
+func (rt *Runtime) DetachedNamespace(name string) *NamespaceRef {
 	ns := newNamespace(name, rt, nil, NamespaceOptions{})
 	close(ns.stopped)
 	return ns
@@ -195,49 +195,49 @@ func (rt *Runtime) DetachedNamespace(name string) *Namespace {
 // namespace: until the supervisor has handled it, the namespace is not
 // empty and OnEmpty is not called. The directory that hands the namespace
 // out calls it under the lock its OnEmpty takes.
-func (ns *Namespace) Reserve() { ns.pending.Add(1) }
+func (ns *NamespaceRef) Reserve() { ns.pending.Add(1) }
 
 // Pending returns the number of SpawnSocket requests reserved and not
 // handled yet.
-func (ns *Namespace) Pending() int64 { return ns.pending.Load() }
+func (ns *NamespaceRef) Pending() int64 { return ns.pending.Load() }
 
 // Name returns the namespace name.
-func (ns *Namespace) Name() string { return ns.name }
+func (ns *NamespaceRef) Name() string { return ns.name }
 
 // Sockets returns the number of socket actors of the namespace that have not
 // stopped: connected, in middleware or ending. The count follows the
 // supervisor, which learns of a socket's end just after its actor stops.
-func (ns *Namespace) Sockets() int { return int(ns.sockets.Load()) }
+func (ns *NamespaceRef) Sockets() int { return int(ns.sockets.Load()) }
 
 // Rooms returns the number of non-empty rooms of the namespace, the room of
 // each socket's own id included.
-func (ns *Namespace) Rooms() int { return int(ns.roomCount.Load()) }
+func (ns *NamespaceRef) Rooms() int { return int(ns.roomCount.Load()) }
 
 // EventsIn returns the number of events its sockets received so far.
-func (ns *Namespace) EventsIn() int64 { return ns.eventsIn.Load() }
+func (ns *NamespaceRef) EventsIn() int64 { return ns.eventsIn.Load() }
 
 // EventsOut returns the number of events sent to its sockets so far, one
 // per receiver.
-func (ns *Namespace) EventsOut() int64 { return ns.eventsOut.Load() }
+func (ns *NamespaceRef) EventsOut() int64 { return ns.eventsOut.Load() }
 
 // DroppedVolatile returns the number of volatile packets skipped so far for
 // connections that could not take them at once.
-func (ns *Namespace) DroppedVolatile() int64 { return ns.droppedVolatile.Load() }
+func (ns *NamespaceRef) DroppedVolatile() int64 { return ns.droppedVolatile.Load() }
 
 // NextAckID returns a fresh ack id, unique within the namespace.
-func (ns *Namespace) NextAckID() uint64 { return ns.ackIDs.Add(1) }
+func (ns *NamespaceRef) NextAckID() uint64 { return ns.ackIDs.Add(1) }
 
-// Peer returns the socket with the given id, if this supervisor spawned it
+// Socket returns the socket with the given id, if this supervisor spawned it
 // and it has not ended.
-func (ns *Namespace) Peer(id string) (*Peer, bool) {
-	v, ok := ns.peers.Load(id)
+func (ns *NamespaceRef) Socket(id string) (*SocketRef, bool) {
+	v, ok := ns.refs.Load(id)
 	if !ok {
 		return nil, false
 	}
-	return v.(*Peer), true
+	return v.(*SocketRef), true
 }
 
-func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
+func (ns *NamespaceRef) request(ctx context.Context, msg any) (any, error) {
 	if ns.pid == nil {
 		return nil, fmt.Errorf("namespace %s: detached", ns.name)
 	}
@@ -256,7 +256,7 @@ func (ns *Namespace) request(ctx context.Context, msg any) (any, error) {
 }
 
 // Drain disconnects every socket with reason and waits until none is left.
-func (ns *Namespace) Drain(ctx context.Context, reason string) error {
+func (ns *NamespaceRef) Drain(ctx context.Context, reason string) error {
 	_, err := ns.request(ctx, drain{reason: reason})
 	return err
 }
@@ -264,7 +264,7 @@ func (ns *Namespace) Drain(ctx context.Context, reason string) error {
 // Stop stops the supervisor and its sockets, and waits until it stopped or
 // ctx ends. A socket actor busy in a handler stops only once the handler
 // returns, and the supervisor only after its last socket.
-func (ns *Namespace) Stop(ctx context.Context) error {
+func (ns *NamespaceRef) Stop(ctx context.Context) error {
 	if ns.pid == nil {
 		return nil
 	}
@@ -300,8 +300,8 @@ type spawnReply struct{ id, err string }
 // actors, their spawning and their end, and the sessions kept for
 // connection state recovery. The rooms are the data plane's (rooms.go).
 type namespaceActor struct {
-	ns       *Namespace
-	children map[string]*Peer // every spawned socket by id, ready or not
+	ns       *NamespaceRef
+	children map[string]*SocketRef // every spawned socket by id, ready or not
 	drains   []*actor.PID
 	draining string
 	// log is ns.log: its entries are read and trimmed under ns.mu.
@@ -452,7 +452,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 		respond(spawnReply{})
 		return
 	}
-	p := newPeer(m.id, a.ns, m.conn.conn)
+	p := newSocketRef(m.id, a.ns, m.conn.conn)
 	p.owner = m.conn
 	if a.log != nil {
 		p.privateID = gateway.NewID()
@@ -467,14 +467,14 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 	h := a.ns.behavior.NewSocket(p, m.auth)
 	p.handler = h
 	rt := a.ns.rt
-	pid, err := rt.spawn(&socketActor{peer: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })
+	pid, err := rt.spawn(&socketActor{ref: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })
 	if err != nil {
 		respond(spawnReply{err: err.Error()})
 		return
 	}
 	p.pid = pid
 	a.children[p.id] = p
-	a.ns.peers.Store(p.id, p)
+	a.ns.refs.Store(p.id, p)
 	if a.log != nil {
 		a.log.live[p.privateID] = p
 	}
@@ -509,7 +509,7 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 		return
 	}
 	delete(a.children, id)
-	a.ns.peers.Delete(id)
+	a.ns.refs.Delete(id)
 	// finish took it out of its rooms, unless it stopped without one (a
 	// panic in middleware, a supervisor stopping).
 	a.ns.leaveAll(p)

@@ -22,12 +22,12 @@ var ErrNotConnected = errors.New("actorio: socket not connected")
 // is nil when the socket ended before the ack arrived.
 type AckFunc func(data []byte, attachments [][]byte)
 
-// Peer is the data-plane handle of one namespace socket: the outbound
+// SocketRef is the data-plane handle of one namespace socket: the outbound
 // connection, the acks it awaits and the rooms it is in. Safe for
 // concurrent use.
-type Peer struct {
+type SocketRef struct {
 	id   string
-	ns   *Namespace
+	ns   *NamespaceRef
 	conn *gateway.Conn
 	pid  *actor.PID
 
@@ -78,30 +78,30 @@ type Peer struct {
 	kept *session
 }
 
-func newPeer(id string, ns *Namespace, conn *gateway.Conn) *Peer {
-	return &Peer{id: id, ns: ns, conn: conn}
+func newSocketRef(id string, ns *NamespaceRef, conn *gateway.Conn) *SocketRef {
+	return &SocketRef{id: id, ns: ns, conn: conn}
 }
 
 // ID returns the socket id.
-func (p *Peer) ID() string { return p.id }
+func (p *SocketRef) ID() string { return p.id }
 
 // Namespace returns the namespace the socket belongs to.
-func (p *Peer) Namespace() *Namespace { return p.ns }
+func (p *SocketRef) Namespace() *NamespaceRef { return p.ns }
 
 // Handler returns the user-facing state the Behavior created for the socket.
-func (p *Peer) Handler() SocketHandler { return p.handler }
+func (p *SocketRef) Handler() SocketHandler { return p.handler }
 
 // Conn returns the Engine.IO connection under the socket.
-func (p *Peer) Conn() *gateway.Conn { return p.conn }
+func (p *SocketRef) Conn() *gateway.Conn { return p.conn }
 
 // Recovered reports whether the socket restored a disconnected session
 // (connection state recovery): same id, rooms and data, missed packets
 // replayed.
-func (p *Peer) Recovered() bool { return p.recovered }
+func (p *SocketRef) Recovered() bool { return p.recovered }
 
 // RestoredData returns the application data of the session the socket
 // restored, if it restored one.
-func (p *Peer) RestoredData() (any, bool) {
+func (p *SocketRef) RestoredData() (any, bool) {
 	if p.restore == nil {
 		return nil, false
 	}
@@ -110,10 +110,10 @@ func (p *Peer) RestoredData() (any, bool) {
 
 // Connected reports whether the socket passed its middleware and has not
 // disconnected yet.
-func (p *Peer) Connected() bool { return p.connected.Load() }
+func (p *SocketRef) Connected() bool { return p.connected.Load() }
 
 // Write sends one encoded Socket.IO packet and its attachments.
-func (p *Peer) Write(frame []byte, attachments [][]byte) error {
+func (p *SocketRef) Write(frame []byte, attachments [][]byte) error {
 	return p.write(frame, attachments, false)
 }
 
@@ -121,7 +121,7 @@ func (p *Peer) Write(frame []byte, attachments [][]byte) error {
 // With connection state recovery on, one that asks for no ack is logged
 // with an offset and replayed to the client if it is lost with the
 // connection.
-func (p *Peer) WriteEvent(frame []byte, attachments [][]byte, wantsAck bool) error {
+func (p *SocketRef) WriteEvent(frame []byte, attachments [][]byte, wantsAck bool) error {
 	if err := p.write(frame, attachments, !wantsAck); err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func (p *Peer) WriteEvent(frame []byte, attachments [][]byte, wantsAck bool) err
 	return nil
 }
 
-func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
+func (p *SocketRef) write(frame []byte, attachments [][]byte, log bool) error {
 	if !p.connected.Load() {
 		return ErrNotConnected
 	}
@@ -144,7 +144,7 @@ func (p *Peer) write(frame []byte, attachments [][]byte, log bool) error {
 
 // writeRaw sends a packet whatever the socket's state (CONNECT replies and
 // DISCONNECT notices).
-func (p *Peer) writeRaw(frame []byte, attachments [][]byte) error {
+func (p *SocketRef) writeRaw(frame []byte, attachments [][]byte) error {
 	if err := p.conn.SendNow(framePackets(frame, attachments)...); err != nil {
 		return fmt.Errorf("write to socket %s: %w", p.id, err)
 	}
@@ -163,13 +163,13 @@ func framePackets(frame []byte, attachments [][]byte) []engineio.Packet {
 
 // writePacket encodes and sends a header-only or JSON packet of this socket's
 // namespace.
-func (p *Peer) writePacket(t socketio.PacketType, data []byte) error {
+func (p *SocketRef) writePacket(t socketio.PacketType, data []byte) error {
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: p.ns.name, Data: data})
 	return p.writeRaw(frame, nil)
 }
 
 // RegisterAck remembers fn as the handler of the ACK with the given id.
-func (p *Peer) RegisterAck(id uint64, fn AckFunc) {
+func (p *SocketRef) RegisterAck(id uint64, fn AckFunc) {
 	p.mu.Lock()
 	if p.acks == nil {
 		p.acks = make(map[uint64]AckFunc)
@@ -179,14 +179,14 @@ func (p *Peer) RegisterAck(id uint64, fn AckFunc) {
 }
 
 // RemoveAck forgets the ACK handler with the given id.
-func (p *Peer) RemoveAck(id uint64) {
+func (p *SocketRef) RemoveAck(id uint64) {
 	p.mu.Lock()
 	delete(p.acks, id)
 	p.mu.Unlock()
 }
 
 // takeAck removes and returns the ACK handler with the given id.
-func (p *Peer) takeAck(id uint64) AckFunc {
+func (p *SocketRef) takeAck(id uint64) AckFunc {
 	p.mu.Lock()
 	fn := p.acks[id]
 	delete(p.acks, id)
@@ -195,7 +195,7 @@ func (p *Peer) takeAck(id uint64) AckFunc {
 }
 
 // Rooms returns the rooms the socket is in, sorted.
-func (p *Peer) Rooms() []string {
+func (p *SocketRef) Rooms() []string {
 	p.mu.Lock()
 	out := p.roomsLocked()
 	p.mu.Unlock()
@@ -205,7 +205,7 @@ func (p *Peer) Rooms() []string {
 
 // roomsLocked lists the socket's rooms, its own id's included; p.mu must
 // be held.
-func (p *Peer) roomsLocked() []string {
+func (p *SocketRef) roomsLocked() []string {
 	out := make([]string, 0, len(p.rooms)+1)
 	if p.ownRoom {
 		out = append(out, p.id)
@@ -217,7 +217,7 @@ func (p *Peer) roomsLocked() []string {
 }
 
 // Join adds the socket to rooms.
-func (p *Peer) Join(rooms ...string) {
+func (p *SocketRef) Join(rooms ...string) {
 	if len(rooms) == 0 {
 		return
 	}
@@ -225,14 +225,14 @@ func (p *Peer) Join(rooms ...string) {
 }
 
 // Leave removes the socket from rooms.
-func (p *Peer) Leave(rooms ...string) {
+func (p *SocketRef) Leave(rooms ...string) {
 	if len(rooms) == 0 {
 		return
 	}
 	p.ns.changeRooms(p, rooms, true)
 }
 
-func (p *Peer) setRooms(rooms []string, leave bool) {
+func (p *SocketRef) setRooms(rooms []string, leave bool) {
 	p.mu.Lock()
 	for _, r := range rooms {
 		switch {
@@ -256,7 +256,7 @@ func (p *Peer) setRooms(rooms []string, leave bool) {
 // the socket actor may be busy in a handler that waits in EmitWithAck for
 // this very socket, and would only reach the Disconnect message (and fail
 // them) once that wait timed out.
-func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
+func (p *SocketRef) Disconnect(reason string, notify, closeTransport bool) {
 	m := &endSocket{reason: reason, notify: notify, closeTransport: closeTransport}
 	p.mu.Lock()
 	if p.asked == nil {
@@ -268,7 +268,7 @@ func (p *Peer) Disconnect(reason string, notify, closeTransport bool) {
 }
 
 // requested returns the first Disconnect sent to the socket actor, if any.
-func (p *Peer) requested() *endSocket {
+func (p *SocketRef) requested() *endSocket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.asked
@@ -276,7 +276,7 @@ func (p *Peer) requested() *endSocket {
 
 // keepSession records the state of a socket that is ending, for its
 // namespace to keep once the socket actor stopped.
-func (p *Peer) keepSession() {
+func (p *SocketRef) keepSession() {
 	data := p.handler.Data()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -285,7 +285,7 @@ func (p *Peer) keepSession() {
 }
 
 // takeSession returns the session keepSession recorded, once.
-func (p *Peer) takeSession() *session {
+func (p *SocketRef) takeSession() *session {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.kept

@@ -94,7 +94,7 @@ type packetLog struct {
 	sweep    *time.Timer
 	// live holds the sockets not yet ended, by private id; waiting, the
 	// restore requests for a session whose socket has not ended yet.
-	live    map[string]*Peer
+	live    map[string]*SocketRef
 	waiting map[string]waitingSpawn
 }
 
@@ -126,7 +126,7 @@ func parseClaim(auth []byte) (req claimRequest, ok bool) {
 
 func newPacketLog(cfg Recovery) *packetLog {
 	return &packetLog{cfg: cfg, tag: gateway.NewID()[:8], next: 1, sessions: map[string]*session{},
-		live: map[string]*Peer{}, waiting: map[string]waitingSpawn{}}
+		live: map[string]*SocketRef{}, waiting: map[string]waitingSpawn{}}
 }
 
 // offset formats the offset of entry seq as clients see it.

@@ -4,7 +4,7 @@ import pb "github.com/actorio/actorio/proto"
 
 // roomIndex is a namespace's rooms and its connected sockets: who is in
 // which room, and which sockets a broadcast's target selects. It does no
-// I/O and takes no lock: Namespace.mu guards it (rooms.go). A socket's own
+// I/O and takes no lock: NamespaceRef.mu guards it (rooms.go). A socket's own
 // room is not in the room map: the socket's inOwnRoom flag stands for it.
 //
 // Memory: a room of one socket (a user's own room, say) is held without a
@@ -18,7 +18,7 @@ type roomIndex struct {
 	rooms map[string]roomSet
 	// connected holds the connected sockets by id, from their CONNECT
 	// reply until they leave their rooms.
-	connected map[string]*Peer
+	connected map[string]*SocketRef
 	// roomsPeak and connectedPeak are the largest sizes of rooms and
 	// connected since each map was made.
 	roomsPeak, connectedPeak int
@@ -27,12 +27,12 @@ type roomIndex struct {
 }
 
 func newRoomIndex() roomIndex {
-	return roomIndex{rooms: map[string]roomSet{}, connected: map[string]*Peer{}}
+	return roomIndex{rooms: map[string]roomSet{}, connected: map[string]*SocketRef{}}
 }
 
 // enter makes p one of the connected sockets and puts it in rooms,
 // telling w (when not nil) of each room it joins.
-func (x *roomIndex) enter(p *Peer, rooms []string, w Watcher) {
+func (x *roomIndex) enter(p *SocketRef, rooms []string, w Watcher) {
 	p.indexed = true
 	x.connected[p.id] = p
 	x.connectedPeak = max(x.connectedPeak, len(x.connected))
@@ -41,7 +41,7 @@ func (x *roomIndex) enter(p *Peer, rooms []string, w Watcher) {
 
 // exit takes p out of the connected sockets (its rooms are left with
 // leave); it may run more than once.
-func (x *roomIndex) exit(p *Peer) {
+func (x *roomIndex) exit(p *SocketRef) {
 	if !p.indexed {
 		return
 	}
@@ -53,7 +53,7 @@ func (x *roomIndex) exit(p *Peer) {
 }
 
 // join puts p in rooms, telling w of each room it was not in.
-func (x *roomIndex) join(p *Peer, rooms []string, w Watcher) {
+func (x *roomIndex) join(p *SocketRef, rooms []string, w Watcher) {
 	for _, r := range rooms {
 		if r == p.id {
 			if !p.inOwnRoom {
@@ -76,7 +76,7 @@ func (x *roomIndex) join(p *Peer, rooms []string, w Watcher) {
 }
 
 // leave takes p out of rooms, telling w of each room it was in.
-func (x *roomIndex) leave(p *Peer, rooms []string, w Watcher) {
+func (x *roomIndex) leave(p *SocketRef, rooms []string, w Watcher) {
 	for _, r := range rooms {
 		if r == p.id {
 			if p.inOwnRoom {
@@ -113,7 +113,7 @@ func (x *roomIndex) list() map[string]int {
 	out := make(map[string]int, len(x.rooms))
 	for r, set := range x.rooms {
 		n := 0
-		set.each(func(p *Peer) {
+		set.each(func(p *SocketRef) {
 			if p.Connected() {
 				n++
 			}
@@ -128,12 +128,12 @@ func (x *roomIndex) list() map[string]int {
 // each calls fn once for every connected socket that t selects: those in
 // any of t's rooms (every connected socket when it names none), less
 // those in one of its excepted rooms or with one of its excepted ids.
-func (x *roomIndex) each(t *pb.Target, fn func(p *Peer)) {
+func (x *roomIndex) each(t *pb.Target, fn func(p *SocketRef)) {
 	var rooms, exceptRooms, exceptIDs []string
 	if t != nil {
 		rooms, exceptRooms, exceptIDs = t.Rooms, t.ExceptRooms, t.ExceptIds
 	}
-	excluded := func(p *Peer) bool {
+	excluded := func(p *SocketRef) bool {
 		if !p.Connected() {
 			return true
 		}
@@ -158,16 +158,16 @@ func (x *roomIndex) each(t *pb.Target, fn func(p *Peer)) {
 		return
 	}
 	if len(rooms) == 1 {
-		x.members(rooms[0], func(p *Peer) {
+		x.members(rooms[0], func(p *SocketRef) {
 			if !excluded(p) {
 				fn(p)
 			}
 		})
 		return
 	}
-	seen := map[*Peer]struct{}{}
+	seen := map[*SocketRef]struct{}{}
 	for _, r := range rooms {
-		x.members(r, func(p *Peer) {
+		x.members(r, func(p *SocketRef) {
 			if _, dup := seen[p]; dup {
 				return
 			}
@@ -181,7 +181,7 @@ func (x *roomIndex) each(t *pb.Target, fn func(p *Peer)) {
 
 // members calls fn for every socket in room r: those of its room set, and
 // the socket whose own id r is.
-func (x *roomIndex) members(r string, fn func(p *Peer)) {
+func (x *roomIndex) members(r string, fn func(p *SocketRef)) {
 	x.rooms[r].each(fn)
 	if p, ok := x.connected[r]; ok && p.inOwnRoom {
 		fn(p)
@@ -189,7 +189,7 @@ func (x *roomIndex) members(r string, fn func(p *Peer)) {
 }
 
 // inRoom reports whether p is in room r.
-func (x *roomIndex) inRoom(p *Peer, r string) bool {
+func (x *roomIndex) inRoom(p *SocketRef, r string) bool {
 	if r == p.id {
 		return p.inOwnRoom
 	}
@@ -203,8 +203,8 @@ const shrinkMin = 64
 // roomSet is the members of one room: the one socket in one, or, from a
 // second member on, every member in many. The zero roomSet is empty.
 type roomSet struct {
-	one  *Peer
-	many map[*Peer]struct{}
+	one  *SocketRef
+	many map[*SocketRef]struct{}
 	peak int // the largest len(many) since many was made
 }
 
@@ -218,7 +218,7 @@ func (s roomSet) size() int {
 	return 0
 }
 
-func (s roomSet) has(p *Peer) bool {
+func (s roomSet) has(p *SocketRef) bool {
 	if s.many != nil {
 		_, ok := s.many[p]
 		return ok
@@ -227,7 +227,7 @@ func (s roomSet) has(p *Peer) bool {
 }
 
 // add puts p in s and reports whether it was not there.
-func (s *roomSet) add(p *Peer) bool {
+func (s *roomSet) add(p *SocketRef) bool {
 	switch {
 	case s.many != nil:
 		if _, in := s.many[p]; in {
@@ -240,7 +240,7 @@ func (s *roomSet) add(p *Peer) bool {
 	case s.one == p:
 		return false
 	default:
-		s.many = map[*Peer]struct{}{s.one: {}, p: {}}
+		s.many = map[*SocketRef]struct{}{s.one: {}, p: {}}
 		s.one, s.peak = nil, 2
 	}
 	return true
@@ -248,7 +248,7 @@ func (s *roomSet) add(p *Peer) bool {
 
 // remove takes p out of s and reports whether it was there. A set left
 // with one member drops its map; one far below its peak is rebuilt.
-func (s *roomSet) remove(p *Peer) bool {
+func (s *roomSet) remove(p *SocketRef) bool {
 	if s.many == nil {
 		if s.one != p || p == nil {
 			return false
@@ -273,7 +273,7 @@ func (s *roomSet) remove(p *Peer) bool {
 }
 
 // each calls fn for every member of s.
-func (s roomSet) each(fn func(p *Peer)) {
+func (s roomSet) each(fn func(p *SocketRef)) {
 	if s.many == nil {
 		if s.one != nil {
 			fn(s.one)

@@ -24,28 +24,28 @@ func (w *recordingWatcher) EventSent([]byte, [][]byte, []string) {}
 // indexWith returns an index holding connected sockets a, b, c and d,
 // each in its own room, and a in r1, b in r1 and r2, c in r2, d in none.
 // Socket e exists but is not connected.
-func indexWith(t *testing.T) (*roomIndex, map[string]*Peer) {
+func indexWith(t *testing.T) (*roomIndex, map[string]*SocketRef) {
 	t.Helper()
 	x := newRoomIndex()
-	peers := map[string]*Peer{}
+	refs := map[string]*SocketRef{}
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
-		p := newPeer(id, nil, nil)
-		peers[id] = p
+		p := newSocketRef(id, nil, nil)
+		refs[id] = p
 		if id == "e" {
 			continue
 		}
 		p.connected.Store(true)
 		x.enter(p, []string{id}, nil)
 	}
-	x.join(peers["a"], []string{"r1"}, nil)
-	x.join(peers["b"], []string{"r1", "r2"}, nil)
-	x.join(peers["c"], []string{"r2"}, nil)
-	return &x, peers
+	x.join(refs["a"], []string{"r1"}, nil)
+	x.join(refs["b"], []string{"r1", "r2"}, nil)
+	x.join(refs["c"], []string{"r2"}, nil)
+	return &x, refs
 }
 
 func selected(x *roomIndex, t *pb.Target) string {
 	var ids []string
-	x.each(t, func(p *Peer) { ids = append(ids, p.id) })
+	x.each(t, func(p *SocketRef) { ids = append(ids, p.id) })
 	slices.Sort(ids)
 	return strings.Join(ids, ",")
 }
@@ -79,9 +79,9 @@ func TestRoomIndexSelects(t *testing.T) {
 }
 
 func TestRoomIndexJoinLeaveReportsRealChangesOnly(t *testing.T) {
-	x, peers := indexWith(t)
+	x, refs := indexWith(t)
 	w := &recordingWatcher{}
-	a := peers["a"]
+	a := refs["a"]
 	x.join(a, []string{"r1", "r3", "a"}, w) // in r1 and its own room already
 	x.leave(a, []string{"r2", "r3"}, w)     // not in r2
 	x.leave(a, []string{"r3"}, w)           // left already
@@ -94,7 +94,7 @@ func TestRoomIndexJoinLeaveReportsRealChangesOnly(t *testing.T) {
 }
 
 func TestRoomIndexCountsAndLists(t *testing.T) {
-	x, peers := indexWith(t)
+	x, refs := indexWith(t)
 	// r1, r2 and the four own rooms.
 	if got := x.count(); got != 6 {
 		t.Errorf("count %d, want 6", got)
@@ -102,7 +102,7 @@ func TestRoomIndexCountsAndLists(t *testing.T) {
 	if got := x.list(); len(got) != 2 || got["r1"] != 2 || got["r2"] != 2 {
 		t.Errorf("list %v, want r1:2 r2:2", got)
 	}
-	b := peers["b"]
+	b := refs["b"]
 	x.leave(b, []string{"r1", "r2", "b"}, nil)
 	x.exit(b)
 	x.exit(b) // twice is harmless
@@ -113,11 +113,11 @@ func TestRoomIndexCountsAndLists(t *testing.T) {
 		t.Errorf("after b left: %q", got)
 	}
 	// A room with one member left keeps it without a map.
-	if set := x.rooms["r1"]; set.many != nil || set.one != peers["a"] {
+	if set := x.rooms["r1"]; set.many != nil || set.one != refs["a"] {
 		t.Errorf("r1 with one member: %+v", set)
 	}
 	// A socket that is no longer connected drops out of the lists.
-	peers["c"].connected.Store(false)
+	refs["c"].connected.Store(false)
 	if got := x.list(); got["r2"] != 0 {
 		t.Errorf("list counts a socket not connected: %v", got)
 	}

@@ -12,12 +12,12 @@ import (
 
 // This file is the namespace's data plane: its rooms, and the delivery of
 // broadcasts into its sockets' connection queues. Both run in the calling
-// goroutine, under Namespace.mu, not in the supervisor: what one goroutine
+// goroutine, under NamespaceRef.mu, not in the supervisor: what one goroutine
 // writes to a connection (a broadcast, then an ack or a direct emit)
 // enters that connection's one queue in the order it was written, as in
 // Node, and no actor hop stands between a broadcast and its receivers.
 //
-// Namespace.mu guards the room index (roomindex.go), each Peer's inOwnRoom
+// NamespaceRef.mu guards the room index (roomindex.go), each SocketRef's inOwnRoom
 // and indexed, and the packet log's entries. Broadcasts without connection
 // state recovery take it shared, so they run side by side; joins, leaves,
 // a socket's entry and exit, and everything that touches the packet log
@@ -31,7 +31,7 @@ import (
 // its connect event), and the socket enters its rooms, all under the lock,
 // so that no new broadcast can reach the client before its CONNECT reply,
 // nor miss it after.
-func (ns *Namespace) ready(p *Peer, reply []byte) error {
+func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	// The rooms its middleware joined, recorded in p until now.
@@ -61,7 +61,7 @@ func (ns *Namespace) ready(p *Peer, reply []byte) error {
 
 // leaveAll takes p out of every room and out of the namespace's
 // connected sockets; it may run more than once.
-func (ns *Namespace) leaveAll(p *Peer) {
+func (ns *NamespaceRef) leaveAll(p *SocketRef) {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	ns.change(p, nil, true)
@@ -71,7 +71,7 @@ func (ns *Namespace) leaveAll(p *Peer) {
 
 // changeRooms makes p join or leave rooms, and reports whether it did: a
 // join past NamespaceOptions.MaxRoomsPerSocket joins none of rooms.
-func (ns *Namespace) changeRooms(p *Peer, rooms []string, leave bool) bool {
+func (ns *NamespaceRef) changeRooms(p *SocketRef, rooms []string, leave bool) bool {
 	ns.mu.Lock()
 	ok := ns.change(p, rooms, leave)
 	ns.publishRooms()
@@ -84,7 +84,7 @@ func (ns *Namespace) changeRooms(p *Peer, rooms []string, leave bool) bool {
 // TryJoin adds the socket to rooms and reports whether it did: past
 // NamespaceOptions.MaxRoomsPerSocket it joins none of them, and the
 // refusal is logged. Join is TryJoin without the answer.
-func (p *Peer) TryJoin(rooms ...string) bool {
+func (p *SocketRef) TryJoin(rooms ...string) bool {
 	if len(rooms) == 0 {
 		return true
 	}
@@ -93,7 +93,7 @@ func (p *Peer) TryJoin(rooms ...string) bool {
 
 // roomsFit reports whether p may join rooms under the room bound; ns.mu
 // must be held.
-func (ns *Namespace) roomsFit(p *Peer, rooms []string) bool {
+func (ns *NamespaceRef) roomsFit(p *SocketRef, rooms []string) bool {
 	limit := ns.opts.MaxRoomsPerSocket
 	if limit <= 0 {
 		return true
@@ -114,14 +114,14 @@ func (ns *Namespace) roomsFit(p *Peer, rooms []string) bool {
 
 // takeRoomRefusals returns the sockets refused by the room bound since
 // the last call; ns.mu must be held.
-func (ns *Namespace) takeRoomRefusals() []*Peer {
+func (ns *NamespaceRef) takeRoomRefusals() []*SocketRef {
 	out := ns.roomRefusals
 	ns.roomRefusals = nil
 	return out
 }
 
 // logRoomRefusals logs the refusals of the room bound, with ns.mu not held.
-func (ns *Namespace) logRoomRefusals(refused []*Peer) {
+func (ns *NamespaceRef) logRoomRefusals(refused []*SocketRef) {
 	r := ns.opts.Refusals
 	if r == nil {
 		return
@@ -134,7 +134,7 @@ func (ns *Namespace) logRoomRefusals(refused []*Peer) {
 
 // publishRooms makes the room count visible to Namespace.Rooms; ns.mu
 // must be held.
-func (ns *Namespace) publishRooms() {
+func (ns *NamespaceRef) publishRooms() {
 	ns.roomCount.Store(int64(ns.idx.count()))
 }
 
@@ -142,7 +142,7 @@ func (ns *Namespace) publishRooms() {
 // all. A socket not yet ready only records its joins, which ready applies.
 // A join past the room bound changes nothing, records p in
 // ns.roomRefusals and returns false. ns.mu must be held.
-func (ns *Namespace) change(p *Peer, rooms []string, leave bool) bool {
+func (ns *NamespaceRef) change(p *SocketRef, rooms []string, leave bool) bool {
 	switch {
 	case leave && len(rooms) == 0:
 		rooms = p.Rooms()
@@ -178,13 +178,13 @@ func (ns *Namespace) change(p *Peer, rooms []string, leave bool) bool {
 
 // Broadcast hands an encoded packet to the selected sockets' connections
 // before it returns, without waiting on any of them.
-func (ns *Namespace) Broadcast(b *pb.Broadcast) { ns.deliver(b, nil) }
+func (ns *NamespaceRef) Broadcast(b *pb.Broadcast) { ns.deliver(b, nil) }
 
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
 // handler fn makes on every receiver, and returns the receivers.
-func (ns *Namespace) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *Peer) AckFunc) ([]*Peer, error) {
-	_, peers := ns.deliver(b, fn)
-	return peers, nil
+func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *SocketRef) AckFunc) ([]*SocketRef, error) {
+	_, refs := ns.deliver(b, fn)
+	return refs, nil
 }
 
 // deliver pushes b onto the queue of each socket it selects and returns
@@ -194,7 +194,7 @@ func (ns *Namespace) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn fun
 // volatile is logged first, with the lock held alone, so that every
 // client gets the log in its order. No allocation per receiver: this is
 // the fan-out's inner loop.
-func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, []*Peer) {
+func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc) (int, []*SocketRef) {
 	frame := b.Frame
 	if ns.log != nil {
 		ns.mu.Lock()
@@ -210,8 +210,8 @@ func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, [
 	n, skipped := 0, 0
 	w := ns.watching()
 	var ids []string
-	var peers []*Peer
-	ns.idx.each(b.Target, func(p *Peer) {
+	var refs []*SocketRef
+	ns.idx.each(b.Target, func(p *SocketRef) {
 		if b.Volatile && !p.conn.Writable() {
 			skipped++
 			return
@@ -226,7 +226,7 @@ func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, [
 			return
 		}
 		if ack != nil {
-			peers = append(peers, p)
+			refs = append(refs, p)
 		}
 		if w != nil {
 			ids = append(ids, p.id)
@@ -240,7 +240,7 @@ func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, [
 	if skipped > 0 {
 		ns.droppedVolatile.Add(int64(skipped))
 	}
-	return n, peers
+	return n, refs
 }
 
 // writeLogged writes a socket's own packet with connection state recovery
@@ -248,7 +248,7 @@ func (ns *Namespace) deliver(b *pb.Broadcast, ack func(p *Peer) AckFunc) (int, [
 // that it takes its place in the log's order. A logged event has been
 // sent once it is in the log, even if the connection has just closed: the
 // client gets it when it recovers its session.
-func (ns *Namespace) writeLogged(p *Peer, frame []byte, atts [][]byte, log bool) error {
+func (ns *NamespaceRef) writeLogged(p *SocketRef, frame []byte, atts [][]byte, log bool) error {
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	if !log {
@@ -260,17 +260,17 @@ func (ns *Namespace) writeLogged(p *Peer, frame []byte, atts [][]byte, log bool)
 }
 
 // Select returns the connected sockets that t selects.
-func (ns *Namespace) Select(_ context.Context, t *pb.Target) ([]*Peer, error) {
+func (ns *NamespaceRef) Select(_ context.Context, t *pb.Target) ([]*SocketRef, error) {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
-	var out []*Peer
-	ns.idx.each(t, func(p *Peer) { out = append(out, p) })
+	var out []*SocketRef
+	ns.idx.each(t, func(p *SocketRef) { out = append(out, p) })
 	return out, nil
 }
 
 // ListRooms returns the connected sockets of each non-empty room, the
 // rooms of the sockets' own ids left out.
-func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
+func (ns *NamespaceRef) ListRooms(_ context.Context) (map[string]int, error) {
 	ns.mu.RLock()
 	defer ns.mu.RUnlock()
 	return ns.idx.list(), nil
@@ -278,10 +278,10 @@ func (ns *Namespace) ListRooms(_ context.Context) (map[string]int, error) {
 
 // ChangeRooms makes the selected sockets join or leave rooms before it
 // returns; a socket the room bound refuses joins none of them.
-func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
+func (ns *NamespaceRef) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.mu.Lock()
-	var sel []*Peer
-	ns.idx.each(t, func(p *Peer) { sel = append(sel, p) })
+	var sel []*SocketRef
+	ns.idx.each(t, func(p *SocketRef) { sel = append(sel, p) })
 	for _, p := range sel {
 		ns.change(p, rooms, leave)
 	}
@@ -292,7 +292,7 @@ func (ns *Namespace) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 }
 
 // DisconnectSockets disconnects the selected sockets.
-func (ns *Namespace) DisconnectSockets(t *pb.Target, closeTransport bool) {
+func (ns *NamespaceRef) DisconnectSockets(t *pb.Target, closeTransport bool) {
 	sel, _ := ns.Select(context.Background(), t)
 	for _, p := range sel {
 		p.Disconnect(disconnect.ServerNamespaceDisconnect, true, closeTransport)

@@ -9,18 +9,18 @@ import (
 // roomsTestNamespace returns a namespace with its room index and no
 // supervisor, and n connected sockets in it without connections: enough
 // for joins, leaves and broadcasts' selection, which never write.
-func roomsTestNamespace(n int, o NamespaceOptions) (*Namespace, []*Peer) {
+func roomsTestNamespace(n int, o NamespaceOptions) (*NamespaceRef, []*SocketRef) {
 	ns := newNamespace("/", nil, nil, o)
-	peers := make([]*Peer, n)
-	for i := range peers {
-		p := newPeer(fmt.Sprintf("sock-%07d", i), ns, nil)
+	refs := make([]*SocketRef, n)
+	for i := range refs {
+		p := newSocketRef(fmt.Sprintf("sock-%07d", i), ns, nil)
 		p.connected.Store(true)
 		ns.mu.Lock()
 		ns.idx.enter(p, nil, nil)
 		ns.mu.Unlock()
-		peers[i] = p
+		refs[i] = p
 	}
-	return ns, peers
+	return ns, refs
 }
 
 // heapAlloc returns the bytes of live heap objects after a full collection.
@@ -46,22 +46,22 @@ var roomShapes = []struct {
 // returns the heap the memberships took and the heap still held once all
 // of them ended, the sockets themselves staying connected.
 func roomsJoinLeave(n int, room func(int) string) (joined, held int64) {
-	ns, peers := roomsTestNamespace(n, NamespaceOptions{})
+	ns, refs := roomsTestNamespace(n, NamespaceOptions{})
 	names := make([][]string, n)
 	for i := range names {
 		names[i] = []string{room(i)}
 	}
 	before := heapAlloc()
-	for i, p := range peers {
+	for i, p := range refs {
 		ns.changeRooms(p, names[i], false)
 	}
 	joined = heapAlloc() - before
-	for i, p := range peers {
+	for i, p := range refs {
 		ns.changeRooms(p, names[i], true)
 	}
 	held = heapAlloc() - before
 	runtime.KeepAlive(ns)
-	runtime.KeepAlive(peers)
+	runtime.KeepAlive(refs)
 	runtime.KeepAlive(names)
 	return joined, held
 }
@@ -91,26 +91,26 @@ func TestRoomsMemoryReleasedAfterMassLeave(t *testing.T) {
 // many sockets and keeps a few is rebuilt at their size, and one left with
 // a single member holds it without a map.
 func TestRoomsSetShrinks(t *testing.T) {
-	ns, peers := roomsTestNamespace(1000, NamespaceOptions{})
-	for _, p := range peers {
+	ns, refs := roomsTestNamespace(1000, NamespaceOptions{})
+	for _, p := range refs {
 		ns.changeRooms(p, []string{"big"}, false)
 	}
-	for _, p := range peers[10:] {
+	for _, p := range refs[10:] {
 		ns.changeRooms(p, []string{"big"}, true)
 	}
 	set := ns.idx.rooms["big"]
 	if set.size() != 10 || set.peak > max(4*10, shrinkMin) {
 		t.Fatalf("after 990 of 1000 left: size %d, peak %d: the map was not rebuilt", set.size(), set.peak)
 	}
-	for _, p := range peers[1:10] {
+	for _, p := range refs[1:10] {
 		ns.changeRooms(p, []string{"big"}, true)
 	}
-	if set := ns.idx.rooms["big"]; set.many != nil || set.one != peers[0] {
+	if set := ns.idx.rooms["big"]; set.many != nil || set.one != refs[0] {
 		t.Fatalf("a room of one socket still has a map of %d", len(set.many))
 	}
-	var got []*Peer
-	ns.idx.members("big", func(p *Peer) { got = append(got, p) })
-	if len(got) != 1 || got[0] != peers[0] {
+	var got []*SocketRef
+	ns.idx.members("big", func(p *SocketRef) { got = append(got, p) })
+	if len(got) != 1 || got[0] != refs[0] {
 		t.Fatalf("members of big: %v", got)
 	}
 }
@@ -119,13 +119,13 @@ func TestRoomsSetShrinks(t *testing.T) {
 // amortised: sockets joining and leaving at a steady count never rebuild
 // the room map.
 func TestRoomsJoinLeaveLoopDoesNotRebuild(t *testing.T) {
-	ns, peers := roomsTestNamespace(1000, NamespaceOptions{})
-	for i, p := range peers {
+	ns, refs := roomsTestNamespace(1000, NamespaceOptions{})
+	for i, p := range refs {
 		ns.changeRooms(p, []string{fmt.Sprint("r", i)}, false)
 	}
 	rooms := ns.idx.rooms
 	for round := range 20 {
-		for i, p := range peers[:900] {
+		for i, p := range refs[:900] {
 			ns.changeRooms(p, []string{fmt.Sprint("r", i)}, true)
 			ns.changeRooms(p, []string{fmt.Sprint("r", i, "-", round)}, false)
 			ns.changeRooms(p, []string{fmt.Sprint("r", i, "-", round)}, true)
@@ -146,8 +146,8 @@ func TestRoomsJoinLeaveLoopDoesNotRebuild(t *testing.T) {
 // join past it joins none of its rooms, rooms already joined and the
 // socket's own id do not count twice, and leaving makes room again.
 func TestRoomsPerSocketBound(t *testing.T) {
-	ns, peers := roomsTestNamespace(2, NamespaceOptions{MaxRoomsPerSocket: 3})
-	p := peers[0]
+	ns, refs := roomsTestNamespace(2, NamespaceOptions{MaxRoomsPerSocket: 3})
+	p := refs[0]
 	for _, tc := range []struct {
 		rooms []string
 		leave bool
@@ -176,8 +176,8 @@ func TestRoomsPerSocketBound(t *testing.T) {
 	// SocketsJoin past the bound: the socket at its bound joins nothing,
 	// the other joins.
 	ns.ChangeRooms(nil, []string{"e"}, false)
-	if ns.idx.inRoom(p, "e") || !ns.idx.inRoom(peers[1], "e") {
-		t.Fatalf("SocketsJoin past the bound: in e: %v, %v", ns.idx.inRoom(p, "e"), ns.idx.inRoom(peers[1], "e"))
+	if ns.idx.inRoom(p, "e") || !ns.idx.inRoom(refs[1], "e") {
+		t.Fatalf("SocketsJoin past the bound: in e: %v, %v", ns.idx.inRoom(p, "e"), ns.idx.inRoom(refs[1], "e"))
 	}
 }
 

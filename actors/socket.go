@@ -13,7 +13,7 @@ import (
 // socketActor runs the user code of one namespace socket. It is a child of
 // its namespace supervisor, which stops it when a handler panics.
 type socketActor struct {
-	peer *Peer
+	ref  *SocketRef
 	h    SocketHandler
 	done bool
 	// inUser is set while middleware, a connection handler or an event
@@ -29,13 +29,13 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		// Given back after the handlers ran: a handler that panics stops
 		// the actor, whose Stopped gives it back.
 		n := packetCost(m.Data, m.Attachments)
-		if !a.done && a.peer.Connected() {
-			a.peer.ns.eventsIn.Add(1)
+		if !a.done && a.ref.Connected() {
+			a.ref.ns.eventsIn.Add(1)
 			a.user(func() { a.h.Event(m) })
 		}
-		a.peer.handled(n)
+		a.ref.handled(n)
 	case *actor.Stopped:
-		a.peer.closeInflow()
+		a.ref.closeInflow()
 	case *endSocket:
 		a.disconnect(ctx, m)
 		ctx.Stop(ctx.Self())
@@ -52,7 +52,7 @@ func (a *socketActor) Receive(ctx actor.Context) {
 		// actor could process the endSocket it was sent: Server.Close gave
 		// up waiting for a handler that kept running. End the socket as
 		// that endSocket asked.
-		if m := a.peer.requested(); m != nil {
+		if m := a.ref.requested(); m != nil {
 			a.disconnect(ctx, m)
 		} else {
 			a.finish(ctx, disconnect.ForcedClose, true)
@@ -70,7 +70,7 @@ func (a *socketActor) user(f func()) {
 			return
 		}
 		if r := recover(); r != nil {
-			p := a.peer
+			p := a.ref
 			p.ns.rt.panics.Add(1)
 			p.ns.rt.log.Error("actorio: handler panic", slog.String("nsp", p.ns.name), slog.String("sid", p.id),
 				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
@@ -90,7 +90,7 @@ func (a *socketActor) disconnect(ctx actor.Context, m *endSocket) {
 }
 
 func (a *socketActor) start(ctx actor.Context) {
-	p := a.peer
+	p := a.ref
 	var r *Refusal
 	if !p.recovered || !p.ns.recovery.SkipMiddlewares {
 		a.user(func() { r = a.h.Authorize() })
@@ -128,7 +128,7 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 		return
 	}
 	a.done = true
-	p := a.peer
+	p := a.ref
 	if !p.connected.Load() {
 		a.gone()
 		return
@@ -154,13 +154,13 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 // notifyDisconnect sends the client a DISCONNECT packet, behind what the
 // socket wrote before.
 func (a *socketActor) notifyDisconnect() {
-	_ = a.peer.writePacket(socketio.Disconnect, nil)
+	_ = a.ref.writePacket(socketio.Disconnect, nil)
 }
 
 // fail ends a socket whose handler panicked: a connected socket gets a
 // DISCONNECT packet, a socket still in middleware a CONNECT_ERROR.
 func (a *socketActor) fail(ctx actor.Context) {
-	p := a.peer
+	p := a.ref
 	p.ns.rt.log.Warn("actorio: socket stopped after a handler panic", slog.String("nsp", p.ns.name),
 		slog.String("sid", p.id), slog.String("conn", p.conn.ID()), slog.String("reason", disconnect.HandlerPanic))
 	if !p.connected.Load() {
@@ -185,11 +185,11 @@ func (a *socketActor) fail(ctx actor.Context) {
 // DISCONNECT packet first: a client told nothing but "transport close"
 // would reconnect them.
 func (a *socketActor) closeConn(ctx actor.Context) {
-	if c := a.peer.owner; c != nil {
+	if c := a.ref.owner; c != nil {
 		ctx.Send(c.pid, &endSocket{reason: disconnect.ServerNamespaceDisconnect, notify: true, closeTransport: true})
 		return
 	}
-	a.peer.conn.Close(disconnect.ForcedServerClose)
+	a.ref.conn.Close(disconnect.ForcedServerClose)
 }
 
 // gone takes the socket out of its connection's routing table, before
@@ -197,7 +197,7 @@ func (a *socketActor) closeConn(ctx actor.Context) {
 // client may answer with a new CONNECT for the namespace at once, which
 // must not find this socket there.
 func (a *socketActor) gone() {
-	p := a.peer
+	p := a.ref
 	// Before the removal: the inbound route, adding this socket to the
 	// table as this runs, then sees it and takes it out again.
 	p.unrouted.Store(true)
@@ -207,7 +207,7 @@ func (a *socketActor) gone() {
 }
 
 // failAcks drops every ack the socket still awaits, telling each waiter.
-func (p *Peer) failAcks() {
+func (p *SocketRef) failAcks() {
 	p.mu.Lock()
 	acks := p.acks
 	p.acks = nil
