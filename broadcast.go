@@ -75,18 +75,13 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if b.ns.srv.down.Load() {
 		return ErrServerClosed
 	}
-	frame, atts, err := encodeEvent(b.ns.name, event, 0, false, args)
+	data, atts, err := encodeEventData(event, args)
 	if err != nil {
 		return err
 	}
 	for _, a := range b.ns.targets() {
-		if a.Name() != b.ns.name {
-			if frame, atts, err = encodeEvent(a.Name(), event, 0, false, args); err != nil {
-				return err
-			}
-		}
-		msg := &pb.Broadcast{Target: b.target(), Frame: frame, Attachments: atts, Volatile: b.volatile}
-		a.Broadcast(msg)
+		msg := &pb.Broadcast{Target: b.target(), Frame: eventPacket(a.Name(), 0, false, data, atts), Attachments: atts, Volatile: b.volatile}
+		a.Broadcast(msg, b.ns.srv.sentTo(a.Name(), data, atts))
 		if n := b.ns.srv.node; n != nil && !b.local {
 			n.Broadcast(a.Name(), msg)
 		}
@@ -135,7 +130,9 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		if n := b.ns.srv.node; n != nil && !b.local {
 			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, b.volatile, data, atts, collect)) })
 		}
-		wg.Go(func() { done(emitWithAckLocal(ctx, a, t, b.volatile, data, atts, collect)) })
+		wg.Go(func() {
+			done(emitWithAckLocal(ctx, a, t, b.volatile, data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts)))
+		})
 	}
 	wg.Wait()
 	mu.Lock()
@@ -172,13 +169,9 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 // selects, on this node, hands each ack to onAck, and returns once every
 // receiver answered or left, or, when ctx ends first, the number of
 // receivers that did not answer with ctx's error.
-func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string)) (int, error) {
 	id := a.NextAckID()
-	typ := socketio.Event
-	if len(atts) > 0 {
-		typ = socketio.BinaryEvent
-	}
-	frame := socketio.AppendEncode(nil, socketio.Packet{Type: typ, Namespace: a.Name(), ID: id, HasID: true, Data: data, Attachments: len(atts)})
+	frame := eventPacket(a.Name(), id, true, data, atts)
 	var (
 		mu      sync.Mutex
 		waiting int
@@ -200,7 +193,7 @@ func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target,
 				default:
 				}
 			}
-		})
+		}, sent)
 	if err != nil {
 		return 0, err
 	}

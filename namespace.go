@@ -57,13 +57,13 @@ func (ns *Namespace) spawn() error {
 		o.OnRemoved = s.removing.Done
 		o.Incarnation = s.incarnations.Add(1)
 	}
-	a, err := s.rt.SpawnNamespace(ns.name, ns, o)
+	a, err := s.rt.SpawnNamespace(ns.name, ns.newSocketHandler, o)
 	if err != nil {
 		return err
 	}
 	ns.a = a
-	if s.obs.Load() != nil {
-		a.SetWatcher(nsWatcher{ns})
+	if m := s.obs.Load(); m != nil {
+		a.SetObserver(m)
 	}
 	return nil
 }
@@ -129,8 +129,8 @@ func (ns *Namespace) handlers() ([]Middleware, []func(*Socket)) {
 	return pmws, pfns
 }
 
-// NewSocket implements actors.Behavior.
-func (ns *Namespace) NewSocket(p *actors.SocketRef, auth []byte) actors.SocketHandler {
+// newSocketHandler is the namespace's actors.Behavior.
+func (ns *Namespace) newSocketHandler(p *actors.SocketRef, auth []byte) actors.SocketHandler {
 	return newSocket(ns, p, auth)
 }
 

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -84,21 +83,24 @@ func (s *Server) observer() Observer {
 	return nil
 }
 
-// setObservers installs list and the watchers that feed it; s.mu must be
-// held, so that a namespace created meanwhile gets its watcher in spawn.
+// setObservers installs list, in this package and, as the same value, in
+// the gateway (sessions) and every namespace (rooms), whose Observer
+// interfaces are parts of this one; s.mu must be held, so that a namespace
+// created meanwhile gets it in spawn.
 func (s *Server) setObservers(list []Observer) {
 	if len(list) == 0 {
 		s.obs.Store(nil)
-		s.gw.SetWatcher(nil)
+		s.gw.SetObserver(nil)
 		for _, ns := range s.nsps {
-			ns.a.SetWatcher(nil)
+			ns.a.SetObserver(nil)
 		}
 		return
 	}
-	s.obs.Store(&multiObserver{list: list, log: s.opts.Logger})
-	s.gw.SetWatcher(sessionWatcher{s})
+	m := &multiObserver{list: list, log: s.opts.Logger}
+	s.obs.Store(m)
+	s.gw.SetObserver(m)
 	for _, ns := range s.nsps {
-		ns.a.SetWatcher(nsWatcher{ns})
+		ns.a.SetObserver(m)
 	}
 }
 
@@ -165,47 +167,39 @@ func (m *multiObserver) EventSent(nsp string, ids []string, event string, args A
 	m.each(func(o Observer) { o.EventSent(nsp, ids, event, args) })
 }
 
-// sessionWatcher turns the gateway's session reports into Observer calls.
-type sessionWatcher struct{ s *Server }
-
-func (w sessionWatcher) Upgraded(c *gateway.Conn) {
-	if o := w.s.observer(); o != nil {
-		o.SessionUpgraded(c.ID())
-	}
-}
-
-func (w sessionWatcher) Closed(c *gateway.Conn, reason string) {
-	if o := w.s.observer(); o != nil {
-		o.SessionClosed(c.ID(), reason)
-	}
-}
-
-// nsWatcher turns a namespace actor's reports into Observer calls.
-type nsWatcher struct{ ns *Namespace }
-
-func (w nsWatcher) RoomChanged(id, room string, leave bool) {
-	o := w.ns.srv.observer()
-	switch {
-	case o == nil:
-	case leave:
-		o.RoomLeft(w.ns.name, room, id)
-	default:
-		o.RoomJoined(w.ns.name, room, id)
-	}
-}
-
-func (w nsWatcher) EventSent(frame []byte, attachments [][]byte, ids []string) {
-	o := w.ns.srv.observer()
+// sentTo returns what reports an event sent to the sockets ids of the
+// namespace nsp, data being the JSON array [event, args...] as encoded
+// and atts its attachments; nil when nobody observes, so that a broadcast
+// collects no ids.
+func (s *Server) sentTo(nsp string, data []byte, atts [][]byte) func(ids []string) {
+	o := s.observer()
 	if o == nil {
-		return
+		return nil
+	}
+	return func(ids []string) {
+		if event, args, err := socketio.NewDecodedEventArgs(data, atts); err == nil {
+			o.EventSent(nsp, ids, event, args)
+		}
+	}
+}
+
+// sentFrame is sentTo for a packet that reached this node already framed
+// (from another node), whose data is read from the frame.
+func (s *Server) sentFrame(nsp string, frame []byte, atts [][]byte) func(ids []string) {
+	if s.observer() == nil {
+		return nil
 	}
 	p, err := socketio.Decode(frame)
 	if err != nil {
-		return
+		return nil
 	}
-	event, args, err := socketio.NewDecodedEventArgs(p.Data, attachments)
-	if err != nil {
-		return
+	return s.sentTo(nsp, p.Data, atts)
+}
+
+// reportSent reports an event sent to the sockets ids of the namespace
+// nsp, as sentTo.
+func (s *Server) reportSent(nsp string, ids []string, data []byte, atts [][]byte) {
+	if sent := s.sentTo(nsp, data, atts); sent != nil {
+		sent(ids)
 	}
-	o.EventSent(w.ns.name, ids, event, args)
 }

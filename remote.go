@@ -114,7 +114,7 @@ func (r *remoteSocket) Emit(event string, args ...any) error {
 	if r.srv.down.Load() {
 		return ErrServerClosed
 	}
-	frame, atts, err := encodeEvent(r.nsp, event, 0, false, args)
+	frame, _, atts, err := encodeEvent(r.nsp, event, 0, false, args)
 	if err != nil {
 		return err
 	}
@@ -191,7 +191,11 @@ func (r clusterReceiver) SocketCommand(c *pb.NodeSocketCommand) {
 	}
 	switch {
 	case c.Frame != nil:
-		_ = p.WriteEvent(c.Frame, c.Attachments, false)
+		if p.WriteEvent(c.Frame, c.Attachments, false) == nil {
+			if sent := r.s.sentFrame(p.Namespace().Name(), c.Frame, c.Attachments); sent != nil {
+				sent([]string{p.ID()})
+			}
+		}
 	case len(c.Join) > 0:
 		h.s.Join(c.Join...)
 	case len(c.Leave) > 0:

@@ -104,10 +104,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type openHandler struct{ s *Server }
 
 func (h openHandler) OnOpen(c *gateway.Conn) {
-	if o := h.s.observer(); o != nil {
-		o.SessionOpened(c.ID(), c.Transport())
-	}
-	if err := h.s.rt.Open(c, h.s, actors.ConnOptions{
+	if err := h.s.rt.Open(c, h.s.lookup, actors.ConnOptions{
 		ConnectTimeout: h.s.opts.ConnectTimeout,
 		EventRate:      h.s.opts.EventRate,
 		EventBurst:     h.s.opts.EventBurst,
@@ -192,11 +189,11 @@ func (s *Server) ofFunc(match func(name string, auth json.RawMessage) bool, byNa
 	return ns
 }
 
-// Lookup implements actors.Directory, for the connection actors only: the
+// lookup is the server's actors.Directory, for the connection actors: the
 // namespace it returns is reserved for the SpawnSocket request that
 // follows (actors.NamespaceRef.Reserve), under s.mu, so a child namespace
 // found here is not removed before that request reached it.
-func (s *Server) Lookup(name string, auth []byte) *actors.NamespaceRef {
+func (s *Server) lookup(name string, auth []byte) *actors.NamespaceRef {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -511,7 +508,7 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	ns := s.nsps[nsp]
 	s.mu.RUnlock()
 	if ns != nil {
-		ns.a.Broadcast(b)
+		ns.a.Broadcast(b, s.sentFrame(nsp, b.Frame, b.Attachments))
 	}
 }
 
@@ -548,7 +545,7 @@ func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb
 	if ns == nil {
 		return 0
 	}
-	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, data, atts, onAck)
+	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, data, atts, onAck, r.s.sentTo(nsp, data, atts))
 	if err != nil && missing == 0 && ctx.Err() == nil {
 		r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
 	}

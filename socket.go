@@ -195,11 +195,15 @@ func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
 // encoding/json accepts; a []byte at any depth in []any, map[string]any or
 // Object travels as a binary attachment.
 func (s *Socket) Emit(event string, args ...any) error {
-	frame, atts, err := encodeEvent(s.ns.name, event, 0, false, args)
+	frame, data, atts, err := encodeEvent(s.ns.name, event, 0, false, args)
 	if err != nil {
 		return err
 	}
-	return s.p.WriteEvent(frame, atts, false)
+	if err := s.p.WriteEvent(frame, atts, false); err != nil {
+		return err
+	}
+	s.ns.srv.reportSent(s.ns.name, []string{s.p.ID()}, data, atts)
+	return nil
 }
 
 // Send emits the "message" event.
@@ -209,7 +213,7 @@ func (s *Socket) Send(args ...any) error { return s.Emit("message", args...) }
 // until ctx ends.
 func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Args, error) {
 	id := s.p.Namespace().NextAckID()
-	frame, atts, err := encodeEvent(s.ns.name, event, id, true, args)
+	frame, data, atts, err := encodeEvent(s.ns.name, event, id, true, args)
 	if err != nil {
 		return Args{}, err
 	}
@@ -232,6 +236,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		s.p.RemoveAck(id)
 		return Args{}, err
 	}
+	s.ns.srv.reportSent(s.ns.name, []string{s.p.ID()}, data, atts)
 	select {
 	case r := <-ch:
 		if r.err != nil {
@@ -454,15 +459,21 @@ func (h hooks) Disconnected(reason string) {
 }
 
 // encodeEvent encodes an EVENT (or BINARY_EVENT) packet once.
-func encodeEvent(nsp, event string, id uint64, withID bool, args []any) ([]byte, [][]byte, error) {
-	data, atts, err := encodeEventData(event, args)
+func encodeEvent(nsp, event string, id uint64, withID bool, args []any) (frame, data []byte, atts [][]byte, err error) {
+	data, atts, err = encodeEventData(event, args)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	return eventPacket(nsp, id, withID, data, atts), data, atts, nil
+}
+
+// eventPacket frames data, the JSON array [event, args...], as the EVENT
+// packet of the namespace nsp (BINARY_EVENT when it has attachments), with
+// the ack id id when withID.
+func eventPacket(nsp string, id uint64, withID bool, data []byte, atts [][]byte) []byte {
 	t := socketio.Event
 	if len(atts) > 0 {
 		t = socketio.BinaryEvent
 	}
-	frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: nsp, ID: id, HasID: withID, Data: data, Attachments: len(atts)})
-	return frame, atts, nil
+	return socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: nsp, ID: id, HasID: withID, Data: data, Attachments: len(atts)})
 }

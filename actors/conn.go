@@ -14,12 +14,10 @@ import (
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
-// Directory resolves namespace names for connection actors.
-type Directory interface {
-	// Lookup returns the namespace called name, creating a dynamic one when
-	// a parent namespace accepts it, or nil when there is none.
-	Lookup(name string, auth []byte) *NamespaceRef
-}
+// Directory resolves namespace names for connection actors: it returns the
+// namespace called name, creating a dynamic one when a parent namespace
+// accepts it, or nil when there is none.
+type Directory func(name string, auth []byte) *NamespaceRef
 
 // ConnOptions tunes connection actors.
 type ConnOptions struct {

@@ -172,7 +172,7 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
 		_ = a.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
 	}
-	ns := a.dir.Lookup(nsp, auth)
+	ns := a.dir(nsp, auth)
 	if ns == nil {
 		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
 		refuse("Invalid namespace")

@@ -21,11 +21,9 @@ import (
 // requestTimeout bounds every control-plane request to a namespace.
 const requestTimeout = 10 * time.Second
 
-// Behavior supplies the user code that socket actors run.
-type Behavior interface {
-	// NewSocket creates the user-facing state of a new socket.
-	NewSocket(p *SocketRef, auth []byte) SocketHandler
-}
+// Behavior creates the user code that a new socket's actor runs: the
+// user-facing state of the socket p, which sent auth with its CONNECT.
+type Behavior func(p *SocketRef, auth []byte) SocketHandler
 
 // SocketHandler is the user code of one socket, called from its socket actor
 // one call at a time.
@@ -122,35 +120,36 @@ type NamespaceRef struct {
 	roomCount atomic.Int64
 	// stopped is closed when the supervisor has stopped.
 	stopped chan struct{}
-	// watcher, when set, is told of room changes and sent events.
-	watcher atomic.Pointer[Watcher]
+	// observer, when set, is told of room changes (SetObserver).
+	observer atomic.Pointer[Observer]
 }
 
-// Watcher is told of a namespace's room changes and sent events. Its
-// methods run on the goroutine that joins, leaves or sends, with the
-// namespace's room lock held for room changes and broadcasts, so they must
-// return quickly and must neither wait on the namespace nor call it.
-type Watcher interface {
-	// RoomChanged reports that socket id joined room, or left it; a
-	// socket's own room is not reported.
-	RoomChanged(id, room string, leave bool)
-	// EventSent reports an EVENT packet (frame and attachments, not to be
-	// modified) written to the sockets ids.
-	EventSent(frame []byte, attachments [][]byte, ids []string)
+// Observer is told of the rooms sockets join and leave. It is the part of
+// actorio.Observer that this package reports, with the same methods, so
+// the server installs its one observer here as it is. Its methods run on
+// the goroutine that joins or leaves, with the namespace's room lock held,
+// so they must return quickly and must neither wait on the namespace nor
+// call it. A socket's own room is not reported.
+type Observer interface {
+	// RoomJoined reports that socket id of the namespace nsp joined room.
+	RoomJoined(nsp, room, id string)
+	// RoomLeft reports that socket id of the namespace nsp left room.
+	RoomLeft(nsp, room, id string)
 }
 
-// SetWatcher installs w, replacing the previous one; nil removes it.
-func (ns *NamespaceRef) SetWatcher(w Watcher) {
-	if w == nil {
-		ns.watcher.Store(nil)
+// SetObserver installs o, replacing the previous one; nil removes it.
+func (ns *NamespaceRef) SetObserver(o Observer) {
+	if o == nil {
+		ns.observer.Store(nil)
 		return
 	}
-	ns.watcher.Store(&w)
+	ns.observer.Store(&o)
 }
 
-func (ns *NamespaceRef) watching() Watcher {
-	if w := ns.watcher.Load(); w != nil {
-		return *w
+// observing returns the installed Observer, or nil.
+func (ns *NamespaceRef) observing() Observer {
+	if o := ns.observer.Load(); o != nil {
+		return *o
 	}
 	return nil
 }
@@ -179,7 +178,7 @@ func (rt *Runtime) SpawnNamespace(name string, b Behavior, o NamespaceOptions) (
 
 func newNamespace(name string, rt *Runtime, b Behavior, o NamespaceOptions) *NamespaceRef {
 	return &NamespaceRef{name: name, rt: rt, behavior: b, recovery: o.Recovery, opts: o, stopped: make(chan struct{}),
-		idx: newRoomIndex()}
+		idx: newRoomIndex(name)}
 }
 
 // DetachedNamespace returns a namespace called name without a supervisor
@@ -464,7 +463,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
 		}
 	}
-	h := a.ns.behavior.NewSocket(p, m.auth)
+	h := a.ns.behavior(p, m.auth)
 	p.handler = h
 	rt := a.ns.rt
 	pid, err := rt.spawn(&socketActor{ref: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })

@@ -15,6 +15,8 @@ import pb "github.com/actorio/actorio/proto"
 // costs O(1) per delete over time, and a join/leave loop at a steady size
 // never rebuilds.
 type roomIndex struct {
+	// nsp is the namespace's name, given with each room report.
+	nsp   string
 	rooms map[string]roomSet
 	// connected holds the connected sockets by id, from their CONNECT
 	// reply until they leave their rooms.
@@ -26,17 +28,17 @@ type roomIndex struct {
 	ownRooms int
 }
 
-func newRoomIndex() roomIndex {
-	return roomIndex{rooms: map[string]roomSet{}, connected: map[string]*SocketRef{}}
+func newRoomIndex(nsp string) roomIndex {
+	return roomIndex{nsp: nsp, rooms: map[string]roomSet{}, connected: map[string]*SocketRef{}}
 }
 
 // enter makes p one of the connected sockets and puts it in rooms,
-// telling w (when not nil) of each room it joins.
-func (x *roomIndex) enter(p *SocketRef, rooms []string, w Watcher) {
+// telling o (when not nil) of each room it joins.
+func (x *roomIndex) enter(p *SocketRef, rooms []string, o Observer) {
 	p.indexed = true
 	x.connected[p.id] = p
 	x.connectedPeak = max(x.connectedPeak, len(x.connected))
-	x.join(p, rooms, w)
+	x.join(p, rooms, o)
 }
 
 // exit takes p out of the connected sockets (its rooms are left with
@@ -52,8 +54,8 @@ func (x *roomIndex) exit(p *SocketRef) {
 	}
 }
 
-// join puts p in rooms, telling w of each room it was not in.
-func (x *roomIndex) join(p *SocketRef, rooms []string, w Watcher) {
+// join puts p in rooms, telling o of each room it was not in.
+func (x *roomIndex) join(p *SocketRef, rooms []string, o Observer) {
 	for _, r := range rooms {
 		if r == p.id {
 			if !p.inOwnRoom {
@@ -67,16 +69,16 @@ func (x *roomIndex) join(p *SocketRef, rooms []string, w Watcher) {
 			continue
 		}
 		x.rooms[r] = set
-		if w != nil {
-			w.RoomChanged(p.id, r, false)
+		if o != nil {
+			o.RoomJoined(x.nsp, r, p.id)
 		}
 	}
 	x.roomsPeak = max(x.roomsPeak, len(x.rooms))
 	p.setRooms(rooms, false)
 }
 
-// leave takes p out of rooms, telling w of each room it was in.
-func (x *roomIndex) leave(p *SocketRef, rooms []string, w Watcher) {
+// leave takes p out of rooms, telling o of each room it was in.
+func (x *roomIndex) leave(p *SocketRef, rooms []string, o Observer) {
 	for _, r := range rooms {
 		if r == p.id {
 			if p.inOwnRoom {
@@ -89,8 +91,8 @@ func (x *roomIndex) leave(p *SocketRef, rooms []string, w Watcher) {
 		if !ok || !set.remove(p) {
 			continue
 		}
-		if w != nil {
-			w.RoomChanged(p.id, r, true)
+		if o != nil {
+			o.RoomLeft(x.nsp, r, p.id)
 		}
 		if set.size() == 0 {
 			delete(x.rooms, r)

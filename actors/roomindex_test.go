@@ -8,25 +8,19 @@ import (
 	pb "github.com/actorio/actorio/proto"
 )
 
-// recordingWatcher records RoomChanged reports as "+id room" and "-id room".
-type recordingWatcher struct{ got []string }
+// recordingObserver records room reports as "+id room" and "-id room".
+type recordingObserver struct{ got []string }
 
-func (w *recordingWatcher) RoomChanged(id, room string, leave bool) {
-	op := "+"
-	if leave {
-		op = "-"
-	}
-	w.got = append(w.got, op+id+" "+room)
-}
+func (o *recordingObserver) RoomJoined(nsp, room, id string) { o.got = append(o.got, "+"+id+" "+room) }
 
-func (w *recordingWatcher) EventSent([]byte, [][]byte, []string) {}
+func (o *recordingObserver) RoomLeft(nsp, room, id string) { o.got = append(o.got, "-"+id+" "+room) }
 
 // indexWith returns an index holding connected sockets a, b, c and d,
 // each in its own room, and a in r1, b in r1 and r2, c in r2, d in none.
 // Socket e exists but is not connected.
 func indexWith(t *testing.T) (*roomIndex, map[string]*SocketRef) {
 	t.Helper()
-	x := newRoomIndex()
+	x := newRoomIndex("/")
 	refs := map[string]*SocketRef{}
 	for _, id := range []string{"a", "b", "c", "d", "e"} {
 		p := newSocketRef(id, nil, nil)
@@ -80,7 +74,7 @@ func TestRoomIndexSelects(t *testing.T) {
 
 func TestRoomIndexJoinLeaveReportsRealChangesOnly(t *testing.T) {
 	x, refs := indexWith(t)
-	w := &recordingWatcher{}
+	w := &recordingObserver{}
 	a := refs["a"]
 	x.join(a, []string{"r1", "r3", "a"}, w) // in r1 and its own room already
 	x.leave(a, []string{"r2", "r3"}, w)     // not in r2

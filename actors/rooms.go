@@ -22,8 +22,8 @@ import (
 // state recovery take it shared, so they run side by side; joins, leaves,
 // a socket's entry and exit, and everything that touches the packet log
 // take it alone. Under it the code pushes onto connection queues, which
-// never blocks, and reports to the watcher, which must not block either
-// nor call back into the namespace.
+// never blocks, and reports to the observer and to a broadcast's sent callback, which
+// must not block either nor call back into the namespace.
 
 // ready enters a socket that passed its middleware: a restored socket
 // gets the logged packets it missed, then the CONNECT reply goes out (the
@@ -54,7 +54,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 		p.connected.Store(false)
 		return err
 	}
-	ns.idx.enter(p, rooms, ns.watching())
+	ns.idx.enter(p, rooms, ns.observing())
 	ns.publishRooms()
 	return nil
 }
@@ -167,23 +167,26 @@ func (ns *NamespaceRef) change(p *SocketRef, rooms []string, leave bool) bool {
 		p.setRooms(rooms, false)
 	}
 	if leave {
-		ns.idx.leave(p, rooms, ns.watching())
+		ns.idx.leave(p, rooms, ns.observing())
 		return true
 	}
 	if p.indexed && p.Connected() {
-		ns.idx.join(p, rooms, ns.watching())
+		ns.idx.join(p, rooms, ns.observing())
 	}
 	return true
 }
 
 // Broadcast hands an encoded packet to the selected sockets' connections
-// before it returns, without waiting on any of them.
-func (ns *NamespaceRef) Broadcast(b *pb.Broadcast) { ns.deliver(b, nil) }
+// before it returns, without waiting on any of them. When sent is not nil
+// and some socket took the packet, sent gets their ids, under the
+// namespace's lock (see Observer for what it may do).
+func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, sent func(ids []string)) { ns.deliver(b, nil, sent) }
 
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
-// handler fn makes on every receiver, and returns the receivers.
-func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *SocketRef) AckFunc) ([]*SocketRef, error) {
-	_, refs := ns.deliver(b, fn)
+// handler fn makes on every receiver, and returns the receivers; sent is
+// as for Broadcast.
+func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *SocketRef) AckFunc, sent func(ids []string)) ([]*SocketRef, error) {
+	_, refs := ns.deliver(b, fn, sent)
 	return refs, nil
 }
 
@@ -194,7 +197,7 @@ func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn 
 // volatile is logged first, with the lock held alone, so that every
 // client gets the log in its order. No allocation per receiver: this is
 // the fan-out's inner loop.
-func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc) (int, []*SocketRef) {
+func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc, sent func(ids []string)) (int, []*SocketRef) {
 	frame := b.Frame
 	if ns.log != nil {
 		ns.mu.Lock()
@@ -208,7 +211,6 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc)
 	}
 	pkts := framePackets(frame, b.Attachments)
 	n, skipped := 0, 0
-	w := ns.watching()
 	var ids []string
 	var refs []*SocketRef
 	ns.idx.each(b.Target, func(p *SocketRef) {
@@ -228,13 +230,13 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc)
 		if ack != nil {
 			refs = append(refs, p)
 		}
-		if w != nil {
+		if sent != nil {
 			ids = append(ids, p.id)
 		}
 		n++
 	})
-	if w != nil && n > 0 {
-		w.EventSent(b.Frame, b.Attachments, ids)
+	if sent != nil && n > 0 {
+		sent(ids)
 	}
 	ns.eventsOut.Add(int64(n))
 	if skipped > 0 {

@@ -517,8 +517,8 @@ func (c *Conn) fireOnClose() {
 	c.mu.Lock()
 	r, reason, err := c.receiver, c.reason, c.closeErr
 	c.mu.Unlock()
-	if w := c.srv.watching(); w != nil {
-		w.Closed(c, reason)
+	if o := c.srv.observing(); o != nil {
+		o.SessionClosed(c.id, reason)
 	}
 	if r != nil {
 		r.OnClose(c, reason, err)

@@ -44,32 +44,39 @@ type Server struct {
 	// passes (see lingerLocked). Guarded by mu.
 	lingering   map[string]*Conn
 	closeLinger time.Duration
-	// watcher, when set, is told of upgrades and closes (SetWatcher).
-	watcher atomic.Pointer[Watcher]
+	// observer, when set, is told of sessions opening, upgrading and
+	// ending (SetObserver).
+	observer atomic.Pointer[Observer]
 }
 
-// Watcher is told when a session changes transport or ends; its methods
-// run on transport goroutines and must return quickly.
-type Watcher interface {
-	// Upgraded reports that c now uses the WebSocket transport.
-	Upgraded(c *Conn)
-	// Closed reports that c ended with reason, before its receiver's
-	// OnClose runs.
-	Closed(c *Conn, reason string)
+// Observer is told of sessions opening, changing transport and ending. It
+// is the part of actorio.Observer that this package reports, with the same
+// methods, so the server installs its one observer here as it is. Its
+// methods run on transport goroutines and must return quickly.
+type Observer interface {
+	// SessionOpened reports a new session and its first transport, before
+	// the Handler's OnOpen runs.
+	SessionOpened(sid, transport string)
+	// SessionUpgraded reports that session sid now uses WebSocket.
+	SessionUpgraded(sid string)
+	// SessionClosed reports that session sid ended with reason, before its
+	// receiver's OnClose runs.
+	SessionClosed(sid, reason string)
 }
 
-// SetWatcher installs w, replacing the previous one; nil removes it.
-func (s *Server) SetWatcher(w Watcher) {
-	if w == nil {
-		s.watcher.Store(nil)
+// SetObserver installs o, replacing the previous one; nil removes it.
+func (s *Server) SetObserver(o Observer) {
+	if o == nil {
+		s.observer.Store(nil)
 		return
 	}
-	s.watcher.Store(&w)
+	s.observer.Store(&o)
 }
 
-func (s *Server) watching() Watcher {
-	if w := s.watcher.Load(); w != nil {
-		return *w
+// observing returns the installed Observer, or nil.
+func (s *Server) observing() Observer {
+	if o := s.observer.Load(); o != nil {
+		return *o
 	}
 	return nil
 }
@@ -580,6 +587,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 // heartbeat before writing the open packet. The caller holds c.recvMu; a
 // close that happens meanwhile reaches OnClose once OnOpen has returned.
 func (s *Server) open(c *Conn) {
+	if o := s.observing(); o != nil {
+		o.SessionOpened(c.id, c.Transport())
+	}
 	if s.handler != nil {
 		s.handler.OnOpen(c)
 	}

@@ -176,8 +176,8 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
 	_ = ws.SetReadDeadline(time.Time{})
 	c.wake() // a pending GET answers noop
 	c.logAt(slog.LevelDebug, "engine.io session upgraded", slog.String("transport", TransportWebSocket))
-	if w := c.srv.watching(); w != nil {
-		w.Upgraded(c)
+	if o := c.srv.observing(); o != nil {
+		o.SessionUpgraded(c.id)
 	}
 	c.startWriting(ws)
 	return true
