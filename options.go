@@ -1,7 +1,6 @@
 package actorio
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -9,7 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorio/actorio/gateway"
-	pb "github.com/actorio/actorio/proto"
+	"github.com/actorio/actorio/internal/clusterlink"
 )
 
 // How limits read (the convention for Options; issue 14).
@@ -336,86 +335,7 @@ type ClusterOptions struct {
 	Provider ClusterProvider
 }
 
-// ClusterProvider starts this server's node of a cluster. Package cluster
-// implements it; it is the seam between this package and that one, not an
-// interface meant for applications.
-type ClusterProvider interface {
-	// JoinCluster starts the node: what the other nodes send, it hands to
-	// recv; log is the server's logger.
-	JoinCluster(o ClusterOptions, log *slog.Logger, recv ClusterReceiver) (ClusterNode, error)
-}
-
-// ClusterNode is a server's running node of a cluster (package cluster).
-// Its methods never wait for another node, except ServerSideEmitWithAck,
-// BroadcastWithAck and FetchSockets.
-type ClusterNode interface {
-	// Nodes returns the cluster addresses of the nodes alive as this node
-	// sees them, its own first.
-	Nodes() []string
-	// Broadcast hands b, a broadcast of the namespace nsp encoded on this
-	// node, to every other node alive, which delivers it to its own
-	// sockets. b is shared, not copied: nobody may change it.
-	Broadcast(nsp string, b *pb.Broadcast)
-	// ServerSideEmit sends data, the JSON array [event, args...], and its
-	// attachments to every other node alive.
-	ServerSideEmit(data []byte, atts [][]byte)
-	// ServerSideEmitWithAck does the same and waits, until ctx ends, for
-	// one acknowledgement from each of those nodes, or for the nodes that
-	// did not answer to leave the cluster.
-	ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error)
-	// ChangeRooms makes the sockets t selects in the namespace nsp, on
-	// every other node alive, join rooms (leave them when leave).
-	ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool)
-	// DisconnectSockets disconnects the sockets t selects in the namespace
-	// nsp on every other node alive; closeTransport also closes their
-	// connections.
-	DisconnectSockets(nsp string, t *pb.Target, closeTransport bool)
-	// BroadcastWithAck sends the event data (the JSON array [event,
-	// args...]) and its attachments to the sockets t selects in the
-	// namespace nsp on every other node alive, hands each acknowledgement
-	// to onAck as it comes (one at a time), and
-	// returns once every such node has finished (all its receivers
-	// answered or left), has left the cluster, or ctx ended (with ctx's
-	// error). It returns how many receivers did not answer on the nodes
-	// that finished.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
-	// FetchSockets asks every other node alive for the sockets t selects
-	// in the namespace nsp and returns the answers, one per node, once
-	// every such node answered or left the cluster, or ctx ended (then
-	// with the answers received so far and ctx's error).
-	FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*pb.NodeFetchSocketsReply, error)
-	// SocketCommand sends c to the node whose member id is member, which
-	// applies it to its socket; it is dropped when that node is gone.
-	SocketCommand(member string, c *pb.NodeSocketCommand)
-	// Close leaves the cluster: the other nodes stop sending to this one.
-	Close() error
-}
-
-// ClusterReceiver is how a ClusterNode hands a server what the other nodes
-// sent, one message at a time per kind, in the order each node sent them.
-type ClusterReceiver interface {
-	// Broadcast delivers a broadcast of the namespace nsp to this node's
-	// sockets, if the namespace exists here.
-	Broadcast(nsp string, b *pb.Broadcast)
-	// ServerSideEmit runs the handlers of a server-side event; ack is nil
-	// unless the sender waits for an acknowledgement.
-	ServerSideEmit(data []byte, atts [][]byte, ack func(data []byte, atts [][]byte))
-	// ChangeRooms makes the sockets t selects in the namespace nsp join
-	// rooms, or leave them when leave.
-	ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool)
-	// DisconnectSockets disconnects the sockets t selects in the namespace
-	// nsp; closeTransport also closes their connections.
-	DisconnectSockets(nsp string, t *pb.Target, closeTransport bool)
-	// BroadcastWithAck sends the event data (the JSON array [event,
-	// args...]) and its attachments to the sockets t selects in the
-	// namespace nsp, hands each acknowledgement to onAck, and returns once
-	// every receiver answered or left, or ctx ended, with the number of
-	// receivers that did not answer.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
-	// FetchSockets describes the sockets t selects in the namespace nsp,
-	// until ctx ends.
-	FetchSockets(ctx context.Context, nsp string, t *pb.Target) []*pb.NodeSocketInfo
-	// SocketCommand applies c to the socket it names, if it is still
-	// connected here.
-	SocketCommand(c *pb.NodeSocketCommand)
-}
+// ClusterProvider starts this server's node of a cluster; package cluster
+// makes them (cluster.Static, cluster.Protoactor). Its methods are the
+// seam between the two packages, not meant for applications.
+type ClusterProvider = clusterlink.Provider

@@ -18,6 +18,7 @@ import (
 
 	"github.com/actorio/actorio/actors"
 	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -52,7 +53,7 @@ type Server struct {
 
 	// node is this server's cluster node; nil on a single node, never
 	// changed after NewServer.
-	node ClusterNode
+	node clusterlink.Node
 	// sideMu guards onSide, the ServerSideEmit handlers by event.
 	sideMu sync.RWMutex
 	onSide map[string][]ServerSideHandler
@@ -485,7 +486,7 @@ func (s *Server) joinCluster() error {
 	if o.Provider == nil {
 		return errors.New("actorio: Options.Cluster.Provider is nil")
 	}
-	node, err := o.Provider.JoinCluster(o, s.opts.Logger, clusterReceiver{s})
+	node, err := o.Provider.JoinCluster(clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress}, s.opts.Logger, clusterReceiver{s})
 	if err != nil {
 		return fmt.Errorf("actorio: join cluster: %w", err)
 	}

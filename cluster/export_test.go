@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -35,7 +35,7 @@ const warmID = "warm-up"
 // readiness. So a test starts its nodes one after the other, warming each
 // up before starting the next, and before any traffic between nodes
 // (whose connections would open and close outside any such order).
-func WarmUp(cn actorio.ClusterNode) (done func(), err error) {
+func WarmUp(cn clusterlink.Node) (done func(), err error) {
 	n := cn.(*node)
 	addr := n.address()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -99,7 +99,7 @@ func WarmUp(cn actorio.ClusterNode) (done func(), err error) {
 
 // Kill stops a node the way a crash would: it stops probing and stops
 // serving, without telling anyone. Close still cleans up after it.
-func Kill(cn actorio.ClusterNode) {
+func Kill(cn clusterlink.Node) {
 	n := cn.(*node)
 	n.closed.Store(true)
 	if n.static != nil {
@@ -111,7 +111,7 @@ func Kill(cn actorio.ClusterNode) {
 
 // WaitingBroadcasts returns how many broadcasts with acks that other nodes
 // asked for still wait for this node's sockets.
-func WaitingBroadcasts(cn actorio.ClusterNode) int {
+func WaitingBroadcasts(cn clusterlink.Node) int {
 	n := 0
 	cn.(*node).acking.Range(func(any, any) bool { n++; return true })
 	return n

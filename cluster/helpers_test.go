@@ -16,6 +16,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/internal/clusterlink"
 	"github.com/actorio/actorio/internal/leakcheck"
 )
 
@@ -38,10 +39,10 @@ func checkGoroutines(t *testing.T) {
 // recorder keeps the node its provider started, for tests that kill it.
 type recorder struct {
 	p    actorio.ClusterProvider
-	node actorio.ClusterNode
+	node clusterlink.Node
 }
 
-func (r *recorder) JoinCluster(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver) (actorio.ClusterNode, error) {
+func (r *recorder) JoinCluster(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver) (clusterlink.Node, error) {
 	n, err := r.p.JoinCluster(o, log, recv)
 	r.node = n
 	return n, err

@@ -19,7 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
 
-	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -48,11 +48,11 @@ const (
 
 // node is one server's member of a cluster: a protoactor actor system with
 // remote and cluster started, the two actors the other nodes address, and
-// the list of the other nodes alive. It implements actorio.ClusterNode.
+// the list of the other nodes alive. It implements clusterlink.Node.
 type node struct {
 	name string
 	log  *slog.Logger
-	recv actorio.ClusterReceiver
+	recv clusterlink.Receiver
 	sys  *actor.ActorSystem
 	c    *cluster.Cluster
 	// static is the membership provider when it is this package's Static;
@@ -96,7 +96,7 @@ type peer struct {
 
 // startNode starts a node whose membership comes from provider; static is
 // provider when it is a Static one.
-func startNode(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver, provider cluster.ClusterProvider, static *staticProvider) (n *node, err error) {
+func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver, provider cluster.ClusterProvider, static *staticProvider) (n *node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -288,7 +288,7 @@ func (n *node) refreshLocked() {
 	})
 }
 
-// Nodes implements actorio.ClusterNode.
+// Nodes implements clusterlink.Node.
 func (n *node) Nodes() []string {
 	ps := *n.peers.Load()
 	out := make([]string, 0, len(ps)+1)
@@ -299,7 +299,7 @@ func (n *node) Nodes() []string {
 	return out
 }
 
-// Broadcast implements actorio.ClusterNode: one message per other node,
+// Broadcast implements clusterlink.Node: one message per other node,
 // all sharing b, each queued for the connection to that node without
 // waiting. Messages to one node leave on one connection in the order they
 // were queued, which keeps each sender's order.
@@ -314,7 +314,7 @@ func (n *node) Broadcast(nsp string, b *pb.Broadcast) {
 	}
 }
 
-// ServerSideEmit implements actorio.ClusterNode.
+// ServerSideEmit implements clusterlink.Node.
 func (n *node) ServerSideEmit(data []byte, atts [][]byte) {
 	ps := *n.peers.Load()
 	if len(ps) == 0 || n.closed.Load() {
@@ -326,7 +326,7 @@ func (n *node) ServerSideEmit(data []byte, atts [][]byte) {
 	}
 }
 
-// ServerSideEmitWithAck implements actorio.ClusterNode.
+// ServerSideEmitWithAck implements clusterlink.Node.
 func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error) {
 	ps := *n.peers.Load()
 	if len(ps) == 0 || n.closed.Load() {
@@ -363,12 +363,12 @@ func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n 
 	}
 }
 
-// ChangeRooms implements actorio.ClusterNode.
+// ChangeRooms implements clusterlink.Node.
 func (n *node) ChangeRooms(nsp string, t *pb.Target, rooms []string, leave bool) {
 	n.sendAll(&pb.NodeRoomChange{Namespace: nsp, Target: t, Rooms: rooms, Leave: leave})
 }
 
-// DisconnectSockets implements actorio.ClusterNode.
+// DisconnectSockets implements clusterlink.Node.
 func (n *node) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) {
 	n.sendAll(&pb.NodeDisconnect{Namespace: nsp, Target: t, Close: closeTransport})
 }
@@ -385,7 +385,7 @@ func (n *node) sendAll(msg any) {
 	}
 }
 
-// BroadcastWithAck implements actorio.ClusterNode: every other node alive
+// BroadcastWithAck implements clusterlink.Node: every other node alive
 // gets one NodeBroadcastWithAck, streams back one NodeBroadcastAck per
 // acknowledgement, and ends with a NodeBroadcastAckDone.
 func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
@@ -435,7 +435,7 @@ type ackKey struct {
 	id      uint64
 }
 
-// FetchSockets implements actorio.ClusterNode: every other node alive gets
+// FetchSockets implements clusterlink.Node: every other node alive gets
 // one NodeFetchSockets and answers with one NodeFetchSocketsReply.
 func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*pb.NodeFetchSocketsReply, error) {
 	ps := *n.peers.Load()
@@ -468,7 +468,7 @@ func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
 	}
 }
 
-// SocketCommand implements actorio.ClusterNode: one message to the node
+// SocketCommand implements clusterlink.Node: one message to the node
 // actor of that node, after what this node queued for it before.
 func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
 	if n.closed.Load() {
@@ -567,7 +567,7 @@ func (n *node) pong(m *pb.NodePing) *pb.NodePong {
 	return p
 }
 
-// Close implements actorio.ClusterNode: it tells the other nodes that this
+// Close implements clusterlink.Node: it tells the other nodes that this
 // one leaves (they drop it at once and confirm, up to leaveTimeout), then
 // stops the membership, the cluster and the remote.
 func (n *node) Close() error {

@@ -5,9 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/actorio/actorio/internal/clusterlink"
 	"github.com/asynkron/protoactor-go/cluster"
-
-	"github.com/actorio/actorio"
 )
 
 // Defaults of Static.
@@ -48,8 +47,8 @@ type Static struct {
 	MaxFailures int
 }
 
-// JoinCluster implements actorio.ClusterProvider.
-func (s *Static) JoinCluster(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver) (actorio.ClusterNode, error) {
+// JoinCluster implements clusterlink.Provider.
+func (s *Static) JoinCluster(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver) (clusterlink.Node, error) {
 	cfg := *s
 	if cfg.ProbeInterval <= 0 {
 		cfg.ProbeInterval = DefaultProbeInterval
@@ -82,8 +81,8 @@ type Protoactor struct {
 	Provider cluster.ClusterProvider
 }
 
-// JoinCluster implements actorio.ClusterProvider.
-func (p *Protoactor) JoinCluster(o actorio.ClusterOptions, log *slog.Logger, recv actorio.ClusterReceiver) (actorio.ClusterNode, error) {
+// JoinCluster implements clusterlink.Provider.
+func (p *Protoactor) JoinCluster(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver) (clusterlink.Node, error) {
 	if p.Provider == nil {
 		return nil, errors.New("cluster: Protoactor.Provider is nil")
 	}
