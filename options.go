@@ -1,6 +1,7 @@
 package actorio
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -11,50 +12,20 @@ import (
 	"github.com/actorio/actorio/internal/clusterlink"
 )
 
-// How limits read (the convention for Options; issue 14).
+// How the fields of Options read, and those of ConnectionStateRecovery and
+// gateway.Config (whose constructor cannot fail: a negative duration there
+// means the default):
 //
-// Every limit of Options reads the same way:
+//   - zero means the default named in the field's comment; a default may
+//     itself be "unlimited" (MaxQueuePackets, MaxRoomsPerSocket, ...);
+//   - for a size or a count, a negative value means unlimited: no bound,
+//     or the feature off (HTTPCompressionThreshold: never compress);
+//   - a duration cannot be switched off, so NewServer refuses a negative
+//     one, except ConnectTimeout, where negative means no timeout;
+//   - a positive value is the value itself.
 //
-//   - zero means the default named in the option's comment; a default may
-//     itself be "unlimited" (MaxQueuePackets, MaxRoomsPerSocket, ...), and
-//     a default that is a bound may change between versions;
-//   - a negative value means unlimited: no bound, or the feature off
-//     (HTTPCompressionThreshold: never compress); write -1 to ask for it;
-//   - a positive value is the bound itself.
-//
-// Code that turns Options into the settings of gateway and actors (whose
-// Config fields read "zero means unlimited", as internal plumbing) maps
-// negative to 0 with max(v, 0), or tests v > 0, after withDefaults; new
-// options and new internal code follow the same split: the public zero is
-// the default, the public negative is unlimited, the internal zero is
-// unlimited.
-//
-// Where Options departs from it today (kept as it is, not to change what a
-// program that sets these gets; to be decided):
-//
-//   - MaxHTTPBufferSize: negative means the default 1e6 (gateway.Config
-//     MaxPayload <= 0), not unlimited; there is no unlimited.
-//   - CloseTimeout, PingInterval, PingTimeout, UpgradeTimeout: negative
-//     means the default, as zero does. ConnectTimeout: negative means no
-//     timeout, as the convention says, but its comment does not say so.
-//   - ConnectionStateRecovery.MaxDisconnectionDuration, MaxPackets and
-//     MaxBytes: negative means the default, not unlimited.
-//   - EventBurst: zero or negative means the default max(1, EventRate).
-//   - MaxQueuePackets, MaxConnections, MaxConnectionsPerAddress,
-//     MaxRoomsPerSocket, EventRate: their comments say "zero or negative
-//     means unlimited (the default)", which agrees with the convention
-//     while the default stays unlimited.
-//
-// Elsewhere, not bound by it: gateway.Config reads zero as unlimited for
-// MaxQueueBytes, MaxQueuePackets, MaxInboundBytes and MaxInboundPackets
-// (the same names as here, with the opposite zero), zero or negative as
-// unlimited for MaxConnections and MaxConnectionsPerAddress, zero as the
-// default and negative as off for CompressionThreshold, and zero or
-// negative as the default for MaxPayload and its durations.
-// client.Options reads zero as unlimited for ReconnectionAttempts, as
-// "none" for AckTimeout and Retries, and refuses a negative one (an error
-// from New and NewManager); RandomizationFactor takes zero as the default
-// 0.5 and negative as none.
+// client.Options reads zero as the default too; it refuses a negative
+// count or duration with an error from client.New.
 
 // CORS configures the origins allowed besides the server's own, on both
 // transports, and the Cross-Origin Resource Sharing headers sent to them.
@@ -94,12 +65,12 @@ type Options struct {
 	// PingTimeout is how long the server waits for a pong. Default 20s.
 	PingTimeout time.Duration
 	// ConnectTimeout closes a connection that joined no namespace in time.
-	// Default 45s.
+	// Default 45s; negative means no timeout.
 	ConnectTimeout time.Duration
 	// UpgradeTimeout bounds the polling-to-WebSocket upgrade. Default 10s.
 	UpgradeTimeout time.Duration
 	// MaxHTTPBufferSize is the largest message or POST body accepted, in
-	// bytes. Default 1e6.
+	// bytes. Default 1e6; negative means unlimited.
 	MaxHTTPBufferSize int64
 	// HTTPCompressionThreshold is the size from which a long-polling
 	// response is gzip-compressed for a client that accepts gzip (browsers
@@ -278,10 +249,32 @@ func (o Options) withDefaults() Options {
 	if o.EventRate > 0 && o.EventBurst <= 0 {
 		o.EventBurst = max(1, int(o.EventRate))
 	}
-	if o.CloseTimeout <= 0 {
+	if o.CloseTimeout == 0 {
 		o.CloseTimeout = 10 * time.Second
 	}
 	return o
+}
+
+// validate refuses what the convention above does not allow: a negative
+// duration other than ConnectTimeout.
+func (o Options) validate() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"PingInterval", o.PingInterval},
+		{"PingTimeout", o.PingTimeout},
+		{"UpgradeTimeout", o.UpgradeTimeout},
+		{"CloseTimeout", o.CloseTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("actorio: Options.%s is negative (%v): a duration cannot be switched off; zero means its default", d.name, d.v)
+		}
+	}
+	if c := o.ConnectionStateRecovery; c != nil && c.MaxDisconnectionDuration < 0 {
+		return fmt.Errorf("actorio: ConnectionStateRecovery.MaxDisconnectionDuration is negative (%v); zero means its default", c.MaxDisconnectionDuration)
+	}
+	return nil
 }
 
 func (o Options) gateway() gateway.Config {
@@ -289,7 +282,7 @@ func (o Options) gateway() gateway.Config {
 		Path:         o.Path,
 		PingInterval: o.PingInterval,
 		PingTimeout:  o.PingTimeout,
-		MaxPayload:   o.MaxHTTPBufferSize,
+		MaxPayload:   o.MaxHTTPBufferSize, // negative: unlimited there too
 
 		CompressionThreshold: o.HTTPCompressionThreshold,
 		UpgradeTimeout:       o.UpgradeTimeout,
@@ -299,13 +292,13 @@ func (o Options) gateway() gateway.Config {
 		CORS:                 o.CORS,
 		CheckOrigin:          o.CheckOrigin,
 		Logger:               o.Logger,
-		MaxQueueBytes:        max(o.MaxQueueBytes, 0),
-		MaxQueuePackets:      max(o.MaxQueuePackets, 0),
-		MaxInboundBytes:      max(o.MaxInboundBytes, 0),
-		MaxInboundPackets:    max(o.MaxInboundPackets, 0),
+		MaxQueueBytes:        o.MaxQueueBytes,
+		MaxQueuePackets:      o.MaxQueuePackets,
+		MaxInboundBytes:      o.MaxInboundBytes,
+		MaxInboundPackets:    o.MaxInboundPackets,
 
-		MaxConnections:           max(o.MaxConnections, 0),
-		MaxConnectionsPerAddress: max(o.MaxConnectionsPerAddress, 0),
+		MaxConnections:           o.MaxConnections,
+		MaxConnectionsPerAddress: o.MaxConnectionsPerAddress,
 		BindSessionToAddress:     o.BindSessionToAddress,
 	}
 }

@@ -39,9 +39,9 @@ const (
 // recovery is off. Packets with acks and volatile packets are not logged
 // (an ack callback cannot outlive its socket).
 //
-// With recovery on, every packet a socket emits passes through its
-// namespace actor, the single writer of the log, so that the client gets
-// packets in log order: about a microsecond more per packet.
+// With recovery on, a packet that asks for no ack is given its offset and
+// queued to its receivers in one hold of the namespace's lock, so that
+// every client gets the log in its order; no actor hop is added.
 type ConnectionStateRecovery struct {
 	// MaxDisconnectionDuration is how long a disconnected session can be
 	// restored. Default 2 minutes.
@@ -49,10 +49,11 @@ type ConnectionStateRecovery struct {
 	// RunMiddlewares runs the namespace middleware again for a restored
 	// socket; by default it is skipped, the socket having passed it before.
 	RunMiddlewares bool
-	// MaxPackets bounds the packets each namespace logs. Default 10000.
+	// MaxPackets bounds the packets each namespace logs. Default 10000;
+	// negative means unlimited.
 	MaxPackets int
 	// MaxBytes bounds the bytes of the packets each namespace logs,
-	// attachments included. Default 64 MiB.
+	// attachments included. Default 64 MiB; negative means unlimited.
 	MaxBytes int64
 }
 
@@ -69,14 +70,20 @@ func (c *ConnectionStateRecovery) actors(bindAddress bool) *actors.Recovery {
 		MaxBytes:                 c.MaxBytes,
 		BindAddress:              bindAddress,
 	}
-	if r.MaxDisconnectionDuration <= 0 {
+	if r.MaxDisconnectionDuration == 0 {
 		r.MaxDisconnectionDuration = DefaultMaxDisconnectionDuration
 	}
-	if r.MaxPackets <= 0 {
+	switch {
+	case r.MaxPackets == 0:
 		r.MaxPackets = DefaultRecoveryMaxPackets
+	case r.MaxPackets < 0:
+		r.MaxPackets = 0 // actors.Recovery: zero is no bound
 	}
-	if r.MaxBytes <= 0 {
+	switch {
+	case r.MaxBytes == 0:
 		r.MaxBytes = DefaultRecoveryMaxBytes
+	case r.MaxBytes < 0:
+		r.MaxBytes = 0
 	}
 	return r
 }

@@ -67,6 +67,9 @@ type Server struct {
 
 // NewServer creates a server with the default namespace "/".
 func NewServer(opts Options) (*Server, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
 	opts = opts.withDefaults()
 	if opts.ClientDir != "" {
 		if _, err := os.Stat(filepath.Join(opts.ClientDir, "socket.io.js")); err != nil {

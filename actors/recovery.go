@@ -25,7 +25,7 @@ type Recovery struct {
 	SkipMiddlewares bool
 	// MaxPackets and MaxBytes bound the namespace's packet log; the oldest
 	// entries go first. A session whose missed packets are no longer all in
-	// the log is not restored.
+	// the log is not restored. Zero means no bound.
 	MaxPackets int
 	MaxBytes   int64
 	// BindAddress restores a session only for a client at the IP address

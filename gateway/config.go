@@ -33,7 +33,10 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 )
 
-// Config configures a Server; zero values mean the documented defaults.
+// Config configures a Server. Its fields read as actorio.Options does: zero
+// means the documented default (which may itself be "unlimited"); for a
+// size or a count, a negative value means unlimited; a duration cannot be
+// switched off, and zero or negative means its default.
 type Config struct {
 	// Path is the URL path served, with or without its trailing slash
 	// (default "/socket.io/"). Other paths get 404.
@@ -46,10 +49,12 @@ type Config struct {
 	// handshake or the last pong, and requests check that deadline too.
 	PingTimeout time.Duration
 	// MaxPayload is the largest accepted POST body or WebSocket message in
-	// bytes (default 1_000_000). A larger POST gets HTTP 413 with no body
-	// and is dropped unread, and the session goes on, as with Node; a
-	// larger WebSocket message closes the connection (close code 1009)
-	// with reason "transport error".
+	// bytes (default 1_000_000; negative means unlimited, and the
+	// handshake then announces 2^53-1, the largest integer a JavaScript
+	// client reads exactly). A larger POST gets HTTP 413 with no body and
+	// is dropped unread, and the session goes on, as with Node; a larger
+	// WebSocket message closes the connection (close code 1009) with
+	// reason "transport error".
 	MaxPayload int64
 	// CompressionThreshold is the size from which a polling response is
 	// gzip-compressed for a client that accepts it (Accept-Encoding);
@@ -72,20 +77,21 @@ type Config struct {
 	DisableUpgrades bool
 	// MaxQueueBytes bounds the bytes of Data queued on one Conn and not yet
 	// written; when exceeded, Send fails and the Conn closes with reason
-	// "slow consumer". Zero means unlimited.
+	// "slow consumer". Zero or negative means unlimited (the default).
 	MaxQueueBytes int64
 	// MaxQueuePackets bounds the number of packets queued on one Conn the
-	// same way, with the same reason. Zero means unlimited.
+	// same way, with the same reason. Zero or negative means unlimited
+	// (the default).
 	MaxQueuePackets int
 	// MaxInboundBytes bounds the bytes of inbound packets a session's
 	// receiver took (Conn.Hold) and that are not handled yet
 	// (Conn.Release): once reached, the transport reads nothing more
 	// until handlers catch up, so TCP flow control holds the sender back
 	// (a polling POST waits for its answer). One packet may take it past
-	// the bound. Zero means unlimited.
+	// the bound. Zero or negative means unlimited (the default).
 	MaxInboundBytes int64
 	// MaxInboundPackets bounds the number of such packets the same way.
-	// Zero means unlimited.
+	// Zero or negative means unlimited (the default).
 	MaxInboundPackets int
 	// AllowRequest vets handshake requests, polling and WebSocket, before
 	// any session exists; nil allows all. An error makes the server answer
@@ -172,8 +178,11 @@ func (c Config) withDefaults() Config {
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = DefaultPingTimeout
 	}
-	if c.MaxPayload <= 0 {
+	switch {
+	case c.MaxPayload == 0:
 		c.MaxPayload = DefaultMaxPayload
+	case c.MaxPayload < 0:
+		c.MaxPayload = unlimitedPayload
 	}
 	if c.CompressionThreshold == 0 {
 		c.CompressionThreshold = DefaultCompressionThreshold
@@ -192,6 +201,10 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// unlimitedPayload stands for a MaxPayload without bound: 2^53-1, the
+// largest integer a JavaScript client reads exactly from the handshake.
+const unlimitedPayload = 1<<53 - 1
 
 // allows reports whether the transport is enabled.
 func (c *Config) allows(transport string) bool {
