@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/internal/listeners"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -56,10 +57,8 @@ type Socket struct {
 	auth json.RawMessage // what Handshake reports with the connection's request
 	data atomic.Value    // holds dataBox
 
-	mu sync.Mutex
-	// listeners in registration order: sockets have few, and a slice
-	// scanned per event is smaller than a map for every idle socket.
-	listeners       []listener
+	mu              sync.Mutex
+	listeners       listeners.List[EventHandler]
 	anyHandlers     []AnyHandler
 	middlewares     []SocketMiddleware
 	onError         []func(s *Socket, err error)
@@ -72,12 +71,6 @@ type Socket struct {
 // there (its handlers do not run and the client gets no ack) and goes to
 // the socket's OnError handlers.
 type SocketMiddleware func(s *Socket, event string, args Args) error
-
-type listener struct {
-	event string
-	fn    EventHandler
-	once  bool
-}
 
 type dataBox struct{ v any }
 
@@ -142,14 +135,14 @@ func (s *Socket) Once(event string, fn EventHandler) { s.addListener(event, fn, 
 
 func (s *Socket) addListener(event string, fn EventHandler, once bool) {
 	s.mu.Lock()
-	s.listeners = append(s.listeners, listener{event: event, fn: fn, once: once})
+	s.listeners.Add(event, fn, once)
 	s.mu.Unlock()
 }
 
 // Off removes every handler of event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == event })
+	s.listeners.Remove(event)
 	s.mu.Unlock()
 }
 
@@ -351,7 +344,7 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 	mws := slices.Clone(s.middlewares)
 	var run []EventHandler
 	if len(mws) == 0 {
-		run = s.takeListenersLocked(name, buf[:0])
+		run = s.listeners.Take(name, buf[:0])
 	}
 	s.mu.Unlock()
 	if o := s.ns.srv.observer(); o != nil {
@@ -368,7 +361,7 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 			}
 		}
 		s.mu.Lock()
-		run = s.takeListenersLocked(name, buf[:0])
+		run = s.listeners.Take(name, buf[:0])
 		s.mu.Unlock()
 	}
 	for _, fn := range run {
@@ -377,22 +370,6 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 	if s.ns.forwarded.Load() || (s.ns.parent != nil && s.ns.parent.forwarded.Load()) {
 		s.forwardEvent(name, args, ack)
 	}
-}
-
-// takeListenersLocked appends the handlers of event to run, and removes
-// those registered with Once; s.mu must be held.
-func (s *Socket) takeListenersLocked(event string, run []EventHandler) []EventHandler {
-	once := false
-	for _, l := range s.listeners {
-		if l.event == event {
-			run = append(run, l.fn)
-			once = once || l.once
-		}
-	}
-	if once {
-		s.listeners = slices.DeleteFunc(s.listeners, func(l listener) bool { return l.event == event && l.once })
-	}
-	return run
 }
 
 // fail hands the error of a socket middleware, which stopped event, to
