@@ -28,18 +28,3 @@ func (l *latency) observe(d time.Duration) {
 	l.counts[i].Add(1)
 	l.sum.Add(int64(d))
 }
-
-// ObserveAck records the time a client took to acknowledge an event the
-// server emitted with an ack.
-func (ns *NamespaceRef) ObserveAck(d time.Duration) { ns.acks.observe(d) }
-
-// AckLatency returns the ack latency histogram: counts[i] counts the acks
-// that took at most AckLatencyBounds[i] and more than the bound before it;
-// the last count those above every bound.
-func (ns *NamespaceRef) AckLatency() (counts []uint64, sum time.Duration) {
-	counts = make([]uint64, len(ns.acks.counts))
-	for i := range counts {
-		counts[i] = ns.acks.counts[i].Load()
-	}
-	return counts, time.Duration(ns.acks.sum.Load())
-}

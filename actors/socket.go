@@ -205,14 +205,3 @@ func (a *socketActor) gone() {
 		p.owner.routeGone(p.ns.name, p.id)
 	}
 }
-
-// failAcks drops every ack the socket still awaits, telling each waiter.
-func (p *SocketRef) failAcks() {
-	p.mu.Lock()
-	acks := p.acks
-	p.acks = nil
-	p.mu.Unlock()
-	for _, fn := range acks {
-		fn(nil, nil)
-	}
-}

@@ -289,3 +289,14 @@ func (p *SocketRef) takeSession() *session {
 	p.kept = nil
 	return s
 }
+
+// failAcks drops every ack the socket still awaits, telling each waiter.
+func (p *SocketRef) failAcks() {
+	p.mu.Lock()
+	acks := p.acks
+	p.acks = nil
+	p.mu.Unlock()
+	for _, fn := range acks {
+		fn(nil, nil)
+	}
+}

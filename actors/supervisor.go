@@ -1,0 +1,270 @@
+package actors
+
+import (
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/socketio"
+	"github.com/asynkron/protoactor-go/actor"
+)
+
+// spawnSocket asks a namespace supervisor for a socket on connection conn
+// (a request: the answer is a spawnReply). In-process messages are plain
+// Go values carrying what the receiver talks to; protobuf is for what
+// crosses nodes.
+type spawnSocket struct {
+	conn *connActor
+	id   string
+	auth []byte
+}
+
+// spawnReply answers spawnSocket: the id of the socket made, empty when
+// none was (the client has its answer), or why it failed.
+type spawnReply struct{ id, err string }
+
+// namespaceActor is the supervisor of one namespace: it owns the socket
+// actors, their spawning and their end, and the sessions kept for
+// connection state recovery. The rooms are the data plane's (rooms.go).
+type namespaceActor struct {
+	ns       *NamespaceRef
+	children map[string]*SocketRef // every spawned socket by id, ready or not
+	drains   []*actor.PID
+	draining string
+	// log is ns.log: its entries are read and trimmed under ns.mu.
+	log *packetLog
+	// removed is set once OnEmpty removed the namespace: it is stopping.
+	removed bool
+}
+
+func (a *namespaceActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		a.log = a.ns.log
+		a.armSweep(ctx)
+	case *spawnSocket:
+		a.ns.pending.Add(-1)
+		if !a.deferSpawn(ctx, m) {
+			a.spawn(ctx, m, ctx.Sender())
+		}
+		a.publish()
+		a.maybeEmpty(ctx)
+	case claimTimeout:
+		if w, ok := a.log.waiting[m.pid]; ok {
+			delete(a.log.waiting, m.pid)
+			a.spawn(ctx, w.m, w.sender)
+		}
+		a.publish()
+		a.maybeEmpty(ctx)
+	case socketReady:
+		// The socket is in its rooms already (Namespace.ready); one that
+		// became ready while the namespace drains ends at once.
+		if p, ok := a.children[m.id]; ok && a.draining != "" {
+			p.Disconnect(a.draining, false, false)
+		}
+	case recoverySweep:
+		a.ns.mu.Lock()
+		a.log.expire(time.Now())
+		a.ns.mu.Unlock()
+		a.armSweep(ctx)
+		a.maybeEmpty(ctx)
+	case drain:
+		a.draining = m.reason
+		for _, p := range a.children {
+			p.Disconnect(m.reason, false, false)
+		}
+		a.drains = append(a.drains, ctx.Sender())
+		a.maybeDrained(ctx)
+	case *actor.Terminated:
+		a.remove(ctx, m.Who)
+		a.publish()
+		a.maybeEmpty(ctx)
+	case *actor.Stopped:
+		if a.log != nil && a.log.sweep != nil {
+			a.log.sweep.Stop()
+		}
+		close(a.ns.stopped)
+		if a.removed && a.ns.opts.OnRemoved != nil {
+			a.ns.opts.OnRemoved()
+		}
+	}
+}
+
+// maybeEmpty offers a removable namespace that holds nothing any more to
+// its directory (NamespaceOptions.OnEmpty), and stops once removed. A
+// SpawnSocket that the directory handed out before the removal is
+// reserved, so the namespace is not empty until it is handled here: a
+// CONNECT either lands in this namespace or finds a new one.
+func (a *namespaceActor) maybeEmpty(ctx actor.Context) {
+	if a.ns.opts.OnEmpty == nil || a.removed || a.draining != "" || len(a.children) > 0 || a.ns.pending.Load() > 0 {
+		return
+	}
+	if a.log != nil && (len(a.log.sessions) > 0 || len(a.log.waiting) > 0) {
+		return // kept for recovery until they expire (RecoverySweep)
+	}
+	if !a.ns.opts.OnEmpty() {
+		return
+	}
+	a.removed = true
+	ctx.Stop(ctx.Self())
+}
+
+// armSweep schedules the next drop of expired sessions and log entries.
+func (a *namespaceActor) armSweep(ctx actor.Context) {
+	if a.log == nil {
+		return
+	}
+	self, root := ctx.Self(), a.ns.rt.system.Root
+	a.log.sweep = time.AfterFunc(a.log.sweepEvery(), func() { root.Send(self, recoverySweep{}) })
+}
+
+// publish makes the supervisor's count visible to Namespace.Sockets.
+func (a *namespaceActor) publish() {
+	a.ns.sockets.Store(int64(len(a.children)))
+}
+
+// deferSpawn puts off a request to restore the session of a socket that
+// has not ended: the client, reconnecting with that session's private id,
+// has left it behind (its transport died and the server has not noticed
+// yet). That socket is ended, which keeps its session, and the request
+// runs then, or after claimWait with a new socket.
+func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
+	if a.log == nil || a.draining != "" {
+		return false
+	}
+	req, ok := parseClaim(m.auth)
+	if !ok {
+		return false
+	}
+	old, live := a.log.live[*req.PID]
+	if !live {
+		return false
+	}
+	if _, dup := a.log.waiting[*req.PID]; dup {
+		return false
+	}
+	if a.log.cfg.BindAddress {
+		if m.conn.conn.RemoteIP() != old.conn.RemoteIP() {
+			return false
+		}
+	}
+	a.log.waiting[*req.PID] = waitingSpawn{m: m, sender: ctx.Sender()}
+	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
+	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
+	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
+		slog.String("sid", old.id), slog.String("conn", old.conn.ID()))
+	old.Disconnect(disconnect.TransportClose, false, false)
+	return true
+}
+
+// spawn creates the socket a SpawnSocket asks for and replies to sender.
+// A namespace left empty by a refusal is removed before the reply, so
+// that the connection's next CONNECT finds it gone.
+func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.PID) {
+	respond := func(r spawnReply) {
+		if r.id == "" {
+			a.maybeEmpty(ctx)
+		}
+		if sender != nil {
+			ctx.Send(sender, r)
+		}
+	}
+	if m.conn.gone.Load() || a.draining != "" {
+		respond(spawnReply{err: "connection gone"})
+		return
+	}
+	if a.overConnBound(m.conn) {
+		// The client has its answer; a reply naming no socket tells the
+		// inbound route there is nothing to route.
+		respond(spawnReply{})
+		return
+	}
+	p := newSocketRef(m.id, a.ns, m.conn.conn)
+	p.owner = m.conn
+	if a.log != nil {
+		p.privateID = gateway.NewID()
+		a.ns.mu.Lock()
+		s := a.log.claim(time.Now(), m.auth, p.conn.RemoteIP())
+		a.ns.mu.Unlock()
+		if s != nil {
+			p.id, p.privateID, p.recovered = s.sid, s.pid, true
+			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
+		}
+	}
+	h := a.ns.behavior(p, m.auth)
+	p.handler = h
+	rt := a.ns.rt
+	pid, err := rt.spawn(&socketActor{ref: p, h: h}, func() (*actor.PID, error) { return ctx.SpawnNamed(rt.socketProps, p.id) })
+	if err != nil {
+		respond(spawnReply{err: err.Error()})
+		return
+	}
+	p.pid = pid
+	a.children[p.id] = p
+	a.ns.refs.Store(p.id, p)
+	if a.log != nil {
+		a.log.live[p.privateID] = p
+	}
+	respond(spawnReply{id: p.id})
+}
+
+// overConnBound refuses, as Node refuses a namespace that does not exist,
+// a socket whose connection already has NamespaceOptions.MaxNamespacesPerConn
+// sockets: one connection cannot hold more namespaces than that, nor use
+// up the dynamic ones. The connection actor waits for this request, so
+// its routing table is the sockets it joined before this one (and
+// perhaps a socket that ended and it has not heard of yet).
+func (a *namespaceActor) overConnBound(c *connActor) bool {
+	limit := a.ns.opts.MaxNamespacesPerConn
+	if limit <= 0 || len(c.sockets()) < limit {
+		return false
+	}
+	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: a.ns.name,
+		Data: []byte(`{"message":"Invalid namespace"}`)})
+	_ = c.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
+	if r := a.ns.opts.Refusals; r != nil {
+		r.Refuse(c.conn.ID(), "actorio: namespace refused: MaxNamespacesPerConnection reached",
+			slog.String("conn", c.conn.ID()), slog.String("nsp", a.ns.name), slog.Int("max", limit))
+	}
+	return true
+}
+
+func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
+	id := who.Id[strings.LastIndexByte(who.Id, '/')+1:]
+	p, ok := a.children[id]
+	if !ok {
+		return
+	}
+	delete(a.children, id)
+	a.ns.refs.Delete(id)
+	// finish took it out of its rooms, unless it stopped without one (a
+	// panic in middleware, a supervisor stopping).
+	a.ns.leaveAll(p)
+	if a.log != nil {
+		if a.log.live[p.privateID] == p {
+			delete(a.log.live, p.privateID)
+		}
+		if s := p.takeSession(); s != nil {
+			s.endedAt = time.Now()
+			a.log.sessions[s.pid] = s
+		}
+		if w, ok := a.log.waiting[p.privateID]; ok {
+			delete(a.log.waiting, p.privateID)
+			a.spawn(ctx, w.m, w.sender)
+		}
+	}
+	a.maybeDrained(ctx)
+}
+
+func (a *namespaceActor) maybeDrained(ctx actor.Context) {
+	if len(a.children) > 0 || len(a.drains) == 0 {
+		return
+	}
+	for _, d := range a.drains {
+		ctx.Send(d, drained{})
+	}
+	a.drains = nil
+}
