@@ -2,13 +2,13 @@ package tests
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // TestMountInChi mounts the server in a chi router, behind a middleware,
@@ -16,27 +16,25 @@ import (
 // on each transport, polling upgraded included: chi hands the server its
 // requests unchanged, WebSocket upgrades too.
 func TestMountInChi(t *testing.T) {
-	srv, err := actorio.NewServer(actorio.Options{Logger: newTestLogger(t).logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.OnConnection(func(s *actorio.Socket) { s.On("echo", echoHandler) })
 	var seen atomic.Int64
-	r := chi.NewRouter()
-	r.Use(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			seen.Add(1)
-			next.ServeHTTP(w, req)
-		})
-	})
-	r.Get("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	r.Handle("/socket.io/*", srv)
-	web := httptest.NewServer(r) // 127.0.0.1
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		web.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: newTestLogger(t).logger},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) { s.On("echo", echoHandler) })
+		},
+		Wrap: func(srv http.Handler) http.Handler {
+			r := chi.NewRouter()
+			r.Use(func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+					seen.Add(1)
+					next.ServeHTTP(w, req)
+				})
+			})
+			r.Get("/health", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+			r.Handle("/socket.io/*", srv)
+			return r
+		},
+		CheckClose: true,
 	})
 
 	c := runScript(t, web.URL, driverScript, nil)

@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"reflect"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -35,13 +33,11 @@ const step = 5 * time.Second
 const leakWait = 2 * time.Second
 
 // testServer is an actorio server mounted on an httptest server listening
-// on 127.0.0.1.
+// on 127.0.0.1: Srv, HTTP and URL (the base URL, such as
+// http://127.0.0.1:43210) come from testkit.Server.
 type testServer struct {
-	t    testing.TB
-	Srv  *actorio.Server
-	HTTP *httptest.Server
-	// URL is the base URL, such as http://127.0.0.1:43210.
-	URL string
+	*testkit.Server
+	t testing.TB
 
 	conns testkit.Conns // every TCP connection not yet closed
 }
@@ -59,40 +55,30 @@ func startServer(t testing.TB, opts actorio.Options, setup func(srv *actorio.Ser
 // (when not nil), for tests that meddle with the HTTP requests.
 func startServerWrapped(t testing.TB, opts actorio.Options, setup func(srv *actorio.Server), wrap func(http.Handler) http.Handler) *testServer {
 	t.Helper()
-	baseline := runtime.NumGoroutine()
 	log := newTestLogger(t)
+	t.Cleanup(log.stop) // after the goroutine check: the server may log until then
 	if opts.Logger == nil {
 		opts.Logger = log.logger
 	}
-	srv, err := actorio.NewServer(opts)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	if setup != nil {
-		setup(srv)
-	}
-	ts := &testServer{t: t, Srv: srv}
-	mux := http.NewServeMux()
 	path := opts.Path
 	if path == "" {
 		path = "/socket.io/"
 	}
-	var h http.Handler = srv
-	if wrap != nil {
-		h = wrap(h)
-	}
-	mux.Handle(path, h)
-	ts.HTTP = httptest.NewUnstartedServer(mux)
-	ts.HTTP.Config.ConnState = ts.conns.Track
-	ts.HTTP.Start()
-	ts.URL = ts.HTTP.URL
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("srv.Close: %v", err)
-		}
-		ts.HTTP.Close()
-		checkGoroutines(t, baseline)
-		log.stop()
+	ts := &testServer{t: t}
+	ts.Server = testkit.StartServer(t, testkit.ServerConfig{
+		Options: opts,
+		Setup:   setup,
+		Wrap: func(h http.Handler) http.Handler {
+			if wrap != nil {
+				h = wrap(h)
+			}
+			mux := http.NewServeMux()
+			mux.Handle(path, h)
+			return mux
+		},
+		ConnState:  ts.conns.Track,
+		LeakWait:   leakWait,
+		CheckClose: true,
 	})
 	return ts
 }

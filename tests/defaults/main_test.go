@@ -115,35 +115,39 @@ func startServer(t *testing.T, opts actorio.Options, setup func(*actorio.Server)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	srv, err := actorio.NewServer(opts)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	s.srv = srv
-	srv.OnConnection(func(so *actorio.Socket) {
-		so.Join("all")
-		so.On("echo", func(_ *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			if ack != nil {
-				_ = ack(args.Values()...)
+	ts := testkit.StartServer(t, testkit.ServerConfig{
+		Options: opts,
+		Setup: func(srv *actorio.Server) {
+			s.srv = srv
+			srv.OnConnection(s.onConnection)
+			if setup != nil {
+				setup(srv)
 			}
-		})
-		so.OnDisconnect(func(so *actorio.Socket, reason string) {
-			s.gone <- gone{id: so.ID(), reason: reason, at: time.Now()}
-		})
-		s.mu.Lock()
-		s.sockets[so.ID()] = so
-		s.mu.Unlock()
-		s.conns <- so
+		},
+		ConnState: s.tcp.Track,
 	})
-	if setup != nil {
-		setup(srv)
-	}
-	s.http = httptest.NewUnstartedServer(srv)
-	s.http.Config.ConnState = s.tcp.Track
-	s.http.Start()
-	s.url = s.http.URL
+	s.http, s.url = ts.HTTP, ts.URL
+	// Runs before the cleanup of StartServer, which then finds both closed.
 	t.Cleanup(func() { s.close(t) })
 	return s
+}
+
+// onConnection has so join room "all", acknowledge "echo" with its
+// arguments, and be recorded with its OnDisconnect call.
+func (s *server) onConnection(so *actorio.Socket) {
+	so.Join("all")
+	so.On("echo", func(_ *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+		if ack != nil {
+			_ = ack(args.Values()...)
+		}
+	})
+	so.OnDisconnect(func(so *actorio.Socket, reason string) {
+		s.gone <- gone{id: so.ID(), reason: reason, at: time.Now()}
+	})
+	s.mu.Lock()
+	s.sockets[so.ID()] = so
+	s.mu.Unlock()
+	s.conns <- so
 }
 
 // close closes the server once; Close must return nil within its

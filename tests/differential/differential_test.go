@@ -23,7 +23,6 @@ import (
 	"go/format"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"slices"
@@ -37,6 +36,7 @@ import (
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 var (
@@ -292,11 +292,8 @@ func startActorio(t *testing.T) map[string]string {
 	var logs logbuf.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	urls := map[string]string{}
-	var closers []func()
+	// Runs after the servers' cleanups, registered later.
 	t.Cleanup(func() {
-		for _, c := range closers {
-			c()
-		}
 		if n, dump := leakcheck.Settle(baseline, 2*time.Second); dump != "" {
 			t.Errorf("goroutine leak: %d before the servers started, %d after Close\n%s", baseline, n, dump)
 		}
@@ -307,19 +304,12 @@ func startActorio(t *testing.T) map[string]string {
 	for name, mk := range profiles {
 		opts := mk()
 		opts.Logger = logger.With("profile", name)
-		srv, err := actorio.NewServer(opts)
-		if err != nil {
-			t.Fatalf("NewServer(%s): %v", name, err)
-		}
-		(&refApp{}).setup(srv)
-		hs := httptest.NewServer(srv)
-		urls[name] = hs.URL
-		closers = append(closers, func() {
-			if err := srv.Close(); err != nil {
-				t.Errorf("Close(%s): %v", name, err)
-			}
-			hs.Close()
-		})
+		urls[name] = testkit.StartServer(t, testkit.ServerConfig{
+			Options:    opts,
+			Setup:      (&refApp{}).setup,
+			CheckClose: true,
+			Name:       name,
+		}).URL
 	}
 	return urls
 }

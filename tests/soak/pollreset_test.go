@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // TestPollingResetLosesNoPacket is the minimal case of a loss the soak
@@ -27,15 +27,11 @@ import (
 // retry for the next poll, so the session went on, minus the packets of
 // the lost answer. The client's polling GETs are no longer replayable.
 func TestPollingResetLosesNoPacket(t *testing.T) {
-	srv, err := actorio.NewServer(actorio.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	sockets := make(chan *actorio.Socket, 1)
-	srv.OnConnection(func(s *actorio.Socket) { sockets <- s })
-	web := httptest.NewServer(srv)
-	defer web.Close()
-	defer srv.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: slog.New(slog.DiscardHandler)},
+		Setup:   func(srv *actorio.Server) { srv.OnConnection(func(s *actorio.Socket) { sockets <- s }) },
+	})
 
 	var armed atomic.Bool
 	fired := make(chan struct{}, 1)
