@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/admin"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // The benchmarks below measure the outbound data path end to end, over
@@ -70,20 +70,14 @@ func (r *benchRecv) waitFor(b *testing.B, n int64) {
 // benchmark, mounted on an httptest server.
 func benchServer(b *testing.B, onConn func(s *actorio.Socket)) (*actorio.Server, string) {
 	b.Helper()
-	srv, err := actorio.NewServer(actorio.Options{
-		Logger:       slog.New(slog.DiscardHandler),
-		PingInterval: time.Hour,
+	hs := testkit.StartServer(b, testkit.ServerConfig{
+		Options: actorio.Options{
+			Logger:       slog.New(slog.DiscardHandler),
+			PingInterval: time.Hour,
+		},
+		Setup: func(srv *actorio.Server) { srv.OnConnection(onConn) },
 	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv.OnConnection(onConn)
-	hs := httptest.NewServer(srv)
-	b.Cleanup(func() {
-		_ = srv.Close()
-		hs.Close()
-	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	return hs.Srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 }
 
 // benchConnect opens a WebSocket, joins the namespace "/" and starts a

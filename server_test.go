@@ -6,7 +6,6 @@ import (
 	"io"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -15,15 +14,12 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
-// checkGoroutines fails t when, after cleanup, more goroutines run than
-// before the test started.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	leakcheck.Check(t, 3*time.Second)
-}
+// leakWait is how long the goroutines of a test's server may take to end
+// once it is closed.
+const leakWait = 3 * time.Second
 
 // reasons records OnDisconnect calls per socket id.
 type reasons struct {
@@ -51,16 +47,15 @@ func (r *reasons) snapshot() map[string][]string {
 }
 
 func TestCloseDisconnectsEveryoneOnceAndLeavesNoGoroutine(t *testing.T) {
-	checkGoroutines(t)
-	srv, err := actorio.NewServer(actorio.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rs reasons
-	srv.OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
-	srv.Of("/chat").OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: quiet()},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
+			srv.Of("/chat").OnConnection(func(s *actorio.Socket) { s.OnDisconnect(rs.add) })
+		},
+		LeakWait: leakWait,
+	})
 
 	const n = 5
 	for i := 0; i < n; i++ {
@@ -71,7 +66,7 @@ func TestCloseDisconnectsEveryoneOnceAndLeavesNoGoroutine(t *testing.T) {
 		c.read()
 		defer c.ws.Close()
 	}
-	if err := srv.Close(); err != nil {
+	if err := web.Srv.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	got := rs.snapshot()
@@ -86,20 +81,18 @@ func TestCloseDisconnectsEveryoneOnceAndLeavesNoGoroutine(t *testing.T) {
 }
 
 func TestHandlerPanicDisconnectsOnlyThatSocket(t *testing.T) {
-	checkGoroutines(t)
-	srv, err := actorio.NewServer(actorio.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
 	var rs reasons
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.OnDisconnect(rs.add)
-		s.On("boom", func(*actorio.Socket, actorio.Args, actorio.AckFunc) { panic("boom") })
-		s.On("ping", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) { _ = ack("pong") })
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: quiet()},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) {
+				s.OnDisconnect(rs.add)
+				s.On("boom", func(*actorio.Socket, actorio.Args, actorio.AckFunc) { panic("boom") })
+				s.On("ping", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) { _ = ack("pong") })
+			})
+		},
+		LeakWait: leakWait,
 	})
-	web := httptest.NewServer(srv)
-	defer web.Close()
 
 	victim, bystander := dial(web.URL), dial(web.URL)
 	defer victim.ws.Close()
@@ -135,14 +128,10 @@ func TestHandlerPanicDisconnectsOnlyThatSocket(t *testing.T) {
 }
 
 func TestConnectTimeoutClosesConnectionWithoutNamespace(t *testing.T) {
-	checkGoroutines(t)
-	srv, err := actorio.NewServer(actorio.Options{Logger: quiet(), ConnectTimeout: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options:  actorio.Options{Logger: quiet(), ConnectTimeout: 200 * time.Millisecond},
+		LeakWait: leakWait,
+	})
 
 	idle, joined := dial(web.URL), dial(web.URL)
 	defer idle.ws.Close()
@@ -172,19 +161,15 @@ func isTimeout(err error) bool {
 }
 
 func TestAllowRequestRefusesHandshake(t *testing.T) {
-	checkGoroutines(t)
-	srv, err := actorio.NewServer(actorio.Options{Logger: quiet(), AllowRequest: func(r *http.Request) error {
-		if r.URL.Query().Get("key") != "open-sesame" {
-			return errors.New("bad key")
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	web := httptest.NewServer(srv)
-	defer web.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: quiet(), AllowRequest: func(r *http.Request) error {
+			if r.URL.Query().Get("key") != "open-sesame" {
+				return errors.New("bad key")
+			}
+			return nil
+		}},
+		LeakWait: leakWait,
+	})
 
 	tests := []struct {
 		query      string

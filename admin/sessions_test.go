@@ -2,12 +2,12 @@ package admin
 
 import (
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // TestSessionRefsFollowSockets checks the admin's list of the sockets of
@@ -16,15 +16,11 @@ import (
 // feed keeps up, so that it cannot grow with the sessions that ended.
 func TestSessionRefsFollowSockets(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	srv, err := actorio.NewServer(actorio.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Of("/chat")
-	web := httptest.NewServer(srv)
-	defer web.Close()
-	defer srv.Close()
-	a, err := Instrument(srv, Options{NoAuth: true, Logger: log})
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: log},
+		Setup:   func(srv *actorio.Server) { srv.Of("/chat") },
+	})
+	a, err := Instrument(web.Srv, Options{NoAuth: true, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 const (
@@ -41,19 +41,19 @@ func startThrottleRig(t *testing.T, penalty time.Duration) *throttleRig {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	srv, err := actorio.NewServer(actorio.Options{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.On("ping", func(_ *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			if ack != nil {
-				_ = ack(args.Values()...)
-			}
-		})
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: log},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) {
+				s.On("ping", func(_ *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					if ack != nil {
+						_ = ack(args.Values()...)
+					}
+				})
+			})
+		},
 	})
-	web := httptest.NewServer(srv)
-	a, err := Instrument(srv, Options{
+	a, err := Instrument(web.Srv, Options{
 		Auth:         &BasicAuth{Username: hammerUser, PasswordHash: string(hash)},
 		LoginPenalty: penalty,
 		Production:   true,
@@ -62,11 +62,7 @@ func startThrottleRig(t *testing.T, penalty time.Duration) *throttleRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		a.Close()
-		_ = srv.Close()
-		web.Close()
-	})
+	t.Cleanup(a.Close) // before the server's close, registered earlier
 	return &throttleRig{a: a, url: web.URL}
 }
 

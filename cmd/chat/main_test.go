@@ -4,35 +4,30 @@ import (
 	"bufio"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // chatServer serves the demo's join and chat events.
 func chatServer(t *testing.T) string {
-	srv, err := actorio.NewServer(actorio.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			s.Join(args.String(0))
-			_ = ack(true)
-		})
-		s.On("chat", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
-			_ = s.To("lobby").Emit("chat", map[string]string{"from": s.ID(), "text": args.String(0)})
-		})
-	})
-	web := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		web.Close()
-		_ = srv.Close()
-	})
-	return web.URL
+	return testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: slog.New(slog.DiscardHandler)},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) {
+				s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					s.Join(args.String(0))
+					_ = ack(true)
+				})
+				s.On("chat", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
+					_ = s.To("lobby").Emit("chat", map[string]string{"from": s.ID(), "text": args.String(0)})
+				})
+			})
+		},
+	}).URL
 }
 
 // session runs the chat client with a pipe for input and returns its output lines.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
+	"github.com/actorio/actorio/internal/testkit"
 	actorioprom "github.com/actorio/actorio/metrics/prometheus"
 )
 
@@ -67,28 +67,30 @@ func value(fams map[string]*dto.MetricFamily, name, nsp string) (float64, bool) 
 // makes traffic of each kind, and scrapes /metrics over HTTP: every metric
 // is there, with the values the traffic implies.
 func TestCollectorOverHTTP(t *testing.T) {
-	srv, err := actorio.NewServer(actorio.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	conns := make(chan *actorio.Socket, 2)
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.On("echo", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			if ack != nil {
-				_ = ack(args.Values()...)
-			}
-		})
-		s.On("boom", func(*actorio.Socket, actorio.Args, actorio.AckFunc) { panic("boom") })
-		conns <- s
-	})
 	reg := prom.NewRegistry()
-	reg.MustRegister(actorioprom.NewCollector(srv))
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv)
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	web := httptest.NewServer(mux)
-	defer web.Close()
-	defer srv.Close()
+	web := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{Logger: slog.New(slog.DiscardHandler)},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) {
+				s.On("echo", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					if ack != nil {
+						_ = ack(args.Values()...)
+					}
+				})
+				s.On("boom", func(*actorio.Socket, actorio.Args, actorio.AckFunc) { panic("boom") })
+				conns <- s
+			})
+			reg.MustRegister(actorioprom.NewCollector(srv))
+		},
+		Wrap: func(srv http.Handler) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle("/socket.io/", srv)
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			return mux
+		},
+	})
+	srv := web.Srv
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
