@@ -3,11 +3,27 @@
 // dashboard shows the server live: its stats, namespaces, sockets, rooms
 // and events, and can emit to, join, leave and disconnect sockets.
 //
-// Instrument adds the admin namespace ("/admin" by default) to a server.
-// The dashboard connects to it as a Socket.IO client; it can be the hosted
-// one at https://admin.socket.io (allow that origin with Options.CORS of
-// the server) or the copy in the npm package's ui/dist directory, served
-// by the application itself (cmd/demo does so under /admin/ui).
+// [Instrument] adds the admin namespace ("/admin" by default) to a server
+// and returns the [Admin] that [Admin.Close] stops. The dashboard connects
+// to it as a Socket.IO client; it can be the hosted one at
+// https://admin.socket.io (allow that origin with the server's
+// actorio.Options.CORS) or the copy in the npm package's ui/dist
+// directory, served by the application itself (cmd/demo does so under
+// /admin/ui/). A dashboard logs in with [Options.Auth] (a bcrypt hash;
+// failed logins are throttled per address and password checks run one at
+// a time), unless [Options.NoAuth] opens the namespace; [Options.ReadOnly]
+// lets it only watch. In a cluster, the socket list also holds the sockets
+// of the other nodes.
+//
+// The package uses only actorio's public API: the namespace, its
+// middleware and handlers, and an actorio.Observer, whose feed reports it
+// queues (at most 4096, the rest dropped and counted by [Admin.Dropped])
+// for one goroutine per Admin, started by Instrument. That goroutine sends the
+// reports to the dashboards in order, samples the server's counters each
+// second and sends the stats every [Options.StatsInterval]. Admin.Close
+// removes the observer, stops that goroutine and waits for it, then
+// disconnects the dashboards; closing the server alone ends it within a
+// stats interval.
 package admin
 
 import (

@@ -115,11 +115,20 @@
 //
 // # Goroutines
 //
-// A connected Manager runs one goroutine for its connection's lifecycle
-// plus the transport's: a reader and a writer (and a short-lived one for
-// the upgrade). Each Socket has one goroutine for its events, started with
-// its first event. [Manager.Close] stops and waits for all of them, except
-// one still running an event handler, which ends when that handler
-// returns. The package never prints; it logs through the [log/slog]
-// logger of [Options].
+// A Manager runs one lifecycle goroutine from a [Socket.Connect] that finds
+// it idle until no socket wants the connection any more, reconnection
+// gives up, or [Manager.Close]: it dials, waits for the loss of the
+// session and reconnects. An open Engine.IO session adds a reader and a
+// writer: GET and POST loops on polling, read and write loops on
+// WebSocket; an upgrade adds a short-lived goroutine that probes the
+// WebSocket, pauses polling and then starts the WebSocket reader and
+// writer. Timers end a session whose server stopped pinging, bound a
+// closing session's flush and end the tries of the retry queue
+// (Options.AckTimeout). Each Socket has one goroutine for its events,
+// started with its first event; it lives until Manager.Close (Disconnect
+// does not end it). Manager.Close (and [Socket.Close], which closes the
+// socket's Manager) stops and waits for all of them, except one still
+// running an event handler, which ends when that handler returns. The
+// package never prints; it logs through the [log/slog] logger of
+// [Options].
 package client

@@ -10,8 +10,13 @@
 //		},
 //	})
 //
-// Without Options.Cluster a server is a single node, and none of this
-// package is linked into it or runs.
+// The providers of this package, [Static] and [Protoactor], start a node
+// for the server (actorio.ClusterProvider). The two meet through package
+// internal/clusterlink: the server calls its node to reach the other
+// nodes, and the node hands the server what they sent; neither package
+// imports the other. Without Options.Cluster a server is a single node
+// and nothing of this package runs; a program that does not import it
+// does not link it either.
 //
 // # What crosses nodes
 //
@@ -79,10 +84,11 @@
 // that dies is lost. Nothing is retried and nothing is acknowledged.
 //
 // Emit, SocketsJoin, SocketsLeave, DisconnectSockets and the methods of a
-// remote socket handle never wait for another node: they queue one message per node and return. The queue to one node has no bound: while a node is dead but
-// not yet dropped, or slower than the sender, what is sent to it waits in
-// the sender's memory (protoactor then drops it once a connection attempt
-// has failed; at most one attempt every 2 s). ServerSideEmitWithAck,
+// remote socket handle never wait for another node: they queue one message
+// per node and return. The queue to one node has no bound: while a node is
+// dead but not yet dropped, or slower than the sender, what is sent to it
+// waits in the sender's memory (protoactor then drops it once a connection
+// attempt has failed; at most one attempt every 2 s). ServerSideEmitWithAck,
 // BroadcastOperator.EmitWithAck and FetchRemoteSockets are the only calls
 // that wait, up to their context, and never for a node that has left.
 //
@@ -119,8 +125,8 @@
 // address), or clients restricted to WebSocket; a polling request on
 // another node gets HTTP 400 {"code":1,"message":"Session ID unknown"}.
 // A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
-// reaches, on the other nodes, the children that exist on the sending node
-// too.
+// reaches, on the other nodes, only the children that also exist on the
+// sending node.
 //
 // # Security
 //
@@ -130,11 +136,28 @@
 //
 // # Goroutines
 //
-// A node runs protoactor's actor system for the cluster (separate from the
-// server's own), its gRPC server and one connection per other node, and,
-// with Static, one goroutine that probes. Server.Close stops them all. It
-// usually takes milliseconds, but may wait for the other nodes to confirm
-// the goodbye (at most 0.5 s), for a round of probes in flight (at most
-// ProbeTimeout) and for a connection attempt to a node that has gone (at
-// most 2 s, which protoactor does not interrupt).
+// A node adds to its server:
+//
+//   - protoactor's actor system for the cluster, separate from the
+//     server's own, whose dispatcher goroutines run the node's two actors:
+//     one takes what the other nodes send (broadcasts, room changes,
+//     disconnections, socket commands, acknowledgements, probes, goodbyes)
+//     one message at a time, the other runs the server-side event handlers;
+//   - protoactor remote's gRPC server and one connection per other node;
+//   - one goroutine per NodeBroadcastWithAck or NodeFetchSockets that
+//     another node sent, so that its wait does not hold up the messages
+//     behind it; it ends when its sockets answered, at the asking node's
+//     deadline, when that node cancels a broadcast, or when this node
+//     closes;
+//   - with Static, one goroutine that probes, which starts a short-lived
+//     goroutine per node it probes in a round;
+//   - while it closes, one goroutine per other node for the goodbye.
+//
+// Server.Close closes the node first and stops them all; Close waits for
+// the goroutines this package starts. It usually takes milliseconds, but
+// may wait for the other nodes to confirm the goodbye (at most 0.5 s), for
+// a round of probes in flight (at most ProbeTimeout) and for a connection
+// attempt to a node that has gone (about 2 s, which protoactor does not
+// interrupt). A few of protoactor's goroutines finish exiting within
+// milliseconds after Close returns.
 package cluster

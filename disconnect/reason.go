@@ -2,9 +2,12 @@
 // Socket.IO v4 reports with its disconnect events, and [ErrServerClosed].
 //
 // It is the one definition the server packages (actorio, gateway, actors)
-// and the client package share; each of them re-exports what it uses, so
-// most programs never import this package directly. It imports nothing of
-// the module, so any package can depend on it without a cycle.
+// and the client package share. Package actorio re-exports every server
+// reason and ErrServerClosed (actorio.ReasonTransportClose and so on),
+// gateway the reasons its sessions end with, and client the reasons its
+// disconnect event reports, so most programs never import this package
+// directly; package actors uses it as it is. It imports nothing of the
+// module, so any package can depend on it without a cycle.
 //
 // The strings are those of the Node reference implementation (socket.io
 // and socket.io-client 4.x) where it has one, and actorio's own otherwise

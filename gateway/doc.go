@@ -1,33 +1,75 @@
 // Package gateway is an Engine.IO version 4 server: the HTTP long-polling
 // and WebSocket transports, the upgrade from one to the other, the
-// heartbeat and session bookkeeping.
+// heartbeat, the session bookkeeping and the limits on connections and
+// queues.
+//
+// It knows nothing of Socket.IO: the Data of a Message packet is opaque to
+// it. Namespaces, events and acknowledgements belong to the layers above
+// (package actors, then package actorio), which use it as follows.
 //
 // # Sessions
 //
-// A [Server] is an [http.Handler]. Each successful handshake creates a
-// [Conn] identified by a random session id, and calls [Handler.OnOpen]
-// synchronously from the goroutine that served the handshake, after the
-// open packet has been written and before any inbound packet is read. OnOpen
-// installs the connection's [Receiver] with [Conn.SetReceiver].
+// A [Server] is an [http.Handler] serving one path. Each successful
+// handshake creates a [Conn] identified by a random session id and calls
+// [Handler.OnOpen] synchronously from the goroutine that served the
+// handshake, after the open packet has been written and before any inbound
+// packet is read. OnOpen installs the connection's [Receiver] with
+// [Conn.SetReceiver]. The next layer sends with [Conn.Send] (or
+// [Conn.SendNow]), ends the session with [Conn.Close], and bounds what it
+// has taken but not yet handled with [Conn.Hold] and [Conn.Release]
+// (Config.MaxInboundBytes, Config.MaxInboundPackets): while that bound is
+// reached the transport reads nothing more, so TCP flow control holds the
+// client back. An [Observer] installed with [Server.SetObserver] is told
+// of sessions opening, upgrading and ending.
 //
 // # Ordering and concurrency
 //
-// Outbound packets are appended to a queue owned by the Conn
-// ([Conn.Send] never blocks); the active transport only drains it, so a
-// transport upgrade neither loses nor duplicates packets, and order is
-// preserved. Inbound Message packets reach [Receiver.OnPacket] one at a
-// time per Conn, from transport goroutines. [Receiver.OnClose] is called
-// exactly once per Conn, and no OnPacket call starts after it or runs
-// concurrently with it. Heartbeat packets (ping, pong), probes, upgrade and
-// noop packets are handled inside the package.
+// Outbound packets are appended to a queue owned by the Conn: Send and
+// SendNow do not wait for the client (except while Server.Close runs, when
+// the caller may have to write the queue itself), and a queue over
+// Config.MaxQueueBytes or Config.MaxQueuePackets closes the session with
+// "slow consumer". The
+// active transport only drains the queue, so a transport upgrade neither
+// loses nor duplicates packets, and order is preserved. Inbound Message
+// packets reach [Receiver.OnPacket] one at a time per Conn, in the order
+// they were read, from a transport goroutine. [Receiver.OnClose] is called
+// exactly once per Conn, never before OnOpen has returned; no OnPacket call
+// starts after it or runs concurrently with it. It runs on the goroutine
+// that ended the session (a transport's, a heartbeat timer's, the caller
+// of Conn.Close or Server.Close) or, when OnOpen or OnPacket was running,
+// on that goroutine right after it returns. Ping, pong, probe, upgrade and
+// noop packets are handled inside the package; a ping from the client ends
+// the session ("transport error"), as Engine.IO v4 lets only the server
+// ping. [Conn] methods are safe for concurrent use.
 //
 // # Goroutines
 //
-// A polling session uses no goroutine of its own: its heartbeat runs on
-// timers and its requests on the HTTP server's goroutines. A WebSocket
-// connection uses the serving goroutine as its read loop plus one writer
-// goroutine. [Server.Close] closes every session and waits for every
-// goroutine the server started and every request it is serving.
+// The goroutines of a Server are those net/http serves its requests on and
+// those it starts itself when a session needs one:
+//
+//   - Polling: none. A GET waits for packets on the HTTP server's goroutine
+//     that serves it; a POST's packets are handed to OnPacket on the
+//     goroutine serving the POST.
+//   - WebSocket: one read goroutine per session, started once the
+//     handshake (or the upgrade) is complete, after which the HTTP handler
+//     returns. During an upgrade, the goroutine serving the WebSocket
+//     request reads the probe and the upgrade packet itself.
+//   - WebSocket writes: a writer goroutine is started only when packets are
+//     queued and none runs; it writes what is queued, batched into one
+//     write where it can, and ends when the queue is empty, so an idle
+//     session has no writer. SendNow first tries to write on the caller's
+//     goroutine without blocking (Linux and macOS) and leaves to a writer
+//     goroutine only what the socket did not take.
+//   - A short-lived goroutine closes a session whose queue overflowed, so
+//     that OnClose never runs inside the caller's Send.
+//   - Timers: one heartbeat timer per session (time.AfterFunc), and one
+//     that forgets a closed polling session kept for its client's last GET.
+//
+// [Server.Close] closes every session with reason "forced server close",
+// flushing what is queued (with a close packet) for at most a second,
+// answers 503 to every request but the polls that fetch a closed session's
+// last packets, and waits for every request it is serving, every
+// heartbeat callback in progress and every goroutine it started.
 //
 // # Origins
 //
@@ -58,8 +100,11 @@
 // the remote IP address of its handshake; requests with its id from
 // elsewhere get the answer of an unknown id and leave it untouched.
 //
-// # Logging
+// # Logging and counters
 //
 // The server logs through the [log/slog] logger of its [Config]: Debug for
-// the session lifecycle, Warn for protocol errors, never per packet.
+// the session lifecycle, Warn for protocol errors, refused requests and
+// slow consumers, never per packet. Its counters ([Server.Count],
+// [Server.PollingCount], [Server.BytesIn], [Server.PacketsIn] and the
+// like) may be read at any time, from any goroutine.
 package gateway

@@ -1,10 +1,12 @@
-// Command demo serves a multi-room chat page and its Socket.IO endpoint;
-// the events and the page are in package chatdemo. The page loads
-// socket.io-client from the demo, which serves the copy `npm ci` put in
-// node_modules (found in the working directory or a parent), or the file
-// of -client-js; it tries the CDN when neither is there. With -admin it also
-// serves the admin namespace of package admin and, when it finds the
-// built dashboard of @socket.io/admin-ui, the dashboard at /admin/ui/.
+// Command demo serves a multi-room chat page, its Socket.IO endpoint and
+// the server's Prometheus metrics at /metrics; the events and the page are
+// in package chatdemo. The page loads socket.io-client from the demo, which
+// serves the copy `npm ci` put in node_modules (found in the working
+// directory or a parent), or the file of -client-js; it tries the CDN when
+// neither is there. With -admin it also serves the admin namespace of
+// package admin and, when it finds the built dashboard of
+// @socket.io/admin-ui (in node_modules under the working directory, or the
+// directory of -admin-ui), the dashboard at /admin/ui/.
 package main
 
 import (

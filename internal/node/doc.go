@@ -38,6 +38,13 @@
 // killed when ctx is cancelled and always at t.Cleanup. Every wait is
 // bounded: a zero timeout means [DefaultTimeout], none exceeds
 // [MaxTimeout], and the prelude's safety timer ends a forgotten script.
+// The script file is removed at the end of a passing test and kept, for
+// inspection, when the test fails.
+//
+// Run starts two goroutines per script, one reading its stdout and one
+// waiting for it to exit, and [Proc.Send] one per call for its write;
+// they end once the process has exited (it is killed, with its process
+// group on Unix, at t.Cleanup at the latest).
 //
 // # The prelude
 //

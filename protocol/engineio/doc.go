@@ -4,10 +4,15 @@
 // ([DecodeFrame], [AppendText]) and the payloads of the HTTP long-polling
 // transport, where packets are joined by the record separator 0x1e and
 // binary messages are written as 'b' followed by standard base64
-// ([AppendPayload], [DecodePayload]).
+// ([AppendPayload], [PayloadLen], [DecodePayload]).
+//
+// It knows nothing of transports, sessions or heartbeats: those belong to
+// package gateway (the server) and package client, which both use it. It
+// imports no other package of this module.
 //
 // The package performs no I/O and starts no goroutines; every function is
 // safe for concurrent use. Decoded packets may alias the input slice (see
 // each function); encoders never modify or retain the packets they are given,
-// so one packet's Data may be shared by many writers.
+// so one packet's Data may be shared by many writers. Malformed input yields
+// an error wrapping [ErrMalformed].
 package engineio

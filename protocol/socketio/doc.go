@@ -2,11 +2,14 @@
 // revision 5 (socket.io 3.x and later).
 //
 // It converts between the text part of a Socket.IO packet, as carried inside
-// an Engine.IO message packet, and the [Packet] structure; it splits and
-// inspects raw JSON payloads ([SplitArray], [EventName], [ParseValue]); and it
-// encodes Go values into event/ack payloads, moving every []byte into a binary
-// attachment referenced by a {"_placeholder":true,"num":N} object
-// ([MarshalArgs]).
+// an Engine.IO message packet, and the [Packet] structure ([Decode],
+// [AppendEncode]); it splits and inspects raw JSON payloads ([SplitArray],
+// [EventName], [ParseValue], [IsReserved], [HasReservedName]) and checks
+// binary placeholders ([CheckPlaceholders]); it wraps received arguments
+// as [Args]; and it encodes Go values into event/ack payloads, moving every
+// []byte into a binary attachment referenced by a
+// {"_placeholder":true,"num":N} object ([MarshalArgs]), with [Object] for
+// JSON objects that keep their key order.
 //
 // The text wire format is
 //
@@ -16,8 +19,10 @@
 // present only for BINARY_EVENT and BINARY_ACK packets, whose binary
 // attachments travel as separate Engine.IO frames.
 //
-// The package is a pure codec: it performs no I/O, starts no goroutines and
-// has no mutable package-level state, so every function is safe for
-// concurrent use. Decoders never panic, whatever their input; malformed input
-// yields an error wrapping one of the sentinel errors declared in errors.go.
+// The package is a pure codec and imports no other package of this module:
+// it performs no I/O, starts no goroutines and keeps no state between calls
+// (the slice [ReservedEvents] is shared and must not be modified),
+// so every function is safe for concurrent use. Decoders never panic,
+// whatever their input; malformed input yields an error wrapping one of the
+// sentinel errors declared in errors.go.
 package socketio

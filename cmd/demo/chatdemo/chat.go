@@ -1,10 +1,17 @@
-// Package chatdemo is the chat demo of cmd/demo as a package, so that tests
-// can serve it in-process: [Register] installs its Socket.IO events and
-// [Handler] serves them together with the page.
+// Package chatdemo is the chat demo of cmd/demo (and cmd/clusterdemo) as a
+// package, so that tests can serve it in-process: [Register] installs its
+// Socket.IO events on a server, [Handler] (or [NewHandler]) serves them
+// together with the page and the server's Prometheus metrics at /metrics,
+// and [Serve] runs that until SIGINT or SIGTERM. [InstrumentAdmin] adds the
+// admin namespace of package admin, and NewHandler can serve the admin
+// dashboard's files; [FindClientDir] and [FindAdminUI] find what `npm ci`
+// installed.
 //
-// Events: "join" (room name; acked with the room's rooms list), "chat" (text;
-// sent to the sender's rooms, except the sender) and "echo" (acked with its
-// arguments unchanged, binary included; the page's "Echo file" form uses it).
+// Events: "join" (room name; acked with the room and the socket's rooms,
+// and announced to the room as "joined"), "chat" (text; sent to the
+// sender's rooms, except the sender, and acked with whether it had any)
+// and "echo" (acked with its arguments unchanged, binary included; the
+// page's "Echo file" form uses it).
 //
 // The page joins [DefaultRoom] as soon as it connects, so that pages chat
 // before anyone picks a room; joining any other room leaves DefaultRoom, so
