@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -73,24 +74,11 @@ func (e *encoder) value(v any, depth int) error {
 		e.buf = strconv.AppendBool(e.buf, x)
 	case int:
 		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
-	case int8:
-		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
-	case int16:
-		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
-	case int32:
-		e.buf = strconv.AppendInt(e.buf, int64(x), 10)
-	case int64:
-		e.buf = strconv.AppendInt(e.buf, x, 10)
-	case uint:
-		e.buf = strconv.AppendUint(e.buf, uint64(x), 10)
-	case uint8:
-		e.buf = strconv.AppendUint(e.buf, uint64(x), 10)
-	case uint16:
-		e.buf = strconv.AppendUint(e.buf, uint64(x), 10)
-	case uint32:
-		e.buf = strconv.AppendUint(e.buf, uint64(x), 10)
-	case uint64:
-		e.buf = strconv.AppendUint(e.buf, x, 10)
+	case int8, int16, int32, int64:
+		// Rarer than int: one case per signedness, read through reflect.
+		e.buf = strconv.AppendInt(e.buf, reflect.ValueOf(x).Int(), 10)
+	case uint, uint8, uint16, uint32, uint64:
+		e.buf = strconv.AppendUint(e.buf, reflect.ValueOf(x).Uint(), 10)
 	case float64:
 		return e.float(x, 64)
 	case float32:
@@ -108,80 +96,41 @@ func (e *encoder) value(v any, depth int) error {
 	case []byte:
 		e.bytes(x)
 	case [][]byte:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
+		if done, err := e.open(x == nil, depth, '['); done {
+			return err
 		}
-		if depth > MaxDepth {
-			return ErrTooDeep
-		}
-		e.buf = append(e.buf, '[')
 		for i, b := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
+			e.comma(i)
 			e.bytes(b)
 		}
 		e.buf = append(e.buf, ']')
 	case []any:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
+		if done, err := e.open(x == nil, depth, '['); done {
+			return err
 		}
-		if depth > MaxDepth {
-			return ErrTooDeep
-		}
-		e.buf = append(e.buf, '[')
 		for i, el := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
+			e.comma(i)
 			if err := e.value(el, depth+1); err != nil {
 				return err
 			}
 		}
 		e.buf = append(e.buf, ']')
 	case map[string]any:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
+		if done, err := e.open(x == nil, depth, '{'); done {
+			return err
 		}
-		if depth > MaxDepth {
-			return ErrTooDeep
-		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		e.buf = append(e.buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.buf = appendString(e.buf, k)
-			e.buf = append(e.buf, ':')
-			if err := e.value(x[k], depth+1); err != nil {
+		for i, k := range sortedKeys(x) {
+			if err := e.member(i, k, x[k], depth); err != nil {
 				return err
 			}
 		}
 		e.buf = append(e.buf, '}')
 	case Object:
-		if x == nil {
-			e.buf = append(e.buf, "null"...)
-			return nil
+		if done, err := e.open(x == nil, depth, '{'); done {
+			return err
 		}
-		if depth > MaxDepth {
-			return ErrTooDeep
-		}
-		e.buf = append(e.buf, '{')
 		for i, m := range x {
-			if i > 0 {
-				e.buf = append(e.buf, ',')
-			}
-			e.buf = appendString(e.buf, m.Key)
-			e.buf = append(e.buf, ':')
-			if err := e.value(m.Value, depth+1); err != nil {
+			if err := e.member(i, m.Key, m.Value, depth); err != nil {
 				return err
 			}
 		}
@@ -190,6 +139,45 @@ func (e *encoder) value(v any, depth int) error {
 		return e.fallback(v)
 	}
 	return nil
+}
+
+// open starts a container at depth depth: it writes null for a nil one and
+// reports done, fails with ErrTooDeep beyond MaxDepth, or writes opening.
+func (e *encoder) open(isNil bool, depth int, opening byte) (done bool, err error) {
+	switch {
+	case isNil:
+		e.buf = append(e.buf, "null"...)
+		return true, nil
+	case depth > MaxDepth:
+		return true, ErrTooDeep
+	}
+	e.buf = append(e.buf, opening)
+	return false, nil
+}
+
+// comma writes the comma before the element at index i of a container.
+func (e *encoder) comma(i int) {
+	if i > 0 {
+		e.buf = append(e.buf, ',')
+	}
+}
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// member appends key:v as the member at index i of an object at depth depth.
+func (e *encoder) member(i int, key string, v any, depth int) error {
+	e.comma(i)
+	e.buf = appendString(e.buf, key)
+	e.buf = append(e.buf, ':')
+	return e.value(v, depth+1)
 }
 
 // bytes appends b as a placeholder (recording the attachment) or as a base64 string.

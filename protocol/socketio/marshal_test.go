@@ -25,6 +25,7 @@ func TestMarshalArgs(t *testing.T) {
 		{"none", nil, `[]`, nil},
 		{"brief example", []any{"ev", 1, b0}, `["ev",1,{"_placeholder":true,"num":0}]`, [][]byte{b0}},
 		{"scalars", []any{nil, true, false, int8(-8), uint64(math.MaxUint64), int64(math.MinInt64)}, `[null,true,false,-8,18446744073709551615,-9223372036854775808]`, nil},
+		{"integer types", []any{int(-1), int8(math.MinInt8), int16(math.MinInt16), int32(math.MinInt32), int64(math.MaxInt64), uint(1), uint8(math.MaxUint8), uint16(math.MaxUint16), uint32(math.MaxUint32), uint64(0)}, `[-1,-128,-32768,-2147483648,9223372036854775807,1,255,65535,4294967295,0]`, nil},
 		{"floats", []any{1.0, 1.5, math.Copysign(0, -1), 1e21, 1e20, 1e-7, 1e-6, 123456789.125, float32(0.1), 5e-324}, `[1,1.5,-0,1e+21,100000000000000000000,1e-7,0.000001,123456789.125,0.1,5e-324]`, nil},
 		{"html not escaped", []any{"<a href=\"x\">&</a>"}, `["<a href=\"x\">&</a>"]`, nil},
 		{"string escapes", []any{"\x00\x1f\b\f\n\r\t\\\"\x7f\u2028é", "bad\xffutf8"}, `["\u0000\u001f\b\f\n\r\t\\\"` + "\x7f\u2028é" + `","bad\ufffdutf8"]`, nil},

@@ -108,13 +108,9 @@ func (p *parser) value(i, depth int) (any, int, error) {
 		}
 		return p.array(i, depth)
 	case '"':
-		end := skipString(b, i)
-		if end < 0 {
-			return nil, i, errAt(i)
-		}
-		s, ok := unquote(b[i:end])
-		if !ok {
-			return nil, i, errAt(i)
+		s, end, err := p.str(i)
+		if err != nil {
+			return nil, i, err
 		}
 		return s, end, nil
 	case 't', 'f', 'n':
@@ -144,18 +140,11 @@ func (p *parser) value(i, depth int) (any, int, error) {
 func (p *parser) object(i, depth int) (any, int, error) {
 	b := p.b
 	obj := Object{}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return obj, i + 1, nil
-	}
-	for {
-		ke := skipString(b, i)
-		if ke < 0 {
-			return nil, i, errAt(i)
-		}
-		key, ok := unquote(b[i:ke])
-		if !ok {
-			return nil, i, errAt(i)
+	i, done := p.open(i, '}')
+	for !done {
+		key, ke, err := p.str(i)
+		if err != nil {
+			return nil, i, err
 		}
 		i = skipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
@@ -166,46 +155,68 @@ func (p *parser) object(i, depth int) (any, int, error) {
 			return nil, i, err
 		}
 		obj = append(obj, Member{Key: key, Value: v})
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return nil, i, errAt(i)
-		}
-		switch b[i] {
-		case '}':
-			return obj, i + 1, nil
-		case ',':
-			i = skipSpace(b, i+1)
-		default:
-			return nil, i, errAt(i)
+		if i, done, err = p.next(end, '}'); err != nil {
+			return nil, i, err
 		}
 	}
+	return obj, i, nil
 }
 
 // array parses the array starting at b[i] ('[').
 func (p *parser) array(i, depth int) (any, int, error) {
-	b := p.b
 	arr := []any{}
-	i = skipSpace(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return arr, i + 1, nil
-	}
-	for {
+	i, done := p.open(i, ']')
+	for !done {
 		v, end, err := p.value(i, depth+1)
 		if err != nil {
 			return nil, i, err
 		}
 		arr = append(arr, v)
-		i = skipSpace(b, end)
-		if i >= len(b) {
-			return nil, i, errAt(i)
-		}
-		switch b[i] {
-		case ']':
-			return arr, i + 1, nil
-		case ',':
-			i = skipSpace(b, i+1)
-		default:
-			return nil, i, errAt(i)
+		if i, done, err = p.next(end, ']'); err != nil {
+			return nil, i, err
 		}
 	}
+	return arr, i, nil
+}
+
+// str parses the string literal starting at b[i] and returns its contents
+// with the index just past it.
+func (p *parser) str(i int) (string, int, error) {
+	end := skipString(p.b, i)
+	if end < 0 {
+		return "", i, errAt(i)
+	}
+	s, ok := unquote(p.b[i:end])
+	if !ok {
+		return "", i, errAt(i)
+	}
+	return s, end, nil
+}
+
+// open steps into the container opened at b[i] and returns the index of its
+// first element, or, when it is empty (closing follows), the index just past
+// it and done.
+func (p *parser) open(i int, closing byte) (next int, done bool) {
+	i = skipSpace(p.b, i+1)
+	if i < len(p.b) && p.b[i] == closing {
+		return i + 1, true
+	}
+	return i, false
+}
+
+// next steps over what follows the element that ends at b[end] in a
+// container closed by closing: a comma, giving the index of the next element,
+// or closing, giving the index just past the container and done.
+func (p *parser) next(end int, closing byte) (int, bool, error) {
+	i := skipSpace(p.b, end)
+	if i >= len(p.b) {
+		return i, false, errAt(i)
+	}
+	switch p.b[i] {
+	case closing:
+		return i + 1, true, nil
+	case ',':
+		return skipSpace(p.b, i+1), false, nil
+	}
+	return i, false, errAt(i)
 }
