@@ -304,39 +304,26 @@ func (n *node) Nodes() []string {
 // waiting. Messages to one node leave on one connection in the order they
 // were queued, which keeps each sender's order.
 func (n *node) Broadcast(nsp string, b *pb.Broadcast) {
-	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
-		return
-	}
-	msg := &pb.NodeBroadcast{Namespace: nsp, Broadcast: b}
-	for i := range ps {
-		n.sys.Root.Send(ps[i].node, msg)
+	if ps := n.others(); len(ps) > 0 {
+		n.send(ps, toNode, &pb.NodeBroadcast{Namespace: nsp, Broadcast: b})
 	}
 }
 
 // ServerSideEmit implements clusterlink.Node.
 func (n *node) ServerSideEmit(data []byte, atts [][]byte) {
-	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
-		return
-	}
-	msg := &pb.NodeEvent{Data: data, Attachments: atts}
-	for i := range ps {
-		n.sys.Root.Send(ps[i].events, msg)
+	if ps := n.others(); len(ps) > 0 {
+		n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts})
 	}
 }
 
 // ServerSideEmitWithAck implements clusterlink.Node.
 func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]byte) ([]*pb.NodeEventAck, error) {
-	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
+	ps := n.others()
+	if len(ps) == 0 {
 		return nil, nil
 	}
 	return collectReplies[*pb.NodeEventAck](ctx, n, ps, "acknowledgements", func(id uint64) {
-		msg := &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()}
-		for i := range ps {
-			n.sys.Root.Send(ps[i].events, msg)
-		}
+		n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()})
 	})
 }
 
@@ -376,21 +363,47 @@ func (n *node) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) 
 // sendAll queues msg for the node actor of every other node alive, after
 // the broadcasts queued before it.
 func (n *node) sendAll(msg any) {
+	n.send(n.others(), toNode, msg)
+}
+
+// others returns the other nodes alive, none once the node is closed.
+func (n *node) others() []peer {
 	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
-		return
+	if n.closed.Load() {
+		return nil
 	}
+	return ps
+}
+
+// send queues msg for the actor that to picks on each node of ps.
+func (n *node) send(ps []peer, to func(*peer) *actor.PID, msg any) {
 	for i := range ps {
-		n.sys.Root.Send(ps[i].node, msg)
+		n.sys.Root.Send(to(&ps[i]), msg)
 	}
+}
+
+// toNode picks, for send, a node's node actor.
+func toNode(p *peer) *actor.PID { return p.node }
+
+// toEvents picks, for send, a node's events actor.
+func toEvents(p *peer) *actor.PID { return p.events }
+
+// timeoutMs is what is left of ctx's deadline in milliseconds, for a
+// request's TimeoutMs: at least 1 (0 would mean no timeout), 0 without a
+// deadline.
+func timeoutMs(ctx context.Context) int64 {
+	if d, ok := ctx.Deadline(); ok {
+		return max(time.Until(d).Milliseconds(), 1)
+	}
+	return 0
 }
 
 // BroadcastWithAck implements clusterlink.Node: every other node alive
 // gets one NodeBroadcastWithAck, streams back one NodeBroadcastAck per
 // acknowledgement, and ends with a NodeBroadcastAckDone.
 func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
-	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
+	ps := n.others()
+	if len(ps) == 0 {
 		return 0, nil
 	}
 	id := n.ackSeq.Add(1)
@@ -398,16 +411,8 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	w.await(ps)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
-	var timeout int64
-	if d, ok := ctx.Deadline(); ok {
-		// At least a millisecond: 0 would mean no timeout.
-		timeout = max(time.Until(d).Milliseconds(), 1)
-	}
-	msg := &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
-		AckId: id, ReplyTo: n.address(), TimeoutMs: timeout}
-	for i := range ps {
-		n.sys.Root.Send(ps[i].node, msg)
-	}
+	n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
+		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)})
 	select {
 	case <-w.done:
 		missing, _ := w.result()
@@ -421,10 +426,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	case <-ctx.Done():
 		missing, nodes := w.result()
 		// Those still running it stop waiting for their sockets.
-		cancel := &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()}
-		for i := range ps {
-			n.sys.Root.Send(ps[i].node, cancel)
-		}
+		n.send(ps, toNode, &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()})
 		return missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err())
 	}
 }
@@ -438,19 +440,13 @@ type ackKey struct {
 // FetchSockets implements clusterlink.Node: every other node alive gets
 // one NodeFetchSockets and answers with one NodeFetchSocketsReply.
 func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*pb.NodeFetchSocketsReply, error) {
-	ps := *n.peers.Load()
-	if len(ps) == 0 || n.closed.Load() {
+	ps := n.others()
+	if len(ps) == 0 {
 		return nil, nil
 	}
-	var timeout int64
-	if d, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(d).Milliseconds(), 1)
-	}
+	timeout := timeoutMs(ctx)
 	return collectReplies[*pb.NodeFetchSocketsReply](ctx, n, ps, "sockets", func(id uint64) {
-		msg := &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout}
-		for i := range ps {
-			n.sys.Root.Send(ps[i].node, msg)
-		}
+		n.send(ps, toNode, &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout})
 	})
 }
 
