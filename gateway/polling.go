@@ -34,18 +34,10 @@ const upgradeHold = 100 * time.Millisecond
 // an upgrade; otherwise it gets the noop.
 func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
-	if c.finalSent {
-		// The session ended and a GET already told the client.
-		c.mu.Unlock()
-		c.srv.reject(w, r, CodeUnknownSID, TransportPolling)
+	// Once finalSent, the session ended and a GET already told the client.
+	if !c.claimLocked(w, r, &c.polling, c.finalSent, CodeUnknownSID) {
 		return
 	}
-	if c.polling {
-		c.mu.Unlock()
-		c.overlap(w, r)
-		return
-	}
-	c.polling = true
 	racesUpgrade := c.upgrading
 	var hold *time.Timer
 	defer func() {
@@ -152,17 +144,9 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		writeBody(w, "text/html", []byte("ok"))
 		return
 	}
-	if c.isClosed {
-		c.mu.Unlock()
-		c.srv.reject(w, r, CodeBadRequest, TransportPolling)
+	if !c.claimLocked(w, r, &c.posting, c.isClosed, CodeBadRequest) {
 		return
 	}
-	if c.posting {
-		c.mu.Unlock()
-		c.overlap(w, r)
-		return
-	}
-	c.posting = true
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -218,6 +202,25 @@ func decodablePrefix(body []byte) []engineio.Packet {
 		pkts = append(pkts, p[0])
 	}
 	return pkts
+}
+
+// claimLocked marks the request r as the one GET or POST in flight, busy
+// being c.polling or c.posting, and reports true with c.mu still held. It
+// answers r instead and unlocks c.mu when refused (with code) or when
+// another request of the same method is in flight. c.mu must be held.
+func (c *Conn) claimLocked(w http.ResponseWriter, r *http.Request, busy *bool, refused bool, code ErrorCode) bool {
+	switch {
+	case refused:
+		c.mu.Unlock()
+		c.srv.reject(w, r, code, TransportPolling)
+		return false
+	case *busy:
+		c.mu.Unlock()
+		c.overlap(w, r)
+		return false
+	}
+	*busy = true
+	return true
 }
 
 // overlap answers a GET that comes while one is pending, or a POST while
