@@ -18,6 +18,7 @@ import (
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/internal/clusterlink"
 	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // testLog is where the servers log: nowhere, unless CLUSTER_LOG is set.
@@ -86,22 +87,8 @@ func (n *testNode) sideEvents() []received {
 func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm bool) *testNode {
 	t.Helper()
 	rec := &recorder{p: m}
-	srv, err := actorio.NewServer(actorio.Options{
-		Logger:  testLog(),
-		Cluster: &actorio.ClusterOptions{Name: "test", Address: addr, Provider: rec},
-	})
-	if err != nil {
-		t.Fatalf("node %s: %v", name, err)
-	}
 	onConn := func(s *actorio.Socket) {
-		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			for i := range args.Len() {
-				s.Join(args.String(i))
-			}
-			if ack != nil {
-				_ = ack("ok")
-			}
-		})
+		s.On("join", testkit.JoinRooms)
 		s.On("shout", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
 			_ = s.Broadcast().Emit("shout", args.String(0))
 			if ack != nil {
@@ -109,11 +96,21 @@ func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm 
 			}
 		})
 	}
-	srv.OnConnection(onConn)
-	srv.Of("/chat").OnConnection(onConn)
-	n := &testNode{name: name, srv: srv, http: httptest.NewServer(srv), rec: rec}
-	n.url = n.http.URL
+	ts := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{
+			Logger:  testLog(),
+			Cluster: &actorio.ClusterOptions{Name: "test", Address: addr, Provider: rec},
+		},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(onConn)
+			srv.Of("/chat").OnConnection(onConn)
+		},
+		Name: "node " + name,
+	})
+	srv := ts.Srv
+	n := &testNode{name: name, srv: srv, http: ts.HTTP, url: ts.URL, rec: rec}
 	n.addr = srv.ClusterNodes()[0]
+	// Runs before the cleanup of StartServer, which then finds both closed.
 	t.Cleanup(func() { n.close(t) })
 	srv.OnServerSideEmit("ping", func(args actorio.Args, ack actorio.AckFunc) {
 		r := received{event: "ping"}

@@ -27,6 +27,7 @@ import (
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -57,40 +58,35 @@ type jsNode struct {
 // sender, ack "ok"). Cleanup closes the server, then its HTTP server.
 func startJSNode(t *testing.T, name string, log *slog.Logger, seeds ...string) *jsNode {
 	t.Helper()
-	srv, err := actorio.NewServer(actorio.Options{
-		Logger: log,
-		Cluster: &actorio.ClusterOptions{
-			Name:    "js",
-			Address: "127.0.0.1:0",
-			Provider: &cluster.Static{
-				Seeds:         seeds,
-				ProbeInterval: 200 * time.Millisecond,
-				ProbeTimeout:  time.Second,
-				MaxFailures:   2,
+	ts := testkit.StartServer(t, testkit.ServerConfig{
+		Options: actorio.Options{
+			Logger: log,
+			Cluster: &actorio.ClusterOptions{
+				Name:    "js",
+				Address: "127.0.0.1:0",
+				Provider: &cluster.Static{
+					Seeds:         seeds,
+					ProbeInterval: 200 * time.Millisecond,
+					ProbeTimeout:  time.Second,
+					MaxFailures:   2,
+				},
 			},
 		},
+		Setup: func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) {
+				s.On("join", testkit.JoinRooms)
+				s.On("relay", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					err := s.To("r").Emit("relayed", args.Values()...)
+					if ack != nil {
+						_ = ack(fmt.Sprint(err))
+					}
+				})
+			})
+		},
+		Name: "node " + name,
 	})
-	if err != nil {
-		t.Fatalf("node %s: NewServer: %v", name, err)
-	}
-	srv.OnConnection(func(s *actorio.Socket) {
-		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			for i := range args.Len() {
-				s.Join(args.String(i))
-			}
-			if ack != nil {
-				_ = ack("ok")
-			}
-		})
-		s.On("relay", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			err := s.To("r").Emit("relayed", args.Values()...)
-			if ack != nil {
-				_ = ack(fmt.Sprint(err))
-			}
-		})
-	})
-	n := &jsNode{name: name, srv: srv, http: httptest.NewServer(srv), warmed: make(chan struct{}, 1)}
-	n.url = n.http.URL
+	srv := ts.Srv
+	n := &jsNode{name: name, srv: srv, http: ts.HTTP, url: ts.URL, warmed: make(chan struct{}, 1)}
 	n.addr = srv.ClusterNodes()[0]
 	srv.OnServerSideEmit(warmEvent, func(actorio.Args, actorio.AckFunc) {
 		select {
@@ -98,6 +94,7 @@ func startJSNode(t *testing.T, name string, log *slog.Logger, seeds ...string) *
 		default:
 		}
 	})
+	// Runs before the cleanup of StartServer, which then finds both closed.
 	t.Cleanup(func() {
 		start := time.Now()
 		if err := srv.Close(); err != nil {

@@ -82,3 +82,14 @@ func StartServer(t testing.TB, cfg ServerConfig) *Server {
 	})
 	return &Server{Srv: srv, HTTP: web, URL: web.URL}
 }
+
+// JoinRooms is an event handler that has the socket join the room each of
+// the event's arguments names, then acknowledges with "ok".
+func JoinRooms(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+	for i := range args.Len() {
+		s.Join(args.String(i))
+	}
+	if ack != nil {
+		_ = ack("ok")
+	}
+}
