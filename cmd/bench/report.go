@@ -85,46 +85,33 @@ func judgeRatios(bs ...bound) func(map[string]float64) string {
 	}
 }
 
+// column maps each server kind measured in byKind to f of its result.
+func column[R, V any](byKind map[string]R, f func(R) V) map[string]V {
+	out := map[string]V{}
+	for _, k := range allKinds {
+		if r, ok := byKind[k]; ok {
+			out[k] = f(r)
+		}
+	}
+	return out
+}
+
+// cpuRows are a scenario's rows of CPU use in cores (server, load
+// generator, other processes), from its measured windows by server kind.
+func cpuRows(scenario string, windows map[string]cpuWindow) []metric {
+	return []metric{
+		{label: scenario + ": server CPU (cores)", prec: 2, noRatio: true, vals: column(windows, func(c cpuWindow) float64 { return c.cores(c.server) })},
+		{label: scenario + ": load generator CPU (cores)", prec: 2, noRatio: true, vals: column(windows, func(c cpuWindow) float64 { return c.cores(c.load) })},
+		{label: scenario + ": other processes' CPU (cores, noise)", prec: 2, noRatio: true, vals: column(windows, func(c cpuWindow) float64 { return c.cores(c.others) })},
+	}
+}
+
 func writeReport(w io.Writer, cfg config, res *results) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	cores := func(c cpuWindow, d time.Duration) float64 { return float64(d) / float64(c.wall) }
-	pick := func(f func(kind string) (float64, bool)) map[string]float64 {
-		out := map[string]float64{}
-		for _, k := range allKinds {
-			if v, ok := f(k); ok {
-				out[k] = v
-			}
-		}
-		return out
-	}
-	echo := func(f func(r echoResult) float64) map[string]float64 {
-		return pick(func(k string) (float64, bool) {
-			r, ok := res.echo[k]
-			if !ok {
-				return 0, false
-			}
-			return f(r), true
-		})
-	}
-	fan := func(f func(r fanResult) float64) map[string]float64 {
-		return pick(func(k string) (float64, bool) {
-			r, ok := res.fanout[k]
-			if !ok {
-				return 0, false
-			}
-			return f(r), true
-		})
-	}
-	idle := func(f func(r idleResult) float64) map[string]float64 {
-		return pick(func(k string) (float64, bool) {
-			r, ok := res.idle[k]
-			if !ok {
-				return 0, false
-			}
-			return f(r), true
-		})
-	}
+	echo := func(f func(r echoResult) float64) map[string]float64 { return column(res.echo, f) }
+	fan := func(f func(r fanResult) float64) map[string]float64 { return column(res.fanout, f) }
+	idle := func(f func(r idleResult) float64) map[string]float64 { return column(res.idle, f) }
 
 	var rows []metric
 	if slices.Contains(cfg.scenarios, scenEcho) {
@@ -139,10 +126,8 @@ func writeReport(w io.Writer, cfg config, res *results) {
 				vals:   echo(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) }),
 				target: "≤ 0.6× node",
 				judge:  judgeRatios(bound{kindNode, 0.6, false})},
-			metric{label: "echo: server CPU (cores)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.server) })},
-			metric{label: "echo: load generator CPU (cores)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.load) })},
-			metric{label: "echo: other processes' CPU (cores, noise)", prec: 2, noRatio: true, vals: echo(func(r echoResult) float64 { return cores(r.cpu, r.cpu.others) })},
 		)
+		rows = append(rows, cpuRows("echo", column(res.echo, func(r echoResult) cpuWindow { return r.cpu }))...)
 	}
 	if slices.Contains(cfg.scenarios, scenFanout) {
 		rows = append(rows,
@@ -154,9 +139,9 @@ func writeReport(w io.Writer, cfg config, res *results) {
 			metric{label: "fan-out: blast acked after (ms)", prec: 1, noRatio: true, vals: fan(func(r fanResult) float64 { return ms(r.ackAfter) })},
 			metric{label: "fan-out: server CPU per delivered msg (µs)", prec: 3,
 				vals: fan(func(r fanResult) float64 { return us(r.cpu.server) / float64(r.delivered) })},
-			metric{label: "fan-out: server CPU (cores)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.server) })},
-			metric{label: "fan-out: load generator CPU (cores)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.load) })},
-			metric{label: "fan-out: other processes' CPU (cores, noise)", prec: 2, noRatio: true, vals: fan(func(r fanResult) float64 { return cores(r.cpu, r.cpu.others) })},
+		)
+		rows = append(rows, cpuRows("fan-out", column(res.fanout, func(r fanResult) cpuWindow { return r.cpu }))...)
+		rows = append(rows,
 			metric{label: "fan-out: peak server RSS (MB)", prec: 1,
 				vals:   fan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) }),
 				target: "≤ 0.5× node",
@@ -223,11 +208,11 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		runtime.NumCPU(), runtime.NumCPU())
 	var noisy []string
 	for _, k := range allKinds {
-		if r, ok := res.echo[k]; ok && cores(r.cpu, r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("echo/%s %.2f", k, cores(r.cpu, r.cpu.others)))
+		if r, ok := res.echo[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+			noisy = append(noisy, fmt.Sprintf("echo/%s %.2f", k, r.cpu.cores(r.cpu.others)))
 		}
-		if r, ok := res.fanout[k]; ok && cores(r.cpu, r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("fan-out/%s %.2f", k, cores(r.cpu, r.cpu.others)))
+		if r, ok := res.fanout[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+			noisy = append(noisy, fmt.Sprintf("fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others)))
 		}
 	}
 	if len(noisy) > 0 {

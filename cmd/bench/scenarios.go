@@ -71,6 +71,9 @@ type cpuWindow struct {
 	wall, server, load, others time.Duration
 }
 
+// cores is d, a CPU time used over the window, in cores.
+func (c cpuWindow) cores(d time.Duration) float64 { return float64(d) / float64(c.wall) }
+
 // cpuMeter measures a cpuWindow.
 type cpuMeter struct {
 	s                   *serverProc
