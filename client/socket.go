@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actorio/actorio/internal/listeners"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -21,7 +22,7 @@ type Socket struct {
 	d   *dispatcher
 
 	mu          sync.Mutex
-	handlers    map[string][]*listener
+	handlers    listeners.List[EventHandler]
 	anyHandlers []AnyHandler
 	eventHooks  []func(Event)
 
@@ -45,12 +46,6 @@ type Socket struct {
 	recovered bool   // the last CONNECT answer restored the previous session
 }
 
-// listener is one On or Once registration.
-type listener struct {
-	fn   EventHandler
-	once bool
-}
-
 // outbound is an encoded emit waiting in the send buffer.
 type outbound struct {
 	frames []engineio.Packet
@@ -72,12 +67,11 @@ type ackResult struct {
 
 func newSocket(m *Manager, nsp string, cfg socketConfig) *Socket {
 	return &Socket{
-		m:        m,
-		nsp:      nsp,
-		cfg:      cfg,
-		d:        newDispatcher(m.log),
-		handlers: map[string][]*listener{},
-		acks:     map[uint64]*pendingAck{},
+		m:    m,
+		nsp:  nsp,
+		cfg:  cfg,
+		d:    newDispatcher(m.log),
+		acks: map[uint64]*pendingAck{},
 	}
 }
 
@@ -134,14 +128,14 @@ func (s *Socket) Once(event string, fn EventHandler) { s.addListener(event, fn, 
 
 func (s *Socket) addListener(event string, fn EventHandler, once bool) {
 	s.mu.Lock()
-	s.handlers[event] = append(s.handlers[event], &listener{fn: fn, once: once})
+	s.handlers.Add(event, fn, once)
 	s.mu.Unlock()
 }
 
 // Off removes every handler registered with On or Once for event.
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
-	delete(s.handlers, event)
+	s.handlers.Remove(event)
 	s.mu.Unlock()
 }
 
@@ -353,7 +347,7 @@ func (s *Socket) post(ev Event) {
 func (s *Socket) fireLifecycle(ev Event) {
 	s.mu.Lock()
 	hooks := slices.Clone(s.eventHooks)
-	ls := s.takeListeners(ev.Name)
+	ls := s.handlers.Take(ev.Name, nil)
 	s.mu.Unlock()
 	for _, h := range hooks {
 		h(ev)
@@ -369,7 +363,7 @@ func (s *Socket) fireLifecycle(ev Event) {
 func (s *Socket) fireEvent(name string, args Args, ack AckFunc) {
 	s.mu.Lock()
 	anys := slices.Clone(s.anyHandlers)
-	ls := s.takeListeners(name)
+	ls := s.handlers.Take(name, nil)
 	s.mu.Unlock()
 	for _, fn := range anys {
 		fn(name, args, ack)
@@ -377,29 +371,6 @@ func (s *Socket) fireEvent(name string, args Args, ack AckFunc) {
 	for _, fn := range ls {
 		fn(args, ack)
 	}
-}
-
-// takeListeners returns the handlers of event, removing the Once ones.
-// The caller holds s.mu.
-func (s *Socket) takeListeners(event string) []EventHandler {
-	ls := s.handlers[event]
-	if len(ls) == 0 {
-		return nil
-	}
-	out := make([]EventHandler, len(ls))
-	keep := ls[:0:0]
-	for i, l := range ls {
-		out[i] = l.fn
-		if !l.once {
-			keep = append(keep, l)
-		}
-	}
-	if len(keep) == 0 {
-		delete(s.handlers, event)
-	} else if len(keep) != len(ls) {
-		s.handlers[event] = keep
-	}
-	return out
 }
 
 // failAcks fails the pending acknowledgements with err: all of them, or
