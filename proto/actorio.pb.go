@@ -1350,6 +1350,100 @@ func (x *NodeSocketCommand) GetClose() bool {
 	return false
 }
 
+// NodeRouteQuery asks a node whether the sessions whose ids start with
+// `tag` are its own (Engine.IO requests for them reached another node,
+// behind a balancer without sticky sessions); it answers with a
+// NodeRouteReply.
+type NodeRouteQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tag           string                 `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRouteQuery) Reset() {
+	*x = NodeRouteQuery{}
+	mi := &file_actorio_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRouteQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRouteQuery) ProtoMessage() {}
+
+func (x *NodeRouteQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRouteQuery.ProtoReflect.Descriptor instead.
+func (*NodeRouteQuery) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *NodeRouteQuery) GetTag() string {
+	if x != nil {
+		return x.Tag
+	}
+	return ""
+}
+
+// NodeRouteReply answers a NodeRouteQuery: the host:port of the answering
+// node's HTTP server when the tag is its own, else empty.
+type NodeRouteReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HttpAddress   string                 `protobuf:"bytes,1,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeRouteReply) Reset() {
+	*x = NodeRouteReply{}
+	mi := &file_actorio_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeRouteReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeRouteReply) ProtoMessage() {}
+
+func (x *NodeRouteReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeRouteReply.ProtoReflect.Descriptor instead.
+func (*NodeRouteReply) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *NodeRouteReply) GetHttpAddress() string {
+	if x != nil {
+		return x.HttpAddress
+	}
+	return ""
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -1452,7 +1546,11 @@ const file_actorio_proto_rawDesc = "" +
 	"\n" +
 	"disconnect\x18\a \x01(\bR\n" +
 	"disconnect\x12\x14\n" +
-	"\x05close\x18\b \x01(\bR\x05closeB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\x05close\x18\b \x01(\bR\x05close\"\"\n" +
+	"\x0eNodeRouteQuery\x12\x10\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\"3\n" +
+	"\x0eNodeRouteReply\x12!\n" +
+	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddressB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -1466,7 +1564,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_actorio_proto_goTypes = []any{
 	(*Target)(nil),                // 0: actorio.v1.Target
 	(*Broadcast)(nil),             // 1: actorio.v1.Broadcast
@@ -1487,6 +1585,8 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeSocketInfo)(nil),        // 16: actorio.v1.NodeSocketInfo
 	(*NodeFetchSocketsReply)(nil), // 17: actorio.v1.NodeFetchSocketsReply
 	(*NodeSocketCommand)(nil),     // 18: actorio.v1.NodeSocketCommand
+	(*NodeRouteQuery)(nil),        // 19: actorio.v1.NodeRouteQuery
+	(*NodeRouteReply)(nil),        // 20: actorio.v1.NodeRouteReply
 }
 var file_actorio_proto_depIdxs = []int32{
 	0,  // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -1514,7 +1614,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
