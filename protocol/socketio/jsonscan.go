@@ -199,6 +199,31 @@ func unquote(lit []byte) (string, bool) {
 	return string(b), true
 }
 
+// readString returns the decoded contents of the JSON string literal
+// starting at b[i] and the index just past it; it reports false if there is
+// no well-formed literal there. A literal without escapes is read in one pass.
+func readString(b []byte, i int) (string, int, bool) {
+	if i < 0 || i >= len(b) || b[i] != '"' {
+		return "", i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		if c := b[j]; c == '"' {
+			return string(b[i+1 : j]), j + 1, true
+		} else if c == '\\' || c < 0x20 {
+			break
+		}
+	}
+	end := skipString(b, i)
+	if end < 0 {
+		return "", i, false
+	}
+	s, ok := unquote(b[i:end])
+	if !ok {
+		return "", i, false
+	}
+	return s, end, true
+}
+
 // validNumber reports whether s follows the JSON number grammar.
 func validNumber(s string) bool {
 	i := 0

@@ -108,9 +108,9 @@ func (p *parser) value(i, depth int) (any, int, error) {
 		}
 		return p.array(i, depth)
 	case '"':
-		s, end, err := p.str(i)
-		if err != nil {
-			return nil, i, err
+		s, end, ok := readString(b, i)
+		if !ok {
+			return nil, i, errAt(i)
 		}
 		return s, end, nil
 	case 't', 'f', 'n':
@@ -142,9 +142,9 @@ func (p *parser) object(i, depth int) (any, int, error) {
 	obj := Object{}
 	i, done := p.open(i, '}')
 	for !done {
-		key, ke, err := p.str(i)
-		if err != nil {
-			return nil, i, err
+		key, ke, ok := readString(b, i)
+		if !ok {
+			return nil, i, errAt(i)
 		}
 		i = skipSpace(b, ke)
 		if i >= len(b) || b[i] != ':' {
@@ -177,20 +177,6 @@ func (p *parser) array(i, depth int) (any, int, error) {
 		}
 	}
 	return arr, i, nil
-}
-
-// str parses the string literal starting at b[i] and returns its contents
-// with the index just past it.
-func (p *parser) str(i int) (string, int, error) {
-	end := skipString(p.b, i)
-	if end < 0 {
-		return "", i, errAt(i)
-	}
-	s, ok := unquote(p.b[i:end])
-	if !ok {
-		return "", i, errAt(i)
-	}
-	return s, end, nil
 }
 
 // open steps into the container opened at b[i] and returns the index of its
