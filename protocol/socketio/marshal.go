@@ -227,7 +227,7 @@ func (e *encoder) raw(m json.RawMessage) error {
 	if !validJSON(m) {
 		return fmt.Errorf("json.RawMessage: %w", ErrInvalidJSON)
 	}
-	if bytes.IndexAny(m, " \t\r\n") < 0 {
+	if !slices.ContainsFunc(m, isSpace) {
 		e.buf = append(e.buf, m...)
 		return nil
 	}
