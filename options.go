@@ -321,6 +321,16 @@ type ClusterOptions struct {
 	// at, when it differs from Address (a container, NAT). Default: the
 	// address Address listens on.
 	AdvertisedAddress string
+	// HTTPAddress is the host:port at which the other nodes reach this
+	// server's HTTP endpoint (the one serving Options.Path). With it, a
+	// long-polling request or a WebSocket upgrade for a session of this
+	// node that a balancer sent to another node is handed over to this
+	// one, which answers it as if the client had reached it: no sticky
+	// sessions are needed. Without it such requests get HTTP 400
+	// {"code":1,"message":"Session ID unknown"}. A forwarded request
+	// reaches this node from the forwarding node's address, which
+	// BindSessionToAddress refuses.
+	HTTPAddress string
 	// Provider tells the node which nodes are alive (see package cluster:
 	// a static list of seeds that needs no external service, or one of
 	// protoactor-go's providers such as Consul, etcd or Kubernetes).

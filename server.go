@@ -54,6 +54,9 @@ type Server struct {
 	// node is this server's cluster node; nil on a single node, never
 	// changed after NewServer.
 	node clusterlink.Node
+	// fw hands the requests for other nodes' sessions to them
+	// (Options.Cluster).
+	fw *forwarder
 	// sideMu guards onSide, the ServerSideEmit handlers by event.
 	sideMu sync.RWMutex
 	onSide map[string][]ServerSideHandler
@@ -78,7 +81,14 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{},
 		refusals: actors.NewRefusalLog(opts.Logger)}
-	s.gw = gateway.New(opts.gateway(), openHandler{s})
+	gw := opts.gateway()
+	if opts.Cluster != nil {
+		// The session ids of a node start with its tag, by which the
+		// other nodes find it and hand it the requests for its sessions.
+		s.fw = newForwarder(s)
+		gw.SessionIDPrefix, gw.Elsewhere = s.fw.tag, s.fw.elsewhere
+	}
+	s.gw = gateway.New(gw, openHandler{s})
 	s.path = s.gw.Path()
 	if _, err := s.of("/"); err != nil {
 		return nil, err
@@ -334,6 +344,9 @@ func (s *Server) Close() error {
 	if s.node != nil {
 		nodeErr = s.node.Close()
 	}
+	if s.fw != nil {
+		s.fw.close()
+	}
 
 	deadline := time.Now().Add(s.opts.CloseTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -352,6 +365,9 @@ func (s *Server) Close() error {
 	wg.Wait()
 	if err := s.gw.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close gateway: %w", err))
+	}
+	if s.fw != nil {
+		s.fw.close() // the connections the last forwarded requests left idle
 	}
 	// Every actor left has been told to stop; those not stuck in a handler
 	// need only a moment, even when the drain used up the deadline. A
@@ -489,7 +505,8 @@ func (s *Server) joinCluster() error {
 	if o.Provider == nil {
 		return errors.New("actorio: Options.Cluster.Provider is nil")
 	}
-	node, err := o.Provider.JoinCluster(clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress}, s.opts.Logger, clusterReceiver{s})
+	node, err := o.Provider.JoinCluster(clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress},
+		s.opts.Logger, clusterReceiver{s})
 	if err != nil {
 		return fmt.Errorf("actorio: join cluster: %w", err)
 	}
@@ -499,6 +516,9 @@ func (s *Server) joinCluster() error {
 
 // clusterReceiver hands a server what the other nodes of its cluster sent.
 type clusterReceiver struct{ s *Server }
+
+// SessionRoute answers whether tag is this node's session tag.
+func (r clusterReceiver) SessionRoute(tag string) string { return r.s.fw.sessionRoute(tag) }
 
 // Broadcast delivers a broadcast another node encoded to the sockets of
 // the namespace of that name, as a local broadcast. A namespace that does

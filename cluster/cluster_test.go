@@ -2,12 +2,9 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -566,28 +563,8 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
-	t.Run("a polling request on another node than its session's gets Session ID unknown", func(t *testing.T) {
-		res, err := http.Get(a.url + "/socket.io/?EIO=4&transport=polling")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		var open struct {
-			SID string `json:"sid"`
-		}
-		if i := strings.IndexByte(string(body), '{'); i < 0 || json.Unmarshal(body[i:], &open) != nil || open.SID == "" {
-			t.Fatalf("handshake on A: %q", body)
-		}
-		res, err = http.Get(b.url + "/socket.io/?EIO=4&transport=polling&sid=" + open.SID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ = io.ReadAll(res.Body)
-		res.Body.Close()
-		if res.StatusCode != http.StatusBadRequest || strings.TrimSpace(string(body)) != `{"code":1,"message":"Session ID unknown"}` {
-			t.Errorf("B answered %d %q to A's sid", res.StatusCode, body)
-		}
+	t.Run("any node serves a session of another node, on both transports", func(t *testing.T) {
+		testForwarding(t, a, b, c)
 	})
 
 	t.Run("a closed node is dropped at once and the others keep broadcasting", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -96,11 +97,16 @@ func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm 
 			}
 		})
 	}
+	web, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{
 			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Name: "test", Address: addr, Provider: rec},
+			Cluster: &actorio.ClusterOptions{Name: "test", Address: addr, HTTPAddress: web.Addr().String(), Provider: rec},
 		},
+		Listener: web,
 		Setup: func(srv *actorio.Server) {
 			srv.OnConnection(onConn)
 			srv.Of("/chat").OnConnection(onConn)

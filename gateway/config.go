@@ -139,6 +139,16 @@ type Config struct {
 	// negative means unlimited (the default): behind a proxy or a NAT every
 	// client may share one address.
 	MaxConnectionsPerAddress int
+	// SessionIDPrefix, when set, starts the id of every session this
+	// server opens (the rest is NewID's), so that a cluster tells the node
+	// of a session by its id (see Elsewhere).
+	SessionIDPrefix string
+	// Elsewhere, when set, is handed each request (a polling GET or POST,
+	// or a WebSocket upgrade) that names a session this server does not
+	// hold, before it would be refused with "Session ID unknown": when it
+	// returns true it has answered the request, typically by handing it to
+	// the node that holds the session; false lets the refusal go out.
+	Elsewhere func(w http.ResponseWriter, r *http.Request, sid string) bool
 }
 
 // CORS configures the origins allowed besides the server's own, and the

@@ -167,7 +167,7 @@ func NewID() string {
 func newConn(s *Server, r *http.Request, transport string) *Conn {
 	c := &Conn{
 		srv:       s,
-		id:        NewID(),
+		id:        s.newSessionID(),
 		addr:      remoteHost(r),
 		transport: transport,
 		// OnOpen counts as a delivery: a close before it returns waits for it.

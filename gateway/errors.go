@@ -105,6 +105,10 @@ func (c ErrorCode) Error() string {
 	return "engine.io error " + strconv.Itoa(int(c)) + ": " + c.Message()
 }
 
+// Answer writes the code's JSON error body with its HTTP status, as the
+// Server answers a request it refuses.
+func (c ErrorCode) Answer(w http.ResponseWriter) { writeError(w, c) }
+
 // writeError writes the JSON error body of code with its HTTP status.
 func writeError(w http.ResponseWriter, code ErrorCode) {
 	body := `{"code":` + strconv.Itoa(int(code)) + `,"message":"` + code.Message() + `"}`

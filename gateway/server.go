@@ -497,6 +497,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if c == nil && !closing && s.cfg.Elsewhere != nil && s.cfg.Elsewhere(w, r, sid) {
+		return
+	}
 	if c == nil || c.expireIfDue() {
 		s.reject(w, r, CodeUnknownSID, transport)
 		return
@@ -517,6 +520,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.reject(w, r, CodeBadRequest, transport)
 	}
+}
+
+// newSessionID returns the id of a new session: Config.SessionIDPrefix
+// followed by NewID's.
+func (s *Server) newSessionID() string {
+	if p := s.cfg.SessionIDPrefix; p != "" {
+		return p + NewID()
+	}
+	return NewID()
 }
 
 // reject logs a protocol error and writes its JSON body.

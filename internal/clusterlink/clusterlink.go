@@ -20,6 +20,11 @@ type Config struct {
 	AdvertisedAddress string
 }
 
+// SessionTagLen is the length of a node's session tag, which starts the id
+// of every Engine.IO session of the node, so that the other nodes find
+// the node of a session by its id (Node.Route, Receiver.SessionRoute).
+const SessionTagLen = 8
+
 // Provider starts a server's node of a cluster; package cluster's Static
 // and Protoactor implement it.
 type Provider interface {
@@ -71,6 +76,10 @@ type Node interface {
 	// applies it to its socket; it is dropped when that node is gone.
 	SocketCommand(member string, c *pb.NodeSocketCommand)
 	// Close leaves the cluster: the other nodes stop sending to this one.
+	// Route asks every other node alive whether tag is its session tag,
+	// and returns the HTTP address (host:port) the first one to claim it
+	// gave, or false once each answered no, or when ctx ends.
+	Route(ctx context.Context, tag string) (httpAddress string, ok bool)
 	Close() error
 }
 
@@ -101,4 +110,7 @@ type Receiver interface {
 	// SocketCommand applies c to the socket it names, if it is still
 	// connected here.
 	SocketCommand(c *pb.NodeSocketCommand)
+	// SessionRoute returns this node's HTTP address when tag is its
+	// session tag and it has one, else "".
+	SessionRoute(tag string) string
 }

@@ -45,6 +45,10 @@ type ServerConfig struct {
 	// Name, when set, names the server in the failure messages, for a
 	// test that starts several.
 	Name string
+	// Listener, when set, is where the HTTP server listens (a test that
+	// must know the address before the server exists); by default a new
+	// one on 127.0.0.1.
+	Listener net.Listener
 }
 
 // StartServer starts an actorio server as cfg says and serves it on
@@ -72,6 +76,10 @@ func StartServer(t testing.TB, cfg ServerConfig) *Server {
 		h = cfg.Wrap(h)
 	}
 	web := httptest.NewUnstartedServer(h)
+	if cfg.Listener != nil {
+		_ = web.Listener.Close()
+		web.Listener = cfg.Listener
+	}
 	web.Config.ConnState = cfg.ConnState
 	web.Start()
 	t.Cleanup(func() {

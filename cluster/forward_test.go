@@ -1,0 +1,124 @@
+package cluster_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/actorio/actorio/gateway"
+)
+
+// testForwarding drives one session opened on a through b and c, as a
+// round-robin balancer without sticky sessions would: polling GETs and
+// POSTs, a broadcast from another node, and the WebSocket upgrade, all on
+// nodes that do not hold the session. A session id of no node gets
+// "Session ID unknown" from every node.
+func testForwarding(t *testing.T, a, b, c *testNode) {
+	q := "/socket.io/?EIO=4&transport=polling"
+	do := func(method, url, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, url, err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	st, open := do(http.MethodGet, a.url+q, "")
+	var hs struct {
+		SID string `json:"sid"`
+	}
+	if i := strings.IndexByte(open, '{'); st != http.StatusOK || i < 0 || json.Unmarshal([]byte(open[i:]), &hs) != nil {
+		t.Fatalf("handshake on A: %d %q", st, open)
+	}
+	sq := q + "&sid=" + hs.SID
+	expect := func(node *testNode, method, body string, wantStatus int, want string) {
+		t.Helper()
+		st, got := do(method, node.url+sq, body)
+		if st != wantStatus || !strings.HasPrefix(got, want) {
+			t.Fatalf("%s on %s: %d %q, want %d %q…", method, node.name, st, got, wantStatus, want)
+		}
+	}
+	expect(b, http.MethodPost, "40", http.StatusOK, "ok")
+	expect(c, http.MethodGet, "", http.StatusOK, `40{"sid":"`)
+	expect(c, http.MethodPost, `421["join","fwd"]`, http.StatusOK, "ok")
+	expect(b, http.MethodGet, "", http.StatusOK, `431["ok"]`)
+	if err := b.srv.To("fwd").Emit("hello", "from B"); err != nil {
+		t.Fatal(err)
+	}
+	expect(c, http.MethodGet, "", http.StatusOK, `42["hello","from B"]`)
+
+	// The upgrade through B, while a GET waits on C: the GET gets noop.
+	pending := make(chan string, 1)
+	go func() {
+		_, got := do(http.MethodGet, c.url+sq, "")
+		pending <- got
+	}()
+	time.Sleep(100 * time.Millisecond) // the GET is waiting on A
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(),
+		"ws"+strings.TrimPrefix(b.url, "http")+"/socket.io/?EIO=4&transport=websocket&sid="+hs.SID, nil)
+	if err != nil {
+		t.Fatalf("upgrade through B: %v", err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	read := func() string {
+		t.Helper()
+		for {
+			_, m, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("WebSocket through B: %v", err)
+			}
+			if string(m) != "2" {
+				return string(m)
+			}
+			_ = ws.WriteMessage(websocket.TextMessage, []byte("3"))
+		}
+	}
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("2probe"))
+	if got := read(); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	select {
+	case got := <-pending:
+		if got != "6" {
+			t.Errorf("pending GET on C got %q, want noop 6", got)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("pending GET on C not answered after the probe")
+	}
+	_ = ws.WriteMessage(websocket.TextMessage, []byte("5"))
+	_ = ws.WriteMessage(websocket.TextMessage, []byte(`422["join","fwd2"]`))
+	if got := read(); got != `432["ok"]` {
+		t.Fatalf("ack over the upgraded WebSocket: %q", got)
+	}
+	if err := c.srv.To("fwd2").Emit("hello", "from C"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got != `42["hello","from C"]` {
+		t.Fatalf("broadcast from C over the WebSocket through B: %q", got)
+	}
+
+	// A session id whose tag no node has: every node refuses it.
+	unknown := "zzzzzzzz" + gateway.NewID()
+	for _, n := range []*testNode{a, b, c} {
+		start := time.Now()
+		st, got := do(http.MethodGet, n.url+q+"&sid="+unknown, "")
+		if st != http.StatusBadRequest || strings.TrimSpace(got) != `{"code":1,"message":"Session ID unknown"}` {
+			t.Errorf("%s answered %d %q to a sid of no node", n.name, st, got)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("%s took %v to refuse a sid of no node", n.name, d)
+		}
+	}
+}

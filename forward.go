@@ -1,0 +1,152 @@
+package actorio
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/clusterlink"
+)
+
+const (
+	// forwardedHeader marks a request one node handed to another, so that
+	// it is never handed on again.
+	forwardedHeader = "X-Actorio-Forwarded"
+	// routeWait bounds the search for the node of a session.
+	routeWait = 3 * time.Second
+	// maxRouting bounds the searches under way at once: a request naming
+	// a session of a tag not yet known costs one question to each node,
+	// and clients choose the ids they send; past it such a request is
+	// refused at once ("Session ID unknown").
+	maxRouting = 16
+)
+
+// forwarder hands the Engine.IO requests for another node's sessions to
+// that node over HTTP (Options.Cluster): a long-polling GET or POST, or a
+// WebSocket upgrade, is answered by the node that holds the session as if
+// the client had reached it, so that a balancer needs no sticky sessions.
+// A session id starts with its node's tag (clusterlink.SessionTagLen
+// characters); the node of a tag is asked of the other nodes once and
+// kept until a request to it fails.
+type forwarder struct {
+	s *Server
+	// tag starts the id of every session of this node.
+	tag       string
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	routing   atomic.Int32 // searches under way
+
+	mu     sync.Mutex
+	routes map[string]string // tag -> HTTP address, one per node found
+
+	// ctx ends at close: it ends the requests being forwarded, WebSocket
+	// connections included.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func newForwarder(s *Server) *forwarder {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &forwarder{s: s, tag: gateway.NewID()[:clusterlink.SessionTagLen], routes: map[string]string{},
+		ctx: ctx, cancel: cancel,
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			addr, _ := pr.In.Context().Value(routeKey{}).(string)
+			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
+			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
+			pr.Out.Host = pr.In.Host // the owner checks the origin against it
+			pr.Out.Header.Set(forwardedHeader, "1")
+		},
+		Transport:     f.transport,
+		FlushInterval: -1, // a long-polling answer goes out as soon as it comes
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// The node that held the session is gone or unreachable: the
+			// session is lost, as the client learns from this answer.
+			sid := r.URL.Query().Get("sid")
+			f.forget(sid[:clusterlink.SessionTagLen])
+			s.opts.Logger.Debug("actorio: request for another node's session failed", "sid", sid, "err", err)
+			gateway.CodeUnknownSID.Answer(w)
+		},
+		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return f
+}
+
+// routeKey carries the owner's HTTP address from elsewhere to Rewrite.
+type routeKey struct{}
+
+// elsewhere is the gateway's Config.Elsewhere: it forwards a request for
+// a session another node holds, and reports whether it did.
+func (f *forwarder) elsewhere(w http.ResponseWriter, r *http.Request, sid string) bool {
+	n := f.s.node
+	if n == nil || r.Header.Get(forwardedHeader) != "" || len(sid) <= clusterlink.SessionTagLen {
+		return false
+	}
+	tag := sid[:clusterlink.SessionTagLen]
+	if tag == f.tag {
+		return false // this node's: the session is over
+	}
+	addr, ok := f.route(r.Context(), n, tag)
+	if !ok {
+		return false
+	}
+	fctx, stop := context.WithCancel(context.WithValue(r.Context(), routeKey{}, addr))
+	defer stop()
+	unhook := context.AfterFunc(f.ctx, stop)
+	defer unhook()
+	f.proxy.ServeHTTP(w, r.WithContext(fctx))
+	return true
+}
+
+// route returns the HTTP address of the node of tag.
+func (f *forwarder) route(ctx context.Context, n clusterlink.Node, tag string) (string, bool) {
+	f.mu.Lock()
+	addr, ok := f.routes[tag]
+	f.mu.Unlock()
+	if ok {
+		return addr, true
+	}
+	if f.routing.Add(1) > maxRouting {
+		f.routing.Add(-1)
+		return "", false
+	}
+	defer f.routing.Add(-1)
+	ctx, cancel := context.WithTimeout(ctx, routeWait)
+	defer cancel()
+	if addr, ok = n.Route(ctx, tag); ok {
+		f.mu.Lock()
+		f.routes[tag] = addr
+		f.mu.Unlock()
+	}
+	return addr, ok
+}
+
+// forget drops what is known of the node of tag.
+func (f *forwarder) forget(tag string) {
+	f.mu.Lock()
+	delete(f.routes, tag)
+	f.mu.Unlock()
+}
+
+// sessionRoute answers another node's question: this node's HTTP address
+// when tag is its own.
+func (f *forwarder) sessionRoute(tag string) string {
+	if tag != f.tag {
+		return ""
+	}
+	return f.s.opts.Cluster.HTTPAddress
+}
+
+// close ends the requests being forwarded and lets the connections to the
+// other nodes go.
+func (f *forwarder) close() {
+	f.cancel()
+	f.transport.CloseIdleConnections()
+}
