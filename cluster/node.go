@@ -826,6 +826,8 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.n.broadcastAck(m.AckId, m.MemberId, nil, m)
 	case *pb.NodePing:
 		ctx.Respond(a.n.pong(m))
+	case *pb.NodeRouteQuery:
+		ctx.Respond(&pb.NodeRouteReply{HttpAddress: a.n.recv.SessionRoute(m.Tag)})
 	case *pb.NodeLeaving:
 		a.n.leaving(m.MemberId, m.Address)
 		ctx.Respond(&pb.NodeLeavingAck{})
