@@ -1,0 +1,495 @@
+// Package balancer tests a cluster the way it is deployed: three node
+// processes behind HAProxy balancing round-robin without sticky sessions,
+// with the official socket.io-client at its default options.
+package balancer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/internal/node"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(nodeEnv) != "" {
+		os.Exit(runNode())
+	}
+	os.Exit(m.Run())
+}
+
+// Sizes and times of TestRoundRobinBalancer. pollingFor is longer than
+// two heartbeats at the default PingInterval (25 s), so that pings and
+// pongs of polling-only clients cross the balancer too.
+const (
+	defaultClients = 6
+	pollingClients = 4
+	pollingFor     = 70 * time.Second
+	// reconnectWithin bounds the reconnection of the clients of a killed
+	// node: HAProxy's check marks it down within 2 s, and a client's
+	// first attempts come within its default reconnectionDelayMax (5 s)
+	// with jitter.
+	reconnectWithin = 30 * time.Second
+)
+
+// cluster is the nodes and the balancer of a test.
+type testCluster struct {
+	nodes []*nodeProc
+	lb    string // the balancer's base URL
+}
+
+// nodeProc is one node process.
+type nodeProc struct {
+	name, http string
+	cmd        *exec.Cmd
+	stdin      io.WriteCloser
+}
+
+// freeAddrs returns n distinct free ports on 127.0.0.1.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	var lns []net.Listener
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+	return addrs
+}
+
+// startNodes starts three node processes, all seeds of each other, and
+// waits until each sees the three.
+func startNodes(t *testing.T) []*nodeProc {
+	t.Helper()
+	addrs := freeAddrs(t, 6)
+	httpAddrs, clusterAddrs := addrs[:3], addrs[3:]
+	var nodes []*nodeProc
+	for i, name := range []string{"A", "B", "C"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), nodeEnv+"=1", "NODE_NAME="+name, "NODE_HTTP="+httpAddrs[i],
+			"NODE_CLUSTER="+clusterAddrs[i], "NODE_SEEDS="+strings.Join(clusterAddrs, ","))
+		logf, err := os.Create(filepath.Join(t.TempDir(), "node-"+name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		n := &nodeProc{name: name, http: httpAddrs[i], cmd: cmd, stdin: stdin}
+		nodes = append(nodes, n)
+		t.Cleanup(func() {
+			_ = n.stdin.Close() // the node closes and exits
+			done := make(chan struct{})
+			go func() { _ = n.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				_ = n.cmd.Process.Kill()
+				<-done
+			}
+			if t.Failed() {
+				b, _ := os.ReadFile(logf.Name())
+				t.Logf("node %s log:\n%s", name, tail(string(b), 4000))
+			}
+			_ = logf.Close()
+		})
+	}
+	waitFor(t, 20*time.Second, "three nodes seeing each other", func() bool {
+		for _, n := range nodes {
+			if s, err := n.stats(); err != nil || s.Nodes != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// stats reads the node's /stats.
+func (n *nodeProc) stats() (nodeStats, error) {
+	var s nodeStats
+	res, err := http.Get("http://" + n.http + "/stats")
+	if err != nil {
+		return s, err
+	}
+	defer res.Body.Close()
+	return s, json.NewDecoder(res.Body).Decode(&s)
+}
+
+// emit has the node broadcast event to room.
+func (n *nodeProc) emit(t *testing.T, room, event string) {
+	t.Helper()
+	res, err := http.Get("http://" + n.http + "/emit?room=" + room + "&event=" + event)
+	if err != nil {
+		t.Fatalf("node %s: emit: %v", n.name, err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("node %s: emit: %s", n.name, res.Status)
+	}
+}
+
+// startHAProxy starts HAProxy in front of the nodes: round-robin for
+// every request (http-server-close, so that a kept-alive client
+// connection is balanced request by request), no stickiness of any kind,
+// a TCP check every 500 ms.
+func startHAProxy(t *testing.T, nodes []*nodeProc) string {
+	t.Helper()
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Fatal("haproxy is not installed (Debian package haproxy; .ci/run installs it): " + err.Error())
+	}
+	addr := freeAddrs(t, 1)[0]
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `global
+	maxconn 2000
+defaults
+	mode http
+	option http-server-close
+	timeout connect 2s
+	timeout client 60s
+	timeout server 60s
+	timeout tunnel 1h
+frontend fe
+	bind %s
+	default_backend nodes
+backend nodes
+	balance roundrobin
+`, addr)
+	for _, n := range nodes {
+		fmt.Fprintf(&cfg, "\tserver %s %s check inter 500ms fall 2 rise 2\n", n.name, n.http)
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(t.TempDir(), "haproxy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-db", "-f", path)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(out.Name())
+			t.Logf("haproxy log:\n%s", tail(string(b), 2000))
+		}
+		_ = out.Close()
+	})
+	waitFor(t, 10*time.Second, "HAProxy to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return "http://" + addr
+}
+
+// waitFor polls cond every 50 ms until it holds, or fails the test.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// clientScript runs defaultClients official clients at their default
+// options (polling, then the upgrade) and pollingClients restricted to
+// polling, all through the balancer. On connect each joins "lb" and its
+// own room ("lbd" or "lbp"). Commands on stdin: {"op":"whoami"} asks every
+// connected socket which node holds it (an ack), {"op":"state"} reports
+// every socket's state.
+const clientScript = `
+import { io } from 'socket.io-client';
+const socks = [];
+function make(name, opts) {
+	const s = io(process.env.LB_URL, opts);
+	s.on('connect', async () => {
+		try {
+			await s.timeout(10000).emitWithAck('join', 'lb', name[0] === 'p' ? 'lbp' : 'lbd');
+			out('joined', name, s.id, s.io.engine.transport.name);
+		} catch (e) {
+			out('join_error', name, String(e));
+		}
+	});
+	s.io.on('open', () => s.io.engine.on('upgrade', (tr) => out('upgraded', name, tr.name)));
+	s.on('disconnect', (reason) => out('disconnect', name, reason));
+	s.on('connect_error', (e) => out('connect_error', name, e.message));
+	s.on('hello', (from) => out('hello', name, from));
+	socks.push([name, s]);
+}
+for (let i = 0; i < +process.env.N_DEFAULT; i++) make('d' + i, {});
+for (let i = 0; i < +process.env.N_POLLING; i++) make('p' + i, { transports: ['polling'] });
+for await (const cmd of input()) {
+	if (cmd.op === 'whoami') {
+		const got = await Promise.all(socks.map(async ([name, s]) => {
+			try { return [name, await s.timeout(10000).emitWithAck('whoami')]; }
+			catch (e) { return [name, 'error: ' + e]; }
+		}));
+		out('whoami', Object.fromEntries(got));
+	} else if (cmd.op === 'state') {
+		out('state', Object.fromEntries(socks.map(([name, s]) =>
+			[name, { connected: s.connected, transport: s.io.engine ? s.io.engine.transport.name : null }])));
+	}
+}
+exit(0);
+`
+
+// TestRoundRobinBalancer: three node processes behind HAProxy
+// round-robin without stickiness, and official clients through it. The
+// clients at their defaults connect, upgrade to WebSocket and join rooms
+// though each request may land on any node; broadcasts from every node
+// reach every client; polling-only clients stay connected through two
+// heartbeats at the default options; once a node is killed, its clients
+// reconnect through the balancer to the others and get their broadcasts.
+func TestRoundRobinBalancer(t *testing.T) {
+	node.Require(t)
+	nodes := startNodes(t)
+	lb := startHAProxy(t, nodes)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	p := node.Run(t, ctx, clientScript, map[string]string{
+		"LB_URL": lb, "N_DEFAULT": fmt.Sprint(defaultClients), "N_POLLING": fmt.Sprint(pollingClients),
+		"ACTORIO_SCRIPT_TIMEOUT_MS": "240000",
+	})
+	total := defaultClients + pollingClients
+
+	// Every client joins, and every default one upgrades.
+	joined, upgraded := map[string]bool{}, map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(joined) < total || len(upgraded) < defaultClients {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d joined, %d of %d upgraded: %v", len(joined), total, len(upgraded), defaultClients, err)
+		}
+		name, _ := l.Arg(0).(string)
+		switch l.Ev {
+		case "joined":
+			joined[name] = true
+		case "upgraded":
+			if l.Arg(1) != "websocket" {
+				t.Fatalf("%s upgraded to %v", name, l.Arg(1))
+			}
+			upgraded[name] = true
+		default:
+			t.Fatalf("before everyone joined: %s", l.Raw)
+		}
+	}
+	var forwarded int64
+	for _, n := range nodes {
+		s, err := n.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forwarded += s.Forwarded
+	}
+	if forwarded == 0 {
+		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
+	}
+	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session", total, defaultClients, forwarded)
+
+	// Acks from every socket, and broadcasts from every node to everyone.
+	holders := whoami(t, p, total, false)
+	broadcastReachesAll(t, p, nodes, total, false)
+
+	// Polling-only clients stay up through two heartbeats.
+	time.Sleep(pollingFor)
+	holders2 := whoami(t, p, total, false)
+	for name, h := range holders {
+		if holders2[name] != h {
+			t.Errorf("%s moved from node %s to %s while nothing failed", name, h, holders2[name])
+		}
+	}
+	broadcastReachesAll(t, p, nodes, total, false)
+
+	// Kill B: its clients reconnect through the balancer to A or C. So do
+	// the clients whose WebSocket or pending poll went through B on its
+	// way to their node: that connection is cut with B.
+	victim, rest := nodes[1], []*nodeProc{nodes[0], nodes[2]}
+	var onVictim []string
+	for name, h := range holders2 {
+		if h == victim.name {
+			onVictim = append(onVictim, name)
+		}
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed node %s, which held %v", victim.name, onVictim)
+	start := time.Now()
+	deadline = start.Add(reconnectWithin)
+	lost := map[string]bool{}
+	for len(lost) < len(onVictim) {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d clients of the killed node saw it go: %v", len(lost), len(onVictim), err)
+		}
+		name, _ := l.Arg(0).(string)
+		switch l.Ev {
+		case "disconnect":
+			if slices.Contains(onVictim, name) {
+				lost[name] = true
+			}
+		case "joined", "upgraded", "connect_error", "join_error":
+		default:
+			t.Fatalf("after the kill: %s", l.Raw)
+		}
+	}
+	t.Logf("the clients of node %s saw it go within %v", victim.name, time.Since(start).Round(time.Millisecond))
+	for {
+		if err := p.Send(map[string]string{"op": "state"}); err != nil {
+			t.Fatal(err)
+		}
+		var state map[string]struct {
+			Connected bool `json:"connected"`
+		}
+		if err := expect(t, p, "state", time.Until(deadline), true).Decode(0, &state); err != nil {
+			t.Fatal(err)
+		}
+		up := 0
+		for _, s := range state {
+			if s.Connected {
+				up++
+			}
+		}
+		if up == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d clients connected %v after the kill", up, total, reconnectWithin)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("every client connected again %v after the kill", time.Since(start).Round(time.Millisecond))
+	waitFor(t, 15*time.Second, "the others to drop the killed node", func() bool {
+		for _, n := range rest {
+			if s, err := n.stats(); err != nil || s.Nodes != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	holders3 := whoami(t, p, total, true)
+	for name, h := range holders3 {
+		if h == victim.name {
+			t.Errorf("%s still answers from the killed node", name)
+		}
+	}
+	broadcastReachesAll(t, p, rest, total, true)
+}
+
+// expect returns the script's next line of event ev. A line of the
+// clients' lifecycle (joined, upgraded, disconnect, connect_error,
+// join_error) before it fails the test unless tolerate; any other fails
+// it.
+func expect(t *testing.T, p *node.Proc, ev string, within time.Duration, tolerate bool) node.Line {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for %q: %v", ev, err)
+		}
+		switch {
+		case l.Ev == ev:
+			return l
+		case tolerate && (l.Ev == "joined" || l.Ev == "upgraded" || l.Ev == "disconnect" || l.Ev == "connect_error" || l.Ev == "join_error"):
+		default:
+			t.Fatalf("waiting for %q: %s", ev, l.Raw)
+		}
+	}
+}
+
+// whoami asks every socket which node holds it; each must answer.
+func whoami(t *testing.T, p *node.Proc, total int, tolerate bool) map[string]string {
+	t.Helper()
+	if err := p.Send(map[string]string{"op": "whoami"}); err != nil {
+		t.Fatal(err)
+	}
+	l := expect(t, p, "whoami", 30*time.Second, tolerate)
+	var got map[string]string
+	if err := l.Decode(0, &got); err != nil {
+		t.Fatal(err)
+	}
+	per := map[string]int{}
+	for name, h := range got {
+		if len(h) != 1 {
+			t.Errorf("%s: whoami answered %q", name, h)
+		}
+		per[h]++
+	}
+	if len(got) != total {
+		t.Errorf("whoami: %d answers, want %d", len(got), total)
+	}
+	t.Logf("sockets per node: %v", per)
+	return got
+}
+
+// broadcastReachesAll has each node broadcast "hello" to room lb and
+// checks that every client gets one from each.
+func broadcastReachesAll(t *testing.T, p *node.Proc, nodes []*nodeProc, total int, tolerate bool) {
+	t.Helper()
+	for _, n := range nodes {
+		n.emit(t, "lb", "hello")
+	}
+	got := map[string]map[string]int{}
+	for count := 0; count < total*len(nodes); count++ {
+		l := expect(t, p, "hello", 20*time.Second, tolerate)
+		name, _ := l.Arg(0).(string)
+		from, _ := l.Arg(1).(string)
+		if got[name] == nil {
+			got[name] = map[string]int{}
+		}
+		got[name][from]++
+	}
+	for name, m := range got {
+		for _, n := range nodes {
+			if m[n.name] != 1 {
+				t.Errorf("%s got %d hellos from node %s, want 1", name, m[n.name], n.name)
+			}
+		}
+	}
+	if len(got) != total {
+		t.Errorf("%d clients got hellos, want %d", len(got), total)
+	}
+}

@@ -1,0 +1,108 @@
+package balancer
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
+)
+
+// nodeEnv, when set in the environment, makes the test binary run one
+// cluster node (runNode) instead of the tests: the tests start three of
+// them as processes, so that one can be killed for real.
+const nodeEnv = "ACTORIO_BALANCER_NODE"
+
+// nodeStats is what a node process reports on /stats.
+type nodeStats struct {
+	Name  string `json:"name"`
+	Nodes int    `json:"nodes"`
+	// Forwarded counts the Engine.IO requests this node served that a
+	// balancer had sent to another node, which handed them over.
+	Forwarded int64 `json:"forwarded"`
+}
+
+// runNode runs one node: its name, HTTP address, cluster address and
+// seeds come from the environment. It serves the Engine.IO endpoint with
+// the default options, /stats, and /emit?room=r&event=e (a broadcast from
+// this node to room r with its name as argument). Every socket handles
+// "join" (join the rooms named, ack "ok") and "whoami" (ack with the
+// name of the node that holds the socket). It exits when its stdin
+// closes (the test ended) or on SIGTERM.
+func runNode() int {
+	name, httpAddr, clusterAddr := os.Getenv("NODE_NAME"), os.Getenv("NODE_HTTP"), os.Getenv("NODE_CLUSTER")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+	srv, err := actorio.NewServer(actorio.Options{
+		Logger: log,
+		Cluster: &actorio.ClusterOptions{
+			Name:        "balancer",
+			Address:     clusterAddr,
+			HTTPAddress: httpAddr,
+			Provider:    &cluster.Static{Seeds: strings.Split(os.Getenv("NODE_SEEDS"), ",")},
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NewServer:", err)
+		return 1
+	}
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			for i := range args.Len() {
+				s.Join(args.String(i))
+			}
+			if ack != nil {
+				_ = ack("ok")
+			}
+		})
+		s.On("whoami", func(s *actorio.Socket, _ actorio.Args, ack actorio.AckFunc) {
+			if ack != nil {
+				_ = ack(name)
+			}
+		})
+	})
+	var forwarded atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Actorio-Forwarded") != "" {
+			forwarded.Add(1)
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load()})
+	})
+	mux.HandleFunc("/emit", func(w http.ResponseWriter, r *http.Request) {
+		if err := srv.To(r.URL.Query().Get("room")).Emit(r.URL.Query().Get("event"), name); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		return 1
+	}
+	web := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = web.Serve(ln) }()
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	eof := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(eof) }()
+	select {
+	case <-stop:
+	case <-eof:
+	}
+	_ = srv.Close()
+	_ = web.Close()
+	return 0
+}
