@@ -32,7 +32,7 @@ type Counters struct {
 	// attachment is a packet of its own).
 	PacketsIn, PacketsOut int64
 	// SlowConsumers counts the connections closed because their outbound
-	// queue overflowed (ReasonSlowConsumer).
+	// queue overflowed (disconnect.SlowConsumer).
 	SlowConsumers int64
 	// HandlerPanics counts the panics of user code run for sockets
 	// (middleware, connection and event handlers).

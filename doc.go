@@ -10,7 +10,7 @@
 // A Socket is one client in one namespace. Its event handlers (On, Once,
 // OnAny) run one at a time in the order the client sent the events, each
 // socket in its own actor: a slow or panicking handler affects only its
-// socket. A panic disconnects that socket with ReasonHandlerPanic. Every
+// socket. A panic disconnects that socket with disconnect.HandlerPanic. Every
 // socket sees exactly one OnDisconnect call, with the reason.
 //
 // Rooms group the sockets of a namespace; every socket is in the room named

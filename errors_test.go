@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
-	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 )
@@ -26,19 +25,19 @@ func TestReasonNames(t *testing.T) {
 		want disconnect.Reason
 		got  []string
 	}{
-		{disconnect.TransportClose, []string{actorio.ReasonTransportClose, gateway.ReasonTransportClose, client.ReasonTransportClose}},
-		{disconnect.TransportError, []string{actorio.ReasonTransportError, gateway.ReasonTransportError, client.ReasonTransportError}},
-		{disconnect.PingTimeout, []string{actorio.ReasonPingTimeout, gateway.ReasonPingTimeout, client.ReasonPingTimeout}},
-		{disconnect.ParseError, []string{actorio.ReasonParseError, gateway.ReasonParseError, client.ReasonParseError}},
-		{disconnect.ForcedClose, []string{actorio.ReasonForcedClose, gateway.ReasonForcedClose}},
-		{disconnect.ForcedServerClose, []string{actorio.ReasonForcedServerClose, gateway.ReasonForcedServerClose}},
-		{disconnect.ServerNamespaceDisconnect, []string{actorio.ReasonServerNamespaceDisconnect}},
-		{disconnect.ClientNamespaceDisconnect, []string{actorio.ReasonClientNamespaceDisconnect}},
-		{disconnect.ServerShuttingDown, []string{actorio.ReasonServerShuttingDown}},
-		{disconnect.HandlerPanic, []string{actorio.ReasonHandlerPanic}},
-		{disconnect.SlowConsumer, []string{actorio.ReasonSlowConsumer, gateway.ReasonSlowConsumer}},
-		{disconnect.IOServerDisconnect, []string{client.ReasonIOServerDisconnect}},
-		{disconnect.IOClientDisconnect, []string{client.ReasonIOClientDisconnect}},
+		{disconnect.TransportClose, []string{disconnect.TransportClose, disconnect.TransportClose, disconnect.TransportClose}},
+		{disconnect.TransportError, []string{disconnect.TransportError, disconnect.TransportError, disconnect.TransportError}},
+		{disconnect.PingTimeout, []string{disconnect.PingTimeout, disconnect.PingTimeout, disconnect.PingTimeout}},
+		{disconnect.ParseError, []string{disconnect.ParseError, disconnect.ParseError, disconnect.ParseError}},
+		{disconnect.ForcedClose, []string{disconnect.ForcedClose, disconnect.ForcedClose}},
+		{disconnect.ForcedServerClose, []string{disconnect.ForcedServerClose, disconnect.ForcedServerClose}},
+		{disconnect.ServerNamespaceDisconnect, []string{disconnect.ServerNamespaceDisconnect}},
+		{disconnect.ClientNamespaceDisconnect, []string{disconnect.ClientNamespaceDisconnect}},
+		{disconnect.ServerShuttingDown, []string{disconnect.ServerShuttingDown}},
+		{disconnect.HandlerPanic, []string{disconnect.HandlerPanic}},
+		{disconnect.SlowConsumer, []string{disconnect.SlowConsumer, disconnect.SlowConsumer}},
+		{disconnect.IOServerDisconnect, []string{disconnect.IOServerDisconnect}},
+		{disconnect.IOClientDisconnect, []string{disconnect.IOClientDisconnect}},
 	}
 	for _, tc := range tests {
 		for i, got := range tc.got {

@@ -32,7 +32,7 @@ type Observer interface {
 	// its connection handlers run.
 	SocketConnected(s *Socket)
 	// SocketDisconnected reports the end of a socket with its reason (one
-	// of the Reason constants), before its OnDisconnect handlers run.
+	// of package disconnect's reasons), before its OnDisconnect handlers run.
 	SocketDisconnected(s *Socket, reason string)
 	// SocketDataChanged reports a call of s.SetData.
 	SocketDataChanged(s *Socket)

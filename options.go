@@ -99,7 +99,7 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxQueueBytes bounds the bytes queued for one connection and not yet
 	// written to it; a connection that would exceed it is closed with reason
-	// "slow consumer" (ReasonSlowConsumer). Default 16 MiB: sixteen default
+	// "slow consumer" (disconnect.SlowConsumer). Default 16 MiB: sixteen default
 	// MaxHTTPBufferSize messages, or seconds of backlog for a healthy client
 	// on a slow link, yet a bound on what a client that stopped reading can
 	// pin. A broadcast's bytes are shared by its receivers, so N stalled

@@ -17,6 +17,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
@@ -126,7 +127,7 @@ func (h openHandler) OnOpen(c *gateway.Conn) {
 		MaxAttachmentBytes: max(h.s.opts.MaxAttachmentBytes, 0),
 	}); err != nil {
 		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
-		c.Close(ReasonForcedClose)
+		c.Close(disconnect.ForcedClose)
 	}
 }
 
@@ -357,7 +358,7 @@ func (s *Server) Close() error {
 	var wg sync.WaitGroup
 	for i, ns := range nsps {
 		wg.Go(func() {
-			if err := ns.a.Drain(ctx, ReasonServerShuttingDown); err != nil {
+			if err := ns.a.Drain(ctx, disconnect.ServerShuttingDown); err != nil {
 				errs[i] = fmt.Errorf("drain %s: %w", ns.name, err)
 			}
 		})

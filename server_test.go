@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/testkit"
 )
 
@@ -74,8 +75,8 @@ func TestCloseDisconnectsEveryoneOnceAndLeavesNoGoroutine(t *testing.T) {
 		t.Fatalf("OnDisconnect ran for %d sockets, want %d", len(got), 2*n)
 	}
 	for id, r := range got {
-		if len(r) != 1 || r[0] != actorio.ReasonServerShuttingDown {
-			t.Errorf("socket %s: reasons %q, want one %q", id, r, actorio.ReasonServerShuttingDown)
+		if len(r) != 1 || r[0] != disconnect.ServerShuttingDown {
+			t.Errorf("socket %s: reasons %q, want one %q", id, r, disconnect.ServerShuttingDown)
 		}
 	}
 }
@@ -118,13 +119,13 @@ func TestHandlerPanicDisconnectsOnlyThatSocket(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
 		for _, r := range rs.snapshot() {
-			if len(r) == 1 && r[0] == actorio.ReasonHandlerPanic {
+			if len(r) == 1 && r[0] == disconnect.HandlerPanic {
 				return
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("no socket disconnected with %q: %v", actorio.ReasonHandlerPanic, rs.snapshot())
+	t.Fatalf("no socket disconnected with %q: %v", disconnect.HandlerPanic, rs.snapshot())
 }
 
 func TestConnectTimeoutClosesConnectionWithoutNamespace(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/listeners"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -177,7 +178,7 @@ func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
 }
 
 // OnDisconnect registers a handler run once when the socket disconnects,
-// whatever the cause, with one of the Reason constants.
+// whatever the cause, with one of package disconnect's reasons.
 func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
 	s.mu.Lock()
 	s.onDisconnect = append(s.onDisconnect, fn)
@@ -275,7 +276,7 @@ func (s *Socket) Broadcast() *BroadcastOperator {
 // Disconnect disconnects the socket from its namespace; close also closes
 // the underlying connection, disconnecting its other namespaces too.
 func (s *Socket) Disconnect(close bool) {
-	s.p.Disconnect(ReasonServerNamespaceDisconnect, true, close)
+	s.p.Disconnect(disconnect.ServerNamespaceDisconnect, true, close)
 }
 
 // CloseConn closes the socket's underlying Engine.IO connection, as Node's
@@ -283,7 +284,7 @@ func (s *Socket) Disconnect(close bool) {
 // first, so the client sees "transport close" and reconnects (every
 // namespace of the connection), while the server's sockets end with
 // "forced close".
-func (s *Socket) CloseConn() { s.p.Conn().Close(ReasonForcedClose) }
+func (s *Socket) CloseConn() { s.p.Conn().Close(disconnect.ForcedClose) }
 
 // hooks is how the socket's actor runs the user code of a Socket; it keeps
 // those entry points out of Socket's public methods.

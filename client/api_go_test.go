@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // echoServer acknowledges "echo" with its arguments and records every
@@ -427,7 +428,7 @@ func TestGoCloseLeavesNoGoroutine(t *testing.T) {
 			waitTransport(t, m, TransportWebSocket)
 		}
 		must(t, m.Close())
-		ra.wait(t, "disconnect:"+ReasonIOClientDisconnect, 1)
+		ra.wait(t, "disconnect:"+disconnect.IOClientDisconnect, 1)
 		checkNoClientGoroutine(t)
 	}
 }
@@ -445,7 +446,7 @@ func TestGoCloseFromAHandler(t *testing.T) {
 	case <-time.After(waitTimeout):
 		t.Fatal("Close from a handler did not return")
 	}
-	r.wait(t, "disconnect:"+ReasonIOClientDisconnect, 1)
+	r.wait(t, "disconnect:"+disconnect.IOClientDisconnect, 1)
 	checkNoClientGoroutine(t)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -201,7 +202,7 @@ func newEngine(cfg *engineConfig, h engineHandler, info openInfo, transport stri
 		wake:         make(chan struct{}, 1),
 		transport:    transport,
 	}
-	e.pingTimer = time.AfterFunc(e.pingInterval+e.pingTimeout, func() { e.fail(ReasonPingTimeout, errPingTimeout) })
+	e.pingTimer = time.AfterFunc(e.pingInterval+e.pingTimeout, func() { e.fail(disconnect.PingTimeout, errPingTimeout) })
 	return e
 }
 
@@ -295,7 +296,7 @@ func (e *engine) handle(p engineio.Packet) bool {
 		e.mu.Unlock()
 		e.send(engineio.Packet{Type: engineio.Pong, Data: p.Data})
 	case engineio.Close:
-		e.fail(ReasonTransportClose, errors.New("client: the server closed the session"))
+		e.fail(disconnect.TransportClose, errors.New("client: the server closed the session"))
 		return false
 	case engineio.Message:
 		e.h.onMessage(e, p)
@@ -343,7 +344,7 @@ func (e *engine) shutdown() {
 		return
 	}
 	e.closing = true
-	e.graceTimer = time.AfterFunc(closeGrace, func() { e.fail(reasonForcedClose, nil) })
+	e.graceTimer = time.AfterFunc(closeGrace, func() { e.fail(disconnect.ForcedClose, nil) })
 	e.signal()
 	e.mu.Unlock()
 }

@@ -5,31 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/actorio/actorio/disconnect"
 )
-
-// Disconnect reasons, given with the disconnect event (Event.Reason); they
-// are the disconnect package's, of type disconnect.Reason (a string), and
-// the strings are the JavaScript client's.
-const (
-	// ReasonIOServerDisconnect: the server disconnected the socket; it is not reconnected.
-	ReasonIOServerDisconnect = disconnect.IOServerDisconnect
-	// ReasonIOClientDisconnect: Disconnect or Close was called; no reconnection.
-	ReasonIOClientDisconnect = disconnect.IOClientDisconnect
-	// ReasonPingTimeout: the server sent no ping within its ping interval plus ping timeout.
-	ReasonPingTimeout = disconnect.PingTimeout
-	// ReasonTransportClose: the server closed the connection, or the WebSocket was lost.
-	ReasonTransportClose = disconnect.TransportClose
-	// ReasonTransportError: a request failed, or the server sent what Engine.IO cannot decode.
-	ReasonTransportError = disconnect.TransportError
-	// ReasonParseError: the server sent a Socket.IO packet that cannot be decoded.
-	ReasonParseError = disconnect.ParseError
-)
-
-// reasonForcedClose ends an Engine.IO session the client itself closes; no
-// disconnect event ever carries it.
-const reasonForcedClose = disconnect.ForcedClose
 
 var (
 	// ErrClosed is returned by the methods of a closed Manager and its sockets.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/gorilla/websocket"
 )
 
@@ -77,19 +78,19 @@ func TestFakeBadInputAfterConnect(t *testing.T) {
 		frames []func(*websocket.Conn)
 		reason string
 	}{
-		{"unknown engine.io type", []func(*websocket.Conn){text("9garbage")}, ReasonTransportError},
-		{"empty frame", []func(*websocket.Conn){text("")}, ReasonTransportError},
-		{"invalid utf-8", []func(*websocket.Conn){text("4\xff\xfe")}, ReasonTransportError},
-		{"unknown socket.io type", []func(*websocket.Conn){text("49")}, ReasonParseError},
-		{"bad json", []func(*websocket.Conn){text(`42["x",{]`)}, ReasonParseError},
-		{"event not an array", []func(*websocket.Conn){text(`42{}`)}, ReasonParseError},
-		{"binary without packet", []func(*websocket.Conn){binary([]byte{1})}, ReasonParseError},
-		{"text while attachments pending", []func(*websocket.Conn){text(`451-["x",{"_placeholder":true,"num":0}]`), text(`42["y"]`)}, ReasonParseError},
-		{"placeholder out of range", []func(*websocket.Conn){text(`451-["x",{"_placeholder":true,"num":5}]`)}, ReasonParseError},
-		{"attachment count too big", []func(*websocket.Conn){text(`4599999-["x"]`)}, ReasonParseError},
-		{"ack without id", []func(*websocket.Conn){text(`43["x"]`)}, ReasonParseError},
-		{"server close packet", []func(*websocket.Conn){text("1")}, ReasonTransportClose},
-		{"abrupt close", []func(*websocket.Conn){func(ws *websocket.Conn) { ws.Close() }}, ReasonTransportClose},
+		{"unknown engine.io type", []func(*websocket.Conn){text("9garbage")}, disconnect.TransportError},
+		{"empty frame", []func(*websocket.Conn){text("")}, disconnect.TransportError},
+		{"invalid utf-8", []func(*websocket.Conn){text("4\xff\xfe")}, disconnect.TransportError},
+		{"unknown socket.io type", []func(*websocket.Conn){text("49")}, disconnect.ParseError},
+		{"bad json", []func(*websocket.Conn){text(`42["x",{]`)}, disconnect.ParseError},
+		{"event not an array", []func(*websocket.Conn){text(`42{}`)}, disconnect.ParseError},
+		{"binary without packet", []func(*websocket.Conn){binary([]byte{1})}, disconnect.ParseError},
+		{"text while attachments pending", []func(*websocket.Conn){text(`451-["x",{"_placeholder":true,"num":0}]`), text(`42["y"]`)}, disconnect.ParseError},
+		{"placeholder out of range", []func(*websocket.Conn){text(`451-["x",{"_placeholder":true,"num":5}]`)}, disconnect.ParseError},
+		{"attachment count too big", []func(*websocket.Conn){text(`4599999-["x"]`)}, disconnect.ParseError},
+		{"ack without id", []func(*websocket.Conn){text(`43["x"]`)}, disconnect.ParseError},
+		{"server close packet", []func(*websocket.Conn){text("1")}, disconnect.TransportClose},
+		{"abrupt close", []func(*websocket.Conn){func(ws *websocket.Conn) { ws.Close() }}, disconnect.TransportClose},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -245,7 +246,7 @@ func TestFakePingTimeout(t *testing.T) {
 	s := mustNew(t, url, wsOnly)
 	r := record(s)
 	must(t, s.Connect())
-	r.wait(t, "disconnect:"+ReasonPingTimeout, 1)
+	r.wait(t, "disconnect:"+disconnect.PingTimeout, 1)
 	expectSeq(t, "ping timeout", r.all(), []string{"connecting", "connect", "disconnect:ping timeout"})
 }
 
@@ -307,6 +308,6 @@ func TestFakePollingGarbageAfterHandshake(t *testing.T) {
 	s := mustNew(t, srv.URL, Options{Transports: []string{TransportPolling}, DisableReconnection: true})
 	r := record(s)
 	must(t, s.Connect())
-	r.wait(t, "disconnect:"+ReasonTransportError, 1)
+	r.wait(t, "disconnect:"+disconnect.TransportError, 1)
 	expectSeq(t, "garbage payload", r.all(), []string{"connecting", "connect", "disconnect:transport error"})
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // TestGoRecoveryAfterTransportCutMidStream is the recovery test against
@@ -86,7 +87,7 @@ func TestGoRecoveryAfterTransportCutMidStream(t *testing.T) {
 			l.waitFor(t, "20 numbers", func(items []string) bool { return countPrefix(items, "n:") >= 20 })
 
 			p.down()
-			if reason := recvOne(t, gone); reason != actorio.ReasonTransportClose && reason != actorio.ReasonTransportError && reason != actorio.ReasonPingTimeout {
+			if reason := recvOne(t, gone); reason != disconnect.TransportClose && reason != disconnect.TransportError && reason != disconnect.PingTimeout {
 				t.Fatalf("server disconnect reason %q", reason)
 			}
 			recvOne(t, missed)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -169,7 +170,7 @@ func (s *Socket) leaveLocked() {
 		s.eng.send(encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
 		s.connected = false
 		s.failAcks(ErrDisconnected, false)
-		s.post(Event{Name: EventDisconnect, Reason: ReasonIOClientDisconnect})
+		s.post(Event{Name: EventDisconnect, Reason: disconnect.IOClientDisconnect})
 	}
 	s.active = false
 	s.eng = nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Event order against the Node.js socket.io v4 server.
@@ -48,7 +50,7 @@ func TestNodeTransportDroppedOrder(t *testing.T) {
 			ev := r.all()
 			want := cat([]string{"connecting", "connect", "disconnect:transport close"}, attempts(1, count(ev, EventReconnectError)+1, true))
 			expectSeq(t, "dropped", ev, want)
-			checkClassicRecovery(t, ev, ReasonTransportClose)
+			checkClassicRecovery(t, ev, disconnect.TransportClose)
 			if d := n.expect("disconnect"); d.str(1) != "forced close" {
 				t.Fatalf("server reason %q", d.str(1))
 			}
@@ -68,7 +70,7 @@ func TestNodeServerRestartedOnSamePortOrder(t *testing.T) {
 	ev := r.all()
 	want := cat([]string{"connecting", "connect", "disconnect:transport close"}, attempts(1, count(ev, EventReconnectError)+1, true))
 	expectSeq(t, "restart", ev, want)
-	checkClassicRecovery(t, ev, ReasonTransportClose)
+	checkClassicRecovery(t, ev, disconnect.TransportClose)
 	if c := n2.expect("connection"); c.str(1) != s.ID() {
 		t.Fatalf("new server saw %s, client has %s", c.str(1), s.ID())
 	}
@@ -94,7 +96,7 @@ func TestNodeServerDisconnect(t *testing.T) {
 	r := record(s)
 	mustConnect(t, s, r)
 	n.send(map[string]any{"cmd": "disconnect", "nsp": "/"})
-	r.wait(t, "disconnect:"+ReasonIOServerDisconnect, 1)
+	r.wait(t, "disconnect:"+disconnect.IOServerDisconnect, 1)
 	r.quietFor(t, 150*time.Millisecond)
 	expectSeq(t, "server disconnect", r.all(), []string{"connecting", "connect", "disconnect:io server disconnect"})
 	waitIdle(t, s.Manager())

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -260,8 +261,8 @@ func TestNodeExplicitDisconnectDoesNotRecover(t *testing.T) {
 		reason string
 		leave  func(n *nodeServer, s *Socket)
 	}{
-		{"client disconnect", ReasonIOClientDisconnect, func(_ *nodeServer, s *Socket) { s.Disconnect() }},
-		{"server disconnect", ReasonIOServerDisconnect, func(n *nodeServer, _ *Socket) { n.send(map[string]any{"cmd": "disconnect"}) }},
+		{"client disconnect", disconnect.IOClientDisconnect, func(_ *nodeServer, s *Socket) { s.Disconnect() }},
+		{"server disconnect", disconnect.IOServerDisconnect, func(n *nodeServer, _ *Socket) { n.send(map[string]any{"cmd": "disconnect"}) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := startRecoveryNode(t)

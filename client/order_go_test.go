@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Event order against the actorio server: each way of losing the transport.
@@ -28,9 +29,9 @@ func TestGoMomentaryLossOrder(t *testing.T) {
 		transports []string
 		reason     string
 	}{
-		{"upgraded", nil, ReasonTransportClose},
-		{"websocket", []string{TransportWebSocket}, ReasonTransportClose},
-		{"polling", []string{TransportPolling}, ReasonTransportError},
+		{"upgraded", nil, disconnect.TransportClose},
+		{"websocket", []string{TransportWebSocket}, disconnect.TransportClose},
+		{"polling", []string{TransportPolling}, disconnect.TransportError},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			g := startGo(t, actorio.Options{}, nil)
@@ -70,7 +71,7 @@ func TestGoServerRestartedOnSamePortOrder(t *testing.T) {
 	failed := count(ev, EventReconnectError)
 	want := cat([]string{"connecting", "connect", "disconnect:transport close"}, attempts(1, failed+1, true))
 	expectSeq(t, "restart", ev, want)
-	checkClassicRecovery(t, ev, ReasonTransportClose)
+	checkClassicRecovery(t, ev, disconnect.TransportClose)
 }
 
 func TestGoServerGoneForGoodOrder(t *testing.T) {
@@ -138,7 +139,7 @@ func TestGoServerDisconnectIsNotReconnected(t *testing.T) {
 	r := record(s)
 	mustConnect(t, s, r)
 	must(t, s.Emit("kick me"))
-	r.wait(t, "disconnect:"+ReasonIOServerDisconnect, 1)
+	r.wait(t, "disconnect:"+disconnect.IOServerDisconnect, 1)
 	r.quietFor(t, 150*time.Millisecond)
 	expectSeq(t, "server disconnect", r.all(), []string{"connecting", "connect", "disconnect:io server disconnect"})
 	if s.Connected() || s.ID() != "" {
@@ -161,10 +162,10 @@ func TestGoClientDisconnect(t *testing.T) {
 	r := record(s)
 	mustConnect(t, s, r)
 	s.Disconnect()
-	r.wait(t, "disconnect:"+ReasonIOClientDisconnect, 1)
+	r.wait(t, "disconnect:"+disconnect.IOClientDisconnect, 1)
 	select {
 	case reason := <-reasons:
-		if reason != actorio.ReasonClientNamespaceDisconnect {
+		if reason != disconnect.ClientNamespaceDisconnect {
 			t.Fatalf("server saw %q", reason)
 		}
 	case <-time.After(waitTimeout):
@@ -220,7 +221,7 @@ func TestGoLossWithoutReconnection(t *testing.T) {
 	r := record(s)
 	mustConnect(t, s, r)
 	p.cut()
-	r.wait(t, "disconnect:"+ReasonTransportClose, 1)
+	r.wait(t, "disconnect:"+disconnect.TransportClose, 1)
 	r.quietFor(t, 150*time.Millisecond)
 	expectSeq(t, "no reconnection", r.all(), []string{"connecting", "connect", "disconnect:transport close"})
 	waitIdle(t, s.Manager())

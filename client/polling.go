@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -116,12 +117,12 @@ func (e *engine) pollReader(first []engineio.Packet, done chan struct{}) {
 		}
 		body, err := e.cfg.poll(e.ctx, http.MethodGet, e.sid, nil)
 		if err != nil {
-			e.fail(ReasonTransportError, fmt.Errorf("client: poll: %w", err))
+			e.fail(disconnect.TransportError, fmt.Errorf("client: poll: %w", err))
 			return
 		}
 		pkts, err := engineio.DecodePayload(body)
 		if err != nil {
-			e.fail(ReasonTransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
+			e.fail(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
 			return
 		}
 		for _, p := range pkts {
@@ -147,11 +148,11 @@ func (e *engine) pollWriter(done chan struct{}) {
 			batch = []engineio.Packet{{Type: engineio.Close}}
 		}
 		if _, err := e.cfg.poll(e.ctx, http.MethodPost, e.sid, engineio.AppendPayload(nil, batch)); err != nil {
-			e.fail(ReasonTransportError, fmt.Errorf("client: post: %w", err))
+			e.fail(disconnect.TransportError, fmt.Errorf("client: post: %w", err))
 			return
 		}
 		if final {
-			e.fail(reasonForcedClose, nil)
+			e.fail(disconnect.ForcedClose, nil)
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -58,7 +59,7 @@ func (rc *receiver) onMessage(e *engine, p engineio.Packet) {
 
 func (rc *receiver) parseError(e *engine, err error) {
 	rc.m.log.Warn("client: undecodable packet from the server", "err", err)
-	e.fail(ReasonParseError, err)
+	e.fail(disconnect.ParseError, err)
 }
 
 // route hands a packet to the socket of its namespace.
@@ -174,7 +175,7 @@ func (s *Socket) onServerDisconnect(e *engine) {
 	if wasConnected, ok := s.droppedByServerLocked(e); ok {
 		s.forgetSessionLocked()
 		if wasConnected {
-			s.post(Event{Name: EventDisconnect, Reason: ReasonIOServerDisconnect})
+			s.post(Event{Name: EventDisconnect, Reason: disconnect.IOServerDisconnect})
 		}
 	}
 	s.mu.Unlock()
@@ -203,12 +204,12 @@ func (s *Socket) droppedByServerLocked(e *engine) (wasConnected, ok bool) {
 func (s *Socket) onEvent(e *engine, pkt socketio.Packet, atts [][]byte) {
 	name, _, err := socketio.EventName(pkt.Data)
 	if err != nil {
-		e.fail(ReasonParseError, err)
+		e.fail(disconnect.ParseError, err)
 		return
 	}
 	args, err := socketio.NewArgs(pkt.Data, atts, 1)
 	if err != nil {
-		e.fail(ReasonParseError, err)
+		e.fail(disconnect.ParseError, err)
 		return
 	}
 	if dropsServerEvent(name) {

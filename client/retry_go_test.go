@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 )
 
@@ -394,7 +395,7 @@ func TestGoRetryQueueKeptAcrossDisconnect(t *testing.T) {
 	}
 	waitQueueLen(t, s, 2)
 	s.Disconnect()
-	r.wait(t, "disconnect:"+ReasonIOClientDisconnect, 1)
+	r.wait(t, "disconnect:"+disconnect.IOClientDisconnect, 1)
 	must(t, s.Connect())
 	r.wait(t, EventConnect, 2)
 	must(t, recvOne(t, res))

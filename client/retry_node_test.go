@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // retryNodeScript is a Node.js socket.io v4 server for the retry tests. It
@@ -133,7 +135,7 @@ func TestNodeRetryResendsAfterTheServerClosedTheConnection(t *testing.T) {
 				t.Fatalf("server saw copies %v, want %v", got, c.copies)
 			}
 			r.wait(t, EventConnect, 1+c.drops)
-			if ev := r.all(); count(ev, "disconnect:"+ReasonTransportClose) != c.drops {
+			if ev := r.all(); count(ev, "disconnect:"+disconnect.TransportClose) != c.drops {
 				t.Fatalf("events %q", ev)
 			}
 			must(t, s.Close())

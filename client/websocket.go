@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -70,12 +71,12 @@ func (e *engine) wsReader(ws *websocket.Conn) {
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
-			e.fail(ReasonTransportClose, fmt.Errorf("client: websocket: %w", err))
+			e.fail(disconnect.TransportClose, fmt.Errorf("client: websocket: %w", err))
 			return
 		}
 		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
-			e.fail(ReasonTransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
+			e.fail(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
 			return
 		}
 		if !e.handle(p) {
@@ -97,7 +98,7 @@ func (e *engine) wsWriter(ws *websocket.Conn) {
 		if final {
 			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
 			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(e.cfg.timeout))
-			e.fail(reasonForcedClose, nil)
+			e.fail(disconnect.ForcedClose, nil)
 			return
 		}
 		for _, p := range batch {
@@ -110,7 +111,7 @@ func (e *engine) wsWriter(ws *websocket.Conn) {
 				err = ws.WriteMessage(websocket.TextMessage, buf)
 			}
 			if err != nil {
-				e.fail(ReasonTransportError, fmt.Errorf("client: websocket write: %w", err))
+				e.fail(disconnect.TransportError, fmt.Errorf("client: websocket write: %w", err))
 				return
 			}
 		}
@@ -154,14 +155,14 @@ func (e *engine) upgrade() {
 		_ = ws.Close()
 		if paused {
 			// Polling is gone and the WebSocket too: nothing carries the session.
-			e.fail(ReasonTransportError, errors.New("client: upgrade to websocket failed"))
+			e.fail(disconnect.TransportError, errors.New("client: upgrade to websocket failed"))
 		}
 		return
 	}
 	e.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
 	if err := ws.WriteMessage(websocket.TextMessage, []byte{engineio.Upgrade.Char()}); err != nil {
-		e.fail(ReasonTransportError, fmt.Errorf("client: websocket upgrade: %w", err))
+		e.fail(disconnect.TransportError, fmt.Errorf("client: websocket upgrade: %w", err))
 		return
 	}
 	e.mu.Lock()

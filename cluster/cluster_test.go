@@ -17,6 +17,7 @@ import (
 	"github.com/actorio/actorio/admin"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Probe settings of the test cluster: a node that stops answering is
@@ -302,8 +303,8 @@ func TestCluster(t *testing.T) {
 		for _, cl := range inA {
 			select {
 			case r := <-reasons[cl]:
-				if r != client.ReasonIOServerDisconnect {
-					t.Errorf("%s disconnected with %q, want %q", cl.name, r, client.ReasonIOServerDisconnect)
+				if r != disconnect.IOServerDisconnect {
+					t.Errorf("%s disconnected with %q, want %q", cl.name, r, disconnect.IOServerDisconnect)
 				}
 			case <-time.After(10 * time.Second):
 				t.Errorf("%s, in a on node %s, not disconnected", cl.name, cl.name[1:])
@@ -547,8 +548,8 @@ func TestCluster(t *testing.T) {
 		rb.Disconnect(false)
 		select {
 		case r := <-fbReason:
-			if r != client.ReasonIOServerDisconnect {
-				t.Errorf("fb disconnected with %q, want %q", r, client.ReasonIOServerDisconnect)
+			if r != disconnect.IOServerDisconnect {
+				t.Errorf("fb disconnected with %q, want %q", r, disconnect.IOServerDisconnect)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("fb, disconnected through its handle on A, still connected")

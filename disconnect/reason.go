@@ -2,11 +2,11 @@
 // Socket.IO v4 reports with its disconnect events, and [ErrServerClosed].
 //
 // It is the one definition the server packages (actorio, gateway, actors)
-// and the client package share. Package actorio re-exports every server
-// reason and ErrServerClosed (actorio.ReasonTransportClose and so on),
-// gateway the reasons its sessions end with, and client the reasons its
-// disconnect event reports, so most programs never import this package
-// directly; package actors uses it as it is. It imports nothing of the
+// and the client package share, and the one name of each reason: a
+// program compares a reason with disconnect.PingTimeout and so on,
+// whether a server's OnDisconnect or the client's disconnect event gave
+// it. (ErrServerClosed is also exported, as the same value, by actorio
+// and gateway, whose methods return it.) It imports nothing of the
 // module, so any package can depend on it without a cycle.
 //
 // The strings are those of the Node reference implementation (socket.io

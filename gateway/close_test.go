@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -24,7 +25,7 @@ func TestConnCloseFlushesPolling(t *testing.T) {
 	c.mu.Lock() // queue without waking the poller, to test the flush
 	c.enqueueLocked(msg("last"))
 	c.mu.Unlock()
-	c.Close(ReasonForcedClose)
+	c.Close(disconnect.ForcedClose)
 	// As Node, whose close waits for the buffer to drain: what was queued
 	// goes to the pending GET, the close packet to the next one.
 	if b := <-pending; b != "4last" {
@@ -36,7 +37,7 @@ func TestConnCloseFlushesPolling(t *testing.T) {
 	if status, _ := e.poll(t, sid); status != 400 {
 		t.Fatalf("GET after the close packet: %d", status)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose || ev.err != nil {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedClose || ev.err != nil {
 		t.Fatalf("close %+v", ev)
 	}
 	if err := c.Send(msg("x")); !errors.Is(err, ErrClosed) {
@@ -53,7 +54,7 @@ func TestConnCloseFlushesWebSocket(t *testing.T) {
 	e := startEnv(t, Config{})
 	ws, c := e.openWS(t)
 	_ = c.Send(msg("a"), msg("b"))
-	c.Close(ReasonForcedClose)
+	c.Close(disconnect.ForcedClose)
 	for _, want := range []string{"4a", "4b"} {
 		if got := readText(t, ws); got != want {
 			t.Fatalf("got %q, want %q", got, want)
@@ -63,7 +64,7 @@ func TestConnCloseFlushesWebSocket(t *testing.T) {
 	if err := expectClosed(t, ws); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
 		t.Fatalf("close error %v", err)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedClose {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -87,7 +88,7 @@ func TestMaxQueueBytesClosesSlowConsumer(t *testing.T) {
 	if err := c.Send(msg("x")); !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("err %v", err)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonSlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.SlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -102,7 +103,7 @@ func TestMaxQueuePacketsClosesSlowConsumer(t *testing.T) {
 	if err := c.Send(msg("c")); !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("err %v", err)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonSlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.SlowConsumer || !errors.Is(ev.err, ErrSlowConsumer) {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -113,7 +114,7 @@ func TestCloseInsideOnPacket(t *testing.T) {
 	e.h.echo = false
 	inPacket := make(chan bool, 1)
 	e.h.onPkt = func(c *Conn, _ engineio.Packet) {
-		c.Close(ReasonForcedClose)
+		c.Close(disconnect.ForcedClose)
 		select {
 		case ev := <-e.h.closes:
 			t.Errorf("OnClose ran inside OnPacket: %+v", ev)
@@ -124,7 +125,7 @@ func TestCloseInsideOnPacket(t *testing.T) {
 	ws, _ := e.openWS(t)
 	writeText(t, ws, "4bye")
 	<-inPacket
-	if ev := e.h.nextClose(t); ev.reason != ReasonForcedClose {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedClose {
 		t.Fatalf("close %+v", ev)
 	}
 	if err := expectClosed(t, ws); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
@@ -179,7 +180,7 @@ func TestServerCloseClosesEveryoneAndLeavesNoGoroutine(t *testing.T) {
 		t.Fatalf("pending GET %q", b)
 	}
 	for i := 0; i < 5; i++ {
-		if ev := e.h.nextClose(t); ev.reason != ReasonForcedServerClose || !errors.Is(ev.err, ErrServerClosed) {
+		if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose || !errors.Is(ev.err, ErrServerClosed) {
 			t.Fatalf("close %+v", ev)
 		}
 	}
@@ -215,7 +216,7 @@ func TestServerCloseCutsAClientThatDoesNotRead(t *testing.T) {
 	if took := time.Since(start); took > shutdownFlush+2*time.Second {
 		t.Fatalf("Close took %v with a client that does not read (flush bound %v)", took, shutdownFlush)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonForcedServerClose {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose {
 		t.Fatalf("close %+v", ev)
 	}
 }

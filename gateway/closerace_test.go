@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Node's engine.io handles a session's requests in the order they arrive;
@@ -46,7 +48,7 @@ func TestPollingGetRacingClientCloseGetsNoop(t *testing.T) {
 		if status, _ := e.poll(t, sid); status != http.StatusBadRequest {
 			t.Fatalf("try %d: GET after the close: %d, want 400", i, status)
 		}
-		if ev := e.h.nextClose(t); ev.reason != ReasonTransportClose {
+		if ev := e.h.nextClose(t); ev.reason != disconnect.TransportClose {
 			t.Fatalf("try %d: close %+v", i, ev)
 		}
 		if bad >= 5 {
@@ -85,7 +87,7 @@ func TestPollingServerCloseReachesPollingClient(t *testing.T) {
 		close func(e *env, c *Conn)
 		after int // the status of a GET after the close packet
 	}{
-		{name: "Conn.Close", tries: 200, close: func(_ *env, c *Conn) { c.Close(ReasonForcedClose) }, after: http.StatusBadRequest},
+		{name: "Conn.Close", tries: 200, close: func(_ *env, c *Conn) { c.Close(disconnect.ForcedClose) }, after: http.StatusBadRequest},
 		{name: "Server.Close", tries: 50, close: func(e *env, _ *Conn) { _ = e.srv.Close() }, after: http.StatusServiceUnavailable},
 	}
 	for _, tc := range tests {
@@ -148,7 +150,7 @@ func TestPollingPostDuringServerCloseIsAccepted(t *testing.T) {
 	e := startEnv(t, Config{})
 	sid := e.handshake(t)
 	c := e.h.nextConn(t)
-	c.Close(ReasonForcedClose)
+	c.Close(disconnect.ForcedClose)
 	if status, body := e.post(t, sid, "4late"); status != http.StatusOK || body != "ok" {
 		t.Fatalf("POST after the server's close: %d %q", status, body)
 	}
@@ -175,7 +177,7 @@ func TestPollingLingerEnds(t *testing.T) {
 	e.srv.closeLinger = 50 * time.Millisecond
 	sid := e.handshake(t)
 	c := e.h.nextConn(t)
-	c.Close(ReasonForcedClose)
+	c.Close(disconnect.ForcedClose)
 	time.Sleep(150 * time.Millisecond)
 	if status, _ := e.poll(t, sid); status != http.StatusBadRequest {
 		t.Fatalf("GET long after the close: %d, want 400", status)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -253,7 +254,7 @@ func (c *Conn) send(pkts []engineio.Packet, now bool) error {
 	if c.overLimitLocked(n, len(pkts)) {
 		c.mu.Unlock()
 		// Close elsewhere: OnClose must not run inside the caller's Send.
-		c.srv.goTracked(func() { c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, closeDrop) })
+		c.srv.goTracked(func() { c.closeWith(disconnect.SlowConsumer, ErrSlowConsumer, closeDrop) })
 		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
 	}
 	c.queue = append(c.queue, pkts...)
@@ -374,7 +375,7 @@ func (c *Conn) writeInline(ws *websocket.Conn) bool {
 		done, err = bc.tryEnd()
 	}
 	if err != nil {
-		c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+		c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 		_ = ws.Close()
 		return true
 	}
@@ -432,7 +433,7 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	}
 	c.isClosed = true
 	c.reason, c.closeErr, c.mode = reason, err, mode
-	if reason == ReasonSlowConsumer {
+	if reason == disconnect.SlowConsumer {
 		c.srv.slowConsumers.Add(1)
 	}
 	c.stopHeartbeatLocked()
@@ -481,7 +482,7 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 	if err != nil {
 		attrs = append(attrs, slog.Any("err", err))
 	}
-	if reason == ReasonSlowConsumer {
+	if reason == disconnect.SlowConsumer {
 		// The client stopped reading (or reads too slowly): worth an
 		// operator's attention, unlike an ordinary close.
 		c.logAt(slog.LevelWarn, "engine.io session closed", attrs...)
@@ -580,12 +581,12 @@ func (c *Conn) handlePacket(p engineio.Packet) bool {
 		// the WebSocket being upgraded (serveUpgrade answers it there).
 		// Node closes the session with "transport error"; so do we.
 		c.logAt(slog.LevelWarn, "engine.io ping from the client", slog.String("transport", c.Transport()), slog.Int("len", len(p.Data)))
-		c.closeWith(ReasonTransportError, ErrHeartbeatDirection, closeAbort)
+		c.closeWith(disconnect.TransportError, ErrHeartbeatDirection, closeAbort)
 		return false
 	case engineio.Pong:
 		c.onPong()
 	case engineio.Close:
-		c.closeWith(ReasonTransportClose, nil, closeByClient)
+		c.closeWith(disconnect.TransportClose, nil, closeByClient)
 		return false
 	default:
 		// Open, Upgrade outside an upgrade and Noop carry nothing.

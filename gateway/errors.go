@@ -24,32 +24,13 @@ var (
 	ErrPollOverlap = errors.New("gateway: overlapping polling requests")
 	// ErrPollAborted is passed to OnClose when the client abandons a pending polling request.
 	ErrPollAborted = errors.New("gateway: polling request aborted by the client")
-	// ErrHeartbeatDirection is passed to OnClose (with ReasonTransportError)
+	// ErrHeartbeatDirection is passed to OnClose (with disconnect.TransportError)
 	// when the client sends a ping, which Engine.IO v4 reserves to the
 	// server, or a probe outside an upgrade.
 	ErrHeartbeatDirection = errors.New("gateway: invalid heartbeat direction")
 	// ErrServerClosed is passed to OnClose when the Server shuts down; it
 	// is disconnect.ErrServerClosed, the same value as actorio.ErrServerClosed.
 	ErrServerClosed = disconnect.ErrServerClosed
-)
-
-// Close reasons passed to Receiver.OnClose: the disconnect package's, of
-// type disconnect.Reason (a string).
-const (
-	// ReasonTransportClose: the client closed the session or its connection.
-	ReasonTransportClose = disconnect.TransportClose
-	// ReasonTransportError: the connection failed or the client broke the transport rules.
-	ReasonTransportError = disconnect.TransportError
-	// ReasonPingTimeout: no pong arrived within PingTimeout of a ping.
-	ReasonPingTimeout = disconnect.PingTimeout
-	// ReasonParseError: the client sent a malformed packet.
-	ReasonParseError = disconnect.ParseError
-	// ReasonForcedClose is the conventional reason for Conn.Close.
-	ReasonForcedClose = disconnect.ForcedClose
-	// ReasonForcedServerClose: the Server was closed.
-	ReasonForcedServerClose = disconnect.ForcedServerClose
-	// ReasonSlowConsumer: the send queue exceeded Config.MaxQueueBytes.
-	ReasonSlowConsumer = disconnect.SlowConsumer
 )
 
 // ErrorCode is an Engine.IO HTTP error code, sent as {"code":N,"message":"…"}.

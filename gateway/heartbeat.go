@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -52,7 +53,7 @@ func (c *Conn) expireIfDue() bool {
 	c.mu.Unlock()
 	if due {
 		c.logAt(slog.LevelDebug, "engine.io ping timeout")
-		c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
+		c.closeWith(disconnect.PingTimeout, ErrPingTimeout, closeDrop)
 	}
 	return closed || due
 }
@@ -72,7 +73,7 @@ func (c *Conn) onHeartbeat() {
 		if !now.Before(c.expireAt) {
 			c.mu.Unlock()
 			c.logAt(slog.LevelDebug, "engine.io ping timeout")
-			c.closeWith(ReasonPingTimeout, ErrPingTimeout, closeDrop)
+			c.closeWith(disconnect.PingTimeout, ErrPingTimeout, closeDrop)
 			return
 		}
 		c.heartbeat.Reset(c.expireAt.Sub(now))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/gorilla/websocket"
 )
 
@@ -19,8 +20,8 @@ import (
 func expectHeartbeatClose(t *testing.T, e *env, sid string) {
 	t.Helper()
 	ev := e.h.nextClose(t)
-	if ev.sid != sid || ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrHeartbeatDirection) {
-		t.Fatalf("close %+v, want %q with ErrHeartbeatDirection", ev, ReasonTransportError)
+	if ev.sid != sid || ev.reason != disconnect.TransportError || !errors.Is(ev.err, ErrHeartbeatDirection) {
+		t.Fatalf("close %+v, want %q with ErrHeartbeatDirection", ev, disconnect.TransportError)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 const (
@@ -34,7 +36,7 @@ func TestPollingPingTimeoutIsOnTime(t *testing.T) {
 	sid := e.handshake(t)
 	ev := e.h.nextClose(t)
 	elapsed := time.Since(start)
-	if ev.reason != ReasonPingTimeout || !errors.Is(ev.err, ErrPingTimeout) {
+	if ev.reason != disconnect.PingTimeout || !errors.Is(ev.err, ErrPingTimeout) {
 		t.Fatalf("close %+v", ev)
 	}
 	want := testPingInterval + testPingTimeout
@@ -84,7 +86,7 @@ func TestWebSocketPingTimeout(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	expectClosed(t, ws)
-	if ev := e.h.nextClose(t); ev.reason != ReasonPingTimeout {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.PingTimeout {
 		t.Fatalf("close %+v", ev)
 	}
 	if d := time.Since(start); d > testPingInterval+testPingTimeout+300*time.Millisecond {

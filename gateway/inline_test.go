@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // TestSendNowNeverBlocksOnAPeerThatStoppedReading: a socket's own emits
@@ -33,7 +35,7 @@ func TestSendNowNeverBlocksOnAPeerThatStoppedReading(t *testing.T) {
 			t.Fatal("no slow consumer after 10 s")
 		}
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonSlowConsumer {
-		t.Fatalf("close reason %q, want %q", ev.reason, ReasonSlowConsumer)
+	if ev := e.h.nextClose(t); ev.reason != disconnect.SlowConsumer {
+		t.Fatalf("close reason %q, want %q", ev.reason, disconnect.SlowConsumer)
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Long-polling requests that Node's engine.io refuses or cannot decode get
@@ -53,8 +55,8 @@ func TestPollingBadPayloadAnswersOKAndCloses(t *testing.T) {
 	if p := e.h.nextPacket(t); p != "a" {
 		t.Fatalf("delivered %q, want %q", p, "a")
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonParseError {
-		t.Fatalf("close %+v, want %q", ev, ReasonParseError)
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ParseError {
+		t.Fatalf("close %+v, want %q", ev, disconnect.ParseError)
 	}
 	select {
 	case p := <-e.h.packets:
@@ -98,7 +100,7 @@ func TestPollingOverlappingRequestsGetAnEmpty400(t *testing.T) {
 			if want := (rawResponse{400, "", ""}); got != want {
 				t.Fatalf("overlapping %s: %+v, want %+v", tc.method, got, want)
 			}
-			if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPollOverlap) {
+			if ev := e.h.nextClose(t); ev.reason != disconnect.TransportError || !errors.Is(ev.err, ErrPollOverlap) {
 				t.Fatalf("close %+v", ev)
 			}
 			release()
@@ -221,8 +223,8 @@ func TestPollingPostThatEndsTheSessionLeavesItToARacingGet(t *testing.T) {
 	tests := []struct {
 		name, body, reason string
 	}{
-		{"client ping", "2", ReasonTransportError},
-		{"payload that does not decode", "x", ReasonParseError},
+		{"client ping", "2", disconnect.TransportError},
+		{"payload that does not decode", "x", disconnect.ParseError},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

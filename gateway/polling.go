@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -92,7 +93,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			c.mu.Lock()
 			c.polling = false
 			c.mu.Unlock()
-			c.closeWith(ReasonTransportError, ErrPollAborted, closeAbort)
+			c.closeWith(disconnect.TransportError, ErrPollAborted, closeAbort)
 			return
 		}
 		c.mu.Lock()
@@ -163,7 +164,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		c.logAt(slog.LevelWarn, "engine.io polling body read failed", slog.Any("err", err))
 		writeError(w, CodeBadRequest)
-		c.closeWith(ReasonTransportError, err, closeAbort)
+		c.closeWith(disconnect.TransportError, err, closeAbort)
 		return
 	}
 	if int64(len(body)) > limit {
@@ -184,7 +185,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		c.closeWith(ReasonParseError, err, closeAbort)
+		c.closeWith(disconnect.ParseError, err, closeAbort)
 	}
 	c.awaitRacingGet(r)
 	writeBody(w, "text/html", []byte("ok"))
@@ -230,7 +231,7 @@ func (c *Conn) overlap(w http.ResponseWriter, r *http.Request) {
 	c.logAt(slog.LevelWarn, "engine.io overlapping polling request", slog.String("method", r.Method), slog.String("remote", r.RemoteAddr))
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusBadRequest)
-	c.closeWith(ReasonTransportError, ErrPollOverlap, closeAbort)
+	c.closeWith(disconnect.TransportError, ErrPollOverlap, closeAbort)
 }
 
 // racingGetWait bounds how long the POST that carried the client's close

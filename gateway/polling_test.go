@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -106,7 +107,7 @@ func TestPollingConcurrentGetClosesSession(t *testing.T) {
 	if status, _ := e.poll(t, sid); status != 400 {
 		t.Fatalf("GET after close: %d", status)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPollOverlap) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.TransportError || !errors.Is(ev.err, ErrPollOverlap) {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -120,7 +121,7 @@ func TestPollingMalformedPostClosesWithParseError(t *testing.T) {
 	if status, _ := e.poll(t, sid); status != 400 {
 		t.Fatalf("GET: %d", status)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonParseError || !errors.Is(ev.err, engineio.ErrMalformed) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ParseError || !errors.Is(ev.err, engineio.ErrMalformed) {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -143,7 +144,7 @@ func TestPollingClientCloseAnswersPendingGetWithNoop(t *testing.T) {
 	if status, _ := e.poll(t, sid); status != 400 {
 		t.Fatalf("GET after close: %d", status)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonTransportClose || ev.err != nil {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.TransportClose || ev.err != nil {
 		t.Fatalf("close %+v", ev)
 	}
 }
@@ -161,7 +162,7 @@ func TestPollingAbortedGetClosesSession(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	<-done
-	if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPollAborted) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.TransportError || !errors.Is(ev.err, ErrPollAborted) {
 		t.Fatalf("close %+v", ev)
 	}
 	if status, _ := e.poll(t, sid); status != 400 {

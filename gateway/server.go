@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/gorilla/websocket"
 )
 
@@ -179,7 +180,7 @@ func (s *Server) PacketsOut() int64 { return s.packetsOut.Load() }
 func (s *Server) PollingCount() int { return int(s.polling.Load()) }
 
 // SlowConsumers returns the number of sessions closed so far because their
-// queue overflowed (ReasonSlowConsumer).
+// queue overflowed (disconnect.SlowConsumer).
 func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 
 // Count returns the number of live sessions.
@@ -386,7 +387,7 @@ func (s *Server) Close() error {
 	s.stopLingeringLocked() // sessions closed earlier: not waited for
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeFlush)
+		c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeFlush)
 	}
 	s.awaitLingering(deadline)
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -41,7 +42,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.startHeartbeat()
 	_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if err := ws.WriteMessage(websocket.TextMessage, s.openPacket(c.id, false)); err != nil {
-		c.closeWith(ReasonTransportError, fmt.Errorf("write open packet: %w", err), closeAbort)
+		c.closeWith(disconnect.TransportError, fmt.Errorf("write open packet: %w", err), closeAbort)
 	}
 	c.logAt(slog.LevelDebug, "engine.io session opened", slog.String("transport", TransportWebSocket))
 	s.open(c)
@@ -205,7 +206,7 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 // request it holds are released for the life of the connection.
 func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 	if !c.srv.goTracked(func() { c.readLoop(ws) }) {
-		c.closeWith(ReasonForcedServerClose, ErrServerClosed, closeAbort)
+		c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
 		_ = ws.Close()
 	}
 }
@@ -221,7 +222,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
 			c.logAt(slog.LevelWarn, "engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
-			c.closeWith(ReasonParseError, err, closeAbort)
+			c.closeWith(disconnect.ParseError, err, closeAbort)
 			return
 		}
 		if !c.handlePacket(p) {
@@ -278,13 +279,13 @@ func (c *Conn) readFailed(err error) {
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
 		c.logAt(slog.LevelWarn, "engine.io websocket message too large", slog.Int64("max", c.srv.cfg.MaxPayload))
-		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w: %w", ErrPayloadTooLarge, err), closeAbort)
+		c.closeWith(disconnect.TransportError, fmt.Errorf("websocket read: %w: %w", ErrPayloadTooLarge, err), closeAbort)
 	case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway,
 		websocket.CloseNoStatusReceived, websocket.CloseAbnormalClosure),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
-		c.closeWith(ReasonTransportClose, nil, closeAbort)
+		c.closeWith(disconnect.TransportClose, nil, closeAbort)
 	default:
-		c.closeWith(ReasonTransportError, fmt.Errorf("websocket read: %w", err), closeAbort)
+		c.closeWith(disconnect.TransportError, fmt.Errorf("websocket read: %w", err), closeAbort)
 	}
 }
 
@@ -297,7 +298,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		// writeInline left what the socket did not take at once.
 		_ = ws.SetWriteDeadline(time.Now().Add(timeout))
 		if err := bc.end(); err != nil {
-			c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+			c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 			_ = ws.Close()
 			return
 		}
@@ -320,7 +321,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
 			if err := writeBatch(ws, q); err != nil {
-				c.closeWith(ReasonTransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
+				c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 				_ = ws.Close()
 				return
 			}

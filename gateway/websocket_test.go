@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -72,7 +73,7 @@ func TestWebSocketMalformedFrameClosesOnlyThatConnection(t *testing.T) {
 	writeText(t, bad, "abc")
 	expectClosed(t, bad)
 	<-badConn.Closed()
-	if ev := e.h.nextClose(t); ev.sid != badConn.ID() || ev.reason != ReasonParseError || !errors.Is(ev.err, engineio.ErrMalformed) {
+	if ev := e.h.nextClose(t); ev.sid != badConn.ID() || ev.reason != disconnect.ParseError || !errors.Is(ev.err, engineio.ErrMalformed) {
 		t.Fatalf("close %+v", ev)
 	}
 	writeText(t, good, "4fine")
@@ -90,14 +91,14 @@ func TestWebSocketCloseReasons(t *testing.T) {
 		client func(t *testing.T, ws *websocket.Conn)
 		reason string
 	}{
-		{"close packet", func(t *testing.T, ws *websocket.Conn) { writeText(t, ws, "1") }, ReasonTransportClose},
+		{"close packet", func(t *testing.T, ws *websocket.Conn) { writeText(t, ws, "1") }, disconnect.TransportClose},
 		{"clean close frame", func(t *testing.T, ws *websocket.Conn) {
 			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-		}, ReasonTransportClose},
-		{"abrupt close", func(t *testing.T, ws *websocket.Conn) { _ = ws.NetConn().Close() }, ReasonTransportClose},
+		}, disconnect.TransportClose},
+		{"abrupt close", func(t *testing.T, ws *websocket.Conn) { _ = ws.NetConn().Close() }, disconnect.TransportClose},
 		{"protocol error close", func(t *testing.T, ws *websocket.Conn) {
 			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseProtocolError, ""), time.Now().Add(time.Second))
-		}, ReasonTransportError},
+		}, disconnect.TransportError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,7 +128,7 @@ func TestWebSocketMaxPayload(t *testing.T) {
 	if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Fatalf("close error %v", err)
 	}
-	if ev := e.h.nextClose(t); ev.reason != ReasonTransportError || !errors.Is(ev.err, ErrPayloadTooLarge) {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.TransportError || !errors.Is(ev.err, ErrPayloadTooLarge) {
 		t.Fatalf("close %+v", ev)
 	}
 }

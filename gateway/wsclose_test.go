@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -47,33 +48,33 @@ func TestWebSocketServerCloseIsABareCloseFrame(t *testing.T) {
 			name: "Conn.Close flushes the queue",
 			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
 				_ = c.Send(msg("a"), msg("b"))
-				c.Close(ReasonForcedClose)
+				c.Close(disconnect.ForcedClose)
 			},
 			want:   []string{"4a", "4b"},
-			reason: ReasonForcedClose,
+			reason: disconnect.ForcedClose,
 		},
 		{
 			name: "Conn.Close inside OnPacket",
 			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
 				e.h.echo = false
-				e.h.onPkt = func(c *Conn, _ engineio.Packet) { c.Close(ReasonParseError) }
+				e.h.onPkt = func(c *Conn, _ engineio.Packet) { c.Close(disconnect.ParseError) }
 				writeText(t, ws, "4bad")
 			},
-			reason: ReasonParseError,
+			reason: disconnect.ParseError,
 		},
 		{
 			name: "client-sent ping",
 			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
 				writeText(t, ws, "2")
 			},
-			reason: ReasonTransportError,
+			reason: disconnect.TransportError,
 		},
 		{
 			name: "malformed Engine.IO packet",
 			close: func(t *testing.T, e *env, ws *websocket.Conn, c *Conn) {
 				writeText(t, ws, "9")
 			},
-			reason: ReasonParseError,
+			reason: disconnect.ParseError,
 		},
 		{
 			name: "Server.Close",
@@ -84,7 +85,7 @@ func TestWebSocketServerCloseIsABareCloseFrame(t *testing.T) {
 				}
 			},
 			want:   []string{"4last"},
-			reason: ReasonForcedServerClose,
+			reason: disconnect.ForcedServerClose,
 		},
 		{
 			name: "ping timeout",
@@ -93,7 +94,7 @@ func TestWebSocketServerCloseIsABareCloseFrame(t *testing.T) {
 				// The client reads the ping and never answers.
 			},
 			want:   []string{"2"},
-			reason: ReasonPingTimeout,
+			reason: disconnect.PingTimeout,
 		},
 	}
 	for _, tc := range tests {
@@ -131,7 +132,7 @@ func TestPingTimeoutCutsAWriterStuckOnAPeerThatDoesNotRead(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	if ev := e.h.nextClose(t); ev.reason != ReasonPingTimeout {
+	if ev := e.h.nextClose(t); ev.reason != disconnect.PingTimeout {
 		t.Fatalf("close %+v", ev)
 	}
 	// The writer ends with the cut, not at WriteTimeout.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/admin"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/node"
 )
 
@@ -285,7 +286,7 @@ func TestAdminFeed(t *testing.T) {
 
 		c.send(map[string]any{"op": "disconnect", "name": "b"})
 		args = adminEvent(c, "adm", "socket_disconnected", func(args []any) bool { return args[1] == idB })
-		if args[0] != "/" || args[2] != actorio.ReasonClientNamespaceDisconnect {
+		if args[0] != "/" || args[2] != disconnect.ClientNamespaceDisconnect {
 			t.Errorf("socket_disconnected %v", args)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // discEnv is what one disconnect case works with: a server whose "/" and
@@ -37,21 +38,21 @@ func TestDisconnectReasons(t *testing.T) {
 	}{
 		{
 			name: "client disconnect", client: wsOnly,
-			serverReason: actorio.ReasonClientNamespaceDisconnect, clientReason: "io client disconnect",
+			serverReason: disconnect.ClientNamespaceDisconnect, clientReason: "io client disconnect",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.send(map[string]any{"op": "disconnect", "name": "a"})
 			},
 		},
 		{
 			name: "client disconnect polling", client: pollingOnly,
-			serverReason: actorio.ReasonClientNamespaceDisconnect, clientReason: "io client disconnect",
+			serverReason: disconnect.ClientNamespaceDisconnect, clientReason: "io client disconnect",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.send(map[string]any{"op": "disconnect", "name": "a"})
 			},
 		},
 		{
 			name: "server disconnect", client: wsOnly,
-			serverReason: actorio.ReasonServerNamespaceDisconnect, clientReason: "io server disconnect",
+			serverReason: disconnect.ServerNamespaceDisconnect, clientReason: "io server disconnect",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.emit("a", "kick", false)
 			},
@@ -59,15 +60,15 @@ func TestDisconnectReasons(t *testing.T) {
 		{
 			// Disconnect(true) also closes the connection; the client still
 			// learns it was the server's decision and does not reconnect.
-			name: "server disconnect and close", client: wsOnly, adminReason: actorio.ReasonServerNamespaceDisconnect, adminClientReason: "io server disconnect",
-			serverReason: actorio.ReasonServerNamespaceDisconnect, clientReason: "io server disconnect",
+			name: "server disconnect and close", client: wsOnly, adminReason: disconnect.ServerNamespaceDisconnect, adminClientReason: "io server disconnect",
+			serverReason: disconnect.ServerNamespaceDisconnect, clientReason: "io server disconnect",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.emit("a", "kick", true)
 			},
 		},
 		{
-			name: "client killed", client: wsOnly, adminReason: actorio.ReasonTransportClose,
-			serverReason: actorio.ReasonTransportClose,
+			name: "client killed", client: wsOnly, adminReason: disconnect.TransportClose,
+			serverReason: disconnect.TransportClose,
 			run: func(t *testing.T, e *discEnv) {
 				e.c.P.Kill()
 			},
@@ -75,26 +76,26 @@ func TestDisconnectReasons(t *testing.T) {
 		{
 			// A killed polling client aborts its pending GET, as in the
 			// reference server ("poll connection closed prematurely").
-			name: "client killed polling", client: pollingOnly, adminReason: actorio.ReasonTransportError,
-			serverReason: actorio.ReasonTransportError,
+			name: "client killed polling", client: pollingOnly, adminReason: disconnect.TransportError,
+			serverReason: disconnect.TransportError,
 			run: func(t *testing.T, e *discEnv) {
 				e.c.P.Kill()
 			},
 		},
 		{
-			name: "ping timeout", client: wsOnly, opts: quickPing, adminReason: actorio.ReasonPingTimeout,
-			serverReason: actorio.ReasonPingTimeout,
+			name: "ping timeout", client: wsOnly, opts: quickPing, adminReason: disconnect.PingTimeout,
+			serverReason: disconnect.PingTimeout,
 			run:          stopClient,
 		},
 		{
-			name: "ping timeout polling", client: pollingOnly, opts: quickPing, adminReason: actorio.ReasonPingTimeout,
-			serverReason: actorio.ReasonPingTimeout,
+			name: "ping timeout polling", client: pollingOnly, opts: quickPing, adminReason: disconnect.PingTimeout,
+			serverReason: disconnect.PingTimeout,
 			run:          stopClient,
 		},
 		{
 			// Close also ends a handler blocked in EmitWithAck at once.
-			name: "server close", client: wsOnly, adminReason: actorio.ReasonServerShuttingDown, adminClientReason: "transport close",
-			serverReason: actorio.ReasonServerShuttingDown, clientReason: "transport close",
+			name: "server close", client: wsOnly, adminReason: disconnect.ServerShuttingDown, adminClientReason: "transport close",
+			serverReason: disconnect.ServerShuttingDown, clientReason: "transport close",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.emit("a", "ask")
 				e.c.expectEvent("a", "question")
@@ -111,8 +112,8 @@ func TestDisconnectReasons(t *testing.T) {
 			},
 		},
 		{
-			name: "server close polling", client: pollingOnly, adminReason: actorio.ReasonServerShuttingDown, adminClientReason: "transport close",
-			serverReason: actorio.ReasonServerShuttingDown, clientReason: "transport close",
+			name: "server close polling", client: pollingOnly, adminReason: disconnect.ServerShuttingDown, adminClientReason: "transport close",
+			serverReason: disconnect.ServerShuttingDown, clientReason: "transport close",
 			run: func(t *testing.T, e *discEnv) {
 				if err := e.ts.Srv.Close(); err != nil {
 					t.Errorf("Close: %v", err)
@@ -121,7 +122,7 @@ func TestDisconnectReasons(t *testing.T) {
 		},
 		{
 			name: "handler panic", client: wsOnly,
-			serverReason: actorio.ReasonHandlerPanic, clientReason: "io server disconnect",
+			serverReason: disconnect.HandlerPanic, clientReason: "io server disconnect",
 			run: func(t *testing.T, e *discEnv) {
 				e.c.emit("a", "boom")
 			},
@@ -198,7 +199,7 @@ func TestDisconnectReasons(t *testing.T) {
 					return l.Ev == "connect"
 				})
 			}
-			if tc.serverReason != actorio.ReasonServerShuttingDown {
+			if tc.serverReason != disconnect.ServerShuttingDown {
 				// The bystander on another connection never noticed.
 				if l := bystander.emitAck("b", "echo", 1); l.Arg(2) != float64(1) {
 					t.Errorf("bystander echo: %s", l.Raw)
@@ -212,9 +213,9 @@ func TestDisconnectReasons(t *testing.T) {
 			if tc.adminReason != "" {
 				e.dl.expectOnce(t, adminID, tc.adminReason)
 			} else {
-				e.dl.expectOnce(t, adminID, actorio.ReasonServerShuttingDown)
+				e.dl.expectOnce(t, adminID, disconnect.ServerShuttingDown)
 			}
-			e.dl.expectOnce(t, bID, actorio.ReasonServerShuttingDown)
+			e.dl.expectOnce(t, bID, disconnect.ServerShuttingDown)
 		})
 	}
 }

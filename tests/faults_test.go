@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // Heartbeat of the fault tests that need one: a silent peer is gone
@@ -482,8 +483,8 @@ func faultHandlerPanic(t *testing.T, f *faultServer, by *wsPeer, base baseline) 
 	p.startReader()
 	p.send(`42["boom"]`)
 	p.expect("the DISCONNECT packet", func(s string) bool { return s == "41" })
-	if ev := f.dl.waitID(t, id); ev.Reason != actorio.ReasonHandlerPanic {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonHandlerPanic)
+	if ev := f.dl.waitID(t, id); ev.Reason != disconnect.HandlerPanic {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.HandlerPanic)
 	}
 	by.echo("/", "during")
 	p.echo("/admin", "same connection, other namespace")
@@ -493,8 +494,8 @@ func faultHandlerPanic(t *testing.T, f *faultServer, by *wsPeer, base baseline) 
 	p.expectClosedByServer()
 	f.dl.waitID(t, adminID)
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonHandlerPanic)
-	f.dl.expectOnce(t, adminID, actorio.ReasonTransportClose)
+	f.dl.expectOnce(t, id, disconnect.HandlerPanic)
+	f.dl.expectOnce(t, adminID, disconnect.TransportClose)
 }
 
 // faultMiddlewarePanic: middleware panics. The client gets one
@@ -519,7 +520,7 @@ func faultMiddlewarePanic(t *testing.T, f *faultServer, by *wsPeer, base baselin
 	_ = p.ws.Close()
 	f.dl.waitID(t, id)
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonTransportClose)
+	f.dl.expectOnce(t, id, disconnect.TransportClose)
 	if n := len(f.dl.snapshot()); n != 1 {
 		t.Errorf("%d sockets got an OnDisconnect, want only the one that connected: %v", n, f.dl.snapshot())
 	}
@@ -532,12 +533,12 @@ func faultWelcomePanic(t *testing.T, f *faultServer, by *wsPeer, base baseline) 
 	id := p.join("/", `{"panic":"welcome"}`)
 	p.startReader()
 	p.expect("the DISCONNECT packet", func(s string) bool { return s == "41" })
-	if ev := f.dl.waitID(t, id); ev.Reason != actorio.ReasonHandlerPanic {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonHandlerPanic)
+	if ev := f.dl.waitID(t, id); ev.Reason != disconnect.HandlerPanic {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.HandlerPanic)
 	}
 	_ = p.ws.Close()
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonHandlerPanic)
+	f.dl.expectOnce(t, id, disconnect.HandlerPanic)
 }
 
 // faultDisconnectPanic: a disconnect handler panics; the other disconnect
@@ -553,8 +554,8 @@ func faultDisconnectPanic(t *testing.T, f *faultServer, by *wsPeer, base baselin
 	_ = p.ws.Close() // transport close, then a panic in the disconnect handler
 	f.dl.waitID(t, id)
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, adminID, actorio.ReasonHandlerPanic)
-	f.dl.expectOnce(t, id, actorio.ReasonTransportClose)
+	f.dl.expectOnce(t, adminID, disconnect.HandlerPanic)
+	f.dl.expectOnce(t, id, disconnect.TransportClose)
 }
 
 // faultBlockedHandler: a handler blocks until the test releases it. Other
@@ -600,13 +601,13 @@ func faultBlockedHandler(t *testing.T, f *faultServer, by *wsPeer, base baseline
 	by.echo("/", "still fine")
 
 	f.unblock()
-	if ev := f.dl.waitID(t, id); ev.Reason != actorio.ReasonTransportClose {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonTransportClose)
+	if ev := f.dl.waitID(t, id); ev.Reason != disconnect.TransportClose {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.TransportClose)
 	}
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonTransportClose)
-	f.dl.expectOnce(t, adminID, actorio.ReasonTransportClose)
-	f.dl.expectOnce(t, otherID, actorio.ReasonTransportClose)
+	f.dl.expectOnce(t, id, disconnect.TransportClose)
+	f.dl.expectOnce(t, adminID, disconnect.TransportClose)
+	f.dl.expectOnce(t, otherID, disconnect.TransportClose)
 }
 
 // faultVanished: the client's TCP connection ends without a close frame:
@@ -621,13 +622,13 @@ func faultVanished(t *testing.T, f *faultServer, by *wsPeer, base baseline, rese
 	}
 	_ = p.tcp.Close()
 	for _, sid := range []string{id, adminID} {
-		if ev := f.dl.waitID(t, sid); ev.Reason != actorio.ReasonTransportClose {
-			t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonTransportClose)
+		if ev := f.dl.waitID(t, sid); ev.Reason != disconnect.TransportClose {
+			t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.TransportClose)
 		}
 	}
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonTransportClose)
-	f.dl.expectOnce(t, adminID, actorio.ReasonTransportClose)
+	f.dl.expectOnce(t, id, disconnect.TransportClose)
+	f.dl.expectOnce(t, adminID, disconnect.TransportClose)
 }
 
 // faultHalfOpen: the client stops reading and answering, its TCP
@@ -642,12 +643,12 @@ func faultHalfOpen(t *testing.T, f *faultServer, by *wsPeer, base baseline) {
 	// Not a byte read from here on.
 	start := time.Now()
 	ev := f.dl.waitID(t, id)
-	if ev.Reason != actorio.ReasonPingTimeout {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonPingTimeout)
+	if ev.Reason != disconnect.PingTimeout {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.PingTimeout)
 	}
 	t.Logf("disconnected after %v", time.Since(start))
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonPingTimeout)
+	f.dl.expectOnce(t, id, disconnect.PingTimeout)
 }
 
 // faultPingTimeout: the client reads everything but never answers a ping.
@@ -664,13 +665,13 @@ func faultPingTimeout(t *testing.T, f *faultServer, by *wsPeer, base baseline) {
 		t.Errorf("closed after %v, want about %v", d, quickPingInterval+quickPingTimeout)
 	}
 	for _, sid := range []string{id, adminID} {
-		if ev := f.dl.waitID(t, sid); ev.Reason != actorio.ReasonPingTimeout {
-			t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonPingTimeout)
+		if ev := f.dl.waitID(t, sid); ev.Reason != disconnect.PingTimeout {
+			t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.PingTimeout)
 		}
 	}
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, id, actorio.ReasonPingTimeout)
-	f.dl.expectOnce(t, adminID, actorio.ReasonPingTimeout)
+	f.dl.expectOnce(t, id, disconnect.PingTimeout)
+	f.dl.expectOnce(t, adminID, disconnect.PingTimeout)
 }
 
 // faultPingTimeoutPolling: a polling client joins, then neither polls nor
@@ -711,11 +712,11 @@ func faultPingTimeoutPolling(t *testing.T, f *faultServer, by *wsPeer, base base
 		t.Fatalf("polling connect reply %q", reply)
 	}
 	// Silence from here on.
-	if ev := f.dl.waitID(t, sid.Sid); ev.Reason != actorio.ReasonPingTimeout {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonPingTimeout)
+	if ev := f.dl.waitID(t, sid.Sid); ev.Reason != disconnect.PingTimeout {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.PingTimeout)
 	}
 	f.expectBaseline(t, base)
-	f.dl.expectOnce(t, sid.Sid, actorio.ReasonPingTimeout)
+	f.dl.expectOnce(t, sid.Sid, disconnect.PingTimeout)
 }
 
 // TestCloseWithBlockedHandler closes the server while a handler blocks
@@ -758,8 +759,8 @@ func TestCloseWithBlockedHandler(t *testing.T) {
 		t.Errorf("Close took %v, want CloseTimeout (%v) and a little more", took, closeTimeout)
 	}
 	// Everything else ended before Close returned.
-	f.dl.expectOnce(t, byID, actorio.ReasonServerShuttingDown)
-	f.dl.expectOnce(t, byAdminID, actorio.ReasonServerShuttingDown)
+	f.dl.expectOnce(t, byID, disconnect.ServerShuttingDown)
+	f.dl.expectOnce(t, byAdminID, disconnect.ServerShuttingDown)
 	by.expectClosedByServer()
 	p.expectClosedByServer()
 	if r := f.dl.of(id); len(r) != 0 {
@@ -769,12 +770,12 @@ func TestCloseWithBlockedHandler(t *testing.T) {
 	expectStats(t, f.ts.Srv, actorio.Stats{Namespaces: map[string]actorio.NamespaceStats{"/": {Sockets: 1, Rooms: 1}, "/admin": {}}})
 
 	f.unblock()
-	if ev := f.dl.waitID(t, id); ev.Reason != actorio.ReasonServerShuttingDown {
-		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonServerShuttingDown)
+	if ev := f.dl.waitID(t, id); ev.Reason != disconnect.ServerShuttingDown {
+		t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.ServerShuttingDown)
 	}
 	expectStats(t, f.ts.Srv, actorio.Stats{Namespaces: map[string]actorio.NamespaceStats{"/": {}, "/admin": {}}})
 	time.Sleep(50 * time.Millisecond)
-	f.dl.expectOnce(t, id, actorio.ReasonServerShuttingDown)
+	f.dl.expectOnce(t, id, disconnect.ServerShuttingDown)
 	if err := f.ts.Srv.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 )
 
@@ -423,20 +424,20 @@ func (h *hostile) attacks() []attack {
 		}},
 		{"malformed engine.io frame", func(h *hostile, i int) error {
 			bad := []string{"", "9", "a", "\x00", "4\xff\xfe", "4\xc3\x28", "\xed\xa0\x80"}
-			return h.sendBadFrames(i%2 == 0, actorio.ReasonParseError, text(bad[i%len(bad)]))
+			return h.sendBadFrames(i%2 == 0, disconnect.ParseError, text(bad[i%len(bad)]))
 		}},
 		{"malformed socket.io frame", func(h *hostile, i int) error {
-			return h.sendBadFrames(i%2 == 0, actorio.ReasonParseError, text("4"+socketIOGarbage[i%len(socketIOGarbage)]))
+			return h.sendBadFrames(i%2 == 0, disconnect.ParseError, text("4"+socketIOGarbage[i%len(socketIOGarbage)]))
 		}},
 		{"binary frame out of place", func(h *hostile, i int) error {
-			return h.sendBadFrames(i%2 == 0, actorio.ReasonParseError, wsFrame{binary: true, data: "\x01\x02"})
+			return h.sendBadFrames(i%2 == 0, disconnect.ParseError, wsFrame{binary: true, data: "\x01\x02"})
 		}},
 		{"text frame instead of an attachment", func(h *hostile, i int) error {
-			return h.sendBadFrames(i%2 == 0, actorio.ReasonParseError,
+			return h.sendBadFrames(i%2 == 0, disconnect.ParseError,
 				text("4"+thousandPlaceholders), wsFrame{binary: true, data: "\x01"}, text(`42["x"]`))
 		}},
 		{"oversized frame", func(h *hostile, i int) error {
-			return h.sendBadFrames(i%2 == 0, actorio.ReasonTransportError, text("4"+strings.Repeat("o", hostileLimit)))
+			return h.sendBadFrames(i%2 == 0, disconnect.TransportError, text("4"+strings.Repeat("o", hostileLimit)))
 		}},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 )
 
@@ -204,11 +205,11 @@ func TestPayloadLimit(t *testing.T) {
 		serverReason  string
 	}{
 		// The server closes the WebSocket (code 1009 from the read limit).
-		{"websocket", wsOnly, []string{"transport close"}, actorio.ReasonTransportError},
+		{"websocket", wsOnly, []string{"transport close"}, disconnect.TransportError},
 		// As with Node, the POST gets 413 ("transport error" for the
 		// client) and the session goes on until the client, giving up,
 		// sends its close packet ("transport close" for the server).
-		{"polling", pollingOnly, []string{"transport error"}, actorio.ReasonTransportClose},
+		{"polling", pollingOnly, []string{"transport error"}, disconnect.TransportClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dl := newDisconnectLog()
@@ -258,7 +259,7 @@ func TestPayloadLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			dl.expectOnce(t, bigID, tc.serverReason)
-			dl.expectOnce(t, otherID, actorio.ReasonServerShuttingDown)
+			dl.expectOnce(t, otherID, disconnect.ServerShuttingDown)
 		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 )
 
@@ -91,7 +92,7 @@ func TestLifecycleLogs(t *testing.T) {
 	waitUntil(t, step, "the session's end", func() bool { return ts.Srv.Stats().Sessions == 0 })
 	recs = out.records(t)
 	if r := find(recs, "actorio: socket disconnected"); r == nil || !has(r, "nsp", "sid", "conn", "reason") ||
-		r["reason"] != actorio.ReasonClientNamespaceDisconnect {
+		r["reason"] != disconnect.ClientNamespaceDisconnect {
 		t.Errorf("socket disconnected: %v", r)
 	}
 	if r := find(recs, "engine.io session closed"); r == nil || !has(r, "sid", "transport", "reason") {

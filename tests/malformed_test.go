@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // steadyScript keeps an official client busy: an echo with ack every 10ms,
@@ -156,8 +157,8 @@ func TestMalformedInput(t *testing.T) {
 				raw.write(f.mt, []byte(f.data))
 			}
 			raw.expectClosed()
-			if ev := dl.waitID(t, sid); ev.Reason != actorio.ReasonParseError {
-				t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonParseError)
+			if ev := dl.waitID(t, sid); ev.Reason != disconnect.ParseError {
+				t.Errorf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.ParseError)
 			}
 			if l := good.waitFor("echo", func(l nodeLine) bool { return l.Ev == "echo" }); l.Arg(0) != tc.name {
 				t.Errorf("echo: %s", l.Raw)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // recorder is an Observer that writes down every report as a line.
@@ -77,7 +78,7 @@ func TestObserver(t *testing.T) {
 		`sent welcome "bob" to 1`,
 		"sent news 7 to 1",
 		"left / lobby",
-		"disconnected " + actorio.ReasonClientNamespaceDisconnect,
+		"disconnected " + disconnect.ClientNamespaceDisconnect,
 		"closed transport close",
 	}
 	waitUntil(t, step, "the reports of a's whole life", func() bool { return len(rec.snapshot()) >= len(want) })
@@ -89,7 +90,7 @@ func TestObserver(t *testing.T) {
 	// goroutines (the socket actor, the namespace supervisor, the
 	// transport) may interleave.
 	for _, chain := range [][]string{
-		{"open websocket", "connected /", `received hello "bob"`, "data greeted", `sent welcome "bob" to 1`, "disconnected " + actorio.ReasonClientNamespaceDisconnect},
+		{"open websocket", "connected /", `received hello "bob"`, "data greeted", `sent welcome "bob" to 1`, "disconnected " + disconnect.ClientNamespaceDisconnect},
 		{"joined / lobby", "sent news 7 to 1", "left / lobby"},
 		{`sent welcome "bob" to 1`, "sent news 7 to 1"},
 	} {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // TestReconnectAfterTransportDrop drops the client's TCP connections from
@@ -22,9 +23,9 @@ func TestReconnectAfterTransportDrop(t *testing.T) {
 	}{
 		// The WebSocket dies under both ends: the client's ws sees a close
 		// without a close frame, the server's reader a read error.
-		{"websocket", wsOnly, "transport close", actorio.ReasonTransportError},
+		{"websocket", wsOnly, "transport close", disconnect.TransportError},
 		// The pending long-poll GET fails on both ends.
-		{"polling", pollingOnly, "transport error", actorio.ReasonTransportError},
+		{"polling", pollingOnly, "transport error", disconnect.TransportError},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dl := newDisconnectLog()
@@ -80,7 +81,7 @@ func TestReconnectAfterTransportDrop(t *testing.T) {
 				t.Fatal(err)
 			}
 			dl.expectOnce(t, id1, tc.serverReason)
-			dl.expectOnce(t, id2, actorio.ReasonServerShuttingDown)
+			dl.expectOnce(t, id2, disconnect.ServerShuttingDown)
 		})
 	}
 }

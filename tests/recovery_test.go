@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // recoveryScript opens one official client with the options in OPTS and
@@ -236,7 +237,7 @@ func TestRecoveryKillTransportMidStream(t *testing.T) {
 			}
 			// Which of the two a dropped connection gives depends on what
 			// the server was doing with it; both are recoverable.
-			if r := dl.of(sid); len(r) != 1 || (r[0] != actorio.ReasonTransportError && r[0] != actorio.ReasonTransportClose) {
+			if r := dl.of(sid); len(r) != 1 || (r[0] != disconnect.TransportError && r[0] != disconnect.TransportClose) {
 				t.Errorf("OnDisconnect calls of the first socket: %q, want one transport error or close", r)
 			}
 		})
@@ -383,7 +384,7 @@ func TestRecoveryLeftBehind(t *testing.T) {
 		t.Fatalf("restored socket %s recovered %v", s2.ID(), s2.Recovered())
 	}
 	dl.waitID(t, first.Sid)
-	dl.expectOnce(t, first.Sid, actorio.ReasonTransportClose)
+	dl.expectOnce(t, first.Sid, disconnect.TransportClose)
 
 	emit(4)
 	if f := p2.readSync(); !strings.HasPrefix(f, `42["a",4,"`) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/node"
 )
 
@@ -199,8 +200,8 @@ func TestRoomsAndBroadcast(t *testing.T) {
 	if l := c.expect("disconnect", "b"); l.Arg(1) != "io server disconnect" {
 		t.Errorf("b: %s", l.Raw)
 	}
-	if ev := dl.next(t); ev.ID != ids["b"] || ev.Reason != actorio.ReasonServerNamespaceDisconnect {
-		t.Errorf("OnDisconnect %+v, want b with %q", ev, actorio.ReasonServerNamespaceDisconnect)
+	if ev := dl.next(t); ev.ID != ids["b"] || ev.Reason != disconnect.ServerNamespaceDisconnect {
+		t.Errorf("OnDisconnect %+v, want b with %q", ev, disconnect.ServerNamespaceDisconnect)
 	}
 	if got := fetch(ns); !reflect.DeepEqual(got, []string{"a", "c"}) {
 		t.Errorf("FetchSockets() after b left = %v", got)
@@ -222,7 +223,7 @@ func TestRoomsAndBroadcast(t *testing.T) {
 		t.Errorf("FetchSockets() after DisconnectSockets = %v", got)
 	}
 	for _, id := range ids {
-		dl.expectOnce(t, id, actorio.ReasonServerNamespaceDisconnect)
+		dl.expectOnce(t, id, disconnect.ServerNamespaceDisconnect)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/engineio"
 )
@@ -584,8 +585,8 @@ func TestSecurityNoBroadcastAfterRefusalOrLeave(t *testing.T) {
 			id := p.join("/admin", `{"token":"ok"}`)
 			p.startReader()
 			p.send("41/admin,")
-			if ev := dl.waitID(t, id); ev.Reason != actorio.ReasonClientNamespaceDisconnect {
-				t.Fatalf("OnDisconnect reason %q, want %q", ev.Reason, actorio.ReasonClientNamespaceDisconnect)
+			if ev := dl.waitID(t, id); ev.Reason != disconnect.ClientNamespaceDisconnect {
+				t.Fatalf("OnDisconnect reason %q, want %q", ev.Reason, disconnect.ClientNamespaceDisconnect)
 			}
 			return false
 		}},
@@ -650,7 +651,7 @@ type secCloser struct{}
 
 func (secCloser) OnOpen(c *gateway.Conn) {
 	c.SetReceiver(secCloser{})
-	c.Close(gateway.ReasonForcedClose)
+	c.Close(disconnect.ForcedClose)
 }
 
 func (secCloser) OnPacket(*gateway.Conn, engineio.Packet) {}

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 )
 
@@ -170,12 +171,12 @@ func runSlow(t *testing.T, volatile bool) {
 	}
 
 	if !volatile {
-		if ev := dl.waitID(t, stalledID); ev.Reason != actorio.ReasonSlowConsumer {
-			t.Errorf("stalled peer disconnected with %q, want %q", ev.Reason, actorio.ReasonSlowConsumer)
+		if ev := dl.waitID(t, stalledID); ev.Reason != disconnect.SlowConsumer {
+			t.Errorf("stalled peer disconnected with %q, want %q", ev.Reason, disconnect.SlowConsumer)
 		}
 		log := logs.String()
 		if !strings.Contains(log, "level=WARN") || !strings.Contains(log, `reason="slow consumer"`) || !strings.Contains(log, "sid=") {
-			t.Errorf("no Warn log with sid and reason %q; logs:\n%s", actorio.ReasonSlowConsumer, log)
+			t.Errorf("no Warn log with sid and reason %q; logs:\n%s", disconnect.SlowConsumer, log)
 		}
 	} else {
 		// Still connected after the whole run; then it hangs up.
@@ -198,7 +199,7 @@ func runSlow(t *testing.T, volatile bool) {
 		}
 	}
 	if !volatile {
-		dl.expectOnce(t, stalledID, actorio.ReasonSlowConsumer)
+		dl.expectOnce(t, stalledID, disconnect.SlowConsumer)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // TestSocketLookupAndCloseConn: Namespace.Socket finds a connected socket
@@ -47,7 +48,7 @@ func TestSocketLookupAndCloseConn(t *testing.T) {
 			if l := c.expect("disconnect", "a"); l.Arg(1) != "transport close" {
 				t.Errorf("client disconnect reason %v, want transport close", l.Arg(1))
 			}
-			dl.expectOnce(t, dl.waitID(t, id).ID, actorio.ReasonForcedClose)
+			dl.expectOnce(t, dl.waitID(t, id).ID, disconnect.ForcedClose)
 			if _, ok := nsp.Socket(id); ok {
 				t.Error("Socket still finds the socket after its connection closed")
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/actorio/actorio/admin"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cmd/demo/chatdemo"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
 )
@@ -164,8 +165,8 @@ func TestAdminUIInBrowser(t *testing.T) {
 	// The dashboard disconnects dave.
 	b.hash(dash, "#/sockets/")
 	b.click(dash, fmt.Sprintf(`main tr:has(td:text-is(%q)) button`, dave.id))
-	if r := d.waitDisconnect(t, dave.id); r != actorio.ReasonServerNamespaceDisconnect {
-		t.Errorf("dave's socket ended with %q, want %q", r, actorio.ReasonServerNamespaceDisconnect)
+	if r := d.waitDisconnect(t, dave.id); r != disconnect.ServerNamespaceDisconnect {
+		t.Errorf("dave's socket ended with %q, want %q", r, disconnect.ServerNamespaceDisconnect)
 	}
 	if r := dave.waitDisconnect(t); r != "io server disconnect" {
 		t.Errorf("dave's client saw the reason %q, want \"io server disconnect\"", r)

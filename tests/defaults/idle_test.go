@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // action is one thing a scenario does at a time after the connection.
@@ -121,8 +122,8 @@ func TestIdleGaps(t *testing.T) {
 						t.Errorf("the session is on %s, want %s", got, tr.final)
 					}
 					p.close(t)
-					if g := s.expectGone(t, step, "client closed"); g.reason != actorio.ReasonClientNamespaceDisconnect {
-						t.Errorf("server-side reason %q after the client closed, want %q", g.reason, actorio.ReasonClientNamespaceDisconnect)
+					if g := s.expectGone(t, step, "client closed"); g.reason != disconnect.ClientNamespaceDisconnect {
+						t.Errorf("server-side reason %q after the client closed, want %q", g.reason, disconnect.ClientNamespaceDisconnect)
 					}
 				})
 			}

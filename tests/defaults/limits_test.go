@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // TestMaxHTTPBufferSize: a WebSocket message of 1e6 bytes, the default
@@ -47,8 +48,8 @@ func TestMaxHTTPBufferSize(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
 		t.Errorf("after a message of %d bytes the read ended with %v, want close 1009", limit+1, err)
 	}
-	if g := s.expectGone(t, step, "message too large"); g.id != id || g.reason != actorio.ReasonTransportError {
-		t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonTransportError)
+	if g := s.expectGone(t, step, "message too large"); g.id != id || g.reason != disconnect.TransportError {
+		t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, disconnect.TransportError)
 	}
 }
 

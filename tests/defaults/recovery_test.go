@@ -10,6 +10,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
+	"github.com/actorio/actorio/disconnect"
 )
 
 // recoveryWindow is ConnectionStateRecovery's default
@@ -92,7 +93,7 @@ func TestRecoveryWindow(t *testing.T) {
 			s.dropConnections()
 			left := time.Now()
 			g := s.expectGone(t, step, "connection dropped")
-			if g.id != id || (g.reason != actorio.ReasonTransportClose && g.reason != actorio.ReasonTransportError) {
+			if g.id != id || (g.reason != disconnect.TransportClose && g.reason != disconnect.TransportError) {
 				t.Errorf("OnDisconnect(%s, %q), want (%s, transport close or error)", g.id, g.reason, id)
 			}
 			select {
@@ -129,8 +130,8 @@ func TestRecoveryWindow(t *testing.T) {
 			if err := sock.Close(); err != nil {
 				t.Error(err)
 			}
-			if g := s.expectGone(t, step, "client closed"); g.reason != actorio.ReasonClientNamespaceDisconnect {
-				t.Errorf("reason %q after the client closed, want %q", g.reason, actorio.ReasonClientNamespaceDisconnect)
+			if g := s.expectGone(t, step, "client closed"); g.reason != disconnect.ClientNamespaceDisconnect {
+				t.Errorf("reason %q after the client closed, want %q", g.reason, disconnect.ClientNamespaceDisconnect)
 			}
 		})
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/internal/node"
 )
 
@@ -183,8 +184,8 @@ func TestPingTimeout(t *testing.T) {
 		id := w.join(t)
 		pings, err := readUntilClosed(t, w, start.Add(heartbeat+lateBy), false, false)
 		g := s.expectGone(t, step, "ping timeout")
-		if g.id != id || g.reason != actorio.ReasonPingTimeout {
-			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonPingTimeout)
+		if g.id != id || g.reason != disconnect.PingTimeout {
+			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, disconnect.PingTimeout)
 		}
 		within(t, "ping timeout", g.at.Sub(start), heartbeat, heartbeat+lateBy)
 		within(t, "connection ended", time.Since(start), heartbeat, heartbeat+lateBy)
@@ -216,8 +217,8 @@ func TestPingTimeout(t *testing.T) {
 		code, body := p.do(t, "GET", "")
 		t.Logf("the poll pending at the timeout got %d %q", code, body)
 		g := s.expectGone(t, step, "ping timeout")
-		if g.id != id || g.reason != actorio.ReasonPingTimeout {
-			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonPingTimeout)
+		if g.id != id || g.reason != disconnect.PingTimeout {
+			t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, disconnect.PingTimeout)
 		}
 		within(t, "ping timeout", g.at.Sub(start), heartbeat, heartbeat+lateBy)
 		p.gone(t)
@@ -308,11 +309,11 @@ func TestStalledReader(t *testing.T) {
 		// some way into the flood: under CI's load (every package at
 		// once, -race) that was up to 4 s after the start, so the bound is
 		// wide, and still far from the ping timeout (45 s).
-		{8, actorio.ReasonTransportError, writeTimeout, 2 * writeTimeout},
+		{8, disconnect.TransportError, writeTimeout, 2 * writeTimeout},
 		// The flood takes a second on an idle machine and up to 8 s under
 		// CI's load to queue 16 MiB; the reason is what tells the bound
 		// from WriteTimeout.
-		{24, actorio.ReasonSlowConsumer, 0, writeTimeout + step},
+		{24, disconnect.SlowConsumer, 0, writeTimeout + step},
 	} {
 		t.Run(fmt.Sprintf("%d MiB", tc.mib), func(t *testing.T) {
 			t.Parallel()
@@ -372,8 +373,8 @@ func TestCloseTimeout(t *testing.T) {
 	s.noneGone(t)
 	unblock()
 	g := s.expectGone(t, step, "handler returned")
-	if g.id != id || g.reason != actorio.ReasonServerShuttingDown {
-		t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, actorio.ReasonServerShuttingDown)
+	if g.id != id || g.reason != disconnect.ServerShuttingDown {
+		t.Errorf("OnDisconnect(%s, %q), want (%s, %q)", g.id, g.reason, id, disconnect.ServerShuttingDown)
 	}
 	s.noneGone(t)
 }
