@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,11 @@ const (
 	// localAddress is protoactor's address of an actor system whose remote
 	// has not started.
 	localAddress = "nonhost"
+	// forgetAfter is how long a node dropped is remembered: the static
+	// membership probes it at every round for that long (a seed, for
+	// ever, every tenth round afterwards), and it is logged as rejoined
+	// rather than joined when it comes back within it.
+	forgetAfter = 10 * time.Minute
 )
 
 // node is one server's member of a cluster: a protoactor actor system with
@@ -58,15 +64,23 @@ type node struct {
 	// static is the membership provider when it is this package's Static;
 	// nil with another provider.
 	static *staticProvider
-	id     string // the actor system's id: the member id
+	id     string // the actor system's id: the member id with Static
+	// memberID is this node's member id as the provider names it, when it
+	// differs from id (protoactor's etcd provider prefixes the cluster
+	// name, its Kubernetes provider makes one up): what the other nodes
+	// know it by. Found in the topology (selfLocked).
+	memberID atomic.Pointer[string]
 
 	// peers are the other nodes alive, what every broadcast goes to: read
 	// without a lock, replaced whole under mu.
 	peers atomic.Pointer[[]peer]
 
 	mu      sync.Mutex
-	members []*cluster.Member // the last topology
-	left    map[string]bool   // member ids of nodes that said they were leaving
+	members []*cluster.Member    // the last topology
+	left    map[string]bool      // member ids of nodes that said they were leaving
+	dropped map[string]time.Time // member ids of nodes dropped, not left, and when
+	// cutOff is set once the membership dropped this very node (Protoactor).
+	cutOff bool
 
 	ackSeq  atomic.Uint64
 	waiters sync.Map // request id -> *ackWaiter, *fetchWaiter or *broadcastWaiter
@@ -145,14 +159,15 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	cfg.GossipInterval = gossipOff
 
 	n = &node{
-		name:   o.Name,
-		log:    log.With("cluster", o.Name),
-		recv:   recv,
-		sys:    sys,
-		static: static,
-		id:     sys.ID,
-		left:   map[string]bool{},
-		quiet:  quiet,
+		name:    o.Name,
+		log:     log.With("cluster", o.Name),
+		recv:    recv,
+		sys:     sys,
+		static:  static,
+		id:      sys.ID,
+		left:    map[string]bool{},
+		dropped: map[string]time.Time{},
+		quiet:   quiet,
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers.Store(&[]peer{})
@@ -173,8 +188,11 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		sys.Shutdown()
 		return nil, fmt.Errorf("spawn %s: %w", eventsActorName, err)
 	}
+	if static == nil {
+		// The static membership reports to the node itself (setMembers).
+		n.subs = append(n.subs, sys.EventStream.Subscribe(n.onTopology))
+	}
 	n.subs = append(n.subs,
-		sys.EventStream.Subscribe(n.onTopology),
 		sys.EventStream.SubscribeWithPredicate(n.onEndpointTerminated, func(evt any) bool {
 			_, ok := evt.(*remote.EndpointTerminatedEvent)
 			return ok
@@ -193,35 +211,126 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 // whatever a message from another node runs reads it safely.)
 func (n *node) address() string { return n.sys.Address() }
 
-// startMember starts protoactor's remote and cluster member, turning its
-// panics (a port in use, a provider that fails) into an error.
+// startMember starts protoactor's remote and cluster member as
+// cluster.Cluster.StartMember does, but for the second that one sleeps at
+// its end (for the grains of a cluster to settle; actorio has none): the
+// remote, the identity lookup, the gossip (which never ticks), pubsub and
+// the provider. The cluster kinds stay empty: actorio spawns nothing
+// through the cluster. It turns panics (a port in use, a provider that
+// fails) into an error.
 func (n *node) startMember() (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("start cluster member: %v", r)
 		}
 	}()
-	n.c.StartMember()
+	c := n.c
+	c.Remote = remote.NewRemote(n.sys, c.Config.RemoteConfig)
+	c.Remote.Start()
+	c.IdentityLookup = c.Config.IdentityLookup
+	c.IdentityLookup.Setup(c, c.GetClusterKinds(), false)
+	if err := c.Gossip.StartGossiping(); err != nil {
+		return fmt.Errorf("start cluster member: gossip: %w", err)
+	}
+	c.PubSub.Start()
+	c.MemberList.InitializeTopologyConsensus()
+	if err := c.Config.ClusterProvider.StartMember(c); err != nil {
+		return fmt.Errorf("start cluster member: provider: %w", err)
+	}
 	return nil
 }
 
-// onTopology follows the cluster's membership: every topology the
-// provider reports replaces the list of peers.
+// onTopology follows protoactor's member list, which a provider of
+// Protoactor updates: every topology it publishes replaces the list of
+// peers. A topology in which this very node left means the provider
+// dropped it: protoactor blocks its member id for good, so the other
+// nodes never take it back (see Protoactor).
 func (n *node) onTopology(evt any) {
 	t, ok := evt.(*cluster.ClusterTopology)
 	if !ok {
 		return
 	}
 	n.mu.Lock()
+	n.selfLocked(t.Members)
+	cut := !n.cutOff && slices.ContainsFunc(t.Left, func(m *cluster.Member) bool { return m.Id == n.member() })
+	if cut {
+		n.cutOff = true
+	}
 	n.members = t.Members
 	n.refreshLocked()
 	n.mu.Unlock()
+	if cut && !n.closed.Load() {
+		n.log.Warn("actorio: the cluster membership dropped this node: the other nodes block its member id and no longer send to it; restart the server to rejoin",
+			"address", n.address(), "member", n.member())
+	}
 }
 
-// onEndpointTerminated hears that the connection to a node ended: the
-// static membership probes at once rather than at its next round.
+// member returns this node's member id as the other nodes know it.
+func (n *node) member() string {
+	if id := n.memberID.Load(); id != nil {
+		return *id
+	}
+	return n.id
+}
+
+// selfLocked finds this node among members, the topology of a Protoactor
+// provider, and keeps its member id: the one whose id is the actor
+// system's id, or holds it, or else the only one at this node's address.
+func (n *node) selfLocked(members []*cluster.Member) {
+	addr := n.address()
+	var found, byAddr *cluster.Member
+	atAddr := 0
+	for _, m := range members {
+		if m.Id == n.id || strings.Contains(m.Id, n.id) {
+			found = m
+			break
+		}
+		if m.Address() == addr {
+			byAddr = m
+			atAddr++
+		}
+	}
+	if found == nil && atAddr == 1 {
+		found = byAddr
+	}
+	if found != nil && found.Id != n.member() {
+		n.memberID.Store(&found.Id)
+	}
+}
+
+// setMembers makes members the topology: the static membership's report
+// of the nodes it holds alive. It does not go through protoactor's member
+// list, which would block the member id of every node it drops for good:
+// a node dropped because it stalled or was cut off is taken back, with its
+// member id, as soon as it answers again. The connection to a node
+// dropped is ended, and with it what was queued for it.
+func (n *node) setMembers(members []*cluster.Member) {
+	n.mu.Lock()
+	old := *n.peers.Load()
+	n.members = members
+	n.refreshLocked()
+	next := *n.peers.Load()
+	n.mu.Unlock()
+	if n.closed.Load() {
+		return
+	}
+	for _, p := range old {
+		if !slices.ContainsFunc(next, func(q peer) bool { return q.addr == p.addr }) {
+			n.sys.EventStream.Publish(&remote.EndpointTerminatedEvent{Address: p.addr})
+		}
+	}
+}
+
+// onEndpointTerminated hears that the connection to a node ended: for a
+// node alive, the static membership probes at once rather than at its next
+// round. (The connections to nodes dropped, which it still probes, end
+// too: they do not hurry the rounds.)
 func (n *node) onEndpointTerminated(evt any) {
-	if n.static != nil && !n.closed.Load() {
+	e := evt.(*remote.EndpointTerminatedEvent)
+	if n.static == nil || n.closed.Load() {
+		return
+	}
+	if slices.ContainsFunc(*n.peers.Load(), func(p peer) bool { return p.addr == e.Address }) {
 		n.static.probeSoon()
 	}
 }
@@ -238,13 +347,16 @@ func (n *node) leaving(id, addr string) {
 }
 
 // refreshLocked recomputes the peers from the last topology, logs who
-// joined and who left, and stops waiting for acknowledgements from nodes
-// that are gone.
+// joined, rejoined, left and was dropped, and stops waiting for
+// acknowledgements from nodes that are gone.
 func (n *node) refreshLocked() {
 	old := *n.peers.Load()
 	next := make([]peer, 0, len(n.members))
+	self, selfAddr := n.member(), n.address()
 	for _, m := range n.members {
-		if m.Id == n.id || n.left[m.Id] {
+		// A member at this node's address is this node, or one that held
+		// the address before it: messages to either reach this node.
+		if m.Id == self || m.Address() == selfAddr || n.left[m.Id] {
 			continue
 		}
 		addr := m.Address()
@@ -263,10 +375,18 @@ func (n *node) refreshLocked() {
 	has := func(ps []peer, id string) bool {
 		return slices.ContainsFunc(ps, func(p peer) bool { return p.id == id })
 	}
+	now := time.Now()
 	for _, p := range next {
-		if !has(old, p.id) {
-			n.log.Info("actorio: cluster node joined", "address", p.addr, "member", p.id)
+		if has(old, p.id) {
+			continue
 		}
+		if since, ok := n.dropped[p.id]; ok {
+			delete(n.dropped, p.id)
+			n.log.Info("actorio: cluster node rejoined: it answers again and gets what is sent from now on",
+				"address", p.addr, "member", p.id, "after", now.Sub(since).Round(time.Millisecond))
+			continue
+		}
+		n.log.Info("actorio: cluster node joined", "address", p.addr, "member", p.id)
 	}
 	for _, p := range old {
 		switch {
@@ -274,7 +394,13 @@ func (n *node) refreshLocked() {
 		case n.left[p.id]:
 			n.log.Info("actorio: cluster node left", "address", p.addr, "member", p.id)
 		default:
+			n.dropped[p.id] = now
 			n.log.Warn("actorio: cluster node dropped: the membership no longer holds it alive", "address", p.addr, "member", p.id)
+		}
+	}
+	for id, since := range n.dropped {
+		if now.Sub(since) > forgetAfter {
+			delete(n.dropped, id)
 		}
 	}
 	n.peers.Store(&next)
@@ -460,7 +586,7 @@ func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
 	socks := n.recv.FetchSockets(ctx, m.Namespace, m.Target)
 	if !n.closed.Load() {
 		n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName),
-			&pb.NodeFetchSocketsReply{RequestId: m.RequestId, MemberId: n.id, Sockets: socks})
+			&pb.NodeFetchSocketsReply{RequestId: m.RequestId, MemberId: n.member(), Sockets: socks})
 	}
 }
 
@@ -495,7 +621,7 @@ func (n *node) startWork() bool {
 // ctx ends at the asking node's deadline, or when it cancels
 // (NodeBroadcastCancel).
 func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck) {
-	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.id
+	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.member()
 	var mu sync.Mutex // acks go out one at a time, before the end
 	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, m.Volatile, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
 		mu.Lock()
@@ -535,7 +661,7 @@ func (n *node) ack(m *pb.NodeEventAck) {
 func (n *node) runEvent(m *pb.NodeEvent) {
 	var ack func([]byte, [][]byte)
 	if m.AckId != 0 && m.ReplyTo != "" {
-		to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.id
+		to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.member()
 		ack = func(data []byte, atts [][]byte) {
 			if n.closed.Load() {
 				return
@@ -554,13 +680,19 @@ func (n *node) runEvent(m *pb.NodeEvent) {
 // pong answers a probe of the static membership.
 func (n *node) pong(m *pb.NodePing) *pb.NodePong {
 	if n.static != nil && m.Cluster == n.name && m.Address != "" {
-		n.static.learn(m.Address)
+		n.static.pinged(m.Address, m.MemberId, m.Known)
 	}
-	p := &pb.NodePong{Cluster: n.name, MemberId: n.id, Address: n.address(), Kinds: n.c.GetClusterKinds()}
-	for _, peer := range *n.peers.Load() {
-		p.Known = append(p.Known, peer.addr)
+	return &pb.NodePong{Cluster: n.name, MemberId: n.id, Address: n.address(), Kinds: n.c.GetClusterKinds(), Known: n.known()}
+}
+
+// known returns the addresses of the other nodes alive.
+func (n *node) known() []string {
+	ps := *n.peers.Load()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.addr
 	}
-	return p
+	return out
 }
 
 // Close implements clusterlink.Node: it tells the other nodes that this
@@ -586,7 +718,7 @@ func (n *node) teardown(started bool) (err error) {
 	}()
 	if started {
 		var wg sync.WaitGroup
-		bye := &pb.NodeLeaving{MemberId: n.id, Address: n.address()}
+		bye := &pb.NodeLeaving{MemberId: n.member(), Address: n.address()}
 		for _, p := range *n.peers.Load() {
 			wg.Go(func() {
 				_, _ = n.sys.Root.RequestFuture(p.node, bye, leaveTimeout).Result()
@@ -622,8 +754,11 @@ func (n *node) teardown(started bool) (err error) {
 		// send on a channel that one of them has closed. Stopping the
 		// endpoint supervisor stops its children, the writers, which close
 		// the connections to the other nodes; stopping the gRPC server
-		// closes theirs to this node and waits for its goroutines.
-		_ = n.sys.Root.StopFuture(n.sys.NewLocalPID(endpointSupervisor)).Wait()
+		// closes theirs to this node and waits for its goroutines. The
+		// writers are not waited for: one that tries to reach a node that
+		// has gone sleeps 2 s after its attempt, and one blocked sending
+		// to a node that stalled stays so until that node reads again.
+		n.sys.Root.Stop(n.sys.NewLocalPID(endpointSupervisor))
 		n.c.Remote.Shutdown(false)
 	}
 	n.waiters.Range(func(_, v any) bool {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,13 +16,13 @@ import (
 )
 
 // deadSeedEvery is how many rounds pass between two probes of a seed that
-// does not answer: a node that starts probes its seeds itself, so it is
-// heard of at once anyway.
+// left, or that has not answered for forgetAfter: a node that starts
+// probes its seeds itself, so it is heard of at once anyway.
 const deadSeedEvery = 10
 
 // staticProvider is the protoactor cluster provider behind Static: one
-// goroutine probes the known nodes in rounds and reports the live ones as
-// the cluster's topology.
+// goroutine probes the known nodes in rounds and reports the live ones to
+// the node (node.setMembers), not to protoactor's member list.
 type staticProvider struct {
 	cfg Static
 	n   *node
@@ -46,6 +47,16 @@ type candidate struct {
 	alive bool
 	fails int // probes in a row without an answer
 	pong  *pb.NodePong
+	// deadSince is when it was dropped (zero while alive, and before its
+	// first drop); left says it said it was leaving.
+	deadSince time.Time
+	left      bool
+	// held says its last probe (from member pingedBy) listed this node
+	// among the nodes it sends to; droppedUs is when a probe stopped
+	// listing it, while this node held it alive: it dropped this node.
+	pingedBy  string
+	held      bool
+	droppedUs time.Time
 }
 
 func newStaticProvider(cfg Static) *staticProvider {
@@ -76,7 +87,7 @@ func (p *staticProvider) StartMember(c *cluster.Cluster) error {
 	}
 	members := p.membersLocked()
 	p.mu.Unlock()
-	c.MemberList.UpdateClusterTopology(members)
+	p.n.setMembers(members)
 	go p.loop()
 	return nil
 }
@@ -108,44 +119,90 @@ func (p *staticProvider) probeSoon() {
 	}
 }
 
-// learn adds the address of a node that probed this one.
-func (p *staticProvider) learn(addr string) {
-	if addr == p.n.address() {
+// pinged hears a probe from the node at addr, whose member id is id and
+// which holds the nodes at known alive. An unknown node is added, and one
+// not alive (new, dropped or left) is probed at once, so that a node that
+// was cut off, or that restarted, is taken back without waiting for the
+// next round. A node that this one holds alive and that no longer lists
+// it has dropped it (it stalled, or was cut off one way): this is logged,
+// as is its taking this node back, which its probes of this node, that
+// this node answers, bring about (see round). Probes are heard in the
+// order each node sent them, answers are not: hence the probes.
+func (p *staticProvider) pinged(addr, id string, known []string) {
+	self := p.n.address()
+	if addr == self {
 		return
 	}
+	held := slices.Contains(known, self)
+	now := time.Now()
+	var log func()
 	p.mu.Lock()
-	_, known := p.cands[addr]
-	if !known {
-		p.cands[addr] = &candidate{}
+	c, ok := p.cands[addr]
+	if !ok {
+		c = &candidate{}
+		p.cands[addr] = c
 	}
+	soon := !c.alive
+	if soon && !c.deadSince.IsZero() {
+		// Probed at every round again.
+		c.deadSince, c.left = now, false
+	}
+	if c.pingedBy != id {
+		c.pingedBy, c.held, c.droppedUs = id, false, time.Time{}
+	}
+	switch {
+	case c.alive && c.held && !held:
+		c.droppedUs = now
+		log = func() {
+			p.n.log.Warn("actorio: cluster node dropped this node: it no longer sends to it; this node answers its probes to rejoin",
+				"by", addr, "member", id)
+		}
+	case held && !c.droppedUs.IsZero():
+		after := now.Sub(c.droppedUs).Round(time.Millisecond)
+		c.droppedUs = time.Time{}
+		log = func() {
+			p.n.log.Info("actorio: cluster node took this node back: it sends to it again",
+				"by", addr, "member", id, "after", after)
+		}
+	}
+	c.held = held
 	p.mu.Unlock()
-	if !known {
+	if log != nil {
+		log()
+	}
+	if soon {
 		p.probeSoon()
 	}
 }
 
 // forget drops a node that said it was leaving, and reports the topology
-// without it at the next round.
+// without it at the next round. One learnt from others is forgotten; a
+// seed is probed every deadSeedEvery rounds.
 func (p *staticProvider) forget(addr, id string) {
 	p.mu.Lock()
 	p.left[id] = true
 	for a, c := range p.cands {
 		if a == addr || (c.pong != nil && c.pong.MemberId == id) {
-			p.dropLocked(a, c)
+			p.dropLocked(c)
+			c.left = true
+			if !c.seed {
+				delete(p.cands, a)
+			}
 		}
 	}
 	p.mu.Unlock()
 	p.probeSoon()
 }
 
-// dropLocked marks a candidate dead; one learnt from others is forgotten.
-func (p *staticProvider) dropLocked(addr string, c *candidate) {
+// dropLocked marks a candidate dead. It is still probed (see round).
+func (p *staticProvider) dropLocked(c *candidate) {
+	if c.alive || c.deadSince.IsZero() {
+		c.deadSince = time.Now()
+	}
 	c.alive = false
 	c.fails = p.cfg.MaxFailures
 	c.pong = nil
-	if !c.seed {
-		delete(p.cands, addr)
-	}
+	c.held, c.droppedUs = false, time.Time{}
 }
 
 func (p *staticProvider) loop() {
@@ -165,9 +222,16 @@ func (p *staticProvider) loop() {
 }
 
 // round probes the known nodes at once, waits for every answer or
-// timeout, and reports the live ones.
+// timeout, and reports the live ones. Nodes dropped are probed too, so
+// that both sides of a partition that ends, or a node that stalled, find
+// each other again within a round: at every round for forgetAfter, then a
+// seed every deadSeedEvery rounds and a node learnt from others no more;
+// a seed that left, every deadSeedEvery rounds. It returns early, without
+// reporting, when the provider shuts down; the probes still out end
+// within ProbeTimeout.
 func (p *staticProvider) round() {
 	self := p.n.address()
+	now := time.Now()
 	p.mu.Lock()
 	p.rounds++
 	var addrs []string
@@ -175,25 +239,44 @@ func (p *staticProvider) round() {
 		if c.self || a == self {
 			continue
 		}
-		if c.seed && !c.alive && c.fails >= p.cfg.MaxFailures && p.rounds%deadSeedEvery != 0 {
-			continue
+		if !c.alive && (c.left || !c.deadSince.IsZero() && now.Sub(c.deadSince) > forgetAfter) {
+			if !c.seed {
+				delete(p.cands, a)
+				continue
+			}
+			if p.rounds%deadSeedEvery != 0 {
+				continue
+			}
 		}
 		addrs = append(addrs, a)
 	}
 	p.mu.Unlock()
 
-	ping := &pb.NodePing{Cluster: p.n.name, MemberId: p.n.id, Address: self}
-	pongs := make([]*pb.NodePong, len(addrs))
-	var wg sync.WaitGroup
-	for i, a := range addrs {
-		wg.Go(func() {
-			res, err := p.n.sys.Root.RequestFuture(actor.NewPID(a, nodeActorName), ping, p.cfg.ProbeTimeout).Result()
-			if err == nil {
-				pongs[i], _ = res.(*pb.NodePong)
-			}
-		})
+	type answer struct {
+		i    int
+		pong *pb.NodePong
 	}
-	wg.Wait()
+	ping := &pb.NodePing{Cluster: p.n.name, MemberId: p.n.id, Address: self, Known: p.n.known()}
+	answers := make(chan answer, len(addrs))
+	for i, a := range addrs {
+		go func() {
+			res, err := p.n.sys.Root.RequestFuture(actor.NewPID(a, nodeActorName), ping, p.cfg.ProbeTimeout).Result()
+			pong, _ := res.(*pb.NodePong)
+			if err != nil {
+				pong = nil
+			}
+			answers <- answer{i, pong}
+		}()
+	}
+	pongs := make([]*pb.NodePong, len(addrs))
+	for range addrs {
+		select {
+		case a := <-answers:
+			pongs[a.i] = a.pong
+		case <-p.stop:
+			return
+		}
+	}
 
 	p.mu.Lock()
 	learnt := false
@@ -207,7 +290,7 @@ func (p *staticProvider) round() {
 		case pong != nil && pong.MemberId == p.n.id:
 			c.self = true
 		case pong != nil && pong.Cluster == p.n.name && !p.left[pong.MemberId]:
-			c.alive, c.fails, c.pong = true, 0, pong
+			c.alive, c.fails, c.pong, c.deadSince, c.left = true, 0, pong, time.Time{}, false
 			for _, k := range pong.Known {
 				if _, known := p.cands[k]; !known && k != self {
 					p.cands[k] = &candidate{}
@@ -217,13 +300,13 @@ func (p *staticProvider) round() {
 		default:
 			c.fails++
 			if c.fails >= p.cfg.MaxFailures {
-				p.dropLocked(a, c)
+				p.dropLocked(c)
 			}
 		}
 	}
 	members := p.membersLocked()
 	p.mu.Unlock()
-	p.c.MemberList.UpdateClusterTopology(members)
+	p.n.setMembers(members)
 	if learnt {
 		p.probeSoon()
 	}

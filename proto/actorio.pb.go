@@ -373,8 +373,12 @@ type NodePing struct {
 	Cluster string                 `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
 	// member_id and address are the probing node's: the probed node learns
 	// of it this way.
-	MemberId      string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
-	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	MemberId string `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Address  string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// known lists the addresses of the other nodes the probing node holds
+	// alive (as NodePong's): a probed node missing from it knows that the
+	// probing node does not send to it, or no longer does.
+	Known         []string `protobuf:"bytes,4,rep,name=known,proto3" json:"known,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -428,6 +432,13 @@ func (x *NodePing) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *NodePing) GetKnown() []string {
+	if x != nil {
+		return x.Known
+	}
+	return nil
 }
 
 // NodePong answers a NodePing.
@@ -1473,11 +1484,12 @@ const file_actorio_proto_rawDesc = "" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12 \n" +
-	"\vattachments\x18\x04 \x03(\fR\vattachments\"[\n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\"q\n" +
 	"\bNodePing\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"\x87\x01\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x14\n" +
+	"\x05known\x18\x04 \x03(\tR\x05known\"\x87\x01\n" +
 	"\bNodePong\x12\x18\n" +
 	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
