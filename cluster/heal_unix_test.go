@@ -1,0 +1,99 @@
+//go:build unix
+
+package cluster_test
+
+import (
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stall stops the node's process (SIGSTOP): it neither runs nor answers,
+// while its connections stay open, as in a long GC pause, a VM migration
+// or CPU starvation.
+func (n *procNode) stall(t *testing.T) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("node %s: SIGSTOP: %v", n.name, err)
+	}
+}
+
+// resume lets a stalled node run again (SIGCONT).
+func (n *procNode) resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
+
+// TestStalledNodeRejoins runs three node processes, with a client on
+// each, stops one (SIGSTOP) for longer than the failure detection, so that
+// the others drop it, and lets it run again (SIGCONT): within the bound
+// cluster/doc.go states, broadcasts flow both ways between all nodes
+// again, the stalled node's socket is still connected with its id and its
+// rooms, and the logs say who was dropped and who rejoined. Once with the
+// default probe settings, once with short ones.
+func TestStalledNodeRejoins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a stall takes seconds")
+	}
+	for _, tc := range []struct {
+		name string
+		p    probing
+	}{
+		{"default probe settings", probing{}},
+		{"short probe settings", probing{interval: 200 * time.Millisecond, timeout: 500 * time.Millisecond, maxFailures: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			p := tc.p
+			t.Log(p)
+			// A is the seed: B and S are nodes the others learnt.
+			a := nodeProcess(t, "A", "127.0.0.1:0", "", nil, p)
+			b := nodeProcess(t, "B", "127.0.0.1:0", "", []string{a.addr}, p)
+			s := nodeProcess(t, "S", "127.0.0.1:0", "", []string{a.addr}, p)
+			waitNodes(t, 10*time.Second, a, b, s)
+			ca := connect(t, "ca", a.url, "r")
+			cb := connect(t, "cb", b.url, "r")
+			cs := connect(t, "cs", s.url, "r", "s-room")
+			clients := []meshClient{{ca, a}, {cb, b}, {cs, s}}
+			whole(t, 5*time.Second, "before", clients)
+			id := cs.s.ID()
+
+			s.stall(t)
+			stalled := time.Now()
+			took := eventually(t, p.detection()+deliverySlack, "A and B drop S", func() bool {
+				return a.sends(b) && b.sends(a)
+			})
+			t.Logf("A and B dropped S %v after it stalled (detection bound %v)", took.Round(time.Millisecond), p.detection())
+			// Broadcasts between A and B go on meanwhile.
+			_ = ca.s.Emit("shout", "during")
+			cb.waitEvents(t, "shout", 3, 5*time.Second)
+			time.Sleep(time.Until(stalled.Add(p.detection() + 2*time.Second)))
+
+			s.resume()
+			t.Logf("S resumed after %v", time.Since(stalled).Round(time.Millisecond))
+			healed := whole(t, p.heal()+deliverySlack+5*time.Second, "after", clients)
+			t.Logf("broadcasts flow both ways between all nodes %v after S resumed (bound %v)", healed.Round(time.Millisecond), p.heal())
+			if healed > p.heal()+deliverySlack {
+				t.Errorf("whole again %v after S resumed, bound %v", healed, p.heal())
+			}
+			waitNodes(t, 2*time.Second, a, b, s)
+
+			// S's socket is the same, in its rooms.
+			if !cs.s.Connected() || cs.s.ID() != id {
+				t.Errorf("S's client: connected %v, id %q; want true, %q", cs.s.Connected(), cs.s.ID(), id)
+			}
+			_ = ca.s.Emit("toRoom", "s-room", "from A")
+			cs.waitEvents(t, "room", 1, 5*time.Second)
+			_ = cb.s.Emit("toRoom", "r", "from B")
+			for _, c := range []*testClient{ca, cb} {
+				c.waitEvents(t, "room", 1, 5*time.Second)
+			}
+			cs.waitEvents(t, "room", 2, 5*time.Second)
+
+			// S hears that they took it back from their next probe.
+			for _, n := range []*procNode{a, b} {
+				n.waitLog(t, p.heal()+deliverySlack, "it dropped S", "level=WARN", "cluster node dropped:", "address="+s.addr)
+				n.waitLog(t, p.heal()+deliverySlack, "S rejoined", "level=INFO", "cluster node rejoined", "address="+s.addr)
+				s.waitLog(t, p.heal()+deliverySlack, n.name+" dropped it", "level=WARN", "cluster node dropped this node", "by="+n.addr)
+				s.waitLog(t, p.heal()+deliverySlack, n.name+" took it back", "level=INFO", "took this node back", "by="+n.addr)
+			}
+		})
+	}
+}
