@@ -222,37 +222,29 @@ type Options struct {
 }
 
 func (o Options) withDefaults() Options {
-	if o.ConnectTimeout == 0 {
-		o.ConnectTimeout = 45 * time.Second
-	}
+	orDefault(&o.ConnectTimeout, 45*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	if o.MaxQueueBytes == 0 {
-		o.MaxQueueBytes = DefaultMaxQueueBytes
-	}
-	if o.MaxDynamicNamespaces == 0 {
-		o.MaxDynamicNamespaces = DefaultMaxDynamicNamespaces
-	}
-	if o.MaxNamespacesPerConnection == 0 {
-		o.MaxNamespacesPerConnection = DefaultMaxNamespacesPerConnection
-	}
-	if o.MaxInboundBytes == 0 {
-		o.MaxInboundBytes = DefaultMaxInboundBytes
-	}
-	if o.MaxInboundPackets == 0 {
-		o.MaxInboundPackets = DefaultMaxInboundPackets
-	}
-	if o.MaxAttachmentBytes == 0 {
-		o.MaxAttachmentBytes = DefaultMaxAttachmentBytes
-	}
+	orDefault(&o.MaxQueueBytes, DefaultMaxQueueBytes)
+	orDefault(&o.MaxDynamicNamespaces, DefaultMaxDynamicNamespaces)
+	orDefault(&o.MaxNamespacesPerConnection, DefaultMaxNamespacesPerConnection)
+	orDefault(&o.MaxInboundBytes, DefaultMaxInboundBytes)
+	orDefault(&o.MaxInboundPackets, DefaultMaxInboundPackets)
+	orDefault(&o.MaxAttachmentBytes, DefaultMaxAttachmentBytes)
 	if o.EventRate > 0 && o.EventBurst <= 0 {
 		o.EventBurst = max(1, int(o.EventRate))
 	}
-	if o.CloseTimeout == 0 {
-		o.CloseTimeout = 10 * time.Second
-	}
+	orDefault(&o.CloseTimeout, 10*time.Second)
 	return o
+}
+
+// orDefault sets *v to d when it is zero, the convention's "default".
+func orDefault[T comparable](v *T, d T) {
+	var zero T
+	if *v == zero {
+		*v = d
+	}
 }
 
 // validate refuses what the convention above does not allow: a negative

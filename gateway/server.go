@@ -488,14 +488,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The session just ended and may still owe this request its last
 		// answer (see lingerLocked), whether it was found lingering or
 		// just before its removal.
-		switch r.Method {
-		case http.MethodGet:
-			c.servePoll(w, r)
-		case http.MethodPost:
-			c.servePost(w, r)
-		default:
-			s.reject(w, r, CodeBadRequest, transport)
-		}
+		s.servePolling(w, r, c)
 		return
 	}
 	if c == nil && !closing && s.cfg.Elsewhere != nil && s.cfg.Elsewhere(w, r, sid) {
@@ -513,13 +506,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, CodeBadRequest, transport)
 		return
 	}
+	s.servePolling(w, r, c)
+}
+
+// servePolling serves a long-polling GET or POST of session c.
+func (s *Server) servePolling(w http.ResponseWriter, r *http.Request, c *Conn) {
 	switch r.Method {
 	case http.MethodGet:
 		c.servePoll(w, r)
 	case http.MethodPost:
 		c.servePost(w, r)
 	default:
-		s.reject(w, r, CodeBadRequest, transport)
+		s.reject(w, r, CodeBadRequest, TransportPolling)
 	}
 }
 
