@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -67,18 +68,31 @@ func (s *Static) JoinCluster(o clusterlink.Config, log *slog.Logger, recv cluste
 	return n, nil
 }
 
+// DefaultShutdownTimeout is how long a Protoactor node's Close waits, by
+// default, for its provider's Shutdown.
+const DefaultShutdownTimeout = 5 * time.Second
+
 // Protoactor takes the membership from one of protoactor-go's cluster
 // providers, for production: Consul
 // (github.com/asynkron/protoactor-go/cluster/clusterproviders/consul),
 // etcd (…/etcd), Kubernetes (…/k8s), ZooKeeper (…/zk) or automanaged
 // (…/automanaged). The provider decides when a node is alive and when it
-// is dead (a Consul TTL check, a Kubernetes pod's status), and so how long
-// a dead node takes to be dropped. This package does not test them.
+// is dead (a Consul TTL check, an etcd lease, a Kubernetes pod's status),
+// and so how long a dead node takes to be dropped. This package tests the
+// etcd provider against a real etcd (etcd_test.go): with it a node that
+// closes is dropped at once, one that dies within about 3.5 s, when its
+// lease expires.
 //
 // A provider holds the state of one node: give each server its own
 // Protoactor value and provider.
 type Protoactor struct {
 	Provider cluster.ClusterProvider
+	// ShutdownTimeout bounds the wait, in Server.Close, for the provider's
+	// Shutdown, which removes the node from the membership service: past
+	// it Close returns an error and leaves that Shutdown running. (The etcd
+	// provider's waits for as long as etcd is unreachable.) Default
+	// DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
 }
 
 // JoinCluster implements clusterlink.Provider.
@@ -86,9 +100,34 @@ func (p *Protoactor) JoinCluster(o clusterlink.Config, log *slog.Logger, recv cl
 	if p.Provider == nil {
 		return nil, errors.New("cluster: Protoactor.Provider is nil")
 	}
-	n, err := startNode(o, log, recv, p.Provider, nil)
+	timeout := p.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	n, err := startNode(o, log, recv, boundedShutdown{p.Provider, timeout}, nil)
 	if err != nil {
 		return nil, err
 	}
 	return n, nil
+}
+
+// boundedShutdown is a protoactor provider whose Shutdown returns after
+// timeout at the latest.
+type boundedShutdown struct {
+	cluster.ClusterProvider
+	timeout time.Duration
+}
+
+// Shutdown runs the provider's Shutdown and waits for it up to timeout.
+func (b boundedShutdown) Shutdown(graceful bool) error {
+	done := make(chan error, 1)
+	go func() { done <- b.ClusterProvider.Shutdown(graceful) }()
+	t := time.NewTimer(b.timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return fmt.Errorf("provider %T did not shut down within %v: is its membership service reachable?", b.ClusterProvider, b.timeout)
+	}
 }
