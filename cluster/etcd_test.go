@@ -1,0 +1,482 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
+)
+
+// Bounds of TestEtcdMembership, each well above what it measures (see the
+// test's log; on a loaded 2-core machine): a node started is seen by every
+// other at once (its provider's StartMember registers it), a node that
+// closes is dropped within milliseconds (it says goodbye and removes its
+// key), and a node that crashes once its etcd lease expires.
+// protoactor's etcd provider grants leases of 3 s (not configurable) and
+// renews them every second; etcd revokes expired leases every 0.5 s: a
+// crashed node was dropped 3.0 to 3.5 s after it lost etcd.
+const (
+	etcdJoinBound  = 10 * time.Second
+	etcdLeaveBound = 2 * time.Second
+	etcdCrashBound = 8 * time.Second
+)
+
+// etcdLife bounds the etcd process of a test, whatever happens to the test.
+const etcdLife = 3 * time.Minute
+
+// startEtcd starts a single-member etcd on 127.0.0.1 with free client and
+// peer ports and a data directory of its own, waits until it is healthy
+// and returns its client URL. The process is killed when t ends, or after
+// etcdLife.
+//
+// The etcd binary is ACTORIO_ETCD, else etcd on PATH (Debian's package
+// etcd-server installs /usr/bin/etcd). Without it t fails, unless
+// ACTORIO_SKIP_ETCD=1 says to skip.
+func startEtcd(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("ACTORIO_SKIP_ETCD") == "1" {
+		t.Skip("ACTORIO_SKIP_ETCD=1: skipping the test against a real etcd")
+	}
+	bin := os.Getenv("ACTORIO_ETCD")
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("etcd"); err != nil {
+			t.Fatalf("etcd is not installed (%v): install it (Debian: apt-get install etcd-server; .ci/run does), "+
+				"point ACTORIO_ETCD at the binary, or set ACTORIO_SKIP_ETCD=1 to skip this test", err)
+		}
+	}
+	// A port found free may be taken before etcd binds it: then etcd exits
+	// at once, and another pair of ports is tried.
+	for attempt := 1; ; attempt++ {
+		url, out, err := tryEtcd(t, bin)
+		if err == nil {
+			return url
+		}
+		if attempt == 3 || !strings.Contains(out, "address already in use") {
+			t.Fatalf("etcd (%s): %v\n%s", bin, err, out)
+		}
+	}
+}
+
+// tryEtcd starts etcd once, as startEtcd says, and returns its client URL,
+// or its output and why it is not healthy.
+func tryEtcd(t *testing.T, bin string) (url, output string, err error) {
+	t.Helper()
+	// etcd creates its data directory with the permissions it wants.
+	dir := filepath.Join(t.TempDir(), "etcd") // removed once the process is killed: cleanups run last first
+	clientURL := "http://" + freeAddr(t)
+	peerURL := "http://" + freeAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), etcdLife)
+	cmd := exec.CommandContext(ctx, bin,
+		"--name", "actorio-test",
+		"--data-dir", dir,
+		"--listen-client-urls", clientURL,
+		"--advertise-client-urls", clientURL,
+		"--listen-peer-urls", peerURL,
+		"--initial-advertise-peer-urls", peerURL,
+		"--initial-cluster", "actorio-test="+peerURL,
+		"--initial-cluster-state", "new",
+		"--logger", "zap",
+		"--log-level", "warn",
+	)
+	out := new(lockedBuffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		cancel()
+		return "", "", fmt.Errorf("start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cancel() // kills the process, if it still runs
+		err := <-exited
+		exited <- err
+		if t.Failed() {
+			t.Logf("etcd's output:\n%s", out.String())
+		}
+	})
+
+	start := time.Now()
+	for {
+		select {
+		case err := <-exited:
+			exited <- err
+			return "", out.String(), fmt.Errorf("exited before it was healthy: %v", err)
+		default:
+		}
+		if etcdHealthy(clientURL) {
+			t.Logf("etcd %s healthy at %s after %v", bin, clientURL, time.Since(start).Round(time.Millisecond))
+			return clientURL, "", nil
+		}
+		if time.Since(start) > 20*time.Second {
+			return "", out.String(), fmt.Errorf("not healthy at %s within 20 s", clientURL)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// etcdHealthy reports whether etcd's /health endpoint at url says so.
+func etcdHealthy(url string) bool {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get(url + "/health")
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"health":"true"`))
+}
+
+// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// lockedBuffer is a bytes.Buffer that a process and a test share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
+// removing a node's key takes milliseconds while etcd is reachable.
+const etcdShutdownTimeout = 2 * time.Second
+
+// etcdMember is one node's membership through protoactor-go's etcd
+// provider, whose etcd client reaches etcd through a proxy of its own.
+type etcdMember struct {
+	m *cluster.Protoactor
+	// proxy is cut to make the node lose etcd, as a crash would.
+	proxy *cutProxy
+	// stop stops the provider's etcd client, which protoactor's Shutdown
+	// leaves running (it only removes the node's key): its lease is no
+	// longer renewed. t's cleanup calls it, after the node closed.
+	stop context.CancelFunc
+}
+
+// newEtcdMember returns a membership on the etcd at endpoint (a URL).
+func newEtcdMember(t *testing.T, endpoint string) *etcdMember {
+	t.Helper()
+	px := startCutProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p, err := etcd.NewWithConfig("/actorio", clientv3.Config{
+		Endpoints:   []string{"http://" + px.addr()},
+		DialTimeout: 5 * time.Second,
+		Context:     ctx,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatalf("etcd provider: %v", err)
+	}
+	return &etcdMember{
+		m:     &cluster.Protoactor{Provider: p, ShutdownTimeout: etcdShutdownTimeout},
+		proxy: px,
+		stop:  cancel,
+	}
+}
+
+// cutProxy forwards TCP connections to target. Cut (setCut), it closes
+// them and refuses new ones until it is restored.
+type cutProxy struct {
+	l      net.Listener
+	target string
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	cut   bool
+	conns map[net.Conn]bool
+}
+
+// startCutProxy starts a proxy to target on 127.0.0.1, closed when t ends.
+func startCutProxy(t *testing.T, target string) *cutProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{l: l, target: target, conns: map[net.Conn]bool{}}
+	p.wg.Go(p.serve)
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *cutProxy) addr() string { return p.l.Addr().String() }
+
+func (p *cutProxy) serve() {
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
+		if err != nil || !p.track(in, out) {
+			_ = in.Close()
+			if out != nil {
+				_ = out.Close()
+			}
+			continue
+		}
+		pipe := func(dst, src net.Conn) {
+			_, _ = io.Copy(dst, src)
+			_ = dst.Close()
+			_ = src.Close()
+			p.mu.Lock()
+			delete(p.conns, dst)
+			delete(p.conns, src)
+			p.mu.Unlock()
+		}
+		p.wg.Go(func() { pipe(out, in) })
+		p.wg.Go(func() { pipe(in, out) })
+	}
+}
+
+// track records the two ends of a connection, unless the proxy is cut.
+func (p *cutProxy) track(in, out net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		return false
+	}
+	p.conns[in], p.conns[out] = true, true
+	return true
+}
+
+// setCut cuts the proxy (closing its connections) or restores it.
+func (p *cutProxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+func (p *cutProxy) close() {
+	_ = p.l.Close()
+	p.setCut(true)
+	p.wg.Wait()
+}
+
+// TestEtcdMembership runs three nodes whose membership is protoactor-go's
+// etcd provider on a real etcd that the test starts, checks that
+// broadcasts, room changes and broadcasts with acknowledgements cross
+// every node, then that a node that closes and a node that crashes are
+// dropped, and that a node started afterwards joins. It logs how long each
+// change of membership takes.
+//
+// It does not check for goroutines left behind: protoactor's etcd
+// provider never closes its etcd client, whose gRPC connection stays open
+// (the cleanup cancels the client's context, which stops its lease
+// renewals and watches).
+func TestEtcdMembership(t *testing.T) {
+	if raceEnabled {
+		// Nodes start after others have talked (see cluster.WarmUp); CI runs
+		// this test in its pass without -race.
+		t.Skip("under -race, nodes start in TestCluster only (see cluster.WarmUp)")
+	}
+	endpoint := startEtcd(t)
+
+	start := time.Now()
+	var nodes []*testNode
+	members := map[*testNode]*etcdMember{}
+	for _, name := range []string{"A", "B", "C"} {
+		em := newEtcdMember(t, endpoint)
+		n := startNode(t, name, "127.0.0.1:0", em.m, false)
+		nodes = append(nodes, n)
+		members[n] = em
+	}
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	took := waitMembersTook(t, etcdJoinBound, a, b, c)
+	t.Logf("three nodes started one after the other in %v; all saw each other %v after the last one started",
+		time.Since(start).Round(time.Millisecond)-took.Round(time.Millisecond), took.Round(time.Millisecond))
+
+	ca := connectAcker(t, "ca", a.url, "r")
+	cb := connectAcker(t, "cb", b.url, "r")
+	cc := connectAcker(t, "cc", c.url, "r", "other")
+	all := []*testClient{ca, cb, cc}
+
+	ok := t.Run("broadcasts from every node reach every node", func(t *testing.T) {
+		for _, n := range nodes {
+			if err := n.srv.To("r").Emit("news", n.name); err != nil {
+				t.Fatalf("node %s: Emit: %v", n.name, err)
+			}
+		}
+		for _, cl := range all {
+			got := cl.waitEvents(t, "news", len(nodes), 10*time.Second)
+			var from []string
+			for _, r := range got {
+				from = append(from, strings.Trim(r.args[0], `"`))
+			}
+			slices.Sort(from)
+			if !slices.Equal(from, []string{"A", "B", "C"}) {
+				t.Errorf("%s got news from %v, want [A B C] once each", cl.name, from)
+			}
+		}
+	})
+
+	ok = t.Run("SocketsJoin reaches the sockets of every node", func(t *testing.T) {
+		b.srv.To("r").Except("other").SocketsJoin("vip")
+		waitRoomSizes(t, "vip", []*testNode{a, b}, 1)
+		// Sent by C after B's room change reached it: C's broadcast to vip
+		// reaches the members on A and B, and not cc, which stayed out.
+		_ = c.srv.To("vip").Emit("vip-news")
+		_ = c.srv.To("r").Emit("fence-vip")
+		for _, cl := range all {
+			cl.waitEvents(t, "fence-vip", 1, 10*time.Second)
+		}
+		for cl, want := range map[*testClient]int{ca: 1, cb: 1, cc: 0} {
+			if got := len(cl.events("vip-news")); got != want {
+				t.Errorf("%s: %d vip-news, want %d", cl.name, got, want)
+			}
+		}
+	}) && ok
+
+	ok = t.Run("EmitWithAck collects the acks of the sockets of every node", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		acks, err := c.srv.To("r").EmitWithAck(ctx, "q", "x")
+		if err != nil {
+			t.Fatalf("EmitWithAck: %v", err)
+		}
+		if got := ackNames(acks); !slices.Equal(got, []string{"ca", "cb", "cc"}) {
+			t.Errorf("acks from %v, want [ca cb cc]", got)
+		}
+	}) && ok
+
+	ok = t.Run("ServerSideEmitWithAck collects one ack per other node", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		acks, err := a.srv.ServerSideEmitWithAck(ctx, "ask", "q")
+		if err != nil {
+			t.Fatalf("ServerSideEmitWithAck: %v", err)
+		}
+		if got := ackNames(acks); !slices.Equal(got, []string{"B", "C"}) {
+			t.Errorf("acks from %v, want [B C]", got)
+		}
+	}) && ok
+	if !ok {
+		return
+	}
+
+	if !t.Run("a node that closes is dropped", func(t *testing.T) {
+		start := time.Now()
+		b.close(t)
+		took := waitMembersTook(t, etcdLeaveBound, a, c)
+		t.Logf("B's Close took %v; A and C had dropped B %v after Close began",
+			b.closeTook.Round(time.Millisecond), (time.Since(start)-took).Round(time.Millisecond)+took.Round(time.Millisecond))
+	}) {
+		return
+	}
+
+	if !t.Run("a node that crashes is dropped once its lease expires", func(t *testing.T) {
+		// C stops serving and loses etcd, as if its process had died:
+		// nobody is told, its lease is no longer renewed, and etcd deletes
+		// its key once the lease expires.
+		start := time.Now()
+		cluster.Kill(c.rec.node)
+		members[c].proxy.setCut(true)
+		took := waitMembersTook(t, etcdCrashBound, a)
+		t.Logf("A dropped C %v after it crashed", (time.Since(start)-took).Round(time.Millisecond)+took.Round(time.Millisecond))
+
+		// Without etcd, C's provider cannot remove its key: Close gives up
+		// after the provider's ShutdownTimeout and says so.
+		c.closeOnce.Do(func() {
+			start := time.Now()
+			err := c.srv.Close()
+			c.http.Close()
+			took := time.Since(start)
+			t.Logf("C's Close without etcd took %v: %v", took.Round(time.Millisecond), err)
+			if err == nil || !strings.Contains(err.Error(), "did not shut down") {
+				t.Errorf("C's Close without etcd: %v, want the provider's shutdown timeout", err)
+			}
+			if took > etcdShutdownTimeout+2*time.Second {
+				t.Errorf("C's Close without etcd took %v, want about %v", took, etcdShutdownTimeout)
+			}
+		})
+	}) {
+		return
+	}
+	// At the end, C's etcd client stops renewing, then gets etcd back: the
+	// calls its provider left waiting for etcd return.
+	t.Cleanup(func() {
+		members[c].stop()
+		members[c].proxy.setCut(false)
+	})
+
+	t.Run("a node started later joins", func(t *testing.T) {
+		start := time.Now()
+		d := startNode(t, "D", "127.0.0.1:0", newEtcdMember(t, endpoint).m, false)
+		took := waitMembersTook(t, etcdJoinBound, a, d)
+		t.Logf("D started in %v; A and D saw each other %v later",
+			(time.Since(start) - took).Round(time.Millisecond), took.Round(time.Millisecond))
+		cd := connectAcker(t, "cd", d.url, "r")
+		_ = d.srv.To("r").Emit("late", "D")
+		_ = a.srv.To("r").Emit("late", "A")
+		for _, cl := range []*testClient{ca, cd} {
+			cl.waitEvents(t, "late", 2, 10*time.Second)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		acks, err := d.srv.To("r").EmitWithAck(ctx, "q", "x")
+		if got := ackNames(acks); err != nil || !slices.Equal(got, []string{"ca", "cd"}) {
+			t.Errorf("EmitWithAck from D: acks from %v, %v; want [ca cd]", got, err)
+		}
+	})
+}
+
+// waitMembersTook waits as waitMembers does and returns how long it
+// waited.
+func waitMembersTook(t *testing.T, within time.Duration, nodes ...*testNode) time.Duration {
+	t.Helper()
+	start := time.Now()
+	waitMembers(t, within, nodes...)
+	return time.Since(start)
+}
+
+// ackNames returns the sorted first arguments of acks.
+func ackNames(acks []actorio.Args) []string {
+	out := make([]string, 0, len(acks))
+	for _, a := range acks {
+		out = append(out, a.String(0))
+	}
+	slices.Sort(out)
+	return out
+}

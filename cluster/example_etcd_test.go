@@ -1,0 +1,69 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
+)
+
+// A node of a cluster whose membership is kept in etcd, through
+// protoactor-go's etcd provider: every node runs the same program with its
+// own addresses. A node registers under /actorio/chat/ with a lease of
+// 3 s that it renews every second: one that closes is dropped at once, one
+// that dies once its lease expires, 3 to 3.5 s later.
+func ExampleProtoactor_etcd() {
+	// The provider never closes its etcd client: cancelling the client's
+	// context, once the server closed, stops its lease renewals and watches.
+	etcdCtx, stopEtcd := context.WithCancel(context.Background())
+	defer stopEtcd()
+	members, err := etcd.NewWithConfig("/actorio", clientv3.Config{
+		Endpoints:   []string{"10.0.0.5:2379", "10.0.0.6:2379", "10.0.0.7:2379"},
+		DialTimeout: 5 * time.Second,
+		Context:     etcdCtx,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv, err := actorio.NewServer(actorio.Options{
+		Cluster: &actorio.ClusterOptions{
+			Name:        "chat",           // the key prefix in etcd: /actorio/chat/
+			Address:     "10.0.1.12:7001", // this node's cluster port, on a private network
+			HTTPAddress: "10.0.1.12:3000", // any node serves any session: no sticky sessions
+			// One provider per server: it holds this node's registration.
+			Provider: &cluster.Protoactor{Provider: members},
+		},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv.OnConnection(func(s *actorio.Socket) {
+		s.Join("lobby")
+	})
+
+	web := &http.Server{Addr: "10.0.1.12:3000", Handler: srv}
+	stopping, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-stopping.Done()
+		// Leaves the cluster (the other nodes drop this one at once and its
+		// key is removed) and closes the sockets, then the HTTP server.
+		if err := srv.Close(); err != nil {
+			log.Print(err)
+		}
+		_ = web.Close()
+	}()
+	if err := web.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
