@@ -98,8 +98,10 @@
 // its provider:
 //
 //   - Static needs no external service: each node probes the nodes it
-//     knows over the cluster connection and learns of the others from the
-//     answers, so one seed is enough. A node that stops answering is
+//     knows over the cluster connection, in rounds (all at once, each
+//     probe waiting up to ProbeTimeout, then a pause of ProbeInterval),
+//     and learns of the others from the answers and from the probes it
+//     receives, so one seed is enough. A node that stops answering is
 //     dropped after MaxFailures probes in a row, which takes at most
 //     MaxFailures × (ProbeInterval + ProbeTimeout), 6 s with the defaults.
 //     Made for one machine, tests and small fixed deployments.
@@ -107,15 +109,61 @@
 //     Consul (cluster/clusterproviders/consul), etcd (…/etcd), Kubernetes
 //     (…/k8s), ZooKeeper (…/zk). They decide when a node is dead (a TTL
 //     check, a pod's status). Each brings its client library into the
-//     build; this package does not import them, nor test them.
+//     build; this package does not import them.
 //
 // Whatever the provider, a node that Server.Close stops tells the others,
 // which stop sending to it before Close returns (or after half a second,
-// for a node that does not answer). A dropped node is not taken back:
-// protoactor-go blocks its member id. A restarted node, at the same
-// address or not, has a new id and joins. Server.ClusterNodes lists the
+// for a node that does not answer). A restarted node, at the same address
+// or not, has a new member id and joins. Server.ClusterNodes lists the
 // nodes a server sends to.
 //
+// # Healing
+//
+// With Static, a node dropped without leaving is taken back as soon as it
+// answers again: one that stalled (a long GC pause, a VM migration, CPU
+// starvation, SIGSTOP) or that a partition cut off. Its member id is not
+// blocked (Static does not go through protoactor-go's member list, which
+// blocks the id of every member it drops, for good): the others keep
+// probing it at every round, and at once when it probes them, and its
+// first answer makes it a member again, with the same member id; its own
+// sockets, rooms and Data are untouched, as nothing of a node depends on
+// the others holding it, and the handles FetchRemoteSockets returned for
+// them work again. What was sent between the drop and the rejoin is lost
+// (delivery is at most once). Each probe lists the nodes its sender sends
+// to, so a node learns that another dropped it even while it still holds
+// that one alive (it stalled, or was cut off in one direction only).
+//
+// The logs say it. A node that drops another logs at Warn "cluster node
+// dropped" and, when it takes it back, at Info "cluster node rejoined"
+// (with how long it was out); a node dropped by another that it still held
+// alive logs at Warn "cluster node dropped this node" and, once that node
+// sends to it again, at Info "cluster node took this node back". Both
+// sides of a partition log the first pair about each other.
+//
+// The bound: once a partition ends (messages sent from then on arrive),
+// or a stalled node runs again, every node sends to every other again
+// within ProbeInterval + ProbeTimeout, 2 s with the defaults, plus the time
+// the messages take. Each node probes every other node, dropped or not, at
+// every round; a round in flight at that moment ends within ProbeTimeout,
+// the next one starts within ProbeInterval, and its probes, sent after the
+// end, are answered; a node holds another alive from its first answer, and
+// then sends to it. In practice it is faster: the probes of the nodes
+// that were cut off reach the others, which probe them back at once (50 ms
+// in the tests, for both). This holds for partitions shorter than ten
+// minutes: past that, a node learnt from others is forgotten and a seed is
+// probed every tenth round only, so a longer partition heals through the
+// seeds, within about 10 × (ProbeInterval + ProbeTimeout) and a round more
+// (22 s with the defaults), as long as a node of one side has a seed on the
+// other. On a real network, a connection attempt that began during the
+// partition may still be under way when it ends: protoactor-go waits for
+// it (gRPC gives up after 20 s) and 2 s more before a new one, which can
+// add as much (tests on one machine stall connections, which then resume).
+//
+// With Protoactor, a node that its provider drops (an expired lease, a
+// failed health check) stays blocked by protoactor-go on every node,
+// itself included: it logs at Warn that the membership dropped it and
+// that only a restart, with a new member id, brings it back.
+
 // # Not yet across nodes
 //
 // Connection state recovery is per node: a client
@@ -153,11 +201,13 @@
 //     goroutine per node it probes in a round;
 //   - while it closes, one goroutine per other node for the goodbye.
 //
-// Server.Close closes the node first and stops them all; Close waits for
-// the goroutines this package starts. It usually takes milliseconds, but
-// may wait for the other nodes to confirm the goodbye (at most 0.5 s), for
-// a round of probes in flight (at most ProbeTimeout) and for a connection
-// attempt to a node that has gone (about 2 s, which protoactor does not
-// interrupt). A few of protoactor's goroutines finish exiting within
-// milliseconds after Close returns.
+// Server.Close closes the node first and stops them all. It takes
+// milliseconds, but may wait for the other nodes to confirm the goodbye (at
+// most 0.5 s). It waits for the goroutines this package starts except the
+// probes of a round in flight, which end within ProbeTimeout after it.
+// protoactor's goroutines finish exiting after Close returns: within
+// milliseconds, but about 2 s for a connection writer trying to reach a
+// node that has gone (protoactor sleeps 2 s after a failed attempt), and,
+// for one blocked writing to a node that stalled, when that node reads
+// again or its connection breaks.
 package cluster
