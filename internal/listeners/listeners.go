@@ -1,7 +1,8 @@
-// Package listeners is the On/Once/Off registry of event handlers that the
+// Package listeners is the On/Once/Off registry of event handlers (List)
+// and the catch-all lists of OnAny and OnAnyOutgoing (Any) that the
 // server's sockets (package actorio) and the client's (package client)
-// share. A List is not safe for concurrent use: its owner guards it with
-// its own lock.
+// share. Neither is safe for concurrent use: its owner guards it with its
+// own lock.
 package listeners
 
 import "slices"

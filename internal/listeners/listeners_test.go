@@ -2,6 +2,7 @@ package listeners
 
 import (
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -49,5 +50,78 @@ func TestList(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAny(t *testing.T) {
+	type step struct {
+		op   string // "on", "prepend", "off" (the id of the i-th registration), "clear"
+		fn   int    // the handler, for on and prepend
+		reg  int    // the registration number, for off
+		want []int  // the list after the step
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+	}{
+		{"on appends, prepend goes first", []step{
+			{op: "on", fn: 1, want: []int{1}},
+			{op: "on", fn: 2, want: []int{1, 2}},
+			{op: "prepend", fn: 3, want: []int{3, 1, 2}},
+			{op: "prepend", fn: 4, want: []int{4, 3, 1, 2}},
+		}},
+		{"off removes that registration only, even of an equal handler", []step{
+			{op: "on", fn: 1, want: []int{1}},
+			{op: "prepend", fn: 2, want: []int{2, 1}},
+			{op: "on", fn: 1, want: []int{2, 1, 1}},
+			{op: "off", reg: 2, want: []int{2, 1}},
+			{op: "off", reg: 2, want: []int{2, 1}},
+			{op: "off", reg: 0, want: []int{2}},
+			{op: "off", reg: 1},
+		}},
+		{"clear removes all, and ids stay unique after it", []step{
+			{op: "on", fn: 1, want: []int{1}},
+			{op: "on", fn: 2, want: []int{1, 2}},
+			{op: "clear"},
+			{op: "off", reg: 0},
+			{op: "on", fn: 3, want: []int{3}},
+			{op: "off", reg: 1, want: []int{3}},
+			{op: "off", reg: 2},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var a Any[int]
+			var ids []uint64
+			for i, s := range tc.steps {
+				switch s.op {
+				case "on", "prepend":
+					ids = append(ids, a.Add(s.fn, s.op == "prepend"))
+				case "off":
+					a.Remove(ids[s.reg])
+				case "clear":
+					a.Clear()
+				}
+				if got := a.List(); !slices.Equal(got, s.want) || a.Len() != len(s.want) {
+					t.Errorf("step %d (%s): List = %v, Len = %d; want %v", i, s.op, got, a.Len(), s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestAnyOffFuncAndListCopy(t *testing.T) {
+	var mu sync.Mutex
+	var a Any[int]
+	off := Off(&mu, &a, a.Add(1, false))
+	a.Add(2, false)
+	l := a.List()
+	l[0] = 9
+	if got := a.List(); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("List after changing a copy = %v", got)
+	}
+	off()
+	off()
+	if got := a.List(); !slices.Equal(got, []int{2}) {
+		t.Fatalf("List after off = %v", got)
 	}
 }
