@@ -28,6 +28,42 @@ type roomIndex struct {
 	ownRooms int
 }
 
+// RoomEvents is an Observer that is also told of every change of the
+// namespace's rooms as Node's in-memory adapter emits them: a room
+// created (its first member joined), joined, left, deleted (its last
+// member left), the room of a socket's own id included. RoomEvent runs
+// with the namespace's room lock held, as RoomJoined does; RoomsUnlocked
+// follows each change of rooms once that lock is released, for the
+// observer to act on what it was told (run user hooks, say) on the
+// goroutine that made the change.
+type RoomEvents interface {
+	Observer
+	// RoomEvent reports one change of a room of the namespace nsp: id is
+	// the socket that joined or left, empty for RoomCreated and RoomDeleted.
+	RoomEvent(nsp string, kind RoomEventKind, room, id string)
+	// RoomsUnlocked tells that the room lock of the namespace nsp was
+	// released after a change of rooms (reported or not).
+	RoomsUnlocked(nsp string)
+}
+
+// RoomEventKind is what RoomEvents.RoomEvent reports, named after Node's
+// adapter events.
+type RoomEventKind uint8
+
+// The kinds of RoomEvents.RoomEvent. For one room, a join reports
+// RoomCreated (when it is the first member) then RoomJoined, a leave
+// RoomLeft then RoomDeleted (when it was the last), as Node's adapter.
+const (
+	// RoomCreated is Node's "create-room".
+	RoomCreated RoomEventKind = iota + 1
+	// RoomDeleted is Node's "delete-room".
+	RoomDeleted
+	// RoomJoined is Node's "join-room".
+	RoomJoined
+	// RoomLeft is Node's "leave-room".
+	RoomLeft
+)
+
 func newRoomIndex(nsp string) roomIndex {
 	return roomIndex{nsp: nsp, rooms: map[string]roomSet{}, connected: map[string]*SocketRef{}}
 }
@@ -56,11 +92,15 @@ func (x *roomIndex) exit(p *SocketRef) {
 
 // join puts p in rooms, telling o of each room it was not in.
 func (x *roomIndex) join(p *SocketRef, rooms []string, o Observer) {
+	ev, _ := o.(RoomEvents)
 	for _, r := range rooms {
 		if r == p.id {
 			if !p.inOwnRoom {
 				p.inOwnRoom = true
 				x.ownRooms++
+				if ev != nil {
+					x.joined(ev, r, p.id, x.rooms[r].size() == 0)
+				}
 			}
 			continue
 		}
@@ -69,6 +109,9 @@ func (x *roomIndex) join(p *SocketRef, rooms []string, o Observer) {
 			continue
 		}
 		x.rooms[r] = set
+		if ev != nil {
+			x.joined(ev, r, p.id, set.size() == 1 && !x.ownRoomIn(r))
+		}
 		if o != nil {
 			o.RoomJoined(x.nsp, r, p.id)
 		}
@@ -79,17 +122,24 @@ func (x *roomIndex) join(p *SocketRef, rooms []string, o Observer) {
 
 // leave takes p out of rooms, telling o of each room it was in.
 func (x *roomIndex) leave(p *SocketRef, rooms []string, o Observer) {
+	ev, _ := o.(RoomEvents)
 	for _, r := range rooms {
 		if r == p.id {
 			if p.inOwnRoom {
 				p.inOwnRoom = false
 				x.ownRooms--
+				if ev != nil {
+					x.left(ev, r, p.id, x.rooms[r].size() == 0)
+				}
 			}
 			continue
 		}
 		set, ok := x.rooms[r]
 		if !ok || !set.remove(p) {
 			continue
+		}
+		if ev != nil {
+			x.left(ev, r, p.id, set.size() == 0 && !x.ownRoomIn(r))
 		}
 		if o != nil {
 			o.RoomLeft(x.nsp, r, p.id)
@@ -103,6 +153,32 @@ func (x *roomIndex) leave(p *SocketRef, rooms []string, o Observer) {
 	if n := len(x.rooms); x.roomsPeak >= shrinkMin && n <= x.roomsPeak/4 {
 		x.rooms, x.roomsPeak = rebuilt(x.rooms), n
 	}
+}
+
+// joined reports to ev that socket id joined room r, created by that join
+// when created.
+func (x *roomIndex) joined(ev RoomEvents, r, id string, created bool) {
+	if created {
+		ev.RoomEvent(x.nsp, RoomCreated, r, "")
+	}
+	ev.RoomEvent(x.nsp, RoomJoined, r, id)
+}
+
+// left reports to ev that socket id left room r, deleted by that leave
+// when emptied.
+func (x *roomIndex) left(ev RoomEvents, r, id string, emptied bool) {
+	ev.RoomEvent(x.nsp, RoomLeft, r, id)
+	if emptied {
+		ev.RoomEvent(x.nsp, RoomDeleted, r, "")
+	}
+}
+
+// ownRoomIn reports whether room r holds the connected socket whose id r
+// is: a room named after a socket is one room in Node, whether that socket
+// or another joined it.
+func (x *roomIndex) ownRoomIn(r string) bool {
+	q, ok := x.connected[r]
+	return ok && q.inOwnRoom
 }
 
 // count returns the number of non-empty rooms, the rooms of the sockets'

@@ -32,6 +32,7 @@ import (
 // so that no new broadcast can reach the client before its CONNECT reply,
 // nor miss it after.
 func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
+	defer ns.roomsUnlocked()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	// The rooms its middleware joined, recorded in p until now.
@@ -62,6 +63,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 // leaveAll takes p out of every room and out of the namespace's
 // connected sockets; it may run more than once.
 func (ns *NamespaceRef) leaveAll(p *SocketRef) {
+	defer ns.roomsUnlocked()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	ns.change(p, nil, true)
@@ -77,6 +79,7 @@ func (ns *NamespaceRef) changeRooms(p *SocketRef, rooms []string, leave bool) bo
 	ns.publishRooms()
 	refused := ns.takeRoomRefusals()
 	ns.mu.Unlock()
+	ns.roomsUnlocked()
 	ns.logRoomRefusals(refused)
 	return ok
 }
@@ -129,6 +132,14 @@ func (ns *NamespaceRef) logRoomRefusals(refused []*SocketRef) {
 	for _, p := range refused {
 		r.Refuse(ns.name+"\x00"+p.id, "actorio: join refused: MaxRoomsPerSocket reached",
 			slog.String("nsp", ns.name), slog.String("sid", p.id), slog.Int("max", ns.opts.MaxRoomsPerSocket))
+	}
+}
+
+// roomsUnlocked tells a RoomEvents observer that the room lock, under
+// which rooms changed, is released; called without ns.mu.
+func (ns *NamespaceRef) roomsUnlocked() {
+	if ev, ok := ns.observing().(RoomEvents); ok {
+		ev.RoomsUnlocked(ns.name)
 	}
 }
 
@@ -290,6 +301,7 @@ func (ns *NamespaceRef) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.publishRooms()
 	refused := ns.takeRoomRefusals()
 	ns.mu.Unlock()
+	ns.roomsUnlocked()
 	ns.logRoomRefusals(refused)
 }
 
