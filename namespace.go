@@ -38,6 +38,13 @@ type Namespace struct {
 	// forwarded is set once Forward has been called: events check it
 	// without taking mu.
 	forwarded atomic.Bool
+	// outgoing counts the connected sockets with OnAnyOutgoing handlers
+	// (catchall.go).
+	outgoing atomic.Int64
+	// roomHooks are the OnRoomEvent hooks (guarded by mu); roomQ runs
+	// them (roomevents.go).
+	roomHooks roomHookList
+	roomQ     serial
 }
 
 func newNamespace(s *Server, name string, match func(string, json.RawMessage) bool) *Namespace {
@@ -62,8 +69,8 @@ func (ns *Namespace) spawn() error {
 		return err
 	}
 	ns.a = a
-	if m := s.obs.Load(); m != nil {
-		a.SetObserver(m)
+	if o := ns.observerFor(s.obs.Load()); o != nil {
+		a.SetObserver(o)
 	}
 	return nil
 }

@@ -85,14 +85,15 @@ func (s *Server) observer() Observer {
 
 // setObservers installs list, in this package and, as the same value, in
 // the gateway (sessions) and every namespace (rooms), whose Observer
-// interfaces are parts of this one; s.mu must be held, so that a namespace
+// interfaces are parts of this one (a namespace with room hooks wraps it,
+// see Namespace.observerFor); s.mu must be held, so that a namespace
 // created meanwhile gets it in spawn.
 func (s *Server) setObservers(list []Observer) {
 	if len(list) == 0 {
 		s.obs.Store(nil)
 		s.gw.SetObserver(nil)
 		for _, ns := range s.nsps {
-			ns.a.SetObserver(nil)
+			ns.a.SetObserver(ns.observerFor(nil))
 		}
 		return
 	}
@@ -100,7 +101,7 @@ func (s *Server) setObservers(list []Observer) {
 	s.obs.Store(m)
 	s.gw.SetObserver(m)
 	for _, ns := range s.nsps {
-		ns.a.SetObserver(m)
+		ns.a.SetObserver(ns.observerFor(m))
 	}
 }
 
@@ -167,11 +168,30 @@ func (m *multiObserver) EventSent(nsp string, ids []string, event string, args A
 	m.each(func(o Observer) { o.EventSent(nsp, ids, event, args) })
 }
 
-// sentTo returns what reports an event sent to the sockets ids of the
-// namespace nsp, data being the JSON array [event, args...] as encoded
-// and atts its attachments; nil when nobody observes, so that a broadcast
-// collects no ids.
+// sentTo returns what a broadcast calls with the ids of the sockets of the
+// namespace nsp it reached, under the namespace's lock, data being the
+// JSON array [event, args...] as encoded and atts its attachments: it
+// reports the event to the observers and queues the receivers'
+// OnAnyOutgoing handlers (catchall.go). Nil when there is neither, so that
+// a broadcast collects no ids.
 func (s *Server) sentTo(nsp string, data []byte, atts [][]byte) func(ids []string) {
+	report, out := s.observed(nsp, data, atts), s.outgoingTo(nsp, data, atts)
+	switch {
+	case report == nil:
+		return out
+	case out == nil:
+		return report
+	}
+	return func(ids []string) {
+		report(ids)
+		out(ids)
+	}
+}
+
+// observed returns what reports an event sent to the sockets ids of the
+// namespace nsp to the observers, data and atts as for sentTo; nil when
+// nobody observes.
+func (s *Server) observed(nsp string, data []byte, atts [][]byte) func(ids []string) {
 	o := s.observer()
 	if o == nil {
 		return nil
@@ -186,7 +206,7 @@ func (s *Server) sentTo(nsp string, data []byte, atts [][]byte) func(ids []strin
 // sentFrame is sentTo for a packet that reached this node already framed
 // (from another node), whose data is read from the frame.
 func (s *Server) sentFrame(nsp string, frame []byte, atts [][]byte) func(ids []string) {
-	if s.observer() == nil {
+	if s.observer() == nil && outgoingSockets.Load() == 0 {
 		return nil
 	}
 	p, err := socketio.Decode(frame)
@@ -196,10 +216,10 @@ func (s *Server) sentFrame(nsp string, frame []byte, atts [][]byte) func(ids []s
 	return s.sentTo(nsp, p.Data, atts)
 }
 
-// reportSent reports an event sent to the sockets ids of the namespace
-// nsp, as sentTo.
+// reportSent reports an event a socket sent itself to the observers, as
+// sentTo (the socket ran its OnAnyOutgoing handlers already).
 func (s *Server) reportSent(nsp string, ids []string, data []byte, atts [][]byte) {
-	if sent := s.sentTo(nsp, data, atts); sent != nil {
+	if sent := s.observed(nsp, data, atts); sent != nil {
 		sent(ids)
 	}
 }

@@ -60,11 +60,19 @@ type Socket struct {
 
 	mu              sync.Mutex
 	listeners       listeners.List[EventHandler]
-	anyHandlers     []AnyHandler
+	anyIn           listeners.Any[AnyHandler]
+	anyOut          listeners.Any[OutgoingHandler]
 	middlewares     []SocketMiddleware
 	onError         []func(s *Socket, err error)
 	onDisconnecting []func(s *Socket, reason string)
 	onDisconnect    []func(s *Socket, reason string)
+	// ended is set once the socket disconnected (guarded by mu); hasOut
+	// tells that it has OnAnyOutgoing handlers and has not ended, for the
+	// broadcasts that look without the lock; outQ runs those handlers in
+	// order (catchall.go).
+	ended  bool
+	hasOut atomic.Bool
+	outQ   serial
 }
 
 // SocketMiddleware vets one event a socket received, after the socket's
@@ -147,13 +155,6 @@ func (s *Socket) Off(event string) {
 	s.mu.Unlock()
 }
 
-// OnAny registers a handler run for every event.
-func (s *Socket) OnAny(fn AnyHandler) {
-	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, fn)
-	s.mu.Unlock()
-}
-
 // Use adds a middleware run, in order, for every event the socket
 // receives from now on (see SocketMiddleware).
 func (s *Socket) Use(mw SocketMiddleware) {
@@ -193,6 +194,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
+	s.sending(data, atts)
 	if err := s.p.WriteEvent(frame, atts, false); err != nil {
 		return err
 	}
@@ -211,6 +213,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 	if err != nil {
 		return Args{}, err
 	}
+	s.sending(data, atts)
 	type result struct {
 		args Args
 		err  error
@@ -341,7 +344,7 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 	}
 	var buf [4]EventHandler
 	s.mu.Lock()
-	anys := slices.Clone(s.anyHandlers)
+	anys := s.anyIn.List()
 	mws := slices.Clone(s.middlewares)
 	var run []EventHandler
 	if len(mws) == 0 {
@@ -428,6 +431,7 @@ func (h hooks) Disconnected(reason string) {
 	if o := s.ns.srv.observer(); o != nil {
 		o.SocketDisconnected(s, reason)
 	}
+	s.endOutgoing()
 	s.mu.Lock()
 	fns := slices.Clone(s.onDisconnect)
 	s.mu.Unlock()
