@@ -50,7 +50,8 @@
 // receiver answered or left, or at that deadline. The caller returns once
 // its own sockets and every other node finished, or when its ctx ends,
 // with every acknowledgement received from any node; a node that leaves
-// or is dropped meanwhile is no longer waited for. When ctx ends first
+// meanwhile is no longer waited for, nor is one that is dropped or
+// unreachable (see below). When ctx ends first
 // (deadline or cancel), the caller tells every other node
 // (NodeBroadcastCancel), which stops waiting for its receivers and drops
 // the acknowledgements they still owe.
@@ -60,11 +61,12 @@
 // each answers with the id, rooms and Data (as JSON) of its selected
 // sockets (NodeFetchSocketsReply). The caller returns its own sockets (as
 // *actorio.Socket) and a handle per socket of another node once every
-// node answered or left, or when its ctx ends, then with the sockets it
-// has and ctx's error. A handle's Emit, Join, Leave and Disconnect send
-// one NodeSocketCommand to the node that owns the socket, which applies
-// it to that socket if it is still connected there (else ignores it),
-// after the broadcasts the same goroutine emitted before. FetchSockets
+// node answered, left, was dropped or became unreachable, or when its ctx
+// ends, then with the sockets it has and ctx's error. A handle's Emit,
+// Join, Leave and Disconnect send one NodeSocketCommand to the node that
+// owns the socket, which applies it to that socket if it is still
+// connected there (else ignores it), after the broadcasts the same
+// goroutine emitted before. FetchSockets
 // stays on its node and returns *actorio.Socket.
 //
 // Server-side events: Server.ServerSideEmit reaches the handlers the other
@@ -90,7 +92,15 @@
 // waits in the sender's memory (protoactor then drops it once a connection
 // attempt has failed; at most one attempt every 2 s). ServerSideEmitWithAck,
 // BroadcastOperator.EmitWithAck and FetchRemoteSockets are the only calls
-// that wait, up to their context, and never for a node that has left.
+// that wait, up to their context, and never for a node that has left. Nor
+// do they wait for a node whose connection failed or was lost (what was
+// queued for it is gone: no answer can come) until a connection to it
+// opens again, nor, past the moment it is dropped, for a node that stopped
+// answering with its connection open (a stalled process, a partition):
+// they return what the other nodes answered and an error that wraps
+// ErrNodeUnreachable, at once for a node known unreachable, within the
+// failure detection time of the provider (see Membership) for a stalled
+// one.
 //
 // # Membership
 //

@@ -21,8 +21,11 @@ const warmID = "warm-up"
 
 // WarmUp makes a node's gRPC server serve one connection and waits until a
 // message sent on it has reached the node's actor. The connection stays
-// open until done is called, which must come after the last node of the
-// test has started.
+// open until done is called, which must come after the node has closed:
+// the server's goroutine for a connection that ends reads grpc's logger,
+// and when the node's Close ends it, it does so in Close's goroutine,
+// after every node of the test started; when the client ends it, it reads
+// it in its own goroutine, unordered with the nodes started meanwhile.
 //
 // Why: protoactor's Remote.Start rewrites grpc's global logger, which grpc
 // reads whenever a server starts serving and whenever a connection opens

@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,8 +86,10 @@ const deliverySlack = time.Second
 // It prints "READY <http url> <cluster address>" once it serves, and logs
 // to its standard error. GET /nodes answers the server's ClusterNodes in
 // JSON. Sockets handle "join" (join rooms, ack), "shout" (broadcast to the
-// namespace but itself) and "toRoom" (broadcast "room" with the second
-// argument to the room the first names).
+// namespace but itself), "toRoom" (broadcast "room" with the second
+// argument to the room the first names) and "fetch" (FetchRemoteSockets of
+// "/" with a 30 s ctx; acks the number of sockets, the error's text and
+// the milliseconds it took).
 func TestHealNodeProcess(t *testing.T) {
 	name := os.Getenv(envNode)
 	if name == "" {
@@ -127,6 +130,21 @@ func TestHealNodeProcess(t *testing.T) {
 				})
 				s.On("toRoom", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
 					_ = srv.To(args.String(0)).Emit("room", args.String(1))
+				})
+				s.On("fetch", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					go func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+						defer cancel()
+						start := time.Now()
+						socks, err := srv.Of("/").FetchRemoteSockets(ctx)
+						msg := ""
+						if err != nil {
+							msg = err.Error()
+						}
+						if ack != nil {
+							_ = ack(len(socks), msg, time.Since(start).Milliseconds())
+						}
+					}()
 				})
 			})
 		},

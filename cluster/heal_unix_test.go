@@ -3,9 +3,14 @@
 package cluster_test
 
 import (
+	"context"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/client"
+	"github.com/actorio/actorio/cluster"
 )
 
 // stall stops the node's process (SIGSTOP): it neither runs nor answers,
@@ -54,13 +59,47 @@ func TestStalledNodeRejoins(t *testing.T) {
 			clients := []meshClient{{ca, a}, {cb, b}, {cs, s}}
 			whole(t, 5*time.Second, "before", clients)
 			id := cs.s.ID()
+			// A round of probes for each node to tell the others that it
+			// sends to them: so S can tell, later, that they dropped it.
+			time.Sleep(p.heal() + 200*time.Millisecond)
 
 			s.stall(t)
 			stalled := time.Now()
+			// A FetchRemoteSockets on A waits for S until S is dropped (its
+			// connection is open, nothing says it is lost), then returns
+			// the sockets of A and B and ErrNodeUnreachable.
+			type fetched struct {
+				args client.Args
+				err  error
+			}
+			fetching := make(chan fetched, 1)
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				args, err := ca.s.EmitWithAck(ctx, "fetch")
+				fetching <- fetched{args, err}
+			}()
 			took := eventually(t, p.detection()+deliverySlack, "A and B drop S", func() bool {
 				return a.sends(b) && b.sends(a)
 			})
 			t.Logf("A and B dropped S %v after it stalled (detection bound %v)", took.Round(time.Millisecond), p.detection())
+			select {
+			case f := <-fetching:
+				if f.err != nil {
+					t.Fatalf("fetch on A: %v", f.err)
+				}
+				var n, ms int
+				_ = f.args.Decode(0, &n)
+				_ = f.args.Decode(2, &ms)
+				msg := f.args.String(1)
+				t.Logf("FetchRemoteSockets on A returned %d sockets and %q after %d ms", n, msg, ms)
+				if n != 2 || !strings.Contains(msg, cluster.ErrNodeUnreachable.Error()) || time.Duration(ms)*time.Millisecond > p.detection()+deliverySlack {
+					t.Errorf("FetchRemoteSockets on A while S stalled: %d sockets, %q after %d ms; want 2 (ca, cb) and ErrNodeUnreachable within %v",
+						n, msg, ms, p.detection())
+				}
+			case <-time.After(deliverySlack + 5*time.Second):
+				t.Errorf("FetchRemoteSockets on A still waits for S, dropped %v ago", deliverySlack+5*time.Second)
+			}
 			// Broadcasts between A and B go on meanwhile.
 			_ = ca.s.Emit("shout", "during")
 			cb.waitEvents(t, "shout", 3, 5*time.Second)

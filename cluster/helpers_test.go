@@ -151,6 +151,12 @@ func (n *testNode) close(t *testing.T) {
 		start := time.Now()
 		n.closeErr = n.srv.Close()
 		n.closeTook = time.Since(start)
+		if n.warmDone != nil {
+			// Only now: the server side of the warm-up connection, which
+			// the node's Close closed, read grpc's logger in this goroutine
+			// (see cluster.WarmUp).
+			n.warmDone()
+		}
 		t.Logf("node %s: Close took %v", n.name, n.closeTook.Round(time.Millisecond))
 		n.http.Close()
 		if n.closeErr != nil {

@@ -74,6 +74,10 @@ type node struct {
 	// peers are the other nodes alive, what every broadcast goes to: read
 	// without a lock, replaced whole under mu.
 	peers atomic.Pointer[[]peer]
+	// unreachable holds the addresses of nodes alive whose connection
+	// failed or was lost, until a new one opens: what was queued for them
+	// is gone, and the calls that wait for answers do not wait for theirs.
+	unreachable sync.Map // address -> true
 
 	mu      sync.Mutex
 	members []*cluster.Member    // the last topology
@@ -193,9 +197,12 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		n.subs = append(n.subs, sys.EventStream.Subscribe(n.onTopology))
 	}
 	n.subs = append(n.subs,
-		sys.EventStream.SubscribeWithPredicate(n.onEndpointTerminated, func(evt any) bool {
-			_, ok := evt.(*remote.EndpointTerminatedEvent)
-			return ok
+		sys.EventStream.SubscribeWithPredicate(n.onEndpoint, func(evt any) bool {
+			switch evt.(type) {
+			case *remote.EndpointTerminatedEvent, *remote.EndpointConnectedEvent:
+				return true
+			}
+			return false
 		}))
 
 	if err := n.startMember(); err != nil {
@@ -321,18 +328,46 @@ func (n *node) setMembers(members []*cluster.Member) {
 	}
 }
 
-// onEndpointTerminated hears that the connection to a node ended: for a
-// node alive, the static membership probes at once rather than at its next
-// round. (The connections to nodes dropped, which it still probes, end
-// too: they do not hurry the rounds.)
-func (n *node) onEndpointTerminated(evt any) {
-	e := evt.(*remote.EndpointTerminatedEvent)
-	if n.static == nil || n.closed.Load() {
+// onEndpoint hears that the connection to a node opened, or that it ended
+// (an attempt failed, or the connection was lost): what was queued for it
+// is gone. For a node alive, the calls waiting for its answers stop
+// waiting (with ErrNodeUnreachable), the next ones do not wait for it
+// until a connection opens again, and the static membership probes at
+// once rather than at its next round. (The connections to nodes dropped,
+// which it still probes, end too: they change nothing.)
+func (n *node) onEndpoint(evt any) {
+	if e, ok := evt.(*remote.EndpointConnectedEvent); ok {
+		n.unreachable.Delete(e.Address)
 		return
 	}
-	if slices.ContainsFunc(*n.peers.Load(), func(p peer) bool { return p.addr == e.Address }) {
+	addr := evt.(*remote.EndpointTerminatedEvent).Address
+	if n.closed.Load() {
+		return
+	}
+	var ids []string
+	for _, p := range *n.peers.Load() {
+		if p.addr == addr {
+			ids = append(ids, p.id)
+		}
+	}
+	if len(ids) == 0 {
+		return
+	}
+	n.unreachable.Store(addr, true)
+	n.waiters.Range(func(_, v any) bool {
+		v.(keeper).lose(ids)
+		return true
+	})
+	if n.static != nil {
 		n.static.probeSoon()
 	}
+}
+
+// reachable reports whether no connection to the node at addr failed
+// since the last one opened.
+func (n *node) reachable(addr string) bool {
+	_, bad := n.unreachable.Load(addr)
+	return !bad
 }
 
 // leaving drops a node that said it was closing.
@@ -405,11 +440,20 @@ func (n *node) refreshLocked() {
 	}
 	n.peers.Store(&next)
 	alive := make(map[string]bool, len(next))
+	addrs := make(map[string]bool, len(next))
 	for _, p := range next {
 		alive[p.id] = true
+		addrs[p.addr] = true
 	}
+	n.unreachable.Range(func(k, _ any) bool {
+		if !addrs[k.(string)] {
+			n.unreachable.Delete(k)
+		}
+		return true
+	})
+	dropped := func(id string) bool { return !n.left[id] }
 	n.waiters.Range(func(_, v any) bool {
-		v.(keeper).keep(alive)
+		v.(keeper).keep(alive, dropped)
 		return true
 	})
 }
@@ -454,24 +498,31 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 }
 
 // collectReplies registers a replyWaiter for one reply from each node of
-// ps under a fresh id, lets send ask them, and waits until each replied
-// or left, or ctx ends; what names the replies in its errors.
+// ps under a fresh id, lets send ask them, and waits until each replied,
+// left, was dropped or became unreachable, or ctx ends; what names the
+// replies in its errors.
 func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n *node, ps []peer, what string, send func(id uint64)) ([]T, error) {
 	id := n.ackSeq.Add(1)
 	w := &replyWaiter[T]{}
-	w.await(ps)
+	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
 	send(id)
 	select {
 	case <-w.done:
-		replies, _ := w.result()
+		replies, _, lost := w.result()
 		if n.closed.Load() {
 			return replies, fmt.Errorf("the node closed while waiting for %s", what)
 		}
+		if lost > 0 {
+			return replies, fmt.Errorf("%d of %d other nodes did not send their %s: %w", lost, len(ps), what, ErrNodeUnreachable)
+		}
 		return replies, nil
 	case <-ctx.Done():
-		replies, missing := w.result()
+		replies, missing, lost := w.result()
+		if lost > 0 {
+			return replies, fmt.Errorf("%d of %d other nodes did not send their %s: %w; %d of them: %w", missing+lost, len(ps), what, ctx.Err(), lost, ErrNodeUnreachable)
+		}
 		return replies, fmt.Errorf("%d of %d other nodes did not send their %s: %w", missing, len(ps), what, ctx.Err())
 	}
 }
@@ -534,25 +585,32 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	}
 	id := n.ackSeq.Add(1)
 	w := &broadcastWaiter{onAck: onAck}
-	w.await(ps)
+	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
 	n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)})
 	select {
 	case <-w.done:
-		missing, _ := w.result()
-		if n.closed.Load() {
+		missing, _, lost := w.result()
+		switch {
+		case n.closed.Load():
 			return missing, errors.New("the node closed while waiting for acknowledgements")
-		}
-		if missing > 0 {
+		case lost > 0 && missing > 0:
+			return missing, fmt.Errorf("other nodes: %w; %d of %d other nodes did not finish: %w", context.DeadlineExceeded, lost, len(ps), ErrNodeUnreachable)
+		case lost > 0:
+			return 0, fmt.Errorf("%d of %d other nodes did not finish: %w", lost, len(ps), ErrNodeUnreachable)
+		case missing > 0:
 			return missing, fmt.Errorf("other nodes: %w", context.DeadlineExceeded)
 		}
 		return 0, nil
 	case <-ctx.Done():
-		missing, nodes := w.result()
+		missing, nodes, lost := w.result()
 		// Those still running it stop waiting for their sockets.
 		n.send(ps, toNode, &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()})
+		if lost > 0 {
+			return missing, fmt.Errorf("%d of %d other nodes did not finish: %w; %d of them: %w", nodes+lost, len(ps), ctx.Err(), lost, ErrNodeUnreachable)
+		}
 		return missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err())
 	}
 }
@@ -762,16 +820,26 @@ func (n *node) teardown(started bool) (err error) {
 		n.c.Remote.Shutdown(false)
 	}
 	n.waiters.Range(func(_, v any) bool {
-		v.(keeper).keep(nil)
+		v.(keeper).keep(nil, nil)
 		return true
 	})
 	return errors.Join(errs...)
 }
 
+// ErrNodeUnreachable is what the error of a call that waits for the
+// answers of the other nodes (ServerSideEmitWithAck, EmitWithAck,
+// FetchRemoteSockets) wraps when some did not answer because they were
+// dropped from the membership, or their connection failed, before they
+// did. The call returns what the others answered.
+var ErrNodeUnreachable = errors.New("cluster: node dropped or unreachable")
+
 // keeper is a call waiting for answers from other nodes.
 type keeper interface {
-	// keep stops waiting for the nodes not in alive.
-	keep(alive map[string]bool)
+	// keep stops waiting for the nodes not in alive; those for which lost
+	// (if not nil) is true count as lost.
+	keep(alive map[string]bool, lost func(id string) bool)
+	// lose stops waiting for the nodes of ids, which count as lost.
+	lose(ids []string)
 }
 
 // awaiting is the set of nodes a call still waits for; done is closed
@@ -779,16 +847,23 @@ type keeper interface {
 type awaiting struct {
 	mu   sync.Mutex
 	want map[string]bool // member ids not finished
+	lost int             // nodes dropped or unreachable before they finished
 	done chan struct{}
 }
 
-// await starts waiting for every peer of ps.
-func (a *awaiting) await(ps []peer) {
+// await starts waiting for every peer of ps that reachable reports
+// reachable; the others count as lost.
+func (a *awaiting) await(ps []peer, reachable func(addr string) bool) {
 	a.want = make(map[string]bool, len(ps))
 	a.done = make(chan struct{})
 	for _, p := range ps {
-		a.want[p.id] = true
+		if reachable(p.addr) {
+			a.want[p.id] = true
+		} else {
+			a.lost++
+		}
 	}
+	a.check()
 }
 
 // finish ends the wait for member and reports whether it was awaited;
@@ -802,13 +877,29 @@ func (a *awaiting) finish(member string) bool {
 	return true
 }
 
-// keep stops waiting for the nodes not in alive.
-func (a *awaiting) keep(alive map[string]bool) {
+// keep implements keeper.
+func (a *awaiting) keep(alive map[string]bool, lost func(id string) bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id := range a.want {
 		if !alive[id] {
 			delete(a.want, id)
+			if lost != nil && lost(id) {
+				a.lost++
+			}
+		}
+	}
+	a.check()
+}
+
+// lose implements keeper.
+func (a *awaiting) lose(ids []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, id := range ids {
+		if a.want[id] {
+			delete(a.want, id)
+			a.lost++
 		}
 	}
 	a.check()
@@ -849,12 +940,12 @@ func (w *broadcastWaiter) add(member string, ack *pb.NodeBroadcastAck, end *pb.N
 	w.finish(member)
 }
 
-// result returns the receivers known not to have answered and the nodes
-// not finished.
-func (w *broadcastWaiter) result() (missing, nodes int) {
+// result returns the receivers known not to have answered, the nodes not
+// finished and the nodes lost.
+func (w *broadcastWaiter) result() (missing, nodes, lost int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.missing, len(w.want)
+	return w.missing, len(w.want), w.lost
 }
 
 // replyWaiter collects one reply from each other node to a call: the
@@ -880,11 +971,12 @@ func (w *replyWaiter[T]) add(m T) {
 	}
 }
 
-// result returns the replies received and the nodes not heard from.
-func (w *replyWaiter[T]) result() ([]T, int) {
+// result returns the replies received, the nodes not heard from and the
+// nodes lost.
+func (w *replyWaiter[T]) result() (replies []T, missing, lost int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.replies), len(w.want)
+	return slices.Clone(w.replies), len(w.want), w.lost
 }
 
 // nodeActor receives what the other nodes send to this one, except

@@ -230,6 +230,9 @@ func (p *staticProvider) loop() {
 // reporting, when the provider shuts down; the probes still out end
 // within ProbeTimeout.
 func (p *staticProvider) round() {
+	if p.n.closed.Load() {
+		return // its probes would say it sends to no one
+	}
 	self := p.n.address()
 	now := time.Now()
 	p.mu.Lock()
@@ -290,6 +293,7 @@ func (p *staticProvider) round() {
 		case pong != nil && pong.MemberId == p.n.id:
 			c.self = true
 		case pong != nil && pong.Cluster == p.n.name && !p.left[pong.MemberId]:
+			p.n.unreachable.Delete(a) // it answered: its connection works
 			c.alive, c.fails, c.pong, c.deadSince, c.left = true, 0, pong, time.Time{}, false
 			for _, k := range pong.Known {
 				if _, known := p.cands[k]; !known && k != self {
