@@ -25,19 +25,24 @@ const (
 // A node is alive from its first answer; it is dropped after MaxFailures
 // probes in a row went unanswered, which with the defaults takes at most
 // MaxFailures × (ProbeInterval + ProbeTimeout) = 6 s after it died (a
-// node that Server.Close stops says so and is dropped at once). A dropped
-// node is not taken back: protoactor-go blocks its member id for good,
-// cluster-wide, so a node wrongly declared dead must restart; a node that
-// restarts, at the same address or not, has a new id and joins again.
+// node that Server.Close stops says so and is dropped at once). A node
+// dropped without leaving, because it stalled or a partition cut it off,
+// is still probed and taken back, with its member id, sockets and rooms,
+// as soon as it answers again: within ProbeInterval + ProbeTimeout = 2 s
+// with the defaults once it can be reached (see the package doc,
+// Healing). A node that restarts, at the same address or not, has a new
+// id and joins again.
 //
 // One Static value may serve several servers: each gets its own state.
 type Static struct {
 	// Seeds are cluster addresses (host:port, ClusterOptions.Address) of
 	// nodes to probe. One live seed is enough to find every node; this
 	// node's own address may be listed. With none, the node waits for
-	// others to probe it. Seeds are probed for as long as the node runs
-	// (every ten rounds while they do not answer); the nodes learnt from
-	// others are forgotten once dropped.
+	// others to probe it. Seeds are probed for as long as the node runs:
+	// at every round, also while they do not answer, for ten minutes,
+	// then every tenth round. The nodes learnt from others are probed for
+	// ten minutes after they were dropped, then forgotten (at once, those
+	// that said they were leaving).
 	Seeds []string
 	// ProbeInterval is the pause between two rounds of probes. Default 1s.
 	ProbeInterval time.Duration
@@ -82,6 +87,10 @@ const DefaultShutdownTimeout = 5 * time.Second
 // etcd provider against a real etcd (etcd_test.go): with it a node that
 // closes is dropped at once, one that dies within about 3.5 s, when its
 // lease expires.
+//
+// A node that its provider drops without it leaving (its lease expired
+// while it stalled, say) stays out: protoactor-go blocks its member id on
+// every node. It logs so at Warn, and rejoins only once restarted.
 //
 // A provider holds the state of one node: give each server its own
 // Protoactor value and provider.
