@@ -13,7 +13,9 @@
 // short way: a Manager of its own and the socket of the URL's path.
 //
 // Sockets are created disconnected so that handlers can be registered
-// first; [Socket.Connect] starts the connection.
+// first; [Socket.Connect] starts the connection. With Options.AutoConnect
+// (the JavaScript client's autoConnect) [Manager.Socket] and [New] connect
+// the socket they return.
 //
 // # Events
 //
@@ -21,7 +23,7 @@
 //
 //	connecting        an attempt to connect starts
 //	connect           the namespace is connected
-//	disconnect        the connection ended (args: reason)
+//	disconnect        the connection ended (args: reason, and a description for a transport close or error)
 //	connect_failed    the first connection could not be made and no reconnection is allowed or left
 //	error             an error no other event covers, such as a refusal by the server's middleware
 //	message           the server's send (with an ack when the server asked for one)
@@ -52,7 +54,28 @@
 // [Socket.On] subscribes to any event by name with an [EventHandler];
 // lifecycle events carry their payload as [Args] (the reason, the attempt
 // number, or an object with "message" and "data"). [Socket.OnEvent]
-// receives every lifecycle event as a typed [Event] instead.
+// receives every lifecycle event as a typed [Event] instead. The
+// disconnect of a "transport close" or "transport error" carries a
+// [Description], the JavaScript client's second argument ("websocket
+// connection closed" with the close code, "xhr poll error"…).
+//
+// [Socket.OnAny], [Socket.PrependAny], [Socket.OnAnyOutgoing] and
+// [Socket.PrependAnyOutgoing] are the JavaScript client's catch-all
+// listeners; each returns the function that removes that registration,
+// since Go functions cannot be compared as offAny(fn) compares them, and
+// [Socket.OffAny] and [Socket.OffAnyOutgoing] remove them all. An
+// outgoing handler sees each event when it leaves (a buffered one when
+// the socket connects, each try of the retry queue), never an
+// acknowledgement.
+//
+// # Manager events
+//
+// A [Manager] has the events of the JavaScript client's Manager
+// ([Manager.On], [Manager.OnEvent]): open, close (reason, description),
+// ping, error, reconnect_attempt, reconnect, reconnect_error and
+// reconnect_failed, in the same order; see [Manager.On]. They are
+// delivered on a goroutine of the Manager, one at a time, in order; their
+// order relative to a socket's events is not defined.
 //
 // # Connection state recovery
 //
@@ -126,7 +149,7 @@
 // closing session's flush and end the tries of the retry queue
 // (Options.AckTimeout). Each Socket has one goroutine for its events,
 // started with its first event; it lives until Manager.Close (Disconnect
-// does not end it). Manager.Close (and [Socket.Close], which closes the
+// does not end it); so does the Manager's, for its own events. Manager.Close (and [Socket.Close], which closes the
 // socket's Manager) stops and waits for all of them, except one still
 // running an event handler, which ends when that handler returns. The
 // package never prints; it logs through the [log/slog] logger of

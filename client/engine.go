@@ -27,9 +27,11 @@ const closeGrace = time.Second
 // errPingTimeout ends a session whose server stopped pinging.
 var errPingTimeout = errors.New("client: no ping from the server in time")
 
-// engineHandler receives a session's message packets, one at a time, in order.
+// engineHandler receives a session's message packets, one at a time, in
+// order, and is told of the server's pings.
 type engineHandler interface {
 	onMessage(e *engine, p engineio.Packet)
+	onPing(e *engine)
 }
 
 // engineConfig is what the sessions of a Manager share.
@@ -160,6 +162,7 @@ type engine struct {
 	closed     bool
 	reason     string
 	err        error
+	desc       *Description // of a transport close or error, nil otherwise
 	pingTimer  *time.Timer
 	graceTimer *time.Timer // ends a closing session that takes too long
 }
@@ -295,8 +298,13 @@ func (e *engine) handle(p engineio.Packet) bool {
 		}
 		e.mu.Unlock()
 		e.send(engineio.Packet{Type: engineio.Pong, Data: p.Data})
+		e.h.onPing(e)
 	case engineio.Close:
-		e.fail(disconnect.TransportClose, errors.New("client: the server closed the session"))
+		d := &Description{Description: "transport closed by the server"}
+		if e.transportName() == TransportWebSocket {
+			d.Description = "websocket connection closed" // what the JavaScript client sees next
+		}
+		e.failDesc(disconnect.TransportClose, errors.New("client: the server closed the session"), d)
 		return false
 	case engineio.Message:
 		e.h.onMessage(e, p)
@@ -313,14 +321,17 @@ func (e *engine) isClosed() bool {
 
 // fail ends the session with reason at once; it never blocks, and only
 // its first call counts.
-func (e *engine) fail(reason string, err error) {
+func (e *engine) fail(reason string, err error) { e.failDesc(reason, err, nil) }
+
+// failDesc is fail for a transport close or error, with its description.
+func (e *engine) failDesc(reason string, err error, desc *Description) {
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
 		return
 	}
 	e.closed = true
-	e.reason, e.err = reason, err
+	e.reason, e.err, e.desc = reason, err, desc
 	e.pingTimer.Stop()
 	if e.graceTimer != nil {
 		e.graceTimer.Stop()
@@ -352,11 +363,23 @@ func (e *engine) shutdown() {
 // wait waits for the session's goroutines; call it after the session ended.
 func (e *engine) wait() { e.wg.Wait() }
 
-// closeReason returns why the session ended.
-func (e *engine) closeReason() (string, error) {
+// closeReason returns why the session ended, and the description of a
+// transport close or error.
+func (e *engine) closeReason() (string, error, *Description) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.reason, e.err
+	return e.reason, e.err, e.desc
+}
+
+// transportFailure describes a transport error, with the HTTP status err
+// carries, if any.
+func transportFailure(description string, err error) *Description {
+	d := &Description{Description: description}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		d.Code = he.StatusCode
+	}
+	return d
 }
 
 // transportName returns the transport in use.

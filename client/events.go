@@ -22,6 +22,10 @@ type EventHandler func(args Args, ack AckFunc)
 // handlers; lifecycle events do not reach it.
 type AnyHandler func(event string, args Args, ack AckFunc)
 
+// OutgoingHandler handles every event the socket sends to the server (see
+// Socket.OnAnyOutgoing).
+type OutgoingHandler func(event string, args Args)
+
 // AckFunc sends an acknowledgement back to the server; only the first call
 // sends anything.
 type AckFunc func(args ...any) error
@@ -54,6 +58,21 @@ const (
 	EventReconnectError = "reconnect_error"
 )
 
+// Events of a Manager (Manager.On) that its sockets do not have; the
+// Manager also fires error, reconnect_attempt, reconnect, reconnect_error
+// and reconnect_failed, as the JavaScript client's Manager.
+const (
+	// EventOpen fires when the Manager's connection opened, the first time
+	// and after each reconnection.
+	EventOpen = "open"
+	// EventClose fires when the Manager's connection closed, with its
+	// reason and, for "transport close" and "transport error", a
+	// Description.
+	EventClose = "close"
+	// EventPing fires for each ping of the server.
+	EventPing = "ping"
+)
+
 // lifecycleEvents holds the names of the events the client fires itself:
 // every Event… constant but EventMessage. A server event with one of these
 // names is dropped (see dropsServerEvent): only the client tells its
@@ -71,6 +90,11 @@ var lifecycleEvents = map[string]bool{
 	EventReconnectAttempt: true,
 	EventReconnectError:   true,
 }
+
+// managerEvents holds the names of the events only a Manager fires (see
+// Manager.On): no socket fires them, so a server event of such a name is
+// an ordinary event for the socket, as in the JavaScript client.
+var managerEvents = map[string]bool{EventOpen: true, EventClose: true, EventPing: true}
 
 // reservedEmit holds the event names a client may not emit: those the
 // JavaScript client refuses (its own lifecycle names on the socket, and
@@ -92,8 +116,12 @@ func dropsServerEvent(name string) bool {
 type Event struct {
 	// Name is one of the Event… constants other than EventMessage.
 	Name string
-	// Reason is the disconnect reason (disconnect only).
+	// Reason is the reason of disconnect and of the Manager's close.
 	Reason string
+	// Description says more of a disconnect or close for "transport
+	// close" and "transport error", as the JavaScript client's second
+	// argument; nil otherwise.
+	Description *Description
 	// Attempt is the attempt number (reconnecting, reconnect_attempt) or
 	// the number of attempts made (reconnect).
 	Attempt int
@@ -104,14 +132,23 @@ type Event struct {
 }
 
 // Args returns the event's payload the way On handlers receive it: the
-// reason for disconnect, the attempt number for reconnecting,
-// reconnect_attempt and reconnect, an object {"message", "data"} for the
-// error events, nothing otherwise.
+// reason for disconnect and close, then, when there is one, the
+// description as an object {"description", "code"} ("code" when not
+// zero); the attempt number for reconnecting, reconnect_attempt and
+// reconnect; an object {"message", "data"} for the error events; nothing
+// otherwise.
 func (e Event) Args() Args {
 	var vals []any
 	switch e.Name {
-	case EventDisconnect:
+	case EventDisconnect, EventClose:
 		vals = []any{e.Reason}
+		if d := e.Description; d != nil {
+			o := Object{{Key: "description", Value: d.Description}}
+			if d.Code != 0 {
+				o = append(o, socketio.Member{Key: "code", Value: d.Code})
+			}
+			vals = append(vals, o)
+		}
 	case EventReconnecting, EventReconnectAttempt, EventReconnect:
 		vals = []any{e.Attempt}
 	case EventError, EventConnectError, EventReconnectError, EventConnectFailed:
@@ -125,6 +162,22 @@ func (e Event) Args() Args {
 	}
 	a, _ := socketio.NewArgs(data, atts, 0)
 	return a
+}
+
+// Description says more of why a connection ended, as the second argument
+// of the JavaScript client's disconnect event (and of its Manager's
+// close): only "transport close" and "transport error" have one.
+type Description struct {
+	// Description is what happened, in the JavaScript client's words:
+	// "websocket connection closed" or "transport closed by the server"
+	// (polling) for a transport close; "websocket error", "xhr poll
+	// error" or "xhr post error" for a transport error.
+	Description string
+	// Code is the close code of a WebSocket closed by a close frame
+	// (1006 when it ended without one, as in the browser's CloseEvent),
+	// or the HTTP status of a polling request the server answered with
+	// an error; zero when there is none.
+	Code int
 }
 
 // errorObject is err as JavaScript code sees an Error: message, and data

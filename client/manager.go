@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/listeners"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -31,6 +32,13 @@ type Manager struct {
 	closed  bool
 	wg      sync.WaitGroup  // lifecycle goroutines
 	warned  map[string]bool // reserved names of server events logged at Warn
+
+	// The Manager's own events (open, close, ping, error, reconnect…),
+	// delivered by d; hmu guards their handlers.
+	d          *dispatcher
+	hmu        sync.Mutex
+	handlers   listeners.List[EventHandler]
+	eventHooks []func(Event)
 }
 
 // runState is where a lifecycle goroutine is.
@@ -102,12 +110,23 @@ func NewManager(rawURL string, opts Options) (*Manager, error) {
 		log:     opts.Logger,
 		bo:      backoff{base: opts.ReconnectionDelay, max: opts.ReconnectionDelayMax, jitter: opts.RandomizationFactor},
 		sockets: map[string]*Socket{},
+		d:       newDispatcher(opts.Logger),
 	}, nil
 }
 
 // Socket returns the socket of namespace, creating it, not yet connected,
-// on first use; later calls return the same socket and ignore opts.
+// on first use; later calls return the same socket and ignore opts. With
+// Options.AutoConnect, it connects the socket it returns unless it is
+// connected or connecting, as the JavaScript client's manager.socket.
 func (m *Manager) Socket(namespace string, opts ...SocketOption) *Socket {
+	s := m.socket(namespace, opts)
+	if m.opts.AutoConnect {
+		_ = s.Connect() // only ErrClosed, which the socket's methods return too
+	}
+	return s
+}
+
+func (m *Manager) socket(namespace string, opts []SocketOption) *Socket {
 	if namespace == "" || namespace[0] != '/' {
 		namespace = "/" + namespace
 	}
@@ -142,6 +161,9 @@ func (m *Manager) Close() error {
 	m.closed = true
 	r := m.cur
 	m.cur = nil
+	if r != nil {
+		m.post(Event{Name: EventClose, Reason: disconnect.ForcedClose})
+	}
 	socks := m.order
 	for _, s := range socks {
 		s.mu.Lock()
@@ -159,6 +181,7 @@ func (m *Manager) Close() error {
 	for _, s := range socks {
 		s.d.close()
 	}
+	m.d.close()
 	return nil
 }
 
@@ -232,6 +255,7 @@ func (m *Manager) maybeIdleLocked() {
 	m.log.Debug("client: no active socket, closing the connection")
 	m.cur.halt()
 	m.cur = nil
+	m.post(Event{Name: EventClose, Reason: disconnect.ForcedClose})
 }
 
 // activeLocked returns the sockets that want to be connected, in creation
@@ -281,7 +305,7 @@ func (m *Manager) loop(r *run) {
 				t.Stop()
 				return
 			}
-			if !m.postActive(r, Event{Name: EventReconnecting, Attempt: attempt}, Event{Name: EventReconnectAttempt, Attempt: attempt}) {
+			if !m.reconnectAttempt(r, attempt) {
 				return
 			}
 		}
@@ -297,7 +321,7 @@ func (m *Manager) loop(r *run) {
 			}
 			m.log.Debug("client: connection attempt failed", "err", err)
 			lastErr = err
-			if !m.attemptFailed(r, err, reconnecting) {
+			if !m.attemptFailed(r, err, reconnecting, attempt) {
 				return
 			}
 			reconnecting = true
@@ -324,12 +348,18 @@ func (m *Manager) loop(r *run) {
 	}
 }
 
-// postActive posts evs to every active socket; false when r is no longer
-// current (or no socket is active, which makes the Manager idle).
-func (m *Manager) postActive(r *run, evs ...Event) bool {
+// reconnectAttempt posts reconnecting and reconnect_attempt to every
+// active socket, and reconnect_attempt to the Manager, before attempt;
+// false when r is no longer current (or no socket is active, which makes
+// the Manager idle).
+func (m *Manager) reconnectAttempt(r *run, attempt int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.postActiveLocked(r, evs...)
+	if !m.postActiveLocked(r, Event{Name: EventReconnecting, Attempt: attempt}, Event{Name: EventReconnectAttempt, Attempt: attempt}) {
+		return false
+	}
+	m.post(Event{Name: EventReconnectAttempt, Attempt: attempt})
+	return true
 }
 
 // postActiveLocked is postActive for a caller holding m.mu.
@@ -362,13 +392,23 @@ func (m *Manager) beginAttempt(r *run) bool {
 	return true
 }
 
-// attemptFailed reports a failed attempt to the active sockets; false when
-// no reconnection follows.
-func (m *Manager) attemptFailed(r *run, err error, reconnecting bool) bool {
+// attemptFailed reports a failed attempt, the attempt-th reconnection
+// attempt when reconnecting, to the active sockets and the Manager; false
+// when no reconnection follows.
+func (m *Manager) attemptFailed(r *run, err error, reconnecting bool, attempt int) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cur != r {
 		return false
+	}
+	m.post(Event{Name: EventError, Err: err})
+	if reconnecting {
+		// The JavaScript client's Manager gives up before it reports the
+		// last attempt's error: reconnect_failed, then reconnect_error.
+		if lim := m.opts.ReconnectionAttempts; lim > 0 && attempt >= lim && !m.opts.DisableReconnection {
+			m.post(Event{Name: EventReconnectFailed})
+		}
+		m.post(Event{Name: EventReconnectError, Err: err})
 	}
 	socks := m.activeLocked()
 	for _, s := range socks {
@@ -427,7 +467,9 @@ func (m *Manager) opened(r *run, eng *engine, reconnecting bool, attempt int) bo
 	}
 	r.state, r.eng = stateOpen, eng
 	socks := m.activeLocked()
+	m.post(Event{Name: EventOpen})
 	if reconnecting {
+		m.post(Event{Name: EventReconnect, Attempt: attempt})
 		for _, s := range socks {
 			s.post(Event{Name: EventReconnect, Attempt: attempt})
 		}
@@ -443,13 +485,17 @@ func (m *Manager) opened(r *run, eng *engine, reconnecting bool, attempt int) bo
 // lost handles the end of a session: every socket connected over it gets
 // disconnect. False when no reconnection follows.
 func (m *Manager) lost(r *run, eng *engine) bool {
-	reason, err := eng.closeReason()
+	reason, err, desc := eng.closeReason()
 	m.log.Debug("client: connection lost", "reason", reason, "err", err)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cur != r {
 		return false
 	}
+	if reason == disconnect.TransportError {
+		m.post(Event{Name: EventError, Err: err}) // the JavaScript client's engine error, before its close
+	}
+	m.post(Event{Name: EventClose, Reason: reason, Description: desc})
 	r.eng = nil
 	r.state = stateWaiting
 	for _, s := range m.order {
@@ -458,7 +504,7 @@ func (m *Manager) lost(r *run, eng *engine) bool {
 			if s.connected {
 				s.connected = false
 				s.failAcks(ErrDisconnected, false)
-				s.post(Event{Name: EventDisconnect, Reason: reason, Err: err})
+				s.post(Event{Name: EventDisconnect, Reason: reason, Err: err, Description: desc})
 			}
 			s.eng = nil
 			s.recvBuf = nil // not delivered: the next CONNECT asks for them again

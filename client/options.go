@@ -78,6 +78,15 @@ type Options struct {
 	// it then fails with an error wrapping ErrAckTimeout. With Retries it
 	// bounds each try instead (see Retries). Zero: only ctx bounds the wait.
 	AckTimeout time.Duration
+	// AutoConnect makes Manager.Socket, and so New, connect the socket it
+	// returns unless it is connected or connecting, as the JavaScript
+	// client's autoConnect. The JavaScript client has it on by default,
+	// since its handlers are registered before any event can fire; off by
+	// default here, where the socket connects in the background at once:
+	// a handler registered after New returns may miss the first events
+	// (connect, say), so a program that needs them registers its
+	// handlers before calling Connect.
+	AutoConnect bool
 	// Retries, when positive, sends every Emit and EmitWithAck of a socket
 	// (not the Volatile ones) through a queue of that socket, as the
 	// JavaScript client does: one at a time, in order, each with an

@@ -117,12 +117,12 @@ func (e *engine) pollReader(first []engineio.Packet, done chan struct{}) {
 		}
 		body, err := e.cfg.poll(e.ctx, http.MethodGet, e.sid, nil)
 		if err != nil {
-			e.fail(disconnect.TransportError, fmt.Errorf("client: poll: %w", err))
+			e.failDesc(disconnect.TransportError, fmt.Errorf("client: poll: %w", err), transportFailure("xhr poll error", err))
 			return
 		}
 		pkts, err := engineio.DecodePayload(body)
 		if err != nil {
-			e.fail(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
+			e.failDesc(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err), transportFailure("xhr poll error", nil))
 			return
 		}
 		for _, p := range pkts {
@@ -148,7 +148,7 @@ func (e *engine) pollWriter(done chan struct{}) {
 			batch = []engineio.Packet{{Type: engineio.Close}}
 		}
 		if _, err := e.cfg.poll(e.ctx, http.MethodPost, e.sid, engineio.AppendPayload(nil, batch)); err != nil {
-			e.fail(disconnect.TransportError, fmt.Errorf("client: post: %w", err))
+			e.failDesc(disconnect.TransportError, fmt.Errorf("client: post: %w", err), transportFailure("xhr post error", err))
 			return
 		}
 		if final {

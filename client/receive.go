@@ -57,6 +57,9 @@ func (rc *receiver) onMessage(e *engine, p engineio.Packet) {
 	rc.m.route(e, pkt, nil)
 }
 
+// onPing fires the Manager's ping event.
+func (rc *receiver) onPing(*engine) { rc.m.post(Event{Name: EventPing}) }
+
 func (rc *receiver) parseError(e *engine, err error) {
 	rc.m.log.Warn("client: undecodable packet from the server", "err", err)
 	e.fail(disconnect.ParseError, err)
@@ -128,6 +131,7 @@ func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 		if pa := s.acks[o.ackID]; o.hasAck && pa != nil {
 			pa.sent = true
 		}
+		s.sentLocked(o.data, o.atts)
 		n++
 	}
 	clear(s.sendBuf[:n])

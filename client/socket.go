@@ -21,10 +21,11 @@ type Socket struct {
 	cfg socketConfig
 	d   *dispatcher
 
-	mu          sync.Mutex
-	handlers    listeners.List[EventHandler]
-	anyHandlers []AnyHandler
-	eventHooks  []func(Event)
+	mu         sync.Mutex
+	handlers   listeners.List[EventHandler]
+	anyIn      listeners.Any[AnyHandler]
+	anyOut     listeners.Any[OutgoingHandler]
+	eventHooks []func(Event)
 
 	active    bool    // wants to be connected (Connect called, not yet given up)
 	connected bool    // the server confirmed the CONNECT
@@ -46,9 +47,12 @@ type Socket struct {
 	recovered bool   // the last CONNECT answer restored the previous session
 }
 
-// outbound is an encoded emit waiting in the send buffer.
+// outbound is an encoded emit waiting in the send buffer: its frames, and
+// the event's JSON array and attachments for the OnAnyOutgoing handlers.
 type outbound struct {
 	frames []engineio.Packet
+	data   []byte
+	atts   [][]byte
 	ackID  uint64
 	hasAck bool
 }
@@ -136,15 +140,6 @@ func (s *Socket) addListener(event string, fn EventHandler, once bool) {
 func (s *Socket) Off(event string) {
 	s.mu.Lock()
 	s.handlers.Remove(event)
-	s.mu.Unlock()
-}
-
-// OnAny registers fn for every event the server emits (not lifecycle
-// events, nor the server's events named like them); its arguments include the offset a recovery-enabled server
-// appends, as for On.
-func (s *Socket) OnAny(fn AnyHandler) {
-	s.mu.Lock()
-	s.anyHandlers = append(s.anyHandlers, fn)
 	s.mu.Unlock()
 }
 
@@ -275,6 +270,7 @@ func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult
 		if ch != nil {
 			s.acks[id] = &pendingAck{ch: ch, sent: true}
 		}
+		s.sentLocked(data, atts)
 		return id, nil
 	}
 	if volatile {
@@ -283,7 +279,7 @@ func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult
 	if ch != nil {
 		s.acks[id] = &pendingAck{ch: ch}
 	}
-	s.sendBuf = append(s.sendBuf, outbound{frames: frames, ackID: id, hasAck: ch != nil})
+	s.sendBuf = append(s.sendBuf, outbound{frames: frames, data: data, atts: atts, ackID: id, hasAck: ch != nil})
 	return id, nil
 }
 
@@ -362,7 +358,7 @@ func (s *Socket) fireLifecycle(ev Event) {
 
 func (s *Socket) fireEvent(name string, args Args, ack AckFunc) {
 	s.mu.Lock()
-	anys := slices.Clone(s.anyHandlers)
+	anys := s.anyIn.List()
 	ls := s.handlers.Take(name, nil)
 	s.mu.Unlock()
 	for _, fn := range anys {

@@ -71,12 +71,18 @@ func (e *engine) wsReader(ws *websocket.Conn) {
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
-			e.fail(disconnect.TransportClose, fmt.Errorf("client: websocket: %w", err))
+			code := websocket.CloseAbnormalClosure
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			}
+			e.failDesc(disconnect.TransportClose, fmt.Errorf("client: websocket: %w", err),
+				&Description{Description: "websocket connection closed", Code: code})
 			return
 		}
 		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
-			e.fail(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err))
+			e.failDesc(disconnect.TransportError, fmt.Errorf("%w: %w", ErrProtocol, err), transportFailure("websocket error", nil))
 			return
 		}
 		if !e.handle(p) {
@@ -111,7 +117,7 @@ func (e *engine) wsWriter(ws *websocket.Conn) {
 				err = ws.WriteMessage(websocket.TextMessage, buf)
 			}
 			if err != nil {
-				e.fail(disconnect.TransportError, fmt.Errorf("client: websocket write: %w", err))
+				e.failDesc(disconnect.TransportError, fmt.Errorf("client: websocket write: %w", err), transportFailure("websocket error", nil))
 				return
 			}
 		}
@@ -155,14 +161,14 @@ func (e *engine) upgrade() {
 		_ = ws.Close()
 		if paused {
 			// Polling is gone and the WebSocket too: nothing carries the session.
-			e.fail(disconnect.TransportError, errors.New("client: upgrade to websocket failed"))
+			e.failDesc(disconnect.TransportError, errors.New("client: upgrade to websocket failed"), transportFailure("websocket error", nil))
 		}
 		return
 	}
 	e.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
 	if err := ws.WriteMessage(websocket.TextMessage, []byte{engineio.Upgrade.Char()}); err != nil {
-		e.fail(disconnect.TransportError, fmt.Errorf("client: websocket upgrade: %w", err))
+		e.failDesc(disconnect.TransportError, fmt.Errorf("client: websocket upgrade: %w", err), transportFailure("websocket error", nil))
 		return
 	}
 	e.mu.Lock()
