@@ -323,11 +323,32 @@ type ClusterOptions struct {
 	// reaches this node from the forwarding node's address, which
 	// BindSessionToAddress refuses.
 	HTTPAddress string
+	// TLS secures the links between nodes with mutual TLS: each node
+	// presents its certificate and accepts only nodes whose certificate
+	// the cluster's CA signed (host names are not checked). Required,
+	// with Secret, unless Insecure.
+	TLS *ClusterTLS
+	// Secret is shared by the nodes of the cluster (at least 16 bytes):
+	// a node presents it on every call to another and refuses the calls
+	// without it, logged at Warn. Required, with TLS, unless Insecure.
+	Secret string
+	// Insecure allows plain links between nodes, without TLS: anyone who
+	// reaches a node's cluster port can then talk to it (with Secret set,
+	// only who knows the secret, which travels in clear). For one machine
+	// or a private network only.
+	Insecure bool
 	// Provider tells the node which nodes are alive (see package cluster:
 	// a static list of seeds that needs no external service, or one of
 	// protoactor-go's providers such as Consul, etcd or Kubernetes).
 	// Required.
 	Provider ClusterProvider
+}
+
+// ClusterTLS names the PEM files of a node's TLS certificate (with the
+// client and server uses: it is presented on the links the node opens and
+// on those it accepts), its private key, and the cluster's CA.
+type ClusterTLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // ClusterProvider starts this server's node of a cluster; package cluster

@@ -506,8 +506,12 @@ func (s *Server) joinCluster() error {
 	if o.Provider == nil {
 		return errors.New("actorio: Options.Cluster.Provider is nil")
 	}
-	node, err := o.Provider.JoinCluster(clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress},
-		s.opts.Logger, clusterReceiver{s})
+	c := clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress,
+		Secret: o.Secret, Insecure: o.Insecure}
+	if o.TLS != nil {
+		c.TLS = &clusterlink.TLS{CertFile: o.TLS.CertFile, KeyFile: o.TLS.KeyFile, CAFile: o.TLS.CAFile}
+	}
+	node, err := o.Provider.JoinCluster(c, s.opts.Logger, clusterReceiver{s})
 	if err != nil {
 		return fmt.Errorf("actorio: join cluster: %w", err)
 	}

@@ -18,6 +18,15 @@ type Config struct {
 	Name              string
 	Address           string
 	AdvertisedAddress string
+	TLS               *TLS
+	Secret            string
+	Insecure          bool
+}
+
+// TLS is actorio.ClusterTLS: the files of a node's certificate, its key
+// and the cluster's CA.
+type TLS struct {
+	CertFile, KeyFile, CAFile string
 }
 
 // SessionTagLen is the length of a node's session tag, which starts the id
