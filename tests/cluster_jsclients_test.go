@@ -50,6 +50,11 @@ type jsNode struct {
 	url    string
 	addr   string        // the cluster address
 	warmed chan struct{} // gets a value when warmEvent arrives
+	// unwarm closes the warm-up connection (warmUpJS), once the node
+	// has closed: closed from the client side earlier, the node's
+	// serving goroutine would read grpc's logger with nothing ordering
+	// the read after a later node's start.
+	unwarm func()
 }
 
 // startJSNode starts a cluster node on 127.0.0.1:0 whose static membership
@@ -100,6 +105,9 @@ func startJSNode(t *testing.T, name string, log *slog.Logger, seeds ...string) *
 		if err := srv.Close(); err != nil {
 			t.Errorf("node %s: Close: %v", name, err)
 		}
+		if n.unwarm != nil {
+			n.unwarm()
+		}
 		t.Logf("node %s: Close took %v", name, time.Since(start).Round(time.Millisecond))
 		n.http.Close()
 	})
@@ -108,8 +116,8 @@ func startJSNode(t *testing.T, name string, log *slog.Logger, seeds ...string) *
 
 // warmUpJS makes n's gRPC server serve one connection and waits until a
 // server-side event sent on it has reached n's handler; the connection
-// stays open until done (also run at cleanup), which must come after the
-// last node has started. It is cluster's own test helper WarmUp, redone
+// stays open until the node has closed (n.unwarm, run by startJSNode's
+// cleanup), so that it ends from the node's side. It is cluster's own test helper WarmUp, redone
 // with public API: protoactor's Remote.Start rewrites grpc's global logger,
 // which the first node's serving goroutine reads; the chain from that
 // goroutine through the connection's handler and the node's actors to the
@@ -132,7 +140,7 @@ func warmUpJS(t *testing.T, n *jsNode) (done func()) {
 		_ = stream.CloseSend()
 		_ = conn.Close()
 	})
-	t.Cleanup(done)
+	n.unwarm = done // closed once the node has closed, not before
 	err = stream.Send(&remote.RemoteMessage{MessageType: &remote.RemoteMessage_ConnectRequest{
 		ConnectRequest: &remote.ConnectRequest{ConnectionType: &remote.ConnectRequest_ServerConnection{
 			ServerConnection: &remote.ServerConnection{SystemId: warmEvent, Address: warmEvent},
@@ -222,12 +230,10 @@ func TestClusterJS(t *testing.T) {
 	// last): see warmUpJS. C knows A and B, which learn of C from its probes.
 	start := time.Now()
 	a := startJSNode(t, "A", log.logger)
-	doneA := warmUpJS(t, a)
+	warmUpJS(t, a)
 	b := startJSNode(t, "B", log.logger)
-	doneB := warmUpJS(t, b)
+	warmUpJS(t, b)
 	c := startJSNode(t, "C", log.logger, a.addr, b.addr)
-	doneA()
-	doneB()
 	waitJSMembers(t, 10*time.Second, a, b, c)
 	t.Logf("three nodes started and saw each other in %v", time.Since(start).Round(time.Millisecond))
 
