@@ -119,3 +119,9 @@ func WaitingBroadcasts(cn clusterlink.Node) int {
 	cn.(*node).acking.Range(func(any, any) bool { n++; return true })
 	return n
 }
+
+// SetMaxQueue sets the bound on what a node queues for one other node, as
+// ClusterOptions.MaxQueueBytes would (negative: none).
+func SetMaxQueue(cn clusterlink.Node, bytes int64) {
+	cn.(*node).maxQueue = bytes
+}

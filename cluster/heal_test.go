@@ -32,6 +32,7 @@ const (
 	envAdv   = "ACTORIO_HEAL_ADV"   // ClusterOptions.AdvertisedAddress
 	envSeeds = "ACTORIO_HEAL_SEEDS" // Static.Seeds, comma-separated
 	envProbe = "ACTORIO_HEAL_PROBE" // ProbeInterval,ProbeTimeout,MaxFailures; empty for the defaults
+	envQueue = "ACTORIO_HEAL_QUEUE" // the bound on what is queued for one node, in bytes; empty for the default
 )
 
 // probing is a Static's probe settings; the zero value is the defaults.
@@ -87,9 +88,10 @@ const deliverySlack = time.Second
 // to its standard error. GET /nodes answers the server's ClusterNodes in
 // JSON. Sockets handle "join" (join rooms, ack), "shout" (broadcast to the
 // namespace but itself), "toRoom" (broadcast "room" with the second
-// argument to the room the first names) and "fetch" (FetchRemoteSockets of
-// "/" with a 30 s ctx; acks the number of sockets, the error's text and
-// the milliseconds it took).
+// argument to the room the first names), "flood" (broadcast "blob", a
+// string of the second argument's length, as many times as the first
+// says; acks) and "fetch" (FetchRemoteSockets of "/" with a 30 s ctx; acks
+// the number of sockets, the error's text and the milliseconds it took).
 func TestHealNodeProcess(t *testing.T) {
 	name := os.Getenv(envNode)
 	if name == "" {
@@ -113,12 +115,14 @@ func TestHealNodeProcess(t *testing.T) {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+	rec := &recorder{p: static}
 	var srv *actorio.Server
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{
 			Logger: log,
 			Cluster: &actorio.ClusterOptions{
-				Name: "heal", Address: os.Getenv(envAddr), AdvertisedAddress: os.Getenv(envAdv), Provider: static,
+				Name: "heal", Address: os.Getenv(envAddr), AdvertisedAddress: os.Getenv(envAdv), Provider: rec,
+				Insecure: true,
 			},
 		},
 		Setup: func(s *actorio.Server) {
@@ -130,6 +134,18 @@ func TestHealNodeProcess(t *testing.T) {
 				})
 				s.On("toRoom", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
 					_ = srv.To(args.String(0)).Emit("room", args.String(1))
+				})
+				s.On("flood", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+					var count, size int
+					_ = args.Decode(0, &count)
+					_ = args.Decode(1, &size)
+					blob := strings.Repeat("x", size)
+					for range count {
+						_ = srv.Of("/").Emit("blob", blob)
+					}
+					if ack != nil {
+						_ = ack("ok")
+					}
 				})
 				s.On("fetch", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
 					go func() {
@@ -160,6 +176,13 @@ func TestHealNodeProcess(t *testing.T) {
 		CheckClose: true,
 		Name:       "node " + name,
 	})
+	if s := os.Getenv(envQueue); s != "" {
+		bytes, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", envQueue, s, err)
+		}
+		cluster.SetMaxQueue(rec.node, bytes)
+	}
 	fmt.Printf("READY %s %s\n", ts.URL, ts.Srv.ClusterNodes()[0])
 	_, _ = io.Copy(io.Discard, os.Stdin)
 }
@@ -175,12 +198,14 @@ type procNode struct {
 
 // nodeProcess starts a node process named name that listens for the
 // cluster on addr, is reached at adv (when not empty), probes seeds with
-// the settings p, and stops it when the test ends.
-func nodeProcess(t *testing.T, name, addr, adv string, seeds []string, p probing) *procNode {
+// the settings p, and stops it when the test ends. env adds to its
+// environment.
+func nodeProcess(t *testing.T, name, addr, adv string, seeds []string, p probing, env ...string) *procNode {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHealNodeProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(),
 		envNode+"="+name, envAddr+"="+addr, envAdv+"="+adv, envSeeds+"="+strings.Join(seeds, ","))
+	cmd.Env = append(cmd.Env, env...)
 	if p != (probing{}) {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("%s=%v,%v,%d", envProbe, p.interval, p.timeout, p.maxFailures))
 	}

@@ -136,3 +136,42 @@ func TestStalledNodeRejoins(t *testing.T) {
 		})
 	}
 }
+
+// TestQueueToStalledNodeIsBounded runs two node processes, A with a bound
+// of 256 KiB on what it queues for one node, stops the other (SIGSTOP) and
+// has A broadcast 2 MB at once: past the bound A drops what it sends to S
+// and says so, broadcasting does not wait, and once S runs again both send
+// to each other as before.
+func TestQueueToStalledNodeIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a stall takes seconds")
+	}
+	checkGoroutines(t)
+	p := probing{interval: 200 * time.Millisecond, timeout: 500 * time.Millisecond, maxFailures: 4}
+	a := nodeProcess(t, "A", "127.0.0.1:0", "", nil, p, envQueue+"=262144")
+	s := nodeProcess(t, "S", "127.0.0.1:0", "", []string{a.addr}, p)
+	waitNodes(t, 10*time.Second, a, s)
+	ca := connect(t, "ca", a.url)
+	cs := connect(t, "cs", s.url)
+	clients := []meshClient{{ca, a}, {cs, s}}
+	whole(t, 5*time.Second, "before", clients)
+
+	s.stall(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	if _, err := ca.s.EmitWithAck(ctx, "flood", 200, 10_000); err != nil {
+		t.Fatalf("flood: %v", err)
+	}
+	t.Logf("A broadcast 200 × 10 kB in %v while S stalled", time.Since(start).Round(time.Millisecond))
+	a.waitLog(t, 2*time.Second, "it drops what it sends to S", "level=WARN", "past MaxQueueBytes is dropped", "address="+s.addr)
+	ca.waitEvents(t, "blob", 200, 5*time.Second)
+
+	s.resume()
+	whole(t, p.heal()+deliverySlack+5*time.Second, "after", clients)
+	got := len(cs.events("blob"))
+	t.Logf("S's client got %d of the 200 blobs", got)
+	if got == 0 || got >= 200 {
+		t.Errorf("S's client got %d of the 200 blobs: want some, and not all (A dropped past 256 KiB)", got)
+	}
+}

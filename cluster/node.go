@@ -19,6 +19,7 @@ import (
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/eventstream"
 	"github.com/asynkron/protoactor-go/remote"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
@@ -45,6 +46,16 @@ const (
 	// localAddress is protoactor's address of an actor system whose remote
 	// has not started.
 	localAddress = "nonhost"
+	// DefaultMaxQueueBytes is the bound, by default, on the bytes queued
+	// for one other node and not known to have reached it
+	// (clusterlink.Config.MaxQueueBytes).
+	DefaultMaxQueueBytes = 64 << 20
+	// markRetry is how long a mark of a queue may stay unanswered before
+	// another one is sent.
+	markRetry = time.Second
+	// warnEvery is the least time between two warnings that messages to
+	// one node are dropped.
+	warnEvery = 10 * time.Second
 	// forgetAfter is how long a node dropped is remembered: the static
 	// membership probes it at every round for that long (a seed, for
 	// ever, every tenth round afterwards), and it is logged as rejoined
@@ -64,7 +75,10 @@ type node struct {
 	// static is the membership provider when it is this package's Static;
 	// nil with another provider.
 	static *staticProvider
-	id     string // the actor system's id: the member id with Static
+	// maxQueue bounds what is queued for one other node (see queue);
+	// negative for no bound.
+	maxQueue int64
+	id       string // the actor system's id: the member id with Static
 	// memberID is this node's member id as the provider names it, when it
 	// differs from id (protoactor's etcd provider prefixes the cluster
 	// name, its Kubernetes provider makes one up): what the other nodes
@@ -110,6 +124,20 @@ type node struct {
 type peer struct {
 	id, addr     string
 	node, events *actor.PID
+	q            *queue // what is queued for it, kept while it stays alive
+}
+
+// queue follows the bytes this node queued for another node that the
+// other node is not known to have received, against the bound
+// (clusterlink.Config.MaxQueueBytes). A NodeQueueMark, sent once a
+// quarter of the bound is unconfirmed, comes back as a NodeQueueMarkAck
+// once everything queued before it reached that node.
+type queue struct {
+	sent      atomic.Int64 // bytes queued since the node joined
+	confirmed atomic.Int64 // of those, the bytes known to have reached it
+	marked    atomic.Int64 // when the mark in flight left (UnixNano), 0 with none
+	dropped   atomic.Int64 // messages dropped since the last warning
+	warned    atomic.Int64 // when the last warning was logged (UnixNano)
 }
 
 // startNode starts a node whose membership comes from provider; static is
@@ -172,6 +200,8 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		left:    map[string]bool{},
 		dropped: map[string]time.Time{},
 		quiet:   quiet,
+		// TODO(MaxQueueBytes): from o once clusterlink.Config has it.
+		maxQueue: DefaultMaxQueueBytes,
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers.Store(&[]peer{})
@@ -395,8 +425,12 @@ func (n *node) refreshLocked() {
 			continue
 		}
 		addr := m.Address()
+		q := new(queue)
+		if i := slices.IndexFunc(old, func(p peer) bool { return p.id == m.Id && p.addr == addr }); i >= 0 {
+			q = old[i].q
+		}
 		next = append(next, peer{id: m.Id, addr: addr,
-			node: actor.NewPID(addr, nodeActorName), events: actor.NewPID(addr, eventsActorName)})
+			node: actor.NewPID(addr, nodeActorName), events: actor.NewPID(addr, eventsActorName), q: q})
 	}
 	slices.SortFunc(next, func(a, b peer) int {
 		switch {
@@ -492,22 +526,25 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 	if len(ps) == 0 {
 		return nil, nil
 	}
-	return collectReplies[*pb.NodeEventAck](ctx, n, ps, "acknowledgements", func(id uint64) {
-		n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()})
+	return collectReplies[*pb.NodeEventAck](ctx, n, ps, "acknowledgements", func(id uint64) []string {
+		return n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()})
 	})
 }
 
 // collectReplies registers a replyWaiter for one reply from each node of
-// ps under a fresh id, lets send ask them, and waits until each replied,
+// ps under a fresh id, lets send ask them (it returns those it could not:
+// their queue was full), and waits until each replied,
 // left, was dropped or became unreachable, or ctx ends; what names the
 // replies in its errors.
-func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n *node, ps []peer, what string, send func(id uint64)) ([]T, error) {
+func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n *node, ps []peer, what string, send func(id uint64) (dropped []string)) ([]T, error) {
 	id := n.ackSeq.Add(1)
 	w := &replyWaiter[T]{}
 	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
-	send(id)
+	if dropped := send(id); len(dropped) > 0 {
+		w.lose(dropped) // their queue is full
+	}
 	select {
 	case <-w.done:
 		replies, _, lost := w.result()
@@ -539,7 +576,7 @@ func (n *node) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) 
 
 // sendAll queues msg for the node actor of every other node alive, after
 // the broadcasts queued before it.
-func (n *node) sendAll(msg any) {
+func (n *node) sendAll(msg proto.Message) {
 	n.send(n.others(), toNode, msg)
 }
 
@@ -552,10 +589,79 @@ func (n *node) others() []peer {
 	return ps
 }
 
-// send queues msg for the actor that to picks on each node of ps.
-func (n *node) send(ps []peer, to func(*peer) *actor.PID, msg any) {
+// send queues msg for the actor that to picks on each node of ps whose
+// queue has room for it (see admit), and returns the member ids of the
+// others.
+func (n *node) send(ps []peer, to func(*peer) *actor.PID, msg proto.Message) (dropped []string) {
+	size := int64(-1)
+	if n.maxQueue >= 0 {
+		size = int64(proto.Size(msg))
+	}
 	for i := range ps {
-		n.sys.Root.Send(to(&ps[i]), msg)
+		if size < 0 || n.admit(&ps[i], size) {
+			n.sys.Root.Send(to(&ps[i]), msg)
+		} else {
+			dropped = append(dropped, ps[i].id)
+		}
+	}
+	return dropped
+}
+
+// admit counts size more bytes queued for p and reports whether they fit
+// the bound: past it, the message is dropped (but for the only one
+// queued) and a warning logged, once per warnEvery and node. Once a
+// quarter of the bound is unconfirmed, it marks the queue (see queue).
+// Two goroutines that send to one node at once may have the mark of one
+// counted before the message of the other: the bound holds within one
+// message per sending goroutine.
+func (n *node) admit(p *peer, size int64) bool {
+	q := p.q
+	queued := q.sent.Load() - q.confirmed.Load()
+	if queued >= n.maxQueue/4 {
+		n.mark(p)
+	}
+	if queued > 0 && queued+size > n.maxQueue {
+		q.dropped.Add(1)
+		now, last := time.Now().UnixNano(), q.warned.Load()
+		if (last == 0 || now-last >= int64(warnEvery)) && q.warned.CompareAndSwap(last, now) {
+			n.log.Warn("actorio: cluster node too slow or unreachable: what is sent to it past MaxQueueBytes is dropped",
+				"address", p.addr, "member", p.id, "queued", queued, "max", n.maxQueue, "dropped", q.dropped.Swap(0))
+		}
+		return false
+	}
+	q.sent.Add(size)
+	return true
+}
+
+// mark sends p a NodeQueueMark, unless one left less than markRetry ago
+// and is still unanswered (a mark can be lost with its connection).
+func (n *node) mark(p *peer) {
+	q := p.q
+	now, last := time.Now().UnixNano(), q.marked.Load()
+	if last != 0 && now-last < int64(markRetry) || !q.marked.CompareAndSwap(last, now) {
+		return
+	}
+	n.sys.Root.Send(p.node, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: q.sent.Load()})
+}
+
+// markAck takes the answer to a mark: what was queued before it reached
+// that node.
+func (n *node) markAck(m *pb.NodeQueueMarkAck) {
+	for _, p := range *n.peers.Load() {
+		if p.id != m.MemberId {
+			continue
+		}
+		q := p.q
+		// Clamped: an answer to a mark of a queue that a drop replaced
+		// counts no more than was sent on this one.
+		sent := min(m.Sent, q.sent.Load())
+		for {
+			c := q.confirmed.Load()
+			if sent <= c || q.confirmed.CompareAndSwap(c, sent) {
+				break
+			}
+		}
+		q.marked.Store(0)
 	}
 }
 
@@ -588,8 +694,10 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
-	n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
-		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)})
+	if dropped := n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
+		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
+		w.lose(dropped) // their queue is full
+	}
 	select {
 	case <-w.done:
 		missing, _, lost := w.result()
@@ -629,8 +737,8 @@ func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*p
 		return nil, nil
 	}
 	timeout := timeoutMs(ctx)
-	return collectReplies[*pb.NodeFetchSocketsReply](ctx, n, ps, "sockets", func(id uint64) {
-		n.send(ps, toNode, &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout})
+	return collectReplies[*pb.NodeFetchSocketsReply](ctx, n, ps, "sockets", func(id uint64) []string {
+		return n.send(ps, toNode, &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout})
 	})
 }
 
@@ -656,7 +764,7 @@ func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
 	}
 	for _, p := range *n.peers.Load() {
 		if p.id == member {
-			n.sys.Root.Send(p.node, c)
+			n.send([]peer{p}, toNode, c)
 			return
 		}
 	}
@@ -830,7 +938,8 @@ func (n *node) teardown(started bool) (err error) {
 // answers of the other nodes (ServerSideEmitWithAck, EmitWithAck,
 // FetchRemoteSockets) wraps when some did not answer because they were
 // dropped from the membership, or their connection failed, before they
-// did. The call returns what the others answered.
+// did, or because their queue was full (ClusterOptions.MaxQueueBytes).
+// The call returns what the others answered.
 var ErrNodeUnreachable = errors.New("cluster: node dropped or unreachable")
 
 // keeper is a call waiting for answers from other nodes.
@@ -1043,6 +1152,12 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 				w.add(m)
 			}
 		}
+	case *pb.NodeQueueMark:
+		if m.ReplyTo != "" && !a.n.closed.Load() {
+			a.n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName), &pb.NodeQueueMarkAck{MemberId: a.n.member(), Sent: m.Sent})
+		}
+	case *pb.NodeQueueMarkAck:
+		a.n.markAck(m)
 	case *pb.NodeSocketCommand:
 		if !a.n.closed.Load() {
 			a.n.recv.SocketCommand(m)

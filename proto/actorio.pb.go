@@ -1455,6 +1455,115 @@ func (x *NodeRouteReply) GetHttpAddress() string {
 	return ""
 }
 
+// NodeQueueMark follows what a node queued for another one: the receiving
+// node answers `reply_to` with a NodeQueueMarkAck carrying `sent`, the
+// number of bytes the sender had queued for it, all of which reached it
+// before the mark (package cluster, ClusterOptions.MaxQueueBytes).
+type NodeQueueMark struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReplyTo       string                 `protobuf:"bytes,1,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	Sent          int64                  `protobuf:"varint,2,opt,name=sent,proto3" json:"sent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeQueueMark) Reset() {
+	*x = NodeQueueMark{}
+	mi := &file_actorio_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeQueueMark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeQueueMark) ProtoMessage() {}
+
+func (x *NodeQueueMark) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeQueueMark.ProtoReflect.Descriptor instead.
+func (*NodeQueueMark) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *NodeQueueMark) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+func (x *NodeQueueMark) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
+// NodeQueueMarkAck answers a NodeQueueMark.
+type NodeQueueMarkAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemberId      string                 `protobuf:"bytes,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Sent          int64                  `protobuf:"varint,2,opt,name=sent,proto3" json:"sent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeQueueMarkAck) Reset() {
+	*x = NodeQueueMarkAck{}
+	mi := &file_actorio_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeQueueMarkAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeQueueMarkAck) ProtoMessage() {}
+
+func (x *NodeQueueMarkAck) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeQueueMarkAck.ProtoReflect.Descriptor instead.
+func (*NodeQueueMarkAck) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *NodeQueueMarkAck) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeQueueMarkAck) GetSent() int64 {
+	if x != nil {
+		return x.Sent
+	}
+	return 0
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -1562,7 +1671,13 @@ const file_actorio_proto_rawDesc = "" +
 	"\x0eNodeRouteQuery\x12\x10\n" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\"3\n" +
 	"\x0eNodeRouteReply\x12!\n" +
-	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddressB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddress\">\n" +
+	"\rNodeQueueMark\x12\x19\n" +
+	"\breply_to\x18\x01 \x01(\tR\areplyTo\x12\x12\n" +
+	"\x04sent\x18\x02 \x01(\x03R\x04sent\"C\n" +
+	"\x10NodeQueueMarkAck\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x12\n" +
+	"\x04sent\x18\x02 \x01(\x03R\x04sentB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -1576,7 +1691,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_actorio_proto_goTypes = []any{
 	(*Target)(nil),                // 0: actorio.v1.Target
 	(*Broadcast)(nil),             // 1: actorio.v1.Broadcast
@@ -1599,6 +1714,8 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeSocketCommand)(nil),     // 18: actorio.v1.NodeSocketCommand
 	(*NodeRouteQuery)(nil),        // 19: actorio.v1.NodeRouteQuery
 	(*NodeRouteReply)(nil),        // 20: actorio.v1.NodeRouteReply
+	(*NodeQueueMark)(nil),         // 21: actorio.v1.NodeQueueMark
+	(*NodeQueueMarkAck)(nil),      // 22: actorio.v1.NodeQueueMarkAck
 }
 var file_actorio_proto_depIdxs = []int32{
 	0,  // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -1626,7 +1743,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
