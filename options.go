@@ -337,6 +337,14 @@ type ClusterOptions struct {
 	// only who knows the secret, which travels in clear). For one machine
 	// or a private network only.
 	Insecure bool
+	// MaxQueueBytes bounds, in bytes, what this node holds queued for one
+	// other node that has not reached it yet (broadcasts, room changes,
+	// events, requests): past it, what is sent to that node is dropped,
+	// logged at Warn at most every 10 s, until it catches up; a node that
+	// stalled or is unreachable costs at most that much memory until it is
+	// dropped. Default 64 MiB (cluster.DefaultMaxQueueBytes); negative
+	// means unlimited.
+	MaxQueueBytes int64
 	// Provider tells the node which nodes are alive (see package cluster:
 	// a static list of seeds that needs no external service, or one of
 	// protoactor-go's providers such as Consul, etcd or Kubernetes).

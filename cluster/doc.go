@@ -87,10 +87,18 @@
 //
 // Emit, SocketsJoin, SocketsLeave, DisconnectSockets and the methods of a
 // remote socket handle never wait for another node: they queue one message
-// per node and return. The queue to one node has no bound: while a node is
-// dead but not yet dropped, or slower than the sender, what is sent to it
-// waits in the sender's memory (protoactor then drops it once a connection
-// attempt has failed; at most one attempt every 2 s). ServerSideEmitWithAck,
+// per node and return. While a node is dead but not yet dropped, or slower
+// than the sender, what is sent to it waits in the sender's memory
+// (protoactor drops it once a connection attempt has failed; at most one
+// attempt every 2 s), up to ClusterOptions.MaxQueueBytes per node (64 MiB
+// by default): the sender counts the bytes it queues for each node and,
+// every quarter of the bound, sends a mark (NodeQueueMark) that the node
+// answers once everything before it reached it; past the bound, what is
+// sent to that node is dropped, and logged at Warn at most every 10 s,
+// until its answers catch up. A node dropped from the membership frees its
+// queue. Note that probes share the queue: a sender that floods a node
+// faster than it takes delays its probes, which may get it dropped (and
+// then taken back, see Healing). ServerSideEmitWithAck,
 // BroadcastOperator.EmitWithAck and FetchRemoteSockets are the only calls
 // that wait, up to their context, and never for a node that has left. Nor
 // do they wait for a node whose connection failed or was lost (what was

@@ -48,7 +48,7 @@ const (
 	localAddress = "nonhost"
 	// DefaultMaxQueueBytes is the bound, by default, on the bytes queued
 	// for one other node and not known to have reached it
-	// (clusterlink.Config.MaxQueueBytes).
+	// (actorio.ClusterOptions.MaxQueueBytes).
 	DefaultMaxQueueBytes = 64 << 20
 	// markRetry is how long a mark of a queue may stay unanswered before
 	// another one is sent.
@@ -129,7 +129,7 @@ type peer struct {
 
 // queue follows the bytes this node queued for another node that the
 // other node is not known to have received, against the bound
-// (clusterlink.Config.MaxQueueBytes). A NodeQueueMark, sent once a
+// (actorio.ClusterOptions.MaxQueueBytes). A NodeQueueMark, sent once a
 // quarter of the bound is unconfirmed, comes back as a NodeQueueMarkAck
 // once everything queued before it reached that node.
 type queue struct {
@@ -191,17 +191,16 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	cfg.GossipInterval = gossipOff
 
 	n = &node{
-		name:    o.Name,
-		log:     log.With("cluster", o.Name),
-		recv:    recv,
-		sys:     sys,
-		static:  static,
-		id:      sys.ID,
-		left:    map[string]bool{},
-		dropped: map[string]time.Time{},
-		quiet:   quiet,
-		// TODO(MaxQueueBytes): from o once clusterlink.Config has it.
-		maxQueue: DefaultMaxQueueBytes,
+		name:     o.Name,
+		log:      log.With("cluster", o.Name),
+		recv:     recv,
+		sys:      sys,
+		static:   static,
+		id:       sys.ID,
+		left:     map[string]bool{},
+		dropped:  map[string]time.Time{},
+		quiet:    quiet,
+		maxQueue: queueBound(o.MaxQueueBytes),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers.Store(&[]peer{})
@@ -241,6 +240,18 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	}
 	n.log.Info("actorio: cluster node started", "address", n.address(), "member", n.id)
 	return n, nil
+}
+
+// queueBound reads ClusterOptions.MaxQueueBytes: zero is the default,
+// negative no bound (-1).
+func queueBound(v int64) int64 {
+	switch {
+	case v == 0:
+		return DefaultMaxQueueBytes
+	case v < 0:
+		return -1
+	}
+	return v
 }
 
 // address is the address the other nodes reach this one at, once the

@@ -21,6 +21,7 @@ type Config struct {
 	TLS               *TLS
 	Secret            string
 	Insecure          bool
+	MaxQueueBytes     int64
 }
 
 // TLS is actorio.ClusterTLS: the files of a node's certificate, its key
