@@ -507,7 +507,7 @@ func (s *Server) joinCluster() error {
 		return errors.New("actorio: Options.Cluster.Provider is nil")
 	}
 	c := clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress,
-		Secret: o.Secret, Insecure: o.Insecure}
+		Secret: o.Secret, Insecure: o.Insecure, MaxQueueBytes: o.MaxQueueBytes}
 	if o.TLS != nil {
 		c.TLS = &clusterlink.TLS{CertFile: o.TLS.CertFile, KeyFile: o.TLS.KeyFile, CAFile: o.TLS.CAFile}
 	}

@@ -50,7 +50,7 @@ func BenchmarkFanOut(b *testing.B) {
 		rec := &recorder{p: &cluster.Static{Seeds: seeds}}
 		srv, err := actorio.NewServer(actorio.Options{
 			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Name: "bench", Address: "127.0.0.1:0", Provider: rec},
+			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "bench", Address: "127.0.0.1:0", Provider: rec},
 		})
 		if err != nil {
 			b.Fatal(err)

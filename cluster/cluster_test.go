@@ -52,7 +52,7 @@ func TestCluster(t *testing.T) {
 		defer l.Close()
 		srv, err := actorio.NewServer(actorio.Options{
 			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Address: l.Addr().String(), Provider: &cluster.Static{}},
+			Cluster: &actorio.ClusterOptions{Insecure: true, Address: l.Addr().String(), Provider: &cluster.Static{}},
 		})
 		if err == nil {
 			_ = srv.Close()
@@ -700,7 +700,7 @@ func TestCluster(t *testing.T) {
 // TestNewServerFailsWithoutProvider: Options.Cluster needs a provider.
 func TestNewServerFailsWithoutProvider(t *testing.T) {
 	checkGoroutines(t)
-	if _, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{}}); err == nil {
+	if _, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{Insecure: true}}); err == nil {
 		t.Fatal("NewServer succeeded without a provider")
 	}
 }
@@ -710,7 +710,7 @@ func TestNewServerFailsWithoutProvider(t *testing.T) {
 func TestNewServerFailsOnWildcardAddressWithoutAdvertisedAddress(t *testing.T) {
 	checkGoroutines(t)
 	for _, addr := range []string{":0", "0.0.0.0:0", "[::]:0"} {
-		srv, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{Address: addr, Provider: &cluster.Static{}}})
+		srv, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: &actorio.ClusterOptions{Insecure: true, Address: addr, Provider: &cluster.Static{}}})
 		if err == nil {
 			_ = srv.Close()
 			t.Errorf("NewServer succeeded with Address %q and no AdvertisedAddress", addr)

@@ -4,9 +4,12 @@
 //
 //	srv, err := actorio.NewServer(actorio.Options{
 //		Cluster: &actorio.ClusterOptions{
-//			Name:     "chat",
-//			Address:  "127.0.0.1:7001", // this node's cluster port
-//			Provider: &cluster.Static{Seeds: []string{"127.0.0.1:7001", "127.0.0.1:7002"}},
+//			Name:        "chat",
+//			Address:     "10.0.0.1:7001", // this node's cluster port
+//			HTTPAddress: "10.0.0.1:3000", // where the others reach its HTTP endpoint
+//			Provider:    &cluster.Static{Seeds: []string{"10.0.0.1:7001", "10.0.0.2:7001"}},
+//			TLS:         &actorio.ClusterTLS{CertFile: "node.crt", KeyFile: "node.key", CAFile: "ca.crt"},
+//			Secret:      os.Getenv("CLUSTER_SECRET"),
 //		},
 //	})
 //

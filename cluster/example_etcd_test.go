@@ -37,6 +37,7 @@ func ExampleProtoactor_etcd() {
 	}
 	srv, err := actorio.NewServer(actorio.Options{
 		Cluster: &actorio.ClusterOptions{
+			Insecure:    true,
 			Name:        "chat",           // the key prefix in etcd: /actorio/chat/
 			Address:     "10.0.1.12:7001", // this node's cluster port, on a private network
 			HTTPAddress: "10.0.1.12:3000", // any node serves any session: no sticky sessions

@@ -14,6 +14,7 @@ func ExampleStatic() {
 	srv, err := actorio.NewServer(actorio.Options{
 		Transports: []string{"websocket"}, // no sticky sessions needed behind a load balancer
 		Cluster: &actorio.ClusterOptions{
+			Insecure: true,
 			Name:     "chat",
 			Address:  "127.0.0.1:7002",
 			Provider: &cluster.Static{Seeds: []string{"127.0.0.1:7001"}},

@@ -104,7 +104,7 @@ func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm 
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{
 			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Name: "test", Address: addr, HTTPAddress: web.Addr().String(), Provider: rec},
+			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "test", Address: addr, HTTPAddress: web.Addr().String(), Provider: rec},
 		},
 		Listener: web,
 		Setup: func(srv *actorio.Server) {

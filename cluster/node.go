@@ -163,6 +163,10 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && o.AdvertisedAddress == "" {
 		return nil, fmt.Errorf("cluster address %q listens on every interface: set AdvertisedAddress to the one the other nodes reach", o.Address)
 	}
+	secure, err := linkOptions(o, log.With("cluster", o.Name))
+	if err != nil {
+		return nil, err
+	}
 
 	quiet := new(atomic.Bool)
 	plog := slog.New(protoactorLog{Handler: log.Handler(), quiet: quiet}).With("lib", "protoactor")
@@ -179,6 +183,7 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	if o.AdvertisedAddress != "" {
 		ropts = append(ropts, remote.WithAdvertisedHost(o.AdvertisedAddress))
 	}
+	ropts = append(ropts, secure...)
 	rc := remote.Configure(host, port, ropts...)
 	// One connection attempt, then the messages queued for that node are
 	// dropped (protoactor waits 2 s between attempts, with the queue

@@ -67,8 +67,9 @@ func startJSNode(t *testing.T, name string, log *slog.Logger, seeds ...string) *
 		Options: actorio.Options{
 			Logger: log,
 			Cluster: &actorio.ClusterOptions{
-				Name:    "js",
-				Address: "127.0.0.1:0",
+				Insecure: true,
+				Name:     "js",
+				Address:  "127.0.0.1:0",
 				Provider: &cluster.Static{
 					Seeds:         seeds,
 					ProbeInterval: 200 * time.Millisecond,

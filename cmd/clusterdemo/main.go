@@ -52,8 +52,9 @@ func run(addr, node, name string, seeds []string, clientJS string, log *slog.Log
 		Logger:    log,
 		ClientDir: clientDir,
 		Cluster: &actorio.ClusterOptions{
-			Name:    name,
-			Address: node,
+			Insecure: true,
+			Name:     name,
+			Address:  node,
 			// The other nodes hand this one the requests for its
 			// sessions that a balancer sent them: no sticky sessions.
 			HTTPAddress: addr,

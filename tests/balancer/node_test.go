@@ -45,6 +45,7 @@ func runNode() int {
 	srv, err := actorio.NewServer(actorio.Options{
 		Logger: log,
 		Cluster: &actorio.ClusterOptions{
+			Insecure:    true,
 			Name:        "balancer",
 			Address:     clusterAddr,
 			HTTPAddress: httpAddr,

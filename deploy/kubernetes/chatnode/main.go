@@ -59,6 +59,7 @@ func run(log *slog.Logger) error {
 	srv, err := actorio.NewServer(actorio.Options{
 		Logger: log,
 		Cluster: &actorio.ClusterOptions{
+			Insecure: true,
 			// The pods of a cluster carry the label
 			// cluster.proto.actor/cluster=chat.
 			Name: "chat",
