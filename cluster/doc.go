@@ -187,21 +187,34 @@
 
 // # Not yet across nodes
 //
-// Connection state recovery is per node: a client
-// must come back to the node it left (its session is not shared). An
-// Engine.IO session lives on the node that opened it, so long-polling
-// needs sticky sessions at the load balancer (by sid, or by client
-// address), or clients restricted to WebSocket; a polling request on
-// another node gets HTTP 400 {"code":1,"message":"Session ID unknown"}.
-// A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
+// Connection state recovery is per node: a client must come back to the
+// node it left (its session is not shared); through a balancer it does,
+// as its requests name the session and are handed to its node (next
+// section). A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
 // reaches, on the other nodes, only the children that also exist on the
 // sending node.
 //
+// # Sessions on any node
+//
+// An Engine.IO session lives on the node that opened it, and its id
+// starts with that node's tag. A long-polling request or a WebSocket
+// upgrade for it that reaches another node (a round-robin balancer) is
+// handed to its node over HTTP at ClusterOptions.HTTPAddress, found with
+// a NodeRouteQuery to the other nodes alive and remembered: no sticky
+// sessions are needed. Without HTTPAddress such a request gets HTTP 400
+// {"code":1,"message":"Session ID unknown"}.
+//
 // # Security
 //
-// Nodes talk plain gRPC, without authentication or encryption: any peer
-// that reaches a node's cluster port can broadcast to its clients. Keep
-// cluster ports on a private network.
+// A node needs ClusterOptions.TLS and Secret, or Insecure. With TLS, the
+// links are mutual TLS 1.3: each node presents its certificate and
+// accepts only a certificate the cluster's CA signed (host names are not
+// checked). With Secret, every call between nodes carries it and a node
+// refuses a call without it. A refused link (a TLS handshake that fails, a
+// wrong or missing secret) is logged at Warn: the first of each reason per
+// remote host, then their count at most every 10 s. Insecure allows plain
+// gRPC: any peer that reaches a cluster port can then broadcast to the
+// node's clients, so keep such ports on a private network.
 //
 // # Goroutines
 //
