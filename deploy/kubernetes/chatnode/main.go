@@ -59,6 +59,10 @@ func run(log *slog.Logger) error {
 	srv, err := actorio.NewServer(actorio.Options{
 		Logger: log,
 		Cluster: &actorio.ClusterOptions{
+			// Plain links: the manifest's NetworkPolicy lets only the
+			// pods reach the cluster port. For mutual TLS, mount a
+			// certificate signed by the cluster's CA and set TLS and
+			// Secret instead (README, "Security").
 			Insecure: true,
 			// The pods of a cluster carry the label
 			// cluster.proto.actor/cluster=chat.
