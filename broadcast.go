@@ -94,7 +94,8 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 // so far with ctx's error. With Options.Cluster, and unless Local, the
 // selected sockets of the other nodes get it too and their acks come back
 // to this call, under the same ctx: it waits for every node alive, but not
-// for one that leaves the cluster meanwhile.
+// for one that leaves the cluster meanwhile, nor for one known unreachable
+// or dropped (the error then wraps cluster.ErrNodeUnreachable).
 func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([]Args, error) {
 	if b.ns.srv.down.Load() {
 		return nil, ErrServerClosed

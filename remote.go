@@ -49,9 +49,11 @@ var (
 // node's first, as their *Socket, then, with Options.Cluster and unless
 // Local, those of every other node alive, as handles that send their
 // operations to the node that owns the socket. It waits, under ctx, for
-// every other node to answer or to leave the cluster. When ctx ends first,
-// it returns the sockets it has (this node's and those of the nodes that
-// answered) with an error that wraps ctx's.
+// every other node to answer or to leave the cluster; a node known
+// unreachable, or dropped meanwhile, is not waited for, and the error then
+// wraps cluster.ErrNodeUnreachable. When ctx ends first, it returns the
+// sockets it has (this node's and those of the nodes that answered) with
+// an error that wraps ctx's.
 func (b *BroadcastOperator) FetchRemoteSockets(ctx context.Context) ([]RemoteSocket, error) {
 	local, err := b.FetchSockets(ctx)
 	out := make([]RemoteSocket, 0, len(local))

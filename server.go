@@ -469,7 +469,9 @@ func (s *Server) ServerSideEmit(event string, args ...any) error {
 
 // ServerSideEmitWithAck sends an event as ServerSideEmit does and returns
 // the acknowledgement of every other node once each answered; a node that
-// leaves the cluster meanwhile is not waited for. When ctx ends first it
+// leaves the cluster meanwhile is not waited for, nor one known
+// unreachable or dropped (the error then wraps cluster.ErrNodeUnreachable).
+// When ctx ends first it
 // returns the acknowledgements received with ctx's error. A node answers
 // when one of its handlers calls ack: a node without a handler for the
 // event never does.
