@@ -29,7 +29,10 @@ type SocketRef struct {
 	id   string
 	ns   *NamespaceRef
 	conn *gateway.Conn
-	pid  *actor.PID
+	// pid is the socket actor's, set by the supervisor once spawned
+	// (under mu: the actor runs before, and its handlers may hand the
+	// socket to goroutines that call Disconnect).
+	pid *actor.PID
 
 	handler SocketHandler
 
@@ -259,8 +262,11 @@ func (p *SocketRef) Disconnect(reason string, notify, closeTransport bool) {
 	if p.asked == nil {
 		p.asked = m
 	}
+	pid := p.pid
 	p.mu.Unlock()
-	p.ns.rt.system.Root.Send(p.pid, m)
+	if pid != nil {
+		p.ns.rt.system.Root.Send(pid, m)
+	} // else the supervisor sends p.asked once the socket actor's pid is known
 	p.failAcks()
 }
 

@@ -202,7 +202,15 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 		respond(spawnReply{err: err.Error()})
 		return
 	}
+	// The socket actor runs already: a connection handler may have handed
+	// the socket to a goroutine that ended it before its pid was known.
+	p.mu.Lock()
 	p.pid = pid
+	asked := p.asked
+	p.mu.Unlock()
+	if asked != nil {
+		ctx.Send(pid, asked)
+	}
 	a.children[p.id] = p
 	a.ns.refs.Store(p.id, p)
 	if a.log != nil {
