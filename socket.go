@@ -47,6 +47,22 @@ type Handshake struct {
 	URL string
 	// Secure reports whether the connection came over TLS.
 	Secure bool
+
+	ctx context.Context // the first request's context
+}
+
+// Context returns the context of the first HTTP request, the Engine.IO
+// handshake, with the values net/http middleware wrapping the server put
+// in it (r.WithContext(context.WithValue(...)) with an authenticated
+// user, say), for Namespace.Use middleware and connection handlers to
+// read. That request has been answered by then, so the context is
+// cancelled: its Values stay readable, but it is Done and its Err is not
+// nil, so it must not bound work done for the socket.
+func (h Handshake) Context() context.Context {
+	if h.ctx == nil {
+		return context.Background()
+	}
+	return h.ctx
 }
 
 // Socket is one client connected to one namespace. Its handlers run one at
@@ -103,7 +119,7 @@ func (s *Socket) Namespace() *Namespace { return s.ns }
 // Handshake returns what the client sent when it connected.
 func (s *Socket) Handshake() Handshake {
 	r := s.p.Conn().Request()
-	return Handshake{Headers: r.Header, Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure}
+	return Handshake{Headers: r.Header, Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure, ctx: r.Context()}
 }
 
 // SessionID returns the id of the Engine.IO session the socket runs on,

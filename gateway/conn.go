@@ -51,6 +51,20 @@ type HandshakeRequest struct {
 	Secure bool
 	// Time is when the handshake was received.
 	Time time.Time
+
+	ctx context.Context // the handshake request's context
+}
+
+// Context returns the context of the handshake request, with the values
+// that net/http middleware wrapping the server put in it (an
+// authenticated user, say). Once that request is answered the context is
+// cancelled: its Values stay readable, but it is Done and its Err is not
+// nil, so it must not bound work done for the session.
+func (r *HandshakeRequest) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
 }
 
 // Query parses the query parameters of URL (each call returns a new map:
@@ -185,6 +199,7 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 			URL:        r.URL.String(),
 			Secure:     r.TLS != nil,
 			Time:       time.Now(),
+			ctx:        r.Context(),
 		},
 	}
 	c.slot, _ = r.Context().Value(slotKey{}).(*slot)
