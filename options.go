@@ -31,6 +31,10 @@ import (
 // transports, and the Cross-Origin Resource Sharing headers sent to them.
 type CORS = gateway.CORS
 
+// Cookie describes the session cookie of Options.Cookie; its zero value is
+// Node's default, "io=<sid>; Path=/; HttpOnly; SameSite=Lax".
+type Cookie = gateway.Cookie
+
 // DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
 const DefaultMaxQueueBytes = 16 << 20
 
@@ -95,6 +99,20 @@ type Options struct {
 	// CheckOrigin, when set, replaces the CORS origin policy for WebSocket
 	// requests only; nil applies the CORS policy to them too.
 	CheckOrigin func(r *http.Request) bool
+	// InitialHeaders, when set, may add headers to the answer to each
+	// Engine.IO handshake, polling or WebSocket (Node's "initial_headers"
+	// event): h is that answer's header, r the request.
+	InitialHeaders func(h http.Header, r *http.Request)
+	// Headers, when set, may add headers to every successful Engine.IO
+	// answer (Node's "headers" event): the handshake, each polling GET and
+	// POST, and the 101 of each WebSocket upgrade; not error answers.
+	Headers func(h http.Header, r *http.Request)
+	// Cookie, when set, makes the answer to a polling handshake set a
+	// cookie holding the Engine.IO session id (Node's cookie option), for
+	// a sticky load balancer say; its zero value sends Node's default,
+	// "io=<sid>; Path=/; HttpOnly; SameSite=Lax". nil, the default, sets
+	// no cookie.
+	Cookie *Cookie
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 	// MaxQueueBytes bounds the bytes queued for one connection and not yet
@@ -283,6 +301,9 @@ func (o Options) gateway() gateway.Config {
 		AllowRequest:         o.AllowRequest,
 		CORS:                 o.CORS,
 		CheckOrigin:          o.CheckOrigin,
+		InitialHeaders:       o.InitialHeaders,
+		Headers:              o.Headers,
+		Cookie:               o.Cookie,
 		Logger:               o.Logger,
 		MaxQueueBytes:        o.MaxQueueBytes,
 		MaxQueuePackets:      o.MaxQueuePackets,

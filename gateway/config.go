@@ -149,6 +149,43 @@ type Config struct {
 	// returns true it has answered the request, typically by handing it to
 	// the node that holds the session; false lets the refusal go out.
 	Elsewhere func(w http.ResponseWriter, r *http.Request, sid string) bool
+	// InitialHeaders, when set, may add headers to the answer to a
+	// handshake, polling or WebSocket, as Node's "initial_headers" event
+	// does: h is that answer's header, r the request. It runs after the
+	// Cookie is set and before Headers.
+	InitialHeaders func(h http.Header, r *http.Request)
+	// Headers, when set, may add headers to every successful Engine.IO
+	// answer, as Node's "headers" event does: the handshake, each polling
+	// GET and POST, and the 101 of each WebSocket upgrade. Error answers
+	// ({"code":N,...}) and CORS preflights do not get them.
+	Headers func(h http.Header, r *http.Request)
+	// Cookie, when set, makes the answer to a polling handshake set a
+	// cookie holding the session id, as Node's cookie option does (for a
+	// sticky load balancer, say). A WebSocket handshake, whose 101 goes
+	// out before Node knows the id, does not set it, as with Node.
+	Cookie *Cookie
+}
+
+// Cookie describes the session cookie of Config.Cookie; its zero value is
+// Node's default: "io=<sid>; Path=/; HttpOnly; SameSite=Lax".
+type Cookie struct {
+	// Name is the cookie's name (default "io").
+	Name string
+	// Path is the cookie's Path attribute (default "/").
+	Path string
+	// Domain is the cookie's Domain attribute (default none).
+	Domain string
+	// MaxAge, when positive, sets the Max-Age attribute (in whole seconds):
+	// by default the cookie lasts the browser's session.
+	MaxAge time.Duration
+	// Secure sets the Secure attribute.
+	Secure bool
+	// NoHTTPOnly leaves out the HttpOnly attribute, which is set by
+	// default, so that scripts may read the cookie.
+	NoHTTPOnly bool
+	// SameSite is the SameSite attribute: zero means http.SameSiteLaxMode,
+	// http.SameSiteDefaultMode leaves the attribute out.
+	SameSite http.SameSite
 }
 
 // CORS configures the origins allowed besides the server's own, and the

@@ -76,6 +76,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				if final {
 					c.srv.unlinger(c)
 				}
+				c.srv.addHeaders(w.Header(), r, false, "")
 				c.srv.writePoll(w, r, body)
 				return
 			}
@@ -142,6 +143,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		// the POST and drop its packets.
 		c.mu.Unlock()
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, c.srv.cfg.MaxPayload))
+		c.srv.addHeaders(w.Header(), r, false, "")
 		writeBody(w, "text/html", []byte("ok"))
 		return
 	}
@@ -188,6 +190,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.closeWith(disconnect.ParseError, err, closeAbort)
 	}
 	c.awaitRacingGet(r)
+	c.srv.addHeaders(w.Header(), r, false, "")
 	writeBody(w, "text/html", []byte("ok"))
 }
 

@@ -586,6 +586,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	}
 	c.startHeartbeat()
 	body := s.openPacket(c.id, s.cfg.upgradesAllowed())
+	s.addHeaders(w.Header(), r, true, c.id)
 	writeBody(w, "text/plain; charset=UTF-8", body)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()

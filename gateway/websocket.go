@@ -26,7 +26,7 @@ var typeChars = func() (t [engineio.Noop + 1][]byte) {
 // handshakeWebSocket opens a session directly on a WebSocket and starts its
 // read and write loops.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
-	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, s.upgradeHeaders(r, true))
 	if err != nil {
 		return // the upgrader answered the request
 	}
@@ -73,7 +73,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		s.reject(w, r, CodeBadRequest, TransportWebSocket)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, s.upgradeHeaders(r, false))
 	if err != nil {
 		c.mu.Lock()
 		c.upgrading = false
@@ -137,7 +137,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 // left alone. A 400 instead would be an error event in clients built on
 // the ws package, and the official suites check for a close.
 func (s *Server) ignoreWebSocket(w http.ResponseWriter, r *http.Request, c *Conn) {
-	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, nil)
+	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, s.upgradeHeaders(r, false))
 	if err != nil {
 		return // the upgrader answered the request
 	}
