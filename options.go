@@ -113,6 +113,13 @@ type Options struct {
 	// "io=<sid>; Path=/; HttpOnly; SameSite=Lax". nil, the default, sets
 	// no cookie.
 	Cookie *Cookie
+	// OnConnectionError, when set, is called for each request the server
+	// answers with an Engine.IO error (Node's "connection_error" event):
+	// r is the request, code (0 to 5, as gateway.ErrorCode) and message
+	// those of the answer, such as 1 "Session ID unknown" or 4
+	// "Forbidden". It runs before the answer is written and must not write
+	// to the response.
+	OnConnectionError func(r *http.Request, code int, message string)
 	// Logger receives the server's logs. Default slog.Default().
 	Logger *slog.Logger
 	// MaxQueueBytes bounds the bytes queued for one connection and not yet
@@ -304,6 +311,7 @@ func (o Options) gateway() gateway.Config {
 		InitialHeaders:       o.InitialHeaders,
 		Headers:              o.Headers,
 		Cookie:               o.Cookie,
+		OnConnectionError:    o.OnConnectionError,
 		Logger:               o.Logger,
 		MaxQueueBytes:        o.MaxQueueBytes,
 		MaxQueuePackets:      o.MaxQueuePackets,

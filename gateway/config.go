@@ -164,6 +164,13 @@ type Config struct {
 	// sticky load balancer, say). A WebSocket handshake, whose 101 goes
 	// out before Node knows the id, does not set it, as with Node.
 	Cookie *Cookie
+	// OnConnectionError, when set, is called for each request the server
+	// answers with an Engine.IO error ({"code":N,"message":"…"}, codes 0
+	// to 5, see ErrorCode), as Node's "connection_error" event: r is the
+	// request, code and message those of the answer. It runs on the
+	// request's goroutine before the answer is written, and must not write
+	// to the response.
+	OnConnectionError func(r *http.Request, code int, message string)
 }
 
 // Cookie describes the session cookie of Config.Cookie; its zero value is

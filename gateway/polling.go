@@ -165,7 +165,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		c.logAt(slog.LevelWarn, "engine.io polling body read failed", slog.Any("err", err))
-		writeError(w, CodeBadRequest)
+		c.srv.fail(w, r, CodeBadRequest)
 		c.closeWith(disconnect.TransportError, err, closeAbort)
 		return
 	}

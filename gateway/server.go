@@ -103,13 +103,13 @@ func New(cfg Config, h Handler) *Server {
 		WriteBufferPool: &writeBuffers,
 		// ServeHTTP checked the origin before anything else.
 		CheckOrigin: func(*http.Request) bool { return true },
-		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			s.log.Warn("engine.io websocket handshake failed", slog.Int("status", status), slog.Any("err", reason))
 			if status == http.StatusForbidden {
-				writeError(w, CodeForbidden)
+				s.fail(w, r, CodeForbidden)
 				return
 			}
-			writeError(w, CodeBadRequest)
+			s.fail(w, r, CodeBadRequest)
 		},
 	}
 	return s
@@ -438,6 +438,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The origin comes first: a refused browser request must not reach
 	// AllowRequest, a session or its counters.
 	if !s.checkOrigin(r, isWS && transport == TransportWebSocket) {
+		s.connectionError(r, CodeForbidden)
 		s.refuseOrigin(w, r, transport)
 		return
 	}
@@ -480,7 +481,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Warn("engine.io request refused: session bound to another address",
 				slog.String("sid", sid), slog.String("session_addr", c.addr), slog.String("remote", addr),
 				slog.String("transport", transport), slog.String("method", r.Method))
-			writeError(w, CodeUnknownSID)
+			s.fail(w, r, CodeUnknownSID)
 			return
 		}
 	}
@@ -543,7 +544,22 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, code ErrorCode, 
 		slog.Int("code", int(code)), slog.String("message", code.Message()),
 		slog.String("transport", transport), slog.String("sid", r.URL.Query().Get("sid")),
 		slog.String("method", r.Method), slog.String("remote", r.RemoteAddr))
+	s.fail(w, r, code)
+}
+
+// fail reports the Engine.IO error code answering r to
+// Config.OnConnectionError, then writes it.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code ErrorCode) {
+	s.connectionError(r, code)
 	writeError(w, code)
+}
+
+// connectionError reports the Engine.IO error code answering r to
+// Config.OnConnectionError.
+func (s *Server) connectionError(r *http.Request, code ErrorCode) {
+	if f := s.cfg.OnConnectionError; f != nil {
+		f(r, int(code), code.Message())
+	}
 }
 
 // handshake opens a new session on the requested transport.
@@ -555,7 +571,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	if s.cfg.AllowRequest != nil {
 		if err := s.cfg.AllowRequest(r); err != nil {
 			s.log.Debug("engine.io handshake refused", slog.Any("err", err), slog.String("remote", r.RemoteAddr))
-			writeError(w, CodeForbidden)
+			s.fail(w, r, CodeForbidden)
 			return
 		}
 	}
@@ -565,7 +581,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 			s.log.Warn("engine.io handshake refused: connection limit reached",
 				slog.String("transport", transport), slog.String("remote", r.RemoteAddr),
 				slog.Int("max", s.cfg.MaxConnections), slog.Int("max_per_address", s.cfg.MaxConnectionsPerAddress))
-			writeError(w, CodeForbidden)
+			s.fail(w, r, CodeForbidden)
 			return
 		}
 		defer s.unreserve(sl)
