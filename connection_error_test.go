@@ -204,3 +204,27 @@ func TestOnConnectionErrorLikeNode(t *testing.T) {
 		}
 	}
 }
+
+func TestOnConnectionErrorBrokenWebSocketHandshake(t *testing.T) {
+	hostport, rec := connErrorServer(t, nil)
+	// An upgrade request without Sec-WebSocket-Key and -Version, which the
+	// WebSocket library refuses.
+	req, err := http.NewRequest(http.MethodGet, "http://"+hostport+"/socket.io/?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("X-Label", "broken")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("HTTP %d, want 400", res.StatusCode)
+	}
+	if got, w := rec.take(), []string{"broken: 3 Bad request"}; !slices.Equal(got, w) {
+		t.Errorf("hook calls %q, want %q", got, w)
+	}
+}
