@@ -1,7 +1,5 @@
 package client
 
-import "slices"
-
 // The Manager's own events, as the JavaScript client's Manager emits them
 // (socket.io.on(...)): open, close, ping, error, reconnect_attempt,
 // reconnect, reconnect_error and reconnect_failed. They are delivered one
@@ -55,18 +53,4 @@ func (m *Manager) OnEvent(fn func(Event)) {
 // post queues a Manager event for delivery.
 func (m *Manager) post(ev Event) { m.d.push(func() { m.fire(ev) }) }
 
-func (m *Manager) fire(ev Event) {
-	m.hmu.Lock()
-	hooks := slices.Clone(m.eventHooks)
-	ls := m.handlers.Take(ev.Name, nil)
-	m.hmu.Unlock()
-	for _, h := range hooks {
-		h(ev)
-	}
-	if len(ls) > 0 {
-		args := ev.Args()
-		for _, fn := range ls {
-			fn(args, nil)
-		}
-	}
-}
+func (m *Manager) fire(ev Event) { fireEvent(&m.hmu, &m.eventHooks, &m.handlers, ev) }

@@ -340,11 +340,16 @@ func (s *Socket) post(ev Event) {
 	s.d.push(func() { s.fireLifecycle(ev) })
 }
 
-func (s *Socket) fireLifecycle(ev Event) {
-	s.mu.Lock()
-	hooks := slices.Clone(s.eventHooks)
-	ls := s.handlers.Take(ev.Name, nil)
-	s.mu.Unlock()
+func (s *Socket) fireLifecycle(ev Event) { fireEvent(&s.mu, &s.eventHooks, &s.handlers, ev) }
+
+// fireEvent runs the OnEvent hooks, then the On and Once handlers, of a
+// Socket's or a Manager's event ev: what they hold is read under mu, and
+// they run without it.
+func fireEvent(mu *sync.Mutex, hooksp *[]func(Event), handlers *listeners.List[EventHandler], ev Event) {
+	mu.Lock()
+	hooks := slices.Clone(*hooksp)
+	ls := handlers.Take(ev.Name, nil)
+	mu.Unlock()
 	for _, h := range hooks {
 		h(ev)
 	}
