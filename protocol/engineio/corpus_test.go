@@ -17,6 +17,9 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed files of 
 func TestSeedCorpus(t *testing.T) {
 	fuzzcorpus.Sync(t, "FuzzDecodeFrame", frameSeeds(), *updateCorpus)
 	fuzzcorpus.Sync(t, "FuzzDecodePayload", payloadSeeds(), *updateCorpus)
+	fuzzcorpus.Sync(t, "FuzzDecodePayloadV3", payloadV3Seeds(), *updateCorpus)
+	fuzzcorpus.Sync(t, "FuzzDecodeBinaryPayloadV3", binaryPayloadV3Seeds(), *updateCorpus)
+	fuzzcorpus.Sync(t, "FuzzDecodeFrameV3", frameV3Seeds(), *updateCorpus)
 }
 
 // typeSamples holds, for every packet type, the data a real peer sends
@@ -124,5 +127,80 @@ func payloadSeeds() []fuzzcorpus.Seed {
 	seeds = append(seeds,
 		fuzzcorpus.S("edge-long-binary", AppendPayload(nil, []Packet{{Type: Message, Data: pattern(3000), Binary: true}})),
 	)
+	return seeds
+}
+
+// v3Batches are the packet sequences a Socket.IO v2 client and the server
+// exchange in one Engine.IO v3 payload.
+var v3Batches = map[string][]Packet{
+	"binary-event": {
+		{Type: Message, Data: []byte(`52-["up",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`)},
+		{Type: Message, Data: []byte{1, 2, 3, 4}, Binary: true},
+		{Type: Message, Data: pattern(100), Binary: true},
+	},
+	"ping-messages":  {{Type: Ping}, {Type: Message, Data: []byte(`2["a"]`)}, {Type: Message, Data: []byte(`0/admin?token=x,`)}},
+	"every-type":     typeSamples,
+	"server-answers": {{Type: Pong}, {Type: Message, Data: []byte("0")}, {Type: Message, Data: []byte(`4/admin,"refused"`)}, {Type: Noop}},
+}
+
+func payloadV3Seeds() []fuzzcorpus.Seed {
+	var seeds []fuzzcorpus.Seed
+	for _, tt := range decodePayloadV3Tests {
+		seeds = append(seeds, fuzzcorpus.S("table-"+tt.name, []byte(tt.in)))
+	}
+	for _, p := range typeSamples {
+		seeds = append(seeds, fuzzcorpus.S("valid-"+p.Type.String(), AppendPayloadV3(nil, []Packet{p})))
+	}
+	for i, b := range binarySamples {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("binary-%d", i), AppendPayloadV3(nil, []Packet{{Type: Message, Data: b, Binary: true}})))
+	}
+	for name, pkts := range v3Batches {
+		seeds = append(seeds, fuzzcorpus.S("batch-"+name, AppendPayloadV3(nil, pkts)))
+	}
+	for i, s := range invalidUTF8 {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("crasher-invalid-utf8-%d", i), []byte("2:40"+fmt.Sprint(len(s)+1)+":4"+s)))
+	}
+	for i, s := range []string{"0", ":", "0:0:", "1:", "1:b", "2:b4", "3:b4A", "-1:4", "1:4x", "4294967296:4"} {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("crasher-%d", i), []byte(s)))
+	}
+	return seeds
+}
+
+func binaryPayloadV3Seeds() []fuzzcorpus.Seed {
+	var seeds []fuzzcorpus.Seed
+	for _, tt := range decodeBinaryPayloadV3Tests {
+		seeds = append(seeds, fuzzcorpus.S("table-"+tt.name, tt.in))
+	}
+	for _, p := range typeSamples {
+		seeds = append(seeds, fuzzcorpus.S("valid-"+p.Type.String(), AppendBinaryPayloadV3(nil, []Packet{p})))
+	}
+	for i, b := range binarySamples {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("binary-%d", i), AppendBinaryPayloadV3(nil, []Packet{{Type: Message, Data: b, Binary: true}})))
+	}
+	for name, pkts := range v3Batches {
+		seeds = append(seeds, fuzzcorpus.S("batch-"+name, AppendBinaryPayloadV3(nil, pkts)))
+	}
+	for i, b := range [][]byte{{255}, {0, 255}, {1, 255, 4}, {0, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 255}, {1, 2, 255, 4}} {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("crasher-%d", i), b))
+	}
+	return seeds
+}
+
+func frameV3Seeds() []fuzzcorpus.Seed {
+	var seeds []fuzzcorpus.Seed
+	for _, tt := range decodeFrameV3Tests {
+		seeds = append(seeds, fuzzcorpus.S("table-"+tt.name, []byte(tt.in), tt.binary))
+	}
+	for _, p := range typeSamples {
+		seeds = append(seeds, fuzzcorpus.S("valid-"+p.Type.String(), AppendTextV3(nil, p), false))
+	}
+	for i, b := range binarySamples {
+		seeds = append(seeds,
+			fuzzcorpus.S(fmt.Sprintf("binary-%d", i), append([]byte{byte(Message)}, b...), true),
+			fuzzcorpus.S(fmt.Sprintf("base64-%d", i), AppendTextV3(nil, Packet{Type: Message, Data: b, Binary: true}), false))
+	}
+	for i, s := range invalidUTF8 {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("crasher-invalid-utf8-%d", i), []byte("4"+s), false))
+	}
 	return seeds
 }

@@ -68,3 +68,87 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 	})
 }
+
+// checkReDecode checks that pkts, encoded again as a v3 text payload and
+// as a v3 binary payload, decode to the same packets.
+func checkReDecode(t *testing.T, pkts []Packet) {
+	t.Helper()
+	if len(pkts) == 0 {
+		return
+	}
+	for _, enc := range []struct {
+		name   string
+		body   []byte
+		decode func([]byte) ([]Packet, error)
+	}{
+		{"text", AppendPayloadV3(nil, pkts), DecodePayloadV3},
+		{"binary", AppendBinaryPayloadV3(nil, pkts), DecodeBinaryPayloadV3},
+	} {
+		again, err := enc.decode(enc.body)
+		if err != nil {
+			t.Fatalf("re-decode of the %s payload %q: %v", enc.name, enc.body, err)
+		}
+		if len(again) != len(pkts) {
+			t.Fatalf("%s re-decode gave %d packets, want %d", enc.name, len(again), len(pkts))
+		}
+		for i := range pkts {
+			if !equalPacket(again[i], pkts[i]) {
+				t.Fatalf("%s packet %d: %+v != %+v", enc.name, i, again[i], pkts[i])
+			}
+		}
+	}
+}
+
+func FuzzDecodePayloadV3(f *testing.F) {
+	for _, tt := range decodePayloadV3Tests {
+		f.Add([]byte(tt.in))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		// The packets before a fault must be sound too: a server handles
+		// them before it closes the session.
+		pkts, err := DecodePayloadV3(body)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v does not wrap ErrMalformed", err)
+		}
+		checkReDecode(t, pkts)
+	})
+}
+
+func FuzzDecodeBinaryPayloadV3(f *testing.F) {
+	for _, tt := range decodeBinaryPayloadV3Tests {
+		f.Add(tt.in)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		pkts, err := DecodeBinaryPayloadV3(body)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("error %v does not wrap ErrMalformed", err)
+		}
+		checkReDecode(t, pkts)
+	})
+}
+
+func FuzzDecodeFrameV3(f *testing.F) {
+	for _, tt := range decodeFrameV3Tests {
+		f.Add([]byte(tt.in), tt.binary)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, binary bool) {
+		p, err := DecodeFrameV3(data, binary)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) {
+				t.Fatalf("error %v does not wrap ErrMalformed", err)
+			}
+			return
+		}
+		if binary {
+			if !p.Binary || p.Type != Message || !bytes.Equal(p.Data, data[1:]) {
+				t.Fatalf("binary frame decoded to %+v", p)
+			}
+			return
+		}
+		again, err := DecodeFrameV3(AppendTextV3(nil, p), false)
+		if err != nil || !equalPacket(again, p) {
+			t.Fatalf("re-decode of %+v: %+v, %v", p, again, err)
+		}
+		checkReDecode(t, []Packet{p})
+	})
+}
