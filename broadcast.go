@@ -80,9 +80,10 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		return err
 	}
 	for _, a := range b.ns.targets() {
-		msg := &pb.Broadcast{Target: b.target(), Frame: eventPacket(a.Name(), 0, false, data, atts), Attachments: atts, Volatile: b.volatile}
-		a.Broadcast(msg, b.ns.srv.sentTo(a.Name(), data, atts))
-		if n := b.ns.srv.node; n != nil && !b.local {
+		msg := &pb.Broadcast{Target: b.target(), Frame: eventPacket(a.Name(), 0, false, data, atts), Attachments: atts,
+			Volatile: b.volatile, OwnerOnly: b.local}
+		replicated := a.Broadcast(msg, false, b.ns.srv.sentTo(a.Name(), data, atts))
+		if n := b.ns.srv.node; n != nil && !b.local && !replicated {
 			n.Broadcast(a.Name(), msg)
 		}
 	}

@@ -59,6 +59,9 @@ func (ns *Namespace) spawn() error {
 		MaxRoomsPerSocket:    max(s.opts.MaxRoomsPerSocket, 0),
 		Refusals:             s.refusals,
 	}
+	if o.Recovery != nil && s.opts.Cluster != nil {
+		o.Replication = replication{s}
+	}
 	if ns.parent != nil && !s.opts.KeepEmptyChildNamespaces {
 		o.OnEmpty = func() bool { return s.removeChild(ns) }
 		o.OnRemoved = s.removing.Done

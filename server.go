@@ -539,7 +539,7 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	ns := s.nsps[nsp]
 	s.mu.RUnlock()
 	if ns != nil {
-		ns.a.Broadcast(b, s.sentFrame(nsp, b.Frame, b.Attachments))
+		ns.a.Broadcast(b, true, s.sentFrame(nsp, b.Frame, b.Attachments))
 	}
 }
 

@@ -147,6 +147,9 @@ func (s *Socket) Data() any {
 // SetData stores an application value with the socket.
 func (s *Socket) SetData(v any) {
 	s.data.Store(dataBox{v})
+	if s.p != nil {
+		s.p.DataChanged()
+	}
 	if o := s.ns.srv.observer(); o != nil {
 		o.SocketDataChanged(s)
 	}

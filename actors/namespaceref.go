@@ -70,6 +70,10 @@ type NamespaceOptions struct {
 	MaxRoomsPerSocket int
 	// Refusals logs the refusals of both bounds; nil logs nothing.
 	Refusals *RefusalLog
+	// Replication, with Recovery, shares the namespace's logged packets
+	// and sessions with the other nodes of a cluster, so that a client
+	// can restore its session on any of them (replica.go).
+	Replication Replication
 }
 
 // NamespaceRef is the handle of one namespace supervisor. Safe for concurrent

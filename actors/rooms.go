@@ -40,13 +40,19 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 	rooms := append(p.roomsLocked(), p.id)
 	p.mu.Unlock()
 	if ns.log != nil {
-		p.first.Store(ns.log.next - 1)
+		now := time.Now()
+		first, at := ns.log.vector(now), now
+		if r := p.restore; r != nil {
+			first, at = r.last, r.connectedAt
+		}
+		p.mu.Lock()
+		p.first, p.connectedAt = first, at
+		p.mu.Unlock()
 	}
 	if r := p.restore; r != nil {
 		p.restore = nil
-		p.first.Store(r.last)
 		rooms = append(slices.Clone(r.rooms), rooms...)
-		ns.log.missed(r.last, p.id, r.rooms, func(e *logEntry) bool {
+		ns.log.missed(r, p.id, r.rooms, func(e *logEntry) bool {
 			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
 		})
 	}
@@ -57,6 +63,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 	}
 	ns.idx.enter(p, rooms, ns.observing())
 	ns.publishRooms()
+	ns.replicate(p, time.Time{}, false)
 	return nil
 }
 
@@ -81,6 +88,9 @@ func (ns *NamespaceRef) changeRooms(p *SocketRef, rooms []string, leave bool) bo
 	ns.mu.Unlock()
 	ns.roomsUnlocked()
 	ns.logRoomRefusals(refused)
+	if ok && p.Connected() {
+		ns.replicate(p, time.Time{}, false)
+	}
 	return ok
 }
 
@@ -190,14 +200,24 @@ func (ns *NamespaceRef) change(p *SocketRef, rooms []string, leave bool) bool {
 // Broadcast hands an encoded packet to the selected sockets' connections
 // before it returns, without waiting on any of them. When sent is not nil
 // and some socket took the packet, sent gets their ids, under the
-// namespace's lock (see Observer for what it may do).
-func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, sent func(ids []string)) { ns.deliver(b, nil, sent) }
+// namespace's lock (see Observer for what it may do). remote says that
+// another node sent it.
+//
+// With connection state recovery and a Replication, a packet of this
+// node that is logged is also handed to the other nodes, in the log's
+// order, and Broadcast returns true: the caller must not send it to them
+// again. A logged packet of another node (b.Origin set) is logged under
+// its origin's number; one marked OwnerOnly is only logged.
+func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, remote bool, sent func(ids []string)) (replicated bool) {
+	_, _, replicated = ns.deliver(b, remote, nil, sent)
+	return replicated
+}
 
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
 // handler fn makes on every receiver, and returns the receivers; sent is
 // as for Broadcast.
 func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *SocketRef) AckFunc, sent func(ids []string)) ([]*SocketRef, error) {
-	_, refs := ns.deliver(b, fn, sent)
+	_, refs, _ := ns.deliver(b, false, fn, sent)
 	return refs, nil
 }
 
@@ -208,17 +228,33 @@ func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn 
 // volatile is logged first, with the lock held alone, so that every
 // client gets the log in its order. No allocation per receiver: this is
 // the fan-out's inner loop.
-func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc, sent func(ids []string)) (int, []*SocketRef) {
+func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, ack func(p *SocketRef) AckFunc, sent func(ids []string)) (int, []*SocketRef, bool) {
 	frame := b.Frame
+	replicated := false
 	if ns.log != nil {
 		ns.mu.Lock()
 		defer ns.mu.Unlock()
 		if b.AckId == 0 && !b.Volatile {
-			frame = ns.log.append(time.Now(), b.Target, frame, b.Attachments)
+			now := time.Now()
+			switch {
+			case remote && b.Origin != "":
+				frame = ns.log.appendFrom(now, b.Origin, b.Seq, b.Target, frame, b.Attachments, b.OwnerOnly)
+			case !remote:
+				var seq uint64
+				frame, seq = ns.log.append(now, b.Target, frame, b.Attachments, b.OwnerOnly)
+				if r := ns.opts.Replication; r != nil && seq != 0 {
+					r.Broadcast(ns.name, &pb.Broadcast{Target: b.Target, Frame: b.Frame, Attachments: b.Attachments,
+						Origin: ns.log.tag, Seq: seq, OwnerOnly: b.OwnerOnly})
+					replicated = true
+				}
+			}
 		}
 	} else {
 		ns.mu.RLock()
 		defer ns.mu.RUnlock()
+	}
+	if remote && b.OwnerOnly {
+		return 0, nil, false // for the log of this node only
 	}
 	pkts := framePackets(frame, b.Attachments)
 	n, skipped := 0, 0
@@ -253,7 +289,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, ack func(p *SocketRef) AckFunc,
 	if skipped > 0 {
 		ns.droppedVolatile.Add(int64(skipped))
 	}
-	return n, refs
+	return n, refs, replicated
 }
 
 // writeLogged writes a socket's own packet with connection state recovery
@@ -267,8 +303,12 @@ func (ns *NamespaceRef) writeLogged(p *SocketRef, frame []byte, atts [][]byte, l
 	if !log {
 		return p.writeRaw(frame, atts)
 	}
-	frame = ns.log.append(time.Now(), &pb.Target{Rooms: []string{p.id}}, frame, atts)
-	_ = p.writeRaw(frame, atts)
+	t := &pb.Target{Rooms: []string{p.id}}
+	logged, seq := ns.log.append(time.Now(), t, frame, atts, true)
+	if r := ns.opts.Replication; r != nil && seq != 0 {
+		r.Broadcast(ns.name, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Origin: ns.log.tag, Seq: seq, OwnerOnly: true})
+	}
+	_ = p.writeRaw(logged, atts)
 	return nil
 }
 
@@ -303,6 +343,9 @@ func (ns *NamespaceRef) ChangeRooms(t *pb.Target, rooms []string, leave bool) {
 	ns.mu.Unlock()
 	ns.roomsUnlocked()
 	ns.logRoomRefusals(refused)
+	for _, p := range sel {
+		ns.replicate(p, time.Time{}, false)
+	}
 }
 
 // DisconnectSockets disconnects the selected sockets.

@@ -3,6 +3,7 @@ package actors
 import (
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -143,6 +144,9 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 	}
 	if p.ns.recovery != nil && recoverable[reason] {
 		p.keepSession()
+		p.ns.replicate(p, time.Now(), false)
+	} else {
+		p.ns.replicate(p, time.Time{}, true)
 	}
 	p.ns.leaveAll(p)
 	p.failAcks()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -39,12 +40,16 @@ type SocketRef struct {
 	// Connection state recovery: the session's private id (empty when
 	// recovery is off); restore, the state a restored socket starts from
 	// until the namespace made it ready (the namespace actor owns it);
-	// first, the log position the client is assumed to have reached when
-	// it sends no offset.
-	privateID string
-	restore   *restore
-	first     atomic.Uint64
-	recovered bool
+	// first, the log's offset when the socket connected, which the client
+	// is assumed to have reached when it sends none, and connectedAt when
+	// it connected; version, that of the last state of the session sent to
+	// the other nodes (replica.go). All three under mu.
+	privateID   string
+	restore     *restore
+	first       vector
+	connectedAt time.Time
+	version     uint64
+	recovered   bool
 
 	connected atomic.Bool
 	// owner is the connection actor of conn, whose routing table leads to
@@ -284,7 +289,8 @@ func (p *SocketRef) keepSession() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rooms := p.roomsLocked()
-	p.kept = &session{sid: p.id, pid: p.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), last: p.first.Load()}
+	p.kept = &session{sid: p.id, pid: p.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), first: p.first,
+		origin: p.ns.log.tag, connectedAt: p.connectedAt, version: p.version, endedAt: time.Now()}
 }
 
 // takeSession returns the session keepSession recorded, once.

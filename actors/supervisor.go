@@ -20,6 +20,9 @@ type spawnSocket struct {
 	conn *connActor
 	id   string
 	auth []byte
+	// remote, once set, is the restore of a session of another node (an
+	// empty one: none), so that the request is not claimed twice.
+	remote *restore
 }
 
 // spawnReply answers spawnSocket: the id of the socket made, empty when
@@ -47,7 +50,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.armSweep(ctx)
 	case *spawnSocket:
 		a.ns.pending.Add(-1)
-		if !a.deferSpawn(ctx, m) {
+		if !a.deferSpawn(ctx, m) && !a.claimRemote(ctx, m) {
 			a.spawn(ctx, m, ctx.Sender())
 		}
 		a.publish()
@@ -59,6 +62,12 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
+	case claimAnswer:
+		a.claimed(ctx, m)
+		a.publish()
+		a.maybeEmpty(ctx)
+	case giveUp:
+		a.giveUp(m)
 	case socketReady:
 		// The socket is in its rooms already (Namespace.ready); one that
 		// became ready while the namespace drains ends at once.
@@ -67,7 +76,11 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		}
 	case recoverySweep:
 		a.ns.mu.Lock()
-		a.log.expire(time.Now())
+		var alive func(string) bool
+		if r := a.ns.opts.Replication; r != nil {
+			alive = r.Alive
+		}
+		a.log.expire(time.Now(), alive)
 		a.ns.mu.Unlock()
 		a.armSweep(ctx)
 		a.maybeEmpty(ctx)
@@ -102,7 +115,7 @@ func (a *namespaceActor) maybeEmpty(ctx actor.Context) {
 	if a.ns.opts.OnEmpty == nil || a.removed || a.draining != "" || len(a.children) > 0 || a.ns.pending.Load() > 0 {
 		return
 	}
-	if a.log != nil && (len(a.log.sessions) > 0 || len(a.log.waiting) > 0) {
+	if a.log != nil && (len(a.log.sessions) > 0 || len(a.log.waiting) > 0 || len(a.log.giving) > 0) {
 		return // kept for recovery until they expire (RecoverySweep)
 	}
 	if !a.ns.opts.OnEmpty() {
@@ -186,12 +199,17 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 	p.owner = m.conn
 	if a.log != nil {
 		p.privateID = gateway.NewID()
-		a.ns.mu.Lock()
-		s := a.log.claim(time.Now(), m.auth, p.conn.RemoteIP())
-		a.ns.mu.Unlock()
-		if s != nil {
-			p.id, p.privateID, p.recovered = s.sid, s.pid, true
-			p.restore = &restore{rooms: s.rooms, data: s.data, last: s.last}
+		p.version = generation(1)
+		r := m.remote
+		if r == nil {
+			a.ns.mu.Lock()
+			r = a.log.claim(time.Now(), m.auth, p.conn.RemoteIP())
+			a.ns.mu.Unlock()
+		}
+		if r != nil && r.sid != "" {
+			p.id, p.privateID, p.recovered = r.sid, r.pid, true
+			p.restore = r
+			p.version = generation(r.version>>32 + 1)
 		}
 	}
 	h := a.ns.behavior(p, m.auth)
@@ -255,9 +273,12 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 		if a.log.live[p.privateID] == p {
 			delete(a.log.live, p.privateID)
 		}
-		if s := p.takeSession(); s != nil {
-			s.endedAt = time.Now()
+		s := p.takeSession()
+		if s != nil {
 			a.log.sessions[s.pid] = s
+		}
+		if _, ok := a.log.giving[p.privateID]; ok {
+			a.gave(p.privateID, s)
 		}
 		if w, ok := a.log.waiting[p.privateID]; ok {
 			delete(a.log.waiting, p.privateID)

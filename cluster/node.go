@@ -1168,6 +1168,25 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 				w.add(m)
 			}
 		}
+	case *pb.NodeSession:
+		if !a.n.closed.Load() {
+			a.n.recv.SessionState(m)
+		}
+	case *pb.NodeSessionClaim:
+		// Off the actor: the answer waits for the socket to end.
+		if m.ReplyTo == "" || !a.n.startWork() {
+			break
+		}
+		go func() {
+			defer a.n.work.Done()
+			a.n.claimSession(m)
+		}()
+	case *pb.NodeSessionClaimReply:
+		if v, ok := a.n.waiters.Load(m.RequestId); ok {
+			if w, ok := v.(*claimWaiter); ok {
+				w.add(m)
+			}
+		}
 	case *pb.NodeQueueMark:
 		if m.ReplyTo != "" && !a.n.closed.Load() {
 			a.n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName), &pb.NodeQueueMarkAck{MemberId: a.n.member(), Sent: m.Sent})

@@ -96,7 +96,17 @@ type Broadcast struct {
 	Attachments [][]byte `protobuf:"bytes,3,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	Volatile    bool     `protobuf:"varint,4,opt,name=volatile,proto3" json:"volatile,omitempty"`
 	// ack_id, when set, registers an ack collector on every receiver.
-	AckId         uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	AckId uint64 `protobuf:"varint,5,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	// With connection state recovery, origin and seq name a logged packet
+	// in every node's log: origin is the tag of the log of the node that
+	// sent it, seq its number there (1, 2, ... per origin). Empty for a
+	// packet that is not logged.
+	Origin string `protobuf:"bytes,6,opt,name=origin,proto3" json:"origin,omitempty"`
+	Seq    uint64 `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	// owner_only marks a logged packet that only the sockets of its origin
+	// node got (Socket.Emit, a Local broadcast): other nodes log it, deliver
+	// it to nobody, and replay it only to a session that was on its origin.
+	OwnerOnly     bool `protobuf:"varint,8,opt,name=owner_only,json=ownerOnly,proto3" json:"owner_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -164,6 +174,27 @@ func (x *Broadcast) GetAckId() uint64 {
 		return x.AckId
 	}
 	return 0
+}
+
+func (x *Broadcast) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *Broadcast) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Broadcast) GetOwnerOnly() bool {
+	if x != nil {
+		return x.OwnerOnly
+	}
+	return false
 }
 
 // NodeBroadcast carries a namespace broadcast, encoded once on the sending
@@ -1564,6 +1595,310 @@ func (x *NodeQueueMarkAck) GetSent() int64 {
 	return 0
 }
 
+// NodeSession carries the state of one session of a namespace with
+// connection state recovery to the other nodes, so that the client can
+// restore it on any of them, even after its node died. The node that holds
+// the session sends one when its socket connects, joins or leaves rooms,
+// changes its data and ends; the receivers keep the newest by version.
+type NodeSession struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	// pid is the session's private id, which the client sends back;
+	// sid its socket id.
+	Pid string `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	Sid string `protobuf:"bytes,3,opt,name=sid,proto3" json:"sid,omitempty"`
+	// rooms are the socket's rooms, its own id's included.
+	Rooms []string `protobuf:"bytes,4,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	// data is the socket's Data as JSON; empty when nil or not encodable.
+	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// addr is the client's IP address, for BindSessionToAddress.
+	Addr string `protobuf:"bytes,6,opt,name=addr,proto3" json:"addr,omitempty"`
+	// origin is the tag of the holding node's log of the namespace, and
+	// first the offset of that log when the socket connected.
+	Origin string `protobuf:"bytes,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	First  string `protobuf:"bytes,8,opt,name=first,proto3" json:"first,omitempty"`
+	// connected_at_ms is when the socket connected (Unix ms).
+	ConnectedAtMs int64 `protobuf:"varint,9,opt,name=connected_at_ms,json=connectedAtMs,proto3" json:"connected_at_ms,omitempty"`
+	// version orders the states of one session sent by one node.
+	Version uint64 `protobuf:"varint,10,opt,name=version,proto3" json:"version,omitempty"`
+	// ended_at_ms is when the socket ended and its session started to wait
+	// for the client (Unix ms); 0 while it is connected.
+	EndedAtMs int64 `protobuf:"varint,11,opt,name=ended_at_ms,json=endedAtMs,proto3" json:"ended_at_ms,omitempty"`
+	// gone says that the session ended for good: forget it.
+	Gone bool `protobuf:"varint,12,opt,name=gone,proto3" json:"gone,omitempty"`
+	// member_id is the holding node's member id (set by package cluster).
+	MemberId      string `protobuf:"bytes,13,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSession) Reset() {
+	*x = NodeSession{}
+	mi := &file_actorio_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSession) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSession) ProtoMessage() {}
+
+func (x *NodeSession) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSession.ProtoReflect.Descriptor instead.
+func (*NodeSession) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *NodeSession) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeSession) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+func (x *NodeSession) GetSid() string {
+	if x != nil {
+		return x.Sid
+	}
+	return ""
+}
+
+func (x *NodeSession) GetRooms() []string {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+func (x *NodeSession) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NodeSession) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *NodeSession) GetOrigin() string {
+	if x != nil {
+		return x.Origin
+	}
+	return ""
+}
+
+func (x *NodeSession) GetFirst() string {
+	if x != nil {
+		return x.First
+	}
+	return ""
+}
+
+func (x *NodeSession) GetConnectedAtMs() int64 {
+	if x != nil {
+		return x.ConnectedAtMs
+	}
+	return 0
+}
+
+func (x *NodeSession) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *NodeSession) GetEndedAtMs() int64 {
+	if x != nil {
+		return x.EndedAtMs
+	}
+	return 0
+}
+
+func (x *NodeSession) GetGone() bool {
+	if x != nil {
+		return x.Gone
+	}
+	return false
+}
+
+func (x *NodeSession) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+// NodeSessionClaim asks the node holding a session to give it up to the
+// asking node, where its client reconnected: that node ends the socket if
+// it is still connected, forgets the session and answers with a
+// NodeSessionClaimReply.
+type NodeSessionClaim struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pid       string                 `protobuf:"bytes,2,opt,name=pid,proto3" json:"pid,omitempty"`
+	// addr is the reconnecting client's IP address, for BindSessionToAddress.
+	Addr string `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	// request_id names the claim on the asking node, reply_to is that
+	// node's cluster address.
+	RequestId     uint64 `protobuf:"varint,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo       string `protobuf:"bytes,5,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSessionClaim) Reset() {
+	*x = NodeSessionClaim{}
+	mi := &file_actorio_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSessionClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSessionClaim) ProtoMessage() {}
+
+func (x *NodeSessionClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSessionClaim.ProtoReflect.Descriptor instead.
+func (*NodeSessionClaim) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *NodeSessionClaim) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *NodeSessionClaim) GetPid() string {
+	if x != nil {
+		return x.Pid
+	}
+	return ""
+}
+
+func (x *NodeSessionClaim) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *NodeSessionClaim) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeSessionClaim) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+// NodeSessionClaimReply answers a NodeSessionClaim: the session as it was
+// given up, or none when the node does not hold it. It goes to the asking
+// node's node actor, behind every broadcast sent to it before.
+type NodeSessionClaimReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Session       *NodeSession           `protobuf:"bytes,3,opt,name=session,proto3" json:"session,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeSessionClaimReply) Reset() {
+	*x = NodeSessionClaimReply{}
+	mi := &file_actorio_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeSessionClaimReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeSessionClaimReply) ProtoMessage() {}
+
+func (x *NodeSessionClaimReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeSessionClaimReply.ProtoReflect.Descriptor instead.
+func (*NodeSessionClaimReply) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *NodeSessionClaimReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeSessionClaimReply) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeSessionClaimReply) GetSession() *NodeSession {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -1574,13 +1909,17 @@ const file_actorio_proto_rawDesc = "" +
 	"\x05rooms\x18\x01 \x03(\tR\x05rooms\x12!\n" +
 	"\fexcept_rooms\x18\x02 \x03(\tR\vexceptRooms\x12\x1d\n" +
 	"\n" +
-	"except_ids\x18\x03 \x03(\tR\texceptIds\"\xa2\x01\n" +
+	"except_ids\x18\x03 \x03(\tR\texceptIds\"\xeb\x01\n" +
 	"\tBroadcast\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
 	"\x05frame\x18\x02 \x01(\fR\x05frame\x12 \n" +
 	"\vattachments\x18\x03 \x03(\fR\vattachments\x12\x1a\n" +
 	"\bvolatile\x18\x04 \x01(\bR\bvolatile\x12\x15\n" +
-	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\"b\n" +
+	"\x06ack_id\x18\x05 \x01(\x04R\x05ackId\x12\x16\n" +
+	"\x06origin\x18\x06 \x01(\tR\x06origin\x12\x10\n" +
+	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x1d\n" +
+	"\n" +
+	"owner_only\x18\b \x01(\bR\townerOnly\"b\n" +
 	"\rNodeBroadcast\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x123\n" +
 	"\tbroadcast\x18\x02 \x01(\v2\x15.actorio.v1.BroadcastR\tbroadcast\"s\n" +
@@ -1677,7 +2016,34 @@ const file_actorio_proto_rawDesc = "" +
 	"\x04sent\x18\x02 \x01(\x03R\x04sent\"C\n" +
 	"\x10NodeQueueMarkAck\x12\x1b\n" +
 	"\tmember_id\x18\x01 \x01(\tR\bmemberId\x12\x12\n" +
-	"\x04sent\x18\x02 \x01(\x03R\x04sentB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\x04sent\x18\x02 \x01(\x03R\x04sent\"\xce\x02\n" +
+	"\vNodeSession\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\tR\x03pid\x12\x10\n" +
+	"\x03sid\x18\x03 \x01(\tR\x03sid\x12\x14\n" +
+	"\x05rooms\x18\x04 \x03(\tR\x05rooms\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x12\n" +
+	"\x04addr\x18\x06 \x01(\tR\x04addr\x12\x16\n" +
+	"\x06origin\x18\a \x01(\tR\x06origin\x12\x14\n" +
+	"\x05first\x18\b \x01(\tR\x05first\x12&\n" +
+	"\x0fconnected_at_ms\x18\t \x01(\x03R\rconnectedAtMs\x12\x18\n" +
+	"\aversion\x18\n" +
+	" \x01(\x04R\aversion\x12\x1e\n" +
+	"\vended_at_ms\x18\v \x01(\x03R\tendedAtMs\x12\x12\n" +
+	"\x04gone\x18\f \x01(\bR\x04gone\x12\x1b\n" +
+	"\tmember_id\x18\r \x01(\tR\bmemberId\"\x90\x01\n" +
+	"\x10NodeSessionClaim\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pid\x18\x02 \x01(\tR\x03pid\x12\x12\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\x04R\trequestId\x12\x19\n" +
+	"\breply_to\x18\x05 \x01(\tR\areplyTo\"\x86\x01\n" +
+	"\x15NodeSessionClaimReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x121\n" +
+	"\asession\x18\x03 \x01(\v2\x17.actorio.v1.NodeSessionR\asessionB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -1691,7 +2057,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_actorio_proto_goTypes = []any{
 	(*Target)(nil),                // 0: actorio.v1.Target
 	(*Broadcast)(nil),             // 1: actorio.v1.Broadcast
@@ -1716,6 +2082,9 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeRouteReply)(nil),        // 20: actorio.v1.NodeRouteReply
 	(*NodeQueueMark)(nil),         // 21: actorio.v1.NodeQueueMark
 	(*NodeQueueMarkAck)(nil),      // 22: actorio.v1.NodeQueueMarkAck
+	(*NodeSession)(nil),           // 23: actorio.v1.NodeSession
+	(*NodeSessionClaim)(nil),      // 24: actorio.v1.NodeSessionClaim
+	(*NodeSessionClaimReply)(nil), // 25: actorio.v1.NodeSessionClaimReply
 }
 var file_actorio_proto_depIdxs = []int32{
 	0,  // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -1725,11 +2094,12 @@ var file_actorio_proto_depIdxs = []int32{
 	0,  // 4: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
 	0,  // 5: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
 	16, // 6: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
-	7,  // [7:7] is the sub-list for method output_type
-	7,  // [7:7] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	23, // 7: actorio.v1.NodeSessionClaimReply.session:type_name -> actorio.v1.NodeSession
+	8,  // [8:8] is the sub-list for method output_type
+	8,  // [8:8] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -1743,7 +2113,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

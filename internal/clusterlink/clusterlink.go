@@ -85,11 +85,24 @@ type Node interface {
 	// SocketCommand sends c to the node whose member id is member, which
 	// applies it to its socket; it is dropped when that node is gone.
 	SocketCommand(member string, c *pb.NodeSocketCommand)
-	// Close leaves the cluster: the other nodes stop sending to this one.
+	// SessionState hands the state of one of this node's sessions to
+	// every other node alive, after what was queued for it before; it
+	// sets s.MemberId.
+	SessionState(s *pb.NodeSession)
+	// ClaimSession asks the node whose member id is member to give up a
+	// session and returns it, nil when that node does not hold it; the
+	// answer comes after what that node sent this one before. It fails
+	// with cluster.ErrNodeUnreachable when that node is not alive, or
+	// when ctx ends.
+	ClaimSession(ctx context.Context, member string, c *pb.NodeSessionClaim) (*pb.NodeSession, error)
+	// Alive reports whether the node whose member id is member is alive
+	// and reachable as this node sees it.
+	Alive(member string) bool
 	// Route asks every other node alive whether tag is its session tag,
 	// and returns the HTTP address (host:port) the first one to claim it
 	// gave, or false once each answered no, or when ctx ends.
 	Route(ctx context.Context, tag string) (httpAddress string, ok bool)
+	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
 
@@ -123,4 +136,11 @@ type Receiver interface {
 	// SessionRoute returns this node's HTTP address when tag is its
 	// session tag and it has one, else "".
 	SessionRoute(tag string) string
+	// SessionState keeps the state of another node's session (connection
+	// state recovery), if its namespace exists here.
+	SessionState(s *pb.NodeSession)
+	// ClaimSession gives up, for another node, the session c names: it
+	// ends its socket if connected and returns its state, nil when this
+	// node does not hold it or ctx ends.
+	ClaimSession(ctx context.Context, c *pb.NodeSessionClaim) *pb.NodeSession
 }

@@ -77,7 +77,7 @@ func freeAddrs(t *testing.T, n int) []string {
 
 // startNodes starts three node processes, all seeds of each other, and
 // waits until each sees the three.
-func startNodes(t *testing.T) []*nodeProc {
+func startNodes(t *testing.T, env ...string) []*nodeProc {
 	t.Helper()
 	addrs := freeAddrs(t, 6)
 	httpAddrs, clusterAddrs := addrs[:3], addrs[3:]
@@ -86,6 +86,7 @@ func startNodes(t *testing.T) []*nodeProc {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), nodeEnv+"=1", "NODE_NAME="+name, "NODE_HTTP="+httpAddrs[i],
 			"NODE_CLUSTER="+clusterAddrs[i], "NODE_SEEDS="+strings.Join(clusterAddrs, ","))
+		cmd.Env = append(cmd.Env, env...)
 		logf, err := os.Create(filepath.Join(t.TempDir(), "node-"+name+".log"))
 		if err != nil {
 			t.Fatal(err)
@@ -146,10 +147,15 @@ func (n *nodeProc) stats() (nodeStats, error) {
 	return s, json.NewDecoder(res.Body).Decode(&s)
 }
 
-// emit has the node broadcast event to room.
-func (n *nodeProc) emit(t *testing.T, room, event string) {
+// emit has the node broadcast event to room, with its name and the
+// extra argument, if any.
+func (n *nodeProc) emit(t *testing.T, room, event string, extra ...string) {
 	t.Helper()
-	res, err := http.Get("http://" + n.http + "/emit?room=" + room + "&event=" + event)
+	u := "http://" + n.http + "/emit?room=" + room + "&event=" + event
+	if len(extra) > 0 {
+		u += "&n=" + extra[0]
+	}
+	res, err := http.Get(u)
 	if err != nil {
 		t.Fatalf("node %s: emit: %v", n.name, err)
 	}

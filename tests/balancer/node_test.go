@@ -33,17 +33,26 @@ type nodeStats struct {
 }
 
 // runNode runs one node: its name, HTTP address, cluster address and
-// seeds come from the environment. It serves the Engine.IO endpoint with
-// the default options, /stats, and /emit?room=r&event=e (a broadcast from
-// this node to room r with its name as argument). Every socket handles
-// "join" (join the rooms named, ack "ok") and "whoami" (ack with the
-// name of the node that holds the socket). It exits when its stdin
-// closes (the test ended) or on SIGTERM.
+// seeds come from the environment, and NODE_RECOVERY=1 turns connection
+// state recovery on at its defaults. It serves the Engine.IO endpoint
+// with the default options, /stats, and /emit?room=r&event=e[&n=i] (a
+// broadcast from this node to room r with its name, and i, as
+// arguments). Every socket handles "join" (join the rooms named, ack
+// "ok"), "whoami" (ack with the name of the node that holds the socket),
+// "setdata" (its Data becomes the argument, ack "ok") and "info" (ack
+// with {node, data, rooms}: the node's name, the socket's Data and its
+// rooms). It exits when
+// its stdin closes (the test ended) or on SIGTERM.
 func runNode() int {
 	name, httpAddr, clusterAddr := os.Getenv("NODE_NAME"), os.Getenv("NODE_HTTP"), os.Getenv("NODE_CLUSTER")
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
+	var recovery *actorio.ConnectionStateRecovery
+	if os.Getenv("NODE_RECOVERY") == "1" {
+		recovery = &actorio.ConnectionStateRecovery{}
+	}
 	srv, err := actorio.NewServer(actorio.Options{
-		Logger: log,
+		Logger:                  log,
+		ConnectionStateRecovery: recovery,
 		Cluster: &actorio.ClusterOptions{
 			Insecure:    true,
 			Name:        "balancer",
@@ -70,6 +79,18 @@ func runNode() int {
 				_ = ack(name)
 			}
 		})
+		s.On("setdata", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			v, _ := args.Value(0)
+			s.SetData(v)
+			if ack != nil {
+				_ = ack("ok")
+			}
+		})
+		s.On("info", func(s *actorio.Socket, _ actorio.Args, ack actorio.AckFunc) {
+			if ack != nil {
+				_ = ack(map[string]any{"node": name, "data": s.Data(), "rooms": s.Rooms()})
+			}
+		})
 	})
 	var forwarded atomic.Int64
 	mux := http.NewServeMux()
@@ -83,7 +104,12 @@ func runNode() int {
 		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load()})
 	})
 	mux.HandleFunc("/emit", func(w http.ResponseWriter, r *http.Request) {
-		if err := srv.To(r.URL.Query().Get("room")).Emit(r.URL.Query().Get("event"), name); err != nil {
+		q := r.URL.Query()
+		args := []any{name}
+		if n := q.Get("n"); n != "" {
+			args = append(args, n)
+		}
+		if err := srv.To(q.Get("room")).Emit(q.Get("event"), args...); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})

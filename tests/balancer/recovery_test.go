@@ -1,0 +1,292 @@
+package balancer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/internal/node"
+)
+
+// recoveryClients is the number of official clients of TestRecoveryOnAnyNode.
+const recoveryClients = 9
+
+// recoveryScript runs recoveryClients official clients at their default
+// options through the balancer. On a first connect each joins room "rr"
+// and sets its Data to {name, n: 42}, then reports "ready"; every connect
+// reports "connected" with the socket id and socket.recovered. Every "m"
+// event is reported with its arguments. {"op":"info"} asks every socket
+// for its node, Data and rooms (an ack).
+const recoveryScript = `
+import { io } from 'socket.io-client';
+const socks = [];
+function make(name) {
+	const s = io(process.env.LB_URL, {});
+	s.on('connect', async () => {
+		out('connected', name, s.id, s.recovered);
+		if (s.recovered) return;
+		try {
+			await s.timeout(10000).emitWithAck('join', 'rr');
+			await s.timeout(10000).emitWithAck('setdata', { name, n: 42 });
+			out('ready', name, s.id);
+		} catch (e) {
+			out('join_error', name, String(e));
+		}
+	});
+	s.on('disconnect', (reason) => out('disconnect', name, reason));
+	s.on('connect_error', (e) => out('connect_error', name, e.message));
+	s.on('m', (from, n) => out('m', name, from, n));
+	socks.push([name, s]);
+}
+for (let i = 0; i < +process.env.N; i++) make('c' + i);
+for await (const cmd of input()) {
+	if (cmd.op === 'info') {
+		const got = await Promise.all(socks.map(async ([name, s]) => {
+			try {
+				const r = await s.timeout(10000).emitWithAck('info');
+				return [name, { id: s.id, ...r }];
+			} catch (e) { return [name, { error: String(e) }]; }
+		}));
+		out('info', Object.fromEntries(got));
+	}
+}
+exit(0);
+`
+
+// socketInfo is one socket's answer to the script's info command.
+type socketInfo struct {
+	ID    string         `json:"id"`
+	Node  string         `json:"node"`
+	Data  map[string]any `json:"data"`
+	Rooms []string       `json:"rooms"`
+	Error string         `json:"error"`
+}
+
+// TestRecoveryOnAnyNode: three node processes with connection state
+// recovery at its defaults, behind HAProxy round-robin, and official
+// clients at their defaults. A node is killed, and broadcasts to the
+// clients' room go out from the two others while its clients are away.
+// Each client of the killed node reconnects through the balancer to
+// another node and gets its session back there: the same id, its room,
+// its Data, and every broadcast it missed, once. So do the clients whose
+// WebSocket went through the killed node to a node still alive, which is
+// asked to give their session up.
+func TestRecoveryOnAnyNode(t *testing.T) {
+	node.Require(t)
+	nodes := startNodes(t, "NODE_RECOVERY=1")
+	lb := startHAProxy(t, nodes)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := node.Run(t, ctx, recoveryScript, map[string]string{
+		"LB_URL": lb, "N": fmt.Sprint(recoveryClients), "ACTORIO_SCRIPT_TIMEOUT_MS": "120000",
+	})
+
+	ids := map[string]string{}
+	got := map[string][]string{} // client -> "from:n" of each m it got
+	// next reads the script's next line; it records an m event.
+	next := func(within time.Duration, what string) node.Line {
+		t.Helper()
+		l, err := p.Next(within)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", what, err)
+		}
+		if l.Ev == "m" {
+			name, _ := l.Arg(0).(string)
+			from, _ := l.Arg(1).(string)
+			n, _ := l.Arg(2).(string)
+			got[name] = append(got[name], from+":"+n)
+		}
+		return l
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(ids) < recoveryClients {
+		l := next(time.Until(deadline), "every client ready")
+		name, _ := l.Arg(0).(string)
+		switch l.Ev {
+		case "ready":
+			ids[name], _ = l.Arg(1).(string)
+		case "connected", "m":
+		default:
+			t.Fatalf("before everyone was ready: %s", l.Raw)
+		}
+	}
+	// Let the upgrades to WebSocket finish: some go through another node.
+	time.Sleep(2 * time.Second)
+	before := info(t, p, next)
+	want := map[string][]string{}
+	for _, n := range nodes {
+		n.emit(t, "rr", "m", "1")
+		for name := range ids {
+			want[name] = append(want[name], n.name+":1")
+		}
+	}
+	waitM(t, got, want, next)
+
+	victim, rest := nodes[1], []*nodeProc{nodes[0], nodes[2]}
+	var onVictim []string
+	for name, s := range before {
+		if s.Node == victim.name {
+			onVictim = append(onVictim, name)
+		}
+	}
+	slices.Sort(onVictim)
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// While its clients are away (their reconnection waits at least half
+	// of the default reconnectionDelay, 1 s), the others broadcast.
+	for i := 2; i <= 4; i++ {
+		for _, n := range rest {
+			n.emit(t, "rr", "m", fmt.Sprint(i))
+			for name := range ids {
+				want[name] = append(want[name], n.name+":"+fmt.Sprint(i))
+			}
+		}
+	}
+	t.Logf("killed node %s, which held %v; %v later the others had broadcast 6 times", victim.name, onVictim,
+		time.Since(start).Round(time.Millisecond))
+
+	// Every client that lost its connection comes back recovered. Until
+	// HAProxy marks the killed node down, a new session may still send a
+	// request there and reconnect once more: wait until every client is
+	// back and nothing happened for 3 s.
+	lost, back := map[string]bool{}, map[string]bool{}
+	deadline = start.Add(reconnectWithin)
+	quiet := time.Now()
+	for len(back) < len(lost) || len(back) < len(onVictim) || time.Since(quiet) < 3*time.Second {
+		wait := time.Until(deadline)
+		if len(back) == len(lost) && len(back) >= len(onVictim) {
+			wait = min(wait, 3*time.Second-time.Since(quiet))
+		}
+		l, err := p.Next(max(wait, time.Millisecond))
+		if err != nil {
+			if len(back) == len(lost) && len(back) >= len(onVictim) && time.Now().Before(deadline) {
+				break // quiet for 3 s
+			}
+			t.Fatalf("waiting for the clients to come back (%d lost, %d of them on the killed node, %d back): %v",
+				len(lost), len(onVictim), len(back), err)
+		}
+		if l.Ev == "m" {
+			name, _ := l.Arg(0).(string)
+			from, _ := l.Arg(1).(string)
+			n, _ := l.Arg(2).(string)
+			got[name] = append(got[name], from+":"+n)
+			continue
+		}
+		quiet = time.Now()
+		name, _ := l.Arg(0).(string)
+		switch l.Ev {
+		case "disconnect":
+			lost[name] = true
+			delete(back, name)
+		case "connected":
+			if recovered, _ := l.Arg(2).(bool); !recovered {
+				t.Fatalf("%s connected again without its session: %s", name, l.Raw)
+			}
+			if id, _ := l.Arg(1).(string); id != ids[name] {
+				t.Fatalf("%s recovered with id %s, had %s", name, id, ids[name])
+			}
+			back[name] = true
+		case "connect_error", "m":
+		default:
+			t.Fatalf("after the kill: %s", l.Raw)
+		}
+	}
+	for _, name := range onVictim {
+		if !lost[name] {
+			t.Errorf("%s was on the killed node but never lost its connection", name)
+		}
+	}
+	t.Logf("%d clients lost their connection (%d were on the killed node), all came back with their session within %v",
+		len(lost), len(onVictim), time.Since(start).Round(time.Millisecond))
+
+	after := info(t, p, next)
+	for name, s := range after {
+		switch {
+		case s.Error != "":
+			t.Errorf("%s: info: %s", name, s.Error)
+		case s.Node == victim.name:
+			t.Errorf("%s still answers from the killed node", name)
+		case s.ID != ids[name]:
+			t.Errorf("%s has id %s, had %s", name, s.ID, ids[name])
+		case !slices.Contains(s.Rooms, "rr"):
+			t.Errorf("%s lost its room: %v", name, s.Rooms)
+		case s.Data["name"] != name || s.Data["n"] != float64(42):
+			t.Errorf("%s lost its Data: %v", name, s.Data)
+		}
+	}
+	// Rooms hold on the new nodes: one more broadcast from each.
+	for _, n := range rest {
+		n.emit(t, "rr", "m", "5")
+		for name := range ids {
+			want[name] = append(want[name], n.name+":5")
+		}
+	}
+	waitM(t, got, want, next)
+}
+
+// info asks every socket for its node, Data and rooms.
+func info(t *testing.T, p *node.Proc, next func(time.Duration, string) node.Line) map[string]socketInfo {
+	t.Helper()
+	if err := p.Send(map[string]string{"op": "info"}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l := next(30*time.Second, "info")
+		if l.Ev == "m" {
+			continue
+		}
+		if l.Ev != "info" {
+			t.Fatalf("waiting for info: %s", l.Raw)
+		}
+		var out map[string]socketInfo
+		if err := l.Decode(0, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// waitM waits until every client got the m events of want, then checks
+// that each got each exactly once, and those of one node in its order.
+func waitM(t *testing.T, got, want map[string][]string, next func(time.Duration, string) node.Line) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	enough := func() bool {
+		for name, w := range want {
+			if len(got[name]) < len(w) {
+				return false
+			}
+		}
+		return true
+	}
+	for !enough() {
+		if l := next(time.Until(deadline), "the broadcasts"); l.Ev != "m" {
+			t.Fatalf("waiting for the broadcasts: %s", l.Raw)
+		}
+	}
+	for name, w := range want {
+		g := got[name]
+		sorted := func(s []string) string {
+			s = slices.Clone(s)
+			slices.Sort(s)
+			return strings.Join(s, " ")
+		}
+		if sorted(g) != sorted(w) {
+			t.Errorf("%s got %v, want each of %v once", name, g, w)
+			continue
+		}
+		last := map[string]string{}
+		for _, m := range g {
+			from, n, _ := strings.Cut(m, ":")
+			if n < last[from] {
+				t.Errorf("%s got the broadcasts of node %s out of order: %v", name, from, g)
+			}
+			last[from] = n
+		}
+	}
+}
