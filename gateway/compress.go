@@ -14,12 +14,13 @@ var gzipWriters = sync.Pool{New: func() any {
 	return w
 }}
 
-// writePoll answers a polling GET with body, gzip-compressed when the
-// client accepts gzip and body reaches Config.CompressionThreshold.
-func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte) {
+// writePoll answers a polling GET with body of the given content type,
+// gzip-compressed when the client accepts gzip and body reaches
+// Config.CompressionThreshold.
+func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string) {
 	th := s.cfg.CompressionThreshold
 	if th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		writeBody(w, pollContentType, body)
+		writeBody(w, contentType, body)
 		return
 	}
 	var buf bytes.Buffer
@@ -32,13 +33,13 @@ func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	gzipWriters.Put(gz)
 	if err != nil { // a bytes.Buffer does not fail; send it plain anyway
-		writeBody(w, pollContentType, body)
+		writeBody(w, contentType, body)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Encoding", "gzip")
 	h.Add("Vary", "Accept-Encoding")
-	writeBody(w, pollContentType, buf.Bytes())
+	writeBody(w, contentType, buf.Bytes())
 }
 
 // acceptsGzip reports whether an Accept-Encoding header value accepts

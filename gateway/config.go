@@ -164,6 +164,13 @@ type Config struct {
 	// sticky load balancer, say). A WebSocket handshake, whose 101 goes
 	// out before Node knows the id, does not set it, as with Node.
 	Cookie *Cookie
+	// AllowEIO3 also serves Engine.IO v3 clients (Socket.IO v2), as Node's
+	// allowEIO3 option does: a request whose EIO query parameter is not
+	// "4" opens a v3 session, with v3's payload and binary framing and
+	// its heartbeat (the client pings, the server answers). Off by
+	// default: such a request gets 400 {"code":5,"message":"Unsupported
+	// protocol version"}.
+	AllowEIO3 bool
 	// OnConnectionError, when set, is called for each request the server
 	// answers with an Engine.IO error ({"code":N,"message":"…"}, codes 0
 	// to 5, see ErrorCode), as Node's "connection_error" event: r is the

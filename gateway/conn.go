@@ -115,6 +115,10 @@ type Conn struct {
 	// slot is the place the session holds under the connection limits;
 	// nil when none is set. Guarded by srv.mu.
 	slot *slot
+	// eio3 marks an Engine.IO v3 session (Config.AllowEIO3); pollB64, a v3
+	// polling client that cannot read binary payloads (its handshake
+	// asked b64). Both are set at the handshake and never change.
+	eio3, pollB64 bool
 
 	closed chan struct{} // closed when the session ends
 	// pollWake (capacity 1) wakes the poller when the queue or the state
@@ -167,6 +171,32 @@ type Conn struct {
 	// connection has none.
 	out     *websocket.Conn
 	writing bool
+	// frames is how binary messages go on the session's WebSocket, set
+	// before its first write (see frameMode); guarded by mu.
+	frames frameMode
+}
+
+// frameMode is how a session's WebSocket carries binary messages.
+type frameMode uint8
+
+const (
+	// framesV4: Engine.IO v4, a binary frame holding the data alone.
+	framesV4 frameMode = iota
+	// framesV3: Engine.IO v3, a binary frame holding the message type byte
+	// and the data.
+	framesV3
+	// framesV3Base64: Engine.IO v3 for a client that asked b64, a text
+	// frame holding "b4" and the base64 of the data.
+	framesV3Base64
+)
+
+// v3Frames returns the frame mode of a v3 session's WebSocket opened by
+// the request r: base64 when r asks b64, as Node reads the parameter.
+func v3Frames(r *http.Request) frameMode {
+	if r.URL.Query().Get("b64") != "" {
+		return framesV3Base64
+	}
+	return framesV3
 }
 
 // NewID returns a random, unguessable id of 20 URL-safe base64
@@ -178,13 +208,15 @@ func NewID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// newConn creates a session for the handshake request r.
-func newConn(s *Server, r *http.Request, transport string) *Conn {
+// newConn creates a session for the handshake request r, of Engine.IO v3
+// when eio3 is set.
+func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 	c := &Conn{
 		srv:       s,
 		id:        s.newSessionID(),
 		addr:      remoteHost(r),
 		transport: transport,
+		eio3:      eio3,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
 		closed:     make(chan struct{}),
@@ -203,6 +235,10 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 		},
 	}
 	c.slot, _ = r.Context().Value(slotKey{}).(*slot)
+	if eio3 {
+		c.frames = v3Frames(r)
+		c.pollB64 = c.frames == framesV3Base64
+	}
 	if transport == TransportPolling {
 		// Only a polling session polls (an upgrade goes from polling to
 		// WebSocket, never back); a nil channel is never ready.
@@ -213,6 +249,16 @@ func newConn(s *Server, r *http.Request, transport string) *Conn {
 
 // ID returns the session id.
 func (c *Conn) ID() string { return c.id }
+
+// Protocol returns the Engine.IO protocol revision of the session: 4, or 3
+// for a client of Engine.IO v3 (Socket.IO v2) served under
+// Config.AllowEIO3.
+func (c *Conn) Protocol() int {
+	if c.eio3 {
+		return 3
+	}
+	return 4
+}
 
 // RemoteIP returns the remote IP address of the handshake, without the port.
 func (c *Conn) RemoteIP() string { return c.addr }
@@ -376,12 +422,13 @@ func (c *Conn) writeInline(ws *websocket.Conn) bool {
 		return false // the writer goroutine handles the close
 	}
 	q := c.takeLocked()
+	frames := c.frames
 	c.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	bc.beginInline()
 	var err error
 	for _, p := range q {
-		if err = writeFrame(ws, p); err != nil {
+		if err = writeFrame(ws, p, frames); err != nil {
 			break
 		}
 	}
@@ -592,6 +639,11 @@ func (c *Conn) handlePacket(p engineio.Packet) bool {
 		c.srv.packetsIn.Add(1)
 		c.deliver(p)
 	case engineio.Ping:
+		if c.eio3 {
+			// In Engine.IO v3 the client pings and the server answers.
+			c.onClientPing()
+			return true
+		}
 		// In Engine.IO v4 only the server pings, and a probe belongs on
 		// the WebSocket being upgraded (serveUpgrade answers it there).
 		// Node closes the session with "transport error"; so do we.
@@ -599,6 +651,13 @@ func (c *Conn) handlePacket(p engineio.Packet) bool {
 		c.closeWith(disconnect.TransportError, ErrHeartbeatDirection, closeAbort)
 		return false
 	case engineio.Pong:
+		if c.eio3 {
+			// A v3 server never pings: Node ends the session as for a
+			// v4 client's ping.
+			c.logAt(slog.LevelWarn, "engine.io pong from a v3 client", slog.String("transport", c.Transport()))
+			c.closeWith(disconnect.TransportError, ErrHeartbeatDirection, closeAbort)
+			return false
+		}
 		c.onPong()
 	case engineio.Close:
 		c.closeWith(disconnect.TransportClose, nil, closeByClient)

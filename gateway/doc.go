@@ -1,7 +1,8 @@
 // Package gateway is an Engine.IO version 4 server: the HTTP long-polling
 // and WebSocket transports, the upgrade from one to the other, the
 // heartbeat, the session bookkeeping and the limits on connections and
-// queues.
+// queues. With Config.AllowEIO3 it also serves Engine.IO version 3
+// clients (see "Engine.IO v3").
 //
 // It knows nothing of Socket.IO: the Data of a Message packet is opaque to
 // it. Namespaces, events and acknowledgements belong to the layers above
@@ -41,6 +42,22 @@
 // noop packets are handled inside the package; a ping from the client ends
 // the session ("transport error"), as Engine.IO v4 lets only the server
 // ping. [Conn] methods are safe for concurrent use.
+//
+// # Engine.IO v3
+//
+// With [Config.AllowEIO3], a request whose EIO query parameter is not "4"
+// is served as Engine.IO v3, as Node's engine.io does; [Conn.Protocol]
+// tells the layer above. What changes is on the wire only, and the
+// heartbeat: polling payloads and WebSocket binary frames use v3's
+// framing (package engineio), a polling client that asked b64 gets
+// binary messages as base64 text and the others a binary payload, and
+// the client pings while the server answers each ping with a pong and
+// closes the session with "ping timeout" when no ping came for
+// PingInterval + PingTimeout (a pong from the client is "transport
+// error"). A request naming a session of the other revision gets 400
+// {"code":3,"message":"Bad request"}. The handshake, the upgrade (probe,
+// noop, upgrade packet), close and noop packets, and every limit work as
+// for v4.
 //
 // # Goroutines
 //

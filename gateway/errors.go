@@ -26,7 +26,8 @@ var (
 	ErrPollAborted = errors.New("gateway: polling request aborted by the client")
 	// ErrHeartbeatDirection is passed to OnClose (with disconnect.TransportError)
 	// when the client sends a ping, which Engine.IO v4 reserves to the
-	// server, or a probe outside an upgrade.
+	// server, or a probe outside an upgrade; or when an Engine.IO v3
+	// client, which pings, sends a pong.
 	ErrHeartbeatDirection = errors.New("gateway: invalid heartbeat direction")
 	// ErrServerClosed is passed to OnClose when the Server shuts down; it
 	// is disconnect.ErrServerClosed, the same value as actorio.ErrServerClosed.
@@ -50,7 +51,8 @@ const (
 	// Config.CheckOrigin), Config.AllowRequest or a connection limit
 	// (MaxConnections, MaxConnectionsPerAddress).
 	CodeForbidden ErrorCode = 4
-	// CodeUnsupportedVersion: EIO is missing or not 4.
+	// CodeUnsupportedVersion: EIO is missing or not 4, and
+	// Config.AllowEIO3 is off.
 	CodeUnsupportedVersion ErrorCode = 5
 )
 

@@ -19,15 +19,44 @@ import (
 // happens to fire, and requests also check it (expireIfDue): a client that
 // stays silent for exactly pingInterval + pingTimeout after reading the
 // handshake finds the session gone, however late the timers run.
+//
+// An Engine.IO v3 session runs the other way round, as Node's does: the
+// client pings every pingInterval and the server answers each ping with a
+// pong at once. The session dies pingInterval + pingTimeout after the
+// handshake or the client's last ping; the same timer, re-armed when it
+// fires early, watches that deadline, and requests check it too.
 
 // startHeartbeat arms the first ping. Handshakes call it before writing the
 // open packet, so the deadline never falls after the client's own count.
 func (c *Conn) startHeartbeat() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.isClosed {
-		c.schedulePingLocked()
+	if c.isClosed {
+		return
 	}
+	if c.eio3 {
+		d := c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout
+		c.expireAt = time.Now().Add(d)
+		c.heartbeat = time.AfterFunc(d, c.onHeartbeat)
+		return
+	}
+	c.schedulePingLocked()
+}
+
+// onClientPing answers a v3 client's ping with a pong and moves the
+// session's deadline to pingInterval + pingTimeout from now. The timer is
+// left alone: when it fires at the old deadline it finds the new one and
+// waits for it.
+func (c *Conn) onClientPing() {
+	c.mu.Lock()
+	if c.isClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.expireAt = time.Now().Add(c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout)
+	c.enqueueLocked(engineio.Packet{Type: engineio.Pong})
+	c.mu.Unlock()
+	c.wake()
 }
 
 // schedulePingLocked arms the timer for the next ping and sets the
@@ -44,7 +73,8 @@ func (c *Conn) schedulePingLocked() {
 }
 
 // expireIfDue closes the session with "ping timeout" if its deadline has
-// passed without a pong (its timer may not have fired yet), and reports
+// passed without a pong, or a v3 client's ping (its timer may not have
+// fired yet), and reports
 // whether the session is closed.
 func (c *Conn) expireIfDue() bool {
 	c.mu.Lock()
@@ -59,7 +89,7 @@ func (c *Conn) expireIfDue() bool {
 }
 
 // onHeartbeat queues the ping that is due and arms the pong timeout, or
-// closes the session whose pong did not come in time.
+// closes the session whose pong (a v3 client's ping) did not come in time.
 func (c *Conn) onHeartbeat() {
 	if !c.srv.enter() {
 		return
@@ -69,7 +99,7 @@ func (c *Conn) onHeartbeat() {
 	c.mu.Lock()
 	switch {
 	case c.isClosed || c.heartbeatStopped:
-	case c.awaitingPong:
+	case c.eio3 || c.awaitingPong:
 		if !now.Before(c.expireAt) {
 			c.mu.Unlock()
 			c.logAt(slog.LevelDebug, "engine.io ping timeout")

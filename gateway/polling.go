@@ -13,9 +13,16 @@ import (
 
 const pollContentType = "text/plain; charset=UTF-8"
 
+// binaryContentType is the content type of an Engine.IO v3 binary
+// payload, in a GET's answer and in a POST.
+const binaryContentType = "application/octet-stream"
+
 var (
 	noopBody  = []byte{engineio.Noop.Char()}
 	closeBody = []byte{engineio.Close.Char()}
+	// The same in an Engine.IO v3 text payload.
+	noopBodyV3  = engineio.AppendPayloadV3(nil, []engineio.Packet{{Type: engineio.Noop}})
+	closeBodyV3 = engineio.AppendPayloadV3(nil, []engineio.Packet{{Type: engineio.Close}})
 )
 
 // upgradeHold is how long a GET that started during an upgrade waits, once
@@ -68,7 +75,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			held = hold.C
 		}
 		if held == nil {
-			body, done := c.pollBodyLocked()
+			body, binary, done := c.pollBodyLocked()
 			if done {
 				c.polling = false
 				final := c.finalSent
@@ -77,7 +84,11 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 					c.srv.unlinger(c)
 				}
 				c.srv.addHeaders(w.Header(), r, false, "")
-				c.srv.writePoll(w, r, body)
+				contentType := pollContentType
+				if binary {
+					contentType = binaryContentType
+				}
+				c.srv.writePoll(w, r, body, contentType)
 				return
 			}
 		}
@@ -101,15 +112,15 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// pollBodyLocked returns the body a pending GET should answer now, if any;
-// c.mu must be held.
-func (c *Conn) pollBodyLocked() ([]byte, bool) {
+// pollBodyLocked returns the body a pending GET should answer now, if any,
+// and whether it is a binary (v3) payload; c.mu must be held.
+func (c *Conn) pollBodyLocked() (body []byte, binary, done bool) {
 	switch {
 	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
 		// What was queued first; the close packet goes to the next GET
 		// (see closeWith).
-		q := c.takeLocked()
-		return engineio.AppendPayload(make([]byte, 0, engineio.PayloadLen(q)), q), true
+		body, binary = c.payload(c.takeLocked())
+		return body, binary, true
 	case c.isClosed:
 		if !c.finalSent && c.finalCh != nil {
 			close(c.finalCh)
@@ -117,21 +128,68 @@ func (c *Conn) pollBodyLocked() ([]byte, bool) {
 		c.finalSent = true
 		switch c.mode {
 		case closeByClient:
-			return noopBody, true
+			return c.noopBody(), false, true
 		case closeFlush:
 			q := c.takeLocked()
 			q = append(q, engineio.Packet{Type: engineio.Close})
-			return engineio.AppendPayload(nil, q), true
+			body, binary = c.payload(q)
+			return body, binary, true
 		default:
-			return closeBody, true
+			if c.eio3 {
+				return closeBodyV3, false, true
+			}
+			return closeBody, false, true
 		}
 	case c.transport != TransportPolling || c.paused:
-		return noopBody, true
+		return c.noopBody(), false, true
 	case len(c.queue) > 0:
-		q := c.takeLocked()
-		return engineio.AppendPayload(make([]byte, 0, engineio.PayloadLen(q)), q), true
+		body, binary = c.payload(c.takeLocked())
+		return body, binary, true
 	}
-	return nil, false
+	return nil, false, false
+}
+
+// noopBody returns the payload of a lone noop packet for the session.
+func (c *Conn) noopBody() []byte {
+	if c.eio3 {
+		return noopBodyV3
+	}
+	return noopBody
+}
+
+// payload encodes q as the session's polling client reads it, and
+// reports whether the body is a binary payload: Engine.IO v4's packets
+// joined by the record separator; for v3, a binary payload when q holds
+// a binary message and the client reads binary (it did not ask b64), a
+// text payload otherwise.
+func (c *Conn) payload(q []engineio.Packet) ([]byte, bool) {
+	switch {
+	case !c.eio3:
+		return engineio.AppendPayload(make([]byte, 0, engineio.PayloadLen(q)), q), false
+	case !c.pollB64 && engineio.HasBinary(q):
+		return engineio.AppendBinaryPayloadV3(make([]byte, 0, engineio.BinaryPayloadV3Len(q)), q), true
+	default:
+		return engineio.AppendPayloadV3(make([]byte, 0, engineio.PayloadV3Len(q)), q), false
+	}
+}
+
+// decodePost decodes the body of a POST: Engine.IO v4's payload; for v3,
+// a binary payload when the content type says so (exactly, as Node
+// reads it), a text payload otherwise. On a malformed body it returns
+// the packets before the fault with the error.
+func (c *Conn) decodePost(r *http.Request, body []byte) ([]engineio.Packet, error) {
+	switch {
+	case !c.eio3:
+		pkts, err := engineio.DecodePayload(body)
+		if err != nil {
+			pkts = decodablePrefix(body)
+		}
+		return pkts, err
+	case r.Header.Get("Content-Type") == binaryContentType:
+		return engineio.DecodeBinaryPayloadV3(body)
+	default:
+		return engineio.DecodePayloadV3(body)
+	}
 }
 
 // servePost reads a long-polling POST body and processes its packets.
@@ -173,13 +231,12 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.tooLarge(w, int64(len(body)))
 		return
 	}
-	pkts, err := engineio.DecodePayload(body)
+	pkts, err := c.decodePost(r, body)
 	if err != nil {
 		// As Node: the packets before the one that does not decode are
 		// handled, the session closes with "parse error", and the POST
 		// that carried them gets its "ok".
 		c.logAt(slog.LevelWarn, "engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
-		pkts = decodablePrefix(body)
 	}
 	for _, p := range pkts {
 		if !c.handlePacket(p) {

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
 
-// Server is an Engine.IO v4 server; it is an http.Handler.
+// Server is an Engine.IO v4 server, and v3 too with Config.AllowEIO3; it
+// is an http.Handler.
 type Server struct {
 	cfg      Config
 	handler  Handler
@@ -452,7 +454,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, CodeUnknownTransport, transport)
 		return
 	}
-	if q.Get("EIO") != "4" {
+	// As Node: any EIO but "4" is protocol 3, served only when allowed.
+	eio3 := q.Get("EIO") != "4"
+	if eio3 && !s.cfg.AllowEIO3 {
 		s.reject(w, r, CodeUnsupportedVersion, transport)
 		return
 	}
@@ -463,7 +467,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	sid := q.Get("sid")
 	if sid == "" {
-		s.handshake(w, r, transport)
+		s.handshake(w, r, transport, eio3)
 		return
 	}
 	c, closing := s.lookupRequest(sid, transport == TransportPolling)
@@ -484,6 +488,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, CodeUnknownSID)
 			return
 		}
+	}
+	if c != nil && c.eio3 != eio3 {
+		// A request of the other protocol revision than its session's:
+		// Node answers it "Bad request" and leaves the session alone.
+		s.reject(w, r, CodeBadRequest, transport)
+		return
 	}
 	if c != nil && transport == TransportPolling && c.lingers() {
 		// The session just ended and may still owe this request its last
@@ -562,8 +572,9 @@ func (s *Server) connectionError(r *http.Request, code ErrorCode) {
 	}
 }
 
-// handshake opens a new session on the requested transport.
-func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string) {
+// handshake opens a new session on the requested transport, of
+// Engine.IO v3 when eio3 is set.
+func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport string, eio3 bool) {
 	if r.Method != http.MethodGet {
 		s.reject(w, r, CodeBadHandshakeMethod, transport)
 		return
@@ -588,10 +599,10 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		r = r.WithContext(context.WithValue(r.Context(), slotKey{}, sl))
 	}
 	if transport == TransportWebSocket {
-		s.handshakeWebSocket(w, r)
+		s.handshakeWebSocket(w, r, eio3)
 		return
 	}
-	c := newConn(s, r, TransportPolling)
+	c := newConn(s, r, TransportPolling, eio3)
 	// Hold deliveries until OnOpen returned: the client may POST as soon as
 	// it reads the open packet.
 	c.recvMu.Lock()
@@ -602,6 +613,9 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 	}
 	c.startHeartbeat()
 	body := s.openPacket(c.id, s.cfg.upgradesAllowed())
+	if eio3 {
+		body = engineio.AppendPayloadV3(nil, []engineio.Packet{{Type: engineio.Open, Data: body[1:]}})
+	}
 	s.addHeaders(w.Header(), r, true, c.id)
 	writeBody(w, "text/plain; charset=UTF-8", body)
 	if f, ok := w.(http.Flusher); ok {

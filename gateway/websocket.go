@@ -24,14 +24,14 @@ var typeChars = func() (t [engineio.Noop + 1][]byte) {
 }()
 
 // handshakeWebSocket opens a session directly on a WebSocket and starts its
-// read and write loops.
-func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+// read and write loops; eio3 makes it an Engine.IO v3 session.
+func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3 bool) {
 	ws, err := s.upgrader.Upgrade(hijackWrap{w}, r, s.upgradeHeaders(r, true))
 	if err != nil {
 		return // the upgrader answered the request
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
-	c := newConn(s, r, TransportWebSocket)
+	c := newConn(s, r, TransportWebSocket, eio3)
 	c.ws = ws
 	c.recvMu.Lock()
 	if !s.register(c) {
@@ -99,7 +99,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.abortUpgrade(ws, fmt.Errorf("read during upgrade: %w", err))
 			return
 		}
-		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+		p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
 			c.abortUpgrade(ws, err)
 			return
@@ -118,7 +118,11 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.mu.Unlock()
 			c.wake()
 		case p.Type == engineio.Upgrade:
-			if !c.completeUpgrade(ws) {
+			frames := framesV4
+			if c.eio3 {
+				frames = v3Frames(r)
+			}
+			if !c.completeUpgrade(ws, frames) {
 				return
 			}
 			c.readOnOwnGoroutine(ws)
@@ -159,8 +163,9 @@ func (s *Server) ignoreWebSocket(w http.ResponseWriter, r *http.Request, c *Conn
 // close frame.
 const ignoredCloseWait = time.Second
 
-// completeUpgrade makes ws the session's transport and starts its writer.
-func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
+// completeUpgrade makes ws the session's transport, carrying binary
+// messages as frames says, and starts its writer.
+func (c *Conn) completeUpgrade(ws *websocket.Conn, frames frameMode) bool {
 	c.mu.Lock()
 	if c.isClosed || c.probe != ws {
 		c.mu.Unlock()
@@ -172,6 +177,7 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn) bool {
 	c.upgrading = false
 	c.transport = TransportWebSocket
 	c.ws = ws
+	c.frames = frames
 	c.srv.polling.Add(-1) // registered as polling, not closed (checked above)
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
@@ -219,7 +225,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 			c.readFailed(err)
 			return
 		}
-		p, err := engineio.DecodeFrame(data, mt == websocket.BinaryMessage)
+		p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
 		if err != nil {
 			c.logAt(slog.LevelWarn, "engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
 			c.closeWith(disconnect.ParseError, err, closeAbort)
@@ -229,6 +235,14 @@ func (c *Conn) readLoop(ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// decodeFrame decodes a WebSocket message of the session's protocol.
+func (c *Conn) decodeFrame(data []byte, binary bool) (engineio.Packet, error) {
+	if c.eio3 {
+		return engineio.DecodeFrameV3(data, binary)
+	}
+	return engineio.DecodeFrame(data, binary)
 }
 
 // readBufs recycles the buffers messages are read into.
@@ -306,7 +320,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 	for {
 		c.mu.Lock()
 		q := c.takeLocked()
-		closed, mode := c.isClosed, c.mode
+		closed, mode, frames := c.isClosed, c.mode, c.frames
 		if len(q) == 0 && !closed {
 			c.writing = false
 			c.mu.Unlock()
@@ -320,7 +334,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		}
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-			if err := writeBatch(ws, q); err != nil {
+			if err := writeBatch(ws, q, frames); err != nil {
 				c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 				_ = ws.Close()
 				return
@@ -333,16 +347,16 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 	}
 }
 
-// writeBatch writes q, in one write to the network when ws sits on a
-// batchConn.
-func writeBatch(ws *websocket.Conn, q []engineio.Packet) error {
+// writeBatch writes q as frames says, in one write to the network when ws
+// sits on a batchConn.
+func writeBatch(ws *websocket.Conn, q []engineio.Packet, frames frameMode) error {
 	bc, _ := ws.NetConn().(*batchConn)
 	if bc != nil {
 		bc.begin()
 	}
 	var err error
 	for _, p := range q {
-		if err = writeFrame(ws, p); err != nil {
+		if err = writeFrame(ws, p, frames); err != nil {
 			break
 		}
 	}
@@ -354,13 +368,23 @@ func writeBatch(ws *websocket.Conn, q []engineio.Packet) error {
 	return err
 }
 
-// writeFrame writes p as one frame: binary messages as binary frames, the
-// rest as text frames of the type character followed by Data.
-func writeFrame(ws *websocket.Conn, p engineio.Packet) error {
+// writeFrame writes p as one frame: binary messages as binary frames (for
+// Engine.IO v3, after the message type byte, or as a "b4"+base64 text
+// frame when frames says so), the rest as text frames of the type
+// character followed by Data.
+func writeFrame(ws *websocket.Conn, p engineio.Packet, frames frameMode) error {
 	if p.Binary && p.Type == engineio.Message {
+		if frames == framesV3Base64 {
+			return ws.WriteMessage(websocket.TextMessage, engineio.AppendTextV3(nil, p))
+		}
 		w, err := ws.NextWriter(websocket.BinaryMessage)
 		if err != nil {
 			return err
+		}
+		if frames == framesV3 {
+			if _, err := w.Write(v3BinaryPrefix); err != nil {
+				return err
+			}
 		}
 		if _, err := w.Write(p.Data); err != nil {
 			return err
@@ -381,6 +405,9 @@ func writeFrame(ws *websocket.Conn, p engineio.Packet) error {
 	}
 	return w.Close()
 }
+
+// v3BinaryPrefix starts an Engine.IO v3 binary frame: the message type.
+var v3BinaryPrefix = []byte{byte(engineio.Message)}
 
 // closeSocket sends a close frame (best effort) and closes the connection.
 func closeSocket(ws *websocket.Conn, code int, timeout time.Duration) {
