@@ -167,9 +167,43 @@ type logEntry struct {
 	target *pb.Target
 	// ownerOnly: only the sockets of its origin node were sent it.
 	ownerOnly bool
-	frame     []byte
-	atts      [][]byte
-	size      int
+	// frame ends with the log's offset, offLen bytes, as a JSON string.
+	frame  []byte
+	offLen int
+	atts   [][]byte
+	size   int
+}
+
+// replayFrame returns e's frame for a client restoring from offset v: its
+// offset is raised to v's marks where they are higher, so that the
+// client's last offset never goes back behind packets it had (this log
+// may have logged e before one of them).
+func (e *logEntry) replayFrame(v vector) []byte {
+	end := len(e.frame) - 2 // before `"]`
+	own, ok := parseVector(string(e.frame[end-e.offLen : end]))
+	if !ok && e.offLen > 0 {
+		return e.frame
+	}
+	merged, raised := own, false
+	for _, m := range v {
+		i := slices.IndexFunc(merged, func(o mark) bool { return o.tag == m.tag })
+		switch {
+		case i < 0:
+			merged = append(merged, m)
+			raised = true
+		case merged[i].seq < m.seq:
+			merged[i].seq = m.seq
+			raised = true
+		}
+	}
+	if !raised {
+		return e.frame
+	}
+	off := merged.String()
+	out := make([]byte, 0, len(e.frame)-e.offLen+len(off))
+	out = append(out, e.frame[:end-e.offLen]...)
+	out = append(out, off...)
+	return append(out, '"', ']')
 }
 
 // packetLog is a namespace's log of the packets it sent, each with an
@@ -337,7 +371,7 @@ func (l *packetLog) add(now time.Time, o *origin, seq uint64, t *pb.Target, fram
 		size += len(a)
 	}
 	l.entries = append(l.entries, logEntry{pos: l.next, from: o, seq: seq, at: now, target: t, ownerOnly: ownerOnly,
-		frame: out, atts: atts, size: size})
+		frame: out, offLen: len(off), atts: atts, size: size})
 	l.next++
 	l.bytes += int64(size)
 	l.trim(now)

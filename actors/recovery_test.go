@@ -349,3 +349,24 @@ func FuzzParseVector(f *testing.F) {
 		}
 	})
 }
+
+// A replayed packet's offset never goes back behind what the client had.
+func TestReplayFrameRaisesOffset(t *testing.T) {
+	l := testLog(Recovery{})
+	now := time.Now()
+	l.appendFrom(now, "BBBBBBBB", 6, nil, []byte(`2["b"]`), nil, false)
+	l.appendFrom(now, "AAAAAAAA", 10, nil, []byte(`2["a"]`), nil, false)
+	e := &l.entries[0]
+	for _, tc := range []struct {
+		v    vector
+		want string
+	}{
+		{vector{{"AAAAAAAA", 10}, {"BBBBBBBB", 5}}, `2["b","BBBBBBBB-6.AAAAAAAA-a"]`},
+		{vector{{"BBBBBBBB", 5}}, `2["b","BBBBBBBB-6"]`},
+		{vector{{"BBBBBBBB", 7}, {"CCCCCCCC", 1}}, `2["b","BBBBBBBB-7.CCCCCCCC-1"]`},
+	} {
+		if got := string(e.replayFrame(tc.v)); got != tc.want {
+			t.Errorf("replayFrame(%s) = %s, want %s", tc.v, got, tc.want)
+		}
+	}
+}

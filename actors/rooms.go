@@ -53,7 +53,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 		p.restore = nil
 		rooms = append(slices.Clone(r.rooms), rooms...)
 		ns.log.missed(r, p.id, r.rooms, func(e *logEntry) bool {
-			return p.conn.Send(framePackets(e.frame, e.atts)...) == nil
+			return p.conn.Send(framePackets(e.replayFrame(r.last), e.atts)...) == nil
 		})
 	}
 	p.connected.Store(true)
