@@ -47,7 +47,14 @@ func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error 
 		return fmt.Errorf("spawn connection actor %s: %w", c.ID(), err)
 	}
 	a.pid = pid
-	c.SetReceiver(&inbound{a: a})
+	in := &inbound{a: a}
+	c.SetReceiver(in)
+	if c.Protocol() == 3 {
+		// A Socket.IO v2 client is in the main namespace from the start,
+		// as Node joins it (eio3.go). OnOpen holds the connection's
+		// packets until this returns, so none is routed before.
+		_ = in.connect("/", nil)
+	}
 	return nil
 }
 

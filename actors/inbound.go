@@ -119,6 +119,10 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 	a := r.a
 	switch pkt.Type {
 	case socketio.Connect:
+		if a.conn.Protocol() == 3 {
+			// A Socket.IO v2 client: the namespace's query is the auth.
+			return r.connect(v2Connect(pkt.Namespace))
+		}
 		return r.connect(pkt.Namespace, pkt.Data)
 	case socketio.Disconnect:
 		if p, ok := a.route(pkt.Namespace); ok {
@@ -178,7 +182,11 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 		refuse("Invalid namespace")
 		return nil
 	}
-	res, err := ns.request(context.Background(), &spawnSocket{conn: a, id: gateway.NewID(), auth: auth})
+	id := gateway.NewID()
+	if a.conn.Protocol() == 3 {
+		id = v2SocketID(nsp, a.conn.ID())
+	}
+	res, err := ns.request(context.Background(), &spawnSocket{conn: a, id: id, auth: auth})
 	if err != nil {
 		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
 			slog.String("nsp", nsp), slog.Any("err", err))

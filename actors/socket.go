@@ -100,15 +100,22 @@ func (a *socketActor) start(ctx actor.Context) {
 		a.done = true
 		// As in finish: stop the routing before the client can answer.
 		a.gone()
-		_ = p.writePacket(socketio.ConnectError, r.Payload)
+		payload := r.Payload
+		if p.conn.Protocol() == 3 {
+			payload = v2ErrorPayload(payload)
+		}
+		_ = p.writePacket(socketio.ConnectError, payload)
 		ctx.Stop(ctx.Self())
 		return
 	}
-	reply := socketio.Object{{Key: "sid", Value: p.id}}
-	if p.privateID != "" {
-		reply = append(reply, socketio.Member{Key: "pid", Value: p.privateID})
+	var sid []byte // a Socket.IO v2 client gets a bare CONNECT (eio3.go)
+	if p.conn.Protocol() != 3 {
+		reply := socketio.Object{{Key: "sid", Value: p.id}}
+		if p.privateID != "" {
+			reply = append(reply, socketio.Member{Key: "pid", Value: p.privateID})
+		}
+		sid, _ = reply.MarshalJSON()
 	}
-	sid, _ := reply.MarshalJSON()
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Connect, Namespace: p.ns.name, Data: sid})
 	if err := p.ns.ready(p, frame); err != nil {
 		a.done = true
@@ -170,7 +177,11 @@ func (a *socketActor) fail(ctx actor.Context) {
 	if !p.connected.Load() {
 		a.done = true
 		a.gone()
-		_ = p.writePacket(socketio.ConnectError, []byte(`{"message":"server error"}`))
+		payload := []byte(`{"message":"server error"}`)
+		if p.conn.Protocol() == 3 {
+			payload = v2ErrorPayload(payload)
+		}
+		_ = p.writePacket(socketio.ConnectError, payload)
 		return
 	}
 	defer func() {

@@ -195,7 +195,14 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 		respond(spawnReply{})
 		return
 	}
-	p := newSocketRef(m.id, a.ns, m.conn.conn)
+	id := m.id
+	if _, taken := a.children[id]; taken {
+		// A Socket.IO v2 client's socket id is made of its session's
+		// (eio3.go): one that joins a namespace again before its old
+		// socket there has ended gets a random one.
+		id = gateway.NewID()
+	}
+	p := newSocketRef(id, a.ns, m.conn.conn)
 	p.owner = m.conn
 	if a.log != nil {
 		p.privateID = gateway.NewID()
@@ -259,7 +266,8 @@ func (a *namespaceActor) overConnBound(c *connActor) bool {
 }
 
 func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
-	id := who.Id[strings.LastIndexByte(who.Id, '/')+1:]
+	// The child's name is its socket id, which may hold '/' (eio3.go).
+	id := strings.TrimPrefix(who.Id, ctx.Self().Id+"/")
 	p, ok := a.children[id]
 	if !ok {
 		return
