@@ -34,9 +34,10 @@ func protoOf(kind string) wireProto {
 
 // What client.next returns.
 const (
-	evAck   = iota + 1 // an ack: id and body (the JSON array, or the raw body)
-	evMsg              // a "msg" event: body is the whole Socket.IO packet, or the raw payload
-	evOther            // any other event
+	evAck    = iota + 1 // an ack: id and body (the JSON array, or the raw body)
+	evMsg               // a "msg" event: body is the whole Socket.IO packet, or the raw payload
+	evOther             // any other event
+	evAckReq            // an event that asks for an ack: id and body (the JSON array)
 )
 
 // msgPrefix starts every "msg" event of the namespace "/" without ack id.
@@ -258,23 +259,47 @@ func (c *client) next() (kind int, id uint32, body []byte, err error) {
 		default:
 			continue
 		}
-		if bytes.HasPrefix(p.Data, msgPrefix) {
-			return evMsg, 0, p.Data, nil
-		}
-		pkt, err := socketio.Decode(p.Data)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		switch pkt.Type {
-		case socketio.Ack:
-			return evAck, uint32(pkt.ID), pkt.Data, nil
-		case socketio.Event:
-			return evOther, 0, pkt.Data, nil
-		case socketio.Disconnect:
-			return 0, 0, nil, errClosedByServer
-		}
-		return 0, 0, nil, fmt.Errorf("%s packet: %w", pkt.Type, errUnexpected)
+		return classify(p.Data)
 	}
+}
+
+// classify tells what a Socket.IO packet of the namespace "/" is, for
+// next.
+func classify(data []byte) (kind int, id uint32, body []byte, err error) {
+	if bytes.HasPrefix(data, msgPrefix) {
+		return evMsg, 0, data, nil
+	}
+	pkt, err := socketio.Decode(data)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	switch pkt.Type {
+	case socketio.Ack:
+		return evAck, uint32(pkt.ID), pkt.Data, nil
+	case socketio.Event:
+		if pkt.HasID {
+			return evAckReq, uint32(pkt.ID), pkt.Data, nil
+		}
+		return evOther, 0, pkt.Data, nil
+	case socketio.Disconnect:
+		return 0, 0, nil, errClosedByServer
+	}
+	return 0, 0, nil, fmt.Errorf("%s packet: %w", pkt.Type, errUnexpected)
+}
+
+// appendAck appends the Engine.IO message that acks event id with data
+// (a JSON array).
+func appendAck(dst []byte, id uint32, data []byte) []byte {
+	dst = append(dst, engineio.Message.Char())
+	return socketio.AppendEncode(dst, socketio.Packet{Type: socketio.Ack, ID: uint64(id), HasID: true, Data: data})
+}
+
+// sendAck acks event id with data, a JSON array.
+func (c *client) sendAck(id uint32, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = appendAck(c.wbuf[:0], id, data)
+	return c.ws.WriteMessage(websocket.TextMessage, c.wbuf)
 }
 
 // call sends r and waits for its ack, skipping other traffic.

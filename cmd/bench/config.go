@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,17 +17,60 @@ const (
 	kindRaw     = "raw"
 )
 
+// Deployments of several processes, for the cross-node scenarios.
+const (
+	// kindCluster is three actorio nodes in one cluster with TLS links;
+	// clients use WebSocket, each to its node.
+	kindCluster = "actorio-cluster"
+	// kindClusterPoll is the same cluster with long-polling clients that
+	// send each request to the next node in turn: two requests in three
+	// reach a node that hands them over to the session's owner.
+	kindClusterPoll = "actorio-cluster-poll"
+	// kindNodeRedis is three Node socket.io processes sharing a
+	// redis-server through @socket.io/redis-adapter; WebSocket clients.
+	kindNodeRedis = "node-redis"
+)
+
 // Scenario names.
 const (
 	scenEcho   = "echo"
 	scenFanout = "fanout"
 	scenIdle   = "idle"
+	// scenXFanout: receivers spread over the nodes, a sender on the first
+	// broadcasts to their room (a blast, then a paced phase).
+	scenXFanout = "xfanout"
+	// scenXAck: rounds of a broadcast with ack to receivers spread over
+	// the nodes.
+	scenXAck = "xack"
 )
 
 var (
-	allKinds     = []string{kindActorio, kindNode, kindRaw}
-	allScenarios = []string{scenEcho, scenFanout, scenIdle}
+	// allKinds are the single-process servers of the first table.
+	allKinds = []string{kindActorio, kindNode, kindRaw}
+	// xKinds are the columns of the cross-node table, in its order: the
+	// single-process servers last, as references.
+	xKinds = []string{kindCluster, kindClusterPoll, kindNodeRedis, kindActorio, kindNode}
+	// knownKinds are the names -servers accepts.
+	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
+	// allScenarios are the names -scenarios accepts; defaultScenarios
+	// those run without it.
+	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenXFanout, scenXAck}
+	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
+
+// applies reports whether scenario scen runs against server kind: the
+// first three against the single processes, the cross-node ones against
+// the deployments and, as references, actorio and node alone.
+func applies(scen, kind string) bool {
+	switch scen {
+	case scenXFanout, scenXAck:
+		return kind != kindRaw
+	}
+	return slices.Contains(allKinds, kind)
+}
+
+// isXScenario reports whether scen is one of the cross-node scenarios.
+func isXScenario(scen string) bool { return scen == scenXFanout || scen == scenXAck }
 
 // config holds every flag of both modes.
 type config struct {
@@ -62,6 +106,30 @@ type config struct {
 	idleConns int
 	idleHold  time.Duration
 
+	// cross-node scenarios
+	nodes          int
+	redisBin       string
+	clusterTLS     bool
+	xReceivers     int
+	xPollReceivers int
+	xMessages      int
+	xSize          int
+	xRate          int
+	xPaced         time.Duration
+	xAckReceivers  int
+	xRounds        int
+	xWarmRounds    int
+	xAckTimeout    time.Duration
+	xTimeout       time.Duration
+	xHomes         []int // 0-based nodes receivers are spread over; nil: every node
+
+	// serve mode, in a cluster
+	clusterSeeds string
+	clusterSize  int
+	clusterCert  string
+	clusterKey   string
+	clusterCA    string
+
 	dialConcurrency int
 	startTimeout    time.Duration
 	settle          time.Duration
@@ -81,8 +149,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 	fs.DurationVar(&c.pingInterval, "ping-interval", 2*time.Second, "heartbeat interval of every server (Engine.IO pingInterval; WebSocket pings for raw)")
 
-	fs.StringVar(&servers, "servers", strings.Join(allKinds, ","), "servers to compare, among actorio,node,raw")
-	fs.StringVar(&scenarios, "scenarios", strings.Join(allScenarios, ","), "scenarios to run, among echo,fanout,idle")
+	fs.StringVar(&servers, "servers", strings.Join(knownKinds, ","), "servers to compare, among "+strings.Join(knownKinds, ",")+" (each scenario runs against those it applies to)")
+	fs.StringVar(&scenarios, "scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, among "+strings.Join(allScenarios, ","))
 	fs.StringVar(&c.nodeScript, "node-script", "", "Node bench server script (default <module root>/cmd/bench/node/server.cjs)")
 	fs.StringVar(&c.nodeBin, "node", "node", "Node.js executable")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU and heap profiles of the actorio (and raw) server of each scenario into this directory")
@@ -102,6 +170,38 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.idleConns, "n", 2000, "idle: connected sockets (the 16 KB/conn target is judged at 10000)")
 	fs.DurationVar(&c.idleHold, "hold", 5*time.Second, "idle: how long the sockets are held (cover >= 2 ping intervals)")
 
+	fs.IntVar(&c.nodes, "nodes", 3, "xfanout, xack: processes of actorio-cluster and node-redis")
+	fs.StringVar(&c.redisBin, "redis-server", "redis-server", "xfanout, xack: redis-server executable for node-redis")
+	fs.BoolVar(&c.clusterTLS, "cluster-tls", true, "xfanout, xack: secure actorio's links between nodes (mutual TLS and a secret); false: Insecure")
+	fs.IntVar(&c.xReceivers, "xr", 300, "xfanout: receivers, spread round-robin over the nodes")
+	fs.IntVar(&c.xPollReceivers, "xr-poll", 0, "xfanout: receivers of actorio-cluster-poll (0: -xr)")
+	fs.IntVar(&c.xMessages, "xm", 2000, "xfanout: messages of the blast")
+	fs.IntVar(&c.xSize, "xsize", 256, "xfanout: bytes of each message (a timestamp, then padding; at least 24)")
+	fs.IntVar(&c.xRate, "xrate", 200, "xfanout: messages per second of the paced phase (0: none)")
+	fs.DurationVar(&c.xPaced, "xpaced", 3*time.Second, "xfanout: duration of the paced phase")
+	fs.IntVar(&c.xAckReceivers, "xack-r", 60, "xack: receivers, spread round-robin over the nodes, each acking")
+	fs.IntVar(&c.xRounds, "xrounds", 1500, "xack: measured rounds (emit with ack, then every ack)")
+	fs.IntVar(&c.xWarmRounds, "xwarm", 50, "xack: unmeasured rounds before them")
+	fs.DurationVar(&c.xAckTimeout, "xack-timeout", 10*time.Second, "xack: timeout of one round")
+	fs.Func("xhomes", "xfanout, xack: spread the receivers over these nodes only, comma-separated, 1 being the sender's (default: every node; for finding where time goes)", func(v string) error {
+		c.xHomes = nil
+		for _, f := range strings.Split(v, ",") {
+			i, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || i < 1 {
+				return fmt.Errorf("node numbers from 1, not %q", f)
+			}
+			c.xHomes = append(c.xHomes, i-1)
+		}
+		return nil
+	})
+	fs.DurationVar(&c.xTimeout, "xtimeout", 120*time.Second, "xfanout, xack: give up a run after this long")
+
+	fs.StringVar(&c.clusterSeeds, "cluster-seeds", "", "serve mode: join a cluster: comma-separated cluster addresses of other nodes (\"-\": none, the first node)")
+	fs.IntVar(&c.clusterSize, "cluster-size", 0, "serve mode: print JOINED once this many nodes are in the cluster")
+	fs.StringVar(&c.clusterCert, "cluster-cert", "", "serve mode: TLS certificate of the node (PEM); the secret comes from $"+secretEnv)
+	fs.StringVar(&c.clusterKey, "cluster-key", "", "serve mode: its private key (PEM)")
+	fs.StringVar(&c.clusterCA, "cluster-ca", "", "serve mode: the cluster's CA (PEM)")
+
 	fs.IntVar(&c.dialConcurrency, "dial-concurrency", 32, "connections opened in parallel")
 	fs.DurationVar(&c.startTimeout, "start-timeout", 20*time.Second, "how long a server may take to print READY")
 	fs.DurationVar(&c.settle, "settle", 400*time.Millisecond, "pause after each run, and before the idle scenario's first RSS reading")
@@ -115,7 +215,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	var err error
-	if c.servers, err = list(servers, allKinds); err != nil {
+	if c.servers, err = list(servers, knownKinds); err != nil {
 		fmt.Fprintln(stderr, "-servers:", err)
 		return c, err
 	}
@@ -129,10 +229,26 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	if c.echoClients < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
-		c.echoSize < 0 || c.fanSize < 0 || c.echoTime <= 0 || c.pingInterval <= 0 {
+		c.echoSize < 0 || c.fanSize < 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
+		c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")
 		fmt.Fprintln(stderr, err)
 		return c, err
+	}
+	if c.xSize < minXSize {
+		err := fmt.Errorf("-xsize must be at least %d", minXSize)
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	for _, h := range c.xHomes {
+		if h >= c.nodes {
+			err := fmt.Errorf("-xhomes: node %d of %d", h+1, c.nodes)
+			fmt.Fprintln(stderr, err)
+			return c, err
+		}
+	}
+	if c.xPollReceivers == 0 {
+		c.xPollReceivers = c.xReceivers
 	}
 	return c, nil
 }

@@ -29,6 +29,35 @@
 // It prints one markdown table with the ratios ours/node and ours/raw and
 // the targets of the issue. The load generator shares the machine's cores
 // with the server under test; the table shows how much CPU each used.
+//
+// Two more scenarios compare several processes acting as one server,
+// run with -scenarios xfanout,xack, against these servers:
+//
+//   - actorio-cluster: three actorio nodes (-nodes) in one cluster, their
+//     links secured with mutual TLS from a throwaway CA made at start and
+//     a random secret (-cluster-tls=false: plain links); WebSocket
+//     clients;
+//   - actorio-cluster-poll: the same cluster, with long-polling clients
+//     that send every request after the handshake to the next node in
+//     turn, so that nodes hand most requests over to the session's node;
+//   - node-redis: three Node socket.io processes sharing a redis-server of
+//     this run's own (127.0.0.1, a free port, no persistence) through
+//     @socket.io/redis-adapter;
+//   - actorio and node alone, as references.
+//
+// Receivers are spread round-robin over the processes (-xhomes picks
+// some), the sender is a WebSocket client of the first:
+//
+//   - xfanout: a blast of M messages to the room, then a paced phase of
+//     -xrate messages per second; each message carries its emit's
+//     wall-clock timestamp, so the receivers note its latency;
+//   - xack: rounds of a broadcast with ack to the room, each receiver
+//     acking, timed by the sending server from its emit to the last ack.
+//
+// Their table has the ratios first (cluster over node-redis, polling over
+// node-redis, cluster over actorio alone), then the targets of the issue,
+// then each column's figures; server CPU sums every process of a column,
+// redis-server included.
 package main
 
 import (

@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestMain lets the test binary be the server processes the load generator
@@ -57,9 +60,115 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeCrossNode runs the cross-node scenarios with tiny sizes
+// against actorio's cluster (WebSocket and forwarded polling) and one
+// node, and against Node socket.io with the Redis adapter and alone when
+// node and the npm packages are installed. It needs redis-server.
+func TestSmokeCrossNode(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server): the cross-node scenarios are not smoke-tested")
+	}
+	servers := "actorio-cluster,actorio-cluster-poll,actorio"
+	if nodeAvailable() && redisAdapterAvailable() {
+		servers += ",node-redis,node"
+	} else {
+		t.Log("node or node_modules/@socket.io/redis-adapter missing: node-redis not benchmarked")
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{
+		"-servers", servers, "-scenarios", "xfanout,xack",
+		"-xr", "6", "-xm", "20", "-xsize", "32", "-xrate", "100", "-xpaced", "200ms",
+		"-xack-r", "3", "-xrounds", "5", "-xwarm", "1",
+		"-ping-interval", "500ms", "-settle", "20ms",
+	}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s\nstdout:\n%s", code, errb.String(), out.String())
+	}
+	table := out.String()
+	if strings.Contains(table, "Failures:") || strings.Contains(table, "| echo:") {
+		t.Fatalf("a scenario failed, or the first table came out:\n%s\nstderr:\n%s", table, errb.String())
+	}
+	want := map[string]bool{"| xfanout blast: delivered msgs/s |": false, "| xack: one round, emit until every ack, p50 (ms) |": false}
+	for _, line := range strings.Split(table, "\n") {
+		for prefix := range want {
+			if !strings.HasPrefix(line, prefix) {
+				continue
+			}
+			want[prefix] = true
+			// Cells: metric, three ratios, target, met, then one per
+			// server kind of xKinds.
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			for i, kind := range xKinds {
+				if strings.Contains(servers, kind) && strings.TrimSpace(cells[6+i]) == "—" {
+					t.Errorf("no figure for %s: %s", kind, line)
+				}
+			}
+		}
+	}
+	for prefix, seen := range want {
+		if !seen {
+			t.Errorf("table lacks %q:\n%s", prefix, table)
+		}
+	}
+}
+
+func TestStamp(t *testing.T) {
+	now := time.Now()
+	b := appendStamp(nil, now)
+	if len(b) != stampLen {
+		t.Fatalf("stamp %q: %d bytes, want %d", b, len(b), stampLen)
+	}
+	got, ok := parseStamp(append(b, "xxx"...))
+	if !ok || got != now.UnixMicro() {
+		t.Fatalf("parseStamp(%q) = %d %v, want %d", b, got, ok, now.UnixMicro())
+	}
+	for _, bad := range []string{"", "123|", "12345678901234567x", "1234567890123456x"} {
+		if _, ok := parseStamp([]byte(bad)); ok {
+			t.Errorf("parseStamp(%q) accepted", bad)
+		}
+	}
+}
+
+func TestClusterPKI(t *testing.T) {
+	p, err := newClusterPKI(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.remove()
+	if len(p.secret) < 16 || len(p.nodes) != 2 {
+		t.Fatalf("secret of %d bytes, %d nodes", len(p.secret), len(p.nodes))
+	}
+	pool := x509.NewCertPool()
+	caPEM, err := os.ReadFile(p.nodes[0].ca)
+	if err != nil || !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("CA: %v", err)
+	}
+	for _, n := range p.nodes {
+		pair, err := tls.LoadX509KeyPair(n.cert, n.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(pair.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, use := range []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth} {
+			if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{use}}); err != nil {
+				t.Errorf("%s for use %v: %v", n.cert, use, err)
+			}
+		}
+	}
+	dir := p.dir
+	p.remove()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("%s left behind: %v", dir, err)
+	}
+}
+
 func TestFlagsRejectUnknownNames(t *testing.T) {
 	var errb bytes.Buffer
-	for _, args := range [][]string{{"-servers", "actorio,bogus"}, {"-scenarios", "nope"}, {"-serve", "node"}, {"-c", "0"}} {
+	for _, args := range [][]string{{"-servers", "actorio,bogus"}, {"-scenarios", "nope"}, {"-serve", "node"}, {"-c", "0"},
+		{"-xsize", "8"}, {"-xhomes", "4"}, {"-xhomes", "0"}, {"-xr", "0"}} {
 		if _, err := parseFlags(args, &errb); err == nil {
 			t.Errorf("%q accepted", args)
 		}
@@ -79,6 +188,19 @@ func TestRawFrameRoundTrip(t *testing.T) {
 	if _, _, _, err := parseRaw([]byte{opAck, 0}); err == nil {
 		t.Fatal("short frame accepted")
 	}
+}
+
+func redisAdapterAvailable() bool {
+	root, err := moduleRoot()
+	if err != nil {
+		return false
+	}
+	for _, pkg := range []string{"@socket.io/redis-adapter", "redis"} {
+		if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func nodeAvailable() bool {

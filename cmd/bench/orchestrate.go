@@ -21,6 +21,11 @@ type results struct {
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
 	took   time.Duration
+
+	// The cross-node scenarios.
+	xfan  map[string]xfanResult
+	xack  map[string]xackResult
+	xerrs []string
 }
 
 // orchestrate runs every selected scenario against every selected server,
@@ -32,6 +37,10 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	need := 256 + max(cfg.echoClients, cfg.fanReceivers+1)
 	if slices.Contains(cfg.scenarios, scenIdle) {
 		need = max(need, cfg.idleConns+256)
+	}
+	if slices.ContainsFunc(cfg.scenarios, isXScenario) {
+		// A polling client may hold a GET and a POST to every node.
+		need = max(need, 256+max(cfg.xReceivers, cfg.xAckReceivers)+2*cfg.nodes*max(cfg.xPollReceivers, cfg.xAckReceivers))
 	}
 	if _, err := raiseNoFile(need); err != nil {
 		return err
@@ -48,27 +57,75 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{}}
+	res := results{echo: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
+		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
 		for _, kind := range cfg.servers {
+			if !applies(scen, kind) {
+				continue
+			}
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			fmt.Fprintf(stderr, "bench: %-6s vs %-7s ... ", scen, kind)
 			t0 := time.Now()
-			err := runOne(ctx, cfg, scen, kind, logw, &res)
+			var err error
+			if isXScenario(scen) {
+				err = runX(ctx, cfg, scen, kind, logw, &res)
+			} else {
+				err = runOne(ctx, cfg, scen, kind, logw, &res)
+			}
 			if err != nil {
 				fmt.Fprintf(stderr, "FAILED after %v: %v\n", time.Since(t0).Round(time.Millisecond), err)
-				res.errs = append(res.errs, fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error())))
+				line := fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error()))
+				if isXScenario(scen) {
+					res.xerrs = append(res.xerrs, line)
+				} else {
+					res.errs = append(res.errs, line)
+				}
 				continue
 			}
 			fmt.Fprintf(stderr, "done in %v\n", time.Since(t0).Round(time.Millisecond))
 		}
 	}
 	res.took = time.Since(start)
-	writeReport(stdout, cfg, &res)
+	if slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) }) {
+		writeReport(stdout, cfg, &res)
+	}
+	if slices.ContainsFunc(cfg.scenarios, isXScenario) {
+		if len(res.errs) > 0 || slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) }) {
+			fmt.Fprintln(stdout)
+		}
+		writeXReport(stdout, cfg, &res)
+	}
 	return nil
+}
+
+// runX runs a cross-node scenario against kind's deployment, started
+// afresh.
+func runX(ctx context.Context, cfg config, scen, kind string, logw io.Writer, res *results) error {
+	d, err := startDeployment(ctx, cfg, scen, kind, logw)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	switch scen {
+	case scenXFanout:
+		r, err := runXFanout(ctx, cfg, d)
+		if err != nil {
+			return err
+		}
+		res.xfan[kind] = r
+	case scenXAck:
+		r, err := runXAck(ctx, cfg, d)
+		if err != nil {
+			return err
+		}
+		res.xack[kind] = r
+	}
+	d.stop()
+	return sleepCtx(ctx, cfg.settle)
 }
 
 func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, res *results) error {

@@ -137,7 +137,13 @@ func procMem(pid int) (memStat, error) {
 type serverProc struct {
 	kind string
 	addr string
+	// info are the words after the address on the READY line (a node's
+	// cluster address).
+	info []string
 	cmd  *exec.Cmd
+	// joined is closed when the server prints JOINED (its cluster is
+	// complete).
+	joined chan struct{}
 
 	exited chan struct{}
 	err    error // the process's exit status, once exited is closed
@@ -151,6 +157,11 @@ type launch struct {
 	kind       string
 	cpuProfile string
 	memProfile string
+	// args are more arguments (a node of a cluster), env more variables.
+	args []string
+	env  []string
+	// name labels the server in errors and logs (default kind).
+	name string
 }
 
 // startServer starts a server process and waits for its READY line.
@@ -162,9 +173,10 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.Command(cfg.nodeBin, script, "--addr", "127.0.0.1:0",
-			"--ping-interval", strconv.FormatInt(cfg.pingInterval.Milliseconds(), 10))
+		cmd = exec.Command(cfg.nodeBin, append([]string{script, "--addr", "127.0.0.1:0",
+			"--ping-interval", strconv.FormatInt(cfg.pingInterval.Milliseconds(), 10)}, l.args...)...)
 		cmd.Dir = root
+		cmd.Env = append(os.Environ(), l.env...)
 	default:
 		exe, err := os.Executable()
 		if err != nil {
@@ -177,15 +189,28 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		if l.memProfile != "" {
 			args = append(args, "-memprofile="+l.memProfile)
 		}
-		cmd = exec.Command(exe, args...)
+		cmd = exec.Command(exe, append(args, l.args...)...)
 		cmd.Env = append(os.Environ(), childEnv+"=1")
 		if os.Getenv("GORACE") == "" {
 			// A race-enabled binary (the smoke test under -race) would
 			// otherwise sleep a second at exit.
 			cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 		}
+		cmd.Env = append(cmd.Env, l.env...)
 	}
-	s := &serverProc{kind: l.kind, cmd: cmd, exited: make(chan struct{})}
+	name := l.name
+	if name == "" {
+		name = l.kind
+	}
+	return spawn(ctx, cfg, name, cmd, logw, nil)
+}
+
+// spawn starts cmd, a bench server, and waits for its READY line, or,
+// with probe, until probe reports the server's address. The process is
+// killed if this one dies first.
+func spawn(ctx context.Context, cfg config, name string, cmd *exec.Cmd, logw io.Writer, probe func() (string, bool)) (*serverProc, error) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	s := &serverProc{kind: name, cmd: cmd, exited: make(chan struct{}), joined: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -195,18 +220,24 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s server: %w", l.kind, err)
+		return nil, fmt.Errorf("start %s server: %w", name, err)
 	}
 	go s.keepStderr(stderr, logw)
-	ready := make(chan string, 1)
+	ready := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		joined := false
 		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "READY "); ok {
 				select {
-				case ready <- a:
+				case ready <- strings.Fields(a):
 				default:
 				}
+			}
+			if strings.HasPrefix(line, "JOINED ") && !joined {
+				joined = true
+				close(s.joined)
 			}
 		}
 	}()
@@ -214,16 +245,36 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		s.err = cmd.Wait()
 		close(s.exited)
 	}()
+	if probe != nil {
+		go func() {
+			for {
+				select {
+				case <-s.exited:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if a, ok := probe(); ok {
+					ready <- []string{a}
+					return
+				}
+			}
+		}()
+	}
 	select {
-	case s.addr = <-ready:
+	case f := <-ready:
+		if len(f) == 0 {
+			s.stop()
+			return nil, fmt.Errorf("%s server: READY without an address", name)
+		}
+		s.addr, s.info = f[0], f[1:]
 		return s, nil
 	case <-s.exited:
-		return nil, fmt.Errorf("%s server exited before READY: %v\n%s", l.kind, s.err, s.stderrTail())
+		return nil, fmt.Errorf("%s server exited before READY: %v\n%s", name, s.err, s.stderrTail())
 	case <-time.After(cfg.startTimeout):
 	case <-ctx.Done():
 	}
 	s.stop()
-	return nil, fmt.Errorf("%s server not READY in %v\n%s", l.kind, cfg.startTimeout, s.stderrTail())
+	return nil, fmt.Errorf("%s server not READY in %v\n%s", name, cfg.startTimeout, s.stderrTail())
 }
 
 func (s *serverProc) keepStderr(r io.Reader, logw io.Writer) {

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/cluster"
 )
 
 // serve runs one bench server until SIGTERM or SIGINT: it prints
@@ -29,21 +30,26 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
+	// Listen first: a node of a cluster tells the others its HTTP address.
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	ready := "READY " + ln.Addr().String()
 	mux := http.NewServeMux()
 	switch cfg.serve {
 	case kindActorio:
-		srv, err := newActorioServer(cfg, logger)
+		srv, err := newActorioServer(cfg, logger, ln.Addr().String())
 		if err != nil {
 			return err
 		}
 		mux.Handle("/socket.io/", srv)
+		if nodes := srv.ClusterNodes(); len(nodes) > 0 {
+			ready += " " + nodes[0]
+			go reportJoined(srv, cfg.clusterSize, stdout)
+		}
 	case kindRaw:
 		mux.Handle(rawPath, newRawServer(cfg.pingInterval))
-	}
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return err
 	}
 	if cfg.pprofAddr != "" {
 		if err := servePprof(cfg.pprofAddr, stderr); err != nil {
@@ -65,7 +71,7 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "bench serve: http: ", 0)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	fmt.Fprintf(stdout, "READY %s\n", ln.Addr())
+	fmt.Fprintln(stdout, ready)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -129,10 +135,19 @@ func servePprof(addr string, stderr io.Writer) error {
 	return nil
 }
 
-// newActorioServer is the bench server of ours: the three events of every
-// bench server on the namespace "/".
-func newActorioServer(cfg config, logger *slog.Logger) (*actorio.Server, error) {
-	srv, err := actorio.NewServer(actorio.Options{PingInterval: cfg.pingInterval, Logger: logger})
+// newActorioServer is the bench server of ours: the events of every bench
+// server on the namespace "/". With -cluster-seeds it is a node of a
+// cluster whose HTTP endpoint is httpAddr.
+func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actorio.Server, error) {
+	opts := actorio.Options{PingInterval: cfg.pingInterval, Logger: logger}
+	if cfg.clusterSeeds != "" {
+		c, err := clusterOptions(cfg, httpAddr)
+		if err != nil {
+			return nil, err
+		}
+		opts.Cluster = c
+	}
+	srv, err := actorio.NewServer(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -173,6 +188,98 @@ func newActorioServer(cfg config, logger *slog.Logger) (*actorio.Server, error) 
 				_ = ack(req.Count)
 			}
 		})
+		s.On("xblast", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			var req xRequest
+			if err := args.Decode(0, &req); err != nil {
+				if ack != nil {
+					_ = ack(map[string]string{"error": err.Error()})
+				}
+				return
+			}
+			to := s.Namespace().To(req.Room)
+			pad := strings.Repeat("x", max(0, req.Size-stampLen))
+			buf := make([]byte, 0, stampLen+len(pad))
+			for range req.Count {
+				buf = appendStamp(buf[:0], time.Now())
+				buf = append(buf, pad...)
+				if err := to.Emit("msg", string(buf)); err != nil {
+					logger.Warn("xblast emit", "err", err)
+					break
+				}
+			}
+			if ack != nil {
+				_ = ack(req.Count)
+			}
+		})
+		s.On("xack", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
+			var req xRequest
+			if err := args.Decode(0, &req); err != nil {
+				if ack != nil {
+					_ = ack(map[string]string{"error": err.Error()})
+				}
+				return
+			}
+			// The rounds run outside the socket's handler, which stays
+			// free for the client's next events.
+			go func() {
+				to := s.Namespace().To(req.Room)
+				payload := strings.Repeat("a", req.Size)
+				res := xAckReply{Durs: make([]int64, 0, req.Rounds), Counts: make([]int, 0, req.Rounds)}
+				for range req.Rounds {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Duration(req.TimeoutMs)*time.Millisecond)
+					t0 := time.Now()
+					acks, err := to.EmitWithAck(ctx, "x", payload)
+					d := time.Since(t0)
+					cancel()
+					if err != nil {
+						res.Errors++
+						if res.FirstError == "" {
+							res.FirstError = err.Error()
+						}
+					}
+					res.Durs = append(res.Durs, d.Nanoseconds())
+					res.Counts = append(res.Counts, len(acks))
+				}
+				if ack != nil {
+					_ = ack(res)
+				}
+			}()
+		})
 	})
 	return srv, nil
+}
+
+// reportJoined prints "JOINED <n>" once the node's cluster has n nodes.
+func reportJoined(srv *actorio.Server, n int, stdout io.Writer) {
+	for len(srv.ClusterNodes()) < n {
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintf(stdout, "JOINED %d\n", len(srv.ClusterNodes()))
+}
+
+// clusterOptions makes this server a node of the bench's cluster: its
+// HTTP endpoint at httpAddr for the requests the other nodes hand over,
+// links secured with -cluster-cert, -key, -ca and the secret of
+// $ACTORIO_BENCH_SECRET, or plain without a certificate.
+func clusterOptions(cfg config, httpAddr string) (*actorio.ClusterOptions, error) {
+	var seeds []string
+	if cfg.clusterSeeds != "-" {
+		seeds = strings.Split(cfg.clusterSeeds, ",")
+	}
+	c := &actorio.ClusterOptions{
+		Name:        "bench",
+		Address:     "127.0.0.1:0",
+		HTTPAddress: httpAddr,
+		Provider:    &cluster.Static{Seeds: seeds},
+	}
+	if cfg.clusterCert == "" {
+		c.Insecure = true
+		return c, nil
+	}
+	c.TLS = &actorio.ClusterTLS{CertFile: cfg.clusterCert, KeyFile: cfg.clusterKey, CAFile: cfg.clusterCA}
+	c.Secret = os.Getenv(secretEnv)
+	if c.Secret == "" {
+		return nil, fmt.Errorf("-cluster-cert given without the secret in $%s", secretEnv)
+	}
+	return c, nil
 }
