@@ -58,7 +58,9 @@ func (b *BroadcastOperator) Volatile() *BroadcastOperator {
 }
 
 // Local keeps the broadcast on this node: with Options.Cluster, the other
-// nodes do not get it. Without, it changes nothing.
+// nodes deliver it to none of their sockets (with connection state
+// recovery they log it, for this node's clients to recover it on another
+// node). Without, it changes nothing.
 func (b *BroadcastOperator) Local() *BroadcastOperator {
 	c := b.clone()
 	c.local = true
