@@ -86,6 +86,10 @@ type Options struct {
 	Transports []string
 	// DisableUpgrades turns off the polling-to-WebSocket upgrade.
 	DisableUpgrades bool
+	// AllowEIO3 also serves Socket.IO v2 clients (Engine.IO v3) as Node's
+	// allowEIO3 does (README, "Socket.IO v2 clients"); off, the default,
+	// they get 400 {"code":5,"message":"Unsupported protocol version"}.
+	AllowEIO3 bool
 	// CORS is the origin policy. Requests without an Origin header (clients
 	// that are not browsers) and same-origin requests are always accepted;
 	// a cross-origin one only when CORS.Origins lists its origin or holds
@@ -305,6 +309,7 @@ func (o Options) gateway() gateway.Config {
 		UpgradeTimeout:       o.UpgradeTimeout,
 		Transports:           o.Transports,
 		DisableUpgrades:      o.DisableUpgrades,
+		AllowEIO3:            o.AllowEIO3,
 		AllowRequest:         o.AllowRequest,
 		CORS:                 o.CORS,
 		CheckOrigin:          o.CheckOrigin,
