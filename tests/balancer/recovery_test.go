@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,6 +290,177 @@ func waitM(t *testing.T, got, want map[string][]string, next func(time.Duration,
 				t.Errorf("%s got the broadcasts of node %s out of order: %v", name, from, g)
 			}
 			last[from] = n
+		}
+	}
+}
+
+// refusalScript runs refusalClients official clients through the
+// balancer that wait 8 s before they reconnect, so that the test can
+// arrange what happens meanwhile. On a first connect each joins "rr" and
+// reports "ready"; every connect reports "connected" with the socket id
+// and socket.recovered; "m" events are reported. {"op":"whoami"} asks
+// every connected socket for its node.
+const refusalScript = `
+import { io } from 'socket.io-client';
+const socks = [];
+for (let i = 0; i < +process.env.N; i++) {
+	const name = 'c' + i;
+	const s = io(process.env.LB_URL, { reconnectionDelay: 8000, reconnectionDelayMax: 8000, randomizationFactor: 0 });
+	s.on('connect', async () => {
+		out('connected', name, s.id, s.recovered);
+		if (s.recovered) return;
+		try {
+			await s.timeout(10000).emitWithAck('join', 'rr');
+			out('ready', name, s.id);
+		} catch (e) {
+			out('join_error', name, String(e));
+		}
+	});
+	s.on('disconnect', (reason) => out('disconnect', name, reason));
+	s.on('connect_error', (e) => out('connect_error', name, e.message));
+	s.on('m', (from, n) => out('m', name, from, n));
+	socks.push([name, s]);
+}
+for await (const cmd of input()) {
+	if (cmd.op === 'whoami') {
+		const got = await Promise.all(socks.filter(([, s]) => s.connected).map(async ([name, s]) => {
+			try { return [name, await s.timeout(10000).emitWithAck('whoami')]; }
+			catch (e) { return [name, 'error: ' + e]; }
+		}));
+		out('whoami', Object.fromEntries(got));
+	}
+}
+exit(0);
+`
+
+// refusalClients is the number of clients of TestRecoveryRefusedAfterLoss.
+const refusalClients = 6
+
+// TestRecoveryRefusedAfterLoss: a node that missed packets restores no
+// session that needed them. Node C is stalled (SIGSTOP) until the others
+// drop it; node B, which holds the client under test, is killed; A
+// broadcasts to the client's room, which C never gets; C comes back, A
+// broadcasts once more (C sees the hole in A's numbers), and A is
+// killed. The client, reconnecting through the balancer, can only reach
+// C, which must refuse the restore and give it a new socket, rather than
+// replay a history with a hole; the new socket gets C's broadcasts.
+func TestRecoveryRefusedAfterLoss(t *testing.T) {
+	node.Require(t)
+	nodes := startNodes(t, "NODE_RECOVERY=1")
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	lb := startHAProxy(t, nodes)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	p := node.Run(t, ctx, refusalScript, map[string]string{
+		"LB_URL": lb, "N": fmt.Sprint(refusalClients), "ACTORIO_SCRIPT_TIMEOUT_MS": "120000",
+	})
+	ids := map[string]string{}
+	for len(ids) < refusalClients {
+		l, err := p.Next(30 * time.Second)
+		if err != nil {
+			t.Fatalf("%d of %d clients ready: %v", len(ids), refusalClients, err)
+		}
+		if l.Ev == "ready" {
+			name, _ := l.Arg(0).(string)
+			ids[name], _ = l.Arg(1).(string)
+		} else if l.Ev != "connected" {
+			t.Fatalf("before everyone was ready: %s", l.Raw)
+		}
+	}
+	time.Sleep(2 * time.Second) // the upgrades
+	holders := whoami(t, p, refusalClients, false)
+	var onB []string
+	for name, h := range holders {
+		if h == b.name {
+			onB = append(onB, name)
+		}
+	}
+	if len(onB) == 0 {
+		t.Fatalf("no client on node B: %v", holders)
+	}
+	// One broadcast everyone gets, so that each client has an offset.
+	a.emit(t, "rr", "m", "0")
+
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			_ = c.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}()
+	waitFor(t, 15*time.Second, "A to drop the stalled C", func() bool {
+		s, err := a.stats()
+		return err == nil && s.Nodes == 2
+	})
+	if err := b.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killedB := time.Now()
+	for i := 1; i <= 3; i++ {
+		a.emit(t, "rr", "m", fmt.Sprint(i)) // C never gets these
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	waitFor(t, 15*time.Second, "A and C to see each other again", func() bool {
+		sa, errA := a.stats()
+		sc, errC := c.stats()
+		return errA == nil && errC == nil && sa.Nodes == 2 && sc.Nodes == 2
+	})
+	a.emit(t, "rr", "m", "4") // C sees the hole before it
+	time.Sleep(500 * time.Millisecond)
+	if err := a.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if since := time.Since(killedB); since > 7*time.Second {
+		t.Fatalf("the set-up took %v after B's kill: its clients may have reconnected to A already", since)
+	}
+
+	// B's clients reconnect to C, the one node left, with new sockets.
+	back := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(back) < len(onB) {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d clients of B back: %v", len(back), len(onB), err)
+		}
+		name, _ := l.Arg(0).(string)
+		if l.Ev != "connected" || !slices.Contains(onB, name) {
+			continue
+		}
+		if recovered, _ := l.Arg(2).(bool); recovered {
+			t.Fatalf("%s restored its session on a node that misses packets it missed: %s", name, l.Raw)
+		}
+		if id, _ := l.Arg(1).(string); id == ids[name] {
+			t.Fatalf("%s got its old id back without recovery: %s", name, l.Raw)
+		}
+		back[name] = true
+	}
+	t.Logf("the clients of B (%v) came back to C with new sockets", onB)
+	// The new sockets work: they join and get C's broadcasts.
+	ready := map[string]bool{}
+	for len(ready) < len(onB) {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d new sockets ready: %v", len(ready), len(onB), err)
+		}
+		if name, _ := l.Arg(0).(string); l.Ev == "ready" && slices.Contains(onB, name) {
+			ready[name] = true
+		}
+	}
+	c.emit(t, "rr", "m", "5")
+	got := map[string]bool{}
+	for len(got) < len(onB) {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d new sockets got C's broadcast: %v", len(got), len(onB), err)
+		}
+		name, _ := l.Arg(0).(string)
+		if l.Ev == "m" && l.Arg(1) == c.name && slices.Contains(onB, name) {
+			got[name] = true
 		}
 	}
 }
