@@ -48,9 +48,11 @@
 // Local) sends every other node one NodeBroadcastWithAck with the event's
 // JSON and the time left before the caller's deadline. That node frames the
 // event with an ack id of its own, sends it to its selected sockets as a
-// local EmitWithAck would, streams each acknowledgement back as it comes
-// (NodeBroadcastAck) and ends with NodeBroadcastAckDone once every
-// receiver answered or left, or at that deadline. The caller returns once
+// local EmitWithAck would, sends the acknowledgements back in batches (those
+// that come within 2 ms of each other, NodeBroadcastAcks) and ends with
+// NodeBroadcastAckDone, which carries the acknowledgements not sent yet,
+// once every receiver answered or left, or at that deadline. A round whose
+// receivers all answer within 2 ms costs one message back per node. The caller returns once
 // its own sockets and every other node finished, or when its ctx ends,
 // with every acknowledgement received from any node; a node that leaves
 // meanwhile is no longer waited for, nor is one that is dropped or

@@ -802,22 +802,55 @@ func (n *node) startWork() bool {
 // ctx ends.
 // ctx ends at the asking node's deadline, or when it cancels
 // (NodeBroadcastCancel).
+//
+// Acknowledgements go back in batches: those that come within ackBatch of
+// the first one not sent yet leave together, and those still held when
+// every receiver answered ride with the NodeBroadcastAckDone. A round
+// whose receivers all answer at once costs one message back, not one per
+// receiver.
 func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck) {
 	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.member()
-	var mu sync.Mutex // acks go out one at a time, before the end
+	var (
+		mu      sync.Mutex // acks go out in order, before the end
+		held    []*pb.NodeBroadcastAck
+		timer   *time.Timer
+		flushed bool // the end went out: nothing more
+	)
+	flush := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(held) > 0 && !flushed && !n.closed.Load() {
+			n.sys.Root.Send(to, &pb.NodeBroadcastAcks{AckId: id, MemberId: self, Acks: held})
+		}
+		held = nil
+	}
 	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, m.Volatile, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !n.closed.Load() {
-			n.sys.Root.Send(to, &pb.NodeBroadcastAck{AckId: id, MemberId: self, Data: data, Attachments: atts})
+		held = append(held, &pb.NodeBroadcastAck{Data: data, Attachments: atts})
+		if len(held) == 1 {
+			if timer == nil {
+				timer = time.AfterFunc(ackBatch, flush)
+			} else {
+				timer.Reset(ackBatch)
+			}
 		}
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if !n.closed.Load() {
-		n.sys.Root.Send(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing)})
+	if timer != nil {
+		timer.Stop()
 	}
+	flushed = true
+	if !n.closed.Load() {
+		n.sys.Root.Send(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing), Acks: held})
+	}
+	held = nil
 }
+
+// ackBatch is how long a node holds the acknowledgements of a broadcast
+// with acks for another node before it sends them together.
+const ackBatch = 2 * time.Millisecond
 
 // broadcastAck hands an acknowledgement, or the end of a node's answer, to
 // the broadcast waiting for it, if any.
@@ -1199,7 +1232,14 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		}
 	case *pb.NodeBroadcastAck:
 		a.n.broadcastAck(m.AckId, m.MemberId, m, nil)
+	case *pb.NodeBroadcastAcks:
+		for _, ack := range m.Acks {
+			a.n.broadcastAck(m.AckId, m.MemberId, ack, nil)
+		}
 	case *pb.NodeBroadcastAckDone:
+		for _, ack := range m.Acks {
+			a.n.broadcastAck(m.AckId, m.MemberId, ack, nil)
+		}
 		a.n.broadcastAck(m.AckId, m.MemberId, nil, m)
 	case *pb.NodePing:
 		ctx.Respond(a.n.pong(m))

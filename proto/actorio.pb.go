@@ -960,13 +960,17 @@ func (x *NodeBroadcastAck) GetAttachments() [][]byte {
 }
 
 // NodeBroadcastAckDone ends the answer of one node to a
-// NodeBroadcastWithAck: every NodeBroadcastAck it sent came before.
+// NodeBroadcastWithAck: every NodeBroadcastAck and NodeBroadcastAcks it
+// sent came before.
 type NodeBroadcastAckDone struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AckId    uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
 	MemberId string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	// missing counts the receivers on that node that did not answer in time.
-	Missing       int32 `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	Missing int32 `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`
+	// acks are the acknowledgements that came since the node last sent
+	// some (only their data and attachments are set).
+	Acks          []*NodeBroadcastAck `protobuf:"bytes,4,rep,name=acks,proto3" json:"acks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1022,6 +1026,76 @@ func (x *NodeBroadcastAckDone) GetMissing() int32 {
 	return 0
 }
 
+func (x *NodeBroadcastAckDone) GetAcks() []*NodeBroadcastAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+// NodeBroadcastAcks carries several acknowledgements of a
+// NodeBroadcastWithAck at once: those that came within a short window
+// (only their data and attachments are set).
+type NodeBroadcastAcks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AckId         uint64                 `protobuf:"varint,1,opt,name=ack_id,json=ackId,proto3" json:"ack_id,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Acks          []*NodeBroadcastAck    `protobuf:"bytes,3,rep,name=acks,proto3" json:"acks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeBroadcastAcks) Reset() {
+	*x = NodeBroadcastAcks{}
+	mi := &file_actorio_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeBroadcastAcks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeBroadcastAcks) ProtoMessage() {}
+
+func (x *NodeBroadcastAcks) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeBroadcastAcks.ProtoReflect.Descriptor instead.
+func (*NodeBroadcastAcks) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *NodeBroadcastAcks) GetAckId() uint64 {
+	if x != nil {
+		return x.AckId
+	}
+	return 0
+}
+
+func (x *NodeBroadcastAcks) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeBroadcastAcks) GetAcks() []*NodeBroadcastAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
 // NodeBroadcastCancel tells a node that reply_to stopped waiting for the
 // acknowledgements of its broadcast ack_id (its caller's context ended
 // first): the node stops waiting for its own sockets' answers and drops
@@ -1036,7 +1110,7 @@ type NodeBroadcastCancel struct {
 
 func (x *NodeBroadcastCancel) Reset() {
 	*x = NodeBroadcastCancel{}
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1048,7 +1122,7 @@ func (x *NodeBroadcastCancel) String() string {
 func (*NodeBroadcastCancel) ProtoMessage() {}
 
 func (x *NodeBroadcastCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[14]
+	mi := &file_actorio_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1061,7 +1135,7 @@ func (x *NodeBroadcastCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeBroadcastCancel.ProtoReflect.Descriptor instead.
 func (*NodeBroadcastCancel) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{14}
+	return file_actorio_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *NodeBroadcastCancel) GetAckId() uint64 {
@@ -1097,7 +1171,7 @@ type NodeFetchSockets struct {
 
 func (x *NodeFetchSockets) Reset() {
 	*x = NodeFetchSockets{}
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1183,7 @@ func (x *NodeFetchSockets) String() string {
 func (*NodeFetchSockets) ProtoMessage() {}
 
 func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[15]
+	mi := &file_actorio_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1196,7 @@ func (x *NodeFetchSockets) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSockets.ProtoReflect.Descriptor instead.
 func (*NodeFetchSockets) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{15}
+	return file_actorio_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *NodeFetchSockets) GetNamespace() string {
@@ -1176,7 +1250,7 @@ type NodeSocketInfo struct {
 
 func (x *NodeSocketInfo) Reset() {
 	*x = NodeSocketInfo{}
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1262,7 @@ func (x *NodeSocketInfo) String() string {
 func (*NodeSocketInfo) ProtoMessage() {}
 
 func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[16]
+	mi := &file_actorio_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1275,7 @@ func (x *NodeSocketInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketInfo.ProtoReflect.Descriptor instead.
 func (*NodeSocketInfo) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{16}
+	return file_actorio_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NodeSocketInfo) GetId() string {
@@ -1237,7 +1311,7 @@ type NodeFetchSocketsReply struct {
 
 func (x *NodeFetchSocketsReply) Reset() {
 	*x = NodeFetchSocketsReply{}
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1249,7 +1323,7 @@ func (x *NodeFetchSocketsReply) String() string {
 func (*NodeFetchSocketsReply) ProtoMessage() {}
 
 func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[17]
+	mi := &file_actorio_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1262,7 +1336,7 @@ func (x *NodeFetchSocketsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeFetchSocketsReply.ProtoReflect.Descriptor instead.
 func (*NodeFetchSocketsReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{17}
+	return file_actorio_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *NodeFetchSocketsReply) GetRequestId() uint64 {
@@ -1308,7 +1382,7 @@ type NodeSocketCommand struct {
 
 func (x *NodeSocketCommand) Reset() {
 	*x = NodeSocketCommand{}
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1394,7 @@ func (x *NodeSocketCommand) String() string {
 func (*NodeSocketCommand) ProtoMessage() {}
 
 func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[18]
+	mi := &file_actorio_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1407,7 @@ func (x *NodeSocketCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSocketCommand.ProtoReflect.Descriptor instead.
 func (*NodeSocketCommand) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{18}
+	return file_actorio_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *NodeSocketCommand) GetNamespace() string {
@@ -1405,7 +1479,7 @@ type NodeRouteQuery struct {
 
 func (x *NodeRouteQuery) Reset() {
 	*x = NodeRouteQuery{}
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1491,7 @@ func (x *NodeRouteQuery) String() string {
 func (*NodeRouteQuery) ProtoMessage() {}
 
 func (x *NodeRouteQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[19]
+	mi := &file_actorio_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1504,7 @@ func (x *NodeRouteQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRouteQuery.ProtoReflect.Descriptor instead.
 func (*NodeRouteQuery) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{19}
+	return file_actorio_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NodeRouteQuery) GetTag() string {
@@ -1451,7 +1525,7 @@ type NodeRouteReply struct {
 
 func (x *NodeRouteReply) Reset() {
 	*x = NodeRouteReply{}
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1537,7 @@ func (x *NodeRouteReply) String() string {
 func (*NodeRouteReply) ProtoMessage() {}
 
 func (x *NodeRouteReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[20]
+	mi := &file_actorio_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1550,7 @@ func (x *NodeRouteReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRouteReply.ProtoReflect.Descriptor instead.
 func (*NodeRouteReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{20}
+	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NodeRouteReply) GetHttpAddress() string {
@@ -1500,7 +1574,7 @@ type NodeQueueMark struct {
 
 func (x *NodeQueueMark) Reset() {
 	*x = NodeQueueMark{}
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1586,7 @@ func (x *NodeQueueMark) String() string {
 func (*NodeQueueMark) ProtoMessage() {}
 
 func (x *NodeQueueMark) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[21]
+	mi := &file_actorio_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1599,7 @@ func (x *NodeQueueMark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeQueueMark.ProtoReflect.Descriptor instead.
 func (*NodeQueueMark) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{21}
+	return file_actorio_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *NodeQueueMark) GetReplyTo() string {
@@ -1553,7 +1627,7 @@ type NodeQueueMarkAck struct {
 
 func (x *NodeQueueMarkAck) Reset() {
 	*x = NodeQueueMarkAck{}
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1639,7 @@ func (x *NodeQueueMarkAck) String() string {
 func (*NodeQueueMarkAck) ProtoMessage() {}
 
 func (x *NodeQueueMarkAck) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[22]
+	mi := &file_actorio_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1652,7 @@ func (x *NodeQueueMarkAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeQueueMarkAck.ProtoReflect.Descriptor instead.
 func (*NodeQueueMarkAck) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{22}
+	return file_actorio_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *NodeQueueMarkAck) GetMemberId() string {
@@ -1634,7 +1708,7 @@ type NodeSession struct {
 
 func (x *NodeSession) Reset() {
 	*x = NodeSession{}
-	mi := &file_actorio_proto_msgTypes[23]
+	mi := &file_actorio_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1720,7 @@ func (x *NodeSession) String() string {
 func (*NodeSession) ProtoMessage() {}
 
 func (x *NodeSession) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[23]
+	mi := &file_actorio_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1733,7 @@ func (x *NodeSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSession.ProtoReflect.Descriptor instead.
 func (*NodeSession) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{23}
+	return file_actorio_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *NodeSession) GetNamespace() string {
@@ -1773,7 +1847,7 @@ type NodeSessionClaim struct {
 
 func (x *NodeSessionClaim) Reset() {
 	*x = NodeSessionClaim{}
-	mi := &file_actorio_proto_msgTypes[24]
+	mi := &file_actorio_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1859,7 @@ func (x *NodeSessionClaim) String() string {
 func (*NodeSessionClaim) ProtoMessage() {}
 
 func (x *NodeSessionClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[24]
+	mi := &file_actorio_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1798,7 +1872,7 @@ func (x *NodeSessionClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSessionClaim.ProtoReflect.Descriptor instead.
 func (*NodeSessionClaim) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{24}
+	return file_actorio_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *NodeSessionClaim) GetNamespace() string {
@@ -1850,7 +1924,7 @@ type NodeSessionClaimReply struct {
 
 func (x *NodeSessionClaimReply) Reset() {
 	*x = NodeSessionClaimReply{}
-	mi := &file_actorio_proto_msgTypes[25]
+	mi := &file_actorio_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1862,7 +1936,7 @@ func (x *NodeSessionClaimReply) String() string {
 func (*NodeSessionClaimReply) ProtoMessage() {}
 
 func (x *NodeSessionClaimReply) ProtoReflect() protoreflect.Message {
-	mi := &file_actorio_proto_msgTypes[25]
+	mi := &file_actorio_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1875,7 +1949,7 @@ func (x *NodeSessionClaimReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSessionClaimReply.ProtoReflect.Descriptor instead.
 func (*NodeSessionClaimReply) Descriptor() ([]byte, []int) {
-	return file_actorio_proto_rawDescGZIP(), []int{25}
+	return file_actorio_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *NodeSessionClaimReply) GetRequestId() uint64 {
@@ -1971,11 +2045,16 @@ const file_actorio_proto_rawDesc = "" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12 \n" +
-	"\vattachments\x18\x04 \x03(\fR\vattachments\"d\n" +
+	"\vattachments\x18\x04 \x03(\fR\vattachments\"\x96\x01\n" +
 	"\x14NodeBroadcastAckDone\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x18\n" +
-	"\amissing\x18\x03 \x01(\x05R\amissing\"G\n" +
+	"\amissing\x18\x03 \x01(\x05R\amissing\x120\n" +
+	"\x04acks\x18\x04 \x03(\v2\x1c.actorio.v1.NodeBroadcastAckR\x04acks\"y\n" +
+	"\x11NodeBroadcastAcks\x12\x15\n" +
+	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x120\n" +
+	"\x04acks\x18\x03 \x03(\v2\x1c.actorio.v1.NodeBroadcastAckR\x04acks\"G\n" +
 	"\x13NodeBroadcastCancel\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x19\n" +
 	"\breply_to\x18\x02 \x01(\tR\areplyTo\"\xb5\x01\n" +
@@ -2057,7 +2136,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_actorio_proto_goTypes = []any{
 	(*Target)(nil),                // 0: actorio.v1.Target
 	(*Broadcast)(nil),             // 1: actorio.v1.Broadcast
@@ -2073,18 +2152,19 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeBroadcastWithAck)(nil),  // 11: actorio.v1.NodeBroadcastWithAck
 	(*NodeBroadcastAck)(nil),      // 12: actorio.v1.NodeBroadcastAck
 	(*NodeBroadcastAckDone)(nil),  // 13: actorio.v1.NodeBroadcastAckDone
-	(*NodeBroadcastCancel)(nil),   // 14: actorio.v1.NodeBroadcastCancel
-	(*NodeFetchSockets)(nil),      // 15: actorio.v1.NodeFetchSockets
-	(*NodeSocketInfo)(nil),        // 16: actorio.v1.NodeSocketInfo
-	(*NodeFetchSocketsReply)(nil), // 17: actorio.v1.NodeFetchSocketsReply
-	(*NodeSocketCommand)(nil),     // 18: actorio.v1.NodeSocketCommand
-	(*NodeRouteQuery)(nil),        // 19: actorio.v1.NodeRouteQuery
-	(*NodeRouteReply)(nil),        // 20: actorio.v1.NodeRouteReply
-	(*NodeQueueMark)(nil),         // 21: actorio.v1.NodeQueueMark
-	(*NodeQueueMarkAck)(nil),      // 22: actorio.v1.NodeQueueMarkAck
-	(*NodeSession)(nil),           // 23: actorio.v1.NodeSession
-	(*NodeSessionClaim)(nil),      // 24: actorio.v1.NodeSessionClaim
-	(*NodeSessionClaimReply)(nil), // 25: actorio.v1.NodeSessionClaimReply
+	(*NodeBroadcastAcks)(nil),     // 14: actorio.v1.NodeBroadcastAcks
+	(*NodeBroadcastCancel)(nil),   // 15: actorio.v1.NodeBroadcastCancel
+	(*NodeFetchSockets)(nil),      // 16: actorio.v1.NodeFetchSockets
+	(*NodeSocketInfo)(nil),        // 17: actorio.v1.NodeSocketInfo
+	(*NodeFetchSocketsReply)(nil), // 18: actorio.v1.NodeFetchSocketsReply
+	(*NodeSocketCommand)(nil),     // 19: actorio.v1.NodeSocketCommand
+	(*NodeRouteQuery)(nil),        // 20: actorio.v1.NodeRouteQuery
+	(*NodeRouteReply)(nil),        // 21: actorio.v1.NodeRouteReply
+	(*NodeQueueMark)(nil),         // 22: actorio.v1.NodeQueueMark
+	(*NodeQueueMarkAck)(nil),      // 23: actorio.v1.NodeQueueMarkAck
+	(*NodeSession)(nil),           // 24: actorio.v1.NodeSession
+	(*NodeSessionClaim)(nil),      // 25: actorio.v1.NodeSessionClaim
+	(*NodeSessionClaimReply)(nil), // 26: actorio.v1.NodeSessionClaimReply
 }
 var file_actorio_proto_depIdxs = []int32{
 	0,  // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -2092,14 +2172,16 @@ var file_actorio_proto_depIdxs = []int32{
 	0,  // 2: actorio.v1.NodeRoomChange.target:type_name -> actorio.v1.Target
 	0,  // 3: actorio.v1.NodeDisconnect.target:type_name -> actorio.v1.Target
 	0,  // 4: actorio.v1.NodeBroadcastWithAck.target:type_name -> actorio.v1.Target
-	0,  // 5: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
-	16, // 6: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
-	23, // 7: actorio.v1.NodeSessionClaimReply.session:type_name -> actorio.v1.NodeSession
-	8,  // [8:8] is the sub-list for method output_type
-	8,  // [8:8] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	12, // 5: actorio.v1.NodeBroadcastAckDone.acks:type_name -> actorio.v1.NodeBroadcastAck
+	12, // 6: actorio.v1.NodeBroadcastAcks.acks:type_name -> actorio.v1.NodeBroadcastAck
+	0,  // 7: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
+	17, // 8: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
+	24, // 9: actorio.v1.NodeSessionClaimReply.session:type_name -> actorio.v1.NodeSession
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -2113,7 +2195,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
