@@ -93,6 +93,9 @@ func (ns *NamespaceRef) ReceiveSession(s *pb.NodeSession) {
 	if ns.log == nil || s.Pid == "" {
 		return
 	}
+	if v, ok := ns.refs.Load(s.Sid); ok && v.(*SocketRef).privateID == s.Pid {
+		return // the session moved here: what its old node says is older
+	}
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	old := ns.log.replicas[s.Pid]

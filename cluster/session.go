@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
@@ -12,6 +13,11 @@ import (
 // This file carries connection state recovery across nodes: the state of
 // each session to every node, and the claim of a session by the node where
 // its client reconnected.
+
+// claimGiveUp bounds how long a node waits for the socket of a session
+// another node claims to end; the claimer waits less (3 s) and then gives
+// its client a new socket.
+const claimGiveUp = 5 * time.Second
 
 // claimWaiter waits for the answer to a NodeSessionClaim.
 type claimWaiter = replyWaiter[*pb.NodeSessionClaimReply]
@@ -62,9 +68,12 @@ func (n *node) ClaimSession(ctx context.Context, member string, c *pb.NodeSessio
 	return replies[0].Session, nil
 }
 
-// claimSession answers, for another node, a NodeSessionClaim.
+// claimSession answers, for another node, a NodeSessionClaim; the socket
+// it ends has claimGiveUp to do so.
 func (n *node) claimSession(m *pb.NodeSessionClaim) {
-	s := n.recv.ClaimSession(n.ctx, m)
+	ctx, cancel := context.WithTimeout(n.ctx, claimGiveUp)
+	defer cancel()
+	s := n.recv.ClaimSession(ctx, m)
 	if !n.closed.Load() {
 		n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName), &pb.NodeSessionClaimReply{RequestId: m.RequestId, MemberId: n.member(), Session: s})
 	}
