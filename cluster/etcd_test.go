@@ -1,15 +1,9 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +16,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // Bounds of TestEtcdMembership, each well above what it measures (see the
@@ -38,112 +33,6 @@ const (
 	etcdCrashBound = 8 * time.Second
 )
 
-// etcdLife bounds the etcd process of a test, whatever happens to the test.
-const etcdLife = 3 * time.Minute
-
-// startEtcd starts a single-member etcd on 127.0.0.1 with free client and
-// peer ports and a data directory of its own, waits until it is healthy
-// and returns its client URL. The process is killed when t ends, or after
-// etcdLife.
-//
-// The etcd binary is ACTORIO_ETCD, else etcd on PATH (Debian's package
-// etcd-server installs /usr/bin/etcd). Without it t fails, unless
-// ACTORIO_SKIP_ETCD=1 says to skip.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("ACTORIO_SKIP_ETCD") == "1" {
-		t.Skip("ACTORIO_SKIP_ETCD=1: skipping the test against a real etcd")
-	}
-	bin := os.Getenv("ACTORIO_ETCD")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("etcd"); err != nil {
-			t.Fatalf("etcd is not installed (%v): install it (Debian: apt-get install etcd-server; .ci/run does), "+
-				"point ACTORIO_ETCD at the binary, or set ACTORIO_SKIP_ETCD=1 to skip this test", err)
-		}
-	}
-	// A port found free may be taken before etcd binds it: then etcd exits
-	// at once, and another pair of ports is tried.
-	for attempt := 1; ; attempt++ {
-		url, out, err := tryEtcd(t, bin)
-		if err == nil {
-			return url
-		}
-		if attempt == 3 || !strings.Contains(out, "address already in use") {
-			t.Fatalf("etcd (%s): %v\n%s", bin, err, out)
-		}
-	}
-}
-
-// tryEtcd starts etcd once, as startEtcd says, and returns its client URL,
-// or its output and why it is not healthy.
-func tryEtcd(t *testing.T, bin string) (url, output string, err error) {
-	t.Helper()
-	// etcd creates its data directory with the permissions it wants.
-	dir := filepath.Join(t.TempDir(), "etcd") // removed once the process is killed: cleanups run last first
-	clientURL := "http://" + freeAddr(t)
-	peerURL := "http://" + freeAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), etcdLife)
-	cmd := exec.CommandContext(ctx, bin,
-		"--name", "actorio-test",
-		"--data-dir", dir,
-		"--listen-client-urls", clientURL,
-		"--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL,
-		"--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "actorio-test="+peerURL,
-		"--initial-cluster-state", "new",
-		"--logger", "zap",
-		"--log-level", "warn",
-	)
-	out := new(lockedBuffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		return "", "", fmt.Errorf("start: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel() // kills the process, if it still runs
-		err := <-exited
-		exited <- err
-		if t.Failed() {
-			t.Logf("etcd's output:\n%s", out.String())
-		}
-	})
-
-	start := time.Now()
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			return "", out.String(), fmt.Errorf("exited before it was healthy: %v", err)
-		default:
-		}
-		if etcdHealthy(clientURL) {
-			t.Logf("etcd %s healthy at %s after %v", bin, clientURL, time.Since(start).Round(time.Millisecond))
-			return clientURL, "", nil
-		}
-		if time.Since(start) > 20*time.Second {
-			return "", out.String(), fmt.Errorf("not healthy at %s within 20 s", clientURL)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// etcdHealthy reports whether etcd's /health endpoint at url says so.
-func etcdHealthy(url string) bool {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get(url + "/health")
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"health":"true"`))
-}
-
 // freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -153,24 +42,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// lockedBuffer is a bytes.Buffer that a process and a test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
@@ -312,7 +183,7 @@ func TestEtcdMembership(t *testing.T) {
 		// this test in its pass without -race.
 		t.Skip("under -race, nodes start in TestCluster only (see cluster.WarmUp)")
 	}
-	endpoint := startEtcd(t)
+	endpoint := testkit.StartEtcd(t)
 
 	start := time.Now()
 	var nodes []*testNode

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,10 +10,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
@@ -34,7 +40,10 @@ type nodeStats struct {
 
 // runNode runs one node: its name, HTTP address, cluster address and
 // seeds come from the environment, and NODE_RECOVERY=1 turns connection
-// state recovery on at its defaults. It serves the Engine.IO endpoint
+// state recovery on at its defaults. With NODE_TLS_DIR, its links are
+// mutual TLS with DIR/ca.crt and DIR/<name>.crt and .key, and the secret
+// NODE_SECRET; else they are plain. With NODE_ETCD (an etcd client URL),
+// its membership is protoactor's etcd provider rather than the seeds. It serves the Engine.IO endpoint
 // with the default options, /stats, and /emit?room=r&event=e[&n=i] (a
 // broadcast from this node to room r with its name, and i, as
 // arguments). Every socket handles "join" (join the rooms named, ack
@@ -50,16 +59,35 @@ func runNode() int {
 	if os.Getenv("NODE_RECOVERY") == "1" {
 		recovery = &actorio.ConnectionStateRecovery{}
 	}
+	co := &actorio.ClusterOptions{
+		Insecure:    true,
+		Name:        "balancer",
+		Address:     clusterAddr,
+		HTTPAddress: httpAddr,
+		Provider:    &cluster.Static{Seeds: strings.Split(os.Getenv("NODE_SEEDS"), ",")},
+	}
+	if dir := os.Getenv("NODE_TLS_DIR"); dir != "" {
+		co.Insecure = false
+		co.TLS = &actorio.ClusterTLS{CAFile: filepath.Join(dir, "ca.crt"),
+			CertFile: filepath.Join(dir, name+".crt"), KeyFile: filepath.Join(dir, name+".key")}
+		co.Secret = os.Getenv("NODE_SECRET")
+	}
+	if url := os.Getenv("NODE_ETCD"); url != "" {
+		ctx, stopEtcd := context.WithCancel(context.Background())
+		defer stopEtcd() // after srv.Close: the provider's etcd client
+		members, err := etcd.NewWithConfig("/actorio", clientv3.Config{
+			Endpoints: []string{url}, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop(),
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "etcd provider:", err)
+			return 1
+		}
+		co.Provider = &cluster.Protoactor{Provider: members}
+	}
 	srv, err := actorio.NewServer(actorio.Options{
 		Logger:                  log,
 		ConnectionStateRecovery: recovery,
-		Cluster: &actorio.ClusterOptions{
-			Insecure:    true,
-			Name:        "balancer",
-			Address:     clusterAddr,
-			HTTPAddress: httpAddr,
-			Provider:    &cluster.Static{Seeds: strings.Split(os.Getenv("NODE_SEEDS"), ",")},
-		},
+		Cluster:                 co,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)

@@ -3,6 +3,7 @@ package balancer
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"slices"
 	"strings"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // recoveryClients is the number of official clients of TestRecoveryOnAnyNode.
@@ -66,9 +68,11 @@ type socketInfo struct {
 	Error string         `json:"error"`
 }
 
-// TestRecoveryOnAnyNode: three node processes with connection state
-// recovery at its defaults, behind HAProxy round-robin, and official
-// clients at their defaults. A node is killed, and broadcasts to the
+// TestRecoveryOnAnyNode: three node processes deployed as README's
+// "Three nodes behind a balancer" says (links secured with certificates
+// made by deploy/certs.sh and a secret, membership in etcd, connection
+// state recovery at its defaults), behind HAProxy round-robin, and
+// official clients at their defaults. A node is killed, and broadcasts to the
 // clients' room go out from the two others while its clients are away.
 // Each client of the killed node reconnects through the balancer to
 // another node and gets its session back there: the same id, its room,
@@ -77,7 +81,12 @@ type socketInfo struct {
 // asked to give their session up.
 func TestRecoveryOnAnyNode(t *testing.T) {
 	node.Require(t)
-	nodes := startNodes(t, "NODE_RECOVERY=1")
+	certs := t.TempDir()
+	if out, err := exec.Command("bash", "../../deploy/certs.sh", certs, "A", "B", "C").CombinedOutput(); err != nil {
+		t.Fatalf("deploy/certs.sh: %v\n%s", err, out)
+	}
+	nodes := startNodes(t, "NODE_RECOVERY=1", "NODE_TLS_DIR="+certs, "NODE_SECRET=a secret of the test cluster",
+		"NODE_ETCD="+testkit.StartEtcd(t))
 	lb := startHAProxy(t, nodes)
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -295,7 +304,7 @@ func waitM(t *testing.T, got, want map[string][]string, next func(time.Duration,
 }
 
 // refusalScript runs refusalClients official clients through the
-// balancer that wait 8 s before they reconnect, so that the test can
+// balancer that wait 12 s before they reconnect, so that the test can
 // arrange what happens meanwhile. On a first connect each joins "rr" and
 // reports "ready"; every connect reports "connected" with the socket id
 // and socket.recovered; "m" events are reported. {"op":"whoami"} asks
@@ -305,7 +314,7 @@ import { io } from 'socket.io-client';
 const socks = [];
 for (let i = 0; i < +process.env.N; i++) {
 	const name = 'c' + i;
-	const s = io(process.env.LB_URL, { reconnectionDelay: 8000, reconnectionDelayMax: 8000, randomizationFactor: 0 });
+	const s = io(process.env.LB_URL, { reconnectionDelay: 12000, reconnectionDelayMax: 12000, randomizationFactor: 0 });
 	s.on('connect', async () => {
 		out('connected', name, s.id, s.recovered);
 		if (s.recovered) return;
@@ -415,13 +424,16 @@ func TestRecoveryRefusedAfterLoss(t *testing.T) {
 	if err := a.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if since := time.Since(killedB); since > 7*time.Second {
-		t.Fatalf("the set-up took %v after B's kill: its clients may have reconnected to A already", since)
+	// B's clients reconnect 12 s after B's kill: by then HAProxy must
+	// have marked A down (two failed checks 500 ms apart), so that they
+	// reach C only.
+	if since := time.Since(killedB); since > 9*time.Second {
+		t.Fatalf("the set-up took %v after B's kill: its clients may reach A before HAProxy marks it down", since)
 	}
 
 	// B's clients reconnect to C, the one node left, with new sockets.
 	back := map[string]bool{}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for len(back) < len(onB) {
 		l, err := p.Next(time.Until(deadline))
 		if err != nil {
