@@ -36,6 +36,9 @@ const (
 	scenEcho   = "echo"
 	scenFanout = "fanout"
 	scenIdle   = "idle"
+	// scenPollEcho is echo with long-polling clients (no WebSocket), for
+	// actorio and node: raw gorilla has no long-polling.
+	scenPollEcho = "pecho"
 	// scenXFanout: receivers spread over the nodes, a sender on the first
 	// broadcasts to their room (a blast, then a paced phase).
 	scenXFanout = "xfanout"
@@ -54,7 +57,7 @@ var (
 	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
-	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenXFanout, scenXAck}
+	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenXFanout, scenXAck}
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
@@ -65,6 +68,8 @@ func applies(scen, kind string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
 		return kind != kindRaw
+	case scenPollEcho:
+		return kind == kindActorio || kind == kindNode
 	}
 	return slices.Contains(allKinds, kind)
 }

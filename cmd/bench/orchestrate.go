@@ -17,6 +17,7 @@ import (
 // results gathers every scenario's outcome per server kind.
 type results struct {
 	echo   map[string]echoResult
+	pecho  map[string]echoResult // echo over long-polling
 	fanout map[string]fanResult
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
@@ -57,7 +58,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
+	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
 		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
@@ -146,6 +147,12 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 			return err
 		}
 		res.echo[kind] = r
+	case scenPollEcho:
+		r, err := runPollEcho(ctx, cfg, s)
+		if err != nil {
+			return err
+		}
+		res.pecho[kind] = r
 	case scenFanout:
 		r, err := runFanout(ctx, cfg, s)
 		if err != nil {

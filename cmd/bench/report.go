@@ -129,6 +129,22 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 		rows = append(rows, cpuRows("echo", column(res.echo, func(r echoResult) cpuWindow { return r.cpu }))...)
 	}
+	if slices.Contains(cfg.scenarios, scenPollEcho) {
+		pecho := func(f func(r echoResult) float64) map[string]float64 { return column(res.pecho, f) }
+		rows = append(rows,
+			metric{label: "long-polling echo: acks/s", prec: 0,
+				vals:   pecho(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() }),
+				target: "≥ 2× node",
+				judge:  judgeRatios(bound{kindNode, 2, true})},
+			metric{label: "long-polling echo: latency p50 (ms)", prec: 3, vals: pecho(func(r echoResult) float64 { return ms(r.p50) })},
+			metric{label: "long-polling echo: latency p99 (ms)", prec: 3, vals: pecho(func(r echoResult) float64 { return ms(r.p99) })},
+			metric{label: "long-polling echo: server CPU per ack (µs)", prec: 2,
+				vals:   pecho(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) }),
+				target: "≤ 1× node",
+				judge:  judgeRatios(bound{kindNode, 1, false})},
+		)
+		rows = append(rows, cpuRows("long-polling echo", column(res.pecho, func(r echoResult) cpuWindow { return r.cpu }))...)
+	}
 	if slices.Contains(cfg.scenarios, scenFanout) {
 		rows = append(rows,
 			metric{label: "fan-out: delivered msgs/s", prec: 0,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -107,16 +108,47 @@ type echoResult struct {
 // runEcho: C clients, each in a closed loop of echo with ack; the acks
 // received during T (after the warm-up) are counted and timed.
 func runEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error) {
-	var res echoResult
 	p := protoOf(s.kind)
-	clients, err := dialAll(ctx, s.addr, p, cfg.echoClients, cfg.dialConcurrency, nil)
+	ws, err := dialAll(ctx, s.addr, p, cfg.echoClients, cfg.dialConcurrency, nil)
 	if err != nil {
-		return res, err
+		return echoResult{}, err
 	}
-	defer closeAll(clients)
+	defer closeAll(ws)
+	clients := make([]xconn, len(ws))
+	for i, c := range ws {
+		clients[i] = c
+	}
+	return echoLoop(ctx, cfg, s, clients, echoAck(p, strings.Repeat("e", cfg.echoSize)))
+}
 
-	payload := strings.Repeat("e", cfg.echoSize)
-	req, want := echoRequest(payload), echoAck(p, payload)
+// runPollEcho is runEcho with long-polling clients: each has a GET
+// pending and POSTs its echo, as the official client does without
+// WebSocket.
+func runPollEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error) {
+	hc := &http.Client{Transport: newPollTransport(cfg.echoClients)}
+	defer hc.CloseIdleConnections()
+	clients := make([]xconn, 0, cfg.echoClients)
+	defer func() {
+		for _, c := range clients {
+			c.close()
+		}
+	}()
+	for range cfg.echoClients {
+		c, err := dialPoll(ctx, hc, []string{s.addr}, 0, false)
+		if err != nil {
+			return echoResult{}, fmt.Errorf("long-polling client: %w", err)
+		}
+		clients = append(clients, c)
+	}
+	return echoLoop(ctx, cfg, s, clients, echoAck(protoSocketIO, strings.Repeat("e", cfg.echoSize)))
+}
+
+// echoLoop runs the echo scenario on connected clients, want being the
+// ack each echo must get.
+func echoLoop(ctx context.Context, cfg config, s *serverProc, clients []xconn, want []byte) (echoResult, error) {
+	var res echoResult
+
+	req := echoRequest(strings.Repeat("e", cfg.echoSize))
 	const (
 		warm = iota
 		measure
@@ -184,7 +216,11 @@ func runEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error)
 	if err != nil {
 		return res, err
 	}
-	waitGroup(&wg, 10*time.Second, func() { closeAll(clients) })
+	waitGroup(&wg, 10*time.Second, func() {
+		for _, c := range clients {
+			c.close()
+		}
+	})
 	if errSleep != nil {
 		return res, errSleep
 	}
