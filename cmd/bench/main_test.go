@@ -21,7 +21,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestSmoke runs every scenario with tiny sizes against actorio and raw,
+// TestSmoke runs every single-process scenario with tiny sizes against
+// actorio and raw,
 // and node when it is installed: each server answers the three requests
 // and the table comes out. A few seconds.
 func TestSmoke(t *testing.T) {
@@ -33,7 +34,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{
-		"-servers", servers,
+		"-servers", servers, "-scenarios", "echo,fanout,idle,pecho",
 		"-c", "3", "-t", "200ms", "-warmup", "50ms",
 		"-r", "5", "-m", "20", "-size", "32",
 		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
@@ -45,7 +46,8 @@ func TestSmoke(t *testing.T) {
 	if strings.Contains(table, "Failures:") {
 		t.Fatalf("a scenario failed:\n%s\nstderr:\n%s", table, errb.String())
 	}
-	for _, want := range []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |"} {
+	for _, want := range []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
+		"| long-polling echo: acks/s |"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
