@@ -35,6 +35,19 @@ type CORS = gateway.CORS
 // Node's default, "io=<sid>; Path=/; HttpOnly; SameSite=Lax".
 type Cookie = gateway.Cookie
 
+// Parser selects the Socket.IO packet encoding of Options.Parser.
+type Parser uint8
+
+const (
+	// ParserJSON is Socket.IO's default parser: a text message per packet,
+	// then one binary message per binary attachment.
+	ParserJSON Parser = iota
+	// ParserMsgpack is the npm package socket.io-msgpack-parser's: each
+	// packet is one binary message holding a msgpack map (see README,
+	// "msgpack parser").
+	ParserMsgpack
+)
+
 // DefaultMaxQueueBytes is the default Options.MaxQueueBytes.
 const DefaultMaxQueueBytes = 16 << 20
 
@@ -90,6 +103,10 @@ type Options struct {
 	// allowEIO3 does (README, "Socket.IO v2 clients"); off, the default,
 	// they get 400 {"code":5,"message":"Unsupported protocol version"}.
 	AllowEIO3 bool
+	// Parser is how every client of the server encodes its packets:
+	// ParserJSON, the default, or ParserMsgpack, wire-compatible with the
+	// npm socket.io-msgpack-parser, which the clients must then use too.
+	Parser Parser
 	// CORS is the origin policy. Requests without an Origin header (clients
 	// that are not browsers) and same-origin requests are always accepted;
 	// a cross-origin one only when CORS.Origins lists its origin or holds
@@ -291,6 +308,9 @@ func (o Options) validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("actorio: Options.%s is negative (%v): a duration cannot be switched off; zero means its default", d.name, d.v)
 		}
+	}
+	if o.Parser > ParserMsgpack {
+		return fmt.Errorf("actorio: Options.Parser %d is not a parser", o.Parser)
 	}
 	if c := o.ConnectionStateRecovery; c != nil && c.MaxDisconnectionDuration < 0 {
 		return fmt.Errorf("actorio: ConnectionStateRecovery.MaxDisconnectionDuration is negative (%v); zero means its default", c.MaxDisconnectionDuration)

@@ -82,6 +82,9 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s := &Server{opts: opts, rt: actors.NewRuntime(opts.Logger, opts.ActorSystem), nsps: map[string]*Namespace{},
 		refusals: actors.NewRefusalLog(opts.Logger)}
+	if opts.Parser == ParserMsgpack {
+		s.rt.SetParser(actors.ParserMsgpack)
+	}
 	gw := opts.gateway()
 	if opts.Cluster != nil {
 		// The session ids of a node start with its tag, by which the

@@ -59,7 +59,17 @@ func (r *inbound) OnPacket(_ *gateway.Conn, p engineio.Packet) {
 	if r.broken {
 		return
 	}
-	pkt, atts, complete, err := r.assemble(p)
+	var (
+		pkt      socketio.Packet
+		atts     [][]byte
+		complete = true
+		err      error
+	)
+	if r.a.rt.parser == ParserMsgpack {
+		pkt, atts, err = r.decodeMsgpack(p)
+	} else {
+		pkt, atts, complete, err = r.assemble(p)
+	}
 	if err == nil && complete {
 		err = r.handle(pkt, atts)
 	}
@@ -174,7 +184,7 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 	refuse := func(msg string) {
 		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: nsp,
 			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
-		_ = a.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
+		_ = a.conn.Send(a.rt.packets(frame, nil)...)
 	}
 	ns := a.dir(nsp, auth)
 	if ns == nil {

@@ -53,7 +53,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 		p.restore = nil
 		rooms = append(slices.Clone(r.rooms), rooms...)
 		ns.log.missed(r, p.id, r.rooms, func(e *logEntry) bool {
-			return p.conn.Send(framePackets(e.replayFrame(r.last), e.atts)...) == nil
+			return p.conn.Send(ns.rt.packets(e.replayFrame(r.last), e.atts)...) == nil
 		})
 	}
 	p.connected.Store(true)
@@ -256,7 +256,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, ack func(p *Socket
 	if remote && b.OwnerOnly {
 		return 0, nil, false // for the log of this node only
 	}
-	pkts := framePackets(frame, b.Attachments)
+	pkts := ns.rt.packets(frame, b.Attachments)
 	n, skipped := 0, 0
 	var ids []string
 	var refs []*SocketRef

@@ -27,6 +27,9 @@ type Runtime struct {
 	// dispatcher runs every actorio actor's mailbox.
 	dispatcher *poolDispatcher
 
+	// parser is how packets travel in Engine.IO messages (wire.go).
+	parser Parser
+
 	// owned tells that the runtime made the actor system (and shuts it
 	// down at Close); prefix starts the names of its top-level actors.
 	owned  bool

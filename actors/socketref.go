@@ -150,7 +150,7 @@ func (p *SocketRef) write(frame []byte, attachments [][]byte, log bool) error {
 // writeRaw sends a packet whatever the socket's state (CONNECT replies and
 // DISCONNECT notices).
 func (p *SocketRef) writeRaw(frame []byte, attachments [][]byte) error {
-	if err := p.conn.SendNow(framePackets(frame, attachments)...); err != nil {
+	if err := p.conn.SendNow(p.ns.rt.packets(frame, attachments)...); err != nil {
 		return fmt.Errorf("write to socket %s: %w", p.id, err)
 	}
 	return nil

@@ -7,7 +7,6 @@ import (
 
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
-	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/socketio"
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -257,7 +256,7 @@ func (a *namespaceActor) overConnBound(c *connActor) bool {
 	}
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: a.ns.name,
 		Data: []byte(`{"message":"Invalid namespace"}`)})
-	_ = c.conn.Send(engineio.Packet{Type: engineio.Message, Data: frame})
+	_ = c.conn.Send(a.ns.rt.packets(frame, nil)...)
 	if r := a.ns.opts.Refusals; r != nil {
 		r.Refuse(c.conn.ID(), "actorio: namespace refused: MaxNamespacesPerConnection reached",
 			slog.String("conn", c.conn.ID()), slog.String("nsp", a.ns.name), slog.Int("max", limit))

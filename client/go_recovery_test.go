@@ -15,16 +15,20 @@ import (
 // through its own-id room, the test cuts the connection mid-stream and
 // keeps it down until the server has noticed and emitted while the socket
 // was away; the client must come back with the same id, Recovered, and
-// every number exactly once, in order.
+// every number exactly once, in order; with either parser (the offsets
+// travel as msgpack strings with the msgpack one).
 func TestGoRecoveryAfterTransportCutMidStream(t *testing.T) {
 	const total = 500
 	for _, c := range []struct {
 		name       string
 		transports []string
+		parser     Parser
 	}{
-		{"websocket", []string{TransportWebSocket}},
-		{"polling", []string{TransportPolling}},
-		{"upgraded", nil},
+		{"websocket", []string{TransportWebSocket}, ParserJSON},
+		{"polling", []string{TransportPolling}, ParserJSON},
+		{"upgraded", nil, ParserJSON},
+		{"msgpack websocket", []string{TransportWebSocket}, ParserMsgpack},
+		{"msgpack polling", []string{TransportPolling}, ParserMsgpack},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			conns := make(chan *actorio.Socket, 4)
@@ -38,6 +42,7 @@ func TestGoRecoveryAfterTransportCutMidStream(t *testing.T) {
 				// Notices a polling session cut between two requests soon.
 				PingInterval: 400 * time.Millisecond,
 				PingTimeout:  time.Second,
+				Parser:       actorio.Parser(c.parser),
 			}, func(srv *actorio.Server) {
 				srv.OnConnection(func(s *actorio.Socket) {
 					s.OnDisconnect(func(s *actorio.Socket, reason string) {
@@ -49,7 +54,7 @@ func TestGoRecoveryAfterTransportCutMidStream(t *testing.T) {
 			})
 			t.Cleanup(func() { close(stop); <-streamed })
 			p := newCutProxy(t, g.URL)
-			s := mustNew(t, p.URL, Options{Transports: c.transports})
+			s := mustNew(t, p.URL, Options{Transports: c.transports, Parser: c.parser})
 			l := logStream(s)
 			r := record(s)
 			mustConnect(t, s, r)

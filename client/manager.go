@@ -190,7 +190,7 @@ func (m *Manager) Close() error {
 // session. The caller holds s.mu.
 func (s *Socket) leaveLocked() {
 	if s.connected {
-		s.eng.send(encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
+		s.eng.send(s.encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
 		s.connected = false
 		s.failAcks(ErrDisconnected, false)
 		s.post(Event{Name: EventDisconnect, Reason: disconnect.IOClientDisconnect})
@@ -548,7 +548,7 @@ func (m *Manager) sendConnect(s *Socket, eng *engine) {
 	}
 	s.eng = eng
 	s.recvBuf = nil
-	eng.send(encodeFrames(socketio.Packet{Type: socketio.Connect, Namespace: s.nsp, Data: auth}, nil)...)
+	eng.send(s.encodeFrames(socketio.Packet{Type: socketio.Connect, Namespace: s.nsp, Data: auth}, nil)...)
 	s.mu.Unlock()
 }
 

@@ -22,6 +22,15 @@ func startRecoveryNode(t *testing.T) *nodeServer {
 	return startNode(t, 0, map[string]string{"RECOVERY": "1", "PING_INTERVAL": "400", "PING_TIMEOUT": "1000"})
 }
 
+// startRecoveryNodeParser is startRecoveryNode with the given parser.
+func startRecoveryNodeParser(t *testing.T, parser Parser) *nodeServer {
+	t.Helper()
+	if parser == ParserMsgpack {
+		return startNode(t, 0, map[string]string{"RECOVERY": "1", "PING_INTERVAL": "400", "PING_TIMEOUT": "1000", "PARSER": "msgpack"})
+	}
+	return startRecoveryNode(t)
+}
+
 // recoverableReasons are the server-side disconnect reasons after which the
 // Node server keeps the session for recovery.
 var recoverableReasons = []string{"transport close", "transport error", "ping timeout", "forced close"}
@@ -165,15 +174,18 @@ func TestNodeRecoveryAfterTransportCutMidStream(t *testing.T) {
 	for _, c := range []struct {
 		name       string
 		transports []string
+		parser     Parser
 	}{
-		{"websocket", []string{TransportWebSocket}},
-		{"polling", []string{TransportPolling}},
-		{"upgraded", nil},
+		{"websocket", []string{TransportWebSocket}, ParserJSON},
+		{"polling", []string{TransportPolling}, ParserJSON},
+		{"upgraded", nil, ParserJSON},
+		{"msgpack websocket", []string{TransportWebSocket}, ParserMsgpack},
+		{"msgpack polling", []string{TransportPolling}, ParserMsgpack},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			n := startRecoveryNode(t)
+			n := startRecoveryNodeParser(t, c.parser)
 			p := newCutProxy(t, n.URL)
-			s := mustNew(t, p.URL, Options{Transports: c.transports})
+			s := mustNew(t, p.URL, Options{Transports: c.transports, Parser: c.parser})
 			l := logStream(s)
 			r := record(s)
 			mustConnect(t, s, r)

@@ -16,7 +16,8 @@ import (
 // through internal/node. It prints lines with out() (the first one is
 // "listening" with its port) and obeys JSON commands on stdin. Buffers
 // travel as {"$bin": base64} both ways. RECOVERY=1 in its environment
-// turns connection state recovery on.
+// turns connection state recovery on, PARSER=msgpack the npm
+// socket.io-msgpack-parser.
 const nodeScript = `
 const http = require('node:http');
 const { Server } = require('socket.io');
@@ -28,6 +29,7 @@ const io = new Server(httpServer, {
   connectionStateRecovery: process.env.RECOVERY ? { maxDisconnectionDuration: 120000 } : undefined,
   // An undefined transports would override the default: set it only when given.
   ...(process.env.TRANSPORTS ? { transports: process.env.TRANSPORTS.split(',') } : {}),
+  ...(process.env.PARSER === 'msgpack' ? { parser: require('socket.io-msgpack-parser') } : {}),
 });
 
 const onConnection = (socket) => {

@@ -98,7 +98,23 @@ type Options struct {
 	// must acknowledge every event, plain emits included, and should
 	// tolerate duplicates (see the package documentation). Zero: no queue.
 	Retries int
+	// Parser is how packets are encoded: ParserJSON, the default, or
+	// ParserMsgpack, for a server using the npm socket.io-msgpack-parser
+	// (or actorio's Options.Parser set to its ParserMsgpack).
+	Parser Parser
 }
+
+// Parser selects the Socket.IO packet encoding of Options.Parser.
+type Parser uint8
+
+const (
+	// ParserJSON is Socket.IO's default parser: a text message per packet,
+	// then one binary message per binary attachment.
+	ParserJSON Parser = iota
+	// ParserMsgpack is the npm package socket.io-msgpack-parser's: each
+	// packet is one binary message holding a msgpack map.
+	ParserMsgpack
+)
 
 // Defaults of the JavaScript client.
 const (
@@ -131,6 +147,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.AckTimeout < 0 {
 		return o, fmt.Errorf("client: negative AckTimeout %v", o.AckTimeout)
+	}
+	if o.Parser > ParserMsgpack {
+		return o, fmt.Errorf("client: unknown Parser %d", o.Parser)
 	}
 	if o.Retries < 0 {
 		return o, fmt.Errorf("client: negative Retries %d", o.Retries)

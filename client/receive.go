@@ -8,6 +8,7 @@ import (
 
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/msgpack"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -21,6 +22,19 @@ type receiver struct {
 }
 
 func (rc *receiver) onMessage(e *engine, p engineio.Packet) {
+	if rc.m.opts.Parser == ParserMsgpack {
+		if !p.Binary {
+			rc.parseError(e, fmt.Errorf("%w: text message with the msgpack parser", ErrProtocol))
+			return
+		}
+		pkt, atts, err := msgpack.Decode(p.Data)
+		if err != nil {
+			rc.parseError(e, err)
+			return
+		}
+		rc.m.route(e, pkt, atts)
+		return
+	}
 	if p.Binary {
 		if rc.pending == nil {
 			rc.parseError(e, fmt.Errorf("%w: binary message without a binary packet", ErrProtocol))
@@ -104,7 +118,7 @@ func (s *Socket) onConnect(e *engine, pkt socketio.Packet) {
 	if !s.active && !s.connected && s.eng == nil && body.SID != "" {
 		// Disconnect was called while the CONNECT was on its way: leave
 		// at once rather than stay connected on the server's side.
-		e.send(encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
+		e.send(s.encodeFrames(socketio.Packet{Type: socketio.Disconnect, Namespace: s.nsp}, nil)...)
 		s.mu.Unlock()
 		return
 	}

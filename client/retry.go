@@ -89,7 +89,7 @@ func (s *Socket) drainLocked() {
 	p := socketio.Packet{Type: socketio.Event, Namespace: s.nsp, Data: q.data, ID: q.ackID, HasID: true}
 	// A failed send means the session is closing: its end, which follows,
 	// ends this try as it would one lost on the wire.
-	s.eng.send(encodeFrames(p, q.atts)...)
+	s.eng.send(s.encodeFrames(p, q.atts)...)
 	s.sentLocked(q.data, q.atts) // each try, as the JavaScript client's
 	if d := s.m.opts.AckTimeout; d > 0 {
 		try := q.tries

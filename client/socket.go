@@ -10,6 +10,7 @@ import (
 
 	"github.com/actorio/actorio/internal/listeners"
 	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/msgpack"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -265,7 +266,7 @@ func (s *Socket) emit(volatile bool, event string, args []any, ch chan ackResult
 		s.nextAckID++
 		p.ID, p.HasID = id, true
 	}
-	frames := encodeFrames(p, atts)
+	frames := s.encodeFrames(p, atts)
 	if s.connected && s.eng.send(frames...) {
 		if ch != nil {
 			s.acks[id] = &pendingAck{ch: ch, sent: true}
@@ -290,6 +291,21 @@ func (s *Socket) dropAck(id uint64) {
 	defer s.mu.Unlock()
 	delete(s.acks, id)
 	s.sendBuf = slices.DeleteFunc(s.sendBuf, func(o outbound) bool { return o.hasAck && o.ackID == id })
+}
+
+// encodeFrames encodes p and its attachments as Engine.IO messages with
+// the Manager's parser.
+func (s *Socket) encodeFrames(p socketio.Packet, atts [][]byte) []engineio.Packet {
+	if s.m.opts.Parser != ParserMsgpack {
+		return encodeFrames(p, atts)
+	}
+	b, err := msgpack.AppendPacket(nil, p, atts)
+	if err != nil {
+		// The client makes its packets' JSON: this is a bug.
+		s.m.log.Error("client: packet not sent: msgpack cannot carry it", "err", err)
+		return nil
+	}
+	return []engineio.Packet{{Type: engineio.Message, Data: b, Binary: true}}
 }
 
 // encodeFrames encodes p (its binary type and attachment count set from
@@ -325,7 +341,7 @@ func (s *Socket) ackFunc(session, id uint64) AckFunc {
 		if done.Swap(true) {
 			return nil
 		}
-		frames := encodeFrames(socketio.Packet{Type: socketio.Ack, Namespace: s.nsp, ID: id, HasID: true, Data: data}, atts)
+		frames := s.encodeFrames(socketio.Packet{Type: socketio.Ack, Namespace: s.nsp, ID: id, HasID: true, Data: data}, atts)
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if !s.connected || s.session != session || !s.eng.send(frames...) {
