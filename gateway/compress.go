@@ -15,11 +15,12 @@ var gzipWriters = sync.Pool{New: func() any {
 }}
 
 // writePoll answers a polling GET with body of the given content type,
-// gzip-compressed when the client accepts gzip and body reaches
-// Config.CompressionThreshold.
-func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string) {
+// gzip-compressed when the client accepts gzip, body reaches
+// Config.CompressionThreshold and plain is false: as with Node, a body
+// made only of packets sent uncompressed (SendOptions) is sent as is.
+func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain bool) {
 	th := s.cfg.CompressionThreshold
-	if th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+	if plain || th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		writeBody(w, contentType, body)
 		return
 	}

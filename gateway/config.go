@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"compress/flate"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -59,8 +60,15 @@ type Config struct {
 	// CompressionThreshold is the size from which a polling response is
 	// gzip-compressed for a client that accepts it (Accept-Encoding);
 	// 0 means DefaultCompressionThreshold and a negative value never
-	// compresses. WebSocket messages are never compressed.
+	// compresses. A response whose packets were all sent with
+	// SendOptions.Uncompressed is not compressed. WebSocket messages are
+	// compressed only with PerMessageDeflate.
 	CompressionThreshold int
+	// PerMessageDeflate, when set, offers WebSocket compression
+	// (permessage-deflate, RFC 7692) to the clients that ask for it, as
+	// Node's perMessageDeflate option does; nil, the default, leaves
+	// WebSocket messages uncompressed, as Node's default does.
+	PerMessageDeflate *PerMessageDeflate
 	// UpgradeTimeout bounds the time between the WebSocket upgrade request
 	// and the client's upgrade packet (default 10s). On expiry the WebSocket
 	// is closed and the session keeps polling.
@@ -180,6 +188,49 @@ type Config struct {
 	OnConnectionError func(r *http.Request, code int, message string)
 }
 
+// PerMessageDeflate configures the WebSocket compression of
+// Config.PerMessageDeflate. A session whose client offered
+// permessage-deflate in its handshake (or upgrade) has it; the answer is
+// "permessage-deflate; server_no_context_takeover;
+// client_no_context_takeover": each message is compressed on its own, by
+// the connection's writer when it writes the message, and the client
+// does the same. A client that did not offer it gets uncompressed
+// messages. Compressed messages from the client are read whatever their
+// size, and Config.MaxPayload bounds their decompressed size.
+type PerMessageDeflate struct {
+	// Threshold is the size in bytes of a WebSocket message (as it goes
+	// on the wire, before compression) from which it is compressed
+	// (default 1024, Node's); a negative value compresses every message.
+	// A packet sent with SendOptions.Uncompressed never is.
+	Threshold int
+	// Level is the compress/flate level, from flate.HuffmanOnly (-2) to
+	// flate.BestCompression (9); 0, or a level out of that range, means
+	// flate.BestSpeed (1), gorilla/websocket's default. Node's ws uses
+	// zlib's default level, 6.
+	Level int
+}
+
+// DefaultDeflateThreshold is the default PerMessageDeflate.Threshold.
+const DefaultDeflateThreshold = 1024
+
+// withDefaults returns a copy of d with its zero fields set to their
+// defaults.
+func (d PerMessageDeflate) withDefaults() *PerMessageDeflate {
+	if d.Threshold == 0 {
+		d.Threshold = DefaultDeflateThreshold
+	}
+	if d.Level == 0 || d.Level < flate.HuffmanOnly || d.Level > flate.BestCompression {
+		d.Level = flate.BestSpeed
+	}
+	return &d
+}
+
+// compresses reports whether a message of n bytes on the wire is
+// compressed.
+func (d *PerMessageDeflate) compresses(n int, uncompressed bool) bool {
+	return !uncompressed && (d.Threshold < 0 || n >= d.Threshold)
+}
+
 // Cookie describes the session cookie of Config.Cookie; its zero value is
 // Node's default: "io=<sid>; Path=/; HttpOnly; SameSite=Lax".
 type Cookie struct {
@@ -247,6 +298,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CompressionThreshold == 0 {
 		c.CompressionThreshold = DefaultCompressionThreshold
+	}
+	if c.PerMessageDeflate != nil {
+		c.PerMessageDeflate = c.PerMessageDeflate.withDefaults()
 	}
 	if c.UpgradeTimeout <= 0 {
 		c.UpgradeTimeout = DefaultUpgradeTimeout

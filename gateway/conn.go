@@ -135,6 +135,7 @@ type Conn struct {
 	transport  string
 	queue      []engineio.Packet
 	queueBytes int64
+	plain      []bool // marks the packets of queue sent uncompressed (SendOptions); nil if none was
 	isClosed   bool
 	mode       closeMode
 	reason     string
@@ -289,7 +290,7 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // by the caller afterwards. Send returns ErrClosed after the session ended,
 // and ErrSlowConsumer (closing the session with "slow consumer") when the
 // queue would exceed Config.MaxQueueBytes or Config.MaxQueuePackets.
-func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false) }
+func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, false) }
 
 // SendNow is Send for a caller that can spend a write(2) on its packets
 // (a socket's own emit or ack): on a WebSocket with no writer running, the
@@ -297,9 +298,24 @@ func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false) 
 // and leaves to a writer goroutine only what the socket does not take at
 // once. It saves starting a goroutine per packet. Broadcasts use Send, so
 // that what piles up for a connection leaves in one write.
-func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true) }
+func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true, false) }
 
-func (c *Conn) send(pkts []engineio.Packet, now bool) error {
+// SendOptions are the choices of SendWith.
+type SendOptions struct {
+	// Now writes as SendNow does; otherwise as Send.
+	Now bool
+	// Uncompressed sends the packets without WebSocket compression
+	// (Config.PerMessageDeflate), and a polling response made only of
+	// such packets without gzip, as Node's compress(false) does.
+	Uncompressed bool
+}
+
+// SendWith is Send, or SendNow, with the choices of o.
+func (c *Conn) SendWith(o SendOptions, pkts ...engineio.Packet) error {
+	return c.send(pkts, o.Now, o.Uncompressed)
+}
+
+func (c *Conn) send(pkts []engineio.Packet, now, uncompressed bool) error {
 	var n int64
 	for _, p := range pkts {
 		if p.Type != engineio.Message {
@@ -318,7 +334,16 @@ func (c *Conn) send(pkts []engineio.Packet, now bool) error {
 		c.srv.goTracked(func() { c.closeWith(disconnect.SlowConsumer, ErrSlowConsumer, closeDrop) })
 		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
 	}
+	if uncompressed && c.plain == nil {
+		c.plain = make([]bool, len(c.queue), len(c.queue)+len(pkts))
+	}
 	c.queue = append(c.queue, pkts...)
+	for range pkts {
+		if c.plain == nil {
+			break
+		}
+		c.plain = append(c.plain, uncompressed)
+	}
 	c.queueBytes += n
 	c.mu.Unlock()
 	if now {
@@ -350,13 +375,17 @@ func (c *Conn) Close(reason string) {
 // enqueueLocked appends a control packet to the queue; c.mu must be held.
 func (c *Conn) enqueueLocked(p engineio.Packet) {
 	c.queue = append(c.queue, p)
+	if c.plain != nil {
+		c.plain = append(c.plain, false)
+	}
 	c.queueBytes += int64(len(p.Data))
 }
 
-// takeLocked removes and returns every queued packet; c.mu must be held.
-func (c *Conn) takeLocked() []engineio.Packet {
-	q := c.queue
-	c.queue = nil
+// takeLocked removes and returns every queued packet, with the marks of
+// those sent uncompressed (nil when none was); c.mu must be held.
+func (c *Conn) takeLocked() ([]engineio.Packet, []bool) {
+	q, plain := c.queue, c.plain
+	c.queue, c.plain = nil, nil
 	msgs := 0
 	for i := range q {
 		if q[i].Type == engineio.Message {
@@ -366,7 +395,7 @@ func (c *Conn) takeLocked() []engineio.Packet {
 	c.srv.packetsOut.Add(int64(msgs))
 	c.srv.bytesOut.Add(c.queueBytes)
 	c.queueBytes = 0
-	return q
+	return q, plain
 }
 
 // wake signals the poller and starts a WebSocket writer if none runs.
@@ -421,17 +450,12 @@ func (c *Conn) writeInline(ws *websocket.Conn) bool {
 		c.mu.Unlock()
 		return false // the writer goroutine handles the close
 	}
-	q := c.takeLocked()
+	q, plain := c.takeLocked()
 	frames := c.frames
 	c.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	bc.beginInline()
-	var err error
-	for _, p := range q {
-		if err = writeFrame(ws, p, frames); err != nil {
-			break
-		}
-	}
+	err := c.writeFrames(ws, q, plain, frames)
 	done := false
 	if err == nil {
 		done, err = bc.tryEnd()

@@ -59,6 +59,17 @@
 // noop, upgrade packet), close and noop packets, and every limit work as
 // for v4.
 //
+// # Compression
+//
+// A polling response from Config.CompressionThreshold on is gzipped for a
+// client that accepts gzip. With [Config.PerMessageDeflate], a WebSocket
+// whose client offered permessage-deflate compresses each message from
+// its threshold on, on its own (no context takeover: gorilla/websocket
+// offers nothing else), when the connection's writer writes it: a packet
+// that many connections share is compressed once per connection. A
+// packet sent with [SendOptions].Uncompressed is never compressed, and a
+// polling response made only of such packets is not gzipped.
+//
 // # Goroutines
 //
 // The goroutines of a Server are those net/http serves its requests on and

@@ -75,7 +75,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			held = hold.C
 		}
 		if held == nil {
-			body, binary, done := c.pollBodyLocked()
+			body, binary, plain, done := c.pollBodyLocked()
 			if done {
 				c.polling = false
 				final := c.finalSent
@@ -88,7 +88,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				if binary {
 					contentType = binaryContentType
 				}
-				c.srv.writePoll(w, r, body, contentType)
+				c.srv.writePoll(w, r, body, contentType, plain)
 				return
 			}
 		}
@@ -113,14 +113,16 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // pollBodyLocked returns the body a pending GET should answer now, if any,
-// and whether it is a binary (v3) payload; c.mu must be held.
-func (c *Conn) pollBodyLocked() (body []byte, binary, done bool) {
+// whether it is a binary (v3) payload, and whether every packet in it was
+// sent uncompressed (see SendOptions); c.mu must be held.
+func (c *Conn) pollBodyLocked() (body []byte, binary, plain, done bool) {
 	switch {
 	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
 		// What was queued first; the close packet goes to the next GET
 		// (see closeWith).
-		body, binary = c.payload(c.takeLocked())
-		return body, binary, true
+		q, marks := c.takeLocked()
+		body, binary = c.payload(q)
+		return body, binary, allPlain(marks, len(q)), true
 	case c.isClosed:
 		if !c.finalSent && c.finalCh != nil {
 			close(c.finalCh)
@@ -128,25 +130,40 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, done bool) {
 		c.finalSent = true
 		switch c.mode {
 		case closeByClient:
-			return c.noopBody(), false, true
+			return c.noopBody(), false, false, true
 		case closeFlush:
-			q := c.takeLocked()
+			q, _ := c.takeLocked() // with the close packet, never all plain
 			q = append(q, engineio.Packet{Type: engineio.Close})
 			body, binary = c.payload(q)
-			return body, binary, true
+			return body, binary, false, true
 		default:
 			if c.eio3 {
-				return closeBodyV3, false, true
+				return closeBodyV3, false, false, true
 			}
-			return closeBody, false, true
+			return closeBody, false, false, true
 		}
 	case c.transport != TransportPolling || c.paused:
-		return c.noopBody(), false, true
+		return c.noopBody(), false, false, true
 	case len(c.queue) > 0:
-		body, binary = c.payload(c.takeLocked())
-		return body, binary, true
+		q, marks := c.takeLocked()
+		body, binary = c.payload(q)
+		return body, binary, allPlain(marks, len(q)), true
 	}
-	return nil, false, false
+	return nil, false, false, false
+}
+
+// allPlain reports whether the marks takeLocked returned with n packets
+// mark every one of them as sent uncompressed.
+func allPlain(marks []bool, n int) bool {
+	if len(marks) != n {
+		return false // nil: none was
+	}
+	for _, m := range marks {
+		if !m {
+			return false
+		}
+	}
+	return true
 }
 
 // noopBody returns the payload of a lone noop packet for the session.

@@ -105,6 +105,9 @@ func New(cfg Config, h Handler) *Server {
 		WriteBufferPool: &writeBuffers,
 		// ServeHTTP checked the origin before anything else.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// Negotiated with the clients that offer it (each session then
+		// compresses as Config.PerMessageDeflate says, see writeFrames).
+		EnableCompression: cfg.PerMessageDeflate != nil,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			s.log.Warn("engine.io websocket handshake failed", slog.Int("status", status), slog.Any("err", reason))
 			if status == http.StatusForbidden {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 	if err != nil {
 		return // the upgrader answered the request
 	}
+	s.setDeflate(ws)
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	c := newConn(s, r, TransportWebSocket, eio3)
 	c.ws = ws
@@ -80,6 +82,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		c.mu.Unlock()
 		return
 	}
+	s.setDeflate(ws)
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	c.mu.Lock()
 	if c.isClosed {
@@ -94,7 +97,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	// The read deadline doubles as the upgrade timeout.
 	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := readMessage(ws, s.cfg.MaxPayload)
 		if err != nil {
 			c.abortUpgrade(ws, fmt.Errorf("read during upgrade: %w", err))
 			return
@@ -131,6 +134,18 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
 			return
 		}
+	}
+}
+
+// setDeflate sets up the compression of a new WebSocket, with
+// Config.PerMessageDeflate (gorilla/websocket ignores both calls when
+// the client did not negotiate it): its level, and no compression for the
+// messages written outside writeFrames (the open packet, the probe's
+// answer), which stay under any threshold but a negative one.
+func (s *Server) setDeflate(ws *websocket.Conn) {
+	if d := s.cfg.PerMessageDeflate; d != nil {
+		_ = ws.SetCompressionLevel(d.Level)
+		ws.EnableWriteCompression(d.Threshold < 0)
 	}
 }
 
@@ -220,7 +235,7 @@ func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 // readLoop reads frames until the connection fails or the session ends.
 func (c *Conn) readLoop(ws *websocket.Conn) {
 	for {
-		mt, data, err := readMessage(ws)
+		mt, data, err := readMessage(ws, c.srv.cfg.MaxPayload)
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -251,7 +266,11 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &
 // readMessage is ws.ReadMessage returning the message in a slice of its
 // exact size (ReadMessage's starts at 512 bytes and grows): it is read
 // into a pooled buffer, then copied once into the slice the receiver keeps.
-func readMessage(ws *websocket.Conn) (int, []byte, error) {
+// A message over limit bytes fails with websocket.ErrReadLimit after a
+// close frame with code 1009, as gorilla/websocket does for the frames it
+// reads: its own limit counts the bytes on the wire, which a compressed
+// message (Config.PerMessageDeflate) may multiply by a thousand.
+func readMessage(ws *websocket.Conn, limit int64) (int, []byte, error) {
 	mt, r, err := ws.NextReader()
 	if err != nil {
 		return mt, nil, err
@@ -270,6 +289,10 @@ func readMessage(ws *websocket.Conn) (int, []byte, error) {
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(time.Second))
+			return mt, nil, fmt.Errorf("decompressed message over %d bytes: %w", limit, websocket.ErrReadLimit)
+		}
 		if err == io.EOF {
 			break
 		}
@@ -319,7 +342,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 	}
 	for {
 		c.mu.Lock()
-		q := c.takeLocked()
+		q, plain := c.takeLocked()
 		closed, mode, frames := c.isClosed, c.mode, c.frames
 		if len(q) == 0 && !closed {
 			c.writing = false
@@ -334,7 +357,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		}
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-			if err := writeBatch(ws, q, frames); err != nil {
+			if err := c.writeBatch(ws, q, plain, frames); err != nil {
 				c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 				_ = ws.Close()
 				return
@@ -347,19 +370,14 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 	}
 }
 
-// writeBatch writes q as frames says, in one write to the network when ws
-// sits on a batchConn.
-func writeBatch(ws *websocket.Conn, q []engineio.Packet, frames frameMode) error {
+// writeBatch writes q as writeFrames does, in one write to the network
+// when ws sits on a batchConn.
+func (c *Conn) writeBatch(ws *websocket.Conn, q []engineio.Packet, plain []bool, frames frameMode) error {
 	bc, _ := ws.NetConn().(*batchConn)
 	if bc != nil {
 		bc.begin()
 	}
-	var err error
-	for _, p := range q {
-		if err = writeFrame(ws, p, frames); err != nil {
-			break
-		}
-	}
+	err := c.writeFrames(ws, q, plain, frames)
 	if bc != nil {
 		if ferr := bc.end(); err == nil {
 			err = ferr
@@ -368,7 +386,39 @@ func writeBatch(ws *websocket.Conn, q []engineio.Packet, frames frameMode) error
 	return err
 }
 
-// writeFrame writes p as one frame: binary messages as binary frames (for
+// writeFrames writes each packet of q as one message (writeFrame). With
+// Config.PerMessageDeflate, a message is compressed when the client
+// negotiated it, it reaches the threshold and its packet is not marked in
+// plain: gorilla/websocket compresses it on its own (no context
+// takeover), as the frames leave through its writer, which the batchConn
+// under ws gathers unchanged.
+func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, plain []bool, frames frameMode) error {
+	d := c.srv.cfg.PerMessageDeflate
+	for i, p := range q {
+		if d != nil {
+			ws.EnableWriteCompression(d.compresses(frameLen(p, frames), plain != nil && plain[i]))
+		}
+		if err := writeFrame(ws, p, frames); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// frameLen is the size of the WebSocket message writeFrame makes of p.
+func frameLen(p engineio.Packet, frames frameMode) int {
+	if p.Binary && p.Type == engineio.Message {
+		switch frames {
+		case framesV4:
+			return len(p.Data)
+		case framesV3Base64:
+			return 2 + base64.StdEncoding.EncodedLen(len(p.Data))
+		}
+	}
+	return 1 + len(p.Data)
+}
+
+// writeFrame writes p as one message: binary messages as binary frames (for
 // Engine.IO v3, after the message type byte, or as a "b4"+base64 text
 // frame when frames says so), the rest as text frames of the type
 // character followed by Data.
