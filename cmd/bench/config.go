@@ -39,6 +39,11 @@ const (
 	// scenPollEcho is echo with long-polling clients (no WebSocket), for
 	// actorio and node: raw gorilla has no long-polling.
 	scenPollEcho = "pecho"
+	// scenStorm and scenPollStorm: as many clients as the file limit
+	// allows connect at once, by WebSocket, or by long-polling then the
+	// upgrade.
+	scenStorm     = "storm"
+	scenPollStorm = "pstorm"
 	// scenXFanout: receivers spread over the nodes, a sender on the first
 	// broadcasts to their room (a blast, then a paced phase).
 	scenXFanout = "xfanout"
@@ -57,7 +62,7 @@ var (
 	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
-	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenXFanout, scenXAck}
+	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenStorm, scenPollStorm, scenXFanout, scenXAck}
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
@@ -68,7 +73,7 @@ func applies(scen, kind string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
 		return kind != kindRaw
-	case scenPollEcho:
+	case scenPollEcho, scenStorm, scenPollStorm:
 		return kind == kindActorio || kind == kindNode
 	}
 	return slices.Contains(allKinds, kind)
@@ -109,7 +114,10 @@ type config struct {
 	fanDelay     time.Duration
 
 	idleConns int
-	idleHold  time.Duration
+	// stormConns is the clients of a storm; 0: as many as the file
+	// limit allows.
+	stormConns int
+	idleHold   time.Duration
 
 	// cross-node scenarios
 	nodes          int
@@ -172,6 +180,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.fanTimeout, "fanout-timeout", 60*time.Second, "fanout: give up after this long")
 	fs.DurationVar(&c.fanDelay, "recv-delay", 0, "fanout: each receiver pauses this long after every message (slow clients)")
 
+	fs.IntVar(&c.stormConns, "storm-n", 0, "storm, pstorm: clients connecting at once (0: as many as the file limit allows, at most 19900)")
 	fs.IntVar(&c.idleConns, "n", 2000, "idle: connected sockets (the 16 KB/conn target is judged at 10000)")
 	fs.DurationVar(&c.idleHold, "hold", 5*time.Second, "idle: how long the sockets are held (cover >= 2 ping intervals)")
 

@@ -34,7 +34,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{
-		"-servers", servers, "-scenarios", "echo,fanout,idle,pecho",
+		"-servers", servers, "-scenarios", "echo,fanout,idle,pecho,storm,pstorm", "-storm-n", "20",
 		"-c", "3", "-t", "200ms", "-warmup", "50ms",
 		"-r", "5", "-m", "20", "-size", "32",
 		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
@@ -47,7 +47,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("a scenario failed:\n%s\nstderr:\n%s", table, errb.String())
 	}
 	for _, want := range []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
-		"| long-polling echo: acks/s |"} {
+		"| long-polling echo: acks/s |", "| storm, WebSocket: time until all 20 connected (s) |",
+		"| storm, polling then upgrade: time until all 20 connected (s) |"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

@@ -17,7 +17,8 @@ import (
 // results gathers every scenario's outcome per server kind.
 type results struct {
 	echo   map[string]echoResult
-	pecho  map[string]echoResult // echo over long-polling
+	pecho  map[string]echoResult  // echo over long-polling
+	storm  map[string]stormResult // by scenario and kind, "<scen>\x00<kind>"
 	fanout map[string]fanResult
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
@@ -58,7 +59,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
+	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
 		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
@@ -153,6 +154,15 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 			return err
 		}
 		res.pecho[kind] = r
+	case scenStorm, scenPollStorm:
+		r, err := runStorm(ctx, cfg, s, scen == scenPollStorm)
+		if err != nil {
+			return err
+		}
+		if r.failed > 0 {
+			return fmt.Errorf("%d of %d clients did not connect; first: %w", r.failed, r.n, r.firstErr)
+		}
+		res.storm[scen+"\x00"+kind] = r
 	case scenFanout:
 		r, err := runFanout(ctx, cfg, s)
 		if err != nil {

@@ -129,6 +129,41 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 		rows = append(rows, cpuRows("echo", column(res.echo, func(r echoResult) cpuWindow { return r.cpu }))...)
 	}
+	for _, scen := range []string{scenStorm, scenPollStorm} {
+		if !slices.Contains(cfg.scenarios, scen) {
+			continue
+		}
+		name := "storm, WebSocket"
+		if scen == scenPollStorm {
+			name = "storm, polling then upgrade"
+		}
+		byKind := map[string]stormResult{}
+		n := 0
+		for k, r := range res.storm {
+			if s, kind, _ := strings.Cut(k, "\x00"); s == scen {
+				byKind[kind] = r
+				n = r.n
+			}
+		}
+		st := func(f func(r stormResult) float64) map[string]float64 { return column(byKind, f) }
+		mb := func(b int64) float64 { return float64(b) / (1 << 20) }
+		rows = append(rows,
+			metric{label: fmt.Sprintf("%s: time until all %d connected (s)", name, n), prec: 2,
+				vals:   st(func(r stormResult) float64 { return r.all.Seconds() }),
+				target: "≤ 0.33× node",
+				judge:  judgeRatios(bound{kindNode, 0.33, false})},
+			metric{label: name + ": one client's connection p50 (ms)", prec: 1, vals: st(func(r stormResult) float64 { return ms(r.p50) })},
+			metric{label: name + ": one client's connection p99 (ms)", prec: 1, vals: st(func(r stormResult) float64 { return ms(r.p99) })},
+			metric{label: name + ": server CPU per connection (ms)", prec: 3,
+				vals: st(func(r stormResult) float64 { return ms(r.cpu) / float64(r.n) })},
+			metric{label: name + ": server peak RSS growth (MB)", prec: 1,
+				vals:   st(func(r stormResult) float64 { return mb(r.after.HWM - r.before.RSS) }),
+				target: "≤ 0.5× node",
+				judge:  judgeRatios(bound{kindNode, 0.5, false})},
+			metric{label: name + ": server RSS per connection after (KB)", prec: 1,
+				vals: st(func(r stormResult) float64 { return float64(r.after.RSS-r.before.RSS) / 1024 / float64(r.n) })},
+		)
+	}
 	if slices.Contains(cfg.scenarios, scenPollEcho) {
 		pecho := func(f func(r echoResult) float64) map[string]float64 { return column(res.pecho, f) }
 		rows = append(rows,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -245,6 +246,18 @@ func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actori
 				}
 			}()
 		})
+	})
+	// The storm scenarios connect to /storm, whose middleware checks the
+	// CONNECT's auth, as an application's would.
+	storm := srv.Of(stormNamespace)
+	storm.Use(func(s *actorio.Socket) error {
+		var auth struct {
+			Token string `json:"token"`
+		}
+		if err := json.Unmarshal(s.Handshake().Auth, &auth); err != nil || auth.Token != stormToken {
+			return errors.New("unauthorized")
+		}
+		return nil
 	})
 	return srv, nil
 }

@@ -48,6 +48,13 @@ function nowMicros() {
   return Math.round((performance.timeOrigin + performance.now()) * 1000);
 }
 
+// The storm scenarios connect to /storm, whose middleware checks the
+// CONNECT's auth, as an application's would.
+io.of("/storm").use((socket, next) => {
+  const auth = socket.handshake.auth || {};
+  next(auth.token === "bench" ? undefined : new Error("unauthorized"));
+});
+
 io.on("connection", (socket) => {
   socket.on("echo", (...args) => {
     const ack = args.length > 0 && typeof args[args.length - 1] === "function" ? args.pop() : null;
