@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio/protocol/engineio"
+	"github.com/actorio/actorio/protocol/msgpack"
 	"github.com/actorio/actorio/protocol/socketio"
 )
 
@@ -23,11 +24,17 @@ type wireProto int
 const (
 	protoSocketIO wireProto = iota
 	protoRaw
+	// protoMsgpack is Socket.IO with the npm socket.io-msgpack-parser: a
+	// binary message per packet (-parser msgpack).
+	protoMsgpack
 )
 
-func protoOf(kind string) wireProto {
-	if kind == kindRaw {
+func protoOf(kind, parser string) wireProto {
+	switch {
+	case kind == kindRaw:
 		return protoRaw
+	case parser == parserMsgpack:
+		return protoMsgpack
 	}
 	return protoSocketIO
 }
@@ -45,6 +52,9 @@ const (
 // the expected one), without running the JSON validator on each: it keeps
 // the load generator cheap during fan-out.
 var msgPrefix = []byte(`2["msg",`)
+
+// msgpackMsgPrefix is msgPrefix for protoMsgpack: {type: 2, data: ["msg", …
+var msgpackMsgPrefix = []byte("\x83\xa4type\x02\xa4data\x92\xa3msg")
 
 var (
 	errClosedByServer = errors.New("closed by the server")
@@ -98,8 +108,19 @@ func echoAck(p wireProto, payload string) []byte {
 
 // msgLen is the length of the body evMsg returns for a blast of size bytes.
 func msgLen(p wireProto, size int) int {
-	if p == protoRaw {
+	switch {
+	case p == protoRaw:
 		return size
+	case p == protoMsgpack:
+		// The prefix, the str header, the payload, then "nsp": "/".
+		hdr := 1
+		if size >= 32 {
+			hdr = 2
+		}
+		if size >= 256 {
+			hdr = 3
+		}
+		return len(msgpackMsgPrefix) + hdr + size + len("\xa3nsp\xa1/")
 	}
 	return len(msgPrefix) + size + 3 // `2["msg",` + `"` + payload + `"]`
 }
@@ -153,7 +174,11 @@ func (c *client) handshake() error {
 	if err != nil || p.Type != engineio.Open {
 		return fmt.Errorf("expected the open packet, got %q: %w", b, errUnexpected)
 	}
-	if err := c.write(websocket.TextMessage, []byte("40")); err != nil {
+	connect, kind := []byte("40"), websocket.TextMessage
+	if c.proto == protoMsgpack {
+		connect, kind = c.encode(nil, socketio.Packet{Type: socketio.Connect, Namespace: "/"}), websocket.BinaryMessage
+	}
+	if err := c.write(kind, connect); err != nil {
 		return err
 	}
 	for {
@@ -174,7 +199,12 @@ func (c *client) handshake() error {
 		if p.Type != engineio.Message {
 			return fmt.Errorf("got %q before CONNECT: %w", b, errUnexpected)
 		}
-		pkt, err := socketio.Decode(p.Data)
+		var pkt socketio.Packet
+		if c.proto == protoMsgpack {
+			pkt, _, err = msgpack.Decode(p.Data)
+		} else {
+			pkt, err = socketio.Decode(p.Data)
+		}
 		if err != nil {
 			return err
 		}
@@ -207,9 +237,24 @@ func (c *client) send(r request, id uint32) error {
 		c.wbuf = appendRaw(c.wbuf[:0], r.op, id, r.raw)
 		return c.ws.WriteMessage(websocket.BinaryMessage, c.wbuf)
 	}
+	pkt := socketio.Packet{Type: socketio.Event, ID: uint64(id), HasID: true, Data: r.sio}
+	if c.proto == protoMsgpack {
+		c.wbuf = c.encode(c.wbuf[:0], pkt)
+		return c.ws.WriteMessage(websocket.BinaryMessage, c.wbuf)
+	}
 	c.wbuf = append(c.wbuf[:0], engineio.Message.Char())
-	c.wbuf = socketio.AppendEncode(c.wbuf, socketio.Packet{Type: socketio.Event, ID: uint64(id), HasID: true, Data: r.sio})
+	c.wbuf = socketio.AppendEncode(c.wbuf, pkt)
 	return c.ws.WriteMessage(websocket.TextMessage, c.wbuf)
+}
+
+// encode appends the msgpack form of p (whose JSON the load generator
+// made: it cannot fail).
+func (c *client) encode(dst []byte, p socketio.Packet) []byte {
+	b, err := msgpack.AppendPacket(dst, p, nil)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // readFrame reads one WebSocket message into the client's read buffer.
@@ -259,8 +304,35 @@ func (c *client) next() (kind int, id uint32, body []byte, err error) {
 		default:
 			continue
 		}
+		if c.proto == protoMsgpack {
+			return classifyMsgpack(p.Data)
+		}
 		return classify(p.Data)
 	}
+}
+
+// classifyMsgpack is classify for protoMsgpack; an ack's or event's body
+// is its data as JSON.
+func classifyMsgpack(data []byte) (kind int, id uint32, body []byte, err error) {
+	if bytes.HasPrefix(data, msgpackMsgPrefix) {
+		return evMsg, 0, data, nil
+	}
+	pkt, _, err := msgpack.Decode(data)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	switch pkt.Type {
+	case socketio.Ack, socketio.BinaryAck:
+		return evAck, uint32(pkt.ID), pkt.Data, nil
+	case socketio.Event, socketio.BinaryEvent:
+		if pkt.HasID {
+			return evAckReq, uint32(pkt.ID), pkt.Data, nil
+		}
+		return evOther, 0, pkt.Data, nil
+	case socketio.Disconnect:
+		return 0, 0, nil, errClosedByServer
+	}
+	return 0, 0, nil, fmt.Errorf("%s packet: %w", pkt.Type, errUnexpected)
 }
 
 // classify tells what a Socket.IO packet of the namespace "/" is, for
@@ -298,6 +370,10 @@ func appendAck(dst []byte, id uint32, data []byte) []byte {
 func (c *client) sendAck(id uint32, data []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.proto == protoMsgpack {
+		c.wbuf = c.encode(c.wbuf[:0], socketio.Packet{Type: socketio.Ack, ID: uint64(id), HasID: true, Data: data})
+		return c.ws.WriteMessage(websocket.BinaryMessage, c.wbuf)
+	}
 	c.wbuf = appendAck(c.wbuf[:0], id, data)
 	return c.ws.WriteMessage(websocket.TextMessage, c.wbuf)
 }

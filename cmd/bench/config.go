@@ -31,6 +31,12 @@ const (
 	kindNodeRedis = "node-redis"
 )
 
+// Parsers (-parser).
+const (
+	parserJSON    = "json"
+	parserMsgpack = "msgpack"
+)
+
 // Scenario names.
 const (
 	scenEcho   = "echo"
@@ -93,6 +99,9 @@ type config struct {
 
 	// shared by both modes
 	pingInterval time.Duration
+	// parser is the Socket.IO parser of actorio, node and the clients:
+	// parserJSON or parserMsgpack.
+	parser string
 
 	// load generator
 	servers    []string
@@ -161,6 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve mode: serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 
 	fs.DurationVar(&c.pingInterval, "ping-interval", 2*time.Second, "heartbeat interval of every server (Engine.IO pingInterval; WebSocket pings for raw)")
+	fs.StringVar(&c.parser, "parser", parserJSON, "echo, fanout, idle: the Socket.IO parser of actorio, node and their clients, json or msgpack (the npm socket.io-msgpack-parser); raw has none")
 
 	fs.StringVar(&servers, "servers", strings.Join(knownKinds, ","), "servers to compare, among "+strings.Join(knownKinds, ",")+" (each scenario runs against those it applies to)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, among "+strings.Join(allScenarios, ","))
@@ -236,6 +246,20 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.scenarios, err = list(scenarios, allScenarios); err != nil {
 		fmt.Fprintln(stderr, "-scenarios:", err)
 		return c, err
+	}
+	if c.parser != parserJSON && c.parser != parserMsgpack {
+		err := fmt.Errorf("-parser must be json or msgpack, not %q", c.parser)
+		fmt.Fprintln(stderr, err)
+		return c, err
+	}
+	if c.parser == parserMsgpack && c.serve == "" {
+		for _, s := range c.scenarios {
+			if s != scenEcho && s != scenFanout && s != scenIdle {
+				err := fmt.Errorf("-parser msgpack: scenario %s speaks JSON only", s)
+				fmt.Fprintln(stderr, err)
+				return c, err
+			}
+		}
 	}
 	if c.serve != "" && c.serve != kindActorio && c.serve != kindRaw {
 		err := fmt.Errorf("-serve must be actorio or raw, not %q", c.serve)

@@ -63,6 +63,37 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
+// TestSmokeMsgpack runs the single-process scenarios with -parser
+// msgpack: actorio's ParserMsgpack, and Node's socket.io with the npm
+// parser when installed, against clients that speak it.
+func TestSmokeMsgpack(t *testing.T) {
+	servers := "actorio"
+	if nodeAvailable() {
+		servers = "actorio,node"
+	}
+	var out, errb bytes.Buffer
+	code := run([]string{
+		"-servers", servers, "-scenarios", "echo,fanout,idle", "-parser", "msgpack",
+		"-c", "3", "-t", "200ms", "-warmup", "50ms",
+		"-r", "5", "-m", "20", "-size", "300",
+		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
+	}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s\nstdout:\n%s", code, errb.String(), out.String())
+	}
+	table := out.String()
+	if strings.Contains(table, "Failures:") {
+		t.Fatalf("a scenario failed:\n%s\nstderr:\n%s", table, errb.String())
+	}
+	for _, line := range strings.Split(table, "\n") {
+		if strings.HasPrefix(line, "| echo: acks/s |") || strings.HasPrefix(line, "| fan-out: delivered msgs/s |") {
+			if cells := strings.Split(line, "|"); strings.TrimSpace(cells[2]) == "—" {
+				t.Errorf("missing figure: %s", line)
+			}
+		}
+	}
+}
+
 // TestSmokeCrossNode runs the cross-node scenarios with tiny sizes
 // against actorio's cluster (WebSocket and forwarded polling) and one
 // node, and against Node socket.io with the Redis adapter and alone when
@@ -171,7 +202,7 @@ func TestClusterPKI(t *testing.T) {
 func TestFlagsRejectUnknownNames(t *testing.T) {
 	var errb bytes.Buffer
 	for _, args := range [][]string{{"-servers", "actorio,bogus"}, {"-scenarios", "nope"}, {"-serve", "node"}, {"-c", "0"},
-		{"-xsize", "8"}, {"-xhomes", "4"}, {"-xhomes", "0"}, {"-xr", "0"}} {
+		{"-xsize", "8"}, {"-xhomes", "4"}, {"-xhomes", "0"}, {"-xr", "0"}, {"-parser", "cbor"}, {"-parser", "msgpack", "-scenarios", "pecho"}} {
 		if _, err := parseFlags(args, &errb); err == nil {
 			t.Errorf("%q accepted", args)
 		}

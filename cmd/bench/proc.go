@@ -174,7 +174,7 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 			return nil, err
 		}
 		cmd = exec.Command(cfg.nodeBin, append([]string{script, "--addr", "127.0.0.1:0",
-			"--ping-interval", strconv.FormatInt(cfg.pingInterval.Milliseconds(), 10)}, l.args...)...)
+			"--ping-interval", strconv.FormatInt(cfg.pingInterval.Milliseconds(), 10), "--parser", cfg.parser}, l.args...)...)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), l.env...)
 	default:
@@ -182,7 +182,7 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"-serve=" + l.kind, "-addr=127.0.0.1:0", "-ping-interval=" + cfg.pingInterval.String()}
+		args := []string{"-serve=" + l.kind, "-addr=127.0.0.1:0", "-ping-interval=" + cfg.pingInterval.String(), "-parser=" + cfg.parser}
 		if l.cpuProfile != "" {
 			args = append(args, "-cpuprofile="+l.cpuProfile)
 		}

@@ -108,7 +108,7 @@ type echoResult struct {
 // runEcho: C clients, each in a closed loop of echo with ack; the acks
 // received during T (after the warm-up) are counted and timed.
 func runEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error) {
-	p := protoOf(s.kind)
+	p := protoOf(s.kind, cfg.parser)
 	ws, err := dialAll(ctx, s.addr, p, cfg.echoClients, cfg.dialConcurrency, nil)
 	if err != nil {
 		return echoResult{}, err
@@ -253,7 +253,7 @@ type fanResult struct {
 // it; the clock stops when the last receiver has all M.
 func runFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error) {
 	res := fanResult{want: int64(cfg.fanReceivers) * int64(cfg.fanMessages)}
-	p := protoOf(s.kind)
+	p := protoOf(s.kind, cfg.parser)
 	join := joinRequest(benchRoom)
 	receivers, err := dialAll(ctx, s.addr, p, cfg.fanReceivers, cfg.dialConcurrency, func(c *client) error {
 		_, err := c.call(join, 1, callTimeout)
@@ -386,7 +386,7 @@ func (r idleResult) perConn() float64 { return float64(r.after.RSS-r.before.RSS)
 // RSS growth is divided by N.
 func runIdle(ctx context.Context, cfg config, s *serverProc) (idleResult, error) {
 	res := idleResult{n: cfg.idleConns}
-	p := protoOf(s.kind)
+	p := protoOf(s.kind, cfg.parser)
 	if err := sleepCtx(ctx, cfg.settle); err != nil {
 		return res, err
 	}

@@ -141,6 +141,9 @@ func servePprof(addr string, stderr io.Writer) error {
 // cluster whose HTTP endpoint is httpAddr.
 func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actorio.Server, error) {
 	opts := actorio.Options{PingInterval: cfg.pingInterval, Logger: logger}
+	if cfg.parser == parserMsgpack {
+		opts.Parser = actorio.ParserMsgpack
+	}
 	if cfg.clusterSeeds != "" {
 		c, err := clusterOptions(cfg, httpAddr)
 		if err != nil {

@@ -41,6 +41,7 @@ const io = new Server(httpServer, {
   pingInterval,
   pingTimeout: 20000,
   serveClient: false,
+  ...(flag("parser", "json") === "msgpack" ? { parser: require("socket.io-msgpack-parser") } : {}),
 });
 
 // nowMicros is the wall clock in microseconds, as Go's time.Now().UnixMicro.
