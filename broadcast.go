@@ -23,6 +23,8 @@ type BroadcastOperator struct {
 	volatile    bool
 	// local keeps a broadcast on this node (Options.Cluster).
 	local bool
+	// uncompressed: Compress(false).
+	uncompressed bool
 }
 
 func (b *BroadcastOperator) clone() *BroadcastOperator {
@@ -57,6 +59,21 @@ func (b *BroadcastOperator) Volatile() *BroadcastOperator {
 	return c
 }
 
+// Compress(false) sends the packets uncompressed, as Node's
+// compress(false): without WebSocket compression
+// (Options.PerMessageDeflate) even from its threshold on, and, on
+// long-polling, without gzip for a response that holds only such
+// packets. Compress(true), the default, lets each connection compress as
+// its options say. The packet is still encoded once for every receiver:
+// compression, when it happens, is each connection's, as its writer
+// writes. With Options.Cluster the choice applies on this node only: the
+// other nodes compress as their options say.
+func (b *BroadcastOperator) Compress(compress bool) *BroadcastOperator {
+	c := b.clone()
+	c.uncompressed = !compress
+	return c
+}
+
 // Local keeps the broadcast on this node: with Options.Cluster, the other
 // nodes deliver it to none of their sockets (with connection state
 // recovery they log it, for this node's clients to recover it on another
@@ -68,6 +85,11 @@ func (b *BroadcastOperator) Local() *BroadcastOperator {
 }
 
 func (b *BroadcastOperator) target() *pb.Target { return target(b.rooms, b.exceptRooms, b.exceptIDs) }
+
+// sendOptions returns the operator's choices that apply on this node.
+func (b *BroadcastOperator) sendOptions() actors.BroadcastOptions {
+	return actors.BroadcastOptions{Uncompressed: b.uncompressed}
+}
 
 // Emit encodes the event once and sends the same bytes to every selected
 // socket. It does not wait for delivery. With Options.Cluster, and unless
@@ -84,7 +106,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	for _, a := range b.ns.targets() {
 		msg := &pb.Broadcast{Target: b.target(), Frame: eventPacket(a.Name(), 0, false, data, atts), Attachments: atts,
 			Volatile: b.volatile, OwnerOnly: b.local}
-		replicated := a.Broadcast(msg, false, b.ns.srv.sentTo(a.Name(), data, atts))
+		replicated := a.Broadcast(msg, false, b.sendOptions(), b.ns.srv.sentTo(a.Name(), data, atts))
 		if n := b.ns.srv.node; n != nil && !b.local && !replicated {
 			n.Broadcast(a.Name(), msg)
 		}
@@ -135,7 +157,7 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, b.volatile, data, atts, collect)) })
 		}
 		wg.Go(func() {
-			done(emitWithAckLocal(ctx, a, t, b.volatile, data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts)))
+			done(emitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts)))
 		})
 	}
 	wg.Wait()
@@ -173,7 +195,7 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 // selects, on this node, hands each ack to onAck, and returns once every
 // receiver answered or left, or, when ctx ends first, the number of
 // receivers that did not answer with ctx's error.
-func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string)) (int, error) {
+func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string)) (int, error) {
 	id := a.NextAckID()
 	frame := eventPacket(a.Name(), id, true, data, atts)
 	var (
@@ -182,7 +204,7 @@ func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target,
 		done    = make(chan struct{}, 1)
 	)
 	start := time.Now()
-	refs, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id},
+	refs, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id}, o,
 		func(*actors.SocketRef) actors.AckFunc {
 			return func(data []byte, atts [][]byte) {
 				if data != nil {

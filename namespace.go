@@ -162,6 +162,10 @@ func (ns *Namespace) Volatile() *BroadcastOperator { return ns.op().Volatile() }
 // Options.Cluster, its broadcasts do not go to the other nodes.
 func (ns *Namespace) Local() *BroadcastOperator { return ns.op().Local() }
 
+// Compress selects every socket, with the packets compressed or not as
+// BroadcastOperator.Compress says.
+func (ns *Namespace) Compress(compress bool) *BroadcastOperator { return ns.op().Compress(compress) }
+
 // Emit sends an event to every socket of the namespace.
 func (ns *Namespace) Emit(event string, args ...any) error { return ns.op().Emit(event, args...) }
 

@@ -1,6 +1,7 @@
 package actorio
 
 import (
+	"compress/flate"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -34,6 +35,12 @@ type CORS = gateway.CORS
 // Cookie describes the session cookie of Options.Cookie; its zero value is
 // Node's default, "io=<sid>; Path=/; HttpOnly; SameSite=Lax".
 type Cookie = gateway.Cookie
+
+// PerMessageDeflate configures the WebSocket compression of
+// Options.PerMessageDeflate: Threshold (default 1024 bytes, Node's;
+// negative compresses every message) and Level (compress/flate's,
+// default flate.BestSpeed). See README, "WebSocket compression".
+type PerMessageDeflate = gateway.PerMessageDeflate
 
 // Parser selects the Socket.IO packet encoding of Options.Parser.
 type Parser uint8
@@ -92,8 +99,16 @@ type Options struct {
 	// HTTPCompressionThreshold is the size from which a long-polling
 	// response is gzip-compressed for a client that accepts gzip (browsers
 	// do), as Node's httpCompression does. Default 1024 bytes; negative
-	// turns compression off. WebSocket messages are never compressed.
+	// turns compression off. A response holding only packets sent with
+	// Compress(false) is not compressed.
 	HTTPCompressionThreshold int
+	// PerMessageDeflate, when set, compresses WebSocket messages from its
+	// threshold on (default 1024 bytes) for the clients that offer
+	// permessage-deflate (socket.io-client in Node does, browsers do), as
+	// Node's perMessageDeflate option; each message is compressed on its
+	// own, by each connection as it writes it. Compress(false) on an emit
+	// sends it uncompressed. nil, the default, compresses nothing, as Node.
+	PerMessageDeflate *PerMessageDeflate
 	// Transports lists the allowed transports, "polling" and "websocket".
 	// Default both.
 	Transports []string
@@ -309,6 +324,9 @@ func (o Options) validate() error {
 			return fmt.Errorf("actorio: Options.%s is negative (%v): a duration cannot be switched off; zero means its default", d.name, d.v)
 		}
 	}
+	if d := o.PerMessageDeflate; d != nil && (d.Level < flate.HuffmanOnly || d.Level > flate.BestCompression) {
+		return fmt.Errorf("actorio: PerMessageDeflate.Level %d is not a compress/flate level (-2 to 9)", d.Level)
+	}
 	if o.Parser > ParserMsgpack {
 		return fmt.Errorf("actorio: Options.Parser %d is not a parser", o.Parser)
 	}
@@ -326,6 +344,7 @@ func (o Options) gateway() gateway.Config {
 		MaxPayload:   o.MaxHTTPBufferSize, // negative: unlimited there too
 
 		CompressionThreshold: o.HTTPCompressionThreshold,
+		PerMessageDeflate:    o.PerMessageDeflate,
 		UpgradeTimeout:       o.UpgradeTimeout,
 		Transports:           o.Transports,
 		DisableUpgrades:      o.DisableUpgrades,

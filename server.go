@@ -430,6 +430,11 @@ func later(a, b time.Time) time.Time {
 // Options.Cluster, its broadcasts do not go to the other nodes.
 func (s *Server) Local() *BroadcastOperator { return s.Of("/").Local() }
 
+// Compress selects every socket of the namespace "/", with the packets
+// compressed or not as BroadcastOperator.Compress says (Node's
+// io.compress).
+func (s *Server) Compress(compress bool) *BroadcastOperator { return s.Of("/").Compress(compress) }
+
 // ClusterNodes returns the cluster addresses (host:port) of the nodes this
 // server's broadcasts go to, its own first, as its membership sees them
 // now; nil without Options.Cluster.
@@ -542,7 +547,7 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	ns := s.nsps[nsp]
 	s.mu.RUnlock()
 	if ns != nil {
-		ns.a.Broadcast(b, true, s.sentFrame(nsp, b.Frame, b.Attachments))
+		ns.a.Broadcast(b, true, actors.BroadcastOptions{}, s.sentFrame(nsp, b.Frame, b.Attachments))
 	}
 }
 
@@ -579,7 +584,7 @@ func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb
 	if ns == nil {
 		return 0
 	}
-	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, data, atts, onAck, r.s.sentTo(nsp, data, atts))
+	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, actors.BroadcastOptions{}, data, atts, onAck, r.s.sentTo(nsp, data, atts))
 	if err != nil && missing == 0 && ctx.Err() == nil {
 		r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
 	}

@@ -271,6 +271,14 @@ func (s *Socket) Volatile() *BroadcastOperator {
 	return &BroadcastOperator{ns: s.ns, rooms: []string{s.ID()}, volatile: true}
 }
 
+// Compress returns an operator that sends to this socket only, its
+// packets compressed or not as BroadcastOperator.Compress says (Node's
+// socket.compress(false).emit). Like Volatile, it selects this socket: to
+// send uncompressed to rooms, use s.To(room).Compress(false).
+func (s *Socket) Compress(compress bool) *BroadcastOperator {
+	return &BroadcastOperator{ns: s.ns, rooms: []string{s.ID()}, uncompressed: !compress}
+}
+
 // Join adds the socket to rooms.
 func (s *Socket) Join(rooms ...string) { s.p.Join(rooms...) }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -208,16 +209,24 @@ func (ns *NamespaceRef) change(p *SocketRef, rooms []string, leave bool) bool {
 // order, and Broadcast returns true: the caller must not send it to them
 // again. A logged packet of another node (b.Origin set) is logged under
 // its origin's number; one marked OwnerOnly is only logged.
-func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, remote bool, sent func(ids []string)) (replicated bool) {
-	_, _, replicated = ns.deliver(b, remote, nil, sent)
+func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, remote bool, o BroadcastOptions, sent func(ids []string)) (replicated bool) {
+	_, _, replicated = ns.deliver(b, remote, o, nil, sent)
 	return replicated
 }
 
+// BroadcastOptions are the choices of a broadcast that pb.Broadcast does
+// not carry: they apply on this node only.
+type BroadcastOptions struct {
+	// Uncompressed sends the packet without compression
+	// (gateway.SendOptions), as Node's compress(false).
+	Uncompressed bool
+}
+
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
-// handler fn makes on every receiver, and returns the receivers; sent is
-// as for Broadcast.
-func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn func(p *SocketRef) AckFunc, sent func(ids []string)) ([]*SocketRef, error) {
-	_, refs, _ := ns.deliver(b, false, fn, sent)
+// handler fn makes on every receiver, and returns the receivers; o and
+// sent are as for Broadcast.
+func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, o BroadcastOptions, fn func(p *SocketRef) AckFunc, sent func(ids []string)) ([]*SocketRef, error) {
+	_, refs, _ := ns.deliver(b, false, o, fn, sent)
 	return refs, nil
 }
 
@@ -228,7 +237,7 @@ func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, fn 
 // volatile is logged first, with the lock held alone, so that every
 // client gets the log in its order. No allocation per receiver: this is
 // the fan-out's inner loop.
-func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, ack func(p *SocketRef) AckFunc, sent func(ids []string)) (int, []*SocketRef, bool) {
+func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, o BroadcastOptions, ack func(p *SocketRef) AckFunc, sent func(ids []string)) (int, []*SocketRef, bool) {
 	frame := b.Frame
 	replicated := false
 	if ns.log != nil {
@@ -257,6 +266,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, ack func(p *Socket
 		return 0, nil, false // for the log of this node only
 	}
 	pkts := ns.rt.packets(frame, b.Attachments)
+	send := gateway.SendOptions{Uncompressed: o.Uncompressed}
 	n, skipped := 0, 0
 	var ids []string
 	var refs []*SocketRef
@@ -268,7 +278,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, ack func(p *Socket
 		if ack != nil {
 			p.RegisterAck(b.AckId, ack(p))
 		}
-		if p.conn.Send(pkts...) != nil {
+		if p.conn.SendWith(send, pkts...) != nil {
 			if ack != nil {
 				p.RemoveAck(b.AckId)
 			}

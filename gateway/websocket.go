@@ -43,7 +43,9 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 	}
 	c.startHeartbeat()
 	_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if err := ws.WriteMessage(websocket.TextMessage, s.openPacket(c.id, false)); err != nil {
+	open := s.openPacket(c.id, false)
+	s.compressNext(ws, len(open))
+	if err := ws.WriteMessage(websocket.TextMessage, open); err != nil {
 		c.closeWith(disconnect.TransportError, fmt.Errorf("write open packet: %w", err), closeAbort)
 	}
 	c.logAt(slog.LevelDebug, "engine.io session opened", slog.String("transport", TransportWebSocket))
@@ -110,6 +112,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		switch {
 		case p.Type == engineio.Ping && string(p.Data) == "probe":
 			_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			s.compressNext(ws, len("3probe"))
 			if err := ws.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
 				c.abortUpgrade(ws, fmt.Errorf("write probe answer: %w", err))
 				return
@@ -137,15 +140,21 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	}
 }
 
-// setDeflate sets up the compression of a new WebSocket, with
-// Config.PerMessageDeflate (gorilla/websocket ignores both calls when
-// the client did not negotiate it): its level, and no compression for the
-// messages written outside writeFrames (the open packet, the probe's
-// answer), which stay under any threshold but a negative one.
+// setDeflate sets the compression level of a new WebSocket, with
+// Config.PerMessageDeflate (gorilla/websocket ignores it, and
+// compressNext, when the client did not negotiate compression).
 func (s *Server) setDeflate(ws *websocket.Conn) {
 	if d := s.cfg.PerMessageDeflate; d != nil {
 		_ = ws.SetCompressionLevel(d.Level)
-		ws.EnableWriteCompression(d.Threshold < 0)
+	}
+}
+
+// compressNext decides, with Config.PerMessageDeflate, whether the next
+// message written on ws outside writeFrames (the open packet, the probe's
+// answer), n bytes long, is compressed.
+func (s *Server) compressNext(ws *websocket.Conn, n int) {
+	if d := s.cfg.PerMessageDeflate; d != nil {
+		ws.EnableWriteCompression(d.compresses(n, false))
 	}
 }
 
