@@ -149,3 +149,20 @@ func pollPost(t *testing.T, base, body string) int {
 	st, _ := do(http.MethodPost, url, body)
 	return st
 }
+
+// TestPerMessageDeflateLevel: NewServer refuses a compression level
+// compress/flate does not have, and takes the others (0: the default).
+func TestPerMessageDeflateLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level int
+		ok    bool
+	}{{-3, false}, {-2, true}, {0, true}, {1, true}, {9, true}, {10, false}} {
+		srv, err := actorio.NewServer(actorio.Options{Logger: quiet(), PerMessageDeflate: &actorio.PerMessageDeflate{Level: tc.level}})
+		if srv != nil {
+			_ = srv.Close()
+		}
+		if (err == nil) != tc.ok {
+			t.Errorf("level %d: %v", tc.level, err)
+		}
+	}
+}
