@@ -45,6 +45,7 @@ type engineConfig struct {
 	httpClient *http.Client
 	ownHTTP    bool // httpClient is the Manager's own
 	dialer     *websocket.Dialer
+	deflate    int           // compress WebSocket messages from this size on (Options.PerMessageDeflate); 0: never
 	counter    atomic.Uint64 // cache-busting request parameter
 }
 
@@ -71,6 +72,18 @@ func newEngineConfig(u *url.URL, o Options) *engineConfig {
 		d := *websocket.DefaultDialer
 		d.HandshakeTimeout = o.Timeout
 		c.dialer = &d
+	}
+	if pmd := o.PerMessageDeflate; pmd != nil {
+		d := *c.dialer
+		d.EnableCompression = true
+		c.dialer = &d
+		c.deflate = pmd.Threshold
+		switch {
+		case c.deflate == 0:
+			c.deflate = 1024
+		case c.deflate < 0:
+			c.deflate = 1
+		}
 	}
 	return c
 }

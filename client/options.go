@@ -102,6 +102,21 @@ type Options struct {
 	// ParserMsgpack, for a server using the npm socket.io-msgpack-parser
 	// (or actorio's Options.Parser set to its ParserMsgpack).
 	Parser Parser
+	// PerMessageDeflate, when set, offers WebSocket compression
+	// (permessage-deflate, without context takeover) to the server, as
+	// the JavaScript client's perMessageDeflate option; when the server
+	// accepts, the client compresses the messages it sends from
+	// Threshold on, and reads compressed ones. The JavaScript client in
+	// Node offers it by default; nil, the default here, does not.
+	PerMessageDeflate *PerMessageDeflate
+}
+
+// PerMessageDeflate configures Options.PerMessageDeflate.
+type PerMessageDeflate struct {
+	// Threshold is the size in bytes of a message from which it is
+	// compressed (default 1024, the JavaScript client's); a negative
+	// value compresses every message.
+	Threshold int
 }
 
 // Parser selects the Socket.IO packet encoding of Options.Parser.

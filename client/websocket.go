@@ -28,6 +28,11 @@ func (c *engineConfig) dialWS(ctx context.Context, sid string) (*websocket.Conn,
 		return nil, fmt.Errorf("client: websocket: %w", err)
 	}
 	ws.SetReadLimit(maxFrame)
+	if c.deflate > 0 {
+		// Compressed or not message by message (wsWriter); the probe and
+		// the upgrade packet are a few bytes.
+		ws.EnableWriteCompression(c.deflate == 1)
+	}
 	return ws, nil
 }
 
@@ -111,9 +116,11 @@ func (e *engine) wsWriter(ws *websocket.Conn) {
 			_ = ws.SetWriteDeadline(time.Now().Add(e.cfg.timeout))
 			var err error
 			if p.Binary && p.Type == engineio.Message {
+				e.compressNext(ws, len(p.Data))
 				err = ws.WriteMessage(websocket.BinaryMessage, p.Data)
 			} else {
 				buf = engineio.AppendText(buf[:0], p)
+				e.compressNext(ws, len(buf))
 				err = ws.WriteMessage(websocket.TextMessage, buf)
 			}
 			if err != nil {
@@ -121,6 +128,15 @@ func (e *engine) wsWriter(ws *websocket.Conn) {
 				return
 			}
 		}
+	}
+}
+
+// compressNext decides whether the next message, n bytes long, is
+// compressed (Options.PerMessageDeflate; gorilla/websocket ignores it
+// when the server did not accept compression).
+func (e *engine) compressNext(ws *websocket.Conn, n int) {
+	if e.cfg.deflate > 0 {
+		ws.EnableWriteCompression(n >= e.cfg.deflate)
 	}
 }
 

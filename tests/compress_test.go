@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/internal/node"
 )
 
@@ -328,5 +329,104 @@ func TestPerMessageDeflateLikeNode(t *testing.T) {
 		case !n[name]:
 			t.Errorf("%q: node did not compress it", name)
 		}
+	}
+}
+
+// TestPerMessageDeflateGoClient checks the Go client's
+// PerMessageDeflate against actorio and against Node's socket.io 4.8
+// with perMessageDeflate: it offers compression and the server accepts,
+// each side compresses its large messages and not its small ones, and
+// every payload arrives intact both ways; without the option nothing is
+// offered.
+func TestPerMessageDeflateGoClient(t *testing.T) {
+	node.RequirePackage(t, "socket.io")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	ref := node.Run(t, ctx, compressNodeServerJS, map[string]string{"THRESHOLD": "1024"})
+	var port int
+	if err := ref.Expect(t, "listening", 20*time.Second).Decode(0, &port); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, actorio.Options{PerMessageDeflate: &actorio.PerMessageDeflate{}}, compressSetup)
+	for _, tc := range []struct {
+		name   string
+		base   string
+		offer  bool
+		header string
+	}{
+		{"actorio", ts.URL, true, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"node", fmt.Sprintf("http://127.0.0.1:%d", port), true, "permessage-deflate; server_no_context_takeover; client_no_context_takeover"},
+		{"actorio, not offered", ts.URL, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, _ := url.Parse(tc.base)
+			tap := startWSTap(t, u.Host)
+			opts := client.Options{Transports: []string{client.TransportWebSocket}, DisableReconnection: true}
+			if tc.offer {
+				opts.PerMessageDeflate = &client.PerMessageDeflate{}
+			}
+			s, err := client.New(tap.URL(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			got := make(chan string, 16)
+			for _, ev := range []string{"small", "large", "plain", "all", "allplain"} {
+				s.On(ev, func(a client.Args, _ client.AckFunc) { got <- ev + ":" + a.String(0) })
+			}
+			s.On("bin", func(a client.Args, _ client.AckFunc) { got <- "bin:" + string(a.Bytes(0)) })
+			s.On("done", func(client.Args, client.AckFunc) { got <- "done" })
+			if err := s.Connect(); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []string{strings.Repeat("e", 100), strings.Repeat("E", 3000)} {
+				ctx, cancel := context.WithTimeout(t.Context(), step)
+				a, err := s.EmitWithAck(ctx, "echo", v)
+				cancel()
+				if err != nil || a.String(0) != v {
+					t.Fatalf("echo of %d bytes: %v, %d bytes back", len(v), err, len(a.String(0)))
+				}
+			}
+			if err := s.Emit("gimme"); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{
+				"small": strings.Repeat("s", 100), "large": strings.Repeat("l", 3000), "plain": strings.Repeat("p", 3000),
+				"bin": string(bytes.Repeat([]byte{7}, 3000)), "all": strings.Repeat("a", 3000), "allplain": strings.Repeat("q", 3000),
+			}
+			for {
+				v := recv(t, got, step, "the server's emits")
+				if v == "done" {
+					break
+				}
+				ev, payload, _ := strings.Cut(v, ":")
+				if want[ev] != payload {
+					t.Errorf("%s: %d bytes, want %d", ev, len(payload), len(want[ev]))
+				}
+				delete(want, ev)
+			}
+			if len(want) > 0 {
+				t.Errorf("missing %v", slices.Sorted(maps.Keys(want)))
+			}
+			socks := tap.sockets()
+			if len(socks) != 1 {
+				t.Fatalf("%d WebSockets", len(socks))
+			}
+			if socks[0].extensions != tc.header {
+				t.Errorf("Sec-WebSocket-Extensions %q, want %q", socks[0].extensions, tc.header)
+			}
+			m := compressedByMessage(socks[0])
+			for name, want := range map[string]bool{
+				`client 420["echo"`: false, `client 421["echo"`: tc.offer,
+				`server 430["eeeeeee`: false, `server 431["EEEEEEE`: tc.offer, `server 42["large"`: tc.offer,
+			} {
+				if c, ok := m[name]; !ok || c != want {
+					t.Errorf("%q: compressed %v (seen %v), want %v", name, c, ok, want)
+				}
+			}
+			if t.Failed() {
+				t.Logf("messages seen: %v", m)
+			}
+		})
 	}
 }
