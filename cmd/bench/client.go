@@ -141,6 +141,7 @@ func dial(ctx context.Context, addr string, p wireProto) (*client, error) {
 		return nil, fmt.Errorf("dial %s: %w", u, err)
 	}
 	c := &client{ws: ws, proto: p}
+	ws.EnableWriteCompression(false) // -compress: the clients only read compressed messages
 	if p == protoRaw {
 		ws.SetPingHandler(func(data string) error {
 			c.pings.Add(1)

@@ -102,6 +102,8 @@ type config struct {
 	// parser is the Socket.IO parser of actorio, node and the clients:
 	// parserJSON or parserMsgpack.
 	parser string
+	// compress turns on WebSocket compression (-compress).
+	compress bool
 
 	// load generator
 	servers    []string
@@ -172,6 +174,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.pingInterval, "ping-interval", 2*time.Second, "heartbeat interval of every server (Engine.IO pingInterval; WebSocket pings for raw)")
 	fs.StringVar(&c.parser, "parser", parserJSON, "echo, fanout, idle: the Socket.IO parser of actorio, node and their clients, json or msgpack (the npm socket.io-msgpack-parser); raw has none")
 
+	fs.BoolVar(&c.compress, "compress", false, "actorio and the load generator's clients: WebSocket compression, Options.PerMessageDeflate (threshold 1024) accepted by the server and offered by the clients, which send uncompressed")
 	fs.StringVar(&servers, "servers", strings.Join(knownKinds, ","), "servers to compare, among "+strings.Join(knownKinds, ",")+" (each scenario runs against those it applies to)")
 	fs.StringVar(&scenarios, "scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, among "+strings.Join(allScenarios, ","))
 	fs.StringVar(&c.nodeScript, "node-script", "", "Node bench server script (default <module root>/cmd/bench/node/server.cjs)")

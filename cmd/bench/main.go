@@ -84,6 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	dialer.EnableCompression = cfg.compress
 	if err := orchestrate(cfg, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return 1

@@ -182,7 +182,8 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 		if err != nil {
 			return nil, err
 		}
-		args := []string{"-serve=" + l.kind, "-addr=127.0.0.1:0", "-ping-interval=" + cfg.pingInterval.String(), "-parser=" + cfg.parser}
+		args := []string{"-serve=" + l.kind, "-addr=127.0.0.1:0", "-ping-interval=" + cfg.pingInterval.String(), "-parser=" + cfg.parser,
+			"-compress=" + strconv.FormatBool(cfg.compress)}
 		if l.cpuProfile != "" {
 			args = append(args, "-cpuprofile="+l.cpuProfile)
 		}

@@ -144,6 +144,9 @@ func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actori
 	if cfg.parser == parserMsgpack {
 		opts.Parser = actorio.ParserMsgpack
 	}
+	if cfg.compress {
+		opts.PerMessageDeflate = &actorio.PerMessageDeflate{}
+	}
 	if cfg.clusterSeeds != "" {
 		c, err := clusterOptions(cfg, httpAddr)
 		if err != nil {
