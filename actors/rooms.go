@@ -266,7 +266,9 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, o BroadcastOptions
 		return 0, nil, false // for the log of this node only
 	}
 	pkts := ns.rt.packets(frame, b.Attachments)
-	send := gateway.SendOptions{Uncompressed: o.Uncompressed}
+	// Shared: with WebSocket compression, each message is compressed
+	// once for every receiver.
+	send := gateway.SendOptions{Uncompressed: o.Uncompressed, Shared: true}
 	n, skipped := 0, 0
 	var ids []string
 	var refs []*SocketRef

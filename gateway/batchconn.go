@@ -40,6 +40,9 @@ type batchConn struct {
 	// rc writes without blocking (tryEnd); nil where the platform cannot.
 	rc     syscall.RawConn
 	rcDone bool
+	// deflate records that the WebSocket negotiated permessage-deflate
+	// (setDeflate), before any write.
+	deflate bool
 }
 
 // SetWriteDeadline implements net.Conn: the deadline is kept and set on

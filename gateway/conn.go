@@ -135,7 +135,7 @@ type Conn struct {
 	transport  string
 	queue      []engineio.Packet
 	queueBytes int64
-	plain      []bool // marks the packets of queue sent uncompressed (SendOptions); nil if none was
+	flags      []sendFlags // the SendOptions of each packet of queue; nil while none had one
 	isClosed   bool
 	mode       closeMode
 	reason     string
@@ -290,7 +290,7 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // by the caller afterwards. Send returns ErrClosed after the session ended,
 // and ErrSlowConsumer (closing the session with "slow consumer") when the
 // queue would exceed Config.MaxQueueBytes or Config.MaxQueuePackets.
-func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, false) }
+func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, 0) }
 
 // SendNow is Send for a caller that can spend a write(2) on its packets
 // (a socket's own emit or ack): on a WebSocket with no writer running, the
@@ -298,7 +298,7 @@ func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, 
 // and leaves to a writer goroutine only what the socket does not take at
 // once. It saves starting a goroutine per packet. Broadcasts use Send, so
 // that what piles up for a connection leaves in one write.
-func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true, false) }
+func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true, 0) }
 
 // SendOptions are the choices of SendWith.
 type SendOptions struct {
@@ -308,14 +308,34 @@ type SendOptions struct {
 	// (Config.PerMessageDeflate), and a polling response made only of
 	// such packets without gzip, as Node's compress(false) does.
 	Uncompressed bool
+	// Shared tells that the same packets (the same Data) go to many
+	// connections, a broadcast: with Config.PerMessageDeflate, each of
+	// their messages is then compressed once for all of them, not once
+	// per connection.
+	Shared bool
 }
+
+// sendFlags are the SendOptions a queued packet keeps.
+type sendFlags uint8
+
+const (
+	sendUncompressed sendFlags = 1 << iota
+	sendShared
+)
 
 // SendWith is Send, or SendNow, with the choices of o.
 func (c *Conn) SendWith(o SendOptions, pkts ...engineio.Packet) error {
-	return c.send(pkts, o.Now, o.Uncompressed)
+	var f sendFlags
+	if o.Uncompressed {
+		f |= sendUncompressed
+	}
+	if o.Shared && c.srv.cfg.PerMessageDeflate != nil {
+		f |= sendShared
+	}
+	return c.send(pkts, o.Now, f)
 }
 
-func (c *Conn) send(pkts []engineio.Packet, now, uncompressed bool) error {
+func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags) error {
 	var n int64
 	for _, p := range pkts {
 		if p.Type != engineio.Message {
@@ -334,15 +354,15 @@ func (c *Conn) send(pkts []engineio.Packet, now, uncompressed bool) error {
 		c.srv.goTracked(func() { c.closeWith(disconnect.SlowConsumer, ErrSlowConsumer, closeDrop) })
 		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
 	}
-	if uncompressed && c.plain == nil {
-		c.plain = make([]bool, len(c.queue), len(c.queue)+len(pkts))
+	if f != 0 && c.flags == nil {
+		c.flags = make([]sendFlags, len(c.queue), len(c.queue)+len(pkts))
 	}
 	c.queue = append(c.queue, pkts...)
 	for range pkts {
-		if c.plain == nil {
+		if c.flags == nil {
 			break
 		}
-		c.plain = append(c.plain, uncompressed)
+		c.flags = append(c.flags, f)
 	}
 	c.queueBytes += n
 	c.mu.Unlock()
@@ -375,17 +395,17 @@ func (c *Conn) Close(reason string) {
 // enqueueLocked appends a control packet to the queue; c.mu must be held.
 func (c *Conn) enqueueLocked(p engineio.Packet) {
 	c.queue = append(c.queue, p)
-	if c.plain != nil {
-		c.plain = append(c.plain, false)
+	if c.flags != nil {
+		c.flags = append(c.flags, 0)
 	}
 	c.queueBytes += int64(len(p.Data))
 }
 
-// takeLocked removes and returns every queued packet, with the marks of
-// those sent uncompressed (nil when none was); c.mu must be held.
-func (c *Conn) takeLocked() ([]engineio.Packet, []bool) {
-	q, plain := c.queue, c.plain
-	c.queue, c.plain = nil, nil
+// takeLocked removes and returns every queued packet, with their flags
+// (nil when none had any); c.mu must be held.
+func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
+	q, flags := c.queue, c.flags
+	c.queue, c.flags = nil, nil
 	msgs := 0
 	for i := range q {
 		if q[i].Type == engineio.Message {
@@ -395,7 +415,7 @@ func (c *Conn) takeLocked() ([]engineio.Packet, []bool) {
 	c.srv.packetsOut.Add(int64(msgs))
 	c.srv.bytesOut.Add(c.queueBytes)
 	c.queueBytes = 0
-	return q, plain
+	return q, flags
 }
 
 // wake signals the poller and starts a WebSocket writer if none runs.
@@ -450,12 +470,12 @@ func (c *Conn) writeInline(ws *websocket.Conn) bool {
 		c.mu.Unlock()
 		return false // the writer goroutine handles the close
 	}
-	q, plain := c.takeLocked()
+	q, flags := c.takeLocked()
 	frames := c.frames
 	c.mu.Unlock()
 	_ = ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	bc.beginInline()
-	err := c.writeFrames(ws, q, plain, frames)
+	err := c.writeFrames(ws, q, flags, frames)
 	done := false
 	if err == nil {
 		done, err = bc.tryEnd()

@@ -348,3 +348,95 @@ func TestPollingGzipUncompressed(t *testing.T) {
 		})
 	}
 }
+
+// TestPerMessageDeflateShared checks that a packet sent Shared to many
+// connections arrives intact on each, compressed on those that
+// negotiated compression and plain on the others, and is compressed
+// once: one cached message for all of them.
+func TestPerMessageDeflateShared(t *testing.T) {
+	e := startEnv(t, Config{PerMessageDeflate: &PerMessageDeflate{}})
+	type peer struct {
+		ws   *websocket.Conn
+		tap  *tapConn
+		c    *Conn
+		want bool // compressed
+	}
+	var peers []peer
+	for i := range 6 {
+		offer := i%3 != 2
+		ws, tap, _ := e.dialDeflate(t, "EIO=4&transport=websocket", offer)
+		readMsg(t, ws)
+		peers = append(peers, peer{ws, tap, e.h.nextConn(t), offer})
+	}
+	large := engineio.Packet{Type: engineio.Message, Data: []byte(strings.Repeat("shared broadcast ", 200))}
+	bin := engineio.Packet{Type: engineio.Message, Data: bytes.Repeat([]byte{1, 2, 3}, 1000), Binary: true}
+	small := msg("small")
+	for _, p := range peers {
+		for _, pkt := range []engineio.Packet{large, bin, small} {
+			if err := p.c.SendWith(SendOptions{Shared: true}, pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.c.SendWith(SendOptions{Shared: true, Uncompressed: true}, large); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, p := range peers {
+		for j, want := range [][]byte{append([]byte{'4'}, large.Data...), bin.Data, []byte("4small"), append([]byte{'4'}, large.Data...)} {
+			if _, data := readMsg(t, p.ws); !bytes.Equal(data, want) {
+				t.Fatalf("peer %d, message %d: %d bytes, want %d", i, j, len(data), len(want))
+			}
+		}
+		var got []bool
+		for _, m := range p.tap.messages(t)[1:] {
+			got = append(got, m.compressed)
+		}
+		if want := []bool{p.want, p.want, false, false}; !slices.Equal(got, want) {
+			t.Errorf("peer %d: compressed %v, want %v", i, got, want)
+		}
+	}
+	e.srv.shared.mu.Lock()
+	n := len(e.srv.shared.entries)
+	e.srv.shared.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d shared messages cached, want 2 (the large text and the binary)", n)
+	}
+}
+
+// TestSharedFramesBounds checks that the cache of shared messages keeps
+// within sharedMaxBytes, drops its oldest entries first and those older
+// than sharedMaxAge, and that a dropped packet is prepared again.
+func TestSharedFramesBounds(t *testing.T) {
+	var s sharedFrames
+	var pkts []engineio.Packet
+	for i := range 300 {
+		p := msg(strings.Repeat(string(rune('a'+i%26)), 20_000))
+		pkts = append(pkts, p)
+		if s.get(p, framesV4) == nil {
+			t.Fatal("no prepared message")
+		}
+	}
+	s.mu.Lock()
+	bytes, n := s.bytes, len(s.entries)
+	_, first := s.entries[sharedKey{data: &pkts[0].Data[0], n: 20_000, typ: engineio.Message}]
+	_, last := s.entries[sharedKey{data: &pkts[299].Data[0], n: 20_000, typ: engineio.Message}]
+	s.mu.Unlock()
+	if bytes > sharedMaxBytes || n != len(s.order)-s.head || first || !last {
+		t.Errorf("%d bytes, %d entries (%d in order), first kept %v, last kept %v", bytes, n, len(s.order)-s.head, first, last)
+	}
+	// Old entries go at the next insertion.
+	s.mu.Lock()
+	for _, e := range s.entries {
+		e.at = e.at.Add(-2 * sharedMaxAge)
+	}
+	s.mu.Unlock()
+	if pm := s.get(pkts[0], framesV4); pm == nil {
+		t.Fatal("no prepared message")
+	}
+	s.mu.Lock()
+	n = len(s.entries)
+	s.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d entries after they aged, want 1", n)
+	}
+}

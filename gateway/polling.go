@@ -120,9 +120,9 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, done bool) {
 	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
 		// What was queued first; the close packet goes to the next GET
 		// (see closeWith).
-		q, marks := c.takeLocked()
+		q, flags := c.takeLocked()
 		body, binary = c.payload(q)
-		return body, binary, allPlain(marks, len(q)), true
+		return body, binary, allPlain(flags, len(q)), true
 	case c.isClosed:
 		if !c.finalSent && c.finalCh != nil {
 			close(c.finalCh)
@@ -145,21 +145,21 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, done bool) {
 	case c.transport != TransportPolling || c.paused:
 		return c.noopBody(), false, false, true
 	case len(c.queue) > 0:
-		q, marks := c.takeLocked()
+		q, flags := c.takeLocked()
 		body, binary = c.payload(q)
-		return body, binary, allPlain(marks, len(q)), true
+		return body, binary, allPlain(flags, len(q)), true
 	}
 	return nil, false, false, false
 }
 
-// allPlain reports whether the marks takeLocked returned with n packets
+// allPlain reports whether the flags takeLocked returned with n packets
 // mark every one of them as sent uncompressed.
-func allPlain(marks []bool, n int) bool {
-	if len(marks) != n {
+func allPlain(flags []sendFlags, n int) bool {
+	if len(flags) != n {
 		return false // nil: none was
 	}
-	for _, m := range marks {
-		if !m {
+	for _, f := range flags {
+		if f&sendUncompressed == 0 {
 			return false
 		}
 	}

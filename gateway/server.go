@@ -24,6 +24,9 @@ type Server struct {
 	handler  Handler
 	log      *slog.Logger
 	upgrader websocket.Upgrader
+	// shared holds the compressed messages of broadcasts
+	// (Config.PerMessageDeflate, SendOptions.Shared).
+	shared sharedFrames
 
 	mu sync.Mutex
 	// closing: Close has started; only the last GETs (and POSTs) of

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -31,7 +32,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 	if err != nil {
 		return // the upgrader answered the request
 	}
-	s.setDeflate(ws)
+	s.setDeflate(ws, r)
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	c := newConn(s, r, TransportWebSocket, eio3)
 	c.ws = ws
@@ -84,7 +85,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		c.mu.Unlock()
 		return
 	}
-	s.setDeflate(ws)
+	s.setDeflate(ws, r)
 	ws.SetReadLimit(s.cfg.MaxPayload)
 	c.mu.Lock()
 	if c.isClosed {
@@ -142,11 +143,33 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 
 // setDeflate sets the compression level of a new WebSocket, with
 // Config.PerMessageDeflate (gorilla/websocket ignores it, and
-// compressNext, when the client did not negotiate compression).
-func (s *Server) setDeflate(ws *websocket.Conn) {
-	if d := s.cfg.PerMessageDeflate; d != nil {
-		_ = ws.SetCompressionLevel(d.Level)
+// compressNext, when the client did not negotiate compression), and
+// records on its batchConn whether the client of r offered it, as
+// gorilla/websocket's Upgrader reads the offer.
+func (s *Server) setDeflate(ws *websocket.Conn, r *http.Request) {
+	d := s.cfg.PerMessageDeflate
+	if d == nil {
+		return
 	}
+	_ = ws.SetCompressionLevel(d.Level)
+	if bc, ok := ws.NetConn().(*batchConn); ok {
+		bc.deflate = offersDeflate(r.Header)
+	}
+}
+
+// offersDeflate reports whether a WebSocket request offers the
+// permessage-deflate extension; a wrong answer costs only speed (a shared
+// packet written to a client without compression is a plain frame).
+func offersDeflate(h http.Header) bool {
+	for _, v := range h.Values("Sec-Websocket-Extensions") {
+		for ext := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.TrimSpace(name) == "permessage-deflate" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // compressNext decides, with Config.PerMessageDeflate, whether the next
@@ -351,7 +374,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 	}
 	for {
 		c.mu.Lock()
-		q, plain := c.takeLocked()
+		q, flags := c.takeLocked()
 		closed, mode, frames := c.isClosed, c.mode, c.frames
 		if len(q) == 0 && !closed {
 			c.writing = false
@@ -366,7 +389,7 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 		}
 		if len(q) > 0 {
 			_ = ws.SetWriteDeadline(time.Now().Add(timeout))
-			if err := c.writeBatch(ws, q, plain, frames); err != nil {
+			if err := c.writeBatch(ws, q, flags, frames); err != nil {
 				c.closeWith(disconnect.TransportError, fmt.Errorf("websocket write: %w", err), closeAbort)
 				_ = ws.Close()
 				return
@@ -381,12 +404,12 @@ func (c *Conn) writeLoop(ws *websocket.Conn) {
 
 // writeBatch writes q as writeFrames does, in one write to the network
 // when ws sits on a batchConn.
-func (c *Conn) writeBatch(ws *websocket.Conn, q []engineio.Packet, plain []bool, frames frameMode) error {
+func (c *Conn) writeBatch(ws *websocket.Conn, q []engineio.Packet, flags []sendFlags, frames frameMode) error {
 	bc, _ := ws.NetConn().(*batchConn)
 	if bc != nil {
 		bc.begin()
 	}
-	err := c.writeFrames(ws, q, plain, frames)
+	err := c.writeFrames(ws, q, flags, frames)
 	if bc != nil {
 		if ferr := bc.end(); err == nil {
 			err = ferr
@@ -397,15 +420,33 @@ func (c *Conn) writeBatch(ws *websocket.Conn, q []engineio.Packet, plain []bool,
 
 // writeFrames writes each packet of q as one message (writeFrame). With
 // Config.PerMessageDeflate, a message is compressed when the client
-// negotiated it, it reaches the threshold and its packet is not marked in
-// plain: gorilla/websocket compresses it on its own (no context
-// takeover), as the frames leave through its writer, which the batchConn
-// under ws gathers unchanged.
-func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, plain []bool, frames frameMode) error {
+// negotiated it, it reaches the threshold and its packet was not sent
+// Uncompressed: gorilla/websocket compresses it on its own (no context
+// takeover) as it writes it, or, for a Shared packet, copies the
+// compressed frame the first connection to write it made
+// (sharedframes.go); the batchConn under ws gathers either unchanged.
+func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, flags []sendFlags, frames frameMode) error {
 	d := c.srv.cfg.PerMessageDeflate
+	var deflated bool
+	if bc, ok := ws.NetConn().(*batchConn); ok {
+		deflated = bc.deflate
+	}
 	for i, p := range q {
 		if d != nil {
-			ws.EnableWriteCompression(d.compresses(frameLen(p, frames), plain != nil && plain[i]))
+			var f sendFlags
+			if flags != nil {
+				f = flags[i]
+			}
+			compress := d.compresses(frameLen(p, frames), f&sendUncompressed != 0)
+			ws.EnableWriteCompression(compress)
+			if compress && deflated && f&sendShared != 0 {
+				if pm := c.srv.shared.get(p, frames); pm != nil {
+					if err := ws.WritePreparedMessage(pm); err != nil {
+						return err
+					}
+					continue
+				}
+			}
 		}
 		if err := writeFrame(ws, p, frames); err != nil {
 			return err
