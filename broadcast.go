@@ -64,10 +64,10 @@ func (b *BroadcastOperator) Volatile() *BroadcastOperator {
 // (Options.PerMessageDeflate) even from its threshold on, and, on
 // long-polling, without gzip for a response that holds only such
 // packets. Compress(true), the default, lets each connection compress as
-// its options say. The packet is still encoded once for every receiver:
-// compression, when it happens, is each connection's, as its writer
-// writes. With Options.Cluster the choice applies on this node only: the
-// other nodes compress as their options say.
+// its options say. The packet is encoded once for every receiver, and
+// compressed once for all those that negotiated compression, by the first
+// connection to write it. With Options.Cluster the choice applies on this
+// node only: the other nodes compress as their options say.
 func (b *BroadcastOperator) Compress(compress bool) *BroadcastOperator {
 	c := b.clone()
 	c.uncompressed = !compress

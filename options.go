@@ -106,8 +106,9 @@ type Options struct {
 	// threshold on (default 1024 bytes) for the clients that offer
 	// permessage-deflate (socket.io-client in Node does, browsers do), as
 	// Node's perMessageDeflate option; each message is compressed on its
-	// own, by each connection as it writes it. Compress(false) on an emit
-	// sends it uncompressed. nil, the default, compresses nothing, as Node.
+	// own (no context takeover), a broadcast once for all its receivers.
+	// Compress(false) on an emit sends it uncompressed. nil, the default,
+	// compresses nothing, as Node.
 	PerMessageDeflate *PerMessageDeflate
 	// Transports lists the allowed transports, "polling" and "websocket".
 	// Default both.

@@ -193,8 +193,9 @@ type Config struct {
 // permessage-deflate in its handshake (or upgrade) has it; the answer is
 // "permessage-deflate; server_no_context_takeover;
 // client_no_context_takeover": each message is compressed on its own, by
-// the connection's writer when it writes the message, and the client
-// does the same. A client that did not offer it gets uncompressed
+// the connection's writer when it writes the message (once for all the
+// connections of a SendOptions.Shared packet), and the client does the
+// same. A client that did not offer it gets uncompressed
 // messages. Compressed messages from the client are read whatever their
 // size, and Config.MaxPayload bounds their decompressed size.
 type PerMessageDeflate struct {

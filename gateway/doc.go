@@ -65,10 +65,13 @@
 // client that accepts gzip. With [Config.PerMessageDeflate], a WebSocket
 // whose client offered permessage-deflate compresses each message from
 // its threshold on, on its own (no context takeover: gorilla/websocket
-// offers nothing else), when the connection's writer writes it: a packet
-// that many connections share is compressed once per connection. A
-// packet sent with [SendOptions].Uncompressed is never compressed, and a
-// polling response made only of such packets is not gzipped.
+// offers nothing else), when the connection's writer writes it. Without
+// context takeover a message compresses to the same bytes on every
+// connection, so a packet sent [SendOptions].Shared to many (a broadcast)
+// is compressed once, by the first connection to write it, and copied by
+// the others (sharedframes.go). A packet sent with
+// [SendOptions].Uncompressed is never compressed, and a polling response
+// made only of such packets is not gzipped.
 //
 // # Goroutines
 //
