@@ -205,6 +205,21 @@ func (s *Socket) OnDisconnect(fn func(s *Socket, reason string)) {
 	s.mu.Unlock()
 }
 
+// DisconnectDescription returns the details of a transport's end, which
+// Node passes as the disconnect event's second argument (description):
+// in OnDisconnecting and OnDisconnect handlers (and after), the error
+// the socket's Engine.IO connection ended with, when that end ended the
+// socket. It is always set for reason "transport error" (an error
+// wrapping gateway.ErrHeartbeatDirection, gateway.ErrPayloadTooLarge,
+// gateway.ErrPollAborted, gateway.ErrPollOverlap, or the network's read
+// or write error), as with Node; actorio also gives one for "ping
+// timeout" (gateway.ErrPingTimeout), "slow consumer"
+// (gateway.ErrSlowConsumer) and an Engine.IO packet that does not decode
+// ("parse error"), where Node gives none. It is nil for every other end:
+// a client's or the server's disconnect, a clean "transport close", a
+// Socket.IO packet that does not decode, the server's Close.
+func (s *Socket) DisconnectDescription() error { return s.p.Description() }
+
 // Emit sends an event to this socket's client. Arguments are any values
 // encoding/json accepts; a []byte at any depth in []any, map[string]any or
 // Object travels as a binary attachment.

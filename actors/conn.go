@@ -162,7 +162,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 			a.conn.Close(disconnect.ForcedClose)
 		}
 	case transportClosed:
-		a.close(ctx, m.reason)
+		a.close(ctx, m.reason, m.err)
 	case *endSocket:
 		a.closeByServer(m)
 	case *actor.Stopping:
@@ -170,7 +170,7 @@ func (a *connActor) Receive(ctx actor.Context) {
 		// connection with it.
 		if !a.closed {
 			a.rt.log.Error("actorio: connection actor stopped", slog.String("conn", a.conn.ID()))
-			a.close(ctx, disconnect.ForcedClose)
+			a.close(ctx, disconnect.ForcedClose, nil)
 			a.conn.Close(disconnect.ForcedClose)
 		}
 	case *actor.Stopped:
@@ -183,13 +183,13 @@ func (a *connActor) Receive(ctx actor.Context) {
 	}
 }
 
-func (a *connActor) close(ctx actor.Context, reason string) {
+func (a *connActor) close(ctx actor.Context, reason string, err error) {
 	if a.closed {
 		return
 	}
 	a.closed = true
 	for _, r := range a.clearRoutes() {
-		r.p.Disconnect(reason, false, false)
+		r.p.end(&endSocket{reason: reason, err: err})
 	}
 	ctx.Stop(ctx.Self())
 }

@@ -82,10 +82,11 @@ func (r *inbound) OnPacket(_ *gateway.Conn, p engineio.Packet) {
 	}
 }
 
-// OnClose tells the connection actor that the transport ended (the
-// gateway logged the error, if any).
-func (r *inbound) OnClose(_ *gateway.Conn, reason string, _ error) {
-	r.a.rt.system.Root.Send(r.a.pid, transportClosed{reason: reason})
+// OnClose tells the connection actor that the transport ended, with the
+// error it ended with (the gateway logged it), for the sockets' handlers
+// (SocketRef.Description).
+func (r *inbound) OnClose(_ *gateway.Conn, reason string, err error) {
+	r.a.rt.system.Root.Send(r.a.pid, transportClosed{reason: reason, err: err})
 }
 
 // assemble decodes one Engine.IO message; complete is false while a binary

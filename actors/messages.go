@@ -18,14 +18,20 @@ type InboundEvent struct {
 // endSocket asks a socket actor to end its socket with reason; notify
 // sends the client a DISCONNECT packet first, closeTransport then closes
 // the whole connection. Sent to a connection actor, it closes the
-// connection at a socket's request (Socket.Disconnect(true)).
+// connection at a socket's request (Socket.Disconnect(true)). err is the
+// error the transport ended with, if any (SocketRef.Description).
 type endSocket struct {
 	reason                 string
 	notify, closeTransport bool
+	err                    error
 }
 
-// transportClosed tells a connection actor that its transport ended.
-type transportClosed struct{ reason string }
+// transportClosed tells a connection actor that its transport ended,
+// with the error the gateway gave, if any.
+type transportClosed struct {
+	reason string
+	err    error
+}
 
 // connectTimeout tells a connection actor that its connect timeout passed.
 type connectTimeout struct{}

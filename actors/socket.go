@@ -84,6 +84,12 @@ func (a *socketActor) user(f func()) {
 
 // disconnect ends the socket as m asks.
 func (a *socketActor) disconnect(ctx actor.Context, m *endSocket) {
+	if m.err != nil && !a.done {
+		p := a.ref
+		p.mu.Lock()
+		p.desc = m.err
+		p.mu.Unlock()
+	}
 	a.finish(ctx, m.reason, m.notify)
 	if m.closeTransport {
 		a.closeConn(ctx)

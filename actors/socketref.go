@@ -82,6 +82,9 @@ type SocketRef struct {
 	indexed   bool
 	// asked is the first Disconnect sent to the socket actor.
 	asked *endSocket
+	// desc is the error of the transport's end that ended the socket, if
+	// any (Description).
+	desc error
 	// kept is the session the socket ended with, for its namespace to keep.
 	kept *session
 }
@@ -262,7 +265,11 @@ func (p *SocketRef) setRooms(rooms []string, leave bool) {
 // this very socket, and would only reach the Disconnect message (and fail
 // them) once that wait timed out.
 func (p *SocketRef) Disconnect(reason string, notify, closeTransport bool) {
-	m := &endSocket{reason: reason, notify: notify, closeTransport: closeTransport}
+	p.end(&endSocket{reason: reason, notify: notify, closeTransport: closeTransport})
+}
+
+// end sends m to the socket actor, as Disconnect.
+func (p *SocketRef) end(m *endSocket) {
 	p.mu.Lock()
 	if p.asked == nil {
 		p.asked = m
@@ -273,6 +280,16 @@ func (p *SocketRef) Disconnect(reason string, notify, closeTransport bool) {
 		p.ns.rt.system.Root.Send(pid, m)
 	} // else the supervisor sends p.asked once the socket actor's pid is known
 	p.failAcks()
+}
+
+// Description returns the error the socket's transport ended with, when
+// its end ended the socket: what Node passes as the disconnect event's
+// description. It is set before the disconnecting handlers run, and nil
+// for a socket that ended otherwise or has not ended.
+func (p *SocketRef) Description() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.desc
 }
 
 // requested returns the first Disconnect sent to the socket actor, if any.
