@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -71,6 +72,9 @@ const (
 	EventClose = "close"
 	// EventPing fires for each ping of the server.
 	EventPing = "ping"
+	// EventPacket fires for each Socket.IO packet the Manager decodes,
+	// with the packet (Event.Packet), while a handler of it is registered.
+	EventPacket = "packet"
 )
 
 // lifecycleEvents holds the names of the events the client fires itself:
@@ -94,7 +98,7 @@ var lifecycleEvents = map[string]bool{
 // managerEvents holds the names of the events only a Manager fires (see
 // Manager.On): no socket fires them, so a server event of such a name is
 // an ordinary event for the socket, as in the JavaScript client.
-var managerEvents = map[string]bool{EventOpen: true, EventClose: true, EventPing: true}
+var managerEvents = map[string]bool{EventOpen: true, EventClose: true, EventPing: true, EventPacket: true}
 
 // reservedEmit holds the event names a client may not emit: those the
 // JavaScript client refuses (its own lifecycle names on the socket, and
@@ -129,17 +133,50 @@ type Event struct {
 	// connect_failed (a *ConnectError for a refusal by the server), and
 	// what ended the connection for disconnect, when known.
 	Err error
+	// Packet is the packet of the Manager's packet event.
+	Packet *Packet
+}
+
+// Packet is a Socket.IO packet as the Manager decoded it, for its packet
+// event (the JavaScript Manager's packet event gives the same packet
+// object).
+type Packet struct {
+	// Type is the packet type, from socketio.Connect (0) to
+	// socketio.BinaryAck (6).
+	Type socketio.PacketType
+	// Namespace is the packet's namespace, "/" when the packet named none.
+	Namespace string
+	// ID is the ack id of an EVENT that asks for an acknowledgement, and
+	// of an ACK, when HasID is set.
+	ID    uint64
+	HasID bool
+	// Data is the payload as received, nil when there is none (a
+	// DISCONNECT): an EVENT's name and arguments, an ACK's arguments, a
+	// CONNECT's or CONNECT_ERROR's object. Binary values are placeholders
+	// ({"_placeholder":true,"num":i}) for Attachments[i].
+	Data json.RawMessage
+	// Attachments are the binary attachments of a BINARY_EVENT or
+	// BINARY_ACK. With ParserMsgpack, a packet carrying binary values is
+	// given in this form too (where JavaScript's packet object has type
+	// EVENT or ACK and the Buffers in its data).
+	Attachments [][]byte
 }
 
 // Args returns the event's payload the way On handlers receive it: the
 // reason for disconnect and close, then, when there is one, the
 // description as an object {"description", "code"} ("code" when not
 // zero); the attempt number for reconnecting, reconnect_attempt and
-// reconnect; an object {"message", "data"} for the error events; nothing
-// otherwise.
+// reconnect; an object {"message", "data"} for the error events; for
+// packet, the packet as the JavaScript client's object {"type", "nsp",
+// "data", "id"} ("data" and "id" when the packet has them), its binary
+// values in place; nothing otherwise.
 func (e Event) Args() Args {
 	var vals []any
 	switch e.Name {
+	case EventPacket:
+		if e.Packet != nil {
+			return e.Packet.args()
+		}
 	case EventDisconnect, EventClose:
 		vals = []any{e.Reason}
 		if d := e.Description; d != nil {
@@ -162,6 +199,31 @@ func (e Event) Args() Args {
 	}
 	a, _ := socketio.NewArgs(data, atts, 0)
 	return a
+}
+
+// args returns the packet as one argument, the object the JavaScript
+// client's packet event gives: {"type", "nsp", "data", "id"}. Its
+// placeholders keep their numbers: the attachments are the packet's own.
+func (p *Packet) args() Args {
+	b := fmt.Appendf(nil, `[{"type":%d,"nsp":`, p.Type)
+	b, _ = appendJSONString(b, p.Namespace)
+	if p.Data != nil {
+		b = append(append(b, `,"data":`...), p.Data...)
+	}
+	if p.HasID {
+		b = fmt.Appendf(b, `,"id":%d`, p.ID)
+	}
+	a, err := socketio.NewArgs(append(b, "}]"...), p.Attachments, 0)
+	if err != nil {
+		a, _ = socketio.NewArgs([]byte("[]"), nil, 0)
+	}
+	return a
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) ([]byte, error) {
+	q, err := json.Marshal(s)
+	return append(b, q...), err
 }
 
 // Description says more of why a connection ended, as the second argument

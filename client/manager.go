@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
@@ -39,6 +40,9 @@ type Manager struct {
 	hmu        sync.Mutex
 	handlers   listeners.List[EventHandler]
 	eventHooks []func(Event)
+	// packets tells that a handler of EventPacket is registered: without
+	// one, no packet event is made.
+	packets atomic.Bool
 }
 
 // runState is where a lifecycle goroutine is.

@@ -79,8 +79,10 @@ func (rc *receiver) parseError(e *engine, err error) {
 	e.fail(disconnect.ParseError, err)
 }
 
-// route hands a packet to the socket of its namespace.
+// route hands a packet to the socket of its namespace, after the packet
+// event.
 func (m *Manager) route(e *engine, pkt socketio.Packet, atts [][]byte) {
+	m.postPacket(pkt, atts)
 	m.mu.Lock()
 	s := m.sockets[pkt.Namespace]
 	m.mu.Unlock()
