@@ -398,13 +398,65 @@ func TestRoundRobinBalancer(t *testing.T) {
 		return true
 	})
 	allConnected(t, p, total, time.Now().Add(reconnectWithin))
-	holders3 := whoami(t, p, total, true)
-	for name, h := range holders3 {
-		if h == victim.name {
-			t.Errorf("%s still answers from the killed node", name)
+	// Under a heavily loaded machine (CI runs every package at once), a
+	// client may still lose its new connection once more and reconnect:
+	// then ask again, at most twice, once it is back. The reasons are
+	// logged, so that a failure says what ended the connection.
+	for attempt := 1; ; attempt++ {
+		holders3, bad := settledWhoami(t, p, total)
+		for name, h := range holders3 {
+			if h == victim.name {
+				t.Errorf("%s still answers from the killed node", name)
+			}
 		}
+		if len(bad) == 0 {
+			break
+		}
+		if attempt == 3 {
+			t.Fatalf("after the kill, whoami failed three times: %v", bad)
+		}
+		t.Logf("after the kill, %v did not answer whoami (attempt %d): asking again once every client is connected", bad, attempt)
+		allConnected(t, p, total, time.Now().Add(reconnectWithin))
 	}
 	broadcastReachesAll(t, p, rest, total, true)
+}
+
+// settledWhoami is whoami after the kill: the lifecycle lines it passes
+// over are logged, and the clients whose answer is an error are returned
+// rather than failing the test.
+func settledWhoami(t *testing.T, p *node.Proc, total int) (map[string]string, []string) {
+	t.Helper()
+	if err := p.Send(map[string]string{"op": "whoami"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for whoami: %v", err)
+		}
+		switch l.Ev {
+		case "whoami":
+			var got map[string]string
+			if err := l.Decode(0, &got); err != nil {
+				t.Fatal(err)
+			}
+			var bad []string
+			for name, h := range got {
+				if len(h) != 1 {
+					bad = append(bad, name+": "+h)
+				}
+			}
+			if len(got) != total {
+				t.Errorf("whoami: %d answers, want %d", len(got), total)
+			}
+			return got, bad
+		case "joined", "upgraded", "disconnect", "connect_error", "join_error":
+			t.Logf("after the kill: %s", l.Raw)
+		default:
+			t.Fatalf("waiting for whoami: %s", l.Raw)
+		}
+	}
 }
 
 // allConnected asks the script for its sockets' state until every one is
