@@ -286,10 +286,8 @@ func (l *packetLog) vector(now time.Time) vector {
 
 // origin returns the origin of tag, made on first sight.
 func (l *packetLog) origin(tag string) *origin {
-	for _, o := range l.origins {
-		if o.tag == tag {
-			return o
-		}
+	if o := l.known(tag); o != nil {
+		return o
 	}
 	if len(l.origins) >= maxOrigins {
 		l.forgetOrigin()

@@ -50,19 +50,17 @@ func (ns *NamespaceRef) replicate(p *SocketRef, endedAt time.Time, gone bool) {
 	if repl == nil || ns.log == nil || p.privateID == "" {
 		return
 	}
-	var data []byte
+	var data any
 	if !gone {
-		data = marshalData(p.handler.Data())
+		data = p.handler.Data()
 	}
 	p.mu.Lock()
 	p.version++
-	s := &pb.NodeSession{Namespace: ns.name, Pid: p.privateID, Sid: p.id, Rooms: p.roomsLocked(), Data: data,
-		Addr: p.conn.RemoteIP(), Origin: ns.log.tag, First: p.first.String(), ConnectedAtMs: p.connectedAt.UnixMilli(),
-		Version: p.version, Gone: gone}
+	cur := session{sid: p.id, pid: p.privateID, rooms: p.roomsLocked(), data: data, addr: p.conn.RemoteIP(),
+		first: p.first, connectedAt: p.connectedAt, version: p.version, endedAt: endedAt}
 	p.mu.Unlock()
-	if !endedAt.IsZero() {
-		s.EndedAtMs = endedAt.UnixMilli()
-	}
+	s := sessionState(ns.name, ns.log.tag, &cur)
+	s.Gone = gone
 	repl.Session(s)
 }
 
@@ -199,11 +197,16 @@ func (a *namespaceActor) gave(pid string, s *session) {
 	}
 }
 
-// sessionState describes a kept session for another node.
+// sessionState describes a session for another node; a zero endedAt
+// (connected) is sent as 0.
 func sessionState(nsp, origin string, s *session) *pb.NodeSession {
-	return &pb.NodeSession{Namespace: nsp, Pid: s.pid, Sid: s.sid, Rooms: s.rooms, Data: marshalData(s.data),
+	out := &pb.NodeSession{Namespace: nsp, Pid: s.pid, Sid: s.sid, Rooms: s.rooms, Data: marshalData(s.data),
 		Addr: s.addr, Origin: origin, First: s.first.String(), ConnectedAtMs: s.connectedAt.UnixMilli(),
-		Version: s.version, EndedAtMs: s.endedAt.UnixMilli()}
+		Version: s.version}
+	if !s.endedAt.IsZero() {
+		out.EndedAtMs = s.endedAt.UnixMilli()
+	}
+	return out
 }
 
 // sessionFrom reads the state another node sent.

@@ -335,12 +335,12 @@ func TestRoundRobinBalancer(t *testing.T) {
 	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session", total, defaultClients, forwarded)
 
 	// Acks from every socket, and broadcasts from every node to everyone.
-	holders := whoami(t, p, total, false)
+	holders := whoami(t, p, total)
 	broadcastReachesAll(t, p, nodes, total, false)
 
 	// Polling-only clients stay up through two heartbeats.
 	time.Sleep(pollingFor)
-	holders2 := whoami(t, p, total, false)
+	holders2 := whoami(t, p, total)
 	for name, h := range holders {
 		if holders2[name] != h {
 			t.Errorf("%s moved from node %s to %s while nothing failed", name, h, holders2[name])
@@ -403,7 +403,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 	// then ask again, at most twice, once it is back. The reasons are
 	// logged, so that a failure says what ended the connection.
 	for attempt := 1; ; attempt++ {
-		holders3, bad := settledWhoami(t, p, total)
+		holders3, bad := askWhoami(t, p, total, true)
 		for name, h := range holders3 {
 			if h == victim.name {
 				t.Errorf("%s still answers from the killed node", name)
@@ -419,44 +419,6 @@ func TestRoundRobinBalancer(t *testing.T) {
 		allConnected(t, p, total, time.Now().Add(reconnectWithin))
 	}
 	broadcastReachesAll(t, p, rest, total, true)
-}
-
-// settledWhoami is whoami after the kill: the lifecycle lines it passes
-// over are logged, and the clients whose answer is an error are returned
-// rather than failing the test.
-func settledWhoami(t *testing.T, p *node.Proc, total int) (map[string]string, []string) {
-	t.Helper()
-	if err := p.Send(map[string]string{"op": "whoami"}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		l, err := p.Next(time.Until(deadline))
-		if err != nil {
-			t.Fatalf("waiting for whoami: %v", err)
-		}
-		switch l.Ev {
-		case "whoami":
-			var got map[string]string
-			if err := l.Decode(0, &got); err != nil {
-				t.Fatal(err)
-			}
-			var bad []string
-			for name, h := range got {
-				if len(h) != 1 {
-					bad = append(bad, name+": "+h)
-				}
-			}
-			if len(got) != total {
-				t.Errorf("whoami: %d answers, want %d", len(got), total)
-			}
-			return got, bad
-		case "joined", "upgraded", "disconnect", "connect_error", "join_error":
-			t.Logf("after the kill: %s", l.Raw)
-		default:
-			t.Fatalf("waiting for whoami: %s", l.Raw)
-		}
-	}
 }
 
 // allConnected asks the script for its sockets' state until every one is
@@ -512,28 +474,61 @@ func expect(t *testing.T, p *node.Proc, ev string, within time.Duration, tolerat
 }
 
 // whoami asks every socket which node holds it; each must answer.
-func whoami(t *testing.T, p *node.Proc, total int, tolerate bool) map[string]string {
+func whoami(t *testing.T, p *node.Proc, total int) map[string]string {
+	t.Helper()
+	got, bad := askWhoami(t, p, total, false)
+	for _, b := range bad {
+		t.Errorf("whoami answered %s", b)
+	}
+	per := map[string]int{}
+	for _, h := range got {
+		per[h]++
+	}
+	t.Logf("sockets per node: %v", per)
+	return got
+}
+
+// askWhoami asks every socket which node holds it and returns the
+// answers, with "name: answer" for each that is not a node's name. A
+// client lifecycle line before the answer fails the test, unless
+// tolerate: then it is logged, so that a failure says what ended a
+// connection.
+func askWhoami(t *testing.T, p *node.Proc, total int, tolerate bool) (map[string]string, []string) {
 	t.Helper()
 	if err := p.Send(map[string]string{"op": "whoami"}); err != nil {
 		t.Fatal(err)
 	}
-	l := expect(t, p, "whoami", 30*time.Second, tolerate)
-	var got map[string]string
-	if err := l.Decode(0, &got); err != nil {
-		t.Fatal(err)
-	}
-	per := map[string]int{}
-	for name, h := range got {
-		if len(h) != 1 {
-			t.Errorf("%s: whoami answered %q", name, h)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("waiting for whoami: %v", err)
 		}
-		per[h]++
+		switch l.Ev {
+		case "whoami":
+			var got map[string]string
+			if err := l.Decode(0, &got); err != nil {
+				t.Fatal(err)
+			}
+			var bad []string
+			for name, h := range got {
+				if len(h) != 1 {
+					bad = append(bad, name+": "+h)
+				}
+			}
+			if len(got) != total {
+				t.Errorf("whoami: %d answers, want %d", len(got), total)
+			}
+			return got, bad
+		case "joined", "upgraded", "disconnect", "connect_error", "join_error":
+			if !tolerate {
+				t.Fatalf("waiting for whoami: %s", l.Raw)
+			}
+			t.Logf("before whoami's answer: %s", l.Raw)
+		default:
+			t.Fatalf("waiting for whoami: %s", l.Raw)
+		}
 	}
-	if len(got) != total {
-		t.Errorf("whoami: %d answers, want %d", len(got), total)
-	}
-	t.Logf("sockets per node: %v", per)
-	return got
 }
 
 // broadcastReachesAll has each node broadcast "hello" to room lb and

@@ -377,7 +377,7 @@ func TestRecoveryRefusedAfterLoss(t *testing.T) {
 		}
 	}
 	time.Sleep(2 * time.Second) // the upgrades
-	holders := whoami(t, p, refusalClients, false)
+	holders := whoami(t, p, refusalClients)
 	var onB []string
 	for name, h := range holders {
 		if h == b.name {
