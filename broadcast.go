@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/actors"
+	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 	"github.com/actorio/actorio/protocol/socketio"
 )
@@ -105,7 +106,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	}
 	for _, a := range b.ns.targets() {
 		msg := &pb.Broadcast{Target: b.target(), Frame: eventPacket(a.Name(), 0, false, data, atts), Attachments: atts,
-			Volatile: b.volatile, OwnerOnly: b.local}
+			Volatile: b.volatile, OwnerOnly: b.local, Uncompressed: b.uncompressed}
 		replicated := a.Broadcast(msg, false, b.sendOptions(), b.ns.srv.sentTo(a.Name(), data, atts))
 		if n := b.ns.srv.node; n != nil && !b.local && !replicated {
 			n.Broadcast(a.Name(), msg)
@@ -154,7 +155,8 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	t := b.target()
 	for _, a := range b.ns.targets() {
 		if n := b.ns.srv.node; n != nil && !b.local {
-			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, b.volatile, data, atts, collect)) })
+			f := clusterlink.EmitFlags{Volatile: b.volatile, Uncompressed: b.uncompressed}
+			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect)) })
 		}
 		wg.Go(func() {
 			done(emitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts)))

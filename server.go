@@ -547,7 +547,7 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	ns := s.nsps[nsp]
 	s.mu.RUnlock()
 	if ns != nil {
-		ns.a.Broadcast(b, true, actors.BroadcastOptions{}, s.sentFrame(nsp, b.Frame, b.Attachments))
+		ns.a.Broadcast(b, true, actors.BroadcastOptions{Uncompressed: b.Uncompressed}, s.sentFrame(nsp, b.Frame, b.Attachments))
 	}
 }
 
@@ -579,12 +579,12 @@ func (r clusterReceiver) DisconnectSockets(nsp string, t *pb.Target, closeTransp
 // BroadcastWithAck sends an event another node encoded to the sockets t
 // selects in nsp and hands their acks to onAck, as EmitWithAck does on
 // this node.
-func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
+func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
 	ns := r.namespace(nsp)
 	if ns == nil {
 		return 0
 	}
-	missing, err := emitWithAckLocal(ctx, ns.a, t, volatile, actors.BroadcastOptions{}, data, atts, onAck, r.s.sentTo(nsp, data, atts))
+	missing, err := emitWithAckLocal(ctx, ns.a, t, f.Volatile, actors.BroadcastOptions{Uncompressed: f.Uncompressed}, data, atts, onAck, r.s.sentTo(nsp, data, atts))
 	if err != nil && missing == 0 && ctx.Err() == nil {
 		r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
 	}

@@ -214,8 +214,9 @@ func (ns *NamespaceRef) Broadcast(b *pb.Broadcast, remote bool, o BroadcastOptio
 	return replicated
 }
 
-// BroadcastOptions are the choices of a broadcast that pb.Broadcast does
-// not carry: they apply on this node only.
+// BroadcastOptions are the choices of a broadcast beside pb.Broadcast:
+// how this node writes it (the caller carries them to the other nodes,
+// pb.Broadcast.Uncompressed).
 type BroadcastOptions struct {
 	// Uncompressed sends the packet without compression
 	// (gateway.SendOptions), as Node's compress(false).
@@ -253,7 +254,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, o BroadcastOptions
 				frame, seq = ns.log.append(now, b.Target, frame, b.Attachments, b.OwnerOnly)
 				if r := ns.opts.Replication; r != nil && seq != 0 {
 					r.Broadcast(ns.name, &pb.Broadcast{Target: b.Target, Frame: b.Frame, Attachments: b.Attachments,
-						Origin: ns.log.tag, Seq: seq, OwnerOnly: b.OwnerOnly})
+						Origin: ns.log.tag, Seq: seq, OwnerOnly: b.OwnerOnly, Uncompressed: o.Uncompressed})
 					replicated = true
 				}
 			}

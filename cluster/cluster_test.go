@@ -176,6 +176,29 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("Compress(false) crosses nodes with broadcasts and broadcasts with acks", func(t *testing.T) {
+		before := len(b.rec.received())
+		_ = a.srv.To("nobody").Emit("x")
+		_ = a.srv.To("nobody").Compress(false).Emit("x")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := a.srv.To("nobody").EmitWithAck(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.srv.To("nobody").Compress(false).EmitWithAck(ctx, "x"); err != nil {
+			t.Fatal(err)
+		}
+		var got []receivedFlags
+		eventually(t, 10*time.Second, "node B to get the four broadcasts", func() bool {
+			got = b.rec.received()[before:]
+			return len(got) >= 4
+		})
+		want := []receivedFlags{{}, {uncompressed: true}, {withAck: true}, {withAck: true, uncompressed: true}}
+		if !slices.Equal(got, want) {
+			t.Errorf("node B received %+v, want %+v", got, want)
+		}
+	})
+
 	t.Run("namespace Emit reaches that namespace on every node and only it", func(t *testing.T) {
 		_ = b.srv.Of("/chat").Emit("news", "n")
 		_ = c.srv.Emit("everyone", "e", []byte("bin"))

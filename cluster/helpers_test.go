@@ -20,6 +20,7 @@ import (
 	"github.com/actorio/actorio/internal/clusterlink"
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/testkit"
+	pb "github.com/actorio/actorio/proto"
 )
 
 // testLog is where the servers log: nowhere, unless CLUSTER_LOG is set.
@@ -38,16 +39,52 @@ func checkGoroutines(t *testing.T) {
 	leakcheck.Check(t, 8*time.Second)
 }
 
-// recorder keeps the node its provider started, for tests that kill it.
+// recorder keeps the node its provider started, for tests that kill it,
+// and the flags of the broadcasts the other nodes sent it.
 type recorder struct {
 	p    actorio.ClusterProvider
 	node clusterlink.Node
+
+	mu    sync.Mutex
+	flags []receivedFlags
+}
+
+// receivedFlags are the flags of one broadcast that reached a node.
+type receivedFlags struct {
+	withAck, uncompressed bool
 }
 
 func (r *recorder) JoinCluster(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver) (clusterlink.Node, error) {
-	n, err := r.p.JoinCluster(o, log, recv)
+	n, err := r.p.JoinCluster(o, log, flagRecorder{Receiver: recv, r: r})
 	r.node = n
 	return n, err
+}
+
+// received returns the flags of the broadcasts received so far.
+func (r *recorder) received() []receivedFlags {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.flags)
+}
+
+// flagRecorder is a node's receiver that records the flags of broadcasts.
+type flagRecorder struct {
+	clusterlink.Receiver
+	r *recorder
+}
+
+func (f flagRecorder) Broadcast(nsp string, b *pb.Broadcast) {
+	f.r.mu.Lock()
+	f.r.flags = append(f.r.flags, receivedFlags{uncompressed: b.Uncompressed})
+	f.r.mu.Unlock()
+	f.Receiver.Broadcast(nsp, b)
+}
+
+func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
+	f.r.mu.Lock()
+	f.r.flags = append(f.r.flags, receivedFlags{withAck: true, uncompressed: fl.Uncompressed})
+	f.r.mu.Unlock()
+	return f.Receiver.BroadcastWithAck(ctx, nsp, t, fl, data, atts, onAck)
 }
 
 // testNode is one actorio server of a cluster with its HTTP server on

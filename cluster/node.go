@@ -700,7 +700,7 @@ func timeoutMs(ctx context.Context) int64 {
 // BroadcastWithAck implements clusterlink.Node: every other node alive
 // gets one NodeBroadcastWithAck, streams back one NodeBroadcastAck per
 // acknowledgement, and ends with a NodeBroadcastAckDone.
-func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
 	ps := n.others()
 	if len(ps) == 0 {
 		return 0, nil
@@ -710,7 +710,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, v
 	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
-	if dropped := n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: volatile,
+	if dropped := n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
@@ -824,7 +824,7 @@ func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck)
 		}
 		held = nil
 	}
-	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, m.Volatile, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
+	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, clusterlink.EmitFlags{Volatile: m.Volatile, Uncompressed: m.Uncompressed}, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
 		mu.Lock()
 		defer mu.Unlock()
 		held = append(held, &pb.NodeBroadcastAck{Data: data, Attachments: atts})

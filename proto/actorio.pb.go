@@ -106,7 +106,10 @@ type Broadcast struct {
 	// owner_only marks a logged packet that only the sockets of its origin
 	// node got (Socket.Emit, a Local broadcast): other nodes log it, deliver
 	// it to nobody, and replay it only to a session that was on its origin.
-	OwnerOnly     bool `protobuf:"varint,8,opt,name=owner_only,json=ownerOnly,proto3" json:"owner_only,omitempty"`
+	OwnerOnly bool `protobuf:"varint,8,opt,name=owner_only,json=ownerOnly,proto3" json:"owner_only,omitempty"`
+	// uncompressed sends the packet without WebSocket compression on every
+	// node (Compress(false)).
+	Uncompressed  bool `protobuf:"varint,9,opt,name=uncompressed,proto3" json:"uncompressed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +196,13 @@ func (x *Broadcast) GetSeq() uint64 {
 func (x *Broadcast) GetOwnerOnly() bool {
 	if x != nil {
 		return x.OwnerOnly
+	}
+	return false
+}
+
+func (x *Broadcast) GetUncompressed() bool {
+	if x != nil {
+		return x.Uncompressed
 	}
 	return false
 }
@@ -797,7 +807,10 @@ type NodeBroadcastWithAck struct {
 	ReplyTo string `protobuf:"bytes,7,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
 	// timeout_ms bounds the wait on the receiving node (the caller's
 	// deadline); 0 waits until every receiver answered or left.
-	TimeoutMs     int64 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs int64 `protobuf:"varint,8,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// uncompressed sends the event without WebSocket compression
+	// (Compress(false)).
+	Uncompressed  bool `protobuf:"varint,9,opt,name=uncompressed,proto3" json:"uncompressed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -886,6 +899,13 @@ func (x *NodeBroadcastWithAck) GetTimeoutMs() int64 {
 		return x.TimeoutMs
 	}
 	return 0
+}
+
+func (x *NodeBroadcastWithAck) GetUncompressed() bool {
+	if x != nil {
+		return x.Uncompressed
+	}
+	return false
 }
 
 // NodeBroadcastAck carries one socket's acknowledgement of a
@@ -1983,7 +2003,7 @@ const file_actorio_proto_rawDesc = "" +
 	"\x05rooms\x18\x01 \x03(\tR\x05rooms\x12!\n" +
 	"\fexcept_rooms\x18\x02 \x03(\tR\vexceptRooms\x12\x1d\n" +
 	"\n" +
-	"except_ids\x18\x03 \x03(\tR\texceptIds\"\xeb\x01\n" +
+	"except_ids\x18\x03 \x03(\tR\texceptIds\"\x8f\x02\n" +
 	"\tBroadcast\x12*\n" +
 	"\x06target\x18\x01 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
 	"\x05frame\x18\x02 \x01(\fR\x05frame\x12 \n" +
@@ -1993,7 +2013,8 @@ const file_actorio_proto_rawDesc = "" +
 	"\x06origin\x18\x06 \x01(\tR\x06origin\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x04R\x03seq\x12\x1d\n" +
 	"\n" +
-	"owner_only\x18\b \x01(\bR\townerOnly\"b\n" +
+	"owner_only\x18\b \x01(\bR\townerOnly\x12\"\n" +
+	"\funcompressed\x18\t \x01(\bR\funcompressed\"b\n" +
 	"\rNodeBroadcast\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x123\n" +
 	"\tbroadcast\x18\x02 \x01(\v2\x15.actorio.v1.BroadcastR\tbroadcast\"s\n" +
@@ -2030,7 +2051,7 @@ const file_actorio_proto_rawDesc = "" +
 	"\x0eNodeDisconnect\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
 	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x14\n" +
-	"\x05close\x18\x03 \x01(\bR\x05close\"\x83\x02\n" +
+	"\x05close\x18\x03 \x01(\bR\x05close\"\xa7\x02\n" +
 	"\x14NodeBroadcastWithAck\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12*\n" +
 	"\x06target\x18\x02 \x01(\v2\x12.actorio.v1.TargetR\x06target\x12\x12\n" +
@@ -2040,7 +2061,8 @@ const file_actorio_proto_rawDesc = "" +
 	"\x06ack_id\x18\x06 \x01(\x04R\x05ackId\x12\x19\n" +
 	"\breply_to\x18\a \x01(\tR\areplyTo\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\b \x01(\x03R\ttimeoutMs\"|\n" +
+	"timeout_ms\x18\b \x01(\x03R\ttimeoutMs\x12\"\n" +
+	"\funcompressed\x18\t \x01(\bR\funcompressed\"|\n" +
 	"\x10NodeBroadcastAck\x12\x15\n" +
 	"\x06ack_id\x18\x01 \x01(\x04R\x05ackId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x12\n" +

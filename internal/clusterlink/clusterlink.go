@@ -30,6 +30,13 @@ type TLS struct {
 	CertFile, KeyFile, CAFile string
 }
 
+// EmitFlags are the flags of a broadcast with acks that cross nodes with
+// it: Volatile skips the sockets that cannot take it now, Uncompressed
+// sends it without WebSocket compression.
+type EmitFlags struct {
+	Volatile, Uncompressed bool
+}
+
 // SessionTagLen is the length of a node's session tag, which starts the id
 // of every Engine.IO session of the node, so that the other nodes find
 // the node of a session by its id (Node.Route, Receiver.SessionRoute).
@@ -76,7 +83,7 @@ type Node interface {
 	// answered or left), has left the cluster, or ctx ended (with ctx's
 	// error). It returns how many receivers did not answer on the nodes
 	// that finished.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
 	// FetchSockets asks every other node alive for the sockets t selects
 	// in the namespace nsp and returns the answers, one per node, once
 	// every such node answered or left the cluster, or ctx ended (then
@@ -126,7 +133,7 @@ type Receiver interface {
 	// namespace nsp, hands each acknowledgement to onAck, and returns once
 	// every receiver answered or left, or ctx ended, with the number of
 	// receivers that did not answer.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, volatile bool, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
 	// FetchSockets describes the sockets t selects in the namespace nsp,
 	// until ctx ends.
 	FetchSockets(ctx context.Context, nsp string, t *pb.Target) []*pb.NodeSocketInfo
