@@ -380,10 +380,13 @@ func appendPadded(b []byte, n, width int) []byte {
 
 // appendJSONFloat writes f as JSON.stringify writes a number: the
 // shortest form that reads back (at bits precision), with an exponent
-// outside [1e-6, 1e21); NaN and infinities as null.
+// outside [1e-6, 1e21); NaN and infinities as null, and -0 as 0.
 func appendJSONFloat(b []byte, f float64, bits int) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
+	}
+	if f == 0 {
+		return append(b, '0') // -0 too, as JSON.stringify
 	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
