@@ -33,17 +33,6 @@ const (
 	etcdCrashBound = 8 * time.Second
 )
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
 // removing a node's key takes milliseconds while etcd is reachable.
 const etcdShutdownTimeout = 2 * time.Second

@@ -304,17 +304,6 @@ func (n *procNode) waitLog(t *testing.T, within time.Duration, what string, part
 	}
 }
 
-// freePort returns a 127.0.0.1 address free when it returns.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // sends reports whether n sends to exactly the nodes of to, all
 // answering its /nodes.
 func (n *procNode) sends(to ...*procNode) bool {
@@ -515,7 +504,7 @@ func TestPartitionHeals(t *testing.T) {
 	real := make([]string, len(names))
 	proxies := make([]*proxy, len(names))
 	for i := range names {
-		real[i] = freePort(t)
+		real[i] = testkit.FreeAddr(t)
 		proxies[i] = startProxy(t, real[i])
 	}
 	// A is the seed of every node: B and C are nodes the others learnt.

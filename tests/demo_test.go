@@ -20,6 +20,7 @@ import (
 
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // TestDemo builds cmd/demo and runs the binary itself (its flags and its
@@ -44,7 +45,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("go build ./cmd/demo: %v\n%s", err, out)
 	}
 
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	dist := filepath.Join(root, "node_modules", "socket.io-client", "dist")
 	var stderr logbuf.Buffer
 	demo := exec.Command(bin, "-addr", addr)
@@ -251,15 +252,4 @@ func TestDemo(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("demo still running 10s after SIGTERM")
 	}
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

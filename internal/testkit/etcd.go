@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // etcdLife bounds the etcd process of a test, whatever happens to the test.
@@ -59,8 +60,8 @@ func tryEtcd(t testing.TB, bin string) (url, output string, err error) {
 	t.Helper()
 	// etcd creates its data directory with the permissions it wants.
 	dir := filepath.Join(t.TempDir(), "etcd") // removed once the process is killed: cleanups run last first
-	clientURL := "http://" + freeAddr(t)
-	peerURL := "http://" + freeAddr(t)
+	clientURL := "http://" + FreeAddr(t)
+	peerURL := "http://" + FreeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), etcdLife)
 	cmd := exec.CommandContext(ctx, bin,
 		"--name", "actorio-test",
@@ -74,7 +75,7 @@ func tryEtcd(t testing.TB, bin string) (url, output string, err error) {
 		"--logger", "zap",
 		"--log-level", "warn",
 	)
-	out := new(lockedBuffer)
+	out := new(logbuf.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -122,8 +123,8 @@ func etcdHealthy(url string) bool {
 	return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"health":"true"`))
 }
 
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -131,22 +132,4 @@ func freeAddr(t testing.TB) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// lockedBuffer is a bytes.Buffer that a process and a test share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
