@@ -775,14 +775,8 @@ func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
 // SocketCommand implements clusterlink.Node: one message to the node
 // actor of that node, after what this node queued for it before.
 func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
-	if n.closed.Load() {
-		return
-	}
-	for _, p := range *n.peers.Load() {
-		if p.id == member {
-			n.send([]peer{p}, toNode, c)
-			return
-		}
+	if p, ok := n.peer(member); ok {
+		n.send([]peer{p}, toNode, c)
 	}
 }
 

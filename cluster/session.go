@@ -37,7 +37,8 @@ func (n *node) Alive(member string) bool {
 	return ok && n.reachable(p.addr)
 }
 
-// peer returns the other node alive whose member id is member.
+// peer returns the other node alive whose member id is member; none once
+// the node is closed.
 func (n *node) peer(member string) (peer, bool) {
 	for _, p := range n.others() {
 		if p.id == member {

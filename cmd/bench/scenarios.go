@@ -382,22 +382,30 @@ type idleResult struct {
 
 func (r idleResult) perConn() float64 { return float64(r.after.RSS-r.before.RSS) / float64(r.n) }
 
+// baseline lets the server settle, then returns its memory and CPU time
+// before a scenario connects its clients.
+func baseline(ctx context.Context, cfg config, s *serverProc) (memStat, time.Duration, error) {
+	if err := sleepCtx(ctx, cfg.settle); err != nil {
+		return memStat{}, 0, err
+	}
+	mem, err := s.mem()
+	if err != nil {
+		return memStat{}, 0, err
+	}
+	cpu, err := s.cpu()
+	return mem, cpu, err
+}
+
 // runIdle: N sockets connect and are held through heartbeats; the server's
 // RSS growth is divided by N.
 func runIdle(ctx context.Context, cfg config, s *serverProc) (idleResult, error) {
 	res := idleResult{n: cfg.idleConns}
 	p := protoOf(s.kind, cfg.parser)
-	if err := sleepCtx(ctx, cfg.settle); err != nil {
-		return res, err
-	}
-	var err error
-	if res.before, err = s.mem(); err != nil {
-		return res, err
-	}
-	cpu0, err := s.cpu()
+	before, cpu0, err := baseline(ctx, cfg, s)
 	if err != nil {
 		return res, err
 	}
+	res.before = before
 	t0 := time.Now()
 	clients, err := dialAll(ctx, s.addr, p, cfg.idleConns, cfg.dialConcurrency, nil)
 	if err != nil {

@@ -78,14 +78,8 @@ func runStorm(ctx context.Context, cfg config, s *serverProc, upgrade bool) (sto
 		return res, err
 	}
 	res.n = n
-	if err := sleepCtx(ctx, cfg.settle); err != nil {
-		return res, err
-	}
-	if res.before, err = s.mem(); err != nil {
-		return res, err
-	}
-	cpu0, err := s.cpu()
-	if err != nil {
+	var cpu0 time.Duration
+	if res.before, cpu0, err = baseline(ctx, cfg, s); err != nil {
 		return res, err
 	}
 	// With upgrade, a client holds an HTTP connection besides its
