@@ -135,6 +135,10 @@ type Conn struct {
 	transport  string
 	queue      []engineio.Packet
 	queueBytes int64
+	// written is the batch the WebSocket writer took last (takeLocked),
+	// which it is writing or has written: its array goes back to
+	// queueArrays at the writer's next take, when it is done with it.
+	written    []engineio.Packet
 	flags      []sendFlags // the SendOptions of each packet of queue; nil while none had one
 	isClosed   bool
 	mode       closeMode
@@ -357,6 +361,9 @@ func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags) error {
 	if f != 0 && c.flags == nil {
 		c.flags = make([]sendFlags, len(c.queue), len(c.queue)+len(pkts))
 	}
+	if c.queue == nil && c.out != nil {
+		c.queue = getQueueArray()
+	}
 	c.queue = append(c.queue, pkts...)
 	for range pkts {
 		if c.flags == nil {
@@ -365,13 +372,61 @@ func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags) error {
 		c.flags = append(c.flags, f)
 	}
 	c.queueBytes += n
+	// The writer is claimed here, not by wake's own locking: a broadcast
+	// calls send once per receiver, and most find a writer running.
+	var ws *websocket.Conn
+	if c.out != nil && !c.writing {
+		c.writing = true
+		ws = c.out
+	}
 	c.mu.Unlock()
-	if now {
-		c.wakeNow()
-	} else {
-		c.wake()
+	if c.pollWake != nil {
+		select {
+		case c.pollWake <- struct{}{}:
+		default:
+		}
+	}
+	switch {
+	case ws == nil:
+	case now:
+		c.writeClaimed(ws)
+	default:
+		c.startWriter(ws)
 	}
 	return nil
+}
+
+// queueArrays recycles the arrays of the batches WebSocket writers took
+// (see Conn.written), so that a connection receiving a fan-out does not
+// allocate and grow a new queue for each batch. Arrays are cleared before
+// they are put back: they keep no packet's Data alive.
+var queueArrays sync.Pool
+
+// maxQueueArray is the largest capacity put back in queueArrays: a queue
+// that a slow connection let grow large is left to the collector.
+const maxQueueArray = 1024
+
+// getQueueArray returns an empty queue from queueArrays, or nil.
+func getQueueArray() []engineio.Packet {
+	if a, _ := queueArrays.Get().(*[]engineio.Packet); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// recycleWrittenLocked hands the array of the batch the writer took last
+// back to queueArrays; c.mu must be held by the writer, which is done
+// with that batch. A batch the session took after it ended is left to
+// the collector: a polling request may have taken it.
+func (c *Conn) recycleWrittenLocked() {
+	w := c.written
+	c.written = nil
+	if w == nil || c.isClosed || cap(w) > maxQueueArray {
+		return
+	}
+	clear(w)
+	w = w[:0]
+	queueArrays.Put(&w)
 }
 
 // overLimitLocked reports whether queueing n more bytes in pkts packets
@@ -406,6 +461,17 @@ func (c *Conn) enqueueLocked(p engineio.Packet) {
 func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 	q, flags := c.queue, c.flags
 	c.queue, c.flags = nil, nil
+	if c.writing && c.out != nil && !c.isClosed {
+		// The WebSocket writer takes its next batch: it is done with the
+		// one before. (A polling request takes the queue only while the
+		// session polls, or once it ended: never here.)
+		c.recycleWrittenLocked()
+		if len(q) > 0 {
+			c.written = q
+		}
+	} else {
+		c.written = nil
+	}
 	msgs := 0
 	for i := range q {
 		if q[i].Type == engineio.Message {
@@ -424,7 +490,14 @@ func (c *Conn) wake() {
 	case c.pollWake <- struct{}{}:
 	default:
 	}
-	if ws := c.claimWriter(); ws != nil && !c.srv.goTracked(func() { c.writeLoop(ws) }) {
+	if ws := c.claimWriter(); ws != nil {
+		c.startWriter(ws)
+	}
+}
+
+// startWriter runs the writer that claimed ws on a goroutine of its own.
+func (c *Conn) startWriter(ws *websocket.Conn) {
+	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
 		c.writeWhileClosing(ws)
 	}
 }
@@ -447,12 +520,17 @@ func (c *Conn) wakeNow() {
 	case c.pollWake <- struct{}{}:
 	default:
 	}
-	ws := c.claimWriter()
-	if ws == nil || c.writeInline(ws) {
-		return
+	if ws := c.claimWriter(); ws != nil {
+		c.writeClaimed(ws)
 	}
-	if !c.srv.goTracked(func() { c.writeLoop(ws) }) {
-		c.writeWhileClosing(ws)
+}
+
+// writeClaimed is the writer that claimed ws writing in the calling
+// goroutine what the socket takes at once, and a goroutine of its own
+// taking over the rest.
+func (c *Conn) writeClaimed(ws *websocket.Conn) {
+	if !c.writeInline(ws) {
+		c.startWriter(ws)
 	}
 }
 
@@ -493,6 +571,7 @@ func (c *Conn) writeInline(ws *websocket.Conn) bool {
 	if len(c.queue) > 0 || c.isClosed {
 		return false
 	}
+	c.recycleWrittenLocked()
 	c.writing = false
 	return true
 }
