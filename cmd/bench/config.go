@@ -50,6 +50,10 @@ const (
 	// upgrade.
 	scenStorm     = "storm"
 	scenPollStorm = "pstorm"
+	// scenRStorm: official clients (Node processes) connect, then the
+	// server is killed and restarted on the same port under their
+	// reconnections.
+	scenRStorm = "rstorm"
 	// scenXFanout: receivers spread over the nodes, a sender on the first
 	// broadcasts to their room (a blast, then a paced phase).
 	scenXFanout = "xfanout"
@@ -68,7 +72,7 @@ var (
 	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
-	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenStorm, scenPollStorm, scenXFanout, scenXAck}
+	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
@@ -79,7 +83,7 @@ func applies(scen, kind string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
 		return kind != kindRaw
-	case scenPollEcho, scenStorm, scenPollStorm:
+	case scenPollEcho, scenStorm, scenPollStorm, scenRStorm:
 		return kind == kindActorio || kind == kindNode
 	}
 	return slices.Contains(allKinds, kind)
@@ -129,6 +133,11 @@ type config struct {
 	// limit allows.
 	stormConns int
 	idleHold   time.Duration
+
+	// rstormConns is the official clients of rstorm; 0: as many as the
+	// file limit allows. rstormTimeout bounds each of its phases.
+	rstormConns   int
+	rstormTimeout time.Duration
 
 	// cross-node scenarios
 	nodes          int
@@ -194,6 +203,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.fanDelay, "recv-delay", 0, "fanout: each receiver pauses this long after every message (slow clients)")
 
 	fs.IntVar(&c.stormConns, "storm-n", 0, "storm, pstorm: clients connecting at once (0: as many as the file limit allows, at most 19900)")
+	fs.IntVar(&c.rstormConns, "rstorm-n", 0, "rstorm: official socket.io-client instances (Node processes) reconnecting to the restarted server (0: as many as the file limit allows, a WebSocket and a polling request each, at most 9850)")
+	fs.DurationVar(&c.rstormTimeout, "rstorm-timeout", 3*time.Minute, "rstorm: give up when the clients are not all connected, or all reconnected after the restart, within this")
 	fs.IntVar(&c.idleConns, "n", 2000, "idle: connected sockets (the 16 KB/conn target is judged at 10000)")
 	fs.DurationVar(&c.idleHold, "hold", 5*time.Second, "idle: how long the sockets are held (cover >= 2 ping intervals)")
 
@@ -270,7 +281,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	if c.echoClients < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
-		c.echoSize < 0 || c.fanSize < 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
+		c.echoSize < 0 || c.fanSize < 0 || c.rstormConns < 0 || c.rstormTimeout <= 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
 		c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")
 		fmt.Fprintln(stderr, err)

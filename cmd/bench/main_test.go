@@ -23,18 +23,26 @@ func TestMain(m *testing.M) {
 
 // TestSmoke runs every single-process scenario with tiny sizes against
 // actorio and raw,
-// and node when it is installed: each server answers the three requests
+// and node when it is installed (and then rstorm, whose clients are Node
+// processes, with 50 clients): each server answers the three requests
 // and the table comes out. A few seconds.
 func TestSmoke(t *testing.T) {
 	servers := "actorio,raw"
+	scenarios := "echo,fanout,idle,pecho,storm,pstorm"
+	wantRows := []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
+		"| long-polling echo: acks/s |", "| storm, WebSocket: time until all 20 connected (s) |",
+		"| storm, polling then upgrade: time until all 20 connected (s) |"}
 	if nodeAvailable() {
 		servers = "actorio,node,raw"
+		// rstorm's clients are the official client, in Node.
+		scenarios += ",rstorm"
+		wantRows = append(wantRows, "| reconnect storm: time from the kill until all 50 reconnected (s) |", "| reconnect storm: refusals (CONNECT_ERROR, HTTP error status) | 0 | 0 |")
 	} else {
-		t.Log("node or node_modules/socket.io missing: node not benchmarked")
+		t.Log("node or node_modules/socket.io missing: node not benchmarked, rstorm not run")
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{
-		"-servers", servers, "-scenarios", "echo,fanout,idle,pecho,storm,pstorm", "-storm-n", "20",
+		"-servers", servers, "-scenarios", scenarios, "-storm-n", "20", "-rstorm-n", "50", "-rstorm-timeout", "30s",
 		"-c", "3", "-t", "200ms", "-warmup", "50ms",
 		"-r", "5", "-m", "20", "-size", "32",
 		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
@@ -46,9 +54,7 @@ func TestSmoke(t *testing.T) {
 	if strings.Contains(table, "Failures:") {
 		t.Fatalf("a scenario failed:\n%s\nstderr:\n%s", table, errb.String())
 	}
-	for _, want := range []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
-		"| long-polling echo: acks/s |", "| storm, WebSocket: time until all 20 connected (s) |",
-		"| storm, polling then upgrade: time until all 20 connected (s) |"} {
+	for _, want := range wantRows {
 		if !strings.Contains(table, want) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}

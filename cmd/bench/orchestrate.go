@@ -19,6 +19,7 @@ type results struct {
 	echo   map[string]echoResult
 	pecho  map[string]echoResult  // echo over long-polling
 	storm  map[string]stormResult // by scenario and kind, "<scen>\x00<kind>"
+	rstorm map[string]rstormResult
 	fanout map[string]fanResult
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
@@ -59,7 +60,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
+	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
 		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
@@ -163,6 +164,15 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 			return fmt.Errorf("%d of %d clients did not connect; first: %w", r.failed, r.n, r.firstErr)
 		}
 		res.storm[scen+"\x00"+kind] = r
+	case scenRStorm:
+		r, err := runRStorm(ctx, cfg, s, l, logw)
+		if err != nil {
+			return err
+		}
+		res.rstorm[kind] = r
+		if err := r.errRefused(); err != nil {
+			return err
+		}
 	case scenFanout:
 		r, err := runFanout(ctx, cfg, s)
 		if err != nil {

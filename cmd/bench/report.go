@@ -85,6 +85,19 @@ func judgeRatios(bs ...bound) func(map[string]float64) string {
 	}
 }
 
+// judgeZero checks that every measured server counted none.
+func judgeZero(v map[string]float64) string {
+	if len(v) == 0 {
+		return "n/a"
+	}
+	for _, x := range v {
+		if x != 0 {
+			return "**no**"
+		}
+	}
+	return "yes"
+}
+
 // column maps each server kind measured in byKind to f of its result.
 func column[R, V any](byKind map[string]R, f func(R) V) map[string]V {
 	out := map[string]V{}
@@ -162,6 +175,47 @@ func writeReport(w io.Writer, cfg config, res *results) {
 				judge:  judgeRatios(bound{kindNode, 0.5, false})},
 			metric{label: name + ": server RSS per connection after (KB)", prec: 1,
 				vals: st(func(r stormResult) float64 { return float64(r.after.RSS-r.before.RSS) / 1024 / float64(r.n) })},
+		)
+	}
+	if slices.Contains(cfg.scenarios, scenRStorm) {
+		rs := func(f func(r rstormResult) float64) map[string]float64 { return column(res.rstorm, f) }
+		n := 0
+		for _, r := range res.rstorm {
+			n = r.n
+		}
+		rows = append(rows,
+			metric{label: fmt.Sprintf("reconnect storm: first connection of all %d official clients, %d at once per client process (s)", n, rstormWindow), prec: 2,
+				vals: rs(func(r rstormResult) float64 { return r.initial.Seconds() })},
+			metric{label: "reconnect storm: old server gone after the kill (ms)", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return ms(r.gone) })},
+			metric{label: "reconnect storm: restarted server listening after the kill (ms)", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return ms(r.ready) })},
+			metric{label: fmt.Sprintf("reconnect storm: time from the kill until all %d reconnected (s)", n), prec: 2,
+				vals:   rs(func(r rstormResult) float64 { return r.all.Seconds() }),
+				target: "≤ 0.33× node",
+				judge:  judgeRatios(bound{kindNode, 0.33, false})},
+			metric{label: "reconnect storm: one client's reconnection p50 (ms)", prec: 0, vals: rs(func(r rstormResult) float64 { return ms(r.p50) })},
+			metric{label: "reconnect storm: one client's reconnection p99 (ms)", prec: 0, vals: rs(func(r rstormResult) float64 { return ms(r.p99) })},
+			metric{label: "reconnect storm: of which CONNECT answered until upgraded, p50 (ms)", prec: 0, vals: rs(func(r rstormResult) float64 { return ms(r.upP50) })},
+			metric{label: "reconnect storm: of which CONNECT answered until upgraded, p99 (ms)", prec: 0, vals: rs(func(r rstormResult) float64 { return ms(r.upP99) })},
+			metric{label: "reconnect storm: refusals (CONNECT_ERROR, HTTP error status)", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return float64(r.refused) }), target: "0", judge: judgeZero},
+			metric{label: "reconnect storm: failed upgrades (left on polling)", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return float64(r.upgradeFailed) }), target: "0", judge: judgeZero},
+			metric{label: "reconnect storm: transport errors while the server was down", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return float64(r.whileDown) })},
+			metric{label: "reconnect storm: transport errors once it listened", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return float64(r.transport) })},
+			metric{label: "reconnect storm: connection timeouts (20 s) once it listened", prec: 0, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return float64(r.timeouts) })},
+			metric{label: "reconnect storm: server CPU per reconnection (ms)", prec: 3,
+				vals: rs(func(r rstormResult) float64 { return ms(r.cpu) / float64(r.n) })},
+			metric{label: "reconnect storm: server peak RSS growth (MB)", prec: 1,
+				vals:   rs(func(r rstormResult) float64 { return float64(r.after.HWM-r.before.RSS) / (1 << 20) }),
+				target: "≤ 0.5× node",
+				judge:  judgeRatios(bound{kindNode, 0.5, false})},
+			metric{label: "reconnect storm: client processes' CPU per reconnection (ms)", prec: 3, noRatio: true,
+				vals: rs(func(r rstormResult) float64 { return ms(r.clientCPU) / float64(r.n) })},
 		)
 	}
 	if slices.Contains(cfg.scenarios, scenPollEcho) {
@@ -269,6 +323,11 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	if len(noisy) > 0 {
 		fmt.Fprintf(w, "\n**Noisy run**: other processes used more than %.2f cores during %s (cores). Throughput and latency ratios of those runs are unreliable; CPU per operation is less affected. Rerun on a quiet machine.\n",
 			noiseCores, strings.Join(noisy, ", "))
+	}
+	for _, k := range allKinds {
+		if r, ok := res.rstorm[k]; ok && r.upgradeFailed > 0 {
+			fmt.Fprintf(w, "\nReconnect storm, %s: %d upgrades failed after the restart (those clients stayed on long-polling); the first: %s\n", k, r.upgradeFailed, r.firstUpgrade)
+		}
 	}
 	if len(res.errs) > 0 {
 		fmt.Fprintln(w)
