@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -43,6 +44,20 @@ type batchConn struct {
 	// deflate records that the WebSocket negotiated permessage-deflate
 	// (setDeflate), before any write.
 	deflate bool
+	// br is the buffered reader gorilla/websocket reads the connection
+	// through (made by hijackWrap); a parked reader lends and takes back
+	// its buffer.
+	br *bufio.Reader
+	// parked is the connection's reader when it parks in the poller.
+	parked atomic.Pointer[parkedReader]
+}
+
+// Close implements net.Conn; a parked reader is taken out of the poller.
+func (c *batchConn) Close() error {
+	if r := c.parked.Load(); r != nil {
+		r.forget()
+	}
+	return c.Conn.Close()
 }
 
 // SetWriteDeadline implements net.Conn: the deadline is kept and set on
@@ -222,5 +237,6 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if brw.Reader.Buffered() > 0 {
 		return bc, brw, nil
 	}
-	return bc, bufio.NewReadWriter(bufio.NewReaderSize(bc, wsReadBuffer), brw.Writer), nil
+	bc.br = bufio.NewReaderSize(bc, wsReadBuffer)
+	return bc, bufio.NewReadWriter(bc.br, brw.Writer), nil
 }

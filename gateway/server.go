@@ -53,6 +53,13 @@ type Server struct {
 	// observer, when set, is told of sessions opening, upgrading and
 	// ending (SetObserver).
 	observer atomic.Pointer[Observer]
+	// poll holds idle WebSockets while the server has any (acquirePoller),
+	// for pollUsers of them; pollFailed: it could not start. Guarded by
+	// mu. pollWG counts the goroutines of every poller started.
+	poll       *poller
+	pollUsers  int
+	pollFailed bool
+	pollWG     sync.WaitGroup
 }
 
 // Observer is told of sessions opening, changing transport and ending. It
@@ -416,6 +423,7 @@ func (s *Server) Close() error {
 		}
 		<-done
 	}
+	s.stopPoller()
 	return nil
 }
 

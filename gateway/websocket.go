@@ -53,7 +53,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 	s.open(c)
 	c.recvMu.Unlock()
 	c.startWriting(ws)
-	c.readOnOwnGoroutine(ws)
+	c.startReading(ws)
 }
 
 // serveUpgrade serves a WebSocket request for an existing polling session:
@@ -132,7 +132,7 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 			if !c.completeUpgrade(ws, frames) {
 				return
 			}
-			c.readOnOwnGoroutine(ws)
+			c.startReading(ws)
 			return
 		default:
 			c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
@@ -266,22 +266,25 @@ func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 
 // readLoop reads frames until the connection fails or the session ends.
 func (c *Conn) readLoop(ws *websocket.Conn) {
-	for {
-		mt, data, err := readMessage(ws, c.srv.cfg.MaxPayload)
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
-		if err != nil {
-			c.logAt(slog.LevelWarn, "engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
-			c.closeWith(disconnect.ParseError, err, closeAbort)
-			return
-		}
-		if !c.handlePacket(p) {
-			return
-		}
+	for c.readOne(ws) {
 	}
+}
+
+// readOne reads one message and hands it on; it reports false, the
+// session closed or closing, when reading failed or the session ended.
+func (c *Conn) readOne(ws *websocket.Conn) bool {
+	mt, data, err := readMessage(ws, c.srv.cfg.MaxPayload)
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
+	if err != nil {
+		c.logAt(slog.LevelWarn, "engine.io malformed websocket frame", slog.String("transport", TransportWebSocket), slog.Any("err", err))
+		c.closeWith(disconnect.ParseError, err, closeAbort)
+		return false
+	}
+	return c.handlePacket(p)
 }
 
 // decodeFrame decodes a WebSocket message of the session's protocol.

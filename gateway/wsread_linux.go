@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"bufio"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/actorio/actorio/disconnect"
+	"github.com/gorilla/websocket"
+)
+
+// pooledReadBuffer is the size of the read buffers a WebSocket borrows
+// while it reads (larger than the handshake's wsReadBuffer: it is held
+// only for the time of a read).
+const pooledReadBuffer = 4 << 10
+
+// parkedReader reads a session's WebSocket in runs, each on a goroutine of
+// its own: a run reads what the client sent, then parks the connection in
+// the server's poller and ends, giving back its read buffer. An idle
+// WebSocket thus holds no goroutine and no read buffer. One run at a time:
+// the next starts from the poller once the current one has parked.
+//
+// A busy connection does not park after every message: waking a run from
+// the poller costs more than the runtime's own wait. A run started less
+// than activeWindow after its connection parked waits for the next bytes
+// on its goroutine (the runtime's poller), until the poller's sweep finds
+// it quiet for a whole window and sends it to park (see waitActive).
+type parkedReader struct {
+	c  *Conn
+	ws *websocket.Conn
+	bc *batchConn
+	rc syscall.RawConn
+	p  *poller
+	// id is the reader's key in the poller (0 until first parked).
+	id uint64
+	// registered: the descriptor is in the poller's epoll set (then it is
+	// re-armed, not added). Only the running run touches it.
+	registered bool
+	// lent is the pooled reader whose buffer bc.br uses now; nil when bc.br
+	// has its own (the handshake's) or none (parked).
+	lent *bufio.Reader
+	// attached: bc.br has a buffer.
+	attached bool
+	// parkedAt is when the connection last parked (the run's own).
+	parkedAt time.Time
+	// peeked: peekReady has looked at the socket once in this wait.
+	peeked  bool
+	peekBuf [1]byte
+	peekFn  func(fd uintptr) bool
+	// sweeping: the reader is in the poller's active set (the run's own).
+	sweeping bool
+	// gone: the connection closed (guarded by the poller's mu); released:
+	// forget ran.
+	gone     bool
+	released atomic.Bool
+
+	// mu guards the state a sweep reads and sets while a run waits.
+	mu sync.Mutex
+	// waiting: the run waits in waitActive; kicked: a sweep set a past
+	// read deadline to end that wait; bursts counts the run's waits, seen
+	// is its value at the last sweep.
+	waiting, kicked bool
+	bursts, seen    uint64
+}
+
+// startReading reads ws for the session: parked in the server's poller
+// when the platform and the connection allow it (a plain TCP connection:
+// TLS buffers decrypted bytes the poller cannot see), on a goroutine of
+// its own otherwise.
+func (c *Conn) startReading(ws *websocket.Conn) {
+	bc, ok := ws.NetConn().(*batchConn)
+	var rc syscall.RawConn
+	if ok && bc.br != nil {
+		if tc, isTCP := bc.Conn.(*net.TCPConn); isTCP {
+			rc, _ = tc.SyscallConn()
+		}
+	}
+	var p *poller
+	if rc != nil {
+		p = c.srv.acquirePoller()
+	}
+	if p == nil {
+		c.readOnOwnGoroutine(ws)
+		return
+	}
+	// Until the connection closes, its reader counts as a goroutine of the
+	// server's, parked or not: Close waits for it as for a reader of its own.
+	if !c.srv.enter() {
+		c.srv.releasePoller(p)
+		c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
+		_ = ws.Close()
+		return
+	}
+	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true}
+	r.peekFn = r.peekReady
+	bc.parked.Store(r)
+	if bc.br.Buffered() > 0 || !r.park() {
+		r.resume() // reads, then parks when it can
+	}
+}
+
+// resume starts a run: on the poller's goroutine, for a connection that
+// became readable.
+func (r *parkedReader) resume() {
+	if !r.c.srv.goTracked(r.run) {
+		r.c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
+		_ = r.ws.Close()
+	}
+}
+
+// run reads messages while the client's bytes are at hand, and while the
+// connection is busy, then parks.
+func (r *parkedReader) run() {
+	active := !r.parkedAt.IsZero() && time.Since(r.parkedAt) < activeWindow
+	for {
+		r.borrow()
+		for {
+			if !r.c.readOne(r.ws) {
+				if r.sweeping {
+					r.p.unsweep(r)
+				}
+				return
+			}
+			if r.bc.br.Buffered() == 0 {
+				break
+			}
+		}
+		if active && r.waitActive() {
+			continue
+		}
+		if r.park() {
+			return
+		}
+		// The poller is gone (the server is closing): read on, blocking.
+		active = false
+	}
+}
+
+// activeWindow is how soon after parking a connection that sends again
+// counts as busy, and how long a busy one stays quiet before it parks.
+const activeWindow = time.Second
+
+// waitActive waits, on the run's goroutine, until the connection has bytes
+// to read (true) or a sweep found it quiet (false: then it parks).
+func (r *parkedReader) waitActive() bool {
+	if !r.sweeping {
+		r.sweeping = true
+		r.p.sweep(r)
+	}
+	r.mu.Lock()
+	r.waiting = true
+	r.bursts++
+	r.mu.Unlock()
+	r.peeked = false
+	err := r.rc.Read(r.peekFn)
+	r.mu.Lock()
+	r.waiting = false
+	kicked := r.kicked
+	r.kicked = false
+	r.mu.Unlock()
+	if kicked {
+		// The past deadline must not reach gorilla/websocket's next read
+		// (a read error there is final).
+		if derr := r.bc.Conn.SetReadDeadline(time.Time{}); derr != nil {
+			return true // closed: the next read reports it
+		}
+		return false
+	}
+	_ = err // closed, or readable: the next read tells which
+	return true
+}
+
+// peekReady is the wait's readiness check: whether the socket has bytes
+// (or an end) to read, looked at once without consuming them; after the
+// runtime's poller reported readiness, true.
+func (r *parkedReader) peekReady(fd uintptr) bool {
+	if r.peeked {
+		return true
+	}
+	r.peeked = true
+	_, _, err := syscall.Recvfrom(int(fd), r.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN
+}
+
+// kickIfQuiet ends the run's wait when it read nothing since the last
+// sweep (a past read deadline wakes it).
+func (r *parkedReader) kickIfQuiet() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.waiting || r.bursts != r.seen {
+		r.seen = r.bursts
+		return
+	}
+	r.kicked = true
+	_ = r.bc.Conn.SetReadDeadline(time.Unix(1, 0))
+}
+
+// park gives back the read buffer and registers the connection with the
+// poller; it reports whether the run must end (parked, or the connection
+// is closed).
+func (r *parkedReader) park() bool {
+	if r.sweeping {
+		r.sweeping = false
+		r.p.unsweep(r)
+	}
+	r.giveBack()
+	r.parkedAt = time.Now()
+	var parked bool
+	var perr error
+	err := r.rc.Control(func(fd uintptr) { parked, perr = r.p.park(r, int(fd)) })
+	if err != nil {
+		r.c.readFailed(err) // closed under us: the session is ending
+		return true
+	}
+	if perr != nil {
+		r.c.logAt(slog.LevelWarn, "engine.io websocket not parked in the poller", slog.Any("err", perr))
+	}
+	return parked
+}
+
+// forget takes the reader out of the poller for good, as its connection
+// closes, and ends its use of the poller.
+func (r *parkedReader) forget() {
+	if r.released.Swap(true) {
+		return
+	}
+	r.p.forget(r)
+	r.c.srv.releasePoller(r.p)
+	r.c.srv.exit()
+}
+
+// readers lends read buffers to WebSockets while they read.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, pooledReadBuffer) }}
+
+// borrow gives bc.br a pooled buffer, if it has none.
+func (r *parkedReader) borrow() {
+	if r.attached {
+		return
+	}
+	b := readers.Get().(*bufio.Reader)
+	b.Reset(r.bc)
+	*r.bc.br = *b // gorilla/websocket holds bc.br: its value changes
+	r.lent, r.attached = b, true
+}
+
+// giveBack takes bc.br's buffer away, to the pool when it is a pooled
+// one; bc.br must hold no bytes.
+func (r *parkedReader) giveBack() {
+	if !r.attached {
+		return
+	}
+	b := r.lent
+	if b == nil {
+		b = new(bufio.Reader)
+	}
+	*b = *r.bc.br
+	*r.bc.br = bufio.Reader{}
+	r.lent, r.attached = nil, false
+	if b.Size() == pooledReadBuffer {
+		b.Reset(nil)
+		readers.Put(b)
+	}
+}

@@ -1,0 +1,175 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/gorilla/websocket"
+)
+
+// parkedCount returns how many readers wait in the server's poller.
+func parkedCount(s *Server) int {
+	s.mu.Lock()
+	p := s.poll
+	s.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.parked)
+}
+
+// TestIdleWebSocketsHoldNoGoroutine: idle WebSocket sessions, opened
+// directly or upgraded from polling, wait in the poller without a
+// goroutine each, and every one of them still reads what its client sends
+// next, and notices its client leaving.
+func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	const direct, upgraded = 60, 20
+	base := runtime.NumGoroutine()
+	var wss []*websocket.Conn
+	for range direct {
+		ws, _ := e.openWS(t)
+		wss = append(wss, ws)
+	}
+	for range upgraded {
+		wss = append(wss, e.upgradeSession(t))
+	}
+	// One exchange each, so that every reader has run and parked again.
+	for i, ws := range wss {
+		writeText(t, ws, fmt.Sprintf("4hello %d", i))
+	}
+	for i, ws := range wss {
+		if got, want := readText(t, ws), fmt.Sprintf("4hello %d", i); got != want {
+			t.Fatalf("session %d echoed %q, want %q", i, got, want)
+		}
+	}
+	waitFor(t, func() bool { return parkedCount(e.srv) == len(wss) })
+	// The poller's goroutine and a few of the HTTP server's and the
+	// runtime's; 80 reader goroutines before the poller.
+	if n := runtime.NumGoroutine() - base; n > 10 {
+		t.Fatalf("%d idle websockets hold %d more goroutines, want at most 10", len(wss), n)
+	}
+	// Every client leaves: each session ends with a transport close.
+	for _, ws := range wss {
+		_ = ws.UnderlyingConn().Close()
+	}
+	for range wss {
+		if ev := e.h.nextClose(t); ev.reason != disconnect.TransportClose {
+			t.Fatalf("close reason %q, want %q", ev.reason, disconnect.TransportClose)
+		}
+	}
+	waitFor(t, func() bool { return parkedCount(e.srv) == 0 })
+	// With no WebSocket left, the server runs no poller.
+	waitFor(t, func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		return e.srv.poll == nil && e.srv.pollUsers == 0
+	})
+	if n, dump := leakcheck.Settle(base+3, 3*time.Second); dump != "" {
+		t.Fatalf("%d goroutines, %d before the websockets:\n%s", n, base, dump)
+	}
+}
+
+// upgradeSession opens a polling session and upgrades it to a WebSocket,
+// as the official client does.
+func (e *env) upgradeSession(t *testing.T) *websocket.Conn {
+	t.Helper()
+	sid := e.handshake(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	writeText(t, ws, "5")
+	e.h.nextConn(t)
+	return ws
+}
+
+// TestParkedWebSocketReadsAFrameInPieces: a frame whose bytes arrive in
+// pieces, seconds apart, wakes its reader with the first piece and is read
+// whole; meanwhile the other sessions are served.
+func TestParkedWebSocketReadsAFrameInPieces(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	var raw net.Conn
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		raw = c
+		return c, err
+	}}
+	ws, _, err := d.Dial(e.wsBase+"?EIO=4&transport=websocket", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	readText(t, ws)
+	other, _ := e.openWS(t)
+	waitFor(t, func() bool { return parkedCount(e.srv) == 2 })
+
+	frame := maskedText("4split across reads")
+	if _, err := raw.Write(frame[:3]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	writeText(t, other, "4meanwhile")
+	if got := readText(t, other); got != "4meanwhile" {
+		t.Fatalf("other session echoed %q", got)
+	}
+	if _, err := raw.Write(frame[3:10]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := raw.Write(frame[10:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := readText(t, ws); got != "4split across reads" {
+		t.Fatalf("echo %q", got)
+	}
+	// Two frames in one write: both read, though the poller reports the
+	// bytes once.
+	two := append(maskedText("4one"), maskedText("4two")...)
+	if _, err := raw.Write(two); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"4one", "4two"} {
+		if got := readText(t, ws); got != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
+	}
+}
+
+// maskedText is a client's text frame carrying s (under 126 bytes).
+func maskedText(s string) []byte {
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	b := []byte{0x81, 0x80 | byte(len(s)), key[0], key[1], key[2], key[3]}
+	for i := range len(s) {
+		b = append(b, s[i]^key[i%4])
+	}
+	return b
+}
+
+// TestServerClosesParkedWebSocket: a session the server closes while its
+// reader is parked sends its close frame, ends once, and leaves the poller.
+func TestServerClosesParkedWebSocket(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	ws, c := e.openWS(t)
+	waitFor(t, func() bool { return parkedCount(e.srv) == 1 })
+	c.Close(disconnect.ForcedServerClose)
+	if err := expectClosed(t, ws); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+		t.Fatalf("client read %v, want a close frame without status", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose {
+		t.Fatalf("close reason %q", ev.reason)
+	}
+	waitFor(t, func() bool { return parkedCount(e.srv) == 0 })
+}

@@ -1,0 +1,21 @@
+//go:build !linux
+
+package gateway
+
+import "github.com/gorilla/websocket"
+
+// parkedReader has no poller to park in on this platform: every WebSocket
+// is read on a goroutine of its own.
+type parkedReader struct{}
+
+// forget does nothing: no reader is ever parked here.
+func (*parkedReader) forget() {}
+
+// poller is absent on this platform.
+type poller struct{}
+
+// stopPoller does nothing: there is no poller on this platform.
+func (s *Server) stopPoller() {}
+
+// startReading reads ws for the session on a goroutine of its own.
+func (c *Conn) startReading(ws *websocket.Conn) { c.readOnOwnGoroutine(ws) }
