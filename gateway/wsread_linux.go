@@ -25,10 +25,10 @@ const pooledReadBuffer = 4 << 10
 // the next starts from the poller once the current one has parked.
 //
 // A busy connection does not park after every message: waking a run from
-// the poller costs more than the runtime's own wait. A run started less
-// than activeWindow after its connection parked waits for the next bytes
-// on its goroutine (the runtime's poller), until the poller's sweep finds
-// it quiet for a whole window and sends it to park (see waitActive).
+// the poller costs more than the runtime's own wait. The run of a busy
+// connection (see busyRuns) waits for the next bytes on its goroutine (the
+// runtime's poller), until the poller's sweep finds it quiet and sends it
+// to park (see waitActive).
 type parkedReader struct {
 	c  *Conn
 	ws *websocket.Conn
@@ -45,8 +45,10 @@ type parkedReader struct {
 	lent *bufio.Reader
 	// attached: bc.br has a buffer.
 	attached bool
-	// parkedAt is when the connection last parked (the run's own).
+	// parkedAt is when the connection last parked; quick counts the runs
+	// in a row that started soon after it (the run's own).
 	parkedAt time.Time
+	quick    int
 	// peeked: peekReady has looked at the socket once in this wait.
 	peeked  bool
 	peekBuf [1]byte
@@ -115,7 +117,12 @@ func (r *parkedReader) resume() {
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.
 func (r *parkedReader) run() {
-	active := !r.parkedAt.IsZero() && time.Since(r.parkedAt) < activeWindow
+	if !r.parkedAt.IsZero() && time.Since(r.parkedAt) < activeWindow {
+		r.quick++
+	} else {
+		r.quick = 0
+	}
+	active := r.quick >= busyRuns
 	for {
 		r.borrow()
 		for {
@@ -140,9 +147,14 @@ func (r *parkedReader) run() {
 	}
 }
 
-// activeWindow is how soon after parking a connection that sends again
-// counts as busy, and how long a busy one stays quiet before it parks.
-const activeWindow = time.Second
+// A connection is busy when busyRuns runs in a row each started less than
+// activeWindow after it parked (one quick run is the common case of a
+// client that connects, sends its CONNECT and goes quiet); a busy one
+// parks once quiet for one to two windows.
+const (
+	activeWindow = time.Second
+	busyRuns     = 2
+)
 
 // waitActive waits, on the run's goroutine, until the connection has bytes
 // to read (true) or a sweep found it quiet (false: then it parks).
