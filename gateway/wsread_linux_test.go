@@ -173,3 +173,37 @@ func TestServerClosesParkedWebSocket(t *testing.T) {
 	}
 	waitFor(t, func() bool { return parkedCount(e.srv) == 0 })
 }
+
+// TestBusyWebSocketParksOnceQuiet: a connection that keeps sending is read
+// by a run that waits on its goroutine, not parked after each message;
+// once quiet it parks, and it reads on afterwards (the deadline that ended
+// the run's wait does not fail the next read).
+func TestBusyWebSocketParksOnceQuiet(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	ws, _ := e.openWS(t)
+	for i := range 20 {
+		want := fmt.Sprintf("4busy %d", i)
+		writeText(t, ws, want)
+		if got := readText(t, ws); got != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := parkedCount(e.srv); n != 0 {
+		t.Fatalf("a busy connection's reader is parked (%d parked)", n)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for parkedCount(e.srv) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("a quiet connection's reader did not park")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{"4after the sweep", "4and again"} {
+		writeText(t, ws, want)
+		if got := readText(t, ws); got != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
+	}
+}
