@@ -220,14 +220,20 @@ type hijackWrap struct {
 	http.ResponseWriter
 }
 
-// wsReadBuffer is the size of a WebSocket's read buffer: small, for idle
-// connections; a larger message is read straight into its own buffer.
+// wsReadBuffer is the size of a WebSocket's first read buffer: small, for
+// idle connections (one that parks gives it up, see parkedReader); a
+// larger message is read straight into its own buffer.
 const wsReadBuffer = 512
 
 // Hijack implements http.Hijacker. The read buffer it returns is a small
 // one, which the upgrader adopts (its ReadBufferSize is 0) instead of
 // net/http's 4 KB one. A client that sent data before the handshake
 // completed keeps net/http's buffer, and the upgrader refuses it.
+//
+// (Handing net/http's buffer on to the pool parked readers borrow from
+// instead saved 4 KB of garbage per handshake but fed the pool one buffer
+// per handshake, which it kept until the next garbage collections: idle
+// memory grew by about 1 KB per connection.)
 func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {

@@ -69,6 +69,13 @@ type parkedReader struct {
 	bursts, seen    uint64
 }
 
+// parkable reports whether a WebSocket on c can park in a poller: a plain
+// TCP connection (TLS buffers decrypted bytes the poller cannot see).
+func parkable(c net.Conn) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
+}
+
 // startReading reads ws for the session: parked in the server's poller
 // when the platform and the connection allow it (a plain TCP connection:
 // TLS buffers decrypted bytes the poller cannot see), on a goroutine of
@@ -76,10 +83,8 @@ type parkedReader struct {
 func (c *Conn) startReading(ws *websocket.Conn) {
 	bc, ok := ws.NetConn().(*batchConn)
 	var rc syscall.RawConn
-	if ok && bc.br != nil {
-		if tc, isTCP := bc.Conn.(*net.TCPConn); isTCP {
-			rc, _ = tc.SyscallConn()
-		}
+	if ok && bc.br != nil && parkable(bc.Conn) {
+		rc, _ = bc.Conn.(*net.TCPConn).SyscallConn()
 	}
 	var p *poller
 	if rc != nil {
@@ -130,6 +135,7 @@ func (r *parkedReader) run() {
 				if r.sweeping {
 					r.p.unsweep(r)
 				}
+				r.giveBack() // nothing reads this connection any more
 				return
 			}
 			if r.bc.br.Buffered() == 0 {
@@ -259,8 +265,8 @@ func (r *parkedReader) borrow() {
 	r.lent, r.attached = b, true
 }
 
-// giveBack takes bc.br's buffer away, to the pool when it is a pooled
-// one; bc.br must hold no bytes.
+// giveBack takes bc.br's buffer away, to the pool when it has the pooled
+// size; bc.br must hold no bytes the connection still needs.
 func (r *parkedReader) giveBack() {
 	if !r.attached {
 		return
