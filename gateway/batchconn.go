@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
 )
 
 // batchMax bounds how many bytes a batch holds before it is written out.
@@ -245,4 +247,45 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	bc.br = bufio.NewReaderSize(bc, wsReadBuffer)
 	return bc, bufio.NewReadWriter(bc.br, brw.Writer), nil
+}
+
+// appendFrame appends p as one unmasked WebSocket frame to the batch, as
+// writeFrame would write it, and reports whether it did: only inside a
+// batch, for a text frame or a binary frame of v4 or v3.
+func (c *batchConn) appendFrame(p engineio.Packet, frames frameMode) (bool, error) {
+	var op byte = 1
+	var prefix []byte
+	if p.Binary && p.Type == engineio.Message {
+		switch frames {
+		case framesV3Base64:
+			return false, nil
+		case framesV3:
+			prefix = v3BinaryPrefix
+		}
+		op = 2
+	} else {
+		prefix = typeChars[p.Type]
+	}
+	n := len(prefix) + len(p.Data)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return false, nil
+	}
+	b := *c.buf
+	switch {
+	case n >= 65536:
+		b = append(b, 0x80|op, 127, byte(uint64(n)>>56), byte(uint64(n)>>48), byte(uint64(n)>>40), byte(uint64(n)>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	case n > 125:
+		b = append(b, 0x80|op, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|op, byte(n))
+	}
+	b = append(b, prefix...)
+	b = append(b, p.Data...)
+	*c.buf = b
+	if len(b) >= batchMax && !c.inline {
+		return true, c.flushLocked()
+	}
+	return true, nil
 }

@@ -431,16 +431,19 @@ func (c *Conn) writeBatch(ws *websocket.Conn, q []engineio.Packet, flags []sendF
 func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, flags []sendFlags, frames frameMode) error {
 	d := c.srv.cfg.PerMessageDeflate
 	var deflated bool
-	if bc, ok := ws.NetConn().(*batchConn); ok {
+	bc, _ := ws.NetConn().(*batchConn)
+	if bc != nil {
 		deflated = bc.deflate
+		_ = bc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
 	}
 	for i, p := range q {
+		compress := false
 		if d != nil {
 			var f sendFlags
 			if flags != nil {
 				f = flags[i]
 			}
-			compress := d.compresses(frameLen(p, frames), f&sendUncompressed != 0)
+			compress = d.compresses(frameLen(p, frames), f&sendUncompressed != 0)
 			ws.EnableWriteCompression(compress)
 			if compress && deflated && f&sendShared != 0 {
 				if pm := c.srv.shared.get(p, frames); pm != nil {
@@ -449,6 +452,13 @@ func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, flags []send
 					}
 					continue
 				}
+			}
+		}
+		if !compress && bc != nil {
+			if ok, err := bc.appendFrame(p, frames); err != nil {
+				return err
+			} else if ok {
+				continue
 			}
 		}
 		if err := writeFrame(ws, p, frames); err != nil {
