@@ -208,6 +208,9 @@ func (p *poller) park(r *parkedReader, fd int) (bool, error) {
 	op := syscall.EPOLL_CTL_MOD
 	if !r.registered {
 		op = syscall.EPOLL_CTL_ADD
+		// Set before the registration: once it is made, the next run may
+		// start (and park) before this call returns.
+		r.registered = true
 	}
 	p.ctl.RLock()
 	var err error = syscall.EBADF
@@ -216,8 +219,10 @@ func (p *poller) park(r *parkedReader, fd int) (bool, error) {
 	}
 	p.ctl.RUnlock()
 	if err == nil {
-		r.registered = true
 		return true, nil
+	}
+	if op == syscall.EPOLL_CTL_ADD {
+		r.registered = false // no registration: no other run
 	}
 	p.mu.Lock()
 	delete(p.parked, r.id)

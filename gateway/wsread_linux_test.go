@@ -207,3 +207,26 @@ func TestBusyWebSocketParksOnceQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketClientSendsAtOnce: clients that send right after the
+// handshake, before reading the open packet, wake their reader while the
+// handshake still parks it; every message is read, once.
+func TestWebSocketClientSendsAtOnce(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	const n = 40
+	wss := make([]*websocket.Conn, n)
+	for i := range wss {
+		wss[i] = e.dial(t, "EIO=4&transport=websocket")
+		writeText(t, wss[i], fmt.Sprintf("4first %d", i))
+		writeText(t, wss[i], fmt.Sprintf("4second %d", i))
+	}
+	for i, ws := range wss {
+		readText(t, ws) // open
+		for _, want := range []string{fmt.Sprintf("4first %d", i), fmt.Sprintf("4second %d", i)} {
+			if got := readText(t, ws); got != want {
+				t.Fatalf("session %d echoed %q, want %q", i, got, want)
+			}
+		}
+	}
+}

@@ -44,7 +44,13 @@ func (cs *Conns) Busy() bool {
 	return false
 }
 
-// CloseAll closes every connection followed so far and returns how many.
+// CloseAll cuts every connection followed so far and returns how many. A
+// TCP connection is shut down in both directions rather than closed: the
+// server then reads its end and fails its writes, as when the peer or the
+// network went away, and closes it itself. (Closing the descriptor under
+// the server is not what a network does, and a server whose idle
+// WebSockets wait in a poller of their own learns of it only at its next
+// write: a closed descriptor leaves the poller without a word.)
 func (cs *Conns) CloseAll() int {
 	cs.mu.Lock()
 	conns := make([]net.Conn, 0, len(cs.m))
@@ -54,6 +60,11 @@ func (cs *Conns) CloseAll() int {
 	}
 	cs.mu.Unlock()
 	for _, c := range conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.CloseRead()
+			_ = tc.CloseWrite()
+			continue
+		}
 		_ = c.Close()
 	}
 	return len(conns)
