@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"sync"
 	"testing"
@@ -30,14 +32,19 @@ func TestPollingGetRacingClientCloseGetsNoop(t *testing.T) {
 		sid := e.handshake(t)
 		e.h.nextConn(t)
 		get := make(chan string, 1)
-		var ready sync.WaitGroup
-		ready.Add(1)
+		// The POST leaves once the GET is on the wire: both are sent
+		// before either is answered, as a client sends them, and the
+		// server may handle them in either order. (Sent as the goroutine
+		// started, the GET could leave after the POST's answer under a
+		// loaded machine, and then 400 is the right answer.)
+		wrote := make(chan struct{})
+		var once sync.Once
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { once.Do(func() { close(wrote) }) }}
 		go func() {
-			ready.Done()
-			status, body := e.poll(t, sid)
+			status, body := e.doCtx(t, httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, "EIO=4&transport=polling&sid="+sid, "")
 			get <- fmt.Sprintf("%d %q", status, body)
 		}()
-		ready.Wait()
+		<-wrote
 		if status, body := e.post(t, sid, "1"); status != http.StatusOK || body != "ok" {
 			t.Fatalf("try %d: POST 1: %d %q", i, status, body)
 		}
