@@ -202,16 +202,17 @@ func (p *poller) park(r *parkedReader, fd int) (bool, error) {
 		p.nextID++
 	}
 	p.parked[r.id] = r
-	p.mu.Unlock()
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
-	setKey(&ev, r.id)
 	op := syscall.EPOLL_CTL_MOD
 	if !r.registered {
 		op = syscall.EPOLL_CTL_ADD
-		// Set before the registration: once it is made, the next run may
-		// start (and park) before this call returns.
+		// Set under mu, before the registration: once it is made, the
+		// next run may start (and park) before this call returns, and mu
+		// is what orders the two (the poller takes it to find r).
 		r.registered = true
 	}
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
+	setKey(&ev, r.id)
 	p.ctl.RLock()
 	var err error = syscall.EBADF
 	if !p.epClosed {
@@ -221,10 +222,10 @@ func (p *poller) park(r *parkedReader, fd int) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
+	p.mu.Lock()
 	if op == syscall.EPOLL_CTL_ADD {
 		r.registered = false // no registration: no other run
 	}
-	p.mu.Lock()
 	delete(p.parked, r.id)
 	closed := p.closed
 	p.mu.Unlock()

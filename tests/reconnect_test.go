@@ -21,9 +21,10 @@ func TestReconnectAfterTransportDrop(t *testing.T) {
 		clientReason string
 		serverReason string
 	}{
-		// The WebSocket dies under both ends: the client's ws sees a close
-		// without a close frame, the server's reader a read error.
-		{"websocket", wsOnly, "transport close", disconnect.TransportError},
+		// The WebSocket dies under both ends: each reads the end of the
+		// stream without a close frame, which Node's ws reports as a close
+		// (1006), hence "transport close" on both sides.
+		{"websocket", wsOnly, "transport close", disconnect.TransportClose},
 		// The pending long-poll GET fails on both ends.
 		{"polling", pollingOnly, "transport error", disconnect.TransportError},
 	} {
