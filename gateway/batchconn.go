@@ -250,22 +250,14 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // appendFrame appends p as one unmasked WebSocket frame to the batch, as
-// writeFrame would write it, and reports whether it did: only inside a
-// batch, for a text frame or a binary frame of v4 or v3.
+// writeFrame would write it (frameHead), and reports whether it did: only
+// inside a batch, and not for the v3 base64 form.
 func (c *batchConn) appendFrame(p engineio.Packet, frames frameMode) (bool, error) {
-	var op byte = 1
-	var prefix []byte
-	if p.Binary && p.Type == engineio.Message {
-		switch frames {
-		case framesV3Base64:
-			return false, nil
-		case framesV3:
-			prefix = v3BinaryPrefix
-		}
-		op = 2
-	} else {
-		prefix = typeChars[p.Type]
+	mt, prefix, b64 := frameHead(p, frames)
+	if b64 {
+		return false, nil
 	}
+	op := byte(mt) // gorilla's message types are the frame opcodes
 	n := len(prefix) + len(p.Data)
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -259,9 +259,15 @@ func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
 // request it holds are released for the life of the connection.
 func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 	if !c.srv.goTracked(func() { c.readLoop(ws) }) {
-		c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
-		_ = ws.Close()
+		c.closeUnread(ws)
 	}
+}
+
+// closeUnread ends the session and closes ws when no reader may start
+// because the server is closing.
+func (c *Conn) closeUnread(ws *websocket.Conn) {
+	c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
+	_ = ws.Close()
 }
 
 // readLoop reads frames until the connection fails or the session ends.
@@ -468,17 +474,29 @@ func (c *Conn) writeFrames(ws *websocket.Conn, q []engineio.Packet, flags []send
 	return nil
 }
 
-// frameLen is the size of the WebSocket message writeFrame makes of p.
-func frameLen(p engineio.Packet, frames frameMode) int {
+// frameHead returns how writeFrame (and batchConn.appendFrame) frame p:
+// the message type and the bytes written before p.Data, or b64 for the
+// Engine.IO v3 "b4"+base64 text form, whose payload is not p.Data.
+func frameHead(p engineio.Packet, frames frameMode) (mt int, prefix []byte, b64 bool) {
 	if p.Binary && p.Type == engineio.Message {
 		switch frames {
-		case framesV4:
-			return len(p.Data)
 		case framesV3Base64:
-			return 2 + base64.StdEncoding.EncodedLen(len(p.Data))
+			return websocket.TextMessage, nil, true
+		case framesV3:
+			return websocket.BinaryMessage, v3BinaryPrefix, false
 		}
+		return websocket.BinaryMessage, nil, false
 	}
-	return 1 + len(p.Data)
+	return websocket.TextMessage, typeChars[p.Type], false
+}
+
+// frameLen is the size of the WebSocket message writeFrame makes of p.
+func frameLen(p engineio.Packet, frames frameMode) int {
+	_, prefix, b64 := frameHead(p, frames)
+	if b64 {
+		return 2 + base64.StdEncoding.EncodedLen(len(p.Data))
+	}
+	return len(prefix) + len(p.Data)
 }
 
 // writeFrame writes p as one message: binary messages as binary frames (for
@@ -486,30 +504,18 @@ func frameLen(p engineio.Packet, frames frameMode) int {
 // frame when frames says so), the rest as text frames of the type
 // character followed by Data.
 func writeFrame(ws *websocket.Conn, p engineio.Packet, frames frameMode) error {
-	if p.Binary && p.Type == engineio.Message {
-		if frames == framesV3Base64 {
-			return ws.WriteMessage(websocket.TextMessage, engineio.AppendTextV3(nil, p))
-		}
-		w, err := ws.NextWriter(websocket.BinaryMessage)
-		if err != nil {
-			return err
-		}
-		if frames == framesV3 {
-			if _, err := w.Write(v3BinaryPrefix); err != nil {
-				return err
-			}
-		}
-		if _, err := w.Write(p.Data); err != nil {
-			return err
-		}
-		return w.Close()
+	mt, prefix, b64 := frameHead(p, frames)
+	if b64 {
+		return ws.WriteMessage(websocket.TextMessage, engineio.AppendTextV3(nil, p))
 	}
-	w, err := ws.NextWriter(websocket.TextMessage)
+	w, err := ws.NextWriter(mt)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(typeChars[p.Type]); err != nil {
-		return err
+	if len(prefix) > 0 {
+		if _, err := w.Write(prefix); err != nil {
+			return err
+		}
 	}
 	if len(p.Data) > 0 {
 		if _, err := w.Write(p.Data); err != nil {

@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actorio/actorio/disconnect"
 	"github.com/gorilla/websocket"
 )
 
@@ -98,8 +97,7 @@ func (c *Conn) startReading(ws *websocket.Conn) {
 	// server's, parked or not: Close waits for it as for a reader of its own.
 	if !c.srv.enter() {
 		c.srv.releasePoller(p)
-		c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
-		_ = ws.Close()
+		c.closeUnread(ws)
 		return
 	}
 	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true}
@@ -114,8 +112,7 @@ func (c *Conn) startReading(ws *websocket.Conn) {
 // became readable.
 func (r *parkedReader) resume() {
 	if !r.c.srv.goTracked(r.run) {
-		r.c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
-		_ = r.ws.Close()
+		r.c.closeUnread(r.ws)
 	}
 }
 
