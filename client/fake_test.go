@@ -311,3 +311,99 @@ func TestFakePollingGarbageAfterHandshake(t *testing.T) {
 	r.wait(t, "disconnect:"+disconnect.TransportError, 1)
 	expectSeq(t, "garbage payload", r.all(), []string{"connecting", "connect", "disconnect:transport error"})
 }
+
+// A compressed message is bounded by its size once decompressed, not by
+// the few bytes it takes on the wire: past 64 MiB the client stops reading
+// it, tells the server with close code 1009 and ends the session with a
+// transport error; a compressed message under the bound arrives intact.
+func TestFakeCompressedMessageBound(t *testing.T) {
+	cases := []struct {
+		name string
+		size int // bytes of the event's string argument
+		over bool
+	}{
+		{"under the bound", 2 << 20, false},
+		{"over the bound once decompressed", maxFrame, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			closeCode := make(chan int, 1)
+			var wg sync.WaitGroup
+			up := websocket.Upgrader{EnableCompression: true}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				ws, err := up.Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				defer wg.Done()
+				defer ws.Close()
+				if !fakeConnect(ws, fakeOpen) {
+					return
+				}
+				msg := make([]byte, 0, c.size+16)
+				msg = append(msg, `42["big","`...)
+				msg = append(msg, strings.Repeat("a", c.size)...)
+				msg = append(msg, `"]`...)
+				ws.EnableWriteCompression(true)
+				if ws.WriteMessage(websocket.TextMessage, msg) != nil {
+					return
+				}
+				for {
+					if _, _, err := ws.ReadMessage(); err != nil {
+						var ce *websocket.CloseError
+						if errors.As(err, &ce) {
+							closeCode <- ce.Code
+						}
+						return
+					}
+				}
+			}))
+			t.Cleanup(func() {
+				srv.CloseClientConnections()
+				srv.Close()
+				wg.Wait()
+			})
+			opts := wsOnly
+			opts.PerMessageDeflate = &PerMessageDeflate{}
+			s := mustNew(t, srv.URL, opts)
+			got := make(chan int, 1)
+			s.On("big", func(args Args, _ AckFunc) {
+				var v string
+				if args.Decode(0, &v) == nil {
+					got <- len(v)
+				}
+			})
+			r := record(s)
+			must(t, s.Connect())
+			if !c.over {
+				select {
+				case n := <-got:
+					if n != c.size {
+						t.Fatalf("got %d bytes, sent %d", n, c.size)
+					}
+				case <-time.After(waitTimeout):
+					t.Fatalf("no event; events %q", r.all())
+				}
+				return
+			}
+			r.wait(t, "disconnect:"+disconnect.TransportError, 1)
+			if err := r.errOf(EventDisconnect); !errors.Is(err, ErrProtocol) {
+				t.Errorf("disconnect error %v, want ErrProtocol", err)
+			}
+			select {
+			case code := <-closeCode:
+				if code != websocket.CloseMessageTooBig {
+					t.Errorf("server got close code %d, want %d", code, websocket.CloseMessageTooBig)
+				}
+			case <-time.After(waitTimeout):
+				t.Error("server got no close frame")
+			}
+			select {
+			case n := <-got:
+				t.Fatalf("a message over the bound was delivered (%d bytes)", n)
+			default:
+			}
+		})
+	}
+}

@@ -14,8 +14,33 @@ import (
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
-// maxFrame bounds a WebSocket message the client reads.
+// maxFrame bounds a WebSocket message the client reads, after
+// decompression: gorilla/websocket's read limit counts the bytes on the
+// wire, which a compressed message multiplies many times over.
 const maxFrame = 64 << 20
+
+// errFrameTooBig reports a WebSocket message over maxFrame once
+// decompressed.
+var errFrameTooBig = fmt.Errorf("%w: websocket message over %d bytes", ErrProtocol, maxFrame)
+
+// readWS reads one WebSocket message of at most maxFrame bytes, counted
+// after decompression; a longer one is not read further, and the server
+// gets a close frame with code 1009.
+func readWS(ws *websocket.Conn) (int, []byte, error) {
+	mt, r, err := ws.NextReader()
+	if err != nil {
+		return mt, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxFrame+1))
+	if err != nil {
+		return mt, nil, err
+	}
+	if len(data) > maxFrame {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseMessageTooBig, ""), time.Now().Add(time.Second))
+		return mt, nil, errFrameTooBig
+	}
+	return mt, data, nil
+}
 
 // dialWS opens a WebSocket for session sid ("" for a handshake).
 func (c *engineConfig) dialWS(ctx context.Context, sid string) (*websocket.Conn, error) {
@@ -43,7 +68,7 @@ func dialWebSocket(ctx context.Context, cfg *engineConfig, h engineHandler) (*en
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = ws.Close() })
-	mt, data, err := ws.ReadMessage()
+	mt, data, err := readWS(ws)
 	if !stop() {
 		_ = ws.Close()
 		return nil, fmt.Errorf("client: websocket handshake: %w", ctx.Err())
@@ -74,7 +99,14 @@ func dialWebSocket(ctx context.Context, cfg *engineConfig, h engineHandler) (*en
 func (e *engine) wsReader(ws *websocket.Conn) {
 	defer e.wg.Done()
 	for {
-		mt, data, err := ws.ReadMessage()
+		mt, data, err := readWS(ws)
+		if errors.Is(err, errFrameTooBig) || errors.Is(err, websocket.ErrReadLimit) {
+			// As Node's client, whose ws library closes with 1009: a
+			// transport error.
+			e.failDesc(disconnect.TransportError, fmt.Errorf("client: websocket: %w", err),
+				&Description{Description: "websocket error", Code: websocket.CloseMessageTooBig})
+			return
+		}
 		if err != nil {
 			code := websocket.CloseAbnormalClosure
 			var ce *websocket.CloseError
@@ -205,7 +237,7 @@ func (e *engine) probe(ws *websocket.Conn) bool {
 	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
 		return false
 	}
-	mt, data, err := ws.ReadMessage()
+	mt, data, err := readWS(ws)
 	return err == nil && mt == websocket.TextMessage && string(data) == "3probe"
 }
 
