@@ -119,7 +119,7 @@ func (s *Socket) Namespace() *Namespace { return s.ns }
 // Handshake returns what the client sent when it connected.
 func (s *Socket) Handshake() Handshake {
 	r := s.p.Conn().Request()
-	return Handshake{Headers: r.Header, Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure, ctx: r.Context()}
+	return Handshake{Headers: r.Header(), Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure, ctx: r.Context()}
 }
 
 // SessionID returns the id of the Engine.IO session the socket runs on,

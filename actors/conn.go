@@ -81,8 +81,11 @@ type connActor struct {
 	joined atomic.Bool
 	// gone is set once the actor stopped: a supervisor asked for a socket
 	// of this connection then makes none.
-	gone   atomic.Bool
-	timer  *time.Timer
+	gone atomic.Bool
+	// timer is the connect timeout's, until it fires or a namespace is
+	// joined (stopped and dropped then: an idle connection keeps no timer
+	// of its own).
+	timer  atomic.Pointer[time.Timer]
 	closed bool
 }
 
@@ -153,10 +156,13 @@ func (a *connActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		if a.opts.ConnectTimeout > 0 {
 			self := ctx.Self()
-			a.timer = time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, connectTimeout{}) })
+			a.timer.Store(time.AfterFunc(a.opts.ConnectTimeout, func() { a.rt.system.Root.Send(self, connectTimeout{}) }))
+			if a.joined.Load() {
+				a.stopConnectTimer() // joined before this actor started
+			}
 		}
 	case connectTimeout:
-		a.timer = nil
+		a.timer.Store(nil)
 		if !a.joined.Load() && len(a.sockets()) == 0 && !a.closed {
 			a.rt.log.Debug("actorio: no namespace joined in time", slog.String("conn", a.conn.ID()))
 			a.conn.Close(disconnect.ForcedClose)
@@ -174,12 +180,17 @@ func (a *connActor) Receive(ctx actor.Context) {
 			a.conn.Close(disconnect.ForcedClose)
 		}
 	case *actor.Stopped:
-		if a.timer != nil {
-			a.timer.Stop()
-		}
+		a.stopConnectTimer()
 		a.gone.Store(true)
 		a.rt.liveConns.Add(-1)
 		a.rt.live.Done()
+	}
+}
+
+// stopConnectTimer stops and drops the connect timeout's timer, if any.
+func (a *connActor) stopConnectTimer() {
+	if t := a.timer.Swap(nil); t != nil {
+		t.Stop()
 	}
 }
 

@@ -222,6 +222,8 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 		a.routeGone(nsp, p.id)
 		return nil
 	}
-	a.joined.Store(true)
+	if !a.joined.Swap(true) {
+		a.stopConnectTimer()
+	}
 	return nil
 }

@@ -38,8 +38,6 @@ type Receiver interface {
 
 // HandshakeRequest is what the server captured of the handshake request.
 type HandshakeRequest struct {
-	// Header holds the request headers; they must not be modified.
-	Header http.Header
 	// RemoteAddr is the client's network address as seen by net/http.
 	RemoteAddr string
 	// Host is the host the request was sent to (net/http keeps it out of
@@ -52,8 +50,13 @@ type HandshakeRequest struct {
 	// Time is when the handshake was received.
 	Time time.Time
 
-	ctx context.Context // the handshake request's context
+	header packedHeader    // the request headers (see Header)
+	ctx    context.Context // the handshake request's context
 }
+
+// Header returns the request headers, in a new map at each call (sessions
+// keep them packed: see packedHeader).
+func (r *HandshakeRequest) Header() http.Header { return r.header.header() }
 
 // Context returns the context of the handshake request, with the values
 // that net/http middleware wrapping the server put in it (an
@@ -225,12 +228,9 @@ func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
 		closed:     make(chan struct{}),
-		in:         inflow{wake: make(chan struct{}, 1)},
 
 		req: &HandshakeRequest{
-			// net/http leaves a request's headers alone once its handler
-			// returned, so the session keeps them rather than a copy.
-			Header:     r.Header,
+			header:     packHeader(r.Header),
 			RemoteAddr: r.RemoteAddr,
 			Host:       r.Host,
 			URL:        r.URL.String(),
@@ -452,6 +452,11 @@ func (c *Conn) Close(reason string) {
 
 // enqueueLocked appends a control packet to the queue; c.mu must be held.
 func (c *Conn) enqueueLocked(p engineio.Packet) {
+	if c.queue == nil && c.out != nil {
+		// A heartbeat's ping: the array goes back to queueArrays once
+		// written, as a send's does.
+		c.queue = getQueueArray()
+	}
 	c.queue = append(c.queue, p)
 	if c.flags != nil {
 		c.flags = append(c.flags, 0)

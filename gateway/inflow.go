@@ -9,8 +9,10 @@ import "sync/atomic"
 // handlers running on the read path do), until Release brings it back.
 type inflow struct {
 	bytes, packets atomic.Int64
-	// wake (capacity 1) tells a waiting transport that Release ran.
-	wake chan struct{}
+	// wake (capacity 1) tells a waiting transport that Release ran; made
+	// by the first wait (most sessions never wait), before it checks the
+	// bounds: so either Release sees it, or the wait sees the release.
+	wake atomic.Pointer[chan struct{}]
 }
 
 // Hold counts one inbound packet of n bytes as handed on and not yet
@@ -26,9 +28,11 @@ func (c *Conn) Hold(n int64) {
 func (c *Conn) Release(n, packets int64) {
 	c.in.bytes.Add(-n)
 	c.in.packets.Add(-packets)
-	select {
-	case c.in.wake <- struct{}{}:
-	default:
+	if w := c.in.wake.Load(); w != nil {
+		select {
+		case *w <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -47,9 +51,18 @@ func (c *Conn) awaitInbound() {
 	if !c.inboundFull() {
 		return
 	}
+	w := c.in.wake.Load()
+	if w == nil {
+		ch := make(chan struct{}, 1)
+		if !c.in.wake.CompareAndSwap(nil, &ch) {
+			w = c.in.wake.Load() // another transport's wait made it
+		} else {
+			w = &ch
+		}
+	}
 	for c.inboundFull() {
 		select {
-		case <-c.in.wake:
+		case <-*w:
 		case <-c.closed:
 			return
 		}
