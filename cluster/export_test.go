@@ -125,3 +125,14 @@ func WaitingBroadcasts(cn clusterlink.Node) int {
 func SetMaxQueue(cn clusterlink.Node, bytes int64) {
 	cn.(*node).maxQueue = bytes
 }
+
+// LinkProto is the TLS ALPN protocol of a node link.
+const LinkProto = linkProto
+
+// LinkHello returns what opens a node link once connected (appendHello).
+func LinkHello(plain bool, secret, addr, member string) []byte {
+	return appendHello(nil, plain, secret, addr, member)
+}
+
+// LinkFrame returns m as one frame of a node link.
+func LinkFrame(m proto.Message) ([]byte, error) { return appendLinkFrame(nil, m) }

@@ -113,6 +113,18 @@ type node struct {
 	workMu sync.Mutex // orders work.Add before teardown's work.Wait
 	work   sync.WaitGroup
 
+	// sec secures the node's links (link.go): links holds the one to
+	// each node this node sent to, inbound those other nodes opened, and
+	// leaveAcks the goodbyes not answered yet, by address; all under
+	// linkMu, linkWG counts their goroutines.
+	sec         *linkSecurity
+	linkMu      sync.Mutex
+	links       map[string]*link
+	inbound     map[net.Conn]struct{}
+	linksClosed bool
+	leaveAcks   map[string]chan struct{}
+	linkWG      sync.WaitGroup
+
 	subs      []*eventstream.Subscription
 	closed    atomic.Bool
 	quiet     *atomic.Bool // silences protoactor's logs (protoactorLog)
@@ -163,7 +175,7 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && o.AdvertisedAddress == "" {
 		return nil, fmt.Errorf("cluster address %q listens on every interface: set AdvertisedAddress to the one the other nodes reach", o.Address)
 	}
-	secure, err := linkOptions(o, log.With("cluster", o.Name))
+	secure, sec, err := linkOptions(o, log.With("cluster", o.Name))
 	if err != nil {
 		return nil, err
 	}
@@ -196,16 +208,20 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 	cfg.GossipInterval = gossipOff
 
 	n = &node{
-		name:     o.Name,
-		log:      log.With("cluster", o.Name),
-		recv:     recv,
-		sys:      sys,
-		static:   static,
-		id:       sys.ID,
-		left:     map[string]bool{},
-		dropped:  map[string]time.Time{},
-		quiet:    quiet,
-		maxQueue: queueBound(o.MaxQueueBytes),
+		name:      o.Name,
+		log:       log.With("cluster", o.Name),
+		recv:      recv,
+		sys:       sys,
+		static:    static,
+		id:        sys.ID,
+		left:      map[string]bool{},
+		dropped:   map[string]time.Time{},
+		quiet:     quiet,
+		maxQueue:  queueBound(o.MaxQueueBytes),
+		sec:       sec,
+		links:     map[string]*link{},
+		inbound:   map[net.Conn]struct{}{},
+		leaveAcks: map[string]chan struct{}{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.peers.Store(&[]peer{})
@@ -213,6 +229,7 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		static.n = n
 	}
 	n.c = cluster.New(sys, cfg)
+	sec.accept.set(n)
 
 	// The two actors exist before the remote starts, so that no message
 	// from another node finds them missing.
@@ -608,14 +625,35 @@ func (n *node) others() []peer {
 // send queues msg for the actor that to picks on each node of ps whose
 // queue has room for it (see admit), and returns the member ids of the
 // others.
-func (n *node) send(ps []peer, to func(*peer) *actor.PID, msg proto.Message) (dropped []string) {
-	size := int64(-1)
-	if n.maxQueue >= 0 {
-		size = int64(proto.Size(msg))
+func (n *node) send(ps []peer, to dest, msg proto.Message) (dropped []string) {
+	if len(ps) == 0 {
+		return nil
+	}
+	if to == toEvents {
+		size := int64(-1)
+		if n.maxQueue >= 0 {
+			size = int64(proto.Size(msg))
+		}
+		for i := range ps {
+			if size < 0 || n.admit(&ps[i], size) {
+				n.sys.Root.Send(ps[i].events, msg)
+			} else {
+				dropped = append(dropped, ps[i].id)
+			}
+		}
+		return dropped
+	}
+	// To the node actors: encoded once, on their links.
+	frame, err := appendLinkFrame(nil, msg)
+	if err != nil {
+		n.log.Error("actorio: cluster link", "err", err)
+		return nil
 	}
 	for i := range ps {
-		if size < 0 || n.admit(&ps[i], size) {
-			n.sys.Root.Send(to(&ps[i]), msg)
+		if n.maxQueue < 0 || n.admit(&ps[i], int64(len(frame))) {
+			if l := n.linkTo(ps[i].addr); l != nil {
+				l.queue(frame)
+			}
 		} else {
 			dropped = append(dropped, ps[i].id)
 		}
@@ -657,7 +695,7 @@ func (n *node) mark(p *peer) {
 	if last != 0 && now-last < int64(markRetry) || !q.marked.CompareAndSwap(last, now) {
 		return
 	}
-	n.sys.Root.Send(p.node, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: q.sent.Load()})
+	n.sendTo(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: q.sent.Load()})
 }
 
 // markAck takes the answer to a mark: what was queued before it reached
@@ -681,11 +719,15 @@ func (n *node) markAck(m *pb.NodeQueueMarkAck) {
 	}
 }
 
-// toNode picks, for send, a node's node actor.
-func toNode(p *peer) *actor.PID { return p.node }
+// dest is the actor of the other nodes that send sends to.
+type dest uint8
 
-// toEvents picks, for send, a node's events actor.
-func toEvents(p *peer) *actor.PID { return p.events }
+const (
+	// toNode is a node's actorio-node, reached on the link to it.
+	toNode dest = iota
+	// toEvents is a node's actorio-events, reached through protoactor.
+	toEvents
+)
 
 // timeoutMs is what is left of ctx's deadline in milliseconds, for a
 // request's TimeoutMs: at least 1 (0 would mean no timeout), 0 without a
@@ -767,8 +809,7 @@ func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
 	defer cancel()
 	socks := n.recv.FetchSockets(ctx, m.Namespace, m.Target)
 	if !n.closed.Load() {
-		n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName),
-			&pb.NodeFetchSocketsReply{RequestId: m.RequestId, MemberId: n.member(), Sockets: socks})
+		n.sendTo(m.ReplyTo, &pb.NodeFetchSocketsReply{RequestId: m.RequestId, MemberId: n.member(), Sockets: socks})
 	}
 }
 
@@ -803,7 +844,7 @@ func (n *node) startWork() bool {
 // whose receivers all answer at once costs one message back, not one per
 // receiver.
 func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck) {
-	to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.member()
+	to, id, self := m.ReplyTo, m.AckId, n.member()
 	var (
 		mu      sync.Mutex // acks go out in order, before the end
 		held    []*pb.NodeBroadcastAck
@@ -814,7 +855,7 @@ func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck)
 		mu.Lock()
 		defer mu.Unlock()
 		if len(held) > 0 && !flushed && !n.closed.Load() {
-			n.sys.Root.Send(to, &pb.NodeBroadcastAcks{AckId: id, MemberId: self, Acks: held})
+			n.sendTo(to, &pb.NodeBroadcastAcks{AckId: id, MemberId: self, Acks: held})
 		}
 		held = nil
 	}
@@ -837,7 +878,7 @@ func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck)
 	}
 	flushed = true
 	if !n.closed.Load() {
-		n.sys.Root.Send(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing), Acks: held})
+		n.sendTo(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing), Acks: held})
 	}
 	held = nil
 }
@@ -870,12 +911,12 @@ func (n *node) ack(m *pb.NodeEventAck) {
 func (n *node) runEvent(m *pb.NodeEvent) {
 	var ack func([]byte, [][]byte)
 	if m.AckId != 0 && m.ReplyTo != "" {
-		to, id, self := actor.NewPID(m.ReplyTo, nodeActorName), m.AckId, n.member()
+		to, id, self := m.ReplyTo, m.AckId, n.member()
 		ack = func(data []byte, atts [][]byte) {
 			if n.closed.Load() {
 				return
 			}
-			n.sys.Root.Send(to, &pb.NodeEventAck{AckId: id, MemberId: self, Data: data, Attachments: atts})
+			n.sendTo(to, &pb.NodeEventAck{AckId: id, MemberId: self, Data: data, Attachments: atts})
 		}
 	}
 	defer func() {
@@ -926,20 +967,14 @@ func (n *node) teardown(started bool) (err error) {
 		n.sys.Shutdown()
 	}()
 	if started {
-		var wg sync.WaitGroup
-		bye := &pb.NodeLeaving{MemberId: n.member(), Address: n.address()}
-		for _, p := range *n.peers.Load() {
-			wg.Go(func() {
-				_, _ = n.sys.Root.RequestFuture(p.node, bye, leaveTimeout).Result()
-			})
-		}
-		wg.Wait()
+		n.sayGoodbye()
 	}
 	n.peers.Store(&[]peer{})
 	n.workMu.Lock()
 	n.workMu.Unlock() //nolint:staticcheck // a barrier: every startWork that saw the node open has added
 	n.cancel()
 	n.work.Wait()
+	n.closeLinks()
 	for _, s := range n.subs {
 		n.sys.EventStream.Unsubscribe(s)
 	}
@@ -975,6 +1010,38 @@ func (n *node) teardown(started bool) (err error) {
 		return true
 	})
 	return errors.Join(errs...)
+}
+
+// sayGoodbye tells every other node alive that this one leaves, on its
+// link, behind everything sent to it before, and waits for their answers,
+// up to leaveTimeout: an answer means the node handled all of it.
+func (n *node) sayGoodbye() {
+	frame, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: n.member(), Address: n.address()})
+	if err != nil {
+		return
+	}
+	var acks []chan struct{}
+	for _, p := range *n.peers.Load() {
+		l := n.linkTo(p.addr)
+		if l == nil {
+			continue
+		}
+		ch := make(chan struct{})
+		n.linkMu.Lock()
+		n.leaveAcks[p.addr] = ch
+		n.linkMu.Unlock()
+		l.queue(frame)
+		acks = append(acks, ch)
+	}
+	timeout := time.NewTimer(leaveTimeout)
+	defer timeout.Stop()
+	for _, ch := range acks {
+		select {
+		case <-ch:
+		case <-timeout.C:
+			return
+		}
+	}
 }
 
 // ErrNodeUnreachable is what the error of a call that waits for the
@@ -1138,103 +1205,6 @@ type nodeActor struct{ n *node }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
-	case *pb.NodeBroadcast:
-		if m.Broadcast != nil && !a.n.closed.Load() {
-			a.n.recv.Broadcast(m.Namespace, m.Broadcast)
-		}
-	case *pb.NodeEventAck:
-		a.n.ack(m)
-	case *pb.NodeRoomChange:
-		if !a.n.closed.Load() {
-			a.n.recv.ChangeRooms(m.Namespace, m.Target, m.Rooms, m.Leave)
-		}
-	case *pb.NodeDisconnect:
-		if !a.n.closed.Load() {
-			a.n.recv.DisconnectSockets(m.Namespace, m.Target, m.Close)
-		}
-	case *pb.NodeBroadcastWithAck:
-		// Its acks may take until the caller's deadline: it must not hold
-		// up what comes next.
-		if m.ReplyTo == "" || !a.n.startWork() {
-			break
-		}
-		// Registered here, so that a cancel, which comes after it from
-		// the same node, finds it.
-		var ctx context.Context
-		var cancel context.CancelFunc
-		if m.TimeoutMs > 0 {
-			ctx, cancel = context.WithTimeout(a.n.ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
-		} else {
-			ctx, cancel = context.WithCancel(a.n.ctx)
-		}
-		key := ackKey{m.ReplyTo, m.AckId}
-		a.n.acking.Store(key, cancel)
-		go func() {
-			defer a.n.work.Done()
-			defer cancel()
-			defer a.n.acking.Delete(key)
-			a.n.broadcastWithAck(ctx, m)
-		}()
-	case *pb.NodeBroadcastCancel:
-		if cancel, ok := a.n.acking.Load(ackKey{m.ReplyTo, m.AckId}); ok {
-			cancel.(context.CancelFunc)()
-		}
-	case *pb.NodeFetchSockets:
-		// Off the actor, as its answer waits for the namespace; its
-		// request still reaches the namespace after what came before.
-		if m.ReplyTo == "" || !a.n.startWork() {
-			break
-		}
-		go func() {
-			defer a.n.work.Done()
-			a.n.fetchSockets(m)
-		}()
-	case *pb.NodeFetchSocketsReply:
-		if v, ok := a.n.waiters.Load(m.RequestId); ok {
-			if w, ok := v.(*fetchWaiter); ok {
-				w.add(m)
-			}
-		}
-	case *pb.NodeSession:
-		if !a.n.closed.Load() {
-			a.n.recv.SessionState(m)
-		}
-	case *pb.NodeSessionClaim:
-		// Off the actor: the answer waits for the socket to end.
-		if m.ReplyTo == "" || !a.n.startWork() {
-			break
-		}
-		go func() {
-			defer a.n.work.Done()
-			a.n.claimSession(m)
-		}()
-	case *pb.NodeSessionClaimReply:
-		if v, ok := a.n.waiters.Load(m.RequestId); ok {
-			if w, ok := v.(*claimWaiter); ok {
-				w.add(m)
-			}
-		}
-	case *pb.NodeQueueMark:
-		if m.ReplyTo != "" && !a.n.closed.Load() {
-			a.n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName), &pb.NodeQueueMarkAck{MemberId: a.n.member(), Sent: m.Sent})
-		}
-	case *pb.NodeQueueMarkAck:
-		a.n.markAck(m)
-	case *pb.NodeSocketCommand:
-		if !a.n.closed.Load() {
-			a.n.recv.SocketCommand(m)
-		}
-	case *pb.NodeBroadcastAck:
-		a.n.broadcastAck(m.AckId, m.MemberId, m, nil)
-	case *pb.NodeBroadcastAcks:
-		for _, ack := range m.Acks {
-			a.n.broadcastAck(m.AckId, m.MemberId, ack, nil)
-		}
-	case *pb.NodeBroadcastAckDone:
-		for _, ack := range m.Acks {
-			a.n.broadcastAck(m.AckId, m.MemberId, ack, nil)
-		}
-		a.n.broadcastAck(m.AckId, m.MemberId, nil, m)
 	case *pb.NodePing:
 		ctx.Respond(a.n.pong(m))
 	case *pb.NodeRouteQuery:
@@ -1242,6 +1212,113 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 	case *pb.NodeLeaving:
 		a.n.leaving(m.MemberId, m.Address)
 		ctx.Respond(&pb.NodeLeavingAck{})
+	case proto.Message:
+		a.n.handle(m)
+	}
+}
+
+// handle handles what another node sent to this node's actorio-node, on
+// its link or (from an older node) through protoactor: a node's messages
+// one after the other, in the order it sent them.
+func (n *node) handle(m proto.Message) {
+	switch m := m.(type) {
+	case *pb.NodeBroadcast:
+		if m.Broadcast != nil && !n.closed.Load() {
+			n.recv.Broadcast(m.Namespace, m.Broadcast)
+		}
+	case *pb.NodeEventAck:
+		n.ack(m)
+	case *pb.NodeRoomChange:
+		if !n.closed.Load() {
+			n.recv.ChangeRooms(m.Namespace, m.Target, m.Rooms, m.Leave)
+		}
+	case *pb.NodeDisconnect:
+		if !n.closed.Load() {
+			n.recv.DisconnectSockets(m.Namespace, m.Target, m.Close)
+		}
+	case *pb.NodeBroadcastWithAck:
+		// Its acks may take until the caller's deadline: it must not hold
+		// up what comes next.
+		if m.ReplyTo == "" || !n.startWork() {
+			break
+		}
+		// Registered here, so that a cancel, which comes after it from
+		// the same node, finds it.
+		var ctx context.Context
+		var cancel context.CancelFunc
+		if m.TimeoutMs > 0 {
+			ctx, cancel = context.WithTimeout(n.ctx, time.Duration(m.TimeoutMs)*time.Millisecond)
+		} else {
+			ctx, cancel = context.WithCancel(n.ctx)
+		}
+		key := ackKey{m.ReplyTo, m.AckId}
+		n.acking.Store(key, cancel)
+		go func() {
+			defer n.work.Done()
+			defer cancel()
+			defer n.acking.Delete(key)
+			n.broadcastWithAck(ctx, m)
+		}()
+	case *pb.NodeBroadcastCancel:
+		if cancel, ok := n.acking.Load(ackKey{m.ReplyTo, m.AckId}); ok {
+			cancel.(context.CancelFunc)()
+		}
+	case *pb.NodeFetchSockets:
+		// Off the actor, as its answer waits for the namespace; its
+		// request still reaches the namespace after what came before.
+		if m.ReplyTo == "" || !n.startWork() {
+			break
+		}
+		go func() {
+			defer n.work.Done()
+			n.fetchSockets(m)
+		}()
+	case *pb.NodeFetchSocketsReply:
+		if v, ok := n.waiters.Load(m.RequestId); ok {
+			if w, ok := v.(*fetchWaiter); ok {
+				w.add(m)
+			}
+		}
+	case *pb.NodeSession:
+		if !n.closed.Load() {
+			n.recv.SessionState(m)
+		}
+	case *pb.NodeSessionClaim:
+		// Off the actor: the answer waits for the socket to end.
+		if m.ReplyTo == "" || !n.startWork() {
+			break
+		}
+		go func() {
+			defer n.work.Done()
+			n.claimSession(m)
+		}()
+	case *pb.NodeSessionClaimReply:
+		if v, ok := n.waiters.Load(m.RequestId); ok {
+			if w, ok := v.(*claimWaiter); ok {
+				w.add(m)
+			}
+		}
+	case *pb.NodeQueueMark:
+		if m.ReplyTo != "" && !n.closed.Load() {
+			n.sendTo(m.ReplyTo, &pb.NodeQueueMarkAck{MemberId: n.member(), Sent: m.Sent})
+		}
+	case *pb.NodeQueueMarkAck:
+		n.markAck(m)
+	case *pb.NodeSocketCommand:
+		if !n.closed.Load() {
+			n.recv.SocketCommand(m)
+		}
+	case *pb.NodeBroadcastAck:
+		n.broadcastAck(m.AckId, m.MemberId, m, nil)
+	case *pb.NodeBroadcastAcks:
+		for _, ack := range m.Acks {
+			n.broadcastAck(m.AckId, m.MemberId, ack, nil)
+		}
+	case *pb.NodeBroadcastAckDone:
+		for _, ack := range m.Acks {
+			n.broadcastAck(m.AckId, m.MemberId, ack, nil)
+		}
+		n.broadcastAck(m.AckId, m.MemberId, nil, m)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -37,24 +38,32 @@ const minSecret = 16
 // every call, each checked on the links the node accepts, a refusal
 // logged (the first of each kind per remote host at once, then their
 // count at most every refusalEvery). Plain links only with c.Insecure.
-func linkOptions(c clusterlink.Config, log *slog.Logger) ([]remote.ConfigOption, error) {
+// The same security holds for the node's own links (link.go), which the
+// returned linkSecurity describes: they are accepted on protoactor's port
+// (dispatchCreds).
+func linkOptions(c clusterlink.Config, log *slog.Logger) ([]remote.ConfigOption, *linkSecurity, error) {
 	if !c.Insecure && (c.TLS == nil || c.Secret == "") {
-		return nil, errors.New("the links between nodes need TLS and Secret, or Insecure for plain links")
+		return nil, nil, errors.New("the links between nodes need TLS and Secret, or Insecure for plain links")
 	}
 	if c.Secret != "" && len(c.Secret) < minSecret {
-		return nil, fmt.Errorf("cluster secret of %d bytes: at least %d", len(c.Secret), minSecret)
+		return nil, nil, fmt.Errorf("cluster secret of %d bytes: at least %d", len(c.Secret), minSecret)
 	}
 	refusals := &refusalLog{log: log, seen: map[string]*refusalRun{}}
+	sec := &linkSecurity{secret: c.Secret, accept: &linkAcceptor{}, refusals: refusals}
 	var dial []grpc.DialOption
 	var serve []grpc.ServerOption
 	if c.TLS != nil {
 		server, client, err := tlsConfigs(*c.TLS)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		serve = append(serve, grpc.Creds(loggingCreds{credentials.NewTLS(server), refusals}))
+		server.NextProtos = []string{"h2", linkProto}
+		serve = append(serve, grpc.Creds(dispatchCreds{credentials.NewTLS(server), server, sec}))
 		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(client)))
+		sec.client = client.Clone()
+		sec.client.NextProtos = []string{linkProto}
 	} else {
+		serve = append(serve, grpc.Creds(dispatchCreds{insecure.NewCredentials(), nil, sec}))
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	}
 	if c.Secret != "" {
@@ -62,7 +71,7 @@ func linkOptions(c clusterlink.Config, log *slog.Logger) ([]remote.ConfigOption,
 		check := secretCheck{secret: []byte(c.Secret), refusals: refusals}
 		serve = append(serve, grpc.ChainUnaryInterceptor(check.unary), grpc.ChainStreamInterceptor(check.stream))
 	}
-	return []remote.ConfigOption{remote.WithDialOptions(dial...), remote.WithServerOptions(serve...)}, nil
+	return []remote.ConfigOption{remote.WithDialOptions(dial...), remote.WithServerOptions(serve...)}, sec, nil
 }
 
 // tlsConfigs returns the server and client TLS configurations of a node:
@@ -157,22 +166,60 @@ func (c secretCheck) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerI
 	return next(srv, ss)
 }
 
-// loggingCreds logs the connections its TLS handshake refuses.
-type loggingCreds struct {
+// dispatchCreds is the server side of protoactor's gRPC credentials on a
+// node's cluster port: it takes the node's own links (link.go) out of
+// gRPC, by their TLS ALPN protocol or, on plain links, their magic line,
+// and hands the other connections to gRPC's credentials. It logs the
+// connections whose TLS handshake it refuses.
+type dispatchCreds struct {
 	credentials.TransportCredentials
-	refusals *refusalLog
+	server *tls.Config // nil for plain links
+	sec    *linkSecurity
 }
 
-func (c loggingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	out, info, err := c.TransportCredentials.ServerHandshake(conn)
-	if err != nil {
-		c.refusals.refuse(conn.RemoteAddr().String(), "TLS: "+err.Error())
+func (c dispatchCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if c.server == nil {
+		var head [len(linkMagic)]byte
+		if _, err := io.ReadFull(conn, head[:]); err != nil {
+			return nil, nil, err
+		}
+		if string(head[:]) == linkMagic {
+			c.sec.accept.accept(conn)
+			return nil, nil, credentials.ErrConnDispatched
+		}
+		return c.TransportCredentials.ServerHandshake(&replayConn{Conn: conn, head: head[:]})
 	}
-	return out, info, err
+	tc := tls.Server(conn, c.server)
+	if err := tc.Handshake(); err != nil {
+		c.sec.refusals.refuse(conn.RemoteAddr().String(), "TLS: "+err.Error())
+		return nil, nil, err
+	}
+	cs := tc.ConnectionState()
+	if cs.NegotiatedProtocol == linkProto {
+		c.sec.accept.accept(tc)
+		return nil, nil, credentials.ErrConnDispatched
+	}
+	return tc, credentials.TLSInfo{State: cs, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
 }
 
-func (c loggingCreds) Clone() credentials.TransportCredentials {
-	return loggingCreds{c.TransportCredentials.Clone(), c.refusals}
+func (c dispatchCreds) Clone() credentials.TransportCredentials {
+	return dispatchCreds{c.TransportCredentials.Clone(), c.server, c.sec}
+}
+
+// replayConn gives back, to the first reads, the bytes read from Conn to
+// tell a link from gRPC.
+type replayConn struct {
+	net.Conn
+	head []byte
+}
+
+func (c *replayConn) Read(b []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(b, c.head)
+		c.head = c.head[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
 }
 
 // refusalEvery is how often the refusals of one kind from one host are

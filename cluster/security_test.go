@@ -4,9 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/testkit"
+	pb "github.com/actorio/actorio/proto"
 )
 
 // testCA is a certificate authority made for one test.
@@ -172,9 +175,112 @@ func TestSecuredLinks(t *testing.T) {
 			rogue.close(t)
 		})
 	}
+	// A node's own links (broadcasts, acks) are accepted on its cluster
+	// port beside gRPC, with the same security: a link opened by hand with
+	// the cluster's certificate and secret delivers what it carries; one
+	// with a wrong secret, a certificate of another CA or no TLS is refused
+	// and logged, and delivers nothing.
+	t.Run("node links opened by hand", func(t *testing.T) {
+		tlsOf := func(c *actorio.ClusterTLS) *tls.Config {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{cluster.LinkProto}, MinVersion: tls.VersionTLS13}
+		}
+		links := []struct {
+			name      string
+			tls       *tls.Config // nil: plain
+			secret    string
+			delivered bool
+			want      string
+		}{
+			{"the cluster's certificate and secret", tlsOf(ca.issue(t, dir, "l1")), secret, true, ""},
+			{"wrong secret", tlsOf(ca.issue(t, dir, "l2")), "not the cluster's secret, 32 b..", false, "wrong or missing cluster secret"},
+			{"certificate of another CA", tlsOf(other.issue(t, dir, "l3")), secret, false, "TLS"},
+			{"plain", nil, secret, false, "TLS"},
+		}
+		for i, l := range links {
+			t.Run(l.name, func(t *testing.T) {
+				event := fmt.Sprintf("by-hand-%d", i)
+				frame, err := cluster.LinkFrame(&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{
+					Target: &pb.Target{Rooms: []string{"r"}}, Frame: []byte(`2["` + event + `"]`)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				before := strings.Count(logA.String(), "cluster link refused")
+				conn, err := net.DialTimeout("tcp", a.addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if l.tls != nil {
+					tc := tls.Client(conn, l.tls)
+					if err := tc.Handshake(); err != nil && l.delivered {
+						t.Fatalf("TLS handshake: %v", err)
+					}
+					conn = tc
+				}
+				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_, _ = conn.Write(append(cluster.LinkHello(l.tls == nil, l.secret, "127.0.0.1:1", "by-hand"), frame...))
+				want := 0
+				if l.delivered {
+					want = 1
+					for _, c := range []*testClient{ca1} {
+						c.waitEvents(t, event, 1, 10*time.Second)
+					}
+				} else {
+					time.Sleep(500 * time.Millisecond)
+				}
+				for _, c := range []*testClient{ca1, cb1} {
+					if c == cb1 {
+						want = 0 // a broadcast from another node stays on the node it reached
+					}
+					if n := len(c.events(event)); n != want {
+						t.Errorf("%s got %d of the broadcast, want %d", c.name, n, want)
+					}
+				}
+				log := logA.String()
+				// (A refusal of the same kind from this host within
+				// refusalEvery, by a rogue above, is counted, not logged.)
+				if !l.delivered && !strings.Contains(log, l.want) {
+					t.Errorf("A logged no refusal for %q:\n%s", l.want, log)
+				}
+				if l.delivered && strings.Count(log, "cluster link refused") != before {
+					t.Errorf("A refused the cluster's own link:\n%s", log)
+				}
+			})
+		}
+	})
+
+	// A link that never says hello is closed within the dial bound (5 s),
+	// and logged: it holds nothing for longer.
+	t.Run("a silent node link is closed", func(t *testing.T) {
+		silent := ca.issue(t, dir, "silent")
+		cert, err := tls.LoadX509KeyPair(silent.CertFile, silent.KeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.Dial("tcp", a.addr, &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{cluster.LinkProto}, MinVersion: tls.VersionTLS13})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		_ = conn.SetReadDeadline(start.Add(15 * time.Second))
+		var b [1]byte
+		_, err = conn.Read(b[:])
+		if took := time.Since(start); err == nil || took > 8*time.Second {
+			t.Fatalf("the silent link ended after %v with %v; want its end within about 5 s", took, err)
+		}
+		if !strings.Contains(logA.String(), "bad link hello") {
+			t.Errorf("A logged no refusal of the silent link:\n%s", logA.String())
+		}
+	})
+
 	// The refusals of a host retrying in a loop make few lines.
-	if n := strings.Count(logA.String(), "actorio: cluster link"); n > 12 {
-		t.Errorf("A logged %d refusal lines for three rogues:\n%s", n, logA.String())
+	if n := strings.Count(logA.String(), "actorio: cluster link"); n > 15 {
+		t.Errorf("A logged %d refusal lines for three rogues and three links:\n%s", n, logA.String())
 	}
 
 	t.Run("NewServer refuses links neither secured nor declared plain", func(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -76,6 +74,6 @@ func (n *node) claimSession(m *pb.NodeSessionClaim) {
 	defer cancel()
 	s := n.recv.ClaimSession(ctx, m)
 	if !n.closed.Load() {
-		n.sys.Root.Send(actor.NewPID(m.ReplyTo, nodeActorName), &pb.NodeSessionClaimReply{RequestId: m.RequestId, MemberId: n.member(), Session: s})
+		n.sendTo(m.ReplyTo, &pb.NodeSessionClaimReply{RequestId: m.RequestId, MemberId: n.member(), Session: s})
 	}
 }

@@ -1,0 +1,110 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	pb "github.com/actorio/actorio/proto"
+)
+
+// A node link carries frames: a message type (one byte, its index in
+// linkTypes), the length of the message (uvarint), then the message
+// marshalled as protobuf.
+
+// maxLinkFrame bounds one frame a node reads from another: what a node
+// sends is bounded by the client payloads it accepts and the bound of its
+// queue, far below this.
+const maxLinkFrame = 256 << 20
+
+// linkTypes are the messages a link carries, by type byte (0 is none).
+var linkTypes = []func() proto.Message{
+	nil,
+	func() proto.Message { return new(pb.NodeBroadcast) },
+	func() proto.Message { return new(pb.NodeRoomChange) },
+	func() proto.Message { return new(pb.NodeDisconnect) },
+	func() proto.Message { return new(pb.NodeBroadcastWithAck) },
+	func() proto.Message { return new(pb.NodeBroadcastCancel) },
+	func() proto.Message { return new(pb.NodeBroadcastAck) },
+	func() proto.Message { return new(pb.NodeBroadcastAcks) },
+	func() proto.Message { return new(pb.NodeBroadcastAckDone) },
+	func() proto.Message { return new(pb.NodeFetchSockets) },
+	func() proto.Message { return new(pb.NodeFetchSocketsReply) },
+	func() proto.Message { return new(pb.NodeSocketCommand) },
+	func() proto.Message { return new(pb.NodeSession) },
+	func() proto.Message { return new(pb.NodeSessionClaim) },
+	func() proto.Message { return new(pb.NodeSessionClaimReply) },
+	func() proto.Message { return new(pb.NodeQueueMark) },
+	func() proto.Message { return new(pb.NodeQueueMarkAck) },
+	func() proto.Message { return new(pb.NodeEventAck) },
+	func() proto.Message { return new(pb.NodeLeaving) },
+	func() proto.Message { return new(pb.NodeLeavingAck) },
+}
+
+// linkTypeOf is the type byte of each message of linkTypes.
+var linkTypeOf = func() map[protoreflect.FullName]byte {
+	m := make(map[protoreflect.FullName]byte, len(linkTypes))
+	for i, f := range linkTypes[1:] {
+		m[f().ProtoReflect().Descriptor().FullName()] = byte(i + 1)
+	}
+	return m
+}()
+
+// errLinkFrame reports a frame a node cannot read: the link ends.
+var errLinkFrame = errors.New("cluster link: bad frame")
+
+// appendLinkFrame appends m as one frame to b.
+func appendLinkFrame(b []byte, m proto.Message) ([]byte, error) {
+	t := linkTypeOf[m.ProtoReflect().Descriptor().FullName()]
+	if t == 0 {
+		return b, fmt.Errorf("cluster link: %T is not sent on links", m)
+	}
+	b = append(b, t)
+	b = binary.AppendUvarint(b, uint64(proto.Size(m)))
+	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	if err != nil {
+		return b, fmt.Errorf("cluster link: marshal %T: %w", m, err)
+	}
+	return b, nil
+}
+
+// readLinkFrame reads one frame from r; io.EOF when r ends between
+// frames.
+func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
+	t, err := r.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	if int(t) == 0 || int(t) >= len(linkTypes) {
+		return nil, fmt.Errorf("%w: unknown type %d", errLinkFrame, t)
+	}
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: length: %w", errLinkFrame, noEOF(err))
+	}
+	if n > maxLinkFrame {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", errLinkFrame, n, maxLinkFrame)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("%w: body: %w", errLinkFrame, noEOF(err))
+	}
+	m := linkTypes[t]()
+	if err := proto.Unmarshal(buf, m); err != nil {
+		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
+	}
+	return m, nil
+}
+
+// noEOF turns an end of input inside a frame into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,103 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/actorio/actorio/proto"
+)
+
+func TestLinkFrames(t *testing.T) {
+	msgs := []proto.Message{
+		&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Target: &pb.Target{Rooms: []string{"r"}}, Frame: []byte(`2["x"]`)}},
+		&pb.NodeBroadcastWithAck{Namespace: "/chat", Data: bytes.Repeat([]byte("d"), 300), AckId: 7, ReplyTo: "127.0.0.1:7001", TimeoutMs: 10},
+		&pb.NodeBroadcastAckDone{AckId: 7, MemberId: "m", Missing: 2, Acks: []*pb.NodeBroadcastAck{{Data: []byte(`[1]`)}}},
+		&pb.NodeLeaving{MemberId: "m", Address: "127.0.0.1:7001"},
+		&pb.NodeLeavingAck{}, // empty: a frame of zero bytes
+		&pb.NodeQueueMark{ReplyTo: "a", Sent: 1 << 40},
+	}
+	var b []byte
+	for _, m := range msgs {
+		var err error
+		if b, err = appendLinkFrame(b, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := bufio.NewReader(bytes.NewReader(b))
+	for _, want := range msgs {
+		got, err := readLinkFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, want) {
+			t.Fatalf("read %v, wrote %v", got, want)
+		}
+	}
+	if _, err := readLinkFrame(r); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want io.EOF", err)
+	}
+	if _, err := appendLinkFrame(nil, &pb.NodePing{}); err == nil {
+		t.Fatal("a message links do not carry was framed")
+	}
+
+	bad := []struct {
+		name  string
+		input []byte
+	}{
+		{"type 0", []byte{0, 0}},
+		{"unknown type", []byte{byte(len(linkTypes)), 0}},
+		{"length cut", []byte{1, 0x80}},
+		{"over the bound", append([]byte{1}, 0x80, 0x80, 0x80, 0x80, 0x08)}, // 2^31
+		{"body cut", []byte{1, 5, 'a'}},
+		{"not protobuf", []byte{1, 2, 0xff, 0xff}},
+	}
+	for _, c := range bad {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := readLinkFrame(bufio.NewReader(bytes.NewReader(c.input)))
+			if !errors.Is(err, errLinkFrame) {
+				t.Fatalf("error %v, want errLinkFrame", err)
+			}
+		})
+	}
+}
+
+func FuzzReadLinkFrame(f *testing.F) {
+	for _, m := range []proto.Message{
+		&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Frame: []byte(`2["x"]`)}},
+		&pb.NodeBroadcastAcks{AckId: 1, Acks: []*pb.NodeBroadcastAck{{Data: []byte("[]")}}},
+		&pb.NodeSessionClaim{Namespace: "/", Pid: "p"},
+	} {
+		b, err := appendLinkFrame(nil, m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{1, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bufio.NewReader(bytes.NewReader(b))
+		for {
+			m, err := readLinkFrame(r)
+			if err != nil {
+				if err != io.EOF && !errors.Is(err, errLinkFrame) {
+					t.Fatalf("error %v is neither io.EOF nor errLinkFrame", err)
+				}
+				return
+			}
+			// What was read frames again into bytes that read the same.
+			again, err := appendLinkFrame(nil, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2, err := readLinkFrame(bufio.NewReader(bytes.NewReader(again)))
+			if err != nil || !proto.Equal(m, m2) {
+				t.Fatalf("re-read %v (%v), want %v", m2, err, m)
+			}
+		}
+	})
+}
