@@ -354,6 +354,10 @@ func (a *linkAcceptor) accept(conn net.Conn) {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(linkDialTimeout))
+	// A node that closes does not wait for a hello (gRPC's Stop waits for
+	// this goroutine).
+	stop := context.AfterFunc(n.ctx, func() { _ = conn.Close() })
+	defer stop()
 	r := bufio.NewReaderSize(conn, 16<<10)
 	var fields [3]string
 	for i := range fields {

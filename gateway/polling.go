@@ -312,8 +312,12 @@ func (c *Conn) overlap(w http.ResponseWriter, r *http.Request) {
 }
 
 // racingGetWait bounds how long the POST that carried the client's close
-// waits for a GET sent with it.
-const racingGetWait = 50 * time.Millisecond
+// waits for a GET sent with it, when no GET was pending (a client that
+// polls has one pending: it does not wait). With 50 ms, a GET on the wire
+// before the POST was, under the race detector and CI's parallel test
+// packages on two cores, sometimes handled after the wait, about once in
+// a few thousand (TestPollingGetRacingClientCloseGetsNoop).
+const racingGetWait = 200 * time.Millisecond
 
 // awaitRacingGet runs after a POST's packets were handled. When they
 // closed the session (the client's close packet, a ping from the client,
