@@ -22,8 +22,13 @@ const fakeOpen = `0{"sid":"fake","upgrades":[],"pingInterval":25000,"pingTimeout
 // fakeWS serves WebSockets at /socket.io/ and runs script on each.
 func fakeWS(t testing.TB, script func(ws *websocket.Conn)) string {
 	t.Helper()
+	return fakeWSWith(t, websocket.Upgrader{}, script)
+}
+
+// fakeWSWith is fakeWS with the upgrader up (compression, say).
+func fakeWSWith(t testing.TB, up websocket.Upgrader, script func(ws *websocket.Conn)) string {
+	t.Helper()
 	var wg sync.WaitGroup
-	up := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -328,16 +333,7 @@ func TestFakeCompressedMessageBound(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			closeCode := make(chan int, 1)
-			var wg sync.WaitGroup
-			up := websocket.Upgrader{EnableCompression: true}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				ws, err := up.Upgrade(w, r, nil)
-				if err != nil {
-					return
-				}
-				wg.Add(1)
-				defer wg.Done()
-				defer ws.Close()
+			url := fakeWSWith(t, websocket.Upgrader{EnableCompression: true}, func(ws *websocket.Conn) {
 				if !fakeConnect(ws, fakeOpen) {
 					return
 				}
@@ -358,15 +354,10 @@ func TestFakeCompressedMessageBound(t *testing.T) {
 						return
 					}
 				}
-			}))
-			t.Cleanup(func() {
-				srv.CloseClientConnections()
-				srv.Close()
-				wg.Wait()
 			})
 			opts := wsOnly
 			opts.PerMessageDeflate = &PerMessageDeflate{}
-			s := mustNew(t, srv.URL, opts)
+			s := mustNew(t, url, opts)
 			got := make(chan int, 1)
 			s.On("big", func(args Args, _ AckFunc) {
 				var v string

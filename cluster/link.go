@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -458,10 +460,7 @@ func (n *node) handleLink(from string, m proto.Message) {
 func (n *node) closeLinks() {
 	n.linkMu.Lock()
 	n.linksClosed = true
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
+	links := slices.Collect(maps.Values(n.links))
 	for c := range n.inbound {
 		_ = c.Close()
 	}
