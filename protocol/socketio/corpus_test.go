@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,6 +23,7 @@ func TestSeedCorpus(t *testing.T) {
 	fuzzcorpus.Sync(t, "FuzzSplitArray", splitArrayCorpus(), *updateCorpus)
 	fuzzcorpus.Sync(t, "FuzzEventName", eventNameCorpus(), *updateCorpus)
 	fuzzcorpus.Sync(t, "FuzzCheckPlaceholders", placeholderCorpus(), *updateCorpus)
+	fuzzcorpus.Sync(t, "FuzzValidJSON", validJSONCorpus(), *updateCorpus)
 }
 
 // placeholders returns the JSON array ["up", {placeholder 0}, …] with n
@@ -176,6 +178,16 @@ func splitArrayCorpus() []fuzzcorpus.Seed {
 		`["a":1]`, `[{"a"}]`, `[{"a":}]`, `["` + strings.Repeat("x", 2000) + `"]`, `[null,true,false,-0.0e-0]`,
 	} {
 		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("array-%d", i), []byte(s)))
+	}
+	return seeds
+}
+
+// validJSONCorpus is splitArrayCorpus's arrays, the event payloads and
+// deep objects: validJSON takes the same bytes.
+func validJSONCorpus() []fuzzcorpus.Seed {
+	seeds := splitArrayCorpus()
+	for i, s := range append(slices.Clone(eventPayloads), deep(10_000, true), deep(10_001, true), `{"a":1,"b":[{}]}`, `"\u00e9\ud83d"`) {
+		seeds = append(seeds, fuzzcorpus.S(fmt.Sprintf("value-%d", i), []byte(s)))
 	}
 	return seeds
 }

@@ -1,7 +1,6 @@
 package socketio
 
 import (
-	"encoding/json"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -9,12 +8,6 @@ import (
 // This file holds the small, allocation-free JSON scanning helpers shared by
 // the package. They never index out of range, but they only fully make sense
 // on input already accepted by validJSON.
-
-// validJSON reports whether b is exactly one well-formed JSON value (optionally
-// surrounded by whitespace) encoded as valid UTF-8.
-func validJSON(b []byte) bool {
-	return utf8.Valid(b) && json.Valid(b)
-}
 
 // isSpace reports whether c is insignificant JSON whitespace.
 func isSpace(c byte) bool {

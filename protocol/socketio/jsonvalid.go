@@ -1,0 +1,205 @@
+package socketio
+
+import "unicode/utf8"
+
+// maxJSONDepth is the deepest nesting validJSON accepts: encoding/json's
+// limit, which json.Valid applies too.
+const maxJSONDepth = 10000
+
+// validJSON reports whether b is exactly one well-formed JSON value
+// (RFC 8259, optionally surrounded by whitespace) encoded as valid UTF-8,
+// nested at most maxJSONDepth deep: what utf8.Valid and json.Valid accept
+// together (FuzzValidJSON holds it to them), in one pass over b without
+// json.Valid's state machine of function values, which was 7% of a
+// server's CPU per echoed event. Containers are followed on a stack of
+// bytes, not by recursion.
+func validJSON(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	var buf [64]byte
+	stack := buf[:0] // the containers open: '{' or '['
+	i := skipSpace(b, 0)
+value:
+	if i >= len(b) {
+		return false
+	}
+	switch b[i] {
+	case '{', '[':
+		if len(stack) == maxJSONDepth {
+			return false
+		}
+		open, end := b[i], byte('}')
+		if open == '[' {
+			end = ']'
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == end {
+			i++
+			break
+		}
+		stack = append(stack, open)
+		if open == '{' {
+			if i = scanMemberName(b, i); i < 0 {
+				return false
+			}
+		}
+		goto value
+	case '"':
+		if i = scanString(b, i); i < 0 {
+			return false
+		}
+	case 't':
+		if i = scanLiteral(b, i, "true"); i < 0 {
+			return false
+		}
+	case 'f':
+		if i = scanLiteral(b, i, "false"); i < 0 {
+			return false
+		}
+	case 'n':
+		if i = scanLiteral(b, i, "null"); i < 0 {
+			return false
+		}
+	default:
+		if i = scanNumber(b, i); i < 0 {
+			return false
+		}
+	}
+	// After a value: the next one of its container, or its end.
+	for {
+		i = skipSpace(b, i)
+		if len(stack) == 0 {
+			return i == len(b)
+		}
+		if i >= len(b) {
+			return false
+		}
+		top := stack[len(stack)-1]
+		switch {
+		case b[i] == ',':
+			i = skipSpace(b, i+1)
+			if top == '{' {
+				if i = scanMemberName(b, i); i < 0 {
+					return false
+				}
+			}
+			goto value
+		case top == '{' && b[i] == '}', top == '[' && b[i] == ']':
+			stack = stack[:len(stack)-1]
+			i++
+		default:
+			return false
+		}
+	}
+}
+
+// scanMemberName checks an object member's name and its colon at b[i] and
+// returns the index of its value (whitespace skipped), or -1.
+func scanMemberName(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = scanString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// scanString checks the string literal at b[i] (b[i] is '"') and returns
+// the index just past it, or -1: no control character unescaped, only
+// JSON's escapes.
+func scanString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		case c == '\\':
+			i++
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(b) {
+					return -1
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return -1
+					}
+				}
+				i += 4
+			default:
+				return -1
+			}
+		}
+	}
+	return -1
+}
+
+// isHex reports whether c is a hexadecimal digit.
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// scanLiteral checks that lit is at b[i] and returns the index past it, or
+// -1.
+func scanLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// scanNumber checks the number at b[i] and returns the index past it, or
+// -1: an optional minus, 0 or digits not starting with 0, an optional
+// fraction, an optional exponent.
+func scanNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i = skipByteDigits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipByteDigits(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipByteDigits(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+// skipByteDigits returns the index of the first byte of b at or after i
+// that is not a decimal digit.
+func skipByteDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
