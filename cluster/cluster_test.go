@@ -387,6 +387,16 @@ func TestCluster(t *testing.T) {
 			t.Errorf("with a socket that never acks: returned after %v, deadline 500ms", took)
 		}
 
+		// A room name that is not UTF-8 cannot cross nodes (protobuf's
+		// strings are UTF-8): the call does not wait for the other nodes,
+		// and says so; this node's sockets still get it.
+		bad, cancelBad := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelBad()
+		start = time.Now()
+		if _, err := a.srv.To("acks", "\xff").EmitWithAck(bad, "q", "x"); !errors.Is(err, cluster.ErrNodeUnreachable) || time.Since(start) > 2*time.Second {
+			t.Errorf("a room that is not UTF-8: %v after %v, want ErrNodeUnreachable at once", err, time.Since(start))
+		}
+
 		// A context canceled, not timed out: the node with the silent
 		// socket has no deadline to stop at, and must stop when told.
 		cctx, cancelAll := context.WithCancel(context.Background())

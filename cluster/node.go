@@ -646,8 +646,13 @@ func (n *node) send(ps []peer, to dest, msg proto.Message) (dropped []string) {
 	// To the node actors: encoded once, on their links.
 	frame, err := appendLinkFrame(nil, msg)
 	if err != nil {
+		// (A string that is not UTF-8, which protobuf refuses.) Reported
+		// as dropped: calls waiting for answers do not wait for them.
 		n.log.Error("actorio: cluster link", "err", err)
-		return nil
+		for _, p := range ps {
+			dropped = append(dropped, p.id)
+		}
+		return dropped
 	}
 	for i := range ps {
 		if n.maxQueue < 0 || n.admit(&ps[i], int64(len(frame))) {
@@ -1048,7 +1053,9 @@ func (n *node) sayGoodbye() {
 // answers of the other nodes (ServerSideEmitWithAck, EmitWithAck,
 // FetchRemoteSockets) wraps when some did not answer because they were
 // dropped from the membership, or their connection failed, before they
-// did, or because their queue was full (ClusterOptions.MaxQueueBytes).
+// did, or because their queue was full (ClusterOptions.MaxQueueBytes),
+// or because what the call sends could not be encoded (a string that is
+// not UTF-8, which protobuf refuses).
 // The call returns what the others answered.
 var ErrNodeUnreachable = errors.New("cluster: node dropped or unreachable")
 
