@@ -1,6 +1,8 @@
 // Package cluster makes several actorio servers, the nodes, act as one
-// Socket.IO server, over protoactor-go's remote (gRPC between nodes) and
-// cluster membership. A server joins with a few lines of options:
+// Socket.IO server, over protoactor-go's cluster membership and remote
+// (gRPC between nodes: membership, probes, server-side events) and links
+// of its own between the nodes (broadcasts, room changes, acks), on the
+// same cluster port. A server joins with a few lines of options:
 //
 //	srv, err := actorio.NewServer(actorio.Options{
 //		Cluster: &actorio.ClusterOptions{
@@ -93,9 +95,9 @@
 // Emit, SocketsJoin, SocketsLeave, DisconnectSockets and the methods of a
 // remote socket handle never wait for another node: they queue one message
 // per node and return. While a node is dead but not yet dropped, or slower
-// than the sender, what is sent to it waits in the sender's memory
-// (protoactor drops it once a connection attempt has failed; at most one
-// attempt every 2 s), up to ClusterOptions.MaxQueueBytes per node (64 MiB
+// than the sender, what is sent to it waits in the sender's memory (the
+// link drops it once a connection attempt has failed; at most one attempt
+// a second), up to ClusterOptions.MaxQueueBytes per node (64 MiB
 // by default): the sender counts the bytes it queues for each node and,
 // every quarter of the bound, sends a mark (NodeQueueMark) that the node
 // answers once everything before it reached it; past the bound, what is
@@ -211,12 +213,13 @@
 // A node needs ClusterOptions.TLS and Secret, or Insecure. With TLS, the
 // links are mutual TLS 1.3: each node presents its certificate and
 // accepts only a certificate the cluster's CA signed (host names are not
-// checked). With Secret, every call between nodes carries it and a node
-// refuses a call without it. A refused link (a TLS handshake that fails, a
-// wrong or missing secret) is logged at Warn: the first of each reason per
-// remote host, then their count at most every 10 s. Insecure allows plain
-// gRPC: any peer that reaches a cluster port can then broadcast to the
-// node's clients, so keep such ports on a private network.
+// checked). With Secret, every call and every link between nodes carries
+// it and a node refuses a call or a link without it. A refused link (a TLS
+// handshake that fails, a wrong or missing secret, a link that sends no
+// hello within 5 s) is logged at Warn: the first of each reason per remote
+// host, then their count at most every 10 s. Insecure allows plain links:
+// any peer that reaches a cluster port can then broadcast to the node's
+// clients, so keep such ports on a private network.
 //
 // # Goroutines
 //
@@ -224,10 +227,14 @@
 //
 //   - protoactor's actor system for the cluster, separate from the
 //     server's own, whose dispatcher goroutines run the node's two actors:
-//     one takes what the other nodes send (broadcasts, room changes,
-//     disconnections, socket commands, acknowledgements, probes, goodbyes)
-//     one message at a time, the other runs the server-side event handlers;
+//     one answers probes and route queries, the other runs the
+//     server-side event handlers, one event at a time;
 //   - protoactor remote's gRPC server and one connection per other node;
+//   - per other node it sends to, a link: a writer goroutine, and one that
+//     watches the connection while it is open; per other node that sends
+//     to it, a reader goroutine, which handles what comes (broadcasts,
+//     room changes, disconnections, socket commands, acknowledgements,
+//     goodbyes) one message at a time, in order;
 //   - one goroutine per NodeBroadcastWithAck or NodeFetchSockets that
 //     another node sent, so that its wait does not hold up the messages
 //     behind it; it ends when its sockets answered, at the asking node's
@@ -235,8 +242,8 @@
 //     closes;
 //   - with Static, one goroutine that probes, which starts a short-lived
 //     goroutine per node it probes in a round;
-//   - while it closes, one goroutine per other node for the goodbye.
 //
+
 // Server.Close closes the node first and stops them all. It takes
 // milliseconds, but may wait for the other nodes to confirm the goodbye (at
 // most 0.5 s). It waits for the goroutines this package starts except the
