@@ -218,8 +218,12 @@ func readString(b []byte, i int) (string, int, bool) {
 }
 
 // validNumber reports whether s follows the JSON number grammar.
-func validNumber(s string) bool {
-	i := 0
+func validNumber(s string) bool { return scanNumber(s, 0) == len(s) }
+
+// scanNumber checks the number at s[i] and returns the index just past it,
+// or -1: an optional minus, 0 or digits not starting with 0, an optional
+// fraction, an optional exponent.
+func scanNumber[S ~string | ~[]byte](s S, i int) int {
 	if i < len(s) && s[i] == '-' {
 		i++
 	}
@@ -227,30 +231,36 @@ func validNumber(s string) bool {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		i, _ = skipDigits(s, i)
+		i = skipDigits(s, i+1)
 	default:
-		return false
+		return -1
 	}
-	ok := true
 	if i < len(s) && s[i] == '.' {
-		i, ok = skipDigits(s, i+1)
+		j := skipDigits(s, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
 	}
-	if ok && i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
 		}
-		i, ok = skipDigits(s, i)
+		j := skipDigits(s, i)
+		if j == i {
+			return -1
+		}
+		i = j
 	}
-	return ok && i == len(s)
+	return i
 }
 
 // skipDigits returns the index of the first byte of s at or after i that is
-// not a decimal digit, and whether there was at least one digit.
-func skipDigits(s string, i int) (int, bool) {
-	start := i
+// not a decimal digit.
+func skipDigits[S ~string | ~[]byte](s S, i int) int {
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
 	}
-	return i, i > start
+	return i
 }

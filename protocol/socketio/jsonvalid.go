@@ -128,13 +128,8 @@ func scanString(b []byte, i int) int {
 			switch b[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
-				if i+4 >= len(b) {
+				if _, ok := hexRune(b, i+1); !ok {
 					return -1
-				}
-				for _, h := range b[i+1 : i+5] {
-					if !isHex(h) {
-						return -1
-					}
 				}
 				i += 4
 			default:
@@ -145,11 +140,6 @@ func scanString(b []byte, i int) int {
 	return -1
 }
 
-// isHex reports whether c is a hexadecimal digit.
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
 // scanLiteral checks that lit is at b[i] and returns the index past it, or
 // -1.
 func scanLiteral(b []byte, i int, lit string) int {
@@ -157,49 +147,4 @@ func scanLiteral(b []byte, i int, lit string) int {
 		return -1
 	}
 	return i + len(lit)
-}
-
-// scanNumber checks the number at b[i] and returns the index past it, or
-// -1: an optional minus, 0 or digits not starting with 0, an optional
-// fraction, an optional exponent.
-func scanNumber(b []byte, i int) int {
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i = skipByteDigits(b, i+1)
-	default:
-		return -1
-	}
-	if i < len(b) && b[i] == '.' {
-		j := skipByteDigits(b, i+1)
-		if j == i+1 {
-			return -1
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := skipByteDigits(b, i)
-		if j == i {
-			return -1
-		}
-		i = j
-	}
-	return i
-}
-
-// skipByteDigits returns the index of the first byte of b at or after i
-// that is not a decimal digit.
-func skipByteDigits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
 }
