@@ -363,13 +363,13 @@ func (a *linkAcceptor) accept(conn net.Conn) {
 	r := bufio.NewReaderSize(conn, 16<<10)
 	var fields [3]string
 	for i := range fields {
-		f, err := readHelloField(r)
+		f, err := readSized(r, maxHelloField)
 		if err != nil {
 			n.sec.refusals.refuse(conn.RemoteAddr().String(), "bad link hello: "+err.Error())
 			_ = conn.Close()
 			return
 		}
-		fields[i] = f
+		fields[i] = string(f)
 	}
 	secret, from := fields[0], fields[1]
 	if n.sec.secret != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(n.sec.secret)) != 1 {
@@ -418,22 +418,6 @@ func (n *node) serveLink(conn net.Conn, r *bufio.Reader, from string) {
 		}
 		n.handleLink(from, m)
 	}
-}
-
-// readHelloField reads one field of a hello.
-func readHelloField(r *bufio.Reader) (string, error) {
-	size, err := binary.ReadUvarint(r)
-	if err != nil {
-		return "", err
-	}
-	if size > maxHelloField {
-		return "", fmt.Errorf("field of %d bytes", size)
-	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", err
-	}
-	return string(b), nil
 }
 
 // handleLink handles one message that the node at from sent on its link.

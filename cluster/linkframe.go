@@ -83,22 +83,33 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	if int(t) == 0 || int(t) >= len(linkTypes) {
 		return nil, fmt.Errorf("%w: unknown type %d", errLinkFrame, t)
 	}
-	n, err := binary.ReadUvarint(r)
+	buf, err := readSized(r, maxLinkFrame)
 	if err != nil {
-		return nil, fmt.Errorf("%w: length: %w", errLinkFrame, noEOF(err))
-	}
-	if n > maxLinkFrame {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d", errLinkFrame, n, maxLinkFrame)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("%w: body: %w", errLinkFrame, noEOF(err))
+		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
 	}
 	m := linkTypes[t]()
 	if err := proto.Unmarshal(buf, m); err != nil {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
 	}
 	return m, nil
+}
+
+// readSized reads a length (uvarint) of at most max, then that many bytes:
+// a frame's message, or a field of a link's hello. An end of input inside
+// it is io.ErrUnexpectedEOF.
+func readSized(r *bufio.Reader, max uint64) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("length: %w", noEOF(err))
+	}
+	if n > max {
+		return nil, fmt.Errorf("%d bytes, at most %d", n, max)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("body: %w", noEOF(err))
+	}
+	return b, nil
 }
 
 // noEOF turns an end of input inside a frame into io.ErrUnexpectedEOF.
