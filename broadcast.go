@@ -153,14 +153,24 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 		mu.Unlock()
 	}
 	t := b.target()
+	// No goroutine waits for a part: the last ack of each, or ctx's end,
+	// finishes it from the goroutine that saw it.
 	for _, a := range b.ns.targets() {
 		if n := b.ns.srv.node; n != nil && !b.local {
+			// First, as the other nodes' acks take longest.
 			f := clusterlink.EmitFlags{Volatile: b.volatile, Uncompressed: b.uncompressed}
-			wg.Go(func() { done(n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect)) })
+			wg.Add(1)
+			n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect, func(m int, err error) {
+				done(m, err)
+				wg.Done()
+			})
 		}
-		wg.Go(func() {
-			done(emitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts)))
-		})
+		wg.Add(1)
+		startEmitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts),
+			func(m int, err error) {
+				done(m, err)
+				wg.Done()
+			})
 	}
 	wg.Wait()
 	mu.Lock()
@@ -198,13 +208,28 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 // receiver answered or left, or, when ctx ends first, the number of
 // receivers that did not answer with ctx's error.
 func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string)) (int, error) {
+	type result struct {
+		missing int
+		err     error
+	}
+	ch := make(chan result, 1)
+	startEmitWithAckLocal(ctx, a, t, volatile, o, data, atts, onAck, sent, func(missing int, err error) {
+		ch <- result{missing, err}
+	})
+	r := <-ch
+	return r.missing, r.err
+}
+
+// startEmitWithAckLocal is emitWithAckLocal without the wait: it returns
+// once the event is queued for its receivers, and calls done exactly
+// once, with what emitWithAckLocal would return, from the goroutine that
+// delivered the last ack (or saw the last receiver leave), from one that
+// saw ctx end, or before it returns when no socket took the event. No
+// goroutine waits meanwhile, and none is woken by each ack.
+func startEmitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string), done func(missing int, err error)) {
 	id := a.NextAckID()
 	frame := eventPacket(a.Name(), id, true, data, atts)
-	var (
-		mu      sync.Mutex
-		waiting int
-		done    = make(chan struct{}, 1)
-	)
+	r := &localAckRound{done: done}
 	start := time.Now()
 	refs, err := a.BroadcastWithAck(ctx, &pb.Broadcast{Target: t, Frame: frame, Attachments: atts, Volatile: volatile, AckId: id}, o,
 		func(*actors.SocketRef) actors.AckFunc {
@@ -213,43 +238,71 @@ func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target,
 					a.ObserveAck(time.Since(start))
 					onAck(data, atts)
 				}
-				mu.Lock()
-				waiting--
-				mu.Unlock()
-				select {
-				case done <- struct{}{}:
-				default:
-				}
+				r.answered()
 			}
 		}, sent)
 	if err != nil {
-		return 0, err
+		done(0, err)
+		return
 	}
-	mu.Lock()
-	waiting += len(refs)
-	mu.Unlock()
-	for {
-		mu.Lock()
-		left := waiting
-		mu.Unlock()
+	r.mu.Lock()
+	r.waiting += len(refs) // acks may have come already: waiting may be below len(refs)
+	r.counted = true
+	if r.waiting <= 0 {
+		r.finished = true
+		r.mu.Unlock()
+		done(0, nil)
+		return
+	}
+	// Registered under r.mu, so that the last ack sees it.
+	r.stop = context.AfterFunc(ctx, func() {
+		for _, p := range refs {
+			p.RemoveAck(id)
+		}
+		r.mu.Lock()
+		if r.finished {
+			r.mu.Unlock()
+			return
+		}
+		r.finished = true
+		left := r.waiting
+		r.mu.Unlock()
 		if left <= 0 {
-			return 0, nil
+			done(0, nil)
+			return
 		}
-		select {
-		case <-done:
-		case <-ctx.Done():
-			for _, p := range refs {
-				p.RemoveAck(id)
-			}
-			mu.Lock()
-			left = waiting
-			mu.Unlock()
-			if left <= 0 {
-				return 0, nil
-			}
-			return left, ctx.Err()
-		}
+		done(left, ctx.Err())
+	})
+	r.mu.Unlock()
+}
+
+// localAckRound is what startEmitWithAckLocal keeps of a round while its
+// receivers answer.
+type localAckRound struct {
+	mu       sync.Mutex
+	waiting  int         // receivers that have neither answered nor left
+	counted  bool        // waiting counts every receiver
+	finished bool        // done was called, or is being called
+	stop     func() bool // ends the wait on ctx
+	done     func(missing int, err error)
+}
+
+// answered counts one receiver that answered or left, and finishes the
+// round when it was the last.
+func (r *localAckRound) answered() {
+	r.mu.Lock()
+	r.waiting--
+	if !r.counted || r.waiting > 0 || r.finished {
+		r.mu.Unlock()
+		return
 	}
+	r.finished = true
+	stop := r.stop
+	r.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	r.done(0, nil)
 }
 
 // FetchSockets returns the selected sockets of this node. With

@@ -578,17 +578,20 @@ func (r clusterReceiver) DisconnectSockets(nsp string, t *pb.Target, closeTransp
 
 // BroadcastWithAck sends an event another node encoded to the sockets t
 // selects in nsp and hands their acks to onAck, as EmitWithAck does on
-// this node.
-func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
+// this node, and done the number of those that did not answer.
+func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(missing int)) {
 	ns := r.namespace(nsp)
 	if ns == nil {
-		return 0
+		done(0)
+		return
 	}
-	missing, err := emitWithAckLocal(ctx, ns.a, t, f.Volatile, actors.BroadcastOptions{Uncompressed: f.Uncompressed}, data, atts, onAck, r.s.sentTo(nsp, data, atts))
-	if err != nil && missing == 0 && ctx.Err() == nil {
-		r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
-	}
-	return missing
+	startEmitWithAckLocal(ctx, ns.a, t, f.Volatile, actors.BroadcastOptions{Uncompressed: f.Uncompressed}, data, atts, onAck, r.s.sentTo(nsp, data, atts),
+		func(missing int, err error) {
+			if err != nil && missing == 0 && ctx.Err() == nil {
+				r.s.opts.Logger.Warn("actorio: broadcast with acks from another node failed", "nsp", nsp, "err", err)
+			}
+			done(missing)
+		})
 }
 
 // ServerSideEmit runs the handlers of a server-side event.

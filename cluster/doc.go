@@ -235,11 +235,12 @@
 //     to it, a reader goroutine, which handles what comes (broadcasts,
 //     room changes, disconnections, socket commands, acknowledgements,
 //     goodbyes) one message at a time, in order;
-//   - one goroutine per NodeBroadcastWithAck or NodeFetchSockets that
-//     another node sent, so that its wait does not hold up the messages
-//     behind it; it ends when its sockets answered, at the asking node's
-//     deadline, when that node cancels a broadcast, or when this node
-//     closes;
+//   - one goroutine per NodeFetchSockets that another node sent, so that
+//     its wait does not hold up the messages behind it; it ends when its
+//     namespace answered, at the asking node's deadline, or when this
+//     node closes. A NodeBroadcastWithAck has none: its event is queued
+//     for the sockets by the reader, and its end is sent by the last ack
+//     or by the deadline's timer (or a cancel);
 //   - with Static, one goroutine that probes, which starts a short-lived
 //     goroutine per node it probes in a round;
 //

@@ -80,11 +80,11 @@ func (f flagRecorder) Broadcast(nsp string, b *pb.Broadcast) {
 	f.Receiver.Broadcast(nsp, b)
 }
 
-func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) int {
+func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(int)) {
 	f.r.mu.Lock()
 	f.r.flags = append(f.r.flags, receivedFlags{withAck: true, uncompressed: fl.Uncompressed})
 	f.r.mu.Unlock()
-	return f.Receiver.BroadcastWithAck(ctx, nsp, t, fl, data, atts, onAck)
+	f.Receiver.BroadcastWithAck(ctx, nsp, t, fl, data, atts, onAck, done)
 }
 
 // testNode is one actorio server of a cluster with its HTTP server on

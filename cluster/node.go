@@ -746,44 +746,74 @@ func timeoutMs(ctx context.Context) int64 {
 
 // BroadcastWithAck implements clusterlink.Node: every other node alive
 // gets one NodeBroadcastWithAck, streams back one NodeBroadcastAck per
-// acknowledgement, and ends with a NodeBroadcastAckDone.
-func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte)) (int, error) {
+// acknowledgement, and ends with a NodeBroadcastAckDone. No goroutine
+// waits: the answer that ends the wait, the node's leaving or ctx's end
+// calls done from the goroutine that saw it.
+func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(missing int, err error)) {
 	ps := n.others()
 	if len(ps) == 0 {
-		return 0, nil
+		done(0, nil)
+		return
 	}
 	id := n.ackSeq.Add(1)
 	w := &broadcastWaiter{onAck: onAck}
+	var stop func() bool // ends the wait on ctx; under w.mu
+	w.then = func() {    // under w.mu, once nothing is awaited
+		n.waiters.Delete(id)
+		if stop != nil {
+			stop()
+		}
+		done(w.missing, n.ackErr(w.missing, w.lost, len(ps)))
+	}
 	w.await(ps, n.reachable)
+	if w.over {
+		return // none reachable: done was called
+	}
 	n.waiters.Store(id, w)
-	defer n.waiters.Delete(id)
 	if dropped := n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
-	select {
-	case <-w.done:
-		missing, _, lost := w.result()
-		switch {
-		case n.closed.Load():
-			return missing, errors.New("the node closed while waiting for acknowledgements")
-		case lost > 0 && missing > 0:
-			return missing, fmt.Errorf("other nodes: %w; %d of %d other nodes did not finish: %w", context.DeadlineExceeded, lost, len(ps), ErrNodeUnreachable)
-		case lost > 0:
-			return 0, fmt.Errorf("%d of %d other nodes did not finish: %w", lost, len(ps), ErrNodeUnreachable)
-		case missing > 0:
-			return missing, fmt.Errorf("other nodes: %w", context.DeadlineExceeded)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.over {
+		return
+	}
+	stop = context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		if w.over {
+			w.mu.Unlock()
+			return
 		}
-		return 0, nil
-	case <-ctx.Done():
-		missing, nodes, lost := w.result()
+		w.over = true
+		missing, nodes, lost := w.missing, len(w.want), w.lost
+		w.mu.Unlock()
+		n.waiters.Delete(id)
 		// Those still running it stop waiting for their sockets.
 		n.send(ps, toNode, &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()})
 		if lost > 0 {
-			return missing, fmt.Errorf("%d of %d other nodes did not finish: %w; %d of them: %w", nodes+lost, len(ps), ctx.Err(), lost, ErrNodeUnreachable)
+			done(missing, fmt.Errorf("%d of %d other nodes did not finish: %w; %d of them: %w", nodes+lost, len(ps), ctx.Err(), lost, ErrNodeUnreachable))
+			return
 		}
-		return missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err())
+		done(missing, fmt.Errorf("%d of %d other nodes did not finish: %w", nodes, len(ps), ctx.Err()))
+	})
+}
+
+// ackErr is the error of a broadcast with acks to total other nodes that
+// every node finished, lost ones included, with missing receivers that
+// did not answer on those that finished.
+func (n *node) ackErr(missing, lost, total int) error {
+	switch {
+	case n.closed.Load():
+		return errors.New("the node closed while waiting for acknowledgements")
+	case lost > 0 && missing > 0:
+		return fmt.Errorf("other nodes: %w; %d of %d other nodes did not finish: %w", context.DeadlineExceeded, lost, total, ErrNodeUnreachable)
+	case lost > 0:
+		return fmt.Errorf("%d of %d other nodes did not finish: %w", lost, total, ErrNodeUnreachable)
+	case missing > 0:
+		return fmt.Errorf("other nodes: %w", context.DeadlineExceeded)
 	}
+	return nil
 }
 
 // ackKey names a broadcast with acks that the node replyTo asked for.
@@ -839,7 +869,9 @@ func (n *node) startWork() bool {
 
 // broadcastWithAck runs, for another node, a broadcast with acks on this
 // node's sockets and streams the acks back until they all answered or
-// ctx ends.
+// ctx ends, then calls finish. It returns once the event is queued for
+// the sockets: no goroutine waits for their acks, the last ack (or ctx's
+// end) sends the answer's end from the goroutine that saw it.
 // ctx ends at the asking node's deadline, or when it cancels
 // (NodeBroadcastCancel).
 //
@@ -848,7 +880,7 @@ func (n *node) startWork() bool {
 // every receiver answered ride with the NodeBroadcastAckDone. A round
 // whose receivers all answer at once costs one message back, not one per
 // receiver.
-func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck) {
+func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck, finish func()) {
 	to, id, self := m.ReplyTo, m.AckId, n.member()
 	var (
 		mu      sync.Mutex // acks go out in order, before the end
@@ -864,28 +896,35 @@ func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck)
 		}
 		held = nil
 	}
-	missing := n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, clusterlink.EmitFlags{Volatile: m.Volatile, Uncompressed: m.Uncompressed}, m.Data, m.Attachments, func(data []byte, atts [][]byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		held = append(held, &pb.NodeBroadcastAck{Data: data, Attachments: atts})
-		if len(held) == 1 {
-			if timer == nil {
-				timer = time.AfterFunc(ackBatch, flush)
-			} else {
-				timer.Reset(ackBatch)
+	n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, clusterlink.EmitFlags{Volatile: m.Volatile, Uncompressed: m.Uncompressed}, m.Data, m.Attachments,
+		func(data []byte, atts [][]byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if flushed {
+				return // came after the end (ctx ended meanwhile)
 			}
-		}
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if timer != nil {
-		timer.Stop()
-	}
-	flushed = true
-	if !n.closed.Load() {
-		n.sendTo(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing), Acks: held})
-	}
-	held = nil
+			held = append(held, &pb.NodeBroadcastAck{Data: data, Attachments: atts})
+			if len(held) == 1 {
+				if timer == nil {
+					timer = time.AfterFunc(ackBatch, flush)
+				} else {
+					timer.Reset(ackBatch)
+				}
+			}
+		},
+		func(missing int) {
+			mu.Lock()
+			if timer != nil {
+				timer.Stop()
+			}
+			flushed = true
+			if !n.closed.Load() {
+				n.sendTo(to, &pb.NodeBroadcastAckDone{AckId: id, MemberId: self, Missing: int32(missing), Acks: held})
+			}
+			held = nil
+			mu.Unlock()
+			finish()
+		})
 }
 
 // ackBatch is how long a node holds the acknowledgements of a broadcast
@@ -1068,13 +1107,18 @@ type keeper interface {
 	lose(ids []string)
 }
 
-// awaiting is the set of nodes a call still waits for; done is closed
-// once it is empty. The waiter that embeds it guards it with its mu.
+// awaiting is the set of nodes a call still waits for; once it is empty,
+// done is closed and then called. The waiter that embeds it guards it
+// with its mu.
 type awaiting struct {
 	mu   sync.Mutex
 	want map[string]bool // member ids not finished
 	lost int             // nodes dropped or unreachable before they finished
 	done chan struct{}
+	// then, if set, is called under mu when nothing is awaited any more,
+	// unless over was set before.
+	then func()
+	over bool // the wait ended
 }
 
 // await starts waiting for every peer of ps that reachable reports
@@ -1131,13 +1175,13 @@ func (a *awaiting) lose(ids []string) {
 	a.check()
 }
 
-// check closes done once nothing is awaited; a.mu must be held.
+// check ends the wait once nothing is awaited; a.mu must be held.
 func (a *awaiting) check() {
-	if len(a.want) == 0 {
-		select {
-		case <-a.done:
-		default:
-			close(a.done)
+	if len(a.want) == 0 && !a.over {
+		a.over = true
+		close(a.done)
+		if a.then != nil {
+			a.then()
 		}
 	}
 }
@@ -1245,7 +1289,7 @@ func (n *node) handle(m proto.Message) {
 		}
 	case *pb.NodeBroadcastWithAck:
 		// Its acks may take until the caller's deadline: it must not hold
-		// up what comes next.
+		// up what comes next, and does not (see broadcastWithAck).
 		if m.ReplyTo == "" || !n.startWork() {
 			break
 		}
@@ -1260,12 +1304,11 @@ func (n *node) handle(m proto.Message) {
 		}
 		key := ackKey{m.ReplyTo, m.AckId}
 		n.acking.Store(key, cancel)
-		go func() {
-			defer n.work.Done()
-			defer cancel()
-			defer n.acking.Delete(key)
-			n.broadcastWithAck(ctx, m)
-		}()
+		n.broadcastWithAck(ctx, m, func() {
+			n.acking.Delete(key)
+			cancel()
+			n.work.Done()
+		})
 	case *pb.NodeBroadcastCancel:
 		if cancel, ok := n.acking.Load(ackKey{m.ReplyTo, m.AckId}); ok {
 			cancel.(context.CancelFunc)()

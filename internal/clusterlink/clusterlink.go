@@ -78,12 +78,13 @@ type Node interface {
 	// BroadcastWithAck sends the event data (the JSON array [event,
 	// args...]) and its attachments to the sockets t selects in the
 	// namespace nsp on every other node alive, hands each acknowledgement
-	// to onAck as it comes (one at a time), and
-	// returns once every such node has finished (all its receivers
-	// answered or left), has left the cluster, or ctx ended (with ctx's
-	// error). It returns how many receivers did not answer on the nodes
-	// that finished.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int, err error)
+	// to onAck as it comes (one at a time), and calls done exactly once,
+	// when every such node has finished (all its receivers answered or
+	// left), has left the cluster, or ctx ended (with ctx's error), with
+	// how many receivers did not answer on the nodes that finished. It
+	// does not wait: done is called from the goroutine that saw the end,
+	// possibly before BroadcastWithAck returns, and must not block.
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte), done func(missing int, err error))
 	// FetchSockets asks every other node alive for the sockets t selects
 	// in the namespace nsp and returns the answers, one per node, once
 	// every such node answered or left the cluster, or ctx ended (then
@@ -130,10 +131,12 @@ type Receiver interface {
 	DisconnectSockets(nsp string, t *pb.Target, closeTransport bool)
 	// BroadcastWithAck sends the event data (the JSON array [event,
 	// args...]) and its attachments to the sockets t selects in the
-	// namespace nsp, hands each acknowledgement to onAck, and returns once
-	// every receiver answered or left, or ctx ended, with the number of
-	// receivers that did not answer.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte)) (missing int)
+	// namespace nsp and hands each acknowledgement to onAck, without
+	// waiting for them: it calls done exactly once, with the number of
+	// receivers that did not answer, when every receiver answered or
+	// left or ctx ended (from the goroutine that saw it, possibly before
+	// BroadcastWithAck returns). done must not block.
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte), done func(missing int))
 	// FetchSockets describes the sockets t selects in the namespace nsp,
 	// until ctx ends.
 	FetchSockets(ctx context.Context, nsp string, t *pb.Target) []*pb.NodeSocketInfo
