@@ -108,7 +108,7 @@ func (rt *Runtime) Close(ctx context.Context) error {
 // props returns the props of an actorio actor: the pooled dispatcher,
 // plus opts.
 func (rt *Runtime) props(produce actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithMailbox(actor.UnboundedLockfree()))
+	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithMailbox(newMailbox))
 	return actor.PropsFromProducer(produce, opts...)
 }
 
