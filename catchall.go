@@ -34,13 +34,16 @@ func (s *Socket) PrependAny(fn AnyHandler) (off func()) { return s.addAny(fn, tr
 func (s *Socket) addAny(fn AnyHandler, prepend bool) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return listeners.Off(&s.mu, &s.anyIn, s.anyIn.Add(fn, prepend))
+	m := s.moreLocked()
+	return listeners.Off(&s.mu, &m.anyIn, m.anyIn.Add(fn, prepend))
 }
 
 // OffAny removes every OnAny and PrependAny handler (Node's offAny()).
 func (s *Socket) OffAny() {
 	s.mu.Lock()
-	s.anyIn.Clear()
+	if m := s.more; m != nil {
+		m.anyIn.Clear()
+	}
 	s.mu.Unlock()
 }
 
@@ -49,7 +52,10 @@ func (s *Socket) OffAny() {
 func (s *Socket) ListenersAny() []AnyHandler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.anyIn.List()
+	if s.more == nil {
+		return nil
+	}
+	return s.more.anyIn.List()
 }
 
 // OnAnyOutgoing registers fn for every event sent to the socket's client:
@@ -79,12 +85,13 @@ func (s *Socket) PrependAnyOutgoing(fn OutgoingHandler) (off func()) {
 func (s *Socket) addOutgoing(fn OutgoingHandler, prepend bool) func() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id := s.anyOut.Add(fn, prepend)
+	m := s.moreLocked()
+	id := m.anyOut.Add(fn, prepend)
 	s.countOutgoingLocked()
 	return func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.anyOut.Remove(id)
+		m.anyOut.Remove(id)
 		s.countOutgoingLocked()
 	}
 }
@@ -94,7 +101,9 @@ func (s *Socket) addOutgoing(fn OutgoingHandler, prepend bool) func() {
 func (s *Socket) OffAnyOutgoing() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.anyOut.Clear()
+	if s.more != nil {
+		s.more.anyOut.Clear()
+	}
 	s.countOutgoingLocked()
 }
 
@@ -103,7 +112,10 @@ func (s *Socket) OffAnyOutgoing() {
 func (s *Socket) ListenersAnyOutgoing() []OutgoingHandler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.anyOut.List()
+	if s.more == nil {
+		return nil
+	}
+	return s.more.anyOut.List()
 }
 
 // outgoingSockets counts the sockets, of every server of the process, that
@@ -114,7 +126,7 @@ var outgoingSockets atomic.Int64
 // outgoingSockets in step with the socket's OnAnyOutgoing handlers; a
 // disconnected socket counts no more. s.mu must be held.
 func (s *Socket) countOutgoingLocked() {
-	want := s.anyOut.Len() > 0 && !s.ended
+	want := s.more != nil && s.more.anyOut.Len() > 0 && !s.ended
 	if want == s.hasOut.Load() {
 		return
 	}
@@ -143,21 +155,26 @@ func (s *Socket) sending(data []byte, atts [][]byte) {
 	if !s.hasOut.Load() {
 		return
 	}
-	if s.queueOutgoing(data, atts) {
-		s.outQ.run(s.ns.srv.opts.Logger)
+	if q := s.queueOutgoing(data, atts); q != nil {
+		q.run(s.ns.srv.opts.Logger)
 	}
 }
 
 // queueOutgoing queues a call of the handlers registered now for an event
-// sent to the socket, and reports whether there was any.
-func (s *Socket) queueOutgoing(data []byte, atts [][]byte) bool {
+// sent to the socket, and returns the queue it is in, or nil when there
+// was no handler.
+func (s *Socket) queueOutgoing(data []byte, atts [][]byte) *serial {
 	s.mu.Lock()
-	fns := s.anyOut.List()
+	m := s.more
+	var fns []OutgoingHandler
+	if m != nil {
+		fns = m.anyOut.List()
+	}
 	s.mu.Unlock()
 	if len(fns) == 0 {
-		return false
+		return nil
 	}
-	s.outQ.add(func() {
+	m.outQ.add(func() {
 		event, args, err := socketio.NewDecodedEventArgs(data, atts)
 		if err != nil {
 			return
@@ -167,7 +184,7 @@ func (s *Socket) queueOutgoing(data []byte, atts [][]byte) bool {
 			runHook(log, func() { fn(s, event, args) })
 		}
 	})
-	return true
+	return &m.outQ
 }
 
 // outgoingTo returns what runs the OnAnyOutgoing handlers of the
@@ -191,8 +208,11 @@ func (s *Server) outgoingTo(nsp string, data []byte, atts [][]byte) func(ids []s
 				continue
 			}
 			h, ok := p.Handler().(hooks)
-			if ok && h.s.hasOut.Load() && h.s.queueOutgoing(data, atts) {
-				h.s.outQ.start(log)
+			if !ok || !h.s.hasOut.Load() {
+				continue
+			}
+			if q := h.s.queueOutgoing(data, atts); q != nil {
+				q.start(log)
 			}
 		}
 	}

@@ -74,21 +74,40 @@ type Socket struct {
 	auth json.RawMessage // what Handshake reports with the connection's request
 	data atomic.Value    // holds dataBox
 
-	mu              sync.Mutex
-	listeners       listeners.List[EventHandler]
+	mu           sync.Mutex
+	listeners    listeners.List[EventHandler]
+	onDisconnect []func(s *Socket, reason string)
+	// more holds what most sockets never use; nil until one of its
+	// handlers is added, and never reset (guarded by mu). A socket lives
+	// as long as its connection: without it, each idle socket carried
+	// about 190 more bytes.
+	more *socketMore
+	// ended is set once the socket disconnected (guarded by mu); hasOut
+	// tells that it has OnAnyOutgoing handlers and has not ended, for the
+	// broadcasts that look without the lock (once it is seen set, more
+	// may be read without the lock: it was set before).
+	ended  bool
+	hasOut atomic.Bool
+}
+
+// socketMore is what a Socket holds only once it is used: catch-all
+// handlers, middlewares, OnError and OnDisconnecting handlers, and the
+// queue that runs the OnAnyOutgoing handlers in order (catchall.go).
+type socketMore struct {
 	anyIn           listeners.Any[AnyHandler]
 	anyOut          listeners.Any[OutgoingHandler]
 	middlewares     []SocketMiddleware
 	onError         []func(s *Socket, err error)
 	onDisconnecting []func(s *Socket, reason string)
-	onDisconnect    []func(s *Socket, reason string)
-	// ended is set once the socket disconnected (guarded by mu); hasOut
-	// tells that it has OnAnyOutgoing handlers and has not ended, for the
-	// broadcasts that look without the lock; outQ runs those handlers in
-	// order (catchall.go).
-	ended  bool
-	hasOut atomic.Bool
-	outQ   serial
+	outQ            serial
+}
+
+// moreLocked returns s.more, made if need be; s.mu must be held.
+func (s *Socket) moreLocked() *socketMore {
+	if s.more == nil {
+		s.more = &socketMore{}
+	}
+	return s.more
 }
 
 // SocketMiddleware vets one event a socket received, after the socket's
@@ -178,14 +197,16 @@ func (s *Socket) Off(event string) {
 // receives from now on (see SocketMiddleware).
 func (s *Socket) Use(mw SocketMiddleware) {
 	s.mu.Lock()
-	s.middlewares = append(s.middlewares, mw)
+	m := s.moreLocked()
+	m.middlewares = append(m.middlewares, mw)
 	s.mu.Unlock()
 }
 
 // OnError registers a handler for the errors of the socket's middlewares.
 func (s *Socket) OnError(fn func(s *Socket, err error)) {
 	s.mu.Lock()
-	s.onError = append(s.onError, fn)
+	m := s.moreLocked()
+	m.onError = append(m.onError, fn)
 	s.mu.Unlock()
 }
 
@@ -193,7 +214,8 @@ func (s *Socket) OnError(fn func(s *Socket, err error)) {
 // disconnect, while it is still in its rooms.
 func (s *Socket) OnDisconnecting(fn func(s *Socket, reason string)) {
 	s.mu.Lock()
-	s.onDisconnecting = append(s.onDisconnecting, fn)
+	m := s.moreLocked()
+	m.onDisconnecting = append(m.onDisconnecting, fn)
 	s.mu.Unlock()
 }
 
@@ -386,8 +408,12 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 	}
 	var buf [4]EventHandler
 	s.mu.Lock()
-	anys := s.anyIn.List()
-	mws := slices.Clone(s.middlewares)
+	var anys []AnyHandler
+	var mws []SocketMiddleware
+	if m := s.more; m != nil {
+		anys = m.anyIn.List()
+		mws = slices.Clone(m.middlewares)
+	}
 	var run []EventHandler
 	if len(mws) == 0 {
 		run = s.listeners.Take(name, buf[:0])
@@ -422,7 +448,10 @@ func (h hooks) Event(pkt *actors.InboundEvent) {
 // the OnError handlers, or logs it when there is none.
 func (s *Socket) fail(event string, err error) {
 	s.mu.Lock()
-	fns := slices.Clone(s.onError)
+	var fns []func(s *Socket, err error)
+	if m := s.more; m != nil {
+		fns = slices.Clone(m.onError)
+	}
 	s.mu.Unlock()
 	if len(fns) == 0 {
 		s.ns.srv.opts.Logger.Warn("actorio: event stopped by a socket middleware, and the socket has no OnError handler",
@@ -460,7 +489,10 @@ func (h hooks) Data() any { return h.s.Data() }
 func (h hooks) Disconnecting(reason string) {
 	s := h.s
 	s.mu.Lock()
-	fns := slices.Clone(s.onDisconnecting)
+	var fns []func(s *Socket, reason string)
+	if m := s.more; m != nil {
+		fns = slices.Clone(m.onDisconnecting)
+	}
 	s.mu.Unlock()
 	for _, fn := range fns {
 		fn(s, reason)
