@@ -201,7 +201,7 @@ const (
 // v3Frames returns the frame mode of a v3 session's WebSocket opened by
 // the request r: base64 when r asks b64, as Node reads the parameter.
 func v3Frames(r *http.Request) frameMode {
-	if r.URL.Query().Get("b64") != "" {
+	if queryValue(r.URL.RawQuery, "b64") != "" {
 		return framesV3Base64
 	}
 	return framesV3

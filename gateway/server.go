@@ -436,6 +436,9 @@ func (s *Server) matchPath(p string) bool {
 	return p == s.cfg.Path || p == strings.TrimSuffix(s.cfg.Path, "/")
 }
 
+// engineQueryKeys are the query parameters every request is routed by.
+var engineQueryKeys = [3]string{"transport", "EIO", "sid"}
+
 // ServeHTTP routes handshakes, polling requests and WebSocket connections.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.matchPath(r.URL.Path) {
@@ -448,8 +451,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.exit()
 
-	q := r.URL.Query()
-	transport := q.Get("transport")
+	var q [3]string
+	queryValues(r.URL.RawQuery, engineQueryKeys[:], q[:])
+	transport, eio, sid := q[0], q[1], q[2]
 	isWS := websocket.IsWebSocketUpgrade(r)
 	// The origin comes first: a refused browser request must not reach
 	// AllowRequest, a session or its counters.
@@ -469,7 +473,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// As Node: any EIO but "4" is protocol 3, served only when allowed.
-	eio3 := q.Get("EIO") != "4"
+	eio3 := eio != "4"
 	if eio3 && !s.cfg.AllowEIO3 {
 		s.reject(w, r, CodeUnsupportedVersion, transport)
 		return
@@ -479,7 +483,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	sid := q.Get("sid")
 	if sid == "" {
 		s.handshake(w, r, transport, eio3)
 		return
