@@ -522,7 +522,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c == nil && !closing && s.cfg.Elsewhere != nil && s.cfg.Elsewhere(w, r, sid) {
 		return
 	}
-	if c == nil || c.expireIfDue() {
+	if c != nil && c.expireIfDue() {
+		// The session ended since it was looked up (or its deadline just
+		// passed): a polling request may still be owed its last answer,
+		// as one that found it lingering above.
+		if transport == TransportPolling && c.lingers() {
+			s.servePolling(w, r, c)
+			return
+		}
+		c = nil
+	}
+	if c == nil {
 		s.reject(w, r, CodeUnknownSID, transport)
 		return
 	}
