@@ -153,8 +153,8 @@ type Conn struct {
 	heartbeat        *time.Timer // see heartbeat.go
 	heartbeatStopped bool
 	awaitingPong     bool
-	pingAt           time.Time // the next ping is due then
-	expireAt         time.Time // the session dies then unless a pong resets it
+	pingAt           time.Duration // the next ping is due then (monoNow's clock)
+	expireAt         time.Duration // the session dies then unless a pong resets it (0: not set)
 	// polling
 	polling bool // a GET is pending
 	posting bool // a POST is being processed

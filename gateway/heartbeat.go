@@ -26,6 +26,14 @@ import (
 // handshake or the client's last ping; the same timer, re-armed when it
 // fires early, watches that deadline, and requests check it too.
 
+// monoStart is the origin of the heartbeat's clock: a session keeps its
+// deadlines as monotonic durations since it (8 bytes each, where a
+// time.Time takes 24).
+var monoStart = time.Now()
+
+// monoNow returns the heartbeat clock's reading now.
+func monoNow() time.Duration { return time.Since(monoStart) }
+
 // startHeartbeat arms the first ping. Handshakes call it before writing the
 // open packet, so the deadline never falls after the client's own count.
 func (c *Conn) startHeartbeat() {
@@ -36,7 +44,7 @@ func (c *Conn) startHeartbeat() {
 	}
 	if c.eio3 {
 		d := c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout
-		c.expireAt = time.Now().Add(d)
+		c.expireAt = monoNow() + d
 		c.heartbeat = time.AfterFunc(d, c.onHeartbeat)
 		return
 	}
@@ -53,7 +61,7 @@ func (c *Conn) onClientPing() {
 		c.mu.Unlock()
 		return
 	}
-	c.expireAt = time.Now().Add(c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout)
+	c.expireAt = monoNow() + c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout
 	c.enqueueLocked(engineio.Packet{Type: engineio.Pong})
 	c.mu.Unlock()
 	c.wake()
@@ -62,9 +70,8 @@ func (c *Conn) onClientPing() {
 // schedulePingLocked arms the timer for the next ping and sets the
 // session's deadline; c.mu must be held.
 func (c *Conn) schedulePingLocked() {
-	now := time.Now()
-	c.pingAt = now.Add(c.srv.cfg.PingInterval)
-	c.expireAt = c.pingAt.Add(c.srv.cfg.PingTimeout)
+	c.pingAt = monoNow() + c.srv.cfg.PingInterval
+	c.expireAt = c.pingAt + c.srv.cfg.PingTimeout
 	if c.heartbeat == nil {
 		c.heartbeat = time.AfterFunc(c.srv.cfg.PingInterval, c.onHeartbeat)
 		return
@@ -79,7 +86,7 @@ func (c *Conn) schedulePingLocked() {
 func (c *Conn) expireIfDue() bool {
 	c.mu.Lock()
 	closed := c.isClosed
-	due := !closed && !c.expireAt.IsZero() && !time.Now().Before(c.expireAt)
+	due := !closed && c.expireAt != 0 && monoNow() >= c.expireAt
 	c.mu.Unlock()
 	if due {
 		c.logAt(slog.LevelDebug, "engine.io ping timeout")
@@ -95,22 +102,22 @@ func (c *Conn) onHeartbeat() {
 		return
 	}
 	defer c.srv.exit()
-	now := time.Now()
+	now := monoNow()
 	c.mu.Lock()
 	switch {
 	case c.isClosed || c.heartbeatStopped:
 	case c.eio3 || c.awaitingPong:
-		if !now.Before(c.expireAt) {
+		if now >= c.expireAt {
 			c.mu.Unlock()
 			c.logAt(slog.LevelDebug, "engine.io ping timeout")
 			c.closeWith(disconnect.PingTimeout, ErrPingTimeout, closeDrop)
 			return
 		}
-		c.heartbeat.Reset(c.expireAt.Sub(now))
-	case !now.Before(c.pingAt):
+		c.heartbeat.Reset(c.expireAt - now)
+	case now >= c.pingAt:
 		c.enqueueLocked(engineio.Packet{Type: engineio.Ping})
 		c.awaitingPong = true
-		c.heartbeat.Reset(c.expireAt.Sub(now))
+		c.heartbeat.Reset(c.expireAt - now)
 		c.mu.Unlock()
 		c.wake()
 		return

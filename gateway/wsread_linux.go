@@ -46,7 +46,7 @@ type parkedReader struct {
 	attached bool
 	// parkedAt is when the connection last parked; quick counts the runs
 	// in a row that started soon after it (the run's own).
-	parkedAt time.Time
+	parkedAt time.Duration // monoNow's clock; 0: never parked
 	quick    int
 	// peeked: peekReady has looked at the socket once in this wait.
 	peeked  bool
@@ -119,7 +119,7 @@ func (r *parkedReader) resume() {
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.
 func (r *parkedReader) run() {
-	if !r.parkedAt.IsZero() && time.Since(r.parkedAt) < activeWindow {
+	if r.parkedAt != 0 && monoNow()-r.parkedAt < activeWindow {
 		r.quick++
 	} else {
 		r.quick = 0
@@ -223,7 +223,7 @@ func (r *parkedReader) park() bool {
 		r.p.unsweep(r)
 	}
 	r.giveBack()
-	r.parkedAt = time.Now()
+	r.parkedAt = monoNow()
 	var parked bool
 	var perr error
 	err := r.rc.Control(func(fd uintptr) { parked, perr = r.p.park(r, int(fd)) })
