@@ -25,7 +25,8 @@
 //
 // State ownership: the routing table of a connection is changed under its
 // lock by its inbound route and its connection actor, and read without
-// one; a namespace supervisor alone touches its registry of children; a
+// one; a namespace supervisor alone changes its registry of children (under
+// a lock, as others look sockets up in it); a
 // socket actor alone runs its socket's handlers; the room index and the
 // packet log are guarded by the namespace's lock. SocketRef holds what several
 // goroutines read (the outbound Engine.IO connection, the ack table, a copy

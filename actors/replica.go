@@ -91,7 +91,7 @@ func (ns *NamespaceRef) ReceiveSession(s *pb.NodeSession) {
 	if ns.log == nil || s.Pid == "" {
 		return
 	}
-	if v, ok := ns.refs.Load(s.Sid); ok && v.(*SocketRef).privateID == s.Pid {
+	if p, ok := ns.Socket(s.Sid); ok && p.privateID == s.Pid {
 		return // the session moved here: what its old node says is older
 	}
 	ns.mu.Lock()

@@ -47,7 +47,7 @@ func TestReceiveSessionKeepsNewest(t *testing.T) {
 	ns.log = newPacketLog(Recovery{MaxDisconnectionDuration: time.Minute})
 	p := newSocketRef("s1", ns, nil)
 	p.privateID = "p1"
-	ns.refs.Store("s1", p)
+	ns.refs["s1"] = p
 	ns.ReceiveSession(state(generation(1)+1, "B", false))
 	if n := ns.ReplicaCount(); n != 0 {
 		t.Errorf("%d replicas of a session held here", n)

@@ -32,8 +32,9 @@ type spawnReply struct{ id, err string }
 // actors, their spawning and their end, and the sessions kept for
 // connection state recovery. The rooms are the data plane's (rooms.go).
 type namespaceActor struct {
-	ns       *NamespaceRef
-	children map[string]*SocketRef // every spawned socket by id, ready or not
+	ns *NamespaceRef
+	// The sockets it spawned are ns.refs, which it alone changes (under
+	// ns.refsMu) and reads without the lock.
 	drains   []*actor.PID
 	draining string
 	// log is ns.log: its entries are read and trimmed under ns.mu.
@@ -70,7 +71,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case socketReady:
 		// The socket is in its rooms already (Namespace.ready); one that
 		// became ready while the namespace drains ends at once.
-		if p, ok := a.children[m.id]; ok && a.draining != "" {
+		if p, ok := a.ns.refs[m.id]; ok && a.draining != "" {
 			p.Disconnect(a.draining, false, false)
 		}
 	case recoverySweep:
@@ -85,7 +86,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.maybeEmpty(ctx)
 	case drain:
 		a.draining = m.reason
-		for _, p := range a.children {
+		for _, p := range a.ns.refs {
 			p.Disconnect(m.reason, false, false)
 		}
 		a.drains = append(a.drains, ctx.Sender())
@@ -111,7 +112,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 // reserved, so the namespace is not empty until it is handled here: a
 // CONNECT either lands in this namespace or finds a new one.
 func (a *namespaceActor) maybeEmpty(ctx actor.Context) {
-	if a.ns.opts.OnEmpty == nil || a.removed || a.draining != "" || len(a.children) > 0 || a.ns.pending.Load() > 0 {
+	if a.ns.opts.OnEmpty == nil || a.removed || a.draining != "" || len(a.ns.refs) > 0 || a.ns.pending.Load() > 0 {
 		return
 	}
 	if a.log != nil && (len(a.log.sessions) > 0 || len(a.log.waiting) > 0 || len(a.log.giving) > 0) {
@@ -135,7 +136,7 @@ func (a *namespaceActor) armSweep(ctx actor.Context) {
 
 // publish makes the supervisor's count visible to Namespace.Sockets.
 func (a *namespaceActor) publish() {
-	a.ns.sockets.Store(int64(len(a.children)))
+	a.ns.sockets.Store(int64(len(a.ns.refs)))
 }
 
 // deferSpawn puts off a request to restore the session of a socket that
@@ -195,7 +196,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 		return
 	}
 	id := m.id
-	if _, taken := a.children[id]; taken {
+	if _, taken := a.ns.refs[id]; taken {
 		// A Socket.IO v2 client's socket id is made of its session's
 		// (eio3.go): one that joins a namespace again before its old
 		// socket there has ended gets a random one.
@@ -235,8 +236,9 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 	if asked != nil {
 		ctx.Send(pid, asked)
 	}
-	a.children[p.id] = p
-	a.ns.refs.Store(p.id, p)
+	a.ns.refsMu.Lock()
+	a.ns.refs[p.id] = p
+	a.ns.refsMu.Unlock()
 	if a.log != nil {
 		a.log.live[p.privateID] = p
 	}
@@ -267,12 +269,13 @@ func (a *namespaceActor) overConnBound(c *connActor) bool {
 func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 	// The child's name is its socket id, which may hold '/' (eio3.go).
 	id := strings.TrimPrefix(who.Id, ctx.Self().Id+"/")
-	p, ok := a.children[id]
+	p, ok := a.ns.refs[id]
 	if !ok {
 		return
 	}
-	delete(a.children, id)
-	a.ns.refs.Delete(id)
+	a.ns.refsMu.Lock()
+	delete(a.ns.refs, id)
+	a.ns.refsMu.Unlock()
 	// finish took it out of its rooms, unless it stopped without one (a
 	// panic in middleware, a supervisor stopping).
 	a.ns.leaveAll(p)
@@ -296,7 +299,7 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 }
 
 func (a *namespaceActor) maybeDrained(ctx actor.Context) {
-	if len(a.children) > 0 || len(a.drains) == 0 {
+	if len(a.ns.refs) > 0 || len(a.drains) == 0 {
 		return
 	}
 	for _, d := range a.drains {
