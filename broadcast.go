@@ -203,29 +203,15 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 	return data, atts, nil
 }
 
-// emitWithAckLocal sends the event data to the sockets of a that t
-// selects, on this node, hands each ack to onAck, and returns once every
-// receiver answered or left, or, when ctx ends first, the number of
-// receivers that did not answer with ctx's error.
-func emitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string)) (int, error) {
-	type result struct {
-		missing int
-		err     error
-	}
-	ch := make(chan result, 1)
-	startEmitWithAckLocal(ctx, a, t, volatile, o, data, atts, onAck, sent, func(missing int, err error) {
-		ch <- result{missing, err}
-	})
-	r := <-ch
-	return r.missing, r.err
-}
-
-// startEmitWithAckLocal is emitWithAckLocal without the wait: it returns
-// once the event is queued for its receivers, and calls done exactly
-// once, with what emitWithAckLocal would return, from the goroutine that
-// delivered the last ack (or saw the last receiver leave), from one that
-// saw ctx end, or before it returns when no socket took the event. No
-// goroutine waits meanwhile, and none is woken by each ack.
+// startEmitWithAckLocal sends the event data to the sockets of a that t
+// selects, on this node, hands each ack to onAck, and calls done exactly
+// once: with (0, nil) when every receiver answered or left, or, when ctx
+// ends first, with the number of receivers that did not answer and ctx's
+// error. It returns once the event is queued for its receivers: done is
+// called from the goroutine that delivered the last ack (or saw the last
+// receiver leave), from one that saw ctx end, or before it returns when no
+// socket took the event. No goroutine waits meanwhile, and none is woken
+// by each ack.
 func startEmitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string), done func(missing int, err error)) {
 	id := a.NextAckID()
 	frame := eventPacket(a.Name(), id, true, data, atts)
