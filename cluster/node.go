@@ -1108,8 +1108,8 @@ type keeper interface {
 }
 
 // awaiting is the set of nodes a call still waits for; once it is empty,
-// done is closed and then called. The waiter that embeds it guards it
-// with its mu.
+// done is closed and then, if set, is called. The waiter that embeds it
+// guards it with its mu.
 type awaiting struct {
 	mu   sync.Mutex
 	want map[string]bool // member ids not finished
@@ -1208,14 +1208,6 @@ func (w *broadcastWaiter) add(member string, ack *pb.NodeBroadcastAck, end *pb.N
 	}
 	w.missing += int(end.Missing)
 	w.finish(member)
-}
-
-// result returns the receivers known not to have answered, the nodes not
-// finished and the nodes lost.
-func (w *broadcastWaiter) result() (missing, nodes, lost int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.missing, len(w.want), w.lost
 }
 
 // replyWaiter collects one reply from each other node to a call: the
