@@ -512,20 +512,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, CodeBadRequest, transport)
 		return
 	}
-	if c != nil && transport == TransportPolling && c.lingers() {
-		// The session just ended and may still owe this request its last
-		// answer (see lingerLocked), whether it was found lingering or
-		// just before its removal.
-		s.servePolling(w, r, c)
-		return
-	}
 	if c == nil && !closing && s.cfg.Elsewhere != nil && s.cfg.Elsewhere(w, r, sid) {
 		return
 	}
 	if c != nil && c.expireIfDue() {
-		// The session ended since it was looked up (or its deadline just
-		// passed): a polling request may still be owed its last answer,
-		// as one that found it lingering above.
+		// The session has ended (or its deadline just passed), before or
+		// since it was looked up: a polling request may still be owed its
+		// last answer (see lingerLocked), whether the session was found
+		// lingering, just before its removal, or live.
 		if transport == TransportPolling && c.lingers() {
 			s.servePolling(w, r, c)
 			return
