@@ -155,22 +155,19 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 	t := b.target()
 	// No goroutine waits for a part: the last ack of each, or ctx's end,
 	// finishes it from the goroutine that saw it.
+	finish := func(m int, err error) {
+		done(m, err)
+		wg.Done()
+	}
 	for _, a := range b.ns.targets() {
 		if n := b.ns.srv.node; n != nil && !b.local {
 			// First, as the other nodes' acks take longest.
 			f := clusterlink.EmitFlags{Volatile: b.volatile, Uncompressed: b.uncompressed}
 			wg.Add(1)
-			n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect, func(m int, err error) {
-				done(m, err)
-				wg.Done()
-			})
+			n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect, finish)
 		}
 		wg.Add(1)
-		startEmitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts),
-			func(m int, err error) {
-				done(m, err)
-				wg.Done()
-			})
+		startEmitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts), finish)
 	}
 	wg.Wait()
 	mu.Lock()
