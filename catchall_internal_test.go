@@ -53,7 +53,7 @@ func TestOnAnyOutgoingOfABroadcastFromAnotherNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clusterReceiver{s: srv}.Broadcast("/", &pb.Broadcast{Target: target([]string{"r"}, nil, nil), Frame: eventPacket("/", 0, false, data, atts), Attachments: atts})
+	clusterReceiver{s: srv}.Broadcast("/", &pb.Broadcast{Target: target([]string{"r"}, nil, nil), Frame: eventPacket("/", 0, false, data, atts), Attachments: atts}, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	for _, ch := range []chan string{seen, got} {

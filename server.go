@@ -537,8 +537,9 @@ func (r clusterReceiver) SessionRoute(tag string) string { return r.s.fw.session
 
 // Broadcast delivers a broadcast another node encoded to the sockets of
 // the namespace of that name, as a local broadcast. A namespace that does
-// not exist here has no socket to reach.
-func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
+// not exist here has no socket to reach. held is as for
+// actors.BroadcastOptions.
+func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast, held *gateway.Held) {
 	s := r.s
 	if s.down.Load() {
 		return
@@ -547,7 +548,7 @@ func (r clusterReceiver) Broadcast(nsp string, b *pb.Broadcast) {
 	ns := s.nsps[nsp]
 	s.mu.RUnlock()
 	if ns != nil {
-		ns.a.Broadcast(b, true, actors.BroadcastOptions{Uncompressed: b.Uncompressed}, s.sentFrame(nsp, b.Frame, b.Attachments))
+		ns.a.Broadcast(b, true, actors.BroadcastOptions{Uncompressed: b.Uncompressed, Held: held}, s.sentFrame(nsp, b.Frame, b.Attachments))
 	}
 }
 

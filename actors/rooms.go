@@ -221,6 +221,9 @@ type BroadcastOptions struct {
 	// Uncompressed sends the packet without compression
 	// (gateway.SendOptions), as Node's compress(false).
 	Uncompressed bool
+	// Held keeps back the writers of the receivers' connections until
+	// the caller releases it (gateway.SendOptions).
+	Held *gateway.Held
 }
 
 // BroadcastWithAck sends a packet whose ack id is b.AckId, registers the
@@ -269,7 +272,7 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, o BroadcastOptions
 	pkts := ns.rt.packets(frame, b.Attachments)
 	// Shared: with WebSocket compression, each message is compressed
 	// once for every receiver.
-	send := gateway.SendOptions{Uncompressed: o.Uncompressed, Shared: true}
+	send := gateway.SendOptions{Uncompressed: o.Uncompressed, Shared: true, Held: o.Held}
 	n, skipped := 0, 0
 	var ids []string
 	var refs []*SocketRef

@@ -17,6 +17,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/clusterlink"
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/testkit"
@@ -73,11 +74,11 @@ type flagRecorder struct {
 	r *recorder
 }
 
-func (f flagRecorder) Broadcast(nsp string, b *pb.Broadcast) {
+func (f flagRecorder) Broadcast(nsp string, b *pb.Broadcast, held *gateway.Held) {
 	f.r.mu.Lock()
 	f.r.flags = append(f.r.flags, receivedFlags{uncompressed: b.Uncompressed})
 	f.r.mu.Unlock()
-	f.Receiver.Broadcast(nsp, b)
+	f.Receiver.Broadcast(nsp, b, held)
 }
 
 func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(int)) {

@@ -18,6 +18,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -408,7 +409,18 @@ func (n *node) serveLink(conn net.Conn, r *bufio.Reader, from string) {
 		delete(n.inbound, conn)
 		n.linkMu.Unlock()
 	}()
+	// The sockets' writers that broadcasts start wait until the frames
+	// already read are delivered (at most maxHeldFrames of them): each
+	// connection then takes them in one write, instead of one write for
+	// each frame as it comes. Nothing else is done while they wait.
+	var held gateway.Held
+	defer held.Release()
+	frames := 0
 	for {
+		if frames >= maxHeldFrames || !frameBuffered(r) {
+			held.Release()
+			frames = 0
+		}
 		m, err := readLinkFrame(r)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !n.closed.Load() && !errors.Is(err, net.ErrClosed) {
@@ -416,9 +428,20 @@ func (n *node) serveLink(conn net.Conn, r *bufio.Reader, from string) {
 			}
 			return
 		}
+		if _, ok := m.(*pb.NodeBroadcast); ok {
+			frames++
+			n.handle(m, &held)
+			continue
+		}
+		held.Release()
+		frames = 0
 		n.handleLink(from, m)
 	}
 }
+
+// maxHeldFrames bounds the broadcasts a link delivers while the writers
+// they start wait (serveLink): it bounds what the first of them waits.
+const maxHeldFrames = 32
 
 // handleLink handles one message that the node at from sent on its link.
 func (n *node) handleLink(from string, m proto.Message) {
@@ -436,7 +459,7 @@ func (n *node) handleLink(from string, m proto.Message) {
 		}
 		n.linkMu.Unlock()
 	default:
-		n.handle(m)
+		n.handle(m, nil)
 	}
 }
 

@@ -119,3 +119,14 @@ func noEOF(err error) error {
 	}
 	return err
 }
+
+// frameBuffered reports whether r holds a whole frame already read, so
+// that reading it does not wait for the network.
+func frameBuffered(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	if len(b) < 2 {
+		return false
+	}
+	n, k := binary.Uvarint(b[1:])
+	return k > 0 && n <= uint64(len(b)-1-k)
+}

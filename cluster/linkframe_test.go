@@ -66,6 +66,25 @@ func TestLinkFrames(t *testing.T) {
 	}
 }
 
+// TestFrameBuffered checks that a link's reader sees a frame as buffered
+// only once all of it was read, whatever part of it is missing.
+func TestFrameBuffered(t *testing.T) {
+	big := &pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Frame: bytes.Repeat([]byte("x"), 200)}} // a 2-byte length
+	for _, m := range []proto.Message{big, &pb.NodeLeavingAck{}} {
+		frame, err := appendLinkFrame(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i <= len(frame); i++ {
+			r := bufio.NewReader(bytes.NewReader(frame[:i]))
+			_, _ = r.Peek(i) // what the network gave so far
+			if got, want := frameBuffered(r), i == len(frame); got != want {
+				t.Fatalf("%T, %d of %d bytes buffered: frameBuffered %v", m, i, len(frame), got)
+			}
+		}
+	}
+}
+
 func FuzzReadLinkFrame(f *testing.F) {
 	for _, m := range []proto.Message{
 		&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Frame: []byte(`2["x"]`)}},
@@ -82,10 +101,14 @@ func FuzzReadLinkFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := bufio.NewReader(bytes.NewReader(b))
 		for {
+			whole := frameBuffered(r)
 			m, err := readLinkFrame(r)
 			if err != nil {
 				if err != io.EOF && !errors.Is(err, errLinkFrame) {
 					t.Fatalf("error %v is neither io.EOF nor errLinkFrame", err)
+				}
+				if whole && errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("a frame seen as buffered was cut: %v", err)
 				}
 				return
 			}

@@ -21,6 +21,7 @@ import (
 	"github.com/asynkron/protoactor-go/remote"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -1256,18 +1257,19 @@ func (a *nodeActor) Receive(ctx actor.Context) {
 		a.n.leaving(m.MemberId, m.Address)
 		ctx.Respond(&pb.NodeLeavingAck{})
 	case proto.Message:
-		a.n.handle(m)
+		a.n.handle(m, nil)
 	}
 }
 
 // handle handles what another node sent to this node's actorio-node, on
 // its link or (from an older node) through protoactor: a node's messages
-// one after the other, in the order it sent them.
-func (n *node) handle(m proto.Message) {
+// one after the other, in the order it sent them. held, when not nil,
+// keeps back the writers a broadcast starts (see serveLink).
+func (n *node) handle(m proto.Message, held *gateway.Held) {
 	switch m := m.(type) {
 	case *pb.NodeBroadcast:
 		if m.Broadcast != nil && !n.closed.Load() {
-			n.recv.Broadcast(m.Namespace, m.Broadcast)
+			n.recv.Broadcast(m.Namespace, m.Broadcast, held)
 		}
 	case *pb.NodeEventAck:
 		n.ack(m)

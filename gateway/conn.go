@@ -294,7 +294,7 @@ func (c *Conn) Closed() <-chan struct{} { return c.closed }
 // by the caller afterwards. Send returns ErrClosed after the session ended,
 // and ErrSlowConsumer (closing the session with "slow consumer") when the
 // queue would exceed Config.MaxQueueBytes or Config.MaxQueuePackets.
-func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, 0) }
+func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, 0, nil) }
 
 // SendNow is Send for a caller that can spend a write(2) on its packets
 // (a socket's own emit or ack): on a WebSocket with no writer running, the
@@ -302,7 +302,7 @@ func (c *Conn) Send(pkts ...engineio.Packet) error { return c.send(pkts, false, 
 // and leaves to a writer goroutine only what the socket does not take at
 // once. It saves starting a goroutine per packet. Broadcasts use Send, so
 // that what piles up for a connection leaves in one write.
-func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true, 0) }
+func (c *Conn) SendNow(pkts ...engineio.Packet) error { return c.send(pkts, true, 0, nil) }
 
 // SendOptions are the choices of SendWith.
 type SendOptions struct {
@@ -317,6 +317,34 @@ type SendOptions struct {
 	// their messages is then compressed once for all of them, not once
 	// per connection.
 	Shared bool
+	// Held, when not nil, keeps back the WebSocket writer this send would
+	// start until Held.Release: a caller that sends many packets in a row
+	// (another node's broadcasts, as its link delivers them) lets each
+	// connection's writer take them all in one write.
+	Held *Held
+}
+
+// Held is a list of WebSocket writers that sends were to start and did
+// not (SendOptions.Held): each connection in it takes no write until
+// Release. It is used by one goroutine at a time, which must call
+// Release before it waits on anything.
+type Held struct {
+	writers []heldWriter
+}
+
+// heldWriter is a connection whose writer claim a Held keeps.
+type heldWriter struct {
+	c  *Conn
+	ws *websocket.Conn
+}
+
+// Release starts the writers h kept back, and empties h for reuse.
+func (h *Held) Release() {
+	for i, w := range h.writers {
+		h.writers[i] = heldWriter{}
+		w.c.startWriter(w.ws)
+	}
+	h.writers = h.writers[:0]
 }
 
 // sendFlags are the SendOptions a queued packet keeps.
@@ -336,10 +364,10 @@ func (c *Conn) SendWith(o SendOptions, pkts ...engineio.Packet) error {
 	if o.Shared && c.srv.cfg.PerMessageDeflate != nil {
 		f |= sendShared
 	}
-	return c.send(pkts, o.Now, f)
+	return c.send(pkts, o.Now, f, o.Held)
 }
 
-func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags) error {
+func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags, held *Held) error {
 	var n int64
 	for _, p := range pkts {
 		if p.Type != engineio.Message {
@@ -388,6 +416,8 @@ func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags) error {
 	}
 	switch {
 	case ws == nil:
+	case held != nil:
+		held.writers = append(held.writers, heldWriter{c, ws})
 	case now:
 		c.writeClaimed(ws)
 	default:

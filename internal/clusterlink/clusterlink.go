@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -118,8 +119,10 @@ type Node interface {
 // sent, one message at a time per kind, in the order each node sent them.
 type Receiver interface {
 	// Broadcast delivers a broadcast of the namespace nsp to this node's
-	// sockets, if the namespace exists here.
-	Broadcast(nsp string, b *pb.Broadcast)
+	// sockets, if the namespace exists here. With held not nil, the
+	// connections' writers it would start wait for held.Release (the
+	// node delivers what its link has buffered, then releases them).
+	Broadcast(nsp string, b *pb.Broadcast, held *gateway.Held)
 	// ServerSideEmit runs the handlers of a server-side event; ack is nil
 	// unless the sender waits for an acknowledgement.
 	ServerSideEmit(data []byte, atts [][]byte, ack func(data []byte, atts [][]byte))
