@@ -232,6 +232,16 @@ type tokenBucket struct {
 	last   time.Time // zero until the first event: the bucket starts full
 }
 
+// takeToken reports whether an event arriving now fits the socket's
+// limit of rate events per second with bursts of burst, and spends its
+// token if so; only the connection's receiver calls it.
+func (p *SocketRef) takeToken(rate float64, burst int) bool {
+	if p.bucket == nil {
+		p.bucket = new(tokenBucket)
+	}
+	return p.bucket.take(time.Now(), rate, burst)
+}
+
 // take reports whether an event arriving at now fits the limit of rate
 // events per second with bursts of burst, and spends its token if so.
 func (b *tokenBucket) take(now time.Time, rate float64, burst int) bool {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
@@ -152,7 +151,7 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		// The rate limit is the route's: every event passes here once.
-		if a.opts.EventRate > 0 && !p.bucket.take(time.Now(), a.opts.EventRate, a.opts.EventBurst) {
+		if a.opts.EventRate > 0 && !p.takeToken(a.opts.EventRate, a.opts.EventBurst) {
 			a.rt.dropped.Add(1)
 			a.rt.log.Debug("actorio: event dropped by the rate limit", slog.String("conn", a.conn.ID()),
 				slog.String("nsp", pkt.Namespace), slog.String("sid", p.id))

@@ -47,7 +47,8 @@ func generation(g uint64) uint64 { return g << 32 }
 // forgotten when gone.
 func (ns *NamespaceRef) replicate(p *SocketRef, endedAt time.Time, gone bool) {
 	repl := ns.opts.Replication
-	if repl == nil || ns.log == nil || p.privateID == "" {
+	r := p.rec
+	if repl == nil || ns.log == nil || r == nil {
 		return
 	}
 	var data any
@@ -55,9 +56,9 @@ func (ns *NamespaceRef) replicate(p *SocketRef, endedAt time.Time, gone bool) {
 		data = p.handler.Data()
 	}
 	p.mu.Lock()
-	p.version++
-	cur := session{sid: p.id, pid: p.privateID, rooms: p.roomsLocked(), data: data, addr: p.conn.RemoteIP(),
-		first: p.first, connectedAt: p.connectedAt, version: p.version, endedAt: endedAt}
+	r.version++
+	cur := session{sid: p.id, pid: r.privateID, rooms: p.roomsLocked(), data: data, addr: p.conn.RemoteIP(),
+		first: r.first, connectedAt: r.connectedAt, version: r.version, endedAt: endedAt}
 	p.mu.Unlock()
 	s := sessionState(ns.name, ns.log.tag, &cur)
 	s.Gone = gone
@@ -91,7 +92,7 @@ func (ns *NamespaceRef) ReceiveSession(s *pb.NodeSession) {
 	if ns.log == nil || s.Pid == "" {
 		return
 	}
-	if p, ok := ns.Socket(s.Sid); ok && p.privateID == s.Pid {
+	if p, ok := ns.Socket(s.Sid); ok && p.rec != nil && p.rec.privateID == s.Pid {
 		return // the session moved here: what its old node says is older
 	}
 	ns.mu.Lock()

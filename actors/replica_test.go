@@ -46,7 +46,7 @@ func TestReceiveSessionKeepsNewest(t *testing.T) {
 	ns := newNamespace("/", nil, nil, NamespaceOptions{})
 	ns.log = newPacketLog(Recovery{MaxDisconnectionDuration: time.Minute})
 	p := newSocketRef("s1", ns, nil)
-	p.privateID = "p1"
+	p.rec = &socketRecovery{privateID: "p1"}
 	ns.refs["s1"] = p
 	ns.ReceiveSession(state(generation(1)+1, "B", false))
 	if n := ns.ReplicaCount(); n != 0 {

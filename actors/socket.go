@@ -99,7 +99,7 @@ func (a *socketActor) disconnect(ctx actor.Context, m *endSocket) {
 func (a *socketActor) start(ctx actor.Context) {
 	p := a.ref
 	var r *Refusal
-	if !p.recovered || !p.ns.recovery.SkipMiddlewares {
+	if !p.Recovered() || !p.ns.recovery.SkipMiddlewares {
 		a.user(func() { r = a.h.Authorize() })
 	}
 	if r != nil {
@@ -117,8 +117,8 @@ func (a *socketActor) start(ctx actor.Context) {
 	var sid []byte // a Socket.IO v2 client gets a bare CONNECT (eio3.go)
 	if p.conn.Protocol() != 3 {
 		reply := socketio.Object{{Key: "sid", Value: p.id}}
-		if p.privateID != "" {
-			reply = append(reply, socketio.Member{Key: "pid", Value: p.privateID})
+		if p.rec != nil {
+			reply = append(reply, socketio.Member{Key: "pid", Value: p.rec.privateID})
 		}
 		sid, _ = reply.MarshalJSON()
 	}

@@ -37,19 +37,10 @@ type SocketRef struct {
 
 	handler SocketHandler
 
-	// Connection state recovery: the session's private id (empty when
-	// recovery is off); restore, the state a restored socket starts from
-	// until the namespace made it ready (the namespace actor owns it);
-	// first, the log's offset when the socket connected, which the client
-	// is assumed to have reached when it sends none, and connectedAt when
-	// it connected; version, that of the last state of the session sent to
-	// the other nodes (replica.go). All three under mu.
-	privateID   string
-	restore     *restore
-	first       vector
-	connectedAt time.Time
-	version     uint64
-	recovered   bool
+	// rec is the socket's connection state recovery, nil when that is
+	// off (most sockets: it is kept out of SocketRef, which every
+	// connected socket holds).
+	rec *socketRecovery
 
 	connected atomic.Bool
 	// owner is the connection actor of conn, whose routing table leads to
@@ -57,9 +48,9 @@ type SocketRef struct {
 	// (socketActor.gone).
 	owner    *connActor
 	unrouted atomic.Bool
-	// bucket rate-limits the socket's inbound events; only the connection's
-	// receiver touches it.
-	bucket tokenBucket
+	// bucket rate-limits the socket's inbound events, made at the first
+	// event when a rate is set; only the connection's receiver touches it.
+	bucket *tokenBucket
 
 	// The events handed to the socket actor and not handled yet, counted
 	// in the connection's inbound bound, and whether the actor stopped
@@ -89,6 +80,24 @@ type SocketRef struct {
 	kept *session
 }
 
+// socketRecovery is a socket's part in connection state recovery.
+type socketRecovery struct {
+	// privateID is the session's private id; recovered, whether the socket
+	// restored a session; restore, the state a restored socket starts from
+	// until the namespace made it ready (the namespace actor owns it).
+	privateID string
+	recovered bool
+	restore   *restore
+	// first is the log's offset when the socket connected, which the
+	// client is assumed to have reached when it sends none, and
+	// connectedAt when it connected; version, that of the last state of
+	// the session sent to the other nodes (replica.go). All three under
+	// the socket's mu.
+	first       vector
+	connectedAt time.Time
+	version     uint64
+}
+
 func newSocketRef(id string, ns *NamespaceRef, conn *gateway.Conn) *SocketRef {
 	return &SocketRef{id: id, ns: ns, conn: conn}
 }
@@ -108,15 +117,25 @@ func (p *SocketRef) Conn() *gateway.Conn { return p.conn }
 // Recovered reports whether the socket restored a disconnected session
 // (connection state recovery): same id, rooms and data, missed packets
 // replayed.
-func (p *SocketRef) Recovered() bool { return p.recovered }
+func (p *SocketRef) Recovered() bool { return p.rec != nil && p.rec.recovered }
+
+// restoring returns the state the socket restores, nil when it restores
+// none or is ready.
+func (p *SocketRef) restoring() *restore {
+	if p.rec == nil {
+		return nil
+	}
+	return p.rec.restore
+}
 
 // RestoredData returns the application data of the session the socket
 // restored, if it restored one.
 func (p *SocketRef) RestoredData() (any, bool) {
-	if p.restore == nil {
+	r := p.restoring()
+	if r == nil {
 		return nil, false
 	}
-	return p.restore.data, true
+	return r.data, true
 }
 
 // Connected reports whether the socket passed its middleware and has not
@@ -302,12 +321,16 @@ func (p *SocketRef) requested() *endSocket {
 // keepSession records the state of a socket that is ending, for its
 // namespace to keep once the socket actor stopped.
 func (p *SocketRef) keepSession() {
+	r := p.rec
+	if r == nil {
+		return
+	}
 	data := p.handler.Data()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rooms := p.roomsLocked()
-	p.kept = &session{sid: p.id, pid: p.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), first: p.first,
-		origin: p.ns.log.tag, connectedAt: p.connectedAt, version: p.version, endedAt: time.Now()}
+	p.kept = &session{sid: p.id, pid: r.privateID, rooms: rooms, data: data, addr: p.conn.RemoteIP(), first: r.first,
+		origin: p.ns.log.tag, connectedAt: r.connectedAt, version: r.version, endedAt: time.Now()}
 }
 
 // takeSession returns the session keepSession recorded, once.

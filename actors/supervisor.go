@@ -205,8 +205,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 	p := newSocketRef(id, a.ns, m.conn.conn)
 	p.owner = m.conn
 	if a.log != nil {
-		p.privateID = gateway.NewID()
-		p.version = generation(1)
+		p.rec = &socketRecovery{privateID: gateway.NewID(), version: generation(1)}
 		r := m.remote
 		if r == nil {
 			a.ns.mu.Lock()
@@ -214,9 +213,9 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 			a.ns.mu.Unlock()
 		}
 		if r != nil && r.sid != "" {
-			p.id, p.privateID, p.recovered = r.sid, r.pid, true
-			p.restore = r
-			p.version = generation(r.version>>32 + 1)
+			p.id, p.rec.privateID, p.rec.recovered = r.sid, r.pid, true
+			p.rec.restore = r
+			p.rec.version = generation(r.version>>32 + 1)
 		}
 	}
 	h := a.ns.behavior(p, m.auth)
@@ -240,7 +239,7 @@ func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.
 	a.ns.refs[p.id] = p
 	a.ns.refsMu.Unlock()
 	if a.log != nil {
-		a.log.live[p.privateID] = p
+		a.log.live[p.rec.privateID] = p
 	}
 	respond(spawnReply{id: p.id})
 }
@@ -280,18 +279,18 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 	// panic in middleware, a supervisor stopping).
 	a.ns.leaveAll(p)
 	if a.log != nil {
-		if a.log.live[p.privateID] == p {
-			delete(a.log.live, p.privateID)
+		if a.log.live[p.rec.privateID] == p {
+			delete(a.log.live, p.rec.privateID)
 		}
 		s := p.takeSession()
 		if s != nil {
 			a.log.sessions[s.pid] = s
 		}
-		if _, ok := a.log.giving[p.privateID]; ok {
-			a.gave(p.privateID, s)
+		if _, ok := a.log.giving[p.rec.privateID]; ok {
+			a.gave(p.rec.privateID, s)
 		}
-		if w, ok := a.log.waiting[p.privateID]; ok {
-			delete(a.log.waiting, p.privateID)
+		if w, ok := a.log.waiting[p.rec.privateID]; ok {
+			delete(a.log.waiting, p.rec.privateID)
 			a.spawn(ctx, w.m, w.sender)
 		}
 	}

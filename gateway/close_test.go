@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,5 +219,66 @@ func TestServerCloseCutsAClientThatDoesNotRead(t *testing.T) {
 	}
 	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose {
 		t.Fatalf("close %+v", ev)
+	}
+}
+
+// TestClosedChannel checks Conn.Closed, whose channel is made on first
+// use: asked for before the end, it is closed by the end; asked for
+// after, it is closed already; asked for while the session closes, from
+// several goroutines, it is closed for each of them.
+func TestClosedChannel(t *testing.T) {
+	isClosed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	tests := []struct {
+		name   string
+		before bool // Closed is called before the session ends
+		racing bool // and from other goroutines while it ends
+	}{
+		{"asked before the end", true, false},
+		{"asked after the end", false, false},
+		{"asked while it ends", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := startEnv(t, Config{})
+			ws, c := e.openWS(t)
+			var early <-chan struct{}
+			if tt.before {
+				early = c.Closed()
+				if isClosed(early) {
+					t.Fatal("Closed's channel is closed while the session is open")
+				}
+			}
+			var wg sync.WaitGroup
+			got := make(chan (<-chan struct{}), 8)
+			if tt.racing {
+				for range cap(got) {
+					wg.Go(func() { got <- c.Closed() })
+				}
+			}
+			c.Close("server shutting down")
+			wg.Wait()
+			close(got)
+			if early != nil && !isClosed(early) {
+				t.Fatal("the channel asked for before the end is not closed after it")
+			}
+			if !isClosed(c.Closed()) {
+				t.Fatal("the channel asked for after the end is not closed")
+			}
+			for ch := range got {
+				select {
+				case <-ch:
+				case <-time.After(3 * time.Second):
+					t.Fatal("a channel asked for while the session ended was never closed")
+				}
+			}
+			_ = expectClosed(t, ws)
+		})
 	}
 }

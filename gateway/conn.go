@@ -123,7 +123,9 @@ type Conn struct {
 	// asked b64). Both are set at the handshake and never change.
 	eio3, pollB64 bool
 
-	closed chan struct{} // closed when the session ends
+	// closed is closed when the session ends; made on first use
+	// (closedLocked), since most sessions never wait on it. Guarded by mu.
+	closed chan struct{}
 	// pollWake (capacity 1) wakes the poller when the queue or the state
 	// changes; nil for a session opened on a WebSocket.
 	pollWake chan struct{}
@@ -227,7 +229,6 @@ func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 		eio3:      eio3,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
-		closed:     make(chan struct{}),
 
 		req: &HandshakeRequest{
 			header:     packHeader(r.Header),
@@ -286,7 +287,32 @@ func (c *Conn) Transport() string {
 }
 
 // Closed returns a channel closed when the session ends.
-func (c *Conn) Closed() <-chan struct{} { return c.closed }
+func (c *Conn) Closed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closedLocked()
+}
+
+// endedChan is the channel closedLocked hands out once the session has
+// ended; it is closed from the start.
+var endedChan = func() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// closedLocked returns the channel that is closed when the session ends,
+// making it on first use; c.mu must be held.
+func (c *Conn) closedLocked() <-chan struct{} {
+	if c.closed == nil {
+		if c.isClosed {
+			c.closed = endedChan
+		} else {
+			c.closed = make(chan struct{})
+		}
+	}
+	return c.closed
+}
 
 // Send queues Message packets for the client without blocking; order is
 // preserved. The packets' Data is neither modified nor retained after it is
@@ -684,9 +710,13 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode) {
 		((!c.polling && (mode == closeFlush || mode == closeByClient || c.posting)) ||
 			(mode == closeFlush && len(c.queue) > 0))
 	c.lingering = linger
+	waiters := c.closed
+	c.closed = endedChan
 	c.mu.Unlock()
 
-	close(c.closed)
+	if waiters != nil {
+		close(waiters)
+	}
 	if mode == closeDrop && ws != nil {
 		// A close frame if it goes out without waiting (as Node's, which
 		// sends one), then the cut: it fails a write stuck on the peer's

@@ -60,10 +60,11 @@ func (c *Conn) awaitInbound() {
 			w = &ch
 		}
 	}
+	closed := c.Closed()
 	for c.inboundFull() {
 		select {
 		case <-*w:
-		case <-c.closed:
+		case <-closed:
 			return
 		}
 	}

@@ -92,6 +92,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		closed := c.closedLocked()
 		c.mu.Unlock()
 		select {
 		case <-c.pollWake:
@@ -100,7 +101,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			racesUpgrade = false // the hold is over: answer as usual
 			hold = nil
 			continue
-		case <-c.closed:
+		case <-closed:
 		case <-r.Context().Done():
 			c.mu.Lock()
 			c.polling = false

@@ -349,10 +349,11 @@ func readMessage(ws *websocket.Conn, limit int64) (int, []byte, error) {
 // a "transport close"; anything else (including an oversized message) is a
 // "transport error".
 func (c *Conn) readFailed(err error) {
-	select {
-	case <-c.closed:
+	c.mu.Lock()
+	ended := c.isClosed
+	c.mu.Unlock()
+	if ended {
 		return // the server closed the socket
-	default:
 	}
 	switch {
 	case errors.Is(err, websocket.ErrReadLimit):
