@@ -152,7 +152,9 @@ type Conn struct {
 	delivering bool // an OnOpen or OnPacket call is in progress
 	closeDue   bool // OnClose waits for the current OnPacket call to return
 	// heartbeat
-	heartbeat        *time.Timer // see heartbeat.go
+	// beatIdx is the session's place in the server's heartbeat schedule
+	// (beats), -1 when not in it; guarded by the schedule's mu.
+	beatIdx          int32
 	heartbeatStopped bool
 	awaitingPong     bool
 	pingAt           time.Duration // the next ping is due then (monoNow's clock)
@@ -229,6 +231,7 @@ func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 		eio3:      eio3,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
+		beatIdx:    -1,
 
 		req: &HandshakeRequest{
 			header:     packHeader(r.Header),

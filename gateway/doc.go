@@ -93,8 +93,9 @@
 //     goroutine only what the socket did not take.
 //   - A short-lived goroutine closes a session whose queue overflowed, so
 //     that OnClose never runs inside the caller's Send.
-//   - Timers: one heartbeat timer per session (time.AfterFunc), and one
-//     that forgets a closed polling session kept for its client's last GET.
+//   - Timers: one per server for the heartbeats (its callback runs the
+//     heartbeats due in turn: see beats), and one per closed polling
+//     session kept for its client's last GET, which forgets it.
 //
 // [Server.Close] closes every session with reason "forced server close",
 // flushing what is queued (with a close packet) for at most a second,

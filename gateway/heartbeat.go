@@ -10,21 +10,22 @@ import (
 
 // The heartbeat: pingInterval after the handshake (or after the last pong)
 // the server queues a ping; if no pong arrives by pingInterval + pingTimeout
-// after that same start, the session closes with "ping timeout". One
-// time.AfterFunc timer per session serves both steps, re-armed with Reset;
-// its callback decides from the session's state and the clock what is due,
-// so a callback that lost a race with a Reset or a Stop does nothing.
+// after that same start, the session closes with "ping timeout". One entry
+// per session in the server's schedule (beats.go) serves both steps, moved
+// at each; the heartbeat decides from the session's state and the clock
+// what is due, so one that lost a race with a new time or a stop does
+// nothing.
 //
-// The deadline is fixed when the interval starts, not when the ping timer
-// happens to fire, and requests also check it (expireIfDue): a client that
-// stays silent for exactly pingInterval + pingTimeout after reading the
-// handshake finds the session gone, however late the timers run.
+// The deadline is fixed when the interval starts, not when the ping
+// happens to be sent, and requests also check it (expireIfDue): a client
+// that stays silent for exactly pingInterval + pingTimeout after reading
+// the handshake finds the session gone, however late the schedule runs.
 //
 // An Engine.IO v3 session runs the other way round, as Node's does: the
 // client pings every pingInterval and the server answers each ping with a
 // pong at once. The session dies pingInterval + pingTimeout after the
-// handshake or the client's last ping; the same timer, re-armed when it
-// fires early, watches that deadline, and requests check it too.
+// handshake or the client's last ping; the same schedule entry, moved when
+// it comes early, watches that deadline, and requests check it too.
 
 // monoStart is the origin of the heartbeat's clock: a session keeps its
 // deadlines as monotonic durations since it (8 bytes each, where a
@@ -45,15 +46,15 @@ func (c *Conn) startHeartbeat() {
 	if c.eio3 {
 		d := c.srv.cfg.PingInterval + c.srv.cfg.PingTimeout
 		c.expireAt = monoNow() + d
-		c.heartbeat = time.AfterFunc(d, c.onHeartbeat)
+		c.srv.beats.schedule(c, d)
 		return
 	}
 	c.schedulePingLocked()
 }
 
 // onClientPing answers a v3 client's ping with a pong and moves the
-// session's deadline to pingInterval + pingTimeout from now. The timer is
-// left alone: when it fires at the old deadline it finds the new one and
+// session's deadline to pingInterval + pingTimeout from now. The schedule is
+// left alone: the heartbeat due at the old deadline finds the new one and
 // waits for it.
 func (c *Conn) onClientPing() {
 	c.mu.Lock()
@@ -67,22 +68,17 @@ func (c *Conn) onClientPing() {
 	c.wake()
 }
 
-// schedulePingLocked arms the timer for the next ping and sets the
-// session's deadline; c.mu must be held.
+// schedulePingLocked schedules the next ping and sets the session's
+// deadline; c.mu must be held.
 func (c *Conn) schedulePingLocked() {
 	c.pingAt = monoNow() + c.srv.cfg.PingInterval
 	c.expireAt = c.pingAt + c.srv.cfg.PingTimeout
-	if c.heartbeat == nil {
-		c.heartbeat = time.AfterFunc(c.srv.cfg.PingInterval, c.onHeartbeat)
-		return
-	}
-	c.heartbeat.Reset(c.srv.cfg.PingInterval)
+	c.srv.beats.schedule(c, c.srv.cfg.PingInterval)
 }
 
 // expireIfDue closes the session with "ping timeout" if its deadline has
-// passed without a pong, or a v3 client's ping (its timer may not have
-// fired yet), and reports
-// whether the session is closed.
+// passed without a pong, or a v3 client's ping (its heartbeat may not have
+// run yet), and reports whether the session is closed.
 func (c *Conn) expireIfDue() bool {
 	c.mu.Lock()
 	closed := c.isClosed
@@ -113,16 +109,16 @@ func (c *Conn) onHeartbeat() {
 			c.closeWith(disconnect.PingTimeout, ErrPingTimeout, closeDrop)
 			return
 		}
-		c.heartbeat.Reset(c.expireAt - now)
+		c.srv.beats.schedule(c, c.expireAt-now)
 	case now >= c.pingAt:
 		c.enqueueLocked(engineio.Packet{Type: engineio.Ping})
 		c.awaitingPong = true
-		c.heartbeat.Reset(c.expireAt - now)
+		c.srv.beats.schedule(c, c.expireAt-now)
 		c.mu.Unlock()
 		c.wake()
 		return
 	default:
-		// A pong re-armed the timer while this call waited for c.mu.
+		// A pong moved the session's time while this call waited for c.mu.
 	}
 	c.mu.Unlock()
 }
@@ -138,10 +134,9 @@ func (c *Conn) onPong() {
 	c.schedulePingLocked()
 }
 
-// stopHeartbeatLocked stops the timer for good; c.mu must be held.
+// stopHeartbeatLocked takes the session out of the schedule for good;
+// c.mu must be held.
 func (c *Conn) stopHeartbeatLocked() {
 	c.heartbeatStopped = true
-	if c.heartbeat != nil {
-		c.heartbeat.Stop()
-	}
+	c.srv.beats.cancel(c)
 }

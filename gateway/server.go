@@ -60,6 +60,8 @@ type Server struct {
 	pollUsers  int
 	pollFailed bool
 	pollWG     sync.WaitGroup
+	// beats schedules the sessions' heartbeats.
+	beats beats
 }
 
 // Observer is told of sessions opening, changing transport and ending. It
@@ -108,6 +110,7 @@ func New(cfg Config, h Handler) *Server {
 
 		slotsByAddr: make(map[string]int),
 	}
+	s.beats.run = (*Conn).onHeartbeat
 	s.upgrader = websocket.Upgrader{
 		// The small read buffer hijackWrap makes (not net/http's 4 KB
 		// one; ReadBufferSize 0 adopts it) and write buffers taken from a
@@ -409,6 +412,7 @@ func (s *Server) Close() error {
 	s.shut = true
 	s.stopLingeringLocked()
 	s.mu.Unlock()
+	s.beats.stop()
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
