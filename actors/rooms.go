@@ -40,17 +40,18 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 	p.mu.Lock()
 	rooms := append(p.roomsLocked(), p.id)
 	p.mu.Unlock()
+	r := p.restoring()
 	if ns.log != nil && p.rec != nil {
 		now := time.Now()
 		first, at := ns.log.vector(now), now
-		if r := p.rec.restore; r != nil {
+		if r != nil {
 			first, at = r.last, r.connectedAt
 		}
 		p.mu.Lock()
 		p.rec.first, p.rec.connectedAt = first, at
 		p.mu.Unlock()
 	}
-	if r := p.restoring(); r != nil {
+	if r != nil {
 		p.rec.restore = nil
 		rooms = append(slices.Clone(r.rooms), rooms...)
 		ns.log.missed(r, p.id, r.rooms, func(e *logEntry) bool {

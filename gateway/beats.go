@@ -60,6 +60,9 @@ func (h *beatHeap) Pop() any {
 	b := old[len(old)-1]
 	old[len(old)-1] = beat{}
 	*h = old[:len(old)-1]
+	if len(*h) == 0 {
+		*h = nil // a heap emptied after a storm keeps its size: let it go
+	}
 	b.c.beatIdx = -1
 	return b
 }
@@ -88,9 +91,6 @@ func (b *beats) cancel(c *Conn) {
 	defer b.mu.Unlock()
 	if i := c.beatIdx; i >= 0 {
 		heap.Remove(&b.h, int(i))
-	}
-	if len(b.h) == 0 {
-		b.h = nil // a heap emptied after a storm keeps its size: let it go
 	}
 }
 
@@ -122,9 +122,6 @@ func (b *beats) fire() {
 	var due []*Conn
 	for len(b.h) > 0 && b.h[0].due <= now {
 		due = append(due, heap.Pop(&b.h).(beat).c)
-	}
-	if len(b.h) == 0 {
-		b.h = nil
 	}
 	if !b.stopped {
 		b.armLocked(now)
