@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +18,9 @@ import (
 // is read:
 //
 //   - CONNECT: looks the namespace up, asks its supervisor for a socket and
-//     waits for the answer, then adds the socket to the routing table;
+//     waits for the answer, then adds the socket to the routing table (the
+//     wait suspends the delivery where the transport allows it, see
+//     gateway.Conn.Suspend, so that it holds no goroutine);
 //   - DISCONNECT: takes the namespace's socket out of the table and ends it;
 //   - EVENT: sends it to its namespace's socket actor (the one hop);
 //   - ACK: hands it to the waiting ack handler, on the spot.
@@ -173,7 +174,8 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 }
 
 // connect joins namespace nsp: the socket its supervisor spawns is in the
-// routing table when connect returns. A CONNECT for a namespace the
+// routing table before the connection's next packet is handled (when
+// connect returns, or when its suspended delivery ends). A CONNECT for a namespace the
 // connection is connected to closes the connection, as the reference
 // server does: the client is out of step with the server.
 func (r *inbound) connect(nsp string, auth []byte) error {
@@ -196,33 +198,56 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 	if a.conn.Protocol() == 3 {
 		id = v2SocketID(nsp, a.conn.ID())
 	}
-	res, err := ns.request(context.Background(), &spawnSocket{conn: a, id: id, auth: auth})
-	if err != nil {
-		a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
-			slog.String("nsp", nsp), slog.Any("err", err))
-		refuse("server error")
+	m := &spawnSocket{conn: a, id: id, auth: auth}
+	joined := func(reply spawnReply, err error) {
+		if err != nil {
+			a.rt.log.Warn("actorio: namespace did not spawn a socket", slog.String("conn", a.conn.ID()),
+				slog.String("nsp", nsp), slog.Any("err", err))
+			refuse("server error")
+			return
+		}
+		if reply.err != "" {
+			refuse("server error")
+			return
+		}
+		a.routeSpawned(ns, nsp, reply.id)
+	}
+	// Suspended, the wait holds no goroutine (nor read buffer): in a
+	// storm of connections, thousands wait for their supervisor at once.
+	if resume, ok := a.conn.Suspend(); ok {
+		ns.spawn(m, func(reply spawnReply, err error) {
+			resume(func() { joined(reply, err) })
+		})
 		return nil
 	}
-	reply := res.(spawnReply)
-	if reply.err != "" {
-		refuse("server error")
-		return nil
+	type answer struct {
+		reply spawnReply
+		err   error
 	}
-	p, ok := ns.Socket(reply.id)
+	ch := make(chan answer, 1)
+	ns.spawn(m, func(reply spawnReply, err error) { ch <- answer{reply, err} })
+	ans := <-ch
+	joined(ans.reply, ans.err)
+	return nil
+}
+
+// routeSpawned routes namespace nsp to the socket with id sid that its
+// supervisor spawned for this connection.
+func (a *connActor) routeSpawned(ns *NamespaceRef, nsp, sid string) {
+	p, ok := ns.Socket(sid)
 	if !ok {
 		// The socket actor started and already ended (its middleware
 		// refused it, say): it answered the client itself.
-		return nil
+		return
 	}
 	a.setRoute(nsp, p)
 	if p.unrouted.Load() {
 		// It ended (its middleware refused it, say) while it was being
 		// routed: its own removal (socketActor.gone) may have come first.
 		a.routeGone(nsp, p.id)
-		return nil
+		return
 	}
 	if !a.joined.Swap(true) {
 		a.stopConnectTimer()
 	}
-	return nil
 }

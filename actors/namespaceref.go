@@ -236,6 +236,29 @@ func (ns *NamespaceRef) Socket(id string) (*SocketRef, bool) {
 	return p, ok
 }
 
+// spawn asks the supervisor for the socket m describes; done gets its
+// answer, or an error when there is none within requestTimeout, once, on
+// the supervisor's goroutine or the timeout's.
+func (ns *NamespaceRef) spawn(m *spawnSocket, done func(spawnReply, error)) {
+	if ns.pid == nil {
+		done(spawnReply{}, fmt.Errorf("namespace %s: detached", ns.name))
+		return
+	}
+	var once atomic.Bool
+	t := time.AfterFunc(requestTimeout, func() {
+		if !once.Swap(true) {
+			done(spawnReply{}, fmt.Errorf("namespace %s: %w", ns.name, actor.ErrTimeout))
+		}
+	})
+	m.reply = func(r spawnReply) {
+		if !once.Swap(true) {
+			t.Stop()
+			done(r, nil)
+		}
+	}
+	ns.rt.system.Root.Send(ns.pid, m)
+}
+
 func (ns *NamespaceRef) request(ctx context.Context, msg any) (any, error) {
 	if ns.pid == nil {
 		return nil, fmt.Errorf("namespace %s: detached", ns.name)

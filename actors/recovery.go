@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
@@ -241,8 +239,7 @@ type packetLog struct {
 // waitingSpawn is a SpawnSocket request put off until the socket holding
 // the session it restores has ended.
 type waitingSpawn struct {
-	m      *spawnSocket
-	sender *actor.PID
+	m *spawnSocket
 }
 
 // claimWait bounds how long a restore request waits for the socket that

@@ -260,7 +260,7 @@ func (a *namespaceActor) claimRemote(ctx actor.Context, m *spawnSocket) bool {
 		m.remote = a.restoreReplica(req, addr)
 		return false
 	}
-	a.log.waiting[pid] = waitingSpawn{m: m, sender: ctx.Sender()}
+	a.log.waiting[pid] = waitingSpawn{m: m}
 	self, root, member := ctx.Self(), a.ns.rt.system.Root, r.MemberId
 	claim := &pb.NodeSessionClaim{Namespace: a.ns.name, Pid: pid, Addr: addr}
 	go func() {
@@ -295,7 +295,7 @@ func (a *namespaceActor) claimed(ctx actor.Context, m claimAnswer) {
 	if w.m.remote == nil {
 		w.m.remote = &restore{} // asked already: no second claim
 	}
-	a.spawn(ctx, w.m, w.sender)
+	a.spawn(ctx, w.m)
 }
 
 // restoreReplica takes the replica of the session req claims, whose node

@@ -11,14 +11,15 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// spawnSocket asks a namespace supervisor for a socket on connection conn
-// (a request: the answer is a spawnReply). In-process messages are plain
-// Go values carrying what the receiver talks to; protobuf is for what
-// crosses nodes.
+// spawnSocket asks a namespace supervisor for a socket on connection conn;
+// the supervisor calls reply with its answer, once (NamespaceRef.spawn).
+// In-process messages are plain Go values carrying what the receiver
+// talks to; protobuf is for what crosses nodes.
 type spawnSocket struct {
-	conn *connActor
-	id   string
-	auth []byte
+	conn  *connActor
+	id    string
+	auth  []byte
+	reply func(spawnReply)
 	// remote, once set, is the restore of a session of another node (an
 	// empty one: none), so that the request is not claimed twice.
 	remote *restore
@@ -51,14 +52,14 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case *spawnSocket:
 		a.ns.pending.Add(-1)
 		if !a.deferSpawn(ctx, m) && !a.claimRemote(ctx, m) {
-			a.spawn(ctx, m, ctx.Sender())
+			a.spawn(ctx, m)
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
 	case claimTimeout:
 		if w, ok := a.log.waiting[m.pid]; ok {
 			delete(a.log.waiting, m.pid)
-			a.spawn(ctx, w.m, w.sender)
+			a.spawn(ctx, w.m)
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
@@ -164,7 +165,7 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 			return false
 		}
 	}
-	a.log.waiting[*req.PID] = waitingSpawn{m: m, sender: ctx.Sender()}
+	a.log.waiting[*req.PID] = waitingSpawn{m: m}
 	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
 	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
 	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
@@ -173,16 +174,16 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	return true
 }
 
-// spawn creates the socket a SpawnSocket asks for and replies to sender.
+// spawn creates the socket a SpawnSocket asks for and replies.
 // A namespace left empty by a refusal is removed before the reply, so
 // that the connection's next CONNECT finds it gone.
-func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket, sender *actor.PID) {
+func (a *namespaceActor) spawn(ctx actor.Context, m *spawnSocket) {
 	respond := func(r spawnReply) {
 		if r.id == "" {
 			a.maybeEmpty(ctx)
 		}
-		if sender != nil {
-			ctx.Send(sender, r)
+		if m.reply != nil {
+			m.reply(r)
 		}
 	}
 	if m.conn.gone.Load() || a.draining != "" {
@@ -291,7 +292,7 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 		}
 		if w, ok := a.log.waiting[p.rec.privateID]; ok {
 			delete(a.log.waiting, p.rec.privateID)
-			a.spawn(ctx, w.m, w.sender)
+			a.spawn(ctx, w.m)
 		}
 	}
 	a.maybeDrained(ctx)

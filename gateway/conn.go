@@ -130,8 +130,12 @@ type Conn struct {
 	// changes; nil for a session opened on a WebSocket.
 	pollWake chan struct{}
 
-	// recvMu serialises OnPacket calls.
+	// recvMu serialises OnPacket calls; a suspended one (Suspend) holds
+	// it until resumed.
 	recvMu sync.Mutex
+	// via is the parked reader whose run makes the OnPacket call in
+	// progress, if any (Suspend); guarded by recvMu.
+	via *parkedReader
 	// in is what the receiver took and has not handled yet (inflow.go).
 	in inflow
 
@@ -783,20 +787,26 @@ func (c *Conn) fireOnClose() {
 }
 
 // deliver hands an inbound Message packet to the receiver unless the
-// session is closed.
+// session is closed; via is the parked reader whose run read it, nil for
+// other transports (see Suspend).
 // Then, before the transport reads again, it waits while the session's
 // inbound bound is reached (see inflow).
-func (c *Conn) deliver(p engineio.Packet) {
-	if c.deliverOne(p) {
+func (c *Conn) deliver(p engineio.Packet, via *parkedReader) {
+	if c.deliverOne(p, via) {
 		c.awaitInbound()
 	}
 }
 
 // deliverOne is deliver without the wait; it reports whether the receiver
 // got the packet.
-func (c *Conn) deliverOne(p engineio.Packet) bool {
+func (c *Conn) deliverOne(p engineio.Packet, via *parkedReader) bool {
 	c.recvMu.Lock()
-	defer c.recvMu.Unlock()
+	held := false // recvMu stays locked for a suspended delivery
+	defer func() {
+		if !held {
+			c.recvMu.Unlock()
+		}
+	}()
 	c.mu.Lock()
 	r := c.receiver
 	if c.isClosed || r == nil {
@@ -806,9 +816,41 @@ func (c *Conn) deliverOne(p engineio.Packet) bool {
 	c.delivering = true
 	c.mu.Unlock()
 
+	c.via = via
 	r.OnPacket(c, p)
+	c.via = nil
+	if via != nil && via.suspended() {
+		held = true // the resume ends the delivery
+		return true
+	}
 	c.endDelivery()
 	return true
+}
+
+// Suspend, called from OnPacket, lets that call return before the packet's
+// delivery ends: the transport then reads nothing more and holds no
+// goroutine until resume is called, exactly once and from any goroutine.
+// resume runs rest (if not nil) as the end of the OnPacket call (no
+// OnPacket and no OnClose comes before it), then the transport reads on.
+// ok is false where the transport cannot stop that way (long-polling, a
+// WebSocket read on a goroutine of its own, a second Suspend in one call):
+// the receiver then waits within OnPacket.
+func (c *Conn) Suspend() (resume func(rest func()), ok bool) {
+	r := c.via // guarded by recvMu, which the OnPacket call holds
+	if r == nil {
+		return nil, false
+	}
+	c.via = nil
+	r.suspend()
+	return func(rest func()) {
+		r.resumeWith(func() {
+			if rest != nil {
+				rest()
+			}
+			c.endDelivery()
+			c.recvMu.Unlock()
+		})
+	}, true
 }
 
 // endDelivery ends an OnOpen or OnPacket call and runs an OnClose that
@@ -825,13 +867,14 @@ func (c *Conn) endDelivery() {
 }
 
 // handlePacket processes one inbound packet from any transport and reports
-// whether the transport should keep reading.
-func (c *Conn) handlePacket(p engineio.Packet) bool {
+// whether the transport should keep reading; via is the parked reader
+// whose run read it, if any.
+func (c *Conn) handlePacket(p engineio.Packet, via *parkedReader) bool {
 	switch p.Type {
 	case engineio.Message:
 		c.srv.bytesIn.Add(int64(len(p.Data)))
 		c.srv.packetsIn.Add(1)
-		c.deliver(p)
+		c.deliver(p, via)
 	case engineio.Ping:
 		if c.eio3 {
 			// In Engine.IO v3 the client pings and the server answers.

@@ -257,7 +257,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.logAt(slog.LevelWarn, "engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
 	}
 	for _, p := range pkts {
-		if !c.handlePacket(p) {
+		if !c.handlePacket(p, nil) {
 			break
 		}
 	}

@@ -272,13 +272,14 @@ func (c *Conn) closeUnread(ws *websocket.Conn) {
 
 // readLoop reads frames until the connection fails or the session ends.
 func (c *Conn) readLoop(ws *websocket.Conn) {
-	for c.readOne(ws) {
+	for c.readOne(ws, nil) {
 	}
 }
 
 // readOne reads one message and hands it on; it reports false, the
 // session closed or closing, when reading failed or the session ended.
-func (c *Conn) readOne(ws *websocket.Conn) bool {
+// via is the parked reader whose run reads, nil on a goroutine of its own.
+func (c *Conn) readOne(ws *websocket.Conn, via *parkedReader) bool {
 	mt, data, err := readMessage(ws, c.srv.cfg.MaxPayload)
 	if err != nil {
 		c.readFailed(err)
@@ -290,7 +291,7 @@ func (c *Conn) readOne(ws *websocket.Conn) bool {
 		c.closeWith(disconnect.ParseError, err, closeAbort)
 		return false
 	}
-	return c.handlePacket(p)
+	return c.handlePacket(p, via)
 }
 
 // decodeFrame decodes a WebSocket message of the session's protocol.

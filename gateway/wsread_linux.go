@@ -36,22 +36,28 @@ type parkedReader struct {
 	p  *poller
 	// id is the reader's key in the poller (0 until first parked).
 	id uint64
-	// registered: the descriptor is in the poller's epoll set (then it is
-	// re-armed, not added). Only the running run touches it.
-	registered bool
 	// lent is the pooled reader whose buffer bc.br uses now; nil when bc.br
 	// has its own (the handshake's) or none (parked).
 	lent *bufio.Reader
-	// attached: bc.br has a buffer.
-	attached bool
 	// parkedAt is when the connection last parked; quick counts the runs
 	// in a row that started soon after it (the run's own).
 	parkedAt time.Duration // monoNow's clock; 0: never parked
 	quick    int
+	peekFn   func(fd uintptr) bool
+	// rest ends a suspended delivery (Conn.Suspend): set by its resume,
+	// run by the run that reads on.
+	rest func()
+	// susp is the state of a suspension of the run's delivery (runReading
+	// when none).
+	susp atomic.Int32
+	// registered: the descriptor is in the poller's epoll set (then it is
+	// re-armed, not added). Only the running run touches it.
+	registered bool
+	// attached: bc.br has a buffer.
+	attached bool
 	// peeked: peekReady has looked at the socket once in this wait.
 	peeked  bool
 	peekBuf [1]byte
-	peekFn  func(fd uintptr) bool
 	// sweeping: the reader is in the poller's active set (the run's own).
 	sweeping bool
 	// gone: the connection closed (guarded by the poller's mu); released:
@@ -67,6 +73,17 @@ type parkedReader struct {
 	waiting, kicked bool
 	bursts, seen    uint64
 }
+
+// The states of a suspended delivery (parkedReader.susp). The run that
+// made the suspended OnPacket call goes on until it sees the suspension,
+// then ends (runStopped) and the resume starts the next run; a resume that
+// comes first (runResumed) leaves the run to end the delivery and read on.
+const (
+	runReading int32 = iota
+	runSuspended
+	runStopped
+	runResumed
+)
 
 // parkable reports whether a WebSocket on c can park in a poller: a plain
 // TCP connection (TLS buffers decrypted bytes the poller cannot see).
@@ -124,16 +141,39 @@ func (r *parkedReader) run() {
 	} else {
 		r.quick = 0
 	}
-	active := r.quick >= busyRuns
+	r.read(r.quick >= busyRuns)
+}
+
+// runResumed is the run that a suspended delivery's resume starts: it ends
+// the delivery, then reads what is buffered, or parks.
+func (r *parkedReader) runResumed() {
+	r.endSuspension()
+	if !r.attached || r.bc.br.Buffered() == 0 {
+		if r.park() {
+			return
+		}
+	}
+	r.read(false)
+}
+
+// read is a run's loop; active: the connection is busy, the run waits for
+// its next bytes before it parks (waitActive).
+func (r *parkedReader) read(active bool) {
 	for {
 		r.borrow()
 		for {
-			if !r.c.readOne(r.ws) {
+			if !r.c.readOne(r.ws, r) {
 				if r.sweeping {
 					r.p.unsweep(r)
 				}
 				r.giveBack() // nothing reads this connection any more
 				return
+			}
+			if r.susp.Load() != runReading {
+				if r.stop() {
+					return
+				}
+				r.borrow()
 			}
 			if r.bc.br.Buffered() == 0 {
 				break
@@ -148,6 +188,51 @@ func (r *parkedReader) run() {
 		// The poller is gone (the server is closing): read on, blocking.
 		active = false
 	}
+}
+
+// suspend marks the delivery of the run's OnPacket call suspended
+// (Conn.Suspend); suspended reports whether it is, until it ends.
+func (r *parkedReader) suspend()        { r.susp.Store(runSuspended) }
+func (r *parkedReader) suspended() bool { return r.susp.Load() != runReading }
+
+// stop ends the run whose delivery is suspended, keeping its read buffer
+// only if it holds bytes. It reports false when the delivery was resumed
+// meanwhile: then the run ended it, and reads on.
+func (r *parkedReader) stop() bool {
+	if r.sweeping {
+		r.sweeping = false
+		r.p.unsweep(r)
+	}
+	if r.bc.br.Buffered() == 0 {
+		r.giveBack()
+	}
+	if r.susp.CompareAndSwap(runSuspended, runStopped) {
+		return true
+	}
+	r.endSuspension()
+	return false
+}
+
+// resumeWith ends a suspended delivery with rest: in the run that made it,
+// if it has not ended yet, or in a new run.
+func (r *parkedReader) resumeWith(rest func()) {
+	r.rest = rest
+	if r.susp.CompareAndSwap(runSuspended, runResumed) {
+		return
+	}
+	// runStopped: the run ended (it wrote nothing after the swap).
+	if !r.c.srv.goTracked(r.runResumed) {
+		r.endSuspension()
+		r.c.closeUnread(r.ws)
+	}
+}
+
+// endSuspension runs the rest of the suspended delivery.
+func (r *parkedReader) endSuspension() {
+	rest := r.rest
+	r.rest = nil
+	r.susp.Store(runReading)
+	rest()
 }
 
 // A connection is busy when busyRuns runs in a row each started less than

@@ -11,6 +11,12 @@ type parkedReader struct{}
 // forget does nothing: no reader is ever parked here.
 func (*parkedReader) forget() {}
 
+// No delivery is read by a parked reader here, so none is suspended
+// (Conn.Suspend): these are never called.
+func (*parkedReader) suspend()               {}
+func (*parkedReader) suspended() bool        { return false }
+func (*parkedReader) resumeWith(rest func()) { rest() }
+
 // poller is absent on this platform.
 type poller struct{}
 
