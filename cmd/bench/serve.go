@@ -32,7 +32,14 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// Listen first: a node of a cluster tells the others its HTTP address.
-	ln, err := net.Listen("tcp", cfg.addr)
+	// actorio's server listens as its README advises (actorio.Listen:
+	// a connection reaches net/http once its client has sent its
+	// request); the raw server as net/http's users do by default.
+	listen := net.Listen
+	if cfg.serve == kindActorio {
+		listen = actorio.Listen
+	}
+	ln, err := listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,15 @@ func ServeHandler(srv *actorio.Server, h http.Handler, addr string, log *slog.Lo
 	httpSrv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// actorio.Listen: a connection costs net/http nothing until its
+	// client has sent its request (see its doc).
+	ln, err := actorio.Listen("tcp", addr)
+	if err != nil {
+		_ = srv.Close()
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.ListenAndServe() }()
+	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info(listening, append([]any{"url", "http://" + addr}, attrs...)...)
 	select {
 	case err := <-errc:
