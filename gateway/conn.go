@@ -188,8 +188,9 @@ type Conn struct {
 	out     *websocket.Conn
 	writing bool
 	// frames is how binary messages go on the session's WebSocket, set
-	// before its first write (see frameMode); guarded by mu.
-	frames frameMode
+	// before its first write (see frameMode); probeFrames, those of the
+	// WebSocket being probed. Guarded by mu.
+	frames, probeFrames frameMode
 }
 
 // frameMode is how a session's WebSocket carries binary messages.

@@ -94,50 +94,79 @@ func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 		return
 	}
 	c.probe = ws
+	c.probeFrames = framesV4
+	if c.eio3 {
+		c.probeFrames = v3Frames(r)
+	}
 	c.mu.Unlock()
 	c.logAt(slog.LevelDebug, "engine.io upgrade started", slog.String("transport", TransportPolling))
 
-	// The read deadline doubles as the upgrade timeout.
+	// Parked in the poller, the probe holds no goroutine while its client
+	// has not sent the next packet: in a storm of official clients
+	// (polling, then the upgrade), thousands wait so at once. A timer is
+	// the upgrade timeout; read here, the read deadline is.
+	if c.startProbe(ws) {
+		time.AfterFunc(s.cfg.UpgradeTimeout, func() { c.expireProbe(ws) })
+		return
+	}
 	_ = ws.SetReadDeadline(time.Now().Add(s.cfg.UpgradeTimeout))
 	for {
-		mt, data, err := readMessage(ws, s.cfg.MaxPayload)
-		if err != nil {
-			c.abortUpgrade(ws, fmt.Errorf("read during upgrade: %w", err))
-			return
-		}
-		p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
-		if err != nil {
-			c.abortUpgrade(ws, err)
-			return
-		}
-		switch {
-		case p.Type == engineio.Ping && string(p.Data) == "probe":
-			_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-			s.compressNext(ws, len("3probe"))
-			if err := ws.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
-				c.abortUpgrade(ws, fmt.Errorf("write probe answer: %w", err))
-				return
-			}
-			c.mu.Lock()
-			if c.probe == ws {
-				c.paused = true
-			}
-			c.mu.Unlock()
-			c.wake()
-		case p.Type == engineio.Upgrade:
-			frames := framesV4
-			if c.eio3 {
-				frames = v3Frames(r)
-			}
-			if !c.completeUpgrade(ws, frames) {
-				return
-			}
+		more, upgraded := c.probeOne(ws)
+		if upgraded {
 			c.startReading(ws)
 			return
-		default:
-			c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
+		}
+		if !more {
 			return
 		}
+	}
+}
+
+// errUpgradeTimeout aborts an upgrade not done within Config.UpgradeTimeout.
+var errUpgradeTimeout = errors.New("upgrade not done in time")
+
+// probeOne reads and handles one message of the probe WebSocket ws of an
+// upgrade: it answers a ping "probe", and makes ws the session's transport
+// on the upgrade packet (upgraded). Anything else, or a failed read,
+// aborts the upgrade; more is false then, or once the upgrade is over.
+func (c *Conn) probeOne(ws *websocket.Conn) (more, upgraded bool) {
+	s := c.srv
+	mt, data, err := readMessage(ws, s.cfg.MaxPayload)
+	if err != nil {
+		c.abortUpgrade(ws, fmt.Errorf("read during upgrade: %w", err))
+		return false, false
+	}
+	p, err := c.decodeFrame(data, mt == websocket.BinaryMessage)
+	if err != nil {
+		c.abortUpgrade(ws, err)
+		return false, false
+	}
+	switch {
+	case p.Type == engineio.Ping && string(p.Data) == "probe":
+		_ = ws.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		s.compressNext(ws, len("3probe"))
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
+			c.abortUpgrade(ws, fmt.Errorf("write probe answer: %w", err))
+			return false, false
+		}
+		c.mu.Lock()
+		if c.probe == ws {
+			c.paused = true
+		}
+		c.mu.Unlock()
+		c.wake()
+		return true, false
+	case p.Type == engineio.Upgrade:
+		c.mu.Lock()
+		frames := c.probeFrames
+		c.mu.Unlock()
+		if !c.completeUpgrade(ws, frames) {
+			return false, false
+		}
+		return true, true
+	default:
+		c.abortUpgrade(ws, fmt.Errorf("unexpected %s packet during upgrade", p.Type))
+		return false, false
 	}
 }
 
@@ -238,8 +267,20 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn, frames frameMode) bool {
 }
 
 // abortUpgrade closes a probe WebSocket and resumes polling.
-func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) {
+func (c *Conn) abortUpgrade(ws *websocket.Conn, err error) { c.endProbe(ws, err, false) }
+
+// expireProbe aborts the upgrade probing ws when Config.UpgradeTimeout
+// has passed, unless it is over.
+func (c *Conn) expireProbe(ws *websocket.Conn) { c.endProbe(ws, errUpgradeTimeout, true) }
+
+// endProbe is abortUpgrade; onlyProbing: nothing unless ws is still the
+// session's probe.
+func (c *Conn) endProbe(ws *websocket.Conn, err error, onlyProbing bool) {
 	c.mu.Lock()
+	if onlyProbing && c.probe != ws {
+		c.mu.Unlock()
+		return
+	}
 	if c.probe == ws {
 		c.probe = nil
 		c.paused = false

@@ -60,6 +60,8 @@ type parkedReader struct {
 	peekBuf [1]byte
 	// sweeping: the reader is in the poller's active set (the run's own).
 	sweeping bool
+	// probing: the reader reads the probe of an upgrade (startProbe).
+	probing bool
 	// gone: the connection closed (guarded by the poller's mu); released:
 	// forget ran.
 	gone     bool
@@ -97,6 +99,19 @@ func parkable(c net.Conn) bool {
 // TLS buffers decrypted bytes the poller cannot see), on a goroutine of
 // its own otherwise.
 func (c *Conn) startReading(ws *websocket.Conn) {
+	if !c.parkReader(ws, false) {
+		c.readOnOwnGoroutine(ws)
+	}
+}
+
+// startProbe reads the probe WebSocket of an upgrade (see serveUpgrade)
+// as a parked reader, which goes on as the session's once the upgrade is
+// done; it reports false where ws cannot park (the caller reads it then).
+func (c *Conn) startProbe(ws *websocket.Conn) bool { return c.parkReader(ws, true) }
+
+// parkReader makes ws's reader a parked one, probing: the probe of an
+// upgrade; it reports false where ws cannot park.
+func (c *Conn) parkReader(ws *websocket.Conn, probing bool) bool {
 	bc, ok := ws.NetConn().(*batchConn)
 	var rc syscall.RawConn
 	if ok && bc.br != nil && parkable(bc.Conn) {
@@ -107,22 +122,38 @@ func (c *Conn) startReading(ws *websocket.Conn) {
 		p = c.srv.acquirePoller()
 	}
 	if p == nil {
-		c.readOnOwnGoroutine(ws)
-		return
+		return false
 	}
 	// Until the connection closes, its reader counts as a goroutine of the
 	// server's, parked or not: Close waits for it as for a reader of its own.
 	if !c.srv.enter() {
 		c.srv.releasePoller(p)
 		c.closeUnread(ws)
-		return
+		return true
 	}
-	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true}
+	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true, probing: probing}
 	r.peekFn = r.peekReady
 	bc.parked.Store(r)
 	if bc.br.Buffered() > 0 || !r.park() {
 		r.resume() // reads, then parks when it can
 	}
+	return true
+}
+
+// readNext reads and handles the next message, as the probe of an
+// upgrade until the upgrade is done; false: the reader is done.
+func (r *parkedReader) readNext() bool {
+	if !r.probing {
+		return r.c.readOne(r.ws, r)
+	}
+	more, upgraded := r.c.probeOne(r.ws)
+	if upgraded {
+		// The session's reader from now on, as a new one: the probe's
+		// runs do not count towards busy (see run).
+		r.probing, r.quick, r.parkedAt = false, 0, 0
+		return true
+	}
+	return more
 }
 
 // resume starts a run: on the poller's goroutine, for a connection that
@@ -136,6 +167,11 @@ func (r *parkedReader) resume() {
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.
 func (r *parkedReader) run() {
+	if r.probing {
+		// An upgrade's probe is never busy: its client sends two packets.
+		r.read(false)
+		return
+	}
 	if r.parkedAt != 0 && monoNow()-r.parkedAt < activeWindow {
 		r.quick++
 	} else {
@@ -162,7 +198,7 @@ func (r *parkedReader) read(active bool) {
 	for {
 		r.borrow()
 		for {
-			if !r.c.readOne(r.ws, r) {
+			if !r.readNext() {
 				if r.sweeping {
 					r.p.unsweep(r)
 				}

@@ -230,3 +230,101 @@ func TestWebSocketClientSendsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradingWebSocketsHoldNoGoroutine: the WebSockets of upgrades wait
+// for their client's probe, and then for its upgrade packet, parked in the
+// poller, without a goroutine each; each upgrade then completes, and its
+// session reads on.
+func TestUpgradingWebSocketsHoldNoGoroutine(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	const n = 40
+	sids := make([]string, n)
+	conns := make([]*Conn, n)
+	for i := range sids {
+		sids[i] = e.handshake(t)
+		conns[i] = e.h.nextConn(t)
+	}
+	base := runtime.NumGoroutine()
+	held := func(stage string) {
+		t.Helper()
+		waitFor(t, func() bool { return parkedCount(e.srv) == n })
+		// The poller's goroutines and a few of the HTTP server's (its
+		// idle keep-alive connections) and the runtime's.
+		if extra := runtime.NumGoroutine() - base; extra > 10 {
+			t.Fatalf("%d upgrades %s hold %d goroutines, want at most 10", n, stage, extra)
+		}
+	}
+	wss := make([]*websocket.Conn, n)
+	for i, sid := range sids {
+		wss[i] = e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	}
+	held("waiting for the probe")
+	for _, ws := range wss {
+		writeText(t, ws, "2probe")
+		if got := readText(t, ws); got != "3probe" {
+			t.Fatalf("probe answer %q", got)
+		}
+	}
+	held("waiting for the upgrade packet")
+	for _, ws := range wss {
+		writeText(t, ws, "5")
+	}
+	waitFor(t, func() bool {
+		for _, c := range conns {
+			if c.Transport() != TransportWebSocket {
+				return false
+			}
+		}
+		return true
+	})
+	// Upgraded, each parks at once: the probe's quick runs do not make
+	// the session's reader a busy one, which would wait on its goroutine
+	// for a sweep (a second at least).
+	for deadline := time.Now().Add(500 * time.Millisecond); parkedCount(e.srv) != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d upgraded sessions parked after 500ms", parkedCount(e.srv), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	held("done")
+	for i, ws := range wss {
+		writeText(t, ws, fmt.Sprintf("4after %d", i))
+		if got, want := readText(t, ws), fmt.Sprintf("4after %d", i); got != want {
+			t.Fatalf("session %d echoed %q, want %q", i, got, want)
+		}
+	}
+}
+
+// TestUpgradeTimeoutWithoutProbe: an upgrade whose client sends nothing on
+// its WebSocket (parked, so no read deadline applies) is aborted after
+// UpgradeTimeout: the WebSocket is closed, the session keeps polling.
+func TestUpgradeTimeoutWithoutProbe(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{UpgradeTimeout: 200 * time.Millisecond})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	waitFor(t, func() bool { return parkedCount(e.srv) == 1 })
+	start := time.Now()
+	expectClosed(t, ws)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("probe WebSocket closed after %v, want about 200ms", d)
+	}
+	waitFor(t, func() bool { return parkedCount(e.srv) == 0 })
+	_ = c.Send(msg("still polling"))
+	if status, body := e.poll(t, sid); status != 200 || body != "4still polling" {
+		t.Fatalf("GET after the aborted upgrade: %d %q", status, body)
+	}
+	// A second upgrade then succeeds.
+	ws2 := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws2, "2probe")
+	if got := readText(t, ws2); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	writeText(t, ws2, "5")
+	writeText(t, ws2, "4hello")
+	if got := readText(t, ws2); got != "4hello" {
+		t.Fatalf("echo %q", got)
+	}
+}
