@@ -46,7 +46,11 @@ type readyListener struct {
 	waiting map[int32]*pendingConn
 	// queue holds the same, and those handed over since, by accept time
 	// (so by deadline: wait is constant); sweepLoop pops its front.
+	// stale counts its entries handed over by pollLoop, which it drops
+	// (compactLocked) once they are most of it, so that a high accept
+	// rate does not keep wait's worth of them.
 	queue []*pendingConn
+	stale int
 	// seq numbers registrations, so that an event read for a descriptor
 	// before it was handed over, closed and reused is not taken for the
 	// new connection's.
@@ -162,7 +166,7 @@ func (l *readyListener) Close() error {
 			p.c = nil
 		}
 		clear(l.waiting)
-		l.queue = nil
+		l.queue, l.stale = nil, 0
 		l.mu.Unlock()
 
 		close(l.done)
@@ -357,8 +361,10 @@ func (l *readyListener) pollLoop() {
 			}
 			if p := l.waiting[ev.Fd]; p != nil && p.seq == uint32(ev.Pad) {
 				due = append(due, l.release(p))
+				l.stale++
 			}
 		}
+		l.compactLocked()
 		l.mu.Unlock()
 		for i, c := range due {
 			l.handOver(c)
@@ -366,6 +372,24 @@ func (l *readyListener) pollLoop() {
 		}
 	}
 }
+
+// compactLocked drops the queue's entries already handed over, once they
+// are more than half of it (and more than a few); l.mu is held.
+func (l *readyListener) compactLocked() {
+	if l.stale < minCompact || 2*l.stale < len(l.queue) {
+		return
+	}
+	kept := make([]*pendingConn, 0, len(l.queue)-l.stale)
+	for _, p := range l.queue {
+		if p.c != nil {
+			kept = append(kept, p)
+		}
+	}
+	l.queue, l.stale = kept, 0
+}
+
+// minCompact is the fewest stale queue entries compactLocked drops.
+const minCompact = 256
 
 // breakPoll hands over every waiting connection after epoll_wait failed
 // (it does not in practice), and makes later ones be handed over at once.
@@ -378,7 +402,7 @@ func (l *readyListener) breakPoll() {
 			due = append(due, l.release(p))
 		}
 	}
-	l.queue = nil
+	l.queue, l.stale = nil, 0
 	l.mu.Unlock()
 	for _, c := range due {
 		l.handOver(c)
@@ -411,6 +435,8 @@ func (l *readyListener) sweepLoop() {
 					break
 				}
 				due = append(due, l.release(p))
+			} else {
+				l.stale--
 			}
 			l.queue[0] = nil
 			l.queue = l.queue[1:]

@@ -486,3 +486,46 @@ func TestReadyListenerUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestReadyListenerForgetsHandedOver: connections handed over because
+// their clients wrote leave no trace in the listener for the rest of the
+// wait: at a high accept rate its queue stays near the number of
+// connections that still wait.
+func TestReadyListenerForgetsHandedOver(t *testing.T) {
+	l, _ := startReady(t, time.Minute)
+	rl := l.(*readyListener)
+	const n = 2000
+	ch := make(chan net.Conn, n)
+	go func() {
+		for range n {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			ch <- c
+		}
+	}()
+	for i := range n {
+		c := dial(t, l)
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 499 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for range n {
+		select {
+		case c := <-ch:
+			_ = c.Close()
+		case <-time.After(5 * time.Second):
+			t.Fatal("not every connection was handed over")
+		}
+	}
+	rl.mu.Lock()
+	queued, waiting := len(rl.queue), len(rl.waiting)
+	rl.mu.Unlock()
+	if waiting != 0 || queued > 2*minCompact {
+		t.Fatalf("after %d connections handed over: %d queued, %d waiting; want at most %d queued, none waiting", n, queued, waiting, 2*minCompact)
+	}
+}
