@@ -144,6 +144,9 @@ type Conn struct {
 	transport  string
 	queue      []engineio.Packet
 	queueBytes int64
+	// more is the rest of a WebSocket session's queue, when it outgrew
+	// one array (see queueSegment).
+	more *queueMore
 	// written is the batch the WebSocket writer took last (takeLocked),
 	// which it is writing or has written: its array goes back to
 	// queueArrays at the writer's next take, when it is done with it.
@@ -421,12 +424,10 @@ func (c *Conn) send(pkts []engineio.Packet, now bool, f sendFlags, held *Held) e
 		return fmt.Errorf("session %s: %w", c.id, ErrSlowConsumer)
 	}
 	if f != 0 && c.flags == nil {
-		c.flags = make([]sendFlags, len(c.queue), len(c.queue)+len(pkts))
+		n := c.queuedLocked()
+		c.flags = make([]sendFlags, n, n+len(pkts))
 	}
-	if c.queue == nil && c.out != nil {
-		c.queue = getQueueArray()
-	}
-	c.queue = append(c.queue, pkts...)
+	c.appendLocked(pkts...)
 	for range pkts {
 		if c.flags == nil {
 			break
@@ -501,7 +502,76 @@ func (c *Conn) recycleWrittenLocked() {
 func (c *Conn) overLimitLocked(n int64, pkts int) bool {
 	cfg := &c.srv.cfg
 	return (cfg.MaxQueueBytes > 0 && c.queueBytes+n > cfg.MaxQueueBytes) ||
-		(cfg.MaxQueuePackets > 0 && len(c.queue)+pkts > cfg.MaxQueuePackets)
+		(cfg.MaxQueuePackets > 0 && c.queuedLocked()+pkts > cfg.MaxQueuePackets)
+}
+
+// queueSegment is the most packets a WebSocket session's queue holds in
+// one array: a queue that grows past it while the writer is busy goes on
+// in further arrays of that size (queueMore), which its writer takes one
+// at a time, instead of growing one array by doubling it (a garbage array
+// per doubling, for every receiver of a long fan-out). It is the largest
+// array queueArrays takes back.
+const queueSegment = maxQueueArray
+
+// queueMore holds the arrays of a WebSocket session's queue after its
+// first (Conn.queue), oldest first, and how many packets they hold.
+type queueMore struct {
+	segs [][]engineio.Packet
+	n    int
+}
+
+// queuedLocked returns how many packets the queue holds; c.mu must be held.
+func (c *Conn) queuedLocked() int {
+	n := len(c.queue)
+	if c.more != nil {
+		n += c.more.n
+	}
+	return n
+}
+
+// appendLocked appends pkts to the queue; c.mu must be held. A polling
+// session's queue is one array (a polling response takes it whole); a
+// WebSocket session's starts with an array from queueArrays and goes on
+// in arrays of queueSegment packets.
+func (c *Conn) appendLocked(pkts ...engineio.Packet) {
+	if c.out == nil {
+		c.queue = append(c.queue, pkts...)
+		return
+	}
+	if c.queue == nil && c.more == nil {
+		c.queue = getQueueArray()
+	}
+	for len(pkts) > 0 {
+		last := &c.queue
+		if c.more != nil {
+			last = &c.more.segs[len(c.more.segs)-1]
+		}
+		room := queueSegment - len(*last)
+		if room <= 0 {
+			if c.more == nil {
+				c.more = new(queueMore)
+			}
+			seg := getQueueArray()
+			if seg == nil {
+				seg = make([]engineio.Packet, 0, queueSegment)
+			}
+			c.more.segs = append(c.more.segs, seg)
+			continue
+		}
+		k := min(room, len(pkts))
+		if len(*last)+k > cap(*last) && cap(*last) >= queueSegment/4 {
+			// Grown to its full size at once, not past it: an array
+			// of queueSegment goes back to queueArrays once written.
+			grown := make([]engineio.Packet, len(*last), queueSegment)
+			copy(grown, *last)
+			*last = grown
+		}
+		*last = append(*last, pkts[:k]...)
+		if c.more != nil && last != &c.queue {
+			c.more.n += k
+		}
+		pkts = pkts[k:]
+	}
 }
 
 // Close ends the session from the server side: what is queued is flushed
@@ -515,24 +585,42 @@ func (c *Conn) Close(reason string) {
 }
 
 // enqueueLocked appends a control packet to the queue; c.mu must be held.
+// (On a WebSocket, a heartbeat's ping: the array goes back to queueArrays
+// once written, as a send's does.)
 func (c *Conn) enqueueLocked(p engineio.Packet) {
-	if c.queue == nil && c.out != nil {
-		// A heartbeat's ping: the array goes back to queueArrays once
-		// written, as a send's does.
-		c.queue = getQueueArray()
-	}
-	c.queue = append(c.queue, p)
+	c.appendLocked(p)
 	if c.flags != nil {
 		c.flags = append(c.flags, 0)
 	}
 	c.queueBytes += int64(len(p.Data))
 }
 
-// takeLocked removes and returns every queued packet, with their flags
-// (nil when none had any); c.mu must be held.
+// takeLocked removes and returns the queued packets, with their flags
+// (nil when none had any); c.mu must be held. That is every packet, but
+// for a WebSocket writer while the session lasts: the queue's first
+// array, the rest (queueMore) being its next takes.
 func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 	q, flags := c.queue, c.flags
 	c.queue, c.flags = nil, nil
+	if m := c.more; m != nil {
+		if c.writing && c.out != nil && !c.isClosed {
+			if len(flags) > len(q) {
+				flags, c.flags = flags[:len(q):len(q)], flags[len(q):]
+			}
+			c.queue = m.segs[0]
+			m.segs[0] = nil
+			m.segs = m.segs[1:]
+			m.n -= len(c.queue)
+			if len(m.segs) == 0 {
+				c.more = nil
+			}
+		} else {
+			for _, seg := range m.segs {
+				q = append(q, seg...)
+			}
+			c.more = nil
+		}
+	}
 	if c.writing && c.out != nil && !c.isClosed {
 		// The WebSocket writer takes its next batch: it is done with the
 		// one before. (A polling request takes the queue only while the
@@ -545,14 +633,16 @@ func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 		c.written = nil
 	}
 	msgs := 0
+	var n int64
 	for i := range q {
 		if q[i].Type == engineio.Message {
 			msgs++
 		}
+		n += int64(len(q[i].Data))
 	}
 	c.srv.packetsOut.Add(int64(msgs))
-	c.srv.bytesOut.Add(c.queueBytes)
-	c.queueBytes = 0
+	c.srv.bytesOut.Add(n)
+	c.queueBytes -= n
 	return q, flags
 }
 

@@ -12,7 +12,7 @@ import (
 func queued(c *Conn) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.queue)
+	return c.queuedLocked()
 }
 
 // waitWriterIdle waits until c writes to its WebSocket and no writer runs

@@ -1,0 +1,112 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// TestQueueGrowsInSegments: a WebSocket session's queue that grows while
+// its writer is busy goes on in arrays of queueSegment packets, none
+// larger; the writer takes them one at a time, oldest first, each with
+// its packets' own flags; the client gets every packet once, in order.
+func TestQueueGrowsInSegments(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	const n = 3*queueSegment + 17
+	flagged := func(i int) bool { return i%100 == 7 || i == queueSegment }
+	send := func(c *Conn, held *Held) {
+		t.Helper()
+		for i := range n {
+			o := SendOptions{Held: held, Uncompressed: flagged(i)}
+			if err := c.SendWith(o, msg(fmt.Sprintf("m%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	t.Run("takes", func(t *testing.T) {
+		_, c := e.openWS(t)
+		waitWriterIdle(t, c)
+		c.mu.Lock()
+		c.writing = true // a writer busy elsewhere: sends only queue
+		c.mu.Unlock()
+		send(c, nil)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		// Whatever happens, the session's writer is let go (under c.mu).
+		defer func() { c.writing = false }()
+		if got := c.queuedLocked(); got != n {
+			t.Fatalf("%d packets queued, want %d", got, n)
+		}
+		i := 0
+		for c.queuedLocked() > 0 {
+			q, flags := c.takeLocked()
+			if len(q) == 0 || len(q) > queueSegment {
+				t.Fatalf("a take of %d packets, want 1 to %d", len(q), queueSegment)
+			}
+			if flags != nil && len(flags) != len(q) {
+				t.Fatalf("a take of %d packets with %d flags", len(q), len(flags))
+			}
+			for j, p := range q {
+				if want := fmt.Sprintf("m%d", i); string(p.Data) != want {
+					t.Fatalf("packet %d is %q, want %q", i, p.Data, want)
+				}
+				f := sendFlags(0)
+				if flags != nil {
+					f = flags[j]
+				}
+				if got := f&sendUncompressed != 0; got != flagged(i) {
+					t.Fatalf("packet %d taken with Uncompressed %v, want %v", i, got, flagged(i))
+				}
+				i++
+			}
+		}
+		if i != n || c.more != nil || c.flags != nil || c.queueBytes != 0 {
+			t.Fatalf("took %d packets of %d; left: more %v, flags %v, %d bytes", i, n, c.more, c.flags, c.queueBytes)
+		}
+	})
+
+	t.Run("written", func(t *testing.T) {
+		ws, c := e.openWS(t)
+		waitWriterIdle(t, c)
+		var h Held
+		send(c, &h)
+		c.mu.Lock()
+		segs := 0
+		if c.more != nil {
+			segs = len(c.more.segs)
+		}
+		largest := cap(c.queue)
+		c.mu.Unlock()
+		if segs != n/queueSegment || largest > queueSegment {
+			t.Fatalf("%d packets queued in 1+%d arrays, the first of capacity %d; want 1+%d of at most %d", n, segs, largest, n/queueSegment, queueSegment)
+		}
+		h.Release()
+		for i := range n {
+			if got, want := readText(t, ws), fmt.Sprintf("4m%d", i); got != want {
+				t.Fatalf("client read %q, want %q", got, want)
+			}
+		}
+	})
+}
+
+// TestQueueBoundCountsEverySegment: MaxQueuePackets bounds the packets of
+// every array of a queue, not its first one's.
+func TestQueueBoundCountsEverySegment(t *testing.T) {
+	checkGoroutines(t)
+	const limit = 2*queueSegment + 10
+	e := startEnv(t, Config{MaxQueuePackets: limit})
+	_, c := e.openWS(t)
+	waitWriterIdle(t, c)
+	var h Held
+	defer h.Release()
+	for i := range limit {
+		if err := c.SendWith(SendOptions{Held: &h}, msg(fmt.Sprint(i))); err != nil {
+			t.Fatalf("send %d of %d: %v", i+1, limit, err)
+		}
+	}
+	if err := c.SendWith(SendOptions{Held: &h}, msg("one too many")); !errors.Is(err, ErrSlowConsumer) {
+		t.Fatalf("send over MaxQueuePackets: %v, want ErrSlowConsumer", err)
+	}
+}
