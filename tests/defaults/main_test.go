@@ -26,8 +26,11 @@ const (
 	pingTimeout    = 20 * time.Second
 	connectTimeout = 45 * time.Second
 	upgradeTimeout = 10 * time.Second
-	writeTimeout   = 10 * time.Second
-	closeTimeout   = 10 * time.Second
+	// readyWait is how long actorio.Listen holds a silent connection
+	// before net/http gets it (gateway.DefaultReadyWait).
+	readyWait    = 10 * time.Second
+	writeTimeout = 10 * time.Second
+	closeTimeout = 10 * time.Second
 	// heartbeat is how long a session that never pongs lives.
 	heartbeat = pingInterval + pingTimeout
 )
@@ -115,8 +118,16 @@ func startServer(t *testing.T, opts actorio.Options, setup func(*actorio.Server)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	// Listening as the README advises a server that many clients reach
+	// at once (actorio.Listen: a connection reaches net/http once its
+	// client has sent its first bytes), with its default wait.
+	ln, err := actorio.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ts := testkit.StartServer(t, testkit.ServerConfig{
-		Options: opts,
+		Listener: ln,
+		Options:  opts,
 		Setup: func(srv *actorio.Server) {
 			s.srv = srv
 			srv.OnConnection(s.onConnection)
