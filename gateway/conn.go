@@ -27,7 +27,9 @@ type Handler interface {
 // Receiver gets a connection's inbound packets and its end.
 type Receiver interface {
 	// OnPacket receives an inbound Message packet. Calls are sequential per
-	// Conn, from transport goroutines; they must not block long. p.Data is
+	// Conn, from transport goroutines; they must not block long (one that
+	// waits for something may suspend its delivery instead, see
+	// Conn.Suspend). p.Data is
 	// handed over: the gateway never reads or reuses it after the call, so
 	// the receiver may keep it.
 	OnPacket(c *Conn, p engineio.Packet)

@@ -81,10 +81,16 @@
 //   - Polling: none. A GET waits for packets on the HTTP server's goroutine
 //     that serves it; a POST's packets are handed to OnPacket on the
 //     goroutine serving the POST.
-//   - WebSocket: one read goroutine per session, started once the
-//     handshake (or the upgrade) is complete, after which the HTTP handler
-//     returns. During an upgrade, the goroutine serving the WebSocket
-//     request reads the probe and the upgrade packet itself.
+//   - WebSocket, on Linux over plain TCP: none while the session is idle.
+//     Its reader waits in the server's poller (an epoll set of its own,
+//     two goroutines per server while it has WebSockets) and a goroutine
+//     reads while the client's bytes are at hand; a delivery the receiver
+//     suspends (Conn.Suspend) holds none either. The probe and upgrade
+//     packet of an upgrade are read the same way, the HTTP handler
+//     returning at once. Elsewhere (TLS, other systems): one read
+//     goroutine per session, started once the handshake (or the upgrade)
+//     is complete, and during an upgrade the goroutine serving the
+//     WebSocket request reads the probe and the upgrade packet itself.
 //   - WebSocket writes: a writer goroutine is started only when packets are
 //     queued and none runs; it writes what is queued, batched into one
 //     write where it can, and ends when the queue is empty, so an idle
@@ -94,8 +100,11 @@
 //   - A short-lived goroutine closes a session whose queue overflowed, so
 //     that OnClose never runs inside the caller's Send.
 //   - Timers: one per server for the heartbeats (its callback runs the
-//     heartbeats due in turn: see beats), and one per closed polling
-//     session kept for its client's last GET, which forgets it.
+//     heartbeats due in turn: see beats), one per closed polling session
+//     kept for its client's last GET, which forgets it, and one per
+//     upgrade read through the poller, for Config.UpgradeTimeout.
+//   - [ReadyListener]: three per listener (accept, epoll wait, the wait's
+//     end), none per connection.
 //
 // [Server.Close] closes every session with reason "forced server close",
 // flushing what is queued (with a close packet) for at most a second,
