@@ -53,14 +53,19 @@ func (s *suspender) onPacket(c *Conn, p engineio.Packet) {
 		}
 		s.resumes <- func() { resume(rest) }
 	case "next":
-		s.mu.Lock()
-		done := s.rested[c]
-		s.mu.Unlock()
-		if done == nil || !done.Load() {
+		if !s.restedFor(c) {
 			s.t.Errorf("session %s: a packet was delivered before its suspended delivery ended", c.ID())
 		}
 		s.nexts.Add(1)
 	}
+}
+
+// restedFor reports whether the rest of c's suspended delivery ran.
+func (s *suspender) restedFor(c *Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	done := s.rested[c]
+	return done != nil && done.Load()
 }
 
 // next waits for the resume of the next "later" delivery.
@@ -179,10 +184,7 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 			if ev.reason != tc.reason {
 				t.Fatalf("close reason %q, want %q", ev.reason, tc.reason)
 			}
-			s.mu.Lock()
-			rested := s.rested[c].Load()
-			s.mu.Unlock()
-			if !rested {
+			if !s.restedFor(c) {
 				t.Fatal("OnClose came before the suspended delivery's rest")
 			}
 		})
@@ -213,10 +215,7 @@ func TestSuspendedDeliveryAcrossServerClose(t *testing.T) {
 	if ev := e.h.nextClose(t); ev.sid != c.ID() {
 		t.Fatalf("OnClose for %s, want %s", ev.sid, c.ID())
 	}
-	s.mu.Lock()
-	rested := s.rested[c].Load()
-	s.mu.Unlock()
-	if !rested {
+	if !s.restedFor(c) {
 		t.Fatal("the suspended delivery's rest did not run")
 	}
 }

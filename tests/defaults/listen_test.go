@@ -54,29 +54,3 @@ func TestSilentConnectionThenHandshake(t *testing.T) {
 	}
 	noWarnings(t, s)
 }
-
-// TestUpgradeTimeoutWithoutProbe: the WebSocket of an upgrade whose client
-// never sends the probe is closed UpgradeTimeout (10 s) after it opened;
-// the session goes on polling.
-func TestUpgradeTimeoutWithoutProbe(t *testing.T) {
-	t.Parallel()
-	s := startServer(t, actorio.Options{}, nil)
-	p, _ := dialPolling(t, s)
-	id := p.join(t)
-	start := time.Now()
-	w := dialWS(t, s, p.sid, 0)
-	if _, err := w.read(upgradeTimeout + lateBy); err == nil {
-		t.Fatal("the WebSocket got a message, want it closed")
-	}
-	within(t, "upgrade WebSocket closed", time.Since(start), upgradeTimeout, upgradeTimeout+lateBy)
-	p.post(t, `421["echo",7]`)
-	var got []string
-	for !strings.Contains(strings.Join(got, " "), `431[7]`) {
-		got = append(got, p.get(t)...)
-	}
-	s.noneGone(t)
-	if so := s.socket(t, id); so.Transport() != "polling" || !so.Connected() {
-		t.Errorf("socket on %s, connected %v; want polling, connected", so.Transport(), so.Connected())
-	}
-	noWarnings(t, s)
-}

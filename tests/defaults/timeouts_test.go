@@ -228,45 +228,53 @@ func TestPingTimeout(t *testing.T) {
 }
 
 // TestUpgradeTimeout: a polling session whose client opens the upgrade's
-// WebSocket and answers the probe but never sends the upgrade packet
-// loses that WebSocket UpgradeTimeout (10 s) after it opened, and goes on
-// polling, as with Node's server.
+// WebSocket and never completes the upgrade, having answered the probe or
+// not, loses that WebSocket UpgradeTimeout (10 s) after it opened, and
+// goes on polling, as with Node's server. (The server reads an upgrade's
+// WebSocket through its poller, where a timer is the timeout.)
 func TestUpgradeTimeout(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, actorio.Options{}, nil)
-	p, _ := dialPolling(t, s)
-	id := p.join(t)
-	start := time.Now()
-	w := dialWS(t, s, p.sid, 0)
-	w.send(t, "2probe")
-	if m := w.mustRead(t); m != "3probe" {
-		t.Fatalf("probe answered %q", m)
-	}
-	_, err := w.read(upgradeTimeout + lateBy)
-	if err == nil {
-		t.Fatal("the WebSocket got a message, want it closed")
-	}
-	within(t, "upgrade WebSocket closed", time.Since(start), upgradeTimeout, upgradeTimeout+lateBy)
-	// Node sends a close frame without status (1005); this server closes
-	// the connection without one.
-	t.Logf("the WebSocket read ended with %v", err)
-	// The session goes on polling.
-	p.post(t, `421["echo",7]`)
-	var got []string
-	for !strings.Contains(strings.Join(got, " "), `431[7]`) {
-		more := p.get(t)
-		for _, m := range more {
-			if m != "6" && m != `431[7]` {
-				t.Fatalf("poll after the failed upgrade got %q", more)
+	for _, probe := range []bool{true, false} {
+		t.Run(fmt.Sprintf("probe=%v", probe), func(t *testing.T) {
+			t.Parallel()
+			s := startServer(t, actorio.Options{}, nil)
+			p, _ := dialPolling(t, s)
+			id := p.join(t)
+			start := time.Now()
+			w := dialWS(t, s, p.sid, 0)
+			if probe {
+				w.send(t, "2probe")
+				if m := w.mustRead(t); m != "3probe" {
+					t.Fatalf("probe answered %q", m)
+				}
 			}
-		}
-		got = append(got, more...)
+			_, err := w.read(upgradeTimeout + lateBy)
+			if err == nil {
+				t.Fatal("the WebSocket got a message, want it closed")
+			}
+			within(t, "upgrade WebSocket closed", time.Since(start), upgradeTimeout, upgradeTimeout+lateBy)
+			// Node sends a close frame without status (1005); this server
+			// closes the connection without one.
+			t.Logf("the WebSocket read ended with %v", err)
+			// The session goes on polling.
+			p.post(t, `421["echo",7]`)
+			var got []string
+			for !strings.Contains(strings.Join(got, " "), `431[7]`) {
+				more := p.get(t)
+				for _, m := range more {
+					if m != "6" && m != `431[7]` {
+						t.Fatalf("poll after the failed upgrade got %q", more)
+					}
+				}
+				got = append(got, more...)
+			}
+			s.noneGone(t)
+			if so := s.socket(t, id); so.Transport() != "polling" || !so.Connected() {
+				t.Errorf("socket on %s, connected %v; want polling, connected", so.Transport(), so.Connected())
+			}
+			noWarnings(t, s)
+		})
 	}
-	s.noneGone(t)
-	if so := s.socket(t, id); so.Transport() != "polling" || !so.Connected() {
-		t.Errorf("socket on %s, connected %v; want polling, connected", so.Transport(), so.Connected())
-	}
-	noWarnings(t, s)
 }
 
 // flood is a server handler: flood(n) broadcasts n blobs of 64 KiB to
