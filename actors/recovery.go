@@ -227,19 +227,13 @@ type packetLog struct {
 	// restore requests for a session whose socket has not ended yet, or
 	// whose node is asked to give it up.
 	live    map[string]*SocketRef
-	waiting map[string]waitingSpawn
+	waiting map[string]*spawnSocket
 	// giving holds, by private id, the other nodes' requests for a
 	// session whose socket is being ended here (NodeSessionClaim).
 	giving map[string][]chan *pb.NodeSession
 	// replicas are the sessions of the other nodes' sockets, by private
 	// id; guarded by NamespaceRef.mu.
 	replicas map[string]*pb.NodeSession
-}
-
-// waitingSpawn is a SpawnSocket request put off until the socket holding
-// the session it restores has ended.
-type waitingSpawn struct {
-	m *spawnSocket
 }
 
 // claimWait bounds how long a restore request waits for the socket that
@@ -265,7 +259,7 @@ func newPacketLog(cfg Recovery) *packetLog {
 	tag := gateway.NewID()[:tagLen]
 	own := &origin{tag: tag}
 	return &packetLog{cfg: cfg, tag: tag, own: own, origins: []*origin{own}, next: 1, sessions: map[string]*session{},
-		live: map[string]*SocketRef{}, waiting: map[string]waitingSpawn{}, giving: map[string][]chan *pb.NodeSession{},
+		live: map[string]*SocketRef{}, waiting: map[string]*spawnSocket{}, giving: map[string][]chan *pb.NodeSession{},
 		replicas: map[string]*pb.NodeSession{}}
 }
 

@@ -260,7 +260,7 @@ func (a *namespaceActor) claimRemote(ctx actor.Context, m *spawnSocket) bool {
 		m.remote = a.restoreReplica(req, addr)
 		return false
 	}
-	a.log.waiting[pid] = waitingSpawn{m: m}
+	a.log.waiting[pid] = m
 	self, root, member := ctx.Self(), a.ns.rt.system.Root, r.MemberId
 	claim := &pb.NodeSessionClaim{Namespace: a.ns.name, Pid: pid, Addr: addr}
 	go func() {
@@ -281,21 +281,21 @@ func (a *namespaceActor) claimed(ctx actor.Context, m claimAnswer) {
 		return
 	}
 	delete(a.log.waiting, m.pid)
-	req, _ := parseClaim(w.m.auth)
-	addr := w.m.conn.conn.RemoteIP()
+	req, _ := parseClaim(w.auth)
+	addr := w.conn.conn.RemoteIP()
 	switch {
 	case m.session != nil:
 		a.ns.mu.Lock()
 		delete(a.log.replicas, m.pid)
-		w.m.remote = a.log.restorable(time.Now(), req, sessionFrom(m.session), false)
+		w.remote = a.log.restorable(time.Now(), req, sessionFrom(m.session), false)
 		a.ns.mu.Unlock()
 	case m.err != nil && !a.ns.opts.Replication.Alive(m.member):
-		w.m.remote = a.restoreReplica(req, addr)
+		w.remote = a.restoreReplica(req, addr)
 	}
-	if w.m.remote == nil {
-		w.m.remote = &restore{} // asked already: no second claim
+	if w.remote == nil {
+		w.remote = &restore{} // asked already: no second claim
 	}
-	a.spawn(ctx, w.m)
+	a.spawn(ctx, w)
 }
 
 // restoreReplica takes the replica of the session req claims, whose node

@@ -59,7 +59,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 	case claimTimeout:
 		if w, ok := a.log.waiting[m.pid]; ok {
 			delete(a.log.waiting, m.pid)
-			a.spawn(ctx, w.m)
+			a.spawn(ctx, w)
 		}
 		a.publish()
 		a.maybeEmpty(ctx)
@@ -165,7 +165,7 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 			return false
 		}
 	}
-	a.log.waiting[*req.PID] = waitingSpawn{m: m}
+	a.log.waiting[*req.PID] = m
 	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
 	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
 	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
@@ -292,7 +292,7 @@ func (a *namespaceActor) remove(ctx actor.Context, who *actor.PID) {
 		}
 		if w, ok := a.log.waiting[p.rec.privateID]; ok {
 			delete(a.log.waiting, p.rec.privateID)
-			a.spawn(ctx, w.m)
+			a.spawn(ctx, w)
 		}
 	}
 	a.maybeDrained(ctx)
