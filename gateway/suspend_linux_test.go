@@ -154,17 +154,30 @@ func TestSuspendedDeliveries(t *testing.T) {
 }
 
 // TestSuspendedDeliveryHoldsOnClose: a session that ends while a delivery
-// is suspended (closed by the server, or its client gone) reports OnClose
-// only once the delivery is resumed and its rest ran, as for an OnPacket
-// call still running.
+// is suspended (closed by the server, its client gone, or the whole
+// server shut down, whose Close does not wait for the delivery) reports
+// OnClose only once the delivery is resumed and its rest ran, as for an
+// OnPacket call still running.
 func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		end    func(ws *websocket.Conn, c *Conn)
+		end    func(t *testing.T, e *env, ws *websocket.Conn, c *Conn)
 		reason string
 	}{
-		{"server closes", func(_ *websocket.Conn, c *Conn) { c.Close(disconnect.ForcedServerClose) }, disconnect.ForcedServerClose},
-		{"client gone", func(ws *websocket.Conn, _ *Conn) { _ = ws.UnderlyingConn().Close() }, disconnect.TransportClose},
+		{"server closes", func(_ *testing.T, _ *env, _ *websocket.Conn, c *Conn) { c.Close(disconnect.ForcedServerClose) }, disconnect.ForcedServerClose},
+		{"client gone", func(_ *testing.T, _ *env, ws *websocket.Conn, _ *Conn) { _ = ws.UnderlyingConn().Close() }, disconnect.TransportClose},
+		{"server shuts down", func(t *testing.T, e *env, _ *websocket.Conn, _ *Conn) {
+			closed := make(chan error, 1)
+			go func() { closed <- e.srv.Close() }()
+			select {
+			case err := <-closed:
+				if err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("Server.Close did not return while a delivery was suspended")
+			}
+		}, disconnect.ForcedServerClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
@@ -173,7 +186,7 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 			ws, c := e.openWS(t)
 			writeText(t, ws, "4later")
 			resume := s.next(t)
-			tc.end(ws, c)
+			tc.end(t, e, ws, c)
 			select {
 			case ev := <-e.h.closes:
 				t.Fatalf("OnClose (%q) while a delivery is suspended", ev.reason)
@@ -181,42 +194,13 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 			}
 			resume()
 			ev := e.h.nextClose(t)
-			if ev.reason != tc.reason {
-				t.Fatalf("close reason %q, want %q", ev.reason, tc.reason)
+			if ev.sid != c.ID() || ev.reason != tc.reason {
+				t.Fatalf("OnClose for %s with %q, want %s with %q", ev.sid, ev.reason, c.ID(), tc.reason)
 			}
 			if !s.restedFor(c) {
 				t.Fatal("OnClose came before the suspended delivery's rest")
 			}
 		})
-	}
-}
-
-// TestSuspendedDeliveryAcrossServerClose: Server.Close while a delivery is
-// suspended returns; the resume that comes later still runs the rest,
-// then the session reports its end, once.
-func TestSuspendedDeliveryAcrossServerClose(t *testing.T) {
-	checkGoroutines(t)
-	e := startEnv(t, Config{})
-	s := newSuspender(t, e.h)
-	ws, c := e.openWS(t)
-	writeText(t, ws, "4later")
-	resume := s.next(t)
-	closed := make(chan error, 1)
-	go func() { closed <- e.srv.Close() }()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatalf("Close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Server.Close did not return while a delivery was suspended")
-	}
-	resume()
-	if ev := e.h.nextClose(t); ev.sid != c.ID() {
-		t.Fatalf("OnClose for %s, want %s", ev.sid, c.ID())
-	}
-	if !s.restedFor(c) {
-		t.Fatal("the suspended delivery's rest did not run")
 	}
 }
 
