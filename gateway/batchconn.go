@@ -52,10 +52,14 @@ type batchConn struct {
 	br *bufio.Reader
 	// parked is the connection's reader when it parks in the poller.
 	parked atomic.Pointer[parkedReader]
+	// closed is set by Close before it looks at parked: a reader stored
+	// after that look sees it (see parkReader).
+	closed atomic.Bool
 }
 
 // Close implements net.Conn; a parked reader is taken out of the poller.
 func (c *batchConn) Close() error {
+	c.closed.Store(true)
 	if r := c.parked.Load(); r != nil {
 		r.forget()
 	}

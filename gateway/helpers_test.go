@@ -29,6 +29,7 @@ type recorder struct {
 	t       *testing.T
 	echo    bool
 	onPkt   func(c *Conn, p engineio.Packet)
+	onOpen  func(c *Conn)
 	opened  chan *Conn
 	packets chan string
 	closes  chan closeEvent
@@ -49,6 +50,9 @@ func newRecorder(t *testing.T, echo bool) *recorder {
 
 func (h *recorder) OnOpen(c *Conn) {
 	c.SetReceiver(h)
+	if h.onOpen != nil {
+		h.onOpen(c)
+	}
 	h.opened <- c
 }
 

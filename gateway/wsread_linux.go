@@ -134,6 +134,13 @@ func (c *Conn) parkReader(ws *websocket.Conn, probing bool) bool {
 	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true, probing: probing}
 	r.peekFn = r.peekReady
 	bc.parked.Store(r)
+	if bc.closed.Load() {
+		// Closed before r was stored (by the writer of a session that
+		// ended in OnOpen, say): Close did not see r, so r lets go here.
+		r.forget()
+		r.closedUnder(net.ErrClosed)
+		return true
+	}
 	if bc.br.Buffered() > 0 || !r.park() {
 		r.resume() // reads, then parks when it can
 	}
@@ -349,13 +356,22 @@ func (r *parkedReader) park() bool {
 	var perr error
 	err := r.rc.Control(func(fd uintptr) { parked, perr = r.p.park(r, int(fd)) })
 	if err != nil {
-		r.c.readFailed(err) // closed under us: the session is ending
+		r.closedUnder(err)
 		return true
 	}
 	if perr != nil {
 		r.c.logAt(slog.LevelWarn, "engine.io websocket not parked in the poller", slog.Any("err", perr))
 	}
 	return parked
+}
+
+// closedUnder handles the connection found closed by another goroutine
+// (err): a session's ends with it, while a probe's end is for whoever
+// closed it (endProbe, or the session's close) to handle.
+func (r *parkedReader) closedUnder(err error) {
+	if !r.probing {
+		r.c.readFailed(err)
+	}
 }
 
 // forget takes the reader out of the poller for good, as its connection

@@ -328,3 +328,39 @@ func TestUpgradeTimeoutWithoutProbe(t *testing.T) {
 		t.Fatalf("echo %q", got)
 	}
 }
+
+// pollUsers returns how many WebSockets hold the server's poller (parked
+// or reading); each holds Server.Close until it lets go.
+func pollUsers(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pollUsers
+}
+
+// TestSessionClosedBeforeItsReaderStarts: a session closed in OnOpen has
+// its WebSocket closed by its writer, which may finish before the
+// session's reader is set up; that reader still lets go of the poller and
+// of Server.Close (which once waited for it forever in CI).
+func TestSessionClosedBeforeItsReaderStarts(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	e.h.onOpen = func(c *Conn) { c.Close(disconnect.ForcedServerClose) }
+	for i := 0; i < 200; i++ {
+		ws := e.dial(t, "EIO=4&transport=websocket")
+		_ = expectClosed(t, ws)
+		_ = ws.Close()
+		<-e.h.opened
+		<-e.h.closes
+	}
+	waitFor(t, func() bool { return pollUsers(e.srv) == 0 })
+	closed := make(chan struct{})
+	go func() {
+		_ = e.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Server.Close still waits after 5 s")
+	}
+}
