@@ -125,3 +125,27 @@ func TestAnyOffFuncAndListCopy(t *testing.T) {
 		t.Fatalf("List after off = %v", got)
 	}
 }
+
+// TestListSizedToItsHandlers: a list of a few handlers holds no room for
+// more (it lives as long as its socket); a long one grows as append does.
+func TestListSizedToItsHandlers(t *testing.T) {
+	for _, n := range []int{1, 2, 5, exactUpTo} {
+		var l List[func()]
+		for i := 0; i < n; i++ {
+			l.Add("e", func() {}, false)
+		}
+		if got := cap(l.entries); got != n {
+			t.Errorf("%d handlers: room for %d", n, got)
+		}
+	}
+	var l List[func()]
+	allocs := testing.AllocsPerRun(1, func() {
+		l = List[func()]{}
+		for i := 0; i < 1000; i++ {
+			l.Add("e", nil, false)
+		}
+	})
+	if allocs > exactUpTo+12 {
+		t.Errorf("1000 handlers took %v allocations: not growing by doubling", allocs)
+	}
+}
