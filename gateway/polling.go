@@ -79,11 +79,13 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			if done {
 				c.polling = false
 				final := c.finalSent
+				retire := c.retiringLocked()
 				c.mu.Unlock()
 				if final {
 					c.srv.unlinger(c)
 				}
 				c.srv.addHeaders(w.Header(), r, false, "")
+				retireConnection(w, r, retire)
 				contentType := pollContentType
 				if binary {
 					contentType = binaryContentType
@@ -265,8 +267,31 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		c.closeWith(disconnect.ParseError, err, closeAbort)
 	}
 	c.awaitRacingGet(r)
+	c.mu.Lock()
+	retire := c.retiringLocked()
+	c.mu.Unlock()
 	c.srv.addHeaders(w.Header(), r, false, "")
+	retireConnection(w, r, retire)
 	writeBody(w, "text/html", []byte("ok"))
+}
+
+// retiringLocked reports whether the session's polling transport is done
+// with, or about to be: an upgrade is under way or complete. c.mu must be
+// held.
+func (c *Conn) retiringLocked() bool {
+	return !c.isClosed && (c.upgrading || c.paused || c.transport != TransportPolling)
+}
+
+// retireConnection asks net/http to close the HTTP/1 connection of r
+// after its answer, when retire: the session's polling requests are over
+// once it upgrades, and a browser keeps an idle connection open for
+// minutes, in which net/http holds a goroutine and about 10 KB of buffers
+// for it (Node closes one after 5 s, its keepAliveTimeout; Go's
+// http.Server only with IdleTimeout set).
+func retireConnection(w http.ResponseWriter, r *http.Request, retire bool) {
+	if retire && r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close")
+	}
 }
 
 // decodablePrefix returns the packets of a payload that come before the

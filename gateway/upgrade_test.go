@@ -1,7 +1,11 @@
 package gateway
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -250,5 +254,84 @@ func TestUpgradeHeldGetGetsNoopWithoutUpgradePacket(t *testing.T) {
 	}
 	if d := time.Since(start); d > upgradeHold+200*time.Millisecond {
 		t.Fatalf("noop after %v", d)
+	}
+}
+
+// TestUpgradeRetiresPollingConnections: once an upgrade is under way, the
+// answers to the session's polling requests close their HTTP connections
+// (a browser would keep them open, idle, for minutes); before it, the
+// connections are kept alive for the next request.
+func TestUpgradeRetiresPollingConnections(t *testing.T) {
+	e := startEnv(t, Config{})
+	e.h.echo = false
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	query := "?EIO=4&transport=polling&sid=" + sid
+	addr := strings.TrimPrefix(e.ts.URL, "http://")
+
+	// roundTrip sends one request on raw and returns its answer's body
+	// and whether the server closed the connection after it.
+	roundTrip := func(raw net.Conn, br *bufio.Reader, method, body string) (string, bool) {
+		t.Helper()
+		fmt.Fprintf(raw, "%s /socket.io/%s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n\r\n%s", method, query, addr, len(body), body)
+		_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		closed := false
+		if resp.Close {
+			_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, err := br.ReadByte()
+			closed = errors.Is(err, io.EOF)
+			if !closed {
+				t.Fatalf("%s: Connection: close, then the connection read %v", method, err)
+			}
+		}
+		return string(b), closed
+	}
+	dial := func() (net.Conn, *bufio.Reader) {
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { raw.Close() })
+		return raw, bufio.NewReader(raw)
+	}
+
+	getConn, getR := dial()
+	postConn, postR := dial()
+	_ = c.Send(msg("before"))
+	if b, closed := roundTrip(getConn, getR, "GET", ""); b != "4before" || closed {
+		t.Fatalf("GET before the upgrade: %q, closed %v", b, closed)
+	}
+	if b, closed := roundTrip(postConn, postR, "POST", "4x"); b != "ok" || closed {
+		t.Fatalf("POST before the upgrade: %q, closed %v", b, closed)
+	}
+
+	pending := make(chan string, 1)
+	go func() {
+		b, closed := roundTrip(getConn, getR, "GET", "")
+		pending <- fmt.Sprintf("%s closed=%v", b, closed)
+	}()
+	time.Sleep(30 * time.Millisecond)
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	if got := <-pending; got != "6 closed=true" {
+		t.Fatalf("pending GET at the probe: %s, want its noop and the connection closed", got)
+	}
+	if b, closed := roundTrip(postConn, postR, "POST", "4y"); b != "ok" || !closed {
+		t.Fatalf("POST during the upgrade: %q, closed %v", b, closed)
+	}
+	writeText(t, ws, "5")
+	for _, want := range []string{"x", "y"} {
+		if got := e.h.nextPacket(t); got != want {
+			t.Fatalf("delivered %q, want %q", got, want)
+		}
 	}
 }
