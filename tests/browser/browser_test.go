@@ -217,8 +217,22 @@ func TestDemoInBrowser(t *testing.T) {
 
 	// Binary round trip: a file with every byte value goes to the server
 	// as an attachment of "echo" and comes back in the ack.
-	if tr := b.transport("alice"); tr != "websocket" {
-		t.Fatalf("alice's transport is %q", tr)
+	for _, name := range []string{"alice", "bob", "carol"} {
+		if tr := b.transport(name); tr != "websocket" {
+			t.Fatalf("%s's transport is %q", name, tr)
+		}
+	}
+	// The upgrades closed the connections of the polling requests they
+	// found under way (Connection: close on their answers), rather than
+	// leave them idle in the browser and in net/http.
+	for deadline := time.Now().Add(step); ; time.Sleep(50 * time.Millisecond) {
+		asked, open := d.retiredConnections()
+		if asked > 0 && open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("polling connections the upgrades asked to close: %d, still open: %d", asked, open)
+		}
 	}
 	data := make([]byte, 300)
 	for i := range data {
@@ -453,6 +467,25 @@ type demo struct {
 	mu      sync.Mutex
 	ended   map[string][]string // socket id -> OnDisconnect reasons
 	changed chan struct{}
+
+	// retired: the client addresses of the connections whose polling
+	// answer asked to close them (Connection: close), and whether each
+	// has closed since (guarded by connMu).
+	retired map[string]bool
+}
+
+// retiredConnections returns how many polling connections the server
+// asked to close, and how many of them are still open.
+func (d *demo) retiredConnections() (asked, open int) {
+	d.connMu.Lock()
+	defer d.connMu.Unlock()
+	for _, closed := range d.retired {
+		asked++
+		if !closed {
+			open++
+		}
+	}
+	return asked, open
 }
 
 // startDemo serves the demo as cmd/demo does: the server's ClientDir is
@@ -481,7 +514,24 @@ func startDemo(t *testing.T) *demo {
 			return
 		}
 		h.ServeHTTP(w, r)
+		if r.URL.Query().Get("transport") == "polling" && w.Header().Get("Connection") == "close" {
+			d.connMu.Lock()
+			if _, seen := d.retired[r.RemoteAddr]; !seen {
+				d.retired[r.RemoteAddr] = false
+			}
+			d.connMu.Unlock()
+		}
 	}))
+	d.http.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		if s != http.StateClosed {
+			return
+		}
+		d.connMu.Lock()
+		if _, ok := d.retired[c.RemoteAddr().String()]; ok {
+			d.retired[c.RemoteAddr().String()] = true
+		}
+		d.connMu.Unlock()
+	}
 	d.http.Listener = &trackingListener{Listener: d.http.Listener, d: d}
 	d.http.Start()
 	t.Cleanup(func() {
@@ -534,7 +584,7 @@ var cdnScript = regexp.MustCompile(`"(https://[^"]+/socket\.io\.min\.js)"`)
 // newDemo follows srv's sockets: every disconnect of a socket of "/" is
 // recorded with its reason (see reasons and waitDisconnect).
 func newDemo(srv *actorio.Server) *demo {
-	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{})}
+	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{}), retired: map[string]bool{}}
 	srv.OnConnection(func(s *actorio.Socket) {
 		s.OnDisconnect(func(s *actorio.Socket, reason string) {
 			d.mu.Lock()

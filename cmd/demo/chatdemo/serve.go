@@ -23,7 +23,10 @@ func Serve(srv *actorio.Server, addr, clientJS string, log *slog.Logger, listeni
 // ServeHandler is Serve with h, which serves srv's endpoint, in place of
 // Handler.
 func ServeHandler(srv *actorio.Server, h http.Handler, addr string, log *slog.Logger, listening string, attrs ...any) error {
-	httpSrv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// IdleTimeout as Node's keepAliveTimeout: a browser keeps the
+	// connections of its page load and polling requests open for
+	// minutes, and net/http would hold a goroutine and buffers for each.
+	httpSrv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// actorio.Listen: a connection costs net/http nothing until its
