@@ -16,6 +16,18 @@ import (
 	"github.com/gorilla/websocket"
 )
 
+// probe opens the WebSocket of an upgrade of session sid and sends its
+// probe, whose answer it checks.
+func (e *env) probe(t *testing.T, sid string) *websocket.Conn {
+	t.Helper()
+	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
+	writeText(t, ws, "2probe")
+	if got := readText(t, ws); got != "3probe" {
+		t.Fatalf("probe answer %q", got)
+	}
+	return ws
+}
+
 func TestUpgradeSequence(t *testing.T) {
 	checkGoroutines(t)
 	e := startEnv(t, Config{})
@@ -35,11 +47,7 @@ func TestUpgradeSequence(t *testing.T) {
 	}()
 	time.Sleep(30 * time.Millisecond)
 
-	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
-	writeText(t, ws, "2probe")
-	if got := readText(t, ws); got != "3probe" {
-		t.Fatalf("probe answer %q", got)
-	}
+	ws := e.probe(t, sid)
 	if b := <-pending; b != "6" {
 		t.Fatalf("pending GET %q", b)
 	}
@@ -317,11 +325,7 @@ func TestUpgradeRetiresPollingConnections(t *testing.T) {
 		pending <- fmt.Sprintf("%s closed=%v", b, closed)
 	}()
 	time.Sleep(30 * time.Millisecond)
-	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
-	writeText(t, ws, "2probe")
-	if got := readText(t, ws); got != "3probe" {
-		t.Fatalf("probe answer %q", got)
-	}
+	ws := e.probe(t, sid)
 	if got := <-pending; got != "6 closed=true" {
 		t.Fatalf("pending GET at the probe: %s, want its noop and the connection closed", got)
 	}

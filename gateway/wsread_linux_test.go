@@ -83,12 +83,7 @@ func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
 // as the official client does.
 func (e *env) upgradeSession(t *testing.T) *websocket.Conn {
 	t.Helper()
-	sid := e.handshake(t)
-	ws := e.dial(t, "EIO=4&transport=websocket&sid="+sid)
-	writeText(t, ws, "2probe")
-	if got := readText(t, ws); got != "3probe" {
-		t.Fatalf("probe answer %q", got)
-	}
+	ws := e.probe(t, e.handshake(t))
 	writeText(t, ws, "5")
 	e.h.nextConn(t)
 	return ws
