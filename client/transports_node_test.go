@@ -1,6 +1,9 @@
 package client
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestNodeTryAllTransports checks Options.TryAllTransports against the
 // Node socket.io server allowing long-polling only: the client's
@@ -31,5 +34,28 @@ func TestNodeTryAllTransports(t *testing.T) {
 			}
 			rec.wait(t, EventConnect, 1)
 		})
+	}
+}
+
+// TestNodeUpgradeLeavesOnlyTheWebSocket: once upgraded, the client closes
+// the idle connections of its polling requests (the official client, in
+// Node, leaves none open either), instead of leaving them to the server's
+// keep-alive timeout (5 s for Node's, none for a Go http.Server without
+// IdleTimeout).
+func TestNodeUpgradeLeavesOnlyTheWebSocket(t *testing.T) {
+	n := startNode(t, 0, nil)
+	p := newCutProxy(t, n.URL)
+	m, err := NewManager(p.URL, fast(Options{DisableReconnection: true}))
+	must(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	s := m.Socket("/")
+	mustConnect(t, s, record(s))
+	waitTransport(t, m, TransportWebSocket)
+	deadline := time.Now().Add(2 * time.Second) // within Node's keepAliveTimeout
+	for p.open() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections open 2 s after the upgrade, want the WebSocket alone", p.open())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

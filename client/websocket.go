@@ -229,6 +229,11 @@ func (e *engine) upgrade() {
 	e.mu.Unlock()
 	go e.wsReader(ws)
 	go e.wsWriter(ws)
+	// Polling is over: its connections, idle now, would otherwise wait
+	// for the server's keep-alive timeout (none on a Go http.Server
+	// without IdleTimeout). The official client, in Node, leaves none
+	// open either.
+	e.cfg.closeIdle()
 }
 
 // probe sends the probe ping over ws and reports whether the probe pong came back.
