@@ -63,8 +63,8 @@ type Options struct {
 	// Engine.IO handshake, and each WebSocket write. Default 20s.
 	Timeout time.Duration
 	// HTTPClient sends the long-polling requests. Default: a client with a
-	// transport of the Manager's own, whose idle connections Close closes
-	// (a client given here is left as it is).
+	// transport of the Manager's own, whose idle connections an upgrade to
+	// WebSocket and Close close (a client given here is left as it is).
 	HTTPClient *http.Client
 	// Dialer opens WebSockets. Default: websocket.DefaultDialer's settings
 	// with HandshakeTimeout set to Timeout.
