@@ -182,6 +182,9 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
 			e := startEnv(t, Config{})
+			// No echo: the session may end (tc.end) before the OnPacket
+			// call that suspended its delivery gets to send it.
+			e.h.echo = false
 			s := newSuspender(t, e.h)
 			ws, c := e.openWS(t)
 			writeText(t, ws, "4later")
