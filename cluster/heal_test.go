@@ -243,6 +243,9 @@ func nodeProcess(t *testing.T, name, addr, adv string, seeds []string, p probing
 		for sc.Scan() {
 			if line := sc.Text(); strings.HasPrefix(line, "READY ") {
 				ready <- line
+			} else {
+				// The node's test output (a failure to start, say).
+				fmt.Fprintln(n.log, line)
 			}
 		}
 		_ = cmd.Wait()

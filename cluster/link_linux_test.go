@@ -1,0 +1,210 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	pb "github.com/actorio/actorio/proto"
+)
+
+// linkNode returns a node with what a link needs of it (no cluster, no
+// remote), its links plain; its links end with the test.
+func linkNode(t *testing.T) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{
+		log:   slog.New(slog.DiscardHandler),
+		sys:   actor.NewActorSystem(),
+		id:    "test-node",
+		ctx:   ctx,
+		sec:   &linkSecurity{},
+		links: map[string]*link{},
+	}
+	n.peers.Store(&[]peer{})
+	t.Cleanup(func() {
+		cancel()
+		n.closeLinks()
+	})
+	return n
+}
+
+// acceptLink accepts one link on ln and returns its reader, past the magic
+// line and the hello.
+func acceptLink(t *testing.T, ln net.Listener) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	r := bufio.NewReader(c)
+	magic := make([]byte, len(linkMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != linkMagic {
+		t.Fatalf("link opened with %q, %v", magic, err)
+	}
+	for range 3 { // the hello: secret, address, member id
+		if _, err := readSized(r, maxHelloField); err != nil {
+			t.Fatalf("hello: %v", err)
+		}
+	}
+	return c, r
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	return ln
+}
+
+// TestLinkKeepsEachSendersOrder: frames that senders write themselves and
+// frames the writer goroutine writes for them reach the other node in the
+// order each sender queued them, none lost, and senders do write some
+// themselves when the other node keeps up.
+func TestLinkKeepsEachSendersOrder(t *testing.T) {
+	const senders, rounds, each = 8, 200, 10
+	n := linkNode(t)
+	ln := listen(t)
+	l := n.linkTo(ln.Addr().String())
+	first, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.queue(first) // opens the link
+	_, r := acceptLink(t, ln)
+	if m, err := readLinkFrame(r); err != nil || m.(*pb.NodeLeaving).MemberId != "first" {
+		t.Fatalf("first frame: %v, %v", m, err)
+	}
+
+	// Rounds: every sender queues a few frames at once, then the link is
+	// quiet for longer than linkQuiet, so that each round's first frame
+	// is written by its sender while the others' queue behind it.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for round := range rounds {
+			var wg sync.WaitGroup
+			for s := range senders {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range each {
+						i := round*each + k
+						f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: fmt.Sprintf("%d:%d", s, i)})
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						l.queue(f)
+					}
+				}()
+			}
+			wg.Wait()
+			time.Sleep(2 * linkQuiet)
+		}
+	}()
+	next := make([]int, senders)
+	for range senders * rounds * each {
+		m, err := readLinkFrame(r)
+		if err != nil {
+			t.Fatalf("after %v frames per sender: %v", next, err)
+		}
+		s, i, _ := strings.Cut(m.(*pb.NodeLeaving).MemberId, ":")
+		sn, _ := strconv.Atoi(s)
+		in, _ := strconv.Atoi(i)
+		if in != next[sn] {
+			t.Fatalf("sender %d: frame %d arrived where %d was due", sn, in, next[sn])
+		}
+		next[sn]++
+	}
+	<-sent
+	if l.inlined.Load() == 0 {
+		t.Fatal("no sender wrote its frame itself, though the other node kept up")
+	}
+	t.Logf("%d of %d frames written by their senders", l.inlined.Load(), senders*rounds*each+1)
+}
+
+// TestLinkSendersNeverWaitForAStalledNode: a node that stops reading (a
+// stalled process) fills the link's kernel buffers; its senders still
+// return at once, whether they queue one frame at a time on a quiet link
+// (which they would write themselves if the kernel had room) or a burst,
+// their frames queued for the writer goroutine; once the node reads again,
+// every frame arrives in order.
+func TestLinkSendersNeverWaitForAStalledNode(t *testing.T) {
+	n := linkNode(t)
+	// A small receive buffer, so that the kernel's buffers of the link
+	// fill after a few dozen frames.
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	l := n.linkTo(ln.Addr().String())
+	frame := func(i int) []byte {
+		f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: strconv.Itoa(i), Address: strings.Repeat("a", 4000)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	l.queue(frame(0))
+	_, r := acceptLink(t, ln) // and read nothing more for now
+
+	const quiet, total = 2000, 4000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i < quiet; i++ {
+			time.Sleep(2 * linkQuiet)
+			l.queue(frame(i))
+		}
+		for i := quiet; i < total; i++ {
+			l.queue(frame(i))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(linkWriteTimeout / 2):
+		t.Fatal("a sender waited for a node that reads nothing")
+	}
+	l.mu.Lock()
+	waiting := len(l.pending) > 0 || l.writing
+	l.mu.Unlock()
+	if !waiting {
+		t.Fatal("nothing waits to be written, though the node read nothing")
+	}
+	t.Logf("the link's send buffer: %d bytes", l.sndbuf)
+
+	for i := range total {
+		m, err := readLinkFrame(r)
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if got := m.(*pb.NodeLeaving).MemberId; got != strconv.Itoa(i) {
+			t.Fatalf("frame %s arrived where %d was due", got, i)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// siocoutq is Linux's SIOCOUTQ (TIOCOUTQ): the bytes of a TCP socket's
+// send queue, sent but not acknowledged yet or not sent yet.
+const siocoutq = 0x5411
+
+// sendBuffer returns the size of c's kernel send buffer (SO_SNDBUF), 0 when
+// c is not a TCP connection (or a TLS one over TCP) or it cannot be read.
+func sendBuffer(c net.Conn) int {
+	rc := rawConn(c)
+	if rc == nil {
+		return 0
+	}
+	size := 0
+	_ = rc.Control(func(fd uintptr) {
+		v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+		if err == nil {
+			size = v
+		}
+	})
+	return size
+}
+
+// queued returns the bytes in c's kernel send queue (SIOCOUTQ), and false
+// when it cannot tell.
+func queued(c net.Conn) (int, bool) {
+	rc := rawConn(c)
+	if rc == nil {
+		return 0, false
+	}
+	var v int32
+	var errno syscall.Errno
+	if err := rc.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, siocoutq, uintptr(unsafe.Pointer(&v)))
+	}); err != nil || errno != 0 {
+		return 0, false
+	}
+	return int(v), true
+}
+
+// rawConn returns the socket under c, a TCP connection or a TLS one over
+// TCP; nil for anything else.
+func rawConn(c net.Conn) syscall.RawConn {
+	if t, ok := c.(*tls.Conn); ok {
+		c = t.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
