@@ -25,3 +25,7 @@ func (s *Server) stopPoller() {}
 
 // startReading reads ws for the session on a goroutine of its own.
 func (c *Conn) startReading(ws *websocket.Conn) { c.readOnOwnGoroutine(ws) }
+
+// startProbe reports false: a probe WebSocket cannot park on this
+// platform, so the upgrade's handler reads it itself.
+func (c *Conn) startProbe(*websocket.Conn) bool { return false }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench compares actorio with the Node.js socket.io v4 server and a
 // raw gorilla/websocket server (the ceiling), side by side, on 127.0.0.1.
 //
@@ -58,6 +60,10 @@
 // node-redis, cluster over actorio alone), then the targets of the issue,
 // then each column's figures; server CPU sums every process of a column,
 // redis-server included.
+//
+// It runs on Linux only: it reads its processes' figures from /proc,
+// raises its own file limit, and has its child processes end with it
+// (Pdeathsig).
 package main
 
 import (
