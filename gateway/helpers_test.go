@@ -127,6 +127,8 @@ type env struct {
 	client *http.Client
 	base   string // http URL of the Engine.IO path
 	wsBase string
+	// dialer opens WebSockets; nil: websocket.DefaultDialer.
+	dialer *websocket.Dialer
 }
 
 var testLogger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -221,7 +223,11 @@ func (e *env) post(t *testing.T, sid, body string) (int, string) {
 // dial opens a WebSocket with the given query.
 func (e *env) dial(t *testing.T, query string) *websocket.Conn {
 	t.Helper()
-	ws, resp, err := websocket.DefaultDialer.Dial(e.wsBase+"?"+query, nil)
+	d := e.dialer
+	if d == nil {
+		d = websocket.DefaultDialer
+	}
+	ws, resp, err := d.Dial(e.wsBase+"?"+query, nil)
 	if err != nil {
 		t.Fatalf("dial %s: %v (resp %v)", query, err, resp)
 	}

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// startTLSEnv is startEnv with the server behind TLS (httptest's own
+// certificate, which the env's HTTP client and dialer trust).
+func startTLSEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = time.Minute
+	}
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger
+	}
+	h := newRecorder(t, true)
+	srv := New(cfg, h)
+	ts := httptest.NewTLSServer(srv)
+	client := ts.Client()
+	client.Timeout = 10 * time.Second
+	e := &env{
+		srv: srv, ts: ts, h: h,
+		client: client,
+		base:   ts.URL + "/socket.io/",
+		wsBase: "wss" + strings.TrimPrefix(ts.URL, "https") + "/socket.io/",
+		dialer: &websocket.Dialer{
+			TLSClientConfig:  client.Transport.(*http.Transport).TLSClientConfig,
+			HandshakeTimeout: 10 * time.Second,
+		},
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// TestTLS runs sessions over TLS, where a WebSocket cannot wait in the
+// poller (TLS keeps decrypted bytes the poller cannot see): its reader,
+// and an upgrade's probe, are read on goroutines of their own, as on every
+// system but Linux. A direct WebSocket and an upgrade from polling each
+// carry messages both ways, then end, and nothing is left running.
+func TestTLS(t *testing.T) {
+	checkGoroutines(t)
+	e := startTLSEnv(t, Config{})
+
+	t.Run("websocket", func(t *testing.T) {
+		ws := e.dial(t, "EIO=4&transport=websocket")
+		if got := readText(t, ws); !strings.HasPrefix(got, `0{"sid":"`) {
+			t.Fatalf("open packet %q", got)
+		}
+		c := e.h.nextConn(t)
+		writeText(t, ws, "4hello")
+		if got := readText(t, ws); got != "4hello" {
+			t.Fatalf("echo %q", got)
+		}
+		_ = c.Send(msg("from server"))
+		if got := readText(t, ws); got != "4from server" {
+			t.Fatalf("got %q", got)
+		}
+		writeText(t, ws, "1")
+		if ev := e.h.nextClose(t); ev.sid != c.ID() {
+			t.Fatalf("closed %q, want %q", ev.sid, c.ID())
+		}
+	})
+
+	t.Run("upgrade", func(t *testing.T) {
+		sid := e.handshake(t)
+		c := e.h.nextConn(t)
+		_ = c.Send(msg("before"))
+		if _, body := e.poll(t, sid); body != "4before" {
+			t.Fatalf("GET %q", body)
+		}
+		ws := e.probe(t, sid)
+		_ = c.Send(msg("during"))
+		writeText(t, ws, "5")
+		if got := readText(t, ws); got != "4during" {
+			t.Fatalf("got %q after the upgrade", got)
+		}
+		if c.Transport() != TransportWebSocket {
+			t.Fatalf("transport %s after the upgrade", c.Transport())
+		}
+		writeText(t, ws, "4hello")
+		if got := readText(t, ws); got != "4hello" {
+			t.Fatalf("echo %q", got)
+		}
+		writeText(t, ws, "1")
+		if ev := e.h.nextClose(t); ev.sid != sid {
+			t.Fatalf("closed %q, want %q", ev.sid, sid)
+		}
+	})
+
+	t.Run("probe times out", func(t *testing.T) {
+		e := startTLSEnv(t, Config{UpgradeTimeout: 200 * time.Millisecond})
+		sid := e.handshake(t)
+		c := e.h.nextConn(t)
+		ws := e.probe(t, sid)
+		// No upgrade packet: the probe's WebSocket is closed, and the
+		// session goes on polling.
+		expectClosed(t, ws)
+		_ = c.Send(msg("still polling"))
+		if _, body := e.poll(t, sid); body != "4still polling" {
+			t.Fatalf("GET after the failed upgrade %q", body)
+		}
+	})
+}
