@@ -137,6 +137,21 @@ var testLogger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{L
 // echoing recorder.
 func startEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	srv, h := envServer(t, cfg)
+	ts := httptest.NewServer(srv)
+	e := &env{
+		srv: srv, ts: ts, h: h,
+		client: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second},
+		base:   ts.URL + "/socket.io/",
+		wsBase: "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/",
+	}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// envServer makes the server of an env: cfg with a long heartbeat unless
+// set, and an echoing recorder.
+func envServer(t *testing.T, cfg Config) (*Server, *recorder) {
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = time.Minute
 	}
@@ -147,16 +162,7 @@ func startEnv(t *testing.T, cfg Config) *env {
 		cfg.Logger = testLogger
 	}
 	h := newRecorder(t, true)
-	srv := New(cfg, h)
-	ts := httptest.NewServer(srv)
-	e := &env{
-		srv: srv, ts: ts, h: h,
-		client: &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second},
-		base:   ts.URL + "/socket.io/",
-		wsBase: "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/",
-	}
-	t.Cleanup(e.stop)
-	return e
+	return New(cfg, h), h
 }
 
 // stop closes everything; it is safe to call twice.

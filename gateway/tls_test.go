@@ -14,17 +14,7 @@ import (
 // certificate, which the env's HTTP client and dialer trust).
 func startTLSEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = time.Minute
-	}
-	if cfg.PingTimeout == 0 {
-		cfg.PingTimeout = time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = testLogger
-	}
-	h := newRecorder(t, true)
-	srv := New(cfg, h)
+	srv, h := envServer(t, cfg)
 	ts := httptest.NewTLSServer(srv)
 	client := ts.Client()
 	client.Timeout = 10 * time.Second
