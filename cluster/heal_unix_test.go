@@ -3,7 +3,10 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +24,41 @@ func (n *procNode) stall(t *testing.T) {
 	if err := n.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatalf("node %s: SIGSTOP: %v", n.name, err)
 	}
+	// The signal stops the process's threads a moment after kill(2)
+	// returns: until every one has, the node may still answer (a request
+	// sent at once can come back within a millisecond). Wait for them, where
+	// /proc tells.
+	deadline := time.Now().Add(5 * time.Second)
+	for !stopped(n.cmd.Process.Pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s: not stopped 5 s after SIGSTOP", n.name)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// stopped reports whether every thread of process pid is stopped, as
+// /proc/<pid>/task/*/stat say; true where there is no /proc to tell.
+func stopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, task.Name()))
+		if err != nil {
+			continue // the thread ended
+		}
+		// The state is the field after the command's closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return false
+		}
+		if st := b[i+2]; st != 'T' && st != 't' {
+			return false
+		}
+	}
+	return true
 }
 
 // resume lets a stalled node run again (SIGCONT).
