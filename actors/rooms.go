@@ -235,6 +235,15 @@ func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, o B
 	return refs, nil
 }
 
+// inlineAckWrites is how many receivers of a broadcast with acks the
+// broadcasting goroutine writes to itself (gateway.SendOptions.Now); the
+// others' writers write, as for any broadcast, so that a large room does
+// not hold the namespace's lock for a write(2) per receiver. Alternated
+// xack runs (cmd/bench, 60 receivers, eleven each): a round across three
+// nodes 0.80 ms against 0.86 and 942 µs of CPU against 1060; one node the
+// same time (0.67 ms) at 5% less CPU.
+const inlineAckWrites = 64
+
 // deliver pushes b onto the queue of each socket it selects and returns
 // how many took it; with ack set (b.AckId is then set), it first registers
 // the handler ack makes on each, and returns those receivers too. With
@@ -285,6 +294,10 @@ func (ns *NamespaceRef) deliver(b *pb.Broadcast, remote bool, o BroadcastOptions
 		if ack != nil {
 			p.RegisterAck(b.AckId, ack(p))
 		}
+		// A broadcast with acks waits for its receivers: its first ones
+		// are written from this goroutine, without blocking, as a
+		// socket's own emit is, which spares waking their writers.
+		send.Now = ack != nil && n < inlineAckWrites
 		if p.conn.SendWith(send, pkts...) != nil {
 			if ack != nil {
 				p.RemoveAck(b.AckId)
