@@ -17,13 +17,16 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/internal/leakcheck"
 	pb "github.com/actorio/actorio/proto"
 )
 
 // linkNode returns a node with what a link needs of it (no cluster, no
-// remote), its links plain; its links end with the test.
+// remote), its links plain; its links end with the test, which fails if
+// any goroutine of theirs is left.
 func linkNode(t *testing.T) *node {
 	t.Helper()
+	leakcheck.Check(t, 5*time.Second)
 	ctx, cancel := context.WithCancel(context.Background())
 	n := &node{
 		log:   slog.New(slog.DiscardHandler),
@@ -37,6 +40,7 @@ func linkNode(t *testing.T) *node {
 	t.Cleanup(func() {
 		cancel()
 		n.closeLinks()
+		n.sys.Shutdown()
 	})
 	return n
 }
