@@ -236,7 +236,7 @@ func (ns *NamespaceRef) BroadcastWithAck(_ context.Context, b *pb.Broadcast, o B
 }
 
 // inlineAckWrites is how many receivers of a broadcast with acks the
-// broadcasting goroutine writes to itself (gateway.SendOptions.Now); the
+// broadcasting goroutine writes to directly (gateway.SendOptions.Now); the
 // others' writers write, as for any broadcast, so that a large room does
 // not hold the namespace's lock for a write(2) per receiver. Alternated
 // xack runs (cmd/bench, 60 receivers, eleven each): a round across three

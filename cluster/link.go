@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/remote"
@@ -84,8 +85,9 @@ type link struct {
 	// goroutine or by a sender writing its frame itself (queue); frames
 	// queued meanwhile wait in pending, behind it.
 	writing bool
-	// sndbuf is conn's kernel send buffer; 0 when unknown (no sender
-	// writes its frame itself then).
+	// raw is conn's socket, sndbuf its kernel send buffer; nil and 0 when
+	// unknown (no sender writes its frame itself then).
+	raw    syscall.RawConn
 	sndbuf int
 	// wrote: a sender wrote on the link since the writer last looked, so
 	// the link is not idle.
@@ -166,9 +168,9 @@ func (l *link) queue(frame []byte) {
 	l.last = now
 	if c := l.conn; c != nil && quiet && !l.writing && len(l.pending) == 0 && l.sndbuf > 0 {
 		l.writing, l.wrote = true, true
-		limit := l.sndbuf / inlineShare
+		raw, limit := l.raw, l.sndbuf/inlineShare
 		l.mu.Unlock()
-		if q, ok := queued(c); ok && q+len(frame)+tlsSlack <= limit {
+		if q, ok := queued(raw); ok && q+len(frame)+tlsSlack <= limit {
 			l.inlined.Add(1)
 			l.writeNow(c, frame)
 			return
@@ -271,7 +273,7 @@ func (l *link) run() {
 			_ = conn.Close()
 			conn, lost = nil, nil
 			l.mu.Lock()
-			l.conn, l.sndbuf = nil, 0
+			l.conn, l.raw, l.sndbuf = nil, nil, 0
 			l.mu.Unlock()
 		}
 	}
@@ -337,14 +339,15 @@ func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time,
 			l.n.linkLost(l.addr, err)
 			return true
 		}
-		sndbuf := sendBuffer(c)
+		raw := rawConn(c)
+		sndbuf := sendBuffer(raw)
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
 			_ = c.Close()
 			return false
 		}
-		l.conn, l.sndbuf = c, sndbuf
+		l.conn, l.raw, l.sndbuf = c, raw, sndbuf
 		l.mu.Unlock()
 		*conn, *lost = c, l.watch(c)
 		l.n.onEndpoint(&remote.EndpointConnectedEvent{Address: l.addr})

@@ -11,10 +11,9 @@ import (
 // send queue, sent but not acknowledged yet or not sent yet.
 const siocoutq = 0x5411
 
-// sendBuffer returns the size of c's kernel send buffer (SO_SNDBUF), 0 when
-// c is not a TCP connection (or a TLS one over TCP) or it cannot be read.
-func sendBuffer(c net.Conn) int {
-	rc := rawConn(c)
+// sendBuffer returns the size of the kernel send buffer (SO_SNDBUF) of the
+// socket rc, 0 when rc is nil or the size cannot be read.
+func sendBuffer(rc syscall.RawConn) int {
 	if rc == nil {
 		return 0
 	}
@@ -28,10 +27,9 @@ func sendBuffer(c net.Conn) int {
 	return size
 }
 
-// queued returns the bytes in c's kernel send queue (SIOCOUTQ), and false
-// when it cannot tell.
-func queued(c net.Conn) (int, bool) {
-	rc := rawConn(c)
+// queued returns the bytes in the kernel send queue of the socket rc
+// (SIOCOUTQ), and false when it cannot tell.
+func queued(rc syscall.RawConn) (int, bool) {
 	if rc == nil {
 		return 0, false
 	}

@@ -2,11 +2,17 @@
 
 package cluster
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
-// sendBuffer returns 0 outside Linux: frames always go through the link's
+// rawConn returns nil outside Linux: frames always go through the link's
 // writer goroutine there.
-func sendBuffer(net.Conn) int { return 0 }
+func rawConn(net.Conn) syscall.RawConn { return nil }
+
+// sendBuffer returns 0 outside Linux.
+func sendBuffer(syscall.RawConn) int { return 0 }
 
 // queued cannot tell outside Linux.
-func queued(net.Conn) (int, bool) { return 0, false }
+func queued(syscall.RawConn) (int, bool) { return 0, false }
