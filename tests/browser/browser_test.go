@@ -332,6 +332,9 @@ func TestDemoRejoinsInBrowser(t *testing.T) {
 
 	frank := b.open("frank", "offline")
 	b.join("frank", "teal")
+	// The page writes "me: …" as it sends, and "you are in teal" when the
+	// join's ack comes back: wait for that first, as a user would.
+	b.waitLog("frank", "frank joined teal", []string{"you are in lobby", "you are in teal"})
 	b.say("frank", "still in teal?")
 	want = append(want, frank[:6]+" joined teal", frank[:6]+": still in teal?")
 	b.waitLog("erin", "frank chatted in teal", want)
