@@ -404,7 +404,15 @@ func (c *client) close() { _ = c.ws.Close() }
 // dialAll opens n connections, conc at a time, and runs setup on each
 // (nil: none). It stops at the first error and closes what it opened.
 func dialAll(ctx context.Context, addr string, p wireProto, n, conc int, setup func(*client) error) ([]*client, error) {
-	out := make([]*client, n)
+	return openAll(ctx, n, conc, func(ctx context.Context) (*client, error) { return dial(ctx, addr, p) }, setup)
+}
+
+// openAll opens n connections with open, conc at a time, each within 15
+// s, and runs setup on each (nil: none). It stops at the first error and
+// closes what it opened.
+func openAll[C interface{ close() }](ctx context.Context, n, conc int, open func(context.Context) (C, error), setup func(C) error) ([]C, error) {
+	out := make([]C, n)
+	opened := make([]bool, n)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
@@ -417,7 +425,7 @@ func dialAll(ctx context.Context, addr string, p wireProto, n, conc int, setup f
 					return
 				}
 				dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
-				c, err := dial(dctx, addr, p)
+				c, err := open(dctx)
 				dcancel()
 				if err == nil && setup != nil {
 					if err = setup(c); err != nil {
@@ -428,13 +436,17 @@ func dialAll(ctx context.Context, addr string, p wireProto, n, conc int, setup f
 					cancel(fmt.Errorf("connection %d: %w", i, err))
 					return
 				}
-				out[i] = c
+				out[i], opened[i] = c, true
 			}
 		})
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		closeAll(out)
+		for i, c := range out {
+			if opened[i] {
+				c.close()
+			}
+		}
 		return nil, err
 	}
 	return out, nil

@@ -47,6 +47,9 @@ const (
 	// scenPollEcho is echo with long-polling clients (no WebSocket), for
 	// actorio and node: raw gorilla has no long-polling.
 	scenPollEcho = "pecho"
+	// scenPollFanout is fan-out with long-polling clients only, receivers
+	// and sender, for actorio and node.
+	scenPollFanout = "pfanout"
 	// scenStorm and scenPollStorm: as many clients as the file limit
 	// allows connect at once, by WebSocket, or by long-polling then the
 	// upgrade.
@@ -74,7 +77,7 @@ var (
 	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
-	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
+	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
@@ -85,7 +88,7 @@ func applies(scen, kind string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
 		return kind != kindRaw
-	case scenPollEcho, scenStorm, scenPollStorm, scenRStorm:
+	case scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm:
 		return kind == kindActorio || kind == kindNode
 	}
 	return slices.Contains(allKinds, kind)

@@ -23,6 +23,7 @@ type results struct {
 	storm  map[string]stormResult // by scenario and kind, "<scen>\x00<kind>"
 	rstorm map[string]rstormResult
 	fanout map[string]fanResult
+	pfan   map[string]fanResult // fan-out over long-polling
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
 	took   time.Duration
@@ -43,6 +44,10 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if slices.Contains(cfg.scenarios, scenIdle) {
 		need = max(need, cfg.idleConns+256)
 	}
+	if slices.Contains(cfg.scenarios, scenPollFanout) {
+		// A long-polling client may hold a GET and a POST.
+		need = max(need, 256+2*(cfg.fanReceivers+1))
+	}
 	if slices.ContainsFunc(cfg.scenarios, isXScenario) {
 		// A polling client may hold a GET and a POST to every node.
 		need = max(need, 256+max(cfg.xReceivers, cfg.xAckReceivers)+2*cfg.nodes*max(cfg.xPollReceivers, cfg.xAckReceivers))
@@ -62,7 +67,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, idle: map[string]idleResult{},
+	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
 		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
@@ -175,8 +180,12 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 		if err := r.errRefused(); err != nil {
 			return err
 		}
-	case scenFanout:
-		r, err := runFanout(ctx, cfg, s)
+	case scenFanout, scenPollFanout:
+		run, into := runFanout, res.fanout
+		if scen == scenPollFanout {
+			run, into = runPollFanout, res.pfan
+		}
+		r, err := run(ctx, cfg, s)
 		if err != nil {
 			return err
 		}
@@ -187,7 +196,7 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 			}
 			return err
 		}
-		res.fanout[kind] = r
+		into[kind] = r
 	case scenIdle:
 		r, err := runIdle(ctx, cfg, s)
 		if err != nil {

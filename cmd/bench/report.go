@@ -255,6 +255,26 @@ func writeReport(w io.Writer, cfg config, res *results) {
 				judge:  judgeRatios(bound{kindNode, 0.5, false})},
 		)
 	}
+	if slices.Contains(cfg.scenarios, scenPollFanout) {
+		pfan := func(f func(r fanResult) float64) map[string]float64 { return column(res.pfan, f) }
+		rows = append(rows,
+			metric{label: "long-polling fan-out: delivered msgs/s", prec: 0,
+				vals:   pfan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() }),
+				target: "≥ 2× node",
+				judge:  judgeRatios(bound{kindNode, 2, true})},
+			metric{label: "long-polling fan-out: time until every receiver has all M (ms)", prec: 1, vals: pfan(func(r fanResult) float64 { return ms(r.elapsed) })},
+			metric{label: "long-polling fan-out: blast acked after (ms)", prec: 1, noRatio: true, vals: pfan(func(r fanResult) float64 { return ms(r.ackAfter) })},
+			metric{label: "long-polling fan-out: server CPU per delivered msg (µs)", prec: 3,
+				vals:   pfan(func(r fanResult) float64 { return us(r.cpu.server) / float64(r.delivered) }),
+				target: "≤ 1× node",
+				judge:  judgeRatios(bound{kindNode, 1, false})},
+		)
+		rows = append(rows, cpuRows("long-polling fan-out", column(res.pfan, func(r fanResult) cpuWindow { return r.cpu }))...)
+		rows = append(rows,
+			metric{label: "long-polling fan-out: peak server RSS (MB)", prec: 1,
+				vals: pfan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) })},
+		)
+	}
 	if slices.Contains(cfg.scenarios, scenIdle) {
 		target := "≤ 16 KB at N=10000"
 		rows = append(rows,
@@ -305,7 +325,7 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	}
 
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Parameters: echo C=%d clients, T=%v (after %v warm-up), %d-byte string; fan-out R=%d receivers, M=%d messages of %d bytes in one blast; idle N=%d held %v; ping interval %v. ",
+	fmt.Fprintf(w, "Parameters: echo C=%d clients, T=%v (after %v warm-up), %d-byte string; fan-out (WebSocket and long-polling) R=%d receivers, M=%d messages of %d bytes in one blast; idle N=%d held %v; ping interval %v. ",
 		cfg.echoClients, cfg.echoTime, cfg.echoWarmup, cfg.echoSize, cfg.fanReceivers, cfg.fanMessages, cfg.fanSize, cfg.idleConns, cfg.idleHold, cfg.pingInterval)
 	fmt.Fprintf(w, "Machine: %d CPUs, %s/%s, %s, node %s. Whole run: %v.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), res.took.Round(time.Second))
@@ -320,6 +340,9 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		}
 		if r, ok := res.fanout[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
 			noisy = append(noisy, fmt.Sprintf("fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+		}
+		if r, ok := res.pfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+			noisy = append(noisy, fmt.Sprintf("long-polling fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others)))
 		}
 	}
 	if len(noisy) > 0 {

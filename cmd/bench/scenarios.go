@@ -254,25 +254,63 @@ type fanResult struct {
 // runFanout: R receivers join one room, another client blasts M messages to
 // it; the clock stops when the last receiver has all M.
 func runFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error) {
-	res := fanResult{want: int64(cfg.fanReceivers) * int64(cfg.fanMessages)}
 	p := protoOf(s.kind, cfg.parser)
 	join := joinRequest(benchRoom)
-	receivers, err := dialAll(ctx, s.addr, p, cfg.fanReceivers, cfg.dialConcurrency, func(c *client) error {
+	ws, err := dialAll(ctx, s.addr, p, cfg.fanReceivers, cfg.dialConcurrency, func(c *client) error {
 		_, err := c.call(join, 1, callTimeout)
 		return err
 	})
 	if err != nil {
-		return res, err
+		return fanResult{}, err
 	}
-	defer closeAll(receivers)
+	defer closeAll(ws)
 	sender, err := dial(ctx, s.addr, p)
 	if err != nil {
-		return res, err
+		return fanResult{}, err
 	}
 	defer sender.close()
+	receivers := make([]xconn, len(ws))
+	for i, c := range ws {
+		receivers[i] = c
+	}
+	return fanBlast(ctx, cfg, s, receivers, sender, msgLen(p, cfg.fanSize))
+}
 
+// runPollFanout is runFanout with long-polling clients only, receivers
+// and sender: each receiver has a GET pending, and gets in its answer
+// whatever the server queued for it since the last.
+func runPollFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error) {
+	hc := &http.Client{Transport: newPollTransport(cfg.fanReceivers + 1)}
+	defer hc.CloseIdleConnections()
+	addrs := []string{s.addr}
+	open := func(ctx context.Context) (*pollClient, error) { return dialPoll(ctx, hc, addrs, 0, false) }
+	join := joinRequest(benchRoom)
+	polls, err := openAll(ctx, cfg.fanReceivers, cfg.dialConcurrency, open, func(c *pollClient) error {
+		_, err := c.call(join, 1, callTimeout)
+		return err
+	})
+	if err != nil {
+		return fanResult{}, fmt.Errorf("long-polling receiver: %w", err)
+	}
+	receivers := make([]xconn, len(polls))
+	for i, c := range polls {
+		receivers[i] = c
+		defer c.close()
+	}
+	sender, err := open(ctx)
+	if err != nil {
+		return fanResult{}, fmt.Errorf("long-polling sender: %w", err)
+	}
+	defer sender.close()
+	return fanBlast(ctx, cfg, s, receivers, sender, msgLen(protoSocketIO, cfg.fanSize))
+}
+
+// fanBlast runs the fan-out scenario on receivers that joined the room:
+// sender blasts M messages of wantLen bytes (as classify returns them) to
+// it.
+func fanBlast(ctx context.Context, cfg config, s *serverProc, receivers []xconn, sender xconn, wantLen int) (fanResult, error) {
+	res := fanResult{want: int64(len(receivers)) * int64(cfg.fanMessages)}
 	m := cfg.fanMessages
-	wantLen := msgLen(p, cfg.fanSize)
 	counts := make([]int64, len(receivers))
 	var recvErr firstError // the first receiver to fail before it had all M
 	var recvFailed atomic.Int64
@@ -350,7 +388,9 @@ func runFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error
 		ackErr = errors.New("blast not acked")
 	}
 	closing.Store(true)
-	closeAll(receivers)
+	for _, c := range receivers {
+		c.close()
+	}
 	sender.close()
 	wg.Wait()
 	for _, n := range counts {
