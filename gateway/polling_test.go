@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +215,100 @@ func TestPollingMalformedPacketDoesNotAffectOtherSession(t *testing.T) {
 	}
 	if e.srv.Count() != 1 {
 		t.Fatalf("Count = %d", e.srv.Count())
+	}
+}
+
+// TestPollingFanOutBodiesStayIntact: a long-polling answer is encoded in a
+// pooled buffer and its queue's array is reused once encoded; sessions
+// polling at once while the server sends each of them thousands of
+// packets, of sizes that land the answers in several of the pools' size
+// classes, get every packet once, whole and in order.
+func TestPollingFanOutBodiesStayIntact(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	const sessions, packets = 8, 3000
+	data := func(i int) string {
+		return strconv.Itoa(i) + ":" + strings.Repeat(string(rune('a'+i%26)), (i*37)%700)
+	}
+	sids := make([]string, sessions)
+	conns := make([]*Conn, sessions)
+	for k := range sessions {
+		sids[k] = e.handshake(t)
+		conns[k] = e.h.nextConn(t)
+		if conns[k].ID() != sids[k] {
+			t.Fatalf("session %d: opened %s, handshake gave %s", k, conns[k].ID(), sids[k])
+		}
+	}
+	var polls atomic.Int64
+	var wg sync.WaitGroup
+	for k, sid := range sids {
+		wg.Go(func() {
+			for next := 0; next < packets; {
+				status, body := e.poll(t, sid)
+				if status != http.StatusOK {
+					t.Errorf("session %d: GET after %d packets: %d %q", k, next, status, body)
+					return
+				}
+				polls.Add(1)
+				for p := range strings.SplitSeq(body, "\x1e") {
+					if want := "4" + data(next); p != want {
+						t.Errorf("session %d: packet %d is %.40q (%d bytes), want %.40q (%d bytes)", k, next, p, len(p), want, len(want))
+						return
+					}
+					next++
+				}
+			}
+		})
+	}
+	for i := range packets {
+		for _, c := range conns {
+			if err := c.Send(msg(data(i))); err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+		}
+	}
+	wg.Wait()
+	if n := polls.Load(); n <= sessions {
+		t.Errorf("%d GETs for %d sessions: the answers were not spread over several polls", n, sessions)
+	}
+}
+
+// TestPollBodyClasses: getPollBody returns a buffer of the smallest class
+// that holds n bytes, or exactly n outside the classes, and a buffer of
+// a class put back comes out of that class again.
+func TestPollBodyClasses(t *testing.T) {
+	tests := []struct {
+		n, wantCap int
+		pooled     bool
+	}{
+		{0, 0, false},
+		{1, 1, false},
+		{256, 256, false},
+		{257, 512, true},
+		{512, 512, true},
+		{513, 1024, true},
+		{70_000, 128 << 10, true},
+		{1 << 20, 1 << 20, true},
+		{1<<20 + 1, 1<<20 + 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.n), func(t *testing.T) {
+			b := getPollBody(tt.n)
+			if len(b) != 0 || cap(b) != tt.wantCap {
+				t.Fatalf("getPollBody(%d): len %d cap %d, want 0 and %d", tt.n, len(b), cap(b), tt.wantCap)
+			}
+			putPollBody(append(b, 'x'))
+			if !tt.pooled {
+				return
+			}
+			// A pool may drop what it holds at any time: look a few times.
+			for range 100 {
+				if got := getPollBody(tt.n); cap(got) == tt.wantCap && len(got) == 0 && &got[:1][0] == &b[:1][0] {
+					return
+				}
+				putPollBody(b)
+			}
+			t.Errorf("a buffer of %d bytes put back never came out of its class again", tt.wantCap)
+		})
 	}
 }
