@@ -55,7 +55,11 @@ func newForwarder(s *Server) *forwarder {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &forwarder{s: s, tag: gateway.NewID()[:clusterlink.SessionTagLen], routes: map[string]string{},
 		ctx: ctx, cancel: cancel,
-		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}}
+		// DisableCompression: the client's own Accept-Encoding goes to the
+		// owner, which compresses (or not) for the client; without it a
+		// request that has none would be answered in gzip between the
+		// nodes and unpacked again by this one.
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, DisableCompression: true}}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			addr, _ := pr.In.Context().Value(routeKey{}).(string)
@@ -65,6 +69,7 @@ func newForwarder(s *Server) *forwarder {
 			pr.Out.Header.Set(forwardedHeader, "1")
 		},
 		Transport:     f.transport,
+		BufferPool:    proxyBuffers{},
 		FlushInterval: -1, // a long-polling answer goes out as soon as it comes
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			// The node that held the session is gone or unreachable: the
@@ -77,6 +82,27 @@ func newForwarder(s *Server) *forwarder {
 		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return f
+}
+
+// proxyBuffers lends the buffers through which the forwarder copies
+// bodies: without a pool, httputil.ReverseProxy makes a 32 KB buffer for
+// every request it hands over, a long-polling GET or POST included.
+type proxyBuffers struct{}
+
+// proxyBufferSize is httputil.ReverseProxy's own copy buffer's size.
+const proxyBufferSize = 32 << 10
+
+var proxyBufferPool = sync.Pool{New: func() any { b := make([]byte, proxyBufferSize); return &b }}
+
+// Get returns a buffer of proxyBufferSize bytes.
+func (proxyBuffers) Get() []byte { return *proxyBufferPool.Get().(*[]byte) }
+
+// Put takes back a buffer Get returned.
+func (proxyBuffers) Put(b []byte) {
+	if cap(b) == proxyBufferSize {
+		b = b[:proxyBufferSize]
+		proxyBufferPool.Put(&b)
+	}
 }
 
 // routeKey carries the owner's HTTP address from elsewhere to Rewrite.

@@ -321,16 +321,20 @@ func TestRoundRobinBalancer(t *testing.T) {
 			t.Fatalf("before everyone joined: %s", l.Raw)
 		}
 	}
-	var forwarded int64
+	var forwarded, recoded int64
 	for _, n := range nodes {
 		s, err := n.stats()
 		if err != nil {
 			t.Fatal(err)
 		}
 		forwarded += s.Forwarded
+		recoded += s.Recoded
 	}
 	if forwarded == 0 {
 		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
+	}
+	if recoded > 0 {
+		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's (the owner compresses for the node in between)", recoded, forwarded)
 	}
 	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session", total, defaultClients, forwarded)
 

@@ -36,7 +36,15 @@ type nodeStats struct {
 	// Forwarded counts the Engine.IO requests this node served that a
 	// balancer had sent to another node, which handed them over.
 	Forwarded int64 `json:"forwarded"`
+	// Recoded counts those whose Accept-Encoding was not the client's:
+	// the owner would then compress for the node in between, which would
+	// unpack it again.
+	Recoded int64 `json:"recoded"`
 }
+
+// clientEncodingHeader carries, from the node a request reached first to
+// the node it is handed to, the Accept-Encoding the client sent.
+const clientEncodingHeader = "X-Test-Client-Accept-Encoding"
 
 // runNode runs one node: its name, HTTP address, cluster address and
 // seeds come from the environment, and NODE_RECOVERY=1 turns connection
@@ -120,16 +128,21 @@ func runNode() int {
 			}
 		})
 	})
-	var forwarded atomic.Int64
+	var forwarded, recoded atomic.Int64
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Actorio-Forwarded") != "" {
 			forwarded.Add(1)
+			if r.Header.Get("Accept-Encoding") != r.Header.Get(clientEncodingHeader) {
+				recoded.Add(1)
+			}
+		} else {
+			r.Header.Set(clientEncodingHeader, r.Header.Get("Accept-Encoding"))
 		}
 		srv.ServeHTTP(w, r)
 	}))
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load()})
+		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load(), Recoded: recoded.Load()})
 	})
 	mux.HandleFunc("/emit", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
