@@ -3,7 +3,7 @@
 // Command bench compares actorio with the Node.js socket.io v4 server and a
 // raw gorilla/websocket server (the ceiling), side by side, on 127.0.0.1.
 //
-//	go run ./cmd/bench                        # all servers, all scenarios, ~1-2 min
+//	go run ./cmd/bench                        # echo, fanout, idle against actorio, node, raw, ~1-2 min
 //	go run ./cmd/bench -scenarios idle -n 10000
 //	go run ./cmd/bench -servers actorio -scenarios echo -profile /tmp/prof
 //
@@ -26,7 +26,17 @@
 //
 //   - echo: C clients in a closed loop of echo-with-ack for T;
 //   - fanout: R receivers in one room, one blast of M messages;
-//   - idle: N sockets held through heartbeats.
+//   - idle: N sockets held through heartbeats;
+//
+// and, with -scenarios, against actorio and node:
+//
+//   - pecho and pfanout: echo and fanout with long-polling clients only;
+//   - storm and pstorm: as many clients as the file limit allows (or
+//     -storm-n) connect at once, by WebSocket, or by long-polling then the
+//     upgrade;
+//   - rstorm: official socket.io-client instances (Node processes)
+//     connect, then the server is killed and restarted under their
+//     reconnections.
 //
 // It prints one markdown table with the ratios ours/node and ours/raw and
 // the targets of the issue. The load generator shares the machine's cores
