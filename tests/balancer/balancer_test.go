@@ -147,6 +147,21 @@ func (n *nodeProc) stats() (nodeStats, error) {
 	return s, json.NewDecoder(res.Body).Decode(&s)
 }
 
+// handedOver sums the nodes' counts of the requests handed to them, and
+// of those that arrived with another Accept-Encoding than their client's.
+func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, recoded int64) {
+	t.Helper()
+	for _, n := range nodes {
+		s, err := n.stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forwarded += s.Forwarded
+		recoded += s.Recoded
+	}
+	return forwarded, recoded
+}
+
 // emit has the node broadcast event to room, with its name and the
 // extra argument, if any.
 func (n *nodeProc) emit(t *testing.T, room, event string, extra ...string) {
@@ -321,15 +336,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 			t.Fatalf("before everyone joined: %s", l.Raw)
 		}
 	}
-	var forwarded, recoded int64
-	for _, n := range nodes {
-		s, err := n.stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		forwarded += s.Forwarded
-		recoded += s.Recoded
-	}
+	forwarded, recoded := handedOver(t, nodes)
 	if forwarded == 0 {
 		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
 	}

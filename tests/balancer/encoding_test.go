@@ -119,15 +119,7 @@ func TestHandedOverAnswersKeepTheClientsEncoding(t *testing.T) {
 			t.Errorf("emit %d from node %s, GET via node %s accepting gzip %v: Content-Encoding %q, want %q", i, tt.from.name, tt.via.name, tt.gzipped, enc, tt.wantEnc)
 		}
 	}
-	var forwarded, recoded int64
-	for _, n := range nodes {
-		s, err := n.stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		forwarded += s.Forwarded
-		recoded += s.Recoded
-	}
+	forwarded, recoded := handedOver(t, nodes)
 	if forwarded == 0 {
 		t.Fatal("no request was handed to node A")
 	}
