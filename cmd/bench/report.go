@@ -121,11 +121,37 @@ func cpuRows(scenario string, windows map[string]cpuWindow) []metric {
 	}
 }
 
+// judged is a row's target and how to judge it (zero: none).
+type judged struct {
+	target string
+	judge  func(map[string]float64) string
+}
+
+// fanRows are the rows of a fan-out scenario, name's, from its results by
+// server kind, with the targets of its rate, its CPU per message and its
+// peak RSS.
+func fanRows(name string, byKind map[string]fanResult, rate, perMsg, peak judged) []metric {
+	fan := func(f func(r fanResult) float64) map[string]float64 { return column(byKind, f) }
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	rows := []metric{
+		{label: name + ": delivered msgs/s", prec: 0, target: rate.target, judge: rate.judge,
+			vals: fan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() })},
+		{label: name + ": time until every receiver has all M (ms)", prec: 1, vals: fan(func(r fanResult) float64 { return ms(r.elapsed) })},
+		{label: name + ": blast acked after (ms)", prec: 1, noRatio: true, vals: fan(func(r fanResult) float64 { return ms(r.ackAfter) })},
+		{label: name + ": server CPU per delivered msg (µs)", prec: 3, target: perMsg.target, judge: perMsg.judge,
+			vals: fan(func(r fanResult) float64 {
+				return float64(r.cpu.server) / float64(time.Microsecond) / float64(r.delivered)
+			})},
+	}
+	rows = append(rows, cpuRows(name, column(byKind, func(r fanResult) cpuWindow { return r.cpu }))...)
+	return append(rows, metric{label: name + ": peak server RSS (MB)", prec: 1, target: peak.target, judge: peak.judge,
+		vals: fan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) })})
+}
+
 func writeReport(w io.Writer, cfg config, res *results) {
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	echo := func(f func(r echoResult) float64) map[string]float64 { return column(res.echo, f) }
-	fan := func(f func(r fanResult) float64) map[string]float64 { return column(res.fanout, f) }
 	idle := func(f func(r idleResult) float64) map[string]float64 { return column(res.idle, f) }
 
 	var rows []metric
@@ -237,43 +263,16 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		rows = append(rows, cpuRows("long-polling echo", column(res.pecho, func(r echoResult) cpuWindow { return r.cpu }))...)
 	}
 	if slices.Contains(cfg.scenarios, scenFanout) {
-		rows = append(rows,
-			metric{label: "fan-out: delivered msgs/s", prec: 0,
-				vals:   fan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() }),
-				target: "≥ 2× node, ≥ 0.7× raw",
-				judge:  judgeRatios(bound{kindNode, 2, true}, bound{kindRaw, 0.7, true})},
-			metric{label: "fan-out: time until every receiver has all M (ms)", prec: 1, vals: fan(func(r fanResult) float64 { return ms(r.elapsed) })},
-			metric{label: "fan-out: blast acked after (ms)", prec: 1, noRatio: true, vals: fan(func(r fanResult) float64 { return ms(r.ackAfter) })},
-			metric{label: "fan-out: server CPU per delivered msg (µs)", prec: 3,
-				vals: fan(func(r fanResult) float64 { return us(r.cpu.server) / float64(r.delivered) })},
-		)
-		rows = append(rows, cpuRows("fan-out", column(res.fanout, func(r fanResult) cpuWindow { return r.cpu }))...)
-		rows = append(rows,
-			metric{label: "fan-out: peak server RSS (MB)", prec: 1,
-				vals:   fan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) }),
-				target: "≤ 0.5× node",
-				judge:  judgeRatios(bound{kindNode, 0.5, false})},
-		)
+		rows = append(rows, fanRows("fan-out", res.fanout,
+			judged{"≥ 2× node, ≥ 0.7× raw", judgeRatios(bound{kindNode, 2, true}, bound{kindRaw, 0.7, true})},
+			judged{},
+			judged{"≤ 0.5× node", judgeRatios(bound{kindNode, 0.5, false})})...)
 	}
 	if slices.Contains(cfg.scenarios, scenPollFanout) {
-		pfan := func(f func(r fanResult) float64) map[string]float64 { return column(res.pfan, f) }
-		rows = append(rows,
-			metric{label: "long-polling fan-out: delivered msgs/s", prec: 0,
-				vals:   pfan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() }),
-				target: "≥ 2× node",
-				judge:  judgeRatios(bound{kindNode, 2, true})},
-			metric{label: "long-polling fan-out: time until every receiver has all M (ms)", prec: 1, vals: pfan(func(r fanResult) float64 { return ms(r.elapsed) })},
-			metric{label: "long-polling fan-out: blast acked after (ms)", prec: 1, noRatio: true, vals: pfan(func(r fanResult) float64 { return ms(r.ackAfter) })},
-			metric{label: "long-polling fan-out: server CPU per delivered msg (µs)", prec: 3,
-				vals:   pfan(func(r fanResult) float64 { return us(r.cpu.server) / float64(r.delivered) }),
-				target: "≤ 1× node",
-				judge:  judgeRatios(bound{kindNode, 1, false})},
-		)
-		rows = append(rows, cpuRows("long-polling fan-out", column(res.pfan, func(r fanResult) cpuWindow { return r.cpu }))...)
-		rows = append(rows,
-			metric{label: "long-polling fan-out: peak server RSS (MB)", prec: 1,
-				vals: pfan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) })},
-		)
+		rows = append(rows, fanRows("long-polling fan-out", res.pfan,
+			judged{"≥ 2× node", judgeRatios(bound{kindNode, 2, true})},
+			judged{"≤ 1× node", judgeRatios(bound{kindNode, 1, false})},
+			judged{})...)
 	}
 	if slices.Contains(cfg.scenarios, scenIdle) {
 		target := "≤ 16 KB at N=10000"
