@@ -120,10 +120,6 @@ type Conn struct {
 	// slot is the place the session holds under the connection limits;
 	// nil when none is set. Guarded by srv.mu.
 	slot *slot
-	// eio3 marks an Engine.IO v3 session (Config.AllowEIO3); pollB64, a v3
-	// polling client that cannot read binary payloads (its handshake
-	// asked b64). Both are set at the handshake and never change.
-	eio3, pollB64 bool
 
 	// closed is closed when the session ends; made on first use
 	// (closedLocked), since most sessions never wait on it. Guarded by mu.
@@ -135,9 +131,11 @@ type Conn struct {
 	// recvMu serialises OnPacket calls; a suspended one (Suspend) holds
 	// it until resumed.
 	recvMu sync.Mutex
-	// via is the parked reader whose run makes the OnPacket call in
-	// progress, if any (Suspend); guarded by recvMu.
-	via *parkedReader
+	// via is how the transport making the OnPacket call in progress can
+	// stop for a suspended delivery (Suspend): the parked reader whose run
+	// reads, or the long-polling POST that carried the packet; nil when it
+	// cannot. Guarded by recvMu.
+	via suspendable
 	// in is what the receiver took and has not handled yet (inflow.go).
 	in inflow
 
@@ -196,6 +194,11 @@ type Conn struct {
 	// before its first write (see frameMode); probeFrames, those of the
 	// WebSocket being probed. Guarded by mu.
 	frames, probeFrames frameMode
+	// eio3 marks an Engine.IO v3 session (Config.AllowEIO3); pollB64, a v3
+	// polling client that cannot read binary payloads (its handshake
+	// asked b64). Both are set at the handshake and never change. (Here,
+	// beside the small fields above, they take no word of their own.)
+	eio3, pollB64 bool
 }
 
 // frameMode is how a session's WebSocket carries binary messages.
@@ -880,11 +883,11 @@ func (c *Conn) fireOnClose() {
 }
 
 // deliver hands an inbound Message packet to the receiver unless the
-// session is closed; via is the parked reader whose run read it, nil for
-// other transports (see Suspend).
+// session is closed; via is how its transport can stop while the delivery
+// is suspended, nil when it cannot (see Suspend).
 // Then, before the transport reads again, it waits while the session's
 // inbound bound is reached (see inflow).
-func (c *Conn) deliver(p engineio.Packet, via *parkedReader) {
+func (c *Conn) deliver(p engineio.Packet, via suspendable) {
 	if c.deliverOne(p, via) {
 		c.awaitInbound()
 	}
@@ -892,7 +895,7 @@ func (c *Conn) deliver(p engineio.Packet, via *parkedReader) {
 
 // deliverOne is deliver without the wait; it reports whether the receiver
 // got the packet.
-func (c *Conn) deliverOne(p engineio.Packet, via *parkedReader) bool {
+func (c *Conn) deliverOne(p engineio.Packet, via suspendable) bool {
 	c.recvMu.Lock()
 	held := false // recvMu stays locked for a suspended delivery
 	defer func() {
@@ -920,14 +923,28 @@ func (c *Conn) deliverOne(p engineio.Packet, via *parkedReader) bool {
 	return true
 }
 
+// suspendable is how a transport stops reading while a delivery is
+// suspended (Suspend): suspend marks the OnPacket call in progress
+// suspended, suspended reports whether it is, and resumeWith ends it with
+// rest, exactly once, from any goroutine.
+type suspendable interface {
+	suspend()
+	suspended() bool
+	resumeWith(rest func())
+}
+
 // Suspend, called from OnPacket, lets that call return before the packet's
 // delivery ends: the transport then reads nothing more and holds no
 // goroutine until resume is called, exactly once and from any goroutine.
 // resume runs rest (if not nil) as the end of the OnPacket call (no
 // OnPacket and no OnClose comes before it), then the transport reads on.
-// ok is false where the transport cannot stop that way (long-polling, a
-// WebSocket read on a goroutine of its own, a second Suspend in one call):
-// the receiver then waits within OnPacket.
+// On long-polling, only the last packet of a POST can be suspended: the
+// POST is answered at once, as Node answers a POST once it has read it,
+// and the session's next POST waits for the resume before its packets are
+// delivered. ok is false where the transport cannot stop that way (a
+// packet followed by others in its POST, a WebSocket read on a goroutine
+// of its own, a second Suspend in one call): the receiver then waits
+// within OnPacket.
 func (c *Conn) Suspend() (resume func(rest func()), ok bool) {
 	r := c.via // guarded by recvMu, which the OnPacket call holds
 	if r == nil {
@@ -962,7 +979,7 @@ func (c *Conn) endDelivery() {
 // handlePacket processes one inbound packet from any transport and reports
 // whether the transport should keep reading; via is the parked reader
 // whose run read it, if any.
-func (c *Conn) handlePacket(p engineio.Packet, via *parkedReader) bool {
+func (c *Conn) handlePacket(p engineio.Packet, via suspendable) bool {
 	switch p.Type {
 	case engineio.Message:
 		c.srv.bytesIn.Add(int64(len(p.Data)))

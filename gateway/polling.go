@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
@@ -300,9 +301,20 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		// that carried them gets its "ok".
 		c.logAt(slog.LevelWarn, "engine.io malformed polling payload", slog.String("transport", TransportPolling), slog.Any("err", err))
 	}
-	for _, p := range pkts {
-		if !c.handlePacket(p, nil) {
+	for i, p := range pkts {
+		var d *postDelivery
+		var via suspendable
+		if i == len(pkts)-1 && err == nil && p.Type == engineio.Message {
+			// Only the POST's last packet may be suspended: there is then
+			// nothing left for the POST to deliver (see Conn.Suspend).
+			d = &postDelivery{c: c}
+			via = d
+		}
+		if !c.handlePacket(p, via) {
 			break
+		}
+		if d != nil && d.suspended() {
+			d.answer()
 		}
 	}
 	if err != nil {
@@ -430,4 +442,53 @@ func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
 	h.Set("Connection", "close")
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
+}
+
+// postDelivery lets the delivery of a POST's last packet be suspended
+// (Conn.Suspend). The POST is then answered at once, as Node answers a
+// POST once it has read it, and holds no goroutine while the receiver
+// waits (a CONNECT for its namespace's supervisor to spawn the socket):
+// in a storm of long-polling clients, thousands of CONNECTs wait at once,
+// and each waiting POST held net/http's goroutine and buffers. The suspended delivery
+// keeps the session's recvMu, so its next POST waits for the resume
+// before delivering anything.
+type postDelivery struct {
+	c     *Conn
+	state atomic.Int32
+	rest  func()
+}
+
+// The states of a postDelivery.
+const (
+	postDelivering int32 = iota
+	postSuspended        // Suspend was called; the POST is not answered yet
+	postAnswered         // the POST is answered; the resume ends the delivery
+	postResumed          // the resume came first; the POST ends the delivery
+)
+
+func (d *postDelivery) suspend()        { d.state.Store(postSuspended) }
+func (d *postDelivery) suspended() bool { return d.state.Load() != postDelivering }
+
+// resumeWith ends the suspended delivery with rest: in the POST's handler
+// if it has not answered yet, else on a goroutine of its own.
+func (d *postDelivery) resumeWith(rest func()) {
+	d.rest = rest
+	if d.state.CompareAndSwap(postSuspended, postResumed) {
+		return
+	}
+	if !d.c.srv.goTracked(rest) {
+		rest() // the server is closing
+	}
+}
+
+// answer is called by the POST's handler after the suspended OnPacket call
+// returned: it leaves the delivery to its resume, or ends it now if the
+// resume came first.
+func (d *postDelivery) answer() {
+	if d.state.CompareAndSwap(postSuspended, postAnswered) {
+		return
+	}
+	rest := d.rest
+	d.rest = nil
+	rest()
 }

@@ -2,83 +2,12 @@ package gateway
 
 import (
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
-	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
-
-// suspender makes a recorder suspend the delivery of the messages named
-// in how: "now" resumes within the OnPacket call, "later" hands its
-// resume to the test. Each delivery's rest marks the session; a "next"
-// delivered to a session whose rest has not run is an error.
-type suspender struct {
-	t       *testing.T
-	mu      sync.Mutex
-	rested  map[*Conn]*atomic.Bool
-	resumes chan func()
-	refused atomic.Int64 // Suspend calls answered !ok
-	nexts   atomic.Int64
-}
-
-func newSuspender(t *testing.T, h *recorder) *suspender {
-	s := &suspender{t: t, rested: map[*Conn]*atomic.Bool{}, resumes: make(chan func(), 256)}
-	h.onPkt = s.onPacket
-	return s
-}
-
-func (s *suspender) onPacket(c *Conn, p engineio.Packet) {
-	switch string(p.Data) {
-	case "now", "later":
-		resume, ok := c.Suspend()
-		if !ok {
-			s.refused.Add(1)
-			return
-		}
-		if _, again := c.Suspend(); again {
-			s.t.Errorf("a second Suspend in one OnPacket call was granted")
-		}
-		done := new(atomic.Bool)
-		s.mu.Lock()
-		s.rested[c] = done
-		s.mu.Unlock()
-		rest := func() { done.Store(true) }
-		if string(p.Data) == "now" {
-			resume(rest)
-			return
-		}
-		s.resumes <- func() { resume(rest) }
-	case "next":
-		if !s.restedFor(c) {
-			s.t.Errorf("session %s: a packet was delivered before its suspended delivery ended", c.ID())
-		}
-		s.nexts.Add(1)
-	}
-}
-
-// restedFor reports whether the rest of c's suspended delivery ran.
-func (s *suspender) restedFor(c *Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	done := s.rested[c]
-	return done != nil && done.Load()
-}
-
-// next waits for the resume of the next "later" delivery.
-func (s *suspender) next(t *testing.T) func() {
-	t.Helper()
-	select {
-	case r := <-s.resumes:
-		return r
-	case <-time.After(5 * time.Second):
-		t.Fatal("no suspended delivery")
-		return nil
-	}
-}
 
 // TestSuspendedDeliveries: a delivery suspended on a parked WebSocket
 // holds no goroutine until it is resumed, within its OnPacket call or
@@ -204,22 +133,5 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 				t.Fatal("OnClose came before the suspended delivery's rest")
 			}
 		})
-	}
-}
-
-// TestSuspendRefused: where the transport cannot stop reading without
-// holding its goroutine (a long-polling POST), Suspend says so and the
-// receiver waits within OnPacket as before.
-func TestSuspendRefused(t *testing.T) {
-	e := startEnv(t, Config{})
-	s := newSuspender(t, e.h)
-	sid := e.handshake(t)
-	e.h.nextConn(t)
-	if code, body := e.post(t, sid, "4now"); code != 200 {
-		t.Fatalf("POST: %d %s", code, body)
-	}
-	e.h.nextPacket(t)
-	if got := s.refused.Load(); got != 1 {
-		t.Fatalf("Suspend granted on a polling POST (refused %d times)", got)
 	}
 }

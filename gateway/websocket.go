@@ -332,6 +332,9 @@ func (c *Conn) readOne(ws *websocket.Conn, via *parkedReader) bool {
 		c.closeWith(disconnect.ParseError, err, closeAbort)
 		return false
 	}
+	if via == nil {
+		return c.handlePacket(p, nil) // not a nil *parkedReader in an interface
+	}
 	return c.handlePacket(p, via)
 }
 

@@ -70,6 +70,14 @@ func (a *refApp) setup(srv *actorio.Server) {
 	})
 	auth.OnConnection(a.onConnection)
 
+	// A middleware that takes its time, as one that asks a database would.
+	slow := srv.Of("/slow")
+	slow.Use(func(*actorio.Socket) error {
+		time.Sleep(time.Second)
+		return nil
+	})
+	slow.OnConnection(a.onConnection)
+
 	dyn := srv.OfRegexp(regexp.MustCompile(`^/dyn-\d+$`))
 	dyn.Use(func(s *actorio.Socket) error {
 		if authOf(s).Refuse {

@@ -159,6 +159,9 @@ const setup = (io) => {
     next(err);
   });
   io.of('/auth').on('connection', onConnection);
+  // A middleware that takes its time, as one that asks a database would.
+  io.of('/slow').use((socket, next) => setTimeout(next, 1000));
+  io.of('/slow').on('connection', onConnection);
   parents.dyn = io.of(/^\/dyn-\d+$/);
   parents.dyn.use((socket, next) => {
     if (socket.handshake.auth && socket.handshake.auth.refuse) {

@@ -381,6 +381,19 @@ scenario('connect/polling-connect-raw', 'main', async (c) => {
   await c.http('a', q);
 });
 
+// A POST carrying a CONNECT is answered once read, before the
+// namespace's middleware has decided: the CONNECT's answer comes on a GET.
+scenario('connect/polling-post-before-middleware-raw', 'main', async (c) => {
+  const r = await c.http('a', 'EIO=4&transport=polling');
+  const q = 'EIO=4&transport=polling&sid=' + encodeURIComponent(r.sid);
+  const get = c.http('a', q);
+  const t0 = Date.now();
+  await c.http('a', q, { method: 'POST', body: '40/slow,' });
+  // The middleware takes a second: an answer within half of it did not wait.
+  c.rec.log('a', 'post-answered-before-middleware', Date.now() - t0 < 500);
+  await get;
+});
+
 // ---- namespaces ----
 
 scenario('namespace/static-multiplexed', 'main', async (c) => {
