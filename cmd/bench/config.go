@@ -41,9 +41,13 @@ const (
 
 // Scenario names.
 const (
-	scenEcho   = "echo"
-	scenFanout = "fanout"
-	scenIdle   = "idle"
+	scenEcho = "echo"
+	// scenPacedEcho is echo at a pace the clients keep (-echo-rate in
+	// all, spread evenly), below every server's capacity: latency at an
+	// equal load, as a game's clients send at their tick rate.
+	scenPacedEcho = "echorate"
+	scenFanout    = "fanout"
+	scenIdle      = "idle"
 	// scenPollEcho is echo with long-polling clients (no WebSocket), for
 	// actorio and node: raw gorilla has no long-polling.
 	scenPollEcho = "pecho"
@@ -77,7 +81,7 @@ var (
 	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
-	allScenarios     = []string{scenEcho, scenFanout, scenIdle, scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
+	allScenarios     = []string{scenEcho, scenPacedEcho, scenFanout, scenIdle, scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
@@ -125,6 +129,7 @@ type config struct {
 	echoClients int
 	echoTime    time.Duration
 	echoWarmup  time.Duration
+	echoRate    int
 	echoSize    int
 
 	fanReceivers int
@@ -199,6 +204,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.echoClients, "c", 50, "echo: concurrent clients, each in a closed loop")
 	fs.DurationVar(&c.echoTime, "t", 8*time.Second, "echo: measured duration per server")
 	fs.DurationVar(&c.echoWarmup, "warmup", time.Second, "echo: unmeasured warm-up before T")
+	fs.IntVar(&c.echoRate, "echo-rate", 20000, "echorate: echoes per second the C echo clients send in all, each at an even pace")
 	fs.IntVar(&c.echoSize, "echo-size", 64, "echo: bytes of the string argument")
 
 	fs.IntVar(&c.fanReceivers, "r", 500, "fanout: receivers in the room")
@@ -273,7 +279,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.parser == parserMsgpack && c.serve == "" {
 		for _, s := range c.scenarios {
-			if s != scenEcho && s != scenFanout && s != scenIdle {
+			if s != scenEcho && s != scenPacedEcho && s != scenFanout && s != scenIdle {
 				err := fmt.Errorf("-parser msgpack: scenario %s speaks JSON only", s)
 				fmt.Fprintln(stderr, err)
 				return c, err
@@ -285,7 +291,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprintln(stderr, err)
 		return c, err
 	}
-	if c.echoClients < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
+	if c.echoClients < 1 || c.echoRate < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
 		c.echoSize < 0 || c.fanSize < 0 || c.rstormConns < 0 || c.rstormTimeout <= 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
 		c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")

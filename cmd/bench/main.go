@@ -25,6 +25,9 @@
 // the scenarios:
 //
 //   - echo: C clients in a closed loop of echo-with-ack for T;
+//   - echorate: the same clients sending -echo-rate echoes per second in
+//     all, each at an even pace, below every server's capacity: latency
+//     at an equal load, as a game's clients send at their tick rate;
 //   - fanout: R receivers in one room, one blast of M messages;
 //   - idle: N sockets held through heartbeats;
 //

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +31,8 @@ func TestMain(m *testing.M) {
 // and the table comes out. A few seconds.
 func TestSmoke(t *testing.T) {
 	servers := "actorio,raw"
-	scenarios := "echo,fanout,idle,pecho,pfanout,storm,pstorm"
-	wantRows := []string{"| echo: acks/s |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
+	scenarios := "echo,echorate,fanout,idle,pecho,pfanout,storm,pstorm"
+	wantRows := []string{"| echo: acks/s |", "| echo at 300/s offered: latency p99 (ms) |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
 		"| long-polling echo: acks/s |", "| long-polling fan-out: delivered msgs/s |", "| storm, WebSocket: time until all 20 connected (s) |",
 		"| storm, polling then upgrade: time until all 20 connected (s) |"}
 	if nodeAvailable() {
@@ -45,7 +46,7 @@ func TestSmoke(t *testing.T) {
 	var out, errb bytes.Buffer
 	code := run([]string{
 		"-servers", servers, "-scenarios", scenarios, "-storm-n", "20", "-rstorm-n", "50", "-rstorm-timeout", "30s",
-		"-c", "3", "-t", "200ms", "-warmup", "50ms",
+		"-c", "3", "-t", "200ms", "-warmup", "50ms", "-echo-rate", "300",
 		"-r", "5", "-m", "20", "-size", "32",
 		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
 	}, &out, &errb)
@@ -66,6 +67,15 @@ func TestSmoke(t *testing.T) {
 			cells := strings.Split(line, "|")
 			if strings.TrimSpace(cells[2]) == "—" || strings.TrimSpace(cells[4]) == "—" {
 				t.Errorf("missing figure: %s", line)
+			}
+		}
+		if strings.HasPrefix(line, "| echo at 300/s offered: acks/s |") {
+			// Paced, not a closed loop (which runs thousands a second).
+			cells := strings.Split(line, "|")
+			for _, c := range []string{cells[2], cells[4]} {
+				if v, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err != nil || v <= 0 || v > 450 {
+					t.Errorf("paced echo at 300/s: %q acks/s: %s", c, line)
+				}
 			}
 		}
 		if strings.HasPrefix(line, "| long-polling fan-out: delivered msgs/s |") {

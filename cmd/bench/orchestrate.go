@@ -20,6 +20,7 @@ import (
 type results struct {
 	echo   map[string]echoResult
 	pecho  map[string]echoResult  // echo over long-polling
+	recho  map[string]echoResult  // echo at a pace (echorate)
 	storm  map[string]stormResult // by scenario and kind, "<scen>\x00<kind>"
 	rstorm map[string]rstormResult
 	fanout map[string]fanResult
@@ -67,7 +68,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
+	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, recho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
 		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
@@ -151,11 +152,17 @@ func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, 
 	defer s.stop()
 	switch scen {
 	case scenEcho:
-		r, err := runEcho(ctx, cfg, s)
+		r, err := runEcho(ctx, cfg, s, 0)
 		if err != nil {
 			return err
 		}
 		res.echo[kind] = r
+	case scenPacedEcho:
+		r, err := runEcho(ctx, cfg, s, cfg.echoRate)
+		if err != nil {
+			return err
+		}
+		res.recho[kind] = r
 	case scenPollEcho:
 		r, err := runPollEcho(ctx, cfg, s)
 		if err != nil {

@@ -170,6 +170,21 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 		rows = append(rows, cpuRows("echo", column(res.echo, func(r echoResult) cpuWindow { return r.cpu }))...)
 	}
+	if slices.Contains(cfg.scenarios, scenPacedEcho) {
+		recho := func(f func(r echoResult) float64) map[string]float64 { return column(res.recho, f) }
+		name := fmt.Sprintf("echo at %d/s offered", cfg.echoRate)
+		rows = append(rows,
+			metric{label: name + ": acks/s", prec: 0,
+				vals: recho(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() })},
+			metric{label: name + ": latency p50 (ms)", prec: 3, vals: recho(func(r echoResult) float64 { return ms(r.p50) })},
+			metric{label: name + ": latency p99 (ms)", prec: 3, vals: recho(func(r echoResult) float64 { return ms(r.p99) }),
+				target: "≤ 1× node",
+				judge:  judgeRatios(bound{kindNode, 1, false})},
+			metric{label: name + ": server CPU per ack (µs)", prec: 2,
+				vals: recho(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) })},
+		)
+		rows = append(rows, cpuRows(name, column(res.recho, func(r echoResult) cpuWindow { return r.cpu }))...)
+	}
 	for _, scen := range []string{scenStorm, scenPollStorm} {
 		if !slices.Contains(cfg.scenarios, scen) {
 			continue

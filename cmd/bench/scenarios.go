@@ -107,9 +107,11 @@ type echoResult struct {
 	cpu      cpuWindow
 }
 
-// runEcho: C clients, each in a closed loop of echo with ack; the acks
-// received during T (after the warm-up) are counted and timed.
-func runEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error) {
+// runEcho: C clients, each in a closed loop of echo with ack, or, with
+// rate > 0, each sending at an even pace so that all send rate echoes per
+// second; the acks received during T (after the warm-up) are counted and
+// timed.
+func runEcho(ctx context.Context, cfg config, s *serverProc, rate int) (echoResult, error) {
 	p := protoOf(s.kind, cfg.parser)
 	ws, err := dialAll(ctx, s.addr, p, cfg.echoClients, cfg.dialConcurrency, nil)
 	if err != nil {
@@ -120,7 +122,7 @@ func runEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error)
 	for i, c := range ws {
 		clients[i] = c
 	}
-	return echoLoop(ctx, cfg, s, clients, echoAck(p, strings.Repeat("e", cfg.echoSize)))
+	return echoLoop(ctx, cfg, s, clients, echoAck(p, strings.Repeat("e", cfg.echoSize)), rate)
 }
 
 // runPollEcho is runEcho with long-polling clients: each has a GET
@@ -142,13 +144,20 @@ func runPollEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, er
 		}
 		clients = append(clients, c)
 	}
-	return echoLoop(ctx, cfg, s, clients, echoAck(protoSocketIO, strings.Repeat("e", cfg.echoSize)))
+	return echoLoop(ctx, cfg, s, clients, echoAck(protoSocketIO, strings.Repeat("e", cfg.echoSize)), 0)
 }
 
 // echoLoop runs the echo scenario on connected clients, want being the
-// ack each echo must get.
-func echoLoop(ctx context.Context, cfg config, s *serverProc, clients []xconn, want []byte) (echoResult, error) {
+// ack each echo must get: in a closed loop (rate 0), or with each client
+// sending its next echo one period after its last (rate echoes per second
+// in all; at once when its ack came later than that). An echo's latency
+// runs from its send to its ack.
+func echoLoop(ctx context.Context, cfg config, s *serverProc, clients []xconn, want []byte, rate int) (echoResult, error) {
 	var res echoResult
+	var period time.Duration // one client's, between two sends
+	if rate > 0 {
+		period = time.Duration(float64(time.Second) * float64(len(clients)) / float64(rate))
+	}
 
 	req := echoRequest(strings.Repeat("e", cfg.echoSize))
 	const (
@@ -165,6 +174,12 @@ func echoLoop(ctx context.Context, cfg config, s *serverProc, clients []xconn, w
 			lat := make([]time.Duration, 0, 8192)
 			defer func() { lats[i] = lat }()
 			id := uint32(1)
+			due := time.Now()
+			if period > 0 {
+				// Spread the clients' sends over one period.
+				due = due.Add(period * time.Duration(i) / time.Duration(len(clients)))
+				time.Sleep(time.Until(due))
+			}
 			sent := time.Now()
 			if err := c.send(req, id); err != nil {
 				fail.set(err)
@@ -194,6 +209,13 @@ func echoLoop(ctx context.Context, cfg config, s *serverProc, clients []xconn, w
 				}
 				id++
 				sent = now
+				if period > 0 {
+					due = due.Add(period)
+					if d := due.Sub(now); d > 0 {
+						time.Sleep(d)
+						sent = time.Now()
+					}
+				}
 				if err := c.send(req, id); err != nil {
 					if phase.Load() != over {
 						fail.set(fmt.Errorf("echo client %d: %w", i, err))
