@@ -95,18 +95,7 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 	}{
 		{"server closes", func(_ *testing.T, _ *env, _ *websocket.Conn, c *Conn) { c.Close(disconnect.ForcedServerClose) }, disconnect.ForcedServerClose},
 		{"client gone", func(_ *testing.T, _ *env, ws *websocket.Conn, _ *Conn) { _ = ws.UnderlyingConn().Close() }, disconnect.TransportClose},
-		{"server shuts down", func(t *testing.T, e *env, _ *websocket.Conn, _ *Conn) {
-			closed := make(chan error, 1)
-			go func() { closed <- e.srv.Close() }()
-			select {
-			case err := <-closed:
-				if err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Server.Close did not return while a delivery was suspended")
-			}
-		}, disconnect.ForcedServerClose},
+		{"server shuts down", func(t *testing.T, e *env, _ *websocket.Conn, _ *Conn) { e.closeSuspended(t) }, disconnect.ForcedServerClose},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
@@ -119,19 +108,7 @@ func TestSuspendedDeliveryHoldsOnClose(t *testing.T) {
 			writeText(t, ws, "4later")
 			resume := s.next(t)
 			tc.end(t, e, ws, c)
-			select {
-			case ev := <-e.h.closes:
-				t.Fatalf("OnClose (%q) while a delivery is suspended", ev.reason)
-			case <-time.After(300 * time.Millisecond):
-			}
-			resume()
-			ev := e.h.nextClose(t)
-			if ev.sid != c.ID() || ev.reason != tc.reason {
-				t.Fatalf("OnClose for %s with %q, want %s with %q", ev.sid, ev.reason, c.ID(), tc.reason)
-			}
-			if !s.restedFor(c) {
-				t.Fatal("OnClose came before the suspended delivery's rest")
-			}
+			s.closesAfterResume(t, e.h, c, resume, tc.reason)
 		})
 	}
 }

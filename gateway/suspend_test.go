@@ -68,6 +68,42 @@ func (s *suspender) restedFor(c *Conn) bool {
 	return done != nil && done.Load()
 }
 
+// closesAfterResume checks that c, which ended while a delivery was
+// suspended, reports OnClose with reason only once resume ran the
+// delivery's rest.
+func (s *suspender) closesAfterResume(t *testing.T, h *recorder, c *Conn, resume func(), reason string) {
+	t.Helper()
+	select {
+	case ev := <-h.closes:
+		t.Fatalf("OnClose (%q) while a delivery is suspended", ev.reason)
+	case <-time.After(300 * time.Millisecond):
+	}
+	resume()
+	ev := h.nextClose(t)
+	if ev.sid != c.ID() || ev.reason != reason {
+		t.Fatalf("OnClose for %s with %q, want %s with %q", ev.sid, ev.reason, c.ID(), reason)
+	}
+	if !s.restedFor(c) {
+		t.Fatal("OnClose came before the suspended delivery's rest")
+	}
+}
+
+// closeSuspended shuts the server down while a delivery is suspended:
+// its Close must not wait for the delivery.
+func (e *env) closeSuspended(t *testing.T) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- e.srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Server.Close did not return while a delivery was suspended")
+	}
+}
+
 // next waits for the resume of the next "later" delivery.
 func (s *suspender) next(t *testing.T) func() {
 	t.Helper()
@@ -176,18 +212,7 @@ func TestSuspendedPostHoldsOnClose(t *testing.T) {
 		end  func(t *testing.T, e *env, c *Conn)
 	}{
 		{"server closes", func(_ *testing.T, _ *env, c *Conn) { c.Close(disconnect.ForcedServerClose) }},
-		{"server shuts down", func(t *testing.T, e *env, _ *Conn) {
-			closed := make(chan error, 1)
-			go func() { closed <- e.srv.Close() }()
-			select {
-			case err := <-closed:
-				if err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Server.Close did not return while a POST's delivery was suspended")
-			}
-		}},
+		{"server shuts down", func(t *testing.T, e *env, _ *Conn) { e.closeSuspended(t) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
@@ -201,19 +226,7 @@ func TestSuspendedPostHoldsOnClose(t *testing.T) {
 			}
 			resume := s.next(t)
 			tc.end(t, e, c)
-			select {
-			case ev := <-e.h.closes:
-				t.Fatalf("OnClose (%q) while a delivery is suspended", ev.reason)
-			case <-time.After(300 * time.Millisecond):
-			}
-			resume()
-			ev := e.h.nextClose(t)
-			if ev.sid != c.ID() || ev.reason != disconnect.ForcedServerClose {
-				t.Fatalf("OnClose for %s with %q, want %s with %q", ev.sid, ev.reason, c.ID(), disconnect.ForcedServerClose)
-			}
-			if !s.restedFor(c) {
-				t.Fatal("OnClose came before the suspended delivery's rest")
-			}
+			s.closesAfterResume(t, e.h, c, resume, disconnect.ForcedServerClose)
 		})
 	}
 }
