@@ -977,8 +977,9 @@ func (c *Conn) endDelivery() {
 }
 
 // handlePacket processes one inbound packet from any transport and reports
-// whether the transport should keep reading; via is the parked reader
-// whose run read it, if any.
+// whether the transport should keep reading; via is how the transport
+// can stop while its delivery is suspended, nil when it cannot (see
+// Suspend).
 func (c *Conn) handlePacket(p engineio.Packet, via suspendable) bool {
 	switch p.Type {
 	case engineio.Message:

@@ -449,9 +449,9 @@ func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
 // POST once it has read it, and holds no goroutine while the receiver
 // waits (a CONNECT for its namespace's supervisor to spawn the socket):
 // in a storm of long-polling clients, thousands of CONNECTs wait at once,
-// and each waiting POST held net/http's goroutine and buffers. The suspended delivery
-// keeps the session's recvMu, so its next POST waits for the resume
-// before delivering anything.
+// and each waiting POST held net/http's goroutine and buffers. The
+// suspended delivery keeps the session's recvMu, so its next POST waits
+// for the resume before delivering anything.
 type postDelivery struct {
 	c     *Conn
 	state atomic.Int32

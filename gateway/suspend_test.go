@@ -120,7 +120,7 @@ func (s *suspender) next(t *testing.T) func() {
 // long-polling POST lets the POST be answered at once, holding no
 // goroutine; the session's next POST waits until the resume ran the rest,
 // then delivers its packets. A delivery resumed within its OnPacket call
-// ends before the POST is answered.
+// is ended by the POST's own handler, before the session's next packet.
 func TestSuspendedPosts(t *testing.T) {
 	checkGoroutines(t)
 	e := startEnv(t, Config{})
