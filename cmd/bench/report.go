@@ -121,6 +121,11 @@ func cpuRows(scenario string, windows map[string]cpuWindow) []metric {
 	}
 }
 
+// ms and us are a duration in milliseconds and in microseconds, the
+// units of the tables' latency and CPU rows.
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 // judged is a row's target and how to judge it (zero: none).
 type judged struct {
 	target string
@@ -132,7 +137,6 @@ type judged struct {
 // peak RSS.
 func fanRows(name string, byKind map[string]fanResult, rate, perMsg, peak judged) []metric {
 	fan := func(f func(r fanResult) float64) map[string]float64 { return column(byKind, f) }
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	rows := []metric{
 		{label: name + ": delivered msgs/s", prec: 0, target: rate.target, judge: rate.judge,
 			vals: fan(func(r fanResult) float64 { return float64(r.delivered) / r.elapsed.Seconds() })},
@@ -148,42 +152,36 @@ func fanRows(name string, byKind map[string]fanResult, rate, perMsg, peak judged
 		vals: fan(func(r fanResult) float64 { return float64(r.mem.HWM) / (1 << 20) })})
 }
 
+// echoRows are the rows of an echo scenario, name's, from its results by
+// server kind, with the targets of its rate, its p99 latency and its CPU
+// per ack.
+func echoRows(name string, byKind map[string]echoResult, rate, p99, perAck judged) []metric {
+	echo := func(f func(r echoResult) float64) map[string]float64 { return column(byKind, f) }
+	rows := []metric{
+		{label: name + ": acks/s", prec: 0, target: rate.target, judge: rate.judge,
+			vals: echo(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() })},
+		{label: name + ": latency p50 (ms)", prec: 3, vals: echo(func(r echoResult) float64 { return ms(r.p50) })},
+		{label: name + ": latency p99 (ms)", prec: 3, target: p99.target, judge: p99.judge,
+			vals: echo(func(r echoResult) float64 { return ms(r.p99) })},
+		{label: name + ": server CPU per ack (µs)", prec: 2, target: perAck.target, judge: perAck.judge,
+			vals: echo(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) })},
+	}
+	return append(rows, cpuRows(name, column(byKind, func(r echoResult) cpuWindow { return r.cpu }))...)
+}
+
 func writeReport(w io.Writer, cfg config, res *results) {
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	echo := func(f func(r echoResult) float64) map[string]float64 { return column(res.echo, f) }
 	idle := func(f func(r idleResult) float64) map[string]float64 { return column(res.idle, f) }
 
 	var rows []metric
 	if slices.Contains(cfg.scenarios, scenEcho) {
-		rows = append(rows,
-			metric{label: "echo: acks/s", prec: 0,
-				vals:   echo(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() }),
-				target: "≥ 1.5× node, ≥ 0.6× raw",
-				judge:  judgeRatios(bound{kindNode, 1.5, true}, bound{kindRaw, 0.6, true})},
-			metric{label: "echo: latency p50 (ms)", prec: 3, vals: echo(func(r echoResult) float64 { return ms(r.p50) })},
-			metric{label: "echo: latency p99 (ms)", prec: 3, vals: echo(func(r echoResult) float64 { return ms(r.p99) })},
-			metric{label: "echo: server CPU per ack (µs)", prec: 2,
-				vals:   echo(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) }),
-				target: "≤ 0.6× node",
-				judge:  judgeRatios(bound{kindNode, 0.6, false})},
-		)
-		rows = append(rows, cpuRows("echo", column(res.echo, func(r echoResult) cpuWindow { return r.cpu }))...)
+		rows = append(rows, echoRows("echo", res.echo,
+			judged{"≥ 1.5× node, ≥ 0.6× raw", judgeRatios(bound{kindNode, 1.5, true}, bound{kindRaw, 0.6, true})},
+			judged{},
+			judged{"≤ 0.6× node", judgeRatios(bound{kindNode, 0.6, false})})...)
 	}
 	if slices.Contains(cfg.scenarios, scenPacedEcho) {
-		recho := func(f func(r echoResult) float64) map[string]float64 { return column(res.recho, f) }
-		name := fmt.Sprintf("echo at %d/s offered", cfg.echoRate)
-		rows = append(rows,
-			metric{label: name + ": acks/s", prec: 0,
-				vals: recho(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() })},
-			metric{label: name + ": latency p50 (ms)", prec: 3, vals: recho(func(r echoResult) float64 { return ms(r.p50) })},
-			metric{label: name + ": latency p99 (ms)", prec: 3, vals: recho(func(r echoResult) float64 { return ms(r.p99) }),
-				target: "≤ 1× node",
-				judge:  judgeRatios(bound{kindNode, 1, false})},
-			metric{label: name + ": server CPU per ack (µs)", prec: 2,
-				vals: recho(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) })},
-		)
-		rows = append(rows, cpuRows(name, column(res.recho, func(r echoResult) cpuWindow { return r.cpu }))...)
+		rows = append(rows, echoRows(fmt.Sprintf("echo at %d/s offered", cfg.echoRate), res.recho,
+			judged{}, judged{"≤ 1× node", judgeRatios(bound{kindNode, 1, false})}, judged{})...)
 	}
 	for _, scen := range []string{scenStorm, scenPollStorm} {
 		if !slices.Contains(cfg.scenarios, scen) {
@@ -262,20 +260,10 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 	}
 	if slices.Contains(cfg.scenarios, scenPollEcho) {
-		pecho := func(f func(r echoResult) float64) map[string]float64 { return column(res.pecho, f) }
-		rows = append(rows,
-			metric{label: "long-polling echo: acks/s", prec: 0,
-				vals:   pecho(func(r echoResult) float64 { return float64(r.acks) / r.cpu.wall.Seconds() }),
-				target: "≥ 2× node",
-				judge:  judgeRatios(bound{kindNode, 2, true})},
-			metric{label: "long-polling echo: latency p50 (ms)", prec: 3, vals: pecho(func(r echoResult) float64 { return ms(r.p50) })},
-			metric{label: "long-polling echo: latency p99 (ms)", prec: 3, vals: pecho(func(r echoResult) float64 { return ms(r.p99) })},
-			metric{label: "long-polling echo: server CPU per ack (µs)", prec: 2,
-				vals:   pecho(func(r echoResult) float64 { return us(r.cpu.server) / float64(r.acks) }),
-				target: "≤ 1× node",
-				judge:  judgeRatios(bound{kindNode, 1, false})},
-		)
-		rows = append(rows, cpuRows("long-polling echo", column(res.pecho, func(r echoResult) cpuWindow { return r.cpu }))...)
+		rows = append(rows, echoRows("long-polling echo", res.pecho,
+			judged{"≥ 2× node", judgeRatios(bound{kindNode, 2, true})},
+			judged{},
+			judged{"≤ 1× node", judgeRatios(bound{kindNode, 1, false})})...)
 	}
 	if slices.Contains(cfg.scenarios, scenFanout) {
 		rows = append(rows, fanRows("fan-out", res.fanout,

@@ -121,8 +121,6 @@ func xheader(cfg config, kind string) string {
 // writeXReport prints the table of the cross-node scenarios: ratios
 // first, then the targets, then every column's figure.
 func writeXReport(w io.Writer, cfg config, res *results) {
-	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	fan := func(f func(r xfanResult) float64) map[string]float64 { return xcolumn(res.xfan, f) }
 	ack := func(f func(r xackResult) float64) map[string]float64 { return xcolumn(res.xack, f) }
 	cpuRows := func(prefix string, win func(k string) (cpuWindow, bool)) []xmetric {
