@@ -27,13 +27,7 @@ func (h *openCollector) OnClose(*Conn, string, error)    {}
 // next waits for the next opened Conn.
 func (h *openCollector) next(b *testing.B) *Conn {
 	b.Helper()
-	select {
-	case c := <-h.opened:
-		return c
-	case <-time.After(5 * time.Second):
-		b.Fatal("no session opened")
-		return nil
-	}
+	return receive(b, h.opened, 5*time.Second, "no session opened")
 }
 
 // byteCount counts the bytes a set of raw readers got and wakes a waiter

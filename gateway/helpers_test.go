@@ -83,40 +83,36 @@ func (h *recorder) OnClose(c *Conn, reason string, err error) {
 	h.closes <- closeEvent{sid: c.ID(), reason: reason, err: err}
 }
 
+// receive waits up to d for the next value on ch, failing tb with what
+// when none comes.
+func receive[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) T {
+	tb.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		tb.Fatal(what)
+		var zero T
+		return zero
+	}
+}
+
 // nextConn waits for the next opened Conn.
 func (h *recorder) nextConn(t *testing.T) *Conn {
 	t.Helper()
-	select {
-	case c := <-h.opened:
-		return c
-	case <-time.After(3 * time.Second):
-		t.Fatal("no connection opened")
-		return nil
-	}
+	return receive(t, h.opened, 3*time.Second, "no connection opened")
 }
 
 // nextClose waits for the next OnClose.
 func (h *recorder) nextClose(t *testing.T) closeEvent {
 	t.Helper()
-	select {
-	case e := <-h.closes:
-		return e
-	case <-time.After(3 * time.Second):
-		t.Fatal("no OnClose")
-		return closeEvent{}
-	}
+	return receive(t, h.closes, 3*time.Second, "no OnClose")
 }
 
 // nextPacket waits for the next delivered packet's data.
 func (h *recorder) nextPacket(t *testing.T) string {
 	t.Helper()
-	select {
-	case p := <-h.packets:
-		return p
-	case <-time.After(3 * time.Second):
-		t.Fatal("no packet delivered")
-		return ""
-	}
+	return receive(t, h.packets, 3*time.Second, "no packet delivered")
 }
 
 // env is a running Server behind an httptest server.

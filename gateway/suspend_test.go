@@ -107,13 +107,7 @@ func (e *env) closeSuspended(t *testing.T) {
 // next waits for the resume of the next "later" delivery.
 func (s *suspender) next(t *testing.T) func() {
 	t.Helper()
-	select {
-	case r := <-s.resumes:
-		return r
-	case <-time.After(5 * time.Second):
-		t.Fatal("no suspended delivery")
-		return nil
-	}
+	return receive(t, s.resumes, 5*time.Second, "no suspended delivery")
 }
 
 // TestSuspendedPosts: a delivery suspended on the last packet of a
