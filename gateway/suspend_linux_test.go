@@ -56,12 +56,7 @@ func TestSuspendedDeliveries(t *testing.T) {
 	}
 	// The "now" sessions that sent "next" apart are busy (two runs in a
 	// row): their runs wait on goroutines until a sweep finds them quiet.
-	for deadline := time.Now().Add(5 * time.Second); parkedCount(e.srv) != n; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions parked, want %d", parkedCount(e.srv), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitBusyParked(t, e, n)
 	// The poller's goroutines and a few of the HTTP server's and the
 	// runtime's; n suspended and n parked sessions hold none.
 	if extra := runtime.NumGoroutine() - base; extra > 10 {
@@ -75,11 +70,26 @@ func TestSuspendedDeliveries(t *testing.T) {
 	if r := s.refused.Load(); r != 0 {
 		t.Fatalf("Suspend refused %d times on parked WebSockets", r)
 	}
-	// Every session reads on, parked again.
+	// Every session reads on, parked again: a "later" session whose "next"
+	// came apart has now had runs in a row too, so it is busy.
 	for _, ws := range later {
 		writeText(t, ws, "4again")
 	}
-	waitFor(t, func() bool { return parkedCount(e.srv) == 2*n })
+	waitBusyParked(t, e, 2*n)
+}
+
+// waitBusyParked waits until want sessions are parked, some of them busy:
+// a busy connection's run parks once a sweep found it quiet for a whole
+// window (one to two activeWindows), later under a loaded machine, hence
+// more than waitFor's 3 s.
+func waitBusyParked(t *testing.T, e *env, want int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); parkedCount(e.srv) != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions parked, want %d", parkedCount(e.srv), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestSuspendedDeliveryHoldsOnClose: a session that ends while a delivery
