@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"container/heap"
 	"sync"
 	"time"
 )
@@ -29,6 +28,8 @@ type beats struct {
 	h     beatHeap
 	timer *time.Timer   // made on first use
 	armed time.Duration // when timer fires (monoNow's clock); 0: not armed
+	// spare is the list of due sessions fire used last, kept for the next.
+	spare []*Conn
 	// stopped: the server closed; nothing is scheduled any more.
 	stopped bool
 }
@@ -40,31 +41,80 @@ type beat struct {
 }
 
 // beatHeap is a min-heap of beats by due time; each session knows its
-// index (Conn.beatIdx, -1 when not in it).
+// index (Conn.beatIdx, -1 when not in it). Its methods are
+// container/heap's algorithm on the typed slice: through heap.Interface,
+// every Push and Pop boxed a beat, an allocation per heartbeat.
 type beatHeap []beat
 
-func (h beatHeap) Len() int           { return len(h) }
-func (h beatHeap) Less(i, j int) bool { return h[i].due < h[j].due }
-func (h beatHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].c.beatIdx = int32(i)
-	h[j].c.beatIdx = int32(j)
+func (h beatHeap) set(i int, b beat) {
+	h[i] = b
+	b.c.beatIdx = int32(i)
 }
-func (h *beatHeap) Push(x any) {
-	b := x.(beat)
-	b.c.beatIdx = int32(len(*h))
-	*h = append(*h, b)
+
+// push adds b.
+func (h *beatHeap) push(b beat) {
+	*h = append(*h, beat{})
+	h.up(len(*h)-1, b)
 }
-func (h *beatHeap) Pop() any {
+
+// remove takes out the beat at i and returns its session.
+func (h *beatHeap) remove(i int) *Conn {
 	old := *h
-	b := old[len(old)-1]
-	old[len(old)-1] = beat{}
-	*h = old[:len(old)-1]
+	c := old[i].c
+	last := len(old) - 1
+	b := old[last]
+	old[last] = beat{}
+	*h = old[:last]
 	if len(*h) == 0 {
 		*h = nil // a heap emptied after a storm keeps its size: let it go
+	} else if i < last {
+		h.fix(i, b)
 	}
-	b.c.beatIdx = -1
-	return b
+	c.beatIdx = -1
+	return c
+}
+
+// fix puts b at i, then moves it to its place.
+func (h beatHeap) fix(i int, b beat) {
+	if !h.down(i, b) {
+		h.up(i, b)
+	}
+}
+
+// up places b, going up from the hole at j.
+func (h beatHeap) up(j int, b beat) {
+	for j > 0 {
+		p := (j - 1) / 2
+		if h[p].due <= b.due {
+			break
+		}
+		h.set(j, h[p])
+		j = p
+	}
+	h.set(j, b)
+}
+
+// down places b, going down from the hole at i, and reports whether it
+// moved.
+func (h beatHeap) down(i int, b beat) bool {
+	i0 := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r].due < h[l].due {
+			m = r
+		}
+		if b.due <= h[m].due {
+			break
+		}
+		h.set(i, h[m])
+		i = m
+	}
+	h.set(i, b)
+	return i > i0
 }
 
 // schedule makes c due after d from now, in place of any time it was due.
@@ -77,10 +127,9 @@ func (b *beats) schedule(c *Conn, d time.Duration) {
 		return
 	}
 	if i := c.beatIdx; i >= 0 {
-		b.h[i].due = due
-		heap.Fix(&b.h, int(i))
+		b.h.fix(int(i), beat{due: due, c: c})
 	} else {
-		heap.Push(&b.h, beat{due: due, c: c})
+		b.h.push(beat{due: due, c: c})
 	}
 	b.armLocked(now)
 }
@@ -90,7 +139,7 @@ func (b *beats) cancel(c *Conn) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if i := c.beatIdx; i >= 0 {
-		heap.Remove(&b.h, int(i))
+		b.h.remove(int(i))
 	}
 }
 
@@ -113,15 +162,20 @@ func (b *beats) armLocked(now time.Duration) {
 	b.timer.Reset(d)
 }
 
+// maxSpare is the largest list of due sessions a schedule keeps for its
+// next run (8 KB).
+const maxSpare = 1024
+
 // fire runs the heartbeats of the sessions due, then sets the timer for
 // the next one.
 func (b *beats) fire() {
 	now := monoNow()
 	b.mu.Lock()
 	b.armed = 0
-	var due []*Conn
+	due := b.spare // nil if another fire runs meanwhile
+	b.spare = nil
 	for len(b.h) > 0 && b.h[0].due <= now {
-		due = append(due, heap.Pop(&b.h).(beat).c)
+		due = append(due, b.h.remove(0))
 	}
 	if !b.stopped {
 		b.armLocked(now)
@@ -129,6 +183,12 @@ func (b *beats) fire() {
 	b.mu.Unlock()
 	for _, c := range due {
 		b.run(c)
+	}
+	if cap(due) <= maxSpare {
+		clear(due)
+		b.mu.Lock()
+		b.spare = due[:0]
+		b.mu.Unlock()
 	}
 }
 

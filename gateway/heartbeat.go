@@ -115,7 +115,10 @@ func (c *Conn) onHeartbeat() {
 		c.awaitingPong = true
 		c.srv.beats.schedule(c, c.expireAt-now)
 		c.mu.Unlock()
-		c.wake()
+		// Written on this goroutine when the socket takes it at once, as
+		// most do: a writer goroutine per ping was an idle session's
+		// largest cost, in CPU and in garbage.
+		c.wakeNow()
 		return
 	default:
 		// A pong moved the session's time while this call waited for c.mu.

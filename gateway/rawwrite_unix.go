@@ -2,10 +2,35 @@
 
 package gateway
 
-import "syscall"
+import (
+	"sync"
+	"syscall"
+)
 
 // canWriteRaw tells that writeRaw works on this platform.
 const canWriteRaw = true
+
+// rawWrite is one writeRaw call's state. Its callback is made once per
+// rawWrite, which rawWrites recycles: a closure over the call's variables
+// escaped to the heap with them, three allocations per non-blocking write
+// (an ack, a heartbeat's ping).
+type rawWrite struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+var rawWrites = sync.Pool{New: func() any {
+	w := new(rawWrite)
+	w.fn = w.write
+	return w
+}}
+
+func (w *rawWrite) write(fd uintptr) bool {
+	w.n, w.err = syscall.Write(int(fd), w.b)
+	return true
+}
 
 // writeRaw writes b to the socket under rc with one non-blocking write(2)
 // and returns how much it took: less than len(b), without error, when the
@@ -14,12 +39,13 @@ func writeRaw(rc syscall.RawConn, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	var n int
-	var werr error
-	if err := rc.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true
-	}); err != nil {
+	w := rawWrites.Get().(*rawWrite)
+	w.b = b
+	err := rc.Write(w.fn)
+	n, werr := w.n, w.err
+	w.b, w.n, w.err = nil, 0, nil
+	rawWrites.Put(w)
+	if err != nil {
 		return 0, err
 	}
 	if werr == syscall.EAGAIN || werr == syscall.EINTR {
