@@ -302,6 +302,12 @@ func writeReport(w io.Writer, cfg config, res *results) {
 			metric{label: "idle: connect time for N (s)", prec: 2, vals: idle(func(r idleResult) float64 { return r.connectTime.Seconds() })},
 			metric{label: "idle: server CPU per connect (µs)", prec: 1, vals: idle(func(r idleResult) float64 { return us(r.connCPU) / float64(r.n) })},
 			metric{label: "idle: heartbeats answered per connection (min)", prec: 0, noRatio: true, vals: idle(func(r idleResult) float64 { return float64(r.minPings) })},
+			metric{label: "idle: server CPU during the hold per heartbeat answered (µs)", prec: 2, vals: idle(func(r idleResult) float64 {
+				if r.sumPings == 0 {
+					return math.NaN()
+				}
+				return us(r.holdServer) / float64(r.sumPings)
+			})},
 		)
 	}
 
