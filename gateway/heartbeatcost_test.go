@@ -3,7 +3,9 @@ package gateway
 import (
 	"io"
 	"net"
+	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -42,26 +44,34 @@ func rawPonger(conn net.Conn, pings *atomic.Int64) {
 	}
 }
 
-// heartbeatGarbage opens n idle WebSocket sessions pinged every interval
-// and returns what the process allocated per heartbeat (ping and pong)
-// over window, with the number of heartbeats it counted.
-func heartbeatGarbage(tb testing.TB, e *env, n int, window time.Duration) (bytesPer, allocsPer float64, beats int64) {
+// heartbeatGarbage opens n idle WebSocket sessions on a server that pings
+// them every interval and returns what the process allocated per
+// heartbeat (ping and pong) over window, with the number of heartbeats it
+// counted.
+func heartbeatGarbage(tb testing.TB, n int, interval, window time.Duration) (bytesPer, allocsPer float64, beats int64) {
+	h := &openCollector{opened: make(chan *Conn, n)}
+	srv := New(Config{PingInterval: interval, PingTimeout: 5 * time.Second, Logger: testLogger}, h)
+	ts := httptest.NewServer(srv)
 	var pings atomic.Int64
 	var wg sync.WaitGroup
-	tb.Cleanup(wg.Wait) // after the connections' Close (cleanups run last first)
+	tb.Cleanup(func() {
+		_ = srv.Close() // the pongers' connections with it
+		ts.Close()
+		wg.Wait()
+	})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 	for range n {
-		ws, _, err := websocket.DefaultDialer.Dial(e.wsBase+"?EIO=4&transport=websocket", nil)
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 		if err != nil {
 			tb.Fatalf("dial: %v", err)
 		}
 		if _, _, err := ws.ReadMessage(); err != nil { // the open packet
 			tb.Fatalf("open packet: %v", err)
 		}
-		conn := ws.NetConn()
-		tb.Cleanup(func() { _ = conn.Close() })
+		conn := ws.NetConn() // nothing more was sent: gorilla buffered nothing
 		wg.Go(func() { rawPonger(conn, &pings) })
 	}
-	time.Sleep(200 * time.Millisecond) // every session in its heartbeat
+	time.Sleep(interval + interval/4) // every session in its heartbeat
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	p0 := pings.Load()
@@ -78,14 +88,15 @@ func heartbeatGarbage(tb testing.TB, e *env, n int, window time.Duration) (bytes
 // 25 s a ping, a server of 100 000 idle sessions pings 4 000 a second,
 // and what each leaves makes the heap grow between collections (the
 // server's RSS with it). What remains is gorilla's reader of each pong
-// (a few small objects).
+// (a few small objects). The sessions are pinged every 1.2 s, more than
+// activeWindow, so that their readers park in the poller between
+// heartbeats, as idle sessions' do.
 func TestHeartbeatGarbage(t *testing.T) {
 	checkGoroutines(t)
-	e := startEnv(t, Config{PingInterval: 20 * time.Millisecond, PingTimeout: 5 * time.Second})
-	bytesPer, allocsPer, beats := heartbeatGarbage(t, e, 100, time.Second)
+	bytesPer, allocsPer, beats := heartbeatGarbage(t, 1000, 1200*time.Millisecond, 3*time.Second)
 	t.Logf("%d heartbeats: %.0f bytes and %.2f allocations each", beats, bytesPer, allocsPer)
 	if beats < 1000 {
-		t.Fatalf("%d heartbeats in a second from 100 sessions pinged every 20 ms", beats)
+		t.Fatalf("%d heartbeats in 3 s from 1000 sessions pinged every 1.2 s", beats)
 	}
 	if raceEnabled {
 		return // counted without the race detector (.ci/run runs it so)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -278,6 +279,26 @@ func expectClosed(t *testing.T, ws *websocket.Conn) error {
 func checkGoroutines(t *testing.T) {
 	t.Helper()
 	leakcheck.Check(t, 3*time.Second)
+}
+
+// settleGoroutines waits until the process runs at most max goroutines
+// more than base, and fails (with every goroutine's stack) if it still
+// runs more after workerIdle and two seconds: the workers that ran the
+// last runs wait workerIdle for another before they end.
+func settleGoroutines(t *testing.T, base, max int, what string) {
+	t.Helper()
+	deadline := time.Now().Add(workerIdle + 2*time.Second)
+	for {
+		extra := runtime.NumGoroutine() - base
+		if extra <= max {
+			return
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%s hold %d goroutines, want at most %d:\n%s", what, extra, max, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // msg builds a text Message packet.

@@ -62,6 +62,8 @@ type Server struct {
 	pollWG     sync.WaitGroup
 	// beats schedules the sessions' heartbeats.
 	beats beats
+	// runs are the goroutines goTracked runs on.
+	runs workers
 }
 
 // Observer is told of sessions opening, changing transport and ending. It
@@ -111,6 +113,7 @@ func New(cfg Config, h Handler) *Server {
 		slotsByAddr: make(map[string]int),
 	}
 	s.beats.run = (*Conn).onHeartbeat
+	s.runs.init(s.exit)
 	s.upgrader = websocket.Upgrader{
 		// The small read buffer hijackWrap makes (not net/http's 4 KB
 		// one; ReadBufferSize 0 adopts it) and write buffers taken from a
@@ -160,16 +163,17 @@ func (s *Server) goAlways(f func()) {
 	}()
 }
 
-// goTracked runs f on a new goroutine that Close waits for and reports
-// whether it did; f is not run once Close started.
-func (s *Server) goTracked(f func()) bool {
+// goTracked runs f on a goroutine of its own (a waiting worker's, see
+// workers) that Close waits for and reports whether it did; f is not run
+// once Close started.
+func (s *Server) goTracked(f func()) bool { return s.goTask(taskFunc(f)) }
+
+// goTask is goTracked for a task.
+func (s *Server) goTask(t task) bool {
 	if !s.enter() {
 		return false
 	}
-	go func() {
-		defer s.exit()
-		f()
-	}()
+	s.runs.run(t)
 	return true
 }
 
@@ -427,6 +431,7 @@ func (s *Server) Close() error {
 		}
 		<-done
 	}
+	s.runs.stop() // no tracked run is left to start one
 	s.stopPoller()
 	return nil
 }

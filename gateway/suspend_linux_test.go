@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 	"time"
@@ -59,10 +60,7 @@ func TestSuspendedDeliveries(t *testing.T) {
 	waitBusyParked(t, e, n)
 	// The poller's goroutines and a few of the HTTP server's and the
 	// runtime's; n suspended and n parked sessions hold none.
-	if extra := runtime.NumGoroutine() - base; extra > 10 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d suspended and %d parked sessions hold %d goroutines, want at most 10:\n%s", n, n, extra, buf[:runtime.Stack(buf, true)])
-	}
+	settleGoroutines(t, base, 10, fmt.Sprintf("%d suspended and %d parked sessions", n, n))
 	for _, r := range resumes {
 		go r()
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync"
@@ -134,10 +135,7 @@ func TestSuspendedPosts(t *testing.T) {
 	for i := range resumes {
 		resumes[i] = s.next(t)
 	}
-	if extra := runtime.NumGoroutine() - base; extra > 10 {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("%d suspended POST deliveries hold %d goroutines, want at most 10:\n%s", n, extra, buf[:runtime.Stack(buf, true)])
-	}
+	settleGoroutines(t, base, 10, fmt.Sprintf("%d suspended POST deliveries", n))
 	// Each session's next POST waits for its resume.
 	var wg sync.WaitGroup
 	var answered atomic.Int64

@@ -166,10 +166,14 @@ func (r *parkedReader) readNext() bool {
 // resume starts a run: on the poller's goroutine, for a connection that
 // became readable.
 func (r *parkedReader) resume() {
-	if !r.c.srv.goTracked(r.run) {
+	if !r.c.srv.goTask(r) {
 		r.c.closeUnread(r.ws)
 	}
 }
+
+// runTask makes a parked reader the task of its next run: a method value
+// (r.run) would be an allocation per run.
+func (r *parkedReader) runTask() { r.run() }
 
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.
@@ -352,9 +356,12 @@ func (r *parkedReader) park() bool {
 	}
 	r.giveBack()
 	r.parkedAt = monoNow()
-	var parked bool
-	var perr error
-	err := r.rc.Control(func(fd uintptr) { parked, perr = r.p.park(r, int(fd)) })
+	pc := parkCalls.Get().(*parkCall)
+	pc.r = r
+	err := r.rc.Control(pc.fn)
+	parked, perr := pc.parked, pc.err
+	*pc = parkCall{fn: pc.fn}
+	parkCalls.Put(pc)
 	if err != nil {
 		r.closedUnder(err)
 		return true
@@ -364,6 +371,25 @@ func (r *parkedReader) park() bool {
 	}
 	return parked
 }
+
+// parkCall is one park's registration with the poller, made under
+// RawConn.Control. Its callback is made once per parkCall, which parkCalls
+// recycles: a closure over park's variables escaped with them, three
+// allocations per park (an idle session parks after every heartbeat).
+type parkCall struct {
+	r      *parkedReader
+	parked bool
+	err    error
+	fn     func(fd uintptr)
+}
+
+var parkCalls = sync.Pool{New: func() any {
+	pc := new(parkCall)
+	pc.fn = pc.register
+	return pc
+}}
+
+func (pc *parkCall) register(fd uintptr) { pc.parked, pc.err = pc.r.p.park(pc.r, int(fd)) }
 
 // closedUnder handles the connection found closed by another goroutine
 // (err): a session's ends with it, while a probe's end is for whoever

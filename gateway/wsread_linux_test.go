@@ -55,9 +55,7 @@ func TestIdleWebSocketsHoldNoGoroutine(t *testing.T) {
 	waitFor(t, func() bool { return parkedCount(e.srv) == len(wss) })
 	// The poller's goroutine and a few of the HTTP server's and the
 	// runtime's; 80 reader goroutines before the poller.
-	if n := runtime.NumGoroutine() - base; n > 10 {
-		t.Fatalf("%d idle websockets hold %d more goroutines, want at most 10", len(wss), n)
-	}
+	settleGoroutines(t, base, 10, fmt.Sprintf("%d idle websockets", len(wss)))
 	// Every client leaves: each session ends with a transport close.
 	for _, ws := range wss {
 		_ = ws.UnderlyingConn().Close()
@@ -246,9 +244,7 @@ func TestUpgradingWebSocketsHoldNoGoroutine(t *testing.T) {
 		waitFor(t, func() bool { return parkedCount(e.srv) == n })
 		// The poller's goroutines and a few of the HTTP server's (its
 		// idle keep-alive connections) and the runtime's.
-		if extra := runtime.NumGoroutine() - base; extra > 10 {
-			t.Fatalf("%d upgrades %s hold %d goroutines, want at most 10", n, stage, extra)
-		}
+		settleGoroutines(t, base, 10, fmt.Sprintf("%d upgrades %s", n, stage))
 	}
 	wss := make([]*websocket.Conn, n)
 	for i, sid := range sids {
