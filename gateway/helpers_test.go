@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -283,11 +284,11 @@ func checkGoroutines(t *testing.T) {
 
 // settleGoroutines waits until the process runs at most max goroutines
 // more than base, and fails (with every goroutine's stack) if it still
-// runs more after workerIdle and two seconds: the workers that ran the
-// last runs wait workerIdle for another before they end.
+// runs more after workpool.Idle and two seconds: the workers that ran the
+// last runs wait workpool.Idle for another before they end.
 func settleGoroutines(t *testing.T, base, max int, what string) {
 	t.Helper()
-	deadline := time.Now().Add(workerIdle + 2*time.Second)
+	deadline := time.Now().Add(workpool.Idle + 2*time.Second)
 	for {
 		extra := runtime.NumGoroutine() - base
 		if extra <= max {

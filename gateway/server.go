@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -62,8 +63,12 @@ type Server struct {
 	pollWG     sync.WaitGroup
 	// beats schedules the sessions' heartbeats.
 	beats beats
-	// runs are the goroutines goTracked runs on.
-	runs workers
+	// runs are the goroutines goTracked runs on: a WebSocket reader's run
+	// after its connection became readable, a writer's run, the end of a
+	// suspended delivery. A new goroutine per run grew a small stack every
+	// time (gorilla's frame reading and the inbound route are deep): in a
+	// profile of idle WebSockets, a quarter of each heartbeat's reading.
+	runs *workpool.Pool
 }
 
 // Observer is told of sessions opening, changing transport and ending. It
@@ -113,7 +118,7 @@ func New(cfg Config, h Handler) *Server {
 		slotsByAddr: make(map[string]int),
 	}
 	s.beats.run = (*Conn).onHeartbeat
-	s.runs.init(s.exit)
+	s.runs = workpool.New(s.exit)
 	s.upgrader = websocket.Upgrader{
 		// The small read buffer hijackWrap makes (not net/http's 4 KB
 		// one; ReadBufferSize 0 adopts it) and write buffers taken from a
@@ -164,16 +169,16 @@ func (s *Server) goAlways(f func()) {
 }
 
 // goTracked runs f on a goroutine of its own (a waiting worker's, see
-// workers) that Close waits for and reports whether it did; f is not run
-// once Close started.
-func (s *Server) goTracked(f func()) bool { return s.goTask(taskFunc(f)) }
+// Server.runs) that Close waits for and reports whether it did; f is not
+// run once Close started.
+func (s *Server) goTracked(f func()) bool { return s.goTask(workpool.Func(f)) }
 
 // goTask is goTracked for a task.
-func (s *Server) goTask(t task) bool {
+func (s *Server) goTask(t workpool.Task) bool {
 	if !s.enter() {
 		return false
 	}
-	s.runs.run(t)
+	s.runs.Run(t)
 	return true
 }
 
@@ -431,7 +436,8 @@ func (s *Server) Close() error {
 		}
 		<-done
 	}
-	s.runs.stop() // no tracked run is left to start one
+	s.runs.Close() // no tracked run is left to start one
+	s.runs.Wait()
 	s.stopPoller()
 	return nil
 }

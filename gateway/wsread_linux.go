@@ -171,9 +171,9 @@ func (r *parkedReader) resume() {
 	}
 }
 
-// runTask makes a parked reader the task of its next run: a method value
-// (r.run) would be an allocation per run.
-func (r *parkedReader) runTask() { r.run() }
+// RunTask makes a parked reader the task (workpool.Task) of its next run:
+// a method value (r.run) would be an allocation per run.
+func (r *parkedReader) RunTask() { r.run() }
 
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.

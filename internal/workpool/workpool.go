@@ -1,0 +1,107 @@
+// Package workpool runs short tasks on goroutines that wait for the next
+// task when done, instead of a new goroutine per task: a waiting worker's
+// stack has kept its size, so a deep task does not grow a fresh stack
+// each time, and handing a task over allocates nothing.
+//
+// When no worker waits, a task starts a new one, so a task never waits
+// for another (one that blocks delays no other). At most 4 × GOMAXPROCS
+// workers wait at once; each ends after Idle without a task, and all waiting ones
+// at Close.
+package workpool
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Idle is how long a worker waits for its next task before it ends.
+const Idle = 200 * time.Millisecond
+
+// Task is one unit of work: a Func, or a value whose method is the work
+// (a pointer goes into the interface without an allocation).
+type Task interface{ RunTask() }
+
+// Func is a func as a Task.
+type Func func()
+
+// RunTask implements Task.
+func (f Func) RunTask() { f() }
+
+// Pool is a set of workers; make one with New.
+type Pool struct {
+	work    chan Task
+	after   func()
+	done    chan struct{}
+	closed  sync.Once
+	idle    atomic.Int32
+	maxIdle int32
+	wg      sync.WaitGroup
+}
+
+// New returns a pool of which at most 4 × GOMAXPROCS workers wait at
+// once; after, if not nil, runs after each task (deferred, so before a
+// panic of the task goes on).
+func New(after func()) *Pool {
+	return &Pool{
+		work:    make(chan Task),
+		after:   after,
+		done:    make(chan struct{}),
+		maxIdle: int32(4 * runtime.GOMAXPROCS(0)),
+	}
+}
+
+// Run runs t on a waiting worker, or on a new one; it never waits. Run
+// must not be called once Wait has started.
+func (p *Pool) Run(t Task) {
+	select {
+	case p.work <- t:
+	default:
+		p.wg.Add(1)
+		go p.loop(t)
+	}
+}
+
+func (p *Pool) loop(t Task) {
+	defer p.wg.Done()
+	var timer *time.Timer
+	for {
+		p.do(t)
+		if p.idle.Add(1) > p.maxIdle {
+			p.idle.Add(-1)
+			return
+		}
+		if timer == nil {
+			timer = time.NewTimer(Idle)
+		} else {
+			timer.Reset(Idle)
+		}
+		select {
+		case t = <-p.work:
+			p.idle.Add(-1)
+			timer.Stop()
+		case <-timer.C:
+			p.idle.Add(-1)
+			return
+		case <-p.done:
+			p.idle.Add(-1)
+			timer.Stop()
+			return
+		}
+	}
+}
+
+func (p *Pool) do(t Task) {
+	if p.after != nil {
+		defer p.after()
+	}
+	t.RunTask()
+}
+
+// Close ends the waiting workers; busy ones end when their task does.
+// Later calls do nothing.
+func (p *Pool) Close() { p.closed.Do(func() { close(p.done) }) }
+
+// Wait waits until every worker has ended (after Close).
+func (p *Pool) Wait() { p.wg.Wait() }

@@ -1,0 +1,80 @@
+package workpool
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A task never waits for another: with every worker blocked, the next
+// task still runs, on a new worker.
+func TestRunNeverWaits(t *testing.T) {
+	p := New(nil)
+	release := make(chan struct{})
+	var started sync.WaitGroup
+	const blocked = 20 // more than MaxIdle on any machine these tests run on
+	started.Add(blocked)
+	for range blocked {
+		p.Run(Func(func() { started.Done(); <-release }))
+	}
+	started.Wait() // all twenty run at once
+	ran := make(chan struct{})
+	p.Run(Func(func() { close(ran) }))
+	select {
+	case <-ran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a task waited for blocked ones")
+	}
+	close(release)
+	p.Close()
+	p.Wait()
+}
+
+// Workers are reused: tasks run one after the other take one goroutine,
+// and after runs after each task.
+func TestWorkersAreReused(t *testing.T) {
+	var after atomic.Int32
+	p := New(func() { after.Add(1) })
+	base := runtime.NumGoroutine()
+	for range 100 {
+		done := make(chan struct{})
+		p.Run(Func(func() { close(done) }))
+		<-done
+		if n := runtime.NumGoroutine() - base; n > 2 {
+			t.Fatalf("%d goroutines for tasks run one after the other", n)
+		}
+	}
+	p.Close()
+	p.Wait()
+	if got := after.Load(); got != 100 {
+		t.Fatalf("after ran %d times, want 100", got)
+	}
+}
+
+// Waiting workers end after Idle, and Close ends them at once.
+func TestIdleWorkersEnd(t *testing.T) {
+	p := New(nil)
+	base := runtime.NumGoroutine()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(4)
+	for range 4 {
+		p.Run(Func(func() { wg.Done(); <-release }))
+	}
+	wg.Wait()
+	close(release)
+	deadline := time.Now().Add(Idle + 2*time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers still wait after %v", runtime.NumGoroutine()-base, Idle)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	done := make(chan struct{})
+	p.Run(Func(func() { close(done) }))
+	<-done
+	p.Close()
+	p.Wait() // returns: the waiting worker ended at Close
+}
