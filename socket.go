@@ -290,6 +290,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) (Ar
 		return Args{}, err
 	}
 	s.ns.srv.reportSent(s.ns.name, []string{s.p.ID()}, data, atts)
+	s.p.AwaitClient()
 	select {
 	case r := <-ch:
 		if r.err != nil {

@@ -22,7 +22,8 @@ import (
 //     wait suspends the delivery where the transport allows it, see
 //     gateway.Conn.Suspend, so that it holds no goroutine);
 //   - DISCONNECT: takes the namespace's socket out of the table and ends it;
-//   - EVENT: sends it to its namespace's socket actor (the one hop);
+//   - EVENT: posts it to its namespace's socket actor (the one hop), whose
+//     mailbox, when idle, then runs on this goroutine (see post);
 //   - ACK: hands it to the waiting ack handler, on the spot.
 //
 // Ordering rule: packets of one connection take effect in the order the
@@ -159,7 +160,7 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 			return nil
 		}
 		if p.admit(packetCost(pkt.Data, atts)) {
-			a.rt.system.Root.Send(p.pid, &InboundEvent{Data: pkt.Data, Attachments: atts, ID: pkt.ID, HasID: pkt.HasID})
+			r.post(p, &InboundEvent{Data: pkt.Data, Attachments: atts, ID: pkt.ID, HasID: pkt.HasID})
 		}
 	case socketio.Ack, socketio.BinaryAck:
 		if p, ok := a.route(pkt.Namespace); ok {
@@ -171,6 +172,24 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 		return fmt.Errorf("packet type %s is not sent by clients", pkt.Type)
 	}
 	return nil
+}
+
+// post hands ev to p's socket actor. Its mailbox, when idle, runs on this
+// goroutine once the packet's delivery ends (gateway.Conn.RunAfter), where
+// the transport allows it: the event's handler then runs without waking
+// another goroutine, the common case of a client that waits for its ack.
+// The mailbox keeps the actor's rules (one message at a time, in order);
+// a handler that blocks has the reading handed over to another goroutine
+// (gateway.InlineGrace).
+func (r *inbound) post(p *SocketRef, ev *InboundEvent) {
+	m := p.mbox
+	if m == nil {
+		r.a.rt.system.Root.Send(p.pid, ev)
+		return
+	}
+	if m.postClaimed(ev) && !r.a.conn.RunAfter(m) {
+		m.schedule()
+	}
 }
 
 // connect joins namespace nsp: the socket its supervisor spawns is in the

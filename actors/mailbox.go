@@ -3,6 +3,7 @@ package actors
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
 )
@@ -21,6 +22,7 @@ type mailbox struct {
 	user       []any // user messages, oldest first
 	running    bool  // handed to the dispatcher, or running
 	suspended  bool
+	inline     atomic.Bool // run by RunTask, on the goroutine that read its event
 	invoker    actor.MessageInvoker
 	dispatcher actor.Dispatcher
 }
@@ -54,6 +56,32 @@ func (m *mailbox) PostSystemMessage(msg any) {
 	m.mu.Lock()
 	m.sys = append(m.sys, msg)
 	m.scheduleLocked()
+}
+
+// postClaimed queues msg as PostUserMessage does, but a mailbox that was
+// idle is left to the caller to run (RunTask, or schedule) instead of
+// handed to the dispatcher: postClaimed then reports true.
+func (m *mailbox) postClaimed(msg any) (claimed bool) {
+	m.mu.Lock()
+	m.user = append(m.user, msg)
+	if m.running {
+		m.mu.Unlock()
+		return false
+	}
+	m.running = true
+	m.mu.Unlock()
+	return true
+}
+
+// schedule hands a mailbox claimed by postClaimed to the dispatcher.
+func (m *mailbox) schedule() { m.dispatcher.Schedule(m.process) }
+
+// RunTask runs a mailbox claimed by postClaimed on the caller's goroutine
+// (a workpool.Task: gateway.Conn.RunAfter).
+func (m *mailbox) RunTask() {
+	m.inline.Store(true)
+	m.process()
+	m.inline.Store(false)
 }
 
 // scheduleLocked hands the mailbox to the dispatcher unless it is there

@@ -41,6 +41,8 @@ type Runtime struct {
 	connProps, socketProps *actor.Props
 	spawnMu                sync.Mutex
 	next                   actor.Actor
+	// made is the mailbox the shared props' spawn just made (see spawn).
+	made *mailbox
 }
 
 // NewRuntime starts an actor system that logs through log, or, when sys is
@@ -108,7 +110,12 @@ func (rt *Runtime) Close(ctx context.Context) error {
 // props returns the props of an actorio actor: the pooled dispatcher,
 // plus opts.
 func (rt *Runtime) props(produce actor.Producer, opts ...actor.PropsOption) *actor.Props {
-	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithMailbox(newMailbox))
+	return rt.propsWith(produce, newMailbox, opts...)
+}
+
+// propsWith is props with mailboxes made by mb.
+func (rt *Runtime) propsWith(produce actor.Producer, mb actor.MailboxProducer, opts ...actor.PropsOption) *actor.Props {
+	opts = append(opts, actor.WithDispatcher(rt.dispatcher), actor.WithMailbox(mb))
 	return actor.PropsFromProducer(produce, opts...)
 }
 
@@ -118,10 +125,14 @@ func (rt *Runtime) props(produce actor.Producer, opts ...actor.PropsOption) *act
 // from them must never be restarted, which would produce nothing: their
 // supervisor stops them instead.
 func (rt *Runtime) sharedProps(opts ...actor.PropsOption) *actor.Props {
-	return rt.props(func() actor.Actor {
+	return rt.propsWith(func() actor.Actor {
 		a := rt.next
 		rt.next = nil
 		return a
+	}, func() actor.Mailbox {
+		m := &mailbox{}
+		rt.made = m
+		return m
 	}, opts...)
 }
 
@@ -134,6 +145,11 @@ func (rt *Runtime) spawn(a actor.Actor, do func() (*actor.PID, error)) (*actor.P
 	rt.next = a
 	pid, err := do()
 	rt.next = nil
+	if s, ok := a.(*socketActor); ok && err == nil {
+		// For the connection's reader to post its events (inbound.go).
+		s.ref.mbox = rt.made
+	}
+	rt.made = nil
 	return pid, err
 }
 

@@ -34,6 +34,10 @@ type SocketRef struct {
 	// (under mu: the actor runs before, and its handlers may hand the
 	// socket to goroutines that call Disconnect).
 	pid *actor.PID
+	// mbox is the socket actor's mailbox, set with pid (before the socket
+	// is routed): the connection's reader posts events there itself, to
+	// run them on its own goroutine (inbound.go).
+	mbox *mailbox
 
 	handler SocketHandler
 
@@ -42,12 +46,12 @@ type SocketRef struct {
 	// connected socket holds).
 	rec *socketRecovery
 
-	connected atomic.Bool
 	// owner is the connection actor of conn, whose routing table leads to
 	// this socket; unrouted is set when the socket leaves that table
-	// (socketActor.gone).
-	owner    *connActor
-	unrouted atomic.Bool
+	// (socketActor.gone). (The two flags side by side take one word.)
+	owner     *connActor
+	connected atomic.Bool
+	unrouted  atomic.Bool
 	// bucket rate-limits the socket's inbound events, made at the first
 	// event when a rate is set; only the connection's receiver touches it.
 	bucket *tokenBucket
@@ -193,6 +197,16 @@ func framePackets(frame []byte, attachments [][]byte) []engineio.Packet {
 func (p *SocketRef) writePacket(t socketio.PacketType, data []byte) error {
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: p.ns.name, Data: data})
 	return p.writeRaw(frame, nil)
+}
+
+// AwaitClient is called before a wait for the socket's client (an ack):
+// if the socket's handler runs on the goroutine that reads its connection
+// (see inbound.post), another goroutine reads on from now, so that the
+// answer comes in without waiting for gateway.InlineGrace.
+func (p *SocketRef) AwaitClient() {
+	if m := p.mbox; m != nil && m.inline.Load() {
+		p.conn.HandOver()
+	}
 }
 
 // RegisterAck remembers fn as the handler of the ACK with the given id.

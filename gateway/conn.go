@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
 )
@@ -907,9 +908,13 @@ func (c *Conn) fireOnClose() {
 // Then, before the transport reads again, it waits while the session's
 // inbound bound is reached (see inflow).
 func (c *Conn) deliver(p engineio.Packet, via suspendable) {
-	if c.deliverOne(p, via) {
-		c.awaitInbound()
+	if !c.deliverOne(p, via) {
+		return
 	}
+	if via != nil && via.runAfter() {
+		return // another goroutine reads the transport now (see RunAfter)
+	}
+	c.awaitInbound()
 }
 
 // deliverOne is deliver without the wait; it reports whether the receiver
@@ -946,10 +951,18 @@ func (c *Conn) deliverOne(p engineio.Packet, via suspendable) bool {
 // suspended (Suspend): suspend marks the OnPacket call in progress
 // suspended, suspended reports whether it is, and resumeWith ends it with
 // rest, exactly once, from any goroutine.
+//
+// setAfter takes the task of a RunAfter call, reporting false where the
+// transport does not run one; runAfter runs it, if any, once the delivery
+// has ended, and reports true when another goroutine took over the
+// reading meanwhile (the caller's goroutine then touches the transport no
+// more).
 type suspendable interface {
 	suspend()
 	suspended() bool
 	resumeWith(rest func())
+	setAfter(t workpool.Task) bool
+	runAfter() (handedOver bool)
 }
 
 // Suspend, called from OnPacket, lets that call return before the packet's
@@ -980,6 +993,25 @@ func (c *Conn) Suspend() (resume func(rest func()), ok bool) {
 			c.recvMu.Unlock()
 		})
 	}, true
+}
+
+// RunAfter, called from OnPacket, asks the transport to run t on the
+// goroutine that read the packet, once the OnPacket call has returned and
+// before that goroutine reads again, instead of waking another goroutine
+// for it. If t runs longer than a few milliseconds (InlineGrace) another
+// goroutine takes over the reading, so that a t that blocks (a handler
+// waiting for this client's ack, say) never stops the connection's
+// reading for long, and a Close does not wait for t. ok is false where the
+// transport does not run t (long-polling, a WebSocket read on a goroutine
+// of its own, a delivery Suspend was or will be called for, a second call
+// in one OnPacket): the receiver then runs t elsewhere.
+func (c *Conn) RunAfter(t workpool.Task) (ok bool) {
+	r := c.via // guarded by recvMu, which the OnPacket call holds
+	if r == nil || !r.setAfter(t) {
+		return false
+	}
+	c.via = nil // no Suspend in this call
+	return true
 }
 
 // endDelivery ends an OnOpen or OnPacket call and runs an OnClose that

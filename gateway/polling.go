@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -480,6 +481,11 @@ func (d *postDelivery) resumeWith(rest func()) {
 		rest() // the server is closing
 	}
 }
+
+// A POST runs no task after its delivery (Conn.RunAfter): it is answered
+// once its packets are delivered, and its client waits for that.
+func (d *postDelivery) setAfter(workpool.Task) bool { return false }
+func (d *postDelivery) runAfter() bool              { return false }
 
 // answer is called by the POST's handler after the suspended OnPacket call
 // returned: it leaves the delivery to its resume, or ends it now if the

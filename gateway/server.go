@@ -69,6 +69,9 @@ type Server struct {
 	// time (gorilla's frame reading and the inbound route are deep): in a
 	// profile of idle WebSockets, a quarter of each heartbeat's reading.
 	runs *workpool.Pool
+	// inline watches the runs that run a task after a delivery
+	// (Conn.RunAfter).
+	inline inlineWatch
 }
 
 // Observer is told of sessions opening, changing transport and ending. It
@@ -150,6 +153,13 @@ func (s *Server) enter() bool {
 	}
 	s.wg.Add(1)
 	return true
+}
+
+// isClosing reports whether Close has started.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // exit ends a unit of work registered by enter.

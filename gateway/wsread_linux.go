@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actorio/actorio/internal/workpool"
 	"github.com/gorilla/websocket"
 )
 
@@ -43,7 +44,6 @@ type parkedReader struct {
 	// in a row that started soon after it (the run's own).
 	parkedAt time.Duration // monoNow's clock; 0: never parked
 	quick    int
-	peekFn   func(fd uintptr) bool
 	// rest ends a suspended delivery (Conn.Suspend): set by its resume,
 	// run by the run that reads on.
 	rest func()
@@ -55,9 +55,6 @@ type parkedReader struct {
 	registered bool
 	// attached: bc.br has a buffer.
 	attached bool
-	// peeked: peekReady has looked at the socket once in this wait.
-	peeked  bool
-	peekBuf [1]byte
 	// sweeping: the reader is in the poller's active set (the run's own).
 	sweeping bool
 	// probing: the reader reads the probe of an upgrade (startProbe).
@@ -73,7 +70,17 @@ type parkedReader struct {
 	// read deadline to end that wait; bursts counts the run's waits, seen
 	// is its value at the last sweep.
 	waiting, kicked bool
-	bursts, seen    uint64
+	// watchIdx is the run's place in the server's inlineWatch while it
+	// runs the task a delivery left (after, see Conn.RunAfter), -1 when
+	// not; guarded by the watch's mu.
+	watchIdx     int32
+	bursts, seen uint64
+
+	after workpool.Task
+	// worker is the pool's worker of the run in progress (nil for a run
+	// that cannot leave the pool): a run handed over by the inlineWatch
+	// finds another's there.
+	worker atomic.Pointer[workpool.Worker]
 }
 
 // The states of a suspended delivery (parkedReader.susp). The run that
@@ -131,8 +138,7 @@ func (c *Conn) parkReader(ws *websocket.Conn, probing bool) bool {
 		c.closeUnread(ws)
 		return true
 	}
-	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true, probing: probing}
-	r.peekFn = r.peekReady
+	r := &parkedReader{c: c, ws: ws, bc: bc, rc: rc, p: p, attached: true, probing: probing, watchIdx: -1}
 	bc.parked.Store(r)
 	if bc.closed.Load() {
 		// Closed before r was stored (by the writer of a session that
@@ -171,9 +177,15 @@ func (r *parkedReader) resume() {
 	}
 }
 
-// RunTask makes a parked reader the task (workpool.Task) of its next run:
-// a method value (r.run) would be an allocation per run.
-func (r *parkedReader) RunTask() { r.run() }
+// RunOn makes a parked reader the task (workpool.WorkerTask) of its next
+// run, on worker w: a method value (r.run) would be an allocation per run.
+func (r *parkedReader) RunOn(w *workpool.Worker) {
+	r.worker.Store(w)
+	r.run()
+}
+
+// RunTask implements workpool.Task; the pool calls RunOn instead.
+func (r *parkedReader) RunTask() { r.RunOn(nil) }
 
 // run reads messages while the client's bytes are at hand, and while the
 // connection is busy, then parks.
@@ -191,9 +203,17 @@ func (r *parkedReader) run() {
 	r.read(r.quick >= busyRuns)
 }
 
-// runResumed is the run that a suspended delivery's resume starts: it ends
-// the delivery, then reads what is buffered, or parks.
-func (r *parkedReader) runResumed() {
+// resumedRun is the run that a suspended delivery's resume starts: it
+// ends the delivery, then reads what is buffered, or parks.
+type resumedRun parkedReader
+
+// RunTask implements workpool.Task; the pool calls RunOn instead.
+func (t *resumedRun) RunTask() { t.RunOn(nil) }
+
+// RunOn implements workpool.WorkerTask.
+func (t *resumedRun) RunOn(w *workpool.Worker) {
+	r := (*parkedReader)(t)
+	r.worker.Store(w)
 	r.endSuspension()
 	if !r.attached || r.bc.br.Buffered() == 0 {
 		if r.park() {
@@ -206,10 +226,15 @@ func (r *parkedReader) runResumed() {
 // read is a run's loop; active: the connection is busy, the run waits for
 // its next bytes before it parks (waitActive).
 func (r *parkedReader) read(active bool) {
+	me := r.worker.Load()
 	for {
 		r.borrow()
 		for {
-			if !r.readNext() {
+			more := r.readNext()
+			if r.worker.Load() != me {
+				return // handed over (takeOver): r is another run's now
+			}
+			if !more {
 				if r.sweeping {
 					r.p.unsweep(r)
 				}
@@ -268,10 +293,73 @@ func (r *parkedReader) resumeWith(rest func()) {
 		return
 	}
 	// runStopped: the run ended (it wrote nothing after the swap).
-	if !r.c.srv.goTracked(r.runResumed) {
+	if !r.c.srv.goTask((*resumedRun)(r)) {
 		r.endSuspension()
 		r.c.closeUnread(r.ws)
 	}
+}
+
+// setAfter takes the task of a RunAfter call; only a run that can leave
+// its worker's pool (see takeOver) runs one.
+func (r *parkedReader) setAfter(t workpool.Task) bool {
+	if r.after != nil || r.probing || r.worker.Load() == nil {
+		return false
+	}
+	r.after = t
+	return true
+}
+
+// runAfter runs the task the delivery left (setAfter), watched by the
+// server's inlineWatch; it reports true when the watch handed the reading
+// over to another run meanwhile: then the caller's goroutine must not
+// touch r any more.
+func (r *parkedReader) runAfter() (handedOver bool) {
+	t := r.after
+	if t == nil {
+		return false
+	}
+	r.after = nil
+	me := r.worker.Load()
+	w := &r.c.srv.inline
+	w.enter(r)
+	// Deferred: a task that ends its goroutine (runtime.Goexit) must not
+	// stay watched, to be handed over with a worker that is gone, and the
+	// connection must not lose its reader with it.
+	returned := false
+	defer func() {
+		handedOver = w.leave(r, me)
+		if !returned && !handedOver {
+			r.takeOver()
+		}
+	}()
+	t.RunTask()
+	returned = true
+	return false
+}
+
+// takeOver goes on reading, on a run of its own, for a run whose task
+// after a delivery holds its goroutine too long (inlineWatch); the run
+// left the pool then, so that a Close does not wait for the task.
+func (r *parkedReader) takeOver() {
+	if !r.c.srv.goTask((*takeOver)(r)) {
+		r.c.closeUnread(r.ws)
+	}
+}
+
+// takeOver is a parked reader as the task of the run that takes over the
+// reading from a run held by its task after a delivery.
+type takeOver parkedReader
+
+// RunTask implements workpool.Task; the pool calls RunOn instead.
+func (t *takeOver) RunTask() { t.RunOn(nil) }
+
+// RunOn implements workpool.WorkerTask: the run that was handed over
+// skipped the wait for the inbound bound; this one waits first.
+func (t *takeOver) RunOn(w *workpool.Worker) {
+	r := (*parkedReader)(t)
+	r.worker.Store(w)
+	r.c.awaitInbound()
+	r.read(r.quick >= busyRuns)
 }
 
 // endSuspension runs the rest of the suspended delivery.
@@ -302,8 +390,10 @@ func (r *parkedReader) waitActive() bool {
 	r.waiting = true
 	r.bursts++
 	r.mu.Unlock()
-	r.peeked = false
-	err := r.rc.Read(r.peekFn)
+	pc := peekCalls.Get().(*peekCall)
+	pc.peeked = false
+	err := r.rc.Read(pc.fn)
+	peekCalls.Put(pc)
 	r.mu.Lock()
 	r.waiting = false
 	kicked := r.kicked
@@ -321,15 +411,30 @@ func (r *parkedReader) waitActive() bool {
 	return true
 }
 
-// peekReady is the wait's readiness check: whether the socket has bytes
-// (or an end) to read, looked at once without consuming them; after the
-// runtime's poller reported readiness, true.
-func (r *parkedReader) peekReady(fd uintptr) bool {
-	if r.peeked {
+// peekCall is the readiness check of a wait (waitActive): whether the
+// socket has bytes (or an end) to read, looked at once without consuming
+// them; after the runtime's poller reported readiness, true. Its callback
+// is made once per peekCall, which peekCalls recycles, rather than kept
+// by every reader (a method value: a word in the reader and an object of
+// its own, for the life of the connection).
+type peekCall struct {
+	peeked bool
+	buf    [1]byte
+	fn     func(fd uintptr) bool
+}
+
+var peekCalls = sync.Pool{New: func() any {
+	pc := new(peekCall)
+	pc.fn = pc.ready
+	return pc
+}}
+
+func (pc *peekCall) ready(fd uintptr) bool {
+	if pc.peeked {
 		return true
 	}
-	r.peeked = true
-	_, _, err := syscall.Recvfrom(int(fd), r.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	pc.peeked = true
+	_, _, err := syscall.Recvfrom(int(fd), pc.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	return err != syscall.EAGAIN
 }
 

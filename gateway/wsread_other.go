@@ -2,7 +2,10 @@
 
 package gateway
 
-import "github.com/gorilla/websocket"
+import (
+	"github.com/actorio/actorio/internal/workpool"
+	"github.com/gorilla/websocket"
+)
 
 // parkedReader has no poller to park in on this platform: every WebSocket
 // is read on a goroutine of its own.
@@ -13,9 +16,18 @@ func (*parkedReader) forget() {}
 
 // No delivery is read by a parked reader here, so none is suspended
 // (Conn.Suspend): these are never called.
-func (*parkedReader) suspend()               {}
-func (*parkedReader) suspended() bool        { return false }
-func (*parkedReader) resumeWith(rest func()) { rest() }
+func (*parkedReader) suspend()                    {}
+func (*parkedReader) suspended() bool             { return false }
+func (*parkedReader) resumeWith(rest func())      { rest() }
+func (*parkedReader) setAfter(workpool.Task) bool { return false }
+func (*parkedReader) runAfter() bool              { return false }
+
+// inlineWatch has no runs to watch here: no task runs after a delivery
+// (Conn.RunAfter) on this platform.
+type inlineWatch struct{}
+
+// HandOver does nothing here: no task runs after a delivery (RunAfter).
+func (c *Conn) HandOver() {}
 
 // poller is absent on this platform.
 type poller struct{}

@@ -23,6 +23,32 @@ const Idle = 200 * time.Millisecond
 // (a pointer goes into the interface without an allocation).
 type Task interface{ RunTask() }
 
+// WorkerTask is a Task that is told which worker runs it, so that it may
+// take that worker out of the pool while it runs (Worker.Leave).
+type WorkerTask interface {
+	Task
+	RunOn(w *Worker)
+}
+
+// Worker is one of a pool's goroutines, as a WorkerTask sees it.
+type Worker struct {
+	p    *Pool
+	left atomic.Bool
+}
+
+// Leave takes w out of its pool while w runs a task, from any goroutine:
+// the pool's after runs now rather than when the task returns, Wait no
+// longer waits for w, and w ends when its task returns. A task that
+// blocks for long (a user's handler) can so be left behind by a Close.
+// It must be called at most once per task, and only while w runs it.
+func (w *Worker) Leave() {
+	w.left.Store(true)
+	if w.p.after != nil {
+		w.p.after()
+	}
+	w.p.wg.Done()
+}
+
 // Func is a func as a Task.
 type Func func()
 
@@ -64,10 +90,18 @@ func (p *Pool) Run(t Task) {
 }
 
 func (p *Pool) loop(t Task) {
-	defer p.wg.Done()
+	w := &Worker{p: p}
+	defer func() {
+		if !w.left.Load() {
+			p.wg.Done()
+		}
+	}()
 	var timer *time.Timer
 	for {
-		p.do(t)
+		p.do(t, w)
+		if w.left.Load() {
+			return
+		}
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
 			return
@@ -92,9 +126,17 @@ func (p *Pool) loop(t Task) {
 	}
 }
 
-func (p *Pool) do(t Task) {
+func (p *Pool) do(t Task, w *Worker) {
 	if p.after != nil {
-		defer p.after()
+		defer func() {
+			if !w.left.Load() {
+				p.after()
+			}
+		}()
+	}
+	if wt, ok := t.(WorkerTask); ok {
+		wt.RunOn(w)
+		return
 	}
 	t.RunTask()
 }

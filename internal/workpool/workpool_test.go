@@ -78,3 +78,52 @@ func TestIdleWorkersEnd(t *testing.T) {
 	p.Close()
 	p.Wait() // returns: the waiting worker ended at Close
 }
+
+// leaver is a task that takes its worker out of the pool, then blocks
+// until released.
+type leaver struct {
+	left    chan struct{}
+	release chan struct{}
+}
+
+func (l *leaver) RunTask() { l.RunOn(nil) }
+
+func (l *leaver) RunOn(w *Worker) {
+	w.Leave()
+	close(l.left)
+	<-l.release
+}
+
+// A worker that left runs after once, at Leave, and Wait returns while
+// its task still runs; the worker ends with its task, never to run
+// another.
+func TestLeave(t *testing.T) {
+	var after atomic.Int32
+	p := New(func() { after.Add(1) })
+	l := &leaver{left: make(chan struct{}), release: make(chan struct{})}
+	base := runtime.NumGoroutine()
+	p.Run(l)
+	<-l.left
+	if got := after.Load(); got != 1 {
+		t.Fatalf("after ran %d times at Leave, want 1", got)
+	}
+	p.Close()
+	waited := make(chan struct{})
+	go func() { p.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Wait waited for a worker that left")
+	}
+	close(l.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker that left did not end with its task")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := after.Load(); got != 1 {
+		t.Fatalf("after ran %d times, want 1", got)
+	}
+}
