@@ -130,11 +130,14 @@
 //     dropped after MaxFailures probes in a row, which takes at most
 //     MaxFailures × (ProbeInterval + ProbeTimeout), 6 s with the defaults.
 //     Made for one machine, tests and small fixed deployments.
-//   - Protoactor takes protoactor-go's providers, for production:
-//     Consul (cluster/clusterproviders/consul), etcd (…/etcd), Kubernetes
-//     (…/k8s), ZooKeeper (…/zk). They decide when a node is dead (a TTL
-//     check, a pod's status). Each brings its client library into the
-//     build; this package does not import them.
+//   - Protoactor takes protoactor-go cluster providers, for production:
+//     this module's etcd one (package cluster/etcd, rather than
+//     protoactor-go's, which can miss a node that registers while it
+//     starts), or protoactor-go's Consul
+//     (cluster/clusterproviders/consul), Kubernetes (…/k8s), ZooKeeper
+//     (…/zk). They decide when a node is dead (a lease, a TTL check, a
+//     pod's status). Each brings its client library into the build; this
+//     package does not import them.
 //
 // Whatever the provider, a node that Server.Close stops tells the others,
 // which stop sending to it before Close returns (or after half a second,

@@ -10,28 +10,24 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/cluster/etcd"
 )
 
-// A node of a cluster whose membership is kept in etcd, through
-// protoactor-go's etcd provider: every node runs the same program with its
-// own addresses. A node registers under /actorio/chat/ with a lease of
-// 3 s that it renews every second: one that closes is dropped at once, one
-// that dies once its lease expires, 3 to 3.5 s later.
+// A node of a cluster whose membership is kept in etcd, through this
+// module's etcd provider (cluster/etcd) plugged into protoactor-go's
+// cluster: every node runs the same program with its own addresses. A node
+// registers under /actorio/chat/ with a lease of 3 s, renewed every
+// second: one that closes is dropped at once, one that dies once its lease
+// expires, 3 to 3.5 s later.
 func ExampleProtoactor_etcd() {
-	// The provider never closes its etcd client: cancelling the client's
-	// context, once the server closed, stops its lease renewals and watches.
-	etcdCtx, stopEtcd := context.WithCancel(context.Background())
-	defer stopEtcd()
-	members, err := etcd.NewWithConfig("/actorio", clientv3.Config{
+	members, err := etcd.New(etcd.Config{Client: clientv3.Config{
 		Endpoints:   []string{"10.0.0.5:2379", "10.0.0.6:2379", "10.0.0.7:2379"},
 		DialTimeout: 5 * time.Second,
-		Context:     etcdCtx,
-	})
+	}})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -57,8 +53,9 @@ func ExampleProtoactor_etcd() {
 	defer stop()
 	go func() {
 		<-stopping.Done()
-		// Leaves the cluster (the other nodes drop this one at once and its
-		// key is removed) and closes the sockets, then the HTTP server.
+		// Leaves the cluster (the node's key is removed, its lease revoked,
+		// the provider's etcd client closed: the other nodes drop this one
+		// at once) and closes the sockets, then the HTTP server.
 		if err := srv.Close(); err != nil {
 			log.Print(err)
 		}

@@ -77,16 +77,18 @@ func (s *Static) JoinCluster(o clusterlink.Config, log *slog.Logger, recv cluste
 // default, for its provider's Shutdown.
 const DefaultShutdownTimeout = 5 * time.Second
 
-// Protoactor takes the membership from one of protoactor-go's cluster
-// providers, for production: Consul
+// Protoactor takes the membership from a protoactor-go cluster provider,
+// for production: this module's etcd one (cluster/etcd), or one of
+// protoactor-go's: Consul
 // (github.com/asynkron/protoactor-go/cluster/clusterproviders/consul),
-// etcd (…/etcd), Kubernetes (…/k8s), ZooKeeper (…/zk) or automanaged
-// (…/automanaged). The provider decides when a node is alive and when it
-// is dead (a Consul TTL check, an etcd lease, a Kubernetes pod's status),
-// and so how long a dead node takes to be dropped. This package tests the
-// etcd provider against a real etcd (etcd_test.go): with it a node that
-// closes is dropped at once, one that dies within about 3.5 s, when its
-// lease expires.
+// Kubernetes (…/k8s), ZooKeeper (…/zk) or automanaged (…/automanaged).
+// The provider decides when a node is alive and when it is dead (a Consul
+// TTL check, an etcd lease, a Kubernetes pod's status), and so how long a
+// dead node takes to be dropped. This package tests cluster/etcd against
+// a real etcd (etcd_test.go): with it a node that closes is dropped at
+// once, one that dies within about 3.5 s, when its lease expires.
+// (protoactor-go's own etcd provider can miss for good a node that
+// registers while it starts.)
 //
 // A node that its provider drops without it leaving (its lease expired
 // while it stalled, say) stays out: protoactor-go blocks its member id on

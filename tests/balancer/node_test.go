@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/asynkron/protoactor-go/cluster/clusterproviders/etcd"
+	"github.com/actorio/actorio/cluster/etcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -82,10 +82,10 @@ func runNode() int {
 	}
 	if url := os.Getenv("NODE_ETCD"); url != "" {
 		ctx, stopEtcd := context.WithCancel(context.Background())
-		defer stopEtcd() // after srv.Close: the provider's etcd client
-		members, err := etcd.NewWithConfig("/actorio", clientv3.Config{
+		defer stopEtcd() // after srv.Close: ends a Shutdown that waits for etcd
+		members, err := etcd.New(etcd.Config{Client: clientv3.Config{
 			Endpoints: []string{url}, DialTimeout: 5 * time.Second, Context: ctx, Logger: zap.NewNop(),
-		})
+		}})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "etcd provider:", err)
 			return 1

@@ -1,0 +1,172 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/cluster"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/actorio/actorio/internal/testkit"
+)
+
+// topologies records the lists of members a provider hands on.
+type topologies struct {
+	mu   sync.Mutex
+	last []string // ids
+	n    int
+}
+
+func (tp *topologies) take(ms cluster.Members) {
+	ids := make([]string, 0, len(ms))
+	for _, m := range ms {
+		ids = append(ids, m.Id)
+	}
+	tp.mu.Lock()
+	tp.last, tp.n = ids, tp.n+1
+	tp.mu.Unlock()
+}
+
+// waitFor waits up to 10 s for the last list to be want.
+func (tp *topologies) waitFor(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tp.mu.Lock()
+		got := slices.Clone(tp.last)
+		tp.mu.Unlock()
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("members %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func clientConfig(endpoint string) clientv3.Config {
+	return clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// TestMembership: a node registers and sees itself; a node whose key is
+// put between a provider's list and the start of its watch (the gap of a
+// watch started without the list's revision) is seen, and dropped when
+// its key goes; a node that shuts down removes its key and revokes its
+// lease.
+func TestMembership(t *testing.T) {
+	endpoint := testkit.StartEtcd(t)
+	raw, err := clientv3.New(clientConfig(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	p, err := New(Config{Client: clientConfig(endpoint), TTL: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	late, err := json.Marshal(member{Host: "127.0.0.1", Port: 2, ID: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.afterList = func() {
+		if _, err := raw.Put(ctx, "/actorio/c/late", string(late)); err != nil {
+			t.Errorf("put: %v", err)
+		}
+	}
+	var tp topologies
+	if err := p.begin("c", &member{Host: "127.0.0.1", Port: 1, ID: "self"}, quiet, tp.take); err != nil {
+		t.Fatal(err)
+	}
+	tp.waitFor(t, "late", "self")
+
+	if _, err := raw.Delete(ctx, "/actorio/c/late"); err != nil {
+		t.Fatal(err)
+	}
+	tp.waitFor(t, "self")
+
+	// Another cluster's members are not this one's.
+	if _, err := raw.Put(ctx, "/actorio/other/x", string(late)); err != nil {
+		t.Fatal(err)
+	}
+	// A key this provider cannot read is skipped.
+	if _, err := raw.Put(ctx, "/actorio/c/garbage", "{"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	tp.waitFor(t, "self")
+
+	resp, err := raw.Get(ctx, "/actorio/c/self")
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
+		t.Fatalf("the node's key: %v, %v; want one, with a lease", resp, err)
+	}
+	lease := clientv3.LeaseID(resp.Kvs[0].Lease)
+	if err := p.Shutdown(true); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if resp, err := raw.Get(ctx, "/actorio/c/self"); err != nil || len(resp.Kvs) != 0 {
+		t.Fatalf("after Shutdown the node's key is still there: %v, %v", resp, err)
+	}
+	if ttl, err := raw.TimeToLive(ctx, lease); err != nil || ttl.TTL != -1 {
+		t.Fatalf("after Shutdown the node's lease lives on: %v, %v", ttl, err)
+	}
+}
+
+// TestLeaseLost: a node whose lease is revoked (as etcd does when the
+// node could not renew it within TTL) registers again, with a new lease.
+func TestLeaseLost(t *testing.T) {
+	endpoint := testkit.StartEtcd(t)
+	raw, err := clientv3.New(clientConfig(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := New(Config{Client: clientConfig(endpoint), Prefix: "/x/", Retry: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Shutdown(true) }()
+	var tp topologies
+	if err := p.begin("c", &member{Host: "127.0.0.1", Port: 1, ID: "self"}, quiet, tp.take); err != nil {
+		t.Fatal(err)
+	}
+	tp.waitFor(t, "self")
+	resp, err := raw.Get(ctx, "/x/c/self")
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("the node's key: %v, %v", resp, err)
+	}
+	first := resp.Kvs[0].Lease
+	if _, err := raw.Revoke(ctx, clientv3.LeaseID(first)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := raw.Get(ctx, "/x/c/self")
+		if err == nil && len(resp.Kvs) == 1 && resp.Kvs[0].Lease != first {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the node did not register again after its lease was revoked: %v, %v", resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tp.waitFor(t, "self")
+	if !strings.HasPrefix(p.key, "/x/c/") {
+		t.Fatalf("key %q, want it under the prefix without a doubled slash", p.key)
+	}
+}
