@@ -59,20 +59,28 @@ func clientConfig(endpoint string) clientv3.Config {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// startEtcd starts an etcd for t and returns its endpoint, a client of
+// the test's own and a context that ends with t (or after 30 s).
+func startEtcd(t *testing.T) (string, *clientv3.Client, context.Context) {
+	t.Helper()
+	endpoint := testkit.StartEtcd(t)
+	raw, err := clientv3.New(clientConfig(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = raw.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return endpoint, raw, ctx
+}
+
 // TestMembership: a node registers and sees itself; a node whose key is
 // put between a provider's list and the start of its watch (the gap of a
 // watch started without the list's revision) is seen, and dropped when
 // its key goes; a node that shuts down removes its key and revokes its
 // lease.
 func TestMembership(t *testing.T) {
-	endpoint := testkit.StartEtcd(t)
-	raw, err := clientv3.New(clientConfig(endpoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	endpoint, raw, ctx := startEtcd(t)
 
 	p, err := New(Config{Client: clientConfig(endpoint), TTL: 2 * time.Second})
 	if err != nil {
@@ -128,14 +136,7 @@ func TestMembership(t *testing.T) {
 // TestLeaseLost: a node whose lease is revoked (as etcd does when the
 // node could not renew it within TTL) registers again, with a new lease.
 func TestLeaseLost(t *testing.T) {
-	endpoint := testkit.StartEtcd(t)
-	raw, err := clientv3.New(clientConfig(endpoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	endpoint, raw, ctx := startEtcd(t)
 	p, err := New(Config{Client: clientConfig(endpoint), Prefix: "/x/", Retry: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
