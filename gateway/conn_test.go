@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -25,9 +26,43 @@ func (h *openCollector) OnPacket(*Conn, engineio.Packet) {}
 func (h *openCollector) OnClose(*Conn, string, error)    {}
 
 // next waits for the next opened Conn.
-func (h *openCollector) next(b *testing.B) *Conn {
-	b.Helper()
-	return receive(b, h.opened, 5*time.Second, "no session opened")
+func (h *openCollector) next(tb testing.TB) *Conn {
+	tb.Helper()
+	return receive(tb, h.opened, 5*time.Second, "a session to open")
+}
+
+// rawSessions starts a server with cfg, whose handler collects the
+// sessions, and opens n WebSocket sessions to it from raw connections:
+// once a client has read its open packet, serve gets its network
+// connection (on a goroutine of its own; gorilla buffered nothing more).
+// It returns the server's side of each session. The server closes at tb's
+// cleanup, which then waits for serve to return on every connection.
+func rawSessions(tb testing.TB, cfg Config, n int, serve func(net.Conn)) []*Conn {
+	tb.Helper()
+	h := &openCollector{opened: make(chan *Conn, n)}
+	srv := New(cfg, h)
+	ts := httptest.NewServer(srv)
+	var clients sync.WaitGroup
+	tb.Cleanup(func() {
+		_ = srv.Close() // the clients' connections with it
+		ts.Close()
+		clients.Wait()
+	})
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	conns := make([]*Conn, 0, n)
+	for range n {
+		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			tb.Fatalf("dial: %v", err)
+		}
+		if _, open, err := ws.ReadMessage(); err != nil || len(open) == 0 || open[0] != '0' {
+			tb.Fatalf("open packet %q: %v", open, err)
+		}
+		conns = append(conns, h.next(tb))
+		nc := ws.NetConn()
+		clients.Go(func() { serve(nc) })
+	}
+	return conns
 }
 
 // byteCount counts the bytes a set of raw readers got and wakes a waiter
@@ -70,40 +105,18 @@ func (n *byteCount) waitFor(b *testing.B, want int64) {
 //	go test -run '^$' -bench FanOutSend -benchmem ./gateway
 func BenchmarkFanOutSend(b *testing.B) {
 	const sessions, burst, size = 200, 32, 200
-	h := &openCollector{opened: make(chan *Conn, sessions)}
-	srv := New(Config{PingInterval: time.Hour, PingTimeout: time.Hour, Logger: testLogger}, h)
-	ts := httptest.NewServer(srv)
-	var readers sync.WaitGroup
-	defer func() {
-		_ = srv.Close()
-		ts.Close()
-		readers.Wait()
-	}()
 	var got byteCount
 	got.hit = make(chan struct{}, 1)
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	conns := make([]*Conn, 0, sessions)
-	for range sessions {
-		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, open, err := ws.ReadMessage(); err != nil || len(open) == 0 || open[0] != '0' {
-			b.Fatalf("open packet %q: %v", open, err)
-		}
-		conns = append(conns, h.next(b))
-		nc := ws.NetConn() // nothing more was sent: gorilla buffered nothing
-		readers.Go(func() {
-			buf := make([]byte, 32<<10)
-			for {
-				k, err := nc.Read(buf)
-				got.add(k)
-				if err != nil {
-					return
-				}
+	conns := rawSessions(b, Config{PingInterval: time.Hour, PingTimeout: time.Hour, Logger: testLogger}, sessions, func(nc net.Conn) {
+		buf := make([]byte, 32<<10)
+		for {
+			k, err := nc.Read(buf)
+			got.add(k)
+			if err != nil {
+				return
 			}
-		})
-	}
+		}
+	})
 	p := engineio.Packet{Type: engineio.Message, Data: []byte(strings.Repeat("x", size))}
 	frame := int64(2 + 1 + 2 + size) // header with a 16-bit length, type, data
 	if 1+size <= 125 {

@@ -3,15 +3,10 @@ package gateway
 import (
 	"io"
 	"net"
-	"net/http/httptest"
 	"runtime"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // pongFrame is a client's pong: a masked text frame "3" with a zero mask,
@@ -49,28 +44,9 @@ func rawPonger(conn net.Conn, pings *atomic.Int64) {
 // heartbeat (ping and pong) over window, with the number of heartbeats it
 // counted.
 func heartbeatGarbage(tb testing.TB, n int, interval, window time.Duration) (bytesPer, allocsPer float64, beats int64) {
-	h := &openCollector{opened: make(chan *Conn, n)}
-	srv := New(Config{PingInterval: interval, PingTimeout: 5 * time.Second, Logger: testLogger}, h)
-	ts := httptest.NewServer(srv)
 	var pings atomic.Int64
-	var wg sync.WaitGroup
-	tb.Cleanup(func() {
-		_ = srv.Close() // the pongers' connections with it
-		ts.Close()
-		wg.Wait()
-	})
-	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
-	for range n {
-		ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-		if err != nil {
-			tb.Fatalf("dial: %v", err)
-		}
-		if _, _, err := ws.ReadMessage(); err != nil { // the open packet
-			tb.Fatalf("open packet: %v", err)
-		}
-		conn := ws.NetConn() // nothing more was sent: gorilla buffered nothing
-		wg.Go(func() { rawPonger(conn, &pings) })
-	}
+	rawSessions(tb, Config{PingInterval: interval, PingTimeout: 5 * time.Second, Logger: testLogger}, n,
+		func(c net.Conn) { rawPonger(c, &pings) })
 	time.Sleep(interval + interval/4) // every session in its heartbeat
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/leakcheck"
+	"github.com/actorio/actorio/internal/testwait"
 	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
@@ -89,14 +90,7 @@ func (h *recorder) OnClose(c *Conn, reason string, err error) {
 // when none comes.
 func receive[T any](tb testing.TB, ch <-chan T, d time.Duration, what string) T {
 	tb.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		tb.Fatal(what)
-		var zero T
-		return zero
-	}
+	return testwait.Receive(tb, ch, d, what)
 }
 
 // nextConn waits for the next opened Conn.

@@ -24,6 +24,7 @@ import (
 	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/node"
 	"github.com/actorio/actorio/internal/testkit"
+	"github.com/actorio/actorio/internal/testwait"
 )
 
 // step bounds every single wait of a test: a connect, an event, an ack.
@@ -144,17 +145,11 @@ func (l *testLogger) stop() {
 	l.w.mu.Unlock()
 }
 
-// recv returns the next value of ch or fails the test after timeout.
+// recv waits up to timeout for the next value on ch, failing t, saying
+// what it waited for, when none comes.
 func recv[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) T {
 	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(timeout):
-		t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		var zero T
-		return zero
-	}
+	return testwait.Receive(t, ch, timeout, what)
 }
 
 // waitUntil polls cond until it holds or fails the test after timeout.
