@@ -187,10 +187,18 @@
 // it (gRPC gives up after 20 s) and 2 s more before a new one, which can
 // add as much (tests on one machine stall connections, which then resume).
 //
-// With Protoactor, a node that its provider drops (an expired lease, a
-// failed health check) stays blocked by protoactor-go on every node,
-// itself included: it logs at Warn that the membership dropped it and
-// that only a restart, with a new member id, brings it back.
+// With Protoactor, protoactor-go blocks the member id of a node that its
+// provider drops (an expired lease, a failed health check) on every node,
+// itself included. With cluster/etcd the node comes back under its member
+// id's next generation as soon as it reaches etcd again: its provider
+// registers it again once it sees its lease lost, lists the members anew
+// and watches from there, and the node logs at Warn that it rejoined
+// under a new member id. The bound, from the moment it reaches etcd again:
+// its etcd client's reconnection, and the provider's next try (Retry, 1 s
+// by default); 1.2 to 1.8 s in TestEtcdMembership, which cuts a node off
+// from etcd for longer than its lease. With other providers the node logs
+// at Warn that the membership dropped it and that only a restart, with a
+// new member id, brings it back.
 
 // # Not yet across nodes
 //

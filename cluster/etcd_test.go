@@ -32,6 +32,10 @@ const (
 	etcdJoinBound  = 10 * time.Second
 	etcdLeaveBound = 2 * time.Second
 	etcdCrashBound = 8 * time.Second
+	// etcdRejoinBound: a node that got etcd back registers again once its
+	// client has noticed its lease is gone (TTL after its last renewal)
+	// and reconnected, and its next try comes (Retry, 1 s).
+	etcdRejoinBound = 15 * time.Second
 )
 
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
@@ -333,13 +337,16 @@ func TestEtcdMembership(t *testing.T) {
 		members[c].proxy.setCut(false)
 	})
 
-	t.Run("a node started later joins", func(t *testing.T) {
-		start := time.Now()
-		d := startNode(t, "D", "127.0.0.1:0", newEtcdMember(t, endpoint).m, false)
+	// D lives on after the subtest that starts it: its membership and
+	// node are the test's, not the subtest's.
+	start = time.Now()
+	dm := newEtcdMember(t, endpoint)
+	d := startNode(t, "D", "127.0.0.1:0", dm.m, false)
+	cd := connectAcker(t, "cd", d.url, "r")
+	if !t.Run("a node started later joins", func(t *testing.T) {
 		took := waitMembersTook(t, etcdJoinBound, a, d)
 		t.Logf("D started in %v; A and D saw each other %v later",
 			(time.Since(start) - took).Round(time.Millisecond), took.Round(time.Millisecond))
-		cd := connectAcker(t, "cd", d.url, "r")
 		_ = d.srv.To("r").Emit("late", "D")
 		_ = a.srv.To("r").Emit("late", "A")
 		for _, cl := range []*testClient{ca, cd} {
@@ -350,6 +357,40 @@ func TestEtcdMembership(t *testing.T) {
 		acks, err := d.srv.To("r").EmitWithAck(ctx, "q", "x")
 		if got := ackNames(acks); err != nil || !slices.Equal(got, []string{"ca", "cd"}) {
 			t.Errorf("EmitWithAck from D: acks from %v, %v; want [ca cd]", got, err)
+		}
+	}) {
+		return
+	}
+
+	t.Run("a node cut off from etcd for longer than its lease rejoins", func(t *testing.T) {
+		// D loses etcd for longer than its lease, as a node that stalled
+		// or was partitioned would: A drops D, whose member id protoactor
+		// then blocks on every node. Once D reaches etcd again, its
+		// provider registers it under its member id's next generation and
+		// both take each other back; D's client, connected all along,
+		// keeps its room.
+		start := time.Now()
+		dm.proxy.setCut(true)
+		waitMembers(t, etcdCrashBound, a)
+		dropped := time.Since(start)
+		dm.proxy.setCut(false)
+		took := waitMembersTook(t, etcdRejoinBound, a, d)
+		t.Logf("A dropped D %v after D lost etcd; D had etcd back for %v when both saw each other again",
+			dropped.Round(time.Millisecond), took.Round(time.Millisecond))
+		_ = d.srv.To("r").Emit("again", "D")
+		_ = a.srv.To("r").Emit("again", "A")
+		for _, cl := range []*testClient{ca, cd} {
+			cl.waitEvents(t, "again", 2, 10*time.Second)
+		}
+		// Answers carry the answering node's member id: D answers under
+		// its new one, which A knows it by.
+		for from, want := range map[*testNode]string{a: "D", d: "A"} {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			acks, err := from.srv.ServerSideEmitWithAck(ctx, "ask", "q")
+			cancel()
+			if got := ackNames(acks); err != nil || !slices.Equal(got, []string{want}) {
+				t.Errorf("ServerSideEmitWithAck from %s: acks from %v, %v; want [%s]", from.name, got, err, want)
+			}
 		}
 	})
 }

@@ -98,8 +98,12 @@ type node struct {
 	members []*cluster.Member    // the last topology
 	left    map[string]bool      // member ids of nodes that said they were leaving
 	dropped map[string]time.Time // member ids of nodes dropped, not left, and when
-	// cutOff is set once the membership dropped this very node (Protoactor).
+	// cutOff is set once the membership dropped this very node
+	// (Protoactor), under the member id cutID.
 	cutOff bool
+	cutID  string
+	// cutLogged: the drop was logged (once per drop).
+	cutLogged atomic.Bool
 
 	ackSeq  atomic.Uint64
 	waiters sync.Map // request id -> *ackWaiter, *fetchWaiter or *broadcastWaiter
@@ -315,24 +319,43 @@ func (n *node) startMember() (err error) {
 // Protoactor updates: every topology it publishes replaces the list of
 // peers. A topology in which this very node left means the provider
 // dropped it: protoactor blocks its member id for good, so the other
-// nodes never take it back (see Protoactor).
+// nodes take it back only under another member id, which cluster/etcd's
+// provider gives a node that registers again (see Protoactor).
 func (n *node) onTopology(evt any) {
 	t, ok := evt.(*cluster.ClusterTopology)
 	if !ok {
 		return
 	}
 	n.mu.Lock()
+	prev := n.member()
 	n.selfLocked(t.Members)
-	cut := !n.cutOff && slices.ContainsFunc(t.Left, func(m *cluster.Member) bool { return m.Id == n.member() })
-	if cut {
-		n.cutOff = true
+	self := n.member()
+	has := func(ms []*cluster.Member, id string) bool {
+		return slices.ContainsFunc(ms, func(m *cluster.Member) bool { return m.Id == id })
+	}
+	if !n.cutOff && has(t.Left, prev) {
+		n.cutOff, n.cutID = true, prev
+	}
+	was := n.cutID
+	cut := n.cutOff && self == was // dropped, and not (yet) back
+	back := n.cutOff && self != was && has(t.Members, self)
+	if back {
+		n.cutOff = false
 	}
 	n.members = t.Members
 	n.refreshLocked()
 	n.mu.Unlock()
-	if cut && !n.closed.Load() {
-		n.log.Warn("actorio: the cluster membership dropped this node: the other nodes block its member id and no longer send to it; restart the server to rejoin",
-			"address", n.address(), "member", n.member())
+	if n.closed.Load() {
+		return
+	}
+	switch {
+	case cut && !n.cutLogged.Swap(true):
+		n.log.Warn("actorio: the cluster membership dropped this node: the other nodes block its member id and no longer send to it; it rejoins if its provider registers it again under another (cluster/etcd does), else restart the server",
+			"address", n.address(), "member", self)
+	case back:
+		n.cutLogged.Store(false)
+		n.log.Warn("actorio: this node rejoined the cluster under a new member id",
+			"address", n.address(), "member", self, "was", was)
 	}
 }
 

@@ -91,8 +91,10 @@ const DefaultShutdownTimeout = 5 * time.Second
 // registers while it starts.)
 //
 // A node that its provider drops without it leaving (its lease expired
-// while it stalled, say) stays out: protoactor-go blocks its member id on
-// every node. It logs so at Warn, and rejoins only once restarted.
+// while it stalled, say) is blocked by protoactor-go, by member id, on
+// every node. With cluster/etcd it rejoins under a new member id once it
+// reaches etcd again; with other providers it stays out, logs so at Warn,
+// and rejoins only once restarted.
 //
 // A provider holds the state of one node: give each server its own
 // Protoactor value and provider.

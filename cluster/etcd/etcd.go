@@ -8,6 +8,13 @@
 // that dies (or loses etcd) is dropped when its lease expires, TTL after
 // its last renewal.
 //
+// A node's member id is its actor system's id and a generation
+// ("<id>#1"), which grows each time the node registers again after its
+// lease was lost (it stalled, or could not reach etcd, for longer than
+// TTL): protoactor-go blocks the member id of a node it drops for good, on
+// every node, so the node comes back under a new one, with its sockets
+// and rooms, as soon as it reaches etcd again.
+//
 // protoactor-go's own etcd provider (cluster/clusterproviders/etcd) lists
 // the members, then starts a watch with no revision: a node that registers
 // between the two is never seen by the one starting (nodes started
@@ -61,14 +68,25 @@ type Provider struct {
 	afterList func()
 	dir       string // Prefix/<cluster name>/
 	key       string // dir + the node's id; empty for a client
-	value     string
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
+	// self is the node's member (nil for a client); gen its generation.
+	self *member
+	gen  int
+
+	pubMu sync.Mutex
+
 	mu      sync.Mutex
 	members map[string]*cluster.Member // by key
 	lease   clientv3.LeaseID
+	// mine is the node's member as last registered, at revision mineRev.
+	mine    *cluster.Member
+	mineRev int64
+	// rewatch ends the watch in progress, which then lists the members
+	// again and watches on from there.
+	rewatch context.CancelFunc
 	done    bool
 }
 
@@ -127,11 +145,7 @@ func (p *Provider) begin(name string, self *member, log *slog.Logger, topology f
 	p.dir = strings.TrimSuffix(p.cfg.Prefix, "/") + "/" + name + "/"
 	register := self != nil
 	if register {
-		v, err := json.Marshal(self)
-		if err != nil {
-			return fmt.Errorf("etcd: encode the node: %w", err)
-		}
-		p.key, p.value = p.dir+self.ID, string(v)
+		p.self, p.key = self, p.dir+self.ID
 		// Registered first, then listed: a node that registers later
 		// than the list's revision comes with the watch.
 		if err := p.register(); err != nil {
@@ -157,20 +171,43 @@ func (p *Provider) begin(name string, self *member, log *slog.Logger, topology f
 	return nil
 }
 
-// register grants a lease and puts the node's key under it.
+// register grants a lease and puts the node's key under it, as the node's
+// next generation.
 func (p *Provider) register() error {
+	m := *p.self
+	m.ID = fmt.Sprintf("%s#%d", p.self.ID, p.gen+1)
+	v, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("etcd: encode the node: %w", err)
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, p.cfg.Client.DialTimeout+5*time.Second)
 	defer cancel()
 	g, err := p.client.Grant(ctx, int64(max(1, (p.cfg.TTL+time.Second/2)/time.Second)))
 	if err != nil {
 		return fmt.Errorf("etcd: grant a lease: %w", err)
 	}
-	if _, err := p.client.Put(ctx, p.key, p.value, clientv3.WithLease(g.ID)); err != nil {
+	put, err := p.client.Put(ctx, p.key, string(v), clientv3.WithLease(g.ID))
+	if err != nil {
 		return fmt.Errorf("etcd: put %s: %w", p.key, err)
 	}
+	p.gen++
 	p.mu.Lock()
 	p.lease = g.ID
+	// The node knows its new member id at once, whenever its watch (which
+	// may still be catching up with etcd) brings the change.
+	p.mine = &cluster.Member{Host: m.Host, Port: m.Port, Id: m.ID, Kinds: m.Kinds}
+	p.mineRev = put.Header.Revision
+	again := p.members != nil && p.gen > 1
+	if again {
+		p.members[p.key] = p.mine
+		if p.rewatch != nil {
+			p.rewatch() // what the watch missed meanwhile comes with a new list
+		}
+	}
 	p.mu.Unlock()
+	if again {
+		p.publish()
+	}
 	return nil
 }
 
@@ -190,6 +227,9 @@ func (p *Provider) list() (int64, error) {
 			p.members[string(kv.Key)] = m
 		}
 	}
+	if p.mine != nil && resp.Header.Revision < p.mineRev {
+		p.members[p.key] = p.mine // registered after this list was read
+	}
 	p.mu.Unlock()
 	p.publish()
 	return resp.Header.Revision, nil
@@ -206,9 +246,12 @@ func (p *Provider) decode(key, value []byte) (*cluster.Member, bool) {
 	return &cluster.Member{Host: m.Host, Port: m.Port, Id: m.ID, Kinds: m.Kinds}, true
 }
 
-// publish hands the members to the cluster, ordered by id; only the
-// goroutine that changed them calls it (start, then watch).
+// publish hands the members to the cluster, ordered by id. pubMu keeps
+// the lists in the order they were taken (the watch and a registration
+// after a lost lease both publish).
 func (p *Provider) publish() {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
 	p.mu.Lock()
 	ms := make([]*cluster.Member, 0, len(p.members))
 	for _, m := range p.members {
@@ -220,15 +263,20 @@ func (p *Provider) publish() {
 }
 
 // watch applies the changes under the members' prefix from revision
-// rev+1 on; when the watch fails (etcd lost, the revision compacted) it
-// lists the members again and watches from there.
+// rev+1 on; when the watch fails (etcd lost, the revision compacted), or
+// the node registered again after losing its lease (its watch was cut off
+// from etcd as long), it lists the members again and watches from there.
 func (p *Provider) watch(rev int64) {
 	defer p.wg.Done()
 	for p.ctx.Err() == nil {
-		ch := p.client.Watch(clientv3.WithRequireLeader(p.ctx), p.dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
+		wctx, restart := context.WithCancel(p.ctx)
+		p.mu.Lock()
+		p.rewatch = restart
+		p.mu.Unlock()
+		ch := p.client.Watch(clientv3.WithRequireLeader(wctx), p.dir, clientv3.WithPrefix(), clientv3.WithRev(rev+1))
 		for resp := range ch {
 			if err := resp.Err(); err != nil {
-				if p.ctx.Err() == nil {
+				if wctx.Err() == nil {
 					p.log.Warn("etcd: the members' watch failed; listing them again", slog.Any("err", err))
 				}
 				break
@@ -236,6 +284,9 @@ func (p *Provider) watch(rev int64) {
 			p.mu.Lock()
 			for _, ev := range resp.Events {
 				key := string(ev.Kv.Key)
+				if key == p.key && ev.Kv.ModRevision < p.mineRev {
+					continue // older than the node's own last registration
+				}
 				switch ev.Type {
 				case clientv3.EventTypePut:
 					if m, ok := p.decode(ev.Kv.Key, ev.Kv.Value); ok {
@@ -251,6 +302,7 @@ func (p *Provider) watch(rev int64) {
 				p.publish()
 			}
 		}
+		restart()
 		for p.ctx.Err() == nil {
 			r, err := p.list()
 			if err == nil {
@@ -279,10 +331,11 @@ func (p *Provider) keepAlive() {
 		if p.ctx.Err() != nil {
 			return
 		}
-		p.log.Warn("etcd: the node's lease was lost; registering it again", slog.String("key", p.key), slog.Any("err", err))
+		p.log.Warn("etcd: the node's lease was lost; registering it again under a new member id", slog.String("key", p.key), slog.Any("err", err))
 		for p.ctx.Err() == nil {
 			p.sleep(p.cfg.Retry)
 			if err := p.register(); err == nil {
+				p.log.Warn("etcd: the node registered again", slog.String("key", p.key), slog.Int("generation", p.gen))
 				break
 			} else if p.ctx.Err() == nil {
 				p.log.Warn("etcd: cannot register the node", slog.Any("err", err))

@@ -99,12 +99,12 @@ func TestMembership(t *testing.T) {
 	if err := p.begin("c", &member{Host: "127.0.0.1", Port: 1, ID: "self"}, quiet, tp.take); err != nil {
 		t.Fatal(err)
 	}
-	tp.waitFor(t, "late", "self")
+	tp.waitFor(t, "late", "self#1")
 
 	if _, err := raw.Delete(ctx, "/actorio/c/late"); err != nil {
 		t.Fatal(err)
 	}
-	tp.waitFor(t, "self")
+	tp.waitFor(t, "self#1")
 
 	// Another cluster's members are not this one's.
 	if _, err := raw.Put(ctx, "/actorio/other/x", string(late)); err != nil {
@@ -115,7 +115,7 @@ func TestMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	tp.waitFor(t, "self")
+	tp.waitFor(t, "self#1")
 
 	resp, err := raw.Get(ctx, "/actorio/c/self")
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == 0 {
@@ -134,7 +134,9 @@ func TestMembership(t *testing.T) {
 }
 
 // TestLeaseLost: a node whose lease is revoked (as etcd does when the
-// node could not renew it within TTL) registers again, with a new lease.
+// node could not renew it within TTL) registers again, with a new lease
+// and the next generation of its member id (protoactor-go blocks the id
+// of a member it dropped).
 func TestLeaseLost(t *testing.T) {
 	endpoint, raw, ctx := startEtcd(t)
 	p, err := New(Config{Client: clientConfig(endpoint), Prefix: "/x/", Retry: 100 * time.Millisecond})
@@ -146,7 +148,7 @@ func TestLeaseLost(t *testing.T) {
 	if err := p.begin("c", &member{Host: "127.0.0.1", Port: 1, ID: "self"}, quiet, tp.take); err != nil {
 		t.Fatal(err)
 	}
-	tp.waitFor(t, "self")
+	tp.waitFor(t, "self#1")
 	resp, err := raw.Get(ctx, "/x/c/self")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("the node's key: %v, %v", resp, err)
@@ -166,7 +168,7 @@ func TestLeaseLost(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	tp.waitFor(t, "self")
+	tp.waitFor(t, "self#2")
 	if !strings.HasPrefix(p.key, "/x/c/") {
 		t.Fatalf("key %q, want it under the prefix without a doubled slash", p.key)
 	}
