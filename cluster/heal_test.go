@@ -19,8 +19,12 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/cluster/etcd"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/testkit"
 )
@@ -32,6 +36,7 @@ const (
 	envAdv   = "ACTORIO_HEAL_ADV"   // ClusterOptions.AdvertisedAddress
 	envSeeds = "ACTORIO_HEAL_SEEDS" // Static.Seeds, comma-separated
 	envProbe = "ACTORIO_HEAL_PROBE" // ProbeInterval,ProbeTimeout,MaxFailures; empty for the defaults
+	envEtcd  = "ACTORIO_HEAL_ETCD"  // an etcd's URL: the membership is cluster/etcd's, not Static
 	envQueue = "ACTORIO_HEAL_QUEUE" // the bound on what is queued for one node, in bytes; empty for the default
 )
 
@@ -116,6 +121,14 @@ func TestHealNodeProcess(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("node", name)
 	rec := &recorder{p: static}
+	if url := os.Getenv(envEtcd); url != "" {
+		members, err := etcd.New(etcd.Config{Client: clientv3.Config{
+			Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}})
+		if err != nil {
+			t.Fatalf("etcd provider: %v", err)
+		}
+		rec = &recorder{p: &cluster.Protoactor{Provider: members, ShutdownTimeout: etcdShutdownTimeout}}
+	}
 	var srv *actorio.Server
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 // stall stops the node's process (SIGSTOP): it neither runs nor answers,
@@ -212,4 +213,50 @@ func TestQueueToStalledNodeIsBounded(t *testing.T) {
 	if got == 0 || got >= 200 {
 		t.Errorf("S's client got %d of the 200 blobs: want some, and not all (A dropped past 256 KiB)", got)
 	}
+}
+
+// TestStalledEtcdNodeRejoins is TestStalledNodeRejoins with the membership
+// in etcd (cluster/etcd): S stops (SIGSTOP) until its lease has expired
+// and A and B dropped it, whose member id protoactor-go then blocks; once
+// S runs again, its provider registers it under a new member id and
+// broadcasts flow both ways between all nodes again, S's socket still
+// connected, with its id and rooms.
+func TestStalledEtcdNodeRejoins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a stall takes seconds")
+	}
+	if raceEnabled {
+		t.Skip("under -race, the node processes' etcd providers run in CI's pass without -race")
+	}
+	checkGoroutines(t)
+	url := testkit.StartEtcd(t)
+	env := envEtcd + "=" + url
+	a := nodeProcess(t, "A", "127.0.0.1:0", "", nil, probing{}, env)
+	b := nodeProcess(t, "B", "127.0.0.1:0", "", nil, probing{}, env)
+	s := nodeProcess(t, "S", "127.0.0.1:0", "", nil, probing{}, env)
+	waitNodes(t, 10*time.Second, a, b, s)
+	ca := connect(t, "ca", a.url, "r")
+	cb := connect(t, "cb", b.url, "r")
+	cs := connect(t, "cs", s.url, "r", "s-room")
+	clients := []meshClient{{ca, a}, {cb, b}, {cs, s}}
+	whole(t, 5*time.Second, "before", clients)
+	id := cs.s.ID()
+
+	s.stall(t)
+	stalled := time.Now()
+	took := eventually(t, etcdCrashBound, "A and B drop S", func() bool {
+		return a.sends(b) && b.sends(a)
+	})
+	t.Logf("A and B dropped S %v after it stalled", took.Round(time.Millisecond))
+	s.resume()
+	t.Logf("S resumed after %v", time.Since(stalled).Round(time.Millisecond))
+	healed := whole(t, etcdRejoinBound, "after", clients)
+	t.Logf("broadcasts flow both ways between all nodes %v after S resumed", healed.Round(time.Millisecond))
+	waitNodes(t, 2*time.Second, a, b, s)
+	if !cs.s.Connected() || cs.s.ID() != id {
+		t.Errorf("S's client: connected %v, id %q; want true, %q", cs.s.Connected(), cs.s.ID(), id)
+	}
+	_ = ca.s.Emit("toRoom", "s-room", "from A")
+	cs.waitEvents(t, "room", 1, 5*time.Second)
+	s.waitLog(t, 5*time.Second, "S rejoined", "level=WARN", "rejoined the cluster under a new member id")
 }
