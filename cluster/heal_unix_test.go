@@ -65,6 +65,20 @@ func stopped(pid int) bool {
 // resume lets a stalled node run again (SIGCONT).
 func (n *procNode) resume() { _ = n.cmd.Process.Signal(syscall.SIGCONT) }
 
+// stallMesh waits until nodes a, b and s (the one to stall) send to each
+// other, connects a client to each (all in room "r", s's in "s-room"
+// too), and waits until broadcasts flow between all of them.
+func stallMesh(t *testing.T, a, b, s *procNode) (ca, cb, cs *testClient, clients []meshClient) {
+	t.Helper()
+	waitNodes(t, 10*time.Second, a, b, s)
+	ca = connect(t, "ca", a.url, "r")
+	cb = connect(t, "cb", b.url, "r")
+	cs = connect(t, "cs", s.url, "r", "s-room")
+	clients = []meshClient{{ca, a}, {cb, b}, {cs, s}}
+	whole(t, 5*time.Second, "before", clients)
+	return ca, cb, cs, clients
+}
+
 // TestStalledNodeRejoins runs three node processes, with a client on
 // each, stops one (SIGSTOP) for longer than the failure detection, so that
 // the others drop it, and lets it run again (SIGCONT): within the bound
@@ -91,12 +105,7 @@ func TestStalledNodeRejoins(t *testing.T) {
 			a := nodeProcess(t, "A", "127.0.0.1:0", "", nil, p)
 			b := nodeProcess(t, "B", "127.0.0.1:0", "", []string{a.addr}, p)
 			s := nodeProcess(t, "S", "127.0.0.1:0", "", []string{a.addr}, p)
-			waitNodes(t, 10*time.Second, a, b, s)
-			ca := connect(t, "ca", a.url, "r")
-			cb := connect(t, "cb", b.url, "r")
-			cs := connect(t, "cs", s.url, "r", "s-room")
-			clients := []meshClient{{ca, a}, {cb, b}, {cs, s}}
-			whole(t, 5*time.Second, "before", clients)
+			ca, cb, cs, clients := stallMesh(t, a, b, s)
 			id := cs.s.ID()
 			// A round of probes for each node to tell the others that it
 			// sends to them: so S can tell, later, that they dropped it.
@@ -234,12 +243,7 @@ func TestStalledEtcdNodeRejoins(t *testing.T) {
 	a := nodeProcess(t, "A", "127.0.0.1:0", "", nil, probing{}, env)
 	b := nodeProcess(t, "B", "127.0.0.1:0", "", nil, probing{}, env)
 	s := nodeProcess(t, "S", "127.0.0.1:0", "", nil, probing{}, env)
-	waitNodes(t, 10*time.Second, a, b, s)
-	ca := connect(t, "ca", a.url, "r")
-	cb := connect(t, "cb", b.url, "r")
-	cs := connect(t, "cs", s.url, "r", "s-room")
-	clients := []meshClient{{ca, a}, {cb, b}, {cs, s}}
-	whole(t, 5*time.Second, "before", clients)
+	ca, _, cs, clients := stallMesh(t, a, b, s)
 	id := cs.s.ID()
 
 	s.stall(t)
