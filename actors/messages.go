@@ -44,9 +44,13 @@ type socketReady struct{ id string }
 // and log entries of connection state recovery.
 type recoverySweep struct{}
 
-// claimTimeout ends the wait of the restore request of the session with
-// private id pid (see namespaceActor.deferSpawn).
-type claimTimeout struct{ pid string }
+// claimTimeout ends the wait of req, the restore request of the session
+// with private id pid (see namespaceActor.deferSpawn), if it still waits:
+// a later request for the same session has its own timeout.
+type claimTimeout struct {
+	pid string
+	req *spawnSocket
+}
 
 // drain asks a namespace supervisor to disconnect every socket with
 // reason and to answer drained once none is left.

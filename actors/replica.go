@@ -126,10 +126,11 @@ type giveUp struct {
 	reply     chan *pb.NodeSession // buffered: the supervisor never waits
 }
 
-// claimAnswer brings a supervisor the answer of another node to the
+// claimAnswer brings a supervisor the answer of another node to req, the
 // claim of a session (see namespaceActor.claimRemote).
 type claimAnswer struct {
 	pid, member string
+	req         *spawnSocket
 	session     *pb.NodeSession
 	err         error
 }
@@ -267,7 +268,7 @@ func (a *namespaceActor) claimRemote(ctx actor.Context, m *spawnSocket) bool {
 		cctx, cancel := context.WithTimeout(context.Background(), claimWait)
 		defer cancel()
 		s, err := repl.Claim(cctx, member, claim)
-		root.Send(self, claimAnswer{pid: pid, member: member, session: s, err: err})
+		root.Send(self, claimAnswer{pid: pid, member: member, req: m, session: s, err: err})
 	}()
 	return true
 }
@@ -277,7 +278,16 @@ func (a *namespaceActor) claimRemote(ctx actor.Context, m *spawnSocket) bool {
 // it died meanwhile, or a new socket.
 func (a *namespaceActor) claimed(ctx actor.Context, m claimAnswer) {
 	w, ok := a.log.waiting[m.pid]
-	if !ok {
+	if !ok || w != m.req {
+		// Another request for the session waits now (this one was
+		// spawned when the socket it waited for ended): the session the
+		// other node gave up is kept for it.
+		if m.session != nil {
+			a.ns.mu.Lock()
+			delete(a.log.replicas, m.pid)
+			a.log.sessions[m.pid] = sessionFrom(m.session)
+			a.ns.mu.Unlock()
+		}
 		return
 	}
 	delete(a.log.waiting, m.pid)

@@ -61,6 +61,11 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 	p.connected.Store(true)
 	if err := p.writeRaw(reply, nil); err != nil {
 		p.connected.Store(false)
+		if r != nil {
+			// Without the CONNECT reply, its client dropped what was
+			// replayed: the session can be restored again.
+			p.rec.restore = r
+		}
 		return err
 	}
 	ns.idx.enter(p, rooms, ns.observing())

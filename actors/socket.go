@@ -124,6 +124,7 @@ func (a *socketActor) start(ctx actor.Context) {
 	}
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.Connect, Namespace: p.ns.name, Data: sid})
 	if err := p.ns.ready(p, frame); err != nil {
+		p.keepRestore() // its transport is gone
 		a.done = true
 		a.gone()
 		ctx.Stop(ctx.Self())
@@ -144,6 +145,9 @@ func (a *socketActor) finish(ctx actor.Context, reason string, notify bool) {
 	a.done = true
 	p := a.ref
 	if !p.connected.Load() {
+		if p.ns.recovery != nil && recoverable[reason] {
+			p.keepRestore()
+		}
 		a.gone()
 		return
 	}

@@ -347,6 +347,22 @@ func (p *SocketRef) keepSession() {
 		origin: p.ns.log.tag, connectedAt: r.connectedAt, version: r.version, endedAt: time.Now()}
 }
 
+// keepRestore records again, as keepSession does, the session a restored
+// socket took, when the socket ends before its client heard it connected:
+// that client got nothing of it, and may claim it at its next connection.
+// A session taken from another node's replica is not kept: this log may
+// not hold the packets it missed.
+func (p *SocketRef) keepRestore() {
+	r := p.restoring()
+	if r == nil || r.replica {
+		return
+	}
+	s := r.session
+	p.mu.Lock()
+	p.kept = &s
+	p.mu.Unlock()
+}
+
 // takeSession returns the session keepSession recorded, once.
 func (p *SocketRef) takeSession() *session {
 	p.mu.Lock()

@@ -57,7 +57,7 @@ func (a *namespaceActor) Receive(ctx actor.Context) {
 		a.publish()
 		a.maybeEmpty(ctx)
 	case claimTimeout:
-		if w, ok := a.log.waiting[m.pid]; ok {
+		if w, ok := a.log.waiting[m.pid]; ok && w == m.req {
 			delete(a.log.waiting, m.pid)
 			a.spawn(ctx, w)
 		}
@@ -144,7 +144,10 @@ func (a *namespaceActor) publish() {
 // has not ended: the client, reconnecting with that session's private id,
 // has left it behind (its transport died and the server has not noticed
 // yet). That socket is ended, which keeps its session, and the request
-// runs then, or after claimWait with a new socket.
+// runs then, or after claimWait with a new socket. A second request for
+// the session while one waits takes its place: the client gave the first
+// up (its connection died, or its connect timed out), and the first gets a
+// new socket at once.
 func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	if a.log == nil || a.draining != "" {
 		return false
@@ -157,19 +160,22 @@ func (a *namespaceActor) deferSpawn(ctx actor.Context, m *spawnSocket) bool {
 	if !live {
 		return false
 	}
-	if _, dup := a.log.waiting[*req.PID]; dup {
-		return false
-	}
 	if a.log.cfg.BindAddress {
 		if m.conn.conn.RemoteIP() != old.conn.RemoteIP() {
 			return false
 		}
 	}
+	earlier := a.log.waiting[*req.PID]
 	a.log.waiting[*req.PID] = m
 	self, root, pid := ctx.Self(), a.ns.rt.system.Root, *req.PID
-	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid}) })
+	time.AfterFunc(claimWait, func() { root.Send(self, claimTimeout{pid: pid, req: m}) })
 	a.ns.rt.log.Debug("actorio: a reconnecting client left its socket behind", slog.String("nsp", a.ns.name),
 		slog.String("sid", old.id), slog.String("conn", old.conn.ID()))
+	if earlier != nil {
+		// Its socket was told to end already.
+		a.spawn(ctx, earlier)
+		return true
+	}
 	old.Disconnect(disconnect.TransportClose, false, false)
 	return true
 }

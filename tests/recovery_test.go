@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/logbuf"
 )
 
 // recoveryScript opens one official client with the options in OPTS and
@@ -436,5 +438,159 @@ func TestRecoveryEmitThenDisconnectKeepsOrder(t *testing.T) {
 	}
 	if l := c.expect("disconnect", "a"); l.Arg(1) != "io server disconnect" {
 		t.Fatalf("disconnect %s, want io server disconnect", l.Raw)
+	}
+}
+
+// restoreTarget is a server with recovery on whose sockets in "/" block in
+// the handler of "block" until release is closed, and a first connection
+// whose session the tests claim again.
+type restoreTarget struct {
+	ts       *testServer
+	dl       *disconnectLog
+	blocked  chan string // the id of each socket whose "block" handler started
+	release  chan struct{}
+	logs     *logbuf.Buffer // the server's log, debug level
+	sid, pid string
+}
+
+// newRestoreTarget starts the server, with the namespace middleware mw
+// if not nil (run for restored sockets too), and connects the first peer.
+func newRestoreTarget(t *testing.T, mw actorio.Middleware) (*restoreTarget, *wsPeer) {
+	t.Helper()
+	rt := &restoreTarget{dl: newDisconnectLog(), blocked: make(chan string, 4), release: make(chan struct{}),
+		logs: &logbuf.Buffer{}}
+	t.Cleanup(func() {
+		select {
+		case <-rt.release:
+		default:
+			close(rt.release)
+		}
+	})
+	opts := actorio.Options{
+		ConnectionStateRecovery: &actorio.ConnectionStateRecovery{RunMiddlewares: mw != nil},
+		Logger:                  slog.New(slog.NewTextHandler(rt.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	rt.ts = startServer(t, opts, func(srv *actorio.Server) {
+		if mw != nil {
+			srv.Use(mw)
+		}
+		srv.OnConnection(func(s *actorio.Socket) {
+			rt.dl.watch(s)
+			s.On("block", func(s *actorio.Socket, _ actorio.Args, _ actorio.AckFunc) {
+				rt.blocked <- s.ID()
+				<-rt.release
+			})
+		})
+	})
+	p := dialPeer(t, rt.ts, peerOpts{})
+	var first struct{ Sid, Pid string }
+	if reply := p.joinReply("/", ""); json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &first) != nil || first.Pid == "" {
+		t.Fatalf("CONNECT reply %q, want sid and pid", reply)
+	}
+	rt.sid, rt.pid = first.Sid, first.Pid
+	return rt, p
+}
+
+// claim sends, on a new connection, a CONNECT asking to restore the
+// first session.
+func (rt *restoreTarget) claim(t *testing.T) *wsPeer {
+	t.Helper()
+	p := dialPeer(t, rt.ts, peerOpts{})
+	auth, _ := json.Marshal(map[string]string{"pid": rt.pid})
+	p.send("40" + string(auth))
+	return p
+}
+
+// replySID reads p's CONNECT reply and returns the socket id it names.
+func replySID(t *testing.T, p *wsPeer) string {
+	t.Helper()
+	reply := p.readSync()
+	var r struct{ Sid string }
+	if json.Unmarshal([]byte(strings.TrimPrefix(reply, "40")), &r) != nil || r.Sid == "" {
+		t.Fatalf("CONNECT reply %q, want a sid", reply)
+	}
+	return r.Sid
+}
+
+// TestRecoveryClaimedAgainWhileWaiting: a client claims its session while
+// the socket it left behind is still busy in a handler, then, giving that
+// attempt up, claims it again on another connection. The newest claim
+// waits for the session; the one given up gets a new socket at once.
+func TestRecoveryClaimedAgainWhileWaiting(t *testing.T) {
+	rt, p1 := newRestoreTarget(t, nil)
+	p1.send(`42["block"]`)
+	recv(t, rt.blocked, step, "the block handler")
+
+	p2 := rt.claim(t) // waits: the first socket cannot end while it blocks
+	waitUntil(t, step, "the first claim to wait", func() bool {
+		return strings.Contains(rt.logs.String(), "left its socket behind")
+	})
+	p3 := rt.claim(t)
+	if sid := replySID(t, p2); sid == rt.sid {
+		t.Fatalf("the claim given up restored the session %s", sid)
+	}
+	close(rt.release)
+	if sid := replySID(t, p3); sid != rt.sid {
+		t.Fatalf("the newest claim got socket %s, want the session's %s", sid, rt.sid)
+	}
+	rt.dl.expectOnce(t, rt.sid, disconnect.TransportClose)
+}
+
+// TestRecoveryStaleClaimTimeout: a claim that waited for the socket left
+// behind, and was restored, has a timeout (3 s) that fires later. A second
+// claim of the same session, waiting for the restored socket (busy in a
+// handler), must not be cut short by it: it waits for that socket and
+// restores the session.
+func TestRecoveryStaleClaimTimeout(t *testing.T) {
+	rt, _ := newRestoreTarget(t, nil)
+	start := time.Now()
+	p2 := rt.claim(t) // waits for the first socket, which ends at once
+	if sid := replySID(t, p2); sid != rt.sid {
+		t.Fatalf("the first claim got socket %s, want %s", sid, rt.sid)
+	}
+	p2.send(`42["block"]`)
+	recv(t, rt.blocked, step, "the block handler")
+	time.Sleep(time.Until(start.Add(1500 * time.Millisecond)))
+	p3 := rt.claim(t) // waits for p2's socket, blocked
+	// The first claim's timeout fires at 3 s; the second's at 4.5 s.
+	time.Sleep(time.Until(start.Add(3400 * time.Millisecond)))
+	close(rt.release)
+	if sid := replySID(t, p3); sid != rt.sid {
+		t.Fatalf("the second claim got socket %s, want the session's %s", sid, rt.sid)
+	}
+}
+
+// TestRecoveryRestoreInterrupted: the connection of a client whose session
+// is being restored closes before the socket connected (here in the
+// namespace middleware). The client got nothing of that attempt, so its
+// next claim restores the session, missed events included.
+func TestRecoveryRestoreInterrupted(t *testing.T) {
+	var interrupt atomic.Bool
+	interrupt.Store(true)
+	rt, p1 := newRestoreTarget(t, func(s *actorio.Socket) error {
+		if s.Recovered() && interrupt.CompareAndSwap(true, false) {
+			s.CloseConn()
+		}
+		return nil
+	})
+	_ = p1.ws.Close()
+	rt.dl.waitID(t, rt.sid)
+	if err := rt.ts.Srv.To(rt.sid).Emit("a", 1); err != nil {
+		t.Fatal(err)
+	}
+
+	p2 := rt.claim(t)
+	p2.startReader()
+	p2.expectClosedByServer()
+	if interrupt.Load() {
+		t.Fatal("the middleware did not see a restored socket")
+	}
+
+	p3 := rt.claim(t)
+	if f := p3.readSync(); !strings.HasPrefix(f, `42["a",1,"`) {
+		t.Fatalf("replayed %q, want event a 1", f)
+	}
+	if sid := replySID(t, p3); sid != rt.sid {
+		t.Fatalf("the claim after the interrupted one got socket %s, want the session's %s", sid, rt.sid)
 	}
 }

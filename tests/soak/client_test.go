@@ -43,12 +43,12 @@ type soakClient struct {
 
 	// The receiver's state, touched by the socket's event goroutine and,
 	// once the chat converged, by the checks.
-	mu        sync.Mutex
-	peers     map[int]*peerState // by sender index
-	received  int64
-	errs      []string // the first problems seen
-	errCount  int
-	lastCause string // the reason of the last disconnect
+	mu       sync.Mutex
+	peers    map[int]*peerState // by sender index
+	received int64
+	errs     []string // the first problems seen
+	errCount int
+	causes   []string // the reasons of the disconnects, the first keepErrors
 }
 
 // peerState is what a receiver got from one sender.
@@ -133,7 +133,9 @@ func (c *soakClient) onLifecycle(e client.Event) {
 	case client.EventDisconnect:
 		c.disconnects.Add(1)
 		c.mu.Lock()
-		c.lastCause = e.Reason
+		if len(c.causes) < keepErrors {
+			c.causes = append(c.causes, e.Reason)
+		}
 		c.mu.Unlock()
 	case client.EventReconnect:
 		c.reconnects.Add(1)
@@ -320,11 +322,16 @@ func (c *soakClient) drop(ctx context.Context, dropEvery time.Duration) error {
 
 // killOnce kills the transport until the session ends. A polling client
 // between two requests holds no request open: a kill then only closes
-// idle connections, which the session survives, so it kills again.
+// idle connections, which the session survives, so it kills again, but
+// only while the client still counts itself connected: once it lost the
+// connection (its disconnect event may come later on a loaded machine),
+// a kill would hit its reconnection, which no kill is counted for.
 func (c *soakClient) killOnce() error {
 	before := c.disconnects.Load()
 	for range 50 {
-		c.tr.kill()
+		if c.sock.Connected() {
+			c.tr.kill()
+		}
 		if c.waitFor(200*time.Millisecond, func() bool { return c.disconnects.Load() > before }) {
 			c.drops.Add(1)
 			return nil

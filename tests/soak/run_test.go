@@ -371,13 +371,13 @@ func checkLifecycles(t *testing.T, cfg config, cs *chatServer, clients []*soakCl
 		res.reconnects += reco
 		res.recovered += c.recovered.Load()
 		c.mu.Lock()
-		cause := c.lastCause
+		causes := strings.Join(c.causes, ", ")
 		c.mu.Unlock()
 		switch {
 		case !c.dropper && (conn != 1 || disc != 0 || reco != 0):
-			report("stable client %d (%s): %d connects, %d disconnects (last %q), %d reconnects: want 1, 0, 0", c.idx, c.transport, conn, disc, cause, reco)
+			report("stable client %d (%s): %d connects, %d disconnects (%s), %d reconnects: want 1, 0, 0", c.idx, c.transport, conn, disc, causes, reco)
 		case c.dropper && (disc != drops || reco != drops || conn != drops+1):
-			report("dropper %d (%s): %d kills, %d disconnects, %d reconnects, %d connects: want k, k, k, k+1", c.idx, c.transport, drops, disc, reco, conn)
+			report("dropper %d (%s): %d kills, %d disconnects (%s), %d reconnects, %d connects: want k, k, k, k+1", c.idx, c.transport, drops, disc, causes, reco, conn)
 		case c.dropper && cfg.recovery && c.recovered.Load() != reco:
 			report("dropper %d (%s): %d of %d reconnections restored the session, want all", c.idx, c.transport, c.recovered.Load(), reco)
 		case c.dropper && drops == 0 && cfg.duration > cfg.dropEvery*3/2:
