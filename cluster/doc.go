@@ -194,9 +194,14 @@
 // registers it again once it sees its lease lost, lists the members anew
 // and watches from there, and the node logs at Warn that it rejoined
 // under a new member id. The bound, from the moment it reaches etcd again:
-// its etcd client's reconnection, and the provider's next try (Retry, 1 s
-// by default); 1.2 to 1.8 s in TestEtcdMembership, which cuts a node off
-// from etcd for longer than its lease. With other providers the node logs
+// its etcd client's reconnection, at most Retry (1 s by default) after
+// etcd is reachable whatever the outage's length (gRPC's default backoff
+// would wait up to 2 min after a long one), and the provider's next try
+// (Retry); 0.55 to 1.8 s in TestEtcdMembership, which cuts a node off
+// from etcd for 3.5 s and for 30 s (with gRPC's default backoff, the
+// 30 s cut left the node out for more than 5 s). A connection attempt
+// made into a partition that drops packets gives up after 5 s. With
+// other providers the node logs
 // at Warn that the membership dropped it and that only a restart, with a
 // new member id, brings it back.
 

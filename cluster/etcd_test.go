@@ -36,6 +36,14 @@ const (
 	// client has noticed its lease is gone (TTL after its last renewal)
 	// and reconnected, and its next try comes (Retry, 1 s).
 	etcdRejoinBound = 15 * time.Second
+	// etcdLongCut and etcdLongRejoinBound: a node cut off from etcd for
+	// etcdLongCut is back within etcdLongRejoinBound of etcd's return
+	// (1.2 to 1.8 s measured after short cuts): its client retries at
+	// least every Retry (1 s). With gRPC's default backoff, its attempts
+	// after a 30 s outage come about 26 and 43 s into it, each give or
+	// take a fifth.
+	etcdLongCut         = 30 * time.Second
+	etcdLongRejoinBound = 5 * time.Second
 )
 
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
@@ -391,6 +399,22 @@ func TestEtcdMembership(t *testing.T) {
 			if got := ackNames(acks); err != nil || !slices.Equal(got, []string{want}) {
 				t.Errorf("ServerSideEmitWithAck from %s: acks from %v, %v; want [%s]", from.name, got, err, want)
 			}
+		}
+	})
+
+	t.Run("a node cut off from etcd for long rejoins soon after etcd is back", func(t *testing.T) {
+		start := time.Now()
+		dm.proxy.setCut(true)
+		waitMembers(t, etcdCrashBound, a)
+		time.Sleep(time.Until(start.Add(etcdLongCut)))
+		dm.proxy.setCut(false)
+		took := waitMembersTook(t, etcdLongRejoinBound, a, d)
+		t.Logf("D was cut off from etcd for %v; it had etcd back for %v when A and D saw each other again",
+			etcdLongCut, took.Round(time.Millisecond))
+		_ = d.srv.To("r").Emit("long", "D")
+		_ = a.srv.To("r").Emit("long", "A")
+		for _, cl := range []*testClient{ca, cd} {
+			cl.waitEvents(t, "long", 2, 10*time.Second)
 		}
 	})
 }

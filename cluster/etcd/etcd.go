@@ -15,6 +15,13 @@
 // every node, so the node comes back under a new one, with its sockets
 // and rooms, as soon as it reaches etcd again.
 //
+// "As soon as" is bounded: the etcd client reconnects at most Retry after
+// etcd can be reached again (a connection attempt that hangs, as into a
+// partition that drops packets, gives up after reconnectTimeout), where
+// gRPC's default backoff would wait up to two minutes after a long
+// outage. A node then registers again within Retry, and the others see it
+// at once through their watch.
+//
 // protoactor-go's own etcd provider (cluster/clusterproviders/etcd) lists
 // the members, then starts a watch with no revision: a node that registers
 // between the two is never seen by the one starting (nodes started
@@ -36,6 +43,8 @@ import (
 
 	"github.com/asynkron/protoactor-go/cluster"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Config configures a Provider.
@@ -50,9 +59,16 @@ type Config struct {
 	// Default 3 s; etcd rounds it to whole seconds.
 	TTL time.Duration
 	// Retry is how long a node waits before it tries etcd again, after
-	// it lost its lease or its watch; default 1 s.
+	// it lost its lease or its watch, and the longest wait of its client
+	// between two attempts to reconnect; default 1 s. DialOptions in
+	// Client that set grpc.WithConnectParams replace the latter.
 	Retry time.Duration
 }
+
+// reconnectTimeout bounds one attempt of the etcd client to connect
+// (gRPC's default is 20 s), so that an attempt made into a partition that
+// drops packets ends soon after the partition does.
+const reconnectTimeout = 5 * time.Second
 
 // Provider keeps one node's membership in etcd; make it with New, and give
 // each node its own.
@@ -102,6 +118,13 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Retry <= 0 {
 		cfg.Retry = time.Second
 	}
+	// gRPC's default backoff grows to 2 min between two attempts to
+	// reconnect: after a long outage the node would stay out that long
+	// once etcd is back. The user's dial options come after, and win.
+	cfg.Client.DialOptions = append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: min(cfg.Retry, time.Second), Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.Retry},
+		MinConnectTimeout: reconnectTimeout,
+	})}, cfg.Client.DialOptions...)
 	client, err := clientv3.New(cfg.Client)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: client: %w", err)
