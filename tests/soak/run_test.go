@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -166,9 +168,15 @@ func runChat(t *testing.T, cfg config) *result {
 	// client sent, so the logs are final.
 	for _, c := range clients {
 		if c.dropper && !c.waitFor(time.Until(deadline), c.ready) {
-			errs.add("dropper %d (%s): not connected and joined %v after the chat ended (connected %v, session %d, joined %d)",
-				c.idx, c.transport, settleWait, c.sock.Connected(), c.session.Load(), c.joined.Load())
+			c.mu.Lock()
+			seen := strings.Join(c.errs, "; ")
+			c.mu.Unlock()
+			errs.add("dropper %d (%s): not connected and joined %v after the chat ended (connected %v, session %d, joined %d; problems: %s)",
+				c.idx, c.transport, settleWait, c.sock.Connected(), c.session.Load(), c.joined.Load(), seen)
 		}
+	}
+	if errs.count() > 0 {
+		dumpGoroutines(t, "settle")
 	}
 	parallel(len(clients), workers, func(i int) {
 		sctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -447,6 +455,31 @@ func (e *errList) add(format string, args ...any) {
 	if len(e.errs) < 10 {
 		e.errs = append(e.errs, fmt.Sprintf(format, args...))
 	}
+}
+
+// count returns how many problems were added.
+func (e *errList) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n
+}
+
+// dumpGoroutines writes every goroutine's stack to a file in the system's
+// temporary directory, named after the test and moment, and logs its
+// name: where a run failed to converge, what the server was waiting on.
+func dumpGoroutines(t *testing.T, moment string) {
+	t.Helper()
+	f, err := os.CreateTemp("", "soak-"+moment+"-*.goroutines")
+	if err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("goroutine").WriteTo(f, 2); err != nil {
+		t.Logf("goroutine dump: %v", err)
+		return
+	}
+	t.Logf("goroutines at %s: %s", moment, f.Name())
 }
 
 // report fails the test with the problems collected so far, if any, and
