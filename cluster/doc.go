@@ -194,14 +194,17 @@
 // registers it again once it sees its lease lost, lists the members anew
 // and watches from there, and the node logs at Warn that it rejoined
 // under a new member id. The bound, from the moment it reaches etcd again:
-// its etcd client's reconnection, at most Retry (1 s by default) after
-// etcd is reachable whatever the outage's length (gRPC's default backoff
-// would wait up to 2 min after a long one), and the provider's next try
-// (Retry); 0.55 to 1.8 s in TestEtcdMembership, which cuts a node off
-// from etcd for 3.5 s and for 30 s (with gRPC's default backoff, the
-// 30 s cut left the node out for more than 5 s). A connection attempt
-// made into a partition that drops packets gives up after 5 s. With
-// other providers the node logs
+// its etcd client's reconnection, and the provider's next try (Retry, 1 s
+// by default). The client gives a connection attempt 5 s (one made into a
+// partition that drops packets hangs until then) and waits at most Retry
+// between two attempts, whatever the outage's length, so the bound is
+// about 5 s plus twice Retry. gRPC's defaults (20 s per attempt, waits
+// growing to 2 min) would leave a node out for minutes after a long
+// outage. Measured in TestEtcdMembership: 0.55 s after a 3.5 s cut
+// (connections refused), and 0.02 to 0.28 s, once 5.6 s (an attempt was
+// hanging when the partition ended), after a 30 s partition whose
+// connection attempts hang; with gRPC's defaults that one took more than
+// 10 s. With other providers the node logs
 // at Warn that the membership dropped it and that only a restart, with a
 // new member id, brings it back.
 

@@ -36,14 +36,14 @@ const (
 	// client has noticed its lease is gone (TTL after its last renewal)
 	// and reconnected, and its next try comes (Retry, 1 s).
 	etcdRejoinBound = 15 * time.Second
-	// etcdLongCut and etcdLongRejoinBound: a node cut off from etcd for
-	// etcdLongCut is back within etcdLongRejoinBound of etcd's return
-	// (1.2 to 1.8 s measured after short cuts): its client retries at
-	// least every Retry (1 s). With gRPC's default backoff, its attempts
-	// after a 30 s outage come about 26 and 43 s into it, each give or
-	// take a fifth.
+	// etcdLongCut and etcdLongRejoinBound: a node partitioned from etcd
+	// for etcdLongCut (its attempts to connect hang, unanswered) is back
+	// within etcdLongRejoinBound of the partition's end: its client gives
+	// an attempt up after 5 s and retries at least every Retry (1 s), then
+	// registers again within Retry. With gRPC's defaults an attempt hangs
+	// for 20 s and the waits between attempts grow to 2 min.
 	etcdLongCut         = 30 * time.Second
-	etcdLongRejoinBound = 5 * time.Second
+	etcdLongRejoinBound = 10 * time.Second
 )
 
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
@@ -94,7 +94,10 @@ func newEtcdMemberDelayed(t *testing.T, endpoint string, delay time.Duration) *e
 }
 
 // cutProxy forwards TCP connections to target. Cut (setCut), it closes
-// them and refuses new ones until it is restored.
+// them and refuses new ones until it is restored. Silent (setSilent), it
+// closes them too, but accepts new ones and never answers them, even once
+// restored, as a partition that drops packets leaves a connection attempt
+// made into it: the client must give the attempt up.
 type cutProxy struct {
 	l      net.Listener
 	target string
@@ -102,9 +105,11 @@ type cutProxy struct {
 	// delay holds back each chunk sent to target (set before use).
 	delay time.Duration
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]bool
+	mu     sync.Mutex
+	cut    bool
+	silent bool
+	conns  map[net.Conn]bool
+	held   []net.Conn // accepted while silent, never answered
 }
 
 // startCutProxy starts a proxy to target on 127.0.0.1, closed when t ends.
@@ -127,6 +132,9 @@ func (p *cutProxy) serve() {
 		in, err := p.l.Accept()
 		if err != nil {
 			return
+		}
+		if p.hold(in) {
+			continue
 		}
 		out, err := net.DialTimeout("tcp", p.target, 5*time.Second)
 		if err != nil || !p.track(in, out) {
@@ -182,6 +190,30 @@ func (p *cutProxy) track(in, out net.Conn) bool {
 	return true
 }
 
+// hold keeps in, unanswered, if the proxy is silent.
+func (p *cutProxy) hold(in net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.silent {
+		return false
+	}
+	p.held = append(p.held, in)
+	return true
+}
+
+// setSilent makes the proxy silent (closing its connections) or restores
+// it; the connections it held while silent stay unanswered.
+func (p *cutProxy) setSilent(silent bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.silent = silent
+	if silent {
+		for c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
 // setCut cuts the proxy (closing its connections) or restores it.
 func (p *cutProxy) setCut(cut bool) {
 	p.mu.Lock()
@@ -197,6 +229,11 @@ func (p *cutProxy) setCut(cut bool) {
 func (p *cutProxy) close() {
 	_ = p.l.Close()
 	p.setCut(true)
+	p.mu.Lock()
+	for _, c := range p.held {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -402,14 +439,14 @@ func TestEtcdMembership(t *testing.T) {
 		}
 	})
 
-	t.Run("a node cut off from etcd for long rejoins soon after etcd is back", func(t *testing.T) {
+	t.Run("a node partitioned from etcd for long rejoins soon after the partition ends", func(t *testing.T) {
 		start := time.Now()
-		dm.proxy.setCut(true)
+		dm.proxy.setSilent(true)
 		waitMembers(t, etcdCrashBound, a)
 		time.Sleep(time.Until(start.Add(etcdLongCut)))
-		dm.proxy.setCut(false)
+		dm.proxy.setSilent(false)
 		took := waitMembersTook(t, etcdLongRejoinBound, a, d)
-		t.Logf("D was cut off from etcd for %v; it had etcd back for %v when A and D saw each other again",
+		t.Logf("D was partitioned from etcd for %v; the partition had ended %v before A and D saw each other again",
 			etcdLongCut, took.Round(time.Millisecond))
 		_ = d.srv.To("r").Emit("long", "D")
 		_ = a.srv.To("r").Emit("long", "A")

@@ -15,12 +15,13 @@
 // every node, so the node comes back under a new one, with its sockets
 // and rooms, as soon as it reaches etcd again.
 //
-// "As soon as" is bounded: the etcd client reconnects at most Retry after
-// etcd can be reached again (a connection attempt that hangs, as into a
-// partition that drops packets, gives up after reconnectTimeout), where
-// gRPC's default backoff would wait up to two minutes after a long
-// outage. A node then registers again within Retry, and the others see it
-// at once through their watch.
+// "As soon as" is bounded: the etcd client reconnects within
+// reconnectTimeout (5 s) plus Retry of etcd becoming reachable again, as
+// it waits at most Retry between two attempts and gives up an attempt
+// that hangs (one made into a partition that drops packets) after
+// reconnectTimeout; gRPC's defaults would wait up to two minutes after a
+// long outage. A node then registers again within Retry, and the others
+// see it at once through their watch.
 //
 // protoactor-go's own etcd provider (cluster/clusterproviders/etcd) lists
 // the members, then starts a watch with no revision: a node that registers
