@@ -208,9 +208,7 @@ func (p *cutProxy) setSilent(silent bool) {
 	defer p.mu.Unlock()
 	p.silent = silent
 	if silent {
-		for c := range p.conns {
-			_ = c.Close()
-		}
+		p.dropLocked()
 	}
 }
 
@@ -220,9 +218,14 @@ func (p *cutProxy) setCut(cut bool) {
 	defer p.mu.Unlock()
 	p.cut = cut
 	if cut {
-		for c := range p.conns {
-			_ = c.Close()
-		}
+		p.dropLocked()
+	}
+}
+
+// dropLocked closes the connections the proxy forwards; p.mu must be held.
+func (p *cutProxy) dropLocked() {
+	for c := range p.conns {
+		_ = c.Close()
 	}
 }
 
