@@ -203,21 +203,18 @@ func (p *cutProxy) hold(in net.Conn) bool {
 
 // setSilent makes the proxy silent (closing its connections) or restores
 // it; the connections it held while silent stay unanswered.
-func (p *cutProxy) setSilent(silent bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.silent = silent
-	if silent {
-		p.dropLocked()
-	}
-}
+func (p *cutProxy) setSilent(silent bool) { p.set(&p.silent, silent) }
 
 // setCut cuts the proxy (closing its connections) or restores it.
-func (p *cutProxy) setCut(cut bool) {
+func (p *cutProxy) setCut(cut bool) { p.set(&p.cut, cut) }
+
+// set turns one of the proxy's modes on or off; turned on, it closes the
+// connections the proxy forwards.
+func (p *cutProxy) set(mode *bool, on bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = cut
-	if cut {
+	*mode = on
+	if on {
 		p.dropLocked()
 	}
 }
