@@ -49,6 +49,8 @@ type soakClient struct {
 	errs     []string // the first problems seen
 	errCount int
 	causes   []string // the reasons of the disconnects, the first keepErrors
+	// joinGiveUp is the last join that ended with its connection, quietly.
+	joinGiveUp string
 }
 
 // peerState is what a receiver got from one sender.
@@ -152,13 +154,25 @@ func (c *soakClient) join(sess int64) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), connectWait)
 	defer cancel()
-	if _, err := c.sock.EmitWithAck(ctx, "join", c.room); err != nil {
+	if _, err := c.sock.EmitWithAck(ctx, "join", c.room, sess); err != nil {
 		if !errors.Is(err, client.ErrDisconnected) && !errors.Is(err, client.ErrClosed) {
 			c.fail("join of session %d: %v", sess, err)
+			return
 		}
+		c.mu.Lock()
+		c.joinGiveUp = fmt.Sprintf("session %d: %v", sess, err)
+		c.mu.Unlock()
 		return
 	}
-	c.joined.Store(sess)
+	// A join buffered while the client was disconnected goes out with
+	// the next session's, and its goroutine may record its success last:
+	// joined only grows.
+	for {
+		old := c.joined.Load()
+		if sess <= old || c.joined.CompareAndSwap(old, sess) {
+			break
+		}
+	}
 	c.notify()
 }
 

@@ -169,10 +169,10 @@ func runChat(t *testing.T, cfg config) *result {
 	for _, c := range clients {
 		if c.dropper && !c.waitFor(time.Until(deadline), c.ready) {
 			c.mu.Lock()
-			seen := strings.Join(c.errs, "; ")
+			seen, gaveUp := strings.Join(c.errs, "; "), c.joinGiveUp
 			c.mu.Unlock()
-			errs.add("dropper %d (%s): not connected and joined %v after the chat ended (connected %v, session %d, joined %d; problems: %s)",
-				c.idx, c.transport, settleWait, c.sock.Connected(), c.session.Load(), c.joined.Load(), seen)
+			errs.add("dropper %d (%s): not connected and joined %v after the chat ended (connected %v, session %d, joined %d; the server acked the join of session %d; last join given up: %q; problems: %s)",
+				c.idx, c.transport, settleWait, c.sock.Connected(), c.session.Load(), c.joined.Load(), cs.joins[c.idx].Load(), gaveUp, seen)
 		}
 	}
 	if errs.count() > 0 {

@@ -52,6 +52,10 @@ type chatServer struct {
 	// in the heap and blur the heap checks.
 	sockets []*socketRecord
 
+	// joins has, by client index, the last session whose join the
+	// server acknowledged (the client numbers its sessions).
+	joins []atomic.Int64
+
 	connections atomic.Int64 // OnConnection calls
 	disconnects atomic.Int64 // OnDisconnect calls
 	badEvents   atomic.Int64 // events the handlers could not use
@@ -78,8 +82,9 @@ type socketRecord struct {
 // startChatServer starts the server with opts on 127.0.0.1.
 func startChatServer(opts actorio.Options, clients int) (*chatServer, error) {
 	cs := &chatServer{
-		logs: make([]senderLog, clients),
-		warn: newCountingHandler(),
+		logs:  make([]senderLog, clients),
+		joins: make([]atomic.Int64, clients),
+		warn:  newCountingHandler(),
 	}
 	opts.Logger = slog.New(cs.warn)
 	srv, err := actorio.NewServer(opts)
@@ -118,6 +123,10 @@ func (cs *chatServer) onConnection(s *actorio.Socket) {
 			return
 		}
 		s.Join(roomName(room))
+		var sess int64
+		if args.Decode(1, &sess) == nil && rec.client >= 0 && rec.client < len(cs.joins) {
+			cs.joins[rec.client].Store(sess)
+		}
 		_ = ack(true)
 	})
 	s.On("chat", cs.onChat)
