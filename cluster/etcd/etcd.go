@@ -221,7 +221,7 @@ func (p *Provider) register() error {
 	// may still be catching up with etcd) brings the change.
 	p.mine = &cluster.Member{Host: m.Host, Port: m.Port, Id: m.ID, Kinds: m.Kinds}
 	p.mineRev = put.Header.Revision
-	again := p.members != nil && p.gen > 1
+	again := p.gen > 1 // a registration after the first: begin lists next
 	if again {
 		p.members[p.key] = p.mine
 		if p.rewatch != nil {
