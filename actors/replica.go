@@ -279,16 +279,7 @@ func (a *namespaceActor) claimRemote(ctx actor.Context, m *spawnSocket) bool {
 func (a *namespaceActor) claimed(ctx actor.Context, m claimAnswer) {
 	w, ok := a.log.waiting[m.pid]
 	if !ok || w != m.req {
-		// Another request for the session waits now (this one was
-		// spawned when the socket it waited for ended): the session the
-		// other node gave up is kept for it.
-		if m.session != nil {
-			a.ns.mu.Lock()
-			delete(a.log.replicas, m.pid)
-			a.log.sessions[m.pid] = sessionFrom(m.session)
-			a.ns.mu.Unlock()
-		}
-		return
+		return // an answer for a request that no longer waits
 	}
 	delete(a.log.waiting, m.pid)
 	req, _ := parseClaim(w.auth)
