@@ -143,11 +143,13 @@ type member struct {
 }
 
 // StartMember implements cluster.ClusterProvider: it registers the node,
-// lists the members and watches for changes.
+// lists the members and watches for changes. When it fails it leaves
+// nothing behind: it removes what it registered and closes the client,
+// and the provider cannot be started again.
 func (p *Provider) StartMember(c *cluster.Cluster) error { return p.start(c, true) }
 
 // StartClient implements cluster.ClusterProvider: it lists the members and
-// watches for changes, without registering.
+// watches for changes, without registering; it fails as StartMember does.
 func (p *Provider) StartClient(c *cluster.Cluster) error { return p.start(c, false) }
 
 func (p *Provider) start(c *cluster.Cluster, register bool) error {
@@ -165,6 +167,12 @@ func (p *Provider) start(c *cluster.Cluster, register bool) error {
 // begin starts the membership of cluster name: registers self unless nil,
 // lists the members and watches them, handing each list to topology.
 func (p *Provider) begin(name string, self *member, log *slog.Logger, topology func(cluster.Members)) error {
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	if done {
+		return errors.New("etcd: the provider was shut down, or failed to start: make a new one")
+	}
 	p.log, p.topology = log, topology
 	p.dir = strings.TrimSuffix(p.cfg.Prefix, "/") + "/" + name + "/"
 	register := self != nil
@@ -173,14 +181,16 @@ func (p *Provider) begin(name string, self *member, log *slog.Logger, topology f
 		// Registered first, then listed: a node that registers later
 		// than the list's revision comes with the watch.
 		if err := p.register(); err != nil {
+			// Nothing to remove: a lease granted before the put failed
+			// expires within TTL, and its key (if the put was applied
+			// after all) with it.
+			_ = p.stop(false)
 			return err
 		}
 	}
 	rev, err := p.list()
 	if err != nil {
-		if p.key != "" {
-			_ = p.deregister() // the list's error says more
-		}
+		_ = p.stop(register) // the list's error says more
 		return err
 	}
 	if p.afterList != nil {
@@ -400,7 +410,12 @@ func (p *Provider) deregister() error {
 // Shutdown implements cluster.ClusterProvider: it stops the watch and the
 // renewals, removes the node's key (the others drop it at once) and
 // closes the etcd client.
-func (p *Provider) Shutdown(bool) error {
+func (p *Provider) Shutdown(bool) error { return p.stop(p.key != "") }
+
+// stop ends the provider once: it stops the watch and the renewals,
+// removes the node's key if deregister and closes the etcd client. Later
+// calls return nil.
+func (p *Provider) stop(deregister bool) error {
 	p.mu.Lock()
 	if p.done {
 		p.mu.Unlock()
@@ -411,7 +426,7 @@ func (p *Provider) Shutdown(bool) error {
 	p.cancel()
 	p.wg.Wait()
 	var err error
-	if p.key != "" {
+	if deregister {
 		err = p.deregister()
 	}
 	return errors.Join(err, p.client.Close())

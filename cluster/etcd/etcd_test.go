@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -15,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/testkit"
 )
 
@@ -171,5 +173,71 @@ func TestLeaseLost(t *testing.T) {
 	tp.waitFor(t, "self#2")
 	if !strings.HasPrefix(p.key, "/x/c/") {
 		t.Fatalf("key %q, want it under the prefix without a doubled slash", p.key)
+	}
+}
+
+// TestStartFails: a start that fails leaves nothing behind, neither the
+// etcd client's goroutines nor the node's key, and the provider refuses
+// to start again.
+func TestStartFails(t *testing.T) {
+	endpoint, raw, ctx := startEtcd(t)
+	tests := []struct {
+		name string
+		// prepare readies etcd and the provider's configuration so that
+		// begin fails at the step under test.
+		prepare func(t *testing.T, cfg *Config)
+		group   string // the cluster's name
+		self    member
+		want    string // in the error
+	}{{
+		name: "the node's put is refused",
+		// Above the bound on a request the client sends (2 MiB) and
+		// etcd's (1.5 MiB): the lease is granted, the put refused.
+		group: "big",
+		self:  member{Host: "127.0.0.1", Port: 1, ID: "big", Kinds: []string{strings.Repeat("k", 2<<20)}},
+		want:  "put /actorio/big/big",
+	}, {
+		name: "the list is too large for the client",
+		prepare: func(t *testing.T, cfg *Config) {
+			// Registered, then listed: the list's answer exceeds what
+			// the client takes, so the node must remove its key again.
+			cfg.Client.MaxCallRecvMsgSize = 4 << 10
+			for i := range 4 {
+				if _, err := raw.Put(ctx, fmt.Sprintf("/actorio/list/pad%d", i), strings.Repeat("x", 2<<10)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		},
+		group: "list",
+		self:  member{Host: "127.0.0.1", Port: 1, ID: "self"},
+		want:  "list /actorio/list/",
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			leakcheck.Check(t, 5*time.Second)
+			cfg := Config{Client: clientConfig(endpoint)}
+			if tc.prepare != nil {
+				tc.prepare(t, &cfg)
+			}
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var tp topologies
+			err = p.begin(tc.group, &tc.self, quiet, tp.take)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("begin: %v, want an error about %q", err, tc.want)
+			}
+			key := "/actorio/" + tc.group + "/" + tc.self.ID
+			if resp, err := raw.Get(ctx, key); err != nil || len(resp.Kvs) != 0 {
+				t.Fatalf("after the failed start the node's key is there: %v, %v", resp, err)
+			}
+			if err := p.begin(tc.group, &tc.self, quiet, tp.take); err == nil || !strings.Contains(err.Error(), "make a new one") {
+				t.Fatalf("begin again: %v, want it refused", err)
+			}
+			if err := p.Shutdown(true); err != nil {
+				t.Fatalf("Shutdown after the failed start: %v", err)
+			}
+		})
 	}
 }
