@@ -470,17 +470,42 @@ func (s *Socket) ackFunc(id uint64) AckFunc {
 		if !sent.CompareAndSwap(false, true) {
 			return nil
 		}
-		data, atts, err := socketio.MarshalArgs(args...)
+		// Encoded in one buffer sized for it: the header, then the
+		// arguments. An ack with binary arguments is framed again, its
+		// header carrying the attachments' count.
+		p := socketio.Packet{Type: socketio.Ack, Namespace: s.ns.name, ID: id, HasID: true}
+		frame := socketio.AppendEncode(make([]byte, 0, ackSizeHint(s.ns.name, args)), p)
+		head := len(frame)
+		frame, atts, err := socketio.AppendMarshalArgs(frame, nil, args...)
 		if err != nil {
 			return fmt.Errorf("encode ack: %w", err)
 		}
-		t := socketio.Ack
 		if len(atts) > 0 {
-			t = socketio.BinaryAck
+			p.Type, p.Data, p.Attachments = socketio.BinaryAck, frame[head:], len(atts)
+			frame = socketio.AppendEncode(nil, p)
 		}
-		frame := socketio.AppendEncode(nil, socketio.Packet{Type: t, Namespace: s.ns.name, ID: id, HasID: true, Data: data, Attachments: len(atts)})
 		return s.p.Write(frame, atts)
 	}
+}
+
+// ackSizeHint guesses the bytes of an ACK packet of namespace nsp with
+// args: exact for the usual arguments (strings, raw JSON, numbers)
+// without characters to escape, a guess for the others.
+func ackSizeHint(nsp string, args []any) int {
+	n := len(nsp) + 24 // type, namespace's comma, ack id, brackets
+	for _, a := range args {
+		switch v := a.(type) {
+		case json.RawMessage:
+			n += len(v) + 1
+		case string:
+			n += len(v) + 3
+		case int, int64, float64, uint64:
+			n += 21
+		default:
+			n += 32
+		}
+	}
+	return n
 }
 
 // Data returns the socket's Data, kept with its session for recovery.

@@ -120,7 +120,8 @@ func (r *inbound) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byt
 		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
 			return pkt, nil, false, fmt.Errorf("binary packet: %w", err)
 		}
-		r.pending = &pkt
+		held := pkt // pkt itself stays off the heap for every other packet
+		r.pending = &held
 		return pkt, nil, false, nil
 	}
 	return pkt, nil, true, nil
