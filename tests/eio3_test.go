@@ -309,41 +309,6 @@ func TestEIO3Reconnect(t *testing.T) {
 	}
 }
 
-// TestEIO3Heartbeat leaves v2 clients idle, at the default timings
-// (pingInterval 25 s, pingTimeout 20 s), for longer than pingInterval +
-// pingTimeout: in Engine.IO v3 the client pings and the server must answer
-// and keep the session alive; a server that pinged, or waited for pongs,
-// would drop it. It takes about a minute: real time, on purpose.
-func TestEIO3Heartbeat(t *testing.T) {
-	dl := newDisconnectLog()
-	ts := startServer(t, actorio.Options{AllowEIO3: true}, func(srv *actorio.Server) {
-		v2Echo(srv)
-		srv.OnConnection(dl.watch)
-	})
-	idle := gatewayDefaultDeadline() + 10*time.Second
-	// The script outlives the prelude's default safety timer (60 s).
-	c := startV2Clients(t, ts, "ACTORIO_SCRIPT_TIMEOUT_MS", fmt.Sprint((idle + time.Minute).Milliseconds()))
-	for _, tc := range v2Transports[:3] {
-		c.open(tc.name, "/", tc.opts)
-		c.expect("connect", tc.name)
-	}
-	c.quiet("a disconnect while idle", idle, func(l node.Line) bool {
-		return l.Ev == "disconnect" || l.Ev == "connect_error"
-	})
-	for _, tc := range v2Transports[:3] {
-		if l := c.emitAck(tc.name, "echo", "awake"); l.Arg(2) != "awake" {
-			t.Errorf("%s: echo after %v idle: %s", tc.name, idle, l.Raw)
-		}
-	}
-	if got := dl.snapshot(); len(got) != 0 {
-		t.Errorf("server-side disconnects while idle: %v", got)
-	}
-}
-
-// gatewayDefaultDeadline is how long a session may stay silent with the
-// default options: pingInterval + pingTimeout.
-func gatewayDefaultDeadline() time.Duration { return 25*time.Second + 20*time.Second }
-
 // TestEIO3Refused checks that without AllowEIO3 a v2 client is refused as
 // Node refuses it, on both transports: 400 {"code":5,"message":
 // "Unsupported protocol version"}, and the client never connects.

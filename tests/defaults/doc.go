@@ -38,6 +38,8 @@
 //	Go client: Timeout 20 s,             TestIdleGaps (client.Options{}), TestRecoveryWindow (back within the default delays),
 //	  reconnection 1 s..5 s ±50%           tests/soak TestSoakDefaults
 //	socket.io-client defaults            TestIdleGaps, TestConnectTimeout (peer.mjs and the Manager script: only transports set)
+//	socket.io-client 2.x defaults,       TestIdleGaps js-v2 (peer-v2.mjs, the server with AllowEIO3): Engine.IO v3,
+//	  PingInterval 25 s, PingTimeout 20 s  where the client pings; no packet but pings for 62 s, longer than both together
 //
 // Not run at their defaults here: CORS (same origin; tests/security_test.go),
 // BindSessionToAddress (off), MaxDisconnectionDuration's neighbours

@@ -100,7 +100,7 @@ func TestIdleGaps(t *testing.T) {
 			for _, sc := range scenarios {
 				t.Run(fmt.Sprintf("%s/%s/%s", k.name, tr.name, sc.name), func(t *testing.T) {
 					t.Parallel()
-					s := startServer(t, actorio.Options{}, nil)
+					s := startServer(t, k.opts, nil)
 					p := k.dial(t, s, tr, peerLife)
 					start := time.Now()
 					so := s.socket(t, p.id())

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/client"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
@@ -53,15 +54,25 @@ var allTransports = []transports{
 type peerKind struct {
 	name string
 	dial func(t *testing.T, s *server, tr transports, lifetime time.Duration) peer
+	// opts are the server's options for this kind: the defaults, but for
+	// AllowEIO3 for a Socket.IO v2 client.
+	opts actorio.Options
 }
 
 var allKinds = []peerKind{
-	{"js", dialJS},
-	{"go", dialGo},
+	{name: "js", dial: dialJS(peerScript)},
+	{name: "go", dial: dialGo},
+	// Engine.IO v3: the client pings, the server answers, and the server
+	// drops a session silent for PingInterval + PingTimeout.
+	{name: "js-v2", dial: dialJS(peerV2Script), opts: actorio.Options{AllowEIO3: true}},
 }
 
-//go:embed peer.mjs
-var peerScript string
+var (
+	//go:embed peer.mjs
+	peerScript string
+	//go:embed peer-v2.mjs
+	peerV2Script string
+)
 
 // jsPeer is peer.mjs running in Node.
 type jsPeer struct {
@@ -74,24 +85,26 @@ type jsPeer struct {
 	closed bool
 }
 
-// dialJS starts peer.mjs and waits for it to connect; the script ends by
-// itself after lifetime.
-func dialJS(t *testing.T, s *server, tr transports, lifetime time.Duration) peer {
-	t.Helper()
-	p := node.Run(t, t.Context(), peerScript, map[string]string{
-		"SERVER_URL":                s.url,
-		"TRANSPORTS":                strings.Join(tr.list, ","),
-		"LIFETIME_MS":               fmt.Sprint(lifetime.Milliseconds()),
-		"ACTORIO_SCRIPT_TIMEOUT_MS": fmt.Sprint(lifetime.Milliseconds()),
-	})
-	c := &jsPeer{p: p, lines: map[string]chan node.Line{}}
-	for _, ev := range []string{"connect", "ack", "event", "closed"} {
-		c.lines[ev] = make(chan node.Line, 16)
+// dialJS returns a dial that starts script (peer.mjs or peer-v2.mjs) and
+// waits for it to connect; the script ends by itself after lifetime.
+func dialJS(script string) func(t *testing.T, s *server, tr transports, lifetime time.Duration) peer {
+	return func(t *testing.T, s *server, tr transports, lifetime time.Duration) peer {
+		t.Helper()
+		p := node.Run(t, t.Context(), script, map[string]string{
+			"SERVER_URL":                s.url,
+			"TRANSPORTS":                strings.Join(tr.list, ","),
+			"LIFETIME_MS":               fmt.Sprint(lifetime.Milliseconds()),
+			"ACTORIO_SCRIPT_TIMEOUT_MS": fmt.Sprint(lifetime.Milliseconds()),
+		})
+		c := &jsPeer{p: p, lines: map[string]chan node.Line{}}
+		for _, ev := range []string{"connect", "ack", "event", "closed"} {
+			c.lines[ev] = make(chan node.Line, 16)
+		}
+		go c.pump()
+		l := c.wait(t, "connect", 3*step)
+		c.sid, _ = l.Arg(0).(string)
+		return c
 	}
-	go c.pump()
-	l := c.wait(t, "connect", 3*step)
-	c.sid, _ = l.Arg(0).(string)
-	return c
 }
 
 // pump sorts the script's lines until it exits: the expected ones to their
