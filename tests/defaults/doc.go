@@ -36,7 +36,8 @@
 //	ConnectionStateRecovery{}:           TestRecoveryWindow (restored after 15 s away, not after 2 min 5 s)
 //	  MaxDisconnectionDuration 2 min
 //	Go client: Timeout 20 s,             TestIdleGaps (client.Options{}), TestRecoveryWindow (back within the default delays),
-//	  reconnection 1 s..5 s ±50%           tests/soak TestSoakDefaults
+//	  reconnection 1 s..5 s ±50%           tests/soak TestSoakDefaults; TestGoClientIdleAgainstNode (TestIdleGaps'
+//	                                       scenarios against Node socket.io at its defaults, node-server.mjs)
 //	socket.io-client defaults            TestIdleGaps, TestConnectTimeout (peer.mjs and the Manager script: only transports set)
 //	socket.io-client 2.x defaults,       TestIdleGaps js-v2 (peer-v2.mjs, the server with AllowEIO3): Engine.IO v3,
 //	  PingInterval 25 s, PingTimeout 20 s  where the client pings; no packet but pings for 62 s, longer than both together

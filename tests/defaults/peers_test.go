@@ -201,12 +201,18 @@ type goEvent struct {
 	args client.Args
 }
 
-// dialGo connects a Go client with client.Options{} but for the
+// dialGo connects a Go client to s with client.Options{} but for the
 // transports (and a logger at Warn, to see its complaints).
 func dialGo(t *testing.T, s *server, tr transports, _ time.Duration) peer {
 	t.Helper()
+	return dialGoURL(t, s.url, tr)
+}
+
+// dialGoURL is dialGo to the server at url, ours or Node's.
+func dialGoURL(t *testing.T, url string, tr transports) *goPeer {
+	t.Helper()
 	c := &goPeer{log: &logbuf.Buffer{}, events: make(chan goEvent, 16)}
-	sock, err := client.New(s.url, client.Options{
+	sock, err := client.New(url, client.Options{
 		Transports: tr.list,
 		Logger:     slog.New(slog.NewTextHandler(c.log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
