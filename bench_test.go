@@ -80,9 +80,8 @@ func benchServer(b *testing.B, onConn func(s *actorio.Socket)) (*actorio.Server,
 	return hs.Srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 }
 
-// benchConnect opens a WebSocket, joins the namespace "/" and starts a
-// reader that counts every EVENT frame into r.
-func benchConnect(b *testing.B, url string, r *benchRecv, wg *sync.WaitGroup) *websocket.Conn {
+// benchJoin opens a WebSocket and joins the namespace "/".
+func benchJoin(b *testing.B, url string) *websocket.Conn {
 	b.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
 	if err != nil {
@@ -99,6 +98,14 @@ func benchConnect(b *testing.B, url string, r *benchRecv, wg *sync.WaitGroup) *w
 		b.Fatalf("CONNECT %q: %v", conn, err)
 	}
 	_ = ws.SetReadDeadline(time.Time{})
+	return ws
+}
+
+// benchConnect opens a WebSocket, joins the namespace "/" and starts a
+// reader that counts every EVENT frame into r.
+func benchConnect(b *testing.B, url string, r *benchRecv, wg *sync.WaitGroup) *websocket.Conn {
+	b.Helper()
+	ws := benchJoin(b, url)
 	wg.Go(func() {
 		buf := make([]byte, 0, 512)
 		for {

@@ -2,13 +2,9 @@ package actorio_test
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/actorio/actorio"
 )
@@ -28,24 +24,10 @@ func BenchmarkEcho(b *testing.B) {
 			}
 		})
 	})
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, open, err := ws.ReadMessage(); err != nil || len(open) == 0 || open[0] != '0' {
-		b.Fatalf("open packet %q: %v", open, err)
-	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte("40")); err != nil {
-		b.Fatal(err)
-	}
-	if _, conn, err := ws.ReadMessage(); err != nil || !bytes.HasPrefix(conn, []byte("40")) {
-		b.Fatalf("CONNECT %q: %v", conn, err)
-	}
+	ws := benchJoin(b, url)
 	// From here on the connection is read and written raw.
 	c := ws.NetConn()
 	b.Cleanup(func() { _ = c.Close() })
-	_ = c.SetDeadline(time.Time{})
 
 	for _, size := range []int{16, 256} {
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {

@@ -21,22 +21,4 @@ socket.onevent = function (packet) {
   if (packet.id != null) this.ack(packet.id)('ok', ...args.slice(1));
 };
 
-for await (const cmd of input()) {
-  switch (cmd.op) {
-    case 'echo':
-      socket.emit('echo', cmd.n, (...reply) => out('ack', cmd.n, ...reply));
-      break;
-    case 'close': {
-      // Exit once the disconnect packet is out, not before.
-      const engine = socket.io.engine;
-      const closed = new Promise((resolve) => engine.once('close', resolve));
-      socket.close();
-      await closed;
-      await sleep(200);
-      out('closed');
-      exit(0);
-      break;
-    }
-  }
-}
-exit(0);
+// The command loop, peer-commands.js, follows.

@@ -10,7 +10,8 @@
 // description), connect_error(err), reconnect_attempt(n), event(name,
 // ...args) for every server event (acknowledged with ["ok", ...args] when
 // the server asks), ack(n, ...args) for the reply to an echo, closed().
-// In: {op: "echo", n}, {op: "close"}.
+// In: {op: "echo", n}, {op: "close"}, read by peer-commands.js, which the
+// Go test appends to this script.
 import { io } from 'socket.io-client';
 
 exitAfter(Number(process.env.LIFETIME_MS));
@@ -29,22 +30,4 @@ socket.onAny((event, ...args) => {
   if (ack) ack('ok', ...args);
 });
 
-for await (const cmd of input()) {
-  switch (cmd.op) {
-    case 'echo':
-      socket.emit('echo', cmd.n, (...reply) => out('ack', cmd.n, ...reply));
-      break;
-    case 'close': {
-      // Exit once the disconnect packet is out, not before.
-      const engine = socket.io.engine;
-      const closed = new Promise((resolve) => engine.once('close', resolve));
-      socket.close();
-      await closed;
-      await sleep(200);
-      out('closed');
-      exit(0);
-      break;
-    }
-  }
-}
-exit(0);
+// The command loop, peer-commands.js, follows.

@@ -69,9 +69,15 @@ var allKinds = []peerKind{
 
 var (
 	//go:embed peer.mjs
-	peerScript string
+	peerJS string
 	//go:embed peer-v2.mjs
-	peerV2Script string
+	peerV2JS string
+	// peerCommands is the command loop both scripts end with.
+	//go:embed peer-commands.js
+	peerCommands string
+
+	peerScript   = peerJS + peerCommands
+	peerV2Script = peerV2JS + peerCommands
 )
 
 // jsPeer is peer.mjs running in Node.
