@@ -200,11 +200,14 @@
 // between two attempts, whatever the outage's length, so the bound is
 // about 5 s plus twice Retry. gRPC's defaults (20 s per attempt, waits
 // growing to 2 min) would leave a node out for minutes after a long
-// outage. Measured in TestEtcdMembership: 0.55 s after a 3.5 s cut
+// outage. A connection to etcd that stalls without being closed is given
+// up 15 s after the node last heard from etcd (the client's keepalive
+// pings), then the same holds; without the pings the node stayed out for
+// good. Measured in TestEtcdMembership: 0.55 s after a 3.5 s cut
 // (connections refused), and 0.02 to 0.28 s, once 5.6 s (an attempt was
 // hanging when the partition ended), after a 30 s partition whose
 // connection attempts hang; with gRPC's defaults that one took more than
-// 10 s. With other providers the node logs
+// 10 s. After a 10 s stall of its connection, 5.0 s. With other providers the node logs
 // at Warn that the membership dropped it and that only a restart, with a
 // new member id, brings it back.
 

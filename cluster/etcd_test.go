@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"slices"
 	"strings"
@@ -44,6 +43,14 @@ const (
 	// for 20 s and the waits between attempts grow to 2 min.
 	etcdLongCut         = 30 * time.Second
 	etcdLongRejoinBound = 10 * time.Second
+	// etcdStall and etcdStallRejoinBound: a node whose connection to etcd
+	// stalls for etcdStall (nothing closed, nothing carried) is back
+	// within etcdStallRejoinBound of the stall's end: its client gives
+	// the connection up once a keepalive ping has gone unanswered for
+	// 5 s, 10 s after it last heard from etcd, and reconnects. Without
+	// the pings it would wait on that connection for good.
+	etcdStall            = 10 * time.Second
+	etcdStallRejoinBound = 15 * time.Second
 )
 
 // etcdShutdownTimeout is the test nodes' Protoactor.ShutdownTimeout:
@@ -97,7 +104,11 @@ func newEtcdMemberDelayed(t *testing.T, endpoint string, delay time.Duration) *e
 // them and refuses new ones until it is restored. Silent (setSilent), it
 // closes them too, but accepts new ones and never answers them, even once
 // restored, as a partition that drops packets leaves a connection attempt
-// made into it: the client must give the attempt up.
+// made into it: the client must give the attempt up. Stalled
+// (setStalled), it closes nothing: the connections it forwards stop
+// carrying anything either way, for good, as a route that black-holes
+// them (or a NAT that lost them) would leave them, and new ones are
+// accepted and never answered, as while silent.
 type cutProxy struct {
 	l      net.Listener
 	target string
@@ -105,11 +116,12 @@ type cutProxy struct {
 	// delay holds back each chunk sent to target (set before use).
 	delay time.Duration
 
-	mu     sync.Mutex
-	cut    bool
-	silent bool
-	conns  map[net.Conn]bool
-	held   []net.Conn // accepted while silent, never answered
+	mu      sync.Mutex
+	cut     bool
+	silent  bool
+	stalled bool
+	conns   map[net.Conn]bool // the ends of the connections forwarded; false: stalled
+	held    []net.Conn        // accepted while silent or stalled, never answered
 }
 
 // startCutProxy starts a proxy to target on 127.0.0.1, closed when t ends.
@@ -145,11 +157,11 @@ func (p *cutProxy) serve() {
 			continue
 		}
 		pipe := func(dst, src net.Conn) {
-			if dst == out && p.delay > 0 {
-				copyDelayed(dst, src, p.delay)
-			} else {
-				_, _ = io.Copy(dst, src)
+			var delay time.Duration
+			if dst == out {
+				delay = p.delay
 			}
+			p.forward(dst, src, delay)
 			_ = dst.Close()
 			_ = src.Close()
 			p.mu.Lock()
@@ -162,12 +174,13 @@ func (p *cutProxy) serve() {
 	}
 }
 
-// copyDelayed copies src to dst, each chunk read held back for delay.
-func copyDelayed(dst, src net.Conn, delay time.Duration) {
+// forward copies src to dst, each chunk read held back for delay, until
+// either fails; once src is stalled, what it reads is dropped.
+func (p *cutProxy) forward(dst, src net.Conn, delay time.Duration) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 {
+		if n > 0 && p.live(src) {
 			time.Sleep(delay)
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
@@ -177,6 +190,13 @@ func copyDelayed(dst, src net.Conn, delay time.Duration) {
 			return
 		}
 	}
+}
+
+// live reports whether the connection end c still carries data.
+func (p *cutProxy) live(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns[c]
 }
 
 // track records the two ends of a connection, unless the proxy is cut.
@@ -190,11 +210,11 @@ func (p *cutProxy) track(in, out net.Conn) bool {
 	return true
 }
 
-// hold keeps in, unanswered, if the proxy is silent.
+// hold keeps in, unanswered, if the proxy is silent or stalled.
 func (p *cutProxy) hold(in net.Conn) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.silent {
+	if !p.silent && !p.stalled {
 		return false
 	}
 	p.held = append(p.held, in)
@@ -207,6 +227,19 @@ func (p *cutProxy) setSilent(silent bool) { p.set(&p.silent, silent) }
 
 // setCut cuts the proxy (closing its connections) or restores it.
 func (p *cutProxy) setCut(cut bool) { p.set(&p.cut, cut) }
+
+// setStalled stalls the connections the proxy forwards, for good, or lets
+// new ones through again.
+func (p *cutProxy) setStalled(stalled bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = stalled
+	if stalled {
+		for c := range p.conns {
+			p.conns[c] = false
+		}
+	}
+}
 
 // set turns one of the proxy's modes on or off; turned on, it closes the
 // connections the proxy forwards.
@@ -452,6 +485,22 @@ func TestEtcdMembership(t *testing.T) {
 		_ = a.srv.To("r").Emit("long", "A")
 		for _, cl := range []*testClient{ca, cd} {
 			cl.waitEvents(t, "long", 2, 10*time.Second)
+		}
+	})
+
+	t.Run("a node whose connection to etcd stalls rejoins soon after the stall ends", func(t *testing.T) {
+		start := time.Now()
+		dm.proxy.setStalled(true)
+		waitMembers(t, etcdCrashBound, a)
+		time.Sleep(time.Until(start.Add(etcdStall)))
+		dm.proxy.setStalled(false)
+		took := waitMembersTook(t, etcdStallRejoinBound, a, d)
+		t.Logf("D's connection to etcd stalled for %v; the stall had ended %v before A and D saw each other again",
+			etcdStall, took.Round(time.Millisecond))
+		_ = d.srv.To("r").Emit("stalled", "D")
+		_ = a.srv.To("r").Emit("stalled", "A")
+		for _, cl := range []*testClient{ca, cd} {
+			cl.waitEvents(t, "stalled", 2, 10*time.Second)
 		}
 	})
 }

@@ -21,7 +21,12 @@
 // that hangs (one made into a partition that drops packets) after
 // reconnectTimeout; gRPC's defaults would wait up to two minutes after a
 // long outage. A node then registers again within Retry, and the others
-// see it at once through their watch.
+// see it at once through their watch. A connection that stalls without
+// being closed (a route that drops its packets, a NAT that forgot it) is
+// given up keepAliveTime plus keepAliveTimeout (15 s) after the client
+// last heard from etcd, by the client's keepalive pings, and the same
+// bound follows; without the pings the client would wait on that
+// connection for as long as the kernel keeps it.
 //
 // protoactor-go's own etcd provider (cluster/clusterproviders/etcd) lists
 // the members, then starts a watch with no revision: a node that registers
@@ -51,6 +56,8 @@ import (
 // Config configures a Provider.
 type Config struct {
 	// Client is the etcd client's configuration (endpoints, TLS, auth).
+	// DialKeepAliveTime and DialKeepAliveTimeout left zero become 10 s
+	// and 5 s (see keepAliveTime).
 	Client clientv3.Config
 	// Prefix is the key prefix of every cluster's members; default
 	// "/actorio".
@@ -70,6 +77,17 @@ type Config struct {
 // (gRPC's default is 20 s), so that an attempt made into a partition that
 // drops packets ends soon after the partition does.
 const reconnectTimeout = 5 * time.Second
+
+// keepAliveTime and keepAliveTimeout are the etcd client's keepalive
+// pings, unless Config.Client sets them: after keepAliveTime without
+// hearing from etcd the client pings, and gives the connection up when
+// keepAliveTimeout passes without an answer. 10 s is the least gRPC
+// allows a client, and etcd's servers accept pings every 5 s
+// (--grpc-keepalive-min-time).
+const (
+	keepAliveTime    = 10 * time.Second
+	keepAliveTimeout = 5 * time.Second
+)
 
 // Provider keeps one node's membership in etcd; make it with New, and give
 // each node its own.
@@ -126,6 +144,17 @@ func New(cfg Config) (*Provider, error) {
 		Backoff:           backoff.Config{BaseDelay: min(cfg.Retry, time.Second), Multiplier: 1.6, Jitter: 0.2, MaxDelay: cfg.Retry},
 		MinConnectTimeout: reconnectTimeout,
 	})}, cfg.Client.DialOptions...)
+	// Without keepalive pings, a connection that stalls without being
+	// closed (a route that drops its packets, a NAT that forgot it) is
+	// waited on for as long as the kernel keeps it, and the node stays
+	// out of the cluster all that time: gRPC reconnects only once a
+	// connection fails.
+	if cfg.Client.DialKeepAliveTime <= 0 {
+		cfg.Client.DialKeepAliveTime = keepAliveTime
+	}
+	if cfg.Client.DialKeepAliveTimeout <= 0 {
+		cfg.Client.DialKeepAliveTimeout = keepAliveTimeout
+	}
 	client, err := clientv3.New(cfg.Client)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: client: %w", err)
