@@ -472,37 +472,37 @@ func TestEtcdMembership(t *testing.T) {
 		}
 	})
 
-	t.Run("a node partitioned from etcd for long rejoins soon after the partition ends", func(t *testing.T) {
-		start := time.Now()
-		dm.proxy.setSilent(true)
-		waitMembers(t, etcdCrashBound, a)
-		time.Sleep(time.Until(start.Add(etcdLongCut)))
-		dm.proxy.setSilent(false)
-		took := waitMembersTook(t, etcdLongRejoinBound, a, d)
-		t.Logf("D was partitioned from etcd for %v; the partition had ended %v before A and D saw each other again",
-			etcdLongCut, took.Round(time.Millisecond))
-		_ = d.srv.To("r").Emit("long", "D")
-		_ = a.srv.To("r").Emit("long", "A")
-		for _, cl := range []*testClient{ca, cd} {
-			cl.waitEvents(t, "long", 2, 10*time.Second)
-		}
-	})
-
-	t.Run("a node whose connection to etcd stalls rejoins soon after the stall ends", func(t *testing.T) {
-		start := time.Now()
-		dm.proxy.setStalled(true)
-		waitMembers(t, etcdCrashBound, a)
-		time.Sleep(time.Until(start.Add(etcdStall)))
-		dm.proxy.setStalled(false)
-		took := waitMembersTook(t, etcdStallRejoinBound, a, d)
-		t.Logf("D's connection to etcd stalled for %v; the stall had ended %v before A and D saw each other again",
-			etcdStall, took.Round(time.Millisecond))
-		_ = d.srv.To("r").Emit("stalled", "D")
-		_ = a.srv.To("r").Emit("stalled", "A")
-		for _, cl := range []*testClient{ca, cd} {
-			cl.waitEvents(t, "stalled", 2, 10*time.Second)
-		}
-	})
+	// Outages after which the node must give up by itself what it was
+	// waiting on: attempts to connect that hang, or connections that
+	// carry nothing.
+	for _, o := range []struct {
+		name   string
+		set    func(bool)
+		length time.Duration
+		bound  time.Duration // from the outage's end until A and D see each other
+		event  string        // each outage's own: a client counts every one it got
+	}{
+		// Connections closed; attempts made meanwhile hang, unanswered.
+		{"a node partitioned from etcd for long rejoins soon after the partition ends", dm.proxy.setSilent, etcdLongCut, etcdLongRejoinBound, "long"},
+		// Connections open, carrying nothing, for good.
+		{"a node whose connection to etcd stalls rejoins soon after the stall ends", dm.proxy.setStalled, etcdStall, etcdStallRejoinBound, "stalled"},
+	} {
+		t.Run(o.name, func(t *testing.T) {
+			start := time.Now()
+			o.set(true)
+			waitMembers(t, etcdCrashBound, a)
+			time.Sleep(time.Until(start.Add(o.length)))
+			o.set(false)
+			took := waitMembersTook(t, o.bound, a, d)
+			t.Logf("D's outage lasted %v; it had ended %v before A and D saw each other again",
+				o.length, took.Round(time.Millisecond))
+			_ = d.srv.To("r").Emit(o.event, "D")
+			_ = a.srv.To("r").Emit(o.event, "A")
+			for _, cl := range []*testClient{ca, cd} {
+				cl.waitEvents(t, o.event, 2, 10*time.Second)
+			}
+		})
+	}
 }
 
 // waitMembersTook waits as waitMembers does and returns how long it
