@@ -206,7 +206,7 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 	refuse := func(msg string) {
 		frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: nsp,
 			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
-		_ = a.conn.Send(a.rt.packets(frame, nil)...)
+		_ = a.rt.send(a.conn, false, frame, nil)
 	}
 	ns := a.dir(nsp, auth)
 	if ns == nil {

@@ -55,7 +55,7 @@ func (ns *NamespaceRef) ready(p *SocketRef, reply []byte) error {
 		p.rec.restore = nil
 		rooms = append(slices.Clone(r.rooms), rooms...)
 		ns.log.missed(r, p.id, r.rooms, func(e *logEntry) bool {
-			return p.conn.Send(ns.rt.packets(e.replayFrame(r.last), e.atts)...) == nil
+			return ns.rt.send(p.conn, false, e.replayFrame(r.last), e.atts) == nil
 		})
 	}
 	p.connected.Store(true)

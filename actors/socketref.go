@@ -176,14 +176,7 @@ func (p *SocketRef) write(frame []byte, attachments [][]byte, log bool) error {
 // writeRaw sends a packet whatever the socket's state (CONNECT replies and
 // DISCONNECT notices).
 func (p *SocketRef) writeRaw(frame []byte, attachments [][]byte) error {
-	var err error
-	if len(attachments) == 0 && p.ns.rt.parser != ParserMsgpack {
-		// The usual packet, one text message: no slice of packets to make.
-		err = p.conn.SendNow(engineio.Packet{Type: engineio.Message, Data: frame})
-	} else {
-		err = p.conn.SendNow(p.ns.rt.packets(frame, attachments)...)
-	}
-	if err != nil {
+	if err := p.ns.rt.send(p.conn, true, frame, attachments); err != nil {
 		return fmt.Errorf("write to socket %s: %w", p.id, err)
 	}
 	return nil

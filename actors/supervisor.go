@@ -264,7 +264,7 @@ func (a *namespaceActor) overConnBound(c *connActor) bool {
 	}
 	frame := socketio.AppendEncode(nil, socketio.Packet{Type: socketio.ConnectError, Namespace: a.ns.name,
 		Data: []byte(`{"message":"Invalid namespace"}`)})
-	_ = c.conn.Send(a.ns.rt.packets(frame, nil)...)
+	_ = a.ns.rt.send(c.conn, false, frame, nil)
 	if r := a.ns.opts.Refusals; r != nil {
 		r.Refuse(c.conn.ID(), "actorio: namespace refused: MaxNamespacesPerConnection reached",
 			slog.String("conn", c.conn.ID()), slog.String("nsp", a.ns.name), slog.Int("max", limit))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/actorio/actorio/protocol/msgpack"
 	"github.com/actorio/actorio/protocol/socketio"
@@ -33,6 +34,24 @@ func (rt *Runtime) SetParser(p Parser) { rt.parser = p }
 // a frame into Engine.IO messages just before they are queued (once per
 // broadcast, whatever the number of receivers), and the inbound route
 // turns a msgpack message into the text form as it reads it.
+
+// send queues one Socket.IO packet on c (now: as gateway.Conn.SendNow
+// does, else as Send) in the Engine.IO messages of the runtime's parser.
+// The usual packet, one text message, goes without a slice made for it.
+func (rt *Runtime) send(c *gateway.Conn, now bool, frame []byte, atts [][]byte) error {
+	if len(atts) == 0 && rt.parser != ParserMsgpack {
+		pkt := engineio.Packet{Type: engineio.Message, Data: frame}
+		if now {
+			return c.SendNow(pkt)
+		}
+		return c.Send(pkt)
+	}
+	pkts := rt.packets(frame, atts)
+	if now {
+		return c.SendNow(pkts...)
+	}
+	return c.Send(pkts...)
+}
 
 // packets wraps one Socket.IO packet into the Engine.IO messages of the
 // runtime's parser. A frame msgpack cannot carry (a bug: the server makes
