@@ -489,8 +489,9 @@ func (s *Socket) ackFunc(id uint64) AckFunc {
 }
 
 // ackSizeHint guesses the bytes of an ACK packet of namespace nsp with
-// args: exact for the usual arguments (strings, raw JSON, numbers)
-// without characters to escape, a guess for the others.
+// args: enough for the usual arguments (strings, raw JSON, numbers)
+// without characters to escape, a guess for the others (a short guess
+// costs the buffer's growth).
 func ackSizeHint(nsp string, args []any) int {
 	n := len(nsp) + 24 // type, namespace's comma, ack id, brackets
 	for _, a := range args {
