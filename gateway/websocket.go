@@ -304,11 +304,19 @@ func (c *Conn) readOnOwnGoroutine(ws *websocket.Conn) {
 	}
 }
 
-// closeUnread ends the session and closes ws when no reader may start
-// because the server is closing.
+// closeUnread ends the session when no reader of ws may start because
+// the server is closing, and closes ws unless it is the session's
+// transport: the session's writer closes that once it has written what
+// the close leaves it (a Server.Close's flush), and Server.Close cuts a
+// writer stuck on a peer that does not read.
 func (c *Conn) closeUnread(ws *websocket.Conn) {
 	c.closeWith(disconnect.ForcedServerClose, ErrServerClosed, closeAbort)
-	_ = ws.Close()
+	c.mu.Lock()
+	written := c.out == ws
+	c.mu.Unlock()
+	if !written {
+		_ = ws.Close()
+	}
 }
 
 // readLoop reads frames until the connection fails or the session ends.

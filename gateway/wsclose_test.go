@@ -145,3 +145,41 @@ func TestPingTimeoutCutsAWriterStuckOnAPeerThatDoesNotRead(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestServerCloseBeforeTheReaderStartsFlushes: a Server.Close that starts
+// while the handler of a WebSocket handshake has yet to start the
+// session's reader (OnOpen still runs) ends the session as it ends any
+// other: what was queued, then the bare close frame. The reader that may no
+// longer start must not cut the connection under the writer's flush.
+func TestServerCloseBeforeTheReaderStartsFlushes(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	closed := make(chan error, 1)
+	shut := func() bool {
+		e.srv.mu.Lock()
+		defer e.srv.mu.Unlock()
+		return e.srv.shut
+	}
+	e.h.onOpen = func(c *Conn) {
+		_ = c.Send(msg("last"))
+		go func() { closed <- e.srv.Close() }()
+		for !shut() { // from here on, no reader may start
+			time.Sleep(time.Millisecond)
+		}
+	}
+	ws := e.dial(t, "EIO=4&transport=websocket")
+	readText(t, ws) // the open packet
+	got, err := readUntilClose(t, ws)
+	if strings.Join(got, " ") != "4last" {
+		t.Errorf("frames before the close: %q, want [\"4last\"]", got)
+	}
+	if !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+		t.Errorf("websocket ended with %v, want a close frame without status (1005)", err)
+	}
+	if err := <-closed; err != nil {
+		t.Error(err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose {
+		t.Errorf("server-side reason %q, want %q", ev.reason, disconnect.ForcedServerClose)
+	}
+}
