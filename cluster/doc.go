@@ -210,13 +210,19 @@
 // 10 s. After a 10 s stall of its connection, 5.0 s. With other providers the node logs
 // at Warn that the membership dropped it and that only a restart, with a
 // new member id, brings it back.
-
+//
+// # Connection state recovery
+//
+// With actorio.Options.ConnectionStateRecovery, a client restores its
+// session on any node, its own node alive or dead: every node keeps a
+// replica of every other node's sessions (NodeSession) and logs every
+// logged packet under numbers its sending node gave it, so that an offset
+// means the same on every node. ARCHITECTURE.md ("Recovery on any node")
+// has the design and its measured limits.
+//
 // # Not yet across nodes
 //
-// Connection state recovery is per node: a client must come back to the
-// node it left (its session is not shared); through a balancer it does,
-// as its requests name the session and are handed to its node (next
-// section). A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
+// A broadcast through a dynamic parent namespace (OfFunc, OfRegexp)
 // reaches, on the other nodes, only the children that also exist on the
 // sending node.
 //
@@ -264,9 +270,8 @@
 //     for the sockets by the reader, and its end is sent by the last ack
 //     or by the deadline's timer (or a cancel);
 //   - with Static, one goroutine that probes, which starts a short-lived
-//     goroutine per node it probes in a round;
+//     goroutine per node it probes in a round.
 //
-
 // Server.Close closes the node first and stops them all. It takes
 // milliseconds, but may wait for the other nodes to confirm the goodbye (at
 // most 0.5 s). It waits for the goroutines this package starts except the
