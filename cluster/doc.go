@@ -117,6 +117,18 @@
 // failure detection time of the provider (see Membership) for a stalled
 // one.
 //
+// A node also watches its links, whatever the provider: each second, a
+// link that carried something since the other node last answered gets a
+// mark (NodeQueueMark), and a link whose mark has gone unanswered for 10 s
+// is closed, logged at Warn, and the node is unreachable until the next
+// message opens a new connection. This finds what a provider cannot: two
+// nodes that both reach the membership service (etcd, say) while the
+// connection between them stalls (a route that drops its packets, a NAT
+// that forgot it), which the kernel would report only after minutes. A
+// call waiting for such a node returns within about 12 s, and a
+// connection opened during the stall is given up the same way once it
+// ends.
+//
 // # Membership
 //
 // A node sends to the members of its cluster topology, which comes from
@@ -269,6 +281,7 @@
 //     node closes. A NodeBroadcastWithAck has none: its event is queued
 //     for the sockets by the reader, and its end is sent by the last ack
 //     or by the deadline's timer (or a cancel);
+//   - one goroutine that watches the links' answers, every second;
 //   - with Static, one goroutine that probes, which starts a short-lived
 //     goroutine per node it probes in a round.
 //

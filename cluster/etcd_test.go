@@ -2,7 +2,9 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/cluster/etcd"
+	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/testkit"
 )
 
@@ -268,6 +271,97 @@ func (p *cutProxy) close() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+}
+
+// TestEtcdLinkStall runs two nodes whose membership is the etcd provider,
+// both reaching etcd all along, and stalls the connections from A to B,
+// protoactor's with the link's (nothing closed, nothing carried, as a
+// route that black-holes them would leave them):
+// etcd still holds B alive, so only the link can tell A that B hears
+// nothing. It checks that a broadcast with acks from A returns with B
+// unreachable within linkStallBound, not at its context's end, and that A
+// logs why; then A goes on broadcasting, on a connection it opens during
+// the stall, and once the stall ends its broadcasts must reach B's clients
+// again within linkStallHealBound. Before A watched its links' answers (see
+// cluster's checkLinks), the call waited for its context, and nothing A
+// sent ever reached B again: the stalled connection stayed A's link.
+func TestEtcdLinkStall(t *testing.T) {
+	if raceEnabled {
+		t.Skip("under -race, nodes start in TestCluster only (see cluster.WarmUp)")
+	}
+	// A link that carried something is marked within a LinkCheck; the mark
+	// unanswered for LinkAnswerTimeout is seen at the next LinkCheck.
+	detect := cluster.LinkAnswerTimeout + 2*cluster.LinkCheck
+	// Once the stall ends: the connection A holds then (one it opened during
+	// the stall, which the proxy never answers) is closed as above, and
+	// A's next frame opens one that carries.
+	linkStallBound, linkStallHealBound := detect+3*time.Second, detect+5*time.Second
+
+	endpoint := testkit.StartEtcd(t)
+	var alog logbuf.Buffer
+	a := startNodeAt(t, "A", "127.0.0.1:0", "", slog.New(slog.NewTextHandler(&alog, nil)), newEtcdMember(t, endpoint).m, false)
+	real := testkit.FreeAddr(t)
+	px := startCutProxy(t, real)
+	b := startNodeAt(t, "B", real, px.addr(), testLog(), newEtcdMember(t, endpoint).m, false)
+	waitMembersTook(t, etcdJoinBound, a, b)
+	defer func() {
+		if t.Failed() {
+			t.Logf("A's log:\n%s", alog.String())
+		}
+	}()
+	connectAcker(t, "ca", a.url, "r")
+	cb := connectAcker(t, "cb", b.url, "r")
+	if err := a.srv.To("r").Emit("before"); err != nil {
+		t.Fatal(err)
+	}
+	cb.waitEvents(t, "before", 1, 10*time.Second)
+
+	px.setStalled(true)
+	stalled := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*linkStallBound)
+	defer cancel()
+	acks, err := a.srv.To("r").EmitWithAck(ctx, "q", "x")
+	took := time.Since(stalled)
+	t.Logf("EmitWithAck returned %v after the stall began: %v", took.Round(time.Millisecond), err)
+	if !errors.Is(err, cluster.ErrNodeUnreachable) {
+		t.Errorf("EmitWithAck during the stall: %v, want ErrNodeUnreachable", err)
+	}
+	if took > linkStallBound {
+		t.Errorf("EmitWithAck returned %v after the stall began, bound %v", took, linkStallBound)
+	}
+	if got := ackNames(acks); !slices.Equal(got, []string{"ca"}) {
+		t.Errorf("acks from %v, want [ca]", got)
+	}
+	if log := alog.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "answered nothing on its link") {
+		t.Errorf("A did not log the link it closed")
+	}
+	// A's broadcasts go on during the stall: the next one opens a new
+	// connection, which the proxy takes and never answers, even once the
+	// stall ends.
+	for i := 0; time.Since(stalled) < took+3*time.Second; i++ {
+		if err := a.srv.To("r").Emit("during", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	px.setStalled(false)
+	ended := time.Now()
+	for i := 0; len(cb.events("after")) == 0; i++ {
+		if time.Since(ended) > 2*linkStallHealBound {
+			t.Fatalf("no broadcast from A reached B %v after the stall ended", time.Since(ended))
+		}
+		if err := a.srv.To("r").Emit("after", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	healed := time.Since(ended)
+	t.Logf("A's broadcasts reached B again %v after the stall ended (bound %v)", healed.Round(time.Millisecond), linkStallHealBound)
+	if healed > linkStallHealBound {
+		t.Errorf("A's broadcasts reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
+	}
+	waitMembers(t, time.Second, a, b)
 }
 
 // TestEtcdMembership runs three nodes whose membership is the etcd

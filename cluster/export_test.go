@@ -136,3 +136,10 @@ func LinkHello(plain bool, secret, addr, member string) []byte {
 
 // LinkFrame returns m as one frame of a node link.
 func LinkFrame(m proto.Message) ([]byte, error) { return appendLinkFrame(nil, m) }
+
+// LinkAnswerTimeout is how long a link's node may leave a mark unanswered
+// before the link is closed; LinkCheck how often the links are looked at.
+const (
+	LinkAnswerTimeout = linkAnswerTimeout
+	LinkCheck         = linkCheck
+)

@@ -125,6 +125,13 @@ func (n *testNode) sideEvents() []received {
 // its name.
 func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm bool) *testNode {
 	t.Helper()
+	return startNodeAt(t, name, addr, "", testLog(), m, warm)
+}
+
+// startNodeAt is startNode with the node's AdvertisedAddress adv (none
+// when empty), logging to log.
+func startNodeAt(t *testing.T, name, addr, adv string, log *slog.Logger, m actorio.ClusterProvider, warm bool) *testNode {
+	t.Helper()
 	rec := &recorder{p: m}
 	onConn := func(s *actorio.Socket) {
 		s.On("join", testkit.JoinRooms)
@@ -141,8 +148,8 @@ func startNode(t *testing.T, name, addr string, m actorio.ClusterProvider, warm 
 	}
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{
-			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "test", Address: addr, HTTPAddress: web.Addr().String(), Provider: rec},
+			Logger:  log,
+			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "test", Address: addr, AdvertisedAddress: adv, HTTPAddress: web.Addr().String(), Provider: rec},
 		},
 		Listener: web,
 		Setup: func(srv *actorio.Server) {

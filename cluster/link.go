@@ -54,6 +54,13 @@ const (
 	// that is not among the nodes alive (one that asked this node
 	// something, then left).
 	linkIdle = time.Minute
+	// linkAnswerTimeout ends a link whose node has not answered a mark
+	// (NodeQueueMark) sent on it so long ago: its connection stalled (a
+	// route that black-holes it, a NAT that lost it) or the node reads
+	// nothing (see checkLinks).
+	linkAnswerTimeout = 10 * time.Second
+	// linkCheck is how often checkLinks looks at the links.
+	linkCheck = time.Second
 	// maxHelloField bounds each field of a hello.
 	maxHelloField = 4096
 )
@@ -100,6 +107,10 @@ type link struct {
 	failed   net.Conn
 	// inlined counts the frames senders wrote themselves.
 	inlined atomic.Int64
+	// opened is when conn opened; asked is when the mark that checkLinks
+	// awaits an answer to was sent (zero: none), answered when the last
+	// answer to a mark came.
+	opened, asked, answered time.Time
 }
 
 // inlineShare is the part of a link's kernel send buffer that may be in
@@ -348,6 +359,7 @@ func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time,
 			return false
 		}
 		l.conn, l.raw, l.sndbuf = c, raw, sndbuf
+		l.opened = time.Now()
 		l.mu.Unlock()
 		*conn, *lost = c, l.watch(c)
 		l.n.onEndpoint(&remote.EndpointConnectedEvent{Address: l.addr})
@@ -386,6 +398,101 @@ func (l *link) wroteSince() bool {
 	w := l.wrote
 	l.wrote = false
 	return w
+}
+
+// errUnanswered ends a link whose node answered no mark for
+// linkAnswerTimeout.
+var errUnanswered = fmt.Errorf("no answer on the link for %v", linkAnswerTimeout)
+
+// checkLinks ends, every linkCheck, the connection of each link to a node
+// alive that has not answered the mark it was sent linkAnswerTimeout ago,
+// and marks each link that carried something since its last answer. A
+// link fails by itself when the other node closes it or resets it, or
+// once the kernel's send buffer is full for linkWriteTimeout; a connection
+// that stalls without either (its packets dropped, with little sent on
+// it) would otherwise keep what is sent on it from that node until the
+// kernel gives up (minutes), and calls waiting for that node's answers
+// until their context ends. Ended, the node is unreachable (calls waiting
+// for it return ErrNodeUnreachable) until a new connection opens, which
+// the next frame queued makes.
+func (n *node) checkLinks() {
+	defer n.linkWG.Done()
+	t := time.NewTicker(linkCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case now := <-t.C:
+			for _, p := range *n.peers.Load() {
+				l := n.existingLink(p.addr)
+				if l == nil {
+					continue
+				}
+				ask, c, waited := l.check(now)
+				if c != nil {
+					n.log.Warn("actorio: cluster node answered nothing on its link: the link is closed and opened again",
+						"address", p.addr, "member", p.id, "waited", waited.Round(time.Millisecond))
+					_ = c.Close()
+					l.wakeWriter()
+				}
+				if ask {
+					n.sendTo(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: p.q.sent.Load()})
+				}
+			}
+		}
+	}
+}
+
+// existingLink returns the link to addr if there is one.
+func (n *node) existingLink(addr string) *link {
+	n.linkMu.Lock()
+	defer n.linkMu.Unlock()
+	return n.links[addr]
+}
+
+// check is checkLinks' look at l at now: ask, to send a mark (something
+// was queued since the last answer and no mark is awaited, which it then
+// records); end, a connection for the caller to close, on which a mark has
+// gone unanswered for waited (its failure, errUnanswered, is left for the
+// writer).
+func (l *link) check(now time.Time) (ask bool, end net.Conn, waited time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false, nil, 0
+	}
+	if !l.asked.IsZero() {
+		waited = now.Sub(l.asked)
+		if waited < linkAnswerTimeout {
+			return false, nil, 0
+		}
+		asked := l.asked
+		l.asked = time.Time{}
+		if l.conn == nil || l.opened.After(asked) {
+			// The mark was lost with a connection whose loss is known
+			// already, or dropped without one: the next look asks again.
+			return false, nil, 0
+		}
+		if l.writeErr == nil {
+			l.writeErr, l.failed = errUnanswered, l.conn
+		}
+		return false, l.conn, waited
+	}
+	if !l.last.After(l.answered) {
+		return false, nil, 0
+	}
+	l.asked = now
+	return true, nil, 0
+}
+
+// markAnswered records that the node at addr answered a mark.
+func (n *node) markAnswered(addr string) {
+	if l := n.existingLink(addr); l != nil {
+		l.mu.Lock()
+		l.asked, l.answered = time.Time{}, time.Now()
+		l.mu.Unlock()
+	}
 }
 
 // watch reads from an outgoing link, on which the other node sends

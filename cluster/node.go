@@ -265,6 +265,8 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		_ = n.teardown(false)
 		return nil, err
 	}
+	n.linkWG.Add(1)
+	go n.checkLinks()
 	n.log.Info("actorio: cluster node started", "address", n.address(), "member", n.id)
 	return n, nil
 }
@@ -745,6 +747,7 @@ func (n *node) markAck(m *pb.NodeQueueMarkAck) {
 			}
 		}
 		q.marked.Store(0)
+		n.markAnswered(p.addr)
 	}
 }
 
