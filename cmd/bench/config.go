@@ -117,6 +117,9 @@ type config struct {
 	parser string
 	// compress turns on WebSocket compression (-compress).
 	compress bool
+	// serverProcs is the GOMAXPROCS of the Go servers (-server-procs); 0:
+	// the runtime's default.
+	serverProcs int
 
 	// load generator
 	servers    []string
@@ -200,6 +203,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.nodeBin, "node", "node", "Node.js executable")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU and heap profiles of the actorio (and raw) server of each scenario into this directory")
 	fs.BoolVar(&c.verbose, "v", false, "show the servers' stderr")
+	fs.IntVar(&c.serverProcs, "server-procs", 0, "GOMAXPROCS of the Go servers (actorio, raw, actorio-cluster's nodes), as Node's one thread; 0: the runtime's default, every core")
 
 	fs.IntVar(&c.echoClients, "c", 50, "echo: concurrent clients, each in a closed loop")
 	fs.DurationVar(&c.echoTime, "t", 8*time.Second, "echo: measured duration per server")
@@ -293,7 +297,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.echoClients < 1 || c.echoRate < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
 		c.echoSize < 0 || c.fanSize < 0 || c.rstormConns < 0 || c.rstormTimeout <= 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
-		c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
+		c.serverProcs < 0 || c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")
 		fmt.Fprintln(stderr, err)
 		return c, err

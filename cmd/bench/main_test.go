@@ -90,7 +90,8 @@ func TestSmoke(t *testing.T) {
 
 // TestSmokeMsgpack runs the single-process scenarios with -parser
 // msgpack: actorio's ParserMsgpack, and Node's socket.io with the npm
-// parser when installed, against clients that speak it.
+// parser when installed, against clients that speak it; and actorio on
+// one core (-server-procs 1).
 func TestSmokeMsgpack(t *testing.T) {
 	servers := "actorio"
 	if nodeAvailable() {
@@ -98,7 +99,7 @@ func TestSmokeMsgpack(t *testing.T) {
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{
-		"-servers", servers, "-scenarios", "echo,fanout,idle", "-parser", "msgpack",
+		"-servers", servers, "-scenarios", "echo,fanout,idle", "-parser", "msgpack", "-server-procs", "1",
 		"-c", "3", "-t", "200ms", "-warmup", "50ms",
 		"-r", "5", "-m", "20", "-size", "300",
 		"-n", "10", "-hold", "300ms", "-ping-interval", "100ms", "-settle", "20ms",
@@ -116,6 +117,9 @@ func TestSmokeMsgpack(t *testing.T) {
 				t.Errorf("missing figure: %s", line)
 			}
 		}
+	}
+	if !strings.Contains(table, "Go servers at GOMAXPROCS=1") {
+		t.Errorf("the parameters do not say the Go servers ran at GOMAXPROCS=1:\n%s", table)
 	}
 }
 
@@ -227,7 +231,7 @@ func TestClusterPKI(t *testing.T) {
 func TestFlagsRejectUnknownNames(t *testing.T) {
 	var errb bytes.Buffer
 	for _, args := range [][]string{{"-servers", "actorio,bogus"}, {"-scenarios", "nope"}, {"-serve", "node"}, {"-c", "0"},
-		{"-xsize", "8"}, {"-xhomes", "4"}, {"-xhomes", "0"}, {"-xr", "0"}, {"-parser", "cbor"}, {"-parser", "msgpack", "-scenarios", "pecho"}} {
+		{"-xsize", "8"}, {"-xhomes", "4"}, {"-xhomes", "0"}, {"-xr", "0"}, {"-parser", "cbor"}, {"-parser", "msgpack", "-scenarios", "pecho"}, {"-server-procs", "-1"}} {
 		if _, err := parseFlags(args, &errb); err == nil {
 			t.Errorf("%q accepted", args)
 		}

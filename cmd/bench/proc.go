@@ -199,6 +199,9 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 			// otherwise sleep a second at exit.
 			cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0")
 		}
+		if cfg.serverProcs > 0 {
+			cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(cfg.serverProcs))
+		}
 		cmd.Env = append(cmd.Env, l.env...)
 	}
 	name := l.name

@@ -335,6 +335,9 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Parameters: echo C=%d clients, T=%v (after %v warm-up), %d-byte string; fan-out (WebSocket and long-polling) R=%d receivers, M=%d messages of %d bytes in one blast; idle N=%d held %v; ping interval %v. ",
 		cfg.echoClients, cfg.echoTime, cfg.echoWarmup, cfg.echoSize, cfg.fanReceivers, cfg.fanMessages, cfg.fanSize, cfg.idleConns, cfg.idleHold, cfg.pingInterval)
+	if cfg.serverProcs > 0 {
+		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
+	}
 	fmt.Fprintf(w, "Machine: %d CPUs, %s/%s, %s, node %s. Whole run: %v.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), res.took.Round(time.Second))
 	fmt.Fprintf(w, "Each server is a separate process, started afresh per scenario; CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, RSS is VmRSS and peak RSS VmHWM from /proc/<pid>/status. "+

@@ -233,6 +233,9 @@ func writeXReport(w io.Writer, cfg config, res *results) {
 		fmt.Fprintf(w, "xack: %d receivers, %d rounds after %d unmeasured, round timeout %v; ",
 			cfg.xAckReceivers, cfg.xRounds, cfg.xWarmRounds, cfg.xAckTimeout)
 	}
+	if cfg.serverProcs > 0 {
+		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
+	}
 	fmt.Fprintf(w, "ping interval %v. Machine: %d CPUs, %s/%s, %s, node %s, %s. Whole run: %v.\n\n",
 		cfg.pingInterval, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), redisVersion(cfg), res.took.Round(time.Second))
 	fmt.Fprintf(w, "Server CPU sums every process of the column (utime+stime, 10 ms ticks): the nodes, and redis-server for node-redis. "+
