@@ -118,15 +118,18 @@
 // one.
 //
 // A node also watches its links, whatever the provider: each second, a
-// link that carried something since the other node last answered gets a
-// mark (NodeQueueMark), and a link whose mark has gone unanswered for 10 s
-// is closed, logged at Warn, and the node is unreachable until the next
+// link that carried something since the other node last answered, or
+// whose node was sent a server-side event meanwhile, gets a mark
+// (NodeQueueMark; neither marks nor their answers count as carrying
+// something, so quiet links stay quiet). A link whose mark has gone
+// unanswered for 10 s is closed, logged at Warn, with protoactor's
+// connection to that node, and the node is unreachable until the next
 // message opens a new connection. This finds what a provider cannot: two
 // nodes that both reach the membership service (etcd, say) while the
-// connection between them stalls (a route that drops its packets, a NAT
-// that forgot it), which the kernel would report only after minutes. A
-// call waiting for such a node returns within about 12 s, and a
-// connection opened during the stall is given up the same way once it
+// connections between them stall (a route that drops their packets, a
+// NAT that forgot them), which the kernel would report only after
+// minutes. A call waiting for such a node returns within about 12 s, and
+// a connection opened during the stall is given up the same way once it
 // ends.
 //
 // # Membership

@@ -276,20 +276,23 @@ func (p *cutProxy) close() {
 // TestEtcdLinkStall runs two nodes whose membership is the etcd provider,
 // both reaching etcd all along, and stalls the connections from A to B,
 // protoactor's with the link's (nothing closed, nothing carried, as a
-// route that black-holes them would leave them):
-// etcd still holds B alive, so only the link can tell A that B hears
-// nothing. It checks that a broadcast with acks from A returns with B
-// unreachable within linkStallBound, not at its context's end, and that A
-// logs why; then A goes on broadcasting, on a connection it opens during
-// the stall, and once the stall ends its broadcasts must reach B's clients
-// again within linkStallHealBound. Before A watched its links' answers (see
-// cluster's checkLinks), the call waited for its context, and nothing A
-// sent ever reached B again: the stalled connection stayed A's link.
+// route that black-holes them would leave them): etcd still holds B
+// alive, so only the link can tell A that B hears nothing. During the
+// stall, a ServerSideEmitWithAck from A (which goes through protoactor,
+// nothing on the link) and then a broadcast with acks must each return
+// with B unreachable within linkStallBound, not at their context's end, A
+// logging why; then A goes on emitting, on connections it opens during the
+// stall, and once the stall ends its broadcasts and its server-side events
+// must reach B again within linkStallHealBound. Before A watched its
+// links' answers (see cluster's checkLinks), the calls waited for their
+// context, and nothing A sent reached B again: the stalled connections
+// stayed A's.
 func TestEtcdLinkStall(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under -race, nodes start in TestCluster only (see cluster.WarmUp)")
 	}
-	// A link that carried something is marked within a LinkCheck; the mark
+	// A link that carried something (or whose node was sent something
+	// through protoactor) is marked within a LinkCheck; the mark
 	// unanswered for LinkAnswerTimeout is seen at the next LinkCheck.
 	detect := cluster.LinkAnswerTimeout + 2*cluster.LinkCheck
 	// Once the stall ends: the connection A holds then (one it opened during
@@ -311,34 +314,57 @@ func TestEtcdLinkStall(t *testing.T) {
 	}()
 	connectAcker(t, "ca", a.url, "r")
 	cb := connectAcker(t, "cb", b.url, "r")
+	// Both connections open before the stall.
 	if err := a.srv.To("r").Emit("before"); err != nil {
 		t.Fatal(err)
 	}
 	cb.waitEvents(t, "before", 1, 10*time.Second)
+	a.srv.ServerSideEmit("ping", "before")
+	waitSideEvents(t, b, 1, 10*time.Second)
+	// Quiet links are not marked: once A's marks for what it sent are
+	// answered, no more go out (an answer is not something to ask about).
+	time.Sleep(2 * cluster.LinkCheck)
+	marks := cluster.LinkMarks(a.rec.node) + cluster.LinkMarks(b.rec.node)
+	time.Sleep(3 * cluster.LinkCheck)
+	if more := cluster.LinkMarks(a.rec.node) + cluster.LinkMarks(b.rec.node) - marks; more > 0 {
+		t.Errorf("%d more marks on links that carried nothing for %v", more, 3*cluster.LinkCheck)
+	}
 
 	px.setStalled(true)
-	stalled := time.Now()
+	// unreachable checks that a call during the stall returned with B
+	// unreachable within linkStallBound of start.
+	unreachable := func(what string, start time.Time, err error) {
+		t.Helper()
+		took := time.Since(start)
+		t.Logf("%s returned %v after it began: %v", what, took.Round(time.Millisecond), err)
+		if !errors.Is(err, cluster.ErrNodeUnreachable) {
+			t.Errorf("%s during the stall: %v, want ErrNodeUnreachable", what, err)
+		}
+		if took > linkStallBound {
+			t.Errorf("%s returned %v after it began, bound %v", what, took, linkStallBound)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*linkStallBound)
 	defer cancel()
-	acks, err := a.srv.To("r").EmitWithAck(ctx, "q", "x")
-	took := time.Since(stalled)
-	t.Logf("EmitWithAck returned %v after the stall began: %v", took.Round(time.Millisecond), err)
-	if !errors.Is(err, cluster.ErrNodeUnreachable) {
-		t.Errorf("EmitWithAck during the stall: %v, want ErrNodeUnreachable", err)
-	}
-	if took > linkStallBound {
-		t.Errorf("EmitWithAck returned %v after the stall began, bound %v", took, linkStallBound)
-	}
-	if got := ackNames(acks); !slices.Equal(got, []string{"ca"}) {
-		t.Errorf("acks from %v, want [ca]", got)
-	}
+	start := time.Now()
+	_, err := a.srv.ServerSideEmitWithAck(ctx, "ask", "q")
+	unreachable("ServerSideEmitWithAck", start, err)
 	if log := alog.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "answered nothing on its link") {
 		t.Errorf("A did not log the link it closed")
 	}
-	// A's broadcasts go on during the stall: the next one opens a new
-	// connection, which the proxy takes and never answers, even once the
+	// B is unreachable, or A has opened a connection into the stall that
+	// it must find out about again.
+	start = time.Now()
+	acks, err := a.srv.To("r").EmitWithAck(ctx, "q", "x")
+	unreachable("EmitWithAck", start, err)
+	if got := ackNames(acks); !slices.Equal(got, []string{"ca"}) {
+		t.Errorf("acks from %v, want [ca]", got)
+	}
+	// A goes on emitting during the stall: its next messages open new
+	// connections, which the proxy takes and never answers, even once the
 	// stall ends.
-	for i := 0; time.Since(stalled) < took+3*time.Second; i++ {
+	for i, until := 0, time.Now().Add(3*time.Second); time.Now().Before(until); i++ {
+		a.srv.ServerSideEmit("ping", "during")
 		if err := a.srv.To("r").Emit("during", i); err != nil {
 			t.Fatal(err)
 		}
@@ -347,21 +373,36 @@ func TestEtcdLinkStall(t *testing.T) {
 
 	px.setStalled(false)
 	ended := time.Now()
-	for i := 0; len(cb.events("after")) == 0; i++ {
+	for i := 0; len(cb.events("after")) == 0 || len(b.sideEvents()) == 1; i++ {
 		if time.Since(ended) > 2*linkStallHealBound {
-			t.Fatalf("no broadcast from A reached B %v after the stall ended", time.Since(ended))
+			t.Fatalf("%v after the stall ended, B got %d broadcasts and %d server-side events from A since",
+				time.Since(ended), len(cb.events("after")), len(b.sideEvents())-1)
 		}
 		if err := a.srv.To("r").Emit("after", i); err != nil {
 			t.Fatal(err)
 		}
+		a.srv.ServerSideEmit("ping", "after")
 		time.Sleep(100 * time.Millisecond)
 	}
 	healed := time.Since(ended)
-	t.Logf("A's broadcasts reached B again %v after the stall ended (bound %v)", healed.Round(time.Millisecond), linkStallHealBound)
+	t.Logf("A's broadcasts and server-side events reached B again %v after the stall ended (bound %v)", healed.Round(time.Millisecond), linkStallHealBound)
 	if healed > linkStallHealBound {
-		t.Errorf("A's broadcasts reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
+		t.Errorf("A's messages reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
 	}
 	waitMembers(t, time.Second, a, b)
+}
+
+// waitSideEvents waits until n has received want "ping" server-side
+// events.
+func waitSideEvents(t *testing.T, n *testNode, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for len(n.sideEvents()) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("node %s got %d server-side events in %v, want %d", n.name, len(n.sideEvents()), within, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestEtcdMembership runs three nodes whose membership is the etcd

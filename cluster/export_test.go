@@ -143,3 +143,6 @@ const (
 	LinkAnswerTimeout = linkAnswerTimeout
 	LinkCheck         = linkCheck
 )
+
+// LinkMarks returns how many marks the node's link check has sent.
+func LinkMarks(cn clusterlink.Node) int64 { return cn.(*node).linkMarks.Load() }

@@ -99,8 +99,9 @@ type link struct {
 	// wrote: a sender wrote on the link since the writer last looked, so
 	// the link is not idle.
 	wrote bool
-	// last is when the frame before was queued.
-	last time.Time
+	// last is when the frame before was queued; carried when the last
+	// frame that is not a mark or the answer to one was (see checkLinks).
+	last, carried time.Time
 	// writeErr is the error of a sender's write on failed, which the
 	// writer handles as its own.
 	writeErr error
@@ -109,8 +110,9 @@ type link struct {
 	inlined atomic.Int64
 	// opened is when conn opened; asked is when the mark that checkLinks
 	// awaits an answer to was sent (zero: none), answered when the last
-	// answer to a mark came.
-	opened, asked, answered time.Time
+	// answer to a mark came; remote is when something was last sent to
+	// the node through protoactor instead (see sentRemote).
+	opened, asked, answered, remote time.Time
 }
 
 // inlineShare is the part of a link's kernel send buffer that may be in
@@ -151,14 +153,23 @@ func (n *node) linkTo(addr string) *link {
 }
 
 // sendTo queues m for the node at addr.
-func (n *node) sendTo(addr string, m proto.Message) {
+func (n *node) sendTo(addr string, m proto.Message) { n.sendFrame(addr, m, false) }
+
+// sendControl is sendTo for the marks and their answers, which do not
+// make a link carry something for checkLinks: answering a mark would
+// otherwise have the other node mark its own link back, and so on, for
+// as long as the two nodes live.
+func (n *node) sendControl(addr string, m proto.Message) { n.sendFrame(addr, m, true) }
+
+// sendFrame queues m for the node at addr; control: see sendControl.
+func (n *node) sendFrame(addr string, m proto.Message, control bool) {
 	frame, err := appendLinkFrame(nil, m)
 	if err != nil {
 		n.log.Error("actorio: cluster link", "err", err)
 		return
 	}
 	if l := n.linkTo(addr); l != nil {
-		l.queue(frame)
+		l.enqueue(frame, control)
 	}
 }
 
@@ -168,7 +179,11 @@ func (n *node) sendTo(addr string, m proto.Message) {
 // frame itself, which spares the wake of the writer goroutine on the path
 // of the frame (a broadcast with acks crosses a link each way per round);
 // otherwise the writer writes it.
-func (l *link) queue(frame []byte) {
+func (l *link) queue(frame []byte) { l.enqueue(frame, false) }
+
+// enqueue is queue; control: the frame is a mark or the answer to one
+// (see sendControl).
+func (l *link) enqueue(frame []byte, control bool) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -177,6 +192,9 @@ func (l *link) queue(frame []byte) {
 	now := time.Now()
 	quiet := now.Sub(l.last) >= linkQuiet
 	l.last = now
+	if !control {
+		l.carried = now
+	}
 	if c := l.conn; c != nil && quiet && !l.writing && len(l.pending) == 0 && l.sndbuf > 0 {
 		l.writing, l.wrote = true, true
 		raw, limit := l.raw, l.sndbuf/inlineShare
@@ -405,8 +423,10 @@ func (l *link) wroteSince() bool {
 var errUnanswered = fmt.Errorf("no answer on the link for %v", linkAnswerTimeout)
 
 // checkLinks ends, every linkCheck, the connection of each link to a node
-// alive that has not answered the mark it was sent linkAnswerTimeout ago,
-// and marks each link that carried something since its last answer. A
+// alive that has not answered the mark it was sent linkAnswerTimeout ago
+// (and protoactor's connection to it), and marks each link that carried
+// something since its last answer, or whose node was sent something
+// through protoactor. A
 // link fails by itself when the other node closes it or resets it, or
 // once the kernel's send buffer is full for linkWriteTimeout; a connection
 // that stalls without either (its packets dropped, with little sent on
@@ -435,9 +455,14 @@ func (n *node) checkLinks() {
 						"address", p.addr, "member", p.id, "waited", waited.Round(time.Millisecond))
 					_ = c.Close()
 					l.wakeWriter()
+					// A route that stalls the link stalls protoactor's
+					// connection to that node too: it is dropped as when
+					// a member leaves, and the next message dials again.
+					n.sys.EventStream.Publish(&remote.EndpointTerminatedEvent{Address: p.addr})
 				}
 				if ask {
-					n.sendTo(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: p.q.sent.Load()})
+					n.linkMarks.Add(1)
+					n.sendControl(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: p.q.sent.Load()})
 				}
 			}
 		}
@@ -479,11 +504,23 @@ func (l *link) check(now time.Time) (ask bool, end net.Conn, waited time.Duratio
 		}
 		return false, l.conn, waited
 	}
-	if !l.last.After(l.answered) {
+	if !l.carried.After(l.answered) && !l.remote.After(l.answered) {
 		return false, nil, 0
 	}
 	l.asked = now
 	return true, nil, 0
+}
+
+// sentRemote records that something was sent to the node at addr through
+// protoactor (server-side events), for checkLinks to ask that node on
+// its link whether it hears: the link and protoactor's connection take
+// the same route.
+func (n *node) sentRemote(addr string) {
+	if l := n.linkTo(addr); l != nil {
+		l.mu.Lock()
+		l.remote = time.Now()
+		l.mu.Unlock()
+	}
 }
 
 // markAnswered records that the node at addr answered a mark.

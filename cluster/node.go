@@ -129,6 +129,8 @@ type node struct {
 	linksClosed bool
 	leaveAcks   map[string]chan struct{}
 	linkWG      sync.WaitGroup
+	// linkMarks counts the marks checkLinks sent.
+	linkMarks atomic.Int64
 
 	subs      []*eventstream.Subscription
 	closed    atomic.Bool
@@ -663,6 +665,7 @@ func (n *node) send(ps []peer, to dest, msg proto.Message) (dropped []string) {
 		for i := range ps {
 			if size < 0 || n.admit(&ps[i], size) {
 				n.sys.Root.Send(ps[i].events, msg)
+				n.sentRemote(ps[i].addr)
 			} else {
 				dropped = append(dropped, ps[i].id)
 			}
@@ -726,7 +729,7 @@ func (n *node) mark(p *peer) {
 	if last != 0 && now-last < int64(markRetry) || !q.marked.CompareAndSwap(last, now) {
 		return
 	}
-	n.sendTo(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: q.sent.Load()})
+	n.sendControl(p.addr, &pb.NodeQueueMark{ReplyTo: n.address(), Sent: q.sent.Load()})
 }
 
 // markAck takes the answer to a mark: what was queued before it reached
@@ -1370,7 +1373,7 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 		}
 	case *pb.NodeQueueMark:
 		if m.ReplyTo != "" && !n.closed.Load() {
-			n.sendTo(m.ReplyTo, &pb.NodeQueueMarkAck{MemberId: n.member(), Sent: m.Sent})
+			n.sendControl(m.ReplyTo, &pb.NodeQueueMarkAck{MemberId: n.member(), Sent: m.Sent})
 		}
 	case *pb.NodeQueueMarkAck:
 		n.markAck(m)
