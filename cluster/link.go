@@ -426,15 +426,14 @@ var errUnanswered = fmt.Errorf("no answer on the link for %v", linkAnswerTimeout
 // alive that has not answered the mark it was sent linkAnswerTimeout ago
 // (and protoactor's connection to it), and marks each link that carried
 // something since its last answer, or whose node was sent something
-// through protoactor. A
-// link fails by itself when the other node closes it or resets it, or
-// once the kernel's send buffer is full for linkWriteTimeout; a connection
-// that stalls without either (its packets dropped, with little sent on
-// it) would otherwise keep what is sent on it from that node until the
-// kernel gives up (minutes), and calls waiting for that node's answers
-// until their context ends. Ended, the node is unreachable (calls waiting
-// for it return ErrNodeUnreachable) until a new connection opens, which
-// the next frame queued makes.
+// through protoactor. A link fails by itself when the other node closes
+// it or resets it, or once the kernel's send buffer is full for
+// linkWriteTimeout; a connection that stalls without either (its packets
+// dropped, with little sent on it) would otherwise keep what is sent on
+// it from that node until the kernel gives up (minutes), and calls
+// waiting for that node's answers until their context ends. Ended, the
+// node is unreachable (calls waiting for it return ErrNodeUnreachable)
+// until a new connection opens, which the next frame queued makes.
 func (n *node) checkLinks() {
 	defer n.linkWG.Done()
 	t := time.NewTicker(linkCheck)
@@ -476,11 +475,12 @@ func (n *node) existingLink(addr string) *link {
 	return n.links[addr]
 }
 
-// check is checkLinks' look at l at now: ask, to send a mark (something
-// was queued since the last answer and no mark is awaited, which it then
-// records); end, a connection for the caller to close, on which a mark has
-// gone unanswered for waited (its failure, errUnanswered, is left for the
-// writer).
+// check is checkLinks' look at l at now: ask, to send a mark (a frame
+// other than a mark or an answer was queued, or something was sent
+// through protoactor, since the last answer, and no mark is awaited,
+// which it then records); end, a connection for the caller to close, on
+// which a mark has gone unanswered for waited (its failure, errUnanswered,
+// is left for the writer).
 func (l *link) check(now time.Time) (ask bool, end net.Conn, waited time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
