@@ -107,7 +107,9 @@
 //     end), none per connection.
 //
 // [Server.Close] closes every session with reason "forced server close",
-// flushing what is queued (with a close packet) for at most a second,
+// flushing what is queued (then a close packet on polling, a bare close
+// frame on a WebSocket; a session still in its OnOpen too) for at most a
+// second,
 // answers 503 to every request but the polls that fetch a closed session's
 // last packets, and waits for every request it is serving, every
 // heartbeat callback in progress and every goroutine it started.
