@@ -320,7 +320,7 @@ func TestEtcdLinkStall(t *testing.T) {
 	}
 	cb.waitEvents(t, "before", 1, 10*time.Second)
 	a.srv.ServerSideEmit("ping", "before")
-	waitSideEvents(t, b, 1, 10*time.Second)
+	eventually(t, 10*time.Second, "B gets A's server-side event", func() bool { return len(b.sideEvents()) == 1 })
 	// Quiet links are not marked: once A's marks for what it sent are
 	// answered, no more go out (an answer is not something to ask about).
 	time.Sleep(2 * cluster.LinkCheck)
@@ -390,19 +390,6 @@ func TestEtcdLinkStall(t *testing.T) {
 		t.Errorf("A's messages reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
 	}
 	waitMembers(t, time.Second, a, b)
-}
-
-// waitSideEvents waits until n has received want "ping" server-side
-// events.
-func waitSideEvents(t *testing.T, n *testNode, want int, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for len(n.sideEvents()) < want {
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s got %d server-side events in %v, want %d", n.name, len(n.sideEvents()), within, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // TestEtcdMembership runs three nodes whose membership is the etcd
