@@ -43,40 +43,12 @@ func BenchmarkFanOut(b *testing.B) {
 	}
 
 	// Three nodes, receivers split evenly, the sender on the first.
-	var nodes []*actorio.Server
 	var count atomic.Int64
-	var seeds []string
-	for i := range 3 {
-		rec := &recorder{p: &cluster.Static{Seeds: seeds}}
-		srv, err := actorio.NewServer(actorio.Options{
-			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "bench", Address: "127.0.0.1:0", Provider: rec},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		srv.OnConnection(joinOnAsk)
-		hs := httptest.NewServer(srv)
-		defer func() { _ = srv.Close(); hs.Close() }()
-		if i < 2 {
-			done, err := cluster.WarmUp(rec.node)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer done()
-			seeds = append(seeds, srv.ClusterNodes()[0])
-		}
-		nodes = append(nodes, srv)
+	nodes, urls := benchNodes(b, func(srv *actorio.Server) { srv.OnConnection(joinOnAsk) })
+	for _, u := range urls {
 		for range receivers / 3 {
-			benchClient(b, hs.URL, &count)
+			benchClient(b, u, &count)
 		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(nodes[0].ClusterNodes()) != 3 || len(nodes[1].ClusterNodes()) != 3 || len(nodes[2].ClusterNodes()) != 3 {
-		if time.Now().After(deadline) {
-			b.Fatal("the nodes did not see each other")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 
 	run := func(srv *actorio.Server, counter *atomic.Int64, wait bool) func(b *testing.B) {
@@ -103,6 +75,75 @@ func BenchmarkFanOut(b *testing.B) {
 	b.Run("delivered/three-nodes", run(nodes[0], &count, true))
 	b.Run("emit/single-node", run(single, &singleCount, false))
 	b.Run("emit/three-nodes", run(nodes[0], &count, false))
+}
+
+// benchNodes starts three nodes of one cluster on 127.0.0.1, each set up
+// by setup, and waits until each sees the others; it returns them and
+// their URLs.
+func benchNodes(b *testing.B, setup func(*actorio.Server)) ([]*actorio.Server, []string) {
+	b.Helper()
+	var nodes []*actorio.Server
+	var urls, seeds []string
+	for i := range 3 {
+		rec := &recorder{p: &cluster.Static{Seeds: seeds}}
+		srv, err := actorio.NewServer(actorio.Options{
+			Logger:  testLog(),
+			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "bench", Address: "127.0.0.1:0", Provider: rec},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		setup(srv)
+		hs := httptest.NewServer(srv)
+		b.Cleanup(func() { _ = srv.Close(); hs.Close() })
+		if i < 2 {
+			done, err := cluster.WarmUp(rec.node)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(done)
+			seeds = append(seeds, srv.ClusterNodes()[0])
+		}
+		nodes = append(nodes, srv)
+		urls = append(urls, hs.URL)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(nodes[0].ClusterNodes()) != 3 || len(nodes[1].ClusterNodes()) != 3 || len(nodes[2].ClusterNodes()) != 3 {
+		if time.Now().After(deadline) {
+			b.Fatal("the nodes did not see each other")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nodes, urls
+}
+
+// BenchmarkServerSideEmitWithAck times a server-side event with an ack
+// from each of the two other nodes of a cluster of three, in this process
+// on 127.0.0.1:
+//
+//	go test -run '^$' -bench ServerSideEmitWithAck ./cluster/
+//
+// ns/op is one round, from the emit to the last ack; cpu-µs/op the CPU
+// the whole process spent per round.
+func BenchmarkServerSideEmitWithAck(b *testing.B) {
+	nodes, _ := benchNodes(b, func(srv *actorio.Server) {
+		srv.OnServerSideEmit("ask", func(args actorio.Args, ack actorio.AckFunc) {
+			if ack != nil {
+				_ = ack(args.String(0))
+			}
+		})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cpu := cpuTime()
+	b.ResetTimer()
+	for range b.N {
+		acks, err := nodes[0].ServerSideEmitWithAck(ctx, "ask", "q")
+		if err != nil || len(acks) != 2 {
+			b.Fatalf("ServerSideEmitWithAck: %d acks, %v", len(acks), err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // benchClient connects a WebSocket client to url that joins "room" and

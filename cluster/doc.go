@@ -1,8 +1,8 @@
 // Package cluster makes several actorio servers, the nodes, act as one
 // Socket.IO server, over protoactor-go's cluster membership and remote
-// (gRPC between nodes: membership, probes, server-side events) and links
-// of its own between the nodes (broadcasts, room changes, acks), on the
-// same cluster port. A server joins with a few lines of options:
+// (gRPC between nodes: membership, probes, route queries) and links of
+// its own between the nodes (broadcasts, room changes, acks, server-side
+// events), on the same cluster port. A server joins with a few lines of options:
 //
 //	srv, err := actorio.NewServer(actorio.Options{
 //		Cluster: &actorio.ClusterOptions{
@@ -118,8 +118,8 @@
 // one.
 //
 // A node also watches its links, whatever the provider: each second, a
-// link that carried something since the other node last answered, or
-// whose node was sent a server-side event meanwhile, gets a mark
+// link that carried something since the other node last answered gets a
+// mark
 // (NodeQueueMark; neither marks nor their answers count as carrying
 // something, so quiet links stay quiet). A link whose mark has gone
 // unanswered for 10 s is closed, logged at Warn, with protoactor's
@@ -271,13 +271,14 @@
 //   - protoactor's actor system for the cluster, separate from the
 //     server's own, whose dispatcher goroutines run the node's two actors:
 //     one answers probes and route queries, the other runs the
-//     server-side event handlers, one event at a time;
+//     server-side event handlers (handed to it by the links' readers),
+//     one event at a time;
 //   - protoactor remote's gRPC server and one connection per other node;
 //   - per other node it sends to, a link: a writer goroutine, and one that
 //     watches the connection while it is open; per other node that sends
 //     to it, a reader goroutine, which handles what comes (broadcasts,
 //     room changes, disconnections, socket commands, acknowledgements,
-//     goodbyes) one message at a time, in order;
+//     server-side events, goodbyes) one message at a time, in order;
 //   - one goroutine per NodeFetchSockets that another node sent, so that
 //     its wait does not hold up the messages behind it; it ends when its
 //     namespace answered, at the asking node's deadline, or when this

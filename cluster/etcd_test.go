@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/cluster/etcd"
+	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/testkit"
 )
@@ -278,21 +280,20 @@ func (p *cutProxy) close() {
 // protoactor's with the link's (nothing closed, nothing carried, as a
 // route that black-holes them would leave them): etcd still holds B
 // alive, so only the link can tell A that B hears nothing. During the
-// stall, a ServerSideEmitWithAck from A (which goes through protoactor,
-// nothing on the link) and then a broadcast with acks must each return
-// with B unreachable within linkStallBound, not at their context's end, A
-// logging why; then A goes on emitting, on connections it opens during the
-// stall, and once the stall ends its broadcasts and its server-side events
-// must reach B again within linkStallHealBound. Before A watched its
-// links' answers (see cluster's checkLinks), the calls waited for their
-// context, and nothing A sent reached B again: the stalled connections
-// stayed A's.
+// stall, a ServerSideEmitWithAck from A and then a broadcast with acks
+// must each return with B unreachable within linkStallBound, not at their
+// context's end, A logging why; then A goes on emitting, on connections
+// it opens during the stall, and once the stall ends its broadcasts and
+// its server-side events must reach B again within linkStallHealBound,
+// and A must hand a long-polling request over to B, which takes a route
+// query through protoactor. Before A watched its links' answers (see
+// cluster's checkLinks), the calls waited for their context, and nothing
+// A sent reached B again: the stalled connections stayed A's.
 func TestEtcdLinkStall(t *testing.T) {
 	if raceEnabled {
 		t.Skip("under -race, nodes start in TestCluster only (see cluster.WarmUp)")
 	}
-	// A link that carried something (or whose node was sent something
-	// through protoactor) is marked within a LinkCheck; the mark
+	// A link that carried something is marked within a LinkCheck; the mark
 	// unanswered for LinkAnswerTimeout is seen at the next LinkCheck.
 	detect := cluster.LinkAnswerTimeout + 2*cluster.LinkCheck
 	// Once the stall ends: the connection A holds then (one it opened during
@@ -321,6 +322,11 @@ func TestEtcdLinkStall(t *testing.T) {
 	cb.waitEvents(t, "before", 1, 10*time.Second)
 	a.srv.ServerSideEmit("ping", "before")
 	eventually(t, 10*time.Second, "B gets A's server-side event", func() bool { return len(b.sideEvents()) == 1 })
+	// A asks every node for the route of a session id of no node: its
+	// route query opens protoactor's connection to B.
+	if st, _ := pollingRequest(t, http.MethodGet, a.url, "zzzzzzzz"+gateway.NewID(), ""); st != http.StatusBadRequest {
+		t.Fatalf("a GET with a session id of no node: %d, want 400", st)
+	}
 	// Quiet links are not marked: once A's marks for what it sent are
 	// answered, no more go out (an answer is not something to ask about).
 	time.Sleep(2 * cluster.LinkCheck)
@@ -388,6 +394,13 @@ func TestEtcdLinkStall(t *testing.T) {
 	t.Logf("A's broadcasts and server-side events reached B again %v after the stall ended (bound %v)", healed.Round(time.Millisecond), linkStallHealBound)
 	if healed > linkStallHealBound {
 		t.Errorf("A's messages reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
+	}
+	// A asks B for its HTTP address through protoactor (a route query, for
+	// B's sessions the first time here): A's connection is the one that
+	// stalled, unless A dropped it with the link's.
+	sid := pollingHandshake(t, b.url)
+	if st, got := pollingRequest(t, http.MethodPost, a.url, sid, "40"); st != http.StatusOK || got != "ok" {
+		t.Errorf("a long-polling CONNECT for B's session, through A after the stall: %d %q, want 200 \"ok\"", st, got)
 	}
 	waitMembers(t, time.Second, a, b)
 }

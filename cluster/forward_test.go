@@ -13,38 +13,51 @@ import (
 	"github.com/actorio/actorio/gateway"
 )
 
+// pollingRequest sends one Engine.IO long-polling request to the server at
+// url for session sid (none: a handshake) and returns its status and body.
+func pollingRequest(t *testing.T, method, url, sid, body string) (int, string) {
+	t.Helper()
+	q := "/socket.io/?EIO=4&transport=polling"
+	if sid != "" {
+		q += "&sid=" + sid
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url+q, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url+q, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// pollingHandshake opens an Engine.IO long-polling session on the server
+// at url and returns its id.
+func pollingHandshake(t *testing.T, url string) string {
+	t.Helper()
+	st, open := pollingRequest(t, http.MethodGet, url, "", "")
+	var hs struct {
+		SID string `json:"sid"`
+	}
+	if i := strings.IndexByte(open, '{'); st != http.StatusOK || i < 0 || json.Unmarshal([]byte(open[i:]), &hs) != nil {
+		t.Fatalf("handshake on %s: %d %q", url, st, open)
+	}
+	return hs.SID
+}
+
 // testForwarding drives one session opened on a through b and c, as a
 // round-robin balancer without sticky sessions would: polling GETs and
 // POSTs, a broadcast from another node, and the WebSocket upgrade, all on
 // nodes that do not hold the session. A session id of no node gets
 // "Session ID unknown" from every node.
 func testForwarding(t *testing.T, a, b, c *testNode) {
-	q := "/socket.io/?EIO=4&transport=polling"
-	do := func(method, url, body string) (int, string) {
-		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, url, err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
-	}
-	st, open := do(http.MethodGet, a.url+q, "")
-	var hs struct {
-		SID string `json:"sid"`
-	}
-	if i := strings.IndexByte(open, '{'); st != http.StatusOK || i < 0 || json.Unmarshal([]byte(open[i:]), &hs) != nil {
-		t.Fatalf("handshake on A: %d %q", st, open)
-	}
-	sq := q + "&sid=" + hs.SID
+	sid := pollingHandshake(t, a.url)
 	expect := func(node *testNode, method, body string, wantStatus int, want string) {
 		t.Helper()
-		st, got := do(method, node.url+sq, body)
+		st, got := pollingRequest(t, method, node.url, sid, body)
 		if st != wantStatus || !strings.HasPrefix(got, want) {
 			t.Fatalf("%s on %s: %d %q, want %d %q…", method, node.name, st, got, wantStatus, want)
 		}
@@ -61,12 +74,12 @@ func testForwarding(t *testing.T, a, b, c *testNode) {
 	// The upgrade through B, while a GET waits on C: the GET gets noop.
 	pending := make(chan string, 1)
 	go func() {
-		_, got := do(http.MethodGet, c.url+sq, "")
+		_, got := pollingRequest(t, http.MethodGet, c.url, sid, "")
 		pending <- got
 	}()
 	time.Sleep(100 * time.Millisecond) // the GET is waiting on A
 	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(),
-		"ws"+strings.TrimPrefix(b.url, "http")+"/socket.io/?EIO=4&transport=websocket&sid="+hs.SID, nil)
+		"ws"+strings.TrimPrefix(b.url, "http")+"/socket.io/?EIO=4&transport=websocket&sid="+sid, nil)
 	if err != nil {
 		t.Fatalf("upgrade through B: %v", err)
 	}
@@ -113,7 +126,7 @@ func testForwarding(t *testing.T, a, b, c *testNode) {
 	unknown := "zzzzzzzz" + gateway.NewID()
 	for _, n := range []*testNode{a, b, c} {
 		start := time.Now()
-		st, got := do(http.MethodGet, n.url+q+"&sid="+unknown, "")
+		st, got := pollingRequest(t, http.MethodGet, n.url, unknown, "")
 		if st != http.StatusBadRequest || strings.TrimSpace(got) != `{"code":1,"message":"Session ID unknown"}` {
 			t.Errorf("%s answered %d %q to a sid of no node", n.name, st, got)
 		}

@@ -26,7 +26,8 @@ import (
 
 // This file is the nodes' data plane: what one node sends to another
 // node's actorio-node (broadcasts, room changes, broadcasts with acks and
-// their acks, replies, queue marks, goodbyes) goes on a link of its own, a
+// their acks, server-side events and their acks, replies, queue marks,
+// goodbyes) goes on a link of its own, a
 // TCP connection (TLS when the cluster has it) that the node accepts on
 // its cluster port beside protoactor's gRPC (see dispatchCreds), not
 // through protoactor's remote: a message there passes five goroutines
@@ -35,8 +36,8 @@ import (
 // broadcast with acks across three nodes about 400 µs of CPU and two trips
 // of 80-230 µs on a loaded machine. A link's writer goroutine writes what
 // is queued in one write (a frame on a quiet link, its sender; see queue),
-// and the other node's reader handles each frame as it reads it, in order. Membership, probes, route queries and
-// server-side events stay on protoactor.
+// and the other node's reader handles each frame as it reads it, in
+// order. Membership, probes and route queries stay on protoactor.
 
 const (
 	// linkProto is the TLS ALPN protocol of a link; linkMagic opens a
@@ -110,9 +111,8 @@ type link struct {
 	inlined atomic.Int64
 	// opened is when conn opened; asked is when the mark that checkLinks
 	// awaits an answer to was sent (zero: none), answered when the last
-	// answer to a mark came; remote is when something was last sent to
-	// the node through protoactor instead (see sentRemote).
-	opened, asked, answered, remote time.Time
+	// answer to a mark came.
+	opened, asked, answered time.Time
 }
 
 // inlineShare is the part of a link's kernel send buffer that may be in
@@ -425,8 +425,7 @@ var errUnanswered = fmt.Errorf("no answer on the link for %v", linkAnswerTimeout
 // checkLinks ends, every linkCheck, the connection of each link to a node
 // alive that has not answered the mark it was sent linkAnswerTimeout ago
 // (and protoactor's connection to it), and marks each link that carried
-// something since its last answer, or whose node was sent something
-// through protoactor. A link fails by itself when the other node closes
+// something since its last answer. A link fails by itself when the other node closes
 // it or resets it, or once the kernel's send buffer is full for
 // linkWriteTimeout; a connection that stalls without either (its packets
 // dropped, with little sent on it) would otherwise keep what is sent on
@@ -476,11 +475,10 @@ func (n *node) existingLink(addr string) *link {
 }
 
 // check is checkLinks' look at l at now: ask, to send a mark (a frame
-// other than a mark or an answer was queued, or something was sent
-// through protoactor, since the last answer, and no mark is awaited,
-// which it then records); end, a connection for the caller to close, on
-// which a mark has gone unanswered for waited (its failure, errUnanswered,
-// is left for the writer).
+// other than a mark or an answer was queued since the last answer, and no
+// mark is awaited, which it then records); end, a connection for the
+// caller to close, on which a mark has gone unanswered for waited (its
+// failure, errUnanswered, is left for the writer).
 func (l *link) check(now time.Time) (ask bool, end net.Conn, waited time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -504,23 +502,11 @@ func (l *link) check(now time.Time) (ask bool, end net.Conn, waited time.Duratio
 		}
 		return false, l.conn, waited
 	}
-	if !l.carried.After(l.answered) && !l.remote.After(l.answered) {
+	if !l.carried.After(l.answered) {
 		return false, nil, 0
 	}
 	l.asked = now
 	return true, nil, 0
-}
-
-// sentRemote records that something was sent to the node at addr through
-// protoactor (server-side events), for checkLinks to ask that node on
-// its link whether it hears: the link and protoactor's connection take
-// the same route.
-func (n *node) sentRemote(addr string) {
-	if l := n.linkTo(addr); l != nil {
-		l.mu.Lock()
-		l.remote = time.Now()
-		l.mu.Unlock()
-	}
 }
 
 // markAnswered records that the node at addr answered a mark.

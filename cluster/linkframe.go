@@ -44,6 +44,7 @@ var linkTypes = []func() proto.Message{
 	func() proto.Message { return new(pb.NodeEventAck) },
 	func() proto.Message { return new(pb.NodeLeaving) },
 	func() proto.Message { return new(pb.NodeLeavingAck) },
+	func() proto.Message { return new(pb.NodeEvent) },
 }
 
 // linkTypeOf is the type byte of each message of linkTypes.

@@ -27,8 +27,9 @@ import (
 )
 
 const (
-	// nodeActorName and eventsActorName are the two actors of every node
-	// that the other nodes address.
+	// nodeActorName is the actor of every node that the other nodes
+	// address through protoactor; eventsActorName runs a node's
+	// server-side event handlers (see eventsActor).
 	nodeActorName   = "actorio-node"
 	eventsActorName = "actorio-events"
 
@@ -131,6 +132,9 @@ type node struct {
 	linkWG      sync.WaitGroup
 	// linkMarks counts the marks checkLinks sent.
 	linkMarks atomic.Int64
+	// events is the local eventsActor, which the links' readers hand the
+	// other nodes' server-side events to.
+	events *actor.PID
 
 	subs      []*eventstream.Subscription
 	closed    atomic.Bool
@@ -141,9 +145,9 @@ type node struct {
 
 // peer is another node alive.
 type peer struct {
-	id, addr     string
-	node, events *actor.PID
-	q            *queue // what is queued for it, kept while it stays alive
+	id, addr string
+	node     *actor.PID
+	q        *queue // what is queued for it, kept while it stays alive
 }
 
 // queue follows the bytes this node queued for another node that the
@@ -246,7 +250,7 @@ func startNode(o clusterlink.Config, log *slog.Logger, recv clusterlink.Receiver
 		return nil, fmt.Errorf("spawn %s: %w", nodeActorName, err)
 	}
 	props = actor.PropsFromProducer(func() actor.Actor { return &eventsActor{n: n} })
-	if _, err := sys.Root.SpawnNamed(props, eventsActorName); err != nil {
+	if n.events, err = sys.Root.SpawnNamed(props, eventsActorName); err != nil {
 		sys.Shutdown()
 		return nil, fmt.Errorf("spawn %s: %w", eventsActorName, err)
 	}
@@ -491,7 +495,7 @@ func (n *node) refreshLocked() {
 			q = old[i].q
 		}
 		next = append(next, peer{id: m.Id, addr: addr,
-			node: actor.NewPID(addr, nodeActorName), events: actor.NewPID(addr, eventsActorName), q: q})
+			node: actor.NewPID(addr, nodeActorName), q: q})
 	}
 	slices.SortFunc(next, func(a, b peer) int {
 		switch {
@@ -570,14 +574,14 @@ func (n *node) Nodes() []string {
 // were queued, which keeps each sender's order.
 func (n *node) Broadcast(nsp string, b *pb.Broadcast) {
 	if ps := n.others(); len(ps) > 0 {
-		n.send(ps, toNode, &pb.NodeBroadcast{Namespace: nsp, Broadcast: b})
+		n.send(ps, &pb.NodeBroadcast{Namespace: nsp, Broadcast: b})
 	}
 }
 
 // ServerSideEmit implements clusterlink.Node.
 func (n *node) ServerSideEmit(data []byte, atts [][]byte) {
 	if ps := n.others(); len(ps) > 0 {
-		n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts})
+		n.send(ps, &pb.NodeEvent{Data: data, Attachments: atts})
 	}
 }
 
@@ -588,7 +592,7 @@ func (n *node) ServerSideEmitWithAck(ctx context.Context, data []byte, atts [][]
 		return nil, nil
 	}
 	return collectReplies[*pb.NodeEventAck](ctx, n, ps, "acknowledgements", func(id uint64) []string {
-		return n.send(ps, toEvents, &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()})
+		return n.send(ps, &pb.NodeEvent{Data: data, Attachments: atts, AckId: id, ReplyTo: n.address()})
 	})
 }
 
@@ -638,7 +642,7 @@ func (n *node) DisconnectSockets(nsp string, t *pb.Target, closeTransport bool) 
 // sendAll queues msg for the node actor of every other node alive, after
 // the broadcasts queued before it.
 func (n *node) sendAll(msg proto.Message) {
-	n.send(n.others(), toNode, msg)
+	n.send(n.others(), msg)
 }
 
 // others returns the other nodes alive, none once the node is closed.
@@ -650,29 +654,13 @@ func (n *node) others() []peer {
 	return ps
 }
 
-// send queues msg for the actor that to picks on each node of ps whose
-// queue has room for it (see admit), and returns the member ids of the
+// send queues msg on the link to each node of ps whose queue has room
+// for it (see admit), encoded once, and returns the member ids of the
 // others.
-func (n *node) send(ps []peer, to dest, msg proto.Message) (dropped []string) {
+func (n *node) send(ps []peer, msg proto.Message) (dropped []string) {
 	if len(ps) == 0 {
 		return nil
 	}
-	if to == toEvents {
-		size := int64(-1)
-		if n.maxQueue >= 0 {
-			size = int64(proto.Size(msg))
-		}
-		for i := range ps {
-			if size < 0 || n.admit(&ps[i], size) {
-				n.sys.Root.Send(ps[i].events, msg)
-				n.sentRemote(ps[i].addr)
-			} else {
-				dropped = append(dropped, ps[i].id)
-			}
-		}
-		return dropped
-	}
-	// To the node actors: encoded once, on their links.
 	frame, err := appendLinkFrame(nil, msg)
 	if err != nil {
 		// (A string that is not UTF-8, which protobuf refuses.) Reported
@@ -754,16 +742,6 @@ func (n *node) markAck(m *pb.NodeQueueMarkAck) {
 	}
 }
 
-// dest is the actor of the other nodes that send sends to.
-type dest uint8
-
-const (
-	// toNode is a node's actorio-node, reached on the link to it.
-	toNode dest = iota
-	// toEvents is a node's actorio-events, reached through protoactor.
-	toEvents
-)
-
 // timeoutMs is what is left of ctx's deadline in milliseconds, for a
 // request's TimeoutMs: at least 1 (0 would mean no timeout), 0 without a
 // deadline.
@@ -800,7 +778,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f
 		return // none reachable: done was called
 	}
 	n.waiters.Store(id, w)
-	if dropped := n.send(ps, toNode, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
+	if dropped := n.send(ps, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
@@ -820,7 +798,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f
 		w.mu.Unlock()
 		n.waiters.Delete(id)
 		// Those still running it stop waiting for their sockets.
-		n.send(ps, toNode, &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()})
+		n.send(ps, &pb.NodeBroadcastCancel{AckId: id, ReplyTo: n.address()})
 		if lost > 0 {
 			done(missing, fmt.Errorf("%d of %d other nodes did not finish: %w; %d of them: %w", nodes+lost, len(ps), ctx.Err(), lost, ErrNodeUnreachable))
 			return
@@ -861,7 +839,7 @@ func (n *node) FetchSockets(ctx context.Context, nsp string, t *pb.Target) ([]*p
 	}
 	timeout := timeoutMs(ctx)
 	return collectReplies[*pb.NodeFetchSocketsReply](ctx, n, ps, "sockets", func(id uint64) []string {
-		return n.send(ps, toNode, &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout})
+		return n.send(ps, &pb.NodeFetchSockets{Namespace: nsp, Target: t, RequestId: id, ReplyTo: n.address(), TimeoutMs: timeout})
 	})
 }
 
@@ -882,7 +860,7 @@ func (n *node) fetchSockets(m *pb.NodeFetchSockets) {
 // actor of that node, after what this node queued for it before.
 func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
 	if p, ok := n.peer(member); ok {
-		n.send([]peer{p}, toNode, c)
+		n.send([]peer{p}, c)
 	}
 }
 
@@ -1271,9 +1249,9 @@ func (w *replyWaiter[T]) result() (replies []T, missing, lost int) {
 	return slices.Clone(w.replies), len(w.want), w.lost
 }
 
-// nodeActor receives what the other nodes send to this one, except
-// server-side events: broadcasts (handed to the namespace as a local
-// broadcast), acknowledgements, probes and goodbyes.
+// nodeActor answers the other nodes' probes, route queries and goodbyes
+// through protoactor, and handles what else comes that way as what comes
+// on a link (see handle).
 type nodeActor struct{ n *node }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
@@ -1300,6 +1278,10 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 		if m.Broadcast != nil && !n.closed.Load() {
 			n.recv.Broadcast(m.Namespace, m.Broadcast, held)
 		}
+	case *pb.NodeEvent:
+		// Run on the events actor: a handler that takes its time holds up
+		// the next server-side events, not what comes after on the link.
+		n.sys.Root.Send(n.events, m)
 	case *pb.NodeEventAck:
 		n.ack(m)
 	case *pb.NodeRoomChange:
@@ -1396,7 +1378,7 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 }
 
 // eventsActor runs the server-side event handlers, one event at a time,
-// apart from the broadcasts, which a slow handler must not hold up.
+// apart from the links' readers, which a slow handler must not hold up.
 type eventsActor struct{ n *node }
 
 func (a *eventsActor) Receive(ctx actor.Context) {

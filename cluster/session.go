@@ -25,7 +25,7 @@ type claimWaiter = replyWaiter[*pb.NodeSessionClaimReply]
 func (n *node) SessionState(s *pb.NodeSession) {
 	if ps := n.others(); len(ps) > 0 {
 		s.MemberId = n.member()
-		n.send(ps, toNode, s)
+		n.send(ps, s)
 	}
 }
 
@@ -56,7 +56,7 @@ func (n *node) ClaimSession(ctx context.Context, member string, c *pb.NodeSessio
 	}
 	replies, err := collectReplies[*pb.NodeSessionClaimReply](ctx, n, []peer{p}, "session", func(id uint64) []string {
 		m := &pb.NodeSessionClaim{Namespace: c.Namespace, Pid: c.Pid, Addr: c.Addr, RequestId: id, ReplyTo: n.address()}
-		return n.send([]peer{p}, toNode, m)
+		return n.send([]peer{p}, m)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim a session from node %s: %w", member, err)
