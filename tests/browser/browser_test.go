@@ -21,7 +21,9 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -300,21 +302,7 @@ func TestDemoInBrowser(t *testing.T) {
 // its connection: the client reconnects with a new socket, which the page
 // must put in the same rooms again, as a second page in one of them sees.
 func TestDemoRejoinsInBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
-	root := node.Root(t)
-	d := startDemo(t)
-	b := startBrowser(t, map[string]string{
-		"BASE_URL": d.http.URL,
-		"CDN_URL":  d.cdnURL(t),
-		"CHROMIUM": chromium,
-		"STEP_MS":  strconv.FormatInt(step.Milliseconds(), 10),
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			b.screenshots(artifactsDir(root), "-failed")
-		}
-	})
-
+	d, b := startDemoAndBrowser(t, false)
 	erin := b.open("erin", "offline")
 	b.join("erin", "green")
 	b.join("erin", "teal")
@@ -342,6 +330,112 @@ func TestDemoRejoinsInBrowser(t *testing.T) {
 	if p := b.problems(); len(p.Refused) > 0 || len(p.Errors["erin"])+len(p.Errors["frank"]) > 0 {
 		t.Errorf("refused requests %q; page errors %q", p.Refused, p.Errors)
 	}
+}
+
+// TestDemoOverHTTP2InBrowser serves the demo over TLS with HTTP/2, as a
+// Go server that calls ListenAndServeTLS does: Chromium then long-polls
+// over HTTP/2, one connection carrying a page's requests at once, and
+// opens its WebSockets with HTTP/1.1. Two pages chat and upgrade; their
+// connections are cut and they come back the same way and chat again.
+func TestDemoOverHTTP2InBrowser(t *testing.T) {
+	d, b := startDemoAndBrowser(t, true)
+	if !strings.HasPrefix(d.http.URL, "https://") {
+		t.Fatalf("the demo is at %s, want https", d.http.URL)
+	}
+
+	ids := map[string]string{"ann": b.open("ann", "offline"), "ben": b.open("ben", "offline")}
+	logs := map[string][]string{}
+	add := func(name string, lines ...string) { logs[name] = append(logs[name], lines...) }
+	chat := func(when, from, to, text string) {
+		t.Helper()
+		b.say(from, text)
+		add(from, "me: "+text)
+		add(to, ids[from][:6]+": "+text)
+		for _, name := range []string{"ann", "ben"} {
+			b.waitLog(name, when, logs[name])
+		}
+	}
+	add("ann", "you are in lobby", ids["ben"][:6]+" joined lobby")
+	add("ben", "you are in lobby")
+	chat("ann said hello", "ann", "ben", "hello over HTTP/2")
+	chat("ben answered", "ben", "ann", "hello back")
+	for _, name := range []string{"ann", "ben"} {
+		if tr := b.transport(name); tr != "websocket" {
+			t.Fatalf("%s's transport is %q, want websocket", name, tr)
+		}
+	}
+
+	// Both pages lose their connections, reconnect on their own (polling
+	// over HTTP/2 again, then the upgrade) and chat again.
+	d.dropConnections()
+	for name, id := range ids {
+		if r := d.waitDisconnect(t, id); r != "transport close" && r != "transport error" {
+			t.Errorf("%s's socket ended with %q, want a transport close or error", name, r)
+		}
+	}
+	d.waitSockets(t, 2)
+	ids["ann"], ids["ben"] = b.id("ann"), b.id("ben")
+	// Each page joins the lobby again; the one that joins first sees the
+	// other join.
+	add("ann", "you are in lobby")
+	add("ben", "you are in lobby")
+	annFirst := slices.Concat(logs["ann"], []string{ids["ben"][:6] + " joined lobby"})
+	benFirst := slices.Concat(logs["ben"], []string{ids["ann"][:6] + " joined lobby"})
+	a := b.waitLogOneOf("ann", "the connections were cut", logs["ann"], annFirst)
+	bn := b.waitLogOneOf("ben", "the connections were cut", logs["ben"], benFirst)
+	if a+bn != 1 {
+		t.Fatalf("after the reconnection, ann saw ben join: %v, ben saw ann join: %v; want exactly one of them", a == 1, bn == 1)
+	}
+	if a == 1 {
+		logs["ann"] = annFirst
+	} else {
+		logs["ben"] = benFirst
+	}
+	for _, name := range []string{"ann", "ben"} {
+		if tr := b.transport(name); tr != "websocket" {
+			t.Fatalf("%s's transport after reconnecting is %q, want websocket", name, tr)
+		}
+	}
+	chat("ben said hello again", "ben", "ann", "still here")
+
+	d.mu.Lock()
+	protocols := maps.Clone(d.protocols)
+	d.mu.Unlock()
+	t.Logf("Engine.IO requests by transport and protocol: %v", protocols)
+	if protocols["polling HTTP/2.0"] == 0 || protocols["polling HTTP/1.1"] != 0 {
+		t.Errorf("long-polling requests: %d over HTTP/2, %d over HTTP/1.1; want all over HTTP/2",
+			protocols["polling HTTP/2.0"], protocols["polling HTTP/1.1"])
+	}
+	if protocols["websocket HTTP/1.1"] < 4 {
+		t.Errorf("WebSocket upgrades over HTTP/1.1: %d, want one per page and connection (4)", protocols["websocket HTTP/1.1"])
+	}
+	if p := b.problems(); len(p.Refused) > 0 || len(p.Errors["ann"])+len(p.Errors["ben"]) > 0 {
+		t.Errorf("refused requests %q; page errors %q", p.Refused, p.Errors)
+	}
+	b.close()
+	d.waitSockets(t, 0)
+}
+
+// startDemoAndBrowser starts the demo (over TLS with HTTP/2 when secure,
+// see startDemoOver) and a Chromium for it, whose pages find the CDN
+// unreachable; a failed test gets screenshots of its pages.
+func startDemoAndBrowser(t *testing.T, secure bool) (*demo, *browser) {
+	t.Helper()
+	chromium := requireBrowser(t)
+	root := node.Root(t)
+	d := startDemoOver(t, secure)
+	b := startBrowser(t, map[string]string{
+		"BASE_URL": d.http.URL,
+		"CDN_URL":  d.cdnURL(t),
+		"CHROMIUM": chromium,
+		"STEP_MS":  strconv.FormatInt(step.Milliseconds(), 10),
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.screenshots(artifactsDir(root), "-failed")
+		}
+	})
+	return d, b
 }
 
 // refusedClientJS is the console error of a page whose request for the
@@ -470,6 +564,9 @@ type demo struct {
 	mu      sync.Mutex
 	ended   map[string][]string // socket id -> OnDisconnect reasons
 	changed chan struct{}
+	// protocols counts the Engine.IO requests by transport and HTTP
+	// version, "polling HTTP/2.0" say.
+	protocols map[string]int
 
 	// retired: the client addresses of the connections whose polling
 	// answer asked to close them (Connection: close), and whether each
@@ -496,6 +593,16 @@ func (d *demo) retiredConnections() (asked, open int) {
 // from the working directory (tests/browser).
 func startDemo(t *testing.T) *demo {
 	t.Helper()
+	return startDemoOver(t, false)
+}
+
+// startDemoOver is startDemo, served over TLS with HTTP/2 enabled (as
+// http.Server.ServeTLS serves by default) when secure: the requests that
+// can go over HTTP/2, long-polling's, then do in a browser, and a
+// WebSocket opens a connection of its own with HTTP/1.1 (net/http does
+// not offer WebSockets over HTTP/2). d.protocols records which.
+func startDemoOver(t *testing.T, secure bool) *demo {
+	t.Helper()
 	dir, err := chatdemo.FindClientDir()
 	if err != nil || dir == "" {
 		t.Fatalf("chatdemo.FindClientDir() = %q, %v from the test's directory", dir, err)
@@ -515,6 +622,11 @@ func startDemo(t *testing.T) *demo {
 		if r.URL.Path == chatdemo.ClientJSPath && d.noClient.Load() {
 			http.NotFound(w, r)
 			return
+		}
+		if tr := r.URL.Query().Get("transport"); tr != "" {
+			d.mu.Lock()
+			d.protocols[tr+" "+r.Proto]++
+			d.mu.Unlock()
 		}
 		h.ServeHTTP(w, r)
 		if r.URL.Query().Get("transport") == "polling" && w.Header().Get("Connection") == "close" {
@@ -536,7 +648,15 @@ func startDemo(t *testing.T) *demo {
 		d.connMu.Unlock()
 	}
 	d.http.Listener = &trackingListener{Listener: d.http.Listener, d: d}
-	d.http.Start()
+	if secure {
+		// Into the server's log: Chromium's handshakes that turn down the
+		// test's certificate before it is told to take it.
+		d.http.Config.ErrorLog = log.New(&logs, "http: ", 0)
+		d.http.EnableHTTP2 = true
+		d.http.StartTLS()
+	} else {
+		d.http.Start()
+	}
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil {
 			t.Errorf("closing the demo's server: %v", err)
@@ -587,7 +707,7 @@ var cdnScript = regexp.MustCompile(`"(https://[^"]+/socket\.io\.min\.js)"`)
 // newDemo follows srv's sockets: every disconnect of a socket of "/" is
 // recorded with its reason (see reasons and waitDisconnect).
 func newDemo(srv *actorio.Server) *demo {
-	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{}), retired: map[string]bool{}}
+	d := &demo{srv: srv, ended: map[string][]string{}, changed: make(chan struct{}), retired: map[string]bool{}, protocols: map[string]int{}}
 	srv.OnConnection(func(s *actorio.Socket) {
 		s.OnDisconnect(func(s *actorio.Socket, reason string) {
 			d.mu.Lock()
@@ -604,7 +724,8 @@ func newDemo(srv *actorio.Server) *demo {
 // socket.io-client when the demo serves none.
 func (d *demo) cdnURL(t *testing.T) string {
 	t.Helper()
-	c := &http.Client{Timeout: step}
+	c := d.http.Client() // trusts the certificate of a TLS demo
+	c.Timeout = step
 	resp, err := c.Get(d.http.URL + "/")
 	if err != nil {
 		t.Fatal(err)
@@ -780,6 +901,35 @@ func (b *browser) waitLog(page, when string, want []string) {
 		b.t.Fatalf("after %s, %s's log is\n\t%s\nwant\n\t%s", when, page, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
 }
+
+// waitLogOneOf waits until page's log is exactly one of wants, and
+// returns its index; when says what the test did last.
+func (b *browser) waitLogOneOf(page, when string, wants ...[]string) int {
+	b.t.Helper()
+	var got []string
+	for deadline := time.Now().Add(step); ; time.Sleep(50 * time.Millisecond) {
+		got = got[:0]
+		if err := b.do("lines", "page", page).Decode(1, &got); err != nil {
+			b.t.Fatal(err)
+		}
+		for i, want := range wants {
+			if slices.Equal(got, want) {
+				return i
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	var alts []string
+	for _, want := range wants {
+		alts = append(alts, strings.Join(want, "\n\t"))
+	}
+	b.t.Fatalf("after %s, %s's log is\n\t%s\nwant one of\n\t%s", when, page, strings.Join(got, "\n\t"), strings.Join(alts, "\nor\n\t"))
+	return -1
+}
+
+func (b *browser) id(page string) string { b.t.Helper(); return b.str(b.do("id", "page", page)) }
 
 func (b *browser) requests(page string) []string {
 	b.t.Helper()

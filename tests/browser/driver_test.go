@@ -51,7 +51,7 @@ const logLines = (page) => page.$$eval('#log p', (ps) => ps.map((p) => p.textCon
 // nothing shared with the other pages), with the routes described above
 // and its requests, WebSocket binary frames and errors recorded.
 const newPage = async (name, cdn) => {
-  const ctx = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  const ctx = await browser.newContext({ viewport: { width: 800, height: 600 }, ignoreHTTPSErrors: true });
   ctx.setDefaultTimeout(stepMs);
   const st = { requests: [], frames: [], errors: [] };
   const refused = new Set();
@@ -177,6 +177,14 @@ const ops = {
       if (e.name !== 'TimeoutError') throw e;
     }
     return logLines(page);
+  },
+  // lines returns the page's log as it is.
+  async lines({ page: name }) {
+    return logLines(get(name).page);
+  },
+  // id waits until the page is connected and returns its socket id.
+  async id({ page: name }) {
+    return connected(get(name).page);
   },
   async reload({ page: name }) {
     const { page } = get(name);
