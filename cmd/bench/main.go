@@ -41,8 +41,8 @@
 //     connect, then the server is killed and restarted under their
 //     reconnections.
 //
-// It prints one markdown table with the ratios ours/node and ours/raw and
-// the targets of the issue. The load generator shares the machine's cores
+// It prints one markdown table: the ratios ours/node and ours/raw and the
+// targets of the issue first, then each server's figures. The load generator shares the machine's cores
 // with the server under test; the table shows how much CPU each used.
 //
 // Two more scenarios compare several processes acting as one server,

@@ -13,6 +13,14 @@ import (
 	"time"
 )
 
+// The idle target: an idle connection costs at most idleTargetKB of the
+// server's RSS, at idleTargetN connections or more (about what one process
+// may hold under this machine's limit of 20 000 open files).
+const (
+	idleTargetKB = 6
+	idleTargetN  = 19000
+)
+
 // noiseCores is how much CPU other processes may use during a measured
 // window before the report calls the run noisy.
 const noiseCores = 0.25
@@ -175,9 +183,9 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	var rows []metric
 	if slices.Contains(cfg.scenarios, scenEcho) {
 		rows = append(rows, echoRows("echo", res.echo,
-			judged{"≥ 1.5× node, ≥ 0.6× raw", judgeRatios(bound{kindNode, 1.5, true}, bound{kindRaw, 0.6, true})},
-			judged{},
-			judged{"≤ 0.6× node", judgeRatios(bound{kindNode, 0.6, false})})...)
+			judged{"≥ 1.5× node", judgeRatios(bound{kindNode, 1.5, true})},
+			judged{"≤ 1× node", judgeRatios(bound{kindNode, 1, false})},
+			judged{"≤ 1× raw", judgeRatios(bound{kindRaw, 1, false})})...)
 	}
 	if slices.Contains(cfg.scenarios, scenPacedEcho) {
 		rows = append(rows, echoRows(fmt.Sprintf("echo at %d/s offered", cfg.echoRate), res.recho,
@@ -278,22 +286,21 @@ func writeReport(w io.Writer, cfg config, res *results) {
 			judged{})...)
 	}
 	if slices.Contains(cfg.scenarios, scenIdle) {
-		target := "≤ 16 KB at N=10000"
 		rows = append(rows,
 			metric{label: fmt.Sprintf("idle: server RSS per connection (KB), N=%d", cfg.idleConns), prec: 2,
 				vals:   idle(func(r idleResult) float64 { return r.perConn() / 1024 }),
-				target: target,
+				target: fmt.Sprintf("≤ %d KB at N ≥ %d", idleTargetKB, idleTargetN),
 				judge: func(v map[string]float64) string {
 					x, ok := v[kindActorio]
 					if !ok {
 						return "n/a"
 					}
 					verdict := "yes"
-					if x > 16 {
+					if x > idleTargetKB {
 						verdict = "**no**"
 					}
-					if cfg.idleConns != 10000 {
-						verdict += fmt.Sprintf(" (at N=%d; judged at 10000)", cfg.idleConns)
+					if cfg.idleConns < idleTargetN {
+						verdict += fmt.Sprintf(" (at N=%d; judged at N ≥ %d)", cfg.idleConns, idleTargetN)
 					}
 					return verdict
 				}},
@@ -311,23 +318,25 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 	}
 
-	fmt.Fprintln(w, "| metric | actorio | node socket.io 4.8 | raw gorilla ws | ours/node | ours/raw | target | met |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---|---|")
+	// Ratios first: on a noisy machine they, not the figures, are what
+	// one run says.
+	fmt.Fprintln(w, "| metric | ours/node | ours/raw | target | met | actorio | node socket.io 4.8 | raw gorilla ws |")
+	fmt.Fprintln(w, "|---|---:|---:|---|---|---:|---:|---:|")
 	for _, m := range rows {
-		cells := []string{m.label, m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw),
-			ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw), m.target, ""}
+		cells := []string{m.label, ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw), m.target, "",
+			m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw)}
 		if m.noRatio {
-			cells[4], cells[5] = "", ""
+			cells[1], cells[2] = "", ""
 		}
 		if strings.HasPrefix(m.label, "idle: server RSS before") {
 			for i, k := range allKinds {
 				if r, ok := res.idle[k]; ok {
-					cells[1+i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
+					cells[5+i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
 				}
 			}
 		}
 		if m.judge != nil {
-			cells[7] = m.judge(m.vals)
+			cells[4] = m.judge(m.vals)
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
