@@ -425,12 +425,12 @@ var errUnanswered = fmt.Errorf("no answer on the link for %v", linkAnswerTimeout
 // checkLinks ends, every linkCheck, the connection of each link to a node
 // alive that has not answered the mark it was sent linkAnswerTimeout ago
 // (and protoactor's connection to it), and marks each link that carried
-// something since its last answer. A link fails by itself when the other node closes
-// it or resets it, or once the kernel's send buffer is full for
-// linkWriteTimeout; a connection that stalls without either (its packets
-// dropped, with little sent on it) would otherwise keep what is sent on
-// it from that node until the kernel gives up (minutes), and calls
-// waiting for that node's answers until their context ends. Ended, the
+// something since its last answer. A link fails by itself when the other
+// node closes it or resets it, or once the kernel's send buffer is full
+// for linkWriteTimeout; a connection that stalls without either (its
+// packets dropped, with little sent on it) would otherwise keep what is
+// sent on it from that node until the kernel gives up (minutes), and
+// calls waiting for that node's answers until their context ends. Ended, the
 // node is unreachable (calls waiting for it return ErrNodeUnreachable)
 // until a new connection opens, which the next frame queued makes.
 func (n *node) checkLinks() {
