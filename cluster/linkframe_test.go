@@ -20,6 +20,7 @@ func TestLinkFrames(t *testing.T) {
 		&pb.NodeLeaving{MemberId: "m", Address: "127.0.0.1:7001"},
 		&pb.NodeLeavingAck{}, // empty: a frame of zero bytes
 		&pb.NodeQueueMark{ReplyTo: "a", Sent: 1 << 40},
+		&pb.NodeEvent{Data: []byte(`["reload","x"]`), Attachments: [][]byte{{0, 1}}, AckId: 3, ReplyTo: "127.0.0.1:7001"},
 	}
 	var b []byte
 	for _, m := range msgs {
@@ -90,6 +91,7 @@ func FuzzReadLinkFrame(f *testing.F) {
 		&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Frame: []byte(`2["x"]`)}},
 		&pb.NodeBroadcastAcks{AckId: 1, Acks: []*pb.NodeBroadcastAck{{Data: []byte("[]")}}},
 		&pb.NodeSessionClaim{Namespace: "/", Pid: "p"},
+		&pb.NodeEvent{Data: []byte(`["x"]`), AckId: 1, ReplyTo: "a"},
 	} {
 		b, err := appendLinkFrame(nil, m)
 		if err != nil {
