@@ -1,8 +1,8 @@
 // Package cluster makes several actorio servers, the nodes, act as one
 // Socket.IO server, over protoactor-go's cluster membership and remote
-// (gRPC between nodes: membership, probes, route queries) and links of
-// its own between the nodes (broadcasts, room changes, acks, server-side
-// events), on the same cluster port. A server joins with a few lines of options:
+// (gRPC between nodes: the membership, probes of Static) and links of its
+// own between the nodes (broadcasts, room changes, acks, server-side
+// events, everything else), on the same cluster port. A server joins with a few lines of options:
 //
 //	srv, err := actorio.NewServer(actorio.Options{
 //		Cluster: &actorio.ClusterOptions{
@@ -247,8 +247,8 @@
 // starts with that node's tag. A long-polling request or a WebSocket
 // upgrade for it that reaches another node (a round-robin balancer) is
 // handed to its node over HTTP at ClusterOptions.HTTPAddress, found with
-// a NodeRouteQuery to the other nodes alive and remembered: no sticky
-// sessions are needed. Without HTTPAddress such a request gets HTTP 400
+// a NodeRouteQuery on the links to the other nodes alive (the answer is
+// kept for the node's other sessions): no sticky sessions are needed. Without HTTPAddress such a request gets HTTP 400
 // {"code":1,"message":"Session ID unknown"}.
 //
 // # Security
@@ -270,7 +270,7 @@
 //
 //   - protoactor's actor system for the cluster, separate from the
 //     server's own, whose dispatcher goroutines run the node's two actors:
-//     one answers probes and route queries, the other runs the
+//     one answers Static's probes, the other runs the
 //     server-side event handlers (handed to it by the links' readers),
 //     one event at a time;
 //   - protoactor remote's gRPC server and one connection per other node;

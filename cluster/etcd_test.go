@@ -19,7 +19,6 @@ import (
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
 	"github.com/actorio/actorio/cluster/etcd"
-	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/testkit"
 )
@@ -285,8 +284,8 @@ func (p *cutProxy) close() {
 // context's end, A logging why; then A goes on emitting, on connections
 // it opens during the stall, and once the stall ends its broadcasts and
 // its server-side events must reach B again within linkStallHealBound,
-// and A must hand a long-polling request over to B, which takes a route
-// query through protoactor. Before A watched its links' answers (see
+// and A must hand a long-polling request over to B (a route query, on
+// the link too). Before A watched its links' answers (see
 // cluster's checkLinks), the calls waited for their context, and nothing
 // A sent reached B again: the stalled connections stayed A's.
 func TestEtcdLinkStall(t *testing.T) {
@@ -322,11 +321,6 @@ func TestEtcdLinkStall(t *testing.T) {
 	cb.waitEvents(t, "before", 1, 10*time.Second)
 	a.srv.ServerSideEmit("ping", "before")
 	eventually(t, 10*time.Second, "B gets A's server-side event", func() bool { return len(b.sideEvents()) == 1 })
-	// A asks every node for the route of a session id of no node: its
-	// route query opens protoactor's connection to B.
-	if st, _ := pollingRequest(t, http.MethodGet, a.url, "zzzzzzzz"+gateway.NewID(), ""); st != http.StatusBadRequest {
-		t.Fatalf("a GET with a session id of no node: %d, want 400", st)
-	}
 	// Quiet links are not marked: once A's marks for what it sent are
 	// answered, no more go out (an answer is not something to ask about).
 	time.Sleep(2 * cluster.LinkCheck)
@@ -395,9 +389,8 @@ func TestEtcdLinkStall(t *testing.T) {
 	if healed > linkStallHealBound {
 		t.Errorf("A's messages reached B again %v after the stall ended, bound %v", healed, linkStallHealBound)
 	}
-	// A asks B for its HTTP address through protoactor (a route query, for
-	// B's sessions the first time here): A's connection is the one that
-	// stalled, unless A dropped it with the link's.
+	// A asks B for its HTTP address (a route query, for B's sessions the
+	// first time here).
 	sid := pollingHandshake(t, b.url)
 	if st, got := pollingRequest(t, http.MethodPost, a.url, sid, "40"); st != http.StatusOK || got != "ok" {
 		t.Errorf("a long-polling CONNECT for B's session, through A after the stall: %d %q, want 200 \"ok\"", st, got)

@@ -37,7 +37,7 @@ import (
 // of 80-230 µs on a loaded machine. A link's writer goroutine writes what
 // is queued in one write (a frame on a quiet link, its sender; see queue),
 // and the other node's reader handles each frame as it reads it, in
-// order. Membership, probes and route queries stay on protoactor.
+// order. Only membership (and Static's probes) stays on protoactor.
 
 const (
 	// linkProto is the TLS ALPN protocol of a link; linkMagic opens a
@@ -454,8 +454,9 @@ func (n *node) checkLinks() {
 					_ = c.Close()
 					l.wakeWriter()
 					// A route that stalls the link stalls protoactor's
-					// connection to that node too: it is dropped as when
-					// a member leaves, and the next message dials again.
+					// connection to that node too, which only Static's
+					// probes use now: it is dropped as when a member
+					// leaves, and the next probe dials again.
 					n.sys.EventStream.Publish(&remote.EndpointTerminatedEvent{Address: p.addr})
 				}
 				if ask {

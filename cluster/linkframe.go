@@ -45,6 +45,8 @@ var linkTypes = []func() proto.Message{
 	func() proto.Message { return new(pb.NodeLeaving) },
 	func() proto.Message { return new(pb.NodeLeavingAck) },
 	func() proto.Message { return new(pb.NodeEvent) },
+	func() proto.Message { return new(pb.NodeRouteQuery) },
+	func() proto.Message { return new(pb.NodeRouteReply) },
 }
 
 // linkTypeOf is the type byte of each message of linkTypes.

@@ -1249,17 +1249,15 @@ func (w *replyWaiter[T]) result() (replies []T, missing, lost int) {
 	return slices.Clone(w.replies), len(w.want), w.lost
 }
 
-// nodeActor answers the other nodes' probes, route queries and goodbyes
-// through protoactor, and handles what else comes that way as what comes
-// on a link (see handle).
+// nodeActor answers the probes of Static membership and goodbyes that
+// come through protoactor, and handles what else comes that way as what
+// comes on a link (see handle).
 type nodeActor struct{ n *node }
 
 func (a *nodeActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *pb.NodePing:
 		ctx.Respond(a.n.pong(m))
-	case *pb.NodeRouteQuery:
-		ctx.Respond(&pb.NodeRouteReply{HttpAddress: a.n.recv.SessionRoute(m.Tag)})
 	case *pb.NodeLeaving:
 		a.n.leaving(m.MemberId, m.Address)
 		ctx.Respond(&pb.NodeLeavingAck{})
@@ -1277,6 +1275,14 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 	case *pb.NodeBroadcast:
 		if m.Broadcast != nil && !n.closed.Load() {
 			n.recv.Broadcast(m.Namespace, m.Broadcast, held)
+		}
+	case *pb.NodeRouteQuery:
+		n.routeReply(m)
+	case *pb.NodeRouteReply:
+		if v, ok := n.waiters.Load(m.RequestId); ok {
+			if w, ok := v.(*routeWaiter); ok {
+				w.add(m)
+			}
 		}
 	case *pb.NodeEvent:
 		// Run on the events actor: a handler that takes its time holds up

@@ -4,43 +4,67 @@ import (
 	"context"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	pb "github.com/actorio/actorio/proto"
 )
 
-// routeTimeout bounds one node's answer to a NodeRouteQuery.
+// routeTimeout bounds the wait for the other nodes' answers to a
+// NodeRouteQuery.
 const routeTimeout = 2 * time.Second
 
+// routeWaiter waits for the other nodes' answers to one NodeRouteQuery:
+// the first that owns the tag ends the wait, as do answers from all.
+type routeWaiter struct {
+	awaiting
+	addr string // the owner's HTTP address, once one answered
+}
+
+// add takes the answer of a node still awaited.
+func (w *routeWaiter) add(m *pb.NodeRouteReply) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.want[m.MemberId] {
+		return
+	}
+	if m.HttpAddress != "" {
+		w.addr = m.HttpAddress
+		clear(w.want) // the others' answers no longer matter
+		w.check()
+		return
+	}
+	w.finish(m.MemberId)
+}
+
 // Route implements clusterlink.Node: it asks every other node alive at
-// once; the questions still out when it returns end within routeTimeout.
+// once, on the links, and returns with the first owner's answer, or once
+// every node answered, became unreachable or left, or after routeTimeout.
 func (n *node) Route(ctx context.Context, tag string) (string, bool) {
 	ps := n.others()
 	if len(ps) == 0 || tag == "" {
 		return "", false
 	}
-	answers := make(chan string, len(ps)) // never blocks a sender
-	q := &pb.NodeRouteQuery{Tag: tag}
-	for _, p := range ps {
-		go func(pid *actor.PID) {
-			addr := ""
-			if res, err := n.sys.Root.RequestFuture(pid, q, routeTimeout).Result(); err == nil {
-				if r, ok := res.(*pb.NodeRouteReply); ok {
-					addr = r.HttpAddress
-				}
-			}
-			answers <- addr
-		}(p.node)
+	id := n.ackSeq.Add(1)
+	w := &routeWaiter{}
+	w.await(ps, n.reachable)
+	n.waiters.Store(id, w)
+	defer n.waiters.Delete(id)
+	if dropped := n.send(ps, &pb.NodeRouteQuery{Tag: tag, RequestId: id, ReplyTo: n.address()}); len(dropped) > 0 {
+		w.lose(dropped) // their queue is full
 	}
-	for range ps {
-		select {
-		case addr := <-answers:
-			if addr != "" {
-				return addr, true
-			}
-		case <-ctx.Done():
-			return "", false
-		}
+	ctx, cancel := context.WithTimeout(ctx, routeTimeout)
+	defer cancel()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
 	}
-	return "", false
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addr, w.addr != ""
+}
+
+// routeReply answers another node's NodeRouteQuery on the link to it.
+func (n *node) routeReply(m *pb.NodeRouteQuery) {
+	if m.ReplyTo == "" || n.closed.Load() {
+		return
+	}
+	n.sendTo(m.ReplyTo, &pb.NodeRouteReply{HttpAddress: n.recv.SessionRoute(m.Tag), RequestId: m.RequestId, MemberId: n.member()})
 }

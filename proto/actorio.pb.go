@@ -1488,11 +1488,13 @@ func (x *NodeSocketCommand) GetClose() bool {
 
 // NodeRouteQuery asks a node whether the sessions whose ids start with
 // `tag` are its own (Engine.IO requests for them reached another node,
-// behind a balancer without sticky sessions); it answers with a
-// NodeRouteReply.
+// behind a balancer without sticky sessions); it answers `reply_to` with a
+// NodeRouteReply carrying `request_id`.
 type NodeRouteQuery struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tag           string                 `protobuf:"bytes,1,opt,name=tag,proto3" json:"tag,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo       string                 `protobuf:"bytes,3,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1534,11 +1536,27 @@ func (x *NodeRouteQuery) GetTag() string {
 	return ""
 }
 
+func (x *NodeRouteQuery) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeRouteQuery) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
 // NodeRouteReply answers a NodeRouteQuery: the host:port of the answering
 // node's HTTP server when the tag is its own, else empty.
 type NodeRouteReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	HttpAddress   string                 `protobuf:"bytes,1,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	RequestId     uint64                 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MemberId      string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1576,6 +1594,20 @@ func (*NodeRouteReply) Descriptor() ([]byte, []int) {
 func (x *NodeRouteReply) GetHttpAddress() string {
 	if x != nil {
 		return x.HttpAddress
+	}
+	return ""
+}
+
+func (x *NodeRouteReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeRouteReply) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
 	}
 	return ""
 }
@@ -2107,11 +2139,17 @@ const file_actorio_proto_rawDesc = "" +
 	"\n" +
 	"disconnect\x18\a \x01(\bR\n" +
 	"disconnect\x12\x14\n" +
-	"\x05close\x18\b \x01(\bR\x05close\"\"\n" +
+	"\x05close\x18\b \x01(\bR\x05close\"\\\n" +
 	"\x0eNodeRouteQuery\x12\x10\n" +
-	"\x03tag\x18\x01 \x01(\tR\x03tag\"3\n" +
+	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x19\n" +
+	"\breply_to\x18\x03 \x01(\tR\areplyTo\"o\n" +
 	"\x0eNodeRouteReply\x12!\n" +
-	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddress\">\n" +
+	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddress\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x1b\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\">\n" +
 	"\rNodeQueueMark\x12\x19\n" +
 	"\breply_to\x18\x01 \x01(\tR\areplyTo\x12\x12\n" +
 	"\x04sent\x18\x02 \x01(\x03R\x04sent\"C\n" +
