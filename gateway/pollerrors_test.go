@@ -3,7 +3,9 @@ package gateway
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -39,6 +41,42 @@ func (e *env) send(t *testing.T, method, sid string, body io.Reader, size int64)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return rawResponse{resp.StatusCode, resp.Header.Get("Content-Type"), string(b)}
+}
+
+// TestPollingOverLimitOverHTTP2KeepsTheConnection sends a POST over the
+// limit on HTTP/2, where one connection carries every request a browser
+// makes to the server: the 413 must not end that connection (net/http
+// turns a Connection: close answer into a GOAWAY), and the session and
+// the requests after it go on, on the same connection.
+func TestPollingOverLimitOverHTTP2KeepsTheConnection(t *testing.T) {
+	checkGoroutines(t)
+	const max = 1000
+	srv, h := envServer(t, Config{MaxPayload: max})
+	ts := httptest.NewUnstartedServer(srv)
+	var conns atomic.Int32
+	ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ts.EnableHTTP2 = true
+	ts.StartTLS()
+	e := &env{srv: srv, ts: ts, h: h, client: ts.Client(), base: ts.URL + "/socket.io/"}
+	t.Cleanup(e.stop)
+	sid := e.handshake(t)
+	e.h.nextConn(t)
+	if got := e.send(t, http.MethodPost, sid, strings.NewReader("4"+strings.Repeat("x", max)), -1); got.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("POST over the limit: %+v, want 413", got)
+	}
+	if status, got := e.post(t, sid, "4small"); status != 200 || got != "ok" {
+		t.Fatalf("POST after 413: %d %q", status, got)
+	}
+	if status, got := e.poll(t, sid); status != 200 || got != "4small" {
+		t.Fatalf("GET after 413: %d %q", status, got)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the client opened %d connections, want 1: the 413 ended the HTTP/2 connection", n)
+	}
 }
 
 func TestPollingBadPayloadAnswersOKAndCloses(t *testing.T) {

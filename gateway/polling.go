@@ -281,7 +281,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 
 	limit := c.srv.cfg.MaxPayload
 	if r.ContentLength > limit {
-		c.tooLarge(w, r.ContentLength)
+		c.tooLarge(w, r, r.ContentLength)
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -292,7 +292,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if int64(len(body)) > limit {
-		c.tooLarge(w, int64(len(body)))
+		c.tooLarge(w, r, int64(len(body)))
 		return
 	}
 	pkts, err := c.decodePost(r, body)
@@ -434,13 +434,18 @@ func (c *Conn) awaitRacingGet(r *http.Request) {
 	c.srv.unlinger(c)
 }
 
-// tooLarge answers a POST over MaxPayload as Node does: 413 with no body,
-// and the session goes on (the client's next POST is served). The rest of
-// the body is never read: the connection closes after the answer.
-func (c *Conn) tooLarge(w http.ResponseWriter, n int64) {
+// tooLarge answers a POST r over MaxPayload as Node does: 413 with no
+// body, and the session goes on (the client's next POST is served). The
+// rest of the body is never read: on HTTP/1 the connection closes after
+// the answer; on HTTP/2 only the request's stream ends, since the
+// connection carries the client's other requests (net/http would turn
+// Connection: close into a GOAWAY for all of them).
+func (c *Conn) tooLarge(w http.ResponseWriter, r *http.Request, n int64) {
 	c.logAt(slog.LevelWarn, "engine.io polling body too large", slog.Int64("size", n), slog.Int64("max", c.srv.cfg.MaxPayload))
 	h := w.Header()
-	h.Set("Connection", "close")
+	if r.ProtoMajor == 1 {
+		h.Set("Connection", "close")
+	}
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusRequestEntityTooLarge)
 }
