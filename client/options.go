@@ -67,7 +67,9 @@ type Options struct {
 	// WebSocket and Close close (a client given here is left as it is).
 	HTTPClient *http.Client
 	// Dialer opens WebSockets. Default: websocket.DefaultDialer's settings
-	// with HandshakeTimeout set to Timeout.
+	// with HandshakeTimeout set to Timeout. Its TLSClientConfig may be the
+	// one HTTPClient's transport uses: the client offers the server
+	// HTTP/1.1 alone when it opens a WebSocket, whatever NextProtos holds.
 	Dialer *websocket.Dialer
 	// Logger receives the client's logs: Debug for the connection
 	// lifecycle, Warn for faults of the server and for emits given up

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -44,7 +45,7 @@ func readWS(ws *websocket.Conn) (int, []byte, error) {
 
 // dialWS opens a WebSocket for session sid ("" for a handshake).
 func (c *engineConfig) dialWS(ctx context.Context, sid string) (*websocket.Conn, error) {
-	ws, resp, err := c.dialer.DialContext(ctx, c.url(TransportWebSocket, sid), c.header)
+	ws, resp, err := http1Only(c.dialer).DialContext(ctx, c.url(TransportWebSocket, sid), c.header)
 	if err != nil {
 		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -59,6 +60,23 @@ func (c *engineConfig) dialWS(ctx context.Context, sid string) (*websocket.Conn,
 		ws.EnableWriteCompression(c.deflate == 1)
 	}
 	return ws, nil
+}
+
+// http1Only returns d, or a copy of it whose TLS config offers HTTP/1.1
+// alone when d's offers another protocol: a WebSocket opens over HTTP/1.1,
+// and a server that picks HTTP/2 from the offer takes its upgrade request
+// for a malformed HTTP/2 preface. A tls.Config shared with an
+// http.Transport gets "h2" in its NextProtos that way: net/http adds it in
+// place on the transport's first request.
+func http1Only(d *websocket.Dialer) *websocket.Dialer {
+	cfg := d.TLSClientConfig
+	if cfg == nil || !slices.ContainsFunc(cfg.NextProtos, func(p string) bool { return p != "http/1.1" }) {
+		return d
+	}
+	only := *d
+	only.TLSClientConfig = cfg.Clone()
+	only.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	return &only
 }
 
 // dialWebSocket opens a session over WebSocket only.
