@@ -14,17 +14,33 @@ import (
 // certificate, which the env's HTTP client and dialer trust).
 func startTLSEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return startTLSEnvOver(t, cfg, false)
+}
+
+// startTLSEnvOver is startTLSEnv, or, when ready, the server as README
+// advises for production on Linux: its listener a ReadyListener, wrapped
+// in TLS (httptest's StartTLS wraps it), with HTTP/2 enabled, which the
+// env's HTTP client then speaks (its WebSockets HTTP/1.1).
+func startTLSEnvOver(t *testing.T, cfg Config, ready bool) *env {
+	t.Helper()
 	srv, h := envServer(t, cfg)
-	ts := httptest.NewTLSServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	if ready {
+		ts.Listener = ReadyListener(ts.Listener, 0)
+		ts.EnableHTTP2 = true
+	}
+	ts.StartTLS()
 	client := ts.Client()
 	client.Timeout = 10 * time.Second
+	dialTLS := client.Transport.(*http.Transport).TLSClientConfig.Clone()
+	dialTLS.NextProtos = []string{"http/1.1"}
 	e := &env{
 		srv: srv, ts: ts, h: h,
 		client: client,
 		base:   ts.URL + "/socket.io/",
 		wsBase: "wss" + strings.TrimPrefix(ts.URL, "https") + "/socket.io/",
 		dialer: &websocket.Dialer{
-			TLSClientConfig:  client.Transport.(*http.Transport).TLSClientConfig,
+			TLSClientConfig:  dialTLS,
 			HandshakeTimeout: 10 * time.Second,
 		},
 	}
@@ -36,10 +52,45 @@ func startTLSEnv(t *testing.T, cfg Config) *env {
 // poller (TLS keeps decrypted bytes the poller cannot see): its reader,
 // and an upgrade's probe, are read on goroutines of their own, as on every
 // system but Linux. A direct WebSocket and an upgrade from polling each
-// carry messages both ways, then end, and nothing is left running.
+// carry messages both ways, then end, and nothing is left running; both
+// also behind a ReadyListener with HTTP/2 (long-polling on HTTP/2).
 func TestTLS(t *testing.T) {
 	checkGoroutines(t)
-	e := startTLSEnv(t, Config{})
+	for _, ready := range []bool{false, true} {
+		t.Run(map[bool]string{false: "TLS", true: "ReadyListener, TLS, HTTP/2"}[ready], func(t *testing.T) {
+			testTLSSessions(t, startTLSEnvOver(t, Config{}, ready), ready)
+		})
+	}
+
+	t.Run("probe times out", func(t *testing.T) {
+		e := startTLSEnv(t, Config{UpgradeTimeout: 200 * time.Millisecond})
+		sid := e.handshake(t)
+		c := e.h.nextConn(t)
+		ws := e.probe(t, sid)
+		// No upgrade packet: the probe's WebSocket is closed, and the
+		// session goes on polling.
+		expectClosed(t, ws)
+		_ = c.Send(msg("still polling"))
+		if _, body := e.poll(t, sid); body != "4still polling" {
+			t.Fatalf("GET after the failed upgrade %q", body)
+		}
+	})
+}
+
+// testTLSSessions runs TestTLS's direct WebSocket and upgrade on e; h2:
+// its long-polling requests must go over HTTP/2.
+func testTLSSessions(t *testing.T, e *env, h2 bool) {
+	if h2 {
+		resp, err := e.client.Get(e.base + "?EIO=4&transport=polling")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		e.h.nextConn(t)
+		if resp.ProtoMajor != 2 {
+			t.Fatalf("a long-polling handshake over %s, want HTTP/2", resp.Proto)
+		}
+	}
 
 	t.Run("websocket", func(t *testing.T) {
 		ws := e.dial(t, "EIO=4&transport=websocket")
@@ -87,17 +138,4 @@ func TestTLS(t *testing.T) {
 		}
 	})
 
-	t.Run("probe times out", func(t *testing.T) {
-		e := startTLSEnv(t, Config{UpgradeTimeout: 200 * time.Millisecond})
-		sid := e.handshake(t)
-		c := e.h.nextConn(t)
-		ws := e.probe(t, sid)
-		// No upgrade packet: the probe's WebSocket is closed, and the
-		// session goes on polling.
-		expectClosed(t, ws)
-		_ = c.Send(msg("still polling"))
-		if _, body := e.poll(t, sid); body != "4still polling" {
-			t.Fatalf("GET after the failed upgrade %q", body)
-		}
-	})
 }
