@@ -180,6 +180,36 @@ func (n *nodeProc) emit(t *testing.T, room, event string, extra ...string) {
 	}
 }
 
+// serverSideAckers has every node of nodes send the others a server-side
+// event with an ack, and checks that each got the ack of every other,
+// within the node's 5 s.
+func serverSideAckers(t *testing.T, nodes []*nodeProc) {
+	t.Helper()
+	for _, n := range nodes {
+		start := time.Now()
+		res, err := http.Get("http://" + n.http + "/ask")
+		if err != nil {
+			t.Fatalf("node %s: ask: %v", n.name, err)
+		}
+		var got []string
+		err = json.NewDecoder(res.Body).Decode(&got)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("node %s: ask: %s, %v", n.name, res.Status, err)
+		}
+		var want []string
+		for _, o := range nodes {
+			if o != n {
+				want = append(want, o.name)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("node %s: server-side acks from %v after %v, want %v", n.name, got, time.Since(start).Round(time.Millisecond), want)
+		}
+	}
+}
+
 // startHAProxy starts HAProxy in front of the nodes: round-robin for
 // every request (http-server-close, so that a kept-alive client
 // connection is balanced request by request), no stickiness of any kind,
@@ -349,7 +379,12 @@ func TestRoundRobinBalancer(t *testing.T) {
 	holders := whoami(t, p, total)
 	broadcastReachesAll(t, p, nodes, total, false)
 
-	// Polling-only clients stay up through two heartbeats.
+	serverSideAckers(t, nodes)
+
+	// Polling-only clients stay up through two heartbeats. The links
+	// between the nodes carry nothing meanwhile (the polls handed over go
+	// by HTTP): longer than every timeout of the links, then broadcasts
+	// and server-side events cross them again.
 	time.Sleep(pollingFor)
 	holders2 := whoami(t, p, total)
 	for name, h := range holders {
@@ -358,6 +393,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 		}
 	}
 	broadcastReachesAll(t, p, nodes, total, false)
+	serverSideAckers(t, nodes)
 
 	// Kill B: its clients reconnect through the balancer to A or C. So do
 	// the clients whose WebSocket or pending poll went through B on its

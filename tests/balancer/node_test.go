@@ -144,6 +144,27 @@ func runNode() int {
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load(), Recoded: recoded.Load()})
 	})
+	// /ask sends the other nodes a server-side event with an ack and
+	// answers their names, as a JSON list.
+	srv.OnServerSideEmit("ask", func(_ actorio.Args, ack actorio.AckFunc) {
+		if ack != nil {
+			_ = ack(name)
+		}
+	})
+	mux.HandleFunc("/ask", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		acks, err := srv.ServerSideEmitWithAck(ctx, "ask")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		names := []string{}
+		for _, a := range acks {
+			names = append(names, a.String(0))
+		}
+		_ = json.NewEncoder(w).Encode(names)
+	})
 	mux.HandleFunc("/emit", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		args := []any{name}
