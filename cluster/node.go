@@ -942,19 +942,23 @@ const ackBatch = 2 * time.Millisecond
 // broadcastAck hands an acknowledgement, or the end of a node's answer, to
 // the broadcast waiting for it, if any.
 func (n *node) broadcastAck(id uint64, member string, ack *pb.NodeBroadcastAck, end *pb.NodeBroadcastAckDone) {
-	if v, ok := n.waiters.Load(id); ok {
-		if w, ok := v.(*broadcastWaiter); ok {
-			w.add(member, ack, end)
-		}
+	if w, ok := waiterOf[*broadcastWaiter](n, id); ok {
+		w.add(member, ack, end)
 	}
+}
+
+// waiterOf returns the waiter of request id if there is one and it is a W
+// (an answer may come after its call gave up, or name another's id).
+func waiterOf[W any](n *node, id uint64) (W, bool) {
+	v, _ := n.waiters.Load(id)
+	w, ok := v.(W)
+	return w, ok
 }
 
 // ack hands an acknowledgement to the call waiting for it, if any.
 func (n *node) ack(m *pb.NodeEventAck) {
-	if v, ok := n.waiters.Load(m.AckId); ok {
-		if w, ok := v.(*ackWaiter); ok {
-			w.add(m)
-		}
+	if w, ok := waiterOf[*ackWaiter](n, m.AckId); ok {
+		w.add(m)
 	}
 }
 
@@ -1279,10 +1283,8 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 	case *pb.NodeRouteQuery:
 		n.routeReply(m)
 	case *pb.NodeRouteReply:
-		if v, ok := n.waiters.Load(m.RequestId); ok {
-			if w, ok := v.(*routeWaiter); ok {
-				w.add(m)
-			}
+		if w, ok := waiterOf[*routeWaiter](n, m.RequestId); ok {
+			w.add(m)
 		}
 	case *pb.NodeEvent:
 		// Run on the events actor: a handler that takes its time holds up
@@ -1335,10 +1337,8 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 			n.fetchSockets(m)
 		}()
 	case *pb.NodeFetchSocketsReply:
-		if v, ok := n.waiters.Load(m.RequestId); ok {
-			if w, ok := v.(*fetchWaiter); ok {
-				w.add(m)
-			}
+		if w, ok := waiterOf[*fetchWaiter](n, m.RequestId); ok {
+			w.add(m)
 		}
 	case *pb.NodeSession:
 		if !n.closed.Load() {
@@ -1354,10 +1354,8 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 			n.claimSession(m)
 		}()
 	case *pb.NodeSessionClaimReply:
-		if v, ok := n.waiters.Load(m.RequestId); ok {
-			if w, ok := v.(*claimWaiter); ok {
-				w.add(m)
-			}
+		if w, ok := waiterOf[*claimWaiter](n, m.RequestId); ok {
+			w.add(m)
 		}
 	case *pb.NodeQueueMark:
 		if m.ReplyTo != "" && !n.closed.Load() {
