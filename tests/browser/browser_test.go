@@ -879,6 +879,16 @@ func (b *browser) str(l node.Line) string {
 	return s
 }
 
+// strs is str for a reply that is a list of strings.
+func (b *browser) strs(l node.Line) []string {
+	b.t.Helper()
+	var s []string
+	if err := l.Decode(1, &s); err != nil {
+		b.t.Fatalf("browser: %v in %s", err, l.Raw)
+	}
+	return s
+}
+
 func (b *browser) open(page, cdn string) string {
 	b.t.Helper()
 	id := b.str(b.do("open", "page", page, "cdn", cdn))
@@ -909,10 +919,7 @@ func (b *browser) screenshot(page, path string) string {
 // did last.
 func (b *browser) waitLog(page, when string, want []string) {
 	b.t.Helper()
-	var got []string
-	if err := b.do("log", "page", page, "want", append([]string{}, want...)).Decode(1, &got); err != nil {
-		b.t.Fatal(err)
-	}
+	got := b.strs(b.do("log", "page", page, "want", append([]string{}, want...)))
 	if !slices.Equal(got, want) {
 		b.t.Fatalf("after %s, %s's log is\n\t%s\nwant\n\t%s", when, page, strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
 	}
@@ -921,22 +928,14 @@ func (b *browser) waitLog(page, when string, want []string) {
 // lines returns page's log as it is now.
 func (b *browser) lines(page string) []string {
 	b.t.Helper()
-	var got []string
-	if err := b.do("lines", "page", page).Decode(1, &got); err != nil {
-		b.t.Fatal(err)
-	}
-	return got
+	return b.strs(b.do("lines", "page", page))
 }
 
 func (b *browser) id(page string) string { b.t.Helper(); return b.str(b.do("id", "page", page)) }
 
 func (b *browser) requests(page string) []string {
 	b.t.Helper()
-	var reqs []string
-	if err := b.do("requests", "page", page).Decode(1, &reqs); err != nil {
-		b.t.Fatal(err)
-	}
-	return reqs
+	return b.strs(b.do("requests", "page", page))
 }
 
 type frame struct {
