@@ -6,7 +6,8 @@
 //
 // Every socket joins room "all"; "echo" is acknowledged with its own
 // arguments. Out: listening(port), connection(id, transport),
-// upgrade(id, transport), disconnect(id, reason), ack(...args) for the
+// upgrade(id, transport) (at the connection when it came before),
+// disconnect(id, reason), ack(...args) for the
 // reply to an acked emit. In: {op: "emit", ev, n, ack}: emit ev(n) to
 // every socket, asking for an ack when ack; {op: "room", ev, n}:
 // broadcast ev(n) to room "all".
@@ -17,7 +18,10 @@ const httpServer = http.createServer();
 const io = new Server(httpServer);
 io.on('connection', (socket) => {
   out('connection', socket.id, socket.conn.transport.name);
-  socket.conn.once('upgrade', (t) => out('upgrade', socket.id, t.name));
+  // The client's upgrade may complete before its CONNECT is handled:
+  // then it is reported here, as its event has passed.
+  if (socket.conn.upgraded) out('upgrade', socket.id, socket.conn.transport.name);
+  else socket.conn.once('upgrade', (t) => out('upgrade', socket.id, t.name));
   socket.join('all');
   socket.on('echo', (...args) => {
     const ack = typeof args.at(-1) === 'function' ? args.pop() : null;
