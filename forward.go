@@ -2,7 +2,9 @@ package actorio
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -28,12 +30,15 @@ const (
 )
 
 // forwarder hands the Engine.IO requests for another node's sessions to
-// that node over HTTP (Options.Cluster): a long-polling GET or POST, or a
-// WebSocket upgrade, is answered by the node that holds the session as if
-// the client had reached it, so that a balancer needs no sticky sessions.
-// A session id starts with its node's tag (clusterlink.SessionTagLen
+// that node (Options.Cluster): a long-polling GET or POST, or a WebSocket
+// upgrade, is answered by the node that holds the session as if the
+// client had reached it, so that a balancer needs no sticky sessions. A
+// session id starts with its node's tag (clusterlink.SessionTagLen
 // characters); the node of a tag is asked of the other nodes once and
-// kept until a request to it fails.
+// kept until a request to it fails. The requests go as HTTP/1.1 on
+// connections to that node's cluster port, secured as the links between
+// nodes are (clusterlink.Node.DialHandOver), and the forwarder of that
+// node serves them (handOverServer).
 type forwarder struct {
 	s *Server
 	// tag starts the id of every session of this node.
@@ -43,13 +48,25 @@ type forwarder struct {
 	routing   atomic.Int32 // searches under way
 
 	mu     sync.Mutex
-	routes map[string]string // tag -> HTTP address, one per node found
+	routes map[string]string // tag -> cluster address, one per node found
 
 	// ctx ends at close: it ends the requests being forwarded, WebSocket
 	// connections included.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// served serves the requests the other nodes hand over to this one.
+	served *handOverServer
 }
+
+// handOverIdle is how long the forwarder keeps a connection to another
+// node idle, and handOverServed how long the node at the other end does:
+// longer, so that the forwarder closes it first and never sends a
+// request on a connection being closed.
+const (
+	handOverIdle   = 90 * time.Second
+	handOverServed = 2 * time.Minute
+)
 
 func newForwarder(s *Server) *forwarder {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,7 +76,15 @@ func newForwarder(s *Server) *forwarder {
 		// owner, which compresses (or not) for the client; without it a
 		// request that has none would be answered in gzip between the
 		// nodes and unpacked again by this one.
-		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second, DisableCompression: true}}
+		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: handOverIdle, DisableCompression: true,
+			// Every address is a node's cluster address (route), which
+			// takes HTTP/1.1 on the connections DialHandOver opens.
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				if s.node == nil {
+					return nil, errors.New("not in a cluster")
+				}
+				return s.node.DialHandOver(ctx, addr)
+			}}}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			addr, _ := pr.In.Context().Value(routeKey{}).(string)
@@ -81,6 +106,11 @@ func newForwarder(s *Server) *forwarder {
 		},
 		ErrorLog: slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
 	}
+	var h http.Handler = s
+	if s.opts.Cluster.HandOverHandler != nil {
+		h = s.opts.Cluster.HandOverHandler
+	}
+	f.served = newHandOverServer(h, s.opts.Logger)
 	return f
 }
 
@@ -161,18 +191,84 @@ func (f *forwarder) forget(tag string) {
 	f.mu.Unlock()
 }
 
-// sessionRoute answers another node's question: this node's HTTP address
-// when tag is its own.
-func (f *forwarder) sessionRoute(tag string) string {
-	if tag != f.tag {
-		return ""
-	}
-	return f.s.opts.Cluster.HTTPAddress
-}
-
 // close ends the requests being forwarded and lets the connections to the
 // other nodes go.
 func (f *forwarder) close() {
 	f.cancel()
 	f.transport.CloseIdleConnections()
 }
+
+// handOverServer serves with net/http the connections on which other
+// nodes hand requests over to this one. Its HTTP server starts with the
+// first.
+type handOverServer struct {
+	srv   *http.Server
+	conns chan net.Conn
+	done  chan struct{}
+	stop  sync.Once
+	start sync.Once
+	ended chan struct{} // closed once Serve returned, or at close if it never ran
+}
+
+// newHandOverServer returns a server that serves with h the connections
+// given to serve.
+func newHandOverServer(h http.Handler, log *slog.Logger) *handOverServer {
+	hs := &handOverServer{conns: make(chan net.Conn), done: make(chan struct{}), ended: make(chan struct{})}
+	hs.srv = &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       handOverServed,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return hs
+}
+
+// serve serves conn, or closes it once the server is closed.
+func (hs *handOverServer) serve(conn net.Conn) {
+	hs.start.Do(func() {
+		go func() {
+			defer close(hs.ended)
+			_ = hs.srv.Serve(handOverListener{hs})
+		}()
+	})
+	select {
+	case hs.conns <- conn:
+	case <-hs.done:
+		_ = conn.Close()
+	}
+}
+
+// close stops the server: it closes the connections it serves (not those
+// its handler took over, the WebSocket upgrades, which the gateway owns)
+// and waits for Serve to return.
+func (hs *handOverServer) close() {
+	hs.stop.Do(func() { close(hs.done) })
+	hs.start.Do(func() { close(hs.ended) }) // never served: nothing to wait for
+	_ = hs.srv.Close()
+	<-hs.ended
+}
+
+// handOverListener is what a handOverServer's HTTP server accepts from.
+type handOverListener struct{ hs *handOverServer }
+
+func (l handOverListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.hs.conns:
+		return c, nil
+	case <-l.hs.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l handOverListener) Close() error {
+	l.hs.stop.Do(func() { close(l.hs.done) })
+	return nil
+}
+
+func (l handOverListener) Addr() net.Addr { return handOverAddr{} }
+
+// handOverAddr names a handOverListener's address.
+type handOverAddr struct{}
+
+func (handOverAddr) Network() string { return "actorio-handover" }
+func (handOverAddr) String() string  { return "cluster port" }

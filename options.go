@@ -387,16 +387,26 @@ type ClusterOptions struct {
 	// at, when it differs from Address (a container, NAT). Default: the
 	// address Address listens on.
 	AdvertisedAddress string
-	// HTTPAddress is the host:port at which the other nodes reach this
-	// server's HTTP endpoint (the one serving Options.Path). With it, a
+	// HTTPAddress is ignored.
+	//
+	// Deprecated: a long-polling request or a WebSocket upgrade for a
+	// session of another node, which a balancer sent to this one, is
+	// handed over to that node through its cluster port (Address),
+	// secured as the links between nodes are, whatever its HTTP endpoint
+	// (see HandOverHandler); no HTTP address is needed.
+	HTTPAddress string
+	// HandOverHandler, when set, serves the requests other nodes hand over
+	// to this one instead of the Server itself: set it to the Server
+	// wrapped in HTTP middleware of yours (logging, metrics). A
 	// long-polling request or a WebSocket upgrade for a session of this
 	// node that a balancer sent to another node is handed over to this
-	// one, which answers it as if the client had reached it: no sticky
-	// sessions are needed. Without it such requests get HTTP 400
-	// {"code":1,"message":"Session ID unknown"}. A forwarded request
-	// reaches this node from the forwarding node's address, which
-	// BindSessionToAddress refuses.
-	HTTPAddress string
+	// one through the cluster port, and answered as if the client had
+	// reached it: no sticky sessions are needed. The node that handed it
+	// over ran its own HTTP stack on it first; this handler gets it as
+	// the Server saw it there (the path Server.ServeHTTP got, the
+	// client's headers, the header X-Actorio-Forwarded), from the address
+	// of that node, which BindSessionToAddress refuses.
+	HandOverHandler http.Handler
 	// TLS secures the links between nodes with mutual TLS: each node
 	// presents its certificate and accepts only nodes whose certificate
 	// the cluster's CA signed (host names are not checked). Required,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -372,6 +373,9 @@ func (s *Server) Close() error {
 	}
 	if s.fw != nil {
 		s.fw.close() // the connections the last forwarded requests left idle
+		// Only now, once the gateway ended their sessions: the requests the
+		// other nodes handed over, each answered as the clients' own.
+		s.fw.served.close()
 	}
 	// Every actor left has been told to stop; those not stuck in a handler
 	// need only a moment, even when the drain used up the deadline. A
@@ -532,8 +536,12 @@ func (s *Server) joinCluster() error {
 // clusterReceiver hands a server what the other nodes of its cluster sent.
 type clusterReceiver struct{ s *Server }
 
-// SessionRoute answers whether tag is this node's session tag.
-func (r clusterReceiver) SessionRoute(tag string) string { return r.s.fw.sessionRoute(tag) }
+// OwnsSessionTag reports whether tag is this node's session tag.
+func (r clusterReceiver) OwnsSessionTag(tag string) bool { return tag == r.s.fw.tag }
+
+// HandOver serves a connection on which another node hands this one the
+// requests for its sessions.
+func (r clusterReceiver) HandOver(conn net.Conn) { r.s.fw.served.serve(conn) }
 
 // Broadcast delivers a broadcast another node encoded to the sockets of
 // the namespace of that name, as a local broadcast. A namespace that does

@@ -6,12 +6,11 @@
 //
 //	srv, err := actorio.NewServer(actorio.Options{
 //		Cluster: &actorio.ClusterOptions{
-//			Name:        "chat",
-//			Address:     "10.0.0.1:7001", // this node's cluster port
-//			HTTPAddress: "10.0.0.1:3000", // where the others reach its HTTP endpoint
-//			Provider:    &cluster.Static{Seeds: []string{"10.0.0.1:7001", "10.0.0.2:7001"}},
-//			TLS:         &actorio.ClusterTLS{CertFile: "node.crt", KeyFile: "node.key", CAFile: "ca.crt"},
-//			Secret:      os.Getenv("CLUSTER_SECRET"),
+//			Name:     "chat",
+//			Address:  "10.0.0.1:7001", // this node's cluster port
+//			Provider: &cluster.Static{Seeds: []string{"10.0.0.1:7001", "10.0.0.2:7001"}},
+//			TLS:      &actorio.ClusterTLS{CertFile: "node.crt", KeyFile: "node.key", CAFile: "ca.crt"},
+//			Secret:   os.Getenv("CLUSTER_SECRET"),
 //		},
 //	})
 //
@@ -246,10 +245,13 @@
 // An Engine.IO session lives on the node that opened it, and its id
 // starts with that node's tag. A long-polling request or a WebSocket
 // upgrade for it that reaches another node (a round-robin balancer) is
-// handed to its node over HTTP at ClusterOptions.HTTPAddress, found with
-// a NodeRouteQuery on the links to the other nodes alive (the answer is
-// kept for the node's other sessions): no sticky sessions are needed. Without HTTPAddress such a request gets HTTP 400
-// {"code":1,"message":"Session ID unknown"}.
+// handed to its node, found with a NodeRouteQuery on the links to the
+// other nodes alive (the answer is kept for the node's other sessions):
+// no sticky sessions are needed. It goes as HTTP/1.1 on a connection to
+// that node's cluster port, opened and secured as a link is but with an
+// ALPN protocol (or magic line) of its own, and kept for the next
+// requests (handover.go); that node's server answers it as if the client
+// had reached it, whatever its own HTTP endpoint.
 //
 // # Security
 //

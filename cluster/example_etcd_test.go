@@ -33,10 +33,12 @@ func ExampleProtoactor_etcd() {
 	}
 	srv, err := actorio.NewServer(actorio.Options{
 		Cluster: &actorio.ClusterOptions{
-			Insecure:    true,
-			Name:        "chat",           // the key prefix in etcd: /actorio/chat/
-			Address:     "10.0.1.12:7001", // this node's cluster port, on a private network
-			HTTPAddress: "10.0.1.12:3000", // any node serves any session: no sticky sessions
+			Insecure: true,
+			Name:     "chat", // the key prefix in etcd: /actorio/chat/
+			// This node's cluster port, on a private network: the links,
+			// and the requests for this node's sessions that a balancer
+			// sent to another node (no sticky sessions are needed).
+			Address: "10.0.1.12:7001",
 			// One provider per server: it holds this node's registration.
 			Provider: &cluster.Protoactor{Provider: members},
 		},

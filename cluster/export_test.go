@@ -129,9 +129,17 @@ func SetMaxQueue(cn clusterlink.Node, bytes int64) {
 // LinkProto is the TLS ALPN protocol of a node link.
 const LinkProto = linkProto
 
+// HandOverProto is the TLS ALPN protocol of a connection that hands
+// requests over to a node (handover.go).
+const HandOverProto = handOverProto
+
 // LinkHello returns what opens a node link once connected (appendHello).
 func LinkHello(plain bool, secret, addr, member string) []byte {
-	return appendHello(nil, plain, secret, addr, member)
+	var b []byte
+	if plain {
+		b = append(b, linkMagic...)
+	}
+	return appendHello(b, secret, addr, member)
 }
 
 // LinkFrame returns m as one frame of a node link.

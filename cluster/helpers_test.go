@@ -149,7 +149,7 @@ func startNodeAt(t *testing.T, name, addr, adv string, log *slog.Logger, m actor
 	ts := testkit.StartServer(t, testkit.ServerConfig{
 		Options: actorio.Options{
 			Logger:  log,
-			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "test", Address: addr, AdvertisedAddress: adv, HTTPAddress: web.Addr().String(), Provider: rec},
+			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "test", Address: addr, AdvertisedAddress: adv, Provider: rec},
 		},
 		Listener: web,
 		Setup: func(srv *actorio.Server) {

@@ -69,7 +69,10 @@ const (
 // linkSecurity is what a node's links need of the cluster's security.
 type linkSecurity struct {
 	client *tls.Config // nil for plain links
-	secret string
+	// handOverClient is client for the connections that hand requests
+	// over (handover.go).
+	handOverClient *tls.Config
+	secret         string
 	// accept hands the connections that dispatchCreds takes from gRPC to
 	// the node, once it exists.
 	accept *linkAcceptor
@@ -534,48 +537,72 @@ func (l *link) watch(c net.Conn) <-chan struct{} {
 	return lost
 }
 
-// dial opens the link: TCP, TLS with the link's ALPN protocol (or the
-// magic line of a plain link), then the hello, which names this node and
-// carries the cluster secret.
+// dial opens the link (see dialNode).
 func (l *link) dial() (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(l.n.ctx, linkDialTimeout)
 	defer cancel()
+	return l.n.dialNode(ctx, l.addr, linkKind)
+}
+
+// connKind is what a connection opened on another node's cluster port
+// carries: a link, or requests handed over (handover.go). Each has its
+// TLS ALPN protocol and, on plain connections, its magic line (of one
+// length).
+type connKind struct {
+	proto, magic string
+}
+
+var (
+	linkKind     = connKind{linkProto, linkMagic}
+	handOverKind = connKind{handOverProto, handOverMagic}
+)
+
+// dialNode opens a connection of kind k to the node at addr: TCP, TLS
+// with k's ALPN protocol (or k's magic line when plain), then the hello,
+// which names this node and carries the cluster secret.
+func (n *node) dialNode(ctx context.Context, addr string, k connKind) (net.Conn, error) {
 	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", l.addr)
+	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	conn := raw
-	if cfg := l.n.sec.client; cfg != nil {
+	cfg := n.sec.client
+	if k == handOverKind {
+		cfg = n.sec.handOverClient
+	}
+	if cfg != nil {
 		tc := tls.Client(raw, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			return nil, fmt.Errorf("TLS: %w", err)
 		}
-		if p := tc.ConnectionState().NegotiatedProtocol; p != linkProto {
+		if p := tc.ConnectionState().NegotiatedProtocol; p != k.proto {
 			_ = tc.Close()
-			return nil, fmt.Errorf("the node does not take links (ALPN %q)", p)
+			return nil, fmt.Errorf("the node does not take %s (ALPN %q)", k.proto, p)
 		}
 		conn = tc
 	}
-	hello := appendHello(nil, l.n.sec.client == nil, l.n.sec.secret, l.n.address(), l.n.member())
+	var hello []byte
+	if n.sec.client == nil {
+		hello = append(hello, k.magic...)
+	}
+	hello = appendHello(hello, n.sec.secret, n.address(), n.member())
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetWriteDeadline(deadline)
 	if _, err := conn.Write(hello); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("hello: %w", err)
 	}
+	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil
 }
 
-// appendHello appends what opens a link once connected (and, with TLS,
-// handshaken): the magic line when plain, then the hello, three fields each
-// its length (uvarint) and bytes: the cluster secret, then the address and
-// the member id of the node that opens it.
-func appendHello(b []byte, plain bool, secret, addr, member string) []byte {
-	if plain {
-		b = append(b, linkMagic...)
-	}
+// appendHello appends the hello that opens a connection to another node
+// once connected (and, with TLS, handshaken; a plain one after its magic
+// line): three fields, each its length (uvarint) and bytes: the cluster
+// secret, then the address and the member id of the node that opens it.
+func appendHello(b []byte, secret, addr, member string) []byte {
 	for _, f := range []string{secret, addr, member} {
 		b = binary.AppendUvarint(b, uint64(len(f)))
 		b = append(b, f...)
@@ -632,12 +659,13 @@ func (a *linkAcceptor) set(n *node) {
 	a.mu.Unlock()
 }
 
-// accept reads the hello of a link another node opened, in the calling
-// goroutine (gRPC's for that connection: what a client that sends nothing
-// holds is bounded by linkDialTimeout), refuses it without the cluster
-// secret, and serves it on a goroutine of its own; it closes conn when no
-// node takes links.
-func (a *linkAcceptor) accept(conn net.Conn) {
+// accept reads the hello of a connection of kind k another node opened,
+// in the calling goroutine (gRPC's for that connection: what a client
+// that sends nothing holds is bounded by linkDialTimeout), refuses it
+// without the cluster secret, and serves it: a link on a goroutine of its
+// own, requests handed over with the node's HTTP server (handover.go). It
+// closes conn when no node takes them.
+func (a *linkAcceptor) accept(conn net.Conn, k connKind) {
 	a.mu.Lock()
 	n := a.n
 	a.mu.Unlock()
@@ -668,6 +696,10 @@ func (a *linkAcceptor) accept(conn net.Conn) {
 		return
 	}
 	_ = conn.SetReadDeadline(time.Time{})
+	if k == handOverKind {
+		n.handOverLater(conn, r)
+		return
+	}
 	if !n.startLinkWork(conn) {
 		_ = conn.Close()
 		return

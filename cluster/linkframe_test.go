@@ -22,7 +22,7 @@ func TestLinkFrames(t *testing.T) {
 		&pb.NodeQueueMark{ReplyTo: "a", Sent: 1 << 40},
 		&pb.NodeEvent{Data: []byte(`["reload","x"]`), Attachments: [][]byte{{0, 1}}, AckId: 3, ReplyTo: "127.0.0.1:7001"},
 		&pb.NodeRouteQuery{Tag: "abcdefgh", RequestId: 4, ReplyTo: "127.0.0.1:7001"},
-		&pb.NodeRouteReply{HttpAddress: "127.0.0.1:3000", RequestId: 4, MemberId: "m"},
+		&pb.NodeRouteReply{Address: "127.0.0.1:3000", RequestId: 4, MemberId: "m"},
 	}
 	var b []byte
 	for _, m := range msgs {

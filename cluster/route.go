@@ -15,7 +15,7 @@ const routeTimeout = 2 * time.Second
 // the first that owns the tag ends the wait, as do answers from all.
 type routeWaiter struct {
 	awaiting
-	addr string // the owner's HTTP address, once one answered
+	addr string // the owner's cluster address, once one answered
 }
 
 // add takes the answer of a node still awaited.
@@ -25,8 +25,8 @@ func (w *routeWaiter) add(m *pb.NodeRouteReply) {
 	if !w.want[m.MemberId] {
 		return
 	}
-	if m.HttpAddress != "" {
-		w.addr = m.HttpAddress
+	if m.Address != "" {
+		w.addr = m.Address
 		clear(w.want) // the others' answers no longer matter
 		w.check()
 		return
@@ -66,5 +66,9 @@ func (n *node) routeReply(m *pb.NodeRouteQuery) {
 	if m.ReplyTo == "" || n.closed.Load() {
 		return
 	}
-	n.sendTo(m.ReplyTo, &pb.NodeRouteReply{HttpAddress: n.recv.SessionRoute(m.Tag), RequestId: m.RequestId, MemberId: n.member()})
+	var addr string
+	if n.recv.OwnsSessionTag(m.Tag) {
+		addr = n.address()
+	}
+	n.sendTo(m.ReplyTo, &pb.NodeRouteReply{Address: addr, RequestId: m.RequestId, MemberId: n.member()})
 }

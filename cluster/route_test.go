@@ -13,7 +13,7 @@ import (
 func TestRouteWaiter(t *testing.T) {
 	peers := []peer{{id: "a", addr: "10.0.0.1:7001"}, {id: "b", addr: "10.0.0.2:7001"}, {id: "c", addr: "10.0.0.3:7001"}}
 	reply := func(member, addr string) *pb.NodeRouteReply {
-		return &pb.NodeRouteReply{MemberId: member, HttpAddress: addr}
+		return &pb.NodeRouteReply{MemberId: member, Address: addr}
 	}
 	tests := []struct {
 		name     string

@@ -57,11 +57,13 @@ func linkOptions(c clusterlink.Config, log *slog.Logger) ([]remote.ConfigOption,
 		if err != nil {
 			return nil, nil, err
 		}
-		server.NextProtos = []string{"h2", linkProto}
+		server.NextProtos = []string{"h2", linkProto, handOverProto}
 		serve = append(serve, grpc.Creds(dispatchCreds{credentials.NewTLS(server), server, sec}))
 		dial = append(dial, grpc.WithTransportCredentials(credentials.NewTLS(client)))
 		sec.client = client.Clone()
 		sec.client.NextProtos = []string{linkProto}
+		sec.handOverClient = client.Clone()
+		sec.handOverClient.NextProtos = []string{handOverProto}
 	} else {
 		serve = append(serve, grpc.Creds(dispatchCreds{insecure.NewCredentials(), nil, sec}))
 		dial = append(dial, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -167,9 +169,10 @@ func (c secretCheck) stream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerI
 }
 
 // dispatchCreds is the server side of protoactor's gRPC credentials on a
-// node's cluster port: it takes the node's own links (link.go) out of
-// gRPC, by their TLS ALPN protocol or, on plain links, their magic line,
-// and hands the other connections to gRPC's credentials. It logs the
+// node's cluster port: it takes the node's own links (link.go) and the
+// connections that hand requests over (handover.go) out of gRPC, by their
+// TLS ALPN protocol or, when plain, their magic line, and hands the other
+// connections to gRPC's credentials. It logs the
 // connections whose TLS handshake it refuses.
 type dispatchCreds struct {
 	credentials.TransportCredentials
@@ -183,8 +186,12 @@ func (c dispatchCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 		if _, err := io.ReadFull(conn, head[:]); err != nil {
 			return nil, nil, err
 		}
-		if string(head[:]) == linkMagic {
-			c.sec.accept.accept(conn)
+		switch string(head[:]) {
+		case linkMagic:
+			c.sec.accept.accept(conn, linkKind)
+			return nil, nil, credentials.ErrConnDispatched
+		case handOverMagic:
+			c.sec.accept.accept(conn, handOverKind)
 			return nil, nil, credentials.ErrConnDispatched
 		}
 		return c.TransportCredentials.ServerHandshake(&replayConn{Conn: conn, head: head[:]})
@@ -195,8 +202,12 @@ func (c dispatchCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.Aut
 		return nil, nil, err
 	}
 	cs := tc.ConnectionState()
-	if cs.NegotiatedProtocol == linkProto {
-		c.sec.accept.accept(tc)
+	switch cs.NegotiatedProtocol {
+	case linkProto:
+		c.sec.accept.accept(tc, linkKind)
+		return nil, nil, credentials.ErrConnDispatched
+	case handOverProto:
+		c.sec.accept.accept(tc, handOverKind)
 		return nil, nil, credentials.ErrConnDispatched
 	}
 	return tc, credentials.TLSInfo{State: cs, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil

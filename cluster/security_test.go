@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -138,6 +139,9 @@ func TestSecuredLinks(t *testing.T) {
 	for _, c := range []*testClient{ca1, cb1} {
 		c.waitEvents(t, "hello", 1, 10*time.Second)
 	}
+	// A's session, reached through B: B hands its requests over to A
+	// through A's cluster port, with the links' TLS and secret.
+	t.Run("requests handed over between secured nodes", func(t *testing.T) { testForwarding(t, a, b, b) })
 
 	rogues := []struct {
 		name, want string
@@ -248,6 +252,64 @@ func TestSecuredLinks(t *testing.T) {
 				}
 				if l.delivered && strings.Count(log, "cluster link refused") != before {
 					t.Errorf("A refused the cluster's own link:\n%s", log)
+				}
+			})
+		}
+	})
+
+	// The connections on which a node hands requests over to another are
+	// accepted on its cluster port with the same security: one opened by
+	// hand with the cluster's certificate and secret gets its request
+	// answered; one with a wrong secret, a certificate of another CA or no
+	// TLS is refused and logged, and gets no answer.
+	t.Run("hand-over connections opened by hand", func(t *testing.T) {
+		tlsOf := func(c *actorio.ClusterTLS) *tls.Config {
+			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{cluster.HandOverProto}, MinVersion: tls.VersionTLS13}
+		}
+		conns := []struct {
+			name     string
+			tls      *tls.Config // nil: plain
+			secret   string
+			answered bool
+			want     string
+		}{
+			{"the cluster's certificate and secret", tlsOf(ca.issue(t, dir, "h1")), secret, true, ""},
+			{"wrong secret", tlsOf(ca.issue(t, dir, "h2")), "not the cluster's secret, 32 b..", false, "wrong or missing cluster secret"},
+			{"certificate of another CA", tlsOf(other.issue(t, dir, "h3")), secret, false, "TLS"},
+			{"plain", nil, secret, false, "TLS"},
+		}
+		for _, h := range conns {
+			t.Run(h.name, func(t *testing.T) {
+				conn, err := net.DialTimeout("tcp", a.addr, 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if h.tls != nil {
+					tc := tls.Client(conn, h.tls)
+					if err := tc.Handshake(); err != nil && h.answered {
+						t.Fatalf("TLS handshake: %v", err)
+					}
+					conn = tc
+				}
+				hello := []byte(nil)
+				if h.tls == nil {
+					hello = append(hello, "ACTORIO-HTTP/1\n"...)
+				}
+				hello = append(hello, cluster.LinkHello(false, h.secret, "127.0.0.1:1", "by-hand")...)
+				req := "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+				_, _ = conn.Write(append(hello, req...))
+				got, _ := io.ReadAll(conn)
+				if answered := strings.HasPrefix(string(got), "HTTP/1.1 200 ") && strings.Contains(string(got), `"sid":`); answered != h.answered {
+					t.Errorf("answered %v, want %v: %.300q", answered, h.answered, got)
+				}
+				if !h.answered && !strings.Contains(logA.String(), h.want) {
+					t.Errorf("A logged no refusal for %q:\n%s", h.want, logA.String())
 				}
 			})
 		}

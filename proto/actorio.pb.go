@@ -1550,11 +1550,12 @@ func (x *NodeRouteQuery) GetReplyTo() string {
 	return ""
 }
 
-// NodeRouteReply answers a NodeRouteQuery: the host:port of the answering
-// node's HTTP server when the tag is its own, else empty.
+// NodeRouteReply answers a NodeRouteQuery: the cluster address of the
+// answering node, where it takes the requests handed over to it, when the
+// tag is its own, else empty.
 type NodeRouteReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	HttpAddress   string                 `protobuf:"bytes,1,opt,name=http_address,json=httpAddress,proto3" json:"http_address,omitempty"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
 	RequestId     uint64                 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	MemberId      string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1591,9 +1592,9 @@ func (*NodeRouteReply) Descriptor() ([]byte, []int) {
 	return file_actorio_proto_rawDescGZIP(), []int{21}
 }
 
-func (x *NodeRouteReply) GetHttpAddress() string {
+func (x *NodeRouteReply) GetAddress() string {
 	if x != nil {
-		return x.HttpAddress
+		return x.Address
 	}
 	return ""
 }
@@ -2144,9 +2145,9 @@ const file_actorio_proto_rawDesc = "" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x19\n" +
-	"\breply_to\x18\x03 \x01(\tR\areplyTo\"o\n" +
-	"\x0eNodeRouteReply\x12!\n" +
-	"\fhttp_address\x18\x01 \x01(\tR\vhttpAddress\x12\x1d\n" +
+	"\breply_to\x18\x03 \x01(\tR\areplyTo\"f\n" +
+	"\x0eNodeRouteReply\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x1b\n" +
 	"\tmember_id\x18\x03 \x01(\tR\bmemberId\">\n" +

@@ -49,7 +49,7 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	switch cfg.serve {
 	case kindActorio:
-		srv, err := newActorioServer(cfg, logger, ln.Addr().String())
+		srv, err := newActorioServer(cfg, logger)
 		if err != nil {
 			return err
 		}
@@ -147,8 +147,8 @@ func servePprof(addr string, stderr io.Writer) error {
 
 // newActorioServer is the bench server of ours: the events of every bench
 // server on the namespace "/". With -cluster-seeds it is a node of a
-// cluster whose HTTP endpoint is httpAddr.
-func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actorio.Server, error) {
+// cluster.
+func newActorioServer(cfg config, logger *slog.Logger) (*actorio.Server, error) {
 	opts := actorio.Options{PingInterval: cfg.pingInterval, Logger: logger}
 	if cfg.parser == parserMsgpack {
 		opts.Parser = actorio.ParserMsgpack
@@ -157,7 +157,7 @@ func newActorioServer(cfg config, logger *slog.Logger, httpAddr string) (*actori
 		opts.PerMessageDeflate = &actorio.PerMessageDeflate{}
 	}
 	if cfg.clusterSeeds != "" {
-		c, err := clusterOptions(cfg, httpAddr)
+		c, err := clusterOptions(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -285,20 +285,19 @@ func reportJoined(srv *actorio.Server, n int, stdout io.Writer) {
 	fmt.Fprintf(stdout, "JOINED %d\n", len(srv.ClusterNodes()))
 }
 
-// clusterOptions makes this server a node of the bench's cluster: its
-// HTTP endpoint at httpAddr for the requests the other nodes hand over,
-// links secured with -cluster-cert, -key, -ca and the secret of
-// $ACTORIO_BENCH_SECRET, or plain without a certificate.
-func clusterOptions(cfg config, httpAddr string) (*actorio.ClusterOptions, error) {
+// clusterOptions makes this server a node of the bench's cluster, its
+// links (and the requests handed over between nodes) secured with
+// -cluster-cert, -key, -ca and the secret of $ACTORIO_BENCH_SECRET, or
+// plain without a certificate.
+func clusterOptions(cfg config) (*actorio.ClusterOptions, error) {
 	var seeds []string
 	if cfg.clusterSeeds != "-" {
 		seeds = strings.Split(cfg.clusterSeeds, ",")
 	}
 	c := &actorio.ClusterOptions{
-		Name:        "bench",
-		Address:     "127.0.0.1:0",
-		HTTPAddress: httpAddr,
-		Provider:    &cluster.Static{Seeds: seeds},
+		Name:     "bench",
+		Address:  "127.0.0.1:0",
+		Provider: &cluster.Static{Seeds: seeds},
 	}
 	if cfg.clusterCert == "" {
 		c.Insecure = true

@@ -54,11 +54,11 @@ func run(addr, node, name string, seeds []string, clientJS string, log *slog.Log
 		Cluster: &actorio.ClusterOptions{
 			Insecure: true,
 			Name:     name,
+			// The other nodes hand this one, through this port, the
+			// requests for its sessions that a balancer sent them: no
+			// sticky sessions.
 			Address:  node,
-			// The other nodes hand this one the requests for its
-			// sessions that a balancer sent them: no sticky sessions.
-			HTTPAddress: addr,
-			Provider:    &cluster.Static{Seeds: seeds},
+			Provider: &cluster.Static{Seeds: seeds},
 		},
 	})
 	if err != nil {

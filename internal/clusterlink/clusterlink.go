@@ -8,6 +8,7 @@ package clusterlink
 import (
 	"context"
 	"log/slog"
+	"net"
 
 	"github.com/actorio/actorio/gateway"
 	pb "github.com/actorio/actorio/proto"
@@ -108,9 +109,13 @@ type Node interface {
 	// and reachable as this node sees it.
 	Alive(member string) bool
 	// Route asks every other node alive whether tag is its session tag,
-	// and returns the HTTP address (host:port) the first one to claim it
-	// gave, or false once each answered no, or when ctx ends.
-	Route(ctx context.Context, tag string) (httpAddress string, ok bool)
+	// and returns the cluster address of the first one to claim it, or
+	// false once each answered no, or when ctx ends.
+	Route(ctx context.Context, tag string) (address string, ok bool)
+	// DialHandOver opens a connection, secured as the links are, to the
+	// node at address (a cluster address Route returned), on which that
+	// node serves HTTP/1.1 requests with its Receiver's HandOver.
+	DialHandOver(ctx context.Context, address string) (net.Conn, error)
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
@@ -146,9 +151,12 @@ type Receiver interface {
 	// SocketCommand applies c to the socket it names, if it is still
 	// connected here.
 	SocketCommand(c *pb.NodeSocketCommand)
-	// SessionRoute returns this node's HTTP address when tag is its
-	// session tag and it has one, else "".
-	SessionRoute(tag string) string
+	// OwnsSessionTag reports whether tag is this node's session tag.
+	OwnsSessionTag(tag string) bool
+	// HandOver serves a connection another node opened to hand requests
+	// over to this one (long-polling requests and WebSocket upgrades for
+	// its sessions), as HTTP/1.1, and closes it once done.
+	HandOver(conn net.Conn)
 	// SessionState keeps the state of another node's session (connection
 	// state recovery), if its namespace exists here.
 	SessionState(s *pb.NodeSession)

@@ -5,6 +5,7 @@ package balancer
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,8 +53,12 @@ type testCluster struct {
 // nodeProc is one node process.
 type nodeProc struct {
 	name, http string
-	cmd        *exec.Cmd
-	stdin      io.WriteCloser
+	// base is the URL of the node's HTTP endpoint ("http://" or
+	// "https://" and http), which client reaches.
+	base   string
+	client *http.Client
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
 }
 
 // freeAddrs returns n distinct free ports on 127.0.0.1.
@@ -79,6 +84,17 @@ func freeAddrs(t *testing.T, n int) []string {
 // waits until each sees the three.
 func startNodes(t *testing.T, env ...string) []*nodeProc {
 	t.Helper()
+	return startNodesOver(t, nil, env...)
+}
+
+// startNodesOver is startNodes; with web not nil, the nodes serve HTTPS
+// (NODE_HTTPS_CERT and NODE_HTTPS_KEY in env), which web trusts.
+func startNodesOver(t *testing.T, web *tls.Config, env ...string) []*nodeProc {
+	t.Helper()
+	base, client := "http://", http.DefaultClient
+	if web != nil {
+		base, client = "https://", &http.Client{Transport: &http.Transport{TLSClientConfig: web}}
+	}
 	addrs := freeAddrs(t, 6)
 	httpAddrs, clusterAddrs := addrs[:3], addrs[3:]
 	var nodes []*nodeProc
@@ -99,7 +115,7 @@ func startNodes(t *testing.T, env ...string) []*nodeProc {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		n := &nodeProc{name: name, http: httpAddrs[i], cmd: cmd, stdin: stdin}
+		n := &nodeProc{name: name, http: httpAddrs[i], base: base + httpAddrs[i], client: client, cmd: cmd, stdin: stdin}
 		nodes = append(nodes, n)
 		t.Cleanup(func() {
 			_ = n.stdin.Close() // the node closes and exits
@@ -139,7 +155,7 @@ func tail(s string, n int) string {
 // stats reads the node's /stats.
 func (n *nodeProc) stats() (nodeStats, error) {
 	var s nodeStats
-	res, err := http.Get("http://" + n.http + "/stats")
+	res, err := n.client.Get(n.base + "/stats")
 	if err != nil {
 		return s, err
 	}
@@ -166,11 +182,11 @@ func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, recoded int64) {
 // extra argument, if any.
 func (n *nodeProc) emit(t *testing.T, room, event string, extra ...string) {
 	t.Helper()
-	u := "http://" + n.http + "/emit?room=" + room + "&event=" + event
+	u := n.base + "/emit?room=" + room + "&event=" + event
 	if len(extra) > 0 {
 		u += "&n=" + extra[0]
 	}
-	res, err := http.Get(u)
+	res, err := n.client.Get(u)
 	if err != nil {
 		t.Fatalf("node %s: emit: %v", n.name, err)
 	}
@@ -187,7 +203,7 @@ func serverSideAckers(t *testing.T, nodes []*nodeProc) {
 	t.Helper()
 	for _, n := range nodes {
 		start := time.Now()
-		res, err := http.Get("http://" + n.http + "/ask")
+		res, err := n.client.Get(n.base + "/ask")
 		if err != nil {
 			t.Fatalf("node %s: ask: %v", n.name, err)
 		}
@@ -213,20 +229,32 @@ func serverSideAckers(t *testing.T, nodes []*nodeProc) {
 // startHAProxy starts HAProxy in front of the nodes: round-robin for
 // every request (http-server-close, so that a kept-alive client
 // connection is balanced request by request), no stickiness of any kind,
-// a TCP check every 500 ms.
+// a TCP check every 500 ms. It returns the balancer's URL.
 func startHAProxy(t *testing.T, nodes []*nodeProc) string {
+	t.Helper()
+	return startHAProxyMode(t, nodes, false)
+}
+
+// startHAProxyMode is startHAProxy; with tcp, HAProxy balances TCP
+// connections round-robin instead (mode tcp: each connection to the next
+// node, its bytes untouched, TLS included), as a layer-4 balancer or a
+// Kubernetes Service does, and the URL is https.
+func startHAProxyMode(t *testing.T, nodes []*nodeProc, tcp bool) string {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Fatal("haproxy is not installed (Debian package haproxy; .ci/run installs it): " + err.Error())
 	}
 	addr := freeAddrs(t, 1)[0]
+	mode, scheme := "mode http\n\toption http-server-close", "http://"
+	if tcp {
+		mode, scheme = "mode tcp", "https://"
+	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, `global
 	maxconn 2000
 defaults
-	mode http
-	option http-server-close
+	%s
 	timeout connect 2s
 	timeout client 60s
 	timeout server 60s
@@ -236,7 +264,7 @@ frontend fe
 	default_backend nodes
 backend nodes
 	balance roundrobin
-`, addr)
+`, mode, addr)
 	for _, n := range nodes {
 		fmt.Fprintf(&cfg, "\tserver %s %s check inter 500ms fall 2 rise 2\n", n.name, n.http)
 	}
@@ -269,7 +297,7 @@ backend nodes
 		}
 		return err == nil
 	})
-	return "http://" + addr
+	return scheme + addr
 }
 
 // waitFor polls cond every 50 ms until it holds, or fails the test.
@@ -293,8 +321,10 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 const clientScript = `
 import { io } from 'socket.io-client';
 const socks = [];
+// LB_CA, when set, is the PEM certificate the balancer's HTTPS is trusted by.
+const tlsOpts = process.env.LB_CA ? { ca: process.env.LB_CA } : {};
 function make(name, opts) {
-	const s = io(process.env.LB_URL, opts);
+	const s = io(process.env.LB_URL, { ...tlsOpts, ...opts });
 	s.on('connect', async () => {
 		try {
 			await s.timeout(10000).emitWithAck('join', 'lb', name[0] === 'p' ? 'lbp' : 'lbd');
@@ -303,7 +333,10 @@ function make(name, opts) {
 			out('join_error', name, String(e));
 		}
 	});
-	s.io.on('open', () => s.io.engine.on('upgrade', (tr) => out('upgraded', name, tr.name)));
+	s.io.on('open', () => {
+		s.io.engine.on('upgrade', (tr) => out('upgraded', name, tr.name));
+		s.io.engine.on('upgradeError', (e) => out('upgrade_error', name, String(e && e.message), String(e && e.description)));
+	});
 	s.on('disconnect', (reason) => out('disconnect', name, reason));
 	s.on('connect_error', (e) => out('connect_error', name, e.message));
 	s.on('hello', (from) => out('hello', name, from));
@@ -383,8 +416,8 @@ func TestRoundRobinBalancer(t *testing.T) {
 
 	// Polling-only clients stay up through two heartbeats. The links
 	// between the nodes carry nothing meanwhile (the polls handed over go
-	// by HTTP): longer than every timeout of the links, then broadcasts
-	// and server-side events cross them again.
+	// on connections of their own): longer than every timeout of the
+	// links, then broadcasts and server-side events cross them again.
 	time.Sleep(pollingFor)
 	holders2 := whoami(t, p, total)
 	for name, h := range holders {
@@ -423,7 +456,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 			if slices.Contains(onVictim, name) {
 				lost[name] = true
 			}
-		case "joined", "upgraded", "connect_error", "join_error":
+		case "joined", "upgraded", "upgrade_error", "connect_error", "join_error":
 		default:
 			t.Fatalf("after the kill: %s", l.Raw)
 		}
@@ -499,9 +532,9 @@ func allConnected(t *testing.T, p *node.Proc, total int, deadline time.Time) {
 }
 
 // expect returns the script's next line of event ev. A line of the
-// clients' lifecycle (joined, upgraded, disconnect, connect_error,
-// join_error) before it fails the test unless tolerate; any other fails
-// it.
+// clients' lifecycle (joined, upgraded, upgrade_error, disconnect,
+// connect_error, join_error) before it fails the test unless tolerate;
+// any other fails it.
 func expect(t *testing.T, p *node.Proc, ev string, within time.Duration, tolerate bool) node.Line {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -513,7 +546,7 @@ func expect(t *testing.T, p *node.Proc, ev string, within time.Duration, tolerat
 		switch {
 		case l.Ev == ev:
 			return l
-		case tolerate && (l.Ev == "joined" || l.Ev == "upgraded" || l.Ev == "disconnect" || l.Ev == "connect_error" || l.Ev == "join_error"):
+		case tolerate && (l.Ev == "joined" || l.Ev == "upgraded" || l.Ev == "upgrade_error" || l.Ev == "disconnect" || l.Ev == "connect_error" || l.Ev == "join_error"):
 		default:
 			t.Fatalf("waiting for %q: %s", ev, l.Raw)
 		}

@@ -50,7 +50,8 @@ const clientEncodingHeader = "X-Test-Client-Accept-Encoding"
 // seeds come from the environment, and NODE_RECOVERY=1 turns connection
 // state recovery on at its defaults. With NODE_TLS_DIR, its links are
 // mutual TLS with DIR/ca.crt and DIR/<name>.crt and .key, and the secret
-// NODE_SECRET; else they are plain. With NODE_ETCD (an etcd client URL),
+// NODE_SECRET; else they are plain. With NODE_HTTPS_CERT and
+// NODE_HTTPS_KEY (files), it serves HTTPS rather than HTTP. With NODE_ETCD (an etcd client URL),
 // its membership is protoactor's etcd provider rather than the seeds. It serves the Engine.IO endpoint
 // with the default options, /stats, and /emit?room=r&event=e[&n=i] (a
 // broadcast from this node to room r with its name, and i, as
@@ -67,12 +68,27 @@ func runNode() int {
 	if os.Getenv("NODE_RECOVERY") == "1" {
 		recovery = &actorio.ConnectionStateRecovery{}
 	}
+	// eio serves the Engine.IO endpoint, on the node's own HTTP server
+	// and for the requests the other nodes hand over, which it counts.
+	var srv *actorio.Server
+	var forwarded, recoded atomic.Int64
+	eio := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Actorio-Forwarded") != "" {
+			forwarded.Add(1)
+			if r.Header.Get("Accept-Encoding") != r.Header.Get(clientEncodingHeader) {
+				recoded.Add(1)
+			}
+		} else {
+			r.Header.Set(clientEncodingHeader, r.Header.Get("Accept-Encoding"))
+		}
+		srv.ServeHTTP(w, r)
+	})
 	co := &actorio.ClusterOptions{
-		Insecure:    true,
-		Name:        "balancer",
-		Address:     clusterAddr,
-		HTTPAddress: httpAddr,
-		Provider:    &cluster.Static{Seeds: strings.Split(os.Getenv("NODE_SEEDS"), ",")},
+		Insecure:        true,
+		Name:            "balancer",
+		Address:         clusterAddr,
+		HandOverHandler: eio,
+		Provider:        &cluster.Static{Seeds: strings.Split(os.Getenv("NODE_SEEDS"), ",")},
 	}
 	if dir := os.Getenv("NODE_TLS_DIR"); dir != "" {
 		co.Insecure = false
@@ -92,7 +108,8 @@ func runNode() int {
 		}
 		co.Provider = &cluster.Protoactor{Provider: members}
 	}
-	srv, err := actorio.NewServer(actorio.Options{
+	var err error
+	srv, err = actorio.NewServer(actorio.Options{
 		Logger:                  log,
 		ConnectionStateRecovery: recovery,
 		Cluster:                 co,
@@ -128,19 +145,8 @@ func runNode() int {
 			}
 		})
 	})
-	var forwarded, recoded atomic.Int64
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("X-Actorio-Forwarded") != "" {
-			forwarded.Add(1)
-			if r.Header.Get("Accept-Encoding") != r.Header.Get(clientEncodingHeader) {
-				recoded.Add(1)
-			}
-		} else {
-			r.Header.Set(clientEncodingHeader, r.Header.Get("Accept-Encoding"))
-		}
-		srv.ServeHTTP(w, r)
-	}))
+	mux.Handle("/socket.io/", eio)
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load(), Recoded: recoded.Load()})
 	})
@@ -181,7 +187,13 @@ func runNode() int {
 		return 1
 	}
 	web := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = web.Serve(ln) }()
+	if cert := os.Getenv("NODE_HTTPS_CERT"); cert != "" {
+		// As a Go server serving TLS itself does: HTTP/2 for the clients
+		// that offer it.
+		go func() { _ = web.ServeTLS(ln, cert, os.Getenv("NODE_HTTPS_KEY")) }()
+	} else {
+		go func() { _ = web.Serve(ln) }()
+	}
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)

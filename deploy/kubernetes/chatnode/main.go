@@ -68,14 +68,13 @@ func run(log *slog.Logger) error {
 			// cluster.proto.actor/cluster=chat.
 			Name: "chat",
 			// The cluster port, on every interface of the pod; the other
-			// nodes reach it at the pod's IP.
+			// nodes reach it at the pod's IP. Any node serves any session:
+			// a request that the Service sent to another pod is handed to
+			// this one through this port, so the Service needs no session
+			// affinity.
 			Address:           "0.0.0.0:7001",
 			AdvertisedAddress: net.JoinHostPort(podIP, "7001"),
-			// Any node serves any session: a request that the Service sent
-			// to another pod is handed to this one, so the Service needs no
-			// session affinity.
-			HTTPAddress: net.JoinHostPort(podIP, "3000"),
-			Provider:    &cluster.Protoactor{Provider: members},
+			Provider:          &cluster.Protoactor{Provider: members},
 		},
 	})
 	if err != nil {
