@@ -43,7 +43,7 @@ type forwarder struct {
 	s *Server
 	// tag starts the id of every session of this node.
 	tag       string
-	transport *http.Transport
+	transport handOverTransport
 	proxy     *httputil.ReverseProxy
 	routing   atomic.Int32 // searches under way
 
@@ -66,25 +66,31 @@ type forwarder struct {
 const (
 	handOverIdle   = 90 * time.Second
 	handOverServed = 2 * time.Minute
+	// handOverStreams bounds the requests on one HTTP/2 connection of
+	// hand-overs; past it the other node opens another connection.
+	handOverStreams = 1000
 )
 
 func newForwarder(s *Server) *forwarder {
 	ctx, cancel := context.WithCancel(context.Background())
+	// Every address is a node's cluster address (route), which serves
+	// HTTP on the connections DialHandOver opens.
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		if s.node == nil {
+			return nil, errors.New("not in a cluster")
+		}
+		return s.node.DialHandOver(ctx, addr)
+	}
+	// DisableCompression: the client's own Accept-Encoding goes to the
+	// owner, which compresses (or not) for the client; without it a
+	// request that has none would be answered in gzip between the nodes
+	// and unpacked again by this one.
+	upgrades := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: handOverIdle, DisableCompression: true, DialContext: dial}
+	polls := &http.Transport{IdleConnTimeout: handOverIdle, DisableCompression: true, DialContext: dial,
+		Protocols: new(http.Protocols)}
+	polls.Protocols.SetUnencryptedHTTP2(true) // on a connection DialHandOver secured
 	f := &forwarder{s: s, tag: gateway.NewID()[:clusterlink.SessionTagLen], routes: map[string]string{},
-		ctx: ctx, cancel: cancel,
-		// DisableCompression: the client's own Accept-Encoding goes to the
-		// owner, which compresses (or not) for the client; without it a
-		// request that has none would be answered in gzip between the
-		// nodes and unpacked again by this one.
-		transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: handOverIdle, DisableCompression: true,
-			// Every address is a node's cluster address (route), which
-			// takes HTTP/1.1 on the connections DialHandOver opens.
-			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-				if s.node == nil {
-					return nil, errors.New("not in a cluster")
-				}
-				return s.node.DialHandOver(ctx, addr)
-			}}}
+		ctx: ctx, cancel: cancel, transport: handOverTransport{upgrades: upgrades, polls: polls}}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			addr, _ := pr.In.Context().Value(routeKey{}).(string)
@@ -195,7 +201,24 @@ func (f *forwarder) forget(tag string) {
 // other nodes go.
 func (f *forwarder) close() {
 	f.cancel()
-	f.transport.CloseIdleConnections()
+	f.transport.upgrades.CloseIdleConnections()
+	f.transport.polls.CloseIdleConnections()
+}
+
+// handOverTransport sends the requests handed over to another node: the
+// long-polling ones multiplexed on HTTP/2 (with prior knowledge, over the
+// connections DialHandOver secured), so that a node's pending polls for
+// another node share a connection or a few (one TLS handshake, not one
+// per poll waiting at once); a WebSocket upgrade, which HTTP/2 cannot
+// carry, on an HTTP/1.1 connection of its own, which becomes its tunnel.
+type handOverTransport struct{ upgrades, polls *http.Transport }
+
+// RoundTrip sends r on the transport for its kind.
+func (t handOverTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get("Upgrade") != "" {
+		return t.upgrades.RoundTrip(r)
+	}
+	return t.polls.RoundTrip(r)
 }
 
 // handOverServer serves with net/http the connections on which other
@@ -219,7 +242,15 @@ func newHandOverServer(h http.Handler, log *slog.Logger) *handOverServer {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       handOverServed,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// HTTP/2 with prior knowledge for the polls (handOverTransport),
+		// on connections the cluster port secured.
+		Protocols: new(http.Protocols),
+		// A stream per poll waiting: room for a node's polling clients
+		// on one connection, before the other node opens another.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: handOverStreams},
 	}
+	hs.srv.Protocols.SetHTTP1(true)
+	hs.srv.Protocols.SetUnencryptedHTTP2(true)
 	return hs
 }
 

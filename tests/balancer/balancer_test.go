@@ -163,9 +163,11 @@ func (n *nodeProc) stats() (nodeStats, error) {
 	return s, json.NewDecoder(res.Body).Decode(&s)
 }
 
-// handedOver sums the nodes' counts of the requests handed to them, and
-// of those that arrived with another Accept-Encoding than their client's.
-func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, recoded int64) {
+// handedOver sums the nodes' counts of the requests handed to them, of
+// those that came on HTTP/2 (the long-polling ones; an upgrade comes on
+// HTTP/1.1), and of those that arrived with another Accept-Encoding than
+// their client's.
+func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, http2, recoded int64) {
 	t.Helper()
 	for _, n := range nodes {
 		s, err := n.stats()
@@ -173,9 +175,10 @@ func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, recoded int64) {
 			t.Fatal(err)
 		}
 		forwarded += s.Forwarded
+		http2 += s.ForwardedHTTP2
 		recoded += s.Recoded
 	}
-	return forwarded, recoded
+	return forwarded, http2, recoded
 }
 
 // emit has the node broadcast event to room, with its name and the
@@ -399,14 +402,17 @@ func TestRoundRobinBalancer(t *testing.T) {
 			t.Fatalf("before everyone joined: %s", l.Raw)
 		}
 	}
-	forwarded, recoded := handedOver(t, nodes)
+	forwarded, http2, recoded := handedOver(t, nodes)
 	if forwarded == 0 {
 		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
+	}
+	if http2 == 0 {
+		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
 	}
 	if recoded > 0 {
 		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's (the owner compresses for the node in between)", recoded, forwarded)
 	}
-	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session", total, defaultClients, forwarded)
+	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
 
 	// Acks from every socket, and broadcasts from every node to everyone.
 	holders := whoami(t, p, total)

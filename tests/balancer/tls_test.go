@@ -115,14 +115,17 @@ func TestTLSNodesBehindTCPBalancer(t *testing.T) {
 			t.Fatalf("before everyone joined: %s", l.Raw)
 		}
 	}
-	forwarded, recoded := handedOver(t, nodes)
+	forwarded, http2, recoded := handedOver(t, nodes)
 	if forwarded == 0 {
 		t.Fatal("no request was handed from one node to another: the balancer did not spread the connections")
+	}
+	if http2 == 0 {
+		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
 	}
 	if recoded > 0 {
 		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's", recoded, forwarded)
 	}
-	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session", total, defaultClients, forwarded)
+	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
 	whoami(t, p, total)
 	broadcastReachesAll(t, p, nodes, total, false)
 	serverSideAckers(t, nodes)
