@@ -520,6 +520,9 @@ func (s *Server) joinCluster() error {
 	if o.Provider == nil {
 		return errors.New("actorio: Options.Cluster.Provider is nil")
 	}
+	if o.HTTPAddress != "" {
+		s.opts.Logger.Warn("actorio: ClusterOptions.HTTPAddress is ignored: other nodes hand requests over through the cluster port", "http_address", o.HTTPAddress)
+	}
 	c := clusterlink.Config{Name: o.Name, Address: o.Address, AdvertisedAddress: o.AdvertisedAddress,
 		Secret: o.Secret, Insecure: o.Insecure, MaxQueueBytes: o.MaxQueueBytes}
 	if o.TLS != nil {
