@@ -345,6 +345,21 @@ func TestSecuredLinks(t *testing.T) {
 		t.Errorf("A logged %d refusal lines for three rogues and three links:\n%s", n, logA.String())
 	}
 
+	t.Run("NewServer warns that HTTPAddress is ignored", func(t *testing.T) {
+		var log logbuf.Buffer
+		srv, err := actorio.NewServer(actorio.Options{
+			Logger:  slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			Cluster: &actorio.ClusterOptions{Insecure: true, Address: "127.0.0.1:0", HTTPAddress: "127.0.0.1:1", Provider: &cluster.Static{}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		if !strings.Contains(log.String(), "HTTPAddress is ignored") {
+			t.Errorf("no warning for HTTPAddress:\n%s", log.String())
+		}
+	})
+
 	t.Run("NewServer refuses links neither secured nor declared plain", func(t *testing.T) {
 		for _, o := range []actorio.ClusterOptions{
 			{Provider: &cluster.Static{}},
