@@ -11,10 +11,11 @@ import (
 
 // This file carries the requests one node hands over to another: a
 // long-polling request or a WebSocket upgrade for a session of another
-// node (package actorio's forwarder). They travel as HTTP/1.1 on
-// connections to the other node's cluster port, opened and secured as
-// links are (mutual TLS with the handOverProto ALPN protocol, or the
-// handOverMagic line when plain, then the hello with the cluster
+// node (package actorio's forwarder). They travel as HTTP (HTTP/2 with
+// prior knowledge for the long-polling requests, HTTP/1.1 for the
+// upgrades) on connections to the other node's cluster port, opened and
+// secured as links are (mutual TLS with the handOverProto ALPN protocol,
+// or the handOverMagic line when plain, then the hello with the cluster
 // secret), and that node's server serves them (Receiver.HandOver). So a
 // hand-over needs nothing of the node's public HTTP endpoint (its
 // address, its scheme, a certificate for it, its mux's routes), and what

@@ -114,7 +114,8 @@ type Node interface {
 	Route(ctx context.Context, tag string) (address string, ok bool)
 	// DialHandOver opens a connection, secured as the links are, to the
 	// node at address (a cluster address Route returned), on which that
-	// node serves HTTP/1.1 requests with its Receiver's HandOver.
+	// node serves HTTP/1.1, or HTTP/2 with prior knowledge, with its
+	// Receiver's HandOver.
 	DialHandOver(ctx context.Context, address string) (net.Conn, error)
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
@@ -155,7 +156,8 @@ type Receiver interface {
 	OwnsSessionTag(tag string) bool
 	// HandOver serves a connection another node opened to hand requests
 	// over to this one (long-polling requests and WebSocket upgrades for
-	// its sessions), as HTTP/1.1, and closes it once done.
+	// its sessions), as HTTP/1.1 or HTTP/2 with prior knowledge, and
+	// closes it once done.
 	HandOver(conn net.Conn)
 	// SessionState keeps the state of another node's session (connection
 	// state recovery), if its namespace exists here.
