@@ -115,6 +115,17 @@ func secureNode(t *testing.T, name string, tlsc *actorio.ClusterTLS, secret stri
 	return &testNode{name: name, srv: ts.Srv, http: ts.HTTP, url: ts.URL, addr: ts.Srv.ClusterNodes()[0]}
 }
 
+// byHandTLS is the TLS of a connection opened by hand to a node's cluster
+// port with the certificate c, offering the ALPN protocol proto.
+func byHandTLS(t *testing.T, c *actorio.ClusterTLS, proto string) *tls.Config {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{proto}, MinVersion: tls.VersionTLS13}
+}
+
 // TestSecuredLinks: nodes with mutual TLS from one CA and the shared
 // secret form a cluster and broadcast to each other; a node with a
 // certificate of another CA, one with the right certificate and a wrong
@@ -185,13 +196,7 @@ func TestSecuredLinks(t *testing.T) {
 	// with a wrong secret, a certificate of another CA or no TLS is refused
 	// and logged, and delivers nothing.
 	t.Run("node links opened by hand", func(t *testing.T) {
-		tlsOf := func(c *actorio.ClusterTLS) *tls.Config {
-			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{cluster.LinkProto}, MinVersion: tls.VersionTLS13}
-		}
+		tlsOf := func(c *actorio.ClusterTLS) *tls.Config { return byHandTLS(t, c, cluster.LinkProto) }
 		links := []struct {
 			name      string
 			tls       *tls.Config // nil: plain
@@ -263,13 +268,7 @@ func TestSecuredLinks(t *testing.T) {
 	// answered; one with a wrong secret, a certificate of another CA or no
 	// TLS is refused and logged, and gets no answer.
 	t.Run("hand-over connections opened by hand", func(t *testing.T) {
-		tlsOf := func(c *actorio.ClusterTLS) *tls.Config {
-			cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{cluster.HandOverProto}, MinVersion: tls.VersionTLS13}
-		}
+		tlsOf := func(c *actorio.ClusterTLS) *tls.Config { return byHandTLS(t, c, cluster.HandOverProto) }
 		conns := []struct {
 			name     string
 			tls      *tls.Config // nil: plain

@@ -381,38 +381,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 	})
 	total := defaultClients + pollingClients
 
-	// Every client joins, and every default one upgrades.
-	joined, upgraded := map[string]bool{}, map[string]bool{}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(joined) < total || len(upgraded) < defaultClients {
-		l, err := p.Next(time.Until(deadline))
-		if err != nil {
-			t.Fatalf("%d of %d joined, %d of %d upgraded: %v", len(joined), total, len(upgraded), defaultClients, err)
-		}
-		name, _ := l.Arg(0).(string)
-		switch l.Ev {
-		case "joined":
-			joined[name] = true
-		case "upgraded":
-			if l.Arg(1) != "websocket" {
-				t.Fatalf("%s upgraded to %v", name, l.Arg(1))
-			}
-			upgraded[name] = true
-		default:
-			t.Fatalf("before everyone joined: %s", l.Raw)
-		}
-	}
-	forwarded, http2, recoded := handedOver(t, nodes)
-	if forwarded == 0 {
-		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
-	}
-	if http2 == 0 {
-		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
-	}
-	if recoded > 0 {
-		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's (the owner compresses for the node in between)", recoded, forwarded)
-	}
-	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
+	joinAll(t, p, nodes)
 
 	// Acks from every socket, and broadcasts from every node to everyone.
 	holders := whoami(t, p, total)
@@ -449,7 +418,7 @@ func TestRoundRobinBalancer(t *testing.T) {
 	}
 	t.Logf("killed node %s, which held %v", victim.name, onVictim)
 	start := time.Now()
-	deadline = start.Add(reconnectWithin)
+	deadline := start.Add(reconnectWithin)
 	lost := map[string]bool{}
 	for len(lost) < len(onVictim) {
 		l, err := p.Next(time.Until(deadline))
@@ -505,6 +474,46 @@ func TestRoundRobinBalancer(t *testing.T) {
 		allConnected(t, p, total, time.Now().Add(reconnectWithin))
 	}
 	broadcastReachesAll(t, p, rest, total, true)
+}
+
+// joinAll waits until every client of clientScript joined and every
+// default one upgraded (30 s at most), then checks the requests handed
+// over between the nodes on the way: some, some of them (the polls) on
+// HTTP/2, none with another Accept-Encoding than their client's.
+func joinAll(t *testing.T, p *node.Proc, nodes []*nodeProc) {
+	t.Helper()
+	total := defaultClients + pollingClients
+	joined, upgraded := map[string]bool{}, map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(joined) < total || len(upgraded) < defaultClients {
+		l, err := p.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%d of %d joined, %d of %d upgraded: %v", len(joined), total, len(upgraded), defaultClients, err)
+		}
+		name, _ := l.Arg(0).(string)
+		switch l.Ev {
+		case "joined":
+			joined[name] = true
+		case "upgraded":
+			if l.Arg(1) != "websocket" {
+				t.Fatalf("%s upgraded to %v", name, l.Arg(1))
+			}
+			upgraded[name] = true
+		default:
+			t.Fatalf("before everyone joined: %s", l.Raw)
+		}
+	}
+	forwarded, http2, recoded := handedOver(t, nodes)
+	if forwarded == 0 {
+		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
+	}
+	if http2 == 0 {
+		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
+	}
+	if recoded > 0 {
+		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's (the owner compresses for the node in between)", recoded, forwarded)
+	}
+	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
 }
 
 // allConnected asks the script for its sockets' state until every one is

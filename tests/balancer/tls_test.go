@@ -95,37 +95,7 @@ func TestTLSNodesBehindTCPBalancer(t *testing.T) {
 	})
 	total := defaultClients + pollingClients
 
-	joined, upgraded := map[string]bool{}, map[string]bool{}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(joined) < total || len(upgraded) < defaultClients {
-		l, err := p.Next(time.Until(deadline))
-		if err != nil {
-			t.Fatalf("%d of %d joined, %d of %d upgraded: %v", len(joined), total, len(upgraded), defaultClients, err)
-		}
-		name, _ := l.Arg(0).(string)
-		switch l.Ev {
-		case "joined":
-			joined[name] = true
-		case "upgraded":
-			if l.Arg(1) != "websocket" {
-				t.Fatalf("%s upgraded to %v", name, l.Arg(1))
-			}
-			upgraded[name] = true
-		default:
-			t.Fatalf("before everyone joined: %s", l.Raw)
-		}
-	}
-	forwarded, http2, recoded := handedOver(t, nodes)
-	if forwarded == 0 {
-		t.Fatal("no request was handed from one node to another: the balancer did not spread the connections")
-	}
-	if http2 == 0 {
-		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
-	}
-	if recoded > 0 {
-		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's", recoded, forwarded)
-	}
-	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
+	joinAll(t, p, nodes)
 	whoami(t, p, total)
 	broadcastReachesAll(t, p, nodes, total, false)
 	serverSideAckers(t, nodes)
