@@ -126,6 +126,26 @@ func byHandTLS(t *testing.T, c *actorio.ClusterTLS, proto string) *tls.Config {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, NextProtos: []string{proto}, MinVersion: tls.VersionTLS13}
 }
 
+// dialByHand opens a connection by hand to the cluster port at addr, with
+// the TLS cfg unless nil; a handshake that fails fails the test when it
+// must succeed. The connection closes at the test's end.
+func dialByHand(t *testing.T, addr string, cfg *tls.Config, mustHandshake bool) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if cfg == nil {
+		return conn
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.Handshake(); err != nil && mustHandshake {
+		t.Fatalf("TLS handshake: %v", err)
+	}
+	return tc
+}
+
 // TestSecuredLinks: nodes with mutual TLS from one CA and the shared
 // secret form a cluster and broadcast to each other; a node with a
 // certificate of another CA, one with the right certificate and a wrong
@@ -218,18 +238,7 @@ func TestSecuredLinks(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := strings.Count(logA.String(), "cluster link refused")
-				conn, err := net.DialTimeout("tcp", a.addr, 5*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				if l.tls != nil {
-					tc := tls.Client(conn, l.tls)
-					if err := tc.Handshake(); err != nil && l.delivered {
-						t.Fatalf("TLS handshake: %v", err)
-					}
-					conn = tc
-				}
+				conn := dialByHand(t, a.addr, l.tls, l.delivered)
 				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				_, _ = conn.Write(append(cluster.LinkHello(l.tls == nil, l.secret, "127.0.0.1:1", "by-hand"), frame...))
 				want := 0
@@ -283,18 +292,7 @@ func TestSecuredLinks(t *testing.T) {
 		}
 		for _, h := range conns {
 			t.Run(h.name, func(t *testing.T) {
-				conn, err := net.DialTimeout("tcp", a.addr, 5*time.Second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close()
-				if h.tls != nil {
-					tc := tls.Client(conn, h.tls)
-					if err := tc.Handshake(); err != nil && h.answered {
-						t.Fatalf("TLS handshake: %v", err)
-					}
-					conn = tc
-				}
+				conn := dialByHand(t, a.addr, h.tls, h.answered)
 				hello := []byte(nil)
 				if h.tls == nil {
 					hello = append(hello, "ACTORIO-HTTP/1\n"...)
