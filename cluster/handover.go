@@ -43,38 +43,47 @@ func (n *node) DialHandOver(ctx context.Context, addr string) (net.Conn, error) 
 	return n.dialNode(ctx, addr, handOverKind)
 }
 
-// handOverLater hands conn, a hand-over connection whose hello r read, to
-// the server (handOver) once gRPC, which accepted it, has let go of it.
+// markRelease marks conn, which gRPC accepted and the cluster port's
+// dispatcher takes away from it, so that awaitRelease learns when gRPC has
+// let go of it.
 //
 // gRPC resets the deadlines of a connection it accepted once its
 // credentials' handshake returns, even when the handshake took the
 // connection away (credentials.ErrConnDispatched). A reset that comes
-// after the HTTP server set a deadline in the past to interrupt a read in
-// progress (net/http does so before a hijack: a WebSocket upgrade) can
-// undo the interruption before the reader sees it: the read goes on
-// waiting for the client, the hijack waits for the read, and the upgrade
-// hangs. So the handshake marks the connection with a write deadline in
+// after whoever serves the connection set a deadline in the past to
+// interrupt a read in progress can undo the interruption before the
+// reader sees it, and the read goes on waiting. net/http does so before a
+// hijack: a WebSocket upgrade handed over hung on it (hand-over
+// connections); a link's reader sets no deadline, but would be exposed
+// alike. So the handshake marks the connection with a write deadline in
 // the past, which gRPC's reset clears, and the connection is served once
-// a write of nothing no longer fails (at most releaseWait later).
-func (n *node) handOverLater(conn net.Conn, r *bufio.Reader) {
-	raw := conn
-	if tc, ok := conn.(*tls.Conn); ok {
-		raw = tc.NetConn()
-	}
-	_ = raw.SetWriteDeadline(time.Unix(1, 0))
-	go func() {
-		for start := time.Now(); time.Since(start) < releaseWait; time.Sleep(100 * time.Microsecond) {
-			if _, err := raw.Write(nil); err == nil {
-				break
-			}
+// a write of nothing no longer fails.
+func markRelease(conn net.Conn) { _ = underTLS(conn).SetWriteDeadline(time.Unix(1, 0)) }
+
+// awaitRelease waits until gRPC has let go of conn, which markRelease
+// marked, at most releaseWait, or until conn is closed, and clears the
+// mark.
+func awaitRelease(conn net.Conn) {
+	raw := underTLS(conn)
+	for start := time.Now(); time.Since(start) < releaseWait; time.Sleep(100 * time.Microsecond) {
+		if _, err := raw.Write(nil); err == nil || errors.Is(err, net.ErrClosed) {
+			break
 		}
-		_ = raw.SetWriteDeadline(time.Time{})
-		n.handOver(conn, r)
-	}()
+	}
+	_ = raw.SetWriteDeadline(time.Time{})
 }
 
-// releaseWait bounds the wait for gRPC to let go of a hand-over connection
-// (handOverLater); gRPC does within microseconds of the handshake's return.
+// underTLS returns the connection under conn when conn is a TLS one (the
+// TCP connection gRPC accepted, for a connection taken from it), else conn.
+func underTLS(conn net.Conn) net.Conn {
+	if tc, ok := conn.(*tls.Conn); ok {
+		return tc.NetConn()
+	}
+	return conn
+}
+
+// releaseWait bounds the wait for gRPC to let go of a connection
+// (awaitRelease); gRPC does within microseconds of the handshake's return.
 const releaseWait = time.Second
 
 // handOver gives the server conn, a hand-over connection whose hello r

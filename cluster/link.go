@@ -662,9 +662,10 @@ func (a *linkAcceptor) set(n *node) {
 // accept reads the hello of a connection of kind k another node opened,
 // in the calling goroutine (gRPC's for that connection: what a client
 // that sends nothing holds is bounded by linkDialTimeout), refuses it
-// without the cluster secret, and serves it: a link on a goroutine of its
-// own, requests handed over with the node's HTTP server (handover.go). It
-// closes conn when no node takes them.
+// without the cluster secret, and serves it on a goroutine of its own
+// once gRPC let go of it (markRelease): a link, or requests handed over,
+// with the node's HTTP server (handover.go). It closes conn when no node
+// takes them.
 func (a *linkAcceptor) accept(conn net.Conn, k connKind) {
 	a.mu.Lock()
 	n := a.n
@@ -695,16 +696,23 @@ func (a *linkAcceptor) accept(conn net.Conn, k connKind) {
 		_ = conn.Close()
 		return
 	}
+	markRelease(conn)
 	_ = conn.SetReadDeadline(time.Time{})
 	if k == handOverKind {
-		n.handOverLater(conn, r)
+		go func() {
+			awaitRelease(conn)
+			n.handOver(conn, r)
+		}()
 		return
 	}
 	if !n.startLinkWork(conn) {
 		_ = conn.Close()
 		return
 	}
-	go n.serveLink(conn, r, from)
+	go func() {
+		awaitRelease(conn)
+		n.serveLink(conn, r, from)
+	}()
 }
 
 // startLinkWork counts conn among the links the node serves, unless it is

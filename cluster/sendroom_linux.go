@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"crypto/tls"
 	"net"
 	"syscall"
 	"unsafe"
@@ -46,10 +45,7 @@ func queued(rc syscall.RawConn) (int, bool) {
 // rawConn returns the socket under c, a TCP connection or a TLS one over
 // TCP; nil for anything else.
 func rawConn(c net.Conn) syscall.RawConn {
-	if t, ok := c.(*tls.Conn); ok {
-		c = t.NetConn()
-	}
-	sc, ok := c.(syscall.Conn)
+	sc, ok := underTLS(c).(syscall.Conn)
 	if !ok {
 		return nil
 	}
