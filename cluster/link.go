@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/sysio"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -566,6 +567,7 @@ func (n *node) dialNode(ctx context.Context, addr string, k connKind) (net.Conn,
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	raw = sysio.Wrap(raw)
 	conn := raw
 	cfg := n.sec.client
 	if k == handOverKind {

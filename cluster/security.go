@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/actorio/actorio/internal/clusterlink"
+	"github.com/actorio/actorio/internal/sysio"
 )
 
 // secretKey is the gRPC metadata key that carries the cluster secret on
@@ -181,6 +182,7 @@ type dispatchCreds struct {
 }
 
 func (c dispatchCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn = sysio.Wrap(conn)
 	if c.server == nil {
 		var head [len(linkMagic)]byte
 		if _, err := io.ReadFull(conn, head[:]); err != nil {

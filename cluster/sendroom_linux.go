@@ -35,7 +35,8 @@ func queued(rc syscall.RawConn) (int, bool) {
 	var v int32
 	var errno syscall.Errno
 	if err := rc.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall(syscall.SYS_IOCTL, fd, siocoutq, uintptr(unsafe.Pointer(&v)))
+		// Raw: the ioctl never blocks (see internal/sysio).
+		_, _, errno = syscall.RawSyscall(syscall.SYS_IOCTL, fd, siocoutq, uintptr(unsafe.Pointer(&v)))
 	}); err != nil || errno != 0 {
 		return 0, false
 	}

@@ -40,9 +40,11 @@ type batchConn struct {
 	// checks it before a non-blocking write too, so tryEnd clears one that
 	// a blocking write left behind, which may have passed since.
 	applied time.Time
-	// rc writes without blocking (tryEnd); nil where the platform cannot.
-	rc     syscall.RawConn
-	rcDone bool
+	// rc is the socket, for writes without blocking (tryEnd) and reads
+	// (Read); nil where the platform cannot. Set once, when the
+	// connection is made (newBatchConn), and read without c.mu: a read
+	// must not wait on mu, which a blocking write holds.
+	rc syscall.RawConn
 	// deflate records that the WebSocket negotiated permessage-deflate
 	// (setDeflate), before any write.
 	deflate bool
@@ -92,20 +94,19 @@ func (c *batchConn) writeLocked(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
-// canTry reports whether tryEnd can write without blocking here.
-func (c *batchConn) canTry() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.rcDone {
-		c.rcDone = true
-		if sc, ok := c.Conn.(syscall.Conn); ok && canWriteRaw {
-			if rc, err := sc.SyscallConn(); err == nil {
-				c.rc = rc
-			}
+// newBatchConn returns c, a hijacked connection, as a batchConn.
+func newBatchConn(c net.Conn) *batchConn {
+	bc := &batchConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok && canWriteRaw {
+		if rc, err := sc.SyscallConn(); err == nil {
+			bc.rc = rc
 		}
 	}
-	return c.rc != nil
+	return bc
 }
+
+// canTry reports whether tryEnd can write without blocking here.
+func (c *batchConn) canTry() bool { return c.rc != nil }
 
 // pending reports whether a batch holds bytes tryEnd could not write.
 func (c *batchConn) pending() bool {
@@ -245,7 +246,7 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	bc := &batchConn{Conn: c}
+	bc := newBatchConn(c)
 	if brw.Reader.Buffered() > 0 {
 		return bc, brw, nil
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/actorio/actorio/internal/sysio"
 	"github.com/actorio/actorio/internal/workpool"
 	"github.com/gorilla/websocket"
 )
@@ -434,8 +435,7 @@ func (pc *peekCall) ready(fd uintptr) bool {
 		return true
 	}
 	pc.peeked = true
-	_, _, err := syscall.Recvfrom(int(fd), pc.buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
+	return sysio.Peek(fd, pc.buf[:]) != syscall.EAGAIN
 }
 
 // kickIfQuiet ends the run's wait when it read nothing since the last
