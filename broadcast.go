@@ -167,7 +167,8 @@ func (b *BroadcastOperator) EmitWithAck(ctx context.Context, event string, args 
 			n.BroadcastWithAck(ctx, a.Name(), t, f, data, atts, collect, finish)
 		}
 		wg.Add(1)
-		startEmitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, collect, b.ns.srv.sentTo(a.Name(), data, atts), finish)
+		startEmitWithAckLocal(ctx, a, t, b.volatile, b.sendOptions(), data, atts, func(data []byte, atts [][]byte, _ bool) { collect(data, atts) },
+			b.ns.srv.sentTo(a.Name(), data, atts), finish)
 	}
 	wg.Wait()
 	mu.Lock()
@@ -201,7 +202,8 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 }
 
 // startEmitWithAckLocal sends the event data to the sockets of a that t
-// selects, on this node, hands each ack to onAck, and calls done exactly
+// selects, on this node, hands each ack to onAck (with last as
+// clusterlink.Receiver's BroadcastWithAck says), and calls done exactly
 // once: with (0, nil) when every receiver answered or left, or, when ctx
 // ends first, with the number of receivers that did not answer and ctx's
 // error. It returns once the event is queued for its receivers: done is
@@ -209,7 +211,7 @@ func encodeEventData(event string, args []any) ([]byte, [][]byte, error) {
 // receiver leave), from one that saw ctx end, or before it returns when no
 // socket took the event. No goroutine waits meanwhile, and none is woken
 // by each ack.
-func startEmitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func([]byte, [][]byte), sent func(ids []string), done func(missing int, err error)) {
+func startEmitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Target, volatile bool, o actors.BroadcastOptions, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte, last bool), sent func(ids []string), done func(missing int, err error)) {
 	id := a.NextAckID()
 	frame := eventPacket(a.Name(), id, true, data, atts)
 	r := &localAckRound{done: done}
@@ -219,7 +221,7 @@ func startEmitWithAckLocal(ctx context.Context, a *actors.NamespaceRef, t *pb.Ta
 			return func(data []byte, atts [][]byte) {
 				if data != nil {
 					a.ObserveAck(time.Since(start))
-					onAck(data, atts)
+					onAck(data, atts, r.last())
 				}
 				r.answered()
 			}
@@ -268,6 +270,14 @@ type localAckRound struct {
 	finished bool        // done was called, or is being called
 	stop     func() bool // ends the wait on ctx
 	done     func(missing int, err error)
+}
+
+// last reports whether one receiver only is still awaited: the one whose
+// answer is being handed on, after which the round finishes.
+func (r *localAckRound) last() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counted && r.waiting == 1 && !r.finished
 }
 
 // answered counts one receiver that answered or left, and finishes the

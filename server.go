@@ -591,7 +591,7 @@ func (r clusterReceiver) DisconnectSockets(nsp string, t *pb.Target, closeTransp
 // BroadcastWithAck sends an event another node encoded to the sockets t
 // selects in nsp and hands their acks to onAck, as EmitWithAck does on
 // this node, and done the number of those that did not answer.
-func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(missing int)) {
+func (r clusterReceiver) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte, bool), done func(missing int)) {
 	ns := r.namespace(nsp)
 	if ns == nil {
 		done(0)

@@ -81,7 +81,7 @@ func (f flagRecorder) Broadcast(nsp string, b *pb.Broadcast, held *gateway.Held)
 	f.Receiver.Broadcast(nsp, b, held)
 }
 
-func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte), done func(int)) {
+func (f flagRecorder) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, fl clusterlink.EmitFlags, data []byte, atts [][]byte, onAck func([]byte, [][]byte, bool), done func(int)) {
 	f.r.mu.Lock()
 	f.r.flags = append(f.r.flags, receivedFlags{withAck: true, uncompressed: fl.Uncompressed})
 	f.r.mu.Unlock()

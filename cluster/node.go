@@ -887,7 +887,7 @@ func (n *node) startWork() bool {
 // the first one not sent yet leave together, and those still held when
 // every receiver answered ride with the NodeBroadcastAckDone. A round
 // whose receivers all answer at once costs one message back, not one per
-// receiver.
+// receiver, and one whose only receiver here answers costs no timer.
 func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck, finish func()) {
 	to, id, self := m.ReplyTo, m.AckId, n.member()
 	var (
@@ -905,14 +905,17 @@ func (n *node) broadcastWithAck(ctx context.Context, m *pb.NodeBroadcastWithAck,
 		held = nil
 	}
 	n.recv.BroadcastWithAck(ctx, m.Namespace, m.Target, clusterlink.EmitFlags{Volatile: m.Volatile, Uncompressed: m.Uncompressed}, m.Data, m.Attachments,
-		func(data []byte, atts [][]byte) {
+		func(data []byte, atts [][]byte, last bool) {
 			mu.Lock()
 			defer mu.Unlock()
 			if flushed {
 				return // came after the end (ctx ended meanwhile)
 			}
 			held = append(held, &pb.NodeBroadcastAck{Data: data, Attachments: atts})
-			if len(held) == 1 {
+			// The last ack rides with the end, which follows at once: no
+			// timer, whose start wakes the runtime's netpoller (a round
+			// with one receiver on this node paid that every time).
+			if len(held) == 1 && !last {
 				if timer == nil {
 					timer = time.AfterFunc(ackBatch, flush)
 				} else {

@@ -144,8 +144,10 @@ type Receiver interface {
 	// waiting for them: it calls done exactly once, with the number of
 	// receivers that did not answer, when every receiver answered or
 	// left or ctx ended (from the goroutine that saw it, possibly before
-	// BroadcastWithAck returns). done must not block.
-	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte), done func(missing int))
+	// BroadcastWithAck returns). done must not block. onAck's last tells
+	// that no other receiver is awaited, so that done follows at once; a
+	// false last promises nothing.
+	BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f EmitFlags, data []byte, atts [][]byte, onAck func(data []byte, atts [][]byte, last bool), done func(missing int))
 	// FetchSockets describes the sockets t selects in the namespace nsp,
 	// until ctx ends.
 	FetchSockets(ctx context.Context, nsp string, t *pb.Target) []*pb.NodeSocketInfo
