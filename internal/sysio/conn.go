@@ -20,6 +20,7 @@ type call struct {
 	read    func(fd uintptr) bool
 	write   func(fd uintptr) bool
 	partial bool // write: return after one write(2), whatever it took
+	short   bool // write: write(2) took nothing and reported no error
 }
 
 var calls = sync.Pool{New: func() any {
@@ -53,6 +54,10 @@ func (c *call) writeFD(fd uintptr) bool {
 		case 0:
 			c.n += n
 			if c.partial {
+				return true
+			}
+			if n == 0 { // would repeat for ever, as net.Conn's Write says
+				c.short = true
 				return true
 			}
 		case syscall.EINTR:
@@ -97,8 +102,10 @@ func ReadConn(rc syscall.RawConn, b []byte) (int, syscall.Errno, error) {
 
 // WriteConn writes b to the socket under rc. With all, it writes all of b
 // as a net.Conn's Write does, waiting in the runtime's poller while the
-// socket's buffer is full, within the write deadline. Without, it makes
-// one write(2) and returns what the socket took, 0 when it took nothing.
+// socket's buffer is full, within the write deadline (io.ErrUnexpectedEOF
+// if a write(2) takes nothing without an error, as net.Conn's Write).
+// Without, it makes one write(2) and returns what the socket took, 0 when
+// it took nothing.
 func WriteConn(rc syscall.RawConn, b []byte, all bool) (int, syscall.Errno, error) {
 	if len(b) == 0 {
 		return 0, 0, nil
@@ -107,7 +114,10 @@ func WriteConn(rc syscall.RawConn, b []byte, all bool) (int, syscall.Errno, erro
 	c.b, c.partial = b, !all
 	err := rc.Write(c.write)
 	n, e := c.n, c.err
-	c.b, c.n, c.err, c.partial = nil, 0, 0, false
+	if c.short && err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	c.b, c.n, c.err, c.partial, c.short = nil, 0, 0, false, false
 	calls.Put(c)
 	return n, e, err
 }
