@@ -56,7 +56,7 @@ func (c *call) writeFD(fd uintptr) bool {
 			if c.partial {
 				return true
 			}
-			if n == 0 { // would repeat for ever, as net.Conn's Write says
+			if n == 0 { // nothing taken, no error: stop, as net.Conn's Write does
 				c.short = true
 				return true
 			}
