@@ -146,6 +146,31 @@ func dialByHand(t *testing.T, addr string, cfg *tls.Config, mustHandshake bool) 
 	return tc
 }
 
+// byHandConn is a connection opened by hand to a node's cluster port.
+type byHandConn struct {
+	name     string
+	tls      *tls.Config // nil: plain
+	secret   string
+	accepted bool
+	want     string // what the refusal's log says
+}
+
+// byHandConns are the connections that the by-hand subtests of
+// TestSecuredLinks open, offering the ALPN protocol proto: with the
+// cluster's certificate (from ca) and secret, accepted; with a wrong
+// secret, a certificate of other, or no TLS, refused. Their certificates
+// are written into dir, named prefix and a number.
+func byHandConns(t *testing.T, ca, other *testCA, dir, secret, proto, prefix string) []byHandConn {
+	t.Helper()
+	tlsOf := func(c *actorio.ClusterTLS) *tls.Config { return byHandTLS(t, c, proto) }
+	return []byHandConn{
+		{"the cluster's certificate and secret", tlsOf(ca.issue(t, dir, prefix+"1")), secret, true, ""},
+		{"wrong secret", tlsOf(ca.issue(t, dir, prefix+"2")), "not the cluster's secret, 32 b..", false, "wrong or missing cluster secret"},
+		{"certificate of another CA", tlsOf(other.issue(t, dir, prefix+"3")), secret, false, "TLS"},
+		{"plain", nil, secret, false, "TLS"},
+	}
+}
+
 // TestSecuredLinks: nodes with mutual TLS from one CA and the shared
 // secret form a cluster and broadcast to each other; a node with a
 // certificate of another CA, one with the right certificate and a wrong
@@ -216,20 +241,7 @@ func TestSecuredLinks(t *testing.T) {
 	// with a wrong secret, a certificate of another CA or no TLS is refused
 	// and logged, and delivers nothing.
 	t.Run("node links opened by hand", func(t *testing.T) {
-		tlsOf := func(c *actorio.ClusterTLS) *tls.Config { return byHandTLS(t, c, cluster.LinkProto) }
-		links := []struct {
-			name      string
-			tls       *tls.Config // nil: plain
-			secret    string
-			delivered bool
-			want      string
-		}{
-			{"the cluster's certificate and secret", tlsOf(ca.issue(t, dir, "l1")), secret, true, ""},
-			{"wrong secret", tlsOf(ca.issue(t, dir, "l2")), "not the cluster's secret, 32 b..", false, "wrong or missing cluster secret"},
-			{"certificate of another CA", tlsOf(other.issue(t, dir, "l3")), secret, false, "TLS"},
-			{"plain", nil, secret, false, "TLS"},
-		}
-		for i, l := range links {
+		for i, l := range byHandConns(t, ca, other, dir, secret, cluster.LinkProto, "l") {
 			t.Run(l.name, func(t *testing.T) {
 				event := fmt.Sprintf("by-hand-%d", i)
 				frame, err := cluster.LinkFrame(&pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{
@@ -238,11 +250,11 @@ func TestSecuredLinks(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := strings.Count(logA.String(), "cluster link refused")
-				conn := dialByHand(t, a.addr, l.tls, l.delivered)
+				conn := dialByHand(t, a.addr, l.tls, l.accepted)
 				_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 				_, _ = conn.Write(append(cluster.LinkHello(l.tls == nil, l.secret, "127.0.0.1:1", "by-hand"), frame...))
 				want := 0
-				if l.delivered {
+				if l.accepted {
 					want = 1
 					for _, c := range []*testClient{ca1} {
 						c.waitEvents(t, event, 1, 10*time.Second)
@@ -261,10 +273,10 @@ func TestSecuredLinks(t *testing.T) {
 				log := logA.String()
 				// (A refusal of the same kind from this host within
 				// refusalEvery, by a rogue above, is counted, not logged.)
-				if !l.delivered && !strings.Contains(log, l.want) {
+				if !l.accepted && !strings.Contains(log, l.want) {
 					t.Errorf("A logged no refusal for %q:\n%s", l.want, log)
 				}
-				if l.delivered && strings.Count(log, "cluster link refused") != before {
+				if l.accepted && strings.Count(log, "cluster link refused") != before {
 					t.Errorf("A refused the cluster's own link:\n%s", log)
 				}
 			})
@@ -277,22 +289,9 @@ func TestSecuredLinks(t *testing.T) {
 	// answered; one with a wrong secret, a certificate of another CA or no
 	// TLS is refused and logged, and gets no answer.
 	t.Run("hand-over connections opened by hand", func(t *testing.T) {
-		tlsOf := func(c *actorio.ClusterTLS) *tls.Config { return byHandTLS(t, c, cluster.HandOverProto) }
-		conns := []struct {
-			name     string
-			tls      *tls.Config // nil: plain
-			secret   string
-			answered bool
-			want     string
-		}{
-			{"the cluster's certificate and secret", tlsOf(ca.issue(t, dir, "h1")), secret, true, ""},
-			{"wrong secret", tlsOf(ca.issue(t, dir, "h2")), "not the cluster's secret, 32 b..", false, "wrong or missing cluster secret"},
-			{"certificate of another CA", tlsOf(other.issue(t, dir, "h3")), secret, false, "TLS"},
-			{"plain", nil, secret, false, "TLS"},
-		}
-		for _, h := range conns {
+		for _, h := range byHandConns(t, ca, other, dir, secret, cluster.HandOverProto, "h") {
 			t.Run(h.name, func(t *testing.T) {
-				conn := dialByHand(t, a.addr, h.tls, h.answered)
+				conn := dialByHand(t, a.addr, h.tls, h.accepted)
 				hello := []byte(nil)
 				if h.tls == nil {
 					hello = append(hello, "ACTORIO-HTTP/1\n"...)
@@ -302,10 +301,10 @@ func TestSecuredLinks(t *testing.T) {
 				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 				_, _ = conn.Write(append(hello, req...))
 				got, _ := io.ReadAll(conn)
-				if answered := strings.HasPrefix(string(got), "HTTP/1.1 200 ") && strings.Contains(string(got), `"sid":`); answered != h.answered {
-					t.Errorf("answered %v, want %v: %.300q", answered, h.answered, got)
+				if answered := strings.HasPrefix(string(got), "HTTP/1.1 200 ") && strings.Contains(string(got), `"sid":`); answered != h.accepted {
+					t.Errorf("answered %v, want %v: %.300q", answered, h.accepted, got)
 				}
-				if !h.answered && !strings.Contains(logA.String(), h.want) {
+				if !h.accepted && !strings.Contains(logA.String(), h.want) {
 					t.Errorf("A logged no refusal for %q:\n%s", h.want, logA.String())
 				}
 			})
