@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,13 +125,65 @@ func etcdHealthy(url string) bool {
 	return resp.StatusCode == http.StatusOK && bytes.Contains(body, []byte(`"health":"true"`))
 }
 
-// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago.
+// FreeAddr returns a 127.0.0.1 address whose port was free a moment ago
+// (see FreeAddrs).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreeAddrs(t, 1)[0]
+}
+
+// FreeAddrs returns n distinct 127.0.0.1 addresses whose ports were free a
+// moment ago, for a process the test starts to listen on later. They are
+// chosen below the kernel's range of ephemeral ports
+// (net.ipv4.ip_local_port_range), which it gives to the outgoing
+// connections of every process: a port of that range, found free and
+// closed, may be taken by any connection made meanwhile (a node process
+// of TestPartitionHeals failed to bind one, in CI, beside the other
+// packages' tests). Without room below the range, the kernel chooses.
+func FreeAddrs(t testing.TB, n int) []string {
+	t.Helper()
+	low := ephemeralLow()
+	from := max(1024, low-16384)
+	var addrs []string
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+	}()
+	for tries := 0; len(addrs) < n; tries++ {
+		addr := "127.0.0.1:0"
+		if low-from >= 1024 && tries < 100*n {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(from+rand.IntN(low-from)))
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if addr == "127.0.0.1:0" {
+				t.Fatal(err)
+			}
+			continue // taken: another
+		}
+		lns = append(lns, ln) // held until all are chosen: distinct
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
+}
+
+// ephemeralLow returns the first port of the kernel's ephemeral range,
+// Linux's default when it cannot be read.
+func ephemeralLow() int {
+	const linuxDefault = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return linuxDefault
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return linuxDefault
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil {
+		return linuxDefault
+	}
+	return low
 }

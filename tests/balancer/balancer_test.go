@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -61,25 +62,6 @@ type nodeProc struct {
 	stdin  io.WriteCloser
 }
 
-// freeAddrs returns n distinct free ports on 127.0.0.1.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	var addrs []string
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	for _, ln := range lns {
-		_ = ln.Close()
-	}
-	return addrs
-}
-
 // startNodes starts three node processes, all seeds of each other, and
 // waits until each sees the three.
 func startNodes(t *testing.T, env ...string) []*nodeProc {
@@ -95,7 +77,7 @@ func startNodesOver(t *testing.T, web *tls.Config, env ...string) []*nodeProc {
 	if web != nil {
 		base, client = "https://", &http.Client{Transport: &http.Transport{TLSClientConfig: web}}
 	}
-	addrs := freeAddrs(t, 6)
+	addrs := testkit.FreeAddrs(t, 6)
 	httpAddrs, clusterAddrs := addrs[:3], addrs[3:]
 	var nodes []*nodeProc
 	for i, name := range []string{"A", "B", "C"} {
@@ -248,7 +230,7 @@ func startHAProxyMode(t *testing.T, nodes []*nodeProc, tcp bool) string {
 	if err != nil {
 		t.Fatal("haproxy is not installed (Debian package haproxy; .ci/run installs it): " + err.Error())
 	}
-	addr := freeAddrs(t, 1)[0]
+	addr := testkit.FreeAddr(t)
 	mode, scheme := "mode http\n\toption http-server-close", "http://"
 	if tcp {
 		mode, scheme = "mode tcp", "https://"
