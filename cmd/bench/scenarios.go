@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -129,8 +128,6 @@ func runEcho(ctx context.Context, cfg config, s *serverProc, rate int) (echoResu
 // pending and POSTs its echo, as the official client does without
 // WebSocket.
 func runPollEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, error) {
-	hc := &http.Client{Transport: newPollTransport(cfg.echoClients)}
-	defer hc.CloseIdleConnections()
 	clients := make([]xconn, 0, cfg.echoClients)
 	defer func() {
 		for _, c := range clients {
@@ -138,7 +135,7 @@ func runPollEcho(ctx context.Context, cfg config, s *serverProc) (echoResult, er
 		}
 	}()
 	for range cfg.echoClients {
-		c, err := dialPoll(ctx, hc, []string{s.addr}, 0, false)
+		c, err := dialPoll(ctx, []string{s.addr}, 0, false)
 		if err != nil {
 			return echoResult{}, fmt.Errorf("long-polling client: %w", err)
 		}
@@ -302,10 +299,8 @@ func runFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error
 // and sender: each receiver has a GET pending, and gets in its answer
 // whatever the server queued for it since the last.
 func runPollFanout(ctx context.Context, cfg config, s *serverProc) (fanResult, error) {
-	hc := &http.Client{Transport: newPollTransport(cfg.fanReceivers + 1)}
-	defer hc.CloseIdleConnections()
 	addrs := []string{s.addr}
-	open := func(ctx context.Context) (*pollClient, error) { return dialPoll(ctx, hc, addrs, 0, false) }
+	open := func(ctx context.Context) (*pollClient, error) { return dialPoll(ctx, addrs, 0, false) }
 	join := joinRequest(benchRoom)
 	polls, err := openAll(ctx, cfg.fanReceivers, cfg.dialConcurrency, open, func(c *pollClient) error {
 		_, err := c.call(join, 1, callTimeout)

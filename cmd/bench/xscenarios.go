@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,7 +54,7 @@ func percentile[T any](sorted []T, p int) T {
 // server i mod len(addrs) (its home; with -xhomes, the i-th of those in
 // turn), conc at a time, and runs setup on each. The long-polling clients of actorio-cluster-poll send each
 // request after the handshake to the next server in turn.
-func dialX(ctx context.Context, cfg config, kind string, addrs []string, hc *http.Client, n int, setup func(xconn) error) ([]xconn, error) {
+func dialX(ctx context.Context, cfg config, kind string, addrs []string, n int, setup func(xconn) error) ([]xconn, error) {
 	out := make([]xconn, n)
 	homes := cfg.xHomes
 	if len(homes) == 0 || len(addrs) == 1 {
@@ -71,7 +70,7 @@ func dialX(ctx context.Context, cfg config, kind string, addrs []string, hc *htt
 		var c xconn
 		var err error
 		if kind == kindClusterPoll {
-			c, err = dialPoll(dctx, hc, addrs, home, true)
+			c, err = dialPoll(dctx, addrs, home, true)
 		} else {
 			c, err = dial(dctx, addrs[home], protoSocketIO)
 		}
@@ -173,10 +172,8 @@ func runXFanout(ctx context.Context, cfg config, d *deployment) (xfanResult, err
 	mPaced := perTick * ticks
 	res.want = int64(r) * int64(m)
 
-	hc := &http.Client{Transport: newPollTransport(r)}
-	defer hc.Transport.(*http.Transport).CloseIdleConnections()
 	join := joinRequest(xFanRoom)
-	receivers, err := dialX(ctx, cfg, d.kind, addrs, hc, r, func(c xconn) error {
+	receivers, err := dialX(ctx, cfg, d.kind, addrs, r, func(c xconn) error {
 		_, err := c.call(join, 1, callTimeout)
 		return err
 	})
@@ -405,10 +402,8 @@ func runXAck(ctx context.Context, cfg config, d *deployment) (xackResult, error)
 	res := xackResult{receivers: cfg.xAckReceivers, rounds: cfg.xRounds}
 	addrs := d.addrs()
 	r := cfg.xAckReceivers
-	hc := &http.Client{Transport: newPollTransport(r)}
-	defer hc.Transport.(*http.Transport).CloseIdleConnections()
 	join := joinRequest(xAckRoom)
-	receivers, err := dialX(ctx, cfg, d.kind, addrs, hc, r, func(c xconn) error {
+	receivers, err := dialX(ctx, cfg, d.kind, addrs, r, func(c xconn) error {
 		_, err := c.call(join, 1, callTimeout)
 		return err
 	})
