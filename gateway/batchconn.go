@@ -222,9 +222,13 @@ func (c *batchConn) flushLocked() error {
 }
 
 // hijackWrap hands the WebSocket upgrader a batchConn when it hijacks the
-// HTTP connection.
+// HTTP connection. With gather, the batchConn starts in a batch, so that
+// the upgrader's 101 answer waits for what the handler writes next (the
+// open packet of a new session) and both leave in one write(2), which the
+// handler ends (batchConn.end).
 type hijackWrap struct {
 	http.ResponseWriter
+	gather bool
 }
 
 // wsReadBuffer is the size of a WebSocket's first read buffer: small, for
@@ -247,6 +251,9 @@ func (h hijackWrap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	bc := newBatchConn(c)
+	if h.gather {
+		bc.begin()
+	}
 	if brw.Reader.Buffered() > 0 {
 		return bc, brw, nil
 	}
