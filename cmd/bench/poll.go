@@ -338,12 +338,7 @@ func (c *pollClient) poll() {
 		for _, p := range packets {
 			switch p.Type {
 			case engineio.Ping:
-				c.pings.Add(1)
-				c.wmu.Lock()
-				c.wbuf = engineio.AppendText(c.wbuf[:0], engineio.Packet{Type: engineio.Pong, Data: p.Data})
-				err := c.post(c.wbuf)
-				c.wmu.Unlock()
-				if err != nil {
+				if err := c.pong(p.Data); err != nil {
 					c.pollErr = err
 					return
 				}
@@ -364,6 +359,15 @@ func (c *pollClient) poll() {
 	}
 }
 
+// pong answers a ping whose data is data.
+func (c *pollClient) pong(data []byte) error {
+	c.pings.Add(1)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = engineio.AppendText(c.wbuf[:0], engineio.Packet{Type: engineio.Pong, Data: data})
+	return c.post(c.wbuf)
+}
+
 func (c *pollClient) next() (int, uint32, []byte, error) {
 	for {
 		p, err := c.packet()
@@ -375,12 +379,7 @@ func (c *pollClient) next() (int, uint32, []byte, error) {
 			if c.in != nil { // answered by the polling loop
 				continue
 			}
-			c.pings.Add(1)
-			c.wmu.Lock()
-			c.wbuf = engineio.AppendText(c.wbuf[:0], engineio.Packet{Type: engineio.Pong, Data: p.Data})
-			err := c.post(c.wbuf)
-			c.wmu.Unlock()
-			if err != nil {
+			if err := c.pong(p.Data); err != nil {
 				return 0, 0, nil, err
 			}
 			continue
