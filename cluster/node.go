@@ -607,6 +607,7 @@ func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n 
 	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
+	w.recheck(ps, n.reachable)
 	if dropped := send(id); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
@@ -778,6 +779,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f
 		return // none reachable: done was called
 	}
 	n.waiters.Store(id, w)
+	w.recheck(ps, n.reachable)
 	if dropped := n.send(ps, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
@@ -1149,6 +1151,23 @@ func (a *awaiting) await(ps []peer, reachable func(addr string) bool) {
 		}
 	}
 	a.check()
+}
+
+// recheck stops waiting for the peers of ps that reachable no longer
+// reports reachable. A call registers its waiter (node.waiters) after
+// await: a connection lost in between was announced (onEndpoint) only to
+// the waiters registered then, and the call would have waited for that
+// node until it was dropped.
+func (a *awaiting) recheck(ps []peer, reachable func(addr string) bool) {
+	var ids []string
+	for _, p := range ps {
+		if !reachable(p.addr) {
+			ids = append(ids, p.id)
+		}
+	}
+	if len(ids) > 0 {
+		a.lose(ids)
+	}
 }
 
 // finish ends the wait for member and reports whether it was awaited;

@@ -47,6 +47,7 @@ func (n *node) Route(ctx context.Context, tag string) (string, bool) {
 	w.await(ps, n.reachable)
 	n.waiters.Store(id, w)
 	defer n.waiters.Delete(id)
+	w.recheck(ps, n.reachable)
 	if dropped := n.send(ps, &pb.NodeRouteQuery{Tag: tag, RequestId: id, ReplyTo: n.address()}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
