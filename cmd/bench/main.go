@@ -33,7 +33,8 @@
 //
 // and, with -scenarios, against actorio and node:
 //
-//   - pecho and pfanout: echo and fanout with long-polling clients only;
+//   - pecho and pfanout: echo and fanout with long-polling clients only,
+//     each keeping a GET pending as the official client does;
 //   - storm and pstorm: as many clients as the file limit allows (or
 //     -storm-n) connect at once, by WebSocket, or by long-polling then the
 //     upgrade;
