@@ -29,8 +29,8 @@ var typeChars = func() (t [engineio.Noop + 1][]byte) {
 // read and write loops; eio3 makes it an Engine.IO v3 session.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3 bool) {
 	// The 101 answer is gathered with the open packet: one write(2) and,
-	// for the client, one read instead of two each, a tenth of the
-	// server's CPU per connection in a storm of new WebSockets.
+	// for the client, one read instead of two each (a write to a loopback
+	// client cost the server some 15 µs in a storm's profile).
 	ws, err := s.upgrader.Upgrade(hijackWrap{ResponseWriter: w, gather: true}, r, s.upgradeHeaders(r, true))
 	if err != nil {
 		return // the upgrader answered the request, or closed the connection
