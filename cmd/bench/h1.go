@@ -45,10 +45,10 @@ func dialH1(ctx context.Context, addr string) (*h1conn, error) {
 // (nil: none, for a GET) and reads its answer: its status, and its body
 // appended to dst[:0]. keep is false when the connection may not carry
 // another request. retry is true when it failed before any byte of an
-// answer came, on a connection that had carried requests before: the
-// server closed it while it was idle, as servers do after a while
-// (Node's keepAliveTimeout is 5 s), and the request may go again on a
-// new connection.
+// answer came, on a connection that had carried requests before, and not
+// for its deadline: the server closed it while it was idle, as servers do
+// after a while (Node's keepAliveTimeout is 5 s), and the request may go
+// again on a new connection.
 func (h *h1conn) roundTrip(method, target string, body, dst []byte, deadline time.Time) (status int, out []byte, keep, retry bool, err error) {
 	if err := h.c.SetDeadline(deadline); err != nil {
 		return 0, dst, false, false, err
@@ -67,11 +67,11 @@ func (h *h1conn) roundTrip(method, target string, body, dst []byte, deadline tim
 	h.w = append(h.w, "\r\n\r\n"...)
 	h.w = append(h.w, body...)
 	if _, err := h.c.Write(h.w); err != nil {
-		return 0, dst, false, used, err
+		return 0, dst, false, used && !timedOut(err), err
 	}
 	line, err := h.br.ReadSlice('\n')
 	if err != nil {
-		return 0, dst, false, used && len(line) == 0, err
+		return 0, dst, false, used && len(line) == 0 && !timedOut(err), err
 	}
 	// "HTTP/1.1 200 OK\r\n"
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
@@ -129,6 +129,13 @@ func (h *h1conn) roundTrip(method, target string, body, dst []byte, deadline tim
 		return status, out, false, false, fmt.Errorf("answer's body: %w", err)
 	}
 	return status, out, keep, false, nil
+}
+
+// timedOut reports whether err is a deadline's: the server may still be
+// answering the request, which must not go again.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // readN appends the next n bytes to dst.

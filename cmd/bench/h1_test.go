@@ -111,3 +111,28 @@ func listenOnce(t *testing.T, answer string) string {
 	}()
 	return ln.Addr().String()
 }
+
+// TestH1TimeoutNotRetried: a request whose deadline passes before its
+// answer is not to be sent again (the server may still answer it).
+func TestH1TimeoutNotRetried(t *testing.T) {
+	block := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-block
+		}
+	}))
+	defer srv.Close()
+	defer close(block)
+	h, err := dialH1(context.Background(), strings.TrimPrefix(srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.close()
+	if _, _, _, _, err := h.roundTrip("GET", "/fast", nil, nil, time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, retry, err := h.roundTrip("GET", "/slow", nil, nil, time.Now().Add(100*time.Millisecond))
+	if !timedOut(err) || retry {
+		t.Errorf("request past its deadline: error %v, retry %v; want a timeout, no retry", err, retry)
+	}
+}
