@@ -241,12 +241,23 @@ func goControl(t *testing.T) serverControl {
 			mu.Unlock()
 		})
 	})
+	// each applies fn to the sockets connected since its last call. The
+	// client sees its CONNECT answered before the server's connection
+	// handlers run (with Node too), so a call right after the client's
+	// connect event waits for the handler to have recorded the socket.
 	each := func(fn func(s *actorio.Socket)) func() {
 		return func() {
-			mu.Lock()
-			list := slices.Clone(socks)
-			socks = nil
-			mu.Unlock()
+			deadline := time.Now().Add(waitTimeout)
+			var list []*actorio.Socket
+			for {
+				mu.Lock()
+				list, socks = socks, nil
+				mu.Unlock()
+				if len(list) > 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
 			for _, s := range list {
 				fn(s)
 			}
