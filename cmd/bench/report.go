@@ -218,6 +218,8 @@ func writeReport(w io.Writer, cfg config, res *results) {
 			metric{label: name + ": one client's connection p99 (ms)", prec: 1, vals: st(func(r stormResult) float64 { return ms(r.p99) })},
 			metric{label: name + ": server CPU per connection (ms)", prec: 3,
 				vals: st(func(r stormResult) float64 { return ms(r.cpu) / float64(r.n) })},
+			metric{label: name + ": load generator CPU per connection (ms)", prec: 3, noRatio: true,
+				vals: st(func(r stormResult) float64 { return ms(r.load) / float64(r.n) })},
 			metric{label: name + ": server peak RSS growth (MB)", prec: 1,
 				vals:   st(func(r stormResult) float64 { return mb(r.after.HWM - r.before.RSS) }),
 				target: "≤ 0.5× node",

@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -47,6 +45,7 @@ type stormResult struct {
 	all       time.Duration // the start until the last client connected
 	p50, p99  time.Duration // one client's connection
 	cpu       time.Duration // the server's, from the start until the last
+	load      time.Duration // the load generator's, over the same window
 	before    memStat       // before the storm
 	after     memStat       // once every client connected (VmHWM: the peak)
 }
@@ -101,7 +100,7 @@ func runStorm(ctx context.Context, cfg config, s *serverProc, upgrade bool) (sto
 	}
 	httpSlots := make(chan struct{}, max(int(limit)-n-stormHeadroom/2, 64))
 
-	conns := make([]*websocket.Conn, n)
+	conns := make([]*wsConn, n)
 	lat := make([]time.Duration, n)
 	errs := make([]error, n)
 	start := make(chan struct{})
@@ -114,7 +113,7 @@ func runStorm(ctx context.Context, cfg config, s *serverProc, upgrade bool) (sto
 			cctx, cancel := context.WithTimeout(ctx, stormTimeout)
 			defer cancel()
 			began := time.Now()
-			var ws *websocket.Conn
+			var ws *wsConn
 			var err error
 			if upgrade {
 				ws, err = stormPollUpgrade(cctx, s.addr, localAddr(i), httpSlots)
@@ -135,9 +134,11 @@ func runStorm(ctx context.Context, cfg config, s *serverProc, upgrade bool) (sto
 			}
 		})
 	}
+	me0 := selfCPU()
 	t0 = time.Now()
 	close(start)
 	wg.Wait()
+	res.load = selfCPU() - me0
 	cpu1, err := s.cpu()
 	if err != nil {
 		return res, err
@@ -174,64 +175,36 @@ func runStorm(ctx context.Context, cfg config, s *serverProc, upgrade bool) (sto
 	return res, s.alive()
 }
 
-// stormDialer returns a WebSocket dialer whose connections leave from
-// laddr.
-func stormDialer(laddr *net.TCPAddr) *websocket.Dialer {
-	nd := &net.Dialer{LocalAddr: laddr, Timeout: stormTimeout}
-	return &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: stormTimeout, ReadBufferSize: 1024, WriteBufferSize: 1024}
-}
+// stormPath is where a storm client opens its WebSocket.
+const stormPath = "/socket.io/?EIO=4&transport=websocket"
 
 // stormWebSocket connects one client by WebSocket and CONNECTs it to the
 // storm namespace.
-func stormWebSocket(ctx context.Context, addr string, laddr *net.TCPAddr) (*websocket.Conn, error) {
-	ws, _, err := stormDialer(laddr).DialContext(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket", nil)
+func stormWebSocket(ctx context.Context, addr string, laddr *net.TCPAddr) (*wsConn, error) {
+	ws, err := dialWS(ctx, addr, laddr, stormPath)
 	if err != nil {
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = ws.SetReadDeadline(dl)
-	}
-	if err := stormExpect(ws, "0"); err != nil {
+	if err := ws.expect("0"); err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("open packet: %w", err)
 	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte(stormConnect)); err != nil {
+	if err := ws.writeText([]byte(stormConnect)); err != nil {
 		_ = ws.Close()
 		return nil, err
 	}
-	if err := stormExpect(ws, "40"+stormNamespace+","); err != nil {
+	if err := ws.expect("40" + stormNamespace + ","); err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("CONNECT: %w", err)
 	}
-	_ = ws.SetReadDeadline(time.Time{})
+	ws.done()
 	return ws, nil
-}
-
-// stormExpect reads frames until one starts with prefix, answering pings;
-// a CONNECT_ERROR or another packet first is an error.
-func stormExpect(ws *websocket.Conn, prefix string) error {
-	for {
-		_, b, err := ws.ReadMessage()
-		if err != nil {
-			return err
-		}
-		switch {
-		case bytes.HasPrefix(b, []byte(prefix)):
-			return nil
-		case string(b) == "2":
-			if err := ws.WriteMessage(websocket.TextMessage, []byte("3")); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("got %.80q: %w", b, errUnexpected)
-		}
-	}
 }
 
 // stormPollUpgrade connects one client as the official client does by
 // default: a long-polling handshake, its CONNECT posted and answered by
 // polling, then the upgrade to WebSocket (probe, then upgrade packet).
-func stormPollUpgrade(ctx context.Context, addr string, laddr *net.TCPAddr, slots chan struct{}) (*websocket.Conn, error) {
+func stormPollUpgrade(ctx context.Context, addr string, laddr *net.TCPAddr, slots chan struct{}) (*wsConn, error) {
 	nd := &net.Dialer{LocalAddr: laddr, Timeout: stormTimeout}
 	hc := &http.Client{Transport: &http.Transport{DialContext: nd.DialContext, DisableKeepAlives: true, DisableCompression: true}}
 	base := "http://" + addr + "/socket.io/?EIO=4&transport=polling"
@@ -294,26 +267,23 @@ func stormPollUpgrade(ctx context.Context, addr string, laddr *net.TCPAddr, slot
 			}
 		}
 	}
-	ws, _, err := stormDialer(laddr).DialContext(ctx, "ws://"+addr+"/socket.io/?EIO=4&transport=websocket&sid="+sid, nil)
+	ws, err := dialWS(ctx, addr, laddr, stormPath+"&sid="+sid)
 	if err != nil {
 		return nil, fmt.Errorf("upgrade: %w", err)
 	}
-	if err := ws.WriteMessage(websocket.TextMessage, []byte("2probe")); err != nil {
+	if err := ws.writeText([]byte("2probe")); err != nil {
 		_ = ws.Close()
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = ws.SetReadDeadline(dl)
-	}
-	if err := stormExpect(ws, "3probe"); err != nil {
+	if err := ws.expect("3probe"); err != nil {
 		_ = ws.Close()
 		return nil, fmt.Errorf("probe: %w", err)
 	}
-	_ = ws.SetReadDeadline(time.Time{})
-	if err := ws.WriteMessage(websocket.TextMessage, []byte("5")); err != nil {
+	if err := ws.writeText([]byte("5")); err != nil {
 		_ = ws.Close()
 		return nil, err
 	}
+	ws.done()
 	return ws, nil
 }
 
