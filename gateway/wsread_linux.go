@@ -9,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/actorio/actorio/internal/sysio"
 	"github.com/actorio/actorio/internal/workpool"
 	"github.com/gorilla/websocket"
 )
@@ -252,8 +251,19 @@ func (r *parkedReader) read(active bool) {
 				break
 			}
 		}
-		if active && r.waitActive() {
-			continue
+		if active {
+			ok, err := r.waitActive()
+			if err != nil {
+				r.c.readFailed(err)
+				if r.sweeping {
+					r.p.unsweep(r)
+				}
+				r.giveBack()
+				return
+			}
+			if ok {
+				continue
+			}
 		}
 		if r.park() {
 			return
@@ -381,8 +391,14 @@ const (
 )
 
 // waitActive waits, on the run's goroutine, until the connection has bytes
-// to read (true) or a sweep found it quiet (false: then it parks).
-func (r *parkedReader) waitActive() bool {
+// to read: it reads them into the run's buffer (true), as a blocking
+// read(2) in the runtime's poller, so that a busy connection costs one
+// read per message, not a readiness check and a read. It returns false
+// when a sweep found the connection quiet (then the run parks), and the
+// read's error when it failed otherwise: the run ends with it, as a
+// failed read of the next message would (the error is not kept for the
+// next read: a reset, say, is reported once).
+func (r *parkedReader) waitActive() (bool, error) {
 	if !r.sweeping {
 		r.sweeping = true
 		r.p.sweep(r)
@@ -391,10 +407,7 @@ func (r *parkedReader) waitActive() bool {
 	r.waiting = true
 	r.bursts++
 	r.mu.Unlock()
-	pc := peekCalls.Get().(*peekCall)
-	pc.peeked = false
-	err := r.rc.Read(pc.fn)
-	peekCalls.Put(pc)
+	_, err := r.bc.br.Peek(1)
 	r.mu.Lock()
 	r.waiting = false
 	kicked := r.kicked
@@ -402,40 +415,14 @@ func (r *parkedReader) waitActive() bool {
 	r.mu.Unlock()
 	if kicked {
 		// The past deadline must not reach gorilla/websocket's next read
-		// (a read error there is final).
+		// (a read error there is final). Bytes read before the kick stay
+		// buffered: the run reads them before it parks.
 		if derr := r.bc.Conn.SetReadDeadline(time.Time{}); derr != nil {
-			return true // closed: the next read reports it
+			return false, derr
 		}
-		return false
+		return err == nil, nil
 	}
-	_ = err // closed, or readable: the next read tells which
-	return true
-}
-
-// peekCall is the readiness check of a wait (waitActive): whether the
-// socket has bytes (or an end) to read, looked at once without consuming
-// them; after the runtime's poller reported readiness, true. Its callback
-// is made once per peekCall, which peekCalls recycles, rather than kept
-// by every reader (a method value: a word in the reader and an object of
-// its own, for the life of the connection).
-type peekCall struct {
-	peeked bool
-	buf    [1]byte
-	fn     func(fd uintptr) bool
-}
-
-var peekCalls = sync.Pool{New: func() any {
-	pc := new(peekCall)
-	pc.fn = pc.ready
-	return pc
-}}
-
-func (pc *peekCall) ready(fd uintptr) bool {
-	if pc.peeked {
-		return true
-	}
-	pc.peeked = true
-	return sysio.Peek(fd, pc.buf[:]) != syscall.EAGAIN
+	return err == nil, err
 }
 
 // kickIfQuiet ends the run's wait when it read nothing since the last

@@ -201,6 +201,74 @@ func TestBusyWebSocketParksOnceQuiet(t *testing.T) {
 	}
 }
 
+// activeCount returns how many runs of s's readers wait on their goroutine
+// for a busy connection's next bytes.
+func activeCount(s *Server) int {
+	s.mu.Lock()
+	p := s.poll
+	s.mu.Unlock()
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.active)
+}
+
+// TestBusyWebSocketEndsWhileWaiting: a busy connection's run, waiting on
+// its goroutine for the next bytes, ends the session once, with the reason
+// of what ended it: the client's close frame, its connection dropped or
+// reset, or the server's close.
+func TestBusyWebSocketEndsWhileWaiting(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, ws *websocket.Conn, c *Conn)
+		want string
+	}{
+		{"close frame", func(t *testing.T, ws *websocket.Conn, _ *Conn) {
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}, disconnect.TransportClose},
+		{"dropped", func(t *testing.T, ws *websocket.Conn, _ *Conn) { _ = ws.NetConn().Close() }, disconnect.TransportClose},
+		{"reset", func(t *testing.T, ws *websocket.Conn, _ *Conn) {
+			tc := ws.NetConn().(*net.TCPConn)
+			if err := tc.SetLinger(0); err != nil {
+				t.Fatal(err)
+			}
+			_ = tc.Close()
+		}, disconnect.TransportClose},
+		{"server", func(t *testing.T, _ *websocket.Conn, c *Conn) { c.Close(disconnect.ForcedServerClose) }, disconnect.ForcedServerClose},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			e := startEnv(t, Config{})
+			ws, c := e.openWS(t)
+			defer ws.Close()
+			for i := range 5 {
+				want := fmt.Sprintf("4busy %d", i)
+				writeText(t, ws, want)
+				if got := readText(t, ws); got != want {
+					t.Fatalf("echo %q, want %q", got, want)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			waitFor(t, func() bool { return activeCount(e.srv) == 1 })
+			tc.end(t, ws, c)
+			if ev := e.h.nextClose(t); ev.reason != tc.want {
+				t.Fatalf("close reason %q (%v), want %q", ev.reason, ev.err, tc.want)
+			}
+			select {
+			case ev := <-e.h.closes:
+				t.Fatalf("a second OnClose: %q", ev.reason)
+			case <-time.After(100 * time.Millisecond):
+			}
+			waitFor(t, func() bool { return activeCount(e.srv) == 0 && parkedCount(e.srv) == 0 })
+		})
+	}
+}
+
 // TestWebSocketClientSendsAtOnce: clients that send right after the
 // handshake, before reading the open packet, wake their reader while the
 // handshake still parks it; every message is read, once.

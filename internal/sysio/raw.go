@@ -27,11 +27,3 @@ func Write(fd uintptr, b []byte) (int, syscall.Errno) {
 	}
 	return int(n), 0
 }
-
-// Peek is recv(2) on fd with MSG_PEEK and MSG_DONTWAIT: whether bytes, an
-// end or an error wait to be read, without taking them.
-func Peek(fd uintptr, b []byte) syscall.Errno {
-	_, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
-		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	return e
-}

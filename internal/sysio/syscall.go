@@ -19,12 +19,6 @@ func Write(fd uintptr, b []byte) (int, syscall.Errno) {
 	return max(n, 0), errno(err)
 }
 
-// Peek is recv(2) on fd with MSG_PEEK and MSG_DONTWAIT, through syscall.
-func Peek(fd uintptr, b []byte) syscall.Errno {
-	_, _, err := syscall.Recvfrom(int(fd), b, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return errno(err)
-}
-
 // errno is err as the Errno it is, 0 for nil.
 func errno(err error) syscall.Errno {
 	if err == nil {
