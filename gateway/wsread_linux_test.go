@@ -13,18 +13,27 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// parkedCount returns how many readers wait in the server's poller.
-func parkedCount(s *Server) int {
+// pollerCounts returns how many readers wait in s's poller (parked), and
+// how many runs of busy connections wait on their goroutine for the next
+// bytes (active).
+func pollerCounts(s *Server) (parked, active int) {
 	s.mu.Lock()
 	p := s.poll
 	s.mu.Unlock()
 	if p == nil {
-		return 0
+		return 0, 0
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.parked)
+	return len(p.parked), len(p.active)
 }
+
+// parkedCount returns how many readers wait in the server's poller.
+func parkedCount(s *Server) int { n, _ := pollerCounts(s); return n }
+
+// activeCount returns how many runs of s's readers wait on their goroutine
+// for a busy connection's next bytes.
+func activeCount(s *Server) int { _, n := pollerCounts(s); return n }
 
 // TestIdleWebSocketsHoldNoGoroutine: idle WebSocket sessions, opened
 // directly or upgraded from polling, wait in the poller without a
@@ -199,20 +208,6 @@ func TestBusyWebSocketParksOnceQuiet(t *testing.T) {
 			t.Fatalf("echo %q, want %q", got, want)
 		}
 	}
-}
-
-// activeCount returns how many runs of s's readers wait on their goroutine
-// for a busy connection's next bytes.
-func activeCount(s *Server) int {
-	s.mu.Lock()
-	p := s.poll
-	s.mu.Unlock()
-	if p == nil {
-		return 0
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.active)
 }
 
 // TestBusyWebSocketEndsWhileWaiting: a busy connection's run, waiting on
