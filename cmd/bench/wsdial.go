@@ -53,7 +53,10 @@ var (
 // to WebSocket at target (path and query). ctx's deadline bounds the
 // upgrade and the reads and writes until done is called.
 func dialWS(ctx context.Context, addr string, laddr *net.TCPAddr, target string) (*wsConn, error) {
-	nd := &net.Dialer{LocalAddr: laddr}
+	var nd net.Dialer
+	if laddr != nil {
+		nd.LocalAddr = laddr // a nil *TCPAddr would be a non-nil Addr
+	}
 	c, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
