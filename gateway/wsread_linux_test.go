@@ -176,6 +176,21 @@ func TestServerClosesParkedWebSocket(t *testing.T) {
 	waitFor(t, func() bool { return parkedCount(e.srv) == 0 })
 }
 
+// echoBusy sends n messages 10 ms apart, each after the echo of the one
+// before: enough runs in a row, soon after each other, for the
+// connection to count as busy.
+func echoBusy(t *testing.T, ws *websocket.Conn, n int) {
+	t.Helper()
+	for i := range n {
+		want := fmt.Sprintf("4busy %d", i)
+		writeText(t, ws, want)
+		if got := readText(t, ws); got != want {
+			t.Fatalf("echo %q, want %q", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestBusyWebSocketParksOnceQuiet: a connection that keeps sending is read
 // by a run that waits on its goroutine, not parked after each message;
 // once quiet it parks, and it reads on afterwards (the deadline that ended
@@ -184,14 +199,7 @@ func TestBusyWebSocketParksOnceQuiet(t *testing.T) {
 	checkGoroutines(t)
 	e := startEnv(t, Config{})
 	ws, _ := e.openWS(t)
-	for i := range 20 {
-		want := fmt.Sprintf("4busy %d", i)
-		writeText(t, ws, want)
-		if got := readText(t, ws); got != want {
-			t.Fatalf("echo %q, want %q", got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	echoBusy(t, ws, 20)
 	if n := parkedCount(e.srv); n != 0 {
 		t.Fatalf("a busy connection's reader is parked (%d parked)", n)
 	}
@@ -241,14 +249,7 @@ func TestBusyWebSocketEndsWhileWaiting(t *testing.T) {
 			e := startEnv(t, Config{})
 			ws, c := e.openWS(t)
 			defer ws.Close()
-			for i := range 5 {
-				want := fmt.Sprintf("4busy %d", i)
-				writeText(t, ws, want)
-				if got := readText(t, ws); got != want {
-					t.Fatalf("echo %q, want %q", got, want)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			echoBusy(t, ws, 5)
 			waitFor(t, func() bool { return activeCount(e.srv) == 1 })
 			tc.end(t, ws, c)
 			if ev := e.h.nextClose(t); ev.reason != tc.want {
