@@ -41,12 +41,19 @@ import (
 // sockets left when the transport closes.
 type inbound struct {
 	a *connActor
+	// bin is the binary packet waiting for its attachments, nil between
+	// such packets: most connections never send one, and an idle one
+	// carries 8 bytes for it rather than 48.
+	bin    *pendingBinary
+	broken bool // a malformed packet closed the connection
+}
 
-	// A binary packet waiting for its attachments, and their size so far.
-	pending     *socketio.Packet
+// pendingBinary is a binary packet waiting for its attachments, and their
+// size so far.
+type pendingBinary struct {
+	pkt         socketio.Packet
 	attachments [][]byte
-	attBytes    int64
-	broken      bool // a malformed packet closed the connection
+	bytes       int64
 }
 
 var (
@@ -93,21 +100,20 @@ func (r *inbound) OnClose(_ *gateway.Conn, reason string, err error) {
 // assemble decodes one Engine.IO message; complete is false while a binary
 // packet waits for attachments.
 func (r *inbound) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byte, complete bool, err error) {
-	if r.pending != nil {
+	if b := r.bin; b != nil {
 		if !m.Binary {
-			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", r.pending.Attachments-len(r.attachments))
+			return pkt, nil, false, fmt.Errorf("text frame while %d attachments are missing", b.pkt.Attachments-len(b.attachments))
 		}
-		r.attBytes += int64(len(m.Data))
-		if max := r.a.opts.MaxAttachmentBytes; max > 0 && r.attBytes > max {
+		b.bytes += int64(len(m.Data))
+		if max := r.a.opts.MaxAttachmentBytes; max > 0 && b.bytes > max {
 			return pkt, nil, false, fmt.Errorf("binary attachments over %d bytes", max)
 		}
-		r.attachments = append(r.attachments, m.Data)
-		if len(r.attachments) < r.pending.Attachments {
+		b.attachments = append(b.attachments, m.Data)
+		if len(b.attachments) < b.pkt.Attachments {
 			return pkt, nil, false, nil
 		}
-		pkt, atts = *r.pending, r.attachments
-		r.pending, r.attachments, r.attBytes = nil, nil, 0
-		return pkt, atts, true, nil
+		r.bin = nil
+		return b.pkt, b.attachments, true, nil
 	}
 	if m.Binary {
 		return pkt, nil, false, errUnexpectedBinary
@@ -120,8 +126,7 @@ func (r *inbound) assemble(m engineio.Packet) (pkt socketio.Packet, atts [][]byt
 		if err := socketio.CheckPlaceholders(pkt.Data, pkt.Attachments); err != nil {
 			return pkt, nil, false, fmt.Errorf("binary packet: %w", err)
 		}
-		held := pkt // pkt itself stays off the heap for every other packet
-		r.pending = &held
+		r.bin = &pendingBinary{pkt: pkt} // pkt itself stays off the heap for every other packet
 		return pkt, nil, false, nil
 	}
 	return pkt, nil, true, nil
