@@ -34,6 +34,8 @@ type Server struct {
 	opts Options
 	rt   *actors.Runtime
 	gw   *gateway.Server
+	// connOpts is what every connection actor of the server shares.
+	connOpts *actors.ConnOptions
 
 	mu      sync.RWMutex
 	nsps    map[string]*Namespace
@@ -93,6 +95,13 @@ func NewServer(opts Options) (*Server, error) {
 		s.fw = newForwarder(s)
 		gw.SessionIDPrefix, gw.Elsewhere = s.fw.tag, s.fw.elsewhere
 	}
+	s.connOpts = &actors.ConnOptions{
+		Directory:          s.lookup,
+		ConnectTimeout:     opts.ConnectTimeout,
+		EventRate:          opts.EventRate,
+		EventBurst:         opts.EventBurst,
+		MaxAttachmentBytes: max(opts.MaxAttachmentBytes, 0),
+	}
 	s.gw = gateway.New(gw, openHandler{s})
 	s.path = s.gw.Path()
 	if _, err := s.of("/"); err != nil {
@@ -123,13 +132,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type openHandler struct{ s *Server }
 
 func (h openHandler) OnOpen(c *gateway.Conn) {
-	if err := h.s.rt.Open(c, h.s.lookup, actors.ConnOptions{
-		ConnectTimeout: h.s.opts.ConnectTimeout,
-		EventRate:      h.s.opts.EventRate,
-		EventBurst:     h.s.opts.EventBurst,
-
-		MaxAttachmentBytes: max(h.s.opts.MaxAttachmentBytes, 0),
-	}); err != nil {
+	if err := h.s.rt.Open(c, h.s.connOpts); err != nil {
 		h.s.opts.Logger.Error("actorio: cannot open connection", "conn", c.ID(), "err", err)
 		c.Close(disconnect.ForcedClose)
 	}

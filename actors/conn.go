@@ -19,8 +19,12 @@ import (
 // accepts it, or nil when there is none.
 type Directory func(name string, auth []byte) *NamespaceRef
 
-// ConnOptions tunes connection actors.
+// ConnOptions tunes connection actors. One value serves every connection
+// of a server: Open keeps a pointer to it, so it must not change once
+// passed (each connection carrying its own copy cost 48 bytes).
 type ConnOptions struct {
+	// Directory finds the namespaces the connections' CONNECTs name.
+	Directory Directory
 	// ConnectTimeout closes a connection that joined no namespace in time.
 	ConnectTimeout time.Duration
 	// EventRate and EventBurst rate-limit the events each socket receives
@@ -35,8 +39,8 @@ type ConnOptions struct {
 
 // Open spawns the connection actor of c and makes it c's receiver. It must
 // be called from the gateway's OnOpen.
-func (rt *Runtime) Open(c *gateway.Conn, dir Directory, opts ConnOptions) error {
-	a := &connActor{rt: rt, conn: c, dir: dir, opts: opts}
+func (rt *Runtime) Open(c *gateway.Conn, opts *ConnOptions) error {
+	a := &connActor{rt: rt, conn: c, opts: opts}
 	a.routes.Store(&[]route{})
 	rt.live.Add(1)
 	rt.liveConns.Add(1)
@@ -67,8 +71,7 @@ type connActor struct {
 	rt   *Runtime
 	conn *gateway.Conn
 	pid  *actor.PID
-	dir  Directory
-	opts ConnOptions
+	opts *ConnOptions // shared by the server's connections
 
 	// routes is the routing table, namespace name to socket: a slice (a
 	// connection joins few namespaces), replaced whole under routeMu by

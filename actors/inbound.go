@@ -213,7 +213,7 @@ func (r *inbound) connect(nsp string, auth []byte) error {
 			Data: fmt.Appendf(nil, `{"message":%q}`, msg)})
 		_ = a.rt.send(a.conn, false, frame, nil)
 	}
-	ns := a.dir(nsp, auth)
+	ns := a.opts.Directory(nsp, auth)
 	if ns == nil {
 		a.rt.log.Debug("actorio: invalid namespace", slog.String("conn", a.conn.ID()), slog.String("nsp", nsp))
 		refuse("Invalid namespace")
