@@ -43,7 +43,7 @@ type inbound struct {
 	a *connActor
 	// bin is the binary packet waiting for its attachments, nil between
 	// such packets: most connections never send one, and an idle one
-	// carries 8 bytes for it rather than 48.
+	// carries 8 bytes for it rather than 40.
 	bin    *pendingBinary
 	broken bool // a malformed packet closed the connection
 }
