@@ -605,9 +605,8 @@ func collectReplies[T interface{ GetMemberId() string }](ctx context.Context, n 
 	id := n.ackSeq.Add(1)
 	w := &replyWaiter[T]{}
 	w.await(ps, n.reachable)
-	n.waiters.Store(id, w)
+	n.watch(id, w, &w.awaiting, ps)
 	defer n.waiters.Delete(id)
-	w.recheck(ps, n.reachable)
 	if dropped := send(id); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
@@ -778,8 +777,7 @@ func (n *node) BroadcastWithAck(ctx context.Context, nsp string, t *pb.Target, f
 	if w.over {
 		return // none reachable: done was called
 	}
-	n.waiters.Store(id, w)
-	w.recheck(ps, n.reachable)
+	n.watch(id, w, &w.awaiting, ps)
 	if dropped := n.send(ps, &pb.NodeBroadcastWithAck{Namespace: nsp, Target: t, Data: data, Attachments: atts, Volatile: f.Volatile, Uncompressed: f.Uncompressed,
 		AckId: id, ReplyTo: n.address(), TimeoutMs: timeoutMs(ctx)}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
@@ -1151,6 +1149,13 @@ func (a *awaiting) await(ps []peer, reachable func(addr string) bool) {
 		}
 	}
 	a.check()
+}
+
+// watch registers w, which waits on a, as the waiter of request id, then
+// stops a's wait for the peers of ps lost since a.await (recheck).
+func (n *node) watch(id uint64, w any, a *awaiting, ps []peer) {
+	n.waiters.Store(id, w)
+	a.recheck(ps, n.reachable)
 }
 
 // recheck stops waiting for the peers of ps that reachable no longer

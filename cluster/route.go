@@ -45,9 +45,8 @@ func (n *node) Route(ctx context.Context, tag string) (string, bool) {
 	id := n.ackSeq.Add(1)
 	w := &routeWaiter{}
 	w.await(ps, n.reachable)
-	n.waiters.Store(id, w)
+	n.watch(id, w, &w.awaiting, ps)
 	defer n.waiters.Delete(id)
-	w.recheck(ps, n.reachable)
 	if dropped := n.send(ps, &pb.NodeRouteQuery{Tag: tag, RequestId: id, ReplyTo: n.address()}); len(dropped) > 0 {
 		w.lose(dropped) // their queue is full
 	}
