@@ -265,7 +265,8 @@ type CORS struct {
 	Origins []string
 	// Credentials sets Access-Control-Allow-Credentials: true.
 	Credentials bool
-	// Methods lists the methods announced to preflight requests (default GET, POST).
+	// Methods lists the methods announced to preflight requests (default
+	// GET,HEAD,PUT,PATCH,POST,DELETE, as Node's socket.io announces).
 	Methods []string
 	// AllowedHeaders lists the headers allowed in requests; empty echoes the
 	// preflight's Access-Control-Request-Headers.

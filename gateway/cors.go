@@ -79,20 +79,24 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// preflight answers an OPTIONS request with 204.
+// preflight answers an OPTIONS request with 204, with the headers Node's
+// socket.io sends through the cors package: its default methods, and the
+// requested headers echoed (with Vary) unless CORS.AllowedHeaders is set.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	cors := s.cfg.CORS
 	h := w.Header()
-	methods := cors.Methods
-	if len(methods) == 0 {
-		methods = []string{http.MethodGet, http.MethodPost}
+	methods := defaultCORSMethods
+	if len(cors.Methods) > 0 {
+		methods = strings.Join(cors.Methods, ",")
 	}
-	h.Set("Access-Control-Allow-Methods", strings.Join(methods, ", "))
+	h.Set("Access-Control-Allow-Methods", methods)
 	if len(cors.AllowedHeaders) > 0 {
-		h.Set("Access-Control-Allow-Headers", strings.Join(cors.AllowedHeaders, ", "))
-	} else if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
-		h.Set("Access-Control-Allow-Headers", req)
+		h.Set("Access-Control-Allow-Headers", strings.Join(cors.AllowedHeaders, ","))
+	} else {
 		h.Add("Vary", "Access-Control-Request-Headers")
+		if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+			h.Set("Access-Control-Allow-Headers", req)
+		}
 	}
 	if cors.MaxAge > 0 {
 		h.Set("Access-Control-Max-Age", strconv.Itoa(int(cors.MaxAge.Seconds())))
@@ -100,3 +104,9 @@ func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// defaultCORSMethods is what a preflight announces when CORS.Methods is
+// empty: the cors package's default, which Node's socket.io sends. A
+// browser's PUT, say, then reaches the server and gets its 400, as from
+// Node, instead of failing its preflight.
+const defaultCORSMethods = "GET,HEAD,PUT,PATCH,POST,DELETE"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -187,8 +188,9 @@ func TestCORS(t *testing.T) {
 	if resp.StatusCode != http.StatusNoContent ||
 		h.Get("Access-Control-Allow-Origin") != "https://a.example" ||
 		h.Get("Access-Control-Allow-Credentials") != "true" ||
-		h.Get("Access-Control-Allow-Methods") != "GET, POST" ||
+		h.Get("Access-Control-Allow-Methods") != "GET,HEAD,PUT,PATCH,POST,DELETE" ||
 		h.Get("Access-Control-Allow-Headers") != "X-Token" ||
+		!slices.Contains(h.Values("Vary"), "Access-Control-Request-Headers") ||
 		h.Get("Access-Control-Max-Age") != "3600" {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, h)
 	}

@@ -74,6 +74,15 @@ var profiles = map[string]func() actorio.Options{
 	"cleanup": func() actorio.Options { return actorio.Options{} },
 	// Node's default, which keeps empty child namespaces.
 	"keep": func() actorio.Options { return actorio.Options{KeepEmptyChildNamespaces: true} },
+	// Node's cors: {origin: '*'}.
+	"cors": func() actorio.Options { return actorio.Options{CORS: &actorio.CORS{Origins: []string{"*"}}} },
+	// Node's cors with an allow-list and every other setting.
+	"corslist": func() actorio.Options {
+		return actorio.Options{CORS: &actorio.CORS{
+			Origins: []string{"https://app.example"}, Credentials: true, MaxAge: 10 * time.Minute,
+			Methods: []string{"GET", "POST"}, AllowedHeaders: []string{"X-Token", "Content-Type"},
+		}}
+	},
 }
 
 // recording is what the clients of one scenario observed: client name ->

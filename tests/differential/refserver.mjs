@@ -23,6 +23,13 @@ const PROFILES = {
   rec: { connectionStateRecovery: { maxDisconnectionDuration: 120000 } },
   cleanup: { cleanupEmptyChildNamespaces: true },
   keep: {},
+  cors: { cors: { origin: '*' } },
+  corslist: {
+    cors: {
+      origin: ['https://app.example'], credentials: true, maxAge: 600,
+      methods: ['GET', 'POST'], allowedHeaders: ['X-Token', 'Content-Type'],
+    },
+  },
 };
 
 // reasons: tag -> ["<nsp> <reason>", ...], filled by disconnect handlers.

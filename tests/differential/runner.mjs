@@ -232,7 +232,7 @@ const learn = (rec, client, text) => {
 // httpReq sends one HTTP request to profile's endpoint (query appended to
 // /socket.io/) and records ["http", method, status, body] for client; an
 // open packet's body is parsed so that its sid becomes a placeholder.
-const httpReq = async (rec, client, base, query, { method = 'GET', body, headers } = {}) => {
+const httpReq = async (rec, client, base, query, { method = 'GET', body, headers, record } = {}) => {
   const res = await fetch(base + '/socket.io/?' + query, { method, body, headers });
   let text = await res.text();
   let shown = text;
@@ -246,6 +246,7 @@ const httpReq = async (rec, client, base, query, { method = 'GET', body, headers
     learn(rec, client, text);
   }
   rec.log(client, 'http', method, res.status, res.headers.get('content-type'), shown);
+  if (record) rec.log(client, 'headers', Object.fromEntries(record.map((h) => [h, res.headers.get(h)])));
   return { status: res.status, text, sid: Array.isArray(shown) ? shown[1].sid : undefined };
 };
 
@@ -1023,6 +1024,55 @@ scenario('raw/polling-binary-base64', 'main', async (c) => {
 
 scenario('http/cross-origin-handshake', 'main', async (c) => {
   await c.http('a', 'EIO=4&transport=polling', { headers: { Origin: 'http://elsewhere.example' } });
+});
+
+// ---- CORS (Node's socket.io passes its cors option to the cors package) ----
+
+const corsHeaders = [
+  'access-control-allow-origin', 'access-control-allow-credentials', 'access-control-allow-methods',
+  'access-control-allow-headers', 'access-control-max-age', 'access-control-expose-headers', 'vary',
+];
+
+// A browser's preflight, then the request it allowed: a PUT, which the
+// official Engine.IO suite sends from a page of another origin and expects
+// to get its 400 for.
+scenario('cors/any-origin-preflight-then-put', 'cors', async (c) => {
+  const Origin = 'http://elsewhere.example';
+  await c.http('a', 'EIO=4&transport=polling', {
+    method: 'OPTIONS', record: corsHeaders,
+    headers: { Origin, 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'content-type,x-token' },
+  });
+  await c.http('a', 'EIO=4&transport=polling', { method: 'PUT', record: corsHeaders, headers: { Origin } });
+});
+
+scenario('cors/any-origin-preflight-without-headers', 'cors', async (c) => {
+  await c.http('a', 'EIO=4&transport=polling', {
+    method: 'OPTIONS', record: corsHeaders,
+    headers: { Origin: 'http://elsewhere.example', 'Access-Control-Request-Method': 'POST' },
+  });
+});
+
+scenario('cors/any-origin-session', 'cors', async (c) => {
+  const Origin = 'http://elsewhere.example';
+  const r = await c.http('a', 'EIO=4&transport=polling', { record: corsHeaders, headers: { Origin } });
+  const q = 'EIO=4&transport=polling&sid=' + encodeURIComponent(r.sid);
+  await c.http('a', q, { method: 'POST', body: '40', record: corsHeaders, headers: { Origin } });
+  await c.http('a', q, { record: corsHeaders, headers: { Origin } });
+});
+
+scenario('cors/listed-origin-preflight', 'corslist', async (c) => {
+  await c.http('a', 'EIO=4&transport=polling', {
+    method: 'OPTIONS', record: corsHeaders,
+    headers: { Origin: 'https://app.example', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'x-other' },
+  });
+});
+
+scenario('cors/listed-origin-session', 'corslist', async (c) => {
+  const Origin = 'https://app.example';
+  const r = await c.http('a', 'EIO=4&transport=polling', { record: corsHeaders, headers: { Origin } });
+  const q = 'EIO=4&transport=polling&sid=' + encodeURIComponent(r.sid);
+  await c.http('a', q, { method: 'POST', body: '40', record: corsHeaders, headers: { Origin } });
+  await c.http('a', q, { record: corsHeaders, headers: { Origin } });
 });
 
 scenario('raw/binary-event-frames', 'main', async (c) => {
