@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,11 +95,20 @@ func newForwarder(s *Server) *forwarder {
 		ctx: ctx, cancel: cancel, transport: handOverTransport{upgrades: upgrades, polls: polls}}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			addr, _ := pr.In.Context().Value(routeKey{}).(string)
+			var addr string
+			if ho, ok := pr.In.Context().Value(routeKey{}).(*handOver); ok {
+				addr = ho.addr
+			}
 			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.Out.Host = pr.In.Host // the owner checks the origin against it
 			pr.Out.Header.Set(forwardedHeader, "1")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			if ho, ok := res.Request.Context().Value(routeKey{}).(*handOver); ok {
+				dropDoubled(res.Header, ho.set)
+			}
+			return nil
 		},
 		Transport:     f.transport,
 		BufferPool:    proxyBuffers{},
@@ -141,8 +152,56 @@ func (proxyBuffers) Put(b []byte) {
 	}
 }
 
-// routeKey carries the owner's HTTP address from elsewhere to Rewrite.
+// routeKey carries a *handOver from elsewhere to the proxy's Rewrite and
+// ModifyResponse.
 type routeKey struct{}
+
+// handOver is what the proxy needs to know of one request it hands over:
+// the owner's address, and the answer's headers this node has set already.
+type handOver struct {
+	addr string
+	set  http.Header
+}
+
+// dropDoubled removes from an owner's answer the CORS headers this node
+// set on its own answer already (the gateway sets them before it hands a
+// request over), and the Vary values it set: the proxy adds the owner's
+// headers to those, and a browser refuses an answer whose
+// Access-Control-Allow-Origin holds two values ("*, *"), as a failed
+// request.
+func dropDoubled(owner, set http.Header) {
+	for k := range set {
+		if strings.HasPrefix(k, "Access-Control-") {
+			owner.Del(k)
+		}
+	}
+	have := set.Values("Vary")
+	if len(have) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range owner.Values("Vary") {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !slices.ContainsFunc(have, func(h string) bool { return varies(h, tok) }) {
+				keep = append(keep, tok)
+			}
+		}
+	}
+	owner.Del("Vary")
+	if len(keep) > 0 {
+		owner.Set("Vary", strings.Join(keep, ", "))
+	}
+}
+
+// varies reports whether the Vary value v names the header tok.
+func varies(v, tok string) bool {
+	for _, h := range strings.Split(v, ",") {
+		if strings.EqualFold(strings.TrimSpace(h), tok) {
+			return true
+		}
+	}
+	return false
+}
 
 // elsewhere is the gateway's Config.Elsewhere: it forwards a request for
 // a session another node holds, and reports whether it did.
@@ -159,7 +218,7 @@ func (f *forwarder) elsewhere(w http.ResponseWriter, r *http.Request, sid string
 	if !ok {
 		return false
 	}
-	fctx, stop := context.WithCancel(context.WithValue(r.Context(), routeKey{}, addr))
+	fctx, stop := context.WithCancel(context.WithValue(r.Context(), routeKey{}, &handOver{addr: addr, set: w.Header()}))
 	defer stop()
 	unhook := context.AfterFunc(f.ctx, stop)
 	defer unhook()

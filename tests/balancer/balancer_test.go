@@ -226,11 +226,20 @@ func startHAProxy(t *testing.T, nodes []*nodeProc) string {
 // Kubernetes Service does, and the URL is https.
 func startHAProxyMode(t *testing.T, nodes []*nodeProc, tcp bool) string {
 	t.Helper()
+	return startHAProxyOn(t, nodes, tcp, "")
+}
+
+// startHAProxyOn is startHAProxyMode with HAProxy listening on addr
+// (host:port), or on a free port of 127.0.0.1 when addr is "".
+func startHAProxyOn(t *testing.T, nodes []*nodeProc, tcp bool, addr string) string {
+	t.Helper()
 	bin, err := exec.LookPath("haproxy")
 	if err != nil {
 		t.Fatal("haproxy is not installed (Debian package haproxy; .ci/run installs it): " + err.Error())
 	}
-	addr := testkit.FreeAddr(t)
+	if addr == "" {
+		addr = testkit.FreeAddr(t)
+	}
 	mode, scheme := "mode http\n\toption http-server-close", "http://"
 	if tcp {
 		mode, scheme = "mode tcp", "https://"

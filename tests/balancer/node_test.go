@@ -22,6 +22,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/cluster"
+	"github.com/actorio/actorio/internal/protosuite"
 )
 
 // nodeEnv, when set in the environment, makes the test binary run one
@@ -54,7 +55,10 @@ const clientEncodingHeader = "X-Test-Client-Accept-Encoding"
 // state recovery on at its defaults. With NODE_TLS_DIR, its links are
 // mutual TLS with DIR/ca.crt and DIR/<name>.crt and .key, and the secret
 // NODE_SECRET; else they are plain. With NODE_HTTPS_CERT and
-// NODE_HTTPS_KEY (files), it serves HTTPS rather than HTTP. With NODE_ETCD (an etcd client URL),
+// NODE_HTTPS_KEY (files), it serves HTTPS rather than HTTP. NODE_CORS
+// allows that origin, with credentials; NODE_APP=protocol serves the
+// application of the official Socket.IO suite too, at its timings
+// (internal/protosuite), to any origin. With NODE_ETCD (an etcd client URL),
 // its membership is protoactor's etcd provider rather than the seeds. It serves the Engine.IO endpoint
 // with the default options, /stats, and /emit?room=r&event=e[&n=i] (a
 // broadcast from this node to room r with its name, and i, as
@@ -114,15 +118,27 @@ func runNode() int {
 		}
 		co.Provider = &cluster.Protoactor{Provider: members}
 	}
-	var err error
-	srv, err = actorio.NewServer(actorio.Options{
+	opts := actorio.Options{
 		Logger:                  log,
 		ConnectionStateRecovery: recovery,
 		Cluster:                 co,
-	})
+	}
+	if origin := os.Getenv("NODE_CORS"); origin != "" {
+		opts.CORS = &actorio.CORS{Origins: []string{origin}, Credentials: true}
+	}
+	protocol := os.Getenv("NODE_APP") == "protocol"
+	if protocol {
+		opts.PingInterval, opts.PingTimeout = protosuite.PingInterval, protosuite.PingTimeout
+		opts.CORS = &actorio.CORS{Origins: []string{"*"}}
+	}
+	var err error
+	srv, err = actorio.NewServer(opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "NewServer:", err)
 		return 1
+	}
+	if protocol {
+		protosuite.App(srv)
 	}
 	srv.OnConnection(func(s *actorio.Socket) {
 		s.On("join", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {

@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/protosuite"
 	"github.com/actorio/actorio/protocol/engineio"
 )
 
@@ -40,8 +40,8 @@ func main() {
 }
 
 const (
-	pingInterval = 300 * time.Millisecond
-	pingTimeout  = 200 * time.Millisecond
+	pingInterval = protosuite.PingInterval
+	pingTimeout  = protosuite.PingTimeout
 )
 
 // NewHandler returns the reference application: the Engine.IO echo server
@@ -58,35 +58,12 @@ func NewHandler(log *slog.Logger) (http.Handler, func() error, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	app(sio)
+	protosuite.App(sio)
 	mux := http.NewServeMux()
 	mux.Handle("/engine.io/", eio)
 	mux.Handle("/socket.io/", sio)
 	closeAll := func() error { return errors.Join(sio.Close(), eio.Close()) }
 	return mux, closeAll, nil
-}
-
-// app installs the events the Socket.IO suite drives.
-func app(srv *actorio.Server) {
-	sendAuth := func(s *actorio.Socket) {
-		auth := s.Handshake().Auth
-		if auth == nil {
-			auth = json.RawMessage(`{}`)
-		}
-		_ = s.Emit("auth", auth)
-	}
-	srv.OnConnection(func(s *actorio.Socket) {
-		sendAuth(s)
-		s.On("message", func(s *actorio.Socket, args actorio.Args, _ actorio.AckFunc) {
-			_ = s.Emit("message-back", args.Values()...)
-		})
-		s.On("message-with-ack", func(s *actorio.Socket, args actorio.Args, ack actorio.AckFunc) {
-			if ack != nil {
-				_ = ack(args.Values()...)
-			}
-		})
-	})
-	srv.Of("/custom").OnConnection(sendAuth)
 }
 
 // echo is the bare Engine.IO application: every message goes back as it came.

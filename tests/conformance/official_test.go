@@ -15,13 +15,8 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/logbuf"
-	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/protosuite"
 )
-
-// suitesEnv names the directory that holds the official suites for
-// TestOfficialSuites: engine.io-protocol/test-suite and
-// socket.io-protocol/test-suite, each with its node_modules (npm ci).
-const suitesEnv = "ACTORIO_PROTOCOL_SUITES"
 
 // TestOfficialSuites runs the official protocol suites themselves against
 // the reference server on port 3000 (which they hard-code), in headless
@@ -31,17 +26,13 @@ const suitesEnv = "ACTORIO_PROTOCOL_SUITES"
 // suite under Node (its `npm test`) and logs the result: there, with the
 // ws 8.5.0 of the suites' lockfiles, a test that awaits a message between
 // two that came in one read misses the second, and Node's own socket.io
-// fails some of the same tests too (NOTES.md, "Running the suites").
+// fails some of the same tests too (NOTES.md, §5).
 func TestOfficialSuites(t *testing.T) {
-	dir := os.Getenv(suitesEnv)
-	if dir == "" {
-		t.Skipf("%s is not set: the official suites are not here (tests/conformance/NOTES.md)", suitesEnv)
-	}
-	chromium, err := findChromium()
+	protosuite.Dir(t, "engine.io-protocol") // skips without the suites
+	chromium, err := protosuite.Chromium()
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.RequirePackage(t, "playwright-core")
 
 	logs := &logbuf.Buffer{}
 	h, closeAll, err := NewHandler(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
@@ -74,22 +65,9 @@ func TestOfficialSuites(t *testing.T) {
 		{"engine.io-protocol", 24},
 		{"socket.io-protocol", 32},
 	} {
-		suite := filepath.Join(dir, s.name, "test-suite")
+		suite := protosuite.Dir(t, s.name)
 		t.Run(s.name+"/chromium", func(t *testing.T) {
-			if _, err := os.Stat(filepath.Join(suite, "node_modules", "mocha")); err != nil {
-				t.Fatalf("%s: run npm ci there first: %v", suite, err)
-			}
-			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-			defer cancel()
-			p := node.Run(t, ctx, suitePageScript, map[string]string{"SUITE_DIR": suite, "CHROMIUM": chromium})
-			l := p.Expect(t, "result", 3*time.Minute)
-			var res struct {
-				Tests, Passes, Failures int
-				Fails                   []string
-			}
-			if err := l.Decode(0, &res); err != nil {
-				t.Fatal(err)
-			}
+			res := protosuite.RunInChromium(t, t.Context(), suite, chromium)
 			t.Logf("%d tests, %d passing, %d failing", res.Tests, res.Passes, res.Failures)
 			if res.Tests != s.tests || res.Passes != s.tests || res.Failures != 0 {
 				t.Errorf("want all %d tests to pass; failures:\n%s\nserver log:\n%s", s.tests, strings.Join(res.Fails, "\n"), logs)
@@ -123,70 +101,3 @@ func summary(out []byte) string {
 	}
 	return b.String()
 }
-
-// findChromium returns $ACTORIO_CHROMIUM, or chromium (else
-// chromium-browser) on PATH.
-func findChromium() (string, error) {
-	if p := os.Getenv("ACTORIO_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no chromium on PATH and ACTORIO_CHROMIUM not set")
-}
-
-// suitePageScript serves a page on 127.0.0.1 that loads mocha, chai and
-// chai-string from the suite's node_modules and the suite's
-// test-suite.js, as the suite's index.html does from a CDN, opens it in
-// headless Chromium and prints out('result', {tests, passes, failures,
-// fails}). The page is served from a loopback address so that Chromium
-// lets it reach localhost:3000.
-const suitePageScript = `
-const { chromium } = require('playwright-core');
-const fs = require('node:fs');
-const http = require('node:http');
-const path = require('node:path');
-
-const dir = process.env.SUITE_DIR;
-const read = (f) => fs.readFileSync(path.join(dir, f));
-const page = '<!DOCTYPE html><html><body><div id="mocha"></div>' +
-  '<script src="/mocha.js"></script><script src="/chai.js"></script><script src="/chai-string.js"></script>' +
-  '<script>mocha.setup("bdd"); mocha.checkLeaks();</script>' +
-  '<script type="module" src="/test-suite.js"></script>' +
-  '<script type="module">const r = mocha.run(); const fails = [];' +
-  ' r.on("fail", (t, e) => fails.push(t.fullTitle() + ": " + e.message));' +
-  ' r.on("end", () => { window.__result = { tests: r.stats.tests, passes: r.stats.passes, failures: r.stats.failures, fails }; });</script>' +
-  '</body></html>';
-const files = {
-  '/index.html': ['text/html', page],
-  '/mocha.js': ['text/javascript', read('node_modules/mocha/mocha.js')],
-  '/chai.js': ['text/javascript', read('node_modules/chai/chai.js')],
-  '/chai-string.js': ['text/javascript', read('node_modules/chai-string/chai-string.js')],
-  '/test-suite.js': ['text/javascript', read('test-suite.js')],
-};
-const web = http.createServer((req, res) => {
-  const f = files[new URL(req.url, 'http://x').pathname];
-  if (!f) { res.writeHead(404); res.end(); return; }
-  res.writeHead(200, { 'content-type': f[0] });
-  res.end(f[1]);
-});
-await new Promise((ok) => web.listen(0, '127.0.0.1', ok));
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
-try {
-  const p = await (await browser.newContext()).newPage();
-  const errors = [];
-  p.on('pageerror', (e) => errors.push('page error: ' + e.message));
-  await p.goto('http://127.0.0.1:' + web.address().port + '/index.html');
-  await p.waitForFunction(() => window.__result, null, { timeout: 150000 });
-  const r = await p.evaluate(() => window.__result);
-  r.fails.push(...errors);
-  out('result', r);
-} finally {
-  await browser.close();
-  web.close();
-}
-exit(0);
-`

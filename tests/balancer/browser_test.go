@@ -1,0 +1,171 @@
+package balancer
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/actorio/actorio/internal/node"
+	"github.com/actorio/actorio/internal/protosuite"
+)
+
+// requireChromium returns the Chromium to run, or skips the test: with
+// ACTORIO_SKIP_BROWSER=1, or when there is none and ACTORIO_REQUIRE_BROWSER
+// (set by .ci/run) is not 1, in which case it fails instead.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
+		t.Skip("ACTORIO_SKIP_BROWSER=1")
+	}
+	chromium, err := protosuite.Chromium()
+	if err != nil {
+		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	node.RequirePackage(t, "playwright-core")
+	return chromium
+}
+
+// browserScript opens $PAGE_URL in headless Chromium (a page of its own
+// origin that loads the official client), sets a cookie, and connects two
+// sockets to the balancer at $LB, another origin, with withCredentials:
+// "polling" stays on long-polling and asks "whoami" ten times, one ack
+// after the other (each a POST and a GET, which the balancer spreads over
+// the nodes); "default" starts on polling, waits for its upgrade and asks
+// once. It prints out('result', name, {nodes, transport}) for each, or
+// {error}.
+const browserScript = `
+const { chromium } = require('playwright-core');
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM,
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+});
+const page = await browser.newPage();
+page.setDefaultTimeout(30000);
+page.on('pageerror', (e) => out('pageerror', e.message));
+await page.goto(process.env.PAGE_URL);
+await page.evaluate(() => { document.cookie = 'session=s1; path=/'; });
+for (const [name, opts, asks] of [['polling', { transports: ['polling'] }, 10], ['default', {}, 1]]) {
+  const r = await page.evaluate(async ([url, opts, asks]) => {
+    const s = io(url, { forceNew: true, reconnection: false, withCredentials: true, ...opts });
+    const err = await new Promise((resolve) => {
+      const timer = setTimeout(() => resolve('no connect nor connect_error in 10 s'), 10000);
+      s.on('connect', () => { clearTimeout(timer); resolve(''); });
+      s.on('connect_error', (e) => { clearTimeout(timer); resolve('connect_error: ' + e.message); });
+    });
+    if (err) { s.close(); return { error: err }; }
+    if (!opts.transports && s.io.engine.transport.name !== 'websocket') {
+      await new Promise((resolve) => s.io.engine.once('upgrade', resolve));
+    }
+    const nodes = [];
+    try {
+      for (let i = 0; i < asks; i++) nodes.push(await s.timeout(5000).emitWithAck('whoami'));
+    } catch (e) {
+      s.close();
+      return { error: 'whoami ' + nodes.length + ': ' + e.message };
+    }
+    const transport = s.io.engine.transport.name;
+    s.close();
+    return { nodes, transport };
+  }, [process.env.LB, opts, asks]);
+  out('result', name, r);
+}
+await browser.close();
+exit(0);
+`
+
+// TestBrowserBehindBalancer has the official client in headless Chromium,
+// in a page of another origin that the nodes allow with credentials, use
+// three nodes through HAProxy's round-robin: a long-polling client whose
+// requests reach every node, and a client that upgrades. A request for
+// another node's session is answered by its owner through the node it
+// reached; the browser reads that answer only if its CORS headers are
+// those of one answer (two Access-Control-Allow-Origin values, one from
+// each node, failed every handed-over request, as "xhr poll error").
+func TestBrowserBehindBalancer(t *testing.T) {
+	chromium := requireChromium(t)
+	clientJS := filepath.Join(node.Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
+	mux := http.NewServeMux()
+	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>lb</title><script src="/socket.io.min.js"></script>`))
+	})
+	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
+	page := httptest.NewServer(mux)
+	t.Cleanup(page.Close)
+
+	nodes := startNodes(t, "NODE_CORS="+page.URL)
+	lb := startHAProxy(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	p := node.Run(t, ctx, browserScript, map[string]string{
+		"CHROMIUM": chromium, "PAGE_URL": page.URL + "/page.html", "LB": lb,
+	})
+	for _, want := range []struct {
+		name, transport string
+		asks            int
+	}{{"polling", "polling", 10}, {"default", "websocket", 1}} {
+		l, err := p.Next(time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Ev != "result" || l.Arg(0) != want.name {
+			t.Fatalf("line %s, want the result of %q", l.Raw, want.name)
+		}
+		var r struct {
+			Nodes     []string
+			Transport string
+			Error     string
+		}
+		if err := l.Decode(1, &r); err != nil {
+			t.Fatalf("%s: %v", l.Raw, err)
+		}
+		if r.Error != "" {
+			t.Fatalf("%s: %s", want.name, r.Error)
+		}
+		if r.Transport != want.transport || len(r.Nodes) != want.asks {
+			t.Fatalf("%s: %s, want %d acks on %s", want.name, l.Raw, want.asks, want.transport)
+		}
+		for _, n := range r.Nodes {
+			if n != r.Nodes[0] {
+				t.Errorf("%s: acks from nodes %v: one session is held by one node", want.name, r.Nodes)
+				break
+			}
+		}
+	}
+	if code := p.WaitExit(t, time.Minute); code != 0 {
+		t.Errorf("script exit code %d", code)
+	}
+	if forwarded, _, _ := handedOver(t, nodes); forwarded == 0 {
+		t.Error("no request was handed over to the node of its session: the balancer spread nothing")
+	}
+}
+
+// TestOfficialSuiteBehindBalancer runs the official Socket.IO suite in
+// headless Chromium against three nodes behind HAProxy's round-robin on
+// port 3000 (which the suite hard-codes), serving the suite's application
+// at its timings (300 ms pings): every request for a session may reach a
+// node that does not hold it. It runs when $ACTORIO_PROTOCOL_SUITES names
+// a copy of the suites (tests/conformance/NOTES.md), and needs port 3000
+// free.
+func TestOfficialSuiteBehindBalancer(t *testing.T) {
+	suite := protosuite.Dir(t, "socket.io-protocol")
+	chromium := requireChromium(t)
+	nodes := startNodes(t, "NODE_APP=protocol")
+	startHAProxyOn(t, nodes, false, "127.0.0.1:3000")
+	res := protosuite.RunInChromium(t, t.Context(), suite, chromium)
+	t.Logf("%d tests, %d passing, %d failing", res.Tests, res.Passes, res.Failures)
+	if res.Tests != 32 || res.Passes != 32 {
+		t.Errorf("want all 32 tests to pass; failures:\n%v", res.Fails)
+	}
+	if forwarded, _, _ := handedOver(t, nodes); forwarded == 0 {
+		t.Error("no request was handed over to the node of its session")
+	}
+}
