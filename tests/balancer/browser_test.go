@@ -35,9 +35,10 @@ func requireChromium(t *testing.T) string {
 // browserScript opens $PAGE_URL in headless Chromium (a page of its own
 // origin that loads the official client), sets a cookie, and connects two
 // sockets to the balancer at $LB, another origin, with withCredentials:
-// "polling" stays on long-polling and asks "whoami" ten times, one ack
-// after the other (each a POST and a GET, which the balancer spreads over
-// the nodes); "default" starts on polling, waits for its upgrade and asks
+// "polling" stays on long-polling, with a header of its own (so that
+// each of its requests takes a preflight, which any node answers), and
+// asks "whoami" ten times, one ack after the other (each a POST and a GET,
+// which the balancer spreads over the nodes); "default" starts on polling, waits for its upgrade and asks
 // once. It prints out('result', name, {nodes, transport}) for each, or
 // {error}.
 const browserScript = `
@@ -52,7 +53,7 @@ page.setDefaultTimeout(30000);
 page.on('pageerror', (e) => out('pageerror', e.message));
 await page.goto(process.env.PAGE_URL);
 await page.evaluate(() => { document.cookie = 'session=s1; path=/'; });
-for (const [name, opts, asks] of [['polling', { transports: ['polling'] }, 10], ['default', {}, 1]]) {
+for (const [name, opts, asks] of [['polling', { transports: ['polling'], extraHeaders: { 'x-token': 'abc' } }, 10], ['default', {}, 1]]) {
   const r = await page.evaluate(async ([url, opts, asks]) => {
     const s = io(url, { forceNew: true, reconnection: false, withCredentials: true, ...opts });
     const err = await new Promise((resolve) => {
