@@ -294,6 +294,98 @@ backend nodes
 	return scheme + addr
 }
 
+// startNginx starts Debian's nginx in front of the nodes (one worker, on a
+// free port of 127.0.0.1, round-robin over the nodes for every request,
+// no stickiness), with the location block Socket.IO's documentation
+// gives for nginx: HTTP/1.1 to the nodes, Upgrade passed on and
+// "Connection: upgrade" on every request, Host and X-Forwarded-For set.
+// It returns the balancer's URL.
+func startNginx(t *testing.T, nodes []*nodeProc) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		bin = "/usr/sbin/nginx" // not on a user's PATH
+		if _, serr := os.Stat(bin); serr != nil {
+			t.Fatal("nginx is not installed (Debian package nginx; .ci/run installs it): " + err.Error())
+		}
+	}
+	dir := t.TempDir()
+	addr := testkit.FreeAddr(t)
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;\n" // its workers write under dir, which only root may
+	}
+	var ups strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&ups, "\t\tserver %s;\n", n.http)
+	}
+	cfg := fmt.Sprintf(`%sdaemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+worker_processes 1;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	upstream nodes {
+%[3]s	}
+	server {
+		listen %[4]s;
+		location /socket.io/ {
+			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+			proxy_set_header Host $host;
+			proxy_pass http://nodes;
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection "upgrade";
+		}
+	}
+}
+`, user, dir, ups.String(), addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log"))
+	out, err := os.Create(filepath.Join(dir, "nginx.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			o, _ := os.ReadFile(out.Name())
+			t.Logf("nginx log:\n%s%s", tail(string(o), 1000), tail(string(b), 2000))
+		}
+		_ = out.Close()
+	})
+	waitFor(t, 10*time.Second, "nginx to listen", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err == nil
+	})
+	return "http://" + addr
+}
+
 // waitFor polls cond every 50 ms until it holds, or fails the test.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()

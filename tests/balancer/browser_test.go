@@ -84,7 +84,8 @@ exit(0);
 
 // TestBrowserBehindBalancer has the official client in headless Chromium,
 // in a page of another origin that the nodes allow with credentials, use
-// three nodes through HAProxy's round-robin: a long-polling client whose
+// three nodes through a round-robin balancer (HAProxy, then nginx with
+// the configuration Socket.IO's documentation gives): a long-polling client whose
 // requests reach every node, and a client that upgrades. A request for
 // another node's session is answered by its owner through the node it
 // reached; the browser reads that answer only if its CORS headers are
@@ -102,12 +103,25 @@ func TestBrowserBehindBalancer(t *testing.T) {
 	page := httptest.NewServer(mux)
 	t.Cleanup(page.Close)
 
-	nodes := startNodes(t, "NODE_CORS="+page.URL)
-	lb := startHAProxy(t, nodes)
+	for _, b := range []struct {
+		name  string
+		start func(*testing.T, []*nodeProc) string
+	}{{"haproxy", startHAProxy}, {"nginx", startNginx}} {
+		t.Run(b.name, func(t *testing.T) {
+			nodes := startNodes(t, "NODE_CORS="+page.URL)
+			browseThrough(t, chromium, page.URL, nodes, b.start(t, nodes))
+		})
+	}
+}
+
+// browseThrough runs browserScript from the page at pageURL through the
+// balancer at lb, in front of nodes, and checks what it reports.
+func browseThrough(t *testing.T, chromium, pageURL string, nodes []*nodeProc, lb string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	p := node.Run(t, ctx, browserScript, map[string]string{
-		"CHROMIUM": chromium, "PAGE_URL": page.URL + "/page.html", "LB": lb,
+		"CHROMIUM": chromium, "PAGE_URL": pageURL + "/page.html", "LB": lb,
 	})
 	for _, want := range []struct {
 		name, transport string
