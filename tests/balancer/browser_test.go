@@ -41,17 +41,7 @@ func requireChromium(t *testing.T) string {
 // which the balancer spreads over the nodes); "default" starts on polling, waits for its upgrade and asks
 // once. It prints out('result', name, {nodes, transport}) for each, or
 // {error}.
-const browserScript = `
-const { chromium } = require('playwright-core');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-});
-const page = await browser.newPage();
-page.setDefaultTimeout(30000);
-page.on('pageerror', (e) => out('pageerror', e.message));
-await page.goto(process.env.PAGE_URL);
+const browserScript = node.ChromiumPage + `await page.goto(process.env.PAGE_URL);
 await page.evaluate(() => { document.cookie = 'session=s1; path=/'; });
 for (const [name, opts, asks] of [['polling', { transports: ['polling'], extraHeaders: { 'x-token': 'abc' } }, 10], ['default', {}, 1]]) {
   const r = await page.evaluate(async ([url, opts, asks]) => {

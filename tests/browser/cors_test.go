@@ -24,17 +24,7 @@ import (
 // that connects waits for its upgrade unless it has it already, then
 // emits "echo" with an ack; one that does not connect within 5 s reports
 // its connect_error. It prints out('result', name, {...}) per case.
-const crossOriginScript = `
-const { chromium } = require('playwright-core');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-});
-const page = await browser.newPage();
-page.setDefaultTimeout(20000);
-page.on('pageerror', (e) => out('pageerror', e.message));
-await page.goto(process.env.PAGE_URL);
+const crossOriginScript = node.ChromiumPage + `await page.goto(process.env.PAGE_URL);
 await page.evaluate(() => { document.cookie = 'session=s1; path=/'; });
 for (const c of JSON.parse(process.env.CASES)) {
   const r = await page.evaluate(async (c) => {

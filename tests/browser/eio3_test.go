@@ -23,17 +23,7 @@ import (
 // which the Node client, whose XHR is text only, never sends. It prints
 // one "result" line per run, then the content types of the polling
 // answers it saw and the POST content types it sent.
-const v2PageScript = `
-const { chromium } = require('playwright-core');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-});
-const page = await browser.newPage();
-page.setDefaultTimeout(20000);
-page.on('pageerror', (e) => out('pageerror', e.message));
-const got = new Set(), sent = new Set();
+const v2PageScript = node.ChromiumPage + `const got = new Set(), sent = new Set();
 page.on('response', (r) => {
   if (r.url().includes('/socket.io/') && r.request().method() === 'GET') got.add(r.headers()['content-type'] || '');
 });

@@ -21,17 +21,7 @@ import (
 // with an ack both ways (the browser's notepack.io writes ArrayBuffers as
 // bin and reads bin as ArrayBuffers), an event from the server, and the
 // same once upgraded. It prints one "result" line per run.
-const msgpackPageScript = `
-const { chromium } = require('playwright-core');
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-dev-shm-usage', '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-});
-const page = await browser.newPage();
-page.setDefaultTimeout(20000);
-page.on('pageerror', (e) => out('pageerror', e.message));
-await page.goto(process.env.BASE_URL + '/msgpack.html');
+const msgpackPageScript = node.ChromiumPage + `await page.goto(process.env.BASE_URL + '/msgpack.html');
 for (const transports of [['polling'], ['websocket'], ['polling', 'websocket']]) {
   const result = await page.evaluate(async (transports) => {
     const s = io({ transports, forceNew: true, reconnection: false });
