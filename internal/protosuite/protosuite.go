@@ -10,9 +10,7 @@ package protosuite
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -78,20 +76,6 @@ type Result struct {
 	Tests, Passes, Failures int
 	// Fails holds the failed tests' titles and errors, and page errors.
 	Fails []string
-}
-
-// Chromium returns $ACTORIO_CHROMIUM, or chromium (else chromium-browser)
-// on PATH.
-func Chromium() (string, error) {
-	if p := os.Getenv("ACTORIO_CHROMIUM"); p != "" {
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("no chromium on PATH and ACTORIO_CHROMIUM not set")
 }
 
 // RunInChromium runs the suite in folder suite (see Dir) in headless

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -12,25 +11,6 @@ import (
 	"github.com/actorio/actorio/internal/node"
 	"github.com/actorio/actorio/internal/protosuite"
 )
-
-// requireChromium returns the Chromium to run, or skips the test: with
-// ACTORIO_SKIP_BROWSER=1, or when there is none and ACTORIO_REQUIRE_BROWSER
-// (set by .ci/run) is not 1, in which case it fails instead.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
-		t.Skip("ACTORIO_SKIP_BROWSER=1")
-	}
-	chromium, err := protosuite.Chromium()
-	if err != nil {
-		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-	node.RequirePackage(t, "playwright-core")
-	return chromium
-}
 
 // browserScript opens $PAGE_URL in headless Chromium (a page of its own
 // origin that loads the official client), sets a cookie, and connects two
@@ -82,7 +62,7 @@ exit(0);
 // those of one answer (two Access-Control-Allow-Origin values, one from
 // each node, failed every handed-over request, as "xhr poll error").
 func TestBrowserBehindBalancer(t *testing.T) {
-	chromium := requireChromium(t)
+	chromium := node.RequireChromium(t)
 	clientJS := filepath.Join(node.Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
 	mux := http.NewServeMux()
 	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
@@ -162,7 +142,7 @@ func browseThrough(t *testing.T, chromium, pageURL string, nodes []*nodeProc, lb
 // free.
 func TestOfficialSuiteBehindBalancer(t *testing.T) {
 	suite := protosuite.Dir(t, "socket.io-protocol")
-	chromium := requireChromium(t)
+	chromium := node.RequireChromium(t)
 	nodes := startNodes(t, "NODE_APP=protocol")
 	startHAProxyOn(t, nodes, false, "127.0.0.1:3000")
 	res := protosuite.RunInChromium(t, t.Context(), suite, chromium)

@@ -54,7 +54,7 @@ var fontHosts = []string{"fonts.googleapis.com", "cdn.jsdelivr.net"}
 // from the dashboard must disconnect it on the server; after a reload
 // the dashboard must log in again with its session id alone.
 func TestAdminUIInBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	root := node.Root(t)
 	dist := filepath.Join(root, filepath.FromSlash(chatdemo.AdminUIDist))
 	if _, err := os.Stat(filepath.Join(dist, "index.html")); err != nil {

@@ -17,7 +17,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -28,7 +27,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -52,8 +50,6 @@ const (
 	opWait = 2*step + 5*time.Second
 	// testWait bounds the whole test; the driver script is killed then.
 	testWait = 3 * time.Minute
-	// minNodeMajor is the oldest Node.js that playwright-core supports.
-	minNodeMajor = 20
 )
 
 // TestDemoInBrowser serves the demo in-process on 127.0.0.1, as cmd/demo
@@ -70,7 +66,7 @@ const (
 // as binary WebSocket frames both ways. dave's page can load the client
 // from neither place and must say so. Each page's screenshot is saved.
 func TestDemoInBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	root := node.Root(t)
 	clientJS := filepath.Join(root, "node_modules", "socket.io-client", "dist", "socket.io.min.js")
 	if _, err := os.Stat(clientJS); err != nil {
@@ -437,7 +433,7 @@ func TestDemoOverHTTP2InBrowser(t *testing.T) {
 // unreachable; a failed test gets screenshots of its pages.
 func startDemoAndBrowser(t *testing.T, secure bool) (*demo, *browser) {
 	t.Helper()
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	root := node.Root(t)
 	d := startDemoOver(t, secure)
 	b := startBrowser(t, map[string]string{
@@ -458,50 +454,6 @@ func startDemoAndBrowser(t *testing.T, secure bool) (*demo, *browser) {
 // demo's copy of socket.io-client got the 404 of demo.serveClient(false).
 const refusedClientJS = "console error: Failed to load resource: the server responded with a status of 404 (Not Found)"
 
-// requireBrowser returns the Chromium to run, or skips the test (fails
-// it with ACTORIO_REQUIRE_BROWSER=1) when the browser or Node.js is not
-// fit; see the package comment.
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	if os.Getenv("ACTORIO_SKIP_BROWSER") == "1" {
-		t.Skip("ACTORIO_SKIP_BROWSER=1: skipping the headless-Chromium test")
-	}
-	skip := func(msg string) {
-		t.Helper()
-		if os.Getenv("ACTORIO_REQUIRE_BROWSER") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	chromium, err := chromiumPath()
-	if err != nil {
-		skip(fmt.Sprintf("this test needs a headless Chromium: %v\n"+
-			"install Debian's (apt-get install chromium; .ci/run does it) or point ACTORIO_CHROMIUM at one", err))
-	}
-	node.RequirePackage(t, "playwright-core")
-	if v := node.NodeVersion(t); nodeMajor(v) < minNodeMajor {
-		skip(fmt.Sprintf("playwright-core needs Node.js %d or newer; node is %s", minNodeMajor, v))
-	}
-	return chromium
-}
-
-// chromiumPath returns $ACTORIO_CHROMIUM, or chromium (else
-// chromium-browser) on PATH.
-func chromiumPath() (string, error) {
-	if p := os.Getenv("ACTORIO_CHROMIUM"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("ACTORIO_CHROMIUM: %w", err)
-		}
-		return p, nil
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	return "", errors.New("neither chromium nor chromium-browser is on PATH, and ACTORIO_CHROMIUM is not set")
-}
-
 // npmVersion returns the version of an installed npm package, or "?".
 func npmVersion(root, pkg string) string {
 	b, err := os.ReadFile(filepath.Join(root, "node_modules", pkg, "package.json"))
@@ -510,12 +462,6 @@ func npmVersion(root, pkg string) string {
 		return "?"
 	}
 	return m.Version
-}
-
-func nodeMajor(version string) int {
-	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
-	n, _ := strconv.Atoi(major)
-	return n
 }
 
 // artifactsDir is $ARTIFACTS_DIR/browser (relative to root unless

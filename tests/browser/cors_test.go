@@ -65,7 +65,7 @@ const crossOriginPage = `<!doctype html><meta charset="utf-8"><title>cross-origi
 // (or that has none) refuses it, on polling and on WebSocket, and no
 // socket connects.
 func TestCrossOriginInBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	clientJS := filepath.Join(node.Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
 
 	mux := http.NewServeMux()

@@ -66,7 +66,7 @@ const v2Page = `<!doctype html><meta charset="utf-8"><title>v2</title><script sr
 // upgrade, binary both ways: over polling as Engine.IO v3 binary payloads
 // (application/octet-stream), which only a browser's v2 client sends.
 func TestEIO3InBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	node.RequirePackage(t, "socket.io-client-v2")
 	bundle := filepath.Join(node.Root(t), "node_modules", "socket.io-client-v2", "dist", "socket.io.js")
 

@@ -56,7 +56,7 @@ const msgpackPage = `<!doctype html><meta charset="utf-8"><title>msgpack</title>
 // ParserMsgpack, on polling, WebSocket and the upgrade: binary both ways,
 // a Date read as its ISO string, acks, an event from the server.
 func TestMsgpackInBrowser(t *testing.T) {
-	chromium := requireBrowser(t)
+	chromium := node.RequireChromium(t)
 	var logs logbuf.Buffer
 	srv, err := actorio.NewServer(actorio.Options{
 		Parser:    actorio.ParserMsgpack,

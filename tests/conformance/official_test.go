@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/internal/logbuf"
+	"github.com/actorio/actorio/internal/node"
 	"github.com/actorio/actorio/internal/protosuite"
 )
 
@@ -29,10 +30,7 @@ import (
 // fails some of the same tests too (NOTES.md, §5).
 func TestOfficialSuites(t *testing.T) {
 	protosuite.Dir(t, "engine.io-protocol") // skips without the suites
-	chromium, err := protosuite.Chromium()
-	if err != nil {
-		t.Fatal(err)
-	}
+	chromium := node.RequireChromium(t)
 
 	logs := &logbuf.Buffer{}
 	h, closeAll, err := NewHandler(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
