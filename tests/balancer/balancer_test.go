@@ -453,9 +453,21 @@ exit(0);
 // heartbeats at the default options; once a node is killed, its clients
 // reconnect through the balancer to the others and get their broadcasts.
 func TestRoundRobinBalancer(t *testing.T) {
+	roundRobin(t, startHAProxy)
+}
+
+// TestRoundRobinNginx is TestRoundRobinBalancer through nginx, with the
+// configuration Socket.IO's documentation gives (startNginx).
+func TestRoundRobinNginx(t *testing.T) {
+	roundRobin(t, startNginx)
+}
+
+// roundRobin runs TestRoundRobinBalancer's steps through the balancer
+// that startLB puts in front of the nodes.
+func roundRobin(t *testing.T, startLB func(*testing.T, []*nodeProc) string) {
 	node.Require(t)
 	nodes := startNodes(t)
-	lb := startHAProxy(t, nodes)
+	lb := startLB(t, nodes)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	p := node.Run(t, ctx, clientScript, map[string]string{
