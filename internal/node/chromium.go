@@ -3,8 +3,11 @@ package node
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,4 +85,26 @@ func nodeMajor(version string) int {
 	major, _, _ := strings.Cut(strings.TrimPrefix(version, "v"), ".")
 	n, _ := strconv.Atoi(major)
 	return n
+}
+
+// ClientPage starts, for the test's duration, an HTTP server on 127.0.0.1
+// whose /page.html loads the official browser client (the npm copy of
+// socket.io-client's dist/socket.io.min.js) from that server, and returns
+// the server's origin, such as http://127.0.0.1:PORT: a page of its own
+// origin, for tests whose page talks to servers of another.
+func ClientPage(t testing.TB) string {
+	t.Helper()
+	clientJS := filepath.Join(Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
+	if _, err := os.Stat(clientJS); err != nil {
+		t.Fatalf("the npm copy of socket.io-client: %v (run npm ci)", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>client</title><script src="/socket.io.min.js"></script>`))
+	})
+	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
+	page := httptest.NewServer(mux)
+	t.Cleanup(page.Close)
+	return page.URL
 }

@@ -284,13 +284,7 @@ backend nodes
 		}
 		_ = out.Close()
 	})
-	waitFor(t, 10*time.Second, "HAProxy to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
+	waitListening(t, "HAProxy", addr)
 	return scheme + addr
 }
 
@@ -376,14 +370,21 @@ http {
 		}
 		_ = out.Close()
 	})
-	waitFor(t, 10*time.Second, "nginx to listen", func() bool {
+	waitListening(t, "nginx", addr)
+	return "http://" + addr
+}
+
+// waitListening waits until what (a balancer the test started) accepts
+// TCP connections on addr, for 10 s at most.
+func waitListening(t *testing.T, what, addr string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, what+" to listen", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			_ = c.Close()
 		}
 		return err == nil
 	})
-	return "http://" + addr
 }
 
 // waitFor polls cond every 50 ms until it holds, or fails the test.

@@ -2,9 +2,6 @@ package balancer
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -63,23 +60,14 @@ exit(0);
 // each node, failed every handed-over request, as "xhr poll error").
 func TestBrowserBehindBalancer(t *testing.T) {
 	chromium := node.RequireChromium(t)
-	clientJS := filepath.Join(node.Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
-	mux := http.NewServeMux()
-	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>lb</title><script src="/socket.io.min.js"></script>`))
-	})
-	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
-	page := httptest.NewServer(mux)
-	t.Cleanup(page.Close)
-
+	page := node.ClientPage(t)
 	for _, b := range []struct {
 		name  string
 		start func(*testing.T, []*nodeProc) string
 	}{{"haproxy", startHAProxy}, {"nginx", startNginx}} {
 		t.Run(b.name, func(t *testing.T) {
-			nodes := startNodes(t, "NODE_CORS="+page.URL)
-			browseThrough(t, chromium, page.URL, nodes, b.start(t, nodes))
+			nodes := startNodes(t, "NODE_CORS="+page)
+			browseThrough(t, chromium, page, nodes, b.start(t, nodes))
 		})
 	}
 }

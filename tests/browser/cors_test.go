@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -51,9 +49,6 @@ await browser.close();
 exit(0);
 `
 
-// crossOriginPage loads the official client from its own origin.
-const crossOriginPage = `<!doctype html><meta charset="utf-8"><title>cross-origin</title><script src="/socket.io.min.js"></script>`
-
 // TestCrossOriginInBrowser has the official client, in a page of one
 // origin in headless Chromium, connect to servers of another origin, as
 // an application whose page comes from elsewhere (a CDN, a dev server)
@@ -66,16 +61,7 @@ const crossOriginPage = `<!doctype html><meta charset="utf-8"><title>cross-origi
 // socket connects.
 func TestCrossOriginInBrowser(t *testing.T) {
 	chromium := node.RequireChromium(t)
-	clientJS := filepath.Join(node.Root(t), "node_modules", "socket.io-client", "dist", "socket.io.min.js")
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("/page.html", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte(crossOriginPage))
-	})
-	mux.HandleFunc("/socket.io.min.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, clientJS) })
-	page := httptest.NewServer(mux)
-	t.Cleanup(page.Close)
+	page := node.ClientPage(t)
 
 	type seen struct{ cookie, token string }
 	var (
@@ -109,7 +95,7 @@ func TestCrossOriginInBrowser(t *testing.T) {
 		})
 		return hs.URL
 	}
-	listed := start("listed", &actorio.CORS{Origins: []string{page.URL}, Credentials: true})
+	listed := start("listed", &actorio.CORS{Origins: []string{page}, Credentials: true})
 	anyOrigin := start("any", &actorio.CORS{Origins: []string{"*"}})
 	other := start("other", &actorio.CORS{Origins: []string{"https://app.example"}})
 	none := start("none", nil)
@@ -125,10 +111,9 @@ func TestCrossOriginInBrowser(t *testing.T) {
 		URL  string `json:"url"`
 		Opts opts   `json:"opts"`
 		ok   bool
-		srv  string
 	}{
-		{Name: "listed, credentials", URL: listed, Opts: opts{"withCredentials": true, "extraHeaders": opts{"x-token": "abc"}}, ok: true, srv: "listed"},
-		{Name: "any origin", URL: anyOrigin, Opts: opts{}, ok: true, srv: "any"},
+		{Name: "listed, credentials", URL: listed, Opts: opts{"withCredentials": true, "extraHeaders": opts{"x-token": "abc"}}, ok: true},
+		{Name: "any origin", URL: anyOrigin, Opts: opts{}, ok: true},
 		{Name: "not listed, polling", URL: other, Opts: opts{}},
 		{Name: "not listed, websocket", URL: other, Opts: opts{"transports": []string{"websocket"}}},
 		{Name: "no CORS, polling", URL: none, Opts: opts{}},
@@ -141,7 +126,7 @@ func TestCrossOriginInBrowser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	p := node.Run(t, ctx, crossOriginScript, map[string]string{
-		"CHROMIUM": chromium, "PAGE_URL": page.URL + "/page.html", "CASES": string(b),
+		"CHROMIUM": chromium, "PAGE_URL": page + "/page.html", "CASES": string(b),
 	})
 	for _, c := range cases {
 		l, err := p.Next(time.Minute)

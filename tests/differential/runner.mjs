@@ -1052,13 +1052,16 @@ scenario('cors/any-origin-preflight-without-headers', 'cors', async (c) => {
   });
 });
 
-scenario('cors/any-origin-session', 'cors', async (c) => {
-  const Origin = 'http://elsewhere.example';
+// corsSession opens a polling session from Origin, CONNECTs and polls,
+// recording each answer's CORS headers.
+const corsSession = async (c, Origin) => {
   const r = await c.http('a', 'EIO=4&transport=polling', { record: corsHeaders, headers: { Origin } });
   const q = 'EIO=4&transport=polling&sid=' + encodeURIComponent(r.sid);
   await c.http('a', q, { method: 'POST', body: '40', record: corsHeaders, headers: { Origin } });
   await c.http('a', q, { record: corsHeaders, headers: { Origin } });
-});
+};
+
+scenario('cors/any-origin-session', 'cors', (c) => corsSession(c, 'http://elsewhere.example'));
 
 scenario('cors/listed-origin-preflight', 'corslist', async (c) => {
   await c.http('a', 'EIO=4&transport=polling', {
@@ -1067,13 +1070,7 @@ scenario('cors/listed-origin-preflight', 'corslist', async (c) => {
   });
 });
 
-scenario('cors/listed-origin-session', 'corslist', async (c) => {
-  const Origin = 'https://app.example';
-  const r = await c.http('a', 'EIO=4&transport=polling', { record: corsHeaders, headers: { Origin } });
-  const q = 'EIO=4&transport=polling&sid=' + encodeURIComponent(r.sid);
-  await c.http('a', q, { method: 'POST', body: '40', record: corsHeaders, headers: { Origin } });
-  await c.http('a', q, { record: corsHeaders, headers: { Origin } });
-});
+scenario('cors/listed-origin-session', 'corslist', (c) => corsSession(c, 'https://app.example'));
 
 scenario('raw/binary-event-frames', 'main', async (c) => {
   const w = c.raw('a', 'EIO=4&transport=websocket');
