@@ -453,13 +453,19 @@ exit(0);
 // reach every client; polling-only clients stay connected through two
 // heartbeats at the default options; once a node is killed, its clients
 // reconnect through the balancer to the others and get their broadcasts.
+//
+// It and TestRoundRobinNginx run in parallel with each other, after the
+// package's other tests: each mostly waits through the heartbeats, on
+// nodes, a balancer and clients of its own.
 func TestRoundRobinBalancer(t *testing.T) {
+	t.Parallel()
 	roundRobin(t, startHAProxy)
 }
 
 // TestRoundRobinNginx is TestRoundRobinBalancer through nginx, with the
 // configuration Socket.IO's documentation gives (startNginx).
 func TestRoundRobinNginx(t *testing.T) {
+	t.Parallel()
 	roundRobin(t, startNginx)
 }
 
