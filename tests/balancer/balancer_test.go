@@ -296,6 +296,13 @@ backend nodes
 // It returns the balancer's URL.
 func startNginx(t *testing.T, nodes []*nodeProc) string {
 	t.Helper()
+	return startNginxOn(t, nodes, "")
+}
+
+// startNginxOn is startNginx with nginx listening on addr (host:port), or
+// on a free port of 127.0.0.1 when addr is "".
+func startNginxOn(t *testing.T, nodes []*nodeProc, addr string) string {
+	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		bin = "/usr/sbin/nginx" // not on a user's PATH
@@ -304,7 +311,9 @@ func startNginx(t *testing.T, nodes []*nodeProc) string {
 		}
 	}
 	dir := t.TempDir()
-	addr := testkit.FreeAddr(t)
+	if addr == "" {
+		addr = testkit.FreeAddr(t)
+	}
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;\n" // its workers write under dir, which only root may

@@ -122,23 +122,39 @@ func browseThrough(t *testing.T, chromium, pageURL string, nodes []*nodeProc, lb
 }
 
 // TestOfficialSuiteBehindBalancer runs the official Socket.IO suite in
-// headless Chromium against three nodes behind HAProxy's round-robin on
-// port 3000 (which the suite hard-codes), serving the suite's application
-// at its timings (300 ms pings): every request for a session may reach a
-// node that does not hold it. It runs when $ACTORIO_PROTOCOL_SUITES names
-// a copy of the suites (tests/conformance/NOTES.md), and needs port 3000
-// free.
+// headless Chromium against three nodes behind a round-robin balancer on
+// port 3000 (which the suite hard-codes), HAProxy and then nginx (with the
+// configuration Socket.IO's documentation gives), the nodes serving the
+// suite's application at its timings (300 ms pings): every request for a
+// session may reach a node that does not hold it. It runs when
+// $ACTORIO_PROTOCOL_SUITES names a copy of the suites
+// (tests/conformance/NOTES.md), and needs port 3000 free. (The Engine.IO
+// suite drives a bare Engine.IO server, which does not hand requests over
+// between nodes: that is the Socket.IO server's, so only this suite runs
+// here.)
 func TestOfficialSuiteBehindBalancer(t *testing.T) {
 	suite := protosuite.Dir(t, "socket.io-protocol")
 	chromium := node.RequireChromium(t)
-	nodes := startNodes(t, "NODE_APP=protocol")
-	startHAProxyOn(t, nodes, false, "127.0.0.1:3000")
-	res := protosuite.RunInChromium(t, t.Context(), suite, chromium)
-	t.Logf("%d tests, %d passing, %d failing", res.Tests, res.Passes, res.Failures)
-	if res.Tests != 32 || res.Passes != 32 {
-		t.Errorf("want all 32 tests to pass; failures:\n%v", res.Fails)
-	}
-	if forwarded, _, _ := handedOver(t, nodes); forwarded == 0 {
-		t.Error("no request was handed over to the node of its session")
+	for _, lb := range []struct {
+		name  string
+		start func(*testing.T, []*nodeProc, string) string
+	}{
+		{"haproxy", func(t *testing.T, nodes []*nodeProc, addr string) string {
+			return startHAProxyOn(t, nodes, false, addr)
+		}},
+		{"nginx", startNginxOn},
+	} {
+		t.Run(lb.name, func(t *testing.T) {
+			nodes := startNodes(t, "NODE_APP=protocol")
+			lb.start(t, nodes, "127.0.0.1:3000")
+			res := protosuite.RunInChromium(t, t.Context(), suite, chromium)
+			t.Logf("%d tests, %d passing, %d failing", res.Tests, res.Passes, res.Failures)
+			if res.Tests != 32 || res.Passes != 32 {
+				t.Errorf("want all 32 tests to pass; failures:\n%v", res.Fails)
+			}
+			if forwarded, _, _ := handedOver(t, nodes); forwarded == 0 {
+				t.Error("no request was handed over to the node of its session")
+			}
+		})
 	}
 }
