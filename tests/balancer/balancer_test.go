@@ -45,12 +45,6 @@ const (
 	reconnectWithin = 30 * time.Second
 )
 
-// cluster is the nodes and the balancer of a test.
-type testCluster struct {
-	nodes []*nodeProc
-	lb    string // the balancer's base URL
-}
-
 // nodeProc is one node process.
 type nodeProc struct {
 	name, http string

@@ -65,13 +65,6 @@ func (t *connTracker) kill() int {
 	return len(conns)
 }
 
-// open returns the number of connections not yet closed.
-func (t *connTracker) open() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
-
 // wsDialer returns a WebSocket dialer that dials through t.
 func (t *connTracker) wsDialer(timeout time.Duration) *websocket.Dialer {
 	return &websocket.Dialer{NetDialContext: t.dial, HandshakeTimeout: timeout}
