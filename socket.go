@@ -138,8 +138,8 @@ func (s *Socket) Namespace() *Namespace { return s.ns }
 // Handshake returns what the client sent when it connected. A session
 // keeps its handshake packed, so each call builds Headers and Query anew
 // (about 1.6 KB of garbage for a browser's WebSocket handshake, 13
-// headers and a three-parameter query): a handler that
-// reads several fields should call it once.
+// headers and a three-parameter query): a handler that reads several
+// fields should call it once.
 func (s *Socket) Handshake() Handshake {
 	r := s.p.Conn().Request()
 	return Handshake{Headers: r.Header(), Host: r.Host, Query: r.Query(), Auth: s.auth, Address: r.RemoteAddr, Time: r.Time, URL: r.URL, Secure: r.Secure, ctx: r.Context()}
