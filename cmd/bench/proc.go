@@ -149,6 +149,10 @@ type serverProc struct {
 
 	exited chan struct{}
 	err    error // the process's exit status, once exited is closed
+	// marks is set for a Go server writing a heap profile: mem sends it
+	// SIGUSR1 (see peakMem.Mark). Never for Node, where SIGUSR1 starts
+	// the inspector.
+	marks bool
 
 	mu     sync.Mutex
 	stderr bytes.Buffer // the last few KB of its stderr
@@ -208,7 +212,11 @@ func startServer(ctx context.Context, cfg config, l launch, logw io.Writer) (*se
 	if name == "" {
 		name = l.kind
 	}
-	return spawn(ctx, cfg, name, cmd, logw, nil)
+	s, err := spawn(ctx, cfg, name, cmd, logw, nil)
+	if s != nil {
+		s.marks = l.kind != kindNode && l.memProfile != ""
+	}
+	return s, err
 }
 
 // spawn starts cmd, a bench server, and waits for its READY line, or,
@@ -322,7 +330,13 @@ func (s *serverProc) alive() error {
 
 func (s *serverProc) cpu() (time.Duration, error) { return procCPU(s.pid()) }
 
-func (s *serverProc) mem() (memStat, error) { return procMem(s.pid()) }
+func (s *serverProc) mem() (memStat, error) {
+	if s.marks {
+		// Its peakMem keeps what its peak was made of until now.
+		_ = s.cmd.Process.Signal(syscall.SIGUSR1)
+	}
+	return procMem(s.pid())
+}
 
 // stop sends SIGTERM (the Go servers write their profiles then) and kills
 // the process if it is still there 10 seconds later.

@@ -78,6 +78,20 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	var peak *peakMem
+	if cfg.memProfile != "" {
+		// cmd/bench sends SIGUSR1 when it reads this process's memory
+		// (serverProc.mem): the peak until then is the one it measured.
+		peak = startPeakMem()
+		marks := make(chan os.Signal, 1)
+		signal.Notify(marks, syscall.SIGUSR1)
+		defer signal.Stop(marks)
+		go func() {
+			for range marks {
+				peak.Mark()
+			}
+		}()
+	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "bench serve: http: ", 0)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -105,7 +119,7 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 			return err
 		}
-		if err := writeMemStats(cfg.memProfile + ".memstats.txt"); err != nil {
+		if err := writeMemStats(cfg.memProfile+".memstats.txt", peak.Stop()); err != nil {
 			return err
 		}
 	}
@@ -113,15 +127,15 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 }
 
 // writeMemStats writes where the Go runtime's memory goes (heap, stacks,
-// runtime overhead) next to the heap profile, which shows the heap only.
-func writeMemStats(path string) error {
+// runtime overhead) at the end of the run, next to the heap profile, which
+// shows the heap only, then peak (peakMem's report of the run's peak).
+func writeMemStats(path, peak string) error {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	mb := func(b uint64) float64 { return float64(b) / (1 << 20) }
 	text := fmt.Sprintf("goroutines %d\nSys %.1f MB\nHeapInuse %.1f MB (live objects %.1f MB)\nHeapIdle %.1f MB (released %.1f MB)\nStackInuse %.1f MB\nMSpanInuse %.1f MB\nGCSys %.1f MB\nOtherSys %.1f MB\nNumGC %d\n",
 		runtime.NumGoroutine(), mb(m.Sys), mb(m.HeapInuse), mb(m.HeapAlloc), mb(m.HeapIdle), mb(m.HeapReleased),
 		mb(m.StackInuse), mb(m.MSpanInuse), mb(m.GCSys), mb(m.OtherSys), m.NumGC)
-	return os.WriteFile(path, []byte(text), 0o644)
+	return os.WriteFile(path, []byte("at the end:\n"+text+peak), 0o644)
 }
 
 // servePprof serves net/http/pprof on addr, on a mux of its own.
