@@ -32,6 +32,21 @@ type peakMem struct {
 	marked string
 }
 
+// Indexes in peakMetrics of the samples peakMem computes with; the report
+// lists every sample after total and released.
+const (
+	peakTotal = iota
+	peakReleased
+	_ // heap objects
+	_ // heap unused
+	peakFree
+	peakStacks
+	_ // os stacks
+	_ // metadata
+	_ // other
+	peakGoroutines
+)
+
 // peakMetrics are the runtime/metrics peakMem reads, in report order.
 var peakMetrics = []string{
 	"/memory/classes/total:bytes",
@@ -81,13 +96,13 @@ func (p *peakMem) take(s []metrics.Sample) {
 		}
 		return s[i].Value.Uint64()
 	}
-	held := val(0) - min(val(0), val(1))
-	used := held - min(held, val(4))
+	held := val(peakTotal) - min(val(peakTotal), val(peakReleased))
+	used := held - min(held, val(peakFree))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.maxHeld = max(p.maxHeld, held)
-	p.maxG = max(p.maxG, val(9))
-	p.maxStk = max(p.maxStk, val(5))
+	p.maxG = max(p.maxG, val(peakGoroutines))
+	p.maxStk = max(p.maxStk, val(peakStacks))
 	if p.atPeak == nil || used > p.used {
 		p.used = used
 		p.atPeak = append(p.atPeak[:0], s...)
@@ -125,7 +140,7 @@ func (p *peakMem) reportLocked() string {
 	fmt.Fprintf(&b, "sampled every %v: the runtime held at most %.1f MB from the system (free heap included); when it used the most, %.1f MB:\n",
 		peakEvery, mb(p.maxHeld), mb(p.used))
 	for i, s := range p.atPeak {
-		if i == 0 || i == 1 || s.Value.Kind() != metrics.KindUint64 {
+		if i == peakTotal || i == peakReleased || s.Value.Kind() != metrics.KindUint64 {
 			continue
 		}
 		if strings.HasSuffix(s.Name, ":bytes") {

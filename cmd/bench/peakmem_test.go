@@ -72,3 +72,22 @@ func TestPeakMemMark(t *testing.T) {
 		t.Errorf("heap objects at the whole run's peak: %v MB, want the 64 MB held after the mark", v)
 	}
 }
+
+// TestPeakMetricsIndexes: the indexes peakMem computes with name the
+// metrics they mean.
+func TestPeakMetricsIndexes(t *testing.T) {
+	for _, tt := range []struct {
+		i    int
+		name string
+	}{
+		{peakTotal, "/memory/classes/total:bytes"},
+		{peakReleased, "/memory/classes/heap/released:bytes"},
+		{peakFree, "/memory/classes/heap/free:bytes"},
+		{peakStacks, "/memory/classes/heap/stacks:bytes"},
+		{peakGoroutines, "/sched/goroutines:goroutines"},
+	} {
+		if peakMetrics[tt.i] != tt.name {
+			t.Errorf("peakMetrics[%d] = %s, want %s", tt.i, peakMetrics[tt.i], tt.name)
+		}
+	}
+}
