@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -37,6 +38,35 @@ func skipString(b []byte, i int) int {
 		}
 	}
 	return -1
+}
+
+// anyBelow is not zero if and only if some byte of x is below n, for n up
+// to 0x80 (the high bit of each such byte is set, and maybe of bytes above
+// it, which the subtraction borrowed from).
+func anyBelow(x, n uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (x - ones*n) &^ x & highs
+}
+
+// plainRun returns the index of the first byte of b at or after i that is
+// '"', '\\' or a control character (below 0x20), or len(b): the end of a
+// string literal's run of bytes that need no look. It tests eight bytes at
+// a time.
+func plainRun(b []byte, i int) int {
+	const ones = 0x0101010101010101
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// x ^ c*ones has a zero byte where x has the byte c.
+		if anyBelow(x, 0x20)|anyBelow(x^(ones*'"'), 1)|anyBelow(x^(ones*'\\'), 1) != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
 }
 
 // skipValue returns the index just past the JSON value starting at b[i], or -1

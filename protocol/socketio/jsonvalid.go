@@ -114,7 +114,7 @@ func scanMemberName(b []byte, i int) int {
 // the index just past it, or -1: no control character unescaped, only
 // JSON's escapes.
 func scanString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
+	for i = plainRun(b, i+1); i < len(b); i = plainRun(b, i+1) {
 		switch c := b[i]; {
 		case c == '"':
 			return i + 1

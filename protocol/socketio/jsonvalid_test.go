@@ -60,15 +60,22 @@ func FuzzValidJSON(f *testing.F) {
 }
 
 func BenchmarkValidJSON(b *testing.B) {
-	in := []byte(`["echo","` + strings.Repeat("x", 64) + `",{"n":12345,"ok":true,"list":[1,2,3]}]`)
-	b.Run("validJSON", func(b *testing.B) {
-		for b.Loop() {
-			validJSON(in)
-		}
-	})
-	b.Run("utf8+json.Valid", func(b *testing.B) {
-		for b.Loop() {
-			reference(in)
-		}
-	})
+	for _, in := range []struct{ name, json string }{
+		{"event", `["echo","` + strings.Repeat("x", 64) + `",{"n":12345,"ok":true,"list":[1,2,3]}]`},
+		{"1KiB-text", `["chat","` + strings.Repeat("lorem ipsum ", 85) + `"]`},
+	} {
+		data := []byte(in.json)
+		b.Run(in.name+"/validJSON", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				validJSON(data)
+			}
+		})
+		b.Run(in.name+"/utf8+json.Valid", func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				reference(data)
+			}
+		})
+	}
 }
