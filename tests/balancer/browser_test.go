@@ -85,11 +85,8 @@ func browseThrough(t *testing.T, chromium, pageURL string, nodes []*nodeProc, lb
 		name, transport string
 		asks            int
 	}{{"polling", "polling", 10}, {"default", "websocket", 1}} {
-		l, err := p.Next(time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Ev != "result" || l.Arg(0) != want.name {
+		l := p.Expect(t, "result", time.Minute)
+		if l.Arg(0) != want.name {
 			t.Fatalf("line %s, want the result of %q", l.Raw, want.name)
 		}
 		var r struct {

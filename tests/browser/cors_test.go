@@ -129,11 +129,8 @@ func TestCrossOriginInBrowser(t *testing.T) {
 		"CHROMIUM": chromium, "PAGE_URL": page + "/page.html", "CASES": string(b),
 	})
 	for _, c := range cases {
-		l, err := p.Next(time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Ev != "result" || l.Arg(0) != c.Name {
+		l := p.Expect(t, "result", time.Minute)
+		if l.Arg(0) != c.Name {
 			t.Fatalf("line %s, want the result of %q", l.Raw, c.Name)
 		}
 		var r struct {

@@ -119,11 +119,8 @@ func TestEIO3InBrowser(t *testing.T) {
 	for _, want := range []struct{ run, transport string }{
 		{"polling", "polling"}, {"websocket", "websocket"}, {"polling+websocket", "websocket"},
 	} {
-		l, err := p.Next(time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Ev != "result" || l.Arg(0) != want.run {
+		l := p.Expect(t, "result", time.Minute)
+		if l.Arg(0) != want.run {
 			t.Fatalf("line %s, want the result of %s", l.Raw, want.run)
 		}
 		var r struct {
