@@ -791,9 +791,34 @@ func (c *Conn) startWriting(ws *websocket.Conn) {
 // socket) after the session ended. Its caller is tracked by the server (or
 // is Server.Close), so it may start even while the server shuts down.
 func (c *Conn) lastWrite() {
-	if ws := c.claimWriter(); ws != nil {
-		c.srv.goAlways(func() { c.writeLoop(ws) })
+	ws := c.claimWriter()
+	if ws == nil || c.closeHungUp(ws) {
+		return
 	}
+	c.srv.goAlways(func() { c.writeLoop(ws) })
+}
+
+// closeHungUp closes ws at once, on the caller's goroutine, when its client
+// hung up (its read ended: EOF, a close frame, a reset), nothing is left
+// to write and the close cannot block (plain TCP); it reports false,
+// leaving ws to a writer, otherwise. No close frame: gorilla/websocket
+// answered the client's, if it sent one, and a client that closed its
+// connection without one reads nothing more (Node's ws sends none either).
+// When thousands of clients hang up together, their sessions so end
+// without a goroutine each.
+func (c *Conn) closeHungUp(ws *websocket.Conn) bool {
+	c.mu.Lock()
+	hungUp := c.reason == disconnect.TransportClose && c.mode == closeAbort
+	c.mu.Unlock()
+	if !hungUp {
+		return false
+	}
+	bc, ok := ws.NetConn().(*batchConn)
+	if !ok || !bc.canTry() || bc.pending() {
+		return false
+	}
+	_ = ws.Close()
+	return true
 }
 
 // closeWith ends the session once; later calls do nothing.
@@ -911,8 +936,13 @@ func (c *Conn) deliver(p engineio.Packet, via suspendable) {
 	if !c.deliverOne(p, via) {
 		return
 	}
-	if via != nil && via.runAfter() {
-		return // another goroutine reads the transport now (see RunAfter)
+	if via != nil {
+		if via.runAfter() {
+			return // another goroutine reads the transport now (see RunAfter)
+		}
+		if c.inboundFull() {
+			via.settle()
+		}
 	}
 	c.awaitInbound()
 }
@@ -956,13 +986,15 @@ func (c *Conn) deliverOne(p engineio.Packet, via suspendable) bool {
 // transport does not run one; runAfter runs it, if any, once the delivery
 // has ended, and reports true when another goroutine took over the
 // reading meanwhile (the caller's goroutine then touches the transport no
-// more).
+// more). settle tells the transport that the delivery is about to wait
+// for the inbound bound (see poller.admit).
 type suspendable interface {
 	suspend()
 	suspended() bool
 	resumeWith(rest func())
 	setAfter(t workpool.Task) bool
 	runAfter() (handedOver bool)
+	settle()
 }
 
 // Suspend, called from OnPacket, lets that call return before the packet's

@@ -84,8 +84,11 @@
 //   - WebSocket, on Linux over plain TCP: none while the session is idle.
 //     Its reader waits in the server's poller (an epoll set of its own,
 //     two goroutines per server while it has WebSockets) and a goroutine
-//     reads while the client's bytes are at hand; a delivery the receiver
-//     suspends (Conn.Suspend) holds none either. The probe and upgrade
+//     reads while the client's bytes are at hand (about 4 × GOMAXPROCS
+//     such goroutines at a time at most, so that thousands of clients
+//     sending or hanging up at once wait in the kernel, not as
+//     goroutines); a delivery the receiver suspends (Conn.Suspend) holds
+//     none either. The probe and upgrade
 //     packet of an upgrade are read the same way, the HTTP handler
 //     returning at once. Elsewhere (TLS, other systems): one read
 //     goroutine per session, started once the handshake (or the upgrade)

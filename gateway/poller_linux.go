@@ -3,7 +3,9 @@ package gateway
 import (
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -19,6 +21,12 @@ import (
 // readiness event, after which it is disarmed until its reader parks again
 // (EPOLL_CTL_MOD). Bytes that arrived between the last read and the
 // re-arming are reported at once, so nothing is missed.
+//
+// The poller admits at most maxRuns runs at a time (see admit): when
+// thousands of connections become readable at once (their clients all
+// hang up, say), the runs wait in the kernel's epoll set rather than as
+// thousands of goroutines, each with its stack, that two cores run one
+// after another anyway.
 //
 // A server runs a poller only while it has WebSockets (Server.acquirePoller).
 type poller struct {
@@ -44,7 +52,23 @@ type poller struct {
 	nextID uint64
 	// closed: no reader parks any more; stopped: stop ran.
 	closed, stopped bool
+
+	// adm holds the admission's epoch (high 32 bits) and how many runs
+	// admitted in that epoch have not settled yet (low 32 bits).
+	adm atomic.Uint64
+	// admWaiting: the poller's goroutine waits for a run to settle
+	// (awaitRoom), which tells it through admFreed.
+	admWaiting atomic.Bool
+	admFreed   chan struct{}
+	maxRuns    uint32
+	// admStalls counts the waits that ended without a settled run (for
+	// tests).
+	admStalls atomic.Int64
 }
+
+// admitWait is how long the poller waits for one of the runs it admitted
+// to settle before it stops counting them (see admit).
+const admitWait = InlineGrace
 
 // wakeKey is the epoll key of the poller's wake pipe (readers' keys start at 1).
 const wakeKey = 0
@@ -75,6 +99,8 @@ func newPoller(log *slog.Logger, wg *sync.WaitGroup) (*poller, error) {
 		parked:    make(map[uint64]*parkedReader),
 		active:    make(map[*parkedReader]struct{}),
 		nextID:    wakeKey + 1,
+		admFreed:  make(chan struct{}, 1),
+		maxRuns:   uint32(4 * runtime.GOMAXPROCS(0)),
 	}
 	wg.Add(2)
 	go p.run()
@@ -105,6 +131,7 @@ func (p *poller) run() {
 		p.ctl.Unlock()
 	}()
 	events := make([]syscall.EpollEvent, 128)
+	var wait *time.Timer
 	for {
 		n, err := syscall.EpollWait(p.epfd, events, -1)
 		if err == syscall.EINTR {
@@ -125,8 +152,80 @@ func (p *poller) run() {
 			delete(p.parked, k)
 			p.mu.Unlock()
 			if r != nil {
+				wait = p.admit(r, wait)
 				r.resume()
 			}
+		}
+	}
+}
+
+// admit, on the poller's goroutine, admits the run r is about to start:
+// while maxRuns runs it admitted have not settled, it waits for one to.
+// A run settles (parkedReader.settle) when it parks or ends, and before
+// anything that may keep it long: waiting for its client's next bytes,
+// a task after a delivery, a suspended delivery, the inbound bound. A
+// wait ends after admitWait without a settled run, and the runs admitted
+// until then are no longer counted (a new epoch): runs that all block
+// somewhere else delay the others by admitWait once, not for as long as
+// they block. It returns the timer of its waits (made on the first).
+func (p *poller) admit(r *parkedReader, wait *time.Timer) *time.Timer {
+	v := p.adm.Add(1)
+	if uint32(v) > p.maxRuns {
+		v, wait = p.awaitRoom(wait)
+	}
+	r.admitted, r.admitEpoch = true, uint32(v>>32)
+	return wait
+}
+
+// awaitRoom waits until at most maxRuns admitted runs (the caller's one
+// included) have not settled, or until admitWait passes without one
+// settling: then it starts a new epoch, counting the caller's run alone.
+// It returns adm's value for the caller's run.
+func (p *poller) awaitRoom(wait *time.Timer) (uint64, *time.Timer) {
+	p.admWaiting.Store(true)
+	defer p.admWaiting.Store(false)
+	for {
+		v := p.adm.Load()
+		if uint32(v) <= p.maxRuns {
+			return v, wait
+		}
+		if wait == nil {
+			wait = time.NewTimer(admitWait)
+		} else {
+			wait.Reset(admitWait)
+		}
+		select {
+		case <-p.admFreed:
+			wait.Stop()
+		case <-wait.C:
+			for {
+				v := p.adm.Load()
+				next := (v>>32+1)<<32 | 1
+				if p.adm.CompareAndSwap(v, next) {
+					p.admStalls.Add(1)
+					return next, wait
+				}
+			}
+		}
+	}
+}
+
+// settled counts one run admitted in epoch as settled, and tells admit
+// if it waits.
+func (p *poller) settled(epoch uint32) {
+	for {
+		v := p.adm.Load()
+		if uint32(v>>32) != epoch || uint32(v) == 0 {
+			return // not counted any more
+		}
+		if p.adm.CompareAndSwap(v, v-1) {
+			break
+		}
+	}
+	if p.admWaiting.Load() {
+		select {
+		case p.admFreed <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -491,6 +491,7 @@ func (d *postDelivery) resumeWith(rest func()) {
 // once its packets are delivered, and its client waits for that.
 func (d *postDelivery) setAfter(workpool.Task) bool { return false }
 func (d *postDelivery) runAfter() bool              { return false }
+func (d *postDelivery) settle()                     {}
 
 // answer is called by the POST's handler after the suspended OnPacket call
 // returned: it leaves the delivery to its resume, or ends it now if the

@@ -9,7 +9,12 @@ func (c *batchConn) Read(b []byte) (int, error) {
 	if !c.canTry() {
 		return c.Conn.Read(b)
 	}
-	n, e, err := sysio.ReadConn(c.rc, b)
+	// A run the poller admitted settles before it waits (poller.admit).
+	var w sysio.Waiter
+	if r := c.parked.Load(); r != nil && r.admitted {
+		w = r
+	}
+	n, e, err := sysio.ReadConnWaiting(c.rc, b, w)
 	if e != 0 {
 		return 0, sysio.OpError("read", c.Conn, e)
 	}

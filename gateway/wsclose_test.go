@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -181,5 +182,85 @@ func TestServerCloseBeforeTheReaderStartsFlushes(t *testing.T) {
 	}
 	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedServerClose {
 		t.Errorf("server-side reason %q, want %q", ev.reason, disconnect.ForcedServerClose)
+	}
+}
+
+// rawFrames reads conn until EOF (or 3 s) and returns the opcodes of the
+// unmasked frames the server sent, each with its payload.
+func rawFrames(t *testing.T, conn net.Conn) []string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	var buf []byte
+	b := make([]byte, 512)
+	for {
+		n, err := conn.Read(b)
+		buf = append(buf, b[:n]...)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("connection not closed by the server (read %q)", buf)
+			}
+			break
+		}
+	}
+	var frames []string
+	for len(buf) >= 2 {
+		n := int(buf[1] & 0x7f)
+		if n >= 126 || len(buf) < 2+n {
+			t.Fatalf("unexpected frame bytes %q", buf)
+		}
+		frames = append(frames, fmt.Sprintf("op%d %q", buf[0]&0x0f, buf[2:2+n]))
+		buf = buf[2+n:]
+	}
+	if len(buf) > 0 {
+		t.Fatalf("trailing bytes %q", buf)
+	}
+	return frames
+}
+
+// TestClientHangUpGetsWhatNodeSends: a client that ends its WebSocket
+// with a close frame gets one close frame back, echoing its code, then the
+// end of the connection; one that shuts its side of the connection without
+// a close frame gets no frame, only the end (as from Node's ws). Either
+// session ends with a transport close.
+func TestClientHangUpGetsWhatNodeSends(t *testing.T) {
+	tests := []struct {
+		name   string
+		hangUp func(t *testing.T, ws *websocket.Conn)
+		want   string
+	}{
+		{
+			name: "close frame",
+			hangUp: func(t *testing.T, ws *websocket.Conn) {
+				msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+				if err := ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+			},
+			want: `op8 "\x03\xe8"`,
+		},
+		{
+			name: "end of the connection",
+			hangUp: func(t *testing.T, ws *websocket.Conn) {
+				if err := ws.UnderlyingConn().(*net.TCPConn).CloseWrite(); err != nil {
+					t.Fatal(err)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			e := startEnv(t, Config{})
+			ws, _ := e.openWS(t)
+			waitFor(t, func() bool { return parkedCount(e.srv) == 1 })
+			tc.hangUp(t, ws)
+			if got := strings.Join(rawFrames(t, ws.UnderlyingConn()), " "); got != tc.want {
+				t.Errorf("frames after the hang-up: %s, want %s", got, tc.want)
+			}
+			if ev := e.h.nextClose(t); ev.reason != disconnect.TransportClose {
+				t.Errorf("server-side reason %q, want %q", ev.reason, disconnect.TransportClose)
+			}
+		})
 	}
 }

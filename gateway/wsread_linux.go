@@ -61,7 +61,11 @@ type parkedReader struct {
 	probing bool
 	// gone: the connection closed (guarded by the poller's mu); released:
 	// forget ran.
-	gone     bool
+	gone bool
+	// admitted: the run in progress was admitted by the poller (admit) and
+	// has not settled yet; admitEpoch is the admission's epoch. Set by the
+	// poller before the run starts, then the run's own.
+	admitted bool
 	released atomic.Bool
 
 	// mu guards the state a sweep reads and sets while a run waits.
@@ -74,6 +78,7 @@ type parkedReader struct {
 	// runs the task a delivery left (after, see Conn.RunAfter), -1 when
 	// not; guarded by the watch's mu.
 	watchIdx     int32
+	admitEpoch   uint32
 	bursts, seen uint64
 
 	after workpool.Task
@@ -173,9 +178,23 @@ func (r *parkedReader) readNext() bool {
 // became readable.
 func (r *parkedReader) resume() {
 	if !r.c.srv.goTask(r) {
+		r.settle()
 		r.c.closeUnread(r.ws)
 	}
 }
+
+// settle ends the poller's count of the run in progress (see poller.admit),
+// once: the run parks or ends, or may now keep its goroutine long.
+func (r *parkedReader) settle() {
+	if r.admitted {
+		r.admitted = false
+		r.p.settled(r.admitEpoch)
+	}
+}
+
+// WillWait implements sysio.Waiter: a run about to wait for its client's
+// next bytes settles first.
+func (r *parkedReader) WillWait() { r.settle() }
 
 // RunOn makes a parked reader the task (workpool.WorkerTask) of its next
 // run, on worker w: a method value (r.run) would be an allocation per run.
@@ -235,6 +254,7 @@ func (r *parkedReader) read(active bool) {
 				return // handed over (takeOver): r is another run's now
 			}
 			if !more {
+				r.settle()
 				if r.sweeping {
 					r.p.unsweep(r)
 				}
@@ -282,6 +302,7 @@ func (r *parkedReader) suspended() bool { return r.susp.Load() != runReading }
 // only if it holds bytes. It reports false when the delivery was resumed
 // meanwhile: then the run ended it, and reads on.
 func (r *parkedReader) stop() bool {
+	r.settle()
 	if r.sweeping {
 		r.sweeping = false
 		r.p.unsweep(r)
@@ -330,6 +351,7 @@ func (r *parkedReader) runAfter() (handedOver bool) {
 		return false
 	}
 	r.after = nil
+	r.settle()
 	me := r.worker.Load()
 	w := &r.c.srv.inline
 	w.enter(r)
@@ -399,6 +421,7 @@ const (
 // failed read of the next message would (the error is not kept for the
 // next read: a reset, say, is reported once).
 func (r *parkedReader) waitActive() (bool, error) {
+	r.settle()
 	if !r.sweeping {
 		r.sweeping = true
 		r.p.sweep(r)
@@ -442,6 +465,7 @@ func (r *parkedReader) kickIfQuiet() {
 // poller; it reports whether the run must end (parked, or the connection
 // is closed).
 func (r *parkedReader) park() bool {
+	r.settle() // before the next run can start
 	if r.sweeping {
 		r.sweeping = false
 		r.p.unsweep(r)

@@ -21,6 +21,7 @@ func (*parkedReader) suspended() bool             { return false }
 func (*parkedReader) resumeWith(rest func())      { rest() }
 func (*parkedReader) setAfter(workpool.Task) bool { return false }
 func (*parkedReader) runAfter() bool              { return false }
+func (*parkedReader) settle()                     {}
 
 // inlineWatch has no runs to watch here: no task runs after a delivery
 // (Conn.RunAfter) on this platform.

@@ -21,7 +21,13 @@ type call struct {
 	write   func(fd uintptr) bool
 	partial bool // write: return after one write(2), whatever it took
 	short   bool // write: write(2) took nothing and reported no error
+	// waiting, when not nil, is told by a read each time it is about to
+	// wait in the runtime's poller (ReadConnWaiting).
+	waiting Waiter
 }
+
+// Waiter is told when a read is about to wait for bytes (ReadConnWaiting).
+type Waiter interface{ WillWait() }
 
 var calls = sync.Pool{New: func() any {
 	c := new(call)
@@ -38,6 +44,9 @@ func (c *call) readFD(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
+			if c.waiting != nil {
+				c.waiting.WillWait()
+			}
 			return false
 		}
 		c.n, c.err = n, e
@@ -80,14 +89,20 @@ func (c *call) writeFD(fd uintptr) bool {
 // its Errno, which the caller wraps; a failed wait (closed, deadline)
 // returns rc's error.
 func ReadConn(rc syscall.RawConn, b []byte) (int, syscall.Errno, error) {
+	return ReadConnWaiting(rc, b, nil)
+}
+
+// ReadConnWaiting is ReadConn telling w, if not nil, each time the read
+// is about to wait for bytes (the socket had none), before it waits.
+func ReadConnWaiting(rc syscall.RawConn, b []byte, w Waiter) (int, syscall.Errno, error) {
 	if len(b) == 0 {
 		return 0, 0, nil
 	}
 	c := calls.Get().(*call)
-	c.b = b
+	c.b, c.waiting = b, w
 	err := rc.Read(c.read)
 	n, e := c.n, c.err
-	c.b, c.n, c.err = nil, 0, 0
+	c.b, c.n, c.err, c.waiting = nil, 0, 0, nil
 	calls.Put(c)
 	switch {
 	case err != nil:

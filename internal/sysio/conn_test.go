@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -164,4 +165,58 @@ func TestWriteConnPartial(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) && errors.As(err, &ne) && ne.Timeout()
+}
+
+// waitCounter counts the times a read told it that it was about to wait.
+type waitCounter struct{ n atomic.Int32 }
+
+func (w *waitCounter) WillWait() { w.n.Add(1) }
+
+// TestReadConnWaiting: a read that finds bytes at hand does not tell its
+// Waiter, one that must wait for them does, before it waits.
+func TestReadConnWaiting(t *testing.T) {
+	c, p := pair(t)
+	rc, err := c.(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+
+	if _, err := p.Write([]byte("at hand")); err != nil {
+		t.Fatal(err)
+	}
+	var w waitCounter
+	got := 0
+	for got < len("at hand") { // the bytes may cross the loopback in pieces
+		n, e, err := sysio.ReadConnWaiting(rc, buf[got:], &w)
+		if err != nil || e != 0 {
+			t.Fatalf("read: %v, %v", e, err)
+		}
+		got += n
+	}
+	if string(buf[:got]) != "at hand" {
+		t.Fatalf("read %q", buf[:got])
+	}
+	if w.n.Load() > 1 {
+		t.Fatalf("told %d times for bytes written before the read", w.n.Load())
+	}
+
+	var told waitCounter
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		for told.n.Load() == 0 { // the read waits before the bytes come
+			time.Sleep(time.Millisecond)
+		}
+		_, _ = p.Write([]byte("later"))
+	}()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, e, err := sysio.ReadConnWaiting(rc, buf, &told)
+	<-wrote
+	if err != nil || e != 0 || string(buf[:n]) != "later" {
+		t.Fatalf("read %q, %v, %v; want %q", buf[:n], e, err, "later")
+	}
+	if told.n.Load() == 0 {
+		t.Fatal("the read waited without telling its Waiter")
+	}
 }

@@ -303,6 +303,18 @@ class RawWS {
   close() {
     this.ws.terminate();
   }
+
+  // endConnection shuts the client's side of the TCP connection without a
+  // close frame (a client that hangs up); what the server then sends, a
+  // close frame or none, shows in the close record's code (1005 or 1006).
+  endConnection() {
+    this.ws._socket.end();
+  }
+
+  // closeFrame sends a close frame with code.
+  closeFrame(code) {
+    this.ws.close(code);
+  }
 }
 
 // ---- scenarios ----
@@ -977,6 +989,25 @@ for (const [name, packet] of [
     w.send('42["echo","alive"]');
     const r = await c.rec.wait('a', m, (x) => x[0] === 'close' || (x[0] === 'recv' && x[1].startsWith('42')), 'close or echo');
     if (r && r[0] === 'close' && !packet.startsWith('40')) await serverReasons(c, tag);
+  });
+}
+
+// A client that hangs up: with a close frame (the server answers with its
+// own, echoing the code), or by ending its TCP connection (the server
+// sends no frame, only the end), then the reasons the socket's end.
+for (const [name, hangUp] of [
+  ['close-frame', (w) => w.closeFrame(1000)],
+  ['end-of-connection', (w) => w.endConnection()],
+]) {
+  scenario('raw/client-hangs-up-' + name, 'main', async (c) => {
+    const tag = c.room();
+    const w = c.raw('a', 'EIO=4&transport=websocket');
+    await w.next(0, 'recv', '0');
+    w.send('40' + JSON.stringify({ tag }));
+    await w.next(0, 'recv', '40');
+    hangUp(w);
+    await w.next(0, 'close');
+    await serverReasons(c, tag);
   });
 }
 
