@@ -91,57 +91,112 @@ func dialOpen(t *testing.T, url string) *websocket.Conn {
 	return ws
 }
 
-// TestMassHangUpHoldsFewGoroutines: when the clients of a thousand idle
-// WebSockets hang up at once, every session ends with a transport close,
-// and the server never runs more than a few dozen goroutines more than
-// before: the poller admits a bounded number of runs at a time, and a
-// session whose client hung up ends on its run, without a writer
-// goroutine. (Before, each hang-up started a run and a writer: the close
-// of 10 000 sessions peaked at thousands of goroutines.)
-func TestMassHangUpHoldsFewGoroutines(t *testing.T) {
-	checkGoroutines(t)
-	const n = 1000
-	h := &massHandler{}
-	srv, url := startMass(t, h)
-	wss := make([]*websocket.Conn, n)
-	for i := range wss {
-		wss[i] = dialOpen(t, url)
+// TestMassCloseHoldsFewGoroutines: when a thousand idle WebSocket
+// sessions end at once (their clients hang up, each is closed, the server
+// is), every session ends with its reason, every client that did not hang
+// up reads a close frame, and the server never runs more than a few dozen
+// goroutines more than before: the poller admits a bounded number of runs
+// at a time, and an ended session's last write goes out on the goroutine
+// that ended it when the socket takes it at once. (Before, each hang-up
+// started a run and a writer goroutine, and each close a writer: 260 to
+// 840 goroutines more in the runs that measured it.)
+func TestMassCloseHoldsFewGoroutines(t *testing.T) {
+	tests := []struct {
+		name   string
+		end    func(srv *Server, wss []*websocket.Conn, conns []*Conn)
+		reason string
+		// frame: the clients read a close frame (1005) after it.
+		frame bool
+	}{
+		{
+			name: "clients hang up",
+			end: func(_ *Server, wss []*websocket.Conn, _ []*Conn) {
+				for _, ws := range wss {
+					_ = ws.UnderlyingConn().Close()
+				}
+			},
+			reason: disconnect.TransportClose,
+		},
+		{
+			name: "Conn.Close",
+			end: func(_ *Server, _ []*websocket.Conn, conns []*Conn) {
+				for _, c := range conns {
+					c.Close(disconnect.ForcedClose)
+				}
+			},
+			reason: disconnect.ForcedClose,
+			frame:  true,
+		},
+		{
+			name:   "Server.Close",
+			end:    func(srv *Server, _ []*websocket.Conn, _ []*Conn) { _ = srv.Close() },
+			reason: disconnect.ForcedServerClose,
+			frame:  true,
+		},
 	}
-	waitFor(t, func() bool { return parkedCount(srv) == n })
-	maxRuns := srv.pollMaxRuns()
-	time.Sleep(workpool.Idle + 100*time.Millisecond) // the handshakes' workers end
-	base := runtime.NumGoroutine()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			const n = 1000
+			h := &massHandler{}
+			srv, url := startMass(t, h)
+			wss := make([]*websocket.Conn, n)
+			for i := range wss {
+				wss[i] = dialOpen(t, url)
+			}
+			waitFor(t, func() bool { return parkedCount(srv) == n })
+			maxRuns := srv.pollMaxRuns()
+			srv.mu.Lock()
+			conns := make([]*Conn, 0, n)
+			for _, c := range srv.sessions {
+				conns = append(conns, c)
+			}
+			srv.mu.Unlock()
+			time.Sleep(workpool.Idle + 100*time.Millisecond) // the handshakes' workers end
+			base := runtime.NumGoroutine()
 
-	var peak atomic.Int64
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for h.closed.Load() < n {
-			peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
-			runtime.Gosched()
-		}
-	}()
-	for _, ws := range wss {
-		_ = ws.UnderlyingConn().Close()
+			var peak atomic.Int64
+			sampling, sampled := make(chan struct{}), make(chan struct{})
+			go func() {
+				defer close(sampled)
+				close(sampling)
+				for h.closed.Load() < n {
+					peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
+					runtime.Gosched()
+				}
+			}()
+			<-sampling
+			go tc.end(srv, wss, conns)
+			select {
+			case <-sampled:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%d of %d sessions closed after 30 s", h.closed.Load(), n)
+			}
+			h.mu.Lock()
+			reasons := fmt.Sprint(h.reasons)
+			h.mu.Unlock()
+			if want := fmt.Sprint(map[string]int{tc.reason: n}); reasons != want {
+				t.Fatalf("close reasons %s, want %s", reasons, want)
+			}
+			// The admitted runs, the sampler, the goroutine ending the
+			// sessions, and a few of the runtime's and the HTTP server's.
+			bound := int64(maxRuns) + 40
+			extra := peak.Load() - int64(base)
+			if extra > bound {
+				t.Fatalf("ending %d sessions ran %d goroutines more than before, want at most %d", n, extra, bound)
+			}
+			t.Logf("ending %d sessions ran at most %d goroutines more than before", n, extra)
+			if !tc.frame {
+				return
+			}
+			for i, ws := range wss {
+				_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
+				if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+					t.Fatalf("client %d: %v, want a close frame without status (1005)", i, err)
+				}
+			}
+		})
 	}
-	select {
-	case <-sampled:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("%d of %d sessions closed after 30 s", h.closed.Load(), n)
-	}
-	h.mu.Lock()
-	reasons := fmt.Sprint(h.reasons)
-	h.mu.Unlock()
-	if want := fmt.Sprint(map[string]int{disconnect.TransportClose: n}); reasons != want {
-		t.Fatalf("close reasons %s, want %s", reasons, want)
-	}
-	// The admitted runs, the sampler, and a few of the runtime's and the
-	// HTTP server's.
-	bound := int64(maxRuns) + 40
-	if extra := peak.Load() - int64(base); extra > bound {
-		t.Fatalf("the hang-up of %d sessions ran %d goroutines more than before, want at most %d", n, extra, bound)
-	}
-	t.Logf("the hang-up of %d sessions ran at most %d goroutines more than before", n, peak.Load()-int64(base))
 }
 
 // TestPollerAdmitsPastBlockedRuns: when every run the poller admitted

@@ -787,39 +787,70 @@ func (c *Conn) startWriting(ws *websocket.Conn) {
 	c.wake()
 }
 
-// lastWrite starts the writer that sends the close (or just closes the
-// socket) after the session ended. Its caller is tracked by the server (or
-// is Server.Close), so it may start even while the server shuts down.
+// lastWrite ends the session's WebSocket after the session ended: on the
+// caller's goroutine when the socket takes at once what is left to write
+// (endInline), else with a writer goroutine. Its caller is tracked by the
+// server (or is Server.Close), so it may start even while the server
+// shuts down.
 func (c *Conn) lastWrite() {
 	ws := c.claimWriter()
-	if ws == nil || c.closeHungUp(ws) {
+	if ws == nil || c.endInline(ws) {
 		return
 	}
 	c.srv.goAlways(func() { c.writeLoop(ws) })
 }
 
-// closeHungUp closes ws at once, on the caller's goroutine, when its client
-// hung up (its read ended: EOF, a close frame, a reset), nothing is left
-// to write and the close cannot block (plain TCP); it reports false,
-// leaving ws to a writer, otherwise. No close frame: gorilla/websocket
-// answered the client's, if it sent one, and a client that closed its
-// connection without one reads nothing more (Node's ws sends none either).
-// When thousands of clients hang up together, their sessions so end
+// endInline writes what writeLoop would write after the session ended (the
+// queue when the close flushes, then a bare close frame) without blocking,
+// and closes ws when the socket took it all; it reports false when a
+// writer must finish (the rest stays in the batch, see writeLoop), or where
+// it cannot write without blocking. A client that hung up (its read ended:
+// EOF, a close frame, a reset) gets no close frame of ours: gorilla/websocket
+// answered its close frame, if it sent one, and Node's ws sends none to a
+// client that ended its connection without one. So when thousands of
+// sessions end together (their clients hang up, Server.Close), they end
 // without a goroutine each.
-func (c *Conn) closeHungUp(ws *websocket.Conn) bool {
-	c.mu.Lock()
-	hungUp := c.reason == disconnect.TransportClose && c.mode == closeAbort
-	c.mu.Unlock()
-	if !hungUp {
-		return false
-	}
+func (c *Conn) endInline(ws *websocket.Conn) bool {
 	bc, ok := ws.NetConn().(*batchConn)
 	if !ok || !bc.canTry() || bc.pending() {
 		return false
 	}
-	_ = ws.Close()
-	return true
+	c.mu.Lock()
+	q, flags := c.takeLocked()
+	mode, frames := c.mode, c.frames
+	hungUp := c.reason == disconnect.TransportClose && mode == closeAbort
+	c.mu.Unlock()
+	if mode != closeFlush {
+		q = nil // as writeLoop: only a flush writes what is queued
+	}
+	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+	_ = ws.SetWriteDeadline(deadline)
+	bc.beginInline()
+	err := c.writeFrames(ws, q, flags, frames)
+	ended := hungUp
+	if err == nil && !hungUp {
+		// gorilla/websocket's reader may hold its write lock, answering a
+		// ping on a full socket: then the writer sends the close frame.
+		ended = ws.WriteControl(websocket.CloseMessage, []byte{}, time.Now().Add(inlineControlWait)) == nil
+		// WriteControl left its own deadline for the connection's next
+		// write: the writer that may write the rest (writeLoop) gets the
+		// session's.
+		_ = bc.SetWriteDeadline(deadline)
+	}
+	done := false
+	if err == nil {
+		done, err = bc.tryEnd()
+	}
+	if err != nil || (done && ended) {
+		_ = ws.Close()
+		return true
+	}
+	return false
 }
+
+// inlineControlWait bounds endInline's wait for gorilla/websocket's write
+// lock.
+const inlineControlWait = time.Millisecond
 
 // closeWith ends the session once; later calls do nothing.
 func (c *Conn) closeWith(reason string, err error, mode closeMode) {

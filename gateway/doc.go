@@ -99,7 +99,8 @@
 //     write where it can, and ends when the queue is empty, so an idle
 //     session has no writer. SendNow first tries to write on the caller's
 //     goroutine without blocking (Linux and macOS) and leaves to a writer
-//     goroutine only what the socket did not take.
+//     goroutine only what the socket did not take; so does the end of a
+//     session (what its close flushes, the close frame, the close).
 //   - A short-lived goroutine closes a session whose queue overflowed, so
 //     that OnClose never runs inside the caller's Send.
 //   - Timers: one per server for the heartbeats (its callback runs the

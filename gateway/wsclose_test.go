@@ -264,3 +264,39 @@ func TestClientHangUpGetsWhatNodeSends(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseFlushesMoreThanTheSocketTakes: a Conn.Close while the writer
+// waits on a client that has not read yet (the queue is more than the
+// socket takes) flushes it: the client, reading afterwards, reads every
+// message, in order, then the close frame.
+func TestCloseFlushesMoreThanTheSocketTakes(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{MaxQueueBytes: 64 << 20})
+	e.h.echo = false
+	ws, c := e.openWS(t)
+	const n, size = 256, 32 << 10 // 8 MiB: more than loopback's buffers
+	body := strings.Repeat("x", size)
+	for i := range n {
+		if err := c.Send(msg(fmt.Sprintf("%04d%s", i, body))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close(disconnect.ForcedClose)
+	time.Sleep(50 * time.Millisecond) // longer than any wait but the session's
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for i := range n {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if want := fmt.Sprintf("4%04d", i); len(data) != 1+4+size || string(data[:5]) != want {
+			t.Fatalf("message %d: %d bytes starting %q, want %d starting %q", i, len(data), data[:min(5, len(data))], 1+4+size, want)
+		}
+	}
+	if _, _, err := ws.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNoStatusReceived) {
+		t.Fatalf("after the messages: %v, want a close frame without status (1005)", err)
+	}
+	if ev := e.h.nextClose(t); ev.reason != disconnect.ForcedClose {
+		t.Fatalf("server-side reason %q, want %q", ev.reason, disconnect.ForcedClose)
+	}
+}
