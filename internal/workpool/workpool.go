@@ -7,6 +7,15 @@
 // for another (one that blocks delays no other). At most 4 × GOMAXPROCS
 // workers wait at once; each ends after Idle without a task, and all waiting ones
 // at Close.
+//
+// At most 4 × GOMAXPROCS workers are starting (made, their goroutine not
+// yet running) at once: a task that finds that many waits in the pool's
+// queue, and each worker, as it starts, starts the next for the queue's
+// first task, then takes queued tasks after its own. So a burst of
+// thousands of tasks (thousands of clients hanging up at once) does not
+// make thousands of goroutines that the processors then run one after
+// the other, and no queued task waits for another to end: the chain of
+// starts goes on whatever the tasks do.
 package workpool
 
 import (
@@ -64,6 +73,14 @@ type Pool struct {
 	idle    atomic.Int32
 	maxIdle int32
 	wg      sync.WaitGroup
+
+	// mu guards starting and the queue (pending from head on); queued is
+	// the queue's length, read without mu.
+	mu       sync.Mutex
+	starting int32
+	pending  []Task
+	head     int
+	queued   atomic.Int32
 }
 
 // New returns a pool of which at most 4 × GOMAXPROCS workers wait at
@@ -78,18 +95,71 @@ func New(after func()) *Pool {
 	}
 }
 
-// Run runs t on a waiting worker, or on a new one; it never waits. Run
-// must not be called once Wait has started.
+// Run runs t on a waiting worker, or on a new one, or queues it for the
+// next worker to start when 4 × GOMAXPROCS are starting; it never waits.
+// Run must not be called once Wait has started.
 func (p *Pool) Run(t Task) {
 	select {
 	case p.work <- t:
+		return
 	default:
+	}
+	p.mu.Lock()
+	if p.starting < p.maxIdle {
+		p.starting++
+		p.mu.Unlock()
 		p.wg.Add(1)
 		go p.loop(t)
+		return
+	}
+	p.pending = append(p.pending, t)
+	p.queued.Add(1)
+	p.mu.Unlock()
+}
+
+// started ends a worker's start: it starts the next worker, for the first
+// queued task, if any.
+func (p *Pool) started() {
+	p.mu.Lock()
+	p.starting--
+	next, ok := p.popLocked()
+	if ok {
+		p.starting++
+	}
+	p.mu.Unlock()
+	if ok {
+		p.wg.Add(1)
+		go p.loop(next)
 	}
 }
 
+// takeQueued returns the first queued task, if any.
+func (p *Pool) takeQueued() (Task, bool) {
+	if p.queued.Load() == 0 {
+		return nil, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.popLocked()
+}
+
+// popLocked takes the first queued task; p.mu is held.
+func (p *Pool) popLocked() (Task, bool) {
+	if p.head == len(p.pending) {
+		return nil, false
+	}
+	t := p.pending[p.head]
+	p.pending[p.head] = nil
+	p.head++
+	if p.head == len(p.pending) {
+		p.pending, p.head = p.pending[:0], 0
+	}
+	p.queued.Add(-1)
+	return t, true
+}
+
 func (p *Pool) loop(t Task) {
+	p.started()
 	w := &Worker{p: p}
 	defer func() {
 		if !w.left.Load() {
@@ -101,6 +171,10 @@ func (p *Pool) loop(t Task) {
 		p.do(t, w)
 		if w.left.Load() {
 			return
+		}
+		if next, ok := p.takeQueued(); ok {
+			t = next
+			continue
 		}
 		if p.idle.Add(1) > p.maxIdle {
 			p.idle.Add(-1)
