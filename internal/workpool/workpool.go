@@ -151,12 +151,24 @@ func (p *Pool) popLocked() (Task, bool) {
 	t := p.pending[p.head]
 	p.pending[p.head] = nil
 	p.head++
-	if p.head == len(p.pending) {
+	switch {
+	case p.head == len(p.pending):
 		p.pending, p.head = p.pending[:0], 0
+	case p.head >= compactAfter && 2*p.head >= len(p.pending):
+		// A queue that never empties (tasks coming as fast as they
+		// go) must not grow its array by what it took already.
+		n := copy(p.pending, p.pending[p.head:])
+		clear(p.pending[n:])
+		p.pending, p.head = p.pending[:n], 0
 	}
 	p.queued.Add(-1)
 	return t, true
 }
+
+// compactAfter is how many taken tasks the queue's array keeps at its
+// start, at most, before the rest moves down (while at least as many
+// wait).
+const compactAfter = 256
 
 func (p *Pool) loop(t Task) {
 	p.started()

@@ -189,3 +189,39 @@ func TestQueuedTasksStartWhateverTheOthersDo(t *testing.T) {
 	p.Close()
 	p.Wait()
 }
+
+// A queue that never empties keeps an array of the size of what waits,
+// not of everything that went through it.
+func TestQueueThatNeverEmptiesStaysSmall(t *testing.T) {
+	p := &Pool{}
+	push := func() {
+		p.mu.Lock()
+		p.pending = append(p.pending, Func(func() {})) // as Run queues
+		p.queued.Add(1)
+		p.mu.Unlock()
+	}
+	pop := func() {
+		p.mu.Lock()
+		if _, ok := p.popLocked(); !ok {
+			t.Fatal("queue empty")
+		}
+		p.mu.Unlock()
+	}
+	const waiting = 500
+	for range 2 * waiting {
+		push()
+	}
+	for range waiting {
+		pop()
+	}
+	for range 100000 { // as many come as go
+		push()
+		pop()
+	}
+	if got := int(p.queued.Load()); got != waiting {
+		t.Fatalf("%d tasks queued, want %d", got, waiting)
+	}
+	if c := cap(p.pending); c > 4*(waiting+compactAfter) {
+		t.Fatalf("the queue's array holds %d for %d waiting tasks", c, waiting)
+	}
+}
