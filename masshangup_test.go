@@ -75,25 +75,12 @@ func TestMassHangUpDisconnectsEachSocketOnce(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the workers of the connects end (200 ms idle)
 	base := runtime.NumGoroutine()
 
-	var peak atomic.Int64
-	sampling, sampled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(sampled)
-		close(sampling)
-		for disconnected.Load() < n {
-			peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
-			runtime.Gosched()
-		}
-	}()
-	<-sampling
-	go func() {
+	peak, ok := leakcheck.PeakDuring(func() {
 		for _, ws := range wss {
 			_ = ws.UnderlyingConn().Close()
 		}
-	}()
-	select {
-	case <-sampled:
-	case <-time.After(30 * time.Second):
+	}, func() bool { return disconnected.Load() >= n }, 30*time.Second)
+	if !ok {
 		t.Fatalf("%d of %d sockets disconnected after 30 s", disconnected.Load(), n)
 	}
 	time.Sleep(100 * time.Millisecond) // a second disconnect would come now
@@ -110,10 +97,10 @@ func TestMassHangUpDisconnectsEachSocketOnce(t *testing.T) {
 	if want := fmt.Sprint(map[string]int{"transport close": n}); got != want || sockets != n || twice != 0 {
 		t.Fatalf("disconnect reasons %s for %d sockets (%d more than once), want %s for %d", got, sockets, twice, want, n)
 	}
-	// Bounded runs and queued mailboxes, the sampler, the closing
-	// goroutine, and a few of the runtime's and the HTTP server's.
-	bound := int64(8*runtime.GOMAXPROCS(0)) + 40
-	extra := peak.Load() - int64(base)
+	// Bounded runs and queued mailboxes, the closing goroutine, and a few
+	// of the runtime's and the HTTP server's.
+	bound := 8*runtime.GOMAXPROCS(0) + 40
+	extra := peak - base
 	if extra > bound {
 		t.Fatalf("the hang-up of %d sockets ran %d goroutines more than before, want at most %d", n, extra, bound)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/leakcheck"
 	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 	"github.com/gorilla/websocket"
@@ -155,21 +156,9 @@ func TestMassCloseHoldsFewGoroutines(t *testing.T) {
 			time.Sleep(workpool.Idle + 100*time.Millisecond) // the handshakes' workers end
 			base := runtime.NumGoroutine()
 
-			var peak atomic.Int64
-			sampling, sampled := make(chan struct{}), make(chan struct{})
-			go func() {
-				defer close(sampled)
-				close(sampling)
-				for h.closed.Load() < n {
-					peak.Store(max(peak.Load(), int64(runtime.NumGoroutine())))
-					runtime.Gosched()
-				}
-			}()
-			<-sampling
-			go tc.end(srv, wss, conns)
-			select {
-			case <-sampled:
-			case <-time.After(30 * time.Second):
+			peak, ok := leakcheck.PeakDuring(func() { tc.end(srv, wss, conns) },
+				func() bool { return h.closed.Load() >= n }, 30*time.Second)
+			if !ok {
 				t.Fatalf("%d of %d sessions closed after 30 s", h.closed.Load(), n)
 			}
 			h.mu.Lock()
@@ -178,10 +167,10 @@ func TestMassCloseHoldsFewGoroutines(t *testing.T) {
 			if want := fmt.Sprint(map[string]int{tc.reason: n}); reasons != want {
 				t.Fatalf("close reasons %s, want %s", reasons, want)
 			}
-			// The admitted runs, the sampler, the goroutine ending the
-			// sessions, and a few of the runtime's and the HTTP server's.
-			bound := int64(maxRuns) + 40
-			extra := peak.Load() - int64(base)
+			// The admitted runs, the goroutine ending the sessions, and a
+			// few of the runtime's and the HTTP server's.
+			bound := maxRuns + 40
+			extra := peak - base
 			if extra > bound {
 				t.Fatalf("ending %d sessions ran %d goroutines more than before, want at most %d", n, extra, bound)
 			}

@@ -42,3 +42,20 @@ func Settle(baseline int, wait time.Duration) (n int, dump string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// PeakDuring runs start on a goroutine of its own and, until done reports
+// true, samples the goroutine count as often as the scheduler lets it; it
+// returns the largest count seen, and false when done did not report true
+// within wait.
+func PeakDuring(start func(), done func() bool, wait time.Duration) (peak int, ok bool) {
+	go start()
+	deadline := time.Now().Add(wait)
+	for !done() {
+		peak = max(peak, runtime.NumGoroutine())
+		if time.Now().After(deadline) {
+			return peak, false
+		}
+		runtime.Gosched()
+	}
+	return peak, true
+}
