@@ -3,6 +3,7 @@ package gateway
 import (
 	"encoding/binary"
 	"net/http"
+	"strings"
 )
 
 // packedHeader holds a request's headers in one string, as a session keeps
@@ -12,26 +13,39 @@ import (
 // values (uvarint), then each value as its length and bytes.
 type packedHeader string
 
-// packHeader packs h.
+// packHeader packs h in one allocation of the exact size (a handshake
+// makes one: it was a buffer sized for the longest lengths, then a copy).
 func packHeader(h http.Header) packedHeader {
 	n := 0
 	for k, vs := range h {
-		n += binary.MaxVarintLen64 + len(k) + binary.MaxVarintLen64
+		n += uvarintLen(len(k)) + len(k) + uvarintLen(len(vs))
 		for _, v := range vs {
-			n += binary.MaxVarintLen64 + len(v)
+			n += uvarintLen(len(v)) + len(v)
 		}
 	}
-	b := make([]byte, 0, n)
+	var b strings.Builder
+	b.Grow(n)
+	var lb [binary.MaxVarintLen64]byte
+	put := func(x int) { b.Write(binary.AppendUvarint(lb[:0], uint64(x))) }
 	for k, vs := range h {
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(vs)))
+		put(len(k))
+		b.WriteString(k)
+		put(len(vs))
 		for _, v := range vs {
-			b = binary.AppendUvarint(b, uint64(len(v)))
-			b = append(b, v...)
+			put(len(v))
+			b.WriteString(v)
 		}
 	}
-	return packedHeader(b)
+	return packedHeader(b.String())
+}
+
+// uvarintLen returns how many bytes x takes as a uvarint.
+func uvarintLen(x int) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // header unpacks p into a new map whose strings share p's bytes.

@@ -52,3 +52,18 @@ func FuzzPackedHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestPackHeaderAllocatesOnce(t *testing.T) {
+	h := http.Header{
+		"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Origin": {"http://127.0.0.1:3000"},
+		"Cookie": {strings.Repeat("c", 300)},
+	}
+	var p packedHeader
+	if n := testing.AllocsPerRun(100, func() { p = packHeader(h) }); n != 1 {
+		t.Fatalf("packHeader made %v allocations, want 1", n)
+	}
+	if got := p.header(); !reflect.DeepEqual(got, h) {
+		t.Fatalf("unpacked %q, packed %q", got, h)
+	}
+}
