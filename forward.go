@@ -1,21 +1,28 @@
 package actorio
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/clusterlink"
+	pb "github.com/actorio/actorio/proto"
 )
 
 const (
@@ -37,17 +44,31 @@ const (
 // client had reached it, so that a balancer needs no sticky sessions. A
 // session id starts with its node's tag (clusterlink.SessionTagLen
 // characters); the node of a tag is asked of the other nodes once and
-// kept until a request to it fails. The requests go as HTTP/1.1 on
-// connections to that node's cluster port, secured as the links between
-// nodes are (clusterlink.Node.DialHandOver), and the forwarder of that
-// node serves them (handOverServer).
+// kept until a request to it fails. A long-polling request goes on the
+// link to that node (clusterlink.Node.HandOverRequest), whose forwarder
+// serves it (serveHandOver); a WebSocket upgrade goes as HTTP/1.1 on a
+// connection of its own to that node's cluster port, secured as the links
+// between nodes are (clusterlink.Node.DialHandOver), which becomes its
+// tunnel, and that node serves it (handOverServer).
 type forwarder struct {
 	s *Server
 	// tag starts the id of every session of this node.
-	tag       string
-	transport handOverTransport
-	proxy     *httputil.ReverseProxy
-	routing   atomic.Int32 // searches under way
+	tag string
+	// upgrades carries the WebSocket upgrades handed over, proxy sends
+	// them.
+	upgrades *http.Transport
+	proxy    *httputil.ReverseProxy
+	routing  atomic.Int32 // searches under way
+	// maxBody bounds what this node reads of a POST body it hands over:
+	// its MaxHTTPBufferSize, -1 for none.
+	maxBody int64
+	// handler serves the requests other nodes hand over to this one: the
+	// Server, or Options.Cluster.HandOverHandler.
+	handler http.Handler
+	// serving counts, by session id, the long-polling requests other
+	// nodes handed over that handler is serving (see endServed).
+	servingMu sync.Mutex
+	serving   map[string]int
 
 	mu     sync.Mutex
 	routes map[string]string // tag -> cluster address, one per node found
@@ -68,9 +89,6 @@ type forwarder struct {
 const (
 	handOverIdle   = 90 * time.Second
 	handOverServed = 2 * time.Minute
-	// handOverStreams bounds the requests on one HTTP/2 connection of
-	// hand-overs; past it the other node opens another connection.
-	handOverStreams = 1000
 )
 
 func newForwarder(s *Server) *forwarder {
@@ -88,11 +106,15 @@ func newForwarder(s *Server) *forwarder {
 	// request that has none would be answered in gzip between the nodes
 	// and unpacked again by this one.
 	upgrades := &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: handOverIdle, DisableCompression: true, DialContext: dial}
-	polls := &http.Transport{IdleConnTimeout: handOverIdle, DisableCompression: true, DialContext: dial,
-		Protocols: new(http.Protocols)}
-	polls.Protocols.SetUnencryptedHTTP2(true) // on a connection DialHandOver secured
+	maxBody := s.opts.MaxHTTPBufferSize
+	switch {
+	case maxBody == 0:
+		maxBody = gateway.DefaultMaxPayload
+	case maxBody < 0:
+		maxBody = -1
+	}
 	f := &forwarder{s: s, tag: gateway.NewID()[:clusterlink.SessionTagLen], routes: map[string]string{},
-		ctx: ctx, cancel: cancel, transport: handOverTransport{upgrades: upgrades, polls: polls}}
+		ctx: ctx, cancel: cancel, upgrades: upgrades, maxBody: maxBody, serving: map[string]int{}}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			var addr string
@@ -110,9 +132,9 @@ func newForwarder(s *Server) *forwarder {
 			}
 			return nil
 		},
-		Transport:     f.transport,
+		Transport:     upgrades,
 		BufferPool:    proxyBuffers{},
-		FlushInterval: -1, // a long-polling answer goes out as soon as it comes
+		FlushInterval: -1, // what the owner writes goes out as soon as it comes
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			// The node that held the session is gone or unreachable: the
 			// session is lost, as the client learns from this answer.
@@ -127,13 +149,15 @@ func newForwarder(s *Server) *forwarder {
 	if s.opts.Cluster.HandOverHandler != nil {
 		h = s.opts.Cluster.HandOverHandler
 	}
+	f.handler = h
 	f.served = newHandOverServer(h, s.opts.Logger)
 	return f
 }
 
-// proxyBuffers lends the buffers through which the forwarder copies
-// bodies: without a pool, httputil.ReverseProxy makes a 32 KB buffer for
-// every request it hands over, a long-polling GET or POST included.
+// proxyBuffers lends the buffers through which the forwarder copies what
+// a WebSocket upgrade's tunnel carries: without a pool,
+// httputil.ReverseProxy makes a 32 KB buffer for every request it hands
+// over.
 type proxyBuffers struct{}
 
 // proxyBufferSize is httputil.ReverseProxy's own copy buffer's size.
@@ -222,8 +246,224 @@ func (f *forwarder) elsewhere(w http.ResponseWriter, r *http.Request, sid string
 	defer stop()
 	unhook := context.AfterFunc(f.ctx, stop)
 	defer unhook()
+	if r.Header.Get("Upgrade") == "" {
+		f.handOverPoll(fctx, w, r, n, addr, tag)
+		return true
+	}
 	f.proxy.ServeHTTP(w, r.WithContext(fctx))
 	return true
+}
+
+// handOverPoll hands the long-polling request r over to the node at addr,
+// on the link to it, and answers r with that node's answer. The request's
+// body is read first, up to maxBody and one byte: a body declared longer
+// is not read, and the owner refuses it as too large (413, as it would
+// had the client reached it).
+func (f *forwarder) handOverPoll(ctx context.Context, w http.ResponseWriter, r *http.Request, n clusterlink.Node, addr, tag string) {
+	m := &pb.NodeHandOver{Method: r.Method, Uri: r.URL.RequestURI(), Host: r.Host,
+		Header: headersOut(r.Header), ContentLength: r.ContentLength}
+	if r.Body != nil && r.Body != http.NoBody {
+		if f.maxBody >= 0 && r.ContentLength > f.maxBody {
+			m.Cut = true
+		} else {
+			body := io.Reader(r.Body)
+			if f.maxBody >= 0 {
+				body = io.LimitReader(r.Body, f.maxBody+1)
+			}
+			b, err := io.ReadAll(body)
+			m.Body = b
+			m.Cut = err != nil || (f.maxBody >= 0 && int64(len(b)) > f.maxBody)
+		}
+	}
+	reply, err := n.HandOverRequest(ctx, addr, m)
+	if err == nil && reply.Status == 0 {
+		err = errors.New("its server did not answer")
+	}
+	if err != nil {
+		// The node that held the session is gone or unreachable, or
+		// failed serving it: the session is lost, as the client learns
+		// from this answer. (When the client went away, or this server
+		// is closing, the node is not forgotten.)
+		if ctx.Err() == nil {
+			f.forget(tag)
+		}
+		f.s.opts.Logger.Debug("actorio: request for another node's session failed", "sid", r.URL.Query().Get("sid"), "err", err)
+		gateway.CodeUnknownSID.Answer(w)
+		return
+	}
+	owner := make(http.Header, len(reply.Header))
+	for _, h := range reply.Header {
+		owner[h.Key] = h.Values
+	}
+	dropHopByHop(owner)
+	h := w.Header()
+	dropDoubled(owner, h)
+	for k, vs := range owner {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
+	status := int(reply.Status)
+	if bodyAllowed(status, r.Method) && h.Get("Content-Length") == "" {
+		h.Set("Content-Length", strconv.Itoa(len(reply.Body)))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(reply.Body)
+}
+
+// bodyAllowed reports whether an answer of status to a request of method
+// has a body.
+func bodyAllowed(status int, method string) bool {
+	return method != http.MethodHead && status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// hopByHop are the headers that concern one connection only, which a
+// hand-over does not carry from one connection to the next (RFC 9110,
+// 7.6.1), as a proxy does not.
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// dropHopByHop removes from h the hop-by-hop headers, and those its
+// Connection header names.
+func dropHopByHop(h http.Header) {
+	for _, v := range h.Values("Connection") {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		h.Del(k)
+	}
+}
+
+// headersOut returns the headers of a request handed over: the client's,
+// less the hop-by-hop ones, in the form a link carries.
+func headersOut(in http.Header) []*pb.NodeHeader {
+	h := in.Clone()
+	dropHopByHop(h)
+	out := make([]*pb.NodeHeader, 0, len(h))
+	for k, vs := range h {
+		out = append(out, &pb.NodeHeader{Key: k, Values: vs})
+	}
+	return out
+}
+
+// errCutBody is what the server of a request handed over reads after the
+// part of its body the node that handed it over read (NodeHandOver.cut).
+var errCutBody = errors.New("actorio: the rest of the body stayed on the node that handed the request over")
+
+// cutBody reads as the body of a request handed over whose body was cut:
+// what was read of it, then errCutBody.
+type cutBody struct{ r io.Reader }
+
+func (b cutBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		err = errCutBody
+	}
+	return n, err
+}
+
+// serveHandOver serves, with this node's server (or its HandOverHandler),
+// a long-polling request another node handed over, and returns the answer
+// the server wrote, once it returned. The request is what the server saw
+// on that node (its path and query, its client's headers, with the header
+// X-Actorio-Forwarded), from that node's cluster address; its context is
+// ctx. A handler that panics gets a reply of status 0, which that node
+// takes as a failure.
+func (f *forwarder) serveHandOver(ctx context.Context, m *pb.NodeHandOver) (reply *pb.NodeHandOverReply) {
+	var body io.Reader = bytes.NewReader(m.Body)
+	if m.Cut {
+		body = cutBody{body}
+	}
+	r, err := http.NewRequestWithContext(ctx, m.Method, m.Uri, body)
+	if err != nil {
+		f.s.opts.Logger.Warn("actorio: request handed over by another node refused", "from", m.ReplyTo, "err", err)
+		return &pb.NodeHandOverReply{Status: http.StatusBadRequest}
+	}
+	r.RequestURI, r.Host, r.RemoteAddr = m.Uri, m.Host, m.ReplyTo
+	r.ContentLength = m.ContentLength
+	r.Header = make(http.Header, len(m.Header)+1)
+	for _, h := range m.Header {
+		r.Header[h.Key] = h.Values
+	}
+	r.Header.Set(forwardedHeader, "1")
+	sid := r.URL.Query().Get("sid")
+	f.servingMu.Lock()
+	f.serving[sid]++
+	f.servingMu.Unlock()
+	defer func() {
+		f.servingMu.Lock()
+		if f.serving[sid]--; f.serving[sid] <= 0 {
+			delete(f.serving, sid)
+		}
+		f.servingMu.Unlock()
+	}()
+	w := &handOverAnswer{header: http.Header{}}
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				f.s.opts.Logger.Error("actorio: panic serving a request handed over by another node", "from", m.ReplyTo, "panic", p, "stack", string(debug.Stack()))
+			}
+			reply = &pb.NodeHandOverReply{}
+		}
+	}()
+	f.handler.ServeHTTP(w, r)
+	return w.reply()
+}
+
+// endServed ends, as closing the server does ("server shutting down"),
+// the sessions of the long-polling requests other nodes handed over that
+// are being served: a GET then gets its session's last packets, which the
+// node sends before it leaves the cluster (clusterlink.Receiver's
+// EndHandOvers).
+func (f *forwarder) endServed() {
+	f.servingMu.Lock()
+	sids := make([]string, 0, len(f.serving))
+	for sid := range f.serving {
+		sids = append(sids, sid)
+	}
+	f.servingMu.Unlock()
+	for _, sid := range sids {
+		f.s.gw.CloseSession(sid, disconnect.ServerShuttingDown)
+	}
+}
+
+// handOverAnswer is the http.ResponseWriter of a request handed over:
+// it keeps the answer, which goes back whole once the handler returns.
+type handOverAnswer struct {
+	header http.Header
+	sent   http.Header // header as it was at WriteHeader
+	status int
+	body   bytes.Buffer
+}
+
+func (w *handOverAnswer) Header() http.Header { return w.header }
+
+func (w *handOverAnswer) WriteHeader(status int) {
+	if w.status != 0 || status < 200 {
+		return // written already, or informational (not carried)
+	}
+	w.status, w.sent = status, w.header.Clone()
+}
+
+func (w *handOverAnswer) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
+}
+
+// Flush implements http.Flusher: the answer goes once the handler returns.
+func (w *handOverAnswer) Flush() {}
+
+// reply returns the answer as a link carries it.
+func (w *handOverAnswer) reply() *pb.NodeHandOverReply {
+	w.WriteHeader(http.StatusOK)
+	out := &pb.NodeHandOverReply{Status: int32(w.status), Body: w.body.Bytes()}
+	for k, vs := range w.sent {
+		out.Header = append(out.Header, &pb.NodeHeader{Key: k, Values: vs})
+	}
+	return out
 }
 
 // route returns the HTTP address of the node of tag.
@@ -260,29 +500,12 @@ func (f *forwarder) forget(tag string) {
 // other nodes go.
 func (f *forwarder) close() {
 	f.cancel()
-	f.transport.upgrades.CloseIdleConnections()
-	f.transport.polls.CloseIdleConnections()
-}
-
-// handOverTransport sends the requests handed over to another node: the
-// long-polling ones multiplexed on HTTP/2 (with prior knowledge, over the
-// connections DialHandOver secured), so that a node's pending polls for
-// another node share a connection or a few (one TLS handshake, not one
-// per poll waiting at once); a WebSocket upgrade, which HTTP/2 cannot
-// carry, on an HTTP/1.1 connection of its own, which becomes its tunnel.
-type handOverTransport struct{ upgrades, polls *http.Transport }
-
-// RoundTrip sends r on the transport for its kind.
-func (t handOverTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Header.Get("Upgrade") != "" {
-		return t.upgrades.RoundTrip(r)
-	}
-	return t.polls.RoundTrip(r)
+	f.upgrades.CloseIdleConnections()
 }
 
 // handOverServer serves with net/http the connections on which other
-// nodes hand requests over to this one. Its HTTP server starts with the
-// first.
+// nodes hand WebSocket upgrades over to this one. Its HTTP server starts
+// with the first.
 type handOverServer struct {
 	srv   *http.Server
 	conns chan net.Conn
@@ -301,15 +524,7 @@ func newHandOverServer(h http.Handler, log *slog.Logger) *handOverServer {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       handOverServed,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		// HTTP/2 with prior knowledge for the polls (handOverTransport),
-		// on connections the cluster port secured.
-		Protocols: new(http.Protocols),
-		// A stream per poll waiting: room for a node's polling clients
-		// on one connection, before the other node opens another.
-		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: handOverStreams},
 	}
-	hs.srv.Protocols.SetHTTP1(true)
-	hs.srv.Protocols.SetUnencryptedHTTP2(true)
 	return hs
 }
 

@@ -545,9 +545,19 @@ type clusterReceiver struct{ s *Server }
 // OwnsSessionTag reports whether tag is this node's session tag.
 func (r clusterReceiver) OwnsSessionTag(tag string) bool { return tag == r.s.fw.tag }
 
-// HandOver serves a connection on which another node hands this one the
-// requests for its sessions.
+// HandOver serves a connection on which another node hands this one a
+// WebSocket upgrade for one of its sessions.
 func (r clusterReceiver) HandOver(conn net.Conn) { r.s.fw.served.serve(conn) }
+
+// EndHandOvers ends the sessions of the long-polling requests other
+// nodes handed over that are being served, as Close does.
+func (r clusterReceiver) EndHandOvers() { r.s.fw.endServed() }
+
+// ServeHandOver serves a long-polling request another node handed over
+// for one of this node's sessions.
+func (r clusterReceiver) ServeHandOver(ctx context.Context, m *pb.NodeHandOver) *pb.NodeHandOverReply {
+	return r.s.fw.serveHandOver(ctx, m)
+}
 
 // Broadcast delivers a broadcast another node encoded to the sockets of
 // the namespace of that name, as a local broadcast. A namespace that does

@@ -598,9 +598,44 @@ func TestCluster(t *testing.T) {
 	t.Run("any node serves a session of another node, on both transports", func(t *testing.T) {
 		testForwarding(t, a, b, c)
 	})
+	t.Run("long-polling requests handed over, at their edges", func(t *testing.T) {
+		testHandedOverPolls(t, a, b, c)
+	})
 
 	t.Run("a closed node is dropped at once and the others keep broadcasting", func(t *testing.T) {
+		// A GET pending on C directly and one handed over to it by A
+		// both get C's close packet (C sends the answer it hands back
+		// before its goodbye).
+		sidDirect, sidVia := pollingHandshake(t, c.url), pollingHandshake(t, c.url)
+		for _, sid := range []string{sidDirect, sidVia} {
+			if st, got := pollingRequest(t, "POST", c.url, sid, "40"); st != 200 || got != "ok" {
+				t.Fatalf("CONNECT: %d %q", st, got)
+			}
+			if st, got := pollingRequest(t, "GET", c.url, sid, ""); st != 200 || !strings.HasPrefix(got, "40") {
+				t.Fatalf("CONNECT's answer: %d %q", st, got)
+			}
+		}
+		answers := make(chan string, 2)
+		for _, via := range []struct {
+			name, url, sid string
+		}{{"directly", c.url, sidDirect}, {"through A", a.url, sidVia}} {
+			go func() {
+				st, got := pollingRequest(t, "GET", via.url, via.sid, "")
+				answers <- fmt.Sprintf("%s: %d %q", via.name, st, got)
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // both wait on C
 		c.close(t)
+		for range 2 {
+			select {
+			case got := <-answers:
+				if !strings.HasSuffix(got, `: 200 "1"`) {
+					t.Errorf("a GET pending on C when it closed, %s, want 200 \"1\"", got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a GET pending on C was not answered once it closed")
+			}
+		}
 		t.Logf("node C closed in %v", c.closeTook.Round(time.Millisecond))
 		// C waited for A and B to confirm its leaving: no delay here.
 		for _, node := range []*testNode{a, b} {

@@ -1,15 +1,19 @@
 package cluster_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/gateway"
 )
 
@@ -133,5 +137,85 @@ func testForwarding(t *testing.T, a, b, c *testNode) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("%s took %v to refuse a sid of no node", n.name, d)
 		}
+	}
+}
+
+// testHandedOverPolls checks what a long-polling request handed over on
+// the link between the nodes does at its edges, as it would on the node
+// of its session: a GET whose client goes away ends the session (as a
+// GET aborted there does, "transport error"), and a POST body over
+// MaxHTTPBufferSize, declared or not, gets 413 while the session goes on.
+func testHandedOverPolls(t *testing.T, a, b, c *testNode) {
+	t.Run("a GET whose client goes away ends its session", func(t *testing.T) {
+		sid := pollingHandshake(t, a.url)
+		if st, got := pollingRequest(t, http.MethodPost, b.url, sid, "40"); st != http.StatusOK || got != "ok" {
+			t.Fatalf("CONNECT through B: %d %q", st, got)
+		}
+		st, got := pollingRequest(t, http.MethodGet, c.url, sid, "")
+		var connect struct {
+			SID string `json:"sid"`
+		}
+		if st != http.StatusOK || !strings.HasPrefix(got, "40") || json.Unmarshal([]byte(got[2:]), &connect) != nil {
+			t.Fatalf("GET through C: %d %q", st, got)
+		}
+		connected := func() bool {
+			ss, err := a.srv.Of("/").FetchSockets(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.ContainsFunc(ss, func(s *actorio.Socket) bool { return s.ID() == connect.SID })
+		}
+		if !connected() {
+			t.Fatal("the socket is not on A")
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/socket.io/?EIO=4&transport=polling&sid="+sid, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			done <- err
+		}()
+		time.Sleep(200 * time.Millisecond) // the GET waits on A
+		cancel()
+		if err := <-done; err == nil {
+			t.Fatal("the GET was answered before its client went away")
+		}
+		// (Without a request that would find the GET still pending.)
+		eventually(t, 5*time.Second, "the socket leaves A", func() bool { return !connected() })
+	})
+
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("a POST body over the limit gets 413 and the session goes on (length declared: %v)", declared), func(t *testing.T) {
+			sid := pollingHandshake(t, a.url)
+			var body io.Reader = strings.NewReader("4" + strings.Repeat("x", gateway.DefaultMaxPayload))
+			if !declared {
+				body = io.MultiReader(body) // no length: sent chunked
+			}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, b.url+"/socket.io/?EIO=4&transport=polling&sid="+sid, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("POST through B: %v", err)
+			}
+			got, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusRequestEntityTooLarge || len(got) != 0 {
+				t.Fatalf("POST over the limit through B: %d %q, want 413 and no body", res.StatusCode, got)
+			}
+			if st, got := pollingRequest(t, http.MethodPost, c.url, sid, "40"); st != http.StatusOK || got != "ok" {
+				t.Fatalf("CONNECT through C after the 413: %d %q", st, got)
+			}
+			if st, got := pollingRequest(t, http.MethodGet, b.url, sid, ""); st != http.StatusOK || !strings.HasPrefix(got, `40{"sid":"`) {
+				t.Fatalf("GET through B after the 413: %d %q", st, got)
+			}
+		})
 	}
 }

@@ -5,21 +5,147 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
+
+	pb "github.com/actorio/actorio/proto"
 )
+
+// handOverWaiter waits for the answer to a NodeHandOver.
+type handOverWaiter = replyWaiter[*pb.NodeHandOverReply]
+
+// HandOverRequest implements clusterlink.Node. A request costs a frame on
+// the link each way, written by the goroutine that has it when the link
+// is quiet (see link.queue): no connection of its own, no HTTP framing
+// between the nodes, and no goroutine of the link's in between.
+func (n *node) HandOverRequest(ctx context.Context, addr string, r *pb.NodeHandOver) (*pb.NodeHandOverReply, error) {
+	var p peer
+	found := false
+	for _, q := range n.others() {
+		if q.addr == addr {
+			p, found = q, true
+			break
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("hand a request over to %s: %w", addr, ErrNodeUnreachable)
+	}
+	replies, err := collectReplies[*pb.NodeHandOverReply](ctx, n, []peer{p}, "answer", func(id uint64) []string {
+		r.RequestId, r.ReplyTo = id, n.address()
+		return n.send([]peer{p}, r)
+	})
+	if len(replies) > 0 {
+		return replies[0], nil
+	}
+	if err == nil {
+		err = ErrNodeUnreachable // dropped from the membership meanwhile
+	}
+	if ctx.Err() != nil && !n.closed.Load() {
+		// Its server's request ends too (a pending GET returns).
+		n.sendTo(addr, &pb.NodeHandOverCancel{RequestId: r.RequestId, ReplyTo: r.ReplyTo})
+	}
+	return nil, fmt.Errorf("hand a request over to %s: %w", addr, err)
+}
+
+// startHandOver counts one more request handed over in work and
+// handOvers, unless the node is closing.
+func (n *node) startHandOver() bool {
+	n.workMu.Lock()
+	defer n.workMu.Unlock()
+	if n.closed.Load() {
+		return false
+	}
+	n.work.Add(1)
+	n.handOvers.Add(1)
+	return true
+}
+
+// cancelHandOvers ends the requests the node at addr handed over that are
+// still being served: it left, or its link ended, and waits for them no
+// more (the server then handles each as a request whose client went
+// away).
+func (n *node) cancelHandOvers(addr string) {
+	n.handing.Range(func(k, cancel any) bool {
+		if k.(ackKey).replyTo == addr {
+			cancel.(context.CancelFunc)()
+		}
+		return true
+	})
+}
+
+// handOverEndWait bounds how long a node that leaves waits for the
+// answers of the requests handed over to it that its server is ending
+// (endHandOvers).
+const handOverEndWait = time.Second
+
+// endHandOvers, as the node starts to leave, has its server end the
+// sessions of the requests other nodes handed over to it that are still
+// being served, and waits until their answers are queued on the links
+// (handOverEndWait at most): they go before the goodbyes, which end the
+// other nodes' waits for this one. A client whose GET was handed over
+// then gets its session's last packets, as it would had it reached this
+// node, rather than "Session ID unknown".
+func (n *node) endHandOvers() {
+	// A barrier: every startHandOver that saw the node open has added.
+	n.workMu.Lock()
+	n.workMu.Unlock() //nolint:staticcheck
+	done := make(chan struct{})
+	go func() {
+		n.handOvers.Wait()
+		close(done)
+	}()
+	n.recv.EndHandOvers()
+	t := time.NewTimer(handOverEndWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// serveHandOver serves, on a goroutine of its own (a long-polling GET
+// waits for what its session sends), a request another node handed over,
+// and sends it the answer. The request's context ends when that node
+// cancels it (NodeHandOverCancel, which comes after it on the same link,
+// so finds it registered) or this node closes.
+func (n *node) serveHandOver(m *pb.NodeHandOver) {
+	if m.ReplyTo == "" || !n.startHandOver() {
+		return
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	key := ackKey{m.ReplyTo, m.RequestId}
+	n.handing.Store(key, cancel)
+	go func() {
+		defer n.work.Done()
+		defer n.handOvers.Done()
+		defer func() {
+			n.handing.Delete(key)
+			cancel()
+		}()
+		reply := n.recv.ServeHandOver(ctx, m)
+		if reply == nil || ctx.Err() != nil {
+			return // the other node stopped waiting, or this one closed
+		}
+		reply.RequestId, reply.MemberId = m.RequestId, n.member()
+		n.sendTo(m.ReplyTo, reply)
+	}()
+}
 
 // This file carries the requests one node hands over to another: a
 // long-polling request or a WebSocket upgrade for a session of another
-// node (package actorio's forwarder). They travel as HTTP (HTTP/2 with
-// prior knowledge for the long-polling requests, HTTP/1.1 for the
-// upgrades) on connections to the other node's cluster port, opened and
-// secured as links are (mutual TLS with the handOverProto ALPN protocol,
-// or the handOverMagic line when plain, then the hello with the cluster
-// secret), and that node's server serves them (Receiver.HandOver). So a
-// hand-over needs nothing of the node's public HTTP endpoint (its
-// address, its scheme, a certificate for it, its mux's routes), and what
-// clients send crosses between nodes as securely as broadcasts do.
+// node (package actorio's forwarder). A long-polling request travels as a
+// NodeHandOver on the link to that node, and its answer as a
+// NodeHandOverReply on the link back, the node's server serving it
+// (Receiver.ServeHandOver). A WebSocket upgrade travels as HTTP/1.1 on a
+// connection of its own to the other node's cluster port, which becomes
+// its tunnel, opened and secured as links are (mutual TLS with the
+// handOverProto ALPN protocol, or the handOverMagic line when plain, then
+// the hello with the cluster secret), and that node's server serves it
+// (Receiver.HandOver). So a hand-over needs nothing of the node's public
+// HTTP endpoint (its address, its scheme, a certificate for it, its mux's
+// routes), and what clients send crosses between nodes as securely as
+// broadcasts do.
 
 const (
 	// handOverProto is the TLS ALPN protocol of a hand-over connection;

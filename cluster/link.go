@@ -88,9 +88,14 @@ type link struct {
 	addr string
 	wake chan struct{} // capacity 1: something was queued, or the link closes
 
-	mu      sync.Mutex
-	pending []byte   // frames queued, not yet written
-	spare   []byte   // the buffer of the write before, for reuse
+	mu sync.Mutex
+	// pending holds the frames queued, not yet written, in order: small
+	// ones gathered in buffers of the link's own, a larger one
+	// (linkCopyMax) as it was queued, not copied. owned: the last is the
+	// link's own buffer, which takes the next small frame.
+	pending [][]byte
+	owned   bool
+	spare   []byte   // the link's buffer of the write before, for reuse
 	conn    net.Conn // the connection, while one is open
 	closed  bool
 	// writing: a write (or the writer's dial) is under way, by the writer
@@ -137,6 +142,13 @@ const linkQuiet = 200 * time.Microsecond
 // tlsSlack covers what TLS adds to a frame: a record's header, tag and
 // padding.
 const tlsSlack = 64
+
+// linkCopyMax is the largest frame copied into the link's buffer when
+// queued; a larger one (the answer to a long-polling request handed over,
+// say) is queued as it is, and written after what was queued before it.
+// A frame is never changed once queued, so one frame can be queued on
+// several links.
+const linkCopyMax = 4 << 10
 
 // linkTo returns this node's link to addr, made on first use; nil once
 // the node is closing.
@@ -215,17 +227,35 @@ func (l *link) enqueue(frame []byte, control bool) {
 			return
 		}
 		// What was queued while this sender looked goes behind its frame.
-		l.pending = append(append(make([]byte, 0, len(frame)+len(l.pending)), frame...), l.pending...)
+		if len(l.pending) == 0 {
+			l.owned = false
+		}
+		l.pending = append([][]byte{frame}, l.pending...)
 		l.mu.Unlock()
 		l.wakeWriter()
 		return
 	}
-	if l.pending == nil && l.spare != nil {
-		l.pending, l.spare = l.spare, nil
-	}
-	l.pending = append(l.pending, frame...)
+	l.push(frame)
 	l.mu.Unlock()
 	l.wakeWriter()
+}
+
+// push queues frame behind what is pending: copied into the link's
+// buffer when small, else as it is (see linkCopyMax); l.mu must be held.
+func (l *link) push(frame []byte) {
+	switch {
+	case len(frame) > linkCopyMax:
+		l.pending = append(l.pending, frame)
+		l.owned = false
+	case l.owned:
+		last := &l.pending[len(l.pending)-1]
+		*last = append(*last, frame...)
+	default:
+		buf := l.spare
+		l.spare = nil
+		l.pending = append(l.pending, append(buf[:0], frame...))
+		l.owned = true
+	}
 }
 
 // writeNow writes frame on c from the sender's goroutine (see queue); a
@@ -275,7 +305,7 @@ func (l *link) failure(c net.Conn) error {
 func (l *link) close() {
 	l.mu.Lock()
 	l.closed = true
-	l.pending = nil
+	l.pending, l.owned = nil, false
 	c := l.conn
 	l.mu.Unlock()
 	if c != nil {
@@ -340,8 +370,8 @@ func (l *link) run() {
 			l.mu.Unlock()
 			continue
 		}
-		batch, closed := l.pending, l.closed
-		l.pending = nil
+		batch, owned, closed := l.pending, l.owned, l.closed
+		l.pending, l.owned = nil, false
 		l.writing = len(batch) > 0 && !closed
 		l.mu.Unlock()
 		if closed {
@@ -351,7 +381,7 @@ func (l *link) run() {
 			continue
 		}
 		idle.Reset(linkIdle)
-		if !l.write(&conn, &lost, &failedAt, batch, drop) {
+		if !l.write(&conn, &lost, &failedAt, batch, owned, drop) {
 			return
 		}
 	}
@@ -359,8 +389,9 @@ func (l *link) run() {
 
 // write writes batch for run, opening the connection first when none is
 // open, and ends the write that run began (l.writing); false when the link
-// closed meanwhile.
-func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time, batch []byte, drop func()) bool {
+// closed meanwhile. owned: batch's last buffer is the link's own, which
+// the next small frames may reuse.
+func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time, batch [][]byte, owned bool, drop func()) bool {
 	defer l.doneWriting()
 	if *conn == nil {
 		if time.Since(*failedAt) < linkRedial {
@@ -386,15 +417,18 @@ func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time,
 		*conn, *lost = c, l.watch(c)
 		l.n.onEndpoint(&remote.EndpointConnectedEvent{Address: l.addr})
 	}
+	last := batch[len(batch)-1]
 	_ = (*conn).SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	if _, err := (*conn).Write(batch); err != nil {
+	// One writev(2) on a plain connection; TLS writes each in turn.
+	bufs := net.Buffers(batch)
+	if _, err := bufs.WriteTo(*conn); err != nil {
 		drop()
 		l.n.linkLost(l.addr, err)
 		return true
 	}
-	if cap(batch) <= 64<<10 {
+	if owned && cap(last) <= 64<<10 {
 		l.mu.Lock()
-		l.spare = batch[:0]
+		l.spare = last[:0]
 		l.mu.Unlock()
 	}
 	return true
@@ -739,6 +773,8 @@ func (n *node) serveLink(conn net.Conn, r *bufio.Reader, from string) {
 		n.linkMu.Lock()
 		delete(n.inbound, conn)
 		n.linkMu.Unlock()
+		// Their answers could not go back the way they came.
+		n.cancelHandOvers(from)
 	}()
 	// The sockets' writers that broadcasts start wait until the frames
 	// already read are delivered (at most maxHeldFrames of them): each
@@ -779,6 +815,7 @@ func (n *node) handleLink(from string, m proto.Message) {
 	switch m := m.(type) {
 	case *pb.NodeLeaving:
 		n.leaving(m.MemberId, m.Address)
+		n.cancelHandOvers(m.Address)
 		// After everything it sent before: the goodbye's answer tells it
 		// all of that was handled.
 		n.sendTo(from, &pb.NodeLeavingAck{})

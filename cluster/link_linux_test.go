@@ -110,7 +110,13 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 					defer wg.Done()
 					for k := range each {
 						i := round*each + k
-						f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: fmt.Sprintf("%d:%d", s, i)})
+						// Some frames are larger than linkCopyMax: queued
+						// as they are, between copied ones.
+						var pad string
+						if i%7 == 3 {
+							pad = strings.Repeat("p", linkCopyMax+1)
+						}
+						f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: fmt.Sprintf("%d:%d", s, i), Address: pad})
 						if err != nil {
 							t.Error(err)
 							return
@@ -134,6 +140,9 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 		in, _ := strconv.Atoi(i)
 		if in != next[sn] {
 			t.Fatalf("sender %d: frame %d arrived where %d was due", sn, in, next[sn])
+		}
+		if big := in%7 == 3; big != (len(m.(*pb.NodeLeaving).Address) > linkCopyMax) {
+			t.Fatalf("sender %d: frame %d arrived with %d bytes of padding", sn, in, len(m.(*pb.NodeLeaving).Address))
 		}
 		next[sn]++
 	}

@@ -47,6 +47,9 @@ var linkTypes = []func() proto.Message{
 	func() proto.Message { return new(pb.NodeEvent) },
 	func() proto.Message { return new(pb.NodeRouteQuery) },
 	func() proto.Message { return new(pb.NodeRouteReply) },
+	func() proto.Message { return new(pb.NodeHandOver) },
+	func() proto.Message { return new(pb.NodeHandOverReply) },
+	func() proto.Message { return new(pb.NodeHandOverCancel) },
 }
 
 // linkTypeOf is the type byte of each message of linkTypes.
@@ -61,19 +64,60 @@ var linkTypeOf = func() map[protoreflect.FullName]byte {
 // errLinkFrame reports a frame a node cannot read: the link ends.
 var errLinkFrame = errors.New("cluster link: bad frame")
 
-// appendLinkFrame appends m as one frame to b.
-func appendLinkFrame(b []byte, m proto.Message) ([]byte, error) {
+// appendLinkFrame appends m as one frame to b; with b nil, in a buffer of
+// the frame's size.
+func appendLinkFrame(b []byte, m proto.Message) (_ []byte, err error) {
 	t := linkTypeOf[m.ProtoReflect().Descriptor().FullName()]
 	if t == 0 {
 		return b, fmt.Errorf("cluster link: %T is not sent on links", m)
 	}
+	var tail []byte
+	if bp := bodyOf(m); bp != nil {
+		tail, *bp = *bp, nil
+		defer func() { *bp = tail }()
+	}
+	size := proto.Size(m)
+	n := size
+	if bodyOf(m) != nil {
+		n += uvarintLen(size) + len(tail)
+	}
+	if b == nil {
+		b = make([]byte, 0, 1+uvarintLen(n)+n)
+	}
 	b = append(b, t)
-	b = binary.AppendUvarint(b, uint64(proto.Size(m)))
-	b, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	b = binary.AppendUvarint(b, uint64(n))
+	if bodyOf(m) != nil {
+		b = binary.AppendUvarint(b, uint64(size))
+	}
+	b, err = proto.MarshalOptions{}.MarshalAppend(b, m)
 	if err != nil {
 		return b, fmt.Errorf("cluster link: marshal %T: %w", m, err)
 	}
-	return b, nil
+	return append(b, tail...), nil
+}
+
+// bodyOf returns the body field of m when m is a message whose body a
+// frame carries after it rather than in it (the long-polling requests
+// handed over and their answers): the frame holds the length of the
+// message (uvarint), the message without its body, then the body, which
+// is read as a part of the frame's buffer rather than copied out of it.
+func bodyOf(m proto.Message) *[]byte {
+	switch m := m.(type) {
+	case *pb.NodeHandOver:
+		return &m.Body
+	case *pb.NodeHandOverReply:
+		return &m.Body
+	}
+	return nil
+}
+
+// uvarintLen returns how many bytes x takes as a uvarint.
+func uvarintLen(x int) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // readLinkFrame reads one frame from r; io.EOF when r ends between
@@ -91,8 +135,20 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
 	}
 	m := linkTypes[t]()
+	bp := bodyOf(m)
+	var tail []byte
+	if bp != nil {
+		n, k := binary.Uvarint(buf)
+		if k <= 0 || n > uint64(len(buf)-k) {
+			return nil, fmt.Errorf("%w: a message's length past its frame", errLinkFrame)
+		}
+		buf, tail = buf[k:k+int(n)], buf[k+int(n):]
+	}
 	if err := proto.Unmarshal(buf, m); err != nil {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
+	}
+	if len(tail) > 0 {
+		*bp = tail
 	}
 	return m, nil
 }

@@ -23,12 +23,27 @@ func TestLinkFrames(t *testing.T) {
 		&pb.NodeEvent{Data: []byte(`["reload","x"]`), Attachments: [][]byte{{0, 1}}, AckId: 3, ReplyTo: "127.0.0.1:7001"},
 		&pb.NodeRouteQuery{Tag: "abcdefgh", RequestId: 4, ReplyTo: "127.0.0.1:7001"},
 		&pb.NodeRouteReply{Address: "127.0.0.1:3000", RequestId: 4, MemberId: "m"},
+		&pb.NodeHandOver{RequestId: 5, ReplyTo: "127.0.0.1:7001", Method: "POST", Uri: "/socket.io/?sid=x", Host: "h",
+			Header: []*pb.NodeHeader{{Key: "Cookie", Values: []string{"a=1", "b=2"}}}, Body: []byte("42[\"x\"]"), ContentLength: 7},
+		&pb.NodeHandOver{RequestId: 6, Method: "GET", Uri: "/socket.io/", ContentLength: -1}, // no body
+		&pb.NodeHandOverReply{RequestId: 5, MemberId: "m", Status: 200, Body: bytes.Repeat([]byte("b"), 70000)},
+		&pb.NodeHandOverReply{RequestId: 6, MemberId: "m", Status: 413},
+		&pb.NodeHandOverCancel{RequestId: 6, ReplyTo: "127.0.0.1:7001"},
+	}
+	before := make([]proto.Message, len(msgs))
+	for i, m := range msgs {
+		before[i] = proto.Clone(m)
 	}
 	var b []byte
 	for _, m := range msgs {
 		var err error
 		if b, err = appendLinkFrame(b, m); err != nil {
 			t.Fatal(err)
+		}
+	}
+	for i, m := range msgs {
+		if !proto.Equal(m, before[i]) {
+			t.Fatalf("framing changed %v into %v", before[i], m)
 		}
 	}
 	r := bufio.NewReader(bytes.NewReader(b))
@@ -58,6 +73,8 @@ func TestLinkFrames(t *testing.T) {
 		{"over the bound", append([]byte{1}, 0x80, 0x80, 0x80, 0x80, 0x08)}, // 2^31
 		{"body cut", []byte{1, 5, 'a'}},
 		{"not protobuf", []byte{1, 2, 0xff, 0xff}},
+		{"a body's message past its frame", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 2, 5, 0}},
+		{"a body's message length cut", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 1, 0x80}},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

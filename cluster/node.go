@@ -111,6 +111,11 @@ type node struct {
 	// acking holds the cancel of each broadcast with acks run for another
 	// node, by ackKey, while it waits for this node's sockets.
 	acking sync.Map
+	// handing holds the cancel of each long-polling request another node
+	// handed over, by ackKey (its reply address and request id), while
+	// this node's server serves it; handOvers counts those requests.
+	handing   sync.Map
+	handOvers sync.WaitGroup
 
 	// ctx ends when the node closes: it ends the broadcasts with acks
 	// other nodes asked this one for, which run in work.
@@ -1025,6 +1030,7 @@ func (n *node) teardown(started bool) (err error) {
 		}
 		n.sys.Shutdown()
 	}()
+	n.endHandOvers()
 	if started {
 		n.sayGoodbye()
 	}
@@ -1382,6 +1388,16 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 		}()
 	case *pb.NodeSessionClaimReply:
 		if w, ok := waiterOf[*claimWaiter](n, m.RequestId); ok {
+			w.add(m)
+		}
+	case *pb.NodeHandOver:
+		n.serveHandOver(m)
+	case *pb.NodeHandOverCancel:
+		if cancel, ok := n.handing.Load(ackKey{m.ReplyTo, m.RequestId}); ok {
+			cancel.(context.CancelFunc)()
+		}
+	case *pb.NodeHandOverReply:
+		if w, ok := waiterOf[*handOverWaiter](n, m.RequestId); ok {
 			w.add(m)
 		}
 	case *pb.NodeQueueMark:

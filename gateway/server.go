@@ -315,6 +315,19 @@ func (s *Server) lookupRequest(sid string, polling bool) (c *Conn, closing bool)
 	return c, s.closing
 }
 
+// CloseSession ends the live session of id sid from the server side, as
+// Conn.Close does with reason, and reports whether there was one.
+func (s *Server) CloseSession(sid, reason string) bool {
+	s.mu.Lock()
+	c := s.sessions[sid]
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.Close(reason)
+	return true
+}
+
 // stopLingeringLocked forgets every lingering session; s.mu is held.
 func (s *Server) stopLingeringLocked() {
 	for id, c := range s.lingering {

@@ -2026,6 +2026,313 @@ func (x *NodeSessionClaimReply) GetSession() *NodeSession {
 	return nil
 }
 
+// NodeHandOver carries a long-polling request (a GET or a POST) that a
+// client sent to the asking node for a session the receiving node holds:
+// the receiving node serves it as if the client had reached it and
+// answers with a NodeHandOverReply. It travels on the link between the
+// two nodes, as secured as the broadcasts.
+type NodeHandOver struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_id names the request on the asking node, reply_to is that
+	// node's cluster address.
+	RequestId uint64 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo   string `protobuf:"bytes,2,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	Method    string `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`
+	// uri is the path and query the asking node's server was handed.
+	Uri    string        `protobuf:"bytes,4,opt,name=uri,proto3" json:"uri,omitempty"`
+	Host   string        `protobuf:"bytes,5,opt,name=host,proto3" json:"host,omitempty"`
+	Header []*NodeHeader `protobuf:"bytes,6,rep,name=header,proto3" json:"header,omitempty"`
+	// body is the request's body as the asking node read it; cut says that
+	// the client's body went on (past the asking node's MaxHTTPBufferSize,
+	// by one byte, or it failed to read the rest), and the receiving node's
+	// server then gets a read error after body.
+	Body []byte `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
+	Cut  bool   `protobuf:"varint,8,opt,name=cut,proto3" json:"cut,omitempty"`
+	// content_length is the length the client declared, -1 when unknown.
+	ContentLength int64 `protobuf:"varint,9,opt,name=content_length,json=contentLength,proto3" json:"content_length,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeHandOver) Reset() {
+	*x = NodeHandOver{}
+	mi := &file_actorio_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeHandOver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeHandOver) ProtoMessage() {}
+
+func (x *NodeHandOver) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeHandOver.ProtoReflect.Descriptor instead.
+func (*NodeHandOver) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *NodeHandOver) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeHandOver) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
+func (x *NodeHandOver) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *NodeHandOver) GetUri() string {
+	if x != nil {
+		return x.Uri
+	}
+	return ""
+}
+
+func (x *NodeHandOver) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *NodeHandOver) GetHeader() []*NodeHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *NodeHandOver) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *NodeHandOver) GetCut() bool {
+	if x != nil {
+		return x.Cut
+	}
+	return false
+}
+
+func (x *NodeHandOver) GetContentLength() int64 {
+	if x != nil {
+		return x.ContentLength
+	}
+	return 0
+}
+
+// NodeHeader is one HTTP header and its values.
+type NodeHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeHeader) Reset() {
+	*x = NodeHeader{}
+	mi := &file_actorio_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeHeader) ProtoMessage() {}
+
+func (x *NodeHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeHeader.ProtoReflect.Descriptor instead.
+func (*NodeHeader) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *NodeHeader) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *NodeHeader) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// NodeHandOverReply answers a NodeHandOver: the status, headers and body
+// of the answer its server wrote.
+type NodeHandOverReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MemberId      string                 `protobuf:"bytes,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Status        int32                  `protobuf:"varint,3,opt,name=status,proto3" json:"status,omitempty"`
+	Header        []*NodeHeader          `protobuf:"bytes,4,rep,name=header,proto3" json:"header,omitempty"`
+	Body          []byte                 `protobuf:"bytes,5,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeHandOverReply) Reset() {
+	*x = NodeHandOverReply{}
+	mi := &file_actorio_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeHandOverReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeHandOverReply) ProtoMessage() {}
+
+func (x *NodeHandOverReply) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeHandOverReply.ProtoReflect.Descriptor instead.
+func (*NodeHandOverReply) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *NodeHandOverReply) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeHandOverReply) GetMemberId() string {
+	if x != nil {
+		return x.MemberId
+	}
+	return ""
+}
+
+func (x *NodeHandOverReply) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *NodeHandOverReply) GetHeader() []*NodeHeader {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
+func (x *NodeHandOverReply) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// NodeHandOverCancel tells the node serving a NodeHandOver that its client
+// went away, or that the asking node stopped waiting: the request's
+// context ends.
+type NodeHandOverCancel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	ReplyTo       string                 `protobuf:"bytes,2,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodeHandOverCancel) Reset() {
+	*x = NodeHandOverCancel{}
+	mi := &file_actorio_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodeHandOverCancel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodeHandOverCancel) ProtoMessage() {}
+
+func (x *NodeHandOverCancel) ProtoReflect() protoreflect.Message {
+	mi := &file_actorio_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodeHandOverCancel.ProtoReflect.Descriptor instead.
+func (*NodeHandOverCancel) Descriptor() ([]byte, []int) {
+	return file_actorio_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *NodeHandOverCancel) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *NodeHandOverCancel) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
+}
+
 var File_actorio_proto protoreflect.FileDescriptor
 
 const file_actorio_proto_rawDesc = "" +
@@ -2183,7 +2490,33 @@ const file_actorio_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x121\n" +
-	"\asession\x18\x03 \x01(\v2\x17.actorio.v1.NodeSessionR\asessionB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
+	"\asession\x18\x03 \x01(\v2\x17.actorio.v1.NodeSessionR\asession\"\x83\x02\n" +
+	"\fNodeHandOver\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x19\n" +
+	"\breply_to\x18\x02 \x01(\tR\areplyTo\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12\x10\n" +
+	"\x03uri\x18\x04 \x01(\tR\x03uri\x12\x12\n" +
+	"\x04host\x18\x05 \x01(\tR\x04host\x12.\n" +
+	"\x06header\x18\x06 \x03(\v2\x16.actorio.v1.NodeHeaderR\x06header\x12\x12\n" +
+	"\x04body\x18\a \x01(\fR\x04body\x12\x10\n" +
+	"\x03cut\x18\b \x01(\bR\x03cut\x12%\n" +
+	"\x0econtent_length\x18\t \x01(\x03R\rcontentLength\"6\n" +
+	"\n" +
+	"NodeHeader\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"\xab\x01\n" +
+	"\x11NodeHandOverReply\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\tR\bmemberId\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\x05R\x06status\x12.\n" +
+	"\x06header\x18\x04 \x03(\v2\x16.actorio.v1.NodeHeaderR\x06header\x12\x12\n" +
+	"\x04body\x18\x05 \x01(\fR\x04body\"N\n" +
+	"\x12NodeHandOverCancel\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x19\n" +
+	"\breply_to\x18\x02 \x01(\tR\areplyToB,Z*github.com/actorio/actorio/proto;actoriopbb\x06proto3"
 
 var (
 	file_actorio_proto_rawDescOnce sync.Once
@@ -2197,7 +2530,7 @@ func file_actorio_proto_rawDescGZIP() []byte {
 	return file_actorio_proto_rawDescData
 }
 
-var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_actorio_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_actorio_proto_goTypes = []any{
 	(*Target)(nil),                // 0: actorio.v1.Target
 	(*Broadcast)(nil),             // 1: actorio.v1.Broadcast
@@ -2226,6 +2559,10 @@ var file_actorio_proto_goTypes = []any{
 	(*NodeSession)(nil),           // 24: actorio.v1.NodeSession
 	(*NodeSessionClaim)(nil),      // 25: actorio.v1.NodeSessionClaim
 	(*NodeSessionClaimReply)(nil), // 26: actorio.v1.NodeSessionClaimReply
+	(*NodeHandOver)(nil),          // 27: actorio.v1.NodeHandOver
+	(*NodeHeader)(nil),            // 28: actorio.v1.NodeHeader
+	(*NodeHandOverReply)(nil),     // 29: actorio.v1.NodeHandOverReply
+	(*NodeHandOverCancel)(nil),    // 30: actorio.v1.NodeHandOverCancel
 }
 var file_actorio_proto_depIdxs = []int32{
 	0,  // 0: actorio.v1.Broadcast.target:type_name -> actorio.v1.Target
@@ -2238,11 +2575,13 @@ var file_actorio_proto_depIdxs = []int32{
 	0,  // 7: actorio.v1.NodeFetchSockets.target:type_name -> actorio.v1.Target
 	17, // 8: actorio.v1.NodeFetchSocketsReply.sockets:type_name -> actorio.v1.NodeSocketInfo
 	24, // 9: actorio.v1.NodeSessionClaimReply.session:type_name -> actorio.v1.NodeSession
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	28, // 10: actorio.v1.NodeHandOver.header:type_name -> actorio.v1.NodeHeader
+	28, // 11: actorio.v1.NodeHandOverReply.header:type_name -> actorio.v1.NodeHeader
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_actorio_proto_init() }
@@ -2256,7 +2595,7 @@ func file_actorio_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_actorio_proto_rawDesc), len(file_actorio_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

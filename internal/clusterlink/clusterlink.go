@@ -114,9 +114,17 @@ type Node interface {
 	Route(ctx context.Context, tag string) (address string, ok bool)
 	// DialHandOver opens a connection, secured as the links are, to the
 	// node at address (a cluster address Route returned), on which that
-	// node serves HTTP/1.1, or HTTP/2 with prior knowledge, with its
-	// Receiver's HandOver.
+	// node serves HTTP/1.1 with its Receiver's HandOver (a WebSocket
+	// upgrade for one of its sessions).
 	DialHandOver(ctx context.Context, address string) (net.Conn, error)
+	// HandOverRequest sends r, a long-polling request for a session of
+	// the node at address (a cluster address Route returned), on the link
+	// to that node, which serves it with its Receiver's ServeHandOver, and
+	// returns that node's answer. When ctx ends first, the node is told
+	// (its request's context ends) and ctx's error returned; when the
+	// node is dropped or unreachable, cluster.ErrNodeUnreachable. It sets
+	// r's request id and reply address.
+	HandOverRequest(ctx context.Context, address string, r *pb.NodeHandOver) (*pb.NodeHandOverReply, error)
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
@@ -156,11 +164,21 @@ type Receiver interface {
 	SocketCommand(c *pb.NodeSocketCommand)
 	// OwnsSessionTag reports whether tag is this node's session tag.
 	OwnsSessionTag(tag string) bool
-	// HandOver serves a connection another node opened to hand requests
-	// over to this one (long-polling requests and WebSocket upgrades for
-	// its sessions), as HTTP/1.1 or HTTP/2 with prior knowledge, and
-	// closes it once done.
+	// HandOver serves a connection another node opened to hand a
+	// WebSocket upgrade for one of its sessions over to this one, as
+	// HTTP/1.1, and closes it once done.
 	HandOver(conn net.Conn)
+	// ServeHandOver serves a long-polling request another node handed
+	// over for one of this node's sessions (Node.HandOverRequest) and
+	// returns the answer, once written or once ctx ended (the client went
+	// away, or the other node stopped waiting).
+	ServeHandOver(ctx context.Context, r *pb.NodeHandOver) *pb.NodeHandOverReply
+	// EndHandOvers ends the sessions of the long-polling requests being
+	// served for other nodes, as closing the server does, so that those
+	// requests are answered (a GET with its session's last packets): the
+	// node is leaving the cluster, and sends those answers before its
+	// goodbyes.
+	EndHandOvers()
 	// SessionState keeps the state of another node's session (connection
 	// state recovery), if its namespace exists here.
 	SessionState(s *pb.NodeSession)

@@ -140,10 +140,10 @@ func (n *nodeProc) stats() (nodeStats, error) {
 }
 
 // handedOver sums the nodes' counts of the requests handed to them, of
-// those that came on HTTP/2 (the long-polling ones; an upgrade comes on
-// HTTP/1.1), and of those that arrived with another Accept-Encoding than
-// their client's.
-func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, http2, recoded int64) {
+// those that came on the links between the nodes (the long-polling ones;
+// an upgrade comes on a connection of its own), and of those that arrived
+// with another Accept-Encoding than their client's.
+func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, onLink, recoded int64) {
 	t.Helper()
 	for _, n := range nodes {
 		s, err := n.stats()
@@ -151,10 +151,10 @@ func handedOver(t *testing.T, nodes []*nodeProc) (forwarded, http2, recoded int6
 			t.Fatal(err)
 		}
 		forwarded += s.Forwarded
-		http2 += s.ForwardedHTTP2
+		onLink += s.ForwardedOnLink
 		recoded += s.Recoded
 	}
-	return forwarded, http2, recoded
+	return forwarded, onLink, recoded
 }
 
 // emit has the node broadcast event to room, with its name and the
@@ -585,7 +585,8 @@ func roundRobin(t *testing.T, startLB func(*testing.T, []*nodeProc) string) {
 // joinAll waits until every client of clientScript joined and every
 // default one upgraded (30 s at most), then checks the requests handed
 // over between the nodes on the way: some, some of them (the polls) on
-// HTTP/2, none with another Accept-Encoding than their client's.
+// the links between the nodes, none with another Accept-Encoding than
+// their client's.
 func joinAll(t *testing.T, p *node.Proc, nodes []*nodeProc) {
 	t.Helper()
 	total := defaultClients + pollingClients
@@ -609,17 +610,17 @@ func joinAll(t *testing.T, p *node.Proc, nodes []*nodeProc) {
 			t.Fatalf("before everyone joined: %s", l.Raw)
 		}
 	}
-	forwarded, http2, recoded := handedOver(t, nodes)
+	forwarded, onLink, recoded := handedOver(t, nodes)
 	if forwarded == 0 {
 		t.Fatal("no request was handed from one node to another: the balancer did not spread the sessions")
 	}
-	if http2 == 0 {
-		t.Errorf("none of the %d requests handed over came on HTTP/2: the polls should share the connections between the nodes", forwarded)
+	if onLink == 0 {
+		t.Errorf("none of the %d requests handed over came on the links between the nodes: the polls should take no connection of their own", forwarded)
 	}
 	if recoded > 0 {
 		t.Errorf("%d of %d requests handed over reached the session's node with another Accept-Encoding than their client's (the owner compresses for the node in between)", recoded, forwarded)
 	}
-	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on HTTP/2", total, defaultClients, forwarded, http2)
+	t.Logf("%d clients joined, %d upgraded; %d requests were handed to the node of their session, %d of them on the links", total, defaultClients, forwarded, onLink)
 }
 
 // allConnected asks the script for its sockets' state until every one is

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -37,9 +38,10 @@ type nodeStats struct {
 	// Forwarded counts the Engine.IO requests this node served that a
 	// balancer had sent to another node, which handed them over.
 	Forwarded int64 `json:"forwarded"`
-	// ForwardedHTTP2 counts those that came on HTTP/2: the long-polling
-	// ones, multiplexed on the connections between the nodes.
-	ForwardedHTTP2 int64 `json:"forwardedHTTP2"`
+	// ForwardedOnLink counts those that came on the link between the
+	// nodes, from the asking node's cluster address: the long-polling
+	// ones (an upgrade comes on a connection of its own).
+	ForwardedOnLink int64 `json:"forwardedOnLink"`
 	// Recoded counts those whose Accept-Encoding was not the client's:
 	// the owner would then compress for the node in between, which would
 	// unpack it again.
@@ -78,12 +80,13 @@ func runNode() int {
 	// eio serves the Engine.IO endpoint, on the node's own HTTP server
 	// and for the requests the other nodes hand over, which it counts.
 	var srv *actorio.Server
-	var forwarded, forwardedH2, recoded atomic.Int64
+	var forwarded, forwardedOnLink, recoded atomic.Int64
+	seeds := strings.Split(os.Getenv("NODE_SEEDS"), ",")
 	eio := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Actorio-Forwarded") != "" {
 			forwarded.Add(1)
-			if r.ProtoMajor == 2 {
-				forwardedH2.Add(1)
+			if slices.Contains(seeds, r.RemoteAddr) {
+				forwardedOnLink.Add(1)
 			}
 			if r.Header.Get("Accept-Encoding") != r.Header.Get(clientEncodingHeader) {
 				recoded.Add(1)
@@ -170,7 +173,7 @@ func runNode() int {
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", eio)
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
-		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load(), ForwardedHTTP2: forwardedH2.Load(), Recoded: recoded.Load()})
+		_ = json.NewEncoder(w).Encode(nodeStats{Name: name, Nodes: len(srv.ClusterNodes()), Forwarded: forwarded.Load(), ForwardedOnLink: forwardedOnLink.Load(), Recoded: recoded.Load()})
 	})
 	// /ask sends the other nodes a server-side event with an ack and
 	// answers their names, as a JSON list.
