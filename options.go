@@ -404,8 +404,14 @@ type ClusterOptions struct {
 	// reached it: no sticky sessions are needed. The node that handed it
 	// over ran its own HTTP stack on it first; this handler gets it as
 	// the Server saw it there (the path Server.ServeHTTP got, the
-	// client's headers, the header X-Actorio-Forwarded), from the address
-	// of that node, which BindSessionToAddress refuses.
+	// client's headers but the hop-by-hop ones, the header
+	// X-Actorio-Forwarded), from the address of that node, which
+	// BindSessionToAddress refuses. A long-polling request comes on the
+	// link between the nodes, as a request made by this node (HTTP/1.1,
+	// no TLS state, from the other node's cluster address): its
+	// ResponseWriter keeps the answer and sends it back once the handler
+	// returns, so Flush sends nothing early and it cannot be hijacked. A
+	// WebSocket upgrade comes on a connection of its own.
 	HandOverHandler http.Handler
 	// TLS secures the links between nodes with mutual TLS: each node
 	// presents its certificate and accepts only nodes whose certificate

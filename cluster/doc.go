@@ -247,13 +247,13 @@
 // upgrade for it that reaches another node (a round-robin balancer) is
 // handed to its node, found with a NodeRouteQuery on the links to the
 // other nodes alive (the answer is kept for the node's other sessions):
-// no sticky sessions are needed. It goes on a connection to that node's
-// cluster port, opened and secured as a link is but with an ALPN protocol
-// (or magic line) of its own, and kept for the next requests
-// (handover.go): the long-polling requests multiplexed on HTTP/2, an
-// upgrade on an HTTP/1.1 connection of its own. That node's server
-// answers it as if the client had reached it, whatever its own HTTP
-// endpoint.
+// no sticky sessions are needed (handover.go). A long-polling request
+// goes as a NodeHandOver on the link to that node and its answer comes
+// back as a NodeHandOverReply; an upgrade goes as HTTP/1.1 on a
+// connection of its own to that node's cluster port, opened and secured
+// as a link is but with an ALPN protocol (or magic line) of its own. That
+// node's server answers it as if the client had reached it, whatever its
+// own HTTP endpoint.
 //
 // # Security
 //

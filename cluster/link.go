@@ -28,7 +28,8 @@ import (
 // This file is the nodes' data plane: what one node sends to another
 // node's actorio-node (broadcasts, room changes, broadcasts with acks and
 // their acks, server-side events and their acks, replies, queue marks,
-// goodbyes) goes on a link of its own, a
+// long-polling requests handed over and their answers, goodbyes) goes on
+// a link of its own, a
 // TCP connection (TLS when the cluster has it) that the node accepts on
 // its cluster port beside protoactor's gRPC (see dispatchCreds), not
 // through protoactor's remote: a message there passes five goroutines
