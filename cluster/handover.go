@@ -48,19 +48,6 @@ func (n *node) HandOverRequest(ctx context.Context, addr string, r *pb.NodeHandO
 	return nil, fmt.Errorf("hand a request over to %s: %w", addr, err)
 }
 
-// startHandOver counts one more request handed over in work and
-// handOvers, unless the node is closing.
-func (n *node) startHandOver() bool {
-	n.workMu.Lock()
-	defer n.workMu.Unlock()
-	if n.closed.Load() {
-		return false
-	}
-	n.work.Add(1)
-	n.handOvers.Add(1)
-	return true
-}
-
 // cancelHandOvers ends the requests the node at addr handed over that are
 // still being served: it left, or its link ended, and waits for them no
 // more (the server then handles each as a request whose client went
@@ -87,7 +74,7 @@ const handOverEndWait = time.Second
 // then gets its session's last packets, as it would had it reached this
 // node, rather than "Session ID unknown".
 func (n *node) endHandOvers() {
-	// A barrier: every startHandOver that saw the node open has added.
+	// A barrier: every startWork that saw the node open has added.
 	n.workMu.Lock()
 	n.workMu.Unlock() //nolint:staticcheck
 	done := make(chan struct{})
@@ -110,7 +97,7 @@ func (n *node) endHandOvers() {
 // cancels it (NodeHandOverCancel, which comes after it on the same link,
 // so finds it registered) or this node closes.
 func (n *node) serveHandOver(m *pb.NodeHandOver) {
-	if m.ReplyTo == "" || !n.startHandOver() {
+	if m.ReplyTo == "" || !n.startWork(&n.handOvers) {
 		return
 	}
 	ctx, cancel := context.WithCancel(n.ctx)

@@ -869,14 +869,18 @@ func (n *node) SocketCommand(member string, c *pb.NodeSocketCommand) {
 	}
 }
 
-// startWork adds one to work unless the node is closing.
-func (n *node) startWork() bool {
+// startWork adds one to work, and to each of also, unless the node is
+// closing.
+func (n *node) startWork(also ...*sync.WaitGroup) bool {
 	n.workMu.Lock()
 	defer n.workMu.Unlock()
 	if n.closed.Load() {
 		return false
 	}
 	n.work.Add(1)
+	for _, wg := range also {
+		wg.Add(1)
+	}
 	return true
 }
 
