@@ -12,6 +12,21 @@ import (
 	pb "github.com/actorio/actorio/proto"
 )
 
+// This file carries the requests one node hands over to another: a
+// long-polling request or a WebSocket upgrade for a session of another
+// node (package actorio's forwarder). A long-polling request travels as a
+// NodeHandOver on the link to that node, and its answer as a
+// NodeHandOverReply on the link back, the node's server serving it
+// (Receiver.ServeHandOver). A WebSocket upgrade travels as HTTP/1.1 on a
+// connection of its own to the other node's cluster port, which becomes
+// its tunnel, opened and secured as links are (mutual TLS with the
+// handOverProto ALPN protocol, or the handOverMagic line when plain, then
+// the hello with the cluster secret), and that node's server serves it
+// (Receiver.HandOver). So a hand-over needs nothing of the node's public
+// HTTP endpoint (its address, its scheme, a certificate for it, its mux's
+// routes), and what clients send crosses between nodes as securely as
+// broadcasts do.
+
 // handOverWaiter waits for the answer to a NodeHandOver.
 type handOverWaiter = replyWaiter[*pb.NodeHandOverReply]
 
@@ -118,21 +133,6 @@ func (n *node) serveHandOver(m *pb.NodeHandOver) {
 		n.sendTo(m.ReplyTo, reply)
 	}()
 }
-
-// This file carries the requests one node hands over to another: a
-// long-polling request or a WebSocket upgrade for a session of another
-// node (package actorio's forwarder). A long-polling request travels as a
-// NodeHandOver on the link to that node, and its answer as a
-// NodeHandOverReply on the link back, the node's server serving it
-// (Receiver.ServeHandOver). A WebSocket upgrade travels as HTTP/1.1 on a
-// connection of its own to the other node's cluster port, which becomes
-// its tunnel, opened and secured as links are (mutual TLS with the
-// handOverProto ALPN protocol, or the handOverMagic line when plain, then
-// the hello with the cluster secret), and that node's server serves it
-// (Receiver.HandOver). So a hand-over needs nothing of the node's public
-// HTTP endpoint (its address, its scheme, a certificate for it, its mux's
-// routes), and what clients send crosses between nodes as securely as
-// broadcasts do.
 
 const (
 	// handOverProto is the TLS ALPN protocol of a hand-over connection;
