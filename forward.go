@@ -54,8 +54,9 @@ type forwarder struct {
 	s *Server
 	// tag starts the id of every session of this node.
 	tag string
-	// upgrades carries the WebSocket upgrades handed over, proxy sends
-	// them.
+	// upgrades carries the WebSocket upgrades handed over, and the
+	// long-polling requests for a node of an older build (see
+	// clusterlink.Node.LinkHandOver), as HTTP/1.1; proxy sends them.
 	upgrades *http.Transport
 	proxy    *httputil.ReverseProxy
 	routing  atomic.Int32 // searches under way
@@ -246,7 +247,7 @@ func (f *forwarder) elsewhere(w http.ResponseWriter, r *http.Request, sid string
 	defer stop()
 	unhook := context.AfterFunc(f.ctx, stop)
 	defer unhook()
-	if r.Header.Get("Upgrade") == "" {
+	if r.Header.Get("Upgrade") == "" && n.LinkHandOver(addr) {
 		f.handOverPoll(fctx, w, r, n, addr, tag)
 		return true
 	}
@@ -504,8 +505,9 @@ func (f *forwarder) close() {
 }
 
 // handOverServer serves with net/http the connections on which other
-// nodes hand WebSocket upgrades over to this one. Its HTTP server starts
-// with the first.
+// nodes hand WebSocket upgrades over to this one, and the long-polling
+// requests of nodes of older builds. Its HTTP server starts with the
+// first.
 type handOverServer struct {
 	srv   *http.Server
 	conns chan net.Conn
@@ -524,7 +526,14 @@ func newHandOverServer(h http.Handler, log *slog.Logger) *handOverServer {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       handOverServed,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// A node of an older build sends its long-polling requests as
+		// HTTP/2 with prior knowledge, on connections the cluster port
+		// secured: a stream per poll waiting.
+		Protocols: new(http.Protocols),
+		HTTP2:     &http.HTTP2Config{MaxConcurrentStreams: 1000},
 	}
+	hs.srv.Protocols.SetHTTP1(true)
+	hs.srv.Protocols.SetUnencryptedHTTP2(true)
 	return hs
 }
 

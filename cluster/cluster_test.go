@@ -601,6 +601,23 @@ func TestCluster(t *testing.T) {
 	t.Run("long-polling requests handed over, at their edges", func(t *testing.T) {
 		testHandedOverPolls(t, a, b, c)
 	})
+	t.Run("long-polling requests for a node of an older build go as HTTP", func(t *testing.T) {
+		for _, n := range []*testNode{b, c} {
+			cluster.SetOldHandOver(n.rec.node, a.addr, true)
+		}
+		before := cluster.HandedOver(a.rec.node)
+		testOldHandOver(t, a, b, c)
+		if n := cluster.HandedOver(a.rec.node) - before; n != 0 {
+			t.Errorf("A served %d requests on the links, want none", n)
+		}
+		for _, n := range []*testNode{b, c} {
+			cluster.SetOldHandOver(n.rec.node, a.addr, false)
+		}
+		testOldHandOver(t, a, b, c)
+		if n := cluster.HandedOver(a.rec.node) - before; n == 0 {
+			t.Error("A served no request on the links once B and C took it for a node of this build")
+		}
+	})
 
 	t.Run("a closed node is dropped at once and the others keep broadcasting", func(t *testing.T) {
 		// A GET pending on C directly and one handed over to it by A

@@ -154,3 +154,12 @@ const (
 
 // LinkMarks returns how many marks the node's link check has sent.
 func LinkMarks(cn clusterlink.Node) int64 { return cn.(*node).linkMarks.Load() }
+
+// SetOldHandOver has cn take the node at addr for a node of an older
+// build, which takes long-polling requests as HTTP only (old), or not.
+func SetOldHandOver(cn clusterlink.Node, addr string, old bool) {
+	cn.(*node).oldHandOver.Store(addr, old)
+}
+
+// HandedOver returns how many requests handed over on the links cn served.
+func HandedOver(cn clusterlink.Node) int64 { return cn.(*node).handedOver.Load() }

@@ -219,3 +219,24 @@ func testHandedOverPolls(t *testing.T, a, b, c *testNode) {
 		})
 	}
 }
+
+// testOldHandOver drives a session of a through b and c with long-polling
+// requests: CONNECT, an ack, and a broadcast.
+func testOldHandOver(t *testing.T, a, b, c *testNode) {
+	t.Helper()
+	sid := pollingHandshake(t, a.url)
+	for _, step := range []struct {
+		via          *testNode
+		method, body string
+		want         string
+	}{
+		{b, http.MethodPost, "40", "ok"},
+		{c, http.MethodGet, "", `40{"sid":"`},
+		{c, http.MethodPost, `421["join","old"]`, "ok"},
+		{b, http.MethodGet, "", `431["ok"]`},
+	} {
+		if st, got := pollingRequest(t, step.method, step.via.url, sid, step.body); st != http.StatusOK || !strings.HasPrefix(got, step.want) {
+			t.Fatalf("%s through %s: %d %q, want %q…", step.method, step.via.name, st, got, step.want)
+		}
+	}
+}

@@ -106,6 +106,14 @@ func (n *node) endHandOvers() {
 	}
 }
 
+// LinkHandOver implements clusterlink.Node: true unless the node at addr
+// answered its last route query without saying it takes requests on the
+// link.
+func (n *node) LinkHandOver(addr string) bool {
+	old, _ := n.oldHandOver.Load(addr)
+	return old != true
+}
+
 // serveHandOver serves, on a goroutine of its own (a long-polling GET
 // waits for what its session sends), a request another node handed over,
 // and sends it the answer. The request's context ends when that node
@@ -115,6 +123,7 @@ func (n *node) serveHandOver(m *pb.NodeHandOver) {
 	if m.ReplyTo == "" || !n.startWork(&n.handOvers) {
 		return
 	}
+	n.handedOver.Add(1)
 	ctx, cancel := context.WithCancel(n.ctx)
 	key := ackKey{m.ReplyTo, m.RequestId}
 	n.handing.Store(key, cancel)

@@ -796,6 +796,9 @@ func (n *node) serveLink(conn net.Conn, r *bufio.Reader, from string) {
 			}
 			return
 		}
+		if m == nil {
+			continue // a kind of message of a newer build
+		}
 		if _, ok := m.(*pb.NodeBroadcast); ok {
 			frames++
 			n.handle(m, &held)

@@ -121,18 +121,22 @@ func uvarintLen(x int) int {
 }
 
 // readLinkFrame reads one frame from r; io.EOF when r ends between
-// frames.
+// frames. A frame of a type past linkTypes, which a node of a newer build
+// may send, is read and skipped: it returns nil and no error.
 func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	t, err := r.ReadByte()
 	if err != nil {
 		return nil, err
 	}
-	if int(t) == 0 || int(t) >= len(linkTypes) {
-		return nil, fmt.Errorf("%w: unknown type %d", errLinkFrame, t)
+	if t == 0 {
+		return nil, fmt.Errorf("%w: type 0", errLinkFrame)
 	}
 	buf, err := readSized(r, maxLinkFrame)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
+	}
+	if int(t) >= len(linkTypes) {
+		return nil, nil
 	}
 	m := linkTypes[t]()
 	bp := bodyOf(m)

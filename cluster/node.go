@@ -116,6 +116,13 @@ type node struct {
 	// this node's server serves it; handOvers counts those requests.
 	handing   sync.Map
 	handOvers sync.WaitGroup
+	// oldHandOver holds, by cluster address, whether the node there, as
+	// its last route reply said, takes long-polling requests as HTTP only
+	// (an older build; see LinkHandOver).
+	oldHandOver sync.Map
+	// handedOver counts the requests handed over on the links that this
+	// node served (for tests).
+	handedOver atomic.Int64
 
 	// ctx ends when the node closes: it ends the broadcasts with acks
 	// other nodes asked this one for, which run in work.
@@ -1320,6 +1327,9 @@ func (n *node) handle(m proto.Message, held *gateway.Held) {
 	case *pb.NodeRouteQuery:
 		n.routeReply(m)
 	case *pb.NodeRouteReply:
+		if m.Address != "" {
+			n.oldHandOver.Store(m.Address, !m.HandOverLinks)
+		}
 		if w, ok := waiterOf[*routeWaiter](n, m.RequestId); ok {
 			w.add(m)
 		}

@@ -70,5 +70,5 @@ func (n *node) routeReply(m *pb.NodeRouteQuery) {
 	if n.recv.OwnsSessionTag(m.Tag) {
 		addr = n.address()
 	}
-	n.sendTo(m.ReplyTo, &pb.NodeRouteReply{Address: addr, RequestId: m.RequestId, MemberId: n.member()})
+	n.sendTo(m.ReplyTo, &pb.NodeRouteReply{Address: addr, RequestId: m.RequestId, MemberId: n.member(), HandOverLinks: addr != ""})
 }

@@ -1554,10 +1554,14 @@ func (x *NodeRouteQuery) GetReplyTo() string {
 // answering node, where it takes the requests handed over to it, when the
 // tag is its own, else empty.
 type NodeRouteReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	RequestId     uint64                 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	MemberId      string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Address   string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	RequestId uint64                 `protobuf:"varint,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	MemberId  string                 `protobuf:"bytes,3,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	// hand_over_links: the owner takes long-polling requests for its
+	// sessions on the link (NodeHandOver); a node of an older build leaves
+	// it unset, and gets them as HTTP on its cluster port.
+	HandOverLinks bool `protobuf:"varint,4,opt,name=hand_over_links,json=handOverLinks,proto3" json:"hand_over_links,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1611,6 +1615,13 @@ func (x *NodeRouteReply) GetMemberId() string {
 		return x.MemberId
 	}
 	return ""
+}
+
+func (x *NodeRouteReply) GetHandOverLinks() bool {
+	if x != nil {
+		return x.HandOverLinks
+	}
+	return false
 }
 
 // NodeQueueMark follows what a node queued for another one: the receiving
@@ -2452,12 +2463,13 @@ const file_actorio_proto_rawDesc = "" +
 	"\x03tag\x18\x01 \x01(\tR\x03tag\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x19\n" +
-	"\breply_to\x18\x03 \x01(\tR\areplyTo\"f\n" +
+	"\breply_to\x18\x03 \x01(\tR\areplyTo\"\x8e\x01\n" +
 	"\x0eNodeRouteReply\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x02 \x01(\x04R\trequestId\x12\x1b\n" +
-	"\tmember_id\x18\x03 \x01(\tR\bmemberId\">\n" +
+	"\tmember_id\x18\x03 \x01(\tR\bmemberId\x12&\n" +
+	"\x0fhand_over_links\x18\x04 \x01(\bR\rhandOverLinks\">\n" +
 	"\rNodeQueueMark\x12\x19\n" +
 	"\breply_to\x18\x01 \x01(\tR\areplyTo\x12\x12\n" +
 	"\x04sent\x18\x02 \x01(\x03R\x04sent\"C\n" +

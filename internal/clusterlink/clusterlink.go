@@ -125,6 +125,11 @@ type Node interface {
 	// node is dropped or unreachable, cluster.ErrNodeUnreachable. It sets
 	// r's request id and reply address.
 	HandOverRequest(ctx context.Context, address string, r *pb.NodeHandOver) (*pb.NodeHandOverReply, error)
+	// LinkHandOver reports whether the node at address (a cluster address
+	// Route returned) takes long-polling requests on the link
+	// (HandOverRequest); a node of an older build does not, and takes them
+	// as HTTP on a connection from DialHandOver.
+	LinkHandOver(address string) bool
 	// Close leaves the cluster: the other nodes stop sending to this one.
 	Close() error
 }
