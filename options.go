@@ -410,8 +410,10 @@ type ClusterOptions struct {
 	// link between the nodes, as a request made by this node (HTTP/1.1,
 	// no TLS state, from the other node's cluster address): its
 	// ResponseWriter keeps the answer and sends it back once the handler
-	// returns, so Flush sends nothing early and it cannot be hijacked. A
-	// WebSocket upgrade comes on a connection of its own.
+	// returns, so Flush sends nothing early and it cannot be hijacked (a
+	// node of an older build sends its long-polling requests as HTTP/2 on
+	// a connection of its own). A WebSocket upgrade comes on a connection
+	// of its own.
 	HandOverHandler http.Handler
 	// TLS secures the links between nodes with mutual TLS: each node
 	// presents its certificate and accepts only nodes whose certificate
