@@ -617,6 +617,9 @@ func TestCluster(t *testing.T) {
 		if n := cluster.HandedOver(a.rec.node) - before; n == 0 {
 			t.Error("A served no request on the links once B and C took it for a node of this build")
 		}
+		// And the other way: a node of an older build sends its polls as
+		// HTTP/2 on the cluster port.
+		testOlderAsker(t, a, b)
 	})
 
 	t.Run("a closed node is dropped at once and the others keep broadcasting", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -237,6 +238,41 @@ func testOldHandOver(t *testing.T, a, b, c *testNode) {
 	} {
 		if st, got := pollingRequest(t, step.method, step.via.url, sid, step.body); st != http.StatusOK || !strings.HasPrefix(got, step.want) {
 			t.Fatalf("%s through %s: %d %q, want %q…", step.method, step.via.name, st, got, step.want)
+		}
+	}
+}
+
+// testOlderAsker sends long-polling requests for a session of a to a's
+// cluster port as a node of an older build does: HTTP/2 with prior
+// knowledge, on a connection from's DialHandOver opened. a serves them.
+func testOlderAsker(t *testing.T, a, from *testNode) {
+	t.Helper()
+	tr := &http.Transport{Protocols: new(http.Protocols), DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return from.rec.node.DialHandOver(ctx, a.addr)
+	}}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	sid := pollingHandshake(t, a.url)
+	for _, step := range []struct {
+		method, body, want string
+	}{
+		{http.MethodPost, "40", "ok"},
+		{http.MethodGet, "", `40{"sid":"`},
+	} {
+		req, err := http.NewRequestWithContext(t.Context(), step.method, "http://"+a.addr+"/socket.io/?EIO=4&transport=polling&sid="+sid, strings.NewReader(step.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Actorio-Forwarded", "1")
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s as an older node: %v", step.method, err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.ProtoMajor != 2 || res.StatusCode != http.StatusOK || !strings.HasPrefix(string(got), step.want) {
+			t.Fatalf("%s as an older node: %s %d %q, want HTTP/2 200 %q…", step.method, res.Proto, res.StatusCode, got, step.want)
 		}
 	}
 }
