@@ -72,13 +72,14 @@ func appendLinkFrame(b []byte, m proto.Message) (_ []byte, err error) {
 		return b, fmt.Errorf("cluster link: %T is not sent on links", m)
 	}
 	var tail []byte
-	if bp := bodyOf(m); bp != nil {
+	bp := bodyOf(m)
+	if bp != nil {
 		tail, *bp = *bp, nil
 		defer func() { *bp = tail }()
 	}
 	size := proto.Size(m)
 	n := size
-	if bodyOf(m) != nil {
+	if bp != nil {
 		n += uvarintLen(size) + len(tail)
 	}
 	if b == nil {
@@ -86,7 +87,7 @@ func appendLinkFrame(b []byte, m proto.Message) (_ []byte, err error) {
 	}
 	b = append(b, t)
 	b = binary.AppendUvarint(b, uint64(n))
-	if bodyOf(m) != nil {
+	if bp != nil {
 		b = binary.AppendUvarint(b, uint64(size))
 	}
 	b, err = proto.MarshalOptions{}.MarshalAppend(b, m)
