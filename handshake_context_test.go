@@ -2,6 +2,7 @@ package actorio_test
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -29,20 +30,35 @@ func TestHandshakeContextCarriesNetHTTPMiddlewareValues(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		transports []string
+		// serve: the server listens and serves as actorio.Serve does on
+		// actorio.Listen's listener, which answers WebSocket upgrades
+		// without net/http.
+		serve bool
 	}{
-		{"polling", []string{client.TransportPolling}},
-		{"polling then websocket", []string{client.TransportPolling, client.TransportWebSocket}},
-		{"websocket", []string{client.TransportWebSocket}},
+		{"polling", []string{client.TransportPolling}, false},
+		{"polling then websocket", []string{client.TransportPolling, client.TransportWebSocket}, false},
+		{"websocket", []string{client.TransportWebSocket}, false},
+		{"polling then websocket, actorio.Serve", []string{client.TransportPolling, client.TransportWebSocket}, true},
+		{"websocket, actorio.Serve", []string{client.TransportWebSocket}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			var ln net.Listener
+			if tc.serve {
+				var err error
+				if ln, err = actorio.Listen("tcp", "127.0.0.1:0"); err != nil {
+					t.Fatal(err)
+				}
+			}
 			type seen struct {
 				mw, conn, header string
 				done             bool
 			}
 			got := make(chan seen, 1)
 			gs := testkit.StartServer(t, testkit.ServerConfig{
-				Options: actorio.Options{Logger: quiet()},
-				Wrap:    withUser,
+				Options:       actorio.Options{Logger: quiet()},
+				Wrap:          withUser,
+				Listener:      ln,
+				ServeUpgrades: tc.serve,
 				Setup: func(srv *actorio.Server) {
 					var mwUser string
 					srv.Of("/").Use(func(s *actorio.Socket) error {

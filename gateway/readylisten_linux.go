@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // readyListener is ReadyListener's listener on Linux (see ReadyListener
@@ -58,6 +61,10 @@ type readyListener struct {
 	// closed: Close ran. broken: pollLoop failed, so that new connections
 	// are handed over at once.
 	closed, broken bool
+
+	// up, when set (ServeUpgrades), serves the WebSocket upgrade requests
+	// that pollLoop finds whole in a connection's first bytes.
+	up atomic.Pointer[upgradeServer]
 }
 
 // pendingConn is a connection that waits for its client's first bytes.
@@ -341,7 +348,8 @@ func (l *readyListener) handOver(c *net.TCPConn) {
 func (l *readyListener) pollLoop() {
 	defer l.wg.Done()
 	events := make([]syscall.EpollEvent, readyEvents)
-	var due []*net.TCPConn
+	var due []readyConn
+	var peek []byte
 	for {
 		n, err := syscall.EpollWait(l.epfd, events, -1)
 		if err == syscall.EINTR {
@@ -360,17 +368,56 @@ func (l *readyListener) pollLoop() {
 				return
 			}
 			if p := l.waiting[ev.Fd]; p != nil && p.seq == uint32(ev.Pad) {
-				due = append(due, l.release(p))
+				due = append(due, readyConn{l.release(p), p.fd})
 				l.stale++
 			}
 		}
 		l.compactLocked()
 		l.mu.Unlock()
-		for i, c := range due {
-			l.handOver(c)
-			due[i] = nil
+		u := l.up.Load()
+		if u != nil && peek == nil {
+			peek = make([]byte, upgradeHeadMax)
+		}
+		for i, r := range due {
+			due[i] = readyConn{}
+			if u != nil {
+				if n := upgradeHeadLen(peekHead(r.fd, peek)); n > 0 {
+					c := r.c
+					u.add(upgradeRequest{c: c, head: bytes.Clone(peek[:n]), handOver: func() { l.handOver(c) }})
+					continue
+				}
+			}
+			l.handOver(r.c)
 		}
 	}
+}
+
+// readyConn is a connection pollLoop hands over, and its descriptor.
+type readyConn struct {
+	c  *net.TCPConn
+	fd int32
+}
+
+// peekHead returns the bytes waiting in the receive queue of fd, an open
+// connection's descriptor, up to len(buf), without taking them; nil when
+// there are none, or as many as buf holds (more may follow).
+func peekHead(fd int32, buf []byte) []byte {
+	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+		syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	if errno != 0 || int(n) <= 0 || int(n) >= len(buf) {
+		return nil
+	}
+	return buf[:n]
+}
+
+// serveUpgrades installs u on ln when ln is a readyListener.
+func serveUpgrades(ln net.Listener, u *upgradeServer) bool {
+	l, ok := ln.(*readyListener)
+	if ok {
+		u.done = l.done
+		l.up.Store(u)
+	}
+	return ok
 }
 
 // compactLocked drops the queue's entries already handed over, once they

@@ -34,9 +34,11 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// Listen first: a node of a cluster tells the others its HTTP address.
-	// actorio's server listens as its README advises (actorio.Listen:
-	// a connection reaches net/http once its client has sent its
-	// request); the raw server as net/http's users do by default.
+	// actorio's server listens and serves as its README advises
+	// (actorio.Listen: a connection reaches net/http once its client has
+	// sent its request; actorio.Serve: WebSocket upgrades are answered
+	// without net/http's buffers); the raw server as net/http's users do
+	// by default.
 	listen := net.Listen
 	if cfg.serve == kindActorio {
 		listen = actorio.Listen
@@ -94,7 +96,13 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(stderr, "bench serve: http: ", 0)}
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if cfg.serve == kindActorio {
+			errc <- actorio.Serve(hs, ln)
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	fmt.Fprintln(stdout, ready)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

@@ -4,10 +4,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/actorio/actorio"
+	"github.com/actorio/actorio/gateway"
 	"github.com/actorio/actorio/internal/leakcheck"
 )
 
@@ -49,6 +51,10 @@ type ServerConfig struct {
 	// must know the address before the server exists); by default a new
 	// one on 127.0.0.1.
 	Listener net.Listener
+	// ServeUpgrades has Listener, one made by actorio.Listen, answer the
+	// WebSocket upgrade requests itself, as actorio.Serve does
+	// (gateway.ServeUpgrades).
+	ServeUpgrades bool
 }
 
 // StartServer starts an actorio server as cfg says and serves it on
@@ -81,6 +87,9 @@ func StartServer(t testing.TB, cfg ServerConfig) *Server {
 		web.Listener = cfg.Listener
 	}
 	web.Config.ConnState = cfg.ConnState
+	if cfg.ServeUpgrades && !gateway.ServeUpgrades(web.Listener, web.Config) && runtime.GOOS == "linux" {
+		t.Fatalf("%sthe listener does not serve upgrades itself", prefix)
+	}
 	web.Start()
 	t.Cleanup(func() {
 		if err := srv.Close(); err != nil && cfg.CheckClose {

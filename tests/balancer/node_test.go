@@ -206,18 +206,25 @@ func runNode() int {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
-	ln, err := net.Listen("tcp", httpAddr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "listen:", err)
-		return 1
-	}
 	web := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	if cert := os.Getenv("NODE_HTTPS_CERT"); cert != "" {
+		ln, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			return 1
+		}
 		// As a Go server serving TLS itself does: HTTP/2 for the clients
 		// that offer it.
 		go func() { _ = web.ServeTLS(ln, cert, os.Getenv("NODE_HTTPS_KEY")) }()
 	} else {
-		go func() { _ = web.Serve(ln) }()
+		// As the README advises: WebSocket upgrades that come first on
+		// the balancer's connections are answered by the listener.
+		ln, err := actorio.Listen("tcp", httpAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "listen:", err)
+			return 1
+		}
+		go func() { _ = actorio.Serve(web, ln) }()
 	}
 
 	stop := make(chan os.Signal, 1)

@@ -87,13 +87,13 @@ func serve(ctx context.Context, port int, log *slog.Logger) error {
 	errc := make(chan error, 2)
 	listening := 0
 	for _, host := range []string{"127.0.0.1", "::1"} {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
+		ln, err := actorio.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(port)))
 		if err != nil {
 			log.Warn("not listening", "host", host, "err", err)
 			continue
 		}
 		listening++
-		go func() { errc <- srv.Serve(ln) }()
+		go func() { errc <- actorio.Serve(srv, ln) }()
 	}
 	if listening == 0 {
 		return fmt.Errorf("no address to listen on at port %d", port)

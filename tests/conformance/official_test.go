@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorio/actorio"
 	"github.com/actorio/actorio/internal/logbuf"
 	"github.com/actorio/actorio/internal/node"
 	"github.com/actorio/actorio/internal/protosuite"
@@ -39,7 +40,9 @@ func TestOfficialSuites(t *testing.T) {
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	for _, host := range []string{"127.0.0.1", "::1"} {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "3000"))
+		// As the README advises a server: the listener answers WebSocket
+		// upgrades itself (actorio.Serve), which the suites check too.
+		ln, err := actorio.Listen("tcp", net.JoinHostPort(host, "3000"))
 		if err != nil {
 			if host == "::1" {
 				t.Logf("not listening on [::1]:3000: %v", err)
@@ -47,7 +50,7 @@ func TestOfficialSuites(t *testing.T) {
 			}
 			t.Fatalf("the suites need port 3000: %v", err)
 		}
-		go func() { _ = srv.Serve(ln) }()
+		go func() { _ = actorio.Serve(srv, ln) }()
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -118,16 +118,19 @@ func startServer(t *testing.T, opts actorio.Options, setup func(*actorio.Server)
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	// Listening as the README advises a server that many clients reach
-	// at once (actorio.Listen: a connection reaches net/http once its
-	// client has sent its first bytes), with its default wait.
+	// Listening and serving as the README advises a server that many
+	// clients reach at once (actorio.Listen: a connection reaches
+	// net/http once its client has sent its first bytes, with its default
+	// wait; actorio.Serve: the listener answers WebSocket upgrades
+	// itself).
 	ln, err := actorio.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := testkit.StartServer(t, testkit.ServerConfig{
-		Listener: ln,
-		Options:  opts,
+		Listener:      ln,
+		ServeUpgrades: true,
+		Options:       opts,
 		Setup: func(srv *actorio.Server) {
 			s.srv = srv
 			srv.OnConnection(s.onConnection)

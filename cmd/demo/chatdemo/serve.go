@@ -30,14 +30,16 @@ func ServeHandler(srv *actorio.Server, h http.Handler, addr string, log *slog.Lo
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// actorio.Listen: a connection costs net/http nothing until its
-	// client has sent its request (see its doc).
+	// client has sent its request; actorio.Serve: the listener answers
+	// WebSocket upgrades itself, without net/http's buffers (see their
+	// docs).
 	ln, err := actorio.Listen("tcp", addr)
 	if err != nil {
 		_ = srv.Close()
 		return err
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
+	go func() { errc <- actorio.Serve(httpSrv, ln) }()
 	log.Info(listening, append([]any{"url", "http://" + addr}, attrs...)...)
 	select {
 	case err := <-errc:
