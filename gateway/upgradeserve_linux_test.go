@@ -503,3 +503,76 @@ func TestServeUpgradesStorm(t *testing.T) {
 		t.Errorf("%d workers and %d queued requests left", workers, queued)
 	}
 }
+
+// TestServeUpgradesRefusalsAsNetHTTP sends the gateway WebSocket upgrade
+// requests it refuses, once to a listener that serves upgrades itself and
+// once to one that leaves them to net/http, and checks that both answer
+// with the same status, Content-Type and body (the listener's answer
+// also closes the connection).
+func TestServeUpgradesRefusalsAsNetHTTP(t *testing.T) {
+	srv, _ := envServer(t, Config{})
+	t.Cleanup(func() { _ = srv.Close() })
+	direct := serveUpgrading(t, srv)
+	plainLn, _ := startReady(t, 0)
+	plain := &http.Server{Handler: srv}
+	go func() { _ = plain.Serve(plainLn) }()
+	t.Cleanup(func() { _ = plain.Close() })
+
+	for _, tc := range []struct{ name, path string }{
+		{"unknown session", "/socket.io/?EIO=4&transport=websocket&sid=nosuchsession"},
+		{"unknown transport", "/socket.io/?EIO=4&transport=carrier-pigeon"},
+		{"unsupported protocol", "/socket.io/?EIO=9&transport=websocket"},
+		{"no protocol", "/socket.io/?transport=websocket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := upgradeHead(tc.path, "")
+			got := direct.exchange(t, req)
+			want := exchangeOnce(t, plainLn.Addr().String(), req)
+			g, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
+			if err != nil {
+				t.Fatalf("listener's answer %q: %v", got, err)
+			}
+			w, err := http.ReadResponse(bufio.NewReader(strings.NewReader(want)), nil)
+			if err != nil {
+				t.Fatalf("net/http's answer %q: %v", want, err)
+			}
+			gb, _ := io.ReadAll(g.Body)
+			wb, _ := io.ReadAll(w.Body)
+			if g.StatusCode != w.StatusCode || g.Header.Get("Content-Type") != w.Header.Get("Content-Type") || string(gb) != string(wb) {
+				t.Errorf("listener answered %d %q %q, net/http %d %q %q", g.StatusCode, g.Header.Get("Content-Type"), gb,
+					w.StatusCode, w.Header.Get("Content-Type"), wb)
+			}
+			if !g.Close {
+				t.Errorf("the listener's answer %q does not close the connection", got)
+			}
+		})
+	}
+	if n := direct.up.served.Load(); n != 4 {
+		t.Errorf("the listener served %d of the requests itself, want 4", n)
+	}
+}
+
+// exchangeOnce sends req on a new connection to addr and returns the
+// answer to it, read as net/http frames it (the connection may stay open).
+func exchangeOnce(t *testing.T, addr, req string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if err := resp.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
