@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"time"
@@ -246,4 +247,34 @@ func ExampleSocket_EmitWithAck() {
 	fmt.Println(<-answer)
 	// Output:
 	// 42
+}
+
+// Serve serves a server on a listener of Listen, as a server that many
+// clients reach at once should: its WebSocket clients cost net/http no
+// buffers.
+func ExampleServe() {
+	srv, err := actorio.NewServer(actorio.Options{Logger: quiet()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	srv.OnConnection(func(s *actorio.Socket) { _ = s.Emit("welcome", s.Transport()) })
+	ln, err := actorio.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = actorio.Serve(hs, ln) }()
+	defer hs.Close()
+
+	welcome := make(chan string, 1)
+	c := newClient("http://"+ln.Addr().String(), client.Options{Transports: []string{client.TransportWebSocket}})
+	defer c.Close()
+	c.On("welcome", func(args client.Args, _ client.AckFunc) { welcome <- args.String(0) })
+	if err := connect(c); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(<-welcome)
+	// Output:
+	// websocket
 }
