@@ -34,7 +34,9 @@ import (
 // peak of the process's memory. A connection whose first bytes are a
 // whole GET request asking for a WebSocket upgrade (HTTP/1.1, no body,
 // headers within 4 KB, nothing sent after them) is served without
-// net/http instead, on a goroutine of its own: the request is parsed by
+// net/http instead, by one of the listener's workers (at most 4 ×
+// GOMAXPROCS at a time; one whose handler runs past 5 ms stops counting,
+// see upgradeServer): the request is parsed by
 // http.ReadRequest and checked as net/http checks it, and its context
 // carries what net/http's carries (srv.BaseContext's and
 // srv.ConnContext's values, http.ServerContextKey,
@@ -157,13 +159,17 @@ func (u *upgradeServer) work() {
 		if len(u.queue) == 0 {
 			u.queue = nil // let the array go once a storm is over
 		}
-		w.serving = true
-		u.mu.Unlock()
+		closing := false
 		select {
 		case <-u.done:
+			closing = true
+		default:
+		}
+		w.serving = !closing
+		u.mu.Unlock()
+		if closing {
 			_ = r.c.Close()
 			continue
-		default:
 		}
 		w.t.Reset(upgradeGrace)
 		u.serve(r.c, r.head, r.handOver)
