@@ -187,15 +187,8 @@ func upgradeHead(path string, extra string) string {
 // until the server closes the connection.
 func (s *upgradeServing) exchange(t *testing.T, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", s.ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sendRequest(t, s.ln.Addr().String(), req)
 	defer c.Close()
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	b, err := io.ReadAll(c)
 	if err != nil {
 		t.Fatalf("reading the answer: %v (got %q)", err, b)
@@ -496,9 +489,17 @@ func TestServeUpgradesStorm(t *testing.T) {
 	if got := s.up.served.Load(); got != clients {
 		t.Errorf("the listener served %d upgrades itself, want %d", got, clients)
 	}
-	s.up.mu.Lock()
-	workers, queued := s.up.workers, len(s.up.queue)
-	s.up.mu.Unlock()
+	// A worker ends once its handler has returned, which may be after
+	// its client read the message.
+	var workers, queued int
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.up.mu.Lock()
+		workers, queued = s.up.workers, len(s.up.queue)
+		s.up.mu.Unlock()
+		if workers == 0 && queued == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if workers != 0 || queued != 0 {
 		t.Errorf("%d workers and %d queued requests left", workers, queued)
 	}
@@ -556,15 +557,8 @@ func TestServeUpgradesRefusalsAsNetHTTP(t *testing.T) {
 // answer to it, read as net/http frames it (the connection may stay open).
 func exchangeOnce(t *testing.T, addr, req string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := sendRequest(t, addr, req)
 	defer c.Close()
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -575,4 +569,20 @@ func exchangeOnce(t *testing.T, addr, req string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// sendRequest sends req on a new connection to addr, and returns the
+// connection with a 5 s read deadline.
+func sendRequest(t *testing.T, addr, req string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte(req)); err != nil {
+		_ = c.Close()
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	return c
 }
