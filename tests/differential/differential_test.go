@@ -313,11 +313,20 @@ func startActorio(t *testing.T) map[string]string {
 	for name, mk := range profiles {
 		opts := mk()
 		opts.Logger = logger.With("profile", name)
+		// Listening and serving as the README advises (actorio.Listen,
+		// actorio.Serve): a refused WebSocket upgrade's connection is then
+		// closed, as Node closes it (http/refused-upgrade-*).
+		ln, err := actorio.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
 		urls[name] = testkit.StartServer(t, testkit.ServerConfig{
-			Options:    opts,
-			Setup:      (&refApp{}).setup,
-			CheckClose: true,
-			Name:       name,
+			Options:       opts,
+			Setup:         (&refApp{}).setup,
+			CheckClose:    true,
+			Name:          name,
+			Listener:      ln,
+			ServeUpgrades: true,
 		}).URL
 	}
 	return urls

@@ -13,6 +13,7 @@
 // id, socket id, private session id, recovery offset) becomes a
 // placeholder named for the client that first learnt it and the order in
 // which it did, such as "<a:id2>".
+import net from 'node:net';
 import { io as ioc, Manager } from 'socket.io-client';
 import WebSocket from 'ws';
 
@@ -317,12 +318,41 @@ class RawWS {
   }
 }
 
+// rawUpgrade sends a WebSocket upgrade request for query, written by hand,
+// on a TCP connection of its own, and records ["upgrade-answer", status,
+// closed]: the status of the server's answer and whether the server closed
+// the connection within STEP.
+const rawUpgrade = (rec, client, base, query) => new Promise((resolve) => {
+  const u = new URL(base);
+  const s = net.connect(Number(u.port), u.hostname);
+  let head = '';
+  let status = 0;
+  const done = (closed) => {
+    clearTimeout(timer);
+    rec.log(client, 'upgrade-answer', status, closed);
+    s.destroy();
+    resolve();
+  };
+  const timer = setTimeout(() => done(false), STEP);
+  s.on('connect', () => s.write('GET /socket.io/?' + query + ' HTTP/1.1\r\nHost: ' + u.host +
+    '\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'));
+  s.on('data', (b) => {
+    head += b.toString('latin1');
+    const m = /^HTTP\/1\.1 (\d{3})/.exec(head);
+    if (m) status = Number(m[1]);
+  });
+  s.on('error', () => {});
+  s.on('close', () => done(true));
+});
+
 // ---- scenarios ----
 
 // Each scenario gets ctx: rec (its Recorder), client(name, nsp, opts,
 // profile), raw(name, query, opts, profile), http(name, query, opts,
-// profile), ns(prefix) (a namespace name of its own) and room() (a room
-// name of its own); profile defaults to the scenario's. serverReasons
+// profile), upgrade(name, query, profile) (see rawUpgrade), ns(prefix) (a
+// namespace name of its own) and room() (a room name of its own);
+// profile defaults to the scenario's. serverReasons
 // reads back the server's disconnect reasons for sockets connected with
 // auth.tag.
 const scenarios = new Map();
@@ -1132,6 +1162,17 @@ for (const [name, query, opts] of [
   });
 }
 
+// A refused WebSocket upgrade: the answer's status, and the connection
+// closed after it.
+for (const [name, query] of [
+  ['unknown-sid', 'EIO=4&transport=websocket&sid=nope'],
+  ['unknown-transport', 'EIO=4&transport=carrier-pigeon'],
+]) {
+  scenario('http/refused-upgrade-' + name, 'main', async (c) => {
+    await c.upgrade('a', query);
+  });
+}
+
 scenario('http/transport-mismatch', 'main', async (c) => {
   const r = await c.http('a', 'EIO=4&transport=polling');
   await c.http('a', 'EIO=4&transport=websocket&sid=' + encodeURIComponent(r.sid));
@@ -1388,6 +1429,7 @@ const runScenario = async (name, { profile, fn }) => {
       return x;
     },
     http: (n, query, opts, p = profile) => httpReq(rec, n, URLS[p], query, opts),
+    upgrade: (n, query, p = profile) => rawUpgrade(rec, n, URLS[p], query),
     ns: (prefix) => prefix + (nameHash(name) * 100 + ++nsCount),
     room: () => slug + '-' + ++roomCount,
   };
