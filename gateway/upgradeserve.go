@@ -231,14 +231,14 @@ func upgradeHeadLen(b []byte) int {
 			return 0
 		}
 		switch {
-		case asciiEqualFold(name, "upgrade"):
+		case bytes.EqualFold(name, []byte("upgrade")):
 			upgrade = upgrade || containsFold(value, "websocket")
-		case asciiEqualFold(name, "host"):
+		case bytes.EqualFold(name, []byte("host")):
 			hosts++
 			if !validHost(bytes.Trim(value, " \t")) {
 				return 0
 			}
-		case asciiEqualFold(name, "content-length"), asciiEqualFold(name, "transfer-encoding"):
+		case bytes.EqualFold(name, []byte("content-length")), bytes.EqualFold(name, []byte("transfer-encoding")):
 			return 0
 		}
 	}
@@ -248,34 +248,14 @@ func upgradeHeadLen(b []byte) int {
 	return len(b)
 }
 
-// asciiEqualFold reports whether b is s, ASCII letters' case aside.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		if lower(b[i]) != lower(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// containsFold reports whether b contains s, ASCII letters' case aside.
+// containsFold reports whether b contains s, case aside.
 func containsFold(b []byte, s string) bool {
 	for i := 0; i+len(s) <= len(b); i++ {
-		if asciiEqualFold(b[i:i+len(s)], s) {
+		if bytes.EqualFold(b[i:i+len(s)], []byte(s)) {
 			return true
 		}
 	}
 	return false
-}
-
-func lower(c byte) byte {
-	if 'A' <= c && c <= 'Z' {
-		return c + 'a' - 'A'
-	}
-	return c
 }
 
 // parseHead parses head, a head upgradeHeadLen took, and returns the
