@@ -382,8 +382,7 @@ func (l *readyListener) pollLoop() {
 			due[i] = readyConn{}
 			if u != nil {
 				if n := upgradeHeadLen(peekHead(r.fd, peek)); n > 0 {
-					c := r.c
-					u.add(upgradeRequest{c: c, head: bytes.Clone(peek[:n]), handOver: func() { l.handOver(c) }})
+					u.add(upgradeRequest{c: r.c, head: bytes.Clone(peek[:n])})
 					continue
 				}
 			}
@@ -414,7 +413,7 @@ func peekHead(fd int32, buf []byte) []byte {
 func serveUpgrades(ln net.Listener, u *upgradeServer) bool {
 	l, ok := ln.(*readyListener)
 	if ok {
-		u.done = l.done
+		u.done, u.handOver = l.done, l.handOver
 		l.up.Store(u)
 	}
 	return ok

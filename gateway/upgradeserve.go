@@ -88,6 +88,8 @@ type upgradeServer struct {
 	// dropped (their connections closed), as net/http's listener closes
 	// those it has not accepted.
 	done <-chan struct{}
+	// handOver gives a connection to net/http (the listener's Accept).
+	handOver func(*net.TCPConn)
 
 	mu sync.Mutex
 	// queue holds the requests waiting for a worker.
@@ -97,12 +99,10 @@ type upgradeServer struct {
 }
 
 // upgradeRequest is a connection whose head (a copy of its bytes, which
-// are still in the connection's receive queue) waits for a worker;
-// handOver gives the connection to net/http.
+// are still in the connection's receive queue) waits for a worker.
 type upgradeRequest struct {
-	c        net.Conn
-	head     []byte
-	handOver func()
+	c    *net.TCPConn
+	head []byte
 }
 
 // upgradeGrace is how long a request may take its worker before that
@@ -172,7 +172,7 @@ func (u *upgradeServer) work() {
 			continue
 		}
 		w.t.Reset(upgradeGrace)
-		u.serve(r.c, r.head, r.handOver)
+		u.serve(r.c, r.head)
 		w.t.Stop()
 		u.mu.Lock()
 		w.serving = false
@@ -325,12 +325,12 @@ func validHost(s []byte) bool {
 }
 
 // serve serves the request whose head is head (upgradeHeadLen's, still in
-// c's receive queue) on c, or hands c to net/http (handOver) when
+// c's receive queue) on c, or hands c to net/http (u.handOver) when
 // net/http would refuse it.
-func (u *upgradeServer) serve(c net.Conn, head []byte, handOver func()) {
+func (u *upgradeServer) serve(c *net.TCPConn, head []byte) {
 	req := parseHead(head)
 	if req == nil {
-		handOver()
+		u.handOver(c)
 		return
 	}
 	// Take the head off the connection: it is in the kernel's queue.
@@ -368,9 +368,7 @@ func (u *upgradeServer) serve(c net.Conn, head []byte, handOver func()) {
 	if !w.panicked {
 		_ = w.finish()
 	}
-	if tc, ok := c.(interface{ CloseWrite() error }); ok {
-		_ = tc.CloseWrite()
-	}
+	_ = c.CloseWrite()
 	_ = c.Close()
 	u.state(c, http.StateClosed)
 }
