@@ -17,6 +17,9 @@ const (
 	kindActorio = "actorio"
 	kindNode    = "node"
 	kindRaw     = "raw"
+	// kindFloor is sioServer: Socket.IO over WebSocket on gorilla with
+	// actorio's codec and nothing else, for echo and echorate only.
+	kindFloor = "sio-floor"
 )
 
 // Deployments of several processes, for the cross-node scenarios.
@@ -73,12 +76,12 @@ const (
 
 var (
 	// allKinds are the single-process servers of the first table.
-	allKinds = []string{kindActorio, kindNode, kindRaw}
+	allKinds = []string{kindActorio, kindNode, kindRaw, kindFloor}
 	// xKinds are the columns of the cross-node table, in its order: the
 	// single-process servers last, as references.
 	xKinds = []string{kindCluster, kindClusterPoll, kindNodeRedis, kindActorio, kindNode}
 	// knownKinds are the names -servers accepts.
-	knownKinds = []string{kindActorio, kindNode, kindRaw, kindCluster, kindClusterPoll, kindNodeRedis}
+	knownKinds = []string{kindActorio, kindNode, kindRaw, kindFloor, kindCluster, kindClusterPoll, kindNodeRedis}
 	// allScenarios are the names -scenarios accepts; defaultScenarios
 	// those run without it.
 	allScenarios     = []string{scenEcho, scenPacedEcho, scenFanout, scenIdle, scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm, scenXFanout, scenXAck}
@@ -86,14 +89,18 @@ var (
 )
 
 // applies reports whether scenario scen runs against server kind: the
-// first three against the single processes, the cross-node ones against
-// the deployments and, as references, actorio and node alone.
+// first three against the single processes (sio-floor only echoes), the
+// cross-node ones against the deployments and, as references, actorio and
+// node alone.
 func applies(scen, kind string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
-		return kind != kindRaw
+		return kind != kindRaw && kind != kindFloor
 	case scenPollEcho, scenPollFanout, scenStorm, scenPollStorm, scenRStorm:
 		return kind == kindActorio || kind == kindNode
+	}
+	if kind == kindFloor {
+		return scen == scenEcho || scen == scenPacedEcho
 	}
 	return slices.Contains(allKinds, kind)
 }
@@ -194,7 +201,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.pprofAddr, "pprof", "", "serve mode: serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 
 	fs.DurationVar(&c.pingInterval, "ping-interval", 2*time.Second, "heartbeat interval of every server (Engine.IO pingInterval; WebSocket pings for raw)")
-	fs.StringVar(&c.parser, "parser", parserJSON, "echo, fanout, idle: the Socket.IO parser of actorio, node and their clients, json or msgpack (the npm socket.io-msgpack-parser); raw has none")
+	fs.StringVar(&c.parser, "parser", parserJSON, "echo, fanout, idle: the Socket.IO parser of actorio, node and their clients, json or msgpack (the npm socket.io-msgpack-parser); raw has none, and sio-floor runs with json only")
 
 	fs.BoolVar(&c.compress, "compress", false, "actorio and the load generator's clients: WebSocket compression, Options.PerMessageDeflate (threshold 1024) accepted by the server and offered by the clients, which send uncompressed")
 	fs.StringVar(&servers, "servers", strings.Join(knownKinds, ","), "servers to compare, among "+strings.Join(knownKinds, ",")+" (each scenario runs against those it applies to)")
@@ -290,8 +297,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 		}
 	}
-	if c.serve != "" && c.serve != kindActorio && c.serve != kindRaw {
-		err := fmt.Errorf("-serve must be actorio or raw, not %q", c.serve)
+	if c.serve != "" && c.serve != kindActorio && c.serve != kindRaw && c.serve != kindFloor {
+		err := fmt.Errorf("-serve must be actorio, raw or %s, not %q", kindFloor, c.serve)
 		fmt.Fprintln(stderr, err)
 		return c, err
 	}

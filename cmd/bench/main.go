@@ -3,7 +3,7 @@
 // Command bench compares actorio with the Node.js socket.io v4 server and a
 // raw gorilla/websocket server (the ceiling), side by side, on 127.0.0.1.
 //
-//	go run ./cmd/bench                        # echo, fanout, idle against actorio, node, raw, ~1-2 min
+//	go run ./cmd/bench                        # echo, fanout, idle against actorio, node, raw (sio-floor: echo), ~1-2 min
 //	go run ./cmd/bench -scenarios idle -n 10000
 //	go run ./cmd/bench -servers actorio -scenarios echo -profile /tmp/prof
 //
@@ -14,7 +14,12 @@
 //   - actorio: this binary re-executed with -serve=actorio;
 //   - node: node cmd/bench/node/server.cjs (socket.io from ./node_modules);
 //   - raw: this binary with -serve=raw, gorilla/websocket with a tiny
-//     binary framing of its own and no Engine.IO or Socket.IO.
+//     binary framing of its own and no Engine.IO or Socket.IO;
+//   - sio-floor: this binary with -serve=sio-floor, Engine.IO and
+//     Socket.IO over WebSocket on gorilla/websocket with actorio's codec
+//     and nothing else (no sessions, actors, rooms or handler API), for
+//     echo and echorate only: between raw's column and actorio's, it
+//     shows what the protocol costs and what actorio's server adds.
 //
 // Each server offers the same three requests: echo (acked with its
 // arguments), join (joins the room named by its argument, acked) and blast
@@ -42,8 +47,9 @@
 //     connect, then the server is killed and restarted under their
 //     reconnections.
 //
-// It prints one markdown table: the ratios ours/node and ours/raw and the
-// targets of the issue first, then each server's figures. The load generator shares the machine's cores
+// It prints one markdown table: the ratios ours/node and ours/raw (and
+// ours/floor when sio-floor ran) and the targets of the issue first, then
+// each server's figures. The load generator shares the machine's cores
 // with the server under test; the table shows how much CPU each used.
 //
 // Two more scenarios compare several processes acting as one server,

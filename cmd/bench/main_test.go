@@ -26,18 +26,18 @@ func TestMain(m *testing.M) {
 }
 
 // TestSmoke runs every single-process scenario with tiny sizes against
-// actorio and raw,
+// actorio and raw, echo and echorate against sio-floor too,
 // and node when it is installed (and then rstorm, whose clients are Node
 // processes, with 50 clients): each server answers the three requests
 // and the table comes out. A few seconds.
 func TestSmoke(t *testing.T) {
-	servers := "actorio,raw"
+	servers := "actorio,raw,sio-floor"
 	scenarios := "echo,echorate,fanout,idle,pecho,pfanout,storm,pstorm"
 	wantRows := []string{"| echo: acks/s |", "| echo at 300/s offered: latency p99 (ms) |", "| fan-out: delivered msgs/s |", "| idle: server RSS per connection (KB), N=10 |",
 		"| long-polling echo: acks/s |", "| long-polling fan-out: delivered msgs/s |", "| storm, WebSocket: time until all 20 connected (s) |",
 		"| storm, polling then upgrade: time until all 20 connected (s) |"}
 	if nodeAvailable() {
-		servers = "actorio,node,raw"
+		servers = "actorio,node,raw,sio-floor"
 		// rstorm's clients are the official client, in Node.
 		scenarios += ",rstorm"
 		wantRows = append(wantRows, "| reconnect storm: time from the kill until all 50 reconnected (s) |")
@@ -69,8 +69,17 @@ func TestSmoke(t *testing.T) {
 			t.Errorf("missing figure in the row %q", row)
 		}
 	}
+	// The floor echoes (ratios to it too), and runs nothing else.
+	for _, c := range []struct{ row, column string }{{"echo: acks/s", "Socket.IO floor (codec on gorilla)"}, {"echo: server CPU per ack (µs)", "ours/floor"}} {
+		if cell(c.row, c.column) == "—" {
+			t.Errorf("missing figure in the row %q, column %q", c.row, c.column)
+		}
+	}
+	if c := cell("fan-out: delivered msgs/s", "Socket.IO floor (codec on gorilla)"); c != "—" {
+		t.Errorf("fan-out against the floor: %q; want none", c)
+	}
 	// Paced, not a closed loop (which runs thousands a second).
-	for _, server := range []string{"actorio", "raw gorilla ws"} {
+	for _, server := range []string{"actorio", "raw gorilla ws", "Socket.IO floor (codec on gorilla)"} {
 		c := cell("echo at 300/s offered: acks/s", server)
 		if v, err := strconv.ParseFloat(c, 64); err != nil || v <= 0 || v > 450 {
 			t.Errorf("paced echo at 300/s, %s: %q acks/s", server, c)

@@ -73,7 +73,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
 		for _, kind := range cfg.servers {
-			if !applies(scen, kind) {
+			if !applies(scen, kind) || kind == kindFloor && cfg.parser != parserJSON {
 				continue
 			}
 			if ctx.Err() != nil {

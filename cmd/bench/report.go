@@ -322,24 +322,37 @@ func writeReport(w io.Writer, cfg config, res *results) {
 
 	// Ratios first: on a noisy machine they, not the figures, are what
 	// one run says.
-	fmt.Fprintln(w, "| metric | ours/node | ours/raw | target | met | actorio | node socket.io 4.8 | raw gorilla ws |")
-	fmt.Fprintln(w, "|---|---:|---:|---|---|---:|---:|---:|")
+	// The floor's columns (ours/floor, then its figures) are there only
+	// when it ran: it echoes, and nothing else.
+	floor := slices.ContainsFunc(rows, func(m metric) bool { _, ok := m.vals[kindFloor]; return ok })
+	header, rule := "| metric | ours/node | ours/raw | target | met | actorio | node socket.io 4.8 | raw gorilla ws |", "|---|---:|---:|---|---|---:|---:|---:|"
+	if floor {
+		header, rule = "| metric | ours/node | ours/raw | ours/floor | target | met | actorio | node socket.io 4.8 | raw gorilla ws | Socket.IO floor (codec on gorilla) |", "|---|---:|---:|---:|---|---|---:|---:|---:|---:|"
+	}
+	fmt.Fprintln(w, header)
+	fmt.Fprintln(w, rule)
 	for _, m := range rows {
-		cells := []string{m.label, ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw), m.target, "",
-			m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw)}
+		ratios := []string{ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw)}
+		figures := []string{m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw)}
+		if floor {
+			ratios = append(ratios, ratioCell(m.vals, kindFloor))
+			figures = append(figures, m.cell(kindFloor))
+		}
 		if m.noRatio {
-			cells[1], cells[2] = "", ""
+			clear(ratios)
 		}
 		if strings.HasPrefix(m.label, "idle: server RSS before") {
-			for i, k := range allKinds {
+			for i, k := range allKinds[:len(figures)] {
 				if r, ok := res.idle[k]; ok {
-					cells[5+i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
+					figures[i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
 				}
 			}
 		}
+		verdict := ""
 		if m.judge != nil {
-			cells[4] = m.judge(m.vals)
+			verdict = m.judge(m.vals)
 		}
+		cells := append(append(append([]string{m.label}, ratios...), m.target, verdict), figures...)
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 

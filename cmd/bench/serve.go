@@ -62,6 +62,8 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 		}
 	case kindRaw:
 		mux.Handle(rawPath, newRawServer(cfg.pingInterval))
+	case kindFloor:
+		mux.Handle("/socket.io/", newSIOServer(cfg.pingInterval))
 	}
 	if cfg.pprofAddr != "" {
 		if err := servePprof(cfg.pprofAddr, stderr); err != nil {
