@@ -135,6 +135,9 @@ type config struct {
 	nodeBin    string
 	profileDir string
 	verbose    bool
+	// repeat is how many times the single-process scenarios run
+	// (-repeat), alternated; the table gives medians and ranges.
+	repeat int
 
 	echoClients int
 	echoTime    time.Duration
@@ -208,6 +211,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&scenarios, "scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, among "+strings.Join(allScenarios, ","))
 	fs.StringVar(&c.nodeScript, "node-script", "", "Node bench server script (default <module root>/cmd/bench/node/server.cjs)")
 	fs.StringVar(&c.nodeBin, "node", "node", "Node.js executable")
+	fs.IntVar(&c.repeat, "repeat", 1, "run the single-process scenarios this many times, each run's servers one after the other, and print the medians of the runs with their ranges (the cross-node scenarios run once)")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU and heap profiles of the actorio (and raw) server of each scenario into this directory")
 	fs.BoolVar(&c.verbose, "v", false, "show the servers' stderr")
 	fs.IntVar(&c.serverProcs, "server-procs", 0, "GOMAXPROCS of the Go servers (actorio, raw, actorio-cluster's nodes), as Node's one thread; 0: the runtime's default, every core")
@@ -302,7 +306,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fmt.Fprintln(stderr, err)
 		return c, err
 	}
-	if c.echoClients < 1 || c.echoRate < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
+	if c.echoClients < 1 || c.repeat < 1 || c.echoRate < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
 		c.echoSize < 0 || c.fanSize < 0 || c.rstormConns < 0 || c.rstormTimeout <= 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
 		c.serverProcs < 0 || c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")

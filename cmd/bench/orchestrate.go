@@ -68,47 +68,67 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	if cfg.verbose {
 		logw = stderr
 	}
-	res := results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, recho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
-		xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
+	newResults := func() *results {
+		return &results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, recho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
+			xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
+	}
+	// runs[i] is the i-th run of the single-process scenarios (-repeat);
+	// the cross-node ones run once, into runs[0].
+	runs := make([]*results, cfg.repeat)
+	for i := range runs {
+		runs[i] = newResults()
+	}
+	res := runs[0]
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
-		for _, kind := range cfg.servers {
-			if !applies(scen, kind) || kind == kindFloor && cfg.parser != parserJSON {
-				continue
-			}
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			fmt.Fprintf(stderr, "bench: %-6s vs %-7s ... ", scen, kind)
-			t0 := time.Now()
-			var err error
-			if isXScenario(scen) {
-				err = runX(ctx, cfg, scen, kind, logw, &res)
-			} else {
-				err = runOne(ctx, cfg, scen, kind, logw, &res)
-			}
-			if err != nil {
-				fmt.Fprintf(stderr, "FAILED after %v: %v\n", time.Since(t0).Round(time.Millisecond), err)
-				line := fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error()))
-				if isXScenario(scen) {
-					res.xerrs = append(res.xerrs, line)
-				} else {
-					res.errs = append(res.errs, line)
+		repeat := cfg.repeat
+		if isXScenario(scen) {
+			repeat = 1
+		}
+		for i := range repeat {
+			for _, kind := range cfg.servers {
+				if !applies(scen, kind) || kind == kindFloor && cfg.parser != parserJSON {
+					continue
 				}
-				continue
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				run := ""
+				if repeat > 1 {
+					run = fmt.Sprintf(" (run %d of %d)", i+1, repeat)
+				}
+				fmt.Fprintf(stderr, "bench: %-6s vs %-7s%s ... ", scen, kind, run)
+				t0 := time.Now()
+				var err error
+				if isXScenario(scen) {
+					err = runX(ctx, cfg, scen, kind, logw, res)
+				} else {
+					err = runOne(ctx, cfg, scen, kind, i, logw, runs[i])
+				}
+				if err != nil {
+					fmt.Fprintf(stderr, "FAILED after %v: %v\n", time.Since(t0).Round(time.Millisecond), err)
+					line := fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error()))
+					if isXScenario(scen) {
+						res.xerrs = append(res.xerrs, line)
+					} else {
+						runs[i].errs = append(runs[i].errs, line)
+					}
+					continue
+				}
+				fmt.Fprintf(stderr, "done in %v\n", time.Since(t0).Round(time.Millisecond))
 			}
-			fmt.Fprintf(stderr, "done in %v\n", time.Since(t0).Round(time.Millisecond))
 		}
 	}
 	res.took = time.Since(start)
-	if slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) }) {
-		writeReport(stdout, cfg, &res)
+	single := slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) })
+	if single {
+		writeReport(stdout, cfg, runs, res.took)
 	}
 	if slices.ContainsFunc(cfg.scenarios, isXScenario) {
-		if len(res.errs) > 0 || slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) }) {
+		if single || slices.ContainsFunc(runs, func(r *results) bool { return len(r.errs) > 0 }) {
 			fmt.Fprintln(stdout)
 		}
-		writeXReport(stdout, cfg, &res)
+		writeXReport(stdout, cfg, res)
 	}
 	return nil
 }
@@ -139,11 +159,17 @@ func runX(ctx context.Context, cfg config, scen, kind string, logw io.Writer, re
 	return sleepCtx(ctx, cfg.settle)
 }
 
-func runOne(ctx context.Context, cfg config, scen, kind string, logw io.Writer, res *results) error {
+// runOne runs a single-process scenario against kind's server, started
+// afresh; run numbers its profiles after the first (-repeat).
+func runOne(ctx context.Context, cfg config, scen, kind string, run int, logw io.Writer, res *results) error {
 	l := launch{kind: kind}
 	if cfg.profileDir != "" && kind != kindNode {
-		l.cpuProfile = filepath.Join(cfg.profileDir, kind+"-"+scen+".cpu.pprof")
-		l.memProfile = filepath.Join(cfg.profileDir, kind+"-"+scen+".heap.pprof")
+		name := kind + "-" + scen
+		if run > 0 {
+			name += fmt.Sprintf("-run%d", run+1)
+		}
+		l.cpuProfile = filepath.Join(cfg.profileDir, name+".cpu.pprof")
+		l.memProfile = filepath.Join(cfg.profileDir, name+".heap.pprof")
 	}
 	s, err := startServer(ctx, cfg, l, logw)
 	if err != nil {

@@ -29,23 +29,35 @@ const noiseCores = 0.25
 type metric struct {
 	label string
 	vals  map[string]float64 // by server kind; absent: not measured
-	prec  int                // digits after the point
+	// runs are each run's vals when the scenarios ran more than once
+	// (-repeat); vals are then their medians.
+	runs []map[string]float64
+	prec int // digits after the point
 	// noRatio leaves the ratio columns empty.
 	noRatio bool
 	// target, when set, is the goal of the issue and judge checks it.
 	target string
-	judge  func(v map[string]float64) string
+	judge  func(m metric) string
 }
 
+// cell is kind's figure: with several runs, their median and range.
 func (m metric) cell(kind string) string {
 	v, ok := m.vals[kind]
 	if !ok || math.IsNaN(v) {
 		return "—"
 	}
-	return fmt.Sprintf("%.*f", m.prec, v)
+	s := fmt.Sprintf("%.*f", m.prec, v)
+	if lo, hi, n := spread(m.runs, func(v map[string]float64) (float64, bool) {
+		x, ok := v[kind]
+		return x, ok && !math.IsNaN(x)
+	}); n > 1 {
+		s += fmt.Sprintf(" (%.*f–%.*f)", m.prec, lo, m.prec, hi)
+	}
+	return s
 }
 
-func ratio(v map[string]float64, other string) (float64, bool) {
+// ratioOf is ours/other in one run's figures.
+func ratioOf(v map[string]float64, other string) (float64, bool) {
 	a, ok1 := v[kindActorio]
 	b, ok2 := v[other]
 	if !ok1 || !ok2 || b == 0 || math.IsNaN(a) || math.IsNaN(b) {
@@ -54,12 +66,95 @@ func ratio(v map[string]float64, other string) (float64, bool) {
 	return a / b, true
 }
 
-func ratioCell(v map[string]float64, other string) string {
-	r, ok := ratio(v, other)
+// ratio is ours/other: with several runs, the median of each run's ratio
+// (the servers of one run ran minutes apart, so a run's ratio cancels
+// what the machine's speed did between runs).
+func (m metric) ratio(other string) (float64, bool) {
+	if len(m.runs) == 0 {
+		return ratioOf(m.vals, other)
+	}
+	var rs []float64
+	for _, v := range m.runs {
+		if r, ok := ratioOf(v, other); ok {
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return 0, false
+	}
+	return median(rs), true
+}
+
+func (m metric) ratioCell(other string) string {
+	r, ok := m.ratio(other)
 	if !ok {
 		return "—"
 	}
-	return fmt.Sprintf("%.2f×", r)
+	s := fmt.Sprintf("%.2f×", r)
+	if lo, hi, n := spread(m.runs, func(v map[string]float64) (float64, bool) { return ratioOf(v, other) }); n > 1 {
+		s += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
+	}
+	return s
+}
+
+// spread is the range of f over the runs that have it, and their count.
+func spread(runs []map[string]float64, f func(map[string]float64) (float64, bool)) (lo, hi float64, n int) {
+	for _, v := range runs {
+		x, ok := f(v)
+		if !ok {
+			continue
+		}
+		if n == 0 || x < lo {
+			lo = x
+		}
+		if n == 0 || x > hi {
+			hi = x
+		}
+		n++
+	}
+	return lo, hi, n
+}
+
+// median is the middle of xs (the mean of the two middle ones for an
+// even count); xs is sorted in place.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// combineRuns makes one table of the tables of several runs of the same
+// scenarios (rows alike, by index): each figure the median of the runs
+// that have it, the runs kept for the ranges and the ratios.
+func combineRuns(tables [][]metric) []metric {
+	if len(tables) == 1 {
+		return tables[0]
+	}
+	out := slices.Clone(tables[0])
+	for i := range out {
+		m := &out[i]
+		m.vals = map[string]float64{}
+		m.runs = nil
+		byKind := map[string][]float64{}
+		for _, t := range tables {
+			if i >= len(t) {
+				continue
+			}
+			m.runs = append(m.runs, t[i].vals)
+			for k, v := range t[i].vals {
+				if !math.IsNaN(v) {
+					byKind[k] = append(byKind[k], v)
+				}
+			}
+		}
+		for k, xs := range byKind {
+			m.vals[k] = median(xs)
+		}
+	}
+	return out
 }
 
 // bound is one target on the ratio ours/other.
@@ -70,11 +165,11 @@ type bound struct {
 }
 
 // judgeRatios checks every bound it can (the other server was measured).
-func judgeRatios(bs ...bound) func(map[string]float64) string {
-	return func(v map[string]float64) string {
+func judgeRatios(bs ...bound) func(metric) string {
+	return func(m metric) string {
 		met, known := true, 0
 		for _, b := range bs {
-			r, ok := ratio(v, b.other)
+			r, ok := m.ratio(b.other)
 			if !ok {
 				continue
 			}
@@ -95,15 +190,20 @@ func judgeRatios(bs ...bound) func(map[string]float64) string {
 	}
 }
 
-// judgeZero checks that actorio counted none (a target is ours; the
-// other servers' counts are there to compare).
-func judgeZero(v map[string]float64) string {
-	x, ok := v[kindActorio]
+// judgeZero checks that actorio counted none, in every run (a target is
+// ours; the other servers' counts are there to compare).
+func judgeZero(m metric) string {
+	x, ok := m.vals[kindActorio]
 	switch {
 	case !ok:
 		return "n/a"
 	case x != 0:
 		return "**no**"
+	}
+	for _, v := range m.runs {
+		if v[kindActorio] != 0 {
+			return "**no**"
+		}
 	}
 	return "yes"
 }
@@ -137,7 +237,7 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 // judged is a row's target and how to judge it (zero: none).
 type judged struct {
 	target string
-	judge  func(map[string]float64) string
+	judge  func(metric) string
 }
 
 // fanRows are the rows of a fan-out scenario, name's, from its results by
@@ -177,7 +277,20 @@ func echoRows(name string, byKind map[string]echoResult, rate, p99, perAck judge
 	return append(rows, cpuRows(name, column(byKind, func(r echoResult) cpuWindow { return r.cpu }))...)
 }
 
-func writeReport(w io.Writer, cfg config, res *results) {
+// writeReport prints the table of the single-process scenarios, from one
+// run's results or, with -repeat, several runs' (then each figure is the
+// median of the runs, each ratio the median of their ratios, both with
+// their range).
+func writeReport(w io.Writer, cfg config, runs []*results, took time.Duration) {
+	tables := make([][]metric, len(runs))
+	for i, res := range runs {
+		tables[i] = tableRows(cfg, res)
+	}
+	writeTable(w, cfg, runs, combineRuns(tables), took)
+}
+
+// tableRows are the rows of one run's table.
+func tableRows(cfg config, res *results) []metric {
 	idle := func(f func(r idleResult) float64) map[string]float64 { return column(res.idle, f) }
 
 	var rows []metric
@@ -292,8 +405,8 @@ func writeReport(w io.Writer, cfg config, res *results) {
 			metric{label: fmt.Sprintf("idle: server RSS per connection (KB), N=%d", cfg.idleConns), prec: 2,
 				vals:   idle(func(r idleResult) float64 { return r.perConn() / 1024 }),
 				target: fmt.Sprintf("≤ %d KB at N ≥ %d", idleTargetKB, idleTargetN),
-				judge: func(v map[string]float64) string {
-					x, ok := v[kindActorio]
+				judge: func(m metric) string {
+					x, ok := m.vals[kindActorio]
 					if !ok {
 						return "n/a"
 					}
@@ -320,6 +433,12 @@ func writeReport(w io.Writer, cfg config, res *results) {
 		)
 	}
 
+	return rows
+}
+
+// writeTable prints rows, then the run's parameters, its noise and its
+// failures.
+func writeTable(w io.Writer, cfg config, runs []*results, rows []metric, took time.Duration) {
 	// Ratios first: on a noisy machine they, not the figures, are what
 	// one run says.
 	// The floor's columns (ours/floor, then its figures) are there only
@@ -332,27 +451,32 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	fmt.Fprintln(w, header)
 	fmt.Fprintln(w, rule)
 	for _, m := range rows {
-		ratios := []string{ratioCell(m.vals, kindNode), ratioCell(m.vals, kindRaw)}
+		ratios := []string{m.ratioCell(kindNode), m.ratioCell(kindRaw)}
 		figures := []string{m.cell(kindActorio), m.cell(kindNode), m.cell(kindRaw)}
 		if floor {
-			ratios = append(ratios, ratioCell(m.vals, kindFloor))
+			ratios = append(ratios, m.ratioCell(kindFloor))
 			figures = append(figures, m.cell(kindFloor))
 		}
 		if m.noRatio {
 			clear(ratios)
 		}
-		if strings.HasPrefix(m.label, "idle: server RSS before") {
-			for i, k := range allKinds[:len(figures)] {
-				if r, ok := res.idle[k]; ok {
-					figures[i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
+		label := m.label
+		if strings.HasPrefix(label, "idle: server RSS before") {
+			if len(runs) == 1 {
+				for i, k := range allKinds[:len(figures)] {
+					if r, ok := runs[0].idle[k]; ok {
+						figures[i] = fmt.Sprintf("%.1f → %.1f", float64(r.before.RSS)/(1<<20), float64(r.after.RSS)/(1<<20))
+					}
 				}
+			} else {
+				label = "idle: server RSS after the hold (MB)"
 			}
 		}
 		verdict := ""
 		if m.judge != nil {
-			verdict = m.judge(m.vals)
+			verdict = m.judge(m)
 		}
-		cells := append(append(append([]string{m.label}, ratios...), m.target, verdict), figures...)
+		cells := append(append(append([]string{label}, ratios...), m.target, verdict), figures...)
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
 
@@ -362,37 +486,54 @@ func writeReport(w io.Writer, cfg config, res *results) {
 	if cfg.serverProcs > 0 {
 		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
 	}
+	if len(runs) > 1 {
+		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's servers one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", len(runs))
+	}
 	fmt.Fprintf(w, "Machine: %d CPUs, %s/%s, %s, node %s. Whole run: %v.\n\n",
-		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), res.took.Round(time.Second))
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), took.Round(time.Second))
 	fmt.Fprintf(w, "Each server is a separate process, started afresh per scenario; CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, RSS is VmRSS and peak RSS VmHWM from /proc/<pid>/status. "+
 		"The load generator (this process) runs on the same %d CPUs as the server under test: the \"load generator CPU\" rows show its share, and \"other processes\" what the rest of the machine used meanwhile (/proc/stat; anything well above 0 means a noisy run); "+
 		"when server + load generator reach about %d cores, the machine, not the server, is the limit, and throughput is shared between both.\n",
 		runtime.NumCPU(), runtime.NumCPU())
-	var noisy []string
-	for _, k := range allKinds {
-		if r, ok := res.echo[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("echo/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+	// Run i's lines are named "run i" when there are several.
+	named := func(i int, s string) string {
+		if len(runs) == 1 {
+			return s
 		}
-		if r, ok := res.fanout[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+		return fmt.Sprintf("run %d: %s", i+1, s)
+	}
+	var noisy, failures []string
+	for i, res := range runs {
+		for _, k := range allKinds {
+			if r, ok := res.echo[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+				noisy = append(noisy, named(i, fmt.Sprintf("echo/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			}
+			if r, ok := res.fanout[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+				noisy = append(noisy, named(i, fmt.Sprintf("fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			}
+			if r, ok := res.pfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+				noisy = append(noisy, named(i, fmt.Sprintf("long-polling fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			}
 		}
-		if r, ok := res.pfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("long-polling fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+		for _, e := range res.errs {
+			failures = append(failures, named(i, e))
 		}
 	}
 	if len(noisy) > 0 {
 		fmt.Fprintf(w, "\n**Noisy run**: other processes used more than %.2f cores during %s (cores). Throughput and latency ratios of those runs are unreliable; CPU per operation is less affected. Rerun on a quiet machine.\n",
 			noiseCores, strings.Join(noisy, ", "))
 	}
-	for _, k := range allKinds {
-		if r, ok := res.rstorm[k]; ok && r.upgradeFailed > 0 {
-			fmt.Fprintf(w, "\nReconnect storm, %s: %d upgrades failed after the restart (those clients stayed on long-polling); the first: %s\n", k, r.upgradeFailed, r.firstUpgrade)
+	for i, res := range runs {
+		for _, k := range allKinds {
+			if r, ok := res.rstorm[k]; ok && r.upgradeFailed > 0 {
+				fmt.Fprintf(w, "\n%s\n", named(i, fmt.Sprintf("Reconnect storm, %s: %d upgrades failed after the restart (those clients stayed on long-polling); the first: %s", k, r.upgradeFailed, r.firstUpgrade)))
+			}
 		}
 	}
-	if len(res.errs) > 0 {
+	if len(failures) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Failures:")
-		for _, e := range res.errs {
+		for _, e := range failures {
 			fmt.Fprintf(w, "- %s\n", e)
 		}
 	}
