@@ -135,8 +135,8 @@ type config struct {
 	nodeBin    string
 	profileDir string
 	verbose    bool
-	// repeat is how many times the single-process scenarios run
-	// (-repeat), alternated; the table gives medians and ranges.
+	// repeat is how many times the scenarios run (-repeat), alternated;
+	// the tables give medians and ranges.
 	repeat int
 
 	echoClients int
@@ -211,7 +211,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&scenarios, "scenarios", strings.Join(defaultScenarios, ","), "scenarios to run, among "+strings.Join(allScenarios, ","))
 	fs.StringVar(&c.nodeScript, "node-script", "", "Node bench server script (default <module root>/cmd/bench/node/server.cjs)")
 	fs.StringVar(&c.nodeBin, "node", "node", "Node.js executable")
-	fs.IntVar(&c.repeat, "repeat", 1, "run the single-process scenarios this many times, each run's servers one after the other, and print the medians of the runs with their ranges (the cross-node scenarios run once)")
+	fs.IntVar(&c.repeat, "repeat", 1, "run the scenarios this many times, each run's servers one after the other, scenario by scenario, and print the medians of the runs with their ranges")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU and heap profiles of the actorio (and raw) server of each scenario into this directory")
 	fs.BoolVar(&c.verbose, "v", false, "show the servers' stderr")
 	fs.IntVar(&c.serverProcs, "server-procs", 0, "GOMAXPROCS of the Go servers (actorio, raw, actorio-cluster's nodes), as Node's one thread; 0: the runtime's default, every core")

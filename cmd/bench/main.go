@@ -49,11 +49,11 @@
 //
 // It prints one markdown table: the ratios ours/node and ours/raw (and
 // ours/floor when sio-floor ran) and the targets of the issue first, then
-// each server's figures. With -repeat N the single-process scenarios run
-// N times, alternated (each run's servers one after the other, scenario
-// by scenario), and the table gives each figure's median and each
-// ratio's median of the runs' own ratios, with their ranges; its targets
-// are judged on those. The load generator shares the machine's cores
+// each server's figures. With -repeat N the scenarios run N times,
+// alternated (each run's servers one after the other, scenario by
+// scenario), and the tables give each figure's median and each ratio's
+// median of the runs' own ratios, with their ranges; their targets are
+// judged on those. The load generator shares the machine's cores
 // with the server under test; the table shows how much CPU each used.
 //
 // Two more scenarios compare several processes acting as one server,

@@ -27,7 +27,6 @@ type results struct {
 	pfan   map[string]fanResult // fan-out over long-polling
 	idle   map[string]idleResult
 	errs   []string // "scenario/kind: error"
-	took   time.Duration
 
 	// The cross-node scenarios.
 	xfan  map[string]xfanResult
@@ -72,20 +71,14 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 		return &results{echo: map[string]echoResult{}, pecho: map[string]echoResult{}, recho: map[string]echoResult{}, storm: map[string]stormResult{}, rstorm: map[string]rstormResult{}, fanout: map[string]fanResult{}, pfan: map[string]fanResult{}, idle: map[string]idleResult{},
 			xfan: map[string]xfanResult{}, xack: map[string]xackResult{}}
 	}
-	// runs[i] is the i-th run of the single-process scenarios (-repeat);
-	// the cross-node ones run once, into runs[0].
+	// runs[i] is the i-th run of the scenarios (-repeat).
 	runs := make([]*results, cfg.repeat)
 	for i := range runs {
 		runs[i] = newResults()
 	}
-	res := runs[0]
 	start := time.Now()
 	for _, scen := range cfg.scenarios {
-		repeat := cfg.repeat
-		if isXScenario(scen) {
-			repeat = 1
-		}
-		for i := range repeat {
+		for i := range cfg.repeat {
 			for _, kind := range cfg.servers {
 				if !applies(scen, kind) || kind == kindFloor && cfg.parser != parserJSON {
 					continue
@@ -94,14 +87,14 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 					return ctx.Err()
 				}
 				run := ""
-				if repeat > 1 {
-					run = fmt.Sprintf(" (run %d of %d)", i+1, repeat)
+				if cfg.repeat > 1 {
+					run = fmt.Sprintf(" (run %d of %d)", i+1, cfg.repeat)
 				}
 				fmt.Fprintf(stderr, "bench: %-6s vs %-7s%s ... ", scen, kind, run)
 				t0 := time.Now()
 				var err error
 				if isXScenario(scen) {
-					err = runX(ctx, cfg, scen, kind, logw, res)
+					err = runX(ctx, cfg, scen, kind, logw, runs[i])
 				} else {
 					err = runOne(ctx, cfg, scen, kind, i, logw, runs[i])
 				}
@@ -109,7 +102,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 					fmt.Fprintf(stderr, "FAILED after %v: %v\n", time.Since(t0).Round(time.Millisecond), err)
 					line := fmt.Sprintf("%s/%s: %v", scen, kind, firstLine(err.Error()))
 					if isXScenario(scen) {
-						res.xerrs = append(res.xerrs, line)
+						runs[i].xerrs = append(runs[i].xerrs, line)
 					} else {
 						runs[i].errs = append(runs[i].errs, line)
 					}
@@ -119,16 +112,16 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	res.took = time.Since(start)
+	took := time.Since(start)
 	single := slices.ContainsFunc(cfg.scenarios, func(s string) bool { return !isXScenario(s) })
 	if single {
-		writeReport(stdout, cfg, runs, res.took)
+		writeReport(stdout, cfg, runs, took)
 	}
 	if slices.ContainsFunc(cfg.scenarios, isXScenario) {
-		if single || slices.ContainsFunc(runs, func(r *results) bool { return len(r.errs) > 0 }) {
+		if single {
 			fmt.Fprintln(stdout)
 		}
-		writeXReport(stdout, cfg, res)
+		writeXReport(stdout, cfg, runs, took)
 	}
 	return nil
 }

@@ -41,41 +41,54 @@ type metric struct {
 }
 
 // cell is kind's figure: with several runs, their median and range.
-func (m metric) cell(kind string) string {
-	v, ok := m.vals[kind]
+func (m metric) cell(kind string) string { return runCell(m.vals, m.runs, kind, m.prec) }
+
+// ratio is ours/other (see runRatio).
+func (m metric) ratio(other string) (float64, bool) {
+	return runRatio(m.vals, m.runs, kindActorio, other)
+}
+
+func (m metric) ratioCell(other string) string {
+	return runRatioCell(m.vals, m.runs, kindActorio, other)
+}
+
+// runCell is kind's figure in vals with prec digits after the point and,
+// when several runs have it, their range.
+func runCell(vals map[string]float64, runs []map[string]float64, kind string, prec int) string {
+	v, ok := vals[kind]
 	if !ok || math.IsNaN(v) {
 		return "—"
 	}
-	s := fmt.Sprintf("%.*f", m.prec, v)
-	if lo, hi, n := spread(m.runs, func(v map[string]float64) (float64, bool) {
+	s := fmt.Sprintf("%.*f", prec, v)
+	if lo, hi, n := spread(runs, func(v map[string]float64) (float64, bool) {
 		x, ok := v[kind]
 		return x, ok && !math.IsNaN(x)
 	}); n > 1 {
-		s += fmt.Sprintf(" (%.*f–%.*f)", m.prec, lo, m.prec, hi)
+		s += fmt.Sprintf(" (%.*f–%.*f)", prec, lo, prec, hi)
 	}
 	return s
 }
 
-// ratioOf is ours/other in one run's figures.
-func ratioOf(v map[string]float64, other string) (float64, bool) {
-	a, ok1 := v[kindActorio]
-	b, ok2 := v[other]
-	if !ok1 || !ok2 || b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+// ratioOf is a/b in one run's figures.
+func ratioOf(v map[string]float64, a, b string) (float64, bool) {
+	x, ok1 := v[a]
+	y, ok2 := v[b]
+	if !ok1 || !ok2 || y == 0 || math.IsNaN(x) || math.IsNaN(y) {
 		return 0, false
 	}
-	return a / b, true
+	return x / y, true
 }
 
-// ratio is ours/other: with several runs, the median of each run's ratio
-// (the servers of one run ran minutes apart, so a run's ratio cancels
-// what the machine's speed did between runs).
-func (m metric) ratio(other string) (float64, bool) {
-	if len(m.runs) == 0 {
-		return ratioOf(m.vals, other)
+// runRatio is a/b: without runs, of vals; with several runs, the median
+// of each run's own ratio (the servers of one run ran minutes apart, so a
+// run's ratio cancels what the machine's speed did between runs).
+func runRatio(vals map[string]float64, runs []map[string]float64, a, b string) (float64, bool) {
+	if len(runs) == 0 {
+		return ratioOf(vals, a, b)
 	}
 	var rs []float64
-	for _, v := range m.runs {
-		if r, ok := ratioOf(v, other); ok {
+	for _, v := range runs {
+		if r, ok := ratioOf(v, a, b); ok {
 			rs = append(rs, r)
 		}
 	}
@@ -85,13 +98,14 @@ func (m metric) ratio(other string) (float64, bool) {
 	return median(rs), true
 }
 
-func (m metric) ratioCell(other string) string {
-	r, ok := m.ratio(other)
+// runRatioCell is runRatio's cell: with several runs, with their range.
+func runRatioCell(vals map[string]float64, runs []map[string]float64, a, b string) string {
+	r, ok := runRatio(vals, runs, a, b)
 	if !ok {
 		return "—"
 	}
 	s := fmt.Sprintf("%.2f×", r)
-	if lo, hi, n := spread(m.runs, func(v map[string]float64) (float64, bool) { return ratioOf(v, other) }); n > 1 {
+	if lo, hi, n := spread(runs, func(v map[string]float64) (float64, bool) { return ratioOf(v, a, b) }); n > 1 {
 		s += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
 	}
 	return s
@@ -126,6 +140,23 @@ func median(xs []float64) float64 {
 	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
+// medians is, by kind, the median of the runs that have a figure.
+func medians(runs []map[string]float64) map[string]float64 {
+	byKind := map[string][]float64{}
+	for _, v := range runs {
+		for k, x := range v {
+			if !math.IsNaN(x) {
+				byKind[k] = append(byKind[k], x)
+			}
+		}
+	}
+	out := map[string]float64{}
+	for k, xs := range byKind {
+		out[k] = median(xs)
+	}
+	return out
+}
+
 // combineRuns makes one table of the tables of several runs of the same
 // scenarios (rows alike, by index): each figure the median of the runs
 // that have it, the runs kept for the ranges and the ratios.
@@ -135,24 +166,13 @@ func combineRuns(tables [][]metric) []metric {
 	}
 	out := slices.Clone(tables[0])
 	for i := range out {
-		m := &out[i]
-		m.vals = map[string]float64{}
-		m.runs = nil
-		byKind := map[string][]float64{}
+		out[i].runs = nil
 		for _, t := range tables {
-			if i >= len(t) {
-				continue
-			}
-			m.runs = append(m.runs, t[i].vals)
-			for k, v := range t[i].vals {
-				if !math.IsNaN(v) {
-					byKind[k] = append(byKind[k], v)
-				}
+			if i < len(t) {
+				out[i].runs = append(out[i].runs, t[i].vals)
 			}
 		}
-		for k, xs := range byKind {
-			m.vals[k] = median(xs)
-		}
+		out[i].vals = medians(out[i].runs)
 	}
 	return out
 }

@@ -130,3 +130,41 @@ func TestSmokeRepeat(t *testing.T) {
 		t.Errorf("the table does not say it is of 2 runs:\n%s", table)
 	}
 }
+
+// TestCombineXRuns: the cross-node table's verdicts and cells with
+// several runs are of the medians of the runs' own ratios.
+func TestCombineXRuns(t *testing.T) {
+	bounds := []xBound{{kindNodeRedis, 0.3, false}, {kindActorio, 1.2, false}}
+	var tables [][]xmetric
+	// Rounds in ms: cluster, node-redis, one node. Cluster/node-redis
+	// 0.25, 0.40, 0.28 (median 0.28); cluster/1 node 1.00, 1.00, 1.12
+	// (median 1.00).
+	for _, r := range [][3]float64{{0.5, 2.0, 0.5}, {0.6, 1.5, 0.6}, {0.7, 2.5, 0.625}} {
+		tables = append(tables, []xmetric{{label: "xack: one round, p50 (ms)", prec: 3, bounds: bounds,
+			vals: map[string]float64{kindCluster: r[0], kindNodeRedis: r[1], kindActorio: r[2]}}})
+	}
+	m := combineXRuns(tables)[0]
+	// The polling column has no figures: it is not judged.
+	if got, want := m.met(), "ws yes"; got != want {
+		t.Errorf("verdict %q, want %q", got, want)
+	}
+	if got, want := runRatioCell(m.vals, m.runs, kindCluster, kindNodeRedis), "0.28× (0.25–0.40)"; got != want {
+		t.Errorf("cluster/node-redis %q, want %q", got, want)
+	}
+	if got, want := runRatioCell(m.vals, m.runs, kindCluster, kindActorio), "1.00× (1.00–1.12)"; got != want {
+		t.Errorf("cluster/1 node %q, want %q", got, want)
+	}
+	if got, want := runCell(m.vals, m.runs, kindCluster, m.prec), "0.600 (0.500–0.700)"; got != want {
+		t.Errorf("cluster's cell %q, want %q", got, want)
+	}
+	// One run over the bounds on its own is not a miss of the medians
+	// (0.28× and 1.12×); two are.
+	tables[1][0].vals[kindCluster] = 0.9 // 0.60× node-redis, 1.50× one node
+	if got, want := combineXRuns(tables)[0].met(), "ws yes"; got != want {
+		t.Errorf("with run 2 over both bounds: verdict %q, want %q", got, want)
+	}
+	tables[2][0].vals[kindCluster] = 0.8 // 0.32× node-redis, 1.28× one node
+	if got, want := combineXRuns(tables)[0].met(), "ws **no**"; got != want {
+		t.Errorf("with runs 2 and 3 over both bounds: verdict %q, want %q", got, want)
+	}
+}

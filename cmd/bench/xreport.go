@@ -23,29 +23,36 @@ type xBound struct {
 
 // xmetric is one row of the cross-node table.
 type xmetric struct {
-	label   string
-	vals    map[string]float64 // by server kind
+	label string
+	vals  map[string]float64 // by server kind
+	// runs are each run's vals when the scenarios ran more than once
+	// (-repeat); vals are then their medians.
+	runs    []map[string]float64
 	prec    int
 	noRatio bool
 	target  string
 	bounds  []xBound
 }
 
-func xratio(v map[string]float64, a, b string) (float64, bool) {
-	x, ok1 := v[a]
-	y, ok2 := v[b]
-	if !ok1 || !ok2 || y == 0 || math.IsNaN(x) || math.IsNaN(y) {
-		return 0, false
-	}
-	return x / y, true
-}
+// ratio is a/b (see runRatio).
+func (m xmetric) ratio(a, b string) (float64, bool) { return runRatio(m.vals, m.runs, a, b) }
 
-func xratioCell(v map[string]float64, a, b string) string {
-	r, ok := xratio(v, a, b)
-	if !ok {
-		return "—"
+// combineXRuns is combineRuns for the cross-node table.
+func combineXRuns(tables [][]xmetric) []xmetric {
+	if len(tables) == 1 {
+		return tables[0]
 	}
-	return fmt.Sprintf("%.2f×", r)
+	out := slices.Clone(tables[0])
+	for i := range out {
+		out[i].runs = nil
+		for _, t := range tables {
+			if i < len(t) {
+				out[i].runs = append(out[i].runs, t[i].vals)
+			}
+		}
+		out[i].vals = medians(out[i].runs)
+	}
+	return out
 }
 
 // verdict judges the bounds for the kind's column: "yes", "**no**",
@@ -54,7 +61,7 @@ func xratioCell(v map[string]float64, a, b string) string {
 func (m xmetric) verdict(kind string) string {
 	met, known := true, 0
 	for _, b := range m.bounds {
-		r, ok := xratio(m.vals, kind, b.other)
+		r, ok := m.ratio(kind, b.other)
 		if !ok {
 			continue
 		}
@@ -119,8 +126,18 @@ func xheader(cfg config, kind string) string {
 }
 
 // writeXReport prints the table of the cross-node scenarios: ratios
-// first, then the targets, then every column's figure.
-func writeXReport(w io.Writer, cfg config, res *results) {
+// first, then the targets, then every column's figure; with several runs
+// (-repeat), their medians and ranges.
+func writeXReport(w io.Writer, cfg config, runs []*results, took time.Duration) {
+	tables := make([][]xmetric, len(runs))
+	for i, res := range runs {
+		tables[i] = xTableRows(cfg, res)
+	}
+	writeXTable(w, cfg, runs, combineXRuns(tables), took)
+}
+
+// xTableRows are the rows of one run's cross-node table.
+func xTableRows(cfg config, res *results) []xmetric {
 	fan := func(f func(r xfanResult) float64) map[string]float64 { return xcolumn(res.xfan, f) }
 	ack := func(f func(r xackResult) float64) map[string]float64 { return xcolumn(res.xack, f) }
 	cpuRows := func(prefix string, win func(k string) (cpuWindow, bool)) []xmetric {
@@ -198,7 +215,12 @@ func writeXReport(w io.Writer, cfg config, res *results) {
 		)
 		rows = append(rows, cpuRows("xack", func(k string) (cpuWindow, bool) { r, ok := res.xack[k]; return r.cpu, ok })...)
 	}
+	return rows
+}
 
+// writeXTable prints the cross-node rows, then the runs' parameters,
+// noise and failures.
+func writeXTable(w io.Writer, cfg config, runs []*results, rows []xmetric, took time.Duration) {
 	heads := []string{"metric", "cluster/node-redis", "polling/node-redis", "cluster/1 node", "target", "met"}
 	for _, k := range xKinds {
 		heads = append(heads, xheader(cfg, k))
@@ -207,18 +229,13 @@ func writeXReport(w io.Writer, cfg config, res *results) {
 	fmt.Fprintf(w, "|---|---:|---:|---:|---|---|%s\n", strings.Repeat("---:|", len(xKinds)))
 	for _, m := range rows {
 		cells := []string{m.label,
-			xratioCell(m.vals, kindCluster, kindNodeRedis), xratioCell(m.vals, kindClusterPoll, kindNodeRedis), xratioCell(m.vals, kindCluster, kindActorio),
+			runRatioCell(m.vals, m.runs, kindCluster, kindNodeRedis), runRatioCell(m.vals, m.runs, kindClusterPoll, kindNodeRedis), runRatioCell(m.vals, m.runs, kindCluster, kindActorio),
 			m.target, m.met()}
 		if m.noRatio {
 			cells[1], cells[2], cells[3] = "", "", ""
 		}
 		for _, k := range xKinds {
-			v, ok := m.vals[k]
-			if !ok || math.IsNaN(v) {
-				cells = append(cells, "—")
-				continue
-			}
-			cells = append(cells, fmt.Sprintf("%.*f", m.prec, v))
+			cells = append(cells, runCell(m.vals, m.runs, k, m.prec))
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | "))
 	}
@@ -236,28 +253,42 @@ func writeXReport(w io.Writer, cfg config, res *results) {
 	if cfg.serverProcs > 0 {
 		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
 	}
+	if len(runs) > 1 {
+		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's deployments one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", len(runs))
+	}
 	fmt.Fprintf(w, "ping interval %v. Machine: %d CPUs, %s/%s, %s, node %s, %s. Whole run: %v.\n\n",
-		cfg.pingInterval, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), redisVersion(cfg), res.took.Round(time.Second))
+		cfg.pingInterval, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), redisVersion(cfg), took.Round(time.Second))
 	fmt.Fprintf(w, "Server CPU sums every process of the column (utime+stime, 10 ms ticks): the nodes, and redis-server for node-redis. "+
 		"Latency is from the server's emit (a wall-clock timestamp in the message) to its receipt by the load generator, all on this machine. "+
 		"A round of xack is timed by the sending server, from its emit with ack to the last ack. "+
 		"Ratios are of the first column over the other named; the polling column's clients send every request after the handshake to the next node in turn, so two in three are handed over to the session's node.\n")
-	var noisy []string
-	for _, k := range xKinds {
-		if r, ok := res.xfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("xfanout/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+	named := func(i int, s string) string {
+		if len(runs) == 1 {
+			return s
 		}
-		if r, ok := res.xack[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-			noisy = append(noisy, fmt.Sprintf("xack/%s %.2f", k, r.cpu.cores(r.cpu.others)))
+		return fmt.Sprintf("run %d: %s", i+1, s)
+	}
+	var noisy, failures []string
+	for i, res := range runs {
+		for _, k := range xKinds {
+			if r, ok := res.xfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+				noisy = append(noisy, named(i, fmt.Sprintf("xfanout/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			}
+			if r, ok := res.xack[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
+				noisy = append(noisy, named(i, fmt.Sprintf("xack/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			}
+		}
+		for _, e := range res.xerrs {
+			failures = append(failures, named(i, e))
 		}
 	}
 	if len(noisy) > 0 {
 		fmt.Fprintf(w, "\n**Noisy run**: other processes used more than %.2f cores during %s (cores).\n", noiseCores, strings.Join(noisy, ", "))
 	}
-	if len(res.xerrs) > 0 {
+	if len(failures) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Failures:")
-		for _, e := range res.xerrs {
+		for _, e := range failures {
 			fmt.Fprintf(w, "- %s\n", e)
 		}
 	}
