@@ -506,22 +506,14 @@ func writeTable(w io.Writer, cfg config, runs []*results, rows []metric, took ti
 	if cfg.serverProcs > 0 {
 		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
 	}
-	if len(runs) > 1 {
-		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's servers one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", len(runs))
-	}
+	writeRepeatNote(w, len(runs), "servers")
 	fmt.Fprintf(w, "Machine: %d CPUs, %s/%s, %s, node %s. Whole run: %v.\n\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), took.Round(time.Second))
 	fmt.Fprintf(w, "Each server is a separate process, started afresh per scenario; CPU is utime+stime from /proc/<pid>/stat (10 ms ticks) over the measured window, RSS is VmRSS and peak RSS VmHWM from /proc/<pid>/status. "+
 		"The load generator (this process) runs on the same %d CPUs as the server under test: the \"load generator CPU\" rows show its share, and \"other processes\" what the rest of the machine used meanwhile (/proc/stat; anything well above 0 means a noisy run); "+
 		"when server + load generator reach about %d cores, the machine, not the server, is the limit, and throughput is shared between both.\n",
 		runtime.NumCPU(), runtime.NumCPU())
-	// Run i's lines are named "run i" when there are several.
-	named := func(i int, s string) string {
-		if len(runs) == 1 {
-			return s
-		}
-		return fmt.Sprintf("run %d: %s", i+1, s)
-	}
+	named := func(i int, s string) string { return runLine(len(runs), i, s) }
 	var noisy, failures []string
 	for i, res := range runs {
 		for _, k := range allKinds {
@@ -550,12 +542,35 @@ func writeTable(w io.Writer, cfg config, runs []*results, rows []metric, took ti
 			}
 		}
 	}
-	if len(failures) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Failures:")
-		for _, e := range failures {
-			fmt.Fprintf(w, "- %s\n", e)
-		}
+	writeFailures(w, failures)
+}
+
+// writeRepeatNote says, after a table of n runs (-repeat) of what
+// ("servers", "deployments"), how its figures were made; nothing for one
+// run.
+func writeRepeatNote(w io.Writer, n int, what string) {
+	if n > 1 {
+		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's %s one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", n, what)
+	}
+}
+
+// runLine names line as run i's (from 0) when there are several runs.
+func runLine(runs, i int, line string) string {
+	if runs == 1 {
+		return line
+	}
+	return fmt.Sprintf("run %d: %s", i+1, line)
+}
+
+// writeFailures lists the scenarios that failed, if any.
+func writeFailures(w io.Writer, failures []string) {
+	if len(failures) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Failures:")
+	for _, e := range failures {
+		fmt.Fprintf(w, "- %s\n", e)
 	}
 }
 

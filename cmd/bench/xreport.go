@@ -253,21 +253,14 @@ func writeXTable(w io.Writer, cfg config, runs []*results, rows []xmetric, took 
 	if cfg.serverProcs > 0 {
 		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
 	}
-	if len(runs) > 1 {
-		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's deployments one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", len(runs))
-	}
+	writeRepeatNote(w, len(runs), "deployments")
 	fmt.Fprintf(w, "ping interval %v. Machine: %d CPUs, %s/%s, %s, node %s, %s. Whole run: %v.\n\n",
 		cfg.pingInterval, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion(cfg), redisVersion(cfg), took.Round(time.Second))
 	fmt.Fprintf(w, "Server CPU sums every process of the column (utime+stime, 10 ms ticks): the nodes, and redis-server for node-redis. "+
 		"Latency is from the server's emit (a wall-clock timestamp in the message) to its receipt by the load generator, all on this machine. "+
 		"A round of xack is timed by the sending server, from its emit with ack to the last ack. "+
 		"Ratios are of the first column over the other named; the polling column's clients send every request after the handshake to the next node in turn, so two in three are handed over to the session's node.\n")
-	named := func(i int, s string) string {
-		if len(runs) == 1 {
-			return s
-		}
-		return fmt.Sprintf("run %d: %s", i+1, s)
-	}
+	named := func(i int, s string) string { return runLine(len(runs), i, s) }
 	var noisy, failures []string
 	for i, res := range runs {
 		for _, k := range xKinds {
@@ -285,13 +278,7 @@ func writeXTable(w io.Writer, cfg config, runs []*results, rows []xmetric, took 
 	if len(noisy) > 0 {
 		fmt.Fprintf(w, "\n**Noisy run**: other processes used more than %.2f cores during %s (cores).\n", noiseCores, strings.Join(noisy, ", "))
 	}
-	if len(failures) > 0 {
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Failures:")
-		for _, e := range failures {
-			fmt.Fprintf(w, "- %s\n", e)
-		}
-	}
+	writeFailures(w, failures)
 }
 
 func redisVersion(cfg config) string {
