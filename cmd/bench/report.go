@@ -517,14 +517,14 @@ func writeTable(w io.Writer, cfg config, runs []*results, rows []metric, took ti
 	var noisy, failures []string
 	for i, res := range runs {
 		for _, k := range allKinds {
-			if r, ok := res.echo[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-				noisy = append(noisy, named(i, fmt.Sprintf("echo/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			if r, ok := res.echo[k]; ok {
+				noisy = appendNoise(noisy, named(i, "echo/"+k), r.cpu)
 			}
-			if r, ok := res.fanout[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-				noisy = append(noisy, named(i, fmt.Sprintf("fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			if r, ok := res.fanout[k]; ok {
+				noisy = appendNoise(noisy, named(i, "fan-out/"+k), r.cpu)
 			}
-			if r, ok := res.pfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-				noisy = append(noisy, named(i, fmt.Sprintf("long-polling fan-out/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			if r, ok := res.pfan[k]; ok {
+				noisy = appendNoise(noisy, named(i, "long-polling fan-out/"+k), r.cpu)
 			}
 		}
 		for _, e := range res.errs {
@@ -552,6 +552,15 @@ func writeRepeatNote(w io.Writer, n int, what string) {
 	if n > 1 {
 		fmt.Fprintf(w, "%d runs (-repeat), alternated: each run's %s one after the other, scenario by scenario; each figure is the median of the runs, each ratio the median of the runs' own ratios, with their ranges in brackets; a target is judged on the medians. ", n, what)
 	}
+}
+
+// appendNoise appends label and the cores other processes used during
+// window c to list when they used more than noiseCores.
+func appendNoise(list []string, label string, c cpuWindow) []string {
+	if cores := c.cores(c.others); cores > noiseCores {
+		return append(list, fmt.Sprintf("%s %.2f", label, cores))
+	}
+	return list
 }
 
 // runLine names line as run i's (from 0) when there are several runs.

@@ -264,11 +264,11 @@ func writeXTable(w io.Writer, cfg config, runs []*results, rows []xmetric, took 
 	var noisy, failures []string
 	for i, res := range runs {
 		for _, k := range xKinds {
-			if r, ok := res.xfan[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-				noisy = append(noisy, named(i, fmt.Sprintf("xfanout/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			if r, ok := res.xfan[k]; ok {
+				noisy = appendNoise(noisy, named(i, "xfanout/"+k), r.cpu)
 			}
-			if r, ok := res.xack[k]; ok && r.cpu.cores(r.cpu.others) > noiseCores {
-				noisy = append(noisy, named(i, fmt.Sprintf("xack/%s %.2f", k, r.cpu.cores(r.cpu.others))))
+			if r, ok := res.xack[k]; ok {
+				noisy = appendNoise(noisy, named(i, "xack/"+k), r.cpu)
 			}
 		}
 		for _, e := range res.xerrs {
