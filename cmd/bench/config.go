@@ -88,11 +88,11 @@ var (
 	defaultScenarios = []string{scenEcho, scenFanout, scenIdle}
 )
 
-// applies reports whether scenario scen runs against server kind: the
-// first three against the single processes (sio-floor only echoes), the
-// cross-node ones against the deployments and, as references, actorio and
-// node alone.
-func applies(scen, kind string) bool {
+// applies reports whether scenario scen runs against server kind with
+// the parser: the first three against the single processes (sio-floor
+// only echoes, and speaks JSON only), the cross-node ones against the
+// deployments and, as references, actorio and node alone.
+func applies(scen, kind, parser string) bool {
 	switch scen {
 	case scenXFanout, scenXAck:
 		return kind != kindRaw && kind != kindFloor
@@ -100,7 +100,7 @@ func applies(scen, kind string) bool {
 		return kind == kindActorio || kind == kindNode
 	}
 	if kind == kindFloor {
-		return scen == scenEcho || scen == scenPacedEcho
+		return parser == parserJSON && (scen == scenEcho || scen == scenPacedEcho)
 	}
 	return slices.Contains(allKinds, kind)
 }

@@ -136,11 +136,12 @@ func tableCells(t *testing.T, out string) func(row, column string) string {
 // TestSmokeMsgpack runs the single-process scenarios with -parser
 // msgpack: actorio's ParserMsgpack, and Node's socket.io with the npm
 // parser when installed, against clients that speak it; and actorio on
-// one core (-server-procs 1).
+// one core (-server-procs 1). sio-floor, asked for too, speaks JSON only
+// and does not run.
 func TestSmokeMsgpack(t *testing.T) {
-	servers := "actorio"
+	servers := "actorio,sio-floor"
 	if nodeAvailable() {
-		servers = "actorio,node"
+		servers = "actorio,node,sio-floor"
 	}
 	var out, errb bytes.Buffer
 	code := run([]string{
@@ -161,6 +162,9 @@ func TestSmokeMsgpack(t *testing.T) {
 		if cell(row, "actorio") == "—" {
 			t.Errorf("missing figure in the row %q", row)
 		}
+	}
+	if strings.Contains(table, "Socket.IO floor") || strings.Contains(errb.String(), "vs sio-floor") {
+		t.Errorf("sio-floor ran with -parser msgpack:\n%s\nstderr:\n%s", table, errb.String())
 	}
 	if !strings.Contains(table, "Go servers at GOMAXPROCS=1") {
 		t.Errorf("the parameters do not say the Go servers ran at GOMAXPROCS=1:\n%s", table)

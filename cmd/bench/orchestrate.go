@@ -80,7 +80,7 @@ func orchestrate(cfg config, stdout, stderr io.Writer) error {
 	for _, scen := range cfg.scenarios {
 		for i := range cfg.repeat {
 			for _, kind := range cfg.servers {
-				if !applies(scen, kind) || kind == kindFloor && cfg.parser != parserJSON {
+				if !applies(scen, kind, cfg.parser) {
 					continue
 				}
 				if ctx.Err() != nil {
