@@ -127,6 +127,9 @@ type config struct {
 	// serverProcs is the GOMAXPROCS of the Go servers (-server-procs); 0:
 	// the runtime's default.
 	serverProcs int
+	// clusterProcs is the GOMAXPROCS of each node of actorio's clusters
+	// (-cluster-procs); 0: the machine's cores shared out (nodeProcs).
+	clusterProcs int
 
 	// load generator
 	servers    []string
@@ -214,7 +217,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.repeat, "repeat", 1, "run the scenarios this many times, each run's servers one after the other, scenario by scenario, and print the medians of the runs with their ranges")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU and heap profiles of the actorio (and raw) server of each scenario into this directory")
 	fs.BoolVar(&c.verbose, "v", false, "show the servers' stderr")
-	fs.IntVar(&c.serverProcs, "server-procs", 0, "GOMAXPROCS of the Go servers (actorio, raw, actorio-cluster's nodes), as Node's one thread; 0: the runtime's default, every core")
+	fs.IntVar(&c.serverProcs, "server-procs", 0, "GOMAXPROCS of the single-process Go servers (actorio, raw, sio-floor), as Node's one thread; 0: the runtime's default, every core")
 
 	fs.IntVar(&c.echoClients, "c", 50, "echo: concurrent clients, each in a closed loop")
 	fs.DurationVar(&c.echoTime, "t", 8*time.Second, "echo: measured duration per server")
@@ -236,6 +239,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 	fs.IntVar(&c.nodes, "nodes", 3, "xfanout, xack: processes of actorio-cluster and node-redis")
 	fs.StringVar(&c.redisBin, "redis-server", "redis-server", "xfanout, xack: redis-server executable for node-redis")
+	fs.IntVar(&c.clusterProcs, "cluster-procs", 0, "xfanout, xack: GOMAXPROCS of each node of actorio-cluster and actorio-cluster-poll; 0: the machine's cores shared out among the nodes, at least 1 each (as an operator sets it for nodes sharing a machine)")
 	fs.BoolVar(&c.clusterTLS, "cluster-tls", true, "xfanout, xack: secure actorio's links between nodes (mutual TLS and a secret); false: Insecure")
 	fs.IntVar(&c.xReceivers, "xr", 300, "xfanout: receivers, spread round-robin over the nodes")
 	fs.IntVar(&c.xPollReceivers, "xr-poll", 0, "xfanout: receivers of actorio-cluster-poll (0: -xr)")
@@ -308,7 +312,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.echoClients < 1 || c.repeat < 1 || c.echoRate < 1 || c.fanReceivers < 1 || c.fanMessages < 1 || c.idleConns < 1 || c.dialConcurrency < 1 ||
 		c.echoSize < 0 || c.fanSize < 0 || c.rstormConns < 0 || c.rstormTimeout <= 0 || c.echoTime <= 0 || c.pingInterval <= 0 ||
-		c.serverProcs < 0 || c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
+		c.serverProcs < 0 || c.clusterProcs < 0 || c.nodes < 1 || c.xReceivers < 1 || c.xPollReceivers < 0 || c.xMessages < 1 || c.xRate < 0 || c.xAckReceivers < 1 || c.xRounds < 1 || c.xWarmRounds < 0 {
 		err := fmt.Errorf("sizes and durations must be positive")
 		fmt.Fprintln(stderr, err)
 		return c, err

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,6 +137,7 @@ func startDeployment(ctx context.Context, cfg config, scen, kind string, logw io
 				l.args = append(l.args, "-cluster-cert="+c.cert, "-cluster-key="+c.key, "-cluster-ca="+c.ca)
 				l.env = []string{secretEnv + "=" + d.pki.secret}
 			}
+			l.env = append(l.env, "GOMAXPROCS="+strconv.Itoa(nodeProcs(cfg)))
 			profile(&l, i)
 			s, err := startServer(ctx, cfg, l, logw)
 			if err != nil {
@@ -179,6 +181,18 @@ func startDeployment(ctx context.Context, cfg config, scen, kind string, logw io
 		}
 	}
 	return d, nil
+}
+
+// nodeProcs returns the GOMAXPROCS of each node of actorio's clusters:
+// -cluster-procs, or the machine's cores shared out among the nodes, at
+// least one each. At the runtime's default each node would run as many
+// threads of Go code as the machine has cores, several times the cores in
+// all, and the nodes' scheduling would fight over them.
+func nodeProcs(cfg config) int {
+	if cfg.clusterProcs > 0 {
+		return cfg.clusterProcs
+	}
+	return max(1, runtime.NumCPU()/cfg.nodes)
 }
 
 // startRedis starts a redis-server of its own on a free port of

@@ -251,7 +251,10 @@ func writeXTable(w io.Writer, cfg config, runs []*results, rows []xmetric, took 
 			cfg.xAckReceivers, cfg.xRounds, cfg.xWarmRounds, cfg.xAckTimeout)
 	}
 	if cfg.serverProcs > 0 {
-		fmt.Fprintf(w, "Go servers at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
+		fmt.Fprintf(w, "One actorio node at GOMAXPROCS=%d (-server-procs). ", cfg.serverProcs)
+	}
+	if slices.ContainsFunc(cfg.servers, func(k string) bool { return k == kindCluster || k == kindClusterPoll }) {
+		fmt.Fprintf(w, "Each node of the actorio clusters at GOMAXPROCS=%d (-cluster-procs). ", nodeProcs(cfg))
 	}
 	writeRepeatNote(w, len(runs), "deployments")
 	fmt.Fprintf(w, "ping interval %v. Machine: %d CPUs, %s/%s, %s, node %s, %s. Whole run: %v.\n\n",
