@@ -437,7 +437,10 @@ type handOverAnswer struct {
 	header http.Header
 	sent   http.Header // header as it was at WriteHeader
 	status int
-	body   bytes.Buffer
+	// body is what was written. Appended to, not a bytes.Buffer, whose
+	// growth zeroes the new space first: a poll's answer is written in
+	// one Write, the size of the session's queue.
+	body []byte
 }
 
 func (w *handOverAnswer) Header() http.Header { return w.header }
@@ -451,7 +454,8 @@ func (w *handOverAnswer) WriteHeader(status int) {
 
 func (w *handOverAnswer) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
-	return w.body.Write(p)
+	w.body = append(w.body, p...)
+	return len(p), nil
 }
 
 // Flush implements http.Flusher: the answer goes once the handler returns.
@@ -460,7 +464,7 @@ func (w *handOverAnswer) Flush() {}
 // reply returns the answer as a link carries it.
 func (w *handOverAnswer) reply() *pb.NodeHandOverReply {
 	w.WriteHeader(http.StatusOK)
-	out := &pb.NodeHandOverReply{Status: int32(w.status), Body: w.body.Bytes()}
+	out := &pb.NodeHandOverReply{Status: int32(w.status), Body: w.body}
 	for k, vs := range w.sent {
 		out.Header = append(out.Header, &pb.NodeHeader{Key: k, Values: vs})
 	}
