@@ -178,15 +178,17 @@ func (n *node) sendTo(addr string, m proto.Message) { n.sendFrame(addr, m, false
 // as long as the two nodes live.
 func (n *node) sendControl(addr string, m proto.Message) { n.sendFrame(addr, m, true) }
 
-// sendFrame queues m for the node at addr; control: see sendControl.
+// sendFrame queues m for the node at addr; control: see sendControl. A
+// body that the frame carries after the message (bodyOf) is queued as it
+// is, not copied into the frame.
 func (n *node) sendFrame(addr string, m proto.Message, control bool) {
-	frame, err := appendLinkFrame(nil, m)
+	head, tail, err := appendLinkFrameHead(nil, m)
 	if err != nil {
 		n.log.Error("actorio: cluster link", "err", err)
 		return
 	}
 	if l := n.linkTo(addr); l != nil {
-		l.enqueue(frame, control)
+		l.enqueue(control, head, tail)
 	}
 }
 
@@ -196,11 +198,21 @@ func (n *node) sendFrame(addr string, m proto.Message, control bool) {
 // frame itself, which spares the wake of the writer goroutine on the path
 // of the frame (a broadcast with acks crosses a link each way per round);
 // otherwise the writer writes it.
-func (l *link) queue(frame []byte) { l.enqueue(frame, false) }
+func (l *link) queue(frame []byte) { l.enqueue(false, frame) }
 
-// enqueue is queue; control: the frame is a mark or the answer to one
-// (see sendControl).
-func (l *link) enqueue(frame []byte, control bool) {
+// enqueue is queue for a frame in parts, written one after the other,
+// nothing between them (an empty part is skipped); control: the frame is
+// a mark or the answer to one (see sendControl).
+func (l *link) enqueue(control bool, parts ...[]byte) {
+	k, size := 0, 0
+	for _, p := range parts {
+		if len(p) > 0 {
+			parts[k] = p
+			k++
+			size += len(p) + tlsSlack
+		}
+	}
+	parts = parts[:k]
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -216,9 +228,9 @@ func (l *link) enqueue(frame []byte, control bool) {
 		l.writing, l.wrote = true, true
 		raw, limit := l.raw, l.sndbuf/inlineShare
 		l.mu.Unlock()
-		if q, ok := queued(raw); ok && q+len(frame)+tlsSlack <= limit {
+		if q, ok := queued(raw); ok && q+size <= limit {
 			l.inlined.Add(1)
-			l.writeNow(c, frame)
+			l.writeNow(c, parts)
 			return
 		}
 		l.mu.Lock()
@@ -231,12 +243,14 @@ func (l *link) enqueue(frame []byte, control bool) {
 		if len(l.pending) == 0 {
 			l.owned = false
 		}
-		l.pending = append([][]byte{frame}, l.pending...)
+		l.pending = append(slices.Clip(parts), l.pending...)
 		l.mu.Unlock()
 		l.wakeWriter()
 		return
 	}
-	l.push(frame)
+	for _, p := range parts {
+		l.push(p)
+	}
 	l.mu.Unlock()
 	l.wakeWriter()
 }
@@ -259,12 +273,18 @@ func (l *link) push(frame []byte) {
 	}
 }
 
-// writeNow writes frame on c from the sender's goroutine (see queue); a
-// failed write is left to the writer, which drops the connection and
-// reports the node unreachable.
-func (l *link) writeNow(c net.Conn, frame []byte) {
+// writeNow writes a frame's parts on c from the sender's goroutine (see
+// queue); a failed write is left to the writer, which drops the
+// connection and reports the node unreachable.
+func (l *link) writeNow(c net.Conn, parts [][]byte) {
 	_ = c.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	_, err := c.Write(frame)
+	var err error
+	if len(parts) == 1 {
+		_, err = c.Write(parts[0])
+	} else {
+		bufs := net.Buffers(parts)
+		_, err = bufs.WriteTo(c)
+	}
 	if err != nil {
 		_ = c.Close()
 	}

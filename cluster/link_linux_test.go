@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -111,17 +112,28 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 					for k := range each {
 						i := round*each + k
 						// Some frames are larger than linkCopyMax: queued
-						// as they are, between copied ones.
-						var pad string
-						if i%7 == 3 {
-							pad = strings.Repeat("p", linkCopyMax+1)
+						// as they are, between copied ones; some of
+						// those in two parts, their body apart (an answer
+						// handed over), which nothing may come between.
+						id := fmt.Sprintf("%d:%d", s, i)
+						switch i % 7 {
+						case 3:
+							f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: id, Address: strings.Repeat("p", linkCopyMax+1)})
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							l.queue(f)
+						case 5:
+							n.sendTo(l.addr, &pb.NodeHandOverReply{MemberId: id, Body: bodyOfFrame(id)})
+						default:
+							f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: id})
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							l.queue(f)
 						}
-						f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: fmt.Sprintf("%d:%d", s, i), Address: pad})
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						l.queue(f)
 					}
 				}()
 			}
@@ -135,14 +147,29 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %v frames per sender: %v", next, err)
 		}
-		s, i, _ := strings.Cut(m.(*pb.NodeLeaving).MemberId, ":")
+		var id string
+		switch m := m.(type) {
+		case *pb.NodeLeaving:
+			id = m.MemberId
+			s, i, _ := strings.Cut(id, ":")
+			in, _ := strconv.Atoi(i)
+			if big := in%7 == 3; big != (len(m.Address) > linkCopyMax) {
+				t.Fatalf("sender %s: frame %d arrived with %d bytes of padding", s, in, len(m.Address))
+			}
+		case *pb.NodeHandOverReply:
+			id = m.MemberId
+			if !bytes.Equal(m.Body, bodyOfFrame(id)) {
+				t.Fatalf("frame %s: its body arrived as %d bytes, not as sent", id, len(m.Body))
+			}
+		}
+		s, i, _ := strings.Cut(id, ":")
 		sn, _ := strconv.Atoi(s)
 		in, _ := strconv.Atoi(i)
 		if in != next[sn] {
 			t.Fatalf("sender %d: frame %d arrived where %d was due", sn, in, next[sn])
 		}
-		if big := in%7 == 3; big != (len(m.(*pb.NodeLeaving).Address) > linkCopyMax) {
-			t.Fatalf("sender %d: frame %d arrived with %d bytes of padding", sn, in, len(m.(*pb.NodeLeaving).Address))
+		if split := in%7 == 5; split != (m.ProtoReflect().Descriptor().Name() == "NodeHandOverReply") {
+			t.Fatalf("sender %d: frame %d arrived as a %T", sn, in, m)
 		}
 		next[sn]++
 	}
@@ -151,6 +178,12 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 		t.Fatal("no sender wrote its frame itself, though the other node kept up")
 	}
 	t.Logf("%d of %d frames written by their senders", l.inlined.Load(), senders*rounds*each+1)
+}
+
+// bodyOfFrame returns the body of frame id of TestLinkKeepsEachSendersOrder
+// sent in two parts: over linkCopyMax bytes, the frame's id repeated.
+func bodyOfFrame(id string) []byte {
+	return bytes.Repeat([]byte(id+";"), linkCopyMax/len(id)+1)
 }
 
 // TestLinkSendersNeverWaitForAStalledNode: a node that stops reading (a

@@ -66,24 +66,44 @@ var errLinkFrame = errors.New("cluster link: bad frame")
 
 // appendLinkFrame appends m as one frame to b; with b nil, in a buffer of
 // the frame's size.
-func appendLinkFrame(b []byte, m proto.Message) (_ []byte, err error) {
+func appendLinkFrame(b []byte, m proto.Message) ([]byte, error) {
+	frame, _, err := linkFrame(b, m, false)
+	return frame, err
+}
+
+// appendLinkFrameHead is appendLinkFrame but for a body (bodyOf) over
+// linkCopyMax bytes, which it returns, not copied, as tail: the frame is
+// head then tail. An answer to a long-polling request handed over, as
+// large as the session's queue, then goes on the link without a copy.
+func appendLinkFrameHead(b []byte, m proto.Message) (head, tail []byte, err error) {
+	return linkFrame(b, m, true)
+}
+
+// linkFrame appends m's frame to b, with b nil in a buffer of its size;
+// split: a body over linkCopyMax is left out and returned as tail.
+func linkFrame(b []byte, m proto.Message, split bool) (_, tail []byte, err error) {
 	t := linkTypeOf[m.ProtoReflect().Descriptor().FullName()]
 	if t == 0 {
-		return b, fmt.Errorf("cluster link: %T is not sent on links", m)
+		return b, nil, fmt.Errorf("cluster link: %T is not sent on links", m)
 	}
-	var tail []byte
 	bp := bodyOf(m)
+	var body []byte
 	if bp != nil {
-		tail, *bp = *bp, nil
-		defer func() { *bp = tail }()
+		body, *bp = *bp, nil
+		defer func() { *bp = body }()
 	}
 	size := proto.Size(m)
 	n := size
 	if bp != nil {
-		n += uvarintLen(size) + len(tail)
+		n += uvarintLen(size) + len(body)
 	}
+	split = split && len(body) > linkCopyMax
 	if b == nil {
-		b = make([]byte, 0, 1+uvarintLen(n)+n)
+		c := 1 + uvarintLen(n) + n
+		if split {
+			c -= len(body)
+		}
+		b = make([]byte, 0, c)
 	}
 	b = append(b, t)
 	b = binary.AppendUvarint(b, uint64(n))
@@ -92,9 +112,12 @@ func appendLinkFrame(b []byte, m proto.Message) (_ []byte, err error) {
 	}
 	b, err = proto.MarshalOptions{}.MarshalAppend(b, m)
 	if err != nil {
-		return b, fmt.Errorf("cluster link: marshal %T: %w", m, err)
+		return b, nil, fmt.Errorf("cluster link: marshal %T: %w", m, err)
 	}
-	return append(b, tail...), nil
+	if split {
+		return b, body, nil
+	}
+	return append(b, body...), nil, nil
 }
 
 // bodyOf returns the body field of m when m is a message whose body a

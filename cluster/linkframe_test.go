@@ -99,6 +99,45 @@ func TestLinkFrames(t *testing.T) {
 	}
 }
 
+// TestLinkFrameHead checks that a frame framed in two parts reads as the
+// one appendLinkFrame makes: a body over linkCopyMax comes back as the
+// tail, the very bytes given (not a copy), and a smaller one or another
+// message's bytes stay in the head.
+func TestLinkFrameHead(t *testing.T) {
+	big := bytes.Repeat([]byte("b"), linkCopyMax+1)
+	for _, tc := range []struct {
+		name     string
+		m        proto.Message
+		wantTail []byte
+	}{
+		{"answer over linkCopyMax", &pb.NodeHandOverReply{RequestId: 5, MemberId: "m", Status: 200, Body: big}, big},
+		{"answer of linkCopyMax", &pb.NodeHandOverReply{RequestId: 5, Status: 200, Body: big[:linkCopyMax]}, nil},
+		{"request over linkCopyMax", &pb.NodeHandOver{RequestId: 6, Method: "POST", Uri: "/", Body: big}, big},
+		{"no body", &pb.NodeHandOverReply{RequestId: 6, Status: 400}, nil},
+		{"a message without a body field", &pb.NodeBroadcast{Namespace: "/", Broadcast: &pb.Broadcast{Frame: big}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			whole, err := appendLinkFrame(nil, tc.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, tail, err := appendLinkFrameHead(nil, tc.m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tail) != len(tc.wantTail) || (len(tail) > 0 && &tail[0] != &tc.wantTail[0]) {
+				t.Fatalf("tail of %d bytes at %p, want the body's %d at %p", len(tail), tail, len(tc.wantTail), tc.wantTail)
+			}
+			if got := append(head, tail...); !bytes.Equal(got, whole) {
+				t.Fatalf("head and tail differ from the whole frame")
+			}
+			if cap(head) != len(head) {
+				t.Errorf("head of %d bytes in a buffer of %d", len(head), cap(head))
+			}
+		})
+	}
+}
+
 // TestFrameBuffered checks that a link's reader sees a frame as buffered
 // only once all of it was read, whatever part of it is missing.
 func TestFrameBuffered(t *testing.T) {
