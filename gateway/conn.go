@@ -554,15 +554,11 @@ func (c *Conn) queuedLocked() int {
 	return n
 }
 
-// appendLocked appends pkts to the queue; c.mu must be held. A polling
-// session's queue is one array (a polling response takes it whole); a
-// WebSocket session's starts with an array from queueArrays and goes on
-// in arrays of queueSegment packets.
+// appendLocked appends pkts to the queue; c.mu must be held. The queue
+// starts with an array from queueArrays and goes on in arrays of
+// queueSegment packets, which a WebSocket writer takes one at a time and
+// a polling answer all at once (takePollLocked).
 func (c *Conn) appendLocked(pkts ...engineio.Packet) {
-	if c.out == nil {
-		c.queue = append(c.queue, pkts...)
-		return
-	}
 	if c.queue == nil && c.more == nil {
 		c.queue = getQueueArray()
 	}
@@ -669,6 +665,34 @@ func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 	c.srv.bytesOut.Add(n)
 	c.queueBytes -= n
 	return q, flags
+}
+
+// takePollLocked takes the whole queue for a polling answer, as takeLocked
+// does, but as its arrays, oldest first, rather than copied into one:
+// n packets in all. c.mu must be held.
+func (c *Conn) takePollLocked() (segs [][]engineio.Packet, n int, flags []sendFlags) {
+	segs = append(segs, c.queue)
+	if m := c.more; m != nil {
+		segs = append(segs, m.segs...)
+		c.more = nil
+	}
+	c.queue, flags = nil, c.flags
+	c.flags, c.written = nil, nil
+	msgs := 0
+	var bytes int64
+	for _, seg := range segs {
+		n += len(seg)
+		for i := range seg {
+			if seg[i].Type == engineio.Message {
+				msgs++
+			}
+			bytes += int64(len(seg[i].Data))
+		}
+	}
+	c.srv.packetsOut.Add(int64(msgs))
+	c.srv.bytesOut.Add(bytes)
+	c.queueBytes -= bytes
+	return segs, n, flags
 }
 
 // wake signals the poller and starts a WebSocket writer if none runs.

@@ -156,9 +156,14 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 	case c.transport != TransportPolling || c.paused:
 		return c.noopBody(), false, false, false, true
 	case len(c.queue) > 0:
-		q, flags := c.takeLocked()
-		body, binary = c.payload(q)
-		return body, binary, allPlain(flags, len(q)), true, true
+		segs, n, flags := c.takePollLocked()
+		body, binary = c.payloadOf(segs, n)
+		for _, seg := range segs {
+			if cap(seg) <= maxQueueArray {
+				putQueueArray(seg) // the body holds a copy of its packets
+			}
+		}
+		return body, binary, allPlain(flags, n), true, true
 	}
 	return nil, false, false, false, false
 }
@@ -199,6 +204,38 @@ func (c *Conn) payload(q []engineio.Packet) ([]byte, bool) {
 	default:
 		return engineio.AppendPayloadV3(getPollBody(engineio.PayloadV3Len(q)), q), false
 	}
+}
+
+// payloadOf is payload for the n packets of segs, one array after the
+// other (takePollLocked).
+func (c *Conn) payloadOf(segs [][]engineio.Packet, n int) ([]byte, bool) {
+	if len(segs) == 1 {
+		return c.payload(segs[0])
+	}
+	if c.eio3 {
+		q := make([]engineio.Packet, 0, n)
+		for _, seg := range segs {
+			q = append(q, seg...)
+		}
+		return c.payload(q)
+	}
+	size := -1 // n packets, n-1 separators
+	for _, seg := range segs {
+		if len(seg) > 0 {
+			size += engineio.PayloadLen(seg) + 1
+		}
+	}
+	body := getPollBody(max(size, 0))
+	for _, seg := range segs {
+		if len(seg) == 0 {
+			continue
+		}
+		if len(body) > 0 {
+			body = append(body, engineio.Separator)
+		}
+		body = engineio.AppendPayload(body, seg)
+	}
+	return body, false
 }
 
 // pollBodies recycles the bodies of long-polling answers, one pool per

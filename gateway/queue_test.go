@@ -1,9 +1,15 @@
 package gateway
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/actorio/actorio/protocol/engineio"
 )
 
 // TestQueueGrowsInSegments: a WebSocket session's queue that grows while
@@ -108,5 +114,104 @@ func TestQueueBoundCountsEverySegment(t *testing.T) {
 	}
 	if err := c.SendWith(SendOptions{Held: &h}, msg("one too many")); !errors.Is(err, ErrSlowConsumer) {
 		t.Fatalf("send over MaxQueuePackets: %v, want ErrSlowConsumer", err)
+	}
+}
+
+// TestPollingQueueInSegments: a polling session's queue grows in arrays of
+// queueSegment packets too; one GET answers every packet queued, in
+// order, in one payload (a v3 one for a v3 session), gzipped unless every
+// packet was sent Uncompressed, and leaves the queue empty.
+func TestPollingQueueInSegments(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{AllowEIO3: true})
+	const n = 3*queueSegment + 17
+	raw := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 10 * time.Second}
+	t.Cleanup(raw.CloseIdleConnections)
+	get := func(t *testing.T, query string) (encoding string, body []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, e.base+"?"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := raw.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var r io.Reader = resp.Body
+		if encoding = resp.Header.Get("Content-Encoding"); encoding == "gzip" {
+			if r, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if body, err = io.ReadAll(r); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET: %d, %v", resp.StatusCode, err)
+		}
+		return encoding, body
+	}
+	for _, tc := range []struct {
+		name         string
+		eio3         bool
+		uncompressed func(i int) bool
+		wantEncoding string
+	}{
+		{"v4, some packets compressible", false, func(i int) bool { return i%2 == 0 }, "gzip"},
+		{"v4, every packet Uncompressed", false, func(int) bool { return true }, ""},
+		{"v3", true, func(int) bool { return false }, "gzip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			query := "EIO=4&transport=polling&sid="
+			var sid string
+			if tc.eio3 {
+				sid = e.handshakeV3(t, "")
+				query = "EIO=3&transport=polling&sid="
+			} else {
+				sid = e.handshake(t)
+			}
+			c := e.h.nextConn(t)
+			for i := range n {
+				if err := c.SendWith(SendOptions{Uncompressed: tc.uncompressed(i)}, msg(fmt.Sprintf("m%d", i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.mu.Lock()
+			segs := 0
+			if c.more != nil {
+				segs = len(c.more.segs)
+			}
+			first := cap(c.queue)
+			c.mu.Unlock()
+			if segs != n/queueSegment || first > queueSegment {
+				t.Fatalf("%d packets queued in 1+%d arrays, the first of capacity %d; want 1+%d of at most %d", n, segs, first, n/queueSegment, queueSegment)
+			}
+			encoding, body := get(t, query+sid)
+			if encoding != tc.wantEncoding {
+				t.Errorf("answer with Content-Encoding %q, want %q", encoding, tc.wantEncoding)
+			}
+			var pkts []engineio.Packet
+			var err error
+			if tc.eio3 {
+				pkts, err = engineio.DecodePayloadV3(body)
+			} else {
+				pkts, err = engineio.DecodePayload(body)
+			}
+			if err != nil {
+				t.Fatalf("payload of %d bytes: %v", len(body), err)
+			}
+			if len(pkts) != n {
+				t.Fatalf("%d packets in the answer, want %d", len(pkts), n)
+			}
+			for i, p := range pkts {
+				if want := fmt.Sprintf("m%d", i); p.Type != engineio.Message || string(p.Data) != want {
+					t.Fatalf("packet %d is %v %q, want a message %q", i, p.Type, p.Data, want)
+				}
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.queue != nil || c.more != nil || c.flags != nil || c.queueBytes != 0 {
+				t.Fatalf("after the answer: queue of %d, more %v, flags %v, %d bytes", len(c.queue), c.more, c.flags, c.queueBytes)
+			}
+		})
 	}
 }
