@@ -668,19 +668,18 @@ func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 }
 
 // takePollLocked takes the whole queue for a polling answer, as takeLocked
-// does, but as its arrays, oldest first, rather than copied into one:
-// n packets in all. c.mu must be held.
-func (c *Conn) takePollLocked() (segs [][]engineio.Packet, n int, flags []sendFlags) {
-	segs = append(segs, c.queue)
+// does, but as its arrays rather than copied into one: first, then more,
+// oldest first; n packets in all. c.mu must be held.
+func (c *Conn) takePollLocked() (first []engineio.Packet, more [][]engineio.Packet, n int, flags []sendFlags) {
+	first, flags = c.queue, c.flags
 	if m := c.more; m != nil {
-		segs = append(segs, m.segs...)
+		more = m.segs
 		c.more = nil
 	}
-	c.queue, flags = nil, c.flags
-	c.flags, c.written = nil, nil
+	c.queue, c.flags, c.written = nil, nil, nil
 	msgs := 0
 	var bytes int64
-	for _, seg := range segs {
+	count := func(seg []engineio.Packet) {
 		n += len(seg)
 		for i := range seg {
 			if seg[i].Type == engineio.Message {
@@ -689,10 +688,14 @@ func (c *Conn) takePollLocked() (segs [][]engineio.Packet, n int, flags []sendFl
 			bytes += int64(len(seg[i].Data))
 		}
 	}
+	count(first)
+	for _, seg := range more {
+		count(seg)
+	}
 	c.srv.packetsOut.Add(int64(msgs))
 	c.srv.bytesOut.Add(bytes)
 	c.queueBytes -= bytes
-	return segs, n, flags
+	return first, more, n, flags
 }
 
 // wake signals the poller and starts a WebSocket writer if none runs.

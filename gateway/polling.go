@@ -156,11 +156,15 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 	case c.transport != TransportPolling || c.paused:
 		return c.noopBody(), false, false, false, true
 	case len(c.queue) > 0:
-		segs, n, flags := c.takePollLocked()
-		body, binary = c.payloadOf(segs, n)
-		for _, seg := range segs {
+		first, more, n, flags := c.takePollLocked()
+		body, binary = c.payloadOf(first, more, n)
+		// The body holds a copy of every packet: the arrays go back.
+		if cap(first) <= maxQueueArray {
+			putQueueArray(first)
+		}
+		for _, seg := range more {
 			if cap(seg) <= maxQueueArray {
-				putQueueArray(seg) // the body holds a copy of its packets
+				putQueueArray(seg)
 			}
 		}
 		return body, binary, allPlain(flags, n), true, true
@@ -206,27 +210,28 @@ func (c *Conn) payload(q []engineio.Packet) ([]byte, bool) {
 	}
 }
 
-// payloadOf is payload for the n packets of segs, one array after the
-// other (takePollLocked).
-func (c *Conn) payloadOf(segs [][]engineio.Packet, n int) ([]byte, bool) {
-	if len(segs) == 1 {
-		return c.payload(segs[0])
+// payloadOf is payload for the n packets of first, then of each array of
+// more (takePollLocked).
+func (c *Conn) payloadOf(first []engineio.Packet, more [][]engineio.Packet, n int) ([]byte, bool) {
+	if len(more) == 0 {
+		return c.payload(first)
 	}
 	if c.eio3 {
 		q := make([]engineio.Packet, 0, n)
-		for _, seg := range segs {
+		q = append(q, first...)
+		for _, seg := range more {
 			q = append(q, seg...)
 		}
 		return c.payload(q)
 	}
-	size := -1 // n packets, n-1 separators
-	for _, seg := range segs {
+	size := engineio.PayloadLen(first) // n packets, n-1 separators
+	for _, seg := range more {
 		if len(seg) > 0 {
-			size += engineio.PayloadLen(seg) + 1
+			size += 1 + engineio.PayloadLen(seg)
 		}
 	}
-	body := getPollBody(max(size, 0))
-	for _, seg := range segs {
+	body := engineio.AppendPayload(getPollBody(size), first)
+	for _, seg := range more {
 		if len(seg) == 0 {
 			continue
 		}
