@@ -78,16 +78,7 @@ func TestQueueGrowsInSegments(t *testing.T) {
 		waitWriterIdle(t, c)
 		var h Held
 		send(c, &h)
-		c.mu.Lock()
-		segs := 0
-		if c.more != nil {
-			segs = len(c.more.segs)
-		}
-		largest := cap(c.queue)
-		c.mu.Unlock()
-		if segs != n/queueSegment || largest > queueSegment {
-			t.Fatalf("%d packets queued in 1+%d arrays, the first of capacity %d; want 1+%d of at most %d", n, segs, largest, n/queueSegment, queueSegment)
-		}
+		checkSegments(t, c, n)
 		h.Release()
 		for i := range n {
 			if got, want := readText(t, ws), fmt.Sprintf("4m%d", i); got != want {
@@ -95,6 +86,22 @@ func TestQueueGrowsInSegments(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkSegments fails t unless c's queue of n packets is in arrays of
+// queueSegment packets, the first of at most that capacity.
+func checkSegments(t *testing.T, c *Conn, n int) {
+	t.Helper()
+	c.mu.Lock()
+	segs := 0
+	if c.more != nil {
+		segs = len(c.more.segs)
+	}
+	first := cap(c.queue)
+	c.mu.Unlock()
+	if segs != n/queueSegment || first > queueSegment {
+		t.Fatalf("%d packets queued in 1+%d arrays, the first of capacity %d; want 1+%d of at most %d", n, segs, first, n/queueSegment, queueSegment)
+	}
 }
 
 // TestQueueBoundCountsEverySegment: MaxQueuePackets bounds the packets of
@@ -175,16 +182,7 @@ func TestPollingQueueInSegments(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.mu.Lock()
-			segs := 0
-			if c.more != nil {
-				segs = len(c.more.segs)
-			}
-			first := cap(c.queue)
-			c.mu.Unlock()
-			if segs != n/queueSegment || first > queueSegment {
-				t.Fatalf("%d packets queued in 1+%d arrays, the first of capacity %d; want 1+%d of at most %d", n, segs, first, n/queueSegment, queueSegment)
-			}
+			checkSegments(t, c, n)
 			encoding, body := get(t, query+sid)
 			if encoding != tc.wantEncoding {
 				t.Errorf("answer with Content-Encoding %q, want %q", encoding, tc.wantEncoding)
