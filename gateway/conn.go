@@ -678,14 +678,14 @@ func (c *Conn) takePollLocked() (first []engineio.Packet, more [][]engineio.Pack
 	}
 	c.queue, c.flags, c.written = nil, nil, nil
 	msgs := 0
-	var bytes int64
+	var size int64
 	count := func(seg []engineio.Packet) {
 		n += len(seg)
 		for i := range seg {
 			if seg[i].Type == engineio.Message {
 				msgs++
 			}
-			bytes += int64(len(seg[i].Data))
+			size += int64(len(seg[i].Data))
 		}
 	}
 	count(first)
@@ -693,8 +693,8 @@ func (c *Conn) takePollLocked() (first []engineio.Packet, more [][]engineio.Pack
 		count(seg)
 	}
 	c.srv.packetsOut.Add(int64(msgs))
-	c.srv.bytesOut.Add(bytes)
-	c.queueBytes -= bytes
+	c.srv.bytesOut.Add(size)
+	c.queueBytes -= size
 	return first, more, n, flags
 }
 
