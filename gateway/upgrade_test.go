@@ -339,3 +339,31 @@ func TestUpgradeRetiresPollingConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestUpgradeCarriesAQueueOfSeveralArrays: packets sent while a polling
+// session is paused for its upgrade, more than one array of the queue
+// holds (queueSegment), all reach the client over the WebSocket, in
+// order, once the upgrade completes.
+func TestUpgradeCarriesAQueueOfSeveralArrays(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	ws := e.probe(t, sid)
+	const n = 3*queueSegment + 17
+	for i := range n {
+		if err := c.Send(msg(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkSegments(t, c, n)
+	if _, body := e.poll(t, sid); body != "6" {
+		t.Fatalf("GET while paused %q", body)
+	}
+	writeText(t, ws, "5")
+	for i := range n {
+		if got, want := readText(t, ws), "4"+fmt.Sprint(i); got != want {
+			t.Fatalf("packet %d is %q, want %q", i, got, want)
+		}
+	}
+}
