@@ -555,11 +555,16 @@ func (c *Conn) queuedLocked() int {
 }
 
 // appendLocked appends pkts to the queue; c.mu must be held. The queue
-// starts with an array from queueArrays and goes on in arrays of
-// queueSegment packets, which a WebSocket writer takes one at a time and
-// a polling answer all at once (takePollLocked).
+// goes on in arrays of queueSegment packets, which a WebSocket writer
+// takes one at a time and a polling answer all at once (takePollLocked).
+// A WebSocket session's first array comes from queueArrays: its writer
+// takes it at once. A polling session's grows from nothing: it may hold
+// its first packets until its client's next GET, as long as a heartbeat
+// for a client gone silent, and a pooled array (up to queueSegment
+// packets) held by each of many such sessions would cost far more than
+// their few packets.
 func (c *Conn) appendLocked(pkts ...engineio.Packet) {
-	if c.queue == nil && c.more == nil {
+	if c.queue == nil && c.more == nil && c.out != nil {
 		c.queue = getQueueArray()
 	}
 	for len(pkts) > 0 {

@@ -213,3 +213,23 @@ func TestPollingQueueInSegments(t *testing.T) {
 		})
 	}
 }
+
+// TestPollingQueueStartsSmall: a polling session whose client has not
+// polled yet holds its first packets in an array of their size, not in a
+// pooled one of up to queueSegment packets, even when the pool has one.
+func TestPollingQueueStartsSmall(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	e.handshake(t)
+	c := e.h.nextConn(t)
+	putQueueArray(make([]engineio.Packet, 0, queueSegment))
+	if err := c.Send(msg("one")); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	got := cap(c.queue)
+	c.mu.Unlock()
+	if got > 4 {
+		t.Fatalf("one packet queued in an array of capacity %d", got)
+	}
+}
