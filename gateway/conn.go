@@ -538,6 +538,10 @@ func (c *Conn) overLimitLocked(n int64, pkts int) bool {
 // array queueArrays takes back.
 const queueSegment = maxQueueArray
 
+// pollFirst is the capacity of a polling session's first array of its
+// queue (see appendLocked): a heartbeat's ping and a few packets.
+const pollFirst = 8
+
 // queueMore holds the arrays of a WebSocket session's queue after its
 // first (Conn.queue), oldest first, and how many packets they hold.
 type queueMore struct {
@@ -558,14 +562,19 @@ func (c *Conn) queuedLocked() int {
 // goes on in arrays of queueSegment packets, which a WebSocket writer
 // takes one at a time and a polling answer all at once (takePollLocked).
 // A WebSocket session's first array comes from queueArrays: its writer
-// takes it at once. A polling session's grows from nothing: it may hold
-// its first packets until its client's next GET, as long as a heartbeat
-// for a client gone silent, and a pooled array (up to queueSegment
-// packets) held by each of many such sessions would cost far more than
-// their few packets.
+// takes it at once. A polling session's is one of pollFirst packets, and
+// only past them one from queueArrays: the session may hold its first
+// packets until its client's next GET, as long as a heartbeat for a
+// client gone silent, and a pooled array (up to queueSegment packets)
+// held by each of many such sessions would cost far more than their few
+// packets.
 func (c *Conn) appendLocked(pkts ...engineio.Packet) {
-	if c.queue == nil && c.more == nil && c.out != nil {
-		c.queue = getQueueArray()
+	if c.queue == nil && c.more == nil {
+		if c.out != nil {
+			c.queue = getQueueArray()
+		} else {
+			c.queue = make([]engineio.Packet, 0, pollFirst)
+		}
 	}
 	for len(pkts) > 0 {
 		last := &c.queue
@@ -585,12 +594,22 @@ func (c *Conn) appendLocked(pkts ...engineio.Packet) {
 			continue
 		}
 		k := min(room, len(pkts))
-		if len(*last)+k > cap(*last) && cap(*last) >= queueSegment/4 {
-			// Grown to its full size at once, not past it: an array
-			// of queueSegment goes back to queueArrays once written.
-			grown := make([]engineio.Packet, len(*last), queueSegment)
-			copy(grown, *last)
-			*last = grown
+		if len(*last)+k > cap(*last) {
+			switch {
+			case cap(*last) >= queueSegment/4:
+				// Grown to its full size at once, not past it: an
+				// array of queueSegment goes back to queueArrays once
+				// written.
+				grown := make([]engineio.Packet, len(*last), queueSegment)
+				copy(grown, *last)
+				*last = grown
+			case c.out == nil && last == &c.queue && cap(*last) == pollFirst:
+				// A polling queue past its first packets: on in an
+				// array from queueArrays, when it has one.
+				if grown := getQueueArray(); grown != nil {
+					*last = append(grown, *last...)
+				}
+			}
 		}
 		*last = append(*last, pkts[:k]...)
 		if c.more != nil && last != &c.queue {

@@ -215,7 +215,7 @@ func TestPollingQueueInSegments(t *testing.T) {
 }
 
 // TestPollingQueueStartsSmall: a polling session whose client has not
-// polled yet holds its first packets in an array of their size, not in a
+// polled yet holds its first packets in an array of pollFirst, not in a
 // pooled one of up to queueSegment packets, even when the pool has one.
 func TestPollingQueueStartsSmall(t *testing.T) {
 	checkGoroutines(t)
@@ -229,7 +229,7 @@ func TestPollingQueueStartsSmall(t *testing.T) {
 	c.mu.Lock()
 	got := cap(c.queue)
 	c.mu.Unlock()
-	if got > 4 {
-		t.Fatalf("one packet queued in an array of capacity %d", got)
+	if got != pollFirst {
+		t.Fatalf("one packet queued in an array of capacity %d, want %d", got, pollFirst)
 	}
 }
