@@ -542,6 +542,33 @@ const queueSegment = maxQueueArray
 // queue (see appendLocked): a heartbeat's ping and a few packets.
 const pollFirst = 8
 
+// pollFirsts recycles the first arrays of polling sessions' queues, apart
+// from queueArrays: a WebSocket writer that took one of them from there
+// would regrow it by doubling for every batch of a fan-out.
+var pollFirsts sync.Pool
+
+// getPollFirst returns an empty array of pollFirst packets.
+func getPollFirst() []engineio.Packet {
+	if a, _ := pollFirsts.Get().(*[pollFirst]engineio.Packet); a != nil {
+		return a[:0]
+	}
+	return make([]engineio.Packet, 0, pollFirst)
+}
+
+// giveBack clears a, an array of a queue that a polling answer took (or
+// that its queue outgrew), and hands it to its pool: pollFirsts or
+// queueArrays. One too small for queueArrays to be worth a WebSocket
+// writer's taking, or too large to keep, is left to the collector.
+func giveBack(a []engineio.Packet) {
+	switch c := cap(a); {
+	case c == pollFirst:
+		clear(a[:pollFirst])
+		pollFirsts.Put((*[pollFirst]engineio.Packet)(a[:pollFirst]))
+	case c >= queueSegment/4 && c <= maxQueueArray:
+		putQueueArray(a)
+	}
+}
+
 // queueMore holds the arrays of a WebSocket session's queue after its
 // first (Conn.queue), oldest first, and how many packets they hold.
 type queueMore struct {
@@ -573,7 +600,7 @@ func (c *Conn) appendLocked(pkts ...engineio.Packet) {
 		if c.out != nil {
 			c.queue = getQueueArray()
 		} else {
-			c.queue = make([]engineio.Packet, 0, pollFirst)
+			c.queue = getPollFirst()
 		}
 	}
 	for len(pkts) > 0 {
@@ -607,7 +634,9 @@ func (c *Conn) appendLocked(pkts ...engineio.Packet) {
 				// A polling queue past its first packets: on in an
 				// array from queueArrays, when it has one.
 				if grown := getQueueArray(); grown != nil {
-					*last = append(grown, *last...)
+					first := *last
+					*last = append(grown, first...)
+					giveBack(first)
 				}
 			}
 		}

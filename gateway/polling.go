@@ -159,13 +159,9 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 		first, more, n, flags := c.takePollLocked()
 		body, binary = c.payloadOf(first, more, n)
 		// The body holds a copy of every packet: the arrays go back.
-		if cap(first) <= maxQueueArray {
-			putQueueArray(first)
-		}
+		giveBack(first)
 		for _, seg := range more {
-			if cap(seg) <= maxQueueArray {
-				putQueueArray(seg)
-			}
+			giveBack(seg)
 		}
 		return body, binary, allPlain(flags, n), true, true
 	}

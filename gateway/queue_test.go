@@ -233,3 +233,31 @@ func TestPollingQueueStartsSmall(t *testing.T) {
 		t.Fatalf("one packet queued in an array of capacity %d, want %d", got, pollFirst)
 	}
 }
+
+// TestPollingArraysStayOutOfQueueArrays: the small first arrays of polling
+// queues, given back once a GET answered them, do not go to queueArrays,
+// where a WebSocket writer would take them and regrow them by doubling.
+func TestPollingArraysStayOutOfQueueArrays(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	for range 1000 { // empty the pool, its victim cache too
+		if getQueueArray() == nil {
+			break
+		}
+	}
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	for i := range 3 {
+		if err := c.Send(msg(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		if _, body := e.poll(t, sid); body != "4"+fmt.Sprint(i) {
+			t.Fatalf("GET %q", body)
+		}
+	}
+	for a := getQueueArray(); a != nil; a = getQueueArray() {
+		if cap(a) < queueSegment/4 {
+			t.Fatalf("an array of capacity %d in queueArrays", cap(a))
+		}
+	}
+}
