@@ -458,6 +458,18 @@ func (w *handOverAnswer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// KeepBody takes body as the answer's, not copied: the gateway gives it a
+// long-polling answer's body, which it does not reuse then (the answer
+// goes on the link after the handler returned, see gateway.bodyKeeper).
+func (w *handOverAnswer) KeepBody(body []byte) {
+	w.WriteHeader(http.StatusOK)
+	if w.body == nil {
+		w.body = body
+		return
+	}
+	w.body = append(w.body, body...)
+}
+
 // Flush implements http.Flusher: the answer goes once the handler returns.
 func (w *handOverAnswer) Flush() {}
 

@@ -18,11 +18,18 @@ var gzipWriters = sync.Pool{New: func() any {
 // gzip-compressed when the client accepts gzip, body reaches
 // Config.CompressionThreshold and plain is false: as with Node, a body
 // made only of packets sent uncompressed (SendOptions) is sent as is.
-func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain bool) {
+// It reports whether w kept body (a bodyKeeper), which the caller then
+// must not reuse.
+func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain bool) (kept bool) {
 	th := s.cfg.CompressionThreshold
 	if plain || th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		if k, ok := w.(bodyKeeper); ok {
+			setBodyHeaders(w, contentType, len(body))
+			k.KeepBody(body)
+			return true
+		}
 		writeBody(w, contentType, body)
-		return
+		return false
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) / 2)
@@ -35,12 +42,22 @@ func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, 
 	gzipWriters.Put(gz)
 	if err != nil { // a bytes.Buffer does not fail; send it plain anyway
 		writeBody(w, contentType, body)
-		return
+		return false
 	}
 	h := w.Header()
 	h.Set("Content-Encoding", "gzip")
 	h.Add("Vary", "Accept-Encoding")
 	writeBody(w, contentType, buf.Bytes())
+	return false
+}
+
+// bodyKeeper is a ResponseWriter that keeps the body of a long-polling
+// answer it is given, rather than copy it as Write would (package
+// actorio's answer to a request another node handed over, which goes on
+// the node's link once the handler returned). The gateway does not reuse
+// a body it gave one.
+type bodyKeeper interface {
+	KeepBody(body []byte)
 }
 
 // acceptsGzip reports whether an Accept-Encoding header value accepts

@@ -94,8 +94,8 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				if binary {
 					contentType = binaryContentType
 				}
-				c.srv.writePoll(w, r, body, contentType, plain)
-				if pooled {
+				kept := c.srv.writePoll(w, r, body, contentType, plain)
+				if pooled && !kept {
 					putPollBody(body) // a Write does not keep what it is given
 				}
 				return

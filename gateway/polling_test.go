@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,5 +311,60 @@ func TestPollBodyClasses(t *testing.T) {
 			}
 			t.Errorf("a buffer of %d bytes put back never came out of its class again", tt.wantCap)
 		})
+	}
+}
+
+// keeper is a ResponseWriter that keeps the long-polling bodies it is
+// given (a bodyKeeper), as package actorio's answer to a request handed
+// over does.
+type keeper struct {
+	*httptest.ResponseRecorder
+	kept [][]byte
+}
+
+func (k *keeper) KeepBody(body []byte) { k.kept = append(k.kept, body) }
+
+// TestPollingBodyKept: a GET served into a bodyKeeper hands it the body
+// with the answer's headers, not through Write, and the gateway does not
+// reuse that body for the answers that follow.
+func TestPollingBodyKept(t *testing.T) {
+	checkGoroutines(t)
+	e := startEnv(t, Config{})
+	sid := e.handshake(t)
+	c := e.h.nextConn(t)
+	get := func(w http.ResponseWriter) {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling&sid="+sid, nil)
+		e.srv.ServeHTTP(w, r)
+	}
+	// Large enough for a body from pollBodies, small enough not to be
+	// gzipped (the request accepts no gzip anyway).
+	payload := strings.Repeat("k", 600)
+	if err := c.Send(msg(payload)); err != nil {
+		t.Fatal(err)
+	}
+	k := &keeper{ResponseRecorder: httptest.NewRecorder()}
+	get(k)
+	if len(k.kept) != 1 || string(k.kept[0]) != "4"+payload || k.Body.Len() != 0 {
+		t.Fatalf("kept %d bodies, wrote %d bytes", len(k.kept), k.Body.Len())
+	}
+	if h := k.Header(); k.Code != http.StatusOK || h.Get("Content-Length") != "601" || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("answer %d with headers %v", k.Code, h)
+	}
+	// Answers of the same size, each in a body from the pool: none may
+	// be the one kept.
+	for i := range 20 {
+		other := strings.Repeat(string(rune('a'+i)), 600)
+		if err := c.Send(msg(other)); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		get(rec)
+		if rec.Body.String() != "4"+other {
+			t.Fatalf("answer %d: %q", i, rec.Body.String())
+		}
+	}
+	if string(k.kept[0]) != "4"+payload {
+		t.Fatalf("the kept body was reused: %.20q…", k.kept[0])
 	}
 }

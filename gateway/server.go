@@ -717,10 +717,16 @@ func (s *Server) openPacket(sid string, upgrades bool) []byte {
 
 // writeBody writes a 200 response with the given content type.
 func writeBody(w http.ResponseWriter, contentType string, body []byte) {
+	setBodyHeaders(w, contentType, len(body))
+	_, _ = w.Write(body)
+}
+
+// setBodyHeaders writes the header of a 200 response of n bytes of the
+// given content type.
+func setBodyHeaders(w http.ResponseWriter, contentType string, n int) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Content-Length", strconv.Itoa(n))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
 }
