@@ -464,7 +464,9 @@ func (w *handOverAnswer) Write(p []byte) (int, error) {
 func (w *handOverAnswer) KeepBody(body []byte) {
 	w.WriteHeader(http.StatusOK)
 	if w.body == nil {
-		w.body = body
+		// Clipped: a Write after it must not append into the capacity
+		// past body, which may be shared (a gateway's constant answer).
+		w.body = body[:len(body):len(body)]
 		return
 	}
 	w.body = append(w.body, body...)

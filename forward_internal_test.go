@@ -158,3 +158,25 @@ func TestHeadersOut(t *testing.T) {
 		t.Fatal("headersOut changed the request's own headers")
 	}
 }
+
+// TestHandOverAnswerKeepsBody: an answer keeps the body the gateway hands
+// it, not a copy, and what is written after it does not go into that
+// body's spare capacity, which may be shared.
+func TestHandOverAnswerKeepsBody(t *testing.T) {
+	shared := make([]byte, 1, 8)
+	shared[0] = '6'
+	w := &handOverAnswer{header: http.Header{}}
+	w.KeepBody(shared)
+	if r := w.reply(); r.Status != http.StatusOK || &r.Body[0] != &shared[0] {
+		t.Fatalf("answer %d with a body not the one kept", r.Status)
+	}
+	if _, err := w.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(w.reply().Body); got != "6more" {
+		t.Fatalf("body %q, want %q", got, "6more")
+	}
+	if spare := shared[1:4]; string(spare) != "\x00\x00\x00" {
+		t.Fatalf("the write went into the kept body's spare capacity: %q", spare)
+	}
+}
