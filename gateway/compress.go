@@ -23,13 +23,7 @@ var gzipWriters = sync.Pool{New: func() any {
 func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain bool) (kept bool) {
 	th := s.cfg.CompressionThreshold
 	if plain || th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		if k, ok := w.(bodyKeeper); ok {
-			setBodyHeaders(w, contentType, len(body))
-			k.KeepBody(body)
-			return true
-		}
-		writeBody(w, contentType, body)
-		return false
+		return writeOrKeep(w, contentType, body)
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) / 2)
@@ -41,13 +35,24 @@ func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	gzipWriters.Put(gz)
 	if err != nil { // a bytes.Buffer does not fail; send it plain anyway
-		writeBody(w, contentType, body)
-		return false
+		return writeOrKeep(w, contentType, body)
 	}
 	h := w.Header()
 	h.Set("Content-Encoding", "gzip")
 	h.Add("Vary", "Accept-Encoding")
-	writeBody(w, contentType, buf.Bytes())
+	writeOrKeep(w, contentType, buf.Bytes()) // body itself is not kept
+	return false
+}
+
+// writeOrKeep writes body as a 200 answer of the given content type, or
+// hands it to w when w is a bodyKeeper, and then reports true.
+func writeOrKeep(w http.ResponseWriter, contentType string, body []byte) bool {
+	if k, ok := w.(bodyKeeper); ok {
+		setBodyHeaders(w, contentType, len(body))
+		k.KeepBody(body)
+		return true
+	}
+	writeBody(w, contentType, body)
 	return false
 }
 

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -366,5 +369,26 @@ func TestPollingBodyKept(t *testing.T) {
 	}
 	if string(k.kept[0]) != "4"+payload {
 		t.Fatalf("the kept body was reused: %.20q…", k.kept[0])
+	}
+
+	// A gzipped answer goes to the keeper too, compressed.
+	big := strings.Repeat("z", 2*DefaultCompressionThreshold)
+	if err := c.Send(msg(big)); err != nil {
+		t.Fatal(err)
+	}
+	k = &keeper{ResponseRecorder: httptest.NewRecorder()}
+	r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling&sid="+sid, nil)
+	r.Header.Set("Accept-Encoding", "gzip")
+	e.srv.ServeHTTP(k, r)
+	if len(k.kept) != 1 || k.Body.Len() != 0 || k.Header().Get("Content-Encoding") != "gzip" ||
+		k.Header().Get("Content-Length") != strconv.Itoa(len(k.kept[0])) {
+		t.Fatalf("kept %d bodies, wrote %d bytes, headers %v", len(k.kept), k.Body.Len(), k.Header())
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(k.kept[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain, err := io.ReadAll(zr); err != nil || string(plain) != "4"+big {
+		t.Fatalf("the kept gzipped body reads %d bytes, %v", len(plain), err)
 	}
 }
