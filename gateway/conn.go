@@ -706,18 +706,29 @@ func (c *Conn) takeLocked() ([]engineio.Packet, []sendFlags) {
 	} else {
 		c.written = nil
 	}
+	c.tookLocked(q)
+	return q, flags
+}
+
+// tookLocked counts the packets of segs, taken off the queue to be sent,
+// in the server's counters and out of the queue's bytes, and returns how
+// many they are; c.mu must be held.
+func (c *Conn) tookLocked(segs ...[]engineio.Packet) (n int) {
 	msgs := 0
-	var n int64
-	for i := range q {
-		if q[i].Type == engineio.Message {
-			msgs++
+	var size int64
+	for _, seg := range segs {
+		n += len(seg)
+		for i := range seg {
+			if seg[i].Type == engineio.Message {
+				msgs++
+			}
+			size += int64(len(seg[i].Data))
 		}
-		n += int64(len(q[i].Data))
 	}
 	c.srv.packetsOut.Add(int64(msgs))
-	c.srv.bytesOut.Add(n)
-	c.queueBytes -= n
-	return q, flags
+	c.srv.bytesOut.Add(size)
+	c.queueBytes -= size
+	return n
 }
 
 // takePollLocked takes the whole queue for a polling answer, as takeLocked
@@ -730,24 +741,7 @@ func (c *Conn) takePollLocked() (first []engineio.Packet, more [][]engineio.Pack
 		c.more = nil
 	}
 	c.queue, c.flags, c.written = nil, nil, nil
-	msgs := 0
-	var size int64
-	count := func(seg []engineio.Packet) {
-		n += len(seg)
-		for i := range seg {
-			if seg[i].Type == engineio.Message {
-				msgs++
-			}
-			size += int64(len(seg[i].Data))
-		}
-	}
-	count(first)
-	for _, seg := range more {
-		count(seg)
-	}
-	c.srv.packetsOut.Add(int64(msgs))
-	c.srv.bytesOut.Add(size)
-	c.queueBytes -= size
+	n = c.tookLocked(first) + c.tookLocked(more...)
 	return first, more, n, flags
 }
 
