@@ -21,6 +21,7 @@ import (
 
 	"github.com/actorio/actorio/disconnect"
 	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/bufpool"
 	"github.com/actorio/actorio/internal/clusterlink"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -277,6 +278,9 @@ func (f *forwarder) handOverPoll(ctx context.Context, w http.ResponseWriter, r *
 		}
 	}
 	reply, err := n.HandOverRequest(ctx, addr, m)
+	if reply != nil {
+		defer bufpool.Put(reply.Body) // from bufpool, the reply's alone
+	}
 	if err == nil && reply.Status == 0 {
 		err = errors.New("its server did not answer")
 	}
@@ -373,7 +377,7 @@ func (b cutBody) Read(p []byte) (int, error) {
 // X-Actorio-Forwarded), from that node's cluster address; its context is
 // ctx. A handler that panics gets a reply of status 0, which that node
 // takes as a failure.
-func (f *forwarder) serveHandOver(ctx context.Context, m *pb.NodeHandOver) (reply *pb.NodeHandOverReply) {
+func (f *forwarder) serveHandOver(ctx context.Context, m *pb.NodeHandOver) (reply *pb.NodeHandOverReply, pooled bool) {
 	var body io.Reader = bytes.NewReader(m.Body)
 	if m.Cut {
 		body = cutBody{body}
@@ -381,7 +385,7 @@ func (f *forwarder) serveHandOver(ctx context.Context, m *pb.NodeHandOver) (repl
 	r, err := http.NewRequestWithContext(ctx, m.Method, m.Uri, body)
 	if err != nil {
 		f.s.opts.Logger.Warn("actorio: request handed over by another node refused", "from", m.ReplyTo, "err", err)
-		return &pb.NodeHandOverReply{Status: http.StatusBadRequest}
+		return &pb.NodeHandOverReply{Status: http.StatusBadRequest}, false
 	}
 	r.RequestURI, r.Host, r.RemoteAddr = m.Uri, m.Host, m.ReplyTo
 	r.ContentLength = m.ContentLength
@@ -407,11 +411,11 @@ func (f *forwarder) serveHandOver(ctx context.Context, m *pb.NodeHandOver) (repl
 			if p != http.ErrAbortHandler {
 				f.s.opts.Logger.Error("actorio: panic serving a request handed over by another node", "from", m.ReplyTo, "panic", p, "stack", string(debug.Stack()))
 			}
-			reply = &pb.NodeHandOverReply{}
+			reply, pooled = &pb.NodeHandOverReply{}, false
 		}
 	}()
 	f.handler.ServeHTTP(w, r)
-	return w.reply()
+	return w.reply(), w.pooled
 }
 
 // endServed ends, as closing the server does ("server shutting down"),
@@ -439,8 +443,10 @@ type handOverAnswer struct {
 	status int
 	// body is what was written. Appended to, not a bytes.Buffer, whose
 	// growth zeroes the new space first: a poll's answer is written in
-	// one Write, the size of the session's queue.
-	body []byte
+	// one Write, the size of the session's queue. pooled: body is one
+	// the gateway kept from bufpool (KeepBody), the answer's alone.
+	body   []byte
+	pooled bool
 }
 
 func (w *handOverAnswer) Header() http.Header { return w.header }
@@ -455,15 +461,22 @@ func (w *handOverAnswer) WriteHeader(status int) {
 func (w *handOverAnswer) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	w.body = append(w.body, p...)
+	w.pooled = false // in a new array, once p was appended to a kept body
 	return len(p), nil
 }
 
 // KeepBody takes body as the answer's, not copied: the gateway gives it a
 // long-polling answer's body, which it does not reuse then (the answer
 // goes on the link after the handler returned, see gateway.bodyKeeper).
-func (w *handOverAnswer) KeepBody(body []byte) {
+// pooled: see gateway.bodyKeeper.
+func (w *handOverAnswer) KeepBody(body []byte, pooled bool) {
 	w.WriteHeader(http.StatusOK)
-	if w.body == nil {
+	switch {
+	case w.body == nil && pooled:
+		// The answer's alone, its capacity kept for bufpool.
+		w.body, w.pooled = body, true
+		return
+	case w.body == nil:
 		// Clipped: a Write after it must not append into the capacity
 		// past body, which may be shared (a gateway's constant answer).
 		w.body = body[:len(body):len(body)]

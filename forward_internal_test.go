@@ -113,9 +113,12 @@ func TestServeHandOver(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := testForwarder(tc.handler)
-			got := f.serveHandOver(t.Context(), m)
+			got, pooled := f.serveHandOver(t.Context(), m)
 			if !proto.Equal(got, tc.want) {
 				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			if pooled {
+				t.Fatal("an answer written with Write reported as pooled")
 			}
 		})
 	}
@@ -166,9 +169,9 @@ func TestHandOverAnswerKeepsBody(t *testing.T) {
 	shared := make([]byte, 1, 8)
 	shared[0] = '6'
 	w := &handOverAnswer{header: http.Header{}}
-	w.KeepBody(shared)
-	if r := w.reply(); r.Status != http.StatusOK || &r.Body[0] != &shared[0] {
-		t.Fatalf("answer %d with a body not the one kept", r.Status)
+	w.KeepBody(shared, false)
+	if r := w.reply(); r.Status != http.StatusOK || &r.Body[0] != &shared[0] || w.pooled {
+		t.Fatalf("answer %d with a body not the one kept (pooled %v)", r.Status, w.pooled)
 	}
 	if _, err := w.Write([]byte("more")); err != nil {
 		t.Fatal(err)
@@ -178,5 +181,26 @@ func TestHandOverAnswerKeepsBody(t *testing.T) {
 	}
 	if spare := shared[1:4]; string(spare) != "\x00\x00\x00" {
 		t.Fatalf("the write went into the kept body's spare capacity: %q", spare)
+	}
+}
+
+// TestHandOverAnswerPooled: an answer whose body the gateway kept from
+// bufpool says so, for the node to give the body back once written; once
+// written to after it, it does not, its body being a new array.
+func TestHandOverAnswerPooled(t *testing.T) {
+	w := &handOverAnswer{header: http.Header{}}
+	body := append(make([]byte, 0, 1024), "4hello"...)
+	w.KeepBody(body, true)
+	if r := w.reply(); !w.pooled || &r.Body[0] != &body[0] || cap(r.Body) != cap(body) {
+		t.Fatalf("an answer kept from bufpool: pooled %v, its body's capacity %d of %d (bufpool takes back its classes only)", w.pooled, cap(r.Body), cap(body))
+	}
+	if _, err := w.Write([]byte("more")); err != nil {
+		t.Fatal(err)
+	}
+	if w.pooled {
+		t.Fatal("an answer written to after its kept body is still reported as pooled")
+	}
+	if got := string(w.reply().Body); got != "4hellomore" {
+		t.Fatalf("body %q", got)
 	}
 }

@@ -555,7 +555,7 @@ func (r clusterReceiver) EndHandOvers() { r.s.fw.endServed() }
 
 // ServeHandOver serves a long-polling request another node handed over
 // for one of this node's sessions.
-func (r clusterReceiver) ServeHandOver(ctx context.Context, m *pb.NodeHandOver) *pb.NodeHandOverReply {
+func (r clusterReceiver) ServeHandOver(ctx context.Context, m *pb.NodeHandOver) (*pb.NodeHandOverReply, bool) {
 	return r.s.fw.serveHandOver(ctx, m)
 }
 

@@ -1,8 +1,13 @@
 package cluster_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -81,40 +86,170 @@ func BenchmarkFanOut(b *testing.B) {
 // by setup, and waits until each sees the others; it returns them and
 // their URLs.
 func benchNodes(b *testing.B, setup func(*actorio.Server)) ([]*actorio.Server, []string) {
+	return benchCluster(b, 3, nil, setup)
+}
+
+// benchCluster is benchNodes for count nodes, their links secured with
+// tls(i) for node i when tls is not nil, plain otherwise.
+func benchCluster(b *testing.B, count int, tls func(i int) *actorio.ClusterTLS, setup func(*actorio.Server)) ([]*actorio.Server, []string) {
 	b.Helper()
 	var nodes []*actorio.Server
 	var urls, seeds []string
-	for i := range 3 {
+	for i := range count {
 		rec := &recorder{p: &cluster.Static{Seeds: seeds}}
-		srv, err := actorio.NewServer(actorio.Options{
-			Logger:  testLog(),
-			Cluster: &actorio.ClusterOptions{Insecure: true, Name: "bench", Address: "127.0.0.1:0", Provider: rec},
-		})
+		co := &actorio.ClusterOptions{Insecure: true, Name: "bench", Address: "127.0.0.1:0", Provider: rec}
+		if tls != nil {
+			co.Insecure, co.TLS, co.Secret = false, tls(i), "the benchmark's own secret"
+		}
+		srv, err := actorio.NewServer(actorio.Options{Logger: testLog(), Cluster: co})
 		if err != nil {
 			b.Fatal(err)
 		}
 		setup(srv)
 		hs := httptest.NewServer(srv)
 		b.Cleanup(func() { _ = srv.Close(); hs.Close() })
-		if i < 2 {
+		if i < count-1 && tls == nil { // WarmUp dials a plain gRPC connection
 			done, err := cluster.WarmUp(rec.node)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(done)
-			seeds = append(seeds, srv.ClusterNodes()[0])
 		}
+		seeds = append(seeds, srv.ClusterNodes()[0])
 		nodes = append(nodes, srv)
 		urls = append(urls, hs.URL)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(nodes[0].ClusterNodes()) != 3 || len(nodes[1].ClusterNodes()) != 3 || len(nodes[2].ClusterNodes()) != 3 {
+	for slices.ContainsFunc(nodes, func(n *actorio.Server) bool { return len(n.ClusterNodes()) != count }) {
 		if time.Now().After(deadline) {
 			b.Fatal("the nodes did not see each other")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return nodes, urls
+}
+
+// BenchmarkHandOverPoll times long-polling GETs that reach a node which
+// does not hold their session, so that it hands each over on its link to
+// the session's node, whose answer (the messages queued for the session)
+// comes back the same way; in this process, on 127.0.0.1, links plain
+// and secured (mutual TLS and a secret):
+//
+//	go test -run '^$' -bench HandOverPoll -benchmem ./cluster/
+//
+// One op: the session's node queues msgs messages of 256 bytes for its
+// socket, then the client's GETs to the other node take them all (in one
+// answer mostly). cpu-µs/op is the CPU the whole process spent per op
+// (both nodes and the client); allocs and bytes are the whole process's
+// too.
+func BenchmarkHandOverPoll(b *testing.B) {
+	dir := b.TempDir()
+	ca := newTestCA(b, dir, "ca")
+	certs := []*actorio.ClusterTLS{ca.issue(b, dir, "node0"), ca.issue(b, dir, "node1")}
+	payload := strings.Repeat("p", 256)
+	for _, secure := range []bool{false, true} {
+		var tlsOf func(int) *actorio.ClusterTLS
+		if secure {
+			tlsOf = func(i int) *actorio.ClusterTLS { return certs[i] }
+		}
+		sockets := make(chan *actorio.Socket, 1)
+		_, urls := benchCluster(b, 2, tlsOf, func(srv *actorio.Server) {
+			srv.OnConnection(func(s *actorio.Socket) { sockets <- s })
+		})
+		c := &pollBenchClient{b: b, hc: &http.Client{Transport: &http.Transport{DisableCompression: true}}}
+		b.Cleanup(c.hc.CloseIdleConnections)
+		c.handshake(urls[0])
+		s := <-sockets
+		for _, msgs := range []int{32, 256} { // answers of about 9 and 70 KB
+			name := fmt.Sprintf("links=plain/msgs=%d", msgs)
+			if secure {
+				name = fmt.Sprintf("links=tls/msgs=%d", msgs)
+			}
+			b.Run(name, func(b *testing.B) {
+				c.b = b
+				cpu := cpuTime()
+				b.ResetTimer()
+				for range b.N {
+					for range msgs {
+						if err := s.Emit("m", payload); err != nil {
+							b.Fatal(err)
+						}
+					}
+					for got := 0; got < msgs; {
+						got += c.poll(urls[1])
+					}
+				}
+				b.ReportMetric(float64((cpuTime()-cpu).Microseconds())/float64(b.N), "cpu-µs/op")
+			})
+		}
+	}
+}
+
+// pollBenchClient is BenchmarkHandOverPoll's long-polling client: text
+// packets of Engine.IO v4, without gzip. It reads each answer into a
+// buffer of its own, so that what it allocates stays small beside the
+// servers'.
+type pollBenchClient struct {
+	b     *testing.B
+	hc    *http.Client
+	query string // the session's query string
+	home  string // the URL of the session's node
+	buf   bytes.Buffer
+}
+
+// handshake opens a session on the node at url and joins "/".
+func (c *pollBenchClient) handshake(url string) {
+	c.home = url
+	open := c.request(http.MethodGet, url+"/socket.io/?EIO=4&transport=polling", "")
+	var hs struct {
+		SID string `json:"sid"`
+	}
+	if !bytes.HasPrefix(open, []byte("0")) || json.Unmarshal(open[1:], &hs) != nil {
+		c.b.Fatalf("handshake: %q", open)
+	}
+	c.query = "/socket.io/?EIO=4&transport=polling&sid=" + hs.SID
+	c.request(http.MethodPost, url+c.query, "40")
+	if got := c.request(http.MethodGet, url+c.query, ""); !bytes.HasPrefix(got, []byte("40")) {
+		c.b.Fatalf("CONNECT: %q", got)
+	}
+}
+
+// poll sends a GET to the node at url and returns how many events its
+// answer held, answering a ping on the way.
+func (c *pollBenchClient) poll(url string) int {
+	events, ping := 0, false
+	for p := range bytes.SplitSeq(c.request(http.MethodGet, url+c.query, ""), []byte{0x1e}) {
+		switch {
+		case bytes.HasPrefix(p, []byte("42")):
+			events++
+		case string(p) == "2":
+			ping = true
+		}
+	}
+	if ping {
+		c.request(http.MethodPost, c.home+c.query, "3")
+	}
+	return events
+}
+
+// request sends a request with body and returns the answer's body, valid
+// until the next request.
+func (c *pollBenchClient) request(method, url, body string) []byte {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	c.buf.Reset()
+	_, err = c.buf.ReadFrom(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		c.b.Fatalf("%s %s: %d %q, %v", method, url, res.StatusCode, c.buf.Bytes(), err)
+	}
+	return c.buf.Bytes()
 }
 
 // BenchmarkServerSideEmitWithAck times a server-side event with an ack

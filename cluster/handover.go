@@ -134,12 +134,16 @@ func (n *node) serveHandOver(m *pb.NodeHandOver) {
 			n.handing.Delete(key)
 			cancel()
 		}()
-		reply := n.recv.ServeHandOver(ctx, m)
+		reply, pooled := n.recv.ServeHandOver(ctx, m)
 		if reply == nil || ctx.Err() != nil {
 			return // the other node stopped waiting, or this one closed
 		}
 		reply.RequestId, reply.MemberId = m.RequestId, n.member()
-		n.sendTo(m.ReplyTo, reply)
+		if pooled {
+			n.sendPooled(m.ReplyTo, reply)
+		} else {
+			n.sendTo(m.ReplyTo, reply)
+		}
 	}()
 }
 

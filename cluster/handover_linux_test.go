@@ -18,10 +18,10 @@ type waitingServer struct {
 	ended                chan uint64
 }
 
-func (s waitingServer) ServeHandOver(ctx context.Context, m *pb.NodeHandOver) *pb.NodeHandOverReply {
+func (s waitingServer) ServeHandOver(ctx context.Context, m *pb.NodeHandOver) (*pb.NodeHandOverReply, bool) {
 	<-ctx.Done()
 	s.ended <- m.RequestId
-	return &pb.NodeHandOverReply{Status: 200}
+	return &pb.NodeHandOverReply{Status: 200}, false
 }
 
 // TestHandOverEndsWithItsAsker: a long-polling request another node handed

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/actorio/actorio/gateway"
+	"github.com/actorio/actorio/internal/bufpool"
 	"github.com/actorio/actorio/internal/sysio"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -96,6 +97,10 @@ type link struct {
 	// link's own buffer, which takes the next small frame.
 	pending [][]byte
 	owned   bool
+	// release holds the bodies of frames in pending that came from
+	// bufpool (an answer to a long-polling request handed over), which go
+	// back to it once written.
+	release [][]byte
 	spare   []byte   // the link's buffer of the write before, for reuse
 	conn    net.Conn // the connection, while one is open
 	closed  bool
@@ -170,26 +175,42 @@ func (n *node) linkTo(addr string) *link {
 }
 
 // sendTo queues m for the node at addr.
-func (n *node) sendTo(addr string, m proto.Message) { n.sendFrame(addr, m, false) }
+func (n *node) sendTo(addr string, m proto.Message) { n.sendFrame(addr, m, false, false) }
+
+// sendPooled is sendTo for m whose body (bodyOf) came from bufpool and is
+// m's alone: it goes back to bufpool once the link wrote it, or copied it.
+func (n *node) sendPooled(addr string, m proto.Message) { n.sendFrame(addr, m, false, true) }
 
 // sendControl is sendTo for the marks and their answers, which do not
 // make a link carry something for checkLinks: answering a mark would
 // otherwise have the other node mark its own link back, and so on, for
 // as long as the two nodes live.
-func (n *node) sendControl(addr string, m proto.Message) { n.sendFrame(addr, m, true) }
+func (n *node) sendControl(addr string, m proto.Message) { n.sendFrame(addr, m, true, false) }
 
-// sendFrame queues m for the node at addr; control: see sendControl. A
-// body that the frame carries after the message (bodyOf) is queued as it
-// is, not copied into the frame.
-func (n *node) sendFrame(addr string, m proto.Message, control bool) {
+// sendFrame queues m for the node at addr; control: see sendControl;
+// pooled: see sendPooled. A body that the frame carries after the message
+// (bodyOf) is queued as it is, not copied into the frame.
+func (n *node) sendFrame(addr string, m proto.Message, control, pooled bool) {
+	var release []byte
+	if bp := bodyOf(m); pooled && bp != nil {
+		release = *bp
+	}
 	head, tail, err := appendLinkFrameHead(nil, m)
 	if err != nil {
 		n.log.Error("actorio: cluster link", "err", err)
+		bufpool.Put(release)
 		return
 	}
-	if l := n.linkTo(addr); l != nil {
-		l.enqueue(control, head, tail)
+	if tail == nil && release != nil {
+		bufpool.Put(release) // copied into head
+		release = nil
 	}
+	l := n.linkTo(addr)
+	if l == nil {
+		bufpool.Put(release)
+		return
+	}
+	l.enqueue(control, release, head, tail)
 }
 
 // queue appends frame to what the link writes next. When the link was
@@ -198,12 +219,14 @@ func (n *node) sendFrame(addr string, m proto.Message, control bool) {
 // frame itself, which spares the wake of the writer goroutine on the path
 // of the frame (a broadcast with acks crosses a link each way per round);
 // otherwise the writer writes it.
-func (l *link) queue(frame []byte) { l.enqueue(false, frame) }
+func (l *link) queue(frame []byte) { l.enqueue(false, nil, frame) }
 
 // enqueue is queue for a frame in parts, written one after the other,
 // nothing between them (an empty part is skipped); control: the frame is
-// a mark or the answer to one (see sendControl).
-func (l *link) enqueue(control bool, parts ...[]byte) {
+// a mark or the answer to one (see sendControl); release, when not nil,
+// goes back to bufpool once the frame is written (a part of it, which
+// came from there).
+func (l *link) enqueue(control bool, release []byte, parts ...[]byte) {
 	k, size := 0, 0
 	for _, p := range parts {
 		if len(p) > 0 {
@@ -216,6 +239,7 @@ func (l *link) enqueue(control bool, parts ...[]byte) {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		bufpool.Put(release)
 		return
 	}
 	now := time.Now()
@@ -231,12 +255,14 @@ func (l *link) enqueue(control bool, parts ...[]byte) {
 		if q, ok := queued(raw); ok && q+size <= limit {
 			l.inlined.Add(1)
 			l.writeNow(c, parts)
+			bufpool.Put(release)
 			return
 		}
 		l.mu.Lock()
 		l.writing = false
 		if l.closed {
 			l.mu.Unlock()
+			bufpool.Put(release)
 			return
 		}
 		// What was queued while this sender looked goes behind its frame.
@@ -244,12 +270,18 @@ func (l *link) enqueue(control bool, parts ...[]byte) {
 			l.owned = false
 		}
 		l.pending = append(slices.Clip(parts), l.pending...)
+		if release != nil {
+			l.release = append(l.release, release)
+		}
 		l.mu.Unlock()
 		l.wakeWriter()
 		return
 	}
 	for _, p := range parts {
 		l.push(p)
+	}
+	if release != nil {
+		l.release = append(l.release, release)
 	}
 	l.mu.Unlock()
 	l.wakeWriter()
@@ -326,7 +358,7 @@ func (l *link) failure(c net.Conn) error {
 func (l *link) close() {
 	l.mu.Lock()
 	l.closed = true
-	l.pending, l.owned = nil, false
+	l.pending, l.owned, l.release = nil, false, nil
 	c := l.conn
 	l.mu.Unlock()
 	if c != nil {
@@ -391,8 +423,8 @@ func (l *link) run() {
 			l.mu.Unlock()
 			continue
 		}
-		batch, owned, closed := l.pending, l.owned, l.closed
-		l.pending, l.owned = nil, false
+		batch, owned, release, closed := l.pending, l.owned, l.release, l.closed
+		l.pending, l.owned, l.release = nil, false, nil
 		l.writing = len(batch) > 0 && !closed
 		l.mu.Unlock()
 		if closed {
@@ -404,6 +436,10 @@ func (l *link) run() {
 		idle.Reset(linkIdle)
 		if !l.write(&conn, &lost, &failedAt, batch, owned, drop) {
 			return
+		}
+		// Written, or dropped: nothing refers to these any more.
+		for _, b := range release {
+			bufpool.Put(b)
 		}
 	}
 }

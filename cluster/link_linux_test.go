@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/actorio/actorio/internal/bufpool"
 	"github.com/actorio/actorio/internal/leakcheck"
 	pb "github.com/actorio/actorio/proto"
 )
@@ -97,6 +99,29 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 		t.Fatalf("first frame: %v, %v", m, err)
 	}
 
+	// Bodies sent from bufpool go back to it once written, not before:
+	// meanwhile this goroutine takes buffers of their class from it and
+	// overwrites them, which would spoil a body given back too early.
+	scribbled := make(chan struct{})
+	stopScribbling := make(chan struct{})
+	go func() {
+		defer close(scribbled)
+		n := len(bodyOfFrame("0:0"))
+		for {
+			select {
+			case <-stopScribbling:
+				return
+			default:
+			}
+			b := bufpool.Get(n)[:n]
+			for i := range b {
+				b[i] = 'X'
+			}
+			bufpool.Put(b)
+			runtime.Gosched()
+		}
+	}()
+
 	// Rounds: every sender queues a few frames at once, then the link is
 	// quiet for longer than linkQuiet, so that each round's first frame
 	// is written by its sender while the others' queue behind it.
@@ -126,6 +151,10 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 							l.queue(f)
 						case 5:
 							n.sendTo(l.addr, &pb.NodeHandOverReply{MemberId: id, Body: bodyOfFrame(id)})
+						case 6:
+							// From bufpool, given back once written.
+							body := append(bufpool.Get(len(bodyOfFrame(id))), bodyOfFrame(id)...)
+							n.sendPooled(l.addr, &pb.NodeHandOverReply{MemberId: id, Body: body})
 						default:
 							f, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: id})
 							if err != nil {
@@ -168,16 +197,71 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 		if in != next[sn] {
 			t.Fatalf("sender %d: frame %d arrived where %d was due", sn, in, next[sn])
 		}
-		if split := in%7 == 5; split != (m.ProtoReflect().Descriptor().Name() == "NodeHandOverReply") {
+		if split := in%7 >= 5; split != (m.ProtoReflect().Descriptor().Name() == "NodeHandOverReply") {
 			t.Fatalf("sender %d: frame %d arrived as a %T", sn, in, m)
 		}
 		next[sn]++
 	}
 	<-sent
+	close(stopScribbling)
+	<-scribbled
 	if l.inlined.Load() == 0 {
 		t.Fatal("no sender wrote its frame itself, though the other node kept up")
 	}
 	t.Logf("%d of %d frames written by their senders", l.inlined.Load(), senders*rounds*each+1)
+}
+
+// TestLinkGivesBodiesBack: the bodies of answers sent from bufpool go
+// back to it once the link wrote them, whether their senders wrote them
+// (on a quiet link) or the writer goroutine did.
+func TestLinkGivesBodiesBack(t *testing.T) {
+	n := linkNode(t)
+	ln := listen(t)
+	l := n.linkTo(ln.Addr().String())
+	first, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.queue(first) // opens the link
+	_, r := acceptLink(t, ln)
+	if _, err := readLinkFrame(r); err != nil {
+		t.Fatal(err)
+	}
+	const size, count = 16 << 10, 40
+	sent := map[*byte]bool{}
+	total := int64(0)
+	for i := range count {
+		// Of a class of bufpool's, not from it: each body its own.
+		body := bytes.Repeat([]byte{byte('a' + i%26)}, size)
+		sent[&body[0]] = true
+		m := &pb.NodeHandOverReply{MemberId: strconv.Itoa(i), Body: body}
+		f, err := appendLinkFrame(nil, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += int64(len(f))
+		n.sendPooled(l.addr, m)
+		if i%2 == 0 {
+			time.Sleep(2 * linkQuiet) // the next one on a quiet link
+		}
+	}
+	// Read as bytes: readLinkFrame would take the bodies given back out
+	// of bufpool for the answers it reads.
+	if _, err := io.CopyN(io.Discard, r, total); err != nil {
+		t.Fatal(err)
+	}
+	back := 0
+	for deadline := time.Now().Add(5 * time.Second); back == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for range 2 * count {
+			if b := bufpool.Get(size); sent[&b[:1][0]] {
+				back++
+			}
+		}
+	}
+	if back == 0 {
+		t.Fatalf("none of %d bodies sent from bufpool came back to it once written", count)
+	}
+	t.Logf("%d of %d bodies came back", back, count)
 }
 
 // bodyOfFrame returns the body of frame id of TestLinkKeepsEachSendersOrder

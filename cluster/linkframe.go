@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/actorio/actorio/internal/bufpool"
 	pb "github.com/actorio/actorio/proto"
 )
 
@@ -146,7 +147,10 @@ func uvarintLen(x int) int {
 
 // readLinkFrame reads one frame from r; io.EOF when r ends between
 // frames. A frame of a type past linkTypes, which a node of a newer build
-// may send, is read and skipped: it returns nil and no error.
+// may send, is read and skipped: it returns nil and no error. The body of
+// an answer to a long-polling request handed over (NodeHandOverReply) is
+// read into a buffer from bufpool, which its reader may give back once
+// done with it.
 func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	t, err := r.ReadByte()
 	if err != nil {
@@ -154,6 +158,13 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	}
 	if t == 0 {
 		return nil, fmt.Errorf("%w: type 0", errLinkFrame)
+	}
+	if t == replyType {
+		m := new(pb.NodeHandOverReply)
+		if err := readWithBody(r, m, &m.Body); err != nil {
+			return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
+		}
+		return m, nil
 	}
 	buf, err := readSized(r, maxLinkFrame)
 	if err != nil {
@@ -168,7 +179,7 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	if bp != nil {
 		n, k := binary.Uvarint(buf)
 		if k <= 0 || n > uint64(len(buf)-k) {
-			return nil, fmt.Errorf("%w: a message's length past its frame", errLinkFrame)
+			return nil, fmt.Errorf("%w: %w", errLinkFrame, errPastFrame)
 		}
 		buf, tail = buf[k:k+int(n)], buf[k+int(n):]
 	}
@@ -179,6 +190,64 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 		*bp = tail
 	}
 	return m, nil
+}
+
+// replyType is the type byte of NodeHandOverReply, whose frames
+// readLinkFrame reads with readWithBody.
+var replyType = linkTypeOf[(*pb.NodeHandOverReply)(nil).ProtoReflect().Descriptor().FullName()]
+
+// readWithBody reads the rest of a frame whose message m has its body
+// after it (bodyOf; body is m's body field): the frame's length, the
+// message's, the message, then the body, into a buffer from bufpool
+// (none for an empty body). Nothing past the frame's length is read.
+func readWithBody(r *bufio.Reader, m proto.Message, body *[]byte) error {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return fmt.Errorf("length: %w", noEOF(err))
+	}
+	if n > maxLinkFrame {
+		return fmt.Errorf("%d bytes, at most %d", n, maxLinkFrame)
+	}
+	f := frameBytes{r: r, left: n}
+	size, err := binary.ReadUvarint(&f)
+	switch {
+	case err != nil:
+		return fmt.Errorf("message length: %w", noEOF(err))
+	case size > f.left:
+		return errPastFrame
+	}
+	head := make([]byte, size)
+	if _, err := io.ReadFull(r, head); err != nil {
+		return fmt.Errorf("message: %w", noEOF(err))
+	}
+	if err := proto.Unmarshal(head, m); err != nil {
+		return err
+	}
+	if rest := int(f.left - size); rest > 0 {
+		b := bufpool.Get(rest)[:rest]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return fmt.Errorf("body: %w", noEOF(err))
+		}
+		*body = b
+	}
+	return nil
+}
+
+// errPastFrame is a message's length that goes past its frame.
+var errPastFrame = errors.New("a message's length past its frame")
+
+// frameBytes reads bytes of a frame, left of them at most.
+type frameBytes struct {
+	r    *bufio.Reader
+	left uint64
+}
+
+func (f *frameBytes) ReadByte() (byte, error) {
+	if f.left == 0 {
+		return 0, errPastFrame
+	}
+	f.left--
+	return f.r.ReadByte()
 }
 
 // readSized reads a length (uvarint) of at most max, then that many bytes:

@@ -55,6 +55,11 @@ func TestLinkFrames(t *testing.T) {
 		if !proto.Equal(got, want) {
 			t.Fatalf("read %v, wrote %v", got, want)
 		}
+		// An answer's body is read into a buffer from bufpool, which
+		// whoever handed the request over gives back once written.
+		if a, ok := got.(*pb.NodeHandOverReply); ok && len(a.Body) > 0 && cap(a.Body) != 128<<10 {
+			t.Fatalf("an answer's body of %d bytes read into %d bytes, not a buffer of bufpool's class", len(a.Body), cap(a.Body))
+		}
 	}
 	if _, err := readLinkFrame(r); err != io.EOF {
 		t.Fatalf("after the last frame: %v, want io.EOF", err)
@@ -88,6 +93,9 @@ func TestLinkFrames(t *testing.T) {
 		{"not protobuf", []byte{1, 2, 0xff, 0xff}},
 		{"a body's message past its frame", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 2, 5, 0}},
 		{"a body's message length cut", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 1, 0x80}},
+		{"a body's message length past its frame", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 1, 0x80, 0x01}},
+		{"an answer's empty frame", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 0, 0}},
+		{"an answer's body cut", []byte{linkTypeOf[(&pb.NodeHandOverReply{}).ProtoReflect().Descriptor().FullName()], 4, 0, 'a'}},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {

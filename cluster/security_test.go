@@ -33,7 +33,7 @@ type testCA struct {
 	file string // the CA certificate, PEM
 }
 
-func newTestCA(t *testing.T, dir, name string) *testCA {
+func newTestCA(t testing.TB, dir, name string) *testCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -60,7 +60,7 @@ func newTestCA(t *testing.T, dir, name string) *testCA {
 
 // issue makes a node certificate (client and server use) signed by ca and
 // returns the ClusterTLS of that node.
-func (ca *testCA) issue(t *testing.T, dir, name string) *actorio.ClusterTLS {
+func (ca *testCA) issue(t testing.TB, dir, name string) *actorio.ClusterTLS {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -89,7 +89,7 @@ func (ca *testCA) issue(t *testing.T, dir, name string) *actorio.ClusterTLS {
 	return c
 }
 
-func writePEM(t *testing.T, path, typ string, der []byte) {
+func writePEM(t testing.TB, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)

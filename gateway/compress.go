@@ -19,11 +19,12 @@ var gzipWriters = sync.Pool{New: func() any {
 // Config.CompressionThreshold and plain is false: as with Node, a body
 // made only of packets sent uncompressed (SendOptions) is sent as is.
 // It reports whether w kept body (a bodyKeeper), which the caller then
-// must not reuse.
-func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain bool) (kept bool) {
+// must not reuse; pooled: body came from bufpool, which the keeper may
+// give it back to once done with it.
+func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, contentType string, plain, pooled bool) (kept bool) {
 	th := s.cfg.CompressionThreshold
 	if plain || th < 0 || len(body) < th || !acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		return writeOrKeep(w, contentType, body)
+		return writeOrKeep(w, contentType, body, pooled)
 	}
 	var buf bytes.Buffer
 	buf.Grow(len(body) / 2)
@@ -35,21 +36,22 @@ func (s *Server) writePoll(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	gzipWriters.Put(gz)
 	if err != nil { // a bytes.Buffer does not fail; send it plain anyway
-		return writeOrKeep(w, contentType, body)
+		return writeOrKeep(w, contentType, body, pooled)
 	}
 	h := w.Header()
 	h.Set("Content-Encoding", "gzip")
 	h.Add("Vary", "Accept-Encoding")
-	writeOrKeep(w, contentType, buf.Bytes()) // body itself is not kept
+	writeOrKeep(w, contentType, buf.Bytes(), false) // body itself is not kept
 	return false
 }
 
 // writeOrKeep writes body as a 200 answer of the given content type, or
-// hands it to w when w is a bodyKeeper, and then reports true.
-func writeOrKeep(w http.ResponseWriter, contentType string, body []byte) bool {
+// hands it to w when w is a bodyKeeper, and then reports true; pooled:
+// body came from bufpool.
+func writeOrKeep(w http.ResponseWriter, contentType string, body []byte, pooled bool) bool {
 	if k, ok := w.(bodyKeeper); ok {
 		setBodyHeaders(w, contentType, len(body))
-		k.KeepBody(body)
+		k.KeepBody(body, pooled)
 		return true
 	}
 	writeBody(w, contentType, body)
@@ -60,9 +62,12 @@ func writeOrKeep(w http.ResponseWriter, contentType string, body []byte) bool {
 // answer it is given, rather than copy it as Write would (package
 // actorio's answer to a request another node handed over, which goes on
 // the node's link once the handler returned). The gateway does not reuse
-// a body it gave one.
+// a body it gave one. pooled: the body came from bufpool, and nothing
+// else refers to it, so that the keeper may give it back once done with
+// it; otherwise it may be shared (a constant answer) and must not be
+// changed.
 type bodyKeeper interface {
-	KeepBody(body []byte)
+	KeepBody(body []byte, pooled bool)
 }
 
 // acceptsGzip reports whether an Accept-Encoding header value accepts

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"math/bits"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/actorio/actorio/disconnect"
+	"github.com/actorio/actorio/internal/bufpool"
 	"github.com/actorio/actorio/internal/workpool"
 	"github.com/actorio/actorio/protocol/engineio"
 )
@@ -94,9 +93,9 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				if binary {
 					contentType = binaryContentType
 				}
-				kept := c.srv.writePoll(w, r, body, contentType, plain)
+				kept := c.srv.writePoll(w, r, body, contentType, plain, pooled)
 				if pooled && !kept {
-					putPollBody(body) // a Write does not keep what it is given
+					bufpool.Put(body) // a Write does not keep what it is given
 				}
 				return
 			}
@@ -125,7 +124,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 // pollBodyLocked returns the body a pending GET should answer now, if any,
 // whether it is a binary (v3) payload, whether every packet in it was
 // sent uncompressed (see SendOptions), and whether it came from
-// pollBodies; c.mu must be held.
+// bufpool; c.mu must be held.
 func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) {
 	switch {
 	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
@@ -190,7 +189,7 @@ func (c *Conn) noopBody() []byte {
 	return noopBody
 }
 
-// payload encodes q, in a buffer from pollBodies, as the session's
+// payload encodes q, in a buffer from bufpool, as the session's
 // polling client reads it, and reports whether the body is a binary
 // payload: Engine.IO v4's packets joined by the record separator; for
 // v3, a binary payload when q holds a binary message and the client reads
@@ -198,11 +197,11 @@ func (c *Conn) noopBody() []byte {
 func (c *Conn) payload(q []engineio.Packet) ([]byte, bool) {
 	switch {
 	case !c.eio3:
-		return engineio.AppendPayload(getPollBody(engineio.PayloadLen(q)), q), false
+		return engineio.AppendPayload(bufpool.Get(engineio.PayloadLen(q)), q), false
 	case !c.pollB64 && engineio.HasBinary(q):
-		return engineio.AppendBinaryPayloadV3(getPollBody(engineio.BinaryPayloadV3Len(q)), q), true
+		return engineio.AppendBinaryPayloadV3(bufpool.Get(engineio.BinaryPayloadV3Len(q)), q), true
 	default:
-		return engineio.AppendPayloadV3(getPollBody(engineio.PayloadV3Len(q)), q), false
+		return engineio.AppendPayloadV3(bufpool.Get(engineio.PayloadV3Len(q)), q), false
 	}
 }
 
@@ -226,7 +225,7 @@ func (c *Conn) payloadOf(first []engineio.Packet, more [][]engineio.Packet, n in
 			size += 1 + engineio.PayloadLen(seg)
 		}
 	}
-	body := engineio.AppendPayload(getPollBody(size), first)
+	body := engineio.AppendPayload(bufpool.Get(size), first)
 	for _, seg := range more {
 		if len(seg) == 0 {
 			continue
@@ -237,42 +236,6 @@ func (c *Conn) payloadOf(first []engineio.Packet, more [][]engineio.Packet, n in
 		body = engineio.AppendPayload(body, seg)
 	}
 	return body, false
-}
-
-// pollBodies recycles the bodies of long-polling answers, one pool per
-// power-of-two capacity from 1<<minPollBodyShift to 1<<maxPollBodyShift
-// bytes: a receiver of a fan-out over long-polling would otherwise
-// allocate once more every byte it is sent (cmd/bench pfanout: 61% of
-// the bytes the server allocated).
-var pollBodies [maxPollBodyShift - minPollBodyShift + 1]sync.Pool
-
-const (
-	minPollBodyShift = 9  // 512 bytes; a body of 256 or less is allocated as before
-	maxPollBodyShift = 20 // 1 MB: a larger one is left to the collector
-)
-
-// getPollBody returns an empty buffer of at least n bytes' capacity: from
-// the smallest class that holds n, or exactly n outside the classes.
-func getPollBody(n int) []byte {
-	k := bits.Len(uint(max(n, 1) - 1))
-	if k < minPollBodyShift || k > maxPollBodyShift {
-		return make([]byte, 0, n)
-	}
-	if b, _ := pollBodies[k-minPollBodyShift].Get().(*[]byte); b != nil {
-		return (*b)[:0]
-	}
-	return make([]byte, 0, 1<<k)
-}
-
-// putPollBody hands b, from getPollBody and no longer used, back to its
-// pool.
-func putPollBody(b []byte) {
-	c := cap(b)
-	if c < 1<<minPollBodyShift || c > 1<<maxPollBodyShift || c&(c-1) != 0 {
-		return
-	}
-	b = b[:0]
-	pollBodies[bits.Len(uint(c))-1-minPollBodyShift].Put(&b)
 }
 
 // decodePost decodes the body of a POST: Engine.IO v4's payload; for v3,

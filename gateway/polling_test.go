@@ -277,55 +277,19 @@ func TestPollingFanOutBodiesStayIntact(t *testing.T) {
 	}
 }
 
-// TestPollBodyClasses: getPollBody returns a buffer of the smallest class
-// that holds n bytes, or exactly n outside the classes, and a buffer of
-// a class put back comes out of that class again.
-func TestPollBodyClasses(t *testing.T) {
-	tests := []struct {
-		n, wantCap int
-		pooled     bool
-	}{
-		{0, 0, false},
-		{1, 1, false},
-		{256, 256, false},
-		{257, 512, true},
-		{512, 512, true},
-		{513, 1024, true},
-		{70_000, 128 << 10, true},
-		{1 << 20, 1 << 20, true},
-		{1<<20 + 1, 1<<20 + 1, false},
-	}
-	for _, tt := range tests {
-		t.Run(strconv.Itoa(tt.n), func(t *testing.T) {
-			b := getPollBody(tt.n)
-			if len(b) != 0 || cap(b) != tt.wantCap {
-				t.Fatalf("getPollBody(%d): len %d cap %d, want 0 and %d", tt.n, len(b), cap(b), tt.wantCap)
-			}
-			putPollBody(append(b, 'x'))
-			if !tt.pooled {
-				return
-			}
-			// A pool may drop what it holds at any time: look a few times.
-			for range 100 {
-				if got := getPollBody(tt.n); cap(got) == tt.wantCap && len(got) == 0 && &got[:1][0] == &b[:1][0] {
-					return
-				}
-				putPollBody(b)
-			}
-			t.Errorf("a buffer of %d bytes put back never came out of its class again", tt.wantCap)
-		})
-	}
-}
-
 // keeper is a ResponseWriter that keeps the long-polling bodies it is
 // given (a bodyKeeper), as package actorio's answer to a request handed
 // over does.
 type keeper struct {
 	*httptest.ResponseRecorder
-	kept [][]byte
+	kept   [][]byte
+	pooled []bool
 }
 
-func (k *keeper) KeepBody(body []byte) { k.kept = append(k.kept, body) }
+func (k *keeper) KeepBody(body []byte, pooled bool) {
+	k.kept = append(k.kept, body)
+	k.pooled = append(k.pooled, pooled)
+}
 
 // TestPollingBodyKept: a GET served into a bodyKeeper hands it the body
 // with the answer's headers, not through Write, and the gateway does not
@@ -340,7 +304,7 @@ func TestPollingBodyKept(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, "/socket.io/?EIO=4&transport=polling&sid="+sid, nil)
 		e.srv.ServeHTTP(w, r)
 	}
-	// Large enough for a body from pollBodies, small enough not to be
+	// Large enough for a body from bufpool, small enough not to be
 	// gzipped (the request accepts no gzip anyway).
 	payload := strings.Repeat("k", 600)
 	if err := c.Send(msg(payload)); err != nil {
@@ -350,6 +314,9 @@ func TestPollingBodyKept(t *testing.T) {
 	get(k)
 	if len(k.kept) != 1 || string(k.kept[0]) != "4"+payload || k.Body.Len() != 0 {
 		t.Fatalf("kept %d bodies, wrote %d bytes", len(k.kept), k.Body.Len())
+	}
+	if !k.pooled[0] {
+		t.Error("a body from bufpool was kept as not pooled: the keeper would not give it back")
 	}
 	if h := k.Header(); k.Code != http.StatusOK || h.Get("Content-Length") != "601" || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
 		t.Fatalf("answer %d with headers %v", k.Code, h)
@@ -383,6 +350,9 @@ func TestPollingBodyKept(t *testing.T) {
 	if len(k.kept) != 1 || k.Body.Len() != 0 || k.Header().Get("Content-Encoding") != "gzip" ||
 		k.Header().Get("Content-Length") != strconv.Itoa(len(k.kept[0])) {
 		t.Fatalf("kept %d bodies, wrote %d bytes, headers %v", len(k.kept), k.Body.Len(), k.Header())
+	}
+	if k.pooled[0] {
+		t.Error("a gzipped body, not from bufpool, was kept as pooled")
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(k.kept[0]))
 	if err != nil {

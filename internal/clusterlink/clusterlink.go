@@ -123,7 +123,9 @@ type Node interface {
 	// returns that node's answer. When ctx ends first, the node is told
 	// (its request's context ends) and ctx's error returned; when the
 	// node is dropped or unreachable, cluster.ErrNodeUnreachable. It sets
-	// r's request id and reply address.
+	// r's request id and reply address. The answer's body, when not
+	// empty, is the answer's alone, from package bufpool: the caller may
+	// give it back once done with it.
 	HandOverRequest(ctx context.Context, address string, r *pb.NodeHandOver) (*pb.NodeHandOverReply, error)
 	// LinkHandOver reports whether the node at address (a cluster address
 	// Route returned) takes long-polling requests on the link
@@ -176,8 +178,10 @@ type Receiver interface {
 	// ServeHandOver serves a long-polling request another node handed
 	// over for one of this node's sessions (Node.HandOverRequest) and
 	// returns the answer, once written or once ctx ended (the client went
-	// away, or the other node stopped waiting).
-	ServeHandOver(ctx context.Context, r *pb.NodeHandOver) *pb.NodeHandOverReply
+	// away, or the other node stopped waiting). pooled: the answer's body
+	// came from package bufpool and is the answer's alone, so that the
+	// node gives it back once the link wrote it.
+	ServeHandOver(ctx context.Context, r *pb.NodeHandOver) (reply *pb.NodeHandOverReply, pooled bool)
 	// EndHandOvers ends the sessions of the long-polling requests being
 	// served for other nodes, as closing the server does, so that those
 	// requests are answered (a GET with its session's last packets): the
