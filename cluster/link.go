@@ -310,13 +310,7 @@ func (l *link) push(frame []byte) {
 // connection and reports the node unreachable.
 func (l *link) writeNow(c net.Conn, parts [][]byte) {
 	_ = c.SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	var err error
-	if len(parts) == 1 {
-		_, err = c.Write(parts[0])
-	} else {
-		bufs := net.Buffers(parts)
-		_, err = bufs.WriteTo(c)
-	}
+	err := writeBatch(c, parts)
 	if err != nil {
 		_ = c.Close()
 	}
@@ -476,9 +470,7 @@ func (l *link) write(conn *net.Conn, lost *<-chan struct{}, failedAt *time.Time,
 	}
 	last := batch[len(batch)-1]
 	_ = (*conn).SetWriteDeadline(time.Now().Add(linkWriteTimeout))
-	// One writev(2) on a plain connection; TLS writes each in turn.
-	bufs := net.Buffers(batch)
-	if _, err := bufs.WriteTo(*conn); err != nil {
+	if err := writeBatch(*conn, batch); err != nil {
 		drop()
 		l.n.linkLost(l.addr, err)
 		return true
@@ -665,7 +657,11 @@ func (n *node) dialNode(ctx context.Context, addr string, k connKind) (net.Conn,
 		cfg = n.sec.handOverClient
 	}
 	if cfg != nil {
-		tc := tls.Client(raw, cfg)
+		under := raw
+		if k == linkKind {
+			under = &batchConn{Conn: raw}
+		}
+		tc := tls.Client(under, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			_ = raw.Close()
 			return nil, fmt.Errorf("TLS: %w", err)
