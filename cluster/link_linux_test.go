@@ -80,12 +80,11 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-// TestLinkKeepsEachSendersOrder: frames that senders write themselves and
-// frames the writer goroutine writes for them reach the other node in the
-// order each sender queued them, none lost, and senders do write some
-// themselves when the other node keeps up.
-func TestLinkKeepsEachSendersOrder(t *testing.T) {
-	const senders, rounds, each = 8, 200, 10
+// openLink returns a node with a link to a listener of the test's, the
+// link opened by a first frame, and the reader of the accepted end, that
+// frame read.
+func openLink(t *testing.T) (*node, *link, *bufio.Reader) {
+	t.Helper()
 	n := linkNode(t)
 	ln := listen(t)
 	l := n.linkTo(ln.Addr().String())
@@ -98,6 +97,16 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 	if m, err := readLinkFrame(r); err != nil || m.(*pb.NodeLeaving).MemberId != "first" {
 		t.Fatalf("first frame: %v, %v", m, err)
 	}
+	return n, l, r
+}
+
+// TestLinkKeepsEachSendersOrder: frames that senders write themselves and
+// frames the writer goroutine writes for them reach the other node in the
+// order each sender queued them, none lost, and senders do write some
+// themselves when the other node keeps up.
+func TestLinkKeepsEachSendersOrder(t *testing.T) {
+	const senders, rounds, each = 8, 200, 10
+	n, l, r := openLink(t)
 
 	// Bodies sent from bufpool go back to it once written, not before:
 	// meanwhile this goroutine takes buffers of their class from it and
@@ -215,18 +224,7 @@ func TestLinkKeepsEachSendersOrder(t *testing.T) {
 // back to it once the link wrote them, whether their senders wrote them
 // (on a quiet link) or the writer goroutine did.
 func TestLinkGivesBodiesBack(t *testing.T) {
-	n := linkNode(t)
-	ln := listen(t)
-	l := n.linkTo(ln.Addr().String())
-	first, err := appendLinkFrame(nil, &pb.NodeLeaving{MemberId: "first"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.queue(first) // opens the link
-	_, r := acceptLink(t, ln)
-	if _, err := readLinkFrame(r); err != nil {
-		t.Fatal(err)
-	}
+	n, l, r := openLink(t)
 	const size, count = 16 << 10, 40
 	sent := map[*byte]bool{}
 	total := int64(0)
