@@ -461,7 +461,7 @@ func (w *handOverAnswer) WriteHeader(status int) {
 func (w *handOverAnswer) Write(p []byte) (int, error) {
 	w.WriteHeader(http.StatusOK)
 	w.body = append(w.body, p...)
-	w.pooled = false // in a new array, once p was appended to a kept body
+	w.pooled = false // written to after a kept body (the gateway never does): not given back
 	return len(p), nil
 }
 
