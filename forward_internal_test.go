@@ -185,8 +185,9 @@ func TestHandOverAnswerKeepsBody(t *testing.T) {
 }
 
 // TestHandOverAnswerPooled: an answer whose body the gateway kept from
-// bufpool says so, for the node to give the body back once written; once
-// written to after it, it does not, its body being a new array.
+// bufpool says so, for the node to give the body back once written, its
+// capacity whole; once written to after it (which the gateway never
+// does), it does not.
 func TestHandOverAnswerPooled(t *testing.T) {
 	w := &handOverAnswer{header: http.Header{}}
 	body := append(make([]byte, 0, 1024), "4hello"...)
