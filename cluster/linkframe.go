@@ -147,10 +147,11 @@ func uvarintLen(x int) int {
 
 // readLinkFrame reads one frame from r; io.EOF when r ends between
 // frames. A frame of a type past linkTypes, which a node of a newer build
-// may send, is read and skipped: it returns nil and no error. The body of
-// an answer to a long-polling request handed over (NodeHandOverReply) is
-// read into a buffer from bufpool, which its reader may give back once
-// done with it.
+// may send, is read and skipped: it returns nil and no error. A message
+// whose body the frame carries after it (bodyOf) is read with its body in
+// a buffer of its own (readWithBody): for an answer to a long-polling
+// request handed over, a buffer from bufpool, which its reader may give
+// back once done with it.
 func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	t, err := r.ReadByte()
 	if err != nil {
@@ -159,9 +160,15 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	if t == 0 {
 		return nil, fmt.Errorf("%w: type 0", errLinkFrame)
 	}
-	if t == replyType {
-		m := new(pb.NodeHandOverReply)
-		if err := readWithBody(r, m, &m.Body); err != nil {
+	if int(t) >= len(linkTypes) {
+		if _, err := readSized(r, maxLinkFrame); err != nil {
+			return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
+		}
+		return nil, nil
+	}
+	m := linkTypes[t]()
+	if bp := bodyOf(m); bp != nil {
+		if err := readWithBody(r, m, bp, t == replyType); err != nil {
 			return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
 		}
 		return m, nil
@@ -170,37 +177,22 @@ func readLinkFrame(r *bufio.Reader) (proto.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
 	}
-	if int(t) >= len(linkTypes) {
-		return nil, nil
-	}
-	m := linkTypes[t]()
-	bp := bodyOf(m)
-	var tail []byte
-	if bp != nil {
-		n, k := binary.Uvarint(buf)
-		if k <= 0 || n > uint64(len(buf)-k) {
-			return nil, fmt.Errorf("%w: %w", errLinkFrame, errPastFrame)
-		}
-		buf, tail = buf[k:k+int(n)], buf[k+int(n):]
-	}
 	if err := proto.Unmarshal(buf, m); err != nil {
 		return nil, fmt.Errorf("%w: %w", errLinkFrame, err)
-	}
-	if len(tail) > 0 {
-		*bp = tail
 	}
 	return m, nil
 }
 
-// replyType is the type byte of NodeHandOverReply, whose frames
-// readLinkFrame reads with readWithBody.
+// replyType is the type byte of NodeHandOverReply, whose bodies
+// readLinkFrame reads into buffers from bufpool.
 var replyType = linkTypeOf[(*pb.NodeHandOverReply)(nil).ProtoReflect().Descriptor().FullName()]
 
 // readWithBody reads the rest of a frame whose message m has its body
 // after it (bodyOf; body is m's body field): the frame's length, the
-// message's, the message, then the body, into a buffer from bufpool
-// (none for an empty body). Nothing past the frame's length is read.
-func readWithBody(r *bufio.Reader, m proto.Message, body *[]byte) error {
+// message's, the message, then the body, into a buffer of its own (none
+// for an empty body), from bufpool when pooled. Nothing past the frame's
+// length is read.
+func readWithBody(r *bufio.Reader, m proto.Message, body *[]byte, pooled bool) error {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return fmt.Errorf("length: %w", noEOF(err))
@@ -224,7 +216,12 @@ func readWithBody(r *bufio.Reader, m proto.Message, body *[]byte) error {
 		return err
 	}
 	if rest := int(f.left - size); rest > 0 {
-		b := bufpool.Get(rest)[:rest]
+		var b []byte
+		if pooled {
+			b = bufpool.Get(rest)[:rest]
+		} else {
+			b = make([]byte, rest)
+		}
 		if _, err := io.ReadFull(r, b); err != nil {
 			return fmt.Errorf("body: %w", noEOF(err))
 		}
