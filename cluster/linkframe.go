@@ -193,12 +193,9 @@ var replyType = linkTypeOf[(*pb.NodeHandOverReply)(nil).ProtoReflect().Descripto
 // for an empty body), from bufpool when pooled. Nothing past the frame's
 // length is read.
 func readWithBody(r *bufio.Reader, m proto.Message, body *[]byte, pooled bool) error {
-	n, err := binary.ReadUvarint(r)
+	n, err := readLength(r, maxLinkFrame)
 	if err != nil {
-		return fmt.Errorf("length: %w", noEOF(err))
-	}
-	if n > maxLinkFrame {
-		return fmt.Errorf("%d bytes, at most %d", n, maxLinkFrame)
+		return err
 	}
 	f := frameBytes{r: r, left: n}
 	size, err := binary.ReadUvarint(&f)
@@ -251,18 +248,27 @@ func (f *frameBytes) ReadByte() (byte, error) {
 // a frame's message, or a field of a link's hello. An end of input inside
 // it is io.ErrUnexpectedEOF.
 func readSized(r *bufio.Reader, max uint64) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
+	n, err := readLength(r, max)
 	if err != nil {
-		return nil, fmt.Errorf("length: %w", noEOF(err))
-	}
-	if n > max {
-		return nil, fmt.Errorf("%d bytes, at most %d", n, max)
+		return nil, err
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return nil, fmt.Errorf("body: %w", noEOF(err))
 	}
 	return b, nil
+}
+
+// readLength reads a length (uvarint) of at most max.
+func readLength(r *bufio.Reader, max uint64) (uint64, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, fmt.Errorf("length: %w", noEOF(err))
+	}
+	if n > max {
+		return 0, fmt.Errorf("%d bytes, at most %d", n, max)
+	}
+	return n, nil
 }
 
 // noEOF turns an end of input inside a frame into io.ErrUnexpectedEOF.
