@@ -130,9 +130,8 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 	case c.isClosed && c.mode == closeFlush && len(c.queue) > 0 && c.lingering:
 		// What was queued first; the close packet goes to the next GET
 		// (see closeWith).
-		q, flags := c.takeLocked()
-		body, binary = c.payload(q)
-		return body, binary, allPlain(flags, len(q)), true, true
+		body, binary, plain = c.takeAnswerLocked()
+		return body, binary, plain, true, true
 	case c.isClosed:
 		if !c.finalSent && c.finalCh != nil {
 			close(c.finalCh)
@@ -155,16 +154,25 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 	case c.transport != TransportPolling || c.paused:
 		return c.noopBody(), false, false, false, true
 	case len(c.queue) > 0:
-		first, more, n, flags := c.takePollLocked()
-		body, binary = c.payloadOf(first, more, n)
-		// The body holds a copy of every packet: the arrays go back.
-		giveBack(first)
-		for _, seg := range more {
-			giveBack(seg)
-		}
-		return body, binary, allPlain(flags, n), true, true
+		body, binary, plain = c.takeAnswerLocked()
+		return body, binary, plain, true, true
 	}
 	return nil, false, false, false, false
+}
+
+// takeAnswerLocked takes the whole queue as a GET's answer: its body,
+// from bufpool, whether that is a binary (v3) payload, and whether every
+// packet in it was sent uncompressed; the queue's arrays go back to their
+// pools. c.mu must be held.
+func (c *Conn) takeAnswerLocked() (body []byte, binary, plain bool) {
+	first, more, n, flags := c.takePollLocked()
+	body, binary = c.payloadOf(first, more, n)
+	// The body holds a copy of every packet: the arrays go back.
+	giveBack(first)
+	for _, seg := range more {
+		giveBack(seg)
+	}
+	return body, binary, allPlain(flags, n)
 }
 
 // allPlain reports whether the flags takeLocked returned with n packets
