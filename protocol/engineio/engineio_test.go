@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"unsafe"
 )
 
 func TestPacketTypeString(t *testing.T) {
@@ -42,6 +43,15 @@ var decodeFrameTests = []struct {
 	{"unknown type", "abc", false, Packet{}, true},
 	{"type 7", "7x", false, Packet{}, true},
 	{"invalid utf8", "4\xff\xfe", false, Packet{}, true},
+}
+
+// TestPacketSize keeps Packet at a slice and one word: outgoing queues
+// hold a Packet per packet per receiver.
+func TestPacketSize(t *testing.T) {
+	want := unsafe.Sizeof([]byte(nil)) + unsafe.Sizeof(uintptr(0))
+	if got := unsafe.Sizeof(Packet{}); got != want {
+		t.Fatalf("Packet is %d bytes, want %d: keep Data first, then the one-byte fields", got, want)
+	}
 }
 
 func TestDecodeFrame(t *testing.T) {
