@@ -32,7 +32,15 @@ type batchConn struct {
 	// writes while gathering, whatever its size, since that write could
 	// block the caller (a socket's handler) on a peer that stopped reading.
 	inline bool
-	buf    *[]byte
+	// deflate records that the WebSocket negotiated permessage-deflate
+	// (setDeflate), before any write.
+	deflate bool
+	// closed is set by Close before it looks at parked: a reader stored
+	// after that look sees it (see parkReader).
+	closed atomic.Bool
+	// (The one-byte and four-byte fields sit together: 120 bytes a
+	// connection, not 136.)
+	buf *[]byte
 	// deadline is the write deadline, applied to the connection only when
 	// a write may block (gorilla sets it for every frame).
 	deadline time.Time
@@ -45,18 +53,12 @@ type batchConn struct {
 	// connection is made (newBatchConn), and read without c.mu: a read
 	// must not wait on mu, which a blocking write holds.
 	rc syscall.RawConn
-	// deflate records that the WebSocket negotiated permessage-deflate
-	// (setDeflate), before any write.
-	deflate bool
 	// br is the buffered reader gorilla/websocket reads the connection
 	// through (made by hijackWrap); a parked reader lends and takes back
 	// its buffer.
 	br *bufio.Reader
 	// parked is the connection's reader when it parks in the poller.
 	parked atomic.Pointer[parkedReader]
-	// closed is set by Close before it looks at parked: a reader stored
-	// after that look sees it (see parkReader).
-	closed atomic.Bool
 }
 
 // Close implements net.Conn; a parked reader is taken out of the poller.

@@ -66,19 +66,22 @@ type parkedReader struct {
 	// has not settled yet; admitEpoch is the admission's epoch. Set by the
 	// poller before the run starts, then the run's own.
 	admitted bool
-	released atomic.Bool
+	// waiting: the run waits in waitActive; kicked: a sweep set a past
+	// read deadline to end that wait. Guarded by mu (below); here, beside
+	// the other one-byte fields, they take no word of their own (160
+	// bytes a reader, not 168).
+	waiting, kicked bool
+	released        atomic.Bool
 
 	// mu guards the state a sweep reads and sets while a run waits.
 	mu sync.Mutex
-	// waiting: the run waits in waitActive; kicked: a sweep set a past
-	// read deadline to end that wait; bursts counts the run's waits, seen
-	// is its value at the last sweep.
-	waiting, kicked bool
 	// watchIdx is the run's place in the server's inlineWatch while it
 	// runs the task a delivery left (after, see Conn.RunAfter), -1 when
 	// not; guarded by the watch's mu.
-	watchIdx     int32
-	admitEpoch   uint32
+	watchIdx   int32
+	admitEpoch uint32
+	// bursts counts the run's waits, seen is its value at the last sweep
+	// (guarded by mu).
 	bursts, seen uint64
 
 	after workpool.Task
