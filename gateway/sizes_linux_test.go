@@ -16,7 +16,7 @@ func TestIdleConnectionSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"Conn", unsafe.Sizeof(Conn{}), 384},
+		{"Conn", unsafe.Sizeof(Conn{}), 352},
 		{"parkedReader", unsafe.Sizeof(parkedReader{}), 160},
 		{"batchConn", unsafe.Sizeof(batchConn{}), 128},
 	}
