@@ -23,6 +23,9 @@ var batchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return
 // end its writes are gathered, so the frames the writer drains in one run
 // leave in one write(2) instead of one each. Outside a batch (control
 // frames) writes go straight through.
+//
+// Its one-byte and four-byte fields sit together after mu: 120 bytes a
+// connection (the allocator's 128-byte class), not 136 (144).
 type batchConn struct {
 	net.Conn
 
@@ -38,8 +41,7 @@ type batchConn struct {
 	// closed is set by Close before it looks at parked: a reader stored
 	// after that look sees it (see parkReader).
 	closed atomic.Bool
-	// (The one-byte and four-byte fields sit together: 120 bytes a
-	// connection, not 136.)
+	// buf holds what the batch gathered, from batchBufs; nil once written.
 	buf *[]byte
 	// deadline is the write deadline, applied to the connection only when
 	// a write may block (gorilla sets it for every frame).

@@ -166,8 +166,7 @@ type Conn struct {
 	// beatIdx is the session's place in the server's heartbeat schedule
 	// (beats), -1 when not in it; guarded by the schedule's mu.
 	beatIdx int32
-	// polling
-	// finalCh, when set, is closed with finalSent (see servePost).
+	// polling: finalCh, when set, is closed with finalSent (see servePost).
 	finalCh chan struct{}
 	// lingerTimer forgets the session once closed (see Server.lingerLocked);
 	// guarded by srv.mu.
