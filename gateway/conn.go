@@ -173,7 +173,9 @@ type Conn struct {
 	lingerTimer *time.Timer
 	// upgrade
 	probe *websocket.Conn // WebSocket being probed for an upgrade
-	ws    *websocket.Conn // the WebSocket transport, once the session has one
+	// ws is the session's WebSocket, from its handshake or once upgraded:
+	// set, it is the transport; nil, long-polling is (see Transport).
+	ws *websocket.Conn
 	// out is the WebSocket the writer drains into, once writes may start; a
 	// writer goroutine exists only while writing is set, so an idle
 	// connection has none.
@@ -184,10 +186,7 @@ type Conn struct {
 	mode       closeMode
 	delivering bool // an OnOpen or OnPacket call is in progress
 	closeDue   bool // OnClose waits for the current OnPacket call to return
-	// onWebSocket: the session's transport is the WebSocket (from its
-	// handshake, or once upgraded); else long-polling (see Transport).
-	onWebSocket bool
-	writing     bool
+	writing    bool
 	// heartbeat
 	heartbeatStopped bool
 	awaitingPong     bool
@@ -249,11 +248,10 @@ func NewID() string {
 // when eio3 is set.
 func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 	c := &Conn{
-		srv:         s,
-		id:          s.newSessionID(),
-		addr:        remoteHost(r),
-		onWebSocket: transport == TransportWebSocket,
-		eio3:        eio3,
+		srv:  s,
+		id:   s.newSessionID(),
+		addr: remoteHost(r),
+		eio3: eio3,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
 		beatIdx:    -1,
@@ -316,7 +314,7 @@ func (c *Conn) Transport() string {
 
 // transportLocked is Transport for a caller that holds c.mu.
 func (c *Conn) transportLocked() string {
-	if c.onWebSocket {
+	if c.ws != nil {
 		return TransportWebSocket
 	}
 	return TransportPolling
@@ -1233,7 +1231,7 @@ func (c *Conn) Writable() bool {
 	if c.isClosed || len(c.queue) > 0 || c.paused {
 		return false
 	}
-	if !c.onWebSocket {
+	if c.ws == nil {
 		return c.polling
 	}
 	return true

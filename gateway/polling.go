@@ -63,7 +63,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	for {
 		if racesUpgrade && !c.isClosed {
-			if c.onWebSocket {
+			if c.ws != nil {
 				c.polling = false
 				c.mu.Unlock()
 				c.srv.reject(w, r, CodeBadRequest, TransportPolling)
@@ -151,7 +151,7 @@ func (c *Conn) pollBodyLocked() (body []byte, binary, plain, pooled, done bool) 
 			}
 			return closeBody, false, false, false, true
 		}
-	case c.onWebSocket || c.paused:
+	case c.ws != nil || c.paused:
 		return c.noopBody(), false, false, false, true
 	case len(c.queue) > 0:
 		body, binary, plain = c.takeAnswerLocked()
@@ -343,7 +343,7 @@ func (c *Conn) servePost(w http.ResponseWriter, r *http.Request) {
 // with, or about to be: an upgrade is under way or complete. c.mu must be
 // held.
 func (c *Conn) retiringLocked() bool {
-	return !c.isClosed && (c.upgrading || c.paused || c.onWebSocket)
+	return !c.isClosed && (c.upgrading || c.paused || c.ws != nil)
 }
 
 // retireConnection asks net/http to close the HTTP/1 connection of r

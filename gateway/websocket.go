@@ -73,7 +73,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 func (s *Server) serveUpgrade(w http.ResponseWriter, r *http.Request, c *Conn) {
 	allowed := s.cfg.upgradesAllowed()
 	c.mu.Lock()
-	busy := c.upgrading || c.onWebSocket
+	busy := c.upgrading || c.ws != nil
 	ok := allowed && !c.isClosed && !busy
 	if ok {
 		c.upgrading = true
@@ -261,7 +261,6 @@ func (c *Conn) completeUpgrade(ws *websocket.Conn, frames frameMode) bool {
 	c.probe = nil
 	c.paused = false
 	c.upgrading = false
-	c.onWebSocket = true
 	c.ws = ws
 	c.frames = frames
 	c.srv.polling.Add(-1) // registered as polling, not closed (checked above)
