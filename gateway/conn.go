@@ -245,12 +245,14 @@ func NewID() string {
 }
 
 // newConn creates a session for the handshake request r, of Engine.IO v3
-// when eio3 is set.
-func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
+// when eio3 is set: on ws when the handshake is a WebSocket's, else on
+// long-polling (ws nil).
+func newConn(s *Server, r *http.Request, ws *websocket.Conn, eio3 bool) *Conn {
 	c := &Conn{
 		srv:  s,
 		id:   s.newSessionID(),
 		addr: remoteHost(r),
+		ws:   ws,
 		eio3: eio3,
 		// OnOpen counts as a delivery: a close before it returns waits for it.
 		delivering: true,
@@ -271,7 +273,7 @@ func newConn(s *Server, r *http.Request, transport string, eio3 bool) *Conn {
 		c.frames = v3Frames(r)
 		c.pollB64 = c.frames == framesV3Base64
 	}
-	if transport == TransportPolling {
+	if ws == nil {
 		// Only a polling session polls (an upgrade goes from polling to
 		// WebSocket, never back); a nil channel is never ready.
 		c.pollWake = make(chan struct{}, 1)

@@ -661,7 +661,7 @@ func (s *Server) handshake(w http.ResponseWriter, r *http.Request, transport str
 		s.handshakeWebSocket(w, r, eio3)
 		return
 	}
-	c := newConn(s, r, TransportPolling, eio3)
+	c := newConn(s, r, nil, eio3)
 	// Hold deliveries until OnOpen returned: the client may POST as soon as
 	// it reads the open packet.
 	c.recvMu.Lock()

@@ -38,8 +38,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request, eio3
 	bc := ws.NetConn().(*batchConn)
 	s.setDeflate(ws, r)
 	ws.SetReadLimit(s.cfg.MaxPayload)
-	c := newConn(s, r, TransportWebSocket, eio3)
-	c.ws = ws
+	c := newConn(s, r, ws, eio3)
 	c.recvMu.Lock()
 	if !s.register(c) {
 		c.recvMu.Unlock()
